@@ -1,0 +1,2 @@
+//! Workflows on top of [`oz_api`].
+pub use oz_api;

@@ -1,0 +1,431 @@
+//! Client configuration: API key, base URL, timeouts, retries and extra headers.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+
+use crate::retry::RetryPolicy;
+use crate::{Client, ClientState};
+
+/// Environment variable holding the API key.
+pub const API_KEY_ENV: &str = "WARP_API_KEY";
+/// Environment variable overriding the base URL.
+pub const BASE_URL_ENV: &str = "OZ_API_BASE_URL";
+/// Environment variable with extra request headers, one `Name: value` per line.
+pub const CUSTOM_HEADERS_ENV: &str = "OZ_API_CUSTOM_HEADERS";
+/// The production API.
+pub const DEFAULT_BASE_URL: &str = "https://app.warp.dev/api/v1";
+/// Header that selects the caller's active team.
+pub const TEAM_UID_HEADER: &str = "x-warp-team-uid";
+/// Default time limit of one attempt of a request (connect, send, receive the whole body).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time limit for establishing a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of retries after the first attempt.
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+
+/// How to build a [`Client`]: start from [`Config::from_env`] or [`Config::new`], adjust, then
+/// [`build`](Config::build). Every setting is checked when the client is built.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let client = oz_api::Config::new("wk-example")
+///     .base_url("http://127.0.0.1:8080/api/v1")
+///     .timeout(Duration::from_secs(30))
+///     .max_retries(3)
+///     .header("X-Request-Source", "nightly-ci")
+///     .build()?;
+/// # Ok::<(), oz_api::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    api_key: Option<String>,
+    base_url: String,
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_retries: u32,
+    headers: Vec<(String, String)>,
+    team_uid: Option<String>,
+    user_agent: String,
+}
+
+impl Config {
+    /// A configuration with the given API key and defaults for everything else
+    /// (production base URL, 60 s timeout, 2 retries).
+    pub fn new(api_key: impl Into<String>) -> Self {
+        Self {
+            api_key: Some(api_key.into()),
+            ..Self::defaults()
+        }
+    }
+
+    /// A configuration read from the environment: `WARP_API_KEY` (required when the client is
+    /// built), `OZ_API_BASE_URL` and `OZ_API_CUSTOM_HEADERS` (`Name: value` lines).
+    ///
+    /// ```no_run
+    /// let client = oz_api::Config::from_env()?.max_retries(5).build()?;
+    /// # Ok::<(), oz_api::ConfigError>(())
+    /// ```
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::defaults();
+        config.api_key = lookup(API_KEY_ENV).filter(|key| !key.trim().is_empty());
+        if let Some(url) = lookup(BASE_URL_ENV).filter(|url| !url.trim().is_empty()) {
+            config.base_url = url;
+        }
+        if let Some(lines) = lookup(CUSTOM_HEADERS_ENV) {
+            config.headers = parse_header_lines(&lines)?;
+        }
+        Ok(config)
+    }
+
+    fn defaults() -> Self {
+        Self {
+            api_key: None,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            headers: Vec::new(),
+            team_uid: None,
+            user_agent: format!("oz-api-rust/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// Replaces the API key.
+    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
+        self.api_key = Some(api_key.into());
+        self
+    }
+
+    /// Base URL of the API including the version path, e.g. `https://app.warp.dev/api/v1`.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// Time limit of one attempt of a request, from connecting to the end of the body.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Time limit for establishing a connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Number of retries after the first attempt (0 disables retries).
+    pub fn max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// Adds a header sent with every API request. Checked when the client is built.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Selects the team the requests act for (`X-Warp-Team-Uid`), for users on several teams.
+    pub fn team_uid(mut self, team_uid: impl Into<String>) -> Self {
+        self.team_uid = Some(team_uid.into());
+        self
+    }
+
+    /// Replaces the `User-Agent` header (default `oz-api-rust/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// The base URL requests go to, without a trailing slash.
+    pub fn base_url_str(&self) -> &str {
+        self.base_url.trim_end_matches('/')
+    }
+
+    /// Checks every setting and builds the client.
+    pub fn build(self) -> Result<Client, ConfigError> {
+        let api_key = self.api_key.as_deref().ok_or(ConfigError::MissingApiKey)?;
+        let base_url = parse_base_url(&self.base_url)?;
+        let mut headers = HeaderMap::new();
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", api_key.trim()))
+            .map_err(|_| ConfigError::InvalidApiKey)?;
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(
+            USER_AGENT,
+            header_value(USER_AGENT.as_str(), &self.user_agent)?,
+        );
+        if let Some(team) = &self.team_uid {
+            headers.insert(
+                HeaderName::from_static(TEAM_UID_HEADER),
+                header_value(TEAM_UID_HEADER, team)?,
+            );
+        }
+        for (name, value) in &self.headers {
+            let header_name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+                ConfigError::InvalidHeader {
+                    name: name.clone(),
+                    reason: "not a valid header name",
+                }
+            })?;
+            if header_name == AUTHORIZATION {
+                return Err(ConfigError::InvalidHeader {
+                    name: name.clone(),
+                    reason: "the Authorization header is set from the API key",
+                });
+            }
+            // Custom headers often carry credentials of a proxy: keep them out of Debug output.
+            let mut value = header_value(name, value)?;
+            value.set_sensitive(true);
+            headers.append(header_name, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .build()
+            .map_err(|err| ConfigError::Transport(err.to_string()))?;
+        let state = ClientState {
+            retry: RetryPolicy::new(self.max_retries),
+        };
+        Ok(Client::new_with_client(
+            base_url.as_str().trim_end_matches('/'),
+            http,
+            state,
+        ))
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_retries", &self.max_retries)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("team_uid", &self.team_uid)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client configured from the environment (see [`Config::from_env`]).
+    ///
+    /// ```no_run
+    /// let client = oz_api::Client::from_env()?;
+    /// # Ok::<(), oz_api::ConfigError>(())
+    /// ```
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Config::from_env()?.build()
+    }
+}
+
+/// Why a [`Config`] could not become a [`Client`]. Never contains the API key or header values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No API key was given and `WARP_API_KEY` is unset or empty.
+    MissingApiKey,
+    /// The API key cannot be sent in an HTTP header (it contains a line break or a control
+    /// character).
+    InvalidApiKey,
+    /// The base URL is not an absolute `http` or `https` URL.
+    InvalidBaseUrl { url: String, reason: String },
+    /// A custom header has an invalid name or value.
+    InvalidHeader { name: String, reason: &'static str },
+    /// A line of `OZ_API_CUSTOM_HEADERS` is not of the form `Name: value`.
+    InvalidCustomHeadersLine { line_number: usize },
+    /// The HTTP client could not be created (for example no TLS backend).
+    Transport(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingApiKey => write!(
+                f,
+                "no API key: set the {API_KEY_ENV} environment variable or pass a key to Config::new"
+            ),
+            Self::InvalidApiKey => {
+                f.write_str("the API key contains characters that cannot be sent in an HTTP header")
+            }
+            Self::InvalidBaseUrl { url, reason } => write!(f, "invalid base URL {url:?}: {reason}"),
+            Self::InvalidHeader { name, reason } => write!(f, "invalid header {name:?}: {reason}"),
+            Self::InvalidCustomHeadersLine { line_number } => write!(
+                f,
+                "{CUSTOM_HEADERS_ENV} line {line_number} is not of the form `Name: value`"
+            ),
+            Self::Transport(reason) => write!(f, "cannot create the HTTP client: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn parse_base_url(text: &str) -> Result<url::Url, ConfigError> {
+    let invalid = |reason: &str| ConfigError::InvalidBaseUrl {
+        url: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = url::Url::parse(text.trim()).map_err(|err| invalid(&err.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("it must not have a query or a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("credentials belong in the API key, not in the URL"));
+    }
+    Ok(url)
+}
+
+fn header_value(name: &str, value: &str) -> Result<HeaderValue, ConfigError> {
+    HeaderValue::from_str(value.trim()).map_err(|_| ConfigError::InvalidHeader {
+        name: name.to_owned(),
+        reason: "the value contains characters not allowed in a header",
+    })
+}
+
+/// Parses `Name: value` lines; blank lines are skipped.
+fn parse_header_lines(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            let (name, value) = line
+                .split_once(':')
+                .filter(|(name, _)| !name.trim().is_empty())
+                .ok_or(ConfigError::InvalidCustomHeadersLine {
+                    line_number: index + 1,
+                })?;
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn missing_key_names_the_environment_variable() {
+        let err = Config::from_lookup(env(&[])).unwrap().build().unwrap_err();
+        assert_eq!(err, ConfigError::MissingApiKey);
+        assert!(err.to_string().contains("WARP_API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn environment_sets_key_base_url_and_headers() {
+        let config = Config::from_lookup(env(&[
+            ("WARP_API_KEY", "wk-secret"),
+            ("OZ_API_BASE_URL", "http://127.0.0.1:9/api/v1/"),
+            ("OZ_API_CUSTOM_HEADERS", "X-One: 1\n\nX-Two: a: b\n"),
+        ]))
+        .unwrap();
+        assert_eq!(config.base_url_str(), "http://127.0.0.1:9/api/v1");
+        assert_eq!(
+            config.headers,
+            vec![
+                ("X-One".into(), "1".into()),
+                ("X-Two".into(), "a: b".into())
+            ]
+        );
+        config.build().unwrap();
+    }
+
+    #[test]
+    fn malformed_custom_header_line_is_refused_with_its_line_number() {
+        let err = Config::from_lookup(env(&[("OZ_API_CUSTOM_HEADERS", "X-Ok: 1\nno colon")]))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidCustomHeadersLine { line_number: 2 }
+        );
+    }
+
+    #[test]
+    fn bad_base_urls_are_refused_clearly() {
+        for url in [
+            "not a url",
+            "ftp://example.com",
+            "https://user:pw@example.com/api",
+            "https://x.dev/api?a=1",
+        ] {
+            let err = Config::new("wk").base_url(url).build().unwrap_err();
+            assert!(
+                matches!(err, ConfigError::InvalidBaseUrl { .. }),
+                "{url}: {err}"
+            );
+            assert!(err.to_string().starts_with("invalid base URL"), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_headers_are_refused_without_echoing_values() {
+        let err = Config::new("wk")
+            .header("Bad Name", "v")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidHeader { .. }), "{err}");
+        let err = Config::new("wk")
+            .header("X-Ok", "line\nbreak-secret")
+            .build()
+            .unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+        let err = Config::new("wk")
+            .header("authorization", "Bearer other")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("API key"), "{err}");
+        let err = Config::new("wk-\nsecret").build().unwrap_err();
+        assert_eq!(err, ConfigError::InvalidApiKey);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key_or_header_values() {
+        let config = Config::new("wk-topsecret").header("X-Token", "hidden-value");
+        let text = format!("{config:?}");
+        assert!(
+            !text.contains("topsecret") && !text.contains("hidden-value"),
+            "{text}"
+        );
+        let client = config.build().unwrap();
+        let text = format!("{client:?}");
+        assert!(
+            !text.contains("topsecret") && !text.contains("hidden-value"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! The one place every request passes through: retries and one tracing event per attempt.
+
+use std::time::Instant;
+
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+
+use crate::Client;
+use crate::retry::{Outcome, RetryPolicy, is_idempotent};
+
+/// State the generated [`Client`] carries for the hand-written hooks.
+#[derive(Debug, Clone)]
+pub struct ClientState {
+    pub(crate) retry: RetryPolicy,
+}
+
+impl ClientState {
+    /// The retry settings of the client.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+}
+
+/// Response headers that identify a request in the server's logs.
+const TRACE_HEADERS: &[&str] = &["x-request-id", "x-trace-id", "x-cloud-trace-context"];
+
+impl ClientHooks<ClientState> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let policy = self.inner().retry;
+        let idempotent = is_idempotent(request.method(), info.operation_id);
+        let mut current = request;
+        let mut retry = 0;
+        loop {
+            // Bodies are in-memory JSON, so the copy for a retry always exists in practice; a
+            // request that cannot be copied is sent once.
+            let spare = (retry < policy.max_retries)
+                .then(|| current.try_clone())
+                .flatten();
+            let method = current.method().clone();
+            let url = current.url().clone();
+            let started = Instant::now();
+            let result = self.client().execute(current).await;
+            let elapsed = started.elapsed();
+            let outcome = match &result {
+                Ok(response) => Outcome::Response(response.status(), response.headers()),
+                Err(err) if err.is_connect() => Outcome::ConnectFailed,
+                Err(_) => Outcome::Interrupted,
+            };
+            let delay = spare
+                .as_ref()
+                .and_then(|_| policy.next_delay(&outcome, idempotent, retry));
+            log_attempt(info, &method, &url, &result, retry + 1, elapsed, delay);
+            match (delay, spare) {
+                (Some(delay), Some(next)) => {
+                    drop(result);
+                    tokio::time::sleep(delay).await;
+                    current = next;
+                    retry += 1;
+                }
+                _ => return result,
+            }
+        }
+    }
+}
+
+fn log_attempt(
+    info: &OperationInfo,
+    method: &reqwest::Method,
+    url: &url::Url,
+    result: &reqwest::Result<reqwest::Response>,
+    attempt: u32,
+    elapsed: std::time::Duration,
+    retry_in: Option<std::time::Duration>,
+) {
+    // The query string is left out: it may carry values a log should not keep.
+    let location = format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    ) + url.path();
+    let method = method.as_str();
+    let duration_ms = elapsed.as_millis() as u64;
+    let retry_in_ms = retry_in.map(|d| d.as_millis() as u64);
+    match result {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let request_id = TRACE_HEADERS
+                .iter()
+                .find_map(|name| response.headers().get(*name))
+                .and_then(|v| v.to_str().ok());
+            if retry_in.is_some() {
+                tracing::warn!(target: "oz_api", operation = info.operation_id, method, url = %location, status, attempt, duration_ms, request_id, retry_in_ms, "request failed, retrying");
+            } else {
+                tracing::debug!(target: "oz_api", operation = info.operation_id, method, url = %location, status, attempt, duration_ms, request_id, "request completed");
+            }
+        }
+        Err(err) => {
+            // reqwest's error Display includes the URL; log the kind only.
+            let kind = if err.is_connect() {
+                "connect"
+            } else if err.is_timeout() {
+                "timeout"
+            } else {
+                "transport"
+            };
+            if retry_in.is_some() {
+                tracing::warn!(target: "oz_api", operation = info.operation_id, method, url = %location, error = kind, attempt, duration_ms, retry_in_ms, "request failed, retrying");
+            } else {
+                tracing::debug!(target: "oz_api", operation = info.operation_id, method, url = %location, error = kind, attempt, duration_ms, "request failed");
+            }
+        }
+    }
+}

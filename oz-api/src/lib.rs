@@ -1,0 +1,47 @@
+//! Typed client for Warp's Oz Agent API (cloud coding agents).
+//!
+//! The client and its types are generated from the project's `openapi.json` by
+//! `cargo xtask regen`; every operation is a method on [`Client`] in builder style, ending in
+//! `send()`. This crate adds what must sit next to the generated client: configuration
+//! ([`Config`]), the retry and tracing hook, and the forward-compatible enums (every enum the
+//! server owns has an `Unknown` variant that keeps values this version does not know).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use oz_api::types::{RunAgentRequest, RunState};
+//!
+//! let client = oz_api::Client::from_env()?; // WARP_API_KEY, OZ_API_BASE_URL
+//! let started = client
+//!     .create_run()
+//!     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned()))
+//!     .send()
+//!     .await?;
+//! let failed = client
+//!     .list_runs()
+//!     .state(vec![RunState::Failed, RunState::Error])
+//!     .limit(50)
+//!     .send()
+//!     .await?;
+//! println!("started {}, {} recent failures", started.run_id, failed.runs.len());
+//! # Ok(()) }
+//! ```
+//!
+//! Most applications want the workflows of `oz-api-ext` (pagination streams, waiting for a
+//! run, transcript downloads), which re-exports this crate.
+#![forbid(unsafe_code)]
+
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::pedantic, unused, missing_docs, rustdoc::all)]
+mod generated;
+
+mod config;
+mod hooks;
+mod retry;
+
+pub use config::{
+    API_KEY_ENV, BASE_URL_ENV, CUSTOM_HEADERS_ENV, Config, ConfigError, DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT,
+};
+pub use generated::*;
+pub use hooks::ClientState;
+pub use retry::RetryPolicy;

@@ -1,0 +1,216 @@
+//! When and how long to wait before retrying a request.
+//!
+//! Rules (the same as the official SDKs, except for non-idempotent requests):
+//! - retried: 408, 409, 429, 5xx, connection failures and timeouts;
+//! - a response header `x-should-retry: true|false` overrides the status rule;
+//! - requests that create something (`POST` other than the known idempotent actions) are retried
+//!   only when the server certainly did not process them: the connection was never established,
+//!   or the answer was 429 — so a run is never started twice;
+//! - the delay is `retry-after-ms`, else `Retry-After` (seconds or an HTTP date) when it is
+//!   between 0 and 60 s, else `min(0.5 s · 2^n, 8 s) · (1 − 0.25 · random)`.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+
+/// `POST` operations that may safely be repeated: they act on an existing resource and
+/// repeating them leaves the same state.
+const IDEMPOTENT_POSTS: &[&str] = &[
+    "cancel_run",
+    "pause_schedule",
+    "resume_schedule",
+    "read_agent_message",
+    "mark_agent_message_delivered",
+];
+
+const INITIAL_DELAY: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+const MAX_SERVER_DELAY: Duration = Duration::from_secs(60);
+
+/// The retry settings of a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+}
+
+/// Whether a request may be repeated after an answer was possibly produced.
+pub(crate) fn is_idempotent(method: &Method, operation_id: &str) -> bool {
+    method != Method::POST || IDEMPOTENT_POSTS.contains(&operation_id)
+}
+
+/// What happened on one attempt, as far as retrying is concerned.
+pub(crate) enum Outcome<'a> {
+    Response(StatusCode, &'a HeaderMap),
+    /// No connection was established: the server never saw the request.
+    ConnectFailed,
+    /// The request may have reached the server (timeout, reset, body error).
+    Interrupted,
+}
+
+impl RetryPolicy {
+    pub(crate) fn new(max_retries: u32) -> Self {
+        Self { max_retries }
+    }
+
+    /// The delay before the next attempt, or `None` when the outcome is final.
+    /// `retry` counts the retries already made (0 after the first attempt).
+    pub(crate) fn next_delay(
+        &self,
+        outcome: &Outcome<'_>,
+        idempotent: bool,
+        retry: u32,
+    ) -> Option<Duration> {
+        if retry >= self.max_retries || !should_retry(outcome, idempotent) {
+            return None;
+        }
+        let server = match outcome {
+            Outcome::Response(_, headers) => server_delay(headers, SystemTime::now()),
+            _ => None,
+        };
+        Some(server.unwrap_or_else(|| backoff(retry, fastrand::f64())))
+    }
+}
+
+fn should_retry(outcome: &Outcome<'_>, idempotent: bool) -> bool {
+    match outcome {
+        Outcome::ConnectFailed => true,
+        Outcome::Interrupted => idempotent,
+        Outcome::Response(status, headers) => {
+            match headers.get("x-should-retry").and_then(|v| v.to_str().ok()) {
+                Some("true") => return true,
+                Some("false") => return false,
+                _ => {}
+            }
+            if *status == StatusCode::TOO_MANY_REQUESTS {
+                return true;
+            }
+            idempotent && (matches!(status.as_u16(), 408 | 409) || status.is_server_error())
+        }
+    }
+}
+
+/// The delay the server asked for, when it is a sensible one (0 < delay ≤ 60 s).
+pub(crate) fn server_delay(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let delay = if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        Duration::try_from_secs_f64(ms / 1000.0).ok()
+    } else if let Some(value) = text(RETRY_AFTER.as_str()) {
+        match value.parse::<f64>() {
+            Ok(secs) => Duration::try_from_secs_f64(secs).ok(),
+            Err(_) => httpdate::parse_http_date(value)
+                .ok()
+                .and_then(|at| at.duration_since(now).ok()),
+        }
+    } else {
+        None
+    };
+    delay.filter(|d| !d.is_zero() && *d <= MAX_SERVER_DELAY)
+}
+
+/// Exponential backoff with up to 25 % jitter; `unit` is a random number in [0, 1).
+pub(crate) fn backoff(retry: u32, unit: f64) -> Duration {
+    let exponential = INITIAL_DELAY.saturating_mul(1u32 << retry.min(16));
+    exponential.min(MAX_BACKOFF).mul_f64(1.0 - 0.25 * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn backoff_doubles_from_half_a_second_up_to_eight_with_bounded_jitter() {
+        let secs: Vec<f64> = (0..6).map(|n| backoff(n, 0.0).as_secs_f64()).collect();
+        assert_eq!(secs, vec![0.5, 1.0, 2.0, 4.0, 8.0, 8.0]);
+        assert_eq!(backoff(0, 0.999_999).as_millis(), 375);
+        assert_eq!(backoff(40, 0.0), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn server_delay_prefers_milliseconds_then_seconds_then_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let both = headers(&[("retry-after-ms", "1500"), ("retry-after", "9")]);
+        assert_eq!(server_delay(&both, now), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            server_delay(&headers(&[("retry-after", "2")]), now),
+            Some(Duration::from_secs(2))
+        );
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(5));
+        assert_eq!(
+            server_delay(&headers(&[("retry-after", &date)]), now),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn server_delays_outside_zero_to_sixty_seconds_are_ignored() {
+        let now = SystemTime::now();
+        for value in ["0", "61", "-1", "soon"] {
+            assert_eq!(
+                server_delay(&headers(&[("retry-after", value)]), now),
+                None,
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_and_overrides_decide_retries() {
+        let none = HeaderMap::new();
+        let retry = |status: u16, h: &HeaderMap, idempotent| {
+            should_retry(
+                &Outcome::Response(StatusCode::from_u16(status).unwrap(), h),
+                idempotent,
+            )
+        };
+        for status in [408, 409, 429, 500, 502, 503, 504] {
+            assert!(retry(status, &none, true), "{status}");
+        }
+        for status in [400, 401, 403, 404, 422] {
+            assert!(!retry(status, &none, true), "{status}");
+        }
+        assert!(!retry(503, &headers(&[("x-should-retry", "false")]), true));
+        assert!(retry(400, &headers(&[("x-should-retry", "true")]), true));
+        // Creates: only when the server certainly did not act on the request.
+        assert!(!retry(500, &none, false));
+        assert!(!retry(409, &none, false));
+        assert!(retry(429, &none, false));
+        assert!(should_retry(&Outcome::ConnectFailed, false));
+        assert!(!should_retry(&Outcome::Interrupted, false));
+        assert!(should_retry(&Outcome::Interrupted, true));
+    }
+
+    #[test]
+    fn creates_are_the_non_idempotent_operations() {
+        assert!(!is_idempotent(&Method::POST, "create_run"));
+        assert!(!is_idempotent(&Method::POST, "report_agent_event"));
+        assert!(is_idempotent(&Method::POST, "cancel_run"));
+        assert!(is_idempotent(&Method::GET, "list_runs"));
+        assert!(is_idempotent(&Method::DELETE, "delete_schedule"));
+    }
+
+    #[test]
+    fn no_delay_once_retries_are_used_up() {
+        let policy = RetryPolicy::new(2);
+        let none = HeaderMap::new();
+        let outcome = Outcome::Response(StatusCode::SERVICE_UNAVAILABLE, &none);
+        assert!(policy.next_delay(&outcome, true, 1).is_some());
+        assert!(policy.next_delay(&outcome, true, 2).is_none());
+        assert!(RetryPolicy::new(0).next_delay(&outcome, true, 0).is_none());
+    }
+}

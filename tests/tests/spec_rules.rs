@@ -1,0 +1,192 @@
+//! The rules `openapi.json` follows. Each test names the operations or schemas that break a rule.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+fn spec() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
+    let text = std::fs::read_to_string(path).expect("openapi.json at the workspace root");
+    serde_json::from_str(&text).expect("openapi.json is valid JSON")
+}
+
+const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
+
+/// (label, operation) for every operation.
+fn operations(spec: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in METHODS {
+            if let Some(op) = item.get(*method) {
+                let id = op["operationId"].as_str().unwrap_or("<none>");
+                out.push((
+                    format!("{id} ({} {path})", method.to_uppercase()),
+                    op.clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(r) => spec
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or(&Value::Null),
+        None => value,
+    }
+}
+
+fn assert_none(rule: &str, offenders: Vec<String>) {
+    assert!(
+        offenders.is_empty(),
+        "{rule}:\n  {}",
+        offenders.join("\n  ")
+    );
+}
+
+#[test]
+fn is_openapi_3_0_3_and_parses_as_such() {
+    let spec = spec();
+    assert_eq!(spec["openapi"], "3.0.3");
+    let parsed: openapiv3::OpenAPI = serde_json::from_value(spec).expect("an OpenAPI 3.0 document");
+    assert!(parsed.paths.paths.len() > 30);
+}
+
+#[test]
+fn operation_ids_are_unique_snake_case_and_documented() {
+    let spec = spec();
+    let mut seen = BTreeSet::new();
+    let mut offenders = Vec::new();
+    for (label, op) in operations(&spec) {
+        let id = op["operationId"].as_str().unwrap_or("");
+        let snake = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !snake || !seen.insert(id.to_owned()) {
+            offenders.push(format!("{label}: id not unique snake_case"));
+        }
+        for key in ["summary", "description"] {
+            if op[key].as_str().is_none_or(str::is_empty) {
+                offenders.push(format!("{label}: no {key}"));
+            }
+        }
+        if op["tags"].as_array().is_none_or(|t| t.len() != 1) {
+            offenders.push(format!("{label}: needs exactly one tag"));
+        }
+    }
+    assert_none("operations breaking the id/doc rule", offenders);
+}
+
+#[test]
+fn security_is_declared_per_operation_and_errors_match_it() {
+    let spec = spec();
+    assert!(spec.get("security").is_none(), "no document-wide security");
+    let mut offenders = Vec::new();
+    for (label, op) in operations(&spec) {
+        let Some(security) = op["security"].as_array() else {
+            offenders.push(format!("{label}: no security"));
+            continue;
+        };
+        let responses = op["responses"].as_object().unwrap();
+        let bearer = security.iter().any(|s| s.get("bearerAuth").is_some());
+        if bearer && !responses.contains_key("401") {
+            offenders.push(format!("{label}: authenticated but no 401"));
+        }
+        for status in ["429", "500"] {
+            if !responses.contains_key(status) {
+                offenders.push(format!("{label}: no {status}"));
+            }
+        }
+        if responses.contains_key("default") {
+            offenders.push(format!("{label}: `default` response"));
+        }
+    }
+    assert_none("operations breaking the security/error rule", offenders);
+}
+
+#[test]
+fn error_bodies_are_problem_details_in_both_media_types() {
+    let spec = spec();
+    let mut offenders = Vec::new();
+    for (label, op) in operations(&spec) {
+        for (status, response) in op["responses"].as_object().unwrap() {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            let response = resolve(&spec, response);
+            for media in ["application/json", "application/problem+json"] {
+                if response["content"][media]["schema"]["$ref"] != "#/components/schemas/Error" {
+                    offenders.push(format!("{label} {status}: {media} is not Error"));
+                }
+            }
+        }
+    }
+    assert_none("error responses not declared as Error", offenders);
+}
+
+#[test]
+fn bodies_are_named_schemas_and_every_reference_resolves() {
+    let spec = spec();
+    let mut offenders = Vec::new();
+    for (label, op) in operations(&spec) {
+        let bodies = op["requestBody"]["content"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(m, v)| (format!("request {m}"), v.clone()))
+            .chain(
+                op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|(status, r)| {
+                        resolve(&spec, r)["content"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(move |(m, v)| (format!("{status} {m}"), v.clone()))
+                    }),
+            );
+        for (what, media) in bodies {
+            let schema = &media["schema"];
+            let named = schema.get("$ref").is_some()
+                || schema["items"].get("$ref").is_some()
+                || schema["type"] == "string";
+            if !named {
+                offenders.push(format!("{label} {what}: inline schema"));
+            }
+        }
+    }
+    let mut refs = Vec::new();
+    collect_refs(&spec, &mut refs);
+    for r in refs {
+        if spec.pointer(r.trim_start_matches('#')).is_none() {
+            offenders.push(format!("dangling $ref {r}"));
+        }
+    }
+    assert_none("bodies or references breaking the rule", offenders);
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                out.push(r.clone());
+            }
+            map.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn descriptions_have_no_code_fences() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json")).unwrap();
+    // Descriptions become rustdoc, where a fence without a language is compiled as a doctest.
+    assert!(!text.contains("```"), "keep descriptions fence-free");
+}
