@@ -153,10 +153,15 @@ impl Config {
 
     /// Checks every setting and builds the client.
     pub fn build(self) -> Result<Client, ConfigError> {
-        let api_key = self.api_key.as_deref().ok_or(ConfigError::MissingApiKey)?;
+        let api_key = self
+            .api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .ok_or(ConfigError::MissingApiKey)?;
         let base_url = parse_base_url(&self.base_url)?;
         let mut headers = HeaderMap::new();
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", api_key.trim()))
+        let mut auth = HeaderValue::from_str(&format!("Bearer {api_key}"))
             .map_err(|_| ConfigError::InvalidApiKey)?;
         auth.set_sensitive(true);
         headers.insert(AUTHORIZATION, auth);
@@ -210,7 +215,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("base_url", &self.base_url)
+            .field("base_url", &without_userinfo(&self.base_url))
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_retries", &self.max_retries)
@@ -244,7 +249,7 @@ impl Client {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// No API key was given and `WARP_API_KEY` is unset or empty.
+    /// No API key was given (or it is blank) and `WARP_API_KEY` is unset or empty.
     MissingApiKey,
     /// The API key cannot be sent in an HTTP header (it contains a line break or a control
     /// character).
@@ -284,7 +289,7 @@ impl std::error::Error for ConfigError {}
 
 fn parse_base_url(text: &str) -> Result<url::Url, ConfigError> {
     let invalid = |reason: &str| ConfigError::InvalidBaseUrl {
-        url: text.to_owned(),
+        url: without_userinfo(text),
         reason: reason.to_owned(),
     };
     let url = url::Url::parse(text.trim()).map_err(|err| invalid(&err.to_string()))?;
@@ -301,6 +306,16 @@ fn parse_base_url(text: &str) -> Result<url::Url, ConfigError> {
         return Err(invalid("credentials belong in the API key, not in the URL"));
     }
     Ok(url)
+}
+
+/// The URL with any `user:password@` part replaced, for messages and Debug output.
+fn without_userinfo(text: &str) -> String {
+    match (text.find("://"), text.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}<redacted>{}", &text[..scheme_end + 3], &text[at..])
+        }
+        _ => text.to_owned(),
+    }
 }
 
 fn header_value(name: &str, value: &str) -> Result<HeaderValue, ConfigError> {
@@ -390,6 +405,19 @@ mod tests {
             );
             assert!(err.to_string().starts_with("invalid base URL"), "{err}");
         }
+    }
+
+    #[test]
+    fn credentials_in_a_base_url_are_never_echoed() {
+        let config = Config::new("wk").base_url("https://user:hunter2@example.com/api");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let err = config.build().unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("https://<redacted>@example.com/api"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1942,6 +1942,7 @@ pub mod types {
         ::serde::Serialize,
         Clone,
         Debug,
+        Default,
         PartialEq,
         schemars::JsonSchema
     )]
@@ -1953,7 +1954,8 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<::std::string::String>,
         ///Combined human-readable message (title plus detail) kept for older clients.
-        pub error: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<::std::string::String>,
         ///Repositories the agent could not access.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub inaccessible_repos: ::std::vec::Vec<::std::string::String>,
@@ -1973,15 +1975,17 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub setup_url: ::std::option::Option<::std::string::String>,
         ///HTTP status code of this response.
-        pub status: i64,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<i64>,
         ///Short summary of the problem type.
-        pub title: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
         ///Trace ID to quote when contacting support.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub trace_id: ::std::option::Option<::std::string::String>,
         ///Reference naming the problem type; its last path segment is the error code (see PlatformErrorCode). May be absolute or relative.
-        #[serde(rename = "type")]
-        pub type_: ::std::string::String,
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        pub type_: ::std::option::Option<::std::string::String>,
     }
     impl Error {
         pub fn builder() -> builder::Error {
@@ -10359,7 +10363,10 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            error: ::std::result::Result<::std::string::String, ::std::string::String>,
+            error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             inaccessible_repos: ::std::result::Result<
                 ::std::vec::Vec<::std::string::String>,
                 ::std::string::String,
@@ -10384,30 +10391,39 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            status: ::std::result::Result<i64, ::std::string::String>,
-            title: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             trace_id: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
+            type_: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for Error {
             fn default() -> Self {
                 Self {
                     auth_url: Ok(Default::default()),
                     detail: Ok(Default::default()),
-                    error: Err("no value supplied for error".to_string()),
+                    error: Ok(Default::default()),
                     inaccessible_repos: Ok(Default::default()),
                     instance: Ok(Default::default()),
                     integration_name: Ok(Default::default()),
                     provider: Ok(Default::default()),
                     retryable: Ok(Default::default()),
                     setup_url: Ok(Default::default()),
-                    status: Err("no value supplied for status".to_string()),
-                    title: Err("no value supplied for title".to_string()),
+                    status: Ok(Default::default()),
+                    title: Ok(Default::default()),
                     trace_id: Ok(Default::default()),
-                    type_: Err("no value supplied for type_".to_string()),
+                    type_: Ok(Default::default()),
                 }
             }
         }
@@ -10438,7 +10454,7 @@ pub mod types {
             }
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error = value
@@ -10526,7 +10542,7 @@ pub mod types {
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i64>,
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
@@ -10538,7 +10554,7 @@ pub mod types {
             }
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.title = value
@@ -10562,7 +10578,7 @@ pub mod types {
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
@@ -17938,6 +17954,7 @@ Arguments:
 - `executor`: Only runs executed by this user or agent UID, which can differ from the creator when work is delegated.
 - `factory_uid`: Only runs executed by the agents of this factory.
 - `limit`: Page size.
+- `metadata`: Only runs whose metadata contains all of these exact key/value pairs (at most 5), sent as metadata[key]=value. Fails with feature_not_available when metadata filtering is not enabled.
 - `model_id`: Only runs using this model.
 - `name`: Only runs whose agent config name matches.
 - `q`: Fuzzy text search over run title, prompt and skill spec.
@@ -17964,6 +17981,7 @@ let response = client.list_runs()
     .executor(executor)
     .factory_uid(factory_uid)
     .limit(limit)
+    .metadata(metadata)
     .model_id(model_id)
     .name(name)
     .q(q)
@@ -18969,6 +18987,7 @@ pub mod builder {
         executor: Result<Option<::std::string::String>, String>,
         factory_uid: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
+        metadata: Result<Option<crate::MetadataFilter>, String>,
         model_id: Result<Option<::std::string::String>, String>,
         name: Result<Option<::std::string::String>, String>,
         q: Result<Option<::std::string::String>, String>,
@@ -18998,6 +19017,7 @@ pub mod builder {
                 executor: Ok(None),
                 factory_uid: Ok(None),
                 limit: Ok(None),
+                metadata: Ok(None),
                 model_id: Ok(None),
                 name: Ok(None),
                 q: Ok(None),
@@ -19163,6 +19183,19 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn metadata<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::MetadataFilter>,
+        {
+            self.metadata = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `crate :: MetadataFilter` for metadata failed"
                         .to_string()
                 });
             self
@@ -19337,6 +19370,7 @@ pub mod builder {
                 executor,
                 factory_uid,
                 limit,
+                metadata,
                 model_id,
                 name,
                 q,
@@ -19362,6 +19396,7 @@ pub mod builder {
             let executor = executor.map_err(Error::InvalidRequest)?;
             let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
+            let metadata = metadata.map_err(Error::InvalidRequest)?;
             let model_id = model_id.map_err(Error::InvalidRequest)?;
             let name = name.map_err(Error::InvalidRequest)?;
             let q = q.map_err(Error::InvalidRequest)?;
@@ -19425,6 +19460,7 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("executor", &executor))
                 .query(&progenitor_client::QueryParam::new("factory_uid", &factory_uid))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("metadata", &metadata))
                 .query(&progenitor_client::QueryParam::new("model_id", &model_id))
                 .query(&progenitor_client::QueryParam::new("name", &name))
                 .query(&progenitor_client::QueryParam::new("q", &q))

@@ -60,7 +60,12 @@ impl ClientHooks<ClientState> for Client {
                     current = next;
                     retry += 1;
                 }
-                _ => return result,
+                _ => {
+                    return match result {
+                        Ok(response) => Ok(crate::error_body::normalise(response).await),
+                        Err(err) => Err(err),
+                    };
+                }
             }
         }
     }

@@ -35,7 +35,9 @@
 mod generated;
 
 mod config;
+mod error_body;
 mod hooks;
+mod metadata_filter;
 mod retry;
 
 pub use config::{
@@ -44,4 +46,5 @@ pub use config::{
 };
 pub use generated::*;
 pub use hooks::ClientState;
+pub use metadata_filter::{MetadataFilter, MetadataFilterError};
 pub use retry::RetryPolicy;

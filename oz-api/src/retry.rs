@@ -78,6 +78,11 @@ fn should_retry(outcome: &Outcome<'_>, idempotent: bool) -> bool {
         Outcome::ConnectFailed => true,
         Outcome::Interrupted => idempotent,
         Outcome::Response(status, headers) => {
+            // Only failures are retried, whatever the headers say: repeating a request that
+            // succeeded could act twice (start a second run).
+            if !status.is_client_error() && !status.is_server_error() {
+                return false;
+            }
             match headers.get("x-should-retry").and_then(|v| v.to_str().ok()) {
                 Some("true") => return true,
                 Some("false") => return false,
@@ -186,6 +191,7 @@ mod tests {
         }
         assert!(!retry(503, &headers(&[("x-should-retry", "false")]), true));
         assert!(retry(400, &headers(&[("x-should-retry", "true")]), true));
+        assert!(!retry(200, &headers(&[("x-should-retry", "true")]), true));
         // Creates: only when the server certainly did not act on the request.
         assert!(!retry(500, &none, false));
         assert!(!retry(409, &none, false));

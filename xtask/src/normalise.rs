@@ -31,16 +31,24 @@ pub const PASSES: &[Pass] = &[
         run: split_default_responses,
     },
     Pass {
-        name: "drop_deep_object_parameters",
-        reason: "progenitor refuses `style: deepObject` query parameters; the `metadata[key]=value` \
-                 run filter is added back by hand in oz-api-ext",
-        run: drop_deep_object_parameters,
+        name: "name_deep_object_parameters",
+        reason: "progenitor refuses `style: deepObject` query parameters; each one becomes a form \
+                 parameter of a named schema (`x-oz-deep-object`) that the generator replaces with \
+                 a hand-written type writing `name[key]=value` (e.g. oz_api::MetadataFilter)",
+        run: name_deep_object_parameters,
     },
     Pass {
         name: "strip_additional_properties_false",
         reason: "`additionalProperties: false` makes response structs reject fields the server \
                  adds later; unknown fields must be ignored",
         run: strip_additional_properties_false,
+    },
+    Pass {
+        name: "relax_error_bodies",
+        reason: "error bodies come from many layers (legacy handlers, proxies) and a missing field \
+                 must not turn a 404 into a decode error that loses the status; schemas used only \
+                 by 4xx/5xx responses lose their `required` lists",
+        run: relax_error_bodies,
     },
     Pass {
         name: "mark_code_fences_as_text",
@@ -165,16 +173,62 @@ fn split_default_responses(spec: &mut Value) -> Result<()> {
     Ok(())
 }
 
-fn drop_deep_object_parameters(spec: &mut Value) -> Result<()> {
+/// Marker on the schemas made by [`name_deep_object_parameters`]; the value is the parameter name.
+pub const DEEP_OBJECT_MARKER: &str = "x-oz-deep-object";
+
+fn name_deep_object_parameters(spec: &mut Value) -> Result<()> {
+    let mut named = Vec::new();
     for_each_operation(spec, |_, operation| {
-        if let Some(parameters) = operation
+        let id = operation
+            .get("operationId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let Some(parameters) = operation
             .get_mut("parameters")
             .and_then(Value::as_array_mut)
-        {
-            parameters.retain(|p| p.get("style").and_then(Value::as_str) != Some("deepObject"));
+        else {
+            return;
+        };
+        for parameter in parameters {
+            if parameter.get("style").and_then(Value::as_str) != Some("deepObject") {
+                continue;
+            }
+            let name = parameter["name"].as_str().unwrap_or_default().to_owned();
+            let type_name = format!("{}{}", pascal_case(&id), pascal_case(&name));
+            let mut schema = parameter["schema"].take();
+            schema[DEEP_OBJECT_MARKER] = Value::String(name);
+            parameter["schema"] =
+                serde_json::json!({"$ref": format!("#/components/schemas/{type_name}")});
+            parameter["style"] = Value::String("form".to_owned());
+            named.push((type_name, schema));
         }
     });
+    if !named.is_empty() {
+        let schemas = spec
+            .pointer_mut("/components/schemas")
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| anyhow::anyhow!("the spec has no components.schemas"))?;
+        for (type_name, schema) in named {
+            schemas.insert(type_name, schema);
+        }
+    }
     Ok(())
+}
+
+fn pascal_case(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+                .collect::<String>()
+        })
+        .collect()
 }
 
 fn strip_additional_properties_false(spec: &mut Value) -> Result<()> {
@@ -184,6 +238,59 @@ fn strip_additional_properties_false(spec: &mut Value) -> Result<()> {
         }
     });
     Ok(())
+}
+
+fn relax_error_bodies(spec: &mut Value) -> Result<()> {
+    let mut error_refs = BTreeSet::new();
+    let mut other_refs = BTreeSet::new();
+    let snapshot = spec.clone();
+    for_each_operation(spec, |_, operation| {
+        if let Some(responses) = operation.get("responses").and_then(Value::as_object) {
+            for (status, response) in responses {
+                let response = response
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| snapshot.pointer(r.trim_start_matches('#')))
+                    .unwrap_or(response);
+                let target = if status.starts_with('4') || status.starts_with('5') {
+                    &mut error_refs
+                } else {
+                    &mut other_refs
+                };
+                collect_schema_refs(response, target);
+            }
+        }
+        if let Some(body) = operation.get("requestBody") {
+            collect_schema_refs(body, &mut other_refs);
+        }
+    });
+    for name in error_refs.difference(&other_refs) {
+        if let Some(schema) = spec
+            .pointer_mut(&format!("/components/schemas/{name}"))
+            .and_then(Value::as_object_mut)
+        {
+            schema.remove("required");
+        }
+    }
+    Ok(())
+}
+
+/// Names of the component schemas referenced directly inside `value`.
+fn collect_schema_refs(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                out.insert(name.to_owned());
+            }
+            map.values().for_each(|v| collect_schema_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_schema_refs(v, out)),
+        _ => {}
+    }
 }
 
 fn mark_code_fences_as_text(spec: &mut Value) -> Result<()> {
@@ -259,15 +366,27 @@ mod tests {
     }
 
     #[test]
-    fn deep_object_parameters_are_dropped_and_others_kept() {
-        let mut spec = json!({"paths": {"/runs": {"get": {"parameters": [
-            {"name": "state", "in": "query", "style": "form", "explode": true},
-            {"name": "metadata", "in": "query", "style": "deepObject", "explode": true}
-        ]}}}});
-        drop_deep_object_parameters(&mut spec).unwrap();
+    fn deep_object_parameters_become_named_form_parameters() {
+        let map = json!({"type": "object", "additionalProperties": {"type": "string"}});
+        let mut spec = json!({
+            "paths": {"/runs": {"get": {"operationId": "list_runs", "parameters": [
+                {"name": "state", "in": "query", "style": "form", "explode": true},
+                {"name": "metadata", "in": "query", "style": "deepObject", "explode": true, "schema": map}
+            ]}}},
+            "components": {"schemas": {}}
+        });
+        name_deep_object_parameters(&mut spec).unwrap();
         assert_eq!(
             spec["paths"]["/runs"]["get"]["parameters"],
-            json!([{"name": "state", "in": "query", "style": "form", "explode": true}])
+            json!([
+                {"name": "state", "in": "query", "style": "form", "explode": true},
+                {"name": "metadata", "in": "query", "style": "form", "explode": true,
+                 "schema": {"$ref": "#/components/schemas/ListRunsMetadata"}}
+            ])
+        );
+        assert_eq!(
+            spec["components"]["schemas"]["ListRunsMetadata"],
+            json!({"type": "object", "additionalProperties": {"type": "string"}, "x-oz-deep-object": "metadata"})
         );
     }
 
@@ -281,6 +400,33 @@ mod tests {
         assert_eq!(
             spec["components"]["schemas"],
             json!({"Closed": {"type": "object"}, "Map": {"type": "object", "additionalProperties": {"type": "string"}}})
+        );
+    }
+
+    #[test]
+    fn schemas_of_error_bodies_lose_required_but_shared_ones_keep_it() {
+        let mut spec = json!({
+            "paths": {"/x": {"get": {"operationId": "get_x", "responses": {
+                "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}},
+                "404": {"$ref": "#/components/responses/NotFound"},
+                "500": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}
+            }}}},
+            "components": {
+                "responses": {"NotFound": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+                "schemas": {
+                    "Error": {"type": "object", "required": ["type", "title"]},
+                    "Thing": {"type": "object", "required": ["id"]}
+                }
+            }
+        });
+        relax_error_bodies(&mut spec).unwrap();
+        assert_eq!(
+            spec["components"]["schemas"]["Error"],
+            json!({"type": "object"})
+        );
+        assert_eq!(
+            spec["components"]["schemas"]["Thing"]["required"],
+            json!(["id"])
         );
     }
 

@@ -1,0 +1,160 @@
+//! Error answers always reach the caller as a typed problem body with their HTTP status.
+//!
+//! Servers, proxies and load balancers answer errors in many shapes: problem+json, a legacy
+//! `{"error": ...}`, an HTML page from a proxy, a body cut short. The generated client decodes
+//! 4xx/5xx bodies as `types::Error`; whatever cannot be decoded as a JSON object is replaced here
+//! by a problem body that says what arrived (with a short, sanitised excerpt), so the caller
+//! always gets `Error::ErrorResponse` with the status and headers instead of a decode error that
+//! has lost them.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+
+/// Error bodies larger than this are not JSON documents we want to decode.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Characters of a non-JSON body kept in the problem description.
+const EXCERPT_CHARS: usize = 200;
+
+/// Returns the response unchanged unless it is an error whose body is not a JSON object, in
+/// which case the body becomes a problem description of what arrived.
+pub(crate) async fn normalise(response: reqwest::Response) -> reqwest::Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let mut headers = response.headers().clone();
+    let version = response.version();
+    let (body, complete) = read_limited(response).await;
+    let is_object =
+        complete && serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object());
+    let body = if is_object {
+        body
+    } else {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        Bytes::from(problem_for(status, &body, complete).to_string())
+    };
+    headers.remove(CONTENT_LENGTH);
+    let mut rebuilt = http::Response::new(reqwest::Body::from(body));
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    reqwest::Response::from(rebuilt)
+}
+
+/// Reads at most `MAX_ERROR_BODY` bytes; `complete` is false when the body was longer or broke off.
+async fn read_limited(response: reqwest::Response) -> (Bytes, bool) {
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) if body.len() + chunk.len() <= MAX_ERROR_BODY => {
+                body.extend_from_slice(&chunk)
+            }
+            Ok(chunk) => {
+                let room = MAX_ERROR_BODY - body.len();
+                body.extend_from_slice(&chunk[..room]);
+                return (body.into(), false);
+            }
+            Err(_) => return (body.into(), false),
+        }
+    }
+    (body.into(), true)
+}
+
+fn problem_for(status: reqwest::StatusCode, body: &[u8], complete: bool) -> serde_json::Value {
+    let title = status.canonical_reason().unwrap_or("HTTP error");
+    let what = match (body.is_empty(), complete) {
+        (true, true) => "an empty body".to_owned(),
+        (true, false) => "a body that could not be read".to_owned(),
+        (false, _) => {
+            let text = String::from_utf8_lossy(body);
+            let excerpt: String = text
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(EXCERPT_CHARS)
+                .collect();
+            let cut = if complete && text.chars().count() <= EXCERPT_CHARS {
+                ""
+            } else {
+                "…"
+            };
+            format!("a body that is not a JSON problem: {}{cut}", excerpt.trim())
+        }
+    };
+    let detail = format!("the server answered {} with {what}", status.as_u16());
+    serde_json::json!({
+        "type": "about:blank",
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+        "error": format!("{title} ({detail})"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    fn response(status: u16, content_type: &str, body: &'static str) -> reqwest::Response {
+        let mut r = http::Response::new(reqwest::Body::from(body));
+        *r.status_mut() = StatusCode::from_u16(status).unwrap();
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+        r.headers_mut()
+            .insert("x-request-id", HeaderValue::from_static("req-1"));
+        reqwest::Response::from(r)
+    }
+
+    #[tokio::test]
+    async fn json_error_objects_pass_through_unchanged() {
+        let body = r#"{"error":"legacy shape"}"#;
+        let out = normalise(response(403, "application/json", body)).await;
+        assert_eq!(out.status(), 403);
+        assert_eq!(out.text().await.unwrap(), body);
+    }
+
+    #[tokio::test]
+    async fn an_html_proxy_page_becomes_a_problem_with_status_headers_and_excerpt() {
+        let out = normalise(response(
+            502,
+            "text/html",
+            "<html><body>Bad gateway\n</body></html>",
+        ))
+        .await;
+        assert_eq!(out.status(), 502);
+        assert_eq!(out.headers()["x-request-id"], "req-1");
+        assert_eq!(out.headers()[CONTENT_TYPE], "application/problem+json");
+        let problem: serde_json::Value = out.json().await.unwrap();
+        assert_eq!(problem["status"], 502);
+        assert_eq!(problem["title"], "Bad Gateway");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("<html><body>Bad gateway </body></html>"),
+            "{detail}"
+        );
+    }
+
+    #[tokio::test]
+    async fn truncated_json_and_long_bodies_are_described_not_decoded() {
+        let out = normalise(response(500, "application/json", r#"{"type": "x", "tit"#)).await;
+        let problem: serde_json::Value = out.json().await.unwrap();
+        assert_eq!(problem["status"], 500);
+
+        let long: &'static str = Box::leak("x".repeat(1000).into_boxed_str());
+        let out = normalise(response(503, "text/plain", long)).await;
+        let problem: serde_json::Value = out.json().await.unwrap();
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.ends_with('…') && detail.len() < 300, "{detail}");
+    }
+
+    #[tokio::test]
+    async fn successful_responses_are_not_touched() {
+        let out = normalise(response(200, "text/plain", "not json")).await;
+        assert_eq!(out.text().await.unwrap(), "not json");
+    }
+}

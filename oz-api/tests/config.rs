@@ -1,0 +1,134 @@
+//! Building a client: what is refused, and what a configuration read from the environment
+//! does on the wire.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{API_KEY, received, run_json};
+use oz_api::{Config, ConfigError};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    move |name| vars.get(name).cloned()
+}
+
+#[test]
+fn a_missing_key_is_reported_by_the_environment_variable_name() {
+    for vars in [
+        &[][..],
+        &[("WARP_API_KEY", "")],
+        &[("WARP_API_KEY", "  \t")],
+    ] {
+        let err = Config::from_lookup(lookup(vars))
+            .expect("nothing malformed")
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::MissingApiKey, "{vars:?}");
+        assert!(err.to_string().contains("WARP_API_KEY"), "{err}");
+    }
+}
+
+#[test]
+fn an_empty_key_given_directly_is_missing_too() {
+    for key in ["", "   "] {
+        let err = Config::new(key).build().unwrap_err();
+        assert_eq!(err, ConfigError::MissingApiKey, "{key:?}");
+    }
+}
+
+#[test]
+fn malformed_base_urls_fail_at_build() {
+    for url in [
+        "not a url",
+        "app.warp.dev/api/v1",
+        "ftp://app.warp.dev/api/v1",
+        "http://",
+        "https://app.warp.dev/api/v1?team=1",
+        "https://app.warp.dev/api/v1#runs",
+        "https://bot@app.warp.dev/api/v1",
+    ] {
+        // Setting it is fine; building is where it is checked.
+        let config = Config::new(API_KEY).base_url(url);
+        let err = config.build().unwrap_err();
+        assert!(
+            matches!(err, ConfigError::InvalidBaseUrl { .. }),
+            "{url}: {err}"
+        );
+        assert!(err.to_string().starts_with("invalid base URL"), "{err}");
+        assert!(!err.to_string().contains(API_KEY), "{err}");
+
+        let from_env = Config::from_lookup(lookup(&[
+            ("WARP_API_KEY", API_KEY),
+            ("OZ_API_BASE_URL", url),
+        ]))
+        .unwrap()
+        .build()
+        .unwrap_err();
+        assert_eq!(from_env, err, "{url}");
+    }
+}
+
+#[test]
+fn a_key_that_cannot_be_a_header_is_refused_without_echoing_it() {
+    let err = Config::new("wk-abc\r\nX-Injected: SECRET")
+        .build()
+        .unwrap_err();
+    assert_eq!(err, ConfigError::InvalidApiKey);
+    assert!(!format!("{err} {err:?}").contains("SECRET"), "{err:?}");
+}
+
+#[test]
+fn malformed_custom_header_lines_are_refused() {
+    let err = Config::from_lookup(lookup(&[
+        ("WARP_API_KEY", API_KEY),
+        ("OZ_API_CUSTOM_HEADERS", "X-One: 1\n: no name"),
+    ]))
+    .unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::InvalidCustomHeadersLine { line_number: 2 }
+    );
+}
+
+#[tokio::test]
+async fn a_configuration_from_the_environment_reaches_the_server() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(run_json("run_1", "QUEUED")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let base_url = format!("{}/api/v1/", server.uri());
+    let config = Config::from_lookup(lookup(&[
+        ("WARP_API_KEY", &format!("  {API_KEY}\n")),
+        ("OZ_API_BASE_URL", &base_url),
+        (
+            "OZ_API_CUSTOM_HEADERS",
+            "X-Request-Source: nightly-ci\n\nX-Trace: a: b\n",
+        ),
+    ]))
+    .unwrap();
+    assert_eq!(config.base_url_str(), format!("{}/api/v1", server.uri()));
+
+    config
+        .build()
+        .unwrap()
+        .get_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .unwrap();
+
+    let requests = received(&server).await;
+    let headers = &requests[0].headers;
+    assert_eq!(headers["authorization"], format!("Bearer {API_KEY}"));
+    assert_eq!(headers["x-request-source"], "nightly-ci");
+    assert_eq!(headers["x-trace"], "a: b");
+}

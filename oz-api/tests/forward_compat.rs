@@ -1,0 +1,247 @@
+//! Values the server may add later must not break decoding, and must survive a round trip.
+
+mod common;
+
+use common::{client, received, run_json};
+use oz_api::types::{
+    ArtifactItem, ArtifactType, RunCreatorType, RunExecutionLocation, RunItem, RunSourceType,
+    RunState, ScopeType,
+};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A complete run as GET /agent/runs/{runId} returns it (every field of the RunItem schema that
+/// a finished cloud run has), with a state, a source and one artifact type this SDK has never
+/// heard of.
+fn run_from_the_future() -> Value {
+    json!({
+        "run_id": "8c2f5a1e-4b7d-4e0a-9f3c-2d6b1a7e5c90",
+        "task_id": "8c2f5a1e-4b7d-4e0a-9f3c-2d6b1a7e5c90",
+        "title": "Fix flaky checkout integration test",
+        "state": "HIBERNATING",
+        "execution_location": "REMOTE",
+        "prompt": "The checkout integration test fails about one run in ten on CI. Find the race and fix it.",
+        "created_at": "2025-03-14T09:26:53Z",
+        "updated_at": "2025-03-14T09:58:12.431Z",
+        "run_time": "PT28M45S",
+        "started_at": "2025-03-14T09:27:10.002Z",
+        "status_message": {
+            "message": "The run is hibernating until its sandbox is needed again."
+        },
+        "source": "CARRIER_PIGEON",
+        "session_id": "5b0e7c42-1f9a-4d63-8e25-a7c3f0d9b146",
+        "session_link": "https://app.warp.dev/session/5b0e7c42-1f9a-4d63-8e25-a7c3f0d9b146",
+        "trigger_url": "https://linear.app/acme/issue/ENG-1234/flaky-checkout-test",
+        "creator": {
+            "type": "user",
+            "uid": "u_Jq3XnW8pL2",
+            "display_name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "photo_url": "https://avatars.example.com/u_Jq3XnW8pL2.png"
+        },
+        "executor": {
+            "type": "service_account",
+            "uid": "sa_ci_bot_01",
+            "display_name": "CI bot"
+        },
+        "request_usage": {
+            "inference_cost": 12.5,
+            "compute_cost": 3.25,
+            "platform_cost": 0.5,
+            "inference_cost_usd": 0.125,
+            "compute_cost_usd": 0.0325,
+            "platform_cost_usd": 0.005,
+            "total_tokens": 48213,
+            "inference_cost_breakdown_usd": {
+                "input_cost_usd": 0.0625,
+                "input_cache_read_cost_usd": 0.0125,
+                "input_cache_write_cost_usd": 0.0,
+                "output_cost_usd": 0.05
+            }
+        },
+        "agent_config": {
+            "name": "flaky-test-fixer",
+            "model_id": "gpt-5-4-high",
+            "environment_id": "env_9QxT2mPz",
+            "runner_id": "runner_warp_hosted",
+            "skill_spec": "acme/ci-tools:skills/flaky-tests/SKILL.md",
+            "skills": ["acme/ci-tools:skills/flaky-tests/SKILL.md"],
+            "computer_use_enabled": false,
+            "idle_timeout_minutes": 10,
+            "harness": {"type": "oz"}
+        },
+        "conversation_id": "0d9e4c7a-6b21-4f85-b3e0-9a1c5d7f2e68",
+        "parent_run_id": "1f7a3c9e-2b5d-4e8f-a0c6-3d9b7e1f5a24",
+        "metadata": {"ticket_id": "ENG-1234", "team": "payments"},
+        "is_sandbox_running": false,
+        "is_run_type_cancellable": true,
+        "debug_agent_available": false,
+        "artifacts": [
+            {
+                "artifact_type": "PLAN",
+                "created_at": "2025-03-14T09:31:02Z",
+                "data": {
+                    "artifact_uid": "art_plan_71c2",
+                    "document_uid": "doc_4e8a",
+                    "notebook_uid": "nb_93f1",
+                    "url": "https://app.warp.dev/drive/notebook/nb_93f1",
+                    "title": "Plan: serialise the checkout fixtures"
+                }
+            },
+            {
+                "artifact_type": "HOLOGRAM",
+                "created_at": "2025-03-14T09:44:40.5Z",
+                "data": {
+                    "artifact_uid": "art_holo_0b3d",
+                    "projection": {"frames": 240, "fps": 24},
+                    "viewer_url": "https://app.warp.dev/holograms/art_holo_0b3d"
+                }
+            },
+            {
+                "artifact_type": "PULL_REQUEST",
+                "created_at": "2025-03-14T09:57:58Z",
+                "data": {
+                    "url": "https://github.com/acme/shop/pull/4711",
+                    "branch": "oz/fix-flaky-checkout-test"
+                }
+            },
+            {
+                "artifact_type": "FILE",
+                "created_at": "2025-03-14T09:58:01Z",
+                "data": {
+                    "artifact_uid": "art_file_5a6f",
+                    "filepath": "reports/flaky-checkout.md",
+                    "filename": "flaky-checkout.md",
+                    "title": "Root cause",
+                    "description": "Why the checkout test was flaky and how it was fixed.",
+                    "mime_type": "text/markdown",
+                    "size_bytes": 4096
+                }
+            }
+        ],
+        "agent_skill": {
+            "name": "flaky-tests",
+            "description": "Finds and fixes flaky tests.",
+            "full_path": "skills/flaky-tests/SKILL.md"
+        },
+        "scope": {"type": "Team", "uid": "team_acme"},
+        "last_event_sequence": 42,
+        "children": ["3e6b9d2f-7a1c-4f50-8d3e-b2a4c6e8f017"]
+    })
+}
+
+#[tokio::test]
+async fn unknown_state_source_and_artifact_decode_and_round_trip_exactly() {
+    let body = run_from_the_future();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v1/agent/runs/8c2f5a1e-4b7d-4e0a-9f3c-2d6b1a7e5c90",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&body))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let run: RunItem = client(&server)
+        .get_run()
+        .run_id("8c2f5a1e-4b7d-4e0a-9f3c-2d6b1a7e5c90")
+        .send()
+        .await
+        .expect("a run with unknown values decodes")
+        .into_inner();
+
+    assert_eq!(run.state, RunState::Unknown("HIBERNATING".to_owned()));
+    assert_eq!(run.state.to_string(), "HIBERNATING");
+    assert_eq!(
+        run.source,
+        Some(RunSourceType::Unknown("CARRIER_PIGEON".to_owned()))
+    );
+    assert_eq!(run.artifacts.len(), 4);
+    assert!(
+        matches!(run.artifacts[0], ArtifactItem::PlanArtifact(ref plan)
+        if plan.data.document_uid == "doc_4e8a")
+    );
+    match &run.artifacts[1] {
+        ArtifactItem::Unknown(raw) => assert_eq!(raw, &body["artifacts"][1]),
+        other => panic!("expected the unknown artifact to be kept raw, got {other:?}"),
+    }
+    assert!(
+        matches!(run.artifacts[2], ArtifactItem::PullRequestArtifact(ref pr)
+        if pr.data.branch == "oz/fix-flaky-checkout-test")
+    );
+    assert!(
+        matches!(run.artifacts[3], ArtifactItem::FileArtifact(ref file)
+        if file.data.size_bytes == Some(4096))
+    );
+    // Known values beside the unknown ones decode normally.
+    assert_eq!(run.execution_location, Some(RunExecutionLocation::Remote));
+    assert_eq!(
+        run.creator.as_ref().and_then(|c| c.type_.clone()),
+        Some(RunCreatorType::User)
+    );
+    assert_eq!(run.scope.as_ref().map(|s| s.type_), Some(ScopeType::Team));
+    assert_eq!(run.metadata.as_ref().unwrap()["ticket_id"], "ENG-1234");
+
+    assert_eq!(serde_json::to_value(&run).unwrap(), body);
+}
+
+#[tokio::test]
+async fn a_page_mixing_known_and_unknown_states_decodes() {
+    let server = MockServer::start().await;
+    let mut unknown = run_json("run_b", "DEFROSTING");
+    unknown["source"] = json!("TELEPATHY");
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "runs": [run_json("run_a", "SUCCEEDED"), unknown],
+            "page_info": {"has_next_page": false}
+        })))
+        .mount(&server)
+        .await;
+
+    let page = client(&server)
+        .list_runs()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(page.runs[0].state, RunState::Succeeded);
+    assert_eq!(page.runs[1].state, RunState::Unknown("DEFROSTING".into()));
+    assert_eq!(
+        page.runs[1].source,
+        Some(RunSourceType::Unknown("TELEPATHY".into()))
+    );
+}
+
+#[tokio::test]
+async fn values_this_version_does_not_know_can_be_sent_as_filters() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "runs": [],
+            "page_info": {"has_next_page": false}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    client(&server)
+        .list_runs()
+        .artifact_type(ArtifactType::Unknown("HOLOGRAM".into()))
+        .state(vec![
+            RunState::Unknown("HIBERNATING".into()),
+            RunState::Error,
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        received(&server).await[0].url.query(),
+        Some("artifact_type=HOLOGRAM&state=HIBERNATING&state=ERROR")
+    );
+}

@@ -1,0 +1,180 @@
+//! The client emits one tracing event per attempt, and none of them carries the API key or the
+//! query string. (Real time, not paused time: see the note at the top of retries.rs.)
+
+mod common;
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use common::{API_KEY, client, run_json};
+use oz_api::types::RunAgentRequest;
+use serde_json::json;
+use tracing::subscriber::DefaultGuard;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Everything written by a TRACE-level fmt subscriber installed for the current thread (the
+/// `#[tokio::test]` runtime runs the client on the test's own thread).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn capture() -> (Self, DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The lines of the client's own events for `operation`.
+    fn attempts(&self, operation: &str) -> Vec<String> {
+        let needle = format!("operation=\"{operation}\"");
+        self.text()
+            .lines()
+            .filter(|line| line.contains(" oz_api: ") && line.contains(&needle))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn one_event_per_attempt_and_never_the_api_key() {
+    let (logs, _guard) = Logs::capture();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_7f3a"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("retry-after-ms", "1")
+                .insert_header("x-request-id", "req_5c1d"),
+        )
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_7f3a"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(run_json("run_7f3a", "SUCCEEDED")))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    client(&server)
+        .get_run()
+        .run_id("run_7f3a")
+        .send()
+        .await
+        .expect("third attempt succeeds");
+
+    let attempts = logs.attempts("get_run");
+    assert_eq!(attempts.len(), 3, "{attempts:#?}");
+    for (n, line) in attempts.iter().enumerate() {
+        assert!(line.contains(&format!("attempt={}", n + 1)), "{line}");
+        assert!(line.contains("/api/v1/agent/runs/run_7f3a"), "{line}");
+    }
+    for line in &attempts[..2] {
+        assert!(line.contains("WARN") && line.contains("retrying"), "{line}");
+        assert!(
+            line.contains("status=503") && line.contains("req_5c1d"),
+            "{line}"
+        );
+    }
+    assert!(attempts[2].contains("DEBUG"), "{}", attempts[2]);
+    assert!(attempts[2].contains("status=200"), "{}", attempts[2]);
+    let all = logs.text();
+    assert!(!all.contains(API_KEY), "the API key was logged:\n{all}");
+    assert!(
+        !all.contains("SECRET"),
+        "part of the API key was logged:\n{all}"
+    );
+}
+
+#[tokio::test]
+async fn attempt_events_leave_out_the_query_string() {
+    let (logs, _guard) = Logs::capture();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "runs": [],
+            "page_info": {"has_next_page": false}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    client(&server)
+        .list_runs()
+        .q("customer acme-corp invoice 4711")
+        .send()
+        .await
+        .unwrap();
+
+    let attempts = logs.attempts("list_runs");
+    assert_eq!(attempts.len(), 1, "{attempts:#?}");
+    assert!(
+        attempts[0].contains("/api/v1/agent/runs"),
+        "{}",
+        attempts[0]
+    );
+    assert!(!attempts[0].contains("acme"), "{}", attempts[0]);
+}
+
+#[tokio::test]
+async fn refused_connections_are_retried_even_for_create_run() {
+    // Nothing listens on this port once the listener is dropped: the server never sees the
+    // request, so even a create may be repeated.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (logs, _guard) = Logs::capture();
+    let client = oz_api::Config::new(API_KEY)
+        .base_url(format!("http://127.0.0.1:{port}/api/v1"))
+        .max_retries(1)
+        .build()
+        .unwrap();
+
+    let err = client
+        .create_run()
+        .body(RunAgentRequest::builder().prompt("Fix the flaky test".to_owned()))
+        .send()
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, oz_api::Error::CommunicationError(ref e) if e.is_connect()),
+        "{err}"
+    );
+    let attempts = logs.attempts("create_run");
+    assert_eq!(attempts.len(), 2, "{attempts:#?}");
+    assert!(
+        attempts
+            .iter()
+            .all(|line| line.contains("error=\"connect\"")),
+        "{attempts:#?}"
+    );
+    assert!(attempts[0].contains("retrying"), "{}", attempts[0]);
+    assert!(!logs.text().contains(API_KEY));
+}

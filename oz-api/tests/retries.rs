@@ -1,0 +1,402 @@
+//! The retry policy as seen by a real HTTP server: which answers are retried, how often, and
+//! how long the client waits in between.
+//!
+//! These tests run on real time, not `#[tokio::test(start_paused = true)]`: with a paused clock,
+//! tokio advances time to the next timer whenever the runtime is idle, and while the client
+//! waits for the server's socket the next timer is the request's own timeout. Every attempt then
+//! "times out" at once (tried: 300 of 300 requests to wiremock failed that way). Delays are kept
+//! short instead: the server asks for 1 ms with `retry-after-ms` wherever the delay itself is not
+//! under test.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    API_KEY, Arrivals, base_url, client, config, error_json, problem, received, run_json,
+};
+use oz_api::types::RunAgentRequest;
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const RUN_PATH: &str = "/api/v1/agent/runs/run_1";
+
+/// A 503 without any retry hint.
+fn unavailable() -> ResponseTemplate {
+    ResponseTemplate::new(503).set_body_string("upstream unavailable")
+}
+
+/// An answer asking to be retried after 1 ms.
+fn fast(template: ResponseTemplate) -> ResponseTemplate {
+    template.insert_header("retry-after-ms", "1")
+}
+
+fn ok_run() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(run_json("run_1", "SUCCEEDED"))
+}
+
+fn started() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "run_id": "run_new",
+        "task_id": "run_new",
+        "state": "QUEUED"
+    }))
+}
+
+fn run_request() -> oz_api::types::builder::RunAgentRequest {
+    RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned())
+}
+
+#[tokio::test]
+async fn get_run_retries_two_503s_with_growing_backoff_then_succeeds() {
+    let server = MockServer::start().await;
+    let arrivals = Arrivals::default();
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(arrivals.respond(unavailable()))
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(arrivals.respond(ok_run()))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let run = client(&server)
+        .get_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .expect("third attempt succeeds")
+        .into_inner();
+
+    assert_eq!(run.run_id, "run_1");
+    assert_eq!(received(&server).await.len(), 3);
+    // Backoff: 0.5 s then 1 s, each shortened by at most 25 % jitter.
+    let gaps = arrivals.gaps();
+    assert_eq!(gaps.len(), 2);
+    assert!(gaps[0] >= Duration::from_millis(375), "{gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(750), "{gaps:?}");
+    assert!(gaps[1] > gaps[0], "{gaps:?}");
+}
+
+#[tokio::test]
+async fn retry_after_seconds_on_a_429_is_honoured() {
+    let server = MockServer::start().await;
+    let arrivals = Arrivals::default();
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(
+            arrivals.respond(
+                ResponseTemplate::new(429)
+                    .insert_header("retry-after", "2")
+                    .set_body_json(error_json(429, "rate_limited", "Too many requests")),
+            ),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(arrivals.respond(ok_run()))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    client(&server)
+        .get_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .expect("second attempt succeeds");
+
+    // The default first backoff would be at most 0.5 s.
+    let gaps = arrivals.gaps();
+    assert_eq!(gaps.len(), 1);
+    assert!(gaps[0] >= Duration::from_secs(2), "{gaps:?}");
+    assert!(gaps[0] < Duration::from_secs(4), "{gaps:?}");
+}
+
+#[tokio::test]
+async fn x_should_retry_false_stops_a_retryable_503() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(unavailable().insert_header("x-should-retry", "false"))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let err = client(&server)
+        .get_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(received(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn retries_stop_once_max_retries_are_used_up() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(fast(unavailable()))
+        .expect(3)
+        .mount(&server)
+        .await;
+
+    let err = client(&server)
+        .get_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .unwrap_err();
+
+    // The last answer is handed back as it is.
+    assert!(
+        matches!(err, oz_api::Error::UnexpectedResponse(ref r) if r.status() == 503),
+        "{err}"
+    );
+    assert_eq!(
+        received(&server).await.len(),
+        1 + oz_api::DEFAULT_MAX_RETRIES as usize
+    );
+}
+
+#[tokio::test]
+async fn max_retries_zero_sends_exactly_one_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(fast(unavailable()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = config(&server).max_retries(0).build().unwrap();
+
+    let err = client.get_run().run_id("run_1").send().await.unwrap_err();
+
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(received(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn create_run_answered_500_is_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(fast(ResponseTemplate::new(500).set_body_json(error_json(
+            500,
+            "internal_error",
+            "Internal error",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let err = client(&server)
+        .create_run()
+        .body(run_request())
+        .send()
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(500));
+    assert_eq!(problem(err)["status"], 500);
+    assert_eq!(received(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn create_run_answered_429_is_retried_with_the_same_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(error_json(
+            429,
+            "rate_limited",
+            "Too many requests",
+        )))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(started())
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let run = client(&server)
+        .create_run()
+        .body(run_request())
+        .send()
+        .await
+        .expect("retried after the 429")
+        .into_inner();
+
+    assert_eq!(run.run_id, "run_new");
+    let requests = received(&server).await;
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].body, requests[1].body);
+    let body: serde_json::Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!(body, json!({"prompt": "Fix the flaky test in ci.yml"}));
+}
+
+#[tokio::test]
+async fn create_run_is_retried_when_the_server_says_it_is_safe() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(fast(
+            ResponseTemplate::new(503).insert_header("x-should-retry", "true"),
+        ))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(started())
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    client(&server)
+        .create_run()
+        .body(run_request())
+        .send()
+        .await
+        .expect("retried on the server's word");
+
+    assert_eq!(received(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_successful_create_run_is_never_repeated() {
+    // Even if a (misbehaving) server marks a success as retryable: repeating it would start a
+    // second run.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(fast(started().insert_header("x-should-retry", "true")))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let run = client(&server)
+        .create_run()
+        .body(run_request())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(run.run_id, "run_new");
+    assert_eq!(received(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_run_is_an_idempotent_post_and_retried_on_409() {
+    let server = MockServer::start().await;
+    let cancel = "/api/v1/agent/runs/run_1/cancel";
+    Mock::given(method("POST"))
+        .and(path(cancel))
+        .respond_with(fast(ResponseTemplate::new(409).set_body_json(error_json(
+            409,
+            "conflict",
+            "Run is still pending",
+        ))))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(cancel))
+        .respond_with(ResponseTemplate::new(200).set_body_json("run_1"))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let cancelled = client(&server)
+        .cancel_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .expect("retried after the 409")
+        .into_inner();
+
+    assert_eq!(cancelled, "run_1");
+    assert_eq!(received(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(fast(ResponseTemplate::new(400).set_body_json(error_json(
+            400,
+            "invalid_request",
+            "Invalid request",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let err = client(&server)
+        .get_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
+}
+
+#[tokio::test]
+async fn each_attempt_is_limited_by_the_timeout_and_a_timed_out_get_is_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(ok_run().set_delay(Duration::from_secs(10)))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(ok_run())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = oz_api::Config::new(API_KEY)
+        .base_url(base_url(&server))
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    client
+        .get_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .expect("the second attempt answers in time");
+
+    // 0.5 s timeout + at most 0.5 s backoff + the second answer, far below the 10 s delay.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(received(&server).await.len(), 2);
+}

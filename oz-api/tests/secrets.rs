@@ -1,0 +1,167 @@
+//! The API key goes to the API server as a bearer token and nowhere else: not into Debug or
+//! Display output of the configuration, the client or the errors it returns.
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::{API_KEY, client, config, error_json, received, run_json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PROXY_TOKEN: &str = "proxy-token-6e1b7f02";
+
+/// Panics if `text` shows the key (whole, or its distinctive middle part).
+fn assert_no_key(what: &str, text: &str) {
+    assert!(
+        !text.contains(API_KEY) && !text.contains("SECRET"),
+        "{what} shows the API key: {text}"
+    );
+}
+
+#[tokio::test]
+async fn the_key_is_sent_as_a_bearer_token_with_the_sdk_headers() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(run_json("run_1", "QUEUED")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = config(&server)
+        .header("X-Request-Source", "nightly-ci")
+        .header("X-Proxy-Authorization", PROXY_TOKEN)
+        .team_uid("team_8Jd2kQ")
+        .build()
+        .unwrap();
+
+    client.get_run().run_id("run_1").send().await.unwrap();
+
+    let requests = received(&server).await;
+    let headers = &requests[0].headers;
+    let values = |name: &str| -> Vec<&str> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    };
+    assert_eq!(values("authorization"), [format!("Bearer {API_KEY}")]);
+    let user_agent = values("user-agent");
+    assert_eq!(user_agent.len(), 1);
+    assert!(user_agent[0].starts_with("oz-api-rust/"), "{user_agent:?}");
+    assert_eq!(
+        user_agent[0],
+        concat!("oz-api-rust/", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(headers.get("api-version").is_none(), "{headers:?}");
+    assert_eq!(values("x-request-source"), ["nightly-ci"]);
+    assert_eq!(values("x-proxy-authorization"), [PROXY_TOKEN]);
+    assert_eq!(values("x-warp-team-uid"), ["team_8Jd2kQ"]);
+}
+
+#[tokio::test]
+async fn a_replaced_user_agent_is_sent_instead() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(run_json("run_1", "QUEUED")))
+        .mount(&server)
+        .await;
+    let client = config(&server)
+        .user_agent("release-bot/3.1")
+        .build()
+        .unwrap();
+
+    client.get_run().run_id("run_1").send().await.unwrap();
+
+    let requests = received(&server).await;
+    assert_eq!(requests[0].headers["user-agent"], "release-bot/3.1");
+    assert!(requests[0].headers.get("x-warp-team-uid").is_none());
+}
+
+#[tokio::test]
+async fn debug_of_config_and_client_hides_the_key_and_header_values() {
+    let server = MockServer::start().await;
+    let config = config(&server)
+        .header("X-Proxy-Authorization", PROXY_TOKEN)
+        .team_uid("team_8Jd2kQ");
+
+    let text = format!("{config:?}");
+    assert_no_key("Config's Debug", &text);
+    assert!(!text.contains(PROXY_TOKEN), "{text}");
+    assert!(text.contains("<redacted>"), "{text}");
+
+    let client = config.build().unwrap();
+    for text in [format!("{client:?}"), format!("{client:#?}")] {
+        assert_no_key("Client's Debug", &text);
+        assert!(!text.contains(PROXY_TOKEN), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_authentication_error_does_not_show_the_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_1"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("content-type", "application/problem+json")
+                .insert_header("www-authenticate", "Bearer realm=\"oz\"")
+                .set_body_json(error_json(
+                    401,
+                    "authentication_required",
+                    "Authentication required",
+                )),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let err = client(&server)
+        .get_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
+    let debug = format!("{err:?}");
+    assert!(debug.contains("Authentication required"), "{debug}");
+    assert_no_key("the 401 error's Debug", &debug);
+    assert_no_key("the 401 error's Display", &err.to_string());
+    assert_no_key("the 401 error's alternate Display", &format!("{err:#}"));
+}
+
+#[tokio::test]
+async fn a_connection_error_does_not_show_the_key() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = oz_api::Config::new(API_KEY)
+        .base_url(format!("http://127.0.0.1:{port}/api/v1"))
+        .max_retries(0)
+        .build()
+        .unwrap();
+
+    let err = client.get_run().run_id("run_1").send().await.unwrap_err();
+
+    assert!(
+        matches!(err, oz_api::Error::CommunicationError(ref e) if e.is_connect()),
+        "{err}"
+    );
+    let debug = format!("{err:?}");
+    assert!(debug.contains(&format!("127.0.0.1:{port}")), "{debug}");
+    assert_no_key("the connection error's Debug", &debug);
+    assert_no_key("the connection error's Display", &err.to_string());
+    assert_no_key(
+        "the connection error's alternate Display",
+        &format!("{err:#}"),
+    );
+    let oz_api::Error::CommunicationError(inner) = err else {
+        unreachable!()
+    };
+    assert_no_key("reqwest's error Debug", &format!("{inner:?}"));
+}
