@@ -273,7 +273,7 @@ async fn documented_error_answers_carry_status_and_problem_details() {
 }
 
 #[tokio::test]
-async fn undocumented_statuses_are_unexpected_responses_and_not_retried() {
+async fn undeclared_error_statuses_arrive_as_problems_with_their_status_and_are_not_retried() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v1/agent/runs/run_1"))
@@ -289,8 +289,10 @@ async fn undocumented_statuses_are_unexpected_responses_and_not_retried() {
         .await
         .unwrap_err();
 
-    assert!(
-        matches!(err, oz_api::Error::UnexpectedResponse(ref r) if r.status() == 418),
-        "{err}"
-    );
+    let oz_api::Error::ErrorResponse(response) = err else {
+        panic!("expected an error response, got {err}");
+    };
+    assert_eq!(response.status().as_u16(), 418);
+    let detail = response.detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("short and stout"), "{detail}");
 }

@@ -160,9 +160,9 @@ async fn retries_stop_once_max_retries_are_used_up() {
         .await
         .unwrap_err();
 
-    // The last answer is handed back as it is.
+    // The last answer is handed back, with its status.
     assert!(
-        matches!(err, oz_api::Error::UnexpectedResponse(ref r) if r.status() == 503),
+        matches!(err, oz_api::Error::ErrorResponse(ref r) if r.status() == 503),
         "{err}"
     );
     assert_eq!(

@@ -44,6 +44,13 @@ pub const PASSES: &[Pass] = &[
         run: strip_additional_properties_false,
     },
     Pass {
+        name: "cover_undeclared_error_statuses",
+        reason: "a proxy or a newer server can answer any 4xx/5xx (502, 503, 418...); an \
+                 operation's declared error body also describes those, so they decode as problem \
+                 bodies with their status instead of arriving as unexpected responses",
+        run: cover_undeclared_error_statuses,
+    },
+    Pass {
         name: "relax_error_bodies",
         reason: "error bodies come from many layers (legacy handlers, proxies) and a missing field \
                  must not turn a 404 into a decode error that loses the status; schemas used only \
@@ -240,6 +247,33 @@ fn strip_additional_properties_false(spec: &mut Value) -> Result<()> {
     Ok(())
 }
 
+fn cover_undeclared_error_statuses(spec: &mut Value) -> Result<()> {
+    for_each_operation(spec, |_, operation| {
+        let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        else {
+            return;
+        };
+        // The body of the lowest declared status of each class serves the whole class.
+        for class in ["4", "5"] {
+            let range = format!("{class}XX");
+            if responses.contains_key(&range) {
+                continue;
+            }
+            let declared = responses
+                .iter()
+                .filter(|(status, _)| status.starts_with(class))
+                .min_by(|a, b| a.0.cmp(b.0))
+                .map(|(_, response)| response.clone());
+            if let Some(response) = declared {
+                responses.insert(range, response);
+            }
+        }
+    });
+    Ok(())
+}
+
 fn relax_error_bodies(spec: &mut Value) -> Result<()> {
     let mut error_refs = BTreeSet::new();
     let mut other_refs = BTreeSet::new();
@@ -401,6 +435,18 @@ mod tests {
             spec["components"]["schemas"],
             json!({"Closed": {"type": "object"}, "Map": {"type": "object", "additionalProperties": {"type": "string"}}})
         );
+    }
+
+    #[test]
+    fn undeclared_error_statuses_share_the_declared_error_body() {
+        let error = json!({"$ref": "#/components/responses/NotFound"});
+        let mut spec =
+            op(json!({"200": {"description": "ok"}, "404": error, "500": {"description": "e"}}));
+        cover_undeclared_error_statuses(&mut spec).unwrap();
+        let responses = &spec["paths"]["/x"]["get"]["responses"];
+        assert_eq!(responses["4XX"], error);
+        assert_eq!(responses["5XX"], json!({"description": "e"}));
+        assert!(responses.get("2XX").is_none());
     }
 
     #[test]
