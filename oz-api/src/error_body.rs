@@ -26,10 +26,14 @@ pub(crate) async fn normalise(response: reqwest::Response) -> reqwest::Response 
     let mut headers = response.headers().clone();
     let version = response.version();
     let (body, complete) = read_limited(response).await;
-    let is_object =
-        complete && serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object());
-    let body = if is_object {
-        body
+    // Re-encoding through `Value` also settles members that a body repeats (the last one
+    // wins), which the generated types would otherwise refuse.
+    let object = complete
+        .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+        .flatten()
+        .filter(serde_json::Value::is_object);
+    let body = if let Some(object) = object {
+        Bytes::from(object.to_string())
     } else {
         headers.insert(
             CONTENT_TYPE,
@@ -111,11 +115,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn json_error_objects_pass_through_unchanged() {
-        let body = r#"{"error":"legacy shape"}"#;
+    async fn json_error_objects_keep_their_members() {
+        let body = r#"{"error":"legacy shape","running_agents":3}"#;
         let out = normalise(response(403, "application/json", body)).await;
         assert_eq!(out.status(), 403);
-        assert_eq!(out.text().await.unwrap(), body);
+        let value: serde_json::Value = out.json().await.unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"error": "legacy shape", "running_agents": 3})
+        );
     }
 
     #[tokio::test]
@@ -150,6 +158,14 @@ mod tests {
         let problem: serde_json::Value = out.json().await.unwrap();
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.ends_with('…') && detail.len() < 300, "{detail}");
+    }
+
+    #[tokio::test]
+    async fn a_member_repeated_in_an_error_body_keeps_its_last_value() {
+        let body = r#"{"title":"first","status":402,"title":"Insufficient credits"}"#;
+        let out = normalise(response(402, "application/problem+json", body)).await;
+        let problem: serde_json::Value = out.json().await.unwrap();
+        assert_eq!(problem["title"], "Insufficient credits");
     }
 
     #[tokio::test]

@@ -35,6 +35,7 @@
 mod generated;
 
 mod config;
+mod error;
 mod error_body;
 mod hooks;
 mod metadata_filter;
@@ -44,6 +45,7 @@ pub use config::{
     API_KEY_ENV, BASE_URL_ENV, CUSTOM_HEADERS_ENV, Config, ConfigError, DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT,
 };
+pub use error::{ApiError, ApiErrorExt, ErrorSummary};
 pub use generated::*;
 pub use hooks::ClientState;
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};

@@ -1,0 +1,818 @@
+//! Downloads of run transcripts and artifact files.
+//!
+//! The API does not serve these files itself: `GET /agent/runs/{runId}/transcript` and
+//! `GET /agent/artifacts/{artifactUid}/download` answer with a redirect to a short-lived signed
+//! URL on a storage service. A [`Download`] resolves that URL through the API (with the API
+//! client, its credentials and its retries), then fetches it with a separate HTTP client that
+//! carries no `Authorization` header and none of the configured custom headers, so credentials
+//! never reach the storage service or any host it redirects to.
+//!
+//! Bodies are streamed chunk by chunk into the destination, so memory stays constant however
+//! large the file is ([`Download::bytes`] and [`Download::json`] are the exceptions: they keep the
+//! whole body by design). A signed URL that the storage service refuses (401, 403 or 410, which
+//! is how expired signatures are reported) is resolved again through the API once.
+//!
+//! Signed URLs are credentials until they expire: they are held in [`RedactedUrl`], whose
+//! `Debug` and `Display` leave out the query string, and no error message or log event of this
+//! module contains one.
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use oz_api::{Client, types};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION};
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+use url::Url;
+
+/// Redirects the storage service may answer before the download fails.
+const MAX_STORAGE_REDIRECTS: usize = 5;
+/// Connection time limit of the storage client.
+const STORAGE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest silence allowed between two chunks of a storage response. There is no limit on the
+/// whole transfer: large files on slow links take as long as they take.
+const STORAGE_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Upper bound of the buffer reserved up front by [`Download::bytes`], whatever
+/// `Content-Length` claims.
+const MAX_PREALLOCATION: u64 = 16 * 1024 * 1024;
+/// Write buffer of [`Download::to_file`].
+const FILE_BUFFER: usize = 64 * 1024;
+
+/// Download workflows on [`oz_api::Client`].
+///
+/// ```no_run
+/// use oz_api_ext::DownloadExt;
+///
+/// # async fn example(client: oz_api::Client) -> Result<(), oz_api_ext::DownloadError> {
+/// let bytes = client
+///     .download_transcript("4f3c2a7e-0000-0000-0000-000000000000")
+///     .on_progress(|p| eprintln!("{} of {:?} bytes", p.bytes, p.total))
+///     .to_file("transcript.json")
+///     .await?;
+/// println!("saved {bytes} bytes");
+/// # Ok(()) }
+/// ```
+pub trait DownloadExt {
+    /// The raw transcript of a run (`GET /agent/runs/{runId}/transcript`), a JSON document whose
+    /// shape depends on the harness that ran the agent.
+    fn download_transcript(&self, run_id: impl Into<String>) -> Download<'_>;
+
+    /// The file behind a FILE or SCREENSHOT artifact
+    /// (`GET /agent/artifacts/{artifactUid}/download`).
+    fn download_artifact_file(&self, artifact_uid: impl Into<String>) -> Download<'_>;
+
+    /// Metadata and signed download URL of a FILE or SCREENSHOT artifact
+    /// (`GET /agent/artifacts/{artifactUid}`). Other artifact types have no file and give
+    /// [`DownloadError::NotDownloadable`].
+    ///
+    /// ```no_run
+    /// use oz_api_ext::DownloadExt;
+    ///
+    /// # async fn example(client: oz_api::Client) -> Result<(), oz_api_ext::DownloadError> {
+    /// let file = client.artifact_file("a1b2c3d4-0000-0000-0000-000000000000").await?;
+    /// let name = file.filename.clone().unwrap_or_else(|| "artifact.bin".to_owned());
+    /// file.download(&client).to_file(&name).await?;
+    /// # Ok(()) }
+    /// ```
+    fn artifact_file(
+        &self,
+        artifact_uid: impl Into<String>,
+    ) -> impl Future<Output = Result<ArtifactFile, DownloadError>> + Send + '_;
+}
+
+impl DownloadExt for Client {
+    fn download_transcript(&self, run_id: impl Into<String>) -> Download<'_> {
+        Download::new(self, Target::Transcript(run_id.into()))
+    }
+
+    fn download_artifact_file(&self, artifact_uid: impl Into<String>) -> Download<'_> {
+        Download::new(self, Target::Artifact(artifact_uid.into()))
+    }
+
+    fn artifact_file(
+        &self,
+        artifact_uid: impl Into<String>,
+    ) -> impl Future<Output = Result<ArtifactFile, DownloadError>> + Send + '_ {
+        let artifact_uid = artifact_uid.into();
+        async move {
+            let artifact = self
+                .get_artifact()
+                .artifact_uid(artifact_uid)
+                .send()
+                .await
+                .map_err(DownloadError::from)?
+                .into_inner();
+            ArtifactFile::from_response(artifact)
+        }
+    }
+}
+
+/// How far a download has come: bytes received so far and, when the server declared it, the
+/// total size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes received so far.
+    pub bytes: u64,
+    /// Size of the whole body, from `Content-Length`.
+    pub total: Option<u64>,
+}
+
+/// A URL whose query string is a secret (a signed, time-limited download URL).
+///
+/// `Debug` and `Display` show scheme, host, port and path, and replace the query string with
+/// `<redacted>`; [`expose`](Self::expose) gives the full URL.
+///
+/// ```
+/// use oz_api_ext::RedactedUrl;
+///
+/// let url = RedactedUrl::parse("https://storage.example/t/1.json?X-Goog-Signature=abc123")?;
+/// assert_eq!(url.to_string(), "https://storage.example/t/1.json?<redacted>");
+/// assert!(!format!("{url:?}").contains("abc123"));
+/// assert_eq!(url.expose().query(), Some("X-Goog-Signature=abc123"));
+/// # Ok::<(), url::ParseError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RedactedUrl(Url);
+
+impl RedactedUrl {
+    /// Parses an absolute URL.
+    pub fn parse(url: &str) -> Result<Self, url::ParseError> {
+        Url::parse(url).map(Self)
+    }
+
+    /// The full URL, signature included. Treat it as a credential until it expires.
+    pub fn expose(&self) -> &Url {
+        &self.0
+    }
+
+    /// The full URL, signature included. Treat it as a credential until it expires.
+    pub fn into_exposed(self) -> Url {
+        self.0
+    }
+}
+
+impl From<Url> for RedactedUrl {
+    fn from(url: Url) -> Self {
+        Self(url)
+    }
+}
+
+impl fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = &self.0;
+        write!(f, "{}://{}", url.scheme(), url.host_str().unwrap_or(""))?;
+        if let Some(port) = url.port() {
+            write!(f, ":{port}")?;
+        }
+        f.write_str(url.path())?;
+        if url.query().is_some() {
+            f.write_str("?<redacted>")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedactedUrl(\"{self}\")")
+    }
+}
+
+/// A FILE or SCREENSHOT artifact with its signed download URL, from
+/// [`DownloadExt::artifact_file`].
+#[derive(Debug, Clone)]
+pub struct ArtifactFile {
+    /// Identifier of the artifact.
+    pub artifact_uid: String,
+    /// MIME type of the file, e.g. `image/png`.
+    pub content_type: String,
+    /// File name (FILE artifacts only).
+    pub filename: Option<String>,
+    /// Path relative to the conversation (FILE artifacts read with credentials only).
+    pub filepath: Option<String>,
+    /// Size in bytes, when the server knows it.
+    pub size_bytes: Option<i64>,
+    /// Description given by the agent.
+    pub description: Option<String>,
+    /// When [`url`](Self::url) stops working.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// Signed download URL.
+    pub url: RedactedUrl,
+}
+
+impl ArtifactFile {
+    fn from_response(artifact: types::ArtifactResponse) -> Result<Self, DownloadError> {
+        use types::ArtifactResponse as A;
+        match artifact {
+            A::FileArtifactResponse(file) => {
+                let data = file.data;
+                Ok(Self {
+                    url: artifact_url(&data.download_url)?,
+                    artifact_uid: file.artifact_uid,
+                    content_type: data.content_type,
+                    filename: Some(data.filename),
+                    filepath: data.filepath,
+                    size_bytes: data.size_bytes,
+                    description: data.description,
+                    expires_at: data.expires_at,
+                })
+            }
+            A::ScreenshotArtifactResponse(shot) => {
+                let data = shot.data;
+                Ok(Self {
+                    url: artifact_url(&data.download_url)?,
+                    artifact_uid: shot.artifact_uid,
+                    content_type: data.content_type,
+                    filename: None,
+                    filepath: None,
+                    size_bytes: None,
+                    description: data.description,
+                    expires_at: data.expires_at,
+                })
+            }
+            A::PlanArtifactResponse(_) => Err(DownloadError::NotDownloadable {
+                artifact_type: "PLAN".to_owned(),
+            }),
+            A::Unknown(value) => Err(DownloadError::NotDownloadable {
+                artifact_type: value
+                    .get("artifact_type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("unknown")
+                    .to_owned(),
+            }),
+            _ => Err(DownloadError::NotDownloadable {
+                artifact_type: "unknown".to_owned(),
+            }),
+        }
+    }
+
+    /// A download of this file that starts from [`url`](Self::url) and asks the API for a fresh
+    /// URL if that one has expired.
+    pub fn download<'a>(&self, client: &'a Client) -> Download<'a> {
+        client
+            .download_artifact_file(self.artifact_uid.clone())
+            .signed_url(self.url.clone())
+    }
+}
+
+fn artifact_url(text: &str) -> Result<RedactedUrl, DownloadError> {
+    Url::parse(text.trim())
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+        .map(RedactedUrl)
+        .ok_or(DownloadError::InvalidUrl {
+            context: UrlContext::ArtifactResponse,
+        })
+}
+
+/// Where a signed URL came from, for [`DownloadError::InvalidUrl`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UrlContext {
+    /// The `Location` header of an API redirect.
+    ApiRedirect,
+    /// The `Location` header of a storage redirect.
+    StorageRedirect,
+    /// The `download_url` of an artifact.
+    ArtifactResponse,
+}
+
+impl fmt::Display for UrlContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ApiRedirect => "the API's redirect",
+            Self::StorageRedirect => "the storage service's redirect",
+            Self::ArtifactResponse => "the artifact's download_url",
+        })
+    }
+}
+
+/// Why a download failed. `Display` is one line and never contains the API key or a signed
+/// URL's query string.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DownloadError {
+    /// The API refused to hand out the download URL (for example 404: no such run or no
+    /// transcript yet), or could not be reached. Boxed: the client's error is large and
+    /// failures are rare.
+    Api(Box<oz_api::Error<types::Error>>),
+    /// The API answered without a `Location` to download from.
+    MissingLocation {
+        /// Status of the API's answer.
+        status: StatusCode,
+    },
+    /// A download URL is not an absolute `http` or `https` URL.
+    InvalidUrl {
+        /// Where the URL came from.
+        context: UrlContext,
+    },
+    /// The storage service refused the signed URL (also after it was resolved again, for
+    /// 401, 403 and 410) or answered with an error.
+    Storage {
+        /// Status of the storage service's answer.
+        status: StatusCode,
+        /// The URL that was refused.
+        url: RedactedUrl,
+    },
+    /// The storage service redirected more often than allowed.
+    TooManyRedirects {
+        /// The last URL it redirected to.
+        url: RedactedUrl,
+    },
+    /// The artifact has no file to download (for example a PLAN).
+    NotDownloadable {
+        /// The artifact's type as the server named it.
+        artifact_type: String,
+    },
+    /// Writing the destination failed, or the body ended before its declared length.
+    Io(std::io::Error),
+    /// The storage request failed on the way (connection, timeout, body cut off). The error
+    /// carries no URL.
+    Transport(reqwest::Error),
+    /// The body is not the JSON document [`Download::json`] was asked for.
+    Decode(serde_json::Error),
+}
+
+impl DownloadError {
+    fn transport(err: reqwest::Error) -> Self {
+        Self::Transport(err.without_url())
+    }
+}
+
+impl fmt::Display for DownloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Api(err) => {
+                f.write_str("the API did not hand out the download: ")?;
+                write_api_error(f, err)
+            }
+            Self::MissingLocation { status } => {
+                write!(
+                    f,
+                    "the API answered {status} without a Location to download from"
+                )
+            }
+            Self::InvalidUrl { context } => {
+                write!(f, "{context} is not an absolute http(s) URL")
+            }
+            Self::Storage { status, url } => write!(f, "storage answered {status} for {url}"),
+            Self::TooManyRedirects { url } => write!(
+                f,
+                "storage redirected more than {MAX_STORAGE_REDIRECTS} times (last to {url})"
+            ),
+            Self::NotDownloadable { artifact_type } => {
+                write!(
+                    f,
+                    "an artifact of type {artifact_type} has no file to download"
+                )
+            }
+            Self::Io(err) => write!(f, "saving the download failed: {err}"),
+            Self::Transport(err) => {
+                write!(f, "download transfer failed: {err}")?;
+                let mut source = std::error::Error::source(err);
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
+            Self::Decode(err) => write!(f, "the download is not the expected JSON: {err}"),
+        }
+    }
+}
+
+/// One line for an API error: status and problem title/detail rather than progenitor's dump of
+/// headers and bodies.
+fn write_api_error(f: &mut fmt::Formatter<'_>, err: &oz_api::Error<types::Error>) -> fmt::Result {
+    match err {
+        oz_api::Error::ErrorResponse(response) => {
+            write!(f, "{}", response.status())?;
+            let problem = response.as_ref();
+            for text in [&problem.title, &problem.detail].into_iter().flatten() {
+                write!(f, ": {text}")?;
+            }
+            Ok(())
+        }
+        oz_api::Error::UnexpectedResponse(response) => {
+            write!(f, "unexpected {}", response.status())
+        }
+        other => write!(f, "{other}"),
+    }
+}
+
+impl std::error::Error for DownloadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Api(err) => Some(err.as_ref()),
+            Self::Io(err) => Some(err),
+            Self::Transport(err) => Some(err),
+            Self::Decode(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<oz_api::Error<types::Error>> for DownloadError {
+    fn from(err: oz_api::Error<types::Error>) -> Self {
+        Self::Api(Box::new(err))
+    }
+}
+
+impl From<std::io::Error> for DownloadError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Io(err)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Transcript(String),
+    Artifact(String),
+}
+
+type ProgressFn<'a> = Box<dyn FnMut(Progress) + Send + 'a>;
+
+/// A transcript or artifact download, from [`DownloadExt`]. Nothing is sent until one of the
+/// terminal methods runs: [`to_writer`](Self::to_writer), [`to_file`](Self::to_file),
+/// [`bytes`](Self::bytes), [`json`](Self::json) or [`url`](Self::url).
+#[must_use = "a download does nothing until a terminal method such as `to_file` is awaited"]
+pub struct Download<'a> {
+    client: &'a Client,
+    target: Target,
+    signed_url: Option<RedactedUrl>,
+    storage: Option<reqwest::Client>,
+    on_progress: Option<ProgressFn<'a>>,
+}
+
+impl fmt::Debug for Download<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Download")
+            .field("target", &self.target)
+            .field("signed_url", &self.signed_url)
+            .field("storage", &self.storage.is_some())
+            .field("on_progress", &self.on_progress.is_some())
+            .finish()
+    }
+}
+
+/// A body on its way in.
+struct Body {
+    total: Option<u64>,
+    chunks: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+}
+
+impl Body {
+    fn from_response(response: reqwest::Response) -> Self {
+        Self {
+            total: response.content_length(),
+            chunks: Box::pin(response.bytes_stream()),
+        }
+    }
+}
+
+/// What the API answered when asked for the file.
+enum Resolved {
+    Url(RedactedUrl),
+    /// The API served the file itself (a 2xx instead of the redirect).
+    Served(StatusCode, Body),
+}
+
+/// What the storage service answered.
+enum Fetched {
+    Body(Body),
+    /// 401, 403 or 410: the signature is not (or no longer) accepted.
+    Refused(StatusCode, RedactedUrl),
+}
+
+impl<'a> Download<'a> {
+    fn new(client: &'a Client, target: Target) -> Self {
+        Self {
+            client,
+            target,
+            signed_url: None,
+            storage: None,
+            on_progress: None,
+        }
+    }
+
+    /// Called with the progress once the storage service has answered (with `bytes: 0`) and
+    /// after every chunk written.
+    pub fn on_progress(mut self, on_progress: impl FnMut(Progress) + Send + 'a) -> Self {
+        self.on_progress = Some(Box::new(on_progress));
+        self
+    }
+
+    /// Starts from a signed URL obtained earlier (for example [`ArtifactFile::url`]) instead of
+    /// asking the API first; if the storage service refuses it, a fresh one is resolved once.
+    pub fn signed_url(mut self, url: RedactedUrl) -> Self {
+        self.signed_url = Some(url);
+        self
+    }
+
+    /// The HTTP client for the storage service, e.g. to share its connection pool across many
+    /// downloads or to configure a proxy. It must not carry credentials (no default
+    /// `Authorization` or other secret headers): every host the storage service redirects to
+    /// sees them. By default each download builds a plain client with a 10 s connect timeout
+    /// and a 60 s limit on the silence between two chunks.
+    pub fn storage_client(mut self, client: reqwest::Client) -> Self {
+        self.storage = Some(client);
+        self
+    }
+
+    /// The signed URL itself, without downloading anything. It is a credential until it
+    /// expires; [`RedactedUrl::expose`] gives the full URL.
+    pub async fn url(self) -> Result<RedactedUrl, DownloadError> {
+        if let Some(url) = self.signed_url {
+            return Ok(url);
+        }
+        match resolve(self.client, &self.target).await? {
+            Resolved::Url(url) => Ok(url),
+            Resolved::Served(status, _) => Err(DownloadError::MissingLocation { status }),
+        }
+    }
+
+    /// Streams the body into `writer`, flushes it and returns the number of bytes written.
+    /// On error, part of the body may already have been written.
+    ///
+    /// ```no_run
+    /// use oz_api_ext::DownloadExt;
+    ///
+    /// # async fn example(client: oz_api::Client) -> Result<(), oz_api_ext::DownloadError> {
+    /// // Any `AsyncWrite`: a socket, a compressor, a file opened for appending...
+    /// let mut log = tokio::fs::OpenOptions::new().append(true).open("all.jsonl").await?;
+    /// client.download_transcript("run-id").to_writer(&mut log).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn to_writer<W>(mut self, mut writer: W) -> Result<u64, DownloadError>
+    where
+        W: AsyncWrite + Unpin,
+    {
+        let body = self.open().await?;
+        let written = pump(body, &mut writer, &mut self.on_progress).await?;
+        writer.flush().await?;
+        Ok(written)
+    }
+
+    /// Saves the body to `path` and returns the number of bytes written.
+    ///
+    /// The body goes to a temporary file next to `path` that replaces `path` only once the
+    /// whole body has arrived and is on disk; a failed, interrupted or cancelled download
+    /// removes the temporary file and leaves an existing `path` untouched.
+    pub async fn to_file(mut self, path: impl AsRef<Path>) -> Result<u64, DownloadError> {
+        let path = path.as_ref();
+        let partial_path = partial_path_for(path)?;
+        let body = self.open().await?;
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial_path)
+            .await?;
+        let mut guard = PartialFile(Some(partial_path));
+        let mut writer = BufWriter::with_capacity(FILE_BUFFER, file);
+        let written = pump(body, &mut writer, &mut self.on_progress).await?;
+        writer.flush().await?;
+        let file = writer.into_inner();
+        file.sync_all().await?;
+        drop(file);
+        let partial_path = guard.0.take().expect("the guard holds the path until here");
+        if let Err(err) = tokio::fs::rename(&partial_path, path).await {
+            guard.0 = Some(partial_path);
+            return Err(err.into());
+        }
+        Ok(written)
+    }
+
+    /// The whole body in memory.
+    pub async fn bytes(mut self) -> Result<Bytes, DownloadError> {
+        let body = self.open().await?;
+        let capacity = body.total.unwrap_or(0).min(MAX_PREALLOCATION) as usize;
+        let mut buffer = Vec::with_capacity(capacity);
+        pump(body, &mut buffer, &mut self.on_progress).await?;
+        Ok(buffer.into())
+    }
+
+    /// The body decoded as JSON (transcripts are JSON documents whose shape depends on the
+    /// harness; `serde_json::Value` takes any of them).
+    ///
+    /// ```no_run
+    /// use oz_api_ext::DownloadExt;
+    ///
+    /// # async fn example(client: oz_api::Client) -> Result<(), oz_api_ext::DownloadError> {
+    /// let transcript: serde_json::Value = client.download_transcript("run-id").json().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn json<T: DeserializeOwned>(self) -> Result<T, DownloadError> {
+        let bytes = self.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(DownloadError::Decode)
+    }
+
+    /// Resolves the signed URL and opens the storage response, resolving once more if the
+    /// storage service refuses the signature.
+    async fn open(&mut self) -> Result<Body, DownloadError> {
+        let storage = match self.storage.take() {
+            Some(client) => client,
+            None => storage_client()?,
+        };
+        let mut url = match self.signed_url.take() {
+            Some(url) => url,
+            None => match resolve(self.client, &self.target).await? {
+                Resolved::Url(url) => url,
+                Resolved::Served(_, body) => return Ok(body),
+            },
+        };
+        let mut resolved_again = false;
+        loop {
+            match fetch(&storage, url).await? {
+                Fetched::Body(body) => return Ok(body),
+                Fetched::Refused(status, url) if resolved_again => {
+                    return Err(DownloadError::Storage { status, url });
+                }
+                Fetched::Refused(status, refused) => {
+                    tracing::debug!(target: "oz_api_ext::download", status = status.as_u16(), url = %refused, "signed URL refused, resolving a fresh one");
+                    resolved_again = true;
+                    url = match resolve(self.client, &self.target).await? {
+                        Resolved::Url(url) => url,
+                        Resolved::Served(_, body) => return Ok(body),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Asks the API for the download; the answer is normally a redirect to the signed URL.
+async fn resolve(client: &Client, target: &Target) -> Result<Resolved, DownloadError> {
+    let answer = match target {
+        Target::Transcript(run_id) => {
+            client
+                .get_run_transcript()
+                .run_id(run_id.clone())
+                .send()
+                .await
+        }
+        Target::Artifact(artifact_uid) => {
+            client
+                .download_artifact()
+                .artifact_uid(artifact_uid.clone())
+                .send()
+                .await
+        }
+    };
+    match answer {
+        Ok(served) => {
+            let status = served.status();
+            let total = served.content_length();
+            let body = Body {
+                total,
+                chunks: Box::pin(served.into_inner_stream()),
+            };
+            Ok(Resolved::Served(status, body))
+        }
+        // The API client does not follow redirects, so the generated operation reports the
+        // redirect as an unexpected response.
+        Err(oz_api::Error::UnexpectedResponse(response)) if response.status().is_redirection() => {
+            let status = response.status();
+            let url = location(response.headers(), response.url())
+                .ok_or(DownloadError::MissingLocation { status })?
+                .ok_or(DownloadError::InvalidUrl {
+                    context: UrlContext::ApiRedirect,
+                })?;
+            Ok(Resolved::Url(url))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The `Location` of a redirect resolved against the URL that answered: `None` when absent
+/// or empty, `Some(None)` when it is not an http(s) URL.
+fn location(headers: &HeaderMap, base: &Url) -> Option<Option<RedactedUrl>> {
+    let value = headers.get(LOCATION)?;
+    let text = value.to_str().map(str::trim).unwrap_or("\u{0}");
+    if text.is_empty() {
+        return None;
+    }
+    Some(
+        base.join(text)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .map(RedactedUrl),
+    )
+}
+
+/// A client without credentials for the storage service; it follows no redirects by itself so
+/// that every hop is checked and counted here.
+///
+/// One is built per download rather than shared in a static: a shared client would keep
+/// pooled connections bound to the Tokio runtime that opened them, which breaks programs (and
+/// tests) that use several runtimes, and building one is cheap next to the two requests and
+/// the TLS handshake a download needs anyway. [`Download::storage_client`] shares one when
+/// that matters.
+fn storage_client() -> Result<reqwest::Client, DownloadError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("oz-api-rust/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(STORAGE_CONNECT_TIMEOUT)
+        .read_timeout(STORAGE_READ_TIMEOUT)
+        .build()
+        .map_err(DownloadError::transport)
+}
+
+/// GETs a signed URL, following the storage service's own redirects.
+async fn fetch(storage: &reqwest::Client, mut url: RedactedUrl) -> Result<Fetched, DownloadError> {
+    let mut redirects = 0;
+    loop {
+        let response = storage
+            .get(url.expose().clone())
+            .send()
+            .await
+            .map_err(DownloadError::transport)?;
+        let status = response.status();
+        tracing::debug!(target: "oz_api_ext::download", status = status.as_u16(), url = %url, "storage answered");
+        if status.is_success() {
+            return Ok(Fetched::Body(Body::from_response(response)));
+        }
+        if matches!(status.as_u16(), 401 | 403 | 410) {
+            return Ok(Fetched::Refused(status, url));
+        }
+        if !status.is_redirection() {
+            return Err(DownloadError::Storage { status, url });
+        }
+        if redirects == MAX_STORAGE_REDIRECTS {
+            return Err(DownloadError::TooManyRedirects { url });
+        }
+        redirects += 1;
+        url = match location(response.headers(), response.url()) {
+            None => return Err(DownloadError::Storage { status, url }),
+            Some(None) => {
+                return Err(DownloadError::InvalidUrl {
+                    context: UrlContext::StorageRedirect,
+                });
+            }
+            Some(Some(next)) => next,
+        };
+    }
+}
+
+/// Copies the body into `writer` chunk by chunk, reporting progress.
+async fn pump<W>(
+    mut body: Body,
+    writer: &mut W,
+    on_progress: &mut Option<ProgressFn<'_>>,
+) -> Result<u64, DownloadError>
+where
+    W: AsyncWrite + Unpin,
+{
+    let total = body.total;
+    let mut report = |bytes| {
+        if let Some(callback) = on_progress.as_mut() {
+            callback(Progress { bytes, total });
+        }
+    };
+    let mut written: u64 = 0;
+    report(written);
+    while let Some(chunk) = body.chunks.next().await {
+        let chunk = chunk.map_err(DownloadError::transport)?;
+        writer.write_all(&chunk).await?;
+        written += chunk.len() as u64;
+        report(written);
+    }
+    match total {
+        Some(total) if written != total => Err(DownloadError::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the body ended after {written} of {total} bytes"),
+        ))),
+        _ => Ok(written),
+    }
+}
+
+/// `dir/.name.<random>.part` next to `path`.
+fn partial_path_for(path: &Path) -> Result<PathBuf, DownloadError> {
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", path.display()),
+        )
+    })?;
+    let mut partial = std::ffi::OsString::from(".");
+    partial.push(name);
+    partial.push(format!(".{:016x}.part", fastrand::u64(..)));
+    Ok(path.with_file_name(partial))
+}
+
+/// Removes the temporary file unless the download completed, also when the download future is
+/// dropped half-way.
+struct PartialFile(Option<PathBuf>);
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

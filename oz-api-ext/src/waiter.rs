@@ -1,0 +1,705 @@
+//! Waiting for a run to end, by polling `GET /agent/runs/{id}`.
+//!
+//! [`RunWaitExt`] adds three verbs to [`Client`]:
+//! - [`wait_for_run`](RunWaitExt::wait_for_run): poll until the run reaches a terminal state
+//!   and return it;
+//! - [`watch_run`](RunWaitExt::watch_run): a stream of the run each time its state changes;
+//! - [`run_and_wait`](RunWaitExt::run_and_wait): start a run, then wait for it.
+//!
+//! Terminal states are `SUCCEEDED`, `FAILED`, `ERROR`, `BLOCKED` (waiting for a person) and
+//! `CANCELLED`. A state this version does not know (`RunState::Unknown`) is not terminal:
+//! waiting goes on.
+//!
+//! Polls are spaced like aws-sdk-rust's waiters: after poll `n` the waiter sleeps a uniformly
+//! random time in `[min_delay, min(max_delay, min_delay · 2^(n−1))]`. When that sleep would pass
+//! the deadline (`max_wait` after the first poll started), it sleeps exactly until the deadline
+//! and polls one last time. Defaults: `min_delay` 2 s, `max_delay` 30 s (the server rate-limits
+//! runs polled too often), `max_wait` 30 minutes. Failed polls are not retried here: the client
+//! already retries transient failures with its own policy.
+
+use std::fmt;
+use std::time::Duration;
+
+use futures::Stream;
+use futures::stream::BoxStream;
+use oz_api::types::{RunAgentRequest, RunItem, RunState};
+use oz_api::{ApiError, ApiErrorExt, Client};
+use tokio::time::Instant;
+
+/// Shortest pause between two polls by default.
+pub const DEFAULT_MIN_DELAY: Duration = Duration::from_secs(2);
+/// Longest pause between two polls by default.
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
+/// How long a waiter polls by default before giving up.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// The shortest pause the waiter makes, whatever `min_delay` says: a run is never polled in a
+/// tight loop.
+const MIN_DELAY_FLOOR: Duration = Duration::from_millis(100);
+
+/// Attempts at cancelling a run after the wait timed out, while the server answers 409 (a run
+/// still being prepared cannot be cancelled yet).
+const CANCEL_ATTEMPTS: u32 = 5;
+/// Pause between cancel attempts when the server does not say how long to wait.
+const CANCEL_RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// Whether a run has ended (or waits for a person, `BLOCKED`): polling it further changes
+/// nothing. Unknown states are not terminal.
+///
+/// ```
+/// use oz_api_ext::is_terminal;
+/// use oz_api_ext::oz_api::types::RunState;
+///
+/// assert!(is_terminal(&RunState::Succeeded));
+/// assert!(is_terminal(&RunState::Blocked));
+/// assert!(!is_terminal(&RunState::Inprogress));
+/// assert!(!is_terminal(&RunState::Unknown("PAUSED".into())));
+/// ```
+pub fn is_terminal(state: &RunState) -> bool {
+    matches!(
+        state,
+        RunState::Succeeded
+            | RunState::Failed
+            | RunState::Error
+            | RunState::Blocked
+            | RunState::Cancelled
+    )
+}
+
+/// Waiting for runs; implemented for [`Client`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use oz_api_ext::RunWaitExt;
+/// use oz_api_ext::oz_api::types::RunAgentRequest;
+///
+/// # async fn example(client: oz_api_ext::oz_api::Client) -> Result<(), oz_api_ext::WaitError> {
+/// let run = client
+///     .wait_for_run("run_1")
+///     .max_wait(Duration::from_secs(600))
+///     .on_state_change(|run| println!("{} is {}", run.run_id, run.state))
+///     .send()
+///     .await?;
+/// println!("ended as {}", run.state);
+///
+/// let run = client
+///     .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test".to_owned()))
+///     .cancel_on_timeout(true)
+///     .send()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub trait RunWaitExt {
+    /// Polls the run until it reaches a terminal state.
+    fn wait_for_run(&self, run_id: impl Into<String>) -> WaitForRun<'_>;
+
+    /// The run each time its state changes (the first observation included), ending after a
+    /// terminal state or with an error.
+    fn watch_run(&self, run_id: impl Into<String>) -> WatchRun<'_>;
+
+    /// Starts a run (`create_run`) and waits for it like [`wait_for_run`](Self::wait_for_run).
+    fn run_and_wait<V>(&self, request: V) -> RunAndWait<'_>
+    where
+        V: TryInto<RunAgentRequest>,
+        V::Error: fmt::Display;
+}
+
+impl RunWaitExt for Client {
+    fn wait_for_run(&self, run_id: impl Into<String>) -> WaitForRun<'_> {
+        WaitForRun {
+            client: self,
+            run_id: run_id.into(),
+            settings: WaitSettings::default(),
+        }
+    }
+
+    fn watch_run(&self, run_id: impl Into<String>) -> WatchRun<'_> {
+        WatchRun {
+            client: self,
+            run_id: run_id.into(),
+            policy: DelayPolicy::default(),
+            stream: None,
+        }
+    }
+
+    fn run_and_wait<V>(&self, request: V) -> RunAndWait<'_>
+    where
+        V: TryInto<RunAgentRequest>,
+        V::Error: fmt::Display,
+    {
+        RunAndWait {
+            client: self,
+            create: self.create_run().body(request),
+            settings: WaitSettings::default(),
+        }
+    }
+}
+
+/// Why waiting for a run did not return a terminal run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The run was still not in a terminal state after `max_wait`.
+    ExceededMaxWait {
+        /// The configured limit.
+        max_wait: Duration,
+        /// Time from the first poll to the end of the last one.
+        elapsed: Duration,
+        /// Number of polls sent.
+        polls: u32,
+        /// The run as the last poll saw it (there is always at least one poll).
+        last_run: Box<RunItem>,
+        /// What became of the cancellation asked for with `cancel_on_timeout`.
+        cancel: CancelOutcome,
+    },
+    /// A request failed: `operation` is `get_run`, or `create_run` for
+    /// [`run_and_wait`](RunWaitExt::run_and_wait).
+    Request {
+        /// The operation that failed.
+        operation: &'static str,
+        /// The run concerned, when one exists.
+        run_id: Option<String>,
+        /// The client's error, with the status and problem body of an error answer.
+        source: Box<ApiError>,
+    },
+}
+
+impl WaitError {
+    /// The client's error, when a request failed.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::Request { source, .. } => Some(source),
+            Self::ExceededMaxWait { .. } => None,
+        }
+    }
+
+    /// The run as last seen, when the wait timed out.
+    pub fn last_run(&self) -> Option<&RunItem> {
+        match self {
+            Self::ExceededMaxWait { last_run, .. } => Some(last_run),
+            Self::Request { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ExceededMaxWait {
+                max_wait,
+                elapsed,
+                polls,
+                last_run,
+                cancel,
+            } => {
+                write!(
+                    f,
+                    "run {} still {} after {:.1} s ({polls} polls, max wait {:.1} s)",
+                    last_run.run_id,
+                    last_run.state,
+                    elapsed.as_secs_f64(),
+                    max_wait.as_secs_f64()
+                )?;
+                match cancel {
+                    CancelOutcome::NotRequested => Ok(()),
+                    CancelOutcome::Cancelled => f.write_str("; cancellation requested"),
+                    CancelOutcome::Failed(err) => {
+                        write!(f, "; cancelling failed: {}", err.summary())
+                    }
+                }
+            }
+            Self::Request {
+                operation,
+                run_id,
+                source,
+            } => {
+                write!(f, "{operation}")?;
+                if let Some(run_id) = run_id {
+                    write!(f, " of run {run_id}")?;
+                }
+                write!(f, " failed: {}", source.summary())
+            }
+        }
+    }
+}
+
+impl std::error::Error for WaitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Request { source, .. } => Some(source.as_ref()),
+            Self::ExceededMaxWait {
+                cancel: CancelOutcome::Failed(err),
+                ..
+            } => Some(err.as_ref()),
+            Self::ExceededMaxWait { .. } => None,
+        }
+    }
+}
+
+/// What happened to the cancellation of a run whose wait timed out.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CancelOutcome {
+    /// `cancel_on_timeout` was off.
+    NotRequested,
+    /// The server accepted the cancellation.
+    Cancelled,
+    /// The server refused it or could not be reached (a 409 is retried a few times first).
+    /// A 400 usually means the run ended in the meantime.
+    Failed(Box<ApiError>),
+}
+
+/// How polls are spaced and how long they go on.
+#[derive(Debug, Clone, Copy)]
+struct DelayPolicy {
+    min_delay: Duration,
+    max_delay: Duration,
+    max_wait: Duration,
+}
+
+impl Default for DelayPolicy {
+    fn default() -> Self {
+        Self {
+            min_delay: DEFAULT_MIN_DELAY,
+            max_delay: DEFAULT_MAX_DELAY,
+            max_wait: DEFAULT_MAX_WAIT,
+        }
+    }
+}
+
+impl DelayPolicy {
+    /// The pause after poll number `poll` (1 for the first): uniform in
+    /// `[min_delay, min(max_delay, min_delay · 2^(poll−1))]`; `unit` is random in [0, 1).
+    fn delay(&self, poll: u32, unit: f64) -> Duration {
+        let min = self.min_delay.max(MIN_DELAY_FLOOR);
+        let max = self.max_delay.max(min);
+        let cap = min
+            .saturating_mul(1u32 << poll.saturating_sub(1).min(31))
+            .min(max);
+        min + (cap - min).mul_f64(unit)
+    }
+}
+
+/// A callback told about each state change.
+type StateCallback<'a> = Box<dyn FnMut(&RunItem) + Send + 'a>;
+
+/// The settings shared by [`WaitForRun`] and [`RunAndWait`].
+#[derive(Default)]
+struct WaitSettings<'a> {
+    policy: DelayPolicy,
+    on_state_change: Option<StateCallback<'a>>,
+    cancel_on_timeout: bool,
+}
+
+/// The setters of the waiter, identical on every builder that waits.
+macro_rules! wait_setters {
+    ($policy:ident $(. $field:ident)?) => {
+        /// Gives up after this long (default 30 minutes), counted from the start of the first
+        /// poll. The last poll is sent at the deadline.
+        pub fn max_wait(mut self, max_wait: Duration) -> Self {
+            self.$policy$(.$field)?.max_wait = max_wait;
+            self
+        }
+
+        /// Shortest pause between two polls (default 2 s, at least 100 ms).
+        pub fn min_delay(mut self, min_delay: Duration) -> Self {
+            self.$policy$(.$field)?.min_delay = min_delay;
+            self
+        }
+
+        /// Longest pause between two polls (default 30 s). A value below `min_delay` means
+        /// `min_delay`.
+        pub fn max_delay(mut self, max_delay: Duration) -> Self {
+            self.$policy$(.$field)?.max_delay = max_delay;
+            self
+        }
+    };
+}
+
+macro_rules! wait_callbacks {
+    () => {
+        /// Called with the run each time its state differs from the previous poll, the first
+        /// poll included, so every state is reported once.
+        pub fn on_state_change(mut self, callback: impl FnMut(&RunItem) + Send + 'a) -> Self {
+            self.settings.on_state_change = Some(Box::new(callback));
+            self
+        }
+
+        /// Cancels the run (`cancel_run`) when the wait times out (default off). The outcome is
+        /// in [`WaitError::ExceededMaxWait`]'s `cancel`.
+        pub fn cancel_on_timeout(mut self, cancel: bool) -> Self {
+            self.settings.cancel_on_timeout = cancel;
+            self
+        }
+    };
+}
+
+/// Waits until a run reaches a terminal state; see [`RunWaitExt::wait_for_run`].
+#[must_use = "nothing is sent until `send` is awaited"]
+pub struct WaitForRun<'a> {
+    client: &'a Client,
+    run_id: String,
+    settings: WaitSettings<'a>,
+}
+
+impl<'a> WaitForRun<'a> {
+    wait_setters!(settings.policy);
+    wait_callbacks!();
+
+    /// Polls until the run is terminal and returns it.
+    pub async fn send(self) -> Result<RunItem, WaitError> {
+        wait(self.client, self.run_id, self.settings).await
+    }
+}
+
+impl fmt::Debug for WaitForRun<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitForRun")
+            .field("run_id", &self.run_id)
+            .field("policy", &self.settings.policy)
+            .field("cancel_on_timeout", &self.settings.cancel_on_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts a run, then waits for it; see [`RunWaitExt::run_and_wait`].
+#[must_use = "nothing is sent until `send` is awaited"]
+pub struct RunAndWait<'a> {
+    client: &'a Client,
+    create: oz_api::builder::CreateRun<'a>,
+    settings: WaitSettings<'a>,
+}
+
+impl<'a> RunAndWait<'a> {
+    wait_setters!(settings.policy);
+    wait_callbacks!();
+
+    /// Starts the run, polls it until it is terminal and returns it.
+    pub async fn send(self) -> Result<RunItem, WaitError> {
+        let client = self.client;
+        let started = match self.create.send().await {
+            Ok(started) => started.into_inner(),
+            Err(err) => {
+                return Err(WaitError::Request {
+                    operation: "create_run",
+                    run_id: None,
+                    source: Box::new(err),
+                });
+            }
+        };
+        tracing::debug!(target: "oz_api_ext", run_id = %started.run_id, state = %started.state, "run started");
+        wait(client, started.run_id, self.settings).await
+    }
+}
+
+impl fmt::Debug for RunAndWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunAndWait")
+            .field("policy", &self.settings.policy)
+            .field("cancel_on_timeout", &self.settings.cancel_on_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The run each time its state changes; see [`RunWaitExt::watch_run`].
+///
+/// A stream of `Result<RunItem, WaitError>`: the first item is the run's state at the first
+/// poll, the last one is the terminal run, or [`WaitError::ExceededMaxWait`] (with
+/// [`CancelOutcome::NotRequested`]) when `max_wait` passes first. Nothing is sent until the
+/// stream is polled; the setters apply when they are called before that.
+///
+/// ```no_run
+/// use futures::TryStreamExt;
+/// use oz_api_ext::RunWaitExt;
+///
+/// # async fn example(client: oz_api_ext::oz_api::Client) -> Result<(), oz_api_ext::WaitError> {
+/// let mut changes = client.watch_run("run_1");
+/// while let Some(run) = changes.try_next().await? {
+///     println!("{}", run.state);
+/// }
+/// # Ok(()) }
+/// ```
+#[must_use = "streams do nothing unless polled"]
+pub struct WatchRun<'a> {
+    client: &'a Client,
+    run_id: String,
+    policy: DelayPolicy,
+    stream: Option<BoxStream<'a, Result<RunItem, WaitError>>>,
+}
+
+impl WatchRun<'_> {
+    wait_setters!(policy);
+}
+
+impl Stream for WatchRun<'_> {
+    type Item = Result<RunItem, WaitError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let client = this.client;
+        let policy = this.policy;
+        let run_id = &this.run_id;
+        let stream = this.stream.get_or_insert_with(|| {
+            let poller = Poller::new(client, run_id.clone(), policy);
+            Box::pin(futures::stream::unfold(Some(poller), |poller| async move {
+                let mut poller = poller?;
+                match poller.next_change().await {
+                    Ok(run) if is_terminal(&run.state) => Some((Ok(run), None)),
+                    Ok(run) => Some((Ok(run), Some(poller))),
+                    Err(err) => Some((Err(err.into_error(CancelOutcome::NotRequested)), None)),
+                }
+            }))
+        });
+        stream.as_mut().poll_next(cx)
+    }
+}
+
+impl fmt::Debug for WatchRun<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchRun")
+            .field("run_id", &self.run_id)
+            .field("policy", &self.policy)
+            .field("started", &self.stream.is_some())
+            .finish()
+    }
+}
+
+async fn wait(
+    client: &Client,
+    run_id: String,
+    mut settings: WaitSettings<'_>,
+) -> Result<RunItem, WaitError> {
+    let mut poller = Poller::new(client, run_id, settings.policy);
+    loop {
+        match poller.next_change().await {
+            Ok(run) => {
+                if let Some(callback) = settings.on_state_change.as_mut() {
+                    callback(&run);
+                }
+                if is_terminal(&run.state) {
+                    return Ok(run);
+                }
+            }
+            Err(Stop::Timeout(timeout)) if settings.cancel_on_timeout => {
+                let cancel = cancel(client, &timeout.last_run.run_id).await;
+                return Err(Stop::Timeout(timeout).into_error(cancel));
+            }
+            Err(stop) => return Err(stop.into_error(CancelOutcome::NotRequested)),
+        }
+    }
+}
+
+/// Cancels a run, retrying while the server answers 409 (run still being prepared).
+async fn cancel(client: &Client, run_id: &str) -> CancelOutcome {
+    let mut attempt = 1;
+    loop {
+        match client.cancel_run().run_id(run_id).send().await {
+            Ok(_) => {
+                tracing::debug!(target: "oz_api_ext", run_id, attempt, "run cancelled after the wait timed out");
+                return CancelOutcome::Cancelled;
+            }
+            Err(err) => {
+                let conflict = err.http_status().is_some_and(|s| s.as_u16() == 409);
+                if !conflict || attempt >= CANCEL_ATTEMPTS {
+                    tracing::debug!(target: "oz_api_ext", run_id, attempt, error = %err.summary(), "cancelling the run failed");
+                    return CancelOutcome::Failed(Box::new(err));
+                }
+                let delay = err.retry_after().unwrap_or(CANCEL_RETRY_DELAY);
+                tracing::debug!(target: "oz_api_ext", run_id, attempt, retry_in_ms = delay.as_millis() as u64, "run not cancellable yet");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Why a [`Poller`] stopped before a terminal state.
+enum Stop {
+    Timeout(Timeout),
+    Request {
+        run_id: String,
+        source: Box<ApiError>,
+    },
+}
+
+struct Timeout {
+    max_wait: Duration,
+    elapsed: Duration,
+    polls: u32,
+    last_run: Box<RunItem>,
+}
+
+impl Stop {
+    fn into_error(self, cancel: CancelOutcome) -> WaitError {
+        match self {
+            Stop::Timeout(t) => WaitError::ExceededMaxWait {
+                max_wait: t.max_wait,
+                elapsed: t.elapsed,
+                polls: t.polls,
+                last_run: t.last_run,
+                cancel,
+            },
+            Stop::Request { run_id, source } => WaitError::Request {
+                operation: "get_run",
+                run_id: Some(run_id),
+                source,
+            },
+        }
+    }
+}
+
+/// Polls one run on the delay policy and reports state changes.
+struct Poller<'a> {
+    client: &'a Client,
+    run_id: String,
+    policy: DelayPolicy,
+    /// Set by the first poll.
+    started: Option<Instant>,
+    polls: u32,
+    last: Option<RunItem>,
+    /// The poll aligned to the deadline was sent: the next miss is a timeout.
+    final_poll: bool,
+}
+
+impl<'a> Poller<'a> {
+    fn new(client: &'a Client, run_id: String, policy: DelayPolicy) -> Self {
+        Self {
+            client,
+            run_id,
+            policy,
+            started: None,
+            polls: 0,
+            last: None,
+            final_poll: false,
+        }
+    }
+
+    /// Polls until the state differs from the last poll (any state, for the first poll).
+    async fn next_change(&mut self) -> Result<RunItem, Stop> {
+        loop {
+            if let Some(started) = self.started {
+                self.pause(started).await?;
+            }
+            let run = self.poll().await?;
+            let changed = self
+                .last
+                .as_ref()
+                .is_none_or(|last| last.state != run.state);
+            self.last = Some(run.clone());
+            if changed || is_terminal(&run.state) {
+                return Ok(run);
+            }
+        }
+    }
+
+    /// Sleeps before the next poll, or reports the timeout.
+    async fn pause(&mut self, started: Instant) -> Result<(), Stop> {
+        // A `max_wait` too large to add to the clock means no deadline.
+        let deadline = started.checked_add(self.policy.max_wait);
+        let now = Instant::now();
+        if self.final_poll || deadline.is_some_and(|deadline| now >= deadline) {
+            return Err(Stop::Timeout(Timeout {
+                max_wait: self.policy.max_wait,
+                elapsed: now - started,
+                polls: self.polls,
+                last_run: Box::new(self.last.clone().expect("a poll happened")),
+            }));
+        }
+        let delay = self.policy.delay(self.polls, fastrand::f64());
+        match deadline {
+            Some(deadline) if now.checked_add(delay).is_none_or(|at| at >= deadline) => {
+                self.final_poll = true;
+                tokio::time::sleep_until(deadline).await;
+            }
+            _ => tokio::time::sleep(delay).await,
+        }
+        Ok(())
+    }
+
+    async fn poll(&mut self) -> Result<RunItem, Stop> {
+        self.started.get_or_insert_with(Instant::now);
+        self.polls += 1;
+        let result = self.client.get_run().run_id(&self.run_id).send().await;
+        match result {
+            Ok(run) => {
+                let run = run.into_inner();
+                tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, state = %run.state, poll = self.polls, "polled run");
+                Ok(run)
+            }
+            Err(err) => Err(Stop::Request {
+                run_id: self.run_id.clone(),
+                source: Box::new(err),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(min: u64, max: u64) -> DelayPolicy {
+        DelayPolicy {
+            min_delay: Duration::from_secs(min),
+            max_delay: Duration::from_secs(max),
+            max_wait: DEFAULT_MAX_WAIT,
+        }
+    }
+
+    #[test]
+    fn delays_grow_from_min_to_max_with_jitter_inside_the_bounds() {
+        let p = policy(2, 30);
+        let lows: Vec<u64> = (1..=7).map(|n| p.delay(n, 0.0).as_secs()).collect();
+        assert_eq!(lows, vec![2, 2, 2, 2, 2, 2, 2]);
+        let highs: Vec<f64> = (1..=7)
+            .map(|n| p.delay(n, 0.999_999).as_secs_f64().round())
+            .collect();
+        assert_eq!(highs, vec![2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]);
+        assert_eq!(p.delay(u32::MAX, 0.5), Duration::from_secs(16));
+    }
+
+    #[test]
+    fn a_max_delay_below_the_min_delay_means_the_min_delay() {
+        assert_eq!(policy(5, 1).delay(4, 0.9), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_zero_min_delay_still_pauses() {
+        let p = policy(0, 0);
+        assert_eq!(p.delay(1, 0.0), MIN_DELAY_FLOOR);
+        assert_eq!(p.delay(9, 0.9), MIN_DELAY_FLOOR);
+    }
+
+    #[test]
+    fn huge_settings_do_not_overflow() {
+        let p = DelayPolicy {
+            min_delay: Duration::MAX,
+            max_delay: Duration::MAX,
+            max_wait: Duration::MAX,
+        };
+        assert_eq!(p.delay(40, 0.5), Duration::MAX);
+    }
+
+    #[test]
+    fn terminal_states_are_the_five_final_ones() {
+        let terminal = [
+            RunState::Succeeded,
+            RunState::Failed,
+            RunState::Error,
+            RunState::Blocked,
+            RunState::Cancelled,
+        ];
+        let running = [
+            RunState::Queued,
+            RunState::Pending,
+            RunState::Claimed,
+            RunState::Inprogress,
+            RunState::Unknown("SUSPENDED".into()),
+        ];
+        assert!(terminal.iter().all(is_terminal));
+        assert!(!running.iter().any(is_terminal));
+    }
+}

@@ -1,0 +1,520 @@
+//! Waiting for runs against a real local server on tokio's paused clock: which run comes
+//! back, when each poll is sent, and what happens at the deadline.
+//!
+//! The clock is paused, so tokio jumps to the next timer whenever the runtime is idle. While a
+//! request waits for the server's socket, the only timers would be the client's own timeouts
+//! and connection-pool housekeeping, and jumping to them would fail the request at once. The
+//! tests therefore use a client whose HTTP layer has neither: during a request no timer is
+//! armed, the runtime waits for the socket, and the clock stands still. The server notes the
+//! paused clock's time of every request it receives.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use oz_api_ext::oz_api::types::{RunAgentRequest, RunState};
+use oz_api_ext::oz_api::{ApiErrorExt, Client, ClientInfo, Config};
+use oz_api_ext::{CancelOutcome, RunWaitExt, WaitError};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const RUN_PATH: &str = "/api/v1/agent/runs/run_1";
+const CANCEL_PATH: &str = "/api/v1/agent/runs/run_1/cancel";
+
+const MIN: Duration = Duration::from_secs(2);
+const MAX: Duration = Duration::from_secs(10);
+
+/// A client without timers in its HTTP layer (see the module docs) and without retries.
+fn client(server: &MockServer) -> Client {
+    let base = format!("{}/api/v1", server.uri());
+    let configured = Config::new("wk-test-key")
+        .base_url(base.clone())
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Client::new_with_client(&base, http, configured.inner().clone())
+}
+
+fn run_json(state: &str) -> Value {
+    json!({
+        "run_id": "run_1",
+        "task_id": "run_1",
+        "title": "Fix the flaky test",
+        "state": state,
+        "prompt": "Fix the flaky test in ci.yml",
+        "created_at": "2025-03-14T09:26:53Z",
+        "updated_at": "2025-03-14T09:31:07Z"
+    })
+}
+
+/// Answers requests in turn from a script (the last answer repeats) and notes when each
+/// request arrived, on the test's paused clock.
+#[derive(Clone)]
+struct Script {
+    answers: Arc<Vec<ResponseTemplate>>,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+    clock: tokio::runtime::Handle,
+}
+
+impl Script {
+    fn new(answers: Vec<ResponseTemplate>) -> Self {
+        Self {
+            answers: Arc::new(answers),
+            arrivals: Arc::default(),
+            clock: tokio::runtime::Handle::current(),
+        }
+    }
+
+    fn states(states: &[&str]) -> Self {
+        Self::new(
+            states
+                .iter()
+                .map(|s| ResponseTemplate::new(200).set_body_json(run_json(s)))
+                .collect(),
+        )
+    }
+
+    async fn mount(&self, server: &MockServer, http_method: &str, at: &str) {
+        Mock::given(method(http_method))
+            .and(path(at))
+            .respond_with(self.clone())
+            .mount(server)
+            .await;
+    }
+
+    fn arrivals(&self) -> Vec<Instant> {
+        self.arrivals.lock().unwrap().clone()
+    }
+
+    fn gaps(&self) -> Vec<Duration> {
+        self.arrivals().windows(2).map(|w| w[1] - w[0]).collect()
+    }
+}
+
+impl Respond for Script {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        // The server runs on its own thread; the test's runtime owns the paused clock.
+        let _runtime = self.clock.enter();
+        let mut arrivals = self.arrivals.lock().unwrap();
+        arrivals.push(Instant::now());
+        let index = (arrivals.len() - 1).min(self.answers.len() - 1);
+        self.answers[index].clone()
+    }
+}
+
+/// The bounds of the pause after poll `n` (1 for the first).
+fn bounds(n: u32) -> (Duration, Duration) {
+    (MIN, MAX.min(MIN * 2u32.pow(n - 1)))
+}
+
+fn assert_delays_follow_the_policy(gaps: &[Duration]) {
+    for (i, gap) in gaps.iter().enumerate() {
+        let (low, high) = bounds(i as u32 + 1);
+        assert!(
+            low <= *gap && *gap <= high,
+            "pause {} was {gap:?}, outside [{low:?}, {high:?}] (all: {gaps:?})",
+            i + 1
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_returns_the_terminal_run_with_pauses_inside_the_policy() {
+    let server = MockServer::start().await;
+    let script = Script::states(&[
+        "QUEUED",
+        "QUEUED",
+        "INPROGRESS",
+        "INPROGRESS",
+        "INPROGRESS",
+        "INPROGRESS",
+        "SUCCEEDED",
+    ]);
+    script.mount(&server, "GET", RUN_PATH).await;
+    let client = client(&server);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+
+    let started = Instant::now();
+    let run = client
+        .wait_for_run("run_1")
+        .min_delay(MIN)
+        .max_delay(MAX)
+        .on_state_change(move |run| recorder.lock().unwrap().push(run.state.clone()))
+        .send()
+        .await
+        .expect("the run ends");
+
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(run.run_id, "run_1");
+    let arrivals = script.arrivals();
+    assert_eq!(arrivals.len(), 7);
+    assert_eq!(arrivals[0], started, "the first poll is sent at once");
+    let gaps = script.gaps();
+    assert_delays_follow_the_policy(&gaps);
+    // The pauses grow: by the sixth one the cap is the max delay, no longer the min delay.
+    assert!(gaps[5] > MIN || gaps[4] > MIN || gaps[3] > MIN, "{gaps:?}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [RunState::Queued, RunState::Inprogress, RunState::Succeeded],
+        "each state is reported once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn exceeding_max_wait_reports_the_last_run_and_polls_once_more_at_the_deadline() {
+    let server = MockServer::start().await;
+    let script = Script::states(&["QUEUED", "INPROGRESS"]);
+    script.mount(&server, "GET", RUN_PATH).await;
+    let max_wait = Duration::from_secs(25);
+
+    let started = Instant::now();
+    let err = client(&server)
+        .wait_for_run("run_1")
+        .min_delay(MIN)
+        .max_delay(MAX)
+        .max_wait(max_wait)
+        .send()
+        .await
+        .expect_err("the run never ends");
+
+    let arrivals = script.arrivals();
+    let WaitError::ExceededMaxWait {
+        max_wait: reported,
+        elapsed,
+        polls,
+        last_run,
+        cancel,
+    } = &err
+    else {
+        panic!("expected a timeout, got {err}");
+    };
+    assert_eq!(*reported, max_wait);
+    assert_eq!(*polls as usize, arrivals.len());
+    assert_eq!(last_run.state, RunState::Inprogress);
+    assert!(matches!(cancel, CancelOutcome::NotRequested));
+    // The last poll is aligned to the deadline, and nothing follows it.
+    assert_eq!(*arrivals.last().unwrap() - started, max_wait);
+    assert_eq!(*elapsed, max_wait);
+    assert_eq!(Instant::now() - started, max_wait);
+    let gaps = script.gaps();
+    let (last, regular) = gaps.split_last().unwrap();
+    assert_delays_follow_the_policy(regular);
+    assert!(*last <= bounds(gaps.len() as u32).1, "{gaps:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("run run_1 still INPROGRESS after 25.0 s ({polls} polls, max wait 25.0 s)")
+    );
+    assert_eq!(err.last_run().unwrap().run_id, "run_1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_state_keeps_the_waiter_waiting() {
+    let server = MockServer::start().await;
+    let script = Script::states(&["INPROGRESS", "AWAITING_REVIEW", "AWAITING_REVIEW", "FAILED"]);
+    script.mount(&server, "GET", RUN_PATH).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+
+    let run = client(&server)
+        .wait_for_run("run_1")
+        .on_state_change(move |run| recorder.lock().unwrap().push(run.state.to_string()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(run.state, RunState::Failed);
+    assert_eq!(script.arrivals().len(), 4);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["INPROGRESS", "AWAITING_REVIEW", "FAILED"]
+    );
+    // Default delays: 2 s, then up to 4 s, then up to 8 s.
+    let gaps = script.gaps();
+    assert_eq!(gaps[0], Duration::from_secs(2));
+    assert!(gaps[1] >= Duration::from_secs(2) && gaps[1] <= Duration::from_secs(4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn blocked_is_terminal() {
+    let server = MockServer::start().await;
+    let script = Script::states(&["INPROGRESS", "BLOCKED", "SUCCEEDED"]);
+    script.mount(&server, "GET", RUN_PATH).await;
+
+    let run = client(&server).wait_for_run("run_1").send().await.unwrap();
+
+    assert_eq!(run.state, RunState::Blocked);
+    assert_eq!(script.arrivals().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn watch_run_yields_each_state_change_then_ends() {
+    let server = MockServer::start().await;
+    let script = Script::states(&[
+        "QUEUED",
+        "QUEUED",
+        "CLAIMED",
+        "INPROGRESS",
+        "INPROGRESS",
+        "CANCELLED",
+        "QUEUED",
+    ]);
+    script.mount(&server, "GET", RUN_PATH).await;
+    let client = client(&server);
+
+    let changes = client.watch_run("run_1").min_delay(MIN).max_delay(MAX);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        script.arrivals().is_empty(),
+        "nothing is sent before polling"
+    );
+    let states: Vec<_> = changes.map_ok(|run| run.state).try_collect().await.unwrap();
+
+    assert_eq!(
+        states,
+        [
+            RunState::Queued,
+            RunState::Claimed,
+            RunState::Inprogress,
+            RunState::Cancelled
+        ]
+    );
+    assert_eq!(
+        script.arrivals().len(),
+        6,
+        "no poll after the terminal state"
+    );
+    assert_delays_follow_the_policy(&script.gaps());
+}
+
+#[tokio::test(start_paused = true)]
+async fn watch_run_ends_with_the_timeout_error() {
+    let server = MockServer::start().await;
+    Script::states(&["QUEUED", "INPROGRESS"])
+        .mount(&server, "GET", RUN_PATH)
+        .await;
+    let client = client(&server);
+
+    let results: Vec<_> =
+        futures::StreamExt::collect(client.watch_run("run_1").max_wait(Duration::from_secs(60)))
+            .await;
+
+    assert_eq!(results.len(), 3, "{results:?}");
+    assert_eq!(results[1].as_ref().unwrap().state, RunState::Inprogress);
+    assert!(matches!(results[2], Err(WaitError::ExceededMaxWait { .. })));
+}
+
+fn conflict() -> ResponseTemplate {
+    ResponseTemplate::new(409)
+        .insert_header("content-type", "application/problem+json")
+        .set_body_json(json!({
+            "type": "/reference/api-and-sdk/troubleshooting/errors/conflict/",
+            "title": "Pending agent runs cannot be cancelled, retry after a moment.",
+            "status": 409,
+            "error": "Pending agent runs cannot be cancelled, retry after a moment.",
+            "retryable": true
+        }))
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_on_timeout_cancels_the_run_retrying_while_it_is_pending() {
+    let server = MockServer::start().await;
+    let polls = Script::states(&["PENDING"]);
+    polls.mount(&server, "GET", RUN_PATH).await;
+    let cancels = Script::new(vec![
+        conflict(),
+        conflict().insert_header("retry-after", "5"),
+        ResponseTemplate::new(200).set_body_json("run_1"),
+    ]);
+    cancels.mount(&server, "POST", CANCEL_PATH).await;
+    let max_wait = Duration::from_secs(20);
+
+    let started = Instant::now();
+    let err = client(&server)
+        .wait_for_run("run_1")
+        .max_wait(max_wait)
+        .cancel_on_timeout(true)
+        .send()
+        .await
+        .unwrap_err();
+
+    let WaitError::ExceededMaxWait {
+        cancel, last_run, ..
+    } = &err
+    else {
+        panic!("expected a timeout, got {err}");
+    };
+    assert!(matches!(cancel, CancelOutcome::Cancelled), "{cancel:?}");
+    assert_eq!(last_run.state, RunState::Pending);
+    let attempts = cancels.arrivals();
+    assert_eq!(attempts.len(), 3);
+    assert_eq!(attempts[0] - started, max_wait, "cancelled at the deadline");
+    // After a 409 the cancel is repeated after a moment, or after the server's Retry-After.
+    assert_eq!(
+        cancels.gaps(),
+        [Duration::from_secs(2), Duration::from_secs(5)]
+    );
+    assert!(
+        err.to_string().ends_with("; cancellation requested"),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_that_keeps_conflicting_gives_up_and_reports_why() {
+    let server = MockServer::start().await;
+    Script::states(&["PENDING"])
+        .mount(&server, "GET", RUN_PATH)
+        .await;
+    let cancels = Script::new(vec![conflict()]);
+    cancels.mount(&server, "POST", CANCEL_PATH).await;
+
+    let err = client(&server)
+        .wait_for_run("run_1")
+        .max_wait(Duration::from_secs(10))
+        .cancel_on_timeout(true)
+        .send()
+        .await
+        .unwrap_err();
+
+    let WaitError::ExceededMaxWait {
+        cancel: CancelOutcome::Failed(cause),
+        ..
+    } = &err
+    else {
+        panic!("expected a failed cancellation, got {err}");
+    };
+    assert_eq!(cause.http_status().map(|s| s.as_u16()), Some(409));
+    assert_eq!(cancels.arrivals().len(), 5, "a bounded number of attempts");
+    assert!(
+        err.to_string()
+            .contains("; cancelling failed: 409 Conflict conflict: ")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_and_wait_starts_the_run_and_returns_it_terminal() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "run_id": "run_1",
+            "task_id": "run_1",
+            "state": "QUEUED"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let polls = Script::states(&["QUEUED", "INPROGRESS", "SUCCEEDED"]);
+    polls.mount(&server, "GET", RUN_PATH).await;
+
+    let run = client(&server)
+        .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned()))
+        .min_delay(Duration::from_secs(3))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(polls.arrivals().len(), 3);
+    assert_eq!(polls.gaps()[0], Duration::from_secs(3));
+    let create = &server.received_requests().await.unwrap()[0];
+    let body: Value = serde_json::from_slice(&create.body).unwrap();
+    assert_eq!(body["prompt"], "Fix the flaky test in ci.yml");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_poll_ends_the_wait_with_the_request_error() {
+    let server = MockServer::start().await;
+    let polls = Script::new(vec![
+        ResponseTemplate::new(200).set_body_json(run_json("INPROGRESS")),
+        ResponseTemplate::new(404).set_body_json(json!({
+            "type": "/reference/api-and-sdk/troubleshooting/errors/resource-not-found/",
+            "title": "Run not found",
+            "status": 404,
+        })),
+    ]);
+    polls.mount(&server, "GET", RUN_PATH).await;
+
+    let err = client(&server)
+        .wait_for_run("run_1")
+        .send()
+        .await
+        .unwrap_err();
+
+    let WaitError::Request {
+        operation,
+        run_id,
+        source,
+    } = &err
+    else {
+        panic!("expected a request error, got {err}");
+    };
+    assert_eq!(*operation, "get_run");
+    assert_eq!(run_id.as_deref(), Some("run_1"));
+    assert!(source.is_not_found());
+    assert_eq!(
+        err.to_string(),
+        "get_run of run run_1 failed: 404 Not Found resource_not_found: Run not found"
+    );
+    assert_eq!(polls.arrivals().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_and_wait_reports_a_failed_start() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "type": "https://docs.warp.dev/reference/api-and-sdk/troubleshooting/errors/insufficient-credits",
+            "title": "Not enough credits",
+            "status": 403,
+        })))
+        .mount(&server)
+        .await;
+
+    let err = client(&server)
+        .run_and_wait(RunAgentRequest::builder().prompt("Fix it".to_owned()))
+        .send()
+        .await
+        .unwrap_err();
+
+    let source = err.api_error().expect("a request error");
+    assert_eq!(source.http_status().map(|s| s.as_u16()), Some(403));
+    assert!(matches!(
+        err,
+        WaitError::Request {
+            operation: "create_run",
+            run_id: None,
+            ..
+        }
+    ));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// Waiting can happen in a spawned task.
+#[test]
+fn waiters_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let client = Config::new("wk-test-key").build().unwrap();
+    let counter = Arc::new(Mutex::new(0));
+    assert_send(
+        &client
+            .wait_for_run("run_1")
+            .on_state_change(move |_| *counter.lock().unwrap() += 1)
+            .send(),
+    );
+    assert_send(
+        &client
+            .run_and_wait(RunAgentRequest::builder().prompt("p".to_owned()))
+            .send(),
+    );
+    assert_send(&client.watch_run("run_1"));
+}
