@@ -1,0 +1,225 @@
+//! Fault injection: rules that make the next N matching requests fail in a chosen way.
+
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::error::ApiError;
+use crate::ops::API_PREFIX;
+
+/// What a faulty answer looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// 429 with a problem body and the given `Retry-After` header.
+    TooManyRequests(RetryAfter),
+    /// An error status with a problem body; meant for 500, 502, 503 and 504 (other values in
+    /// 400..=599 are sent as given, anything else as 500).
+    Status(u16),
+    /// Waits this long (tokio time) before handling the request normally.
+    Latency(Duration),
+    /// Closes the connection without answering; the request is not processed.
+    ConnectionReset,
+    /// Processes the request, declares the full `Content-Length`, sends half of the body and
+    /// closes the connection.
+    TruncatedBody,
+    /// 502 with an HTML page, as a reverse proxy sends when the service behind it is down.
+    HtmlBadGateway,
+}
+
+/// The `Retry-After` header of a 429 answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryAfter {
+    /// No `Retry-After` header.
+    Absent,
+    /// `Retry-After: <seconds>`.
+    Seconds(u64),
+    /// `Retry-After: <HTTP date>`, this far after the current wall-clock time.
+    HttpDate(Duration),
+}
+
+/// Which requests a [`FaultRule`] applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FaultScope {
+    /// Every API request (not storage downloads).
+    Global,
+    /// Requests for one operation id of openapi.json, e.g. `"get_run"`; `"storage_download"`
+    /// selects storage downloads.
+    Operation(String),
+    /// Requests whose path starts with this prefix, given with or without `/api/v1`
+    /// (`"/agent/runs"`, `"/storage/transcripts"`).
+    PathPrefix(String),
+}
+
+/// A fault applied to the next N requests in its scope.
+///
+/// ```
+/// use oz_mock::{Fault, FaultRule, RetryAfter};
+///
+/// let rule = FaultRule::operation("list_runs", Fault::TooManyRequests(RetryAfter::Seconds(2)))
+///     .times(3);
+/// assert_eq!(rule.remaining(), Some(3));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRule {
+    scope: FaultScope,
+    fault: Fault,
+    remaining: Option<usize>,
+}
+
+impl FaultRule {
+    /// A rule for one request in `scope`.
+    pub fn new(scope: FaultScope, fault: Fault) -> Self {
+        Self {
+            scope,
+            fault,
+            remaining: Some(1),
+        }
+    }
+
+    /// A rule for every API request.
+    pub fn global(fault: Fault) -> Self {
+        Self::new(FaultScope::Global, fault)
+    }
+
+    /// A rule for one operation id.
+    pub fn operation(operation_id: impl Into<String>, fault: Fault) -> Self {
+        Self::new(FaultScope::Operation(operation_id.into()), fault)
+    }
+
+    /// A rule for paths starting with `prefix`.
+    pub fn path_prefix(prefix: impl Into<String>, fault: Fault) -> Self {
+        Self::new(FaultScope::PathPrefix(prefix.into()), fault)
+    }
+
+    /// Applies the fault to the next `n` matching requests (default 1).
+    pub fn times(mut self, n: usize) -> Self {
+        self.remaining = Some(n);
+        self
+    }
+
+    /// Applies the fault to every matching request until the rules are cleared.
+    pub fn always(mut self) -> Self {
+        self.remaining = None;
+        self
+    }
+
+    /// Matching requests still to affect (`None`: unlimited).
+    pub fn remaining(&self) -> Option<usize> {
+        self.remaining
+    }
+
+    fn matches(&self, operation_id: &str, path: &str, storage: bool) -> bool {
+        match &self.scope {
+            FaultScope::Global => !storage,
+            FaultScope::Operation(id) => id == operation_id,
+            FaultScope::PathPrefix(prefix) => {
+                path.starts_with(prefix.as_str())
+                    || path
+                        .strip_prefix(API_PREFIX)
+                        .is_some_and(|rest| rest.starts_with(prefix.as_str()))
+            }
+        }
+    }
+}
+
+/// What the pipeline does to one request.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub(crate) latency: Duration,
+    pub(crate) action: Option<Fault>,
+}
+
+/// Consumes the rules that match a request: every latency rule adds up, the first other rule
+/// decides the answer.
+pub(crate) fn take(
+    rules: &mut Vec<FaultRule>,
+    operation_id: &str,
+    path: &str,
+    storage: bool,
+) -> Plan {
+    let mut plan = Plan::default();
+    for rule in rules.iter_mut() {
+        if rule.remaining == Some(0) || !rule.matches(operation_id, path, storage) {
+            continue;
+        }
+        match &rule.fault {
+            Fault::Latency(d) => plan.latency += *d,
+            _ if plan.action.is_some() => continue,
+            other => plan.action = Some(other.clone()),
+        }
+        if let Some(n) = rule.remaining.as_mut() {
+            *n -= 1;
+        }
+    }
+    rules.retain(|r| r.remaining != Some(0));
+    plan
+}
+
+const BAD_GATEWAY_HTML: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// The answer for a fault that replaces the response (429, 5xx, HTML).
+pub(crate) fn respond(fault: &Fault, instance: &str) -> Option<Response> {
+    match fault {
+        Fault::TooManyRequests(retry_after) => {
+            let mut response = ApiError::too_many_requests().render(instance);
+            let value = match retry_after {
+                RetryAfter::Absent => None,
+                RetryAfter::Seconds(s) => Some(s.to_string()),
+                RetryAfter::HttpDate(d) => Some(httpdate::fmt_http_date(SystemTime::now() + *d)),
+            };
+            if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            Some(response)
+        }
+        Fault::Status(code) => {
+            let status = StatusCode::from_u16(*code)
+                .ok()
+                .filter(|s| s.is_client_error() || s.is_server_error())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Some(ApiError::server_error(status).render(instance))
+        }
+        Fault::HtmlBadGateway => {
+            let mut response = (StatusCode::BAD_GATEWAY, BAD_GATEWAY_HTML).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            Some(response)
+        }
+        Fault::Latency(_) | Fault::ConnectionReset | Fault::TruncatedBody => None,
+    }
+}
+
+/// Re-sends `response` with its full `Content-Length` but only half of its body, then fails the
+/// body so the server closes the connection.
+pub(crate) async fn truncate(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let full = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let declared = full.len().max(64);
+    let sent: Bytes = full.slice(..full.len() / 2);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(declared));
+    let stream = futures::stream::unfold(Some(sent), |step| async move {
+        match step {
+            Some(chunk) => Some((Ok(chunk), None)),
+            None => {
+                // Let the connection flush the partial body before failing it.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Some((
+                    Err(std::io::Error::other("body cut short by fault injection")),
+                    None,
+                ))
+            }
+        }
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}

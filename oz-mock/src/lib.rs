@@ -1,0 +1,421 @@
+//! A local, in-memory simulator of Warp's Oz Agent API.
+//!
+//! `oz-mock` answers every operation of the project's `openapi.json` from memory, on
+//! `127.0.0.1`, with the status codes, headers and bodies the real service uses. It is meant for
+//! examples that should work without an API key, for integration tests of clients, and for
+//! benchmarks (pagination over tens of thousands of runs).
+//!
+//! What it simulates:
+//!
+//! - **Runs** move `QUEUED → PENDING → CLAIMED → INPROGRESS → terminal` according to a
+//!   [`Progression`]: [`Progression::Instant`] (terminal on the first read),
+//!   [`Progression::Realistic`] (a few seconds, measured with tokio's clock so tests with paused
+//!   time control it) or [`Progression::Stepped`]. Markers in the prompt script a run:
+//!   `[fail]` ends FAILED, `[error]` ends ERROR, `[block]` ends BLOCKED, `[slow]` takes ten times
+//!   longer (one state per read with `Instant`), `[transcript:5MB]` sizes the transcript
+//!   (`B`, `KB`, `MB`), `[local]` makes a local run that cannot be cancelled, `[file]`,
+//!   `[screenshot]` and `[external]` add FILE, SCREENSHOT and EXTERNAL_REFERENCE artifacts.
+//!   Without markers a run ends SUCCEEDED with a PLAN and a PULL_REQUEST artifact.
+//! - **Listing** keeps every filter of `list_runs` (repeated `state`, `metadata[key]=value`, time
+//!   ranges, `q`, ...), sorts, and pages with opaque keyset cursors. [`OzMockBuilder::seed_runs`]
+//!   pre-creates finished runs cheaply.
+//! - **Downloads**: transcripts, artifacts and handoff attachments redirect (302) to a second
+//!   listener, the *storage* origin on another port, with an expiring signed URL. Storage rejects
+//!   expired or tampered URLs with 403 and records every request it receives
+//!   ([`OzMock::storage_requests`]), so a test can check that no `Authorization` header leaked.
+//! - **Auth**: operations that require it answer 401 without `Authorization: Bearer <key>`. Every
+//!   error is an `application/problem+json` body of the `Error` schema.
+//! - **Faults** ([`FaultRule`]): 429 with `Retry-After`, 5xx bursts, added latency, connections
+//!   closed without an answer, bodies cut short, HTML error pages from a proxy; for one operation,
+//!   a path prefix or every request, for the next N matching requests. [`OzMock::request_count`]
+//!   tells how many attempts arrived.
+//!
+//! Messages, events (one global, monotonic sequence; state changes emit events), schedules,
+//! agent identities, environments, models, conversations, timelines, follow-ups and scores are
+//! kept in memory too.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use oz_mock::{Fault, FaultRule, OzMock, Progression};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let mock = OzMock::builder()
+//!     .progression(Progression::Instant)
+//!     .seed_runs(2_000)
+//!     .signed_url_ttl(Duration::from_secs(60))
+//!     .start()
+//!     .await?;
+//! // Point a client at the simulator.
+//! println!("OZ_API_BASE_URL={} WARP_API_KEY={}", mock.base_url(), mock.api_key());
+//!
+//! // The next two `get_run` calls answer 503.
+//! mock.add_fault(FaultRule::operation("get_run", Fault::Status(503)).times(2));
+//! // ... exercise the client ...
+//! assert!(mock.request_count("get_run") <= 3);
+//! mock.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The binary runs the same simulator on a fixed port:
+//! `cargo run -p oz-mock -- --port 8080 [--host 127.0.0.1] [--api-key KEY] [--progression
+//! instant|realistic]`.
+//!
+//! With the `validation` feature, the `spec_validation` module checks JSON bodies against the
+//! schemas of `openapi.json` (OpenAPI 3.0 `nullable` and references handled).
+#![forbid(unsafe_code)]
+
+mod auth;
+mod clock;
+mod error;
+mod faults;
+mod ids;
+mod ops;
+mod pipeline;
+mod query;
+mod routes;
+mod server;
+mod signing;
+#[cfg(feature = "validation")]
+pub mod spec_validation;
+mod state;
+mod storage;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, FaultRule, FaultScope, RetryAfter};
+pub use oz_api::types::RunState;
+pub use state::Progression;
+pub use storage::StorageRequest;
+
+/// API key the simulator accepts unless [`OzMockBuilder::api_key`] sets another.
+pub const DEFAULT_API_KEY: &str = "wk-oz-mock-local";
+
+/// Lifetime of signed storage URLs unless [`OzMockBuilder::signed_url_ttl`] sets another.
+pub const DEFAULT_SIGNED_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Size of a run's transcript unless a `[transcript:SIZE]` marker or
+/// [`OzMockBuilder::transcript_size`] sets another.
+pub const DEFAULT_TRANSCRIPT_SIZE: usize = 2 * 1024;
+
+/// Everything the API and storage listeners share.
+pub(crate) struct Shared {
+    pub(crate) api_key: String,
+    pub(crate) storage_origin: String,
+    pub(crate) clock: clock::Clock,
+    pub(crate) signer: signing::Signer,
+    pub(crate) state: Mutex<state::State>,
+    pub(crate) faults: Mutex<Vec<FaultRule>>,
+    pub(crate) request_counts: Mutex<BTreeMap<String, usize>>,
+    pub(crate) storage_log: Mutex<Vec<StorageRequest>>,
+}
+
+impl Shared {
+    pub(crate) fn state(&self) -> MutexGuard<'_, state::State> {
+        lock(&self.state)
+    }
+}
+
+/// Locks a mutex, carrying on with the data if another thread panicked while holding it (the
+/// simulator's data stays usable for inspection).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Settings for a simulator; obtained from [`OzMock::builder`].
+///
+/// ```no_run
+/// # async fn example() -> std::io::Result<()> {
+/// let mock = oz_mock::OzMock::builder()
+///     .api_key("wk-test")
+///     .progression(oz_mock::Progression::Realistic)
+///     .start()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct OzMockBuilder {
+    host: IpAddr,
+    port: u16,
+    storage_port: u16,
+    api_key: String,
+    progression: Progression,
+    seed_runs: usize,
+    transcript_size: usize,
+    signed_url_ttl: Duration,
+}
+
+impl std::fmt::Debug for OzMockBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OzMockBuilder")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("storage_port", &self.storage_port)
+            .field("api_key", &"<redacted>")
+            .field("progression", &self.progression)
+            .field("seed_runs", &self.seed_runs)
+            .field("transcript_size", &self.transcript_size)
+            .field("signed_url_ttl", &self.signed_url_ttl)
+            .finish()
+    }
+}
+
+impl Default for OzMockBuilder {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            storage_port: 0,
+            api_key: DEFAULT_API_KEY.to_owned(),
+            progression: Progression::Instant,
+            seed_runs: 0,
+            transcript_size: DEFAULT_TRANSCRIPT_SIZE,
+            signed_url_ttl: DEFAULT_SIGNED_URL_TTL,
+        }
+    }
+}
+
+impl OzMockBuilder {
+    /// Address to listen on (default `127.0.0.1`).
+    pub fn host(mut self, host: IpAddr) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// Port of the API listener (default 0: any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Port of the storage listener (default 0: any free port).
+    pub fn storage_port(mut self, port: u16) -> Self {
+        self.storage_port = port;
+        self
+    }
+
+    /// API key the simulator accepts (default [`DEFAULT_API_KEY`]).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = key.into();
+        self
+    }
+
+    /// How runs advance through their states (default [`Progression::Instant`]).
+    pub fn progression(mut self, progression: Progression) -> Self {
+        self.progression = progression;
+        self
+    }
+
+    /// Pre-creates `count` finished runs with varied states, sources, skills, environments and
+    /// metadata, for pagination tests and benchmarks.
+    pub fn seed_runs(mut self, count: usize) -> Self {
+        self.seed_runs = count;
+        self
+    }
+
+    /// Default transcript size in bytes for runs without a `[transcript:SIZE]` marker.
+    pub fn transcript_size(mut self, bytes: usize) -> Self {
+        self.transcript_size = bytes;
+        self
+    }
+
+    /// Lifetime of the signed storage URLs the simulator hands out.
+    pub fn signed_url_ttl(mut self, ttl: Duration) -> Self {
+        self.signed_url_ttl = ttl;
+        self
+    }
+
+    /// Binds both listeners and starts serving on the current tokio runtime.
+    pub async fn start(self) -> io::Result<OzMock> {
+        let api_listener = TcpListener::bind(SocketAddr::new(self.host, self.port)).await?;
+        let storage_listener =
+            TcpListener::bind(SocketAddr::new(self.host, self.storage_port)).await?;
+        let api_addr = api_listener.local_addr()?;
+        let storage_addr = storage_listener.local_addr()?;
+        let clock = clock::Clock::start();
+        let state = state::State::new(
+            self.progression,
+            self.transcript_size,
+            fastrand::u64(..),
+            clock.now(),
+        );
+        let shared = Arc::new(Shared {
+            storage_origin: format!("http://{storage_addr}"),
+            api_key: self.api_key,
+            clock,
+            signer: signing::Signer::new(fastrand::u64(..), self.signed_url_ttl),
+            state: Mutex::new(state),
+            faults: Mutex::new(Vec::new()),
+            request_counts: Mutex::new(BTreeMap::new()),
+            storage_log: Mutex::new(Vec::new()),
+        });
+        if self.seed_runs > 0 {
+            let now = shared.clock.now();
+            shared.state().seed_runs(self.seed_runs, now);
+        }
+        let api_task = tokio::spawn(server::serve(
+            api_listener,
+            routes::api_router(shared.clone()),
+        ));
+        let storage_task = tokio::spawn(server::serve(
+            storage_listener,
+            storage::router(shared.clone()),
+        ));
+        Ok(OzMock {
+            shared,
+            api_addr,
+            storage_addr,
+            tasks: vec![api_task, storage_task],
+        })
+    }
+}
+
+/// A running simulator. Dropping it stops both listeners; [`OzMock::shutdown`] does the same
+/// and waits until they have stopped.
+pub struct OzMock {
+    shared: Arc<Shared>,
+    api_addr: SocketAddr,
+    storage_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for OzMock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OzMock")
+            .field("api_addr", &self.api_addr)
+            .field("storage_addr", &self.storage_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OzMock {
+    /// Starts a simulator with default settings on `127.0.0.1` (free ports).
+    pub async fn start() -> io::Result<OzMock> {
+        OzMockBuilder::default().start().await
+    }
+
+    /// Settings for a simulator.
+    pub fn builder() -> OzMockBuilder {
+        OzMockBuilder::default()
+    }
+
+    /// Base URL of the API, e.g. `http://127.0.0.1:41234/api/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v1", self.api_addr)
+    }
+
+    /// Address of the API listener.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// Origin of the storage listener that serves signed downloads, e.g. `http://127.0.0.1:41235`.
+    pub fn storage_origin(&self) -> String {
+        format!("http://{}", self.storage_addr)
+    }
+
+    /// The API key the simulator accepts.
+    pub fn api_key(&self) -> &str {
+        &self.shared.api_key
+    }
+
+    /// Number of runs created through the API (seeded runs not included).
+    pub fn created_run_count(&self) -> usize {
+        self.shared.state().created_run_count()
+    }
+
+    /// Total number of runs, seeded ones included.
+    pub fn run_count(&self) -> usize {
+        self.shared.state().run_count()
+    }
+
+    /// Current state of a run (advancing it as a read would not).
+    pub fn run_state(&self, run_id: &str) -> Option<RunState> {
+        self.shared
+            .state()
+            .phase_of(run_id)
+            .map(|p| p.to_run_state())
+    }
+
+    /// Moves a run to `state` now and stops its automatic progression, e.g. to test cancelling a
+    /// PENDING run. Emits the events a real transition would. Returns `false` for an unknown run
+    /// or a state value the simulator does not know.
+    pub fn set_run_state(&self, run_id: &str, state: RunState) -> bool {
+        let Some(phase) = state::Phase::from_run_state(&state) else {
+            return false;
+        };
+        let now = self.shared.clock.now();
+        self.shared.state().force_phase(run_id, phase, now)
+    }
+
+    /// Every request the storage listener received, oldest first.
+    pub fn storage_requests(&self) -> Vec<StorageRequest> {
+        lock(&self.shared.storage_log).clone()
+    }
+
+    /// Number of requests that arrived for an operation id (e.g. `"get_run"`), faulted ones
+    /// included. Storage downloads count as `"storage_download"`, unknown routes as `"unknown"`.
+    pub fn request_count(&self, operation_id: &str) -> usize {
+        lock(&self.shared.request_counts)
+            .get(operation_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Request counts of every operation that was called at least once.
+    pub fn request_counts(&self) -> BTreeMap<String, usize> {
+        lock(&self.shared.request_counts).clone()
+    }
+
+    /// Forgets request counts and recorded storage requests.
+    pub fn reset_counters(&self) {
+        lock(&self.shared.request_counts).clear();
+        lock(&self.shared.storage_log).clear();
+    }
+
+    /// Adds a fault rule; rules apply in the order they were added.
+    pub fn add_fault(&self, rule: FaultRule) {
+        lock(&self.shared.faults).push(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Number of fault rules that still have requests to affect.
+    pub fn pending_faults(&self) -> usize {
+        lock(&self.shared.faults).len()
+    }
+
+    /// Changes the lifetime of signed storage URLs handed out from now on.
+    pub fn set_signed_url_ttl(&self, ttl: Duration) {
+        self.shared.signer.set_ttl(ttl);
+    }
+
+    /// Stops both listeners and waits until they have stopped.
+    pub async fn shutdown(mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for OzMock {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

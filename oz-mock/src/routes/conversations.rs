@@ -1,0 +1,91 @@
+//! Conversations (normalized), their transcripts, and the public share-link redirects.
+
+use axum::extract::Path;
+use axum::response::Response;
+use serde_json::json;
+
+use super::{AppState, json, redirect};
+use crate::error::{ApiError, ApiResult};
+use crate::storage;
+
+pub(crate) async fn run_conversation(
+    axum::extract::State(shared): AppState,
+    Path(run_id): Path<String>,
+) -> ApiResult<Response> {
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    let idx = state.find_run(&run_id)?;
+    state.observe(idx, now);
+    let conversation_id = state.runs[idx]
+        .conversation_id
+        .clone()
+        .ok_or_else(|| ApiError::not_found(format!("run {run_id} has no conversation yet")))?;
+    Ok(json(state.conversation_json(idx, &conversation_id)))
+}
+
+pub(crate) async fn get(
+    axum::extract::State(shared): AppState,
+    Path(conversation_id): Path<String>,
+) -> ApiResult<Response> {
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    let idx = state
+        .run_by_conversation(&conversation_id)
+        .ok_or_else(|| ApiError::not_found(format!("conversation {conversation_id} not found")))?;
+    state.observe(idx, now);
+    Ok(json(state.conversation_json(idx, &conversation_id)))
+}
+
+pub(crate) async fn transcript(
+    axum::extract::State(shared): AppState,
+    Path(conversation_id): Path<String>,
+) -> ApiResult<Response> {
+    if shared
+        .state()
+        .run_by_conversation(&conversation_id)
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "conversation {conversation_id} not found"
+        )));
+    }
+    let (url, _) = storage::signed_url(
+        &shared,
+        &format!("/storage/conversations/{conversation_id}.json"),
+    );
+    Ok(redirect(&url))
+}
+
+/// Public: `{session_id}` while the conversation's run has a live session, `{}` otherwise.
+pub(crate) async fn redirect_to_session(
+    axum::extract::State(shared): AppState,
+    Path(conversation_id): Path<String>,
+) -> Response {
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    let body = match state.run_by_conversation(&conversation_id) {
+        Some(idx) => {
+            state.observe(idx, now);
+            let run = &state.runs[idx];
+            match (&run.session_id, run.phase.is_terminal()) {
+                (Some(session), false) => json!({"session_id": session}),
+                _ => json!({}),
+            }
+        }
+        None => json!({}),
+    };
+    json(body)
+}
+
+/// Public: `{conversation_id}` of the run behind a shared session, `{}` when unknown.
+pub(crate) async fn session_redirect(
+    axum::extract::State(shared): AppState,
+    Path(session_id): Path<String>,
+) -> Response {
+    let state = shared.state();
+    let body = state
+        .run_by_session(&session_id)
+        .and_then(|idx| state.runs[idx].conversation_id.clone())
+        .map_or_else(|| json!({}), |c| json!({"conversation_id": c}));
+    json(body)
+}

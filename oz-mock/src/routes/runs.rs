@@ -1,0 +1,244 @@
+//! Runs: create, list, get, cancel, follow-ups, timeline, scores, transcript and handoff
+//! attachments.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery};
+use axum::http::StatusCode;
+use axum::response::Response;
+use oz_api::types::{
+    ReportRunScoresRequest, RunAgentRequest, RunAgentResponse, RunFollowupRequest, RunState,
+};
+use serde_json::json;
+
+use super::{AppState, JsonBody, json, json_with, redirect};
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+use crate::state::{ListRequest, NewRun};
+use crate::storage;
+
+pub(crate) async fn create(
+    axum::extract::State(shared): AppState,
+    JsonBody(body): JsonBody<RunAgentRequest>,
+) -> ApiResult<Response> {
+    let prompt = body.prompt.clone().unwrap_or_default();
+    if prompt.trim().is_empty() && body.skill.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::invalid_request(
+            "either prompt or skill is required",
+        ));
+    }
+    if body.attachments.len() > 5 {
+        return Err(ApiError::invalid_request(
+            "at most 5 attachments are allowed",
+        ));
+    }
+    let metadata: BTreeMap<String, String> = body
+        .metadata
+        .as_ref()
+        .map(|m| m.0.clone().into_iter().collect())
+        .unwrap_or_default();
+    if metadata.len() > 20 {
+        return Err(ApiError::invalid_request(
+            "at most 20 metadata entries are allowed",
+        ));
+    }
+    let config = body
+        .config
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| ApiError::invalid_request(format!("invalid config: {e}")))?;
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    let idx = state.create_run(
+        NewRun {
+            prompt,
+            title: body.title.clone(),
+            skill: body.skill.clone(),
+            config,
+            team: body.team.unwrap_or(false),
+            metadata,
+            parent_run_id: body.parent_run_id.clone(),
+            agent_identity_uid: body.agent_identity_uid.clone(),
+            conversation_id: body.conversation_id.clone(),
+        },
+        now,
+    )?;
+    let run_id = state.runs[idx].id.clone();
+    let response = RunAgentResponse {
+        run_id: run_id.clone(),
+        task_id: run_id,
+        state: RunState::Queued,
+        at_capacity: Some(false),
+    };
+    Ok(json(serde_json::to_value(response).unwrap_or_default()))
+}
+
+pub(crate) async fn list(
+    axum::extract::State(shared): AppState,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let request = ListRequest::parse(&Query::parse(raw.as_deref()))?;
+    let now = shared.clock.now();
+    let (runs, page_info) = shared.state().list_runs(&request, now)?;
+    Ok(json(json!({"runs": runs, "page_info": page_info})))
+}
+
+pub(crate) async fn get(
+    axum::extract::State(shared): AppState,
+    Path(run_id): Path<String>,
+) -> ApiResult<Response> {
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    let idx = state.find_run(&run_id)?;
+    state.observe(idx, now);
+    Ok(json(state.run_json(idx, true)))
+}
+
+pub(crate) async fn transcript(
+    axum::extract::State(shared): AppState,
+    Path(run_id): Path<String>,
+) -> ApiResult<Response> {
+    let now = shared.clock.now();
+    {
+        let mut state = shared.state();
+        let idx = state.find_run(&run_id)?;
+        state.observe(idx, now);
+        if state.runs[idx].conversation_id.is_none() {
+            return Err(ApiError::not_found(format!(
+                "run {run_id} has no transcript yet"
+            )));
+        }
+    }
+    let (url, _) = storage::signed_url(&shared, &format!("/storage/transcripts/{run_id}.json"));
+    Ok(redirect(&url))
+}
+
+pub(crate) async fn cancel(
+    axum::extract::State(shared): AppState,
+    Path(run_id): Path<String>,
+) -> ApiResult<Response> {
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    let idx = state.find_run(&run_id)?;
+    state.cancel(idx, now)?;
+    Ok(json(json!(run_id)))
+}
+
+pub(crate) async fn followup(
+    axum::extract::State(shared): AppState,
+    Path(run_id): Path<String>,
+    JsonBody(body): JsonBody<RunFollowupRequest>,
+) -> ApiResult<Response> {
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    let idx = state.find_run(&run_id)?;
+    state.followup(idx, body.message.unwrap_or_default(), now)?;
+    Ok(json(json!({})))
+}
+
+pub(crate) async fn timeline(
+    axum::extract::State(shared): AppState,
+    Path(run_id): Path<String>,
+) -> ApiResult<Response> {
+    let now = shared.clock.now();
+    let mut state = shared.state();
+    let idx = state.find_run(&run_id)?;
+    state.observe(idx, now);
+    Ok(json(state.timeline_json(idx)))
+}
+
+pub(crate) async fn scores(
+    axum::extract::State(shared): AppState,
+    Path(run_id): Path<String>,
+    JsonBody(body): JsonBody<ReportRunScoresRequest>,
+) -> ApiResult<Response> {
+    if body.results.is_empty() {
+        return Err(ApiError::invalid_request("results must not be empty"));
+    }
+    let mut state = shared.state();
+    let idx = state.find_run(&run_id)?;
+    let mut outcomes = Vec::with_capacity(body.results.len());
+    let mut all_accepted = true;
+    for score in &body.results {
+        let failed = score.failed.unwrap_or(false);
+        let error = if score.scorer_id <= 0 {
+            Some(format!("unknown scorer {}", score.scorer_id))
+        } else if !failed && score.classification.as_deref().is_none_or(str::is_empty) {
+            Some("classification is required unless the score failed".to_owned())
+        } else {
+            None
+        };
+        match error {
+            Some(error) => {
+                all_accepted = false;
+                outcomes.push(
+                    json!({"scorer_id": score.scorer_id, "status": "rejected", "error": error}),
+                );
+            }
+            None => {
+                state.runs[idx]
+                    .scores
+                    .push(serde_json::to_value(score).unwrap_or_default());
+                outcomes.push(json!({"scorer_id": score.scorer_id, "status": "accepted"}));
+            }
+        }
+    }
+    let status = if all_accepted {
+        StatusCode::OK
+    } else {
+        StatusCode::PARTIAL_CONTENT
+    };
+    Ok(json_with(status, json!({"results": outcomes})))
+}
+
+pub(crate) async fn handoff_attachments(
+    axum::extract::State(shared): AppState,
+    Path(run_id): Path<String>,
+) -> ApiResult<Response> {
+    let now = shared.clock.now();
+    let has_snapshot = {
+        let mut state = shared.state();
+        let idx = state.find_run(&run_id)?;
+        state.observe(idx, now);
+        let run = &state.runs[idx];
+        run.phase.is_terminal() && !run.seeded
+    };
+    let attachments = if has_snapshot {
+        let attachment_id = format!("att-{}", &run_id[..8.min(run_id.len())]);
+        let (url, _) = storage::signed_url(
+            &shared,
+            &format!("/storage/handoff/{run_id}/{attachment_id}"),
+        );
+        vec![json!({
+            "attachment_id": attachment_id,
+            "download_url": url,
+            "filename": "workspace-snapshot.tar.gz",
+            "mime_type": "application/gzip",
+        })]
+    } else {
+        Vec::new()
+    };
+    Ok(json(json!({"attachments": attachments})))
+}
+
+pub(crate) async fn by_external_reference(
+    axum::extract::State(shared): AppState,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let query = Query::parse(raw.as_deref());
+    let url = query
+        .get("url")
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::invalid_request("url is required"))?;
+    if url.len() > 2048 {
+        return Err(ApiError::invalid_request(
+            "url must be at most 2048 characters",
+        ));
+    }
+    let state = shared.state();
+    let run = state
+        .run_by_external_reference(url)
+        .ok_or_else(|| ApiError::not_found("no run reported this external reference"))?;
+    Ok(json(json!({"run_id": run.id})))
+}

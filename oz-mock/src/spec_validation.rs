@@ -1,0 +1,438 @@
+//! Validation of JSON bodies against the response schemas of an OpenAPI 3.0 document.
+//!
+//! OpenAPI 3.0 schemas are not quite JSON Schema, so each schema is converted first:
+//!
+//! - `nullable: true` becomes a type union with `"null"` (or an `anyOf` with `{"type": "null"}`
+//!   when the schema has no `type`, e.g. `allOf` wrappers and `$ref`s), and `null` joins an
+//!   `enum`;
+//! - OpenAPI-only keywords (`discriminator`, `example`, `xml`, `externalDocs`, `x-*`) are
+//!   dropped — only where a schema is expected, so properties with those names stay.
+//!
+//! `#/components/...` references resolve because the converted components are embedded in the
+//! root schema given to the validator. Formats (`date-time`, `uri`, `uuid`, ...) are checked;
+//! unknown formats (`int64`, `double`, `byte`) are ignored.
+//!
+//! ```
+//! use oz_mock::spec_validation::SpecValidator;
+//! use serde_json::json;
+//!
+//! let spec = json!({
+//!     "openapi": "3.0.3",
+//!     "paths": {"/things/{id}": {"get": {
+//!         "operationId": "get_thing",
+//!         "responses": {"200": {"description": "ok", "content": {"application/json": {
+//!             "schema": {"$ref": "#/components/schemas/Thing"}}}}}
+//!     }}},
+//!     "components": {"schemas": {"Thing": {
+//!         "type": "object",
+//!         "required": ["id"],
+//!         "properties": {"id": {"type": "string"}, "note": {"type": "string", "nullable": true}}
+//!     }}}
+//! });
+//! let validator = SpecValidator::new(&spec);
+//! assert!(validator.validate("get_thing", 200, &json!({"id": "a", "note": null})).is_ok());
+//! let errors = validator.validate("get_thing", 200, &json!({"id": 7})).unwrap_err();
+//! assert!(errors[0].contains("get_thing 200") && errors[0].contains("/id"));
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+
+/// Keywords whose value is one schema.
+const SCHEMA_KEYWORDS: [&str; 4] = ["items", "not", "additionalProperties", "propertyNames"];
+/// Keywords whose value is a list of schemas.
+const SCHEMA_LIST_KEYWORDS: [&str; 3] = ["allOf", "anyOf", "oneOf"];
+/// Keywords whose value maps names to schemas.
+const SCHEMA_MAP_KEYWORDS: [&str; 3] = ["properties", "patternProperties", "$defs"];
+/// OpenAPI keywords JSON Schema does not know.
+const OPENAPI_ONLY: [&str; 4] = ["discriminator", "example", "xml", "externalDocs"];
+
+/// Converts one OpenAPI 3.0 schema object into JSON Schema (2020-12).
+pub fn convert_schema(schema: &Value) -> Value {
+    let Value::Object(object) = schema else {
+        return schema.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in object {
+        if key.starts_with("x-") || OPENAPI_ONLY.contains(&key.as_str()) || key == "nullable" {
+            continue;
+        }
+        let converted = if SCHEMA_KEYWORDS.contains(&key.as_str()) {
+            convert_schema(value)
+        } else if SCHEMA_LIST_KEYWORDS.contains(&key.as_str()) {
+            match value {
+                Value::Array(items) => Value::Array(items.iter().map(convert_schema).collect()),
+                other => other.clone(),
+            }
+        } else if SCHEMA_MAP_KEYWORDS.contains(&key.as_str()) {
+            match value {
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .map(|(name, s)| (name.clone(), convert_schema(s)))
+                        .collect(),
+                ),
+                other => other.clone(),
+            }
+        } else {
+            value.clone()
+        };
+        out.insert(key.clone(), converted);
+    }
+    if object.get("nullable") == Some(&Value::Bool(true)) {
+        make_nullable(out)
+    } else {
+        Value::Object(out)
+    }
+}
+
+fn make_nullable(mut schema: Map<String, Value>) -> Value {
+    if let Some(Value::Array(values)) = schema.get_mut("enum")
+        && !values.contains(&Value::Null)
+    {
+        values.push(Value::Null);
+    }
+    match schema.get("type").cloned() {
+        Some(Value::String(t)) => {
+            schema.insert("type".into(), json!([t, "null"]));
+            Value::Object(schema)
+        }
+        Some(Value::Array(mut types)) => {
+            if !types.contains(&json!("null")) {
+                types.push(json!("null"));
+            }
+            schema.insert("type".into(), Value::Array(types));
+            Value::Object(schema)
+        }
+        _ => json!({"anyOf": [Value::Object(schema), {"type": "null"}]}),
+    }
+}
+
+/// Converts every schema under `components` (schemas, and the schemas inside responses,
+/// parameters and request bodies).
+fn convert_components(components: &Value) -> Value {
+    let Value::Object(sections) = components else {
+        return json!({});
+    };
+    let mut out = Map::new();
+    for (section, entries) in sections {
+        let converted = match (section.as_str(), entries) {
+            ("schemas", Value::Object(map)) => Value::Object(
+                map.iter()
+                    .map(|(name, s)| (name.clone(), convert_schema(s)))
+                    .collect(),
+            ),
+            (_, other) => convert_nested_schemas(other),
+        };
+        out.insert(section.clone(), converted);
+    }
+    Value::Object(out)
+}
+
+/// Converts values under a `schema` key anywhere inside `value`.
+fn convert_nested_schemas(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if k == "schema" {
+                        convert_schema(v)
+                    } else {
+                        convert_nested_schemas(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(convert_nested_schemas).collect()),
+        other => other.clone(),
+    }
+}
+
+/// What an operation declares for one status.
+enum Expected {
+    /// The response has no body.
+    NoBody,
+    /// The body must match this (converted) schema.
+    Schema(Value),
+}
+
+/// Validates bodies against one OpenAPI document, caching compiled validators.
+pub struct SpecValidator {
+    spec: Value,
+    components: Value,
+    cache: Mutex<HashMap<CacheKey, Arc<CompiledExpectation>>>,
+}
+
+/// Operation id, response key and media type.
+type CacheKey = (String, String, Option<String>);
+
+enum CompiledExpectation {
+    NoBody,
+    Validator(Box<jsonschema::Validator>),
+}
+
+impl std::fmt::Debug for SpecValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpecValidator")
+            .field("operations", &self.operation_ids().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpecValidator {
+    /// A validator for an OpenAPI 3.0 document (as parsed JSON).
+    pub fn new(spec: &Value) -> Self {
+        Self {
+            components: convert_components(spec.get("components").unwrap_or(&Value::Null)),
+            spec: spec.clone(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every operation id of the document, in document order.
+    pub fn operation_ids(&self) -> Vec<String> {
+        self.operations()
+            .map(|(_, _, op)| op)
+            .filter_map(|op| op.get("operationId").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Every `(operation id, status)` pair the document declares (`default`, `4XX` kept as
+    /// written).
+    pub fn declared_responses(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (_, _, op) in self.operations() {
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(Value::Object(responses)) = op.get("responses") {
+                out.extend(responses.keys().map(|s| (id.to_owned(), s.clone())));
+            }
+        }
+        out
+    }
+
+    fn operations(&self) -> impl Iterator<Item = (&str, &str, &Value)> {
+        self.spec
+            .get("paths")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|paths| paths.iter())
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .into_iter()
+                    .flat_map(|m| m.iter())
+                    .filter(|(method, _)| {
+                        matches!(
+                            method.as_str(),
+                            "get"
+                                | "put"
+                                | "post"
+                                | "delete"
+                                | "patch"
+                                | "head"
+                                | "options"
+                                | "trace"
+                        )
+                    })
+                    .map(move |(method, op)| (path.as_str(), method.as_str(), op))
+            })
+    }
+
+    /// Validates `body` (use `Value::Null` for an empty body) as the JSON answer of
+    /// `operation_id` with `status`. Errors name the operation, status and JSON path.
+    pub fn validate(
+        &self,
+        operation_id: &str,
+        status: u16,
+        body: &Value,
+    ) -> Result<(), Vec<String>> {
+        self.validate_media(operation_id, status, None, body)
+    }
+
+    /// Like [`SpecValidator::validate`], choosing the schema declared for `content_type`
+    /// (parameters such as `; charset=utf-8` ignored); without one, `application/json` is
+    /// preferred.
+    pub fn validate_media(
+        &self,
+        operation_id: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: &Value,
+    ) -> Result<(), Vec<String>> {
+        let context = format!("{operation_id} {status}");
+        let media =
+            content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_ascii_lowercase());
+        let expectation = self
+            .compiled(operation_id, status, media.as_deref())
+            .map_err(|e| vec![format!("{context}: {e}")])?;
+        match &*expectation {
+            CompiledExpectation::NoBody if body.is_null() => Ok(()),
+            CompiledExpectation::NoBody => Err(vec![format!(
+                "{context}: the operation declares no body for this status, got one"
+            )]),
+            CompiledExpectation::Validator(validator) => {
+                let errors: Vec<String> = validator
+                    .iter_errors(body)
+                    .map(|e| {
+                        let path = e.instance_path().as_str();
+                        let path = if path.is_empty() { "/" } else { path };
+                        format!("{context}: at {path}: {e}")
+                    })
+                    .collect();
+                if errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(errors)
+                }
+            }
+        }
+    }
+
+    fn compiled(
+        &self,
+        operation_id: &str,
+        status: u16,
+        media: Option<&str>,
+    ) -> Result<Arc<CompiledExpectation>, String> {
+        let (key, expected) = self.expected(operation_id, status, media)?;
+        let cache_key = (operation_id.to_owned(), key, media.map(str::to_owned));
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cache_key)
+        {
+            return Ok(hit.clone());
+        }
+        let compiled = match expected {
+            Expected::NoBody => CompiledExpectation::NoBody,
+            Expected::Schema(schema) => {
+                let root = json!({
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "allOf": [schema],
+                    "components": self.components,
+                });
+                let validator = jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft202012)
+                    .should_validate_formats(true)
+                    .build(&root)
+                    .map_err(|e| format!("cannot compile the schema: {e}"))?;
+                CompiledExpectation::Validator(Box::new(validator))
+            }
+        };
+        let compiled = Arc::new(compiled);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cache_key, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// The response key used (`"200"`, `"4XX"`, `"default"`) and what it expects.
+    fn expected(
+        &self,
+        operation_id: &str,
+        status: u16,
+        media: Option<&str>,
+    ) -> Result<(String, Expected), String> {
+        let operation = self
+            .operations()
+            .map(|(_, _, op)| op)
+            .find(|op| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
+            .ok_or_else(|| format!("no operation {operation_id:?} in the document"))?;
+        let responses = operation
+            .get("responses")
+            .and_then(Value::as_object)
+            .ok_or_else(|| "the operation has no responses".to_owned())?;
+        let range = format!("{}XX", status / 100);
+        let (key, response) = [status.to_string(), range, "default".to_owned()]
+            .into_iter()
+            .find_map(|k| responses.get(&k).map(|r| (k, r)))
+            .ok_or_else(|| format!("status {status} is not declared"))?;
+        let response = self.resolve(response)?;
+        let Some(content) = response.get("content").and_then(Value::as_object) else {
+            return Ok((key, Expected::NoBody));
+        };
+        let media_type = match media {
+            Some(m) => content
+                .get(m)
+                .ok_or_else(|| format!("content type {m:?} is not declared for status {key}"))?,
+            None => content
+                .get("application/json")
+                .or_else(|| content.get("application/problem+json"))
+                .or_else(|| content.values().next())
+                .ok_or_else(|| format!("status {key} declares empty content"))?,
+        };
+        let schema = media_type.get("schema").cloned().unwrap_or(json!({}));
+        Ok((key, Expected::Schema(convert_schema(&schema))))
+    }
+
+    /// Follows a local `$ref` (e.g. `#/components/responses/NotFound`).
+    fn resolve<'a>(&'a self, value: &'a Value) -> Result<&'a Value, String> {
+        let mut current = value;
+        for _ in 0..16 {
+            let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
+                return Ok(current);
+            };
+            let pointer = reference
+                .strip_prefix('#')
+                .ok_or_else(|| format!("only local references are supported, got {reference:?}"))?;
+            current = self
+                .spec
+                .pointer(pointer)
+                .ok_or_else(|| format!("unresolved reference {reference:?}"))?;
+        }
+        Err("reference chain too long".to_owned())
+    }
+}
+
+/// Validates `body` as the answer of `operation_id` with `status` against `spec`.
+///
+/// Compiles the schema on every call; keep a [`SpecValidator`] to validate many bodies.
+pub fn validate(
+    spec: &Value,
+    operation_id: &str,
+    status: u16,
+    body: &Value,
+) -> Result<(), Vec<String>> {
+    SpecValidator::new(spec).validate(operation_id, status, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nullable_with_type_becomes_a_union() {
+        let s = convert_schema(&json!({"type": "string", "nullable": true, "enum": ["a"]}));
+        assert_eq!(s, json!({"type": ["string", "null"], "enum": ["a", null]}));
+    }
+
+    #[test]
+    fn nullable_without_type_wraps_in_any_of() {
+        let s = convert_schema(&json!({"allOf": [{"$ref": "#/x"}], "nullable": true}));
+        assert_eq!(
+            s,
+            json!({"anyOf": [{"allOf": [{"$ref": "#/x"}]}, {"type": "null"}]})
+        );
+    }
+
+    #[test]
+    fn openapi_keywords_go_but_properties_with_their_names_stay() {
+        let s = convert_schema(&json!({
+            "type": "object",
+            "discriminator": {"propertyName": "kind"},
+            "x-note": "n",
+            "example": {},
+            "properties": {"example": {"type": "string", "example": "e"}}
+        }));
+        assert_eq!(
+            s,
+            json!({"type": "object", "properties": {"example": {"type": "string"}}})
+        );
+    }
+}

@@ -1,0 +1,398 @@
+//! Runs: their states, scripts read from the prompt, and how they advance.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use oz_api::types::RunState;
+
+/// How runs created through the API advance through their states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Progression {
+    /// Each read (get, list, events, ...) observes the run; the first read after creation finds
+    /// it terminal (`[slow]` runs advance one state per read).
+    Instant,
+    /// QUEUED 0.5 s, PENDING 0.5 s, CLAIMED 1 s, INPROGRESS 2 s, then terminal (ten times longer
+    /// with `[slow]`), measured with tokio's clock.
+    Realistic,
+    /// Each of QUEUED, PENDING, CLAIMED and INPROGRESS lasts this long (tokio's clock).
+    Stepped(Duration),
+}
+
+impl Progression {
+    fn durations(self) -> Option<[Duration; 4]> {
+        match self {
+            Progression::Instant => None,
+            Progression::Realistic => Some([
+                Duration::from_millis(500),
+                Duration::from_millis(500),
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+            ]),
+            Progression::Stepped(step) => Some([step; 4]),
+        }
+    }
+}
+
+/// A run's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Phase {
+    Queued,
+    Pending,
+    Claimed,
+    InProgress,
+    Succeeded,
+    Failed,
+    Blocked,
+    Error,
+    Cancelled,
+}
+
+impl Phase {
+    pub(crate) const ALL: [&'static str; 9] = [
+        "QUEUED",
+        "PENDING",
+        "CLAIMED",
+        "INPROGRESS",
+        "SUCCEEDED",
+        "FAILED",
+        "BLOCKED",
+        "ERROR",
+        "CANCELLED",
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Phase::Queued => "QUEUED",
+            Phase::Pending => "PENDING",
+            Phase::Claimed => "CLAIMED",
+            Phase::InProgress => "INPROGRESS",
+            Phase::Succeeded => "SUCCEEDED",
+            Phase::Failed => "FAILED",
+            Phase::Blocked => "BLOCKED",
+            Phase::Error => "ERROR",
+            Phase::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Phase> {
+        Some(match text {
+            "QUEUED" => Phase::Queued,
+            "PENDING" => Phase::Pending,
+            "CLAIMED" => Phase::Claimed,
+            "INPROGRESS" => Phase::InProgress,
+            "SUCCEEDED" => Phase::Succeeded,
+            "FAILED" => Phase::Failed,
+            "BLOCKED" => Phase::Blocked,
+            "ERROR" => Phase::Error,
+            "CANCELLED" => Phase::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn to_run_state(self) -> RunState {
+        match self {
+            Phase::Queued => RunState::Queued,
+            Phase::Pending => RunState::Pending,
+            Phase::Claimed => RunState::Claimed,
+            Phase::InProgress => RunState::Inprogress,
+            Phase::Succeeded => RunState::Succeeded,
+            Phase::Failed => RunState::Failed,
+            Phase::Blocked => RunState::Blocked,
+            Phase::Error => RunState::Error,
+            Phase::Cancelled => RunState::Cancelled,
+        }
+    }
+
+    pub(crate) fn from_run_state(state: &RunState) -> Option<Phase> {
+        Phase::parse(&state.to_string())
+    }
+
+    /// Terminal for cancellation and waiting: BLOCKED counts as ended.
+    pub(crate) fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Phase::Succeeded | Phase::Failed | Phase::Blocked | Phase::Error | Phase::Cancelled
+        )
+    }
+
+    /// Position on the way QUEUED → PENDING → CLAIMED → INPROGRESS → terminal.
+    pub(crate) fn step(self) -> usize {
+        match self {
+            Phase::Queued => 0,
+            Phase::Pending => 1,
+            Phase::Claimed => 2,
+            Phase::InProgress => 3,
+            _ => 4,
+        }
+    }
+
+    /// Event kind a transition into this state emits, if any.
+    pub(crate) fn event_type(self) -> Option<&'static str> {
+        Some(match self {
+            Phase::InProgress => "run_in_progress",
+            Phase::Succeeded => "run_succeeded",
+            Phase::Failed => "run_failed",
+            Phase::Error => "run_errored",
+            Phase::Blocked => "run_blocked",
+            Phase::Cancelled => "run_cancelled",
+            Phase::Queued | Phase::Pending | Phase::Claimed => return None,
+        })
+    }
+}
+
+/// What a prompt's markers ask of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Script {
+    pub(crate) outcome: Option<Phase>,
+    pub(crate) slow: bool,
+    pub(crate) transcript_size: Option<usize>,
+    pub(crate) local: bool,
+    pub(crate) file: bool,
+    pub(crate) screenshot: bool,
+    pub(crate) external: bool,
+}
+
+impl Script {
+    pub(crate) fn parse(prompt: &str) -> Script {
+        let lower = prompt.to_ascii_lowercase();
+        let outcome = if lower.contains("[fail]") {
+            Some(Phase::Failed)
+        } else if lower.contains("[error]") {
+            Some(Phase::Error)
+        } else if lower.contains("[block]") {
+            Some(Phase::Blocked)
+        } else {
+            None
+        };
+        Script {
+            outcome,
+            slow: lower.contains("[slow]"),
+            transcript_size: transcript_marker(&lower),
+            local: lower.contains("[local]"),
+            file: lower.contains("[file]"),
+            screenshot: lower.contains("[screenshot]"),
+            external: lower.contains("[external]"),
+        }
+    }
+
+    pub(crate) fn final_phase(&self) -> Phase {
+        self.outcome.unwrap_or(Phase::Succeeded)
+    }
+}
+
+/// `[transcript:5MB]`, `[transcript:300KB]`, `[transcript:1000]`.
+fn transcript_marker(lower: &str) -> Option<usize> {
+    let start = lower.find("[transcript:")? + "[transcript:".len();
+    let end = start + lower[start..].find(']')?;
+    let spec = lower[start..end].trim();
+    let (digits, unit) = match spec.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => spec.split_at(i),
+        None => (spec, ""),
+    };
+    let n: usize = digits.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "b" => 1,
+        "kb" | "k" => 1024,
+        "mb" | "m" => 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// How a run moves on.
+#[derive(Debug, Clone)]
+pub(crate) enum Progress {
+    /// Does not move (seeded runs, runs set by hand, ended runs).
+    Frozen,
+    /// Moves as reads observe it.
+    Reads { reads: u32 },
+    /// Moves with time since `origin`.
+    Timed {
+        origin: tokio::time::Instant,
+        origin_wall: DateTime<Utc>,
+        durations: [Duration; 4],
+    },
+}
+
+impl Progress {
+    pub(crate) fn start(
+        progression: Progression,
+        slow: bool,
+        origin_wall: DateTime<Utc>,
+    ) -> Progress {
+        match progression.durations() {
+            None => Progress::Reads { reads: 0 },
+            Some(mut durations) => {
+                if slow {
+                    for d in &mut durations {
+                        *d *= 10;
+                    }
+                }
+                Progress::Timed {
+                    origin: tokio::time::Instant::now(),
+                    origin_wall,
+                    durations,
+                }
+            }
+        }
+    }
+}
+
+/// Kinds of artifacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArtifactKind {
+    Plan,
+    PullRequest,
+    Screenshot,
+    File,
+    ExternalReference,
+}
+
+impl ArtifactKind {
+    pub(crate) const ALL: [&'static str; 5] = [
+        "PLAN",
+        "PULL_REQUEST",
+        "SCREENSHOT",
+        "FILE",
+        "EXTERNAL_REFERENCE",
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Plan => "PLAN",
+            ArtifactKind::PullRequest => "PULL_REQUEST",
+            ArtifactKind::Screenshot => "SCREENSHOT",
+            ArtifactKind::File => "FILE",
+            ArtifactKind::ExternalReference => "EXTERNAL_REFERENCE",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Artifact {
+    pub(crate) uid: String,
+    pub(crate) kind: ArtifactKind,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) title: String,
+    pub(crate) url: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StatusMessage {
+    pub(crate) message: String,
+    pub(crate) error_code: Option<&'static str>,
+    pub(crate) retryable: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ScheduleRef {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) cron: String,
+}
+
+/// One run.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) prompt: String,
+    pub(crate) script: Script,
+    pub(crate) phase: Phase,
+    pub(crate) progress: Progress,
+    pub(crate) seeded: bool,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) started_at: Option<DateTime<Utc>>,
+    pub(crate) ended_at: Option<DateTime<Utc>>,
+    pub(crate) source: &'static str,
+    pub(crate) execution_location: &'static str,
+    pub(crate) creator: usize,
+    pub(crate) team: bool,
+    pub(crate) config: Option<serde_json::Value>,
+    pub(crate) model_id: Option<String>,
+    pub(crate) config_name: Option<String>,
+    pub(crate) environment_id: Option<String>,
+    pub(crate) harness: Option<String>,
+    pub(crate) skill: Option<String>,
+    pub(crate) metadata: BTreeMap<String, String>,
+    pub(crate) parent_run_id: Option<String>,
+    pub(crate) children: Vec<String>,
+    pub(crate) schedule: Option<ScheduleRef>,
+    pub(crate) conversation_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) artifacts: Vec<Artifact>,
+    pub(crate) status_message: Option<StatusMessage>,
+    pub(crate) execution_id: i64,
+    pub(crate) transitions: Vec<(Phase, DateTime<Utc>, i64)>,
+    pub(crate) last_event_sequence: Option<i64>,
+    pub(crate) followups: Vec<String>,
+    pub(crate) scores: Vec<serde_json::Value>,
+}
+
+impl Run {
+    /// Whether the API may cancel this kind of run (not local or GitHub Action runs).
+    pub(crate) fn is_cancellable_kind(&self) -> bool {
+        self.execution_location != "LOCAL" && self.source != "GITHUB_ACTION"
+    }
+
+    /// The steps the run is due to take now, with the wall time each was reached. A `read`
+    /// moves runs that advance per read; time-based runs catch up either way.
+    pub(crate) fn due_steps(
+        &mut self,
+        now_wall: DateTime<Utc>,
+        read: bool,
+    ) -> Vec<(Phase, DateTime<Utc>)> {
+        let current = self.phase.step();
+        if self.phase.is_terminal() {
+            return Vec::new();
+        }
+        let final_phase = self.script.final_phase();
+        let phase_at = |step: usize| match step {
+            0 => Phase::Queued,
+            1 => Phase::Pending,
+            2 => Phase::Claimed,
+            3 => Phase::InProgress,
+            _ => final_phase,
+        };
+        match &mut self.progress {
+            Progress::Frozen | Progress::Reads { .. } if !read => Vec::new(),
+            Progress::Frozen => Vec::new(),
+            Progress::Reads { reads } => {
+                *reads += 1;
+                let target = if self.script.slow {
+                    (current + 1).min(4)
+                } else {
+                    4
+                };
+                ((current + 1)..=target)
+                    .map(|s| (phase_at(s), now_wall))
+                    .collect()
+            }
+            Progress::Timed {
+                origin,
+                origin_wall,
+                durations,
+            } => {
+                let elapsed = tokio::time::Instant::now().saturating_duration_since(*origin);
+                let mut offset = Duration::ZERO;
+                let mut steps = Vec::new();
+                for (i, d) in durations.iter().enumerate() {
+                    offset += *d;
+                    let step = i + 1;
+                    if offset > elapsed {
+                        break;
+                    }
+                    if step > current {
+                        let at =
+                            *origin_wall + chrono::Duration::from_std(offset).unwrap_or_default();
+                        steps.push((phase_at(step), at));
+                    }
+                }
+                steps
+            }
+        }
+    }
+}
