@@ -10,7 +10,9 @@
 //! Bodies are streamed chunk by chunk into the destination, so memory stays constant however
 //! large the file is ([`Download::bytes`] and [`Download::json`] are the exceptions: they keep the
 //! whole body by design). A signed URL that the storage service refuses (401, 403 or 410, which
-//! is how expired signatures are reported) is resolved again through the API once.
+//! is how expired signatures are reported) is resolved again through the API once. A storage
+//! request that fails before its body starts (connection failure, timeout, 429 or 5xx) is sent
+//! again, up to three attempts in all.
 //!
 //! Signed URLs are credentials until they expire: they are held in [`RedactedUrl`], whose
 //! `Debug` and `Display` leave out the query string, and no error message or log event of this
@@ -26,11 +28,16 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use oz_api::{Client, types};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, LOCATION};
+use reqwest::header::{HeaderValue, LOCATION};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use url::Url;
 
+/// Attempts at a storage request that fails transiently (connection failure, timeout, 429 or
+/// 5xx) before the download gives up.
+const STORAGE_ATTEMPTS: u32 = 3;
+/// Pause before the second attempt at a storage request; doubled for each further one.
+const STORAGE_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Redirects the storage service may answer before the download fails.
 const MAX_STORAGE_REDIRECTS: usize = 5;
 /// Connection time limit of the storage client.
@@ -628,7 +635,7 @@ impl<'a> Download<'a> {
         };
         let mut resolved_again = false;
         loop {
-            match fetch(&storage, url).await? {
+            match fetch_with_retries(&storage, url).await? {
                 Fetched::Body(body) => return Ok(body),
                 Fetched::Refused(status, url) if resolved_again => {
                     return Err(DownloadError::Storage { status, url });
@@ -678,7 +685,8 @@ async fn resolve(client: &Client, target: &Target) -> Result<Resolved, DownloadE
         // redirect as an unexpected response.
         Err(oz_api::Error::UnexpectedResponse(response)) if response.status().is_redirection() => {
             let status = response.status();
-            let url = location(response.headers(), response.url())
+            // The client redacts the query string of the header; the signed URL is kept aside.
+            let url = location(oz_api::redirect_location(&response), response.url())
                 .ok_or(DownloadError::MissingLocation { status })?
                 .ok_or(DownloadError::InvalidUrl {
                     context: UrlContext::ApiRedirect,
@@ -691,8 +699,8 @@ async fn resolve(client: &Client, target: &Target) -> Result<Resolved, DownloadE
 
 /// The `Location` of a redirect resolved against the URL that answered: `None` when absent
 /// or empty, `Some(None)` when it is not an http(s) URL.
-fn location(headers: &HeaderMap, base: &Url) -> Option<Option<RedactedUrl>> {
-    let value = headers.get(LOCATION)?;
+fn location(value: Option<&HeaderValue>, base: &Url) -> Option<Option<RedactedUrl>> {
+    let value = value?;
     let text = value.to_str().map(str::trim).unwrap_or("\u{0}");
     if text.is_empty() {
         return None;
@@ -723,6 +731,36 @@ fn storage_client() -> Result<reqwest::Client, DownloadError> {
         .map_err(DownloadError::transport)
 }
 
+/// [`fetch`], repeated while the storage service fails transiently: downloads are `GET`s, safe
+/// to send again. A body that breaks off after it started is not retried here (part of it may
+/// already be written).
+async fn fetch_with_retries(
+    storage: &reqwest::Client,
+    url: RedactedUrl,
+) -> Result<Fetched, DownloadError> {
+    let mut attempt = 1;
+    loop {
+        let error = match fetch(storage, url.clone()).await {
+            Err(err) if attempt < STORAGE_ATTEMPTS && is_transient_storage_error(&err) => err,
+            other => return other,
+        };
+        let delay = STORAGE_RETRY_DELAY * 2u32.pow(attempt - 1);
+        tracing::debug!(target: "oz_api_ext::download", url = %url, attempt, retry_in_ms = delay.as_millis() as u64, error = %error, "storage request failed, retrying");
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
+fn is_transient_storage_error(err: &DownloadError) -> bool {
+    match err {
+        DownloadError::Transport(_) => true,
+        DownloadError::Storage { status, .. } => {
+            *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+        }
+        _ => false,
+    }
+}
+
 /// GETs a signed URL, following the storage service's own redirects.
 async fn fetch(storage: &reqwest::Client, mut url: RedactedUrl) -> Result<Fetched, DownloadError> {
     let mut redirects = 0;
@@ -747,7 +785,7 @@ async fn fetch(storage: &reqwest::Client, mut url: RedactedUrl) -> Result<Fetche
             return Err(DownloadError::TooManyRedirects { url });
         }
         redirects += 1;
-        url = match location(response.headers(), response.url()) {
+        url = match location(response.headers().get(LOCATION), response.url()) {
             None => return Err(DownloadError::Storage { status, url }),
             Some(None) => {
                 return Err(DownloadError::InvalidUrl {

@@ -49,6 +49,7 @@ pub struct Config {
     headers: Vec<(String, String)>,
     team_uid: Option<String>,
     user_agent: String,
+    allow_insecure_http: bool,
 }
 
 impl Config {
@@ -95,6 +96,7 @@ impl Config {
             headers: Vec::new(),
             team_uid: None,
             user_agent: format!("oz-api-rust/{}", env!("CARGO_PKG_VERSION")),
+            allow_insecure_http: false,
         }
     }
 
@@ -146,6 +148,30 @@ impl Config {
         self
     }
 
+    /// Allows a plain `http://` base URL on a host other than this machine.
+    ///
+    /// By default the API key is only sent over `https`, or over `http` to a loopback address
+    /// (`127.0.0.0/8`, `::1`, `localhost`) such as a local simulator: anyone on the path of a
+    /// plain-text connection could read the key. Set this for a trusted network only, for
+    /// example a simulator in another container.
+    ///
+    /// ```
+    /// let refused = oz_api::Config::new("wk-example")
+    ///     .base_url("http://oz-mock.internal:8080/api/v1")
+    ///     .build();
+    /// assert!(matches!(refused, Err(oz_api::ConfigError::InsecureHttp { .. })));
+    ///
+    /// let allowed = oz_api::Config::new("wk-example")
+    ///     .base_url("http://oz-mock.internal:8080/api/v1")
+    ///     .allow_insecure_http(true)
+    ///     .build();
+    /// assert!(allowed.is_ok());
+    /// ```
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// The base URL requests go to, without a trailing slash.
     pub fn base_url_str(&self) -> &str {
         self.base_url.trim_end_matches('/')
@@ -160,6 +186,19 @@ impl Config {
             .filter(|key| !key.is_empty())
             .ok_or(ConfigError::MissingApiKey)?;
         let base_url = parse_base_url(&self.base_url)?;
+        if base_url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(&base_url) {
+            return Err(ConfigError::InsecureHttp {
+                host: base_url.host_str().unwrap_or_default().to_owned(),
+            });
+        }
+        for (which, limit) in [
+            ("timeout", self.timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if limit.is_zero() {
+                return Err(ConfigError::InvalidTimeout { which });
+            }
+        }
         let mut headers = HeaderMap::new();
         let mut auth = HeaderValue::from_str(&format!("Bearer {api_key}"))
             .map_err(|_| ConfigError::InvalidApiKey)?;
@@ -229,6 +268,7 @@ impl fmt::Debug for Config {
             )
             .field("team_uid", &self.team_uid)
             .field("user_agent", &self.user_agent)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish()
     }
 }
@@ -260,6 +300,11 @@ pub enum ConfigError {
     InvalidHeader { name: String, reason: &'static str },
     /// A line of `OZ_API_CUSTOM_HEADERS` is not of the form `Name: value`.
     InvalidCustomHeadersLine { line_number: usize },
+    /// The base URL is plain `http` on a host that is not this machine, so the API key would
+    /// cross the network unencrypted; see [`Config::allow_insecure_http`].
+    InsecureHttp { host: String },
+    /// A time limit is zero, which would fail every request.
+    InvalidTimeout { which: &'static str },
     /// The HTTP client could not be created (for example no TLS backend).
     Transport(String),
 }
@@ -280,6 +325,12 @@ impl fmt::Display for ConfigError {
                 f,
                 "{CUSTOM_HEADERS_ENV} line {line_number} is not of the form `Name: value`"
             ),
+            Self::InsecureHttp { host } => write!(
+                f,
+                "refusing to send the API key over plain http to {host:?}: use https, or \
+                 Config::allow_insecure_http(true) for a trusted network"
+            ),
+            Self::InvalidTimeout { which } => write!(f, "{which} must be longer than zero"),
             Self::Transport(reason) => write!(f, "cannot create the HTTP client: {reason}"),
         }
     }
@@ -306,6 +357,21 @@ fn parse_base_url(text: &str) -> Result<url::Url, ConfigError> {
         return Err(invalid("credentials belong in the API key, not in the URL"));
     }
     Ok(url)
+}
+
+/// Whether the URL's host is this machine: `localhost`, `127.0.0.0/8` or `::1` (also as an
+/// IPv4-mapped IPv6 address).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            name.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
+    }
 }
 
 /// The URL with any `user:password@` part replaced, for messages and Debug output.

@@ -165,7 +165,9 @@ impl ApiErrorExt for ApiError {
                 }
             }
             Self::CommunicationError(err) => !err.is_builder(),
-            Self::ResponseBodyError(err) => err.is_timeout() || err.is_body(),
+            // reqwest reports a body that broke off while it was read as a decode error; the
+            // JSON itself is decoded later and fails as `InvalidResponsePayload`.
+            Self::ResponseBodyError(err) => err.is_timeout() || err.is_body() || err.is_decode(),
             _ => false,
         }
     }
@@ -238,7 +240,8 @@ impl fmt::Display for ErrorSummary<'_> {
                 let status = err.http_status().unwrap_or_default();
                 write!(f, "{status}")?;
                 if let Some(code) = err.error_code() {
-                    write!(f, " {code}")?;
+                    // An unknown code is the server's text: keep it on one line too.
+                    write!(f, " {}", one_line(&code.to_string()))?;
                 }
                 if let Some(message) = err.message() {
                     write!(f, ": {}", one_line(message))?;
@@ -301,8 +304,13 @@ fn root_cause(err: &reqwest::Error) -> Option<String> {
     Some(cause.to_string())
 }
 
+/// The text with line breaks, other whitespace runs and control characters (terminal escapes)
+/// collapsed into single spaces.
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -352,5 +360,6 @@ mod tests {
     #[test]
     fn messages_are_flattened_to_one_line() {
         assert_eq!(one_line("  a\n\tb  c\r\n"), "a b c");
+        assert_eq!(one_line("red\u{1b}[31m\u{0}x"), "red [31m x");
     }
 }

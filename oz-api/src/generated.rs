@@ -2489,7 +2489,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Debug,
         PartialEq,
         schemars::JsonSchema
     )]
@@ -2653,7 +2652,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Debug,
         PartialEq,
         schemars::JsonSchema
     )]
@@ -5314,7 +5312,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Debug,
         PartialEq,
         schemars::JsonSchema
     )]
@@ -11276,7 +11273,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct FileArtifactResponseData {
             content_type: ::std::result::Result<
                 ::std::string::String,
@@ -11684,7 +11681,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct HandoffAttachment {
             attachment_id: ::std::result::Result<
                 ::std::string::String,
@@ -16637,7 +16634,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct ScreenshotArtifactResponseData {
             content_type: ::std::result::Result<
                 ::std::string::String,
@@ -17784,6 +17781,49 @@ pub mod types {
                 }
             }
         }
+        impl ::std::fmt::Debug for FileArtifactResponseData {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("FileArtifactResponseData")
+                    .field("content_type", &self.content_type)
+                    .field("description", &self.description)
+                    .field(
+                        "download_url",
+                        &crate::redaction::SignedUrl(&self.download_url),
+                    )
+                    .field("expires_at", &self.expires_at)
+                    .field("filename", &self.filename)
+                    .field("filepath", &self.filepath)
+                    .field("size_bytes", &self.size_bytes)
+                    .field("title", &self.title)
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for HandoffAttachment {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("HandoffAttachment")
+                    .field("attachment_id", &self.attachment_id)
+                    .field(
+                        "download_url",
+                        &crate::redaction::SignedUrl(&self.download_url),
+                    )
+                    .field("filename", &self.filename)
+                    .field("mime_type", &self.mime_type)
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for ScreenshotArtifactResponseData {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("ScreenshotArtifactResponseData")
+                    .field("content_type", &self.content_type)
+                    .field("description", &self.description)
+                    .field(
+                        "download_url",
+                        &crate::redaction::SignedUrl(&self.download_url),
+                    )
+                    .field("expires_at", &self.expires_at)
+                    .finish()
+            }
+        }
     }
     /// Generation of default values for serde.
     pub mod defaults {
@@ -17821,6 +17861,40 @@ pub mod types {
             fn from(value: String) -> Self {
                 Self(value.into())
             }
+        }
+    }
+    impl ::std::fmt::Debug for FileArtifactResponseData {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("FileArtifactResponseData")
+                .field("content_type", &self.content_type)
+                .field("description", &self.description)
+                .field("download_url", &crate::redaction::SignedUrl(&self.download_url))
+                .field("expires_at", &self.expires_at)
+                .field("filename", &self.filename)
+                .field("filepath", &self.filepath)
+                .field("size_bytes", &self.size_bytes)
+                .field("title", &self.title)
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for HandoffAttachment {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("HandoffAttachment")
+                .field("attachment_id", &self.attachment_id)
+                .field("download_url", &crate::redaction::SignedUrl(&self.download_url))
+                .field("filename", &self.filename)
+                .field("mime_type", &self.mime_type)
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for ScreenshotArtifactResponseData {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ScreenshotArtifactResponseData")
+                .field("content_type", &self.content_type)
+                .field("description", &self.description)
+                .field("download_url", &crate::redaction::SignedUrl(&self.download_url))
+                .field("expires_at", &self.expires_at)
+                .finish()
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use reqwest::header::{HeaderValue, LOCATION};
 
 use crate::Client;
 use crate::retry::{Outcome, RetryPolicy, is_idempotent};
@@ -62,13 +63,68 @@ impl ClientHooks<ClientState> for Client {
                 }
                 _ => {
                     return match result {
-                        Ok(response) => Ok(crate::error_body::normalise(response).await),
+                        Ok(response) => Ok(redact_location(
+                            crate::error_body::normalise(response).await,
+                        )),
                         Err(err) => Err(err),
                     };
                 }
             }
         }
     }
+}
+
+/// The `Location` header of an answer as the server sent it, query string included.
+///
+/// The API's downloads answer with a redirect to a signed URL whose query string is a
+/// credential, and the client's error for such an answer (`Error::UnexpectedResponse`) prints
+/// the answer's headers in its `Debug` and `Display`. So the client replaces the query string of
+/// every `Location` header with `<redacted>` before handing the answer out, and keeps the
+/// original value in the answer's extensions, where this function finds it. For answers that
+/// did not pass through the client it returns the header itself.
+///
+/// ```no_run
+/// # async fn example(client: oz_api::Client) {
+/// if let Err(oz_api::Error::UnexpectedResponse(answer)) =
+///     client.get_run_transcript().run_id("run_1").send().await
+/// {
+///     // `answer.headers()["location"]` ends in `?<redacted>`; this is the signed URL.
+///     let signed = oz_api::redirect_location(&answer);
+///     # let _ = signed;
+/// }
+/// # }
+/// ```
+pub fn redirect_location(response: &reqwest::Response) -> Option<&HeaderValue> {
+    response
+        .extensions()
+        .get::<OriginalLocation>()
+        .map(|original| &original.0)
+        .or_else(|| response.headers().get(LOCATION))
+}
+
+/// The `Location` header before [`redact_location`] replaced its query string.
+#[derive(Clone)]
+struct OriginalLocation(HeaderValue);
+
+/// Moves a `Location` header that has a query string into the extensions and puts a copy
+/// without the query string (`?<redacted>`) in its place.
+fn redact_location(mut response: reqwest::Response) -> reqwest::Response {
+    let Some(value) = response.headers().get(LOCATION) else {
+        return response;
+    };
+    let bytes = value.as_bytes();
+    let Some(query_start) = bytes.iter().position(|b| *b == b'?') else {
+        return response;
+    };
+    let mut redacted = bytes[..query_start].to_vec();
+    redacted.extend_from_slice(b"?<redacted>");
+    let Ok(redacted) = HeaderValue::from_bytes(&redacted) else {
+        return response;
+    };
+    let original = value.clone();
+    response.headers_mut().insert(LOCATION, redacted);
+    response.extensions_mut().insert(OriginalLocation(original));
+    response
 }
 
 fn log_attempt(
@@ -80,6 +136,15 @@ fn log_attempt(
     elapsed: std::time::Duration,
     retry_in: Option<std::time::Duration>,
 ) {
+    // Nothing to format when no subscriber listens at the level this event would have.
+    let listening = if retry_in.is_some() {
+        tracing::enabled!(target: "oz_api", tracing::Level::WARN)
+    } else {
+        tracing::enabled!(target: "oz_api", tracing::Level::DEBUG)
+    };
+    if !listening {
+        return;
+    }
     // The query string is left out: it may carry values a log should not keep.
     let location = format!(
         "{}://{}{}",

@@ -39,6 +39,7 @@ mod error;
 mod error_body;
 mod hooks;
 mod metadata_filter;
+pub mod redaction;
 mod retry;
 
 pub use config::{
@@ -47,6 +48,6 @@ pub use config::{
 };
 pub use error::{ApiError, ApiErrorExt, ErrorSummary};
 pub use generated::*;
-pub use hooks::ClientState;
+pub use hooks::{ClientState, redirect_location};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
 pub use retry::RetryPolicy;

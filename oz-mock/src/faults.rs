@@ -28,6 +28,12 @@ pub enum Fault {
     TruncatedBody,
     /// 502 with an HTML page, as a reverse proxy sends when the service behind it is down.
     HtmlBadGateway,
+    /// 200 whose JSON document stops in the middle, with a `Content-Length` that matches what
+    /// is sent (the transfer is complete, the document is not); the request is not processed.
+    TruncatedJson,
+    /// 200 with a well-formed JSON object that has none of the members the operation's schema
+    /// requires; the request is not processed.
+    MismatchedBody,
 }
 
 /// The `Retry-After` header of a 429 answer.
@@ -40,6 +46,9 @@ pub enum RetryAfter {
     Seconds(u64),
     /// `Retry-After: <HTTP date>`, this far after the current wall-clock time.
     HttpDate(Duration),
+    /// `retry-after-ms: <milliseconds>` (the header the official SDKs read before
+    /// `Retry-After`).
+    Millis(u64),
 }
 
 /// Which requests a [`FaultRule`] applies to.
@@ -163,18 +172,40 @@ pub(crate) fn take(
 
 const BAD_GATEWAY_HTML: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
+/// A JSON document cut short in the middle of a string.
+const TRUNCATED_JSON: &str =
+    r#"{"runs":[{"run_id":"4f3c2a7e-0000-0000-0000-000000000000","state":"INPROG"#;
+/// Well-formed JSON that matches no response schema of the API.
+const MISMATCHED_JSON: &str = r#"{"oz_mock_fault":"mismatched body","items":42}"#;
+
+fn json_200(body: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The answer for a fault that replaces the response (429, 5xx, HTML).
 pub(crate) fn respond(fault: &Fault, instance: &str) -> Option<Response> {
     match fault {
         Fault::TooManyRequests(retry_after) => {
             let mut response = ApiError::too_many_requests().render(instance);
-            let value = match retry_after {
-                RetryAfter::Absent => None,
-                RetryAfter::Seconds(s) => Some(s.to_string()),
-                RetryAfter::HttpDate(d) => Some(httpdate::fmt_http_date(SystemTime::now() + *d)),
+            let (name, value) = match retry_after {
+                RetryAfter::Absent => (header::RETRY_AFTER, None),
+                RetryAfter::Seconds(s) => (header::RETRY_AFTER, Some(s.to_string())),
+                RetryAfter::HttpDate(d) => (
+                    header::RETRY_AFTER,
+                    Some(httpdate::fmt_http_date(SystemTime::now() + *d)),
+                ),
+                RetryAfter::Millis(ms) => (
+                    header::HeaderName::from_static("retry-after-ms"),
+                    Some(ms.to_string()),
+                ),
             };
             if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
+                response.headers_mut().insert(name, value);
             }
             Some(response)
         }
@@ -192,6 +223,8 @@ pub(crate) fn respond(fault: &Fault, instance: &str) -> Option<Response> {
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
             Some(response)
         }
+        Fault::TruncatedJson => Some(json_200(TRUNCATED_JSON)),
+        Fault::MismatchedBody => Some(json_200(MISMATCHED_JSON)),
         Fault::Latency(_) | Fault::ConnectionReset | Fault::TruncatedBody => None,
     }
 }

@@ -222,6 +222,8 @@ impl OzMockBuilder {
     }
 
     /// Default transcript size in bytes for runs without a `[transcript:SIZE]` marker.
+    /// Transcripts of 16 MiB or more are generated while they are sent (exactly this size), so
+    /// a gigabyte transcript costs the simulator no gigabyte of memory.
     pub fn transcript_size(mut self, bytes: usize) -> Self {
         self.transcript_size = bytes;
         self

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::faults::{self, Fault};
 use crate::query::Query;
 use crate::signing::SignatureError;
-use crate::state::ArtifactKind;
+use crate::state::{ArtifactKind, transcript};
 use crate::{Shared, lock, pipeline};
 
 /// One request the storage listener received.
@@ -176,7 +176,7 @@ async fn serve_object(State(shared): State<Arc<Shared>>, request: Request) -> Re
         );
     };
     let length = bytes.len();
-    let mut response = (StatusCode::OK, bytes).into_response();
+    let mut response = (StatusCode::OK, bytes.into_http()).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
@@ -187,8 +187,8 @@ async fn serve_object(State(shared): State<Arc<Shared>>, request: Request) -> Re
     response
 }
 
-/// Content type and bytes of a stored object.
-fn object(shared: &Shared, path: &str) -> Option<(&'static str, Vec<u8>)> {
+/// Content type and body of a stored object.
+fn object(shared: &Shared, path: &str) -> Option<(&'static str, transcript::Body)> {
     let rest = path.strip_prefix("/storage/")?;
     let (kind, name) = rest.split_once('/')?;
     let state = shared.state();
@@ -203,14 +203,14 @@ fn object(shared: &Shared, path: &str) -> Option<(&'static str, Vec<u8>)> {
         }
         "artifacts" => {
             let (uid, _file) = name.split_once('/')?;
-            crate::routes::artifact_object(&state, uid)
+            crate::routes::artifact_object(&state, uid).map(|(kind, bytes)| (kind, bytes.into()))
         }
         "handoff" => {
             let (run_id, _attachment) = name.split_once('/')?;
             state.run_index.get(run_id)?;
             let mut bytes = vec![0x1f, 0x8b, 0x08, 0x00];
             bytes.extend(std::iter::repeat_n(0u8, 4092));
-            Some(("application/gzip", bytes))
+            Some(("application/gzip", bytes.into()))
         }
         _ => None,
     }

@@ -103,7 +103,7 @@ fn make_union_tolerant(item: &mut ItemEnum) {
     });
 }
 
-fn remove_derive(attrs: &mut [Attribute], name: &str) {
+pub(crate) fn remove_derive(attrs: &mut [Attribute], name: &str) {
     for attr in attrs.iter_mut().filter(|a| a.path().is_ident("derive")) {
         let Ok(paths) = attr.parse_args_with(
             syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,

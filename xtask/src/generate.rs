@@ -6,7 +6,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use serde_json::Value;
 
-use crate::{forward_compat, normalise};
+use crate::{forward_compat, normalise, redaction};
 
 /// First line of the generated file.
 pub const HEADER: &str = "\
@@ -31,6 +31,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
     let mut file: syn::File =
         syn::parse2(tokens).context("progenitor produced code that does not parse")?;
     forward_compat::apply(&mut file);
+    redaction::apply(&mut file);
     Ok(format!("{HEADER}\n{}", prettyplease::unparse(&file)))
 }
 

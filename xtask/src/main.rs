@@ -7,6 +7,7 @@
 mod forward_compat;
 mod generate;
 mod normalise;
+mod redaction;
 mod spec_diff;
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@ mod listing;
 pub(crate) mod render;
 mod run;
 mod seed;
+pub(crate) mod transcript;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -587,11 +588,17 @@ impl State {
 
     // ----- transcripts -----
 
-    /// The transcript document of a run, about `size` bytes of JSON.
-    pub(crate) fn transcript(&self, idx: usize) -> Vec<u8> {
+    /// The transcript document of a run, about `size` bytes of JSON. Transcripts of
+    /// `transcript::STREAMED_MIN` bytes or more are generated while they are sent (exactly
+    /// `size` bytes), so that a gigabyte transcript costs no gigabyte of memory.
+    pub(crate) fn transcript(&self, idx: usize) -> transcript::Body {
         let run = &self.runs[idx];
         let size = run.script.transcript_size.unwrap_or(self.transcript_size);
-        transcript_bytes(run, size)
+        if size >= transcript::STREAMED_MIN {
+            transcript::Body::Streamed(transcript::Streamed::new(transcript_head(run), size))
+        } else {
+            transcript::Body::Whole(transcript_bytes(run, size))
+        }
     }
 }
 
@@ -637,8 +644,9 @@ pub(crate) fn status_message(phase: Phase) -> StatusMessage {
     }
 }
 
-/// A JSON transcript of about `size` bytes (never less than a small header).
-fn transcript_bytes(run: &Run, size: usize) -> Vec<u8> {
+/// The start of a transcript: its header fields and the first entry (the prompt), with the
+/// `entries` array left open.
+fn transcript_head(run: &Run) -> String {
     let header = json!({
         "format": run.harness.as_deref().unwrap_or("oz"),
         "run_id": run.id,
@@ -648,27 +656,27 @@ fn transcript_bytes(run: &Run, size: usize) -> Vec<u8> {
     let mut out = header.to_string();
     out.pop(); // the closing brace; entries follow
     out.push_str(",\"entries\":[");
-    let tail = "]}";
-    let mut i = 0usize;
+    out.push_str(&json!({"index": 0, "role": "user", "text": run.prompt}).to_string());
+    out
+}
+
+/// A JSON transcript of about `size` bytes (never less than a small header).
+fn transcript_bytes(run: &Run, size: usize) -> Vec<u8> {
+    let mut out = transcript_head(run);
+    let tail = transcript::TAIL;
+    let mut i = 1usize;
     loop {
         let role = if i.is_multiple_of(2) {
             "user"
         } else {
             "assistant"
         };
-        let text = if i == 0 {
-            run.prompt.clone()
-        } else {
-            format!("Step {i}: inspected the repository and ran the test suite.")
-        };
+        let text = format!("Step {i}: inspected the repository and ran the test suite.");
         let entry = json!({"index": i, "role": role, "text": text}).to_string();
-        let separator = usize::from(i > 0);
-        if i > 0 && out.len() + separator + entry.len() + tail.len() > size {
+        if out.len() + 1 + entry.len() + tail.len() > size {
             break;
         }
-        if i > 0 {
-            out.push(',');
-        }
+        out.push(',');
         out.push_str(&entry);
         i += 1;
     }

@@ -119,13 +119,14 @@ impl State {
             "started_at": run.started_at.map(rfc3339),
             "execution_location": run.execution_location,
             "source": run.source,
-            "creator": principal_json(run.creator),
-            "executor": principal_json(run.creator),
-            "scope": scope_json(run.team),
             "is_sandbox_running": matches!(run.phase, Phase::Claimed | Phase::InProgress),
             "is_run_type_cancellable": run.is_cancellable_kind(),
             "debug_agent_available": false,
         });
+        // Assigned rather than written inside `json!`, which would copy each value once more.
+        v["creator"] = principal_json(run.creator);
+        v["executor"] = principal_json(run.creator);
+        v["scope"] = scope_json(run.team);
         let mut config = run
             .config
             .clone()
@@ -203,7 +204,7 @@ impl State {
             .collect();
         artifacts.extend(Self::seeded_artifacts(run));
         if !artifacts.is_empty() {
-            v["artifacts"] = json!(artifacts);
+            v["artifacts"] = Value::Array(artifacts);
         }
         if detail {
             v["children"] = json!(run.children);
