@@ -101,14 +101,26 @@ async fn measure(input: Input) -> Result<Output> {
     let url = format!("{}/agent/runs/{}", client.baseurl(), input.run_id);
     let id = input.run_id.as_str();
     // Both kinds of call agree, and the connection pool is warm.
-    let body_bytes = client.client().get(&url).send().await?.bytes().await?.len();
-    let (a, b) = (sdk_call(&client, id).await?, raw_call(&client, &url).await?);
+    let key = input.endpoint.api_key.as_str();
+    let body_bytes = client
+        .client()
+        .get(&url)
+        .bearer_auth(key)
+        .send()
+        .await?
+        .bytes()
+        .await?
+        .len();
+    let (a, b) = (
+        sdk_call(&client, id).await?,
+        raw_call(&client, &url, key).await?,
+    );
     if a != b {
         return Err("the SDK and the hand-written call decoded different runs".into());
     }
     for _ in 0..200 {
         sdk_call(&client, id).await?;
-        raw_call(&client, &url).await?;
+        raw_call(&client, &url, key).await?;
     }
 
     let mut sdk_us = Vec::with_capacity(input.sequential_calls);
@@ -120,20 +132,20 @@ async fn measure(input: Input) -> Result<Output> {
                 sdk_call(&client, id).await?;
                 sdk_us.push(started.elapsed().as_secs_f64() * 1e6);
             } else {
-                raw_call(&client, &url).await?;
+                raw_call(&client, &url, key).await?;
                 raw_us.push(started.elapsed().as_secs_f64() * 1e6);
             }
         }
     }
 
     // Opens the connections the batches need before any batch is timed.
-    batch(&client, id, &url, true, input.calls_per_batch).await?;
-    batch(&client, id, &url, false, input.calls_per_batch).await?;
+    batch(&client, id, (&url, key), true, input.calls_per_batch).await?;
+    batch(&client, id, (&url, key), false, input.calls_per_batch).await?;
     let mut sdk_throughput = Vec::with_capacity(input.batches);
     let mut raw_throughput = Vec::with_capacity(input.batches);
     for i in 0..input.batches {
         for sdk in [i % 2 == 0, i % 2 != 0] {
-            let rate = batch(&client, id, &url, sdk, input.calls_per_batch).await?;
+            let rate = batch(&client, id, (&url, key), sdk, input.calls_per_batch).await?;
             if sdk {
                 sdk_throughput.push(rate);
             } else {
@@ -154,10 +166,12 @@ async fn sdk_call(client: &Client, id: &str) -> Result<RunItem> {
     Ok(client.get_run().run_id(id).send().await?.into_inner())
 }
 
-async fn raw_call(client: &Client, url: &str) -> Result<RunItem> {
+/// What a hand-written call does: the same pooled `reqwest::Client`, its own bearer header.
+async fn raw_call(client: &Client, url: &str, key: &str) -> Result<RunItem> {
     let response = client
         .client()
         .get(url)
+        .bearer_auth(key)
         .header(ACCEPT, "application/json")
         .send()
         .await?
@@ -167,14 +181,20 @@ async fn raw_call(client: &Client, url: &str) -> Result<RunItem> {
 }
 
 /// Calls per second of `calls` calls with [`IN_FLIGHT`] in flight.
-async fn batch(client: &Client, id: &str, url: &str, sdk: bool, calls: usize) -> Result<f64> {
+async fn batch(
+    client: &Client,
+    id: &str,
+    (url, key): (&str, &str),
+    sdk: bool,
+    calls: usize,
+) -> Result<f64> {
     let started = Instant::now();
     futures::stream::iter(0..calls)
         .map(|_| async move {
             if sdk {
                 sdk_call(client, id).await
             } else {
-                raw_call(client, url).await
+                raw_call(client, url, key).await
             }
         })
         .buffer_unordered(IN_FLIGHT)

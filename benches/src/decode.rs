@@ -93,7 +93,13 @@ pub(crate) fn worker(input: Input) -> Result<Output> {
     let client = input.endpoint.client()?;
     let url = format!("{}/agent/runs?limit={FULL_RUNS}", input.endpoint.base_url);
     let page = runtime.block_on(async {
-        let response = client.client().get(&url).send().await?.error_for_status()?;
+        let response = client
+            .client()
+            .get(&url)
+            .bearer_auth(&input.endpoint.api_key)
+            .send()
+            .await?
+            .error_for_status()?;
         response.bytes().await
     })?;
     let decoded: ListRunsResponse = serde_json::from_slice(&page)?;

@@ -42,6 +42,7 @@ pub const DEFAULT_MAX_RETRIES: u32 = 2;
 #[derive(Clone)]
 pub struct Config {
     api_key: Option<String>,
+    anonymous: bool,
     base_url: String,
     timeout: Duration,
     connect_timeout: Duration,
@@ -58,6 +59,22 @@ impl Config {
     pub fn new(api_key: impl Into<String>) -> Self {
         Self {
             api_key: Some(api_key.into()),
+            ..Self::defaults()
+        }
+    }
+
+    /// A configuration without an API key, for callers that only use the public operations
+    /// (resolving shared session and conversation links, public artifacts). Operations that
+    /// require authentication answer 401.
+    ///
+    /// ```
+    /// let client = oz_api::Config::anonymous().build()?;
+    /// # let _ = client;
+    /// # Ok::<(), oz_api::ConfigError>(())
+    /// ```
+    pub fn anonymous() -> Self {
+        Self {
+            anonymous: true,
             ..Self::defaults()
         }
     }
@@ -89,6 +106,7 @@ impl Config {
     fn defaults() -> Self {
         Self {
             api_key: None,
+            anonymous: false,
             base_url: DEFAULT_BASE_URL.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -103,6 +121,7 @@ impl Config {
     /// Replaces the API key.
     pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
         self.api_key = Some(api_key.into());
+        self.anonymous = false;
         self
     }
 
@@ -179,12 +198,20 @@ impl Config {
 
     /// Checks every setting and builds the client.
     pub fn build(self) -> Result<Client, ConfigError> {
-        let api_key = self
-            .api_key
-            .as_deref()
-            .map(str::trim)
-            .filter(|key| !key.is_empty())
-            .ok_or(ConfigError::MissingApiKey)?;
+        let authorization = if self.anonymous {
+            None
+        } else {
+            let api_key = self
+                .api_key
+                .as_deref()
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .ok_or(ConfigError::MissingApiKey)?;
+            let mut auth = HeaderValue::from_str(&format!("Bearer {api_key}"))
+                .map_err(|_| ConfigError::InvalidApiKey)?;
+            auth.set_sensitive(true);
+            Some(auth)
+        };
         let base_url = parse_base_url(&self.base_url)?;
         if base_url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(&base_url) {
             return Err(ConfigError::InsecureHttp {
@@ -200,10 +227,6 @@ impl Config {
             }
         }
         let mut headers = HeaderMap::new();
-        let mut auth = HeaderValue::from_str(&format!("Bearer {api_key}"))
-            .map_err(|_| ConfigError::InvalidApiKey)?;
-        auth.set_sensitive(true);
-        headers.insert(AUTHORIZATION, auth);
         headers.insert(
             USER_AGENT,
             header_value(USER_AGENT.as_str(), &self.user_agent)?,
@@ -241,6 +264,7 @@ impl Config {
             .map_err(|err| ConfigError::Transport(err.to_string()))?;
         let state = ClientState {
             retry: RetryPolicy::new(self.max_retries),
+            authorization,
         };
         Ok(Client::new_with_client(
             base_url.as_str().trim_end_matches('/'),
@@ -254,6 +278,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("anonymous", &self.anonymous)
             .field("base_url", &without_userinfo(&self.base_url))
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)

@@ -24161,3 +24161,9 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
+/// Operations the API serves without authentication (`security: []` in openapi.json):
+/// the request hook sends them no `Authorization` header.
+pub const PUBLIC_OPERATIONS: &[&str] = &[
+    "get_conversation_redirect",
+    "get_session_redirect",
+];

@@ -3,15 +3,28 @@
 use std::time::Instant;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
-use reqwest::header::{HeaderValue, LOCATION};
+use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION};
 
 use crate::Client;
 use crate::retry::{Outcome, RetryPolicy, is_idempotent};
 
 /// State the generated [`Client`] carries for the hand-written hooks.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientState {
     pub(crate) retry: RetryPolicy,
+    /// `Bearer <key>`, marked sensitive; `None` for [`Config::anonymous`](crate::Config::anonymous).
+    /// Attached by the hook to every operation that requires authentication, and to no other
+    /// request.
+    pub(crate) authorization: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for ClientState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientState")
+            .field("retry", &self.retry)
+            .field("authorization", &"<redacted>")
+            .finish()
+    }
 }
 
 impl ClientState {
@@ -33,6 +46,14 @@ impl ClientHooks<ClientState> for Client {
         let policy = self.inner().retry;
         let idempotent = is_idempotent(request.method(), info.operation_id);
         let mut current = request;
+        // The key goes only to operations that need it: public ones never see it.
+        if let Some(authorization) = &self.inner().authorization
+            && !crate::generated::PUBLIC_OPERATIONS.contains(&info.operation_id)
+        {
+            current
+                .headers_mut()
+                .insert(AUTHORIZATION, authorization.clone());
+        }
         let mut retry = 0;
         loop {
             // Bodies are in-memory JSON, so the copy for a retry always exists in practice; a

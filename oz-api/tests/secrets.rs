@@ -165,3 +165,40 @@ async fn a_connection_error_does_not_show_the_key() {
     };
     assert_no_key("reqwest's error Debug", &format!("{inner:?}"));
 }
+
+#[tokio::test]
+async fn public_operations_never_receive_the_key_and_anonymous_clients_send_none() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/sessions/sess-1/redirect"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(run_json("run_1", "QUEUED")))
+        .mount(&server)
+        .await;
+
+    let client = client(&server);
+    client
+        .get_session_redirect()
+        .session_uuid("sess-1")
+        .send()
+        .await
+        .unwrap();
+    client.get_run().run_id("run_1").send().await.unwrap();
+    let anonymous = oz_api::Config::anonymous()
+        .base_url(common::base_url(&server))
+        .build()
+        .unwrap();
+    anonymous.get_run().run_id("run_1").send().await.unwrap();
+
+    let requests = received(&server).await;
+    let authorization: Vec<Option<&str>> = requests
+        .iter()
+        .map(|r| r.headers.get("authorization").and_then(|v| v.to_str().ok()))
+        .collect();
+    let bearer = format!("Bearer {API_KEY}");
+    assert_eq!(authorization, vec![None, Some(bearer.as_str()), None]);
+}

@@ -32,6 +32,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
         syn::parse2(tokens).context("progenitor produced code that does not parse")?;
     forward_compat::apply(&mut file);
     redaction::apply(&mut file);
+    file.items.push(public_operations_item(&spec));
     Ok(format!("{HEADER}\n{}", prettyplease::unparse(&file)))
 }
 
@@ -72,6 +73,33 @@ fn require_replacements_for_deep_objects(spec: &Value) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Operations served without authentication (`security: []`), for the request hook.
+fn public_operations(spec: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = spec["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, item)| item.as_object().into_iter().flatten())
+        .filter(|(_, op)| {
+            op.get("security")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+        })
+        .filter_map(|(_, op)| op["operationId"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn public_operations_item(spec: &Value) -> syn::Item {
+    let ids = public_operations(spec);
+    syn::parse_quote! {
+        /// Operations the API serves without authentication (`security: []` in openapi.json):
+        /// the request hook sends them no `Authorization` header.
+        pub const PUBLIC_OPERATIONS: &[&str] = &[#(#ids),*];
+    }
 }
 
 fn run_progenitor(spec: &Value) -> Result<proc_macro2::TokenStream> {
@@ -180,6 +208,17 @@ mod tests {
         let err = run_progenitor(&spec).unwrap_err().to_string();
         assert!(err.contains("bad_op (GET /bad)"), "{err}");
         assert!(!err.contains("fine_op"), "{err}");
+    }
+
+    #[test]
+    fn public_operations_are_those_with_empty_security() {
+        let spec = json!({"paths": {
+            "/a": {"get": {"operationId": "open", "security": []}},
+            "/b": {"get": {"operationId": "closed", "security": [{"bearerAuth": []}]},
+                   "post": {"operationId": "optional", "security": [{"bearerAuth": []}, {}]}},
+            "/c": {"get": {"operationId": "unspecified"}}
+        }});
+        assert_eq!(public_operations(&spec), vec!["open".to_owned()]);
     }
 
     #[test]
