@@ -1,1 +1,39 @@
-//! Conformance tests of the Oz API SDK. The tests live in `tests/tests/`; see `tests/README.md`.
+//! Conformance tests of the Oz API SDK against recorded HTTP exchanges.
+//!
+//! The tests live in `tests/tests/`; this library is their harness:
+//!
+//! - [`fixture`]: one JSON file per exchange under `tests/fixtures/<operation_id>/<case>.json`;
+//! - [`spec`]: the operations of `openapi.json` and the validation of fixture bodies against it;
+//! - [`replay`]: a local server that answers with a fixture and checks the SDK's request;
+//! - [`dispatch`] and [`workflows`]: drive a fixture through the typed `oz-api` call and the
+//!   `oz-api-ext` workflow of its operation;
+//! - [`check`]: replays one fixture and lists what does not conform;
+//! - [`normalise`]: the documented differences allowed between a fixture body and its
+//!   decoded-then-re-encoded value;
+//! - [`redact`] and [`record`]: record mode, which writes new fixtures from the live service.
+//!
+//! See `tests/README.md` for the fixture format and how to run each part.
+#![forbid(unsafe_code)]
+
+#[path = "harness/check.rs"]
+pub mod check;
+#[path = "harness/dispatch.rs"]
+pub mod dispatch;
+#[path = "harness/fixture.rs"]
+pub mod fixture;
+#[path = "harness/normalise.rs"]
+pub mod normalise;
+#[path = "harness/record.rs"]
+pub mod record;
+#[path = "harness/redact.rs"]
+pub mod redact;
+#[path = "harness/replay.rs"]
+pub mod replay;
+#[path = "harness/spec.rs"]
+pub mod spec;
+#[path = "harness/workflows.rs"]
+pub mod workflows;
+
+pub use dispatch::Outcome;
+pub use fixture::{Fixture, FixtureRequest, FixtureResponse, LoadedFixture, SpecExempt};
+pub use spec::{Operation, Spec};

@@ -269,27 +269,66 @@ impl SpecValidator {
         let expectation = self
             .compiled(operation_id, status, media.as_deref())
             .map_err(|e| vec![format!("{context}: {e}")])?;
-        match &*expectation {
-            CompiledExpectation::NoBody if body.is_null() => Ok(()),
-            CompiledExpectation::NoBody => Err(vec![format!(
-                "{context}: the operation declares no body for this status, got one"
-            )]),
-            CompiledExpectation::Validator(validator) => {
-                let errors: Vec<String> = validator
-                    .iter_errors(body)
-                    .map(|e| {
-                        let path = e.instance_path().as_str();
-                        let path = if path.is_empty() { "/" } else { path };
-                        format!("{context}: at {path}: {e}")
-                    })
-                    .collect();
-                if errors.is_empty() {
-                    Ok(())
-                } else {
-                    Err(errors)
-                }
+        check(&context, &expectation, body)
+    }
+
+    /// Validates `body` (use `Value::Null` for no body) as the JSON request body of
+    /// `operation_id`. Errors name the operation (`<id> request`) and the JSON path.
+    ///
+    /// ```
+    /// use oz_mock::spec_validation::SpecValidator;
+    /// use serde_json::json;
+    ///
+    /// let spec = json!({
+    ///     "openapi": "3.0.3",
+    ///     "paths": {"/things": {"post": {
+    ///         "operationId": "create_thing",
+    ///         "requestBody": {"content": {"application/json": {"schema": {
+    ///             "type": "object", "required": ["name"],
+    ///             "properties": {"name": {"type": "string"}}}}}},
+    ///         "responses": {"204": {"description": "created"}}
+    ///     }}}
+    /// });
+    /// let validator = SpecValidator::new(&spec);
+    /// assert!(validator.validate_request("create_thing", &json!({"name": "a"})).is_ok());
+    /// let errors = validator.validate_request("create_thing", &json!({"name": 1})).unwrap_err();
+    /// assert!(errors[0].contains("create_thing request") && errors[0].contains("/name"));
+    /// ```
+    pub fn validate_request(&self, operation_id: &str, body: &Value) -> Result<(), Vec<String>> {
+        let context = format!("{operation_id} request");
+        let expectation = self
+            .compiled_request(operation_id)
+            .map_err(|e| vec![format!("{context}: {e}")])?;
+        check(&context, &expectation, body)
+    }
+
+    fn compiled_request(&self, operation_id: &str) -> Result<Arc<CompiledExpectation>, String> {
+        let operation = self.operation(operation_id)?;
+        let cache_key = (operation_id.to_owned(), "request".to_owned(), None);
+        let expected = match operation.get("requestBody") {
+            None => Expected::NoBody,
+            Some(body) => {
+                let content = self
+                    .resolve(body)?
+                    .get("content")
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| "the request body declares no content".to_owned())?;
+                let media_type = content
+                    .get("application/json")
+                    .or_else(|| content.values().next())
+                    .ok_or_else(|| "the request body declares empty content".to_owned())?;
+                let schema = media_type.get("schema").cloned().unwrap_or(json!({}));
+                Expected::Schema(convert_schema(&schema))
             }
-        }
+        };
+        self.compile_cached(cache_key, expected)
+    }
+
+    fn operation(&self, operation_id: &str) -> Result<&Value, String> {
+        self.operations()
+            .map(|(_, _, op)| op)
+            .find(|op| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
+            .ok_or_else(|| format!("no operation {operation_id:?} in the document"))
     }
 
     fn compiled(
@@ -300,6 +339,14 @@ impl SpecValidator {
     ) -> Result<Arc<CompiledExpectation>, String> {
         let (key, expected) = self.expected(operation_id, status, media)?;
         let cache_key = (operation_id.to_owned(), key, media.map(str::to_owned));
+        self.compile_cached(cache_key, expected)
+    }
+
+    fn compile_cached(
+        &self,
+        cache_key: CacheKey,
+        expected: Expected,
+    ) -> Result<Arc<CompiledExpectation>, String> {
         if let Some(hit) = self
             .cache
             .lock()
@@ -339,11 +386,7 @@ impl SpecValidator {
         status: u16,
         media: Option<&str>,
     ) -> Result<(String, Expected), String> {
-        let operation = self
-            .operations()
-            .map(|(_, _, op)| op)
-            .find(|op| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
-            .ok_or_else(|| format!("no operation {operation_id:?} in the document"))?;
+        let operation = self.operation(operation_id)?;
         let responses = operation
             .get("responses")
             .and_then(Value::as_object)
@@ -390,6 +433,35 @@ impl SpecValidator {
     }
 }
 
+/// Checks `body` against a compiled expectation; errors start with `context`.
+fn check(
+    context: &str,
+    expectation: &CompiledExpectation,
+    body: &Value,
+) -> Result<(), Vec<String>> {
+    match expectation {
+        CompiledExpectation::NoBody if body.is_null() => Ok(()),
+        CompiledExpectation::NoBody => Err(vec![format!(
+            "{context}: the operation declares no body for this status, got one"
+        )]),
+        CompiledExpectation::Validator(validator) => {
+            let errors: Vec<String> = validator
+                .iter_errors(body)
+                .map(|e| {
+                    let path = e.instance_path().as_str();
+                    let path = if path.is_empty() { "/" } else { path };
+                    format!("{context}: at {path}: {e}")
+                })
+                .collect();
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors)
+            }
+        }
+    }
+}
+
 /// Validates `body` as the answer of `operation_id` with `status` against `spec`.
 ///
 /// Compiles the schema on every call; keep a [`SpecValidator`] to validate many bodies.
@@ -405,6 +477,31 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_bodies_are_checked_against_the_request_schema() {
+        let spec = json!({
+            "paths": {"/t": {
+                "post": {
+                    "operationId": "make",
+                    "requestBody": {"$ref": "#/components/requestBodies/Make"},
+                    "responses": {"204": {"description": "done"}}
+                },
+                "get": {"operationId": "list", "responses": {"204": {"description": "none"}}}
+            }},
+            "components": {"requestBodies": {"Make": {"content": {"application/json": {
+                "schema": {"type": "object", "properties": {"n": {"type": "integer"}}}}}}}}
+        });
+        let validator = SpecValidator::new(&spec);
+        assert!(validator.validate_request("make", &json!({"n": 1})).is_ok());
+        let errors = validator
+            .validate_request("make", &json!({"n": "x"}))
+            .unwrap_err();
+        assert!(errors[0].starts_with("make request: at /n"), "{errors:?}");
+        assert!(validator.validate_request("list", &Value::Null).is_ok());
+        assert!(validator.validate_request("list", &json!({})).is_err());
+        assert!(validator.validate_request("nope", &Value::Null).is_err());
+    }
 
     #[test]
     fn nullable_with_type_becomes_a_union() {

@@ -1,0 +1,64 @@
+//! The coverage gate: every operation of `openapi.json` has a success fixture and a fixture
+//! for each error status it declares; every fixture folder names an operation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use oz_conformance::Spec;
+use oz_conformance::fixture::load_checked_in;
+
+#[test]
+fn every_operation_has_a_success_and_every_declared_error() {
+    let spec = Spec::load();
+    let mut statuses: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+    for fixture in load_checked_in() {
+        statuses
+            .entry(fixture.operation_id)
+            .or_default()
+            .insert(fixture.fixture.response.status);
+    }
+    let mut missing = Vec::new();
+    for operation in spec.operations() {
+        let have = statuses.get(&operation.id).cloned().unwrap_or_default();
+        for status in operation.success_statuses() {
+            if !have.contains(&status) {
+                missing.push(format!(
+                    "{}: no success fixture with status {status}",
+                    operation.id
+                ));
+            }
+        }
+        for status in operation.error_statuses() {
+            if !have.contains(&status) {
+                missing.push(format!(
+                    "{}: no fixture for declared error {status}",
+                    operation.id
+                ));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations not covered by tests/fixtures/<operation_id>/:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+#[test]
+fn every_fixture_folder_is_an_operation() {
+    let spec = Spec::load();
+    let ids: BTreeSet<String> = spec.operations().into_iter().map(|o| o.id).collect();
+    assert_eq!(
+        ids.len(),
+        40,
+        "openapi.json changed its operations: update the fixtures"
+    );
+    let strays: BTreeSet<String> = load_checked_in()
+        .into_iter()
+        .map(|f| f.operation_id)
+        .filter(|id| !ids.contains(id))
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "fixture folders without an operation: {strays:?}"
+    );
+}

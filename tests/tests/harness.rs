@@ -1,0 +1,244 @@
+//! The harness itself: a fixture or a request that does not conform makes it fail, with a
+//! message naming the fixture, the operation and what differs.
+
+use oz_conformance::check;
+use oz_conformance::dispatch;
+use oz_conformance::fixture::{fixtures_dir, load_checked_in};
+use oz_conformance::replay::ReplayServer;
+use oz_conformance::{LoadedFixture, Spec};
+use serde_json::json;
+
+fn fixture(operation: &str, case: &str) -> LoadedFixture {
+    load_checked_in()
+        .into_iter()
+        .find(|f| f.operation_id == operation && f.case == case)
+        .unwrap_or_else(|| panic!("fixtures/{operation}/{case}.json"))
+}
+
+fn joined(problems: &[String]) -> String {
+    problems.join("\n")
+}
+
+#[test]
+fn a_response_that_drifts_from_the_spec_names_operation_file_and_path() {
+    let spec = Spec::load();
+    let mut broken = fixture("get_run", "success");
+    broken.fixture.response.body.as_mut().unwrap()["status_message"]["retryable"] = json!("no");
+    let problems = spec.check_fixture(&broken);
+    assert_eq!(problems.len(), 1, "{}", joined(&problems));
+    let message = &problems[0];
+    for part in [
+        "fixtures/get_run/success.json",
+        "get_run 200",
+        "/status_message/retryable",
+    ] {
+        assert!(message.contains(part), "{message}");
+    }
+}
+
+#[test]
+fn a_request_body_that_drifts_from_the_spec_is_reported() {
+    let spec = Spec::load();
+    let mut broken = fixture("create_run", "success");
+    broken.fixture.request.body.as_mut().unwrap()["mode"] = json!("turbo");
+    let problems = joined(&spec.check_fixture(&broken));
+    assert!(
+        problems.contains("fixtures/create_run/success.json: create_run request: at /mode"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn a_spec_change_that_breaks_a_fixture_is_reported() {
+    let mut document: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures_dir().join("../../openapi.json")).unwrap(),
+    )
+    .unwrap();
+    document["components"]["schemas"]["RunItem"]["required"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("review_state"));
+    let spec = Spec::new(document);
+    let problems = joined(&spec.check_fixture(&fixture("get_run", "success")));
+    assert!(
+        problems.contains("fixtures/get_run/success.json: get_run 200: at /"),
+        "{problems}"
+    );
+    assert!(problems.contains("review_state"), "{problems}");
+}
+
+#[test]
+fn an_exempt_mark_on_a_valid_fixture_or_a_wrong_path_fails() {
+    let spec = Spec::load();
+    let mut valid = fixture("list_runs", "success");
+    valid.fixture.spec_exempt = Some(oz_conformance::SpecExempt {
+        reason: "test".into(),
+        paths: vec!["/runs/0/state".into()],
+    });
+    assert!(joined(&spec.check_fixture(&valid)).contains("drop the mark"));
+    let mut wrong = fixture("list_runs", "unknown-enum-values");
+    wrong.fixture.spec_exempt.as_mut().unwrap().paths = vec!["/runs/0/state".into()];
+    let problems = joined(&spec.check_fixture(&wrong));
+    assert!(
+        problems.contains("at /runs/0/source") && problems.contains("not an exempt path"),
+        "{problems}"
+    );
+}
+
+/// Replays `loaded` through the typed call and compares what the SDK sent with `expected`, a
+/// changed copy of the fixture's request.
+async fn sent_against(
+    loaded: &LoadedFixture,
+    change: impl FnOnce(&mut oz_conformance::FixtureRequest),
+) -> String {
+    let spec = Spec::load();
+    let operation = spec.operation(&loaded.operation_id).unwrap();
+    let server = ReplayServer::start(&loaded.fixture.response).await;
+    let client = dispatch::client(&server.base_url());
+    dispatch::call(&client, &operation, &loaded.fixture.request)
+        .await
+        .unwrap();
+    let mut expected = loaded.fixture.request.clone();
+    change(&mut expected);
+    joined(&server.check(&expected, operation.auth, 1).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_differs_from_the_fixture_is_reported() {
+    let runs = fixture("list_runs", "filtered");
+    assert_eq!(sent_against(&runs, |_| {}).await, "");
+    let problems = sent_against(&runs, |r| r.query.push(("limit".into(), "5".into()))).await;
+    assert!(
+        problems.contains("missing [(\"limit\", \"5\")]"),
+        "{problems}"
+    );
+    let problems = sent_against(&runs, |r| r.query.retain(|(n, _)| n != "state")).await;
+    assert!(
+        problems.contains("unexpected [(\"state\", \"ERROR\"), (\"state\", \"FAILED\")]"),
+        "{problems}"
+    );
+    // Repeats are compared as a multiset: the same pairs in another order match.
+    assert_eq!(sent_against(&runs, |r| r.query.reverse()).await, "");
+    let problems = sent_against(&runs, |r| r.path = "/agent/run".into()).await;
+    assert!(
+        problems.contains("path: expected /api/v1/agent/run, sent /api/v1/agent/runs"),
+        "{problems}"
+    );
+    let problems = sent_against(&runs, |r| {
+        r.headers
+            .insert("x-warp-team-uid".into(), "team_other".into());
+    })
+    .await;
+    assert!(
+        problems.contains("header x-warp-team-uid: expected \"team_other\""),
+        "{problems}"
+    );
+
+    let message = fixture("send_agent_message", "success");
+    let problems = sent_against(&message, |r| {
+        r.body.as_mut().unwrap()["subject"] = json!("Another subject");
+    })
+    .await;
+    assert!(
+        problems.contains("body: at /subject: expected \"Another subject\""),
+        "{problems}"
+    );
+    let problems = sent_against(&message, |r| r.method = "PUT".into()).await;
+    assert!(
+        problems.contains("method: expected PUT, sent POST"),
+        "{problems}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_sent_to_a_public_operation_and_stray_headers_are_reported() {
+    let spec = Spec::load();
+    let public = fixture("get_session_redirect", "success");
+    let operation = spec.operation("get_session_redirect").unwrap();
+    let server = ReplayServer::start(&public.fixture.response).await;
+    // The SDK never sends the key to a public operation; a hand-built client that sends it
+    // with every request (as a default header) shows that the harness notices.
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert("authorization", "Bearer wk-test".parse().unwrap());
+    defaults.insert("api-version", "1.0.0".parse().unwrap());
+    let http = reqwest::Client::builder()
+        .default_headers(defaults)
+        .build()
+        .unwrap();
+    let anonymous = dispatch::anonymous_client(&server.base_url());
+    let client = oz_api_ext::oz_api::Client::new_with_client(
+        &server.base_url(),
+        http,
+        oz_api_ext::oz_api::ClientInfo::inner(&anonymous).clone(),
+    );
+    dispatch::call(&client, &operation, &public.fixture.request)
+        .await
+        .unwrap();
+    let problems = joined(
+        &server
+            .check(&public.fixture.request, operation.auth, 1)
+            .await,
+    );
+    assert!(
+        problems.contains("authorization: sent to a public operation"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("headers not in the fixture: {\"api-version\"}"),
+        "{problems}"
+    );
+
+    let private = fixture("get_run", "success");
+    let operation = spec.operation("get_run").unwrap();
+    let server = ReplayServer::start(&private.fixture.response).await;
+    let anonymous = dispatch::anonymous_client(&server.base_url());
+    dispatch::call(&anonymous, &operation, &private.fixture.request)
+        .await
+        .unwrap();
+    let problems = joined(
+        &server
+            .check(&private.fixture.request, operation.auth, 1)
+            .await,
+    );
+    assert!(
+        problems.contains("authorization: required by the operation, not sent"),
+        "{problems}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_the_sdk_cannot_reproduce_is_reported_with_its_path() {
+    let spec = Spec::load();
+    // A member the SDK drops, not declared as unknown.
+    let mut extra = fixture("get_run", "success");
+    extra.fixture.response.body.as_mut().unwrap()["review_state"] = json!("approved");
+    let problems = joined(&check::typed_call(&spec, &extra).await);
+    assert!(
+        problems.contains(
+            "(get_run) typed call: decoded body at /review_state: expected \"approved\", missing"
+        ),
+        "{problems}"
+    );
+    // A value the SDK cannot decode at all.
+    let mut wrong = fixture("get_run", "success");
+    wrong.fixture.response.body.as_mut().unwrap()["created_at"] = json!(17);
+    let problems = joined(&check::typed_call(&spec, &wrong).await);
+    assert!(
+        problems.contains("fixtures/get_run/success.json (get_run) typed call: the SDK failed"),
+        "{problems}"
+    );
+    // An error the SDK reports with another status or body than the fixture's.
+    let not_found = fixture("get_run", "error-404");
+    let mut body = not_found.fixture.response.body.clone().unwrap();
+    body["title"] = json!("Gone");
+    let outcome = oz_conformance::Outcome::Problem { status: 410, body };
+    let problems = joined(&check::outcome_mismatches(&not_found, &outcome, "", true));
+    assert!(
+        problems.contains("status: the fixture answers 404, the SDK reports 410"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("problem body at /title: expected \"Resource not found\", got \"Gone\""),
+        "{problems}"
+    );
+}
