@@ -106,6 +106,18 @@ fn for_each_operation(spec: &mut Value, mut f: impl FnMut(&str, &mut Map<String,
     }
 }
 
+/// Calls `f` with the `responses` map of every operation that has one.
+fn for_each_responses(spec: &mut Value, mut f: impl FnMut(&mut Map<String, Value>)) {
+    for_each_operation(spec, |_, operation| {
+        if let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        {
+            f(responses);
+        }
+    });
+}
+
 /// Visits every JSON object of the document, depth first.
 fn visit_objects(value: &mut Value, f: &mut impl FnMut(&mut Map<String, Value>)) {
     match value {
@@ -165,13 +177,7 @@ fn success_kind(response: &Value) -> String {
 }
 
 fn split_default_responses(spec: &mut Value) -> Result<()> {
-    for_each_operation(spec, |_, operation| {
-        let Some(responses) = operation
-            .get_mut("responses")
-            .and_then(Value::as_object_mut)
-        else {
-            return;
-        };
+    for_each_responses(spec, |responses| {
         if let Some(default) = responses.remove("default") {
             responses.entry("4XX").or_insert_with(|| default.clone());
             responses.entry("5XX").or_insert(default);
@@ -248,13 +254,7 @@ fn strip_additional_properties_false(spec: &mut Value) -> Result<()> {
 }
 
 fn cover_undeclared_error_statuses(spec: &mut Value) -> Result<()> {
-    for_each_operation(spec, |_, operation| {
-        let Some(responses) = operation
-            .get_mut("responses")
-            .and_then(Value::as_object_mut)
-        else {
-            return;
-        };
+    for_each_responses(spec, |responses| {
         // The body of the lowest declared status of each class serves the whole class.
         for class in ["4", "5"] {
             let range = format!("{class}XX");
