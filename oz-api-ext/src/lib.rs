@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 pub use oz_api;
 
 pub mod download;

@@ -320,16 +320,35 @@ pub enum ConfigError {
     /// character).
     InvalidApiKey,
     /// The base URL is not an absolute `http` or `https` URL.
-    InvalidBaseUrl { url: String, reason: String },
+    InvalidBaseUrl {
+        /// The URL as given, with any `user:password@` part replaced.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A custom header has an invalid name or value.
-    InvalidHeader { name: String, reason: &'static str },
+    InvalidHeader {
+        /// The header name as given (the value is never repeated).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A line of `OZ_API_CUSTOM_HEADERS` is not of the form `Name: value`.
-    InvalidCustomHeadersLine { line_number: usize },
+    InvalidCustomHeadersLine {
+        /// 1-based line number in the variable's value.
+        line_number: usize,
+    },
     /// The base URL is plain `http` on a host that is not this machine, so the API key would
     /// cross the network unencrypted; see [`Config::allow_insecure_http`].
-    InsecureHttp { host: String },
+    InsecureHttp {
+        /// The host the key would have been sent to.
+        host: String,
+    },
     /// A time limit is zero, which would fail every request.
-    InvalidTimeout { which: &'static str },
+    InvalidTimeout {
+        /// `timeout` or `connect_timeout`.
+        which: &'static str,
+    },
     /// The HTTP client could not be created (for example no TLS backend).
     Transport(String),
 }

@@ -29,6 +29,7 @@
 //! Most applications want the workflows of `oz-api-ext` (pagination streams, waiting for a
 //! run, transcript downloads), which re-exports this crate.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, unused, missing_docs, rustdoc::all)]

@@ -63,6 +63,7 @@
 //! With the `validation` feature, the `spec_validation` module checks JSON bodies against the
 //! schemas of `openapi.json` (OpenAPI 3.0 `nullable` and references handled).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod auth;
 mod clock;
