@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
-use crate::types;
+use crate::{retry, types};
 
 /// The error of every operation of [`Client`](crate::Client).
 pub type ApiError = crate::Error<types::Error>;
@@ -154,15 +154,9 @@ impl ApiErrorExt for ApiError {
                 if let Some(retryable) = self.problem().and_then(|p| p.retryable) {
                     return retryable;
                 }
-                let header = self
-                    .response_headers()
-                    .and_then(|h| h.get("x-should-retry"))
-                    .and_then(|v| v.to_str().ok());
-                match header {
-                    Some("true") => true,
-                    Some("false") => false,
-                    _ => self.http_status().is_some_and(is_transient_status),
-                }
+                self.response_headers()
+                    .and_then(retry::server_retry_override)
+                    .unwrap_or_else(|| self.http_status().is_some_and(retry::is_transient_status))
             }
             Self::CommunicationError(err) => !err.is_builder(),
             // reqwest reports a body that broke off while it was read as a decode error; the
@@ -173,7 +167,7 @@ impl ApiErrorExt for ApiError {
     }
 
     fn retry_after(&self) -> Option<Duration> {
-        crate::retry::server_delay(self.response_headers()?, SystemTime::now())
+        retry::server_delay(self.response_headers()?, SystemTime::now())
     }
 
     fn trace_id(&self) -> Option<&str> {
@@ -196,12 +190,7 @@ impl ApiErrorExt for ApiError {
     }
 
     fn request_id(&self) -> Option<&str> {
-        let headers = self.response_headers()?;
-        REQUEST_ID_HEADERS
-            .iter()
-            .find_map(|name| headers.get(*name)?.to_str().ok())
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
+        request_id_in(self.response_headers()?)
     }
 
     fn summary(&self) -> ErrorSummary<'_> {
@@ -209,8 +198,13 @@ impl ApiErrorExt for ApiError {
     }
 }
 
-fn is_transient_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error()
+/// The server's identifier of a request, from the first response header that carries one.
+pub(crate) fn request_id_in(headers: &HeaderMap) -> Option<&str> {
+    REQUEST_ID_HEADERS
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok())
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
 }
 
 /// The error code named by a problem `type` reference, absolute or relative:
@@ -350,10 +344,14 @@ mod tests {
     #[test]
     fn transient_statuses_match_the_retry_policy() {
         for status in [408, 409, 429, 500, 502, 503, 504] {
-            assert!(is_transient_status(StatusCode::from_u16(status).unwrap()));
+            assert!(retry::is_transient_status(
+                StatusCode::from_u16(status).unwrap()
+            ));
         }
         for status in [400, 401, 403, 404, 422] {
-            assert!(!is_transient_status(StatusCode::from_u16(status).unwrap()));
+            assert!(!retry::is_transient_status(
+                StatusCode::from_u16(status).unwrap()
+            ));
         }
     }
 

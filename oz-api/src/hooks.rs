@@ -34,9 +34,6 @@ impl ClientState {
     }
 }
 
-/// Response headers that identify a request in the server's logs.
-const TRACE_HEADERS: &[&str] = &["x-request-id", "x-trace-id", "x-cloud-trace-context"];
-
 impl ClientHooks<ClientState> for Client {
     async fn exec(
         &self,
@@ -179,10 +176,7 @@ fn log_attempt(
     match result {
         Ok(response) => {
             let status = response.status().as_u16();
-            let request_id = TRACE_HEADERS
-                .iter()
-                .find_map(|name| response.headers().get(*name))
-                .and_then(|v| v.to_str().ok());
+            let request_id = crate::error::request_id_in(response.headers());
             if retry_in.is_some() {
                 tracing::warn!(target: "oz_api", operation = info.operation_id, method, url = %location, status, attempt, duration_ms, request_id, retry_in_ms, "request failed, retrying");
             } else {

@@ -83,17 +83,30 @@ fn should_retry(outcome: &Outcome<'_>, idempotent: bool) -> bool {
             if !status.is_client_error() && !status.is_server_error() {
                 return false;
             }
-            match headers.get("x-should-retry").and_then(|v| v.to_str().ok()) {
-                Some("true") => return true,
-                Some("false") => return false,
-                _ => {}
+            if let Some(decision) = server_retry_override(headers) {
+                return decision;
             }
+            // A 429 was refused before any work: safe to repeat even for a create.
             if *status == StatusCode::TOO_MANY_REQUESTS {
                 return true;
             }
-            idempotent && (matches!(status.as_u16(), 408 | 409) || status.is_server_error())
+            idempotent && is_transient_status(*status)
         }
     }
+}
+
+/// The server's own verdict, `x-should-retry: true|false`, when it gives one.
+pub(crate) fn server_retry_override(headers: &HeaderMap) -> Option<bool> {
+    match headers.get("x-should-retry")?.to_str().ok()? {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Statuses that describe a passing condition: 408, 409, 429 and every 5xx.
+pub(crate) fn is_transient_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error()
 }
 
 /// The delay the server asked for, when it is a sensible one (0 < delay ≤ 60 s).
