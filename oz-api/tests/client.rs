@@ -4,7 +4,7 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use common::{client, config, error_json, problem, received, run_json};
+use common::{client, config, error_json, get_run_1, problem, received, run_json};
 use oz_api::types::{ListRunsSortBy, ListRunsSortOrder, RunSourceType, RunState};
 use serde_json::json;
 use wiremock::matchers::{method, path, path_regex};
@@ -152,13 +152,7 @@ async fn base_url_with_a_trailing_slash_keeps_its_path_prefix() {
         .build()
         .unwrap();
 
-    let run = client
-        .get_run()
-        .run_id("run_1")
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let run = get_run_1(&client).await.unwrap().into_inner();
 
     assert_eq!(run.run_id, "run_1");
     assert_eq!(run.state, RunState::Inprogress);
@@ -282,12 +276,7 @@ async fn undeclared_error_statuses_arrive_as_problems_with_their_status_and_are_
         .mount(&server)
         .await;
 
-    let err = client(&server)
-        .get_run()
-        .run_id("run_1")
-        .send()
-        .await
-        .unwrap_err();
+    let err = get_run_1(&client(&server)).await.unwrap_err();
 
     let oz_api::Error::ErrorResponse(response) = err else {
         panic!("expected an error response, got {err}");

@@ -13,7 +13,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    API_KEY, Arrivals, base_url, client, config, error_json, problem, received, run_json,
+    API_KEY, Arrivals, base_url, client, config, error_json, get_run_1, problem, received, run_json,
 };
 use oz_api::types::RunAgentRequest;
 use serde_json::json;
@@ -66,10 +66,7 @@ async fn get_run_retries_two_503s_with_growing_backoff_then_succeeds() {
         .mount(&server)
         .await;
 
-    let run = client(&server)
-        .get_run()
-        .run_id("run_1")
-        .send()
+    let run = get_run_1(&client(&server))
         .await
         .expect("third attempt succeeds")
         .into_inner();
@@ -108,10 +105,7 @@ async fn retry_after_seconds_on_a_429_is_honoured() {
         .mount(&server)
         .await;
 
-    client(&server)
-        .get_run()
-        .run_id("run_1")
-        .send()
+    get_run_1(&client(&server))
         .await
         .expect("second attempt succeeds");
 
@@ -132,12 +126,7 @@ async fn x_should_retry_false_stops_a_retryable_503() {
         .mount(&server)
         .await;
 
-    let err = client(&server)
-        .get_run()
-        .run_id("run_1")
-        .send()
-        .await
-        .unwrap_err();
+    let err = get_run_1(&client(&server)).await.unwrap_err();
 
     assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
     assert_eq!(received(&server).await.len(), 1);
@@ -153,12 +142,7 @@ async fn retries_stop_once_max_retries_are_used_up() {
         .mount(&server)
         .await;
 
-    let err = client(&server)
-        .get_run()
-        .run_id("run_1")
-        .send()
-        .await
-        .unwrap_err();
+    let err = get_run_1(&client(&server)).await.unwrap_err();
 
     // The last answer is handed back, with its status.
     assert!(
@@ -352,12 +336,7 @@ async fn client_errors_are_not_retried() {
         .mount(&server)
         .await;
 
-    let err = client(&server)
-        .get_run()
-        .run_id("run_1")
-        .send()
-        .await
-        .unwrap_err();
+    let err = get_run_1(&client(&server)).await.unwrap_err();
 
     assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
 }
@@ -385,10 +364,7 @@ async fn each_attempt_is_limited_by_the_timeout_and_a_timed_out_get_is_retried()
         .unwrap();
 
     let started = std::time::Instant::now();
-    client
-        .get_run()
-        .run_id("run_1")
-        .send()
+    get_run_1(&client)
         .await
         .expect("the second attempt answers in time");
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::net::TcpListener;
 
-use common::{API_KEY, client, config, error_json, received, run_json};
+use common::{API_KEY, client, config, error_json, get_run_1, received, run_json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -118,12 +118,7 @@ async fn an_authentication_error_does_not_show_the_key() {
         .mount(&server)
         .await;
 
-    let err = client(&server)
-        .get_run()
-        .run_id("run_1")
-        .send()
-        .await
-        .unwrap_err();
+    let err = get_run_1(&client(&server)).await.unwrap_err();
 
     assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
     let debug = format!("{err:?}");

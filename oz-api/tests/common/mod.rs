@@ -26,6 +26,13 @@ pub fn client(server: &MockServer) -> Client {
     config(server).build().expect("valid configuration")
 }
 
+/// `get_run("run_1")` through the SDK: the call most tests make.
+pub async fn get_run_1(
+    client: &Client,
+) -> Result<oz_api::ResponseValue<oz_api::types::RunItem>, oz_api::ApiError> {
+    client.get_run().run_id("run_1").send().await
+}
+
 /// Every request the server received, in order.
 pub async fn received(server: &MockServer) -> Vec<Request> {
     server
