@@ -1159,6 +1159,9 @@ pub mod types {
         ///Environment to run in.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub environment_id: ::std::option::Option<::std::string::String>,
+        ///Experimental settings by name; values are strings, numbers or booleans.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub experimental: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness: ::std::option::Option<Harness>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1189,6 +1192,9 @@ pub mod types {
         ///Runner supplying the compute. When omitted it is resolved at creation from the agent's default runner, then the environment's, and recorded on the run.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub runner_id: ::std::option::Option<::std::string::String>,
+        ///Secrets made available to the run, by name.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub secrets: ::std::vec::Vec<SecretRef>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_sharing: ::std::option::Option<SessionSharingConfig>,
         ///Primary skill as owner/repo:skill_path. Mutually exclusive with skills in requests; responses echo the first skills entry here.
@@ -1284,6 +1290,29 @@ pub mod types {
     impl ::std::convert::From<FileArtifactResponse> for ArtifactResponse {
         fn from(value: FileArtifactResponse) -> Self {
             Self::FileArtifactResponse(value)
+        }
+    }
+    ///Where an artifact came from.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ArtifactSourceLinks {
+        ///Pull requests the artifact belongs to.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub pull_request_urls: ::std::vec::Vec<::std::string::String>,
+        ///Link to the run that produced the artifact.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub run_url: ::std::option::Option<::std::string::String>,
+    }
+    impl ArtifactSourceLinks {
+        pub fn builder() -> builder::ArtifactSourceLinks {
+            Default::default()
         }
     }
     ///Kind of artifact a run can produce.
@@ -1430,6 +1459,7 @@ pub mod types {
         ::serde::Serialize,
         Clone,
         Debug,
+        Default,
         PartialEq,
         schemars::JsonSchema
     )]
@@ -1461,11 +1491,237 @@ pub mod types {
             ::std::string::String,
             InferenceUsageDetail,
         >,
+        ///Platform charge in US cents.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub platform_usage_in_cents: ::std::option::Option<f64>,
         ///Platform usage charged in this category, in US dollars.
-        pub platform_usage_usd: f64,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub platform_usage_usd: ::std::option::Option<f64>,
     }
     impl ChargedUsageDetail {
         pub fn builder() -> builder::ChargedUsageDetail {
+            Default::default()
+        }
+    }
+    ///Prompt-cache writes by cache lifetime.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ClaudeCodeCacheCreation {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub ephemeral_1h_input_tokens: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub ephemeral_5m_input_tokens: ::std::option::Option<i64>,
+    }
+    impl ClaudeCodeCacheCreation {
+        pub fn builder() -> builder::ClaudeCodeCacheCreation {
+            Default::default()
+        }
+    }
+    ///Usage reported by Claude Code.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ClaudeCodeHarnessUsage {
+        ///Sequence number of the capture within the execution.
+        #[serde(
+            rename = "captureSequence",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub capture_sequence: ::std::option::Option<i64>,
+        ///When the snapshot was taken.
+        #[serde(
+            rename = "capturedAt",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub captured_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///Execution of the run the snapshot belongs to.
+        #[serde(
+            rename = "executionId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub execution_id: ::std::option::Option<i64>,
+        ///Always CLAUDE_CODE here.
+        pub harness: ClaudeCodeHarnessUsageHarness,
+        ///Version of the metrics format. Known values: 1.
+        #[serde(
+            rename = "metricsVersion",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub metrics_version: ::std::option::Option<i64>,
+        ///The metrics.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub snapshot: ::std::option::Option<ClaudeCodeUsageSnapshot>,
+    }
+    impl ClaudeCodeHarnessUsage {
+        pub fn builder() -> builder::ClaudeCodeHarnessUsage {
+            Default::default()
+        }
+    }
+    ///Always CLAUDE_CODE here.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    pub enum ClaudeCodeHarnessUsageHarness {
+        #[serde(rename = "CLAUDE_CODE")]
+        ClaudeCode,
+    }
+    impl ::std::fmt::Display for ClaudeCodeHarnessUsageHarness {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ClaudeCode => f.write_str("CLAUDE_CODE"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ClaudeCodeHarnessUsageHarness {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "CLAUDE_CODE" => Ok(Self::ClaudeCode),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ClaudeCodeHarnessUsageHarness {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ClaudeCodeHarnessUsageHarness {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Token counts as Claude Code reports them.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ClaudeCodeTokenUsage {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cache_creation: ::std::option::Option<ClaudeCodeCacheCreation>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cache_creation_input_tokens: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cache_read_input_tokens: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub input_tokens: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub output_tokens: ::std::option::Option<i64>,
+    }
+    impl ClaudeCodeTokenUsage {
+        pub fn builder() -> builder::ClaudeCodeTokenUsage {
+            Default::default()
+        }
+    }
+    ///Usage attributed to one model and service tier.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ClaudeCodeUsageAttribution {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub inference_geo: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub model: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub service_tier: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub speed: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub usage: ::std::option::Option<ClaudeCodeTokenUsage>,
+    }
+    impl ClaudeCodeUsageAttribution {
+        pub fn builder() -> builder::ClaudeCodeUsageAttribution {
+            Default::default()
+        }
+    }
+    ///Raw Claude Code usage: totals, per-model attribution and tool calls.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ClaudeCodeUsagePayload {
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub attribution: ::std::vec::Vec<ClaudeCodeUsageAttribution>,
+        #[serde(
+            rename = "toolCalls",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub tool_calls: ::std::option::Option<HarnessToolCalls>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub usage: ::std::option::Option<ClaudeCodeTokenUsage>,
+    }
+    impl ClaudeCodeUsagePayload {
+        pub fn builder() -> builder::ClaudeCodeUsagePayload {
+            Default::default()
+        }
+    }
+    ///What Claude Code reported, and how complete it is.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ClaudeCodeUsageSnapshot {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub coverage: ::std::option::Option<HarnessUsageCoverage>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub payload: ::std::option::Option<ClaudeCodeUsagePayload>,
+    }
+    impl ClaudeCodeUsageSnapshot {
+        pub fn builder() -> builder::ClaudeCodeUsageSnapshot {
             Default::default()
         }
     }
@@ -1535,12 +1791,285 @@ pub mod types {
         pub name: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub providers: ::std::option::Option<ProvidersConfig>,
+        ///Secrets available in the environment, by name.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub secrets: ::std::vec::Vec<SecretRef>,
         ///Shell commands run during setup.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub setup_commands: ::std::vec::Vec<::std::string::String>,
     }
     impl CloudEnvironmentConfig {
         pub fn builder() -> builder::CloudEnvironmentConfig {
+            Default::default()
+        }
+    }
+    ///Code hosting service of a repository; NONE for a factory without one.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum CodeForge {
+        #[serde(rename = "GITHUB")]
+        Github,
+        #[serde(rename = "GITLAB")]
+        Gitlab,
+        #[serde(rename = "AZURE_DEVOPS")]
+        AzureDevops,
+        #[serde(rename = "NONE")]
+        None,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for CodeForge {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Github => f.write_str("GITHUB"),
+                Self::Gitlab => f.write_str("GITLAB"),
+                Self::AzureDevops => f.write_str("AZURE_DEVOPS"),
+                Self::None => f.write_str("NONE"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for CodeForge {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "GITHUB" => Ok(Self::Github),
+                "GITLAB" => Ok(Self::Gitlab),
+                "AZURE_DEVOPS" => Ok(Self::AzureDevops),
+                "NONE" => Ok(Self::None),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CodeForge {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CodeForge {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Usage reported by Codex.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CodexHarnessUsage {
+        ///Sequence number of the capture within the execution.
+        #[serde(
+            rename = "captureSequence",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub capture_sequence: ::std::option::Option<i64>,
+        ///When the snapshot was taken.
+        #[serde(
+            rename = "capturedAt",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub captured_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///Execution of the run the snapshot belongs to.
+        #[serde(
+            rename = "executionId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub execution_id: ::std::option::Option<i64>,
+        ///Always CODEX here.
+        pub harness: CodexHarnessUsageHarness,
+        ///Version of the metrics format. Known values: 1.
+        #[serde(
+            rename = "metricsVersion",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub metrics_version: ::std::option::Option<i64>,
+        ///The metrics.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub snapshot: ::std::option::Option<CodexUsageSnapshot>,
+    }
+    impl CodexHarnessUsage {
+        pub fn builder() -> builder::CodexHarnessUsage {
+            Default::default()
+        }
+    }
+    ///Always CODEX here.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    pub enum CodexHarnessUsageHarness {
+        #[serde(rename = "CODEX")]
+        Codex,
+    }
+    impl ::std::fmt::Display for CodexHarnessUsageHarness {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Codex => f.write_str("CODEX"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for CodexHarnessUsageHarness {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "CODEX" => Ok(Self::Codex),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CodexHarnessUsageHarness {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CodexHarnessUsageHarness {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Token counts as Codex reports them.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CodexTokenUsage {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cache_write_input_tokens: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cached_input_tokens: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub input_tokens: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub output_tokens: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub reasoning_output_tokens: ::std::option::Option<i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub total_tokens: ::std::option::Option<i64>,
+    }
+    impl CodexTokenUsage {
+        pub fn builder() -> builder::CodexTokenUsage {
+            Default::default()
+        }
+    }
+    ///Usage attributed to one model and service tier.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CodexUsageAttribution {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub inference_geo: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub model: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub service_tier: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub speed: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub usage: ::std::option::Option<CodexTokenUsage>,
+    }
+    impl CodexUsageAttribution {
+        pub fn builder() -> builder::CodexUsageAttribution {
+            Default::default()
+        }
+    }
+    ///Raw Codex usage: totals, per-model attribution and tool calls.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CodexUsagePayload {
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub attribution: ::std::vec::Vec<CodexUsageAttribution>,
+        #[serde(
+            rename = "toolCalls",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub tool_calls: ::std::option::Option<HarnessToolCalls>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub usage: ::std::option::Option<CodexTokenUsage>,
+    }
+    impl CodexUsagePayload {
+        pub fn builder() -> builder::CodexUsagePayload {
+            Default::default()
+        }
+    }
+    ///What Codex reported, and how complete it is.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CodexUsageSnapshot {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub coverage: ::std::option::Option<HarnessUsageCoverage>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub payload: ::std::option::Option<CodexUsagePayload>,
+    }
+    impl CodexUsageSnapshot {
+        pub fn builder() -> builder::CodexUsageSnapshot {
             Default::default()
         }
     }
@@ -1852,6 +2381,91 @@ pub mod types {
             Default::default()
         }
     }
+    ///A run dispatched to a factory.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CreateFactoryRunRequest {
+        ///What the run should do.
+        pub prompt: ::std::string::String,
+        ///Reference of the ticket the run works on, for example ENG-1432.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub ticket_ref: ::std::option::Option<::std::string::String>,
+        ///Link to that ticket.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub ticket_url: ::std::option::Option<::std::string::String>,
+        ///Title of the run and of the task created for it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
+    }
+    impl CreateFactoryRunRequest {
+        pub fn builder() -> builder::CreateFactoryRunRequest {
+            Default::default()
+        }
+    }
+    ///The run a factory started; its task is created asynchronously.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CreateFactoryRunResponse {
+        ///Factory the run was dispatched to.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub factory_uid: ::std::option::Option<::std::string::String>,
+        ///Agent that coordinates the run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub foreman_agent: ::std::option::Option<::std::string::String>,
+        ///Identifier of the new run.
+        pub run_id: ::std::string::String,
+        ///Link to the run in Warp.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub run_url: ::std::option::Option<::std::string::String>,
+        ///State of the new run.
+        pub state: RunState,
+        ///Ticket reference of the run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub ticket_ref: ::std::option::Option<::std::string::String>,
+    }
+    impl CreateFactoryRunResponse {
+        pub fn builder() -> builder::CreateFactoryRunResponse {
+            Default::default()
+        }
+    }
+    ///A task bound to an existing agent conversation.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CreateFactoryTaskRequest {
+        ///Conversation the task is bound to; its most recent run must belong to the factory's team, and it may have at most one live task across all factories.
+        pub conversation_id: ::std::string::String,
+        ///Longer description of the task.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        ///Initial stage; TRIAGE when omitted.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub stage: ::std::option::Option<FactoryTaskStage>,
+        ///Title of the task.
+        pub title: ::std::string::String,
+    }
+    impl CreateFactoryTaskRequest {
+        pub fn builder() -> builder::CreateFactoryTaskRequest {
+            Default::default()
+        }
+    }
     ///Settings for a new schedule. Give a prompt unless agent_config names a skill (skill_spec or skills).
     #[derive(
         ::serde::Deserialize,
@@ -1905,6 +2519,24 @@ pub mod types {
     }
     impl DeleteScheduledAgentResponse {
         pub fn builder() -> builder::DeleteScheduledAgentResponse {
+            Default::default()
+        }
+    }
+    ///Network ranges of Warp-hosted agents.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct EgressRangesResponse {
+        ///IP ranges in CIDR notation that outbound requests of Warp-hosted agents come from, for allow-lists.
+        pub cidrs: ::std::vec::Vec<::std::string::String>,
+    }
+    impl EgressRangesResponse {
+        pub fn builder() -> builder::EgressRangesResponse {
             Default::default()
         }
     }
@@ -2302,6 +2934,977 @@ pub mod types {
                 })
         }
     }
+    ///A factory: a team's configured pipeline of agents (foreman, triage, spec, implement, review) that turns tickets and prompts into tasks and runs.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct Factory {
+        ///Defaults of the factory's agents.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub agent_defaults: ::std::option::Option<FactoryAgentDefaults>,
+        ///Short name, unique in the team.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub alias: ::std::option::Option<::std::string::String>,
+        ///Image shown for the factory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub avatar_url: ::std::option::Option<::std::string::String>,
+        ///Main code forge of the factory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub code_forge: ::std::option::Option<CodeForge>,
+        ///Every code forge the factory's repositories live on.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub code_forges: ::std::vec::Vec<CodeForge>,
+        ///When the factory was created.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub created_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///Who created the factory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub creator: ::std::option::Option<FactoryCreator>,
+        ///Whose credentials the factory's runs use by default.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub credential_strategy: ::std::option::Option<AgentCredentialStrategy>,
+        ///Environment runs use unless told otherwise.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub default_environment: ::std::option::Option<::std::string::String>,
+        ///Model runs use unless told otherwise.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub default_model: ::std::option::Option<::std::string::String>,
+        ///What the factory is for.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        ///Ticketing and chat integrations.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub integrations: ::std::vec::Vec<FactoryIntegration>,
+        ///Display name.
+        pub name: ::std::string::String,
+        ///Repositories the agents work in.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub repositories: ::std::vec::Vec<FactoryRepository>,
+        ///Defaults of the scoring agents.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub scorer_defaults: ::std::option::Option<FactoryScorerDefaults>,
+        ///Scoring settings.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub scoring: ::std::option::Option<FactoryScoring>,
+        ///Self-improvement settings.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub self_improvement: ::std::option::Option<FactorySelfImprovement>,
+        ///Team that owns the factory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub team_uid: ::std::option::Option<::std::string::String>,
+        ///Identifier of the factory.
+        pub uid: ::std::string::String,
+        ///When the factory was last changed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub updated_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+    }
+    impl Factory {
+        pub fn builder() -> builder::Factory {
+            Default::default()
+        }
+    }
+    ///Defaults every agent of the factory starts with.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryAgentDefaults {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub default_runner_uid: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub harness: ::std::option::Option<Harness>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub harness_auth_secrets: ::std::option::Option<HarnessAuthSecrets>,
+        #[serde(
+            default,
+            skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
+        )]
+        pub mcp_servers: ::std::collections::HashMap<
+            ::std::string::String,
+            McpServerConfig,
+        >,
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub secrets: ::std::vec::Vec<SecretRef>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub worker_host: ::std::option::Option<::std::string::String>,
+    }
+    impl FactoryAgentDefaults {
+        pub fn builder() -> builder::FactoryAgentDefaults {
+            Default::default()
+        }
+    }
+    ///The user who created the factory.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryCreator {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub uid: ::std::option::Option<::std::string::String>,
+    }
+    impl FactoryCreator {
+        pub fn builder() -> builder::FactoryCreator {
+            Default::default()
+        }
+    }
+    ///One file of a factory tree, by path and content.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryFile {
+        ///Text content of the file.
+        pub content: ::std::string::String,
+        ///Path of the file inside the factory tree, for example factory.yaml.
+        pub path: ::std::string::String,
+    }
+    impl FactoryFile {
+        pub fn builder() -> builder::FactoryFile {
+            Default::default()
+        }
+    }
+    ///Whether a group of checks ran (checked) or was skipped (not_run).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum FactoryFileCheckState {
+        #[serde(rename = "checked")]
+        Checked,
+        #[serde(rename = "not_run")]
+        NotRun,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FactoryFileCheckState {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Checked => f.write_str("checked"),
+                Self::NotRun => f.write_str("not_run"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FactoryFileCheckState {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "checked" => Ok(Self::Checked),
+                "not_run" => Ok(Self::NotRun),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FactoryFileCheckState {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for FactoryFileCheckState {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A reference that can only be resolved against the team's state when the tree is applied.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryFileDeferredResolution {
+        ///Field holding the reference.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub field: ::std::option::Option<::std::string::String>,
+        ///What the reference names, for example secret or environment.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub kind: ::std::option::Option<::std::string::String>,
+        ///File holding the reference.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub path: ::std::option::Option<::std::string::String>,
+    }
+    impl FactoryFileDeferredResolution {
+        pub fn builder() -> builder::FactoryFileDeferredResolution {
+            Default::default()
+        }
+    }
+    ///One problem found in a factory file.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryFileDiagnostic {
+        ///Machine-readable kind of problem.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub code: ::std::option::Option<::std::string::String>,
+        ///Column, from 1.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub column: ::std::option::Option<i64>,
+        ///Line, from 1.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub line: ::std::option::Option<i64>,
+        ///What is wrong, for people.
+        pub message: ::std::string::String,
+        ///File the problem is in.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub path: ::std::option::Option<::std::string::String>,
+    }
+    impl FactoryFileDiagnostic {
+        pub fn builder() -> builder::FactoryFileDiagnostic {
+            Default::default()
+        }
+    }
+    ///Every JSON Schema document of one Factory file schema version, keyed by document name, so relative $id and $ref keep resolving.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryFileSchemaBundle {
+        ///JSON Schema documents keyed by file name, for example factory.schema.json.
+        pub documents: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Version the documents describe.
+        pub schema_version: ::std::string::String,
+    }
+    impl FactoryFileSchemaBundle {
+        pub fn builder() -> builder::FactoryFileSchemaBundle {
+            Default::default()
+        }
+    }
+    ///A JSON Schema (2020-12) document, returned as the server has it.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    #[serde(transparent)]
+    pub struct FactoryFileSchemaDocument(
+        pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    );
+    impl ::std::ops::Deref for FactoryFileSchemaDocument {
+        type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
+        fn deref(
+            &self,
+        ) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<FactoryFileSchemaDocument>
+    for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+        fn from(value: FactoryFileSchemaDocument) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    > for FactoryFileSchemaDocument {
+        fn from(
+            value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ) -> Self {
+            Self(value)
+        }
+    }
+    ///One Factory file schema version and where its bundle is.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryFileSchemaVersion {
+        ///Path of the version's bundle.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub schema_url: ::std::option::Option<::std::string::String>,
+        ///Version name, for example v1alpha1.
+        pub schema_version: ::std::string::String,
+    }
+    impl FactoryFileSchemaVersion {
+        pub fn builder() -> builder::FactoryFileSchemaVersion {
+            Default::default()
+        }
+    }
+    ///Which groups of checks ran.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryFileValidationScope {
+        ///Whether the files were parsed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub parser: ::std::option::Option<FactoryFileCheckState>,
+        ///Whether the checks that need the team's state ran; not_checked on this endpoint.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub state_dependent: ::std::option::Option<
+            FactoryFileValidationScopeStateDependent,
+        >,
+        ///Whether the checks that need no team state ran.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub state_independent: ::std::option::Option<FactoryFileCheckState>,
+    }
+    impl FactoryFileValidationScope {
+        pub fn builder() -> builder::FactoryFileValidationScope {
+            Default::default()
+        }
+    }
+    ///Whether the checks that need the team's state ran; not_checked on this endpoint.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    pub enum FactoryFileValidationScopeStateDependent {
+        #[serde(rename = "not_checked")]
+        NotChecked,
+    }
+    impl ::std::fmt::Display for FactoryFileValidationScopeStateDependent {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::NotChecked => f.write_str("not_checked"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FactoryFileValidationScopeStateDependent {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "not_checked" => Ok(Self::NotChecked),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FactoryFileValidationScopeStateDependent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for FactoryFileValidationScopeStateDependent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A ticketing or chat integration of the factory; the member named by type carries its settings.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryIntegration {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub jira: ::std::option::Option<FactoryJiraIntegration>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub linear: ::std::option::Option<FactoryLinearIntegration>,
+        #[serde(
+            rename = "microsoft-teams",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub microsoft_teams: ::std::option::Option<FactoryThreadIntegration>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub slack: ::std::option::Option<FactoryThreadIntegration>,
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        pub type_: ::std::option::Option<FactoryIntegrationType>,
+    }
+    impl FactoryIntegration {
+        pub fn builder() -> builder::FactoryIntegration {
+            Default::default()
+        }
+    }
+    ///Ticketing or chat integration a factory listens to.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum FactoryIntegrationType {
+        #[serde(rename = "jira")]
+        Jira,
+        #[serde(rename = "linear")]
+        Linear,
+        #[serde(rename = "microsoft-teams")]
+        MicrosoftTeams,
+        #[serde(rename = "slack")]
+        Slack,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FactoryIntegrationType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Jira => f.write_str("jira"),
+                Self::Linear => f.write_str("linear"),
+                Self::MicrosoftTeams => f.write_str("microsoft-teams"),
+                Self::Slack => f.write_str("slack"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FactoryIntegrationType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "jira" => Ok(Self::Jira),
+                "linear" => Ok(Self::Linear),
+                "microsoft-teams" => Ok(Self::MicrosoftTeams),
+                "slack" => Ok(Self::Slack),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FactoryIntegrationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for FactoryIntegrationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Jira projects the factory takes tickets from.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryJiraIntegration {
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub project_keys: ::std::vec::Vec<::std::string::String>,
+    }
+    impl FactoryJiraIntegration {
+        pub fn builder() -> builder::FactoryJiraIntegration {
+            Default::default()
+        }
+    }
+    ///Linear teams the factory takes issues from.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryLinearIntegration {
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub team_ids: ::std::vec::Vec<::std::string::String>,
+    }
+    impl FactoryLinearIntegration {
+        pub fn builder() -> builder::FactoryLinearIntegration {
+            Default::default()
+        }
+    }
+    ///A repository the factory's agents work in.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryRepository {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub code_forge: ::std::option::Option<CodeForge>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner: ::std::option::Option<::std::string::String>,
+        #[serde(
+            default,
+            skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
+        )]
+        pub provider_metadata: ::std::collections::HashMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub repo: ::std::option::Option<::std::string::String>,
+    }
+    impl FactoryRepository {
+        pub fn builder() -> builder::FactoryRepository {
+            Default::default()
+        }
+    }
+    ///Defaults of the agents that score the factory's runs.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryScorerDefaults {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub default_runner_uid: ::std::option::Option<::std::string::String>,
+        #[serde(
+            default,
+            skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
+        )]
+        pub mcp_servers: ::std::collections::HashMap<
+            ::std::string::String,
+            McpServerConfig,
+        >,
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub secrets: ::std::vec::Vec<SecretRef>,
+    }
+    impl FactoryScorerDefaults {
+        pub fn builder() -> builder::FactoryScorerDefaults {
+            Default::default()
+        }
+    }
+    ///How the factory scores its runs.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryScoring {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub default_model: ::std::option::Option<::std::string::String>,
+    }
+    impl FactoryScoring {
+        pub fn builder() -> builder::FactoryScoring {
+            Default::default()
+        }
+    }
+    ///Whether and how the factory proposes improvements to itself after failed runs.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactorySelfImprovement {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub failed_run_threshold: ::std::option::Option<i64>,
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub reviewer_emails: ::std::vec::Vec<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub reviewer_type: ::std::option::Option<SelfImprovementReviewerType>,
+    }
+    impl FactorySelfImprovement {
+        pub fn builder() -> builder::FactorySelfImprovement {
+            Default::default()
+        }
+    }
+    ///A unit of work tracked by a factory, bound to one agent conversation and moving through stages.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryTask {
+        ///Who created the task.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub author: ::std::option::Option<RunCreatorInfo>,
+        ///Conversation the task is bound to.
+        pub conversation_id: ::std::string::String,
+        ///When the task was created.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub created_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///The current top-level run; sent when include_current_run is set on lists and on single reads.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub current_run: ::std::option::Option<FactoryTaskCurrentRun>,
+        ///Longer description.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        ///Factory that owns the task.
+        pub factory_uid: ::std::string::String,
+        ///Artifacts the task produced, newest first; on single reads and full lists.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub outputs: ::std::vec::Vec<ArtifactItem>,
+        ///Top-level run of the conversation.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub run_id: ::std::option::Option<::std::string::String>,
+        ///Current stage.
+        pub stage: FactoryTaskStage,
+        ///Ticket the task came from.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub ticket_id: ::std::option::Option<::std::string::String>,
+        ///System that ticket lives in, for example linear.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub ticket_source: ::std::option::Option<::std::string::String>,
+        ///Title of the task.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
+        ///Identifier of the task.
+        pub uid: ::std::string::String,
+        ///When the task last changed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub updated_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+    }
+    impl FactoryTask {
+        pub fn builder() -> builder::FactoryTask {
+            Default::default()
+        }
+    }
+    ///The task's current top-level run.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryTaskCurrentRun {
+        ///Whether runs of this kind can be cancelled.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub is_run_type_cancellable: ::std::option::Option<bool>,
+        ///Identifier of the run.
+        pub run_id: ::std::string::String,
+        ///State of the run.
+        pub state: RunState,
+    }
+    impl FactoryTaskCurrentRun {
+        pub fn builder() -> builder::FactoryTaskCurrentRun {
+            Default::default()
+        }
+    }
+    ///Field factory tasks are sorted by.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum FactoryTaskSortBy {
+        #[serde(rename = "created_at")]
+        CreatedAt,
+        #[serde(rename = "updated_at")]
+        UpdatedAt,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FactoryTaskSortBy {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::CreatedAt => f.write_str("created_at"),
+                Self::UpdatedAt => f.write_str("updated_at"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FactoryTaskSortBy {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "created_at" => Ok(Self::CreatedAt),
+                "updated_at" => Ok(Self::UpdatedAt),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FactoryTaskSortBy {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for FactoryTaskSortBy {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::default::Default for FactoryTaskSortBy {
+        fn default() -> Self {
+            FactoryTaskSortBy::UpdatedAt
+        }
+    }
+    ///Where a factory task stands: TRIAGE (the default for new tasks), SPEC, IMPLEMENT, REVIEW, then COMPLETE or CANCELLED. Any stage may follow any other.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum FactoryTaskStage {
+        #[serde(rename = "TRIAGE")]
+        Triage,
+        #[serde(rename = "SPEC")]
+        Spec,
+        #[serde(rename = "IMPLEMENT")]
+        Implement,
+        #[serde(rename = "REVIEW")]
+        Review,
+        #[serde(rename = "COMPLETE")]
+        Complete,
+        #[serde(rename = "CANCELLED")]
+        Cancelled,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FactoryTaskStage {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Triage => f.write_str("TRIAGE"),
+                Self::Spec => f.write_str("SPEC"),
+                Self::Implement => f.write_str("IMPLEMENT"),
+                Self::Review => f.write_str("REVIEW"),
+                Self::Complete => f.write_str("COMPLETE"),
+                Self::Cancelled => f.write_str("CANCELLED"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FactoryTaskStage {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "TRIAGE" => Ok(Self::Triage),
+                "SPEC" => Ok(Self::Spec),
+                "IMPLEMENT" => Ok(Self::Implement),
+                "REVIEW" => Ok(Self::Review),
+                "COMPLETE" => Ok(Self::Complete),
+                "CANCELLED" => Ok(Self::Cancelled),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FactoryTaskStage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for FactoryTaskStage {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Status of the factory task a run belongs to, as the runs listing filters it.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum FactoryTaskStatus {
+        #[serde(rename = "running")]
+        Running,
+        #[serde(rename = "blocked")]
+        Blocked,
+        #[serde(rename = "complete")]
+        Complete,
+        #[serde(rename = "failed")]
+        Failed,
+        #[serde(rename = "cancelled")]
+        Cancelled,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FactoryTaskStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Running => f.write_str("running"),
+                Self::Blocked => f.write_str("blocked"),
+                Self::Complete => f.write_str("complete"),
+                Self::Failed => f.write_str("failed"),
+                Self::Cancelled => f.write_str("cancelled"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FactoryTaskStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "running" => Ok(Self::Running),
+                "blocked" => Ok(Self::Blocked),
+                "complete" => Ok(Self::Complete),
+                "failed" => Ok(Self::Failed),
+                "cancelled" => Ok(Self::Cancelled),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FactoryTaskStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for FactoryTaskStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Settings of a chat integration (Slack, Microsoft Teams).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FactoryThreadIntegration {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub auto_respond_to_thread_replies: ::std::option::Option<bool>,
+    }
+    impl FactoryThreadIntegration {
+        pub fn builder() -> builder::FactoryThreadIntegration {
+            Default::default()
+        }
+    }
     ///A file uploaded by the agent.
     #[derive(
         ::serde::Deserialize,
@@ -2399,6 +4002,9 @@ pub mod types {
         ///File size in bytes.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub size_bytes: ::std::option::Option<i64>,
+        ///Preview image, for images and documents.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub thumbnail: ::std::option::Option<FileArtifactThumbnail>,
         ///Short label shown on badges; description holds the longer text.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub title: ::std::option::Option<::std::string::String>,
@@ -2425,6 +4031,9 @@ pub mod types {
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub data: FileArtifactResponseData,
+        ///Where the file came from.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub source_links: ::std::option::Option<ArtifactSourceLinks>,
     }
     impl FileArtifactResponse {
         pub fn builder() -> builder::FileArtifactResponse {
@@ -2517,6 +4126,96 @@ pub mod types {
     impl FileArtifactResponseData {
         pub fn builder() -> builder::FileArtifactResponseData {
             Default::default()
+        }
+    }
+    ///A small preview image of a file artifact, behind a signed URL.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FileArtifactThumbnail {
+        ///Signed, short-lived URL of the preview image.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub download_url: ::std::option::Option<::std::string::String>,
+        ///When download_url stops working.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+    }
+    impl FileArtifactThumbnail {
+        pub fn builder() -> builder::FileArtifactThumbnail {
+            Default::default()
+        }
+    }
+    ///What happened to a follow-up: injected into the live session, queued as the next prompt, started a new execution of the run (handoff_execution), or held until the run can take it (queue_pending).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum FollowupOutcome {
+        #[serde(rename = "live_session")]
+        LiveSession,
+        #[serde(rename = "queued_prompt")]
+        QueuedPrompt,
+        #[serde(rename = "handoff_execution")]
+        HandoffExecution,
+        #[serde(rename = "queue_pending")]
+        QueuePending,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FollowupOutcome {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::LiveSession => f.write_str("live_session"),
+                Self::QueuedPrompt => f.write_str("queued_prompt"),
+                Self::HandoffExecution => f.write_str("handoff_execution"),
+                Self::QueuePending => f.write_str("queue_pending"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FollowupOutcome {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "live_session" => Ok(Self::LiveSession),
+                "queued_prompt" => Ok(Self::QueuedPrompt),
+                "handoff_execution" => Ok(Self::HandoffExecution),
+                "queue_pending" => Ok(Self::QueuePending),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FollowupOutcome {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for FollowupOutcome {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///Google Cloud access through Workload Identity Federation.
@@ -2719,6 +4418,97 @@ pub mod types {
             Default::default()
         }
     }
+    ///How complete a harness metric is: known, partial, or unavailable.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum HarnessMetricStatus {
+        #[serde(rename = "known")]
+        Known,
+        #[serde(rename = "partial")]
+        Partial,
+        #[serde(rename = "unavailable")]
+        Unavailable,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for HarnessMetricStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Known => f.write_str("known"),
+                Self::Partial => f.write_str("partial"),
+                Self::Unavailable => f.write_str("unavailable"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for HarnessMetricStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "known" => Ok(Self::Known),
+                "partial" => Ok(Self::Partial),
+                "unavailable" => Ok(Self::Unavailable),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for HarnessMetricStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for HarnessMetricStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Tool calls made by the harness.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct HarnessToolCalls {
+        ///Tool calls by tool name.
+        #[serde(
+            rename = "byName",
+            default,
+            skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
+        )]
+        pub by_name: ::std::collections::HashMap<::std::string::String, i64>,
+        ///Tool calls in all.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub total: ::std::option::Option<i64>,
+    }
+    impl HarnessToolCalls {
+        pub fn builder() -> builder::HarnessToolCalls {
+            Default::default()
+        }
+    }
     ///Execution harness: Warp's built-in oz (the default), Claude Code, Gemini CLI or Codex CLI.
     #[derive(
         ::serde::Deserialize,
@@ -2787,6 +4577,90 @@ pub mod types {
             value.parse()
         }
     }
+    ///A usage snapshot of a third-party harness; harness tells which one.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    #[serde(untagged)]
+    #[non_exhaustive]
+    pub enum HarnessUsage {
+        ClaudeCodeHarnessUsage(ClaudeCodeHarnessUsage),
+        CodexHarnessUsage(CodexHarnessUsage),
+        /// A variant this version of the SDK does not know yet (for example a new
+        /// discriminator value), kept exactly as the server sent it.
+        Unknown(::serde_json::Value),
+    }
+    impl ::std::convert::From<ClaudeCodeHarnessUsage> for HarnessUsage {
+        fn from(value: ClaudeCodeHarnessUsage) -> Self {
+            Self::ClaudeCodeHarnessUsage(value)
+        }
+    }
+    impl ::std::convert::From<CodexHarnessUsage> for HarnessUsage {
+        fn from(value: CodexHarnessUsage) -> Self {
+            Self::CodexHarnessUsage(value)
+        }
+    }
+    ///How complete the token and tool metrics of a snapshot are.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct HarnessUsageCoverage {
+        #[serde(
+            rename = "tokenStatus",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub token_status: ::std::option::Option<HarnessMetricStatus>,
+        #[serde(
+            rename = "toolStatus",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub tool_status: ::std::option::Option<HarnessMetricStatus>,
+    }
+    impl HarnessUsageCoverage {
+        pub fn builder() -> builder::HarnessUsageCoverage {
+            Default::default()
+        }
+    }
+    ///The latest cumulative usage snapshot of a run on a third-party harness.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct HarnessUsageResponse {
+        ///Age of the snapshot in seconds.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub age_seconds: ::std::option::Option<i64>,
+        ///False when no snapshot is retained; usage is absent then.
+        pub available: bool,
+        ///Conversation of the run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub conversation_id: ::std::option::Option<::std::string::String>,
+        ///The run.
+        pub run_id: ::std::string::String,
+        ///The snapshot.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub usage: ::std::option::Option<HarnessUsage>,
+    }
+    impl HarnessUsageResponse {
+        pub fn builder() -> builder::HarnessUsageResponse {
+            Default::default()
+        }
+    }
     ///Charged inference cost in US dollars, split by token type.
     #[derive(
         ::serde::Deserialize,
@@ -2808,6 +4682,31 @@ pub mod types {
     }
     impl InferenceCostBreakdownUsd {
         pub fn builder() -> builder::InferenceCostBreakdownUsd {
+            Default::default()
+        }
+    }
+    ///Inference cost split by token kind, in US cents.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct InferenceCostInCents {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub input_cache_read_cost_in_cents: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub input_cache_write_cost_in_cents: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub input_cost_in_cents: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub output_cost_in_cents: ::std::option::Option<f64>,
+    }
+    impl InferenceCostInCents {
+        pub fn builder() -> builder::InferenceCostInCents {
             Default::default()
         }
     }
@@ -2840,15 +4739,41 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct InferenceUsageDetail {
-        pub cost_usd: InferenceCostBreakdownUsd,
+        ///Cost in US cents by token kind.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cost_in_cents: ::std::option::Option<InferenceCostInCents>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cost_usd: ::std::option::Option<InferenceCostBreakdownUsd>,
         pub token_count: TokenCountBreakdown,
+        ///Cost of web searches in US cents.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub web_search_cost_in_cents: ::std::option::Option<f64>,
         ///Cost of those web searches in US dollars.
-        pub web_search_cost_usd: f64,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub web_search_cost_usd: ::std::option::Option<f64>,
         ///Web searches performed by the model.
         pub web_search_count: i64,
     }
     impl InferenceUsageDetail {
         pub fn builder() -> builder::InferenceUsageDetail {
+            Default::default()
+        }
+    }
+    ///The run an interrupt was sent to.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct InterruptConversationResponse {
+        ///Run serving the conversation that received the interrupt.
+        pub run_id: ::std::string::String,
+    }
+    impl InterruptConversationResponse {
+        pub fn builder() -> builder::InterruptConversationResponse {
             Default::default()
         }
     }
@@ -3047,6 +4972,130 @@ pub mod types {
     impl ::std::default::Default for ListEnvironmentsSortBy {
         fn default() -> Self {
             ListEnvironmentsSortBy::LastUpdated
+        }
+    }
+    ///One page of factories.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ListFactoriesResponse {
+        ///Factories on this page.
+        pub factories: ::std::vec::Vec<Factory>,
+        pub page_info: PageInfo,
+    }
+    impl ListFactoriesResponse {
+        pub fn builder() -> builder::ListFactoriesResponse {
+            Default::default()
+        }
+    }
+    ///The Factory file schema versions the server can describe.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ListFactoryFileSchemasResponse {
+        ///Version new factory files should use.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub current_version: ::std::option::Option<::std::string::String>,
+        ///Every version, oldest first.
+        pub versions: ::std::vec::Vec<FactoryFileSchemaVersion>,
+    }
+    impl ListFactoryFileSchemasResponse {
+        pub fn builder() -> builder::ListFactoryFileSchemasResponse {
+            Default::default()
+        }
+    }
+    ///One page of factory tasks.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ListFactoryTasksResponse {
+        pub page_info: PageInfo,
+        ///Tasks on this page.
+        pub tasks: ::std::vec::Vec<FactoryTask>,
+    }
+    impl ListFactoryTasksResponse {
+        pub fn builder() -> builder::ListFactoryTasksResponse {
+            Default::default()
+        }
+    }
+    ///`ListFactoryTasksSortOrder`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum ListFactoryTasksSortOrder {
+        #[serde(rename = "asc")]
+        Asc,
+        #[serde(rename = "desc")]
+        Desc,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for ListFactoryTasksSortOrder {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Asc => f.write_str("asc"),
+                Self::Desc => f.write_str("desc"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ListFactoryTasksSortOrder {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "asc" => Ok(Self::Asc),
+                "desc" => Ok(Self::Desc),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListFactoryTasksSortOrder {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListFactoryTasksSortOrder {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::default::Default for ListFactoryTasksSortOrder {
+        fn default() -> Self {
+            ListFactoryTasksSortOrder::Desc
         }
     }
     ///Snapshot files handed over by a run's most recent finished execution.
@@ -3648,6 +5697,100 @@ pub mod types {
             value.parse()
         }
     }
+    ///Tokens one model consumed in a run.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ModelTokenUsage {
+        ///Model identifier.
+        pub model_id: ::std::string::String,
+        ///Tokens by usage category, for example primary_agent.
+        #[serde(
+            default,
+            skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
+        )]
+        pub tokens_by_category: ::std::collections::HashMap<::std::string::String, i64>,
+        ///Tokens of every kind.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub total_tokens: ::std::option::Option<i64>,
+        ///How the model was reached.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub usage_type: ::std::option::Option<ModelUsageType>,
+    }
+    impl ModelTokenUsage {
+        pub fn builder() -> builder::ModelTokenUsage {
+            Default::default()
+        }
+    }
+    ///How a model was reached: through Warp (warp), the team's own key (byok) or a custom endpoint.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum ModelUsageType {
+        #[serde(rename = "warp")]
+        Warp,
+        #[serde(rename = "byok")]
+        Byok,
+        #[serde(rename = "custom_endpoint")]
+        CustomEndpoint,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for ModelUsageType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Warp => f.write_str("warp"),
+                Self::Byok => f.write_str("byok"),
+                Self::CustomEndpoint => f.write_str("custom_endpoint"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ModelUsageType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "warp" => Ok(Self::Warp),
+                "byok" => Ok(Self::Byok),
+                "custom_endpoint" => Ok(Self::CustomEndpoint),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ModelUsageType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ModelUsageType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///Cursor pagination state.
     #[derive(
         ::serde::Deserialize,
@@ -3925,6 +6068,10 @@ pub mod types {
         ResourceUnavailable,
         #[serde(rename = "internal_error")]
         InternalError,
+        #[serde(rename = "agent_stream_failure")]
+        AgentStreamFailure,
+        #[serde(rename = "agent_stream_network_error")]
+        AgentStreamNetworkError,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
         #[serde(untagged)]
         Unknown(::std::string::String),
@@ -3952,6 +6099,10 @@ pub mod types {
                 Self::AuthenticationRequired => f.write_str("authentication_required"),
                 Self::ResourceUnavailable => f.write_str("resource_unavailable"),
                 Self::InternalError => f.write_str("internal_error"),
+                Self::AgentStreamFailure => f.write_str("agent_stream_failure"),
+                Self::AgentStreamNetworkError => {
+                    f.write_str("agent_stream_network_error")
+                }
                 Self::Unknown(ref other) => f.write_str(other),
             }
         }
@@ -3980,6 +6131,8 @@ pub mod types {
                 "authentication_required" => Ok(Self::AuthenticationRequired),
                 "resource_unavailable" => Ok(Self::ResourceUnavailable),
                 "internal_error" => Ok(Self::InternalError),
+                "agent_stream_failure" => Ok(Self::AgentStreamFailure),
+                "agent_stream_network_error" => Ok(Self::AgentStreamNetworkError),
                 _ => Ok(Self::Unknown(value.to_string())),
             }
         }
@@ -4107,12 +6260,87 @@ pub mod types {
     pub struct PullRequestArtifactData {
         ///Branch of the pull request.
         pub branch: ::std::string::String,
+        ///State of the pull request.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<PullRequestStatus>,
         ///Pull request URL.
         pub url: ::std::string::String,
     }
     impl PullRequestArtifactData {
         pub fn builder() -> builder::PullRequestArtifactData {
             Default::default()
+        }
+    }
+    ///State of a pull request on its code forge; unknown when the forge could not be asked.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum PullRequestStatus {
+        #[serde(rename = "open")]
+        Open,
+        #[serde(rename = "draft")]
+        Draft,
+        #[serde(rename = "merged")]
+        Merged,
+        #[serde(rename = "closed")]
+        Closed,
+        #[serde(rename = "unknown")]
+        UnknownValue,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for PullRequestStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Open => f.write_str("open"),
+                Self::Draft => f.write_str("draft"),
+                Self::Merged => f.write_str("merged"),
+                Self::Closed => f.write_str("closed"),
+                Self::UnknownValue => f.write_str("unknown"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for PullRequestStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "open" => Ok(Self::Open),
+                "draft" => Ok(Self::Draft),
+                "merged" => Ok(Self::Merged),
+                "closed" => Ok(Self::Closed),
+                "unknown" => Ok(Self::UnknownValue),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PullRequestStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for PullRequestStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A lifecycle event reported by a client for a run.
@@ -4269,6 +6497,9 @@ pub mod types {
         ///inference_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_cost_usd: ::std::option::Option<f64>,
+        ///Tokens per model; omitted when unknown.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub model_token_usage: ::std::vec::Vec<ModelTokenUsage>,
         ///Credits spent on platform usage.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub platform_cost: ::std::option::Option<f64>,
@@ -4363,7 +6594,8 @@ pub mod types {
         pub run_id: ::std::string::String,
         pub state: RunState,
         ///Legacy copy of run_id.
-        pub task_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub task_id: ::std::option::Option<::std::string::String>,
     }
     impl RunAgentResponse {
         pub fn builder() -> builder::RunAgentResponse {
@@ -4550,6 +6782,9 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct RunFollowupRequest {
+        ///Files sent with the follow-up, at most 5.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub attachments: ::std::vec::Vec<AttachmentInput>,
         ///Follow-up text; may be empty only when continuing from saved conversation context.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub message: ::std::option::Option<::std::string::String>,
@@ -4561,40 +6796,30 @@ pub mod types {
             Default::default()
         }
     }
-    ///Empty acknowledgement of an accepted follow-up; watch the run with get_run.
+    ///An accepted follow-up: the run that took it and what happened to it. Watch the run with get_run.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
         Debug,
+        Default,
         PartialEq,
         schemars::JsonSchema
     )]
-    #[serde(transparent)]
-    pub struct RunFollowupResponse(
-        pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    );
-    impl ::std::ops::Deref for RunFollowupResponse {
-        type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
-        fn deref(
-            &self,
-        ) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
-            &self.0
-        }
+    pub struct RunFollowupResponse {
+        ///Identifier of the follow-up, when the service assigns one.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub followup_id: ::std::option::Option<::std::string::String>,
+        ///What happened to the follow-up.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub outcome: ::std::option::Option<FollowupOutcome>,
+        ///Run that received the follow-up.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub run_id: ::std::option::Option<::std::string::String>,
     }
-    impl ::std::convert::From<RunFollowupResponse>
-    for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
-        fn from(value: RunFollowupResponse) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    > for RunFollowupResponse {
-        fn from(
-            value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ) -> Self {
-            Self(value)
+    impl RunFollowupResponse {
+        pub fn builder() -> builder::RunFollowupResponse {
+            Default::default()
         }
     }
     ///An agent run with its state, configuration, usage and artifacts.
@@ -4631,6 +6856,14 @@ pub mod types {
         pub execution_location: ::std::option::Option<RunExecutionLocation>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub executor: ::std::option::Option<RunCreatorInfo>,
+        ///Factory that executed the run, for runs started by a factory.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub factory_uid: ::std::option::Option<::std::string::String>,
+        ///When the run reached a terminal state; absent while it is live.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub finished_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         ///Whether this kind of run can be cancelled through the API (false for GitHub Action and local runs); the current state is not considered.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub is_run_type_cancellable: ::std::option::Option<bool>,
@@ -4649,6 +6882,9 @@ pub mod types {
         pub prompt: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub request_usage: ::std::option::Option<RequestUsage>,
+        ///The first ancestor of this run (itself for a top-level run).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub root_run_id: ::std::option::Option<::std::string::String>,
         ///Run ID.
         pub run_id: ::std::string::String,
         ///Total runtime over all executions as an ISO 8601 duration, for example PT2M30S.
@@ -4672,8 +6908,12 @@ pub mod types {
         pub state: RunState,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub status_message: ::std::option::Option<RunStatusMessage>,
+        ///The prompt exactly as it was submitted, before skills and defaults were applied.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub submitted_prompt: ::std::option::Option<::std::string::String>,
         ///Legacy copy of run_id.
-        pub task_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub task_id: ::std::option::Option<::std::string::String>,
         ///Human-readable title.
         pub title: ::std::string::String,
         ///Link to what triggered the run, such as a Slack thread, Linear issue or schedule.
@@ -4776,6 +7016,18 @@ pub mod types {
         RunScorer,
         #[serde(rename = "ORCHESTRATION")]
         Orchestration,
+        #[serde(rename = "AZURE_DEVOPS_WEBHOOK")]
+        AzureDevopsWebhook,
+        #[serde(rename = "BENCHMARK_TRIAL")]
+        BenchmarkTrial,
+        #[serde(rename = "CREATE_BENCHMARK_TASK")]
+        CreateBenchmarkTask,
+        #[serde(rename = "CUSTOM_WEBHOOK")]
+        CustomWebhook,
+        #[serde(rename = "MCP")]
+        Mcp,
+        #[serde(rename = "TEAMS")]
+        Teams,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
         #[serde(untagged)]
         Unknown(::std::string::String),
@@ -4799,6 +7051,12 @@ pub mod types {
                 Self::Autofix => f.write_str("AUTOFIX"),
                 Self::RunScorer => f.write_str("RUN_SCORER"),
                 Self::Orchestration => f.write_str("ORCHESTRATION"),
+                Self::AzureDevopsWebhook => f.write_str("AZURE_DEVOPS_WEBHOOK"),
+                Self::BenchmarkTrial => f.write_str("BENCHMARK_TRIAL"),
+                Self::CreateBenchmarkTask => f.write_str("CREATE_BENCHMARK_TASK"),
+                Self::CustomWebhook => f.write_str("CUSTOM_WEBHOOK"),
+                Self::Mcp => f.write_str("MCP"),
+                Self::Teams => f.write_str("TEAMS"),
                 Self::Unknown(ref other) => f.write_str(other),
             }
         }
@@ -4825,6 +7083,12 @@ pub mod types {
                 "AUTOFIX" => Ok(Self::Autofix),
                 "RUN_SCORER" => Ok(Self::RunScorer),
                 "ORCHESTRATION" => Ok(Self::Orchestration),
+                "AZURE_DEVOPS_WEBHOOK" => Ok(Self::AzureDevopsWebhook),
+                "BENCHMARK_TRIAL" => Ok(Self::BenchmarkTrial),
+                "CREATE_BENCHMARK_TASK" => Ok(Self::CreateBenchmarkTask),
+                "CUSTOM_WEBHOOK" => Ok(Self::CustomWebhook),
+                "MCP" => Ok(Self::Mcp),
+                "TEAMS" => Ok(Self::Teams),
                 _ => Ok(Self::Unknown(value.to_string())),
             }
         }
@@ -5248,6 +7512,9 @@ pub mod types {
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub data: ScreenshotArtifactResponseData,
+        ///Where the screenshot came from.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub source_links: ::std::option::Option<ArtifactSourceLinks>,
     }
     impl ScreenshotArtifactResponse {
         pub fn builder() -> builder::ScreenshotArtifactResponse {
@@ -5347,6 +7614,74 @@ pub mod types {
     impl SecretRef {
         pub fn builder() -> builder::SecretRef {
             Default::default()
+        }
+    }
+    ///Who reviews the improvements a factory proposes for itself.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+        schemars::JsonSchema
+    )]
+    #[non_exhaustive]
+    pub enum SelfImprovementReviewerType {
+        #[serde(rename = "none")]
+        None,
+        #[serde(rename = "admins")]
+        Admins,
+        #[serde(rename = "team")]
+        Team,
+        #[serde(rename = "custom")]
+        Custom,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for SelfImprovementReviewerType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::None => f.write_str("none"),
+                Self::Admins => f.write_str("admins"),
+                Self::Team => f.write_str("team"),
+                Self::Custom => f.write_str("custom"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for SelfImprovementReviewerType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "none" => Ok(Self::None),
+                "admins" => Ok(Self::Admins),
+                "team" => Ok(Self::Team),
+                "custom" => Ok(Self::Custom),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SelfImprovementReviewerType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SelfImprovementReviewerType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A message to deliver to one or more runs.
@@ -5778,6 +8113,9 @@ pub mod types {
         ///New secret list; empty array clears it, duplicate names are rejected.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub secrets: ::std::option::Option<::std::vec::Vec<SecretRef>>,
+        ///Secrets to add to the identity's list, keeping the ones it has (secrets replaces the list).
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub secrets_append: ::std::vec::Vec<SecretRef>,
         ///New skill spec list; empty array clears it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub skills: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -5787,6 +8125,32 @@ pub mod types {
     }
     impl UpdateAgentRequest {
         pub fn builder() -> builder::UpdateAgentRequest {
+            Default::default()
+        }
+    }
+    ///A partial update of a task: members left out are unchanged; the last write wins.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct UpdateFactoryTaskRequest {
+        ///New description.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        ///New stage; any stage may follow any other, backwards included.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub stage: ::std::option::Option<FactoryTaskStage>,
+        ///New title.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
+    }
+    impl UpdateFactoryTaskRequest {
+        pub fn builder() -> builder::UpdateFactoryTaskRequest {
             Default::default()
         }
     }
@@ -5821,6 +8185,57 @@ pub mod types {
     }
     impl UpdateScheduledAgentRequest {
         pub fn builder() -> builder::UpdateScheduledAgentRequest {
+            Default::default()
+        }
+    }
+    ///The factory tree to check.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ValidateFactoryFilesRequest {
+        ///Every file of the tree.
+        pub files: ::std::vec::Vec<FactoryFile>,
+    }
+    impl ValidateFactoryFilesRequest {
+        pub fn builder() -> builder::ValidateFactoryFilesRequest {
+            Default::default()
+        }
+    }
+    ///The outcome of checking a factory tree without applying it.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ValidateFactoryFilesResponse {
+        ///References left for apply time.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub deferred_resolutions: ::std::vec::Vec<FactoryFileDeferredResolution>,
+        ///Problems found, by file and position.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub diagnostics: ::std::vec::Vec<FactoryFileDiagnostic>,
+        ///Schema version the files were checked against.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub schema_version: ::std::option::Option<::std::string::String>,
+        ///Checks that need the team's state and were skipped.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub state_dependent_checks_not_run: ::std::vec::Vec<::std::string::String>,
+        ///True when no diagnostic is an error.
+        pub valid: bool,
+        ///Which groups of checks ran.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub validation_scope: ::std::option::Option<FactoryFileValidationScope>,
+    }
+    impl ValidateFactoryFilesResponse {
+        pub fn builder() -> builder::ValidateFactoryFilesResponse {
             Default::default()
         }
     }
@@ -7969,6 +10384,10 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            experimental: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
             harness: ::std::result::Result<
                 ::std::option::Option<super::Harness>,
                 ::std::string::String,
@@ -8008,6 +10427,10 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            secrets: ::std::result::Result<
+                ::std::vec::Vec<super::SecretRef>,
+                ::std::string::String,
+            >,
             session_sharing: ::std::result::Result<
                 ::std::option::Option<super::SessionSharingConfig>,
                 ::std::string::String,
@@ -8033,6 +10456,7 @@ pub mod types {
                     computer_use_model_id: Ok(Default::default()),
                     credential_strategy: Ok(Default::default()),
                     environment_id: Ok(Default::default()),
+                    experimental: Ok(Default::default()),
                     harness: Ok(Default::default()),
                     harness_auth_secrets: Ok(Default::default()),
                     idle_timeout_minutes: Ok(Default::default()),
@@ -8042,6 +10466,7 @@ pub mod types {
                     model_id: Ok(Default::default()),
                     name: Ok(Default::default()),
                     runner_id: Ok(Default::default()),
+                    secrets: Ok(Default::default()),
                     session_sharing: Ok(Default::default()),
                     skill_spec: Ok(Default::default()),
                     skills: Ok(Default::default()),
@@ -8117,6 +10542,20 @@ pub mod types {
                         format!(
                             "error converting supplied value for environment_id: {e}"
                         )
+                    });
+                self
+            }
+            pub fn experimental<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.experimental = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for experimental: {e}")
                     });
                 self
             }
@@ -8245,6 +10684,18 @@ pub mod types {
                     });
                 self
             }
+            pub fn secrets<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secrets = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for secrets: {e}")
+                    });
+                self
+            }
             pub fn session_sharing<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -8309,6 +10760,7 @@ pub mod types {
                     computer_use_model_id: value.computer_use_model_id?,
                     credential_strategy: value.credential_strategy?,
                     environment_id: value.environment_id?,
+                    experimental: value.experimental?,
                     harness: value.harness?,
                     harness_auth_secrets: value.harness_auth_secrets?,
                     idle_timeout_minutes: value.idle_timeout_minutes?,
@@ -8318,6 +10770,7 @@ pub mod types {
                     model_id: value.model_id?,
                     name: value.name?,
                     runner_id: value.runner_id?,
+                    secrets: value.secrets?,
                     session_sharing: value.session_sharing?,
                     skill_spec: value.skill_spec?,
                     skills: value.skills?,
@@ -8333,6 +10786,7 @@ pub mod types {
                     computer_use_model_id: Ok(value.computer_use_model_id),
                     credential_strategy: Ok(value.credential_strategy),
                     environment_id: Ok(value.environment_id),
+                    experimental: Ok(value.experimental),
                     harness: Ok(value.harness),
                     harness_auth_secrets: Ok(value.harness_auth_secrets),
                     idle_timeout_minutes: Ok(value.idle_timeout_minutes),
@@ -8342,10 +10796,78 @@ pub mod types {
                     model_id: Ok(value.model_id),
                     name: Ok(value.name),
                     runner_id: Ok(value.runner_id),
+                    secrets: Ok(value.secrets),
                     session_sharing: Ok(value.session_sharing),
                     skill_spec: Ok(value.skill_spec),
                     skills: Ok(value.skills),
                     worker_host: Ok(value.worker_host),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ArtifactSourceLinks {
+            pull_request_urls: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            run_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ArtifactSourceLinks {
+            fn default() -> Self {
+                Self {
+                    pull_request_urls: Ok(Default::default()),
+                    run_url: Ok(Default::default()),
+                }
+            }
+        }
+        impl ArtifactSourceLinks {
+            pub fn pull_request_urls<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.pull_request_urls = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for pull_request_urls: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn run_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_url: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ArtifactSourceLinks>
+        for super::ArtifactSourceLinks {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ArtifactSourceLinks,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    pull_request_urls: value.pull_request_urls?,
+                    run_url: value.run_url?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ArtifactSourceLinks> for ArtifactSourceLinks {
+            fn from(value: super::ArtifactSourceLinks) -> Self {
+                Self {
+                    pull_request_urls: Ok(value.pull_request_urls),
+                    run_url: Ok(value.run_url),
                 }
             }
         }
@@ -8580,7 +11102,14 @@ pub mod types {
                 >,
                 ::std::string::String,
             >,
-            platform_usage_usd: ::std::result::Result<f64, ::std::string::String>,
+            platform_usage_in_cents: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            platform_usage_usd: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for ChargedUsageDetail {
             fn default() -> Self {
@@ -8588,9 +11117,8 @@ pub mod types {
                     byok_inference_usage: Ok(Default::default()),
                     custom_endpoint_inference_usage: Ok(Default::default()),
                     direct_api_inference_usage: Ok(Default::default()),
-                    platform_usage_usd: Err(
-                        "no value supplied for platform_usage_usd".to_string(),
-                    ),
+                    platform_usage_in_cents: Ok(Default::default()),
+                    platform_usage_usd: Ok(Default::default()),
                 }
             }
         }
@@ -8652,9 +11180,23 @@ pub mod types {
                     });
                 self
             }
+            pub fn platform_usage_in_cents<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.platform_usage_in_cents = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for platform_usage_in_cents: {e}"
+                        )
+                    });
+                self
+            }
             pub fn platform_usage_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.platform_usage_usd = value
@@ -8677,6 +11219,7 @@ pub mod types {
                     custom_endpoint_inference_usage: value
                         .custom_endpoint_inference_usage?,
                     direct_api_inference_usage: value.direct_api_inference_usage?,
+                    platform_usage_in_cents: value.platform_usage_in_cents?,
                     platform_usage_usd: value.platform_usage_usd?,
                 })
             }
@@ -8689,7 +11232,644 @@ pub mod types {
                         value.custom_endpoint_inference_usage,
                     ),
                     direct_api_inference_usage: Ok(value.direct_api_inference_usage),
+                    platform_usage_in_cents: Ok(value.platform_usage_in_cents),
                     platform_usage_usd: Ok(value.platform_usage_usd),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ClaudeCodeCacheCreation {
+            ephemeral_1h_input_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            ephemeral_5m_input_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ClaudeCodeCacheCreation {
+            fn default() -> Self {
+                Self {
+                    ephemeral_1h_input_tokens: Ok(Default::default()),
+                    ephemeral_5m_input_tokens: Ok(Default::default()),
+                }
+            }
+        }
+        impl ClaudeCodeCacheCreation {
+            pub fn ephemeral_1h_input_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ephemeral_1h_input_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for ephemeral_1h_input_tokens: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn ephemeral_5m_input_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ephemeral_5m_input_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for ephemeral_5m_input_tokens: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ClaudeCodeCacheCreation>
+        for super::ClaudeCodeCacheCreation {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ClaudeCodeCacheCreation,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    ephemeral_1h_input_tokens: value.ephemeral_1h_input_tokens?,
+                    ephemeral_5m_input_tokens: value.ephemeral_5m_input_tokens?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ClaudeCodeCacheCreation>
+        for ClaudeCodeCacheCreation {
+            fn from(value: super::ClaudeCodeCacheCreation) -> Self {
+                Self {
+                    ephemeral_1h_input_tokens: Ok(value.ephemeral_1h_input_tokens),
+                    ephemeral_5m_input_tokens: Ok(value.ephemeral_5m_input_tokens),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ClaudeCodeHarnessUsage {
+            capture_sequence: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            captured_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            execution_id: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            harness: ::std::result::Result<
+                super::ClaudeCodeHarnessUsageHarness,
+                ::std::string::String,
+            >,
+            metrics_version: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            snapshot: ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeUsageSnapshot>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ClaudeCodeHarnessUsage {
+            fn default() -> Self {
+                Self {
+                    capture_sequence: Ok(Default::default()),
+                    captured_at: Ok(Default::default()),
+                    execution_id: Ok(Default::default()),
+                    harness: Err("no value supplied for harness".to_string()),
+                    metrics_version: Ok(Default::default()),
+                    snapshot: Ok(Default::default()),
+                }
+            }
+        }
+        impl ClaudeCodeHarnessUsage {
+            pub fn capture_sequence<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.capture_sequence = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for capture_sequence: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn captured_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.captured_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for captured_at: {e}")
+                    });
+                self
+            }
+            pub fn execution_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.execution_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for execution_id: {e}")
+                    });
+                self
+            }
+            pub fn harness<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ClaudeCodeHarnessUsageHarness>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.harness = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for harness: {e}")
+                    });
+                self
+            }
+            pub fn metrics_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metrics_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for metrics_version: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn snapshot<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ClaudeCodeUsageSnapshot>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.snapshot = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for snapshot: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ClaudeCodeHarnessUsage>
+        for super::ClaudeCodeHarnessUsage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ClaudeCodeHarnessUsage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    capture_sequence: value.capture_sequence?,
+                    captured_at: value.captured_at?,
+                    execution_id: value.execution_id?,
+                    harness: value.harness?,
+                    metrics_version: value.metrics_version?,
+                    snapshot: value.snapshot?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ClaudeCodeHarnessUsage>
+        for ClaudeCodeHarnessUsage {
+            fn from(value: super::ClaudeCodeHarnessUsage) -> Self {
+                Self {
+                    capture_sequence: Ok(value.capture_sequence),
+                    captured_at: Ok(value.captured_at),
+                    execution_id: Ok(value.execution_id),
+                    harness: Ok(value.harness),
+                    metrics_version: Ok(value.metrics_version),
+                    snapshot: Ok(value.snapshot),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ClaudeCodeTokenUsage {
+            cache_creation: ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeCacheCreation>,
+                ::std::string::String,
+            >,
+            cache_creation_input_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            cache_read_input_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            input_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            output_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ClaudeCodeTokenUsage {
+            fn default() -> Self {
+                Self {
+                    cache_creation: Ok(Default::default()),
+                    cache_creation_input_tokens: Ok(Default::default()),
+                    cache_read_input_tokens: Ok(Default::default()),
+                    input_tokens: Ok(Default::default()),
+                    output_tokens: Ok(Default::default()),
+                }
+            }
+        }
+        impl ClaudeCodeTokenUsage {
+            pub fn cache_creation<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ClaudeCodeCacheCreation>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cache_creation = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cache_creation: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn cache_creation_input_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cache_creation_input_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cache_creation_input_tokens: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn cache_read_input_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cache_read_input_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cache_read_input_tokens: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn input_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.input_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for input_tokens: {e}")
+                    });
+                self
+            }
+            pub fn output_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.output_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for output_tokens: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ClaudeCodeTokenUsage>
+        for super::ClaudeCodeTokenUsage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ClaudeCodeTokenUsage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cache_creation: value.cache_creation?,
+                    cache_creation_input_tokens: value.cache_creation_input_tokens?,
+                    cache_read_input_tokens: value.cache_read_input_tokens?,
+                    input_tokens: value.input_tokens?,
+                    output_tokens: value.output_tokens?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ClaudeCodeTokenUsage> for ClaudeCodeTokenUsage {
+            fn from(value: super::ClaudeCodeTokenUsage) -> Self {
+                Self {
+                    cache_creation: Ok(value.cache_creation),
+                    cache_creation_input_tokens: Ok(value.cache_creation_input_tokens),
+                    cache_read_input_tokens: Ok(value.cache_read_input_tokens),
+                    input_tokens: Ok(value.input_tokens),
+                    output_tokens: Ok(value.output_tokens),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ClaudeCodeUsageAttribution {
+            inference_geo: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            model: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            service_tier: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            speed: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            usage: ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeTokenUsage>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ClaudeCodeUsageAttribution {
+            fn default() -> Self {
+                Self {
+                    inference_geo: Ok(Default::default()),
+                    model: Ok(Default::default()),
+                    service_tier: Ok(Default::default()),
+                    speed: Ok(Default::default()),
+                    usage: Ok(Default::default()),
+                }
+            }
+        }
+        impl ClaudeCodeUsageAttribution {
+            pub fn inference_geo<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.inference_geo = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for inference_geo: {e}")
+                    });
+                self
+            }
+            pub fn model<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.model = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
+                    });
+                self
+            }
+            pub fn service_tier<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.service_tier = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for service_tier: {e}")
+                    });
+                self
+            }
+            pub fn speed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.speed = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for speed: {e}")
+                    });
+                self
+            }
+            pub fn usage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ClaudeCodeTokenUsage>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.usage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ClaudeCodeUsageAttribution>
+        for super::ClaudeCodeUsageAttribution {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ClaudeCodeUsageAttribution,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    inference_geo: value.inference_geo?,
+                    model: value.model?,
+                    service_tier: value.service_tier?,
+                    speed: value.speed?,
+                    usage: value.usage?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ClaudeCodeUsageAttribution>
+        for ClaudeCodeUsageAttribution {
+            fn from(value: super::ClaudeCodeUsageAttribution) -> Self {
+                Self {
+                    inference_geo: Ok(value.inference_geo),
+                    model: Ok(value.model),
+                    service_tier: Ok(value.service_tier),
+                    speed: Ok(value.speed),
+                    usage: Ok(value.usage),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ClaudeCodeUsagePayload {
+            attribution: ::std::result::Result<
+                ::std::vec::Vec<super::ClaudeCodeUsageAttribution>,
+                ::std::string::String,
+            >,
+            tool_calls: ::std::result::Result<
+                ::std::option::Option<super::HarnessToolCalls>,
+                ::std::string::String,
+            >,
+            usage: ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeTokenUsage>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ClaudeCodeUsagePayload {
+            fn default() -> Self {
+                Self {
+                    attribution: Ok(Default::default()),
+                    tool_calls: Ok(Default::default()),
+                    usage: Ok(Default::default()),
+                }
+            }
+        }
+        impl ClaudeCodeUsagePayload {
+            pub fn attribution<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::ClaudeCodeUsageAttribution>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attribution = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attribution: {e}")
+                    });
+                self
+            }
+            pub fn tool_calls<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::HarnessToolCalls>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tool_calls = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tool_calls: {e}")
+                    });
+                self
+            }
+            pub fn usage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ClaudeCodeTokenUsage>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.usage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ClaudeCodeUsagePayload>
+        for super::ClaudeCodeUsagePayload {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ClaudeCodeUsagePayload,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attribution: value.attribution?,
+                    tool_calls: value.tool_calls?,
+                    usage: value.usage?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ClaudeCodeUsagePayload>
+        for ClaudeCodeUsagePayload {
+            fn from(value: super::ClaudeCodeUsagePayload) -> Self {
+                Self {
+                    attribution: Ok(value.attribution),
+                    tool_calls: Ok(value.tool_calls),
+                    usage: Ok(value.usage),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ClaudeCodeUsageSnapshot {
+            coverage: ::std::result::Result<
+                ::std::option::Option<super::HarnessUsageCoverage>,
+                ::std::string::String,
+            >,
+            payload: ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeUsagePayload>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ClaudeCodeUsageSnapshot {
+            fn default() -> Self {
+                Self {
+                    coverage: Ok(Default::default()),
+                    payload: Ok(Default::default()),
+                }
+            }
+        }
+        impl ClaudeCodeUsageSnapshot {
+            pub fn coverage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::HarnessUsageCoverage>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.coverage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for coverage: {e}")
+                    });
+                self
+            }
+            pub fn payload<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ClaudeCodeUsagePayload>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.payload = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for payload: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ClaudeCodeUsageSnapshot>
+        for super::ClaudeCodeUsageSnapshot {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ClaudeCodeUsageSnapshot,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    coverage: value.coverage?,
+                    payload: value.payload?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ClaudeCodeUsageSnapshot>
+        for ClaudeCodeUsageSnapshot {
+            fn from(value: super::ClaudeCodeUsageSnapshot) -> Self {
+                Self {
+                    coverage: Ok(value.coverage),
+                    payload: Ok(value.payload),
                 }
             }
         }
@@ -8918,6 +12098,10 @@ pub mod types {
                 ::std::option::Option<super::ProvidersConfig>,
                 ::std::string::String,
             >,
+            secrets: ::std::result::Result<
+                ::std::vec::Vec<super::SecretRef>,
+                ::std::string::String,
+            >,
             setup_commands: ::std::result::Result<
                 ::std::vec::Vec<::std::string::String>,
                 ::std::string::String,
@@ -8932,6 +12116,7 @@ pub mod types {
                     github_repos: Ok(Default::default()),
                     name: Ok(Default::default()),
                     providers: Ok(Default::default()),
+                    secrets: Ok(Default::default()),
                     setup_commands: Ok(Default::default()),
                 }
             }
@@ -9015,6 +12200,18 @@ pub mod types {
                     });
                 self
             }
+            pub fn secrets<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secrets = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for secrets: {e}")
+                    });
+                self
+            }
             pub fn setup_commands<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -9044,6 +12241,7 @@ pub mod types {
                     github_repos: value.github_repos?,
                     name: value.name?,
                     providers: value.providers?,
+                    secrets: value.secrets?,
                     setup_commands: value.setup_commands?,
                 })
             }
@@ -9060,7 +12258,584 @@ pub mod types {
                     github_repos: Ok(value.github_repos),
                     name: Ok(value.name),
                     providers: Ok(value.providers),
+                    secrets: Ok(value.secrets),
                     setup_commands: Ok(value.setup_commands),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CodexHarnessUsage {
+            capture_sequence: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            captured_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            execution_id: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            harness: ::std::result::Result<
+                super::CodexHarnessUsageHarness,
+                ::std::string::String,
+            >,
+            metrics_version: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            snapshot: ::std::result::Result<
+                ::std::option::Option<super::CodexUsageSnapshot>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CodexHarnessUsage {
+            fn default() -> Self {
+                Self {
+                    capture_sequence: Ok(Default::default()),
+                    captured_at: Ok(Default::default()),
+                    execution_id: Ok(Default::default()),
+                    harness: Err("no value supplied for harness".to_string()),
+                    metrics_version: Ok(Default::default()),
+                    snapshot: Ok(Default::default()),
+                }
+            }
+        }
+        impl CodexHarnessUsage {
+            pub fn capture_sequence<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.capture_sequence = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for capture_sequence: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn captured_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.captured_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for captured_at: {e}")
+                    });
+                self
+            }
+            pub fn execution_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.execution_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for execution_id: {e}")
+                    });
+                self
+            }
+            pub fn harness<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CodexHarnessUsageHarness>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.harness = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for harness: {e}")
+                    });
+                self
+            }
+            pub fn metrics_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metrics_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for metrics_version: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn snapshot<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CodexUsageSnapshot>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.snapshot = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for snapshot: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CodexHarnessUsage> for super::CodexHarnessUsage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CodexHarnessUsage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    capture_sequence: value.capture_sequence?,
+                    captured_at: value.captured_at?,
+                    execution_id: value.execution_id?,
+                    harness: value.harness?,
+                    metrics_version: value.metrics_version?,
+                    snapshot: value.snapshot?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CodexHarnessUsage> for CodexHarnessUsage {
+            fn from(value: super::CodexHarnessUsage) -> Self {
+                Self {
+                    capture_sequence: Ok(value.capture_sequence),
+                    captured_at: Ok(value.captured_at),
+                    execution_id: Ok(value.execution_id),
+                    harness: Ok(value.harness),
+                    metrics_version: Ok(value.metrics_version),
+                    snapshot: Ok(value.snapshot),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CodexTokenUsage {
+            cache_write_input_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            cached_input_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            input_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            output_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            reasoning_output_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            total_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CodexTokenUsage {
+            fn default() -> Self {
+                Self {
+                    cache_write_input_tokens: Ok(Default::default()),
+                    cached_input_tokens: Ok(Default::default()),
+                    input_tokens: Ok(Default::default()),
+                    output_tokens: Ok(Default::default()),
+                    reasoning_output_tokens: Ok(Default::default()),
+                    total_tokens: Ok(Default::default()),
+                }
+            }
+        }
+        impl CodexTokenUsage {
+            pub fn cache_write_input_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cache_write_input_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cache_write_input_tokens: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn cached_input_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cached_input_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cached_input_tokens: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn input_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.input_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for input_tokens: {e}")
+                    });
+                self
+            }
+            pub fn output_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.output_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for output_tokens: {e}")
+                    });
+                self
+            }
+            pub fn reasoning_output_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reasoning_output_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for reasoning_output_tokens: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn total_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total_tokens: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CodexTokenUsage> for super::CodexTokenUsage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CodexTokenUsage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cache_write_input_tokens: value.cache_write_input_tokens?,
+                    cached_input_tokens: value.cached_input_tokens?,
+                    input_tokens: value.input_tokens?,
+                    output_tokens: value.output_tokens?,
+                    reasoning_output_tokens: value.reasoning_output_tokens?,
+                    total_tokens: value.total_tokens?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CodexTokenUsage> for CodexTokenUsage {
+            fn from(value: super::CodexTokenUsage) -> Self {
+                Self {
+                    cache_write_input_tokens: Ok(value.cache_write_input_tokens),
+                    cached_input_tokens: Ok(value.cached_input_tokens),
+                    input_tokens: Ok(value.input_tokens),
+                    output_tokens: Ok(value.output_tokens),
+                    reasoning_output_tokens: Ok(value.reasoning_output_tokens),
+                    total_tokens: Ok(value.total_tokens),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CodexUsageAttribution {
+            inference_geo: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            model: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            service_tier: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            speed: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            usage: ::std::result::Result<
+                ::std::option::Option<super::CodexTokenUsage>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CodexUsageAttribution {
+            fn default() -> Self {
+                Self {
+                    inference_geo: Ok(Default::default()),
+                    model: Ok(Default::default()),
+                    service_tier: Ok(Default::default()),
+                    speed: Ok(Default::default()),
+                    usage: Ok(Default::default()),
+                }
+            }
+        }
+        impl CodexUsageAttribution {
+            pub fn inference_geo<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.inference_geo = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for inference_geo: {e}")
+                    });
+                self
+            }
+            pub fn model<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.model = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
+                    });
+                self
+            }
+            pub fn service_tier<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.service_tier = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for service_tier: {e}")
+                    });
+                self
+            }
+            pub fn speed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.speed = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for speed: {e}")
+                    });
+                self
+            }
+            pub fn usage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CodexTokenUsage>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.usage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CodexUsageAttribution>
+        for super::CodexUsageAttribution {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CodexUsageAttribution,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    inference_geo: value.inference_geo?,
+                    model: value.model?,
+                    service_tier: value.service_tier?,
+                    speed: value.speed?,
+                    usage: value.usage?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CodexUsageAttribution>
+        for CodexUsageAttribution {
+            fn from(value: super::CodexUsageAttribution) -> Self {
+                Self {
+                    inference_geo: Ok(value.inference_geo),
+                    model: Ok(value.model),
+                    service_tier: Ok(value.service_tier),
+                    speed: Ok(value.speed),
+                    usage: Ok(value.usage),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CodexUsagePayload {
+            attribution: ::std::result::Result<
+                ::std::vec::Vec<super::CodexUsageAttribution>,
+                ::std::string::String,
+            >,
+            tool_calls: ::std::result::Result<
+                ::std::option::Option<super::HarnessToolCalls>,
+                ::std::string::String,
+            >,
+            usage: ::std::result::Result<
+                ::std::option::Option<super::CodexTokenUsage>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CodexUsagePayload {
+            fn default() -> Self {
+                Self {
+                    attribution: Ok(Default::default()),
+                    tool_calls: Ok(Default::default()),
+                    usage: Ok(Default::default()),
+                }
+            }
+        }
+        impl CodexUsagePayload {
+            pub fn attribution<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::CodexUsageAttribution>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attribution = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attribution: {e}")
+                    });
+                self
+            }
+            pub fn tool_calls<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::HarnessToolCalls>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tool_calls = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tool_calls: {e}")
+                    });
+                self
+            }
+            pub fn usage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CodexTokenUsage>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.usage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CodexUsagePayload> for super::CodexUsagePayload {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CodexUsagePayload,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attribution: value.attribution?,
+                    tool_calls: value.tool_calls?,
+                    usage: value.usage?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CodexUsagePayload> for CodexUsagePayload {
+            fn from(value: super::CodexUsagePayload) -> Self {
+                Self {
+                    attribution: Ok(value.attribution),
+                    tool_calls: Ok(value.tool_calls),
+                    usage: Ok(value.usage),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CodexUsageSnapshot {
+            coverage: ::std::result::Result<
+                ::std::option::Option<super::HarnessUsageCoverage>,
+                ::std::string::String,
+            >,
+            payload: ::std::result::Result<
+                ::std::option::Option<super::CodexUsagePayload>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CodexUsageSnapshot {
+            fn default() -> Self {
+                Self {
+                    coverage: Ok(Default::default()),
+                    payload: Ok(Default::default()),
+                }
+            }
+        }
+        impl CodexUsageSnapshot {
+            pub fn coverage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::HarnessUsageCoverage>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.coverage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for coverage: {e}")
+                    });
+                self
+            }
+            pub fn payload<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CodexUsagePayload>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.payload = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for payload: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CodexUsageSnapshot> for super::CodexUsageSnapshot {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CodexUsageSnapshot,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    coverage: value.coverage?,
+                    payload: value.payload?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CodexUsageSnapshot> for CodexUsageSnapshot {
+            fn from(value: super::CodexUsageSnapshot) -> Self {
+                Self {
+                    coverage: Ok(value.coverage),
+                    payload: Ok(value.payload),
                 }
             }
         }
@@ -9982,6 +13757,350 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct CreateFactoryRunRequest {
+            prompt: ::std::result::Result<::std::string::String, ::std::string::String>,
+            ticket_ref: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            ticket_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CreateFactoryRunRequest {
+            fn default() -> Self {
+                Self {
+                    prompt: Err("no value supplied for prompt".to_string()),
+                    ticket_ref: Ok(Default::default()),
+                    ticket_url: Ok(Default::default()),
+                    title: Ok(Default::default()),
+                }
+            }
+        }
+        impl CreateFactoryRunRequest {
+            pub fn prompt<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.prompt = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for prompt: {e}")
+                    });
+                self
+            }
+            pub fn ticket_ref<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ticket_ref = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_ref: {e}")
+                    });
+                self
+            }
+            pub fn ticket_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ticket_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_url: {e}")
+                    });
+                self
+            }
+            pub fn title<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.title = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CreateFactoryRunRequest>
+        for super::CreateFactoryRunRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CreateFactoryRunRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    prompt: value.prompt?,
+                    ticket_ref: value.ticket_ref?,
+                    ticket_url: value.ticket_url?,
+                    title: value.title?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CreateFactoryRunRequest>
+        for CreateFactoryRunRequest {
+            fn from(value: super::CreateFactoryRunRequest) -> Self {
+                Self {
+                    prompt: Ok(value.prompt),
+                    ticket_ref: Ok(value.ticket_ref),
+                    ticket_url: Ok(value.ticket_url),
+                    title: Ok(value.title),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CreateFactoryRunResponse {
+            factory_uid: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            foreman_agent: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            run_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            run_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            state: ::std::result::Result<super::RunState, ::std::string::String>,
+            ticket_ref: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CreateFactoryRunResponse {
+            fn default() -> Self {
+                Self {
+                    factory_uid: Ok(Default::default()),
+                    foreman_agent: Ok(Default::default()),
+                    run_id: Err("no value supplied for run_id".to_string()),
+                    run_url: Ok(Default::default()),
+                    state: Err("no value supplied for state".to_string()),
+                    ticket_ref: Ok(Default::default()),
+                }
+            }
+        }
+        impl CreateFactoryRunResponse {
+            pub fn factory_uid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.factory_uid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for factory_uid: {e}")
+                    });
+                self
+            }
+            pub fn foreman_agent<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.foreman_agent = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for foreman_agent: {e}")
+                    });
+                self
+            }
+            pub fn run_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
+                self
+            }
+            pub fn run_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_url: {e}")
+                    });
+                self
+            }
+            pub fn state<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RunState>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.state = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for state: {e}")
+                    });
+                self
+            }
+            pub fn ticket_ref<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ticket_ref = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_ref: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CreateFactoryRunResponse>
+        for super::CreateFactoryRunResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CreateFactoryRunResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    factory_uid: value.factory_uid?,
+                    foreman_agent: value.foreman_agent?,
+                    run_id: value.run_id?,
+                    run_url: value.run_url?,
+                    state: value.state?,
+                    ticket_ref: value.ticket_ref?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CreateFactoryRunResponse>
+        for CreateFactoryRunResponse {
+            fn from(value: super::CreateFactoryRunResponse) -> Self {
+                Self {
+                    factory_uid: Ok(value.factory_uid),
+                    foreman_agent: Ok(value.foreman_agent),
+                    run_id: Ok(value.run_id),
+                    run_url: Ok(value.run_url),
+                    state: Ok(value.state),
+                    ticket_ref: Ok(value.ticket_ref),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CreateFactoryTaskRequest {
+            conversation_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            description: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            stage: ::std::result::Result<
+                ::std::option::Option<super::FactoryTaskStage>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for CreateFactoryTaskRequest {
+            fn default() -> Self {
+                Self {
+                    conversation_id: Err(
+                        "no value supplied for conversation_id".to_string(),
+                    ),
+                    description: Ok(Default::default()),
+                    stage: Ok(Default::default()),
+                    title: Err("no value supplied for title".to_string()),
+                }
+            }
+        }
+        impl CreateFactoryTaskRequest {
+            pub fn conversation_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.conversation_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for conversation_id: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn stage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryTaskStage>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for stage: {e}")
+                    });
+                self
+            }
+            pub fn title<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.title = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CreateFactoryTaskRequest>
+        for super::CreateFactoryTaskRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CreateFactoryTaskRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    conversation_id: value.conversation_id?,
+                    description: value.description?,
+                    stage: value.stage?,
+                    title: value.title?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CreateFactoryTaskRequest>
+        for CreateFactoryTaskRequest {
+            fn from(value: super::CreateFactoryTaskRequest) -> Self {
+                Self {
+                    conversation_id: Ok(value.conversation_id),
+                    description: Ok(value.description),
+                    stage: Ok(value.stage),
+                    title: Ok(value.title),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct CreateScheduledAgentRequest {
             agent_config: ::std::result::Result<
                 ::std::option::Option<super::AmbientAgentConfig>,
@@ -10216,6 +14335,48 @@ pub mod types {
         for DeleteScheduledAgentResponse {
             fn from(value: super::DeleteScheduledAgentResponse) -> Self {
                 Self { success: Ok(value.success) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct EgressRangesResponse {
+            cidrs: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for EgressRangesResponse {
+            fn default() -> Self {
+                Self {
+                    cidrs: Err("no value supplied for cidrs".to_string()),
+                }
+            }
+        }
+        impl EgressRangesResponse {
+            pub fn cidrs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cidrs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for cidrs: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<EgressRangesResponse>
+        for super::EgressRangesResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: EgressRangesResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { cidrs: value.cidrs? })
+            }
+        }
+        impl ::std::convert::From<super::EgressRangesResponse> for EgressRangesResponse {
+            fn from(value: super::EgressRangesResponse) -> Self {
+                Self { cidrs: Ok(value.cidrs) }
             }
         }
         #[derive(Clone, Debug)]
@@ -10928,6 +15089,2145 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Factory {
+            agent_defaults: ::std::result::Result<
+                ::std::option::Option<super::FactoryAgentDefaults>,
+                ::std::string::String,
+            >,
+            alias: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            avatar_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            code_forge: ::std::result::Result<
+                ::std::option::Option<super::CodeForge>,
+                ::std::string::String,
+            >,
+            code_forges: ::std::result::Result<
+                ::std::vec::Vec<super::CodeForge>,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            creator: ::std::result::Result<
+                ::std::option::Option<super::FactoryCreator>,
+                ::std::string::String,
+            >,
+            credential_strategy: ::std::result::Result<
+                ::std::option::Option<super::AgentCredentialStrategy>,
+                ::std::string::String,
+            >,
+            default_environment: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            default_model: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            description: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            integrations: ::std::result::Result<
+                ::std::vec::Vec<super::FactoryIntegration>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            repositories: ::std::result::Result<
+                ::std::vec::Vec<super::FactoryRepository>,
+                ::std::string::String,
+            >,
+            scorer_defaults: ::std::result::Result<
+                ::std::option::Option<super::FactoryScorerDefaults>,
+                ::std::string::String,
+            >,
+            scoring: ::std::result::Result<
+                ::std::option::Option<super::FactoryScoring>,
+                ::std::string::String,
+            >,
+            self_improvement: ::std::result::Result<
+                ::std::option::Option<super::FactorySelfImprovement>,
+                ::std::string::String,
+            >,
+            team_uid: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            uid: ::std::result::Result<::std::string::String, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for Factory {
+            fn default() -> Self {
+                Self {
+                    agent_defaults: Ok(Default::default()),
+                    alias: Ok(Default::default()),
+                    avatar_url: Ok(Default::default()),
+                    code_forge: Ok(Default::default()),
+                    code_forges: Ok(Default::default()),
+                    created_at: Ok(Default::default()),
+                    creator: Ok(Default::default()),
+                    credential_strategy: Ok(Default::default()),
+                    default_environment: Ok(Default::default()),
+                    default_model: Ok(Default::default()),
+                    description: Ok(Default::default()),
+                    integrations: Ok(Default::default()),
+                    name: Err("no value supplied for name".to_string()),
+                    repositories: Ok(Default::default()),
+                    scorer_defaults: Ok(Default::default()),
+                    scoring: Ok(Default::default()),
+                    self_improvement: Ok(Default::default()),
+                    team_uid: Ok(Default::default()),
+                    uid: Err("no value supplied for uid".to_string()),
+                    updated_at: Ok(Default::default()),
+                }
+            }
+        }
+        impl Factory {
+            pub fn agent_defaults<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryAgentDefaults>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.agent_defaults = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for agent_defaults: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn alias<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.alias = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for alias: {e}")
+                    });
+                self
+            }
+            pub fn avatar_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.avatar_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for avatar_url: {e}")
+                    });
+                self
+            }
+            pub fn code_forge<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::CodeForge>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.code_forge = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code_forge: {e}")
+                    });
+                self
+            }
+            pub fn code_forges<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CodeForge>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.code_forges = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code_forges: {e}")
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn creator<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::FactoryCreator>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.creator = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for creator: {e}")
+                    });
+                self
+            }
+            pub fn credential_strategy<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::AgentCredentialStrategy>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.credential_strategy = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for credential_strategy: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn default_environment<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.default_environment = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for default_environment: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn default_model<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.default_model = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for default_model: {e}")
+                    });
+                self
+            }
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn integrations<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryIntegration>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.integrations = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for integrations: {e}")
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn repositories<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryRepository>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.repositories = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for repositories: {e}")
+                    });
+                self
+            }
+            pub fn scorer_defaults<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryScorerDefaults>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scorer_defaults = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for scorer_defaults: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn scoring<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::FactoryScoring>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scoring = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scoring: {e}")
+                    });
+                self
+            }
+            pub fn self_improvement<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactorySelfImprovement>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.self_improvement = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for self_improvement: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn team_uid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.team_uid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for team_uid: {e}")
+                    });
+                self
+            }
+            pub fn uid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.uid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for uid: {e}")
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Factory> for super::Factory {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Factory,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    agent_defaults: value.agent_defaults?,
+                    alias: value.alias?,
+                    avatar_url: value.avatar_url?,
+                    code_forge: value.code_forge?,
+                    code_forges: value.code_forges?,
+                    created_at: value.created_at?,
+                    creator: value.creator?,
+                    credential_strategy: value.credential_strategy?,
+                    default_environment: value.default_environment?,
+                    default_model: value.default_model?,
+                    description: value.description?,
+                    integrations: value.integrations?,
+                    name: value.name?,
+                    repositories: value.repositories?,
+                    scorer_defaults: value.scorer_defaults?,
+                    scoring: value.scoring?,
+                    self_improvement: value.self_improvement?,
+                    team_uid: value.team_uid?,
+                    uid: value.uid?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Factory> for Factory {
+            fn from(value: super::Factory) -> Self {
+                Self {
+                    agent_defaults: Ok(value.agent_defaults),
+                    alias: Ok(value.alias),
+                    avatar_url: Ok(value.avatar_url),
+                    code_forge: Ok(value.code_forge),
+                    code_forges: Ok(value.code_forges),
+                    created_at: Ok(value.created_at),
+                    creator: Ok(value.creator),
+                    credential_strategy: Ok(value.credential_strategy),
+                    default_environment: Ok(value.default_environment),
+                    default_model: Ok(value.default_model),
+                    description: Ok(value.description),
+                    integrations: Ok(value.integrations),
+                    name: Ok(value.name),
+                    repositories: Ok(value.repositories),
+                    scorer_defaults: Ok(value.scorer_defaults),
+                    scoring: Ok(value.scoring),
+                    self_improvement: Ok(value.self_improvement),
+                    team_uid: Ok(value.team_uid),
+                    uid: Ok(value.uid),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryAgentDefaults {
+            default_runner_uid: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            harness: ::std::result::Result<
+                ::std::option::Option<super::Harness>,
+                ::std::string::String,
+            >,
+            harness_auth_secrets: ::std::result::Result<
+                ::std::option::Option<super::HarnessAuthSecrets>,
+                ::std::string::String,
+            >,
+            mcp_servers: ::std::result::Result<
+                ::std::collections::HashMap<
+                    ::std::string::String,
+                    super::McpServerConfig,
+                >,
+                ::std::string::String,
+            >,
+            secrets: ::std::result::Result<
+                ::std::vec::Vec<super::SecretRef>,
+                ::std::string::String,
+            >,
+            worker_host: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryAgentDefaults {
+            fn default() -> Self {
+                Self {
+                    default_runner_uid: Ok(Default::default()),
+                    harness: Ok(Default::default()),
+                    harness_auth_secrets: Ok(Default::default()),
+                    mcp_servers: Ok(Default::default()),
+                    secrets: Ok(Default::default()),
+                    worker_host: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryAgentDefaults {
+            pub fn default_runner_uid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.default_runner_uid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for default_runner_uid: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn harness<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.harness = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for harness: {e}")
+                    });
+                self
+            }
+            pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::HarnessAuthSecrets>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.harness_auth_secrets = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for harness_auth_secrets: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn mcp_servers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        super::McpServerConfig,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mcp_servers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mcp_servers: {e}")
+                    });
+                self
+            }
+            pub fn secrets<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secrets = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for secrets: {e}")
+                    });
+                self
+            }
+            pub fn worker_host<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.worker_host = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for worker_host: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryAgentDefaults>
+        for super::FactoryAgentDefaults {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryAgentDefaults,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    default_runner_uid: value.default_runner_uid?,
+                    harness: value.harness?,
+                    harness_auth_secrets: value.harness_auth_secrets?,
+                    mcp_servers: value.mcp_servers?,
+                    secrets: value.secrets?,
+                    worker_host: value.worker_host?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryAgentDefaults> for FactoryAgentDefaults {
+            fn from(value: super::FactoryAgentDefaults) -> Self {
+                Self {
+                    default_runner_uid: Ok(value.default_runner_uid),
+                    harness: Ok(value.harness),
+                    harness_auth_secrets: Ok(value.harness_auth_secrets),
+                    mcp_servers: Ok(value.mcp_servers),
+                    secrets: Ok(value.secrets),
+                    worker_host: Ok(value.worker_host),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryCreator {
+            email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            uid: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryCreator {
+            fn default() -> Self {
+                Self {
+                    email: Ok(Default::default()),
+                    uid: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryCreator {
+            pub fn email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {e}")
+                    });
+                self
+            }
+            pub fn uid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.uid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for uid: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryCreator> for super::FactoryCreator {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryCreator,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    email: value.email?,
+                    uid: value.uid?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryCreator> for FactoryCreator {
+            fn from(value: super::FactoryCreator) -> Self {
+                Self {
+                    email: Ok(value.email),
+                    uid: Ok(value.uid),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryFile {
+            content: ::std::result::Result<::std::string::String, ::std::string::String>,
+            path: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for FactoryFile {
+            fn default() -> Self {
+                Self {
+                    content: Err("no value supplied for content".to_string()),
+                    path: Err("no value supplied for path".to_string()),
+                }
+            }
+        }
+        impl FactoryFile {
+            pub fn content<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.content = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for content: {e}")
+                    });
+                self
+            }
+            pub fn path<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.path = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for path: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryFile> for super::FactoryFile {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryFile,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    content: value.content?,
+                    path: value.path?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryFile> for FactoryFile {
+            fn from(value: super::FactoryFile) -> Self {
+                Self {
+                    content: Ok(value.content),
+                    path: Ok(value.path),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryFileDeferredResolution {
+            field: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            kind: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            path: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryFileDeferredResolution {
+            fn default() -> Self {
+                Self {
+                    field: Ok(Default::default()),
+                    kind: Ok(Default::default()),
+                    path: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryFileDeferredResolution {
+            pub fn field<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.field = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for field: {e}")
+                    });
+                self
+            }
+            pub fn kind<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.kind = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for kind: {e}")
+                    });
+                self
+            }
+            pub fn path<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.path = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for path: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryFileDeferredResolution>
+        for super::FactoryFileDeferredResolution {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryFileDeferredResolution,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    field: value.field?,
+                    kind: value.kind?,
+                    path: value.path?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryFileDeferredResolution>
+        for FactoryFileDeferredResolution {
+            fn from(value: super::FactoryFileDeferredResolution) -> Self {
+                Self {
+                    field: Ok(value.field),
+                    kind: Ok(value.kind),
+                    path: Ok(value.path),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryFileDiagnostic {
+            code: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            column: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            line: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            message: ::std::result::Result<::std::string::String, ::std::string::String>,
+            path: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryFileDiagnostic {
+            fn default() -> Self {
+                Self {
+                    code: Ok(Default::default()),
+                    column: Ok(Default::default()),
+                    line: Ok(Default::default()),
+                    message: Err("no value supplied for message".to_string()),
+                    path: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryFileDiagnostic {
+            pub fn code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.code = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code: {e}")
+                    });
+                self
+            }
+            pub fn column<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.column = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for column: {e}")
+                    });
+                self
+            }
+            pub fn line<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.line = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for line: {e}")
+                    });
+                self
+            }
+            pub fn message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.message = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message: {e}")
+                    });
+                self
+            }
+            pub fn path<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.path = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for path: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryFileDiagnostic>
+        for super::FactoryFileDiagnostic {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryFileDiagnostic,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    code: value.code?,
+                    column: value.column?,
+                    line: value.line?,
+                    message: value.message?,
+                    path: value.path?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryFileDiagnostic>
+        for FactoryFileDiagnostic {
+            fn from(value: super::FactoryFileDiagnostic) -> Self {
+                Self {
+                    code: Ok(value.code),
+                    column: Ok(value.column),
+                    line: Ok(value.line),
+                    message: Ok(value.message),
+                    path: Ok(value.path),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryFileSchemaBundle {
+            documents: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            schema_version: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryFileSchemaBundle {
+            fn default() -> Self {
+                Self {
+                    documents: Err("no value supplied for documents".to_string()),
+                    schema_version: Err(
+                        "no value supplied for schema_version".to_string(),
+                    ),
+                }
+            }
+        }
+        impl FactoryFileSchemaBundle {
+            pub fn documents<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.documents = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for documents: {e}")
+                    });
+                self
+            }
+            pub fn schema_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schema_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for schema_version: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryFileSchemaBundle>
+        for super::FactoryFileSchemaBundle {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryFileSchemaBundle,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    documents: value.documents?,
+                    schema_version: value.schema_version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryFileSchemaBundle>
+        for FactoryFileSchemaBundle {
+            fn from(value: super::FactoryFileSchemaBundle) -> Self {
+                Self {
+                    documents: Ok(value.documents),
+                    schema_version: Ok(value.schema_version),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryFileSchemaVersion {
+            schema_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            schema_version: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryFileSchemaVersion {
+            fn default() -> Self {
+                Self {
+                    schema_url: Ok(Default::default()),
+                    schema_version: Err(
+                        "no value supplied for schema_version".to_string(),
+                    ),
+                }
+            }
+        }
+        impl FactoryFileSchemaVersion {
+            pub fn schema_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schema_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for schema_url: {e}")
+                    });
+                self
+            }
+            pub fn schema_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schema_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for schema_version: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryFileSchemaVersion>
+        for super::FactoryFileSchemaVersion {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryFileSchemaVersion,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    schema_url: value.schema_url?,
+                    schema_version: value.schema_version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryFileSchemaVersion>
+        for FactoryFileSchemaVersion {
+            fn from(value: super::FactoryFileSchemaVersion) -> Self {
+                Self {
+                    schema_url: Ok(value.schema_url),
+                    schema_version: Ok(value.schema_version),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryFileValidationScope {
+            parser: ::std::result::Result<
+                ::std::option::Option<super::FactoryFileCheckState>,
+                ::std::string::String,
+            >,
+            state_dependent: ::std::result::Result<
+                ::std::option::Option<super::FactoryFileValidationScopeStateDependent>,
+                ::std::string::String,
+            >,
+            state_independent: ::std::result::Result<
+                ::std::option::Option<super::FactoryFileCheckState>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryFileValidationScope {
+            fn default() -> Self {
+                Self {
+                    parser: Ok(Default::default()),
+                    state_dependent: Ok(Default::default()),
+                    state_independent: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryFileValidationScope {
+            pub fn parser<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryFileCheckState>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.parser = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for parser: {e}")
+                    });
+                self
+            }
+            pub fn state_dependent<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<
+                        super::FactoryFileValidationScopeStateDependent,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.state_dependent = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for state_dependent: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn state_independent<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryFileCheckState>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.state_independent = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for state_independent: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryFileValidationScope>
+        for super::FactoryFileValidationScope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryFileValidationScope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    parser: value.parser?,
+                    state_dependent: value.state_dependent?,
+                    state_independent: value.state_independent?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryFileValidationScope>
+        for FactoryFileValidationScope {
+            fn from(value: super::FactoryFileValidationScope) -> Self {
+                Self {
+                    parser: Ok(value.parser),
+                    state_dependent: Ok(value.state_dependent),
+                    state_independent: Ok(value.state_independent),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryIntegration {
+            jira: ::std::result::Result<
+                ::std::option::Option<super::FactoryJiraIntegration>,
+                ::std::string::String,
+            >,
+            linear: ::std::result::Result<
+                ::std::option::Option<super::FactoryLinearIntegration>,
+                ::std::string::String,
+            >,
+            microsoft_teams: ::std::result::Result<
+                ::std::option::Option<super::FactoryThreadIntegration>,
+                ::std::string::String,
+            >,
+            slack: ::std::result::Result<
+                ::std::option::Option<super::FactoryThreadIntegration>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<
+                ::std::option::Option<super::FactoryIntegrationType>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryIntegration {
+            fn default() -> Self {
+                Self {
+                    jira: Ok(Default::default()),
+                    linear: Ok(Default::default()),
+                    microsoft_teams: Ok(Default::default()),
+                    slack: Ok(Default::default()),
+                    type_: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryIntegration {
+            pub fn jira<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryJiraIntegration>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.jira = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for jira: {e}")
+                    });
+                self
+            }
+            pub fn linear<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryLinearIntegration>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.linear = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for linear: {e}")
+                    });
+                self
+            }
+            pub fn microsoft_teams<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryThreadIntegration>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.microsoft_teams = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for microsoft_teams: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn slack<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryThreadIntegration>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.slack = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for slack: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryIntegrationType>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryIntegration> for super::FactoryIntegration {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryIntegration,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    jira: value.jira?,
+                    linear: value.linear?,
+                    microsoft_teams: value.microsoft_teams?,
+                    slack: value.slack?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryIntegration> for FactoryIntegration {
+            fn from(value: super::FactoryIntegration) -> Self {
+                Self {
+                    jira: Ok(value.jira),
+                    linear: Ok(value.linear),
+                    microsoft_teams: Ok(value.microsoft_teams),
+                    slack: Ok(value.slack),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryJiraIntegration {
+            project_keys: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryJiraIntegration {
+            fn default() -> Self {
+                Self {
+                    project_keys: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryJiraIntegration {
+            pub fn project_keys<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.project_keys = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for project_keys: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryJiraIntegration>
+        for super::FactoryJiraIntegration {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryJiraIntegration,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    project_keys: value.project_keys?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryJiraIntegration>
+        for FactoryJiraIntegration {
+            fn from(value: super::FactoryJiraIntegration) -> Self {
+                Self {
+                    project_keys: Ok(value.project_keys),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryLinearIntegration {
+            team_ids: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryLinearIntegration {
+            fn default() -> Self {
+                Self {
+                    team_ids: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryLinearIntegration {
+            pub fn team_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.team_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for team_ids: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryLinearIntegration>
+        for super::FactoryLinearIntegration {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryLinearIntegration,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { team_ids: value.team_ids? })
+            }
+        }
+        impl ::std::convert::From<super::FactoryLinearIntegration>
+        for FactoryLinearIntegration {
+            fn from(value: super::FactoryLinearIntegration) -> Self {
+                Self {
+                    team_ids: Ok(value.team_ids),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryRepository {
+            code_forge: ::std::result::Result<
+                ::std::option::Option<super::CodeForge>,
+                ::std::string::String,
+            >,
+            owner: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            provider_metadata: ::std::result::Result<
+                ::std::collections::HashMap<
+                    ::std::string::String,
+                    ::std::string::String,
+                >,
+                ::std::string::String,
+            >,
+            repo: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryRepository {
+            fn default() -> Self {
+                Self {
+                    code_forge: Ok(Default::default()),
+                    owner: Ok(Default::default()),
+                    provider_metadata: Ok(Default::default()),
+                    repo: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryRepository {
+            pub fn code_forge<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::CodeForge>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.code_forge = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code_forge: {e}")
+                    });
+                self
+            }
+            pub fn owner<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner: {e}")
+                    });
+                self
+            }
+            pub fn provider_metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        ::std::string::String,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.provider_metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for provider_metadata: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn repo<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.repo = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for repo: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryRepository> for super::FactoryRepository {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryRepository,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    code_forge: value.code_forge?,
+                    owner: value.owner?,
+                    provider_metadata: value.provider_metadata?,
+                    repo: value.repo?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryRepository> for FactoryRepository {
+            fn from(value: super::FactoryRepository) -> Self {
+                Self {
+                    code_forge: Ok(value.code_forge),
+                    owner: Ok(value.owner),
+                    provider_metadata: Ok(value.provider_metadata),
+                    repo: Ok(value.repo),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryScorerDefaults {
+            default_runner_uid: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            mcp_servers: ::std::result::Result<
+                ::std::collections::HashMap<
+                    ::std::string::String,
+                    super::McpServerConfig,
+                >,
+                ::std::string::String,
+            >,
+            secrets: ::std::result::Result<
+                ::std::vec::Vec<super::SecretRef>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryScorerDefaults {
+            fn default() -> Self {
+                Self {
+                    default_runner_uid: Ok(Default::default()),
+                    mcp_servers: Ok(Default::default()),
+                    secrets: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryScorerDefaults {
+            pub fn default_runner_uid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.default_runner_uid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for default_runner_uid: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn mcp_servers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        super::McpServerConfig,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mcp_servers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mcp_servers: {e}")
+                    });
+                self
+            }
+            pub fn secrets<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secrets = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for secrets: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryScorerDefaults>
+        for super::FactoryScorerDefaults {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryScorerDefaults,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    default_runner_uid: value.default_runner_uid?,
+                    mcp_servers: value.mcp_servers?,
+                    secrets: value.secrets?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryScorerDefaults>
+        for FactoryScorerDefaults {
+            fn from(value: super::FactoryScorerDefaults) -> Self {
+                Self {
+                    default_runner_uid: Ok(value.default_runner_uid),
+                    mcp_servers: Ok(value.mcp_servers),
+                    secrets: Ok(value.secrets),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryScoring {
+            default_model: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryScoring {
+            fn default() -> Self {
+                Self {
+                    default_model: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryScoring {
+            pub fn default_model<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.default_model = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for default_model: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryScoring> for super::FactoryScoring {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryScoring,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    default_model: value.default_model?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryScoring> for FactoryScoring {
+            fn from(value: super::FactoryScoring) -> Self {
+                Self {
+                    default_model: Ok(value.default_model),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactorySelfImprovement {
+            failed_run_threshold: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            reviewer_emails: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            reviewer_type: ::std::result::Result<
+                ::std::option::Option<super::SelfImprovementReviewerType>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactorySelfImprovement {
+            fn default() -> Self {
+                Self {
+                    failed_run_threshold: Ok(Default::default()),
+                    reviewer_emails: Ok(Default::default()),
+                    reviewer_type: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactorySelfImprovement {
+            pub fn failed_run_threshold<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.failed_run_threshold = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for failed_run_threshold: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn reviewer_emails<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reviewer_emails = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for reviewer_emails: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn reviewer_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::SelfImprovementReviewerType>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reviewer_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reviewer_type: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactorySelfImprovement>
+        for super::FactorySelfImprovement {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactorySelfImprovement,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    failed_run_threshold: value.failed_run_threshold?,
+                    reviewer_emails: value.reviewer_emails?,
+                    reviewer_type: value.reviewer_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactorySelfImprovement>
+        for FactorySelfImprovement {
+            fn from(value: super::FactorySelfImprovement) -> Self {
+                Self {
+                    failed_run_threshold: Ok(value.failed_run_threshold),
+                    reviewer_emails: Ok(value.reviewer_emails),
+                    reviewer_type: Ok(value.reviewer_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryTask {
+            author: ::std::result::Result<
+                ::std::option::Option<super::RunCreatorInfo>,
+                ::std::string::String,
+            >,
+            conversation_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            current_run: ::std::result::Result<
+                ::std::option::Option<super::FactoryTaskCurrentRun>,
+                ::std::string::String,
+            >,
+            description: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            factory_uid: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            outputs: ::std::result::Result<
+                ::std::vec::Vec<super::ArtifactItem>,
+                ::std::string::String,
+            >,
+            run_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            stage: ::std::result::Result<super::FactoryTaskStage, ::std::string::String>,
+            ticket_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            ticket_source: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            uid: ::std::result::Result<::std::string::String, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryTask {
+            fn default() -> Self {
+                Self {
+                    author: Ok(Default::default()),
+                    conversation_id: Err(
+                        "no value supplied for conversation_id".to_string(),
+                    ),
+                    created_at: Ok(Default::default()),
+                    current_run: Ok(Default::default()),
+                    description: Ok(Default::default()),
+                    factory_uid: Err("no value supplied for factory_uid".to_string()),
+                    outputs: Ok(Default::default()),
+                    run_id: Ok(Default::default()),
+                    stage: Err("no value supplied for stage".to_string()),
+                    ticket_id: Ok(Default::default()),
+                    ticket_source: Ok(Default::default()),
+                    title: Ok(Default::default()),
+                    uid: Err("no value supplied for uid".to_string()),
+                    updated_at: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryTask {
+            pub fn author<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.author = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for author: {e}")
+                    });
+                self
+            }
+            pub fn conversation_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.conversation_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for conversation_id: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn current_run<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryTaskCurrentRun>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.current_run = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for current_run: {e}")
+                    });
+                self
+            }
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn factory_uid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.factory_uid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for factory_uid: {e}")
+                    });
+                self
+            }
+            pub fn outputs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ArtifactItem>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.outputs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for outputs: {e}")
+                    });
+                self
+            }
+            pub fn run_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
+                self
+            }
+            pub fn stage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::FactoryTaskStage>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for stage: {e}")
+                    });
+                self
+            }
+            pub fn ticket_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ticket_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_id: {e}")
+                    });
+                self
+            }
+            pub fn ticket_source<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ticket_source = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_source: {e}")
+                    });
+                self
+            }
+            pub fn title<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.title = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
+                self
+            }
+            pub fn uid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.uid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for uid: {e}")
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryTask> for super::FactoryTask {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryTask,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    author: value.author?,
+                    conversation_id: value.conversation_id?,
+                    created_at: value.created_at?,
+                    current_run: value.current_run?,
+                    description: value.description?,
+                    factory_uid: value.factory_uid?,
+                    outputs: value.outputs?,
+                    run_id: value.run_id?,
+                    stage: value.stage?,
+                    ticket_id: value.ticket_id?,
+                    ticket_source: value.ticket_source?,
+                    title: value.title?,
+                    uid: value.uid?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryTask> for FactoryTask {
+            fn from(value: super::FactoryTask) -> Self {
+                Self {
+                    author: Ok(value.author),
+                    conversation_id: Ok(value.conversation_id),
+                    created_at: Ok(value.created_at),
+                    current_run: Ok(value.current_run),
+                    description: Ok(value.description),
+                    factory_uid: Ok(value.factory_uid),
+                    outputs: Ok(value.outputs),
+                    run_id: Ok(value.run_id),
+                    stage: Ok(value.stage),
+                    ticket_id: Ok(value.ticket_id),
+                    ticket_source: Ok(value.ticket_source),
+                    title: Ok(value.title),
+                    uid: Ok(value.uid),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryTaskCurrentRun {
+            is_run_type_cancellable: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            run_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            state: ::std::result::Result<super::RunState, ::std::string::String>,
+        }
+        impl ::std::default::Default for FactoryTaskCurrentRun {
+            fn default() -> Self {
+                Self {
+                    is_run_type_cancellable: Ok(Default::default()),
+                    run_id: Err("no value supplied for run_id".to_string()),
+                    state: Err("no value supplied for state".to_string()),
+                }
+            }
+        }
+        impl FactoryTaskCurrentRun {
+            pub fn is_run_type_cancellable<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.is_run_type_cancellable = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for is_run_type_cancellable: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn run_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
+                self
+            }
+            pub fn state<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RunState>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.state = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for state: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryTaskCurrentRun>
+        for super::FactoryTaskCurrentRun {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryTaskCurrentRun,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    is_run_type_cancellable: value.is_run_type_cancellable?,
+                    run_id: value.run_id?,
+                    state: value.state?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryTaskCurrentRun>
+        for FactoryTaskCurrentRun {
+            fn from(value: super::FactoryTaskCurrentRun) -> Self {
+                Self {
+                    is_run_type_cancellable: Ok(value.is_run_type_cancellable),
+                    run_id: Ok(value.run_id),
+                    state: Ok(value.state),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct FactoryThreadIntegration {
+            auto_respond_to_thread_replies: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FactoryThreadIntegration {
+            fn default() -> Self {
+                Self {
+                    auto_respond_to_thread_replies: Ok(Default::default()),
+                }
+            }
+        }
+        impl FactoryThreadIntegration {
+            pub fn auto_respond_to_thread_replies<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.auto_respond_to_thread_replies = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for auto_respond_to_thread_replies: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FactoryThreadIntegration>
+        for super::FactoryThreadIntegration {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FactoryThreadIntegration,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    auto_respond_to_thread_replies: value.auto_respond_to_thread_replies?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FactoryThreadIntegration>
+        for FactoryThreadIntegration {
+            fn from(value: super::FactoryThreadIntegration) -> Self {
+                Self {
+                    auto_respond_to_thread_replies: Ok(
+                        value.auto_respond_to_thread_replies,
+                    ),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct FileArtifact {
             artifact_type: ::std::result::Result<
                 super::FileArtifactArtifactType,
@@ -11035,6 +17335,10 @@ pub mod types {
                 ::std::option::Option<i64>,
                 ::std::string::String,
             >,
+            thumbnail: ::std::result::Result<
+                ::std::option::Option<super::FileArtifactThumbnail>,
+                ::std::string::String,
+            >,
             title: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -11049,6 +17353,7 @@ pub mod types {
                     filepath: Err("no value supplied for filepath".to_string()),
                     mime_type: Err("no value supplied for mime_type".to_string()),
                     size_bytes: Ok(Default::default()),
+                    thumbnail: Ok(Default::default()),
                     title: Ok(Default::default()),
                 }
             }
@@ -11126,6 +17431,20 @@ pub mod types {
                     });
                 self
             }
+            pub fn thumbnail<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FileArtifactThumbnail>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.thumbnail = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for thumbnail: {e}")
+                    });
+                self
+            }
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -11151,6 +17470,7 @@ pub mod types {
                     filepath: value.filepath?,
                     mime_type: value.mime_type?,
                     size_bytes: value.size_bytes?,
+                    thumbnail: value.thumbnail?,
                     title: value.title?,
                 })
             }
@@ -11164,6 +17484,7 @@ pub mod types {
                     filepath: Ok(value.filepath),
                     mime_type: Ok(value.mime_type),
                     size_bytes: Ok(value.size_bytes),
+                    thumbnail: Ok(value.thumbnail),
                     title: Ok(value.title),
                 }
             }
@@ -11186,6 +17507,10 @@ pub mod types {
                 super::FileArtifactResponseData,
                 ::std::string::String,
             >,
+            source_links: ::std::result::Result<
+                ::std::option::Option<super::ArtifactSourceLinks>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for FileArtifactResponse {
             fn default() -> Self {
@@ -11196,6 +17521,7 @@ pub mod types {
                     artifact_uid: Err("no value supplied for artifact_uid".to_string()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     data: Err("no value supplied for data".to_string()),
+                    source_links: Ok(Default::default()),
                 }
             }
         }
@@ -11248,6 +17574,20 @@ pub mod types {
                     });
                 self
             }
+            pub fn source_links<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ArtifactSourceLinks>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source_links = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source_links: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<FileArtifactResponse>
         for super::FileArtifactResponse {
@@ -11260,6 +17600,7 @@ pub mod types {
                     artifact_uid: value.artifact_uid?,
                     created_at: value.created_at?,
                     data: value.data?,
+                    source_links: value.source_links?,
                 })
             }
         }
@@ -11270,6 +17611,7 @@ pub mod types {
                     artifact_uid: Ok(value.artifact_uid),
                     created_at: Ok(value.created_at),
                     data: Ok(value.data),
+                    source_links: Ok(value.source_links),
                 }
             }
         }
@@ -11450,6 +17792,74 @@ pub mod types {
                     filepath: Ok(value.filepath),
                     size_bytes: Ok(value.size_bytes),
                     title: Ok(value.title),
+                }
+            }
+        }
+        #[derive(Clone)]
+        pub struct FileArtifactThumbnail {
+            download_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            expires_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FileArtifactThumbnail {
+            fn default() -> Self {
+                Self {
+                    download_url: Ok(Default::default()),
+                    expires_at: Ok(Default::default()),
+                }
+            }
+        }
+        impl FileArtifactThumbnail {
+            pub fn download_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.download_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for download_url: {e}")
+                    });
+                self
+            }
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FileArtifactThumbnail>
+        for super::FileArtifactThumbnail {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FileArtifactThumbnail,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    download_url: value.download_url?,
+                    expires_at: value.expires_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FileArtifactThumbnail>
+        for FileArtifactThumbnail {
+            fn from(value: super::FileArtifactThumbnail) -> Self {
+                Self {
+                    download_url: Ok(value.download_url),
+                    expires_at: Ok(value.expires_at),
                 }
             }
         }
@@ -11939,6 +18349,259 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct HarnessToolCalls {
+            by_name: ::std::result::Result<
+                ::std::collections::HashMap<::std::string::String, i64>,
+                ::std::string::String,
+            >,
+            total: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for HarnessToolCalls {
+            fn default() -> Self {
+                Self {
+                    by_name: Ok(Default::default()),
+                    total: Ok(Default::default()),
+                }
+            }
+        }
+        impl HarnessToolCalls {
+            pub fn by_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<::std::string::String, i64>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.by_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for by_name: {e}")
+                    });
+                self
+            }
+            pub fn total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<HarnessToolCalls> for super::HarnessToolCalls {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: HarnessToolCalls,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    by_name: value.by_name?,
+                    total: value.total?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::HarnessToolCalls> for HarnessToolCalls {
+            fn from(value: super::HarnessToolCalls) -> Self {
+                Self {
+                    by_name: Ok(value.by_name),
+                    total: Ok(value.total),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct HarnessUsageCoverage {
+            token_status: ::std::result::Result<
+                ::std::option::Option<super::HarnessMetricStatus>,
+                ::std::string::String,
+            >,
+            tool_status: ::std::result::Result<
+                ::std::option::Option<super::HarnessMetricStatus>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for HarnessUsageCoverage {
+            fn default() -> Self {
+                Self {
+                    token_status: Ok(Default::default()),
+                    tool_status: Ok(Default::default()),
+                }
+            }
+        }
+        impl HarnessUsageCoverage {
+            pub fn token_status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::HarnessMetricStatus>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.token_status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for token_status: {e}")
+                    });
+                self
+            }
+            pub fn tool_status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::HarnessMetricStatus>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tool_status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tool_status: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<HarnessUsageCoverage>
+        for super::HarnessUsageCoverage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: HarnessUsageCoverage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    token_status: value.token_status?,
+                    tool_status: value.tool_status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::HarnessUsageCoverage> for HarnessUsageCoverage {
+            fn from(value: super::HarnessUsageCoverage) -> Self {
+                Self {
+                    token_status: Ok(value.token_status),
+                    tool_status: Ok(value.tool_status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct HarnessUsageResponse {
+            age_seconds: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            available: ::std::result::Result<bool, ::std::string::String>,
+            conversation_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            run_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            usage: ::std::result::Result<
+                ::std::option::Option<super::HarnessUsage>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for HarnessUsageResponse {
+            fn default() -> Self {
+                Self {
+                    age_seconds: Ok(Default::default()),
+                    available: Err("no value supplied for available".to_string()),
+                    conversation_id: Ok(Default::default()),
+                    run_id: Err("no value supplied for run_id".to_string()),
+                    usage: Ok(Default::default()),
+                }
+            }
+        }
+        impl HarnessUsageResponse {
+            pub fn age_seconds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.age_seconds = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for age_seconds: {e}")
+                    });
+                self
+            }
+            pub fn available<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.available = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for available: {e}")
+                    });
+                self
+            }
+            pub fn conversation_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.conversation_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for conversation_id: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn run_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
+                self
+            }
+            pub fn usage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::HarnessUsage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.usage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<HarnessUsageResponse>
+        for super::HarnessUsageResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: HarnessUsageResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    age_seconds: value.age_seconds?,
+                    available: value.available?,
+                    conversation_id: value.conversation_id?,
+                    run_id: value.run_id?,
+                    usage: value.usage?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::HarnessUsageResponse> for HarnessUsageResponse {
+            fn from(value: super::HarnessUsageResponse) -> Self {
+                Self {
+                    age_seconds: Ok(value.age_seconds),
+                    available: Ok(value.available),
+                    conversation_id: Ok(value.conversation_id),
+                    run_id: Ok(value.run_id),
+                    usage: Ok(value.usage),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct InferenceCostBreakdownUsd {
             input_cache_read_cost_usd: ::std::result::Result<f64, ::std::string::String>,
             input_cache_write_cost_usd: ::std::result::Result<
@@ -12050,6 +18713,123 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct InferenceCostInCents {
+            input_cache_read_cost_in_cents: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            input_cache_write_cost_in_cents: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            input_cost_in_cents: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            output_cost_in_cents: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for InferenceCostInCents {
+            fn default() -> Self {
+                Self {
+                    input_cache_read_cost_in_cents: Ok(Default::default()),
+                    input_cache_write_cost_in_cents: Ok(Default::default()),
+                    input_cost_in_cents: Ok(Default::default()),
+                    output_cost_in_cents: Ok(Default::default()),
+                }
+            }
+        }
+        impl InferenceCostInCents {
+            pub fn input_cache_read_cost_in_cents<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.input_cache_read_cost_in_cents = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for input_cache_read_cost_in_cents: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn input_cache_write_cost_in_cents<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.input_cache_write_cost_in_cents = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for input_cache_write_cost_in_cents: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn input_cost_in_cents<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.input_cost_in_cents = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for input_cost_in_cents: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn output_cost_in_cents<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.output_cost_in_cents = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for output_cost_in_cents: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<InferenceCostInCents>
+        for super::InferenceCostInCents {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: InferenceCostInCents,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    input_cache_read_cost_in_cents: value
+                        .input_cache_read_cost_in_cents?,
+                    input_cache_write_cost_in_cents: value
+                        .input_cache_write_cost_in_cents?,
+                    input_cost_in_cents: value.input_cost_in_cents?,
+                    output_cost_in_cents: value.output_cost_in_cents?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::InferenceCostInCents> for InferenceCostInCents {
+            fn from(value: super::InferenceCostInCents) -> Self {
+                Self {
+                    input_cache_read_cost_in_cents: Ok(
+                        value.input_cache_read_cost_in_cents,
+                    ),
+                    input_cache_write_cost_in_cents: Ok(
+                        value.input_cache_write_cost_in_cents,
+                    ),
+                    input_cost_in_cents: Ok(value.input_cost_in_cents),
+                    output_cost_in_cents: Ok(value.output_cost_in_cents),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct InferenceProvidersConfig {
             aws: ::std::result::Result<
                 ::std::option::Option<super::AwsInferenceProviderConfig>,
@@ -12096,25 +18876,36 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct InferenceUsageDetail {
+            cost_in_cents: ::std::result::Result<
+                ::std::option::Option<super::InferenceCostInCents>,
+                ::std::string::String,
+            >,
             cost_usd: ::std::result::Result<
-                super::InferenceCostBreakdownUsd,
+                ::std::option::Option<super::InferenceCostBreakdownUsd>,
                 ::std::string::String,
             >,
             token_count: ::std::result::Result<
                 super::TokenCountBreakdown,
                 ::std::string::String,
             >,
-            web_search_cost_usd: ::std::result::Result<f64, ::std::string::String>,
+            web_search_cost_in_cents: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            web_search_cost_usd: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
             web_search_count: ::std::result::Result<i64, ::std::string::String>,
         }
         impl ::std::default::Default for InferenceUsageDetail {
             fn default() -> Self {
                 Self {
-                    cost_usd: Err("no value supplied for cost_usd".to_string()),
+                    cost_in_cents: Ok(Default::default()),
+                    cost_usd: Ok(Default::default()),
                     token_count: Err("no value supplied for token_count".to_string()),
-                    web_search_cost_usd: Err(
-                        "no value supplied for web_search_cost_usd".to_string(),
-                    ),
+                    web_search_cost_in_cents: Ok(Default::default()),
+                    web_search_cost_usd: Ok(Default::default()),
                     web_search_count: Err(
                         "no value supplied for web_search_count".to_string(),
                     ),
@@ -12122,9 +18913,25 @@ pub mod types {
             }
         }
         impl InferenceUsageDetail {
+            pub fn cost_in_cents<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::InferenceCostInCents>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cost_in_cents = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for cost_in_cents: {e}")
+                    });
+                self
+            }
             pub fn cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::InferenceCostBreakdownUsd>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::InferenceCostBreakdownUsd>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.cost_usd = value
@@ -12146,9 +18953,23 @@ pub mod types {
                     });
                 self
             }
+            pub fn web_search_cost_in_cents<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.web_search_cost_in_cents = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for web_search_cost_in_cents: {e}"
+                        )
+                    });
+                self
+            }
             pub fn web_search_cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.web_search_cost_usd = value
@@ -12182,8 +19003,10 @@ pub mod types {
                 value: InferenceUsageDetail,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    cost_in_cents: value.cost_in_cents?,
                     cost_usd: value.cost_usd?,
                     token_count: value.token_count?,
+                    web_search_cost_in_cents: value.web_search_cost_in_cents?,
                     web_search_cost_usd: value.web_search_cost_usd?,
                     web_search_count: value.web_search_count?,
                 })
@@ -12192,11 +19015,53 @@ pub mod types {
         impl ::std::convert::From<super::InferenceUsageDetail> for InferenceUsageDetail {
             fn from(value: super::InferenceUsageDetail) -> Self {
                 Self {
+                    cost_in_cents: Ok(value.cost_in_cents),
                     cost_usd: Ok(value.cost_usd),
                     token_count: Ok(value.token_count),
+                    web_search_cost_in_cents: Ok(value.web_search_cost_in_cents),
                     web_search_cost_usd: Ok(value.web_search_cost_usd),
                     web_search_count: Ok(value.web_search_count),
                 }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct InterruptConversationResponse {
+            run_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for InterruptConversationResponse {
+            fn default() -> Self {
+                Self {
+                    run_id: Err("no value supplied for run_id".to_string()),
+                }
+            }
+        }
+        impl InterruptConversationResponse {
+            pub fn run_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<InterruptConversationResponse>
+        for super::InterruptConversationResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: InterruptConversationResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { run_id: value.run_id? })
+            }
+        }
+        impl ::std::convert::From<super::InterruptConversationResponse>
+        for InterruptConversationResponse {
+            fn from(value: super::InterruptConversationResponse) -> Self {
+                Self { run_id: Ok(value.run_id) }
             }
         }
         #[derive(Clone, Debug)]
@@ -12372,6 +19237,202 @@ pub mod types {
             fn from(value: super::ListEnvironmentsResponse) -> Self {
                 Self {
                     environments: Ok(value.environments),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ListFactoriesResponse {
+            factories: ::std::result::Result<
+                ::std::vec::Vec<super::Factory>,
+                ::std::string::String,
+            >,
+            page_info: ::std::result::Result<super::PageInfo, ::std::string::String>,
+        }
+        impl ::std::default::Default for ListFactoriesResponse {
+            fn default() -> Self {
+                Self {
+                    factories: Err("no value supplied for factories".to_string()),
+                    page_info: Err("no value supplied for page_info".to_string()),
+                }
+            }
+        }
+        impl ListFactoriesResponse {
+            pub fn factories<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Factory>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.factories = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for factories: {e}")
+                    });
+                self
+            }
+            pub fn page_info<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::PageInfo>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.page_info = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for page_info: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ListFactoriesResponse>
+        for super::ListFactoriesResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ListFactoriesResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    factories: value.factories?,
+                    page_info: value.page_info?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ListFactoriesResponse>
+        for ListFactoriesResponse {
+            fn from(value: super::ListFactoriesResponse) -> Self {
+                Self {
+                    factories: Ok(value.factories),
+                    page_info: Ok(value.page_info),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ListFactoryFileSchemasResponse {
+            current_version: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            versions: ::std::result::Result<
+                ::std::vec::Vec<super::FactoryFileSchemaVersion>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ListFactoryFileSchemasResponse {
+            fn default() -> Self {
+                Self {
+                    current_version: Ok(Default::default()),
+                    versions: Err("no value supplied for versions".to_string()),
+                }
+            }
+        }
+        impl ListFactoryFileSchemasResponse {
+            pub fn current_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.current_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for current_version: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn versions<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::FactoryFileSchemaVersion>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.versions = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for versions: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ListFactoryFileSchemasResponse>
+        for super::ListFactoryFileSchemasResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ListFactoryFileSchemasResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    current_version: value.current_version?,
+                    versions: value.versions?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ListFactoryFileSchemasResponse>
+        for ListFactoryFileSchemasResponse {
+            fn from(value: super::ListFactoryFileSchemasResponse) -> Self {
+                Self {
+                    current_version: Ok(value.current_version),
+                    versions: Ok(value.versions),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ListFactoryTasksResponse {
+            page_info: ::std::result::Result<super::PageInfo, ::std::string::String>,
+            tasks: ::std::result::Result<
+                ::std::vec::Vec<super::FactoryTask>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ListFactoryTasksResponse {
+            fn default() -> Self {
+                Self {
+                    page_info: Err("no value supplied for page_info".to_string()),
+                    tasks: Err("no value supplied for tasks".to_string()),
+                }
+            }
+        }
+        impl ListFactoryTasksResponse {
+            pub fn page_info<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::PageInfo>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.page_info = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for page_info: {e}")
+                    });
+                self
+            }
+            pub fn tasks<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryTask>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tasks = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tasks: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ListFactoryTasksResponse>
+        for super::ListFactoryTasksResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ListFactoryTasksResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    page_info: value.page_info?,
+                    tasks: value.tasks?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ListFactoryTasksResponse>
+        for ListFactoryTasksResponse {
+            fn from(value: super::ListFactoryTasksResponse) -> Self {
+                Self {
+                    page_info: Ok(value.page_info),
+                    tasks: Ok(value.tasks),
                 }
             }
         }
@@ -13132,6 +20193,112 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct ModelTokenUsage {
+            model_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            tokens_by_category: ::std::result::Result<
+                ::std::collections::HashMap<::std::string::String, i64>,
+                ::std::string::String,
+            >,
+            total_tokens: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            usage_type: ::std::result::Result<
+                ::std::option::Option<super::ModelUsageType>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ModelTokenUsage {
+            fn default() -> Self {
+                Self {
+                    model_id: Err("no value supplied for model_id".to_string()),
+                    tokens_by_category: Ok(Default::default()),
+                    total_tokens: Ok(Default::default()),
+                    usage_type: Ok(Default::default()),
+                }
+            }
+        }
+        impl ModelTokenUsage {
+            pub fn model_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.model_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model_id: {e}")
+                    });
+                self
+            }
+            pub fn tokens_by_category<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<::std::string::String, i64>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tokens_by_category = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for tokens_by_category: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn total_tokens<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total_tokens = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total_tokens: {e}")
+                    });
+                self
+            }
+            pub fn usage_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ModelUsageType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.usage_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage_type: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ModelTokenUsage> for super::ModelTokenUsage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ModelTokenUsage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    model_id: value.model_id?,
+                    tokens_by_category: value.tokens_by_category?,
+                    total_tokens: value.total_tokens?,
+                    usage_type: value.usage_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ModelTokenUsage> for ModelTokenUsage {
+            fn from(value: super::ModelTokenUsage) -> Self {
+                Self {
+                    model_id: Ok(value.model_id),
+                    tokens_by_category: Ok(value.tokens_by_category),
+                    total_tokens: Ok(value.total_tokens),
+                    usage_type: Ok(value.usage_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct PageInfo {
             has_next_page: ::std::result::Result<bool, ::std::string::String>,
             next_cursor: ::std::result::Result<
@@ -13798,12 +20965,17 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct PullRequestArtifactData {
             branch: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<
+                ::std::option::Option<super::PullRequestStatus>,
+                ::std::string::String,
+            >,
             url: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for PullRequestArtifactData {
             fn default() -> Self {
                 Self {
                     branch: Err("no value supplied for branch".to_string()),
+                    status: Ok(Default::default()),
                     url: Err("no value supplied for url".to_string()),
                 }
             }
@@ -13818,6 +20990,20 @@ pub mod types {
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for branch: {e}")
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::PullRequestStatus>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
                     });
                 self
             }
@@ -13842,6 +21028,7 @@ pub mod types {
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     branch: value.branch?,
+                    status: value.status?,
                     url: value.url?,
                 })
             }
@@ -13851,6 +21038,7 @@ pub mod types {
             fn from(value: super::PullRequestArtifactData) -> Self {
                 Self {
                     branch: Ok(value.branch),
+                    status: Ok(value.status),
                     url: Ok(value.url),
                 }
             }
@@ -14272,6 +21460,10 @@ pub mod types {
                 ::std::option::Option<f64>,
                 ::std::string::String,
             >,
+            model_token_usage: ::std::result::Result<
+                ::std::vec::Vec<super::ModelTokenUsage>,
+                ::std::string::String,
+            >,
             platform_cost: ::std::result::Result<
                 ::std::option::Option<f64>,
                 ::std::string::String,
@@ -14300,6 +21492,7 @@ pub mod types {
                     inference_cost: Ok(Default::default()),
                     inference_cost_breakdown_usd: Ok(Default::default()),
                     inference_cost_usd: Ok(Default::default()),
+                    model_token_usage: Ok(Default::default()),
                     platform_cost: Ok(Default::default()),
                     platform_cost_usd: Ok(Default::default()),
                     total_tokens: Ok(Default::default()),
@@ -14378,6 +21571,20 @@ pub mod types {
                     });
                 self
             }
+            pub fn model_token_usage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ModelTokenUsage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.model_token_usage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for model_token_usage: {e}"
+                        )
+                    });
+                self
+            }
             pub fn platform_cost<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -14447,6 +21654,7 @@ pub mod types {
                     inference_cost: value.inference_cost?,
                     inference_cost_breakdown_usd: value.inference_cost_breakdown_usd?,
                     inference_cost_usd: value.inference_cost_usd?,
+                    model_token_usage: value.model_token_usage?,
                     platform_cost: value.platform_cost?,
                     platform_cost_usd: value.platform_cost_usd?,
                     total_tokens: value.total_tokens?,
@@ -14462,6 +21670,7 @@ pub mod types {
                     inference_cost: Ok(value.inference_cost),
                     inference_cost_breakdown_usd: Ok(value.inference_cost_breakdown_usd),
                     inference_cost_usd: Ok(value.inference_cost_usd),
+                    model_token_usage: Ok(value.model_token_usage),
                     platform_cost: Ok(value.platform_cost),
                     platform_cost_usd: Ok(value.platform_cost_usd),
                     total_tokens: Ok(value.total_tokens),
@@ -14756,7 +21965,10 @@ pub mod types {
             >,
             run_id: ::std::result::Result<::std::string::String, ::std::string::String>,
             state: ::std::result::Result<super::RunState, ::std::string::String>,
-            task_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            task_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for RunAgentResponse {
             fn default() -> Self {
@@ -14764,7 +21976,7 @@ pub mod types {
                     at_capacity: Ok(Default::default()),
                     run_id: Err("no value supplied for run_id".to_string()),
                     state: Err("no value supplied for state".to_string()),
-                    task_id: Err("no value supplied for task_id".to_string()),
+                    task_id: Ok(Default::default()),
                 }
             }
         }
@@ -14807,7 +22019,7 @@ pub mod types {
             }
             pub fn task_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.task_id = value
@@ -15004,6 +22216,10 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct RunFollowupRequest {
+            attachments: ::std::result::Result<
+                ::std::vec::Vec<super::AttachmentInput>,
+                ::std::string::String,
+            >,
             message: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -15016,12 +22232,25 @@ pub mod types {
         impl ::std::default::Default for RunFollowupRequest {
             fn default() -> Self {
                 Self {
+                    attachments: Ok(Default::default()),
                     message: Ok(Default::default()),
                     mode: Ok(Default::default()),
                 }
             }
         }
         impl RunFollowupRequest {
+            pub fn attachments<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::AttachmentInput>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attachments = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attachments: {e}")
+                    });
+                self
+            }
             pub fn message<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15053,6 +22282,7 @@ pub mod types {
                 value: RunFollowupRequest,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    attachments: value.attachments?,
                     message: value.message?,
                     mode: value.mode?,
                 })
@@ -15061,8 +22291,95 @@ pub mod types {
         impl ::std::convert::From<super::RunFollowupRequest> for RunFollowupRequest {
             fn from(value: super::RunFollowupRequest) -> Self {
                 Self {
+                    attachments: Ok(value.attachments),
                     message: Ok(value.message),
                     mode: Ok(value.mode),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RunFollowupResponse {
+            followup_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            outcome: ::std::result::Result<
+                ::std::option::Option<super::FollowupOutcome>,
+                ::std::string::String,
+            >,
+            run_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for RunFollowupResponse {
+            fn default() -> Self {
+                Self {
+                    followup_id: Ok(Default::default()),
+                    outcome: Ok(Default::default()),
+                    run_id: Ok(Default::default()),
+                }
+            }
+        }
+        impl RunFollowupResponse {
+            pub fn followup_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.followup_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for followup_id: {e}")
+                    });
+                self
+            }
+            pub fn outcome<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FollowupOutcome>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.outcome = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for outcome: {e}")
+                    });
+                self
+            }
+            pub fn run_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RunFollowupResponse>
+        for super::RunFollowupResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RunFollowupResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    followup_id: value.followup_id?,
+                    outcome: value.outcome?,
+                    run_id: value.run_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RunFollowupResponse> for RunFollowupResponse {
+            fn from(value: super::RunFollowupResponse) -> Self {
+                Self {
+                    followup_id: Ok(value.followup_id),
+                    outcome: Ok(value.outcome),
+                    run_id: Ok(value.run_id),
                 }
             }
         }
@@ -15108,6 +22425,14 @@ pub mod types {
                 ::std::option::Option<super::RunCreatorInfo>,
                 ::std::string::String,
             >,
+            factory_uid: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            finished_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             is_run_type_cancellable: ::std::result::Result<
                 ::std::option::Option<bool>,
                 ::std::string::String,
@@ -15131,6 +22456,10 @@ pub mod types {
             prompt: ::std::result::Result<::std::string::String, ::std::string::String>,
             request_usage: ::std::result::Result<
                 ::std::option::Option<super::RequestUsage>,
+                ::std::string::String,
+            >,
+            root_run_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             run_id: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -15167,7 +22496,14 @@ pub mod types {
                 ::std::option::Option<super::RunStatusMessage>,
                 ::std::string::String,
             >,
-            task_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            submitted_prompt: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            task_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             title: ::std::result::Result<::std::string::String, ::std::string::String>,
             trigger_url: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -15191,6 +22527,8 @@ pub mod types {
                     debug_agent_available: Ok(Default::default()),
                     execution_location: Ok(Default::default()),
                     executor: Ok(Default::default()),
+                    factory_uid: Ok(Default::default()),
+                    finished_at: Ok(Default::default()),
                     is_run_type_cancellable: Ok(Default::default()),
                     is_sandbox_running: Ok(Default::default()),
                     last_event_sequence: Ok(Default::default()),
@@ -15198,6 +22536,7 @@ pub mod types {
                     parent_run_id: Ok(Default::default()),
                     prompt: Err("no value supplied for prompt".to_string()),
                     request_usage: Ok(Default::default()),
+                    root_run_id: Ok(Default::default()),
                     run_id: Err("no value supplied for run_id".to_string()),
                     run_time: Ok(Default::default()),
                     schedule: Ok(Default::default()),
@@ -15208,7 +22547,8 @@ pub mod types {
                     started_at: Ok(Default::default()),
                     state: Err("no value supplied for state".to_string()),
                     status_message: Ok(Default::default()),
-                    task_id: Err("no value supplied for task_id".to_string()),
+                    submitted_prompt: Ok(Default::default()),
+                    task_id: Ok(Default::default()),
                     title: Err("no value supplied for title".to_string()),
                     trigger_url: Ok(Default::default()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
@@ -15346,6 +22686,32 @@ pub mod types {
                     });
                 self
             }
+            pub fn factory_uid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.factory_uid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for factory_uid: {e}")
+                    });
+                self
+            }
+            pub fn finished_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.finished_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for finished_at: {e}")
+                    });
+                self
+            }
             pub fn is_run_type_cancellable<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -15433,6 +22799,18 @@ pub mod types {
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for request_usage: {e}")
+                    });
+                self
+            }
+            pub fn root_run_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.root_run_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for root_run_id: {e}")
                     });
                 self
             }
@@ -15562,9 +22940,23 @@ pub mod types {
                     });
                 self
             }
+            pub fn submitted_prompt<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.submitted_prompt = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for submitted_prompt: {e}"
+                        )
+                    });
+                self
+            }
             pub fn task_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.task_id = value
@@ -15627,6 +23019,8 @@ pub mod types {
                     debug_agent_available: value.debug_agent_available?,
                     execution_location: value.execution_location?,
                     executor: value.executor?,
+                    factory_uid: value.factory_uid?,
+                    finished_at: value.finished_at?,
                     is_run_type_cancellable: value.is_run_type_cancellable?,
                     is_sandbox_running: value.is_sandbox_running?,
                     last_event_sequence: value.last_event_sequence?,
@@ -15634,6 +23028,7 @@ pub mod types {
                     parent_run_id: value.parent_run_id?,
                     prompt: value.prompt?,
                     request_usage: value.request_usage?,
+                    root_run_id: value.root_run_id?,
                     run_id: value.run_id?,
                     run_time: value.run_time?,
                     schedule: value.schedule?,
@@ -15644,6 +23039,7 @@ pub mod types {
                     started_at: value.started_at?,
                     state: value.state?,
                     status_message: value.status_message?,
+                    submitted_prompt: value.submitted_prompt?,
                     task_id: value.task_id?,
                     title: value.title?,
                     trigger_url: value.trigger_url?,
@@ -15664,6 +23060,8 @@ pub mod types {
                     debug_agent_available: Ok(value.debug_agent_available),
                     execution_location: Ok(value.execution_location),
                     executor: Ok(value.executor),
+                    factory_uid: Ok(value.factory_uid),
+                    finished_at: Ok(value.finished_at),
                     is_run_type_cancellable: Ok(value.is_run_type_cancellable),
                     is_sandbox_running: Ok(value.is_sandbox_running),
                     last_event_sequence: Ok(value.last_event_sequence),
@@ -15671,6 +23069,7 @@ pub mod types {
                     parent_run_id: Ok(value.parent_run_id),
                     prompt: Ok(value.prompt),
                     request_usage: Ok(value.request_usage),
+                    root_run_id: Ok(value.root_run_id),
                     run_id: Ok(value.run_id),
                     run_time: Ok(value.run_time),
                     schedule: Ok(value.schedule),
@@ -15681,6 +23080,7 @@ pub mod types {
                     started_at: Ok(value.started_at),
                     state: Ok(value.state),
                     status_message: Ok(value.status_message),
+                    submitted_prompt: Ok(value.submitted_prompt),
                     task_id: Ok(value.task_id),
                     title: Ok(value.title),
                     trigger_url: Ok(value.trigger_url),
@@ -16544,6 +23944,10 @@ pub mod types {
                 super::ScreenshotArtifactResponseData,
                 ::std::string::String,
             >,
+            source_links: ::std::result::Result<
+                ::std::option::Option<super::ArtifactSourceLinks>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for ScreenshotArtifactResponse {
             fn default() -> Self {
@@ -16554,6 +23958,7 @@ pub mod types {
                     artifact_uid: Err("no value supplied for artifact_uid".to_string()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     data: Err("no value supplied for data".to_string()),
+                    source_links: Ok(Default::default()),
                 }
             }
         }
@@ -16608,6 +24013,20 @@ pub mod types {
                     });
                 self
             }
+            pub fn source_links<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ArtifactSourceLinks>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source_links = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source_links: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<ScreenshotArtifactResponse>
         for super::ScreenshotArtifactResponse {
@@ -16620,6 +24039,7 @@ pub mod types {
                     artifact_uid: value.artifact_uid?,
                     created_at: value.created_at?,
                     data: value.data?,
+                    source_links: value.source_links?,
                 })
             }
         }
@@ -16631,6 +24051,7 @@ pub mod types {
                     artifact_uid: Ok(value.artifact_uid),
                     created_at: Ok(value.created_at),
                     data: Ok(value.data),
+                    source_links: Ok(value.source_links),
                 }
             }
         }
@@ -17272,6 +24693,10 @@ pub mod types {
                 ::std::option::Option<::std::vec::Vec<super::SecretRef>>,
                 ::std::string::String,
             >,
+            secrets_append: ::std::result::Result<
+                ::std::vec::Vec<super::SecretRef>,
+                ::std::string::String,
+            >,
             skills: ::std::result::Result<
                 ::std::option::Option<::std::vec::Vec<::std::string::String>>,
                 ::std::string::String,
@@ -17300,6 +24725,7 @@ pub mod types {
                     on_behalf_of_enabled: Ok(Default::default()),
                     prompt: Ok(Default::default()),
                     secrets: Ok(Default::default()),
+                    secrets_append: Ok(Default::default()),
                     skills: Ok(Default::default()),
                     worker_host: Ok(Default::default()),
                 }
@@ -17525,6 +24951,20 @@ pub mod types {
                     });
                 self
             }
+            pub fn secrets_append<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secrets_append = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for secrets_append: {e}"
+                        )
+                    });
+                self
+            }
             pub fn skills<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -17574,6 +25014,7 @@ pub mod types {
                     on_behalf_of_enabled: value.on_behalf_of_enabled?,
                     prompt: value.prompt?,
                     secrets: value.secrets?,
+                    secrets_append: value.secrets_append?,
                     skills: value.skills?,
                     worker_host: value.worker_host?,
                 })
@@ -17598,8 +25039,96 @@ pub mod types {
                     on_behalf_of_enabled: Ok(value.on_behalf_of_enabled),
                     prompt: Ok(value.prompt),
                     secrets: Ok(value.secrets),
+                    secrets_append: Ok(value.secrets_append),
                     skills: Ok(value.skills),
                     worker_host: Ok(value.worker_host),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct UpdateFactoryTaskRequest {
+            description: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            stage: ::std::result::Result<
+                ::std::option::Option<super::FactoryTaskStage>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for UpdateFactoryTaskRequest {
+            fn default() -> Self {
+                Self {
+                    description: Ok(Default::default()),
+                    stage: Ok(Default::default()),
+                    title: Ok(Default::default()),
+                }
+            }
+        }
+        impl UpdateFactoryTaskRequest {
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn stage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryTaskStage>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for stage: {e}")
+                    });
+                self
+            }
+            pub fn title<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.title = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<UpdateFactoryTaskRequest>
+        for super::UpdateFactoryTaskRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UpdateFactoryTaskRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    description: value.description?,
+                    stage: value.stage?,
+                    title: value.title?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::UpdateFactoryTaskRequest>
+        for UpdateFactoryTaskRequest {
+            fn from(value: super::UpdateFactoryTaskRequest) -> Self {
+                Self {
+                    description: Ok(value.description),
+                    stage: Ok(value.stage),
+                    title: Ok(value.title),
                 }
             }
         }
@@ -17781,6 +25310,205 @@ pub mod types {
                 }
             }
         }
+        #[derive(Clone, Debug)]
+        pub struct ValidateFactoryFilesRequest {
+            files: ::std::result::Result<
+                ::std::vec::Vec<super::FactoryFile>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ValidateFactoryFilesRequest {
+            fn default() -> Self {
+                Self {
+                    files: Err("no value supplied for files".to_string()),
+                }
+            }
+        }
+        impl ValidateFactoryFilesRequest {
+            pub fn files<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryFile>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.files = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for files: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ValidateFactoryFilesRequest>
+        for super::ValidateFactoryFilesRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ValidateFactoryFilesRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { files: value.files? })
+            }
+        }
+        impl ::std::convert::From<super::ValidateFactoryFilesRequest>
+        for ValidateFactoryFilesRequest {
+            fn from(value: super::ValidateFactoryFilesRequest) -> Self {
+                Self { files: Ok(value.files) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ValidateFactoryFilesResponse {
+            deferred_resolutions: ::std::result::Result<
+                ::std::vec::Vec<super::FactoryFileDeferredResolution>,
+                ::std::string::String,
+            >,
+            diagnostics: ::std::result::Result<
+                ::std::vec::Vec<super::FactoryFileDiagnostic>,
+                ::std::string::String,
+            >,
+            schema_version: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            state_dependent_checks_not_run: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            valid: ::std::result::Result<bool, ::std::string::String>,
+            validation_scope: ::std::result::Result<
+                ::std::option::Option<super::FactoryFileValidationScope>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ValidateFactoryFilesResponse {
+            fn default() -> Self {
+                Self {
+                    deferred_resolutions: Ok(Default::default()),
+                    diagnostics: Ok(Default::default()),
+                    schema_version: Ok(Default::default()),
+                    state_dependent_checks_not_run: Ok(Default::default()),
+                    valid: Err("no value supplied for valid".to_string()),
+                    validation_scope: Ok(Default::default()),
+                }
+            }
+        }
+        impl ValidateFactoryFilesResponse {
+            pub fn deferred_resolutions<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::FactoryFileDeferredResolution>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deferred_resolutions = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for deferred_resolutions: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn diagnostics<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::FactoryFileDiagnostic>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.diagnostics = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for diagnostics: {e}")
+                    });
+                self
+            }
+            pub fn schema_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schema_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for schema_version: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn state_dependent_checks_not_run<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.state_dependent_checks_not_run = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for state_dependent_checks_not_run: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn valid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.valid = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for valid: {e}")
+                    });
+                self
+            }
+            pub fn validation_scope<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FactoryFileValidationScope>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.validation_scope = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for validation_scope: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ValidateFactoryFilesResponse>
+        for super::ValidateFactoryFilesResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ValidateFactoryFilesResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    deferred_resolutions: value.deferred_resolutions?,
+                    diagnostics: value.diagnostics?,
+                    schema_version: value.schema_version?,
+                    state_dependent_checks_not_run: value
+                        .state_dependent_checks_not_run?,
+                    valid: value.valid?,
+                    validation_scope: value.validation_scope?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ValidateFactoryFilesResponse>
+        for ValidateFactoryFilesResponse {
+            fn from(value: super::ValidateFactoryFilesResponse) -> Self {
+                Self {
+                    deferred_resolutions: Ok(value.deferred_resolutions),
+                    diagnostics: Ok(value.diagnostics),
+                    schema_version: Ok(value.schema_version),
+                    state_dependent_checks_not_run: Ok(
+                        value.state_dependent_checks_not_run,
+                    ),
+                    valid: Ok(value.valid),
+                    validation_scope: Ok(value.validation_scope),
+                }
+            }
+        }
         impl ::std::fmt::Debug for FileArtifactResponseData {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.debug_struct("FileArtifactResponseData")
@@ -17795,6 +25523,17 @@ pub mod types {
                     .field("filepath", &self.filepath)
                     .field("size_bytes", &self.size_bytes)
                     .field("title", &self.title)
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for FileArtifactThumbnail {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("FileArtifactThumbnail")
+                    .field(
+                        "download_url",
+                        &crate::redaction::SignedUrl(&self.download_url),
+                    )
+                    .field("expires_at", &self.expires_at)
                     .finish()
             }
         }
@@ -17874,6 +25613,14 @@ pub mod types {
                 .field("filepath", &self.filepath)
                 .field("size_bytes", &self.size_bytes)
                 .field("title", &self.title)
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for FileArtifactThumbnail {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("FileArtifactThumbnail")
+                .field("download_url", &crate::redaction::SignedUrl(&self.download_url))
+                .field("expires_at", &self.expires_at)
                 .finish()
         }
     }
@@ -18026,6 +25773,7 @@ Arguments:
 - `environment_id`: Only runs in this environment; the literal value empty-environment selects runs that have no environment.
 - `execution_location`: Only runs that executed in this location.
 - `executor`: Only runs executed by this user or agent UID, which can differ from the creator when work is delegated.
+- `factory_only`: Only runs executed by a factory.
 - `factory_uid`: Only runs executed by the agents of this factory.
 - `limit`: Page size.
 - `metadata`: Only runs whose metadata contains all of these exact key/value pairs (at most 5), sent as metadata[key]=value. Fails with feature_not_available when metadata filtering is not enabled.
@@ -18037,8 +25785,9 @@ Arguments:
 - `skill_spec`: Only runs using this skill spec, for example owner/repo:path/to/SKILL.md.
 - `sort_by`: Field to sort by: updated_at (default), created_at, title, or agent (skill name; runs without a skill sort last).
 - `sort_order`: Sort direction.
-- `source`: Only runs created from this source.
+- `source`: Only runs created from any of these sources; repeat the parameter to give several.
 - `state`: Only runs in any of these states; repeat the parameter to give several.
+- `task_status`: Only runs whose factory task has any of these statuses; repeat the parameter to give several.
 - `updated_after`: Only runs updated after this RFC 3339 timestamp.
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
 ```ignore
@@ -18053,6 +25802,7 @@ let response = client.list_runs()
     .environment_id(environment_id)
     .execution_location(execution_location)
     .executor(executor)
+    .factory_only(factory_only)
     .factory_uid(factory_uid)
     .limit(limit)
     .metadata(metadata)
@@ -18066,6 +25816,7 @@ let response = client.list_runs()
     .sort_order(sort_order)
     .source(source)
     .state(state)
+    .task_status(task_status)
     .updated_after(updated_after)
     .x_warp_team_uid(x_warp_team_uid)
     .send()
@@ -18160,6 +25911,40 @@ let response = client.cancel_run()
 ```*/
     pub fn cancel_run(&self) -> builder::CancelRun<'_> {
         builder::CancelRun::new(self)
+    }
+    /**Interrupt a run
+
+Stops what the agent is working on right now without ending the run or its sandbox: the run stays in progress and takes follow-ups afterwards. Only live runs on the Warp harness can be interrupted; cancel_run ends a run. 202 means the interrupt was accepted; the agent applies it asynchronously.
+
+Sends a `POST` request to `/agent/runs/{runId}/interrupt`
+
+Arguments:
+- `run_id`: Identifier of the run.
+```ignore
+let response = client.interrupt_run()
+    .run_id(run_id)
+    .send()
+    .await;
+```*/
+    pub fn interrupt_run(&self) -> builder::InterruptRun<'_> {
+        builder::InterruptRun::new(self)
+    }
+    /**Read the harness usage of a run
+
+Returns the latest cumulative usage snapshot kept for a run on a third-party harness (Claude Code or Codex). A run without one answers available: false rather than zeros. Readable by whoever may read the run's transcript.
+
+Sends a `GET` request to `/agent/runs/{runId}/harness-usage`
+
+Arguments:
+- `run_id`: Identifier of the run.
+```ignore
+let response = client.get_run_harness_usage()
+    .run_id(run_id)
+    .send()
+    .await;
+```*/
+    pub fn get_run_harness_usage(&self) -> builder::GetRunHarnessUsage<'_> {
+        builder::GetRunHarnessUsage::new(self)
     }
     /**Send a follow-up to a run
 
@@ -18302,6 +26087,44 @@ let response = client.get_conversation_redirect()
 ```*/
     pub fn get_conversation_redirect(&self) -> builder::GetConversationRedirect<'_> {
         builder::GetConversationRedirect::new(self)
+    }
+    /**Send a follow-up to a conversation
+
+Like submit_run_followup, addressed by conversation: the follow-up goes to the conversation's newest run. Attachments must have been prepared for the run that is newest at that time; if a newer run appears in between, the service answers 422 unknown_attachment. mode applies only when the follow-up is queued or starts a new execution; a live session keeps its mode.
+
+Sends a `POST` request to `/agent/conversations/{conversationId}/followups`
+
+Arguments:
+- `conversation_id`: Identifier of the conversation.
+- `body`: The follow-up message, its mode and attachments.
+```ignore
+let response = client.submit_conversation_followup()
+    .conversation_id(conversation_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn submit_conversation_followup(
+        &self,
+    ) -> builder::SubmitConversationFollowup<'_> {
+        builder::SubmitConversationFollowup::new(self)
+    }
+    /**Interrupt the run of a conversation
+
+Like interrupt_run, addressed by conversation: the interrupt goes to the run a follow-up would reach. The caller must be able to view both the conversation and that run.
+
+Sends a `POST` request to `/agent/conversations/{conversationId}/interrupt`
+
+Arguments:
+- `conversation_id`: Identifier of the conversation.
+```ignore
+let response = client.interrupt_conversation()
+    .conversation_id(conversation_id)
+    .send()
+    .await;
+```*/
+    pub fn interrupt_conversation(&self) -> builder::InterruptConversation<'_> {
+        builder::InterruptConversation::new(self)
     }
     /**Resolve a shared session link
 
@@ -18734,6 +26557,357 @@ let response = client.report_agent_event()
     pub fn report_agent_event(&self) -> builder::ReportAgentEvent<'_> {
         builder::ReportAgentEvent::new(self)
     }
+    /**Download a conversation screenshot
+
+Redirects to a short-lived signed URL of a computer-use screenshot kept in object storage. Needs view access to the conversation in the path; the history of a fork may name screenshots stored under its source conversation.
+
+Sends a `GET` request to `/agent/conversations/{conversationId}/screenshots/{screenshotUid}/download`
+
+Arguments:
+- `conversation_id`: Identifier of the conversation.
+- `screenshot_uid`: Identifier of the screenshot.
+```ignore
+let response = client.download_conversation_screenshot()
+    .conversation_id(conversation_id)
+    .screenshot_uid(screenshot_uid)
+    .send()
+    .await;
+```*/
+    pub fn download_conversation_screenshot(
+        &self,
+    ) -> builder::DownloadConversationScreenshot<'_> {
+        builder::DownloadConversationScreenshot::new(self)
+    }
+    /**List egress IP ranges
+
+Returns the IP ranges outbound requests of Warp-hosted agents come from, for firewall allow-lists.
+
+Sends a `GET` request to `/networking/egress-ranges`
+
+Arguments:
+- `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+```ignore
+let response = client.list_egress_ranges()
+    .x_warp_team_uid(x_warp_team_uid)
+    .send()
+    .await;
+```*/
+    pub fn list_egress_ranges(&self) -> builder::ListEgressRanges<'_> {
+        builder::ListEgressRanges::new(self)
+    }
+    /**List factories
+
+Lists the factories the caller can see, one page at a time, limited to the active team when one is set (X-Warp-Team-Uid). filter_team_uid narrows the list to one team; search matches the name or alias, ignoring case.
+
+Sends a `GET` request to `/factory`
+
+Arguments:
+- `cursor`: Opaque cursor taken from page_info.next_cursor of the previous page.
+- `filter_team_uid`: Only factories of this team, overriding the active team.
+- `limit`: Page size.
+- `search`: Case-insensitive substring of the factory name or alias.
+- `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+```ignore
+let response = client.list_factories()
+    .cursor(cursor)
+    .filter_team_uid(filter_team_uid)
+    .limit(limit)
+    .search(search)
+    .x_warp_team_uid(x_warp_team_uid)
+    .send()
+    .await;
+```*/
+    pub fn list_factories(&self) -> builder::ListFactories<'_> {
+        builder::ListFactories::new(self)
+    }
+    /**Get a factory
+
+Returns one factory.
+
+Sends a `GET` request to `/factory/{factoryUid}`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+```ignore
+let response = client.get_factory()
+    .factory_uid(factory_uid)
+    .send()
+    .await;
+```*/
+    pub fn get_factory(&self) -> builder::GetFactory<'_> {
+        builder::GetFactory::new(self)
+    }
+    /**Dispatch a run to a factory
+
+Starts a run in the factory with the prompt and an optional title and ticket. The answer is the new run; its factory task is created asynchronously: find it with get_factory_task_by_run.
+
+Sends a `POST` request to `/factory/{factoryUid}/runs`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+- `body`: The prompt and ticket of the run.
+```ignore
+let response = client.create_factory_run()
+    .factory_uid(factory_uid)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_factory_run(&self) -> builder::CreateFactoryRun<'_> {
+        builder::CreateFactoryRun::new(self)
+    }
+    /**List factory tasks
+
+Lists the factory's tasks, one page at a time, with filters and a text search. Items are lean unless full_list is set, which adds ticket metadata and outputs.
+
+Sends a `GET` request to `/factory/{factoryUid}/tasks`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+- `created_after`: Only tasks created after this RFC 3339 timestamp.
+- `created_before`: Only tasks created before this RFC 3339 timestamp.
+- `created_by`: Only tasks created by any of these user UIDs; repeatable.
+- `cursor`: Opaque cursor taken from page_info.next_cursor of the previous page.
+- `full_list`: Include ticket metadata and outputs of every task on the page.
+- `include_current_run`: Include each task's current top-level run.
+- `limit`: Page size.
+- `q`: Search text matched against title and description.
+- `sort_by`: Field to sort by.
+- `sort_order`: Sort direction.
+- `stage`: Only tasks in any of these stages; repeat the parameter to give several.
+- `updated_after`: Only tasks updated after this RFC 3339 timestamp.
+```ignore
+let response = client.list_factory_tasks()
+    .factory_uid(factory_uid)
+    .created_after(created_after)
+    .created_before(created_before)
+    .created_by(created_by)
+    .cursor(cursor)
+    .full_list(full_list)
+    .include_current_run(include_current_run)
+    .limit(limit)
+    .q(q)
+    .sort_by(sort_by)
+    .sort_order(sort_order)
+    .stage(stage)
+    .updated_after(updated_after)
+    .send()
+    .await;
+```*/
+    pub fn list_factory_tasks(&self) -> builder::ListFactoryTasks<'_> {
+        builder::ListFactoryTasks::new(self)
+    }
+    /**Create a factory task
+
+Creates a task bound to an existing agent conversation, in stage TRIAGE unless given. The conversation's newest run must belong to the factory's team, and a conversation can be bound to at most one live task across all factories: a second one answers 409.
+
+Sends a `POST` request to `/factory/{factoryUid}/tasks`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+- `body`: The task.
+```ignore
+let response = client.create_factory_task()
+    .factory_uid(factory_uid)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_factory_task(&self) -> builder::CreateFactoryTask<'_> {
+        builder::CreateFactoryTask::new(self)
+    }
+    /**Get a factory task
+
+Returns one task with its outputs, newest first.
+
+Sends a `GET` request to `/factory/{factoryUid}/tasks/{taskUid}`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+- `task_uid`: Identifier of the factory task.
+```ignore
+let response = client.get_factory_task()
+    .factory_uid(factory_uid)
+    .task_uid(task_uid)
+    .send()
+    .await;
+```*/
+    pub fn get_factory_task(&self) -> builder::GetFactoryTask<'_> {
+        builder::GetFactoryTask::new(self)
+    }
+    /**Delete a factory task
+
+Soft-deletes a task: it disappears from lists and reads at once and its conversation can be bound to a new task. The conversation and the artifacts stay.
+
+Sends a `DELETE` request to `/factory/{factoryUid}/tasks/{taskUid}`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+- `task_uid`: Identifier of the factory task.
+```ignore
+let response = client.delete_factory_task()
+    .factory_uid(factory_uid)
+    .task_uid(task_uid)
+    .send()
+    .await;
+```*/
+    pub fn delete_factory_task(&self) -> builder::DeleteFactoryTask<'_> {
+        builder::DeleteFactoryTask::new(self)
+    }
+    /**Update a factory task
+
+Changes a task's title, description or stage; members left out stay as they are and the last write wins. Any stage may follow any other, backwards or straight to COMPLETE.
+
+Sends a `PATCH` request to `/factory/{factoryUid}/tasks/{taskUid}`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+- `task_uid`: Identifier of the factory task.
+- `body`: What to change.
+```ignore
+let response = client.update_factory_task()
+    .factory_uid(factory_uid)
+    .task_uid(task_uid)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn update_factory_task(&self) -> builder::UpdateFactoryTask<'_> {
+        builder::UpdateFactoryTask::new(self)
+    }
+    /**Cancel a factory task
+
+Cancels the task's current top-level run and every live descendant of it, and moves the task to CANCELLED. A task already COMPLETE or CANCELLED answers 409.
+
+Sends a `POST` request to `/factory/{factoryUid}/tasks/{taskUid}/cancel`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+- `task_uid`: Identifier of the factory task.
+```ignore
+let response = client.cancel_factory_task()
+    .factory_uid(factory_uid)
+    .task_uid(task_uid)
+    .send()
+    .await;
+```*/
+    pub fn cancel_factory_task(&self) -> builder::CancelFactoryTask<'_> {
+        builder::CancelFactoryTask::new(self)
+    }
+    /**Find the factory task of a run
+
+Returns the task bound to the conversation of the run's root ancestor. Only this factory's tasks are found: another factory's task answers 404.
+
+Sends a `GET` request to `/factory/{factoryUid}/task-by-run`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+- `run_id`: The run.
+```ignore
+let response = client.get_factory_task_by_run()
+    .factory_uid(factory_uid)
+    .run_id(run_id)
+    .send()
+    .await;
+```*/
+    pub fn get_factory_task_by_run(&self) -> builder::GetFactoryTaskByRun<'_> {
+        builder::GetFactoryTaskByRun::new(self)
+    }
+    /**Find the factory task of a conversation
+
+Returns the task bound to a conversation. Bindings are unique across factories, but only this factory's tasks are found: another factory's task answers 404.
+
+Sends a `GET` request to `/factory/{factoryUid}/task-by-conversation`
+
+Arguments:
+- `factory_uid`: Identifier of the factory.
+- `conversation_id`: The conversation.
+```ignore
+let response = client.get_factory_task_by_conversation()
+    .factory_uid(factory_uid)
+    .conversation_id(conversation_id)
+    .send()
+    .await;
+```*/
+    pub fn get_factory_task_by_conversation(
+        &self,
+    ) -> builder::GetFactoryTaskByConversation<'_> {
+        builder::GetFactoryTaskByConversation::new(self)
+    }
+    /**List Factory file schema versions
+
+Returns every Factory file schema version the server describes, each with the path of its bundle. Needs no authentication. Send the ETag of a previous answer as If-None-Match to get 304 while it is current.
+
+Sends a `GET` request to `/factory-files/schemas`
+
+Arguments:
+- `if_none_match`: ETag of a copy the caller already holds; the server answers 304 Not Modified when it is still current.
+```ignore
+let response = client.list_factory_file_schemas()
+    .if_none_match(if_none_match)
+    .send()
+    .await;
+```*/
+    pub fn list_factory_file_schemas(&self) -> builder::ListFactoryFileSchemas<'_> {
+        builder::ListFactoryFileSchemas::new(self)
+    }
+    /**Get a Factory file schema bundle
+
+Returns every JSON Schema (2020-12) document of one schema version in one bundle, so the relative $id and $ref between them keep resolving. Needs no authentication; If-None-Match as for list_factory_file_schemas.
+
+Sends a `GET` request to `/factory-files/schemas/{schemaVersion}`
+
+Arguments:
+- `schema_version`: Factory file schema version, for example v1alpha1.
+- `if_none_match`: ETag of a copy the caller already holds; the server answers 304 Not Modified when it is still current.
+```ignore
+let response = client.get_factory_file_schema()
+    .schema_version(schema_version)
+    .if_none_match(if_none_match)
+    .send()
+    .await;
+```*/
+    pub fn get_factory_file_schema(&self) -> builder::GetFactoryFileSchema<'_> {
+        builder::GetFactoryFileSchema::new(self)
+    }
+    /**Get one Factory file schema document
+
+Returns one JSON Schema document of a version on its own, outside the bundle, so its URL can be used as a schema reference by an editor or a YAML language server: its relative $ref resolve against the documents beside it at the same path. Needs no authentication.
+
+Sends a `GET` request to `/factory-files/schemas/{schemaVersion}/{document}`
+
+Arguments:
+- `schema_version`: Factory file schema version, for example v1alpha1.
+- `document`: Document name, for example factory.schema.json.
+```ignore
+let response = client.get_factory_file_schema_document()
+    .schema_version(schema_version)
+    .document(document)
+    .send()
+    .await;
+```*/
+    pub fn get_factory_file_schema_document(
+        &self,
+    ) -> builder::GetFactoryFileSchemaDocument<'_> {
+        builder::GetFactoryFileSchemaDocument::new(self)
+    }
+    /**Validate Factory files
+
+Parses a factory tree given as paths and contents and runs the checks that need no team state; nothing is stored and no repository is read. Needs no authentication, so local authoring tools can call it. Problems in the files are diagnostics in a 200 answer; 400 means the request itself is malformed.
+
+Sends a `POST` request to `/factory-files/validate`
+
+Arguments:
+- `body`: The files of the tree.
+```ignore
+let response = client.validate_factory_files()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn validate_factory_files(&self) -> builder::ValidateFactoryFiles<'_> {
+        builder::ValidateFactoryFiles::new(self)
+    }
 }
 /// Types for composing operation parameters.
 #[allow(clippy::all)]
@@ -19087,6 +27261,7 @@ pub mod builder {
         environment_id: Result<Option<::std::string::String>, String>,
         execution_location: Result<Option<types::RunExecutionLocation>, String>,
         executor: Result<Option<::std::string::String>, String>,
+        factory_only: Result<Option<bool>, String>,
         factory_uid: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         metadata: Result<Option<crate::MetadataFilter>, String>,
@@ -19098,8 +27273,9 @@ pub mod builder {
         skill_spec: Result<Option<::std::string::String>, String>,
         sort_by: Result<Option<types::ListRunsSortBy>, String>,
         sort_order: Result<Option<types::ListRunsSortOrder>, String>,
-        source: Result<Option<types::RunSourceType>, String>,
+        source: Result<Option<::std::vec::Vec<types::RunSourceType>>, String>,
         state: Result<Option<::std::vec::Vec<types::RunState>>, String>,
+        task_status: Result<Option<::std::vec::Vec<types::FactoryTaskStatus>>, String>,
         updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
     }
@@ -19117,6 +27293,7 @@ pub mod builder {
                 environment_id: Ok(None),
                 execution_location: Ok(None),
                 executor: Ok(None),
+                factory_only: Ok(None),
                 factory_uid: Ok(None),
                 limit: Ok(None),
                 metadata: Ok(None),
@@ -19130,6 +27307,7 @@ pub mod builder {
                 sort_order: Ok(None),
                 source: Ok(None),
                 state: Ok(None),
+                task_status: Ok(None),
                 updated_after: Ok(None),
                 x_warp_team_uid: Ok(None),
             }
@@ -19261,6 +27439,16 @@ pub mod builder {
                     "conversion to `:: std :: string :: String` for executor failed"
                         .to_string()
                 });
+            self
+        }
+        pub fn factory_only<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.factory_only = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `bool` for factory_only failed".to_string());
             self
         }
         pub fn factory_uid<V>(mut self, value: V) -> Self
@@ -19405,13 +27593,14 @@ pub mod builder {
         }
         pub fn source<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::RunSourceType>,
+            V: std::convert::TryInto<::std::vec::Vec<types::RunSourceType>>,
         {
             self.source = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `RunSourceType` for source failed".to_string()
+                    "conversion to `:: std :: vec :: Vec < RunSourceType >` for source failed"
+                        .to_string()
                 });
             self
         }
@@ -19424,6 +27613,19 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: vec :: Vec < RunState >` for state failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn task_status<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<types::FactoryTaskStatus>>,
+        {
+            self.task_status = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < FactoryTaskStatus >` for task_status failed"
                         .to_string()
                 });
             self
@@ -19470,6 +27672,7 @@ pub mod builder {
                 environment_id,
                 execution_location,
                 executor,
+                factory_only,
                 factory_uid,
                 limit,
                 metadata,
@@ -19483,6 +27686,7 @@ pub mod builder {
                 sort_order,
                 source,
                 state,
+                task_status,
                 updated_after,
                 x_warp_team_uid,
             } = self;
@@ -19496,6 +27700,7 @@ pub mod builder {
             let environment_id = environment_id.map_err(Error::InvalidRequest)?;
             let execution_location = execution_location.map_err(Error::InvalidRequest)?;
             let executor = executor.map_err(Error::InvalidRequest)?;
+            let factory_only = factory_only.map_err(Error::InvalidRequest)?;
             let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let metadata = metadata.map_err(Error::InvalidRequest)?;
@@ -19509,6 +27714,7 @@ pub mod builder {
             let sort_order = sort_order.map_err(Error::InvalidRequest)?;
             let source = source.map_err(Error::InvalidRequest)?;
             let state = state.map_err(Error::InvalidRequest)?;
+            let task_status = task_status.map_err(Error::InvalidRequest)?;
             let updated_after = updated_after.map_err(Error::InvalidRequest)?;
             let x_warp_team_uid = x_warp_team_uid.map_err(Error::InvalidRequest)?;
             let url = format!("{}/agent/runs", client.baseurl,);
@@ -19560,6 +27766,9 @@ pub mod builder {
                     ),
                 )
                 .query(&progenitor_client::QueryParam::new("executor", &executor))
+                .query(
+                    &progenitor_client::QueryParam::new("factory_only", &factory_only),
+                )
                 .query(&progenitor_client::QueryParam::new("factory_uid", &factory_uid))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("metadata", &metadata))
@@ -19573,6 +27782,7 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("sort_order", &sort_order))
                 .query(&progenitor_client::QueryParam::new("source", &source))
                 .query(&progenitor_client::QueryParam::new("state", &state))
+                .query(&progenitor_client::QueryParam::new("task_status", &task_status))
                 .query(
                     &progenitor_client::QueryParam::new("updated_after", &updated_after),
                 )
@@ -20232,6 +28442,238 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::interrupt_run`]
+
+[`Client::interrupt_run`]: super::Client::interrupt_run*/
+    #[derive(Debug, Clone)]
+    pub struct InterruptRun<'a> {
+        client: &'a super::Client,
+        run_id: Result<::std::string::String, String>,
+    }
+    impl<'a> InterruptRun<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                run_id: Err("run_id was not initialized".to_string()),
+            }
+        }
+        pub fn run_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.run_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for run_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/agent/runs/{runId}/interrupt`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+            let Self { client, run_id } = self;
+            let run_id = run_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/agent/runs/{}/interrupt", client.baseurl, encode_path(& run_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "interrupt_run",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                202u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_run_harness_usage`]
+
+[`Client::get_run_harness_usage`]: super::Client::get_run_harness_usage*/
+    #[derive(Debug, Clone)]
+    pub struct GetRunHarnessUsage<'a> {
+        client: &'a super::Client,
+        run_id: Result<::std::string::String, String>,
+    }
+    impl<'a> GetRunHarnessUsage<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                run_id: Err("run_id was not initialized".to_string()),
+            }
+        }
+        pub fn run_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.run_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for run_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/agent/runs/{runId}/harness-usage`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::HarnessUsageResponse>, Error<types::Error>> {
+            let Self { client, run_id } = self;
+            let run_id = run_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/agent/runs/{}/harness-usage", client.baseurl, encode_path(& run_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_run_harness_usage",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -21178,6 +29620,289 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
                 400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::submit_conversation_followup`]
+
+[`Client::submit_conversation_followup`]: super::Client::submit_conversation_followup*/
+    #[derive(Debug, Clone)]
+    pub struct SubmitConversationFollowup<'a> {
+        client: &'a super::Client,
+        conversation_id: Result<::std::string::String, String>,
+        body: Result<types::builder::RunFollowupRequest, String>,
+    }
+    impl<'a> SubmitConversationFollowup<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                conversation_id: Err("conversation_id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn conversation_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.conversation_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for conversation_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RunFollowupRequest>,
+            <V as std::convert::TryInto<
+                types::RunFollowupRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `RunFollowupRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::RunFollowupRequest,
+            ) -> types::builder::RunFollowupRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/agent/conversations/{conversationId}/followups`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::RunFollowupResponse>, Error<types::Error>> {
+            let Self { client, conversation_id, body } = self;
+            let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::RunFollowupRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/agent/conversations/{}/followups", client.baseurl, encode_path(&
+                conversation_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "submit_conversation_followup",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::interrupt_conversation`]
+
+[`Client::interrupt_conversation`]: super::Client::interrupt_conversation*/
+    #[derive(Debug, Clone)]
+    pub struct InterruptConversation<'a> {
+        client: &'a super::Client,
+        conversation_id: Result<::std::string::String, String>,
+    }
+    impl<'a> InterruptConversation<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                conversation_id: Err("conversation_id was not initialized".to_string()),
+            }
+        }
+        pub fn conversation_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.conversation_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for conversation_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/agent/conversations/{conversationId}/interrupt`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::InterruptConversationResponse>,
+            Error<types::Error>,
+        > {
+            let Self { client, conversation_id } = self;
+            let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/agent/conversations/{}/interrupt", client.baseurl, encode_path(&
+                conversation_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "interrupt_conversation",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                202u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -24156,6 +32881,2443 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::download_conversation_screenshot`]
+
+[`Client::download_conversation_screenshot`]: super::Client::download_conversation_screenshot*/
+    #[derive(Debug, Clone)]
+    pub struct DownloadConversationScreenshot<'a> {
+        client: &'a super::Client,
+        conversation_id: Result<::std::string::String, String>,
+        screenshot_uid: Result<::std::string::String, String>,
+    }
+    impl<'a> DownloadConversationScreenshot<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                conversation_id: Err("conversation_id was not initialized".to_string()),
+                screenshot_uid: Err("screenshot_uid was not initialized".to_string()),
+            }
+        }
+        pub fn conversation_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.conversation_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for conversation_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn screenshot_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.screenshot_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for screenshot_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/agent/conversations/{conversationId}/screenshots/{screenshotUid}/download`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::Error>> {
+            let Self { client, conversation_id, screenshot_uid } = self;
+            let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
+            let screenshot_uid = screenshot_uid.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/agent/conversations/{}/screenshots/{}/download", client.baseurl,
+                encode_path(& conversation_id.to_string()), encode_path(& screenshot_uid
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "download_conversation_screenshot",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200..=299 => Ok(ResponseValue::stream(response)),
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_egress_ranges`]
+
+[`Client::list_egress_ranges`]: super::Client::list_egress_ranges*/
+    #[derive(Debug, Clone)]
+    pub struct ListEgressRanges<'a> {
+        client: &'a super::Client,
+        x_warp_team_uid: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> ListEgressRanges<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                x_warp_team_uid: Ok(None),
+            }
+        }
+        pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.x_warp_team_uid = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for x_warp_team_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/networking/egress-ranges`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::EgressRangesResponse>, Error<types::Error>> {
+            let Self { client, x_warp_team_uid } = self;
+            let x_warp_team_uid = x_warp_team_uid.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/networking/egress-ranges", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            if let Some(value) = x_warp_team_uid {
+                header_map.append("X-Warp-Team-Uid", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_egress_ranges",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_factories`]
+
+[`Client::list_factories`]: super::Client::list_factories*/
+    #[derive(Debug, Clone)]
+    pub struct ListFactories<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        filter_team_uid: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU64>, String>,
+        search: Result<Option<::std::string::String>, String>,
+        x_warp_team_uid: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> ListFactories<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                filter_team_uid: Ok(None),
+                limit: Ok(None),
+                search: Ok(None),
+                x_warp_team_uid: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn filter_team_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.filter_team_uid = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for filter_team_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn search<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.search = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for search failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.x_warp_team_uid = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for x_warp_team_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/factory`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ListFactoriesResponse>, Error<types::Error>> {
+            let Self {
+                client,
+                cursor,
+                filter_team_uid,
+                limit,
+                search,
+                x_warp_team_uid,
+            } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let filter_team_uid = filter_team_uid.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let search = search.map_err(Error::InvalidRequest)?;
+            let x_warp_team_uid = x_warp_team_uid.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/factory", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            if let Some(value) = x_warp_team_uid {
+                header_map.append("X-Warp-Team-Uid", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "filter_team_uid",
+                        &filter_team_uid,
+                    ),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("search", &search))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_factories",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_factory`]
+
+[`Client::get_factory`]: super::Client::get_factory*/
+    #[derive(Debug, Clone)]
+    pub struct GetFactory<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+    }
+    impl<'a> GetFactory<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/factory/{factoryUid}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Factory>, Error<types::Error>> {
+            let Self { client, factory_uid } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}", client.baseurl, encode_path(& factory_uid.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_factory",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_factory_run`]
+
+[`Client::create_factory_run`]: super::Client::create_factory_run*/
+    #[derive(Debug, Clone)]
+    pub struct CreateFactoryRun<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+        body: Result<types::builder::CreateFactoryRunRequest, String>,
+    }
+    impl<'a> CreateFactoryRun<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CreateFactoryRunRequest>,
+            <V as std::convert::TryInto<
+                types::CreateFactoryRunRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `CreateFactoryRunRequest` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CreateFactoryRunRequest,
+            ) -> types::builder::CreateFactoryRunRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/factory/{factoryUid}/runs`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CreateFactoryRunResponse>,
+            Error<types::Error>,
+        > {
+            let Self { client, factory_uid, body } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::CreateFactoryRunRequest::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}/runs", client.baseurl, encode_path(& factory_uid
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_factory_run",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_factory_tasks`]
+
+[`Client::list_factory_tasks`]: super::Client::list_factory_tasks*/
+    #[derive(Debug, Clone)]
+    pub struct ListFactoryTasks<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+        created_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        created_before: Result<
+            Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            String,
+        >,
+        created_by: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        full_list: Result<Option<bool>, String>,
+        include_current_run: Result<Option<bool>, String>,
+        limit: Result<Option<::std::num::NonZeroU64>, String>,
+        q: Result<Option<::std::string::String>, String>,
+        sort_by: Result<Option<types::FactoryTaskSortBy>, String>,
+        sort_order: Result<Option<types::ListFactoryTasksSortOrder>, String>,
+        stage: Result<Option<::std::vec::Vec<types::FactoryTaskStage>>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> ListFactoryTasks<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+                created_after: Ok(None),
+                created_before: Ok(None),
+                created_by: Ok(None),
+                cursor: Ok(None),
+                full_list: Ok(None),
+                include_current_run: Ok(None),
+                limit: Ok(None),
+                q: Ok(None),
+                sort_by: Ok(None),
+                sort_order: Ok(None),
+                stage: Ok(None),
+                updated_after: Ok(None),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn created_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn created_before<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_before = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_before failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn created_by<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.created_by = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for created_by failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn full_list<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.full_list = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `bool` for full_list failed".to_string());
+            self
+        }
+        pub fn include_current_run<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_current_run = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_current_run failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn q<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.q = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for q failed".to_string()
+                });
+            self
+        }
+        pub fn sort_by<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::FactoryTaskSortBy>,
+        {
+            self.sort_by = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `FactoryTaskSortBy` for sort_by failed".to_string()
+                });
+            self
+        }
+        pub fn sort_order<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ListFactoryTasksSortOrder>,
+        {
+            self.sort_order = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ListFactoryTasksSortOrder` for sort_order failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn stage<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<types::FactoryTaskStage>>,
+        {
+            self.stage = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < FactoryTaskStage >` for stage failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/factory/{factoryUid}/tasks`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ListFactoryTasksResponse>,
+            Error<types::Error>,
+        > {
+            let Self {
+                client,
+                factory_uid,
+                created_after,
+                created_before,
+                created_by,
+                cursor,
+                full_list,
+                include_current_run,
+                limit,
+                q,
+                sort_by,
+                sort_order,
+                stage,
+                updated_after,
+            } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let created_after = created_after.map_err(Error::InvalidRequest)?;
+            let created_before = created_before.map_err(Error::InvalidRequest)?;
+            let created_by = created_by.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let full_list = full_list.map_err(Error::InvalidRequest)?;
+            let include_current_run = include_current_run
+                .map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let q = q.map_err(Error::InvalidRequest)?;
+            let sort_by = sort_by.map_err(Error::InvalidRequest)?;
+            let sort_order = sort_order.map_err(Error::InvalidRequest)?;
+            let stage = stage.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}/tasks", client.baseurl, encode_path(& factory_uid
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("created_after", &created_after),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "created_before",
+                        &created_before,
+                    ),
+                )
+                .query(&progenitor_client::QueryParam::new("created_by", &created_by))
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("full_list", &full_list))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_current_run",
+                        &include_current_run,
+                    ),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("q", &q))
+                .query(&progenitor_client::QueryParam::new("sort_by", &sort_by))
+                .query(&progenitor_client::QueryParam::new("sort_order", &sort_order))
+                .query(&progenitor_client::QueryParam::new("stage", &stage))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_factory_tasks",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_factory_task`]
+
+[`Client::create_factory_task`]: super::Client::create_factory_task*/
+    #[derive(Debug, Clone)]
+    pub struct CreateFactoryTask<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+        body: Result<types::builder::CreateFactoryTaskRequest, String>,
+    }
+    impl<'a> CreateFactoryTask<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CreateFactoryTaskRequest>,
+            <V as std::convert::TryInto<
+                types::CreateFactoryTaskRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `CreateFactoryTaskRequest` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CreateFactoryTaskRequest,
+            ) -> types::builder::CreateFactoryTaskRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/factory/{factoryUid}/tasks`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+            let Self { client, factory_uid, body } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::CreateFactoryTaskRequest::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}/tasks", client.baseurl, encode_path(& factory_uid
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_factory_task",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_factory_task`]
+
+[`Client::get_factory_task`]: super::Client::get_factory_task*/
+    #[derive(Debug, Clone)]
+    pub struct GetFactoryTask<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+        task_uid: Result<::std::string::String, String>,
+    }
+    impl<'a> GetFactoryTask<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+                task_uid: Err("task_uid was not initialized".to_string()),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn task_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.task_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for task_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/factory/{factoryUid}/tasks/{taskUid}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+            let Self { client, factory_uid, task_uid } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let task_uid = task_uid.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}/tasks/{}", client.baseurl, encode_path(& factory_uid
+                .to_string()), encode_path(& task_uid.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_factory_task",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::delete_factory_task`]
+
+[`Client::delete_factory_task`]: super::Client::delete_factory_task*/
+    #[derive(Debug, Clone)]
+    pub struct DeleteFactoryTask<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+        task_uid: Result<::std::string::String, String>,
+    }
+    impl<'a> DeleteFactoryTask<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+                task_uid: Err("task_uid was not initialized".to_string()),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn task_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.task_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for task_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/factory/{factoryUid}/tasks/{taskUid}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+            let Self { client, factory_uid, task_uid } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let task_uid = task_uid.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}/tasks/{}", client.baseurl, encode_path(& factory_uid
+                .to_string()), encode_path(& task_uid.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "delete_factory_task",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::update_factory_task`]
+
+[`Client::update_factory_task`]: super::Client::update_factory_task*/
+    #[derive(Debug, Clone)]
+    pub struct UpdateFactoryTask<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+        task_uid: Result<::std::string::String, String>,
+        body: Result<types::builder::UpdateFactoryTaskRequest, String>,
+    }
+    impl<'a> UpdateFactoryTask<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+                task_uid: Err("task_uid was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn task_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.task_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for task_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UpdateFactoryTaskRequest>,
+            <V as std::convert::TryInto<
+                types::UpdateFactoryTaskRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `UpdateFactoryTaskRequest` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::UpdateFactoryTaskRequest,
+            ) -> types::builder::UpdateFactoryTaskRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PATCH` request to `/factory/{factoryUid}/tasks/{taskUid}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+            let Self { client, factory_uid, task_uid, body } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let task_uid = task_uid.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::UpdateFactoryTaskRequest::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}/tasks/{}", client.baseurl, encode_path(& factory_uid
+                .to_string()), encode_path(& task_uid.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "update_factory_task",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::cancel_factory_task`]
+
+[`Client::cancel_factory_task`]: super::Client::cancel_factory_task*/
+    #[derive(Debug, Clone)]
+    pub struct CancelFactoryTask<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+        task_uid: Result<::std::string::String, String>,
+    }
+    impl<'a> CancelFactoryTask<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+                task_uid: Err("task_uid was not initialized".to_string()),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn task_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.task_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for task_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/factory/{factoryUid}/tasks/{taskUid}/cancel`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+            let Self { client, factory_uid, task_uid } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let task_uid = task_uid.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}/tasks/{}/cancel", client.baseurl, encode_path(&
+                factory_uid.to_string()), encode_path(& task_uid.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "cancel_factory_task",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_factory_task_by_run`]
+
+[`Client::get_factory_task_by_run`]: super::Client::get_factory_task_by_run*/
+    #[derive(Debug, Clone)]
+    pub struct GetFactoryTaskByRun<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+        run_id: Result<::std::string::String, String>,
+    }
+    impl<'a> GetFactoryTaskByRun<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+                run_id: Err("run_id was not initialized".to_string()),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn run_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.run_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for run_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/factory/{factoryUid}/task-by-run`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+            let Self { client, factory_uid, run_id } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let run_id = run_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}/task-by-run", client.baseurl, encode_path(& factory_uid
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("run_id", &run_id))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_factory_task_by_run",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_factory_task_by_conversation`]
+
+[`Client::get_factory_task_by_conversation`]: super::Client::get_factory_task_by_conversation*/
+    #[derive(Debug, Clone)]
+    pub struct GetFactoryTaskByConversation<'a> {
+        client: &'a super::Client,
+        factory_uid: Result<::std::string::String, String>,
+        conversation_id: Result<::std::string::String, String>,
+    }
+    impl<'a> GetFactoryTaskByConversation<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                factory_uid: Err("factory_uid was not initialized".to_string()),
+                conversation_id: Err("conversation_id was not initialized".to_string()),
+            }
+        }
+        pub fn factory_uid<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.factory_uid = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for factory_uid failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn conversation_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.conversation_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for conversation_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/factory/{factoryUid}/task-by-conversation`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+            let Self { client, factory_uid, conversation_id } = self;
+            let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
+            let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory/{}/task-by-conversation", client.baseurl, encode_path(&
+                factory_uid.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "conversation_id",
+                        &conversation_id,
+                    ),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_factory_task_by_conversation",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_factory_file_schemas`]
+
+[`Client::list_factory_file_schemas`]: super::Client::list_factory_file_schemas*/
+    #[derive(Debug, Clone)]
+    pub struct ListFactoryFileSchemas<'a> {
+        client: &'a super::Client,
+        if_none_match: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> ListFactoryFileSchemas<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                if_none_match: Ok(None),
+            }
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/factory-files/schemas`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ListFactoryFileSchemasResponse>,
+            Error<types::Error>,
+        > {
+            let Self { client, if_none_match } = self;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/factory-files/schemas", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_factory_file_schemas",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_factory_file_schema`]
+
+[`Client::get_factory_file_schema`]: super::Client::get_factory_file_schema*/
+    #[derive(Debug, Clone)]
+    pub struct GetFactoryFileSchema<'a> {
+        client: &'a super::Client,
+        schema_version: Result<::std::string::String, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> GetFactoryFileSchema<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                schema_version: Err("schema_version was not initialized".to_string()),
+                if_none_match: Ok(None),
+            }
+        }
+        pub fn schema_version<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.schema_version = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for schema_version failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/factory-files/schemas/{schemaVersion}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::FactoryFileSchemaBundle>, Error<types::Error>> {
+            let Self { client, schema_version, if_none_match } = self;
+            let schema_version = schema_version.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory-files/schemas/{}", client.baseurl, encode_path(&
+                schema_version.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_factory_file_schema",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_factory_file_schema_document`]
+
+[`Client::get_factory_file_schema_document`]: super::Client::get_factory_file_schema_document*/
+    #[derive(Debug, Clone)]
+    pub struct GetFactoryFileSchemaDocument<'a> {
+        client: &'a super::Client,
+        schema_version: Result<::std::string::String, String>,
+        document: Result<::std::string::String, String>,
+    }
+    impl<'a> GetFactoryFileSchemaDocument<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                schema_version: Err("schema_version was not initialized".to_string()),
+                document: Err("document was not initialized".to_string()),
+            }
+        }
+        pub fn schema_version<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.schema_version = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for schema_version failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn document<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.document = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for document failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/factory-files/schemas/{schemaVersion}/{document}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::FactoryFileSchemaDocument>,
+            Error<types::Error>,
+        > {
+            let Self { client, schema_version, document } = self;
+            let schema_version = schema_version.map_err(Error::InvalidRequest)?;
+            let document = document.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/factory-files/schemas/{}/{}", client.baseurl, encode_path(&
+                schema_version.to_string()), encode_path(& document.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_factory_file_schema_document",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::validate_factory_files`]
+
+[`Client::validate_factory_files`]: super::Client::validate_factory_files*/
+    #[derive(Debug, Clone)]
+    pub struct ValidateFactoryFiles<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::ValidateFactoryFilesRequest, String>,
+    }
+    impl<'a> ValidateFactoryFiles<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ValidateFactoryFilesRequest>,
+            <V as std::convert::TryInto<
+                types::ValidateFactoryFilesRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `ValidateFactoryFilesRequest` for body failed: {}",
+                        s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ValidateFactoryFilesRequest,
+            ) -> types::builder::ValidateFactoryFilesRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/factory-files/validate`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ValidateFactoryFilesResponse>,
+            Error<types::Error>,
+        > {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::ValidateFactoryFilesRequest::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/factory-files/validate", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "validate_factory_files",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
 }
 /// Items consumers will typically use such as the Client.
 pub mod prelude {
@@ -24165,5 +35327,9 @@ pub mod prelude {
 /// the request hook sends them no `Authorization` header.
 pub const PUBLIC_OPERATIONS: &[&str] = &[
     "get_conversation_redirect",
+    "get_factory_file_schema",
+    "get_factory_file_schema_document",
     "get_session_redirect",
+    "list_factory_file_schemas",
+    "validate_factory_files",
 ];

@@ -26,7 +26,7 @@ async fn list_runs_repeats_the_state_key_and_encodes_every_filter() {
     let page = client(&server)
         .list_runs()
         .state(vec![RunState::Queued, RunState::Failed])
-        .source(RunSourceType::Api)
+        .source(vec![RunSourceType::Api])
         .limit(25u64)
         .q("flaky test & more")
         .created_after(Utc.with_ymd_and_hms(2025, 3, 1, 8, 30, 0).unwrap())

@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask regen [--check]`: generate `oz-api/src/generated.rs` from `openapi.json`.
 //! - `cargo xtask spec-diff FILE`: compare `openapi.json` with another OpenAPI document.
+//! - `cargo xtask surface-diff FILE`: list what an official SDK's surface file has that
+//!   `openapi.json` lacks.
 #![forbid(unsafe_code)]
 
 mod forward_compat;
@@ -9,6 +11,7 @@ mod generate;
 mod normalise;
 mod redaction;
 mod spec_diff;
+mod surface;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,6 +24,8 @@ usage:
                                   (--check: fail with a diff when the checked-in file is stale)
   cargo xtask spec-diff FILE      list what FILE (YAML or JSON) and openapi.json do not share
                                   (exit 1 when FILE has something openapi.json lacks)
+  cargo xtask surface-diff FILE   list what an SDK surface file (JSON) has that openapi.json lacks
+                                  (exit 1 when there is anything)
   cargo xtask passes              list the normalisation passes applied before generation";
 
 fn main() -> ExitCode {
@@ -50,6 +55,20 @@ fn run(args: &[String]) -> Result<ExitCode> {
             let report = spec_diff::diff(&ours, &theirs);
             print!("{}", report.render("openapi.json", other));
             Ok(if report.missing_on_our_side().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        ["surface-diff", other] => {
+            let ours = spec_diff::load_document(&root.join("openapi.json"))?;
+            let theirs = spec_diff::load_document(Path::new(other))?;
+            let missing = surface::missing(&ours, &theirs);
+            println!("in {other}, missing from openapi.json: {}", missing.len());
+            for fact in &missing {
+                println!("  {fact}");
+            }
+            Ok(if missing.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

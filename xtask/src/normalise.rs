@@ -44,6 +44,13 @@ pub const PASSES: &[Pass] = &[
         run: strip_additional_properties_false,
     },
     Pass {
+        name: "widen_integer_enums",
+        reason: "typify turns an integer `enum` (a format version such as `metricsVersion: 1`) \
+                 into a newtype that rejects every other number, so the next version the server \
+                 sends would fail the whole answer; the values stay in the description",
+        run: widen_integer_enums,
+    },
+    Pass {
         name: "cover_undeclared_error_statuses",
         reason: "a proxy or a newer server can answer any 4xx/5xx (502, 503, 418...); an \
                  operation's declared error body also describes those, so they decode as problem \
@@ -253,6 +260,25 @@ fn strip_additional_properties_false(spec: &mut Value) -> Result<()> {
     Ok(())
 }
 
+fn widen_integer_enums(spec: &mut Value) -> Result<()> {
+    visit_objects(spec, &mut |map| {
+        if map.get("type").and_then(Value::as_str) != Some("integer") {
+            return;
+        }
+        let Some(Value::Array(values)) = map.remove("enum") else {
+            return;
+        };
+        let known: Vec<String> = values.iter().map(Value::to_string).collect();
+        let note = format!("Known values: {}.", known.join(", "));
+        let description = match map.get("description").and_then(Value::as_str) {
+            Some(text) => format!("{text} {note}"),
+            None => note,
+        };
+        map.insert("description".into(), Value::String(description));
+    });
+    Ok(())
+}
+
 fn cover_undeclared_error_statuses(spec: &mut Value) -> Result<()> {
     for_each_responses(spec, |responses| {
         // The body of the lowest declared status of each class serves the whole class.
@@ -434,6 +460,24 @@ mod tests {
         assert_eq!(
             spec["components"]["schemas"],
             json!({"Closed": {"type": "object"}, "Map": {"type": "object", "additionalProperties": {"type": "string"}}})
+        );
+    }
+
+    #[test]
+    fn integer_enums_become_plain_integers_that_name_their_known_values() {
+        let mut spec = json!({"components": {"schemas": {
+            "Envelope": {"type": "object", "properties": {
+                "version": {"type": "integer", "enum": [1], "description": "Format version."},
+                "kind": {"type": "string", "enum": ["A", "B"]}
+            }}
+        }}});
+        widen_integer_enums(&mut spec).unwrap();
+        assert_eq!(
+            spec["components"]["schemas"]["Envelope"]["properties"],
+            json!({
+                "version": {"type": "integer", "description": "Format version. Known values: 1."},
+                "kind": {"type": "string", "enum": ["A", "B"]}
+            })
         );
     }
 

@@ -138,7 +138,13 @@ pub fn facts(doc: &Value) -> BTreeSet<String> {
                 let key = format!("{op_key} param {location}:{name}");
                 out.insert(key.clone());
                 if let Some(schema) = param.get("schema") {
-                    walk_schema(doc, schema, &key, &mut Vec::new(), &mut out);
+                    // A repeatable parameter takes the same values as a single one.
+                    let schema = resolve(doc, schema);
+                    let values = match schema.get("type").and_then(Value::as_str) {
+                        Some("array") => schema.get("items").unwrap_or(schema),
+                        _ => schema,
+                    };
+                    walk_schema(doc, values, &key, &mut Vec::new(), &mut out);
                 }
             }
             if let Some(body) = op.get("requestBody") {
@@ -195,7 +201,7 @@ pub fn facts(doc: &Value) -> BTreeSet<String> {
 }
 
 /// `/agent/runs/{runId}` and `/agent/runs/{run_id}` are the same endpoint.
-fn generic_path(path: &str) -> String {
+pub fn generic_path(path: &str) -> String {
     let mut out = String::new();
     let mut inside = false;
     for c in path.chars() {
@@ -213,7 +219,7 @@ fn generic_path(path: &str) -> String {
 }
 
 /// `#1` for the first `{…}` of the path template, and so on.
-fn path_parameter_position(path: &str, name: &str) -> String {
+pub fn path_parameter_position(path: &str, name: &str) -> String {
     path.split('{')
         .skip(1)
         .position(|segment| segment.split('}').next() == Some(name))

@@ -67,7 +67,7 @@ pub(crate) async fn create(
     let run_id = state.runs[idx].id.clone();
     let response = RunAgentResponse {
         run_id: run_id.clone(),
-        task_id: run_id,
+        task_id: Some(run_id),
         state: RunState::Queued,
         at_capacity: Some(false),
     };
