@@ -7349,7 +7349,6 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
-        Copy,
         Debug,
         Eq,
         Hash,
@@ -7358,15 +7357,20 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ScopeType {
         User,
         Team,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
     }
     impl ::std::fmt::Display for ScopeType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             match *self {
                 Self::User => f.write_str("User"),
                 Self::Team => f.write_str("Team"),
+                Self::Unknown(ref other) => f.write_str(other),
             }
         }
     }
@@ -7378,7 +7382,7 @@ pub mod types {
             match value {
                 "User" => Ok(Self::User),
                 "Team" => Ok(Self::Team),
-                _ => Err("invalid value".into()),
+                _ => Ok(Self::Unknown(value.to_string())),
             }
         }
     }

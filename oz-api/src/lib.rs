@@ -35,6 +35,7 @@
 #[allow(clippy::all, clippy::pedantic, unused, missing_docs, rustdoc::all)]
 mod generated;
 
+mod conditional;
 mod config;
 mod error;
 mod error_body;
@@ -43,6 +44,7 @@ mod metadata_filter;
 pub mod redaction;
 mod retry;
 
+pub use conditional::Conditional;
 pub use config::{
     API_KEY_ENV, BASE_URL_ENV, CUSTOM_HEADERS_ENV, Config, ConfigError, DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT,

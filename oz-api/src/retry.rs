@@ -18,6 +18,8 @@ use reqwest::{Method, StatusCode};
 /// repeating them leaves the same state.
 const IDEMPOTENT_POSTS: &[&str] = &[
     "cancel_run",
+    "cancel_factory_task",
+    "validate_factory_files",
     "pause_schedule",
     "resume_schedule",
     "read_agent_message",

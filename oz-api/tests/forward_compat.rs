@@ -181,7 +181,10 @@ async fn unknown_state_source_and_artifact_decode_and_round_trip_exactly() {
         run.creator.as_ref().and_then(|c| c.type_.clone()),
         Some(RunCreatorType::User)
     );
-    assert_eq!(run.scope.as_ref().map(|s| s.type_), Some(ScopeType::Team));
+    assert_eq!(
+        run.scope.as_ref().map(|s| s.type_.clone()),
+        Some(ScopeType::Team)
+    );
     assert_eq!(run.metadata.as_ref().unwrap()["ticket_id"], "ENG-1234");
 
     assert_eq!(serde_json::to_value(&run).unwrap(), body);
@@ -244,4 +247,67 @@ async fn values_this_version_does_not_know_can_be_sent_as_filters() {
         received(&server).await[0].url.query(),
         Some("artifact_type=HOLOGRAM&state=HIBERNATING&state=ERROR")
     );
+}
+
+/// The members the newest SDK marks required on a run but older services never sent (and the
+/// deprecated `task_id` newer ones may stop sending) are optional: a run without them decodes.
+#[tokio::test]
+async fn a_run_without_the_newest_or_deprecated_members_decodes() {
+    let mut body = run_json("run_1", "SUCCEEDED");
+    body.as_object_mut().unwrap().remove("task_id");
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&body))
+        .mount(&server)
+        .await;
+    let run = common::get_run_1(&client(&server))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(run.run_id, "run_1");
+    assert_eq!(run.task_id, None);
+    assert_eq!(run.root_run_id, None);
+    assert_eq!(run.finished_at, None);
+    assert_eq!(run.submitted_prompt, None);
+    assert_eq!(run.factory_uid, None);
+}
+
+/// And a newest-generation run keeps them.
+#[test]
+fn a_run_with_the_newest_members_keeps_them() {
+    let mut body = run_json("run_2", "SUCCEEDED");
+    let extra = json!({
+        "root_run_id": "run_1",
+        "finished_at": "2025-03-14T09:58:12Z",
+        "submitted_prompt": "Fix the flaky test in ci.yml",
+        "factory_uid": "fac_7Qm2",
+        "request_usage": {"model_token_usage": [
+            {"model_id": "claude-4-sonnet", "usage_type": "byok", "total_tokens": 1200,
+             "tokens_by_category": {"primary_agent": 1000, "conversation_compaction": 200}}
+        ]}
+    });
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let run: RunItem = serde_json::from_value(body).unwrap();
+    assert_eq!(run.root_run_id.as_deref(), Some("run_1"));
+    assert_eq!(run.factory_uid.as_deref(), Some("fac_7Qm2"));
+    assert!(run.finished_at.is_some());
+    let usage = &run.request_usage.unwrap().model_token_usage[0];
+    assert_eq!(usage.total_tokens, Some(1200));
+    assert_eq!(
+        usage.tokens_by_category.get("primary_agent").copied(),
+        Some(1000)
+    );
+}
+
+/// `ScopeType`'s Rust names equal its wire values (`User`, `Team`); a new scope decodes and
+/// round-trips like every other server-owned enum.
+#[test]
+fn a_new_scope_type_is_kept() {
+    let scope: ScopeType = serde_json::from_value(json!("Organization")).unwrap();
+    assert_eq!(scope, ScopeType::Unknown("Organization".to_owned()));
+    assert_eq!(serde_json::to_value(&scope).unwrap(), json!("Organization"));
+    assert_eq!(scope.to_string(), "Organization");
 }

@@ -49,13 +49,54 @@ fn for_each_item(items: &mut [Item], f: &mut impl FnMut(&mut Item)) {
     }
 }
 
-/// A typify string enum: at least two unit variants, each renamed to its wire value.
+/// A typify string enum: at least two wire values, each a unit variant. typify writes
+/// `#[serde(rename = "...")]` only when the Rust name differs from the wire value (`QUEUED` →
+/// `Queued`), so `User`/`Team` carry none: the variants' shape decides, not their attributes.
 fn is_string_enum(item: &ItemEnum) -> bool {
     item.variants.len() > 1
         && item
             .variants
             .iter()
-            .all(|v| matches!(v.fields, Fields::Unit) && has_serde_key(&v.attrs, "rename"))
+            .all(|v| matches!(v.fields, Fields::Unit))
+        && has_derive(&item.attrs, "Deserialize")
+}
+
+fn has_derive(attrs: &[Attribute], name: &str) -> bool {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .filter_map(|a| {
+            a.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+            )
+            .ok()
+        })
+        .flatten()
+        .any(|path| path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+/// The string enums of a generated file that have no `Unknown` catch-all, by name.
+pub fn intolerant_string_enums(file: &syn::File) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut items = file.items.clone();
+    for_each_item(&mut items, &mut |item| {
+        if let Item::Enum(item) = item {
+            let known: Vec<_> = item
+                .variants
+                .iter()
+                .filter(|v| v.ident != "Unknown")
+                .collect();
+            let has_unknown = item.variants.len() > known.len();
+            if known.len() > 1
+                && known.iter().all(|v| matches!(v.fields, Fields::Unit))
+                && has_derive(&item.attrs, "Deserialize")
+                && !has_unknown
+            {
+                out.push(item.ident.to_string());
+            }
+        }
+    });
+    out
 }
 
 fn serde_args(attrs: &[Attribute]) -> Vec<String> {
@@ -70,12 +111,6 @@ fn has_serde_word(attrs: &[Attribute], word: &str) -> bool {
     serde_args(attrs)
         .iter()
         .any(|args| args == &format!("serde ({word})"))
-}
-
-fn has_serde_key(attrs: &[Attribute], key: &str) -> bool {
-    serde_args(attrs)
-        .iter()
-        .any(|args| args.starts_with(&format!("serde ({key} =")))
 }
 
 fn make_string_enum_tolerant(item: &mut ItemEnum) {
@@ -201,6 +236,34 @@ mod tests {
     }
 
     #[test]
+    fn an_enum_whose_rust_names_equal_its_wire_values_is_made_tolerant_too() {
+        let out = squash(&run(quote! {
+            #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Copy, Debug)]
+            pub enum ScopeType { User, Team }
+        }));
+        assert!(
+            out.contains("#[non_exhaustive] pub enum ScopeType"),
+            "{out}"
+        );
+        assert!(out.contains("Unknown(::std::string::String)"), "{out}");
+        assert!(!out.contains("Copy"), "{out}");
+    }
+
+    /// The checked-in client: every enum of two or more wire values keeps unknown ones.
+    #[test]
+    fn every_string_enum_of_the_generated_client_has_unknown() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../oz-api/src/generated.rs");
+        let file = syn::parse_file(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(intolerant_string_enums(&file), Vec::<String>::new());
+        let before: syn::File = syn::parse2(quote! {
+            #[derive(::serde::Deserialize)] pub enum ScopeType { User, Team }
+        })
+        .unwrap();
+        assert_eq!(intolerant_string_enums(&before), ["ScopeType"]);
+    }
+
+    #[test]
     fn string_enum_gains_unknown_and_loses_copy() {
         let out = squash(&run(quote! {
             #[derive(::serde::Deserialize, Clone, Copy, Debug)]
@@ -243,6 +306,7 @@ mod tests {
     #[test]
     fn a_wire_value_named_unknown_is_renamed_to_keep_the_catch_all_free() {
         let out = squash(&run(quote! {
+            #[derive(::serde::Deserialize)]
             pub enum ModelInfoProvider { #[serde(rename = "OPENAI")] Openai, #[serde(rename = "UNKNOWN")] Unknown }
             impl ::std::str::FromStr for ModelInfoProvider {
                 type Err = ();

@@ -31,6 +31,13 @@ pub fn generate(spec_text: &str) -> Result<String> {
     let mut file: syn::File =
         syn::parse2(tokens).context("progenitor produced code that does not parse")?;
     forward_compat::apply(&mut file);
+    let intolerant = forward_compat::intolerant_string_enums(&file);
+    if !intolerant.is_empty() {
+        bail!(
+            "these enums would reject values a newer server sends (no Unknown variant): {}",
+            intolerant.join(", ")
+        );
+    }
     redaction::apply(&mut file);
     file.items.push(public_operations_item(&spec));
     Ok(format!("{HEADER}\n{}", prettyplease::unparse(&file)))
