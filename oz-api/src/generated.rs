@@ -35337,3 +35337,21 @@ pub const PUBLIC_OPERATIONS: &[&str] = &[
     "list_factory_file_schemas",
     "validate_factory_files",
 ];
+/// Operations that must not be sent again once the server may have acted on them
+/// (POSTs of openapi.json without `x-oz-idempotent: true`): the retry hook repeats them
+/// only when the request certainly was not processed (no connection, or 429).
+pub const NOT_REPEATABLE_OPERATIONS: &[&str] = &[
+    "create_agent_identity",
+    "create_factory_run",
+    "create_factory_task",
+    "create_run",
+    "create_schedule",
+    "interrupt_conversation",
+    "interrupt_run",
+    "report_agent_event",
+    "report_run_scores",
+    "run_agent",
+    "send_agent_message",
+    "submit_conversation_followup",
+    "submit_run_followup",
+];

@@ -14,18 +14,6 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
-/// `POST` operations that may safely be repeated: they act on an existing resource and
-/// repeating them leaves the same state.
-const IDEMPOTENT_POSTS: &[&str] = &[
-    "cancel_run",
-    "cancel_factory_task",
-    "validate_factory_files",
-    "pause_schedule",
-    "resume_schedule",
-    "read_agent_message",
-    "mark_agent_message_delivered",
-];
-
 const INITIAL_DELAY: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 const MAX_SERVER_DELAY: Duration = Duration::from_secs(60);
@@ -38,8 +26,10 @@ pub struct RetryPolicy {
 }
 
 /// Whether a request may be repeated after an answer was possibly produced.
+/// Only POSTs create things; openapi.json marks the ones that do not (`x-oz-idempotent`), and
+/// the generator lists the rest in `NOT_REPEATABLE_OPERATIONS`.
 pub(crate) fn is_idempotent(method: &Method, operation_id: &str) -> bool {
-    method != Method::POST || IDEMPOTENT_POSTS.contains(&operation_id)
+    method != Method::POST || !crate::generated::NOT_REPEATABLE_OPERATIONS.contains(&operation_id)
 }
 
 /// What happened on one attempt, as far as retrying is concerned.

@@ -40,6 +40,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
     }
     redaction::apply(&mut file);
     file.items.push(public_operations_item(&spec));
+    file.items.push(not_repeatable_operations_item(&spec));
     Ok(format!("{HEADER}\n{}", prettyplease::unparse(&file)))
 }
 
@@ -106,6 +107,31 @@ fn public_operations_item(spec: &Value) -> syn::Item {
         /// Operations the API serves without authentication (`security: []` in openapi.json):
         /// the request hook sends them no `Authorization` header.
         pub const PUBLIC_OPERATIONS: &[&str] = &[#(#ids),*];
+    }
+}
+
+/// POST operations not marked `x-oz-idempotent: true`: they create something, so a second
+/// attempt after an answer that may have been processed could create it twice.
+fn not_repeatable_operations(spec: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = spec["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, item)| item.get("post"))
+        .filter(|op| op.get("x-oz-idempotent").and_then(Value::as_bool) != Some(true))
+        .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn not_repeatable_operations_item(spec: &Value) -> syn::Item {
+    let ids = not_repeatable_operations(spec);
+    syn::parse_quote! {
+        /// Operations that must not be sent again once the server may have acted on them
+        /// (POSTs of openapi.json without `x-oz-idempotent: true`): the retry hook repeats them
+        /// only when the request certainly was not processed (no connection, or 429).
+        pub const NOT_REPEATABLE_OPERATIONS: &[&str] = &[#(#ids),*];
     }
 }
 
@@ -200,6 +226,36 @@ mod tests {
                 "B": {"type": "object", "properties": {"b": {"type": "integer"}}}
             }}
         })
+    }
+
+    /// A new operation needs no edit of any table: what the client knows about it (public,
+    /// repeatable) follows from its entry in the spec.
+    #[test]
+    fn a_new_operation_lands_in_the_derived_tables_from_its_spec_entry_alone() {
+        let ok = json!({"200": {"description": "ok"}});
+        let spec = spec_with(json!({
+            "/widgets": {"post": {"operationId": "create_widget", "responses": ok}},
+            "/widgets/{id}/poke": {"post": {"operationId": "poke_widget", "x-oz-idempotent": true, "responses": ok}},
+            "/widgets/{id}": {"get": {"operationId": "get_widget", "security": [], "responses": ok}}
+        }));
+        assert_eq!(not_repeatable_operations(&spec), ["create_widget"]);
+        assert_eq!(public_operations(&spec), ["get_widget"]);
+        let generated = prettyplease::unparse(&syn::File {
+            shebang: None,
+            attrs: vec![],
+            items: vec![
+                not_repeatable_operations_item(&spec),
+                public_operations_item(&spec),
+            ],
+        });
+        assert!(
+            generated.contains("NOT_REPEATABLE_OPERATIONS: &[&str] = &[\"create_widget\"]"),
+            "{generated}"
+        );
+        assert!(
+            generated.contains("PUBLIC_OPERATIONS: &[&str] = &[\"get_widget\"]"),
+            "{generated}"
+        );
     }
 
     #[test]
