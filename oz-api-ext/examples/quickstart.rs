@@ -6,8 +6,8 @@
 //! ```
 //!
 //! Without `WARP_API_KEY` it starts the local Oz simulator in-process and runs against it, so it
-//! works offline. With `WARP_API_KEY` set it talks to the real service (`OZ_API_BASE_URL`
-//! overrides the address) and starts a real run.
+//! works offline. With `WARP_API_KEY` set it talks to the real service (`WARP_BASE_URL`, or the
+//! older `OZ_API_BASE_URL`, overrides the address) and starts a real run.
 
 use std::time::Duration;
 

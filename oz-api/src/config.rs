@@ -10,9 +10,17 @@ use crate::{Client, ClientState};
 
 /// Environment variable holding the API key.
 pub const API_KEY_ENV: &str = "WARP_API_KEY";
-/// Environment variable overriding the base URL.
+/// Environment variable overriding the base URL, as the newest official SDK
+/// (warp-platform-sdk 1.0) names it. Takes precedence over [`BASE_URL_ENV`].
+pub const WARP_BASE_URL_ENV: &str = "WARP_BASE_URL";
+/// Environment variable overriding the base URL, as the older official SDKs name it. Still
+/// read; [`WARP_BASE_URL_ENV`] wins when both are set.
 pub const BASE_URL_ENV: &str = "OZ_API_BASE_URL";
-/// Environment variable with extra request headers, one `Name: value` per line.
+/// Environment variable with extra request headers, one `Name: value` per line, as the newest
+/// official SDK (warp-platform-sdk 1.0) names it. Takes precedence over [`CUSTOM_HEADERS_ENV`].
+pub const WARP_CUSTOM_HEADERS_ENV: &str = "WARP_CUSTOM_HEADERS";
+/// Environment variable with extra request headers, one `Name: value` per line, as the older
+/// official SDKs name it. Still read; [`WARP_CUSTOM_HEADERS_ENV`] wins when both are set.
 pub const CUSTOM_HEADERS_ENV: &str = "OZ_API_CUSTOM_HEADERS";
 /// The production API.
 pub const DEFAULT_BASE_URL: &str = "https://app.warp.dev/api/v1";
@@ -79,8 +87,17 @@ impl Config {
         }
     }
 
-    /// A configuration read from the environment: `WARP_API_KEY` (required when the client is
-    /// built), `OZ_API_BASE_URL` and `OZ_API_CUSTOM_HEADERS` (`Name: value` lines).
+    /// A configuration read from the environment, under the names of both generations of the
+    /// official SDKs:
+    ///
+    /// - `WARP_API_KEY`: the API key (required when the client is built);
+    /// - `WARP_BASE_URL` or `OZ_API_BASE_URL`: the base URL (default [`DEFAULT_BASE_URL`]);
+    /// - `WARP_CUSTOM_HEADERS` or `OZ_API_CUSTOM_HEADERS`: extra headers, one `Name: value`
+    ///   per line.
+    ///
+    /// An empty or blank variable counts as unset. When both names of a setting are set and
+    /// differ, the newer one (`WARP_…`) is used and a `tracing` warning (target `oz_api`) names
+    /// the variable that was ignored, never its value.
     ///
     /// ```no_run
     /// let client = oz_api::Config::from_env()?.max_retries(5).build()?;
@@ -91,13 +108,23 @@ impl Config {
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    ///
+    /// ```
+    /// let config = oz_api::Config::from_lookup(|name| match name {
+    ///     "WARP_API_KEY" => Some("wk-example".to_owned()),
+    ///     "WARP_BASE_URL" => Some("http://127.0.0.1:8080/api/v1".to_owned()),
+    ///     _ => None,
+    /// })?;
+    /// assert_eq!(config.base_url_str(), "http://127.0.0.1:8080/api/v1");
+    /// # Ok::<(), oz_api::ConfigError>(())
+    /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = Self::defaults();
         config.api_key = lookup(API_KEY_ENV).filter(|key| !key.trim().is_empty());
-        if let Some(url) = lookup(BASE_URL_ENV).filter(|url| !url.trim().is_empty()) {
+        if let Some(url) = newer_or_older(&lookup, WARP_BASE_URL_ENV, BASE_URL_ENV) {
             config.base_url = url;
         }
-        if let Some(lines) = lookup(CUSTOM_HEADERS_ENV) {
+        if let Some(lines) = newer_or_older(&lookup, WARP_CUSTOM_HEADERS_ENV, CUSTOM_HEADERS_ENV) {
             config.headers = parse_header_lines(&lines)?;
         }
         Ok(config)
@@ -333,7 +360,8 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A line of `OZ_API_CUSTOM_HEADERS` is not of the form `Name: value`.
+    /// A line of `WARP_CUSTOM_HEADERS` (or `OZ_API_CUSTOM_HEADERS`, when the former is unset)
+    /// is not of the form `Name: value`.
     InvalidCustomHeadersLine {
         /// 1-based line number in the variable's value.
         line_number: usize,
@@ -367,7 +395,8 @@ impl fmt::Display for ConfigError {
             Self::InvalidHeader { name, reason } => write!(f, "invalid header {name:?}: {reason}"),
             Self::InvalidCustomHeadersLine { line_number } => write!(
                 f,
-                "{CUSTOM_HEADERS_ENV} line {line_number} is not of the form `Name: value`"
+                "custom headers ({WARP_CUSTOM_HEADERS_ENV} or {CUSTOM_HEADERS_ENV}) line \
+                 {line_number} is not of the form `Name: value`"
             ),
             Self::InsecureHttp { host } => write!(
                 f,
@@ -425,6 +454,32 @@ fn without_userinfo(text: &str) -> String {
             format!("{}<redacted>{}", &text[..scheme_end + 3], &text[at..])
         }
         _ => text.to_owned(),
+    }
+}
+
+/// The value of the variable `newer`, else of `older`; blank values count as unset. When both
+/// are set to different values, `newer` wins and one warning names `older`. Values are never
+/// logged: custom headers often carry credentials.
+fn newer_or_older(
+    lookup: &impl Fn(&str) -> Option<String>,
+    newer: &'static str,
+    older: &'static str,
+) -> Option<String> {
+    let read = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+    match (read(newer), read(older)) {
+        (Some(new), Some(old)) => {
+            if new != old {
+                tracing::warn!(
+                    target: "oz_api",
+                    used = newer,
+                    ignored = older,
+                    "both {newer} and {older} are set to different values: using {newer}, \
+                     ignoring {older}"
+                );
+            }
+            Some(new)
+        }
+        (new, old) => new.or(old),
     }
 }
 
@@ -488,6 +543,78 @@ mod tests {
             ]
         );
         config.build().unwrap();
+    }
+
+    #[test]
+    fn the_newest_sdks_variable_names_are_read() {
+        let config = Config::from_lookup(env(&[
+            ("WARP_API_KEY", "wk-secret"),
+            ("WARP_BASE_URL", "http://127.0.0.1:9/api/v2/"),
+            ("WARP_CUSTOM_HEADERS", "X-New: 1"),
+        ]))
+        .unwrap();
+        assert_eq!(config.base_url_str(), "http://127.0.0.1:9/api/v2");
+        assert_eq!(config.headers, vec![("X-New".into(), "1".into())]);
+        config.build().unwrap();
+    }
+
+    #[test]
+    fn the_older_sdks_variable_names_are_still_read() {
+        let config = Config::from_lookup(env(&[
+            ("WARP_API_KEY", "wk-secret"),
+            ("OZ_API_BASE_URL", "http://127.0.0.1:9/api/v1"),
+            ("OZ_API_CUSTOM_HEADERS", "X-Old: 1"),
+        ]))
+        .unwrap();
+        assert_eq!(config.base_url_str(), "http://127.0.0.1:9/api/v1");
+        assert_eq!(config.headers, vec![("X-Old".into(), "1".into())]);
+    }
+
+    #[test]
+    fn when_both_names_are_set_the_newer_one_wins() {
+        let config = Config::from_lookup(env(&[
+            ("WARP_BASE_URL", "http://127.0.0.1:9/new"),
+            ("OZ_API_BASE_URL", "http://127.0.0.1:9/old"),
+            ("WARP_CUSTOM_HEADERS", "X-New: 1"),
+            ("OZ_API_CUSTOM_HEADERS", "X-Old: 1"),
+        ]))
+        .unwrap();
+        assert_eq!(config.base_url_str(), "http://127.0.0.1:9/new");
+        assert_eq!(config.headers, vec![("X-New".into(), "1".into())]);
+    }
+
+    #[test]
+    fn a_blank_newer_variable_counts_as_unset() {
+        let config = Config::from_lookup(env(&[
+            ("WARP_BASE_URL", " "),
+            ("OZ_API_BASE_URL", "http://127.0.0.1:9/old"),
+            ("WARP_CUSTOM_HEADERS", ""),
+            ("OZ_API_CUSTOM_HEADERS", "X-Old: 1"),
+        ]))
+        .unwrap();
+        assert_eq!(config.base_url_str(), "http://127.0.0.1:9/old");
+        assert_eq!(config.headers, vec![("X-Old".into(), "1".into())]);
+        let config =
+            Config::from_lookup(env(&[("WARP_BASE_URL", ""), ("OZ_API_BASE_URL", "")])).unwrap();
+        assert_eq!(config.base_url_str(), DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn the_older_headers_are_not_parsed_when_the_newer_ones_win() {
+        // A broken value under the ignored name does not fail the configuration.
+        let config = Config::from_lookup(env(&[
+            ("WARP_CUSTOM_HEADERS", "X-New: 1"),
+            ("OZ_API_CUSTOM_HEADERS", "no colon"),
+        ]))
+        .unwrap();
+        assert_eq!(config.headers, vec![("X-New".into(), "1".into())]);
+        let err =
+            Config::from_lookup(env(&[("WARP_CUSTOM_HEADERS", "X-Ok: 1\nno colon")])).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidCustomHeadersLine { line_number: 2 }
+        );
+        assert!(err.to_string().contains("WARP_CUSTOM_HEADERS"), "{err}");
     }
 
     #[test]

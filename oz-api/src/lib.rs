@@ -10,7 +10,7 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use oz_api::types::{RunAgentRequest, RunState};
 //!
-//! let client = oz_api::Client::from_env()?; // WARP_API_KEY, OZ_API_BASE_URL
+//! let client = oz_api::Client::from_env()?; // WARP_API_KEY, WARP_BASE_URL
 //! let started = client
 //!     .create_run()
 //!     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned()))
@@ -47,7 +47,8 @@ mod retry;
 pub use conditional::Conditional;
 pub use config::{
     API_KEY_ENV, BASE_URL_ENV, CUSTOM_HEADERS_ENV, Config, ConfigError, DEFAULT_BASE_URL,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, WARP_BASE_URL_ENV,
+    WARP_CUSTOM_HEADERS_ENV,
 };
 pub use error::{ApiError, ApiErrorExt, ErrorSummary};
 pub use generated::*;

@@ -63,14 +63,13 @@ fn malformed_base_urls_fail_at_build() {
         assert!(err.to_string().starts_with("invalid base URL"), "{err}");
         assert!(!err.to_string().contains(API_KEY), "{err}");
 
-        let from_env = Config::from_lookup(lookup(&[
-            ("WARP_API_KEY", API_KEY),
-            ("OZ_API_BASE_URL", url),
-        ]))
-        .unwrap()
-        .build()
-        .unwrap_err();
-        assert_eq!(from_env, err, "{url}");
+        for name in ["WARP_BASE_URL", "OZ_API_BASE_URL"] {
+            let from_env = Config::from_lookup(lookup(&[("WARP_API_KEY", API_KEY), (name, url)]))
+                .unwrap()
+                .build()
+                .unwrap_err();
+            assert_eq!(from_env, err, "{name}={url}");
+        }
     }
 }
 
@@ -96,8 +95,12 @@ fn malformed_custom_header_lines_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn a_configuration_from_the_environment_reaches_the_server() {
+/// Sends `get_run` with a configuration read from `base_url_name` and `headers_name`, and
+/// checks what reached the server.
+async fn configuration_from_the_environment_reaches_the_server(
+    base_url_name: &str,
+    headers_name: &str,
+) {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v1/agent/runs/run_1"))
@@ -108,9 +111,9 @@ async fn a_configuration_from_the_environment_reaches_the_server() {
     let base_url = format!("{}/api/v1/", server.uri());
     let config = Config::from_lookup(lookup(&[
         ("WARP_API_KEY", &format!("  {API_KEY}\n")),
-        ("OZ_API_BASE_URL", &base_url),
+        (base_url_name, &base_url),
         (
-            "OZ_API_CUSTOM_HEADERS",
+            headers_name,
             "X-Request-Source: nightly-ci\n\nX-Trace: a: b\n",
         ),
     ]))
@@ -131,4 +134,19 @@ async fn a_configuration_from_the_environment_reaches_the_server() {
     assert_eq!(headers["authorization"], format!("Bearer {API_KEY}"));
     assert_eq!(headers["x-request-source"], "nightly-ci");
     assert_eq!(headers["x-trace"], "a: b");
+}
+
+#[tokio::test]
+async fn a_configuration_from_the_newest_sdks_variables_reaches_the_server() {
+    configuration_from_the_environment_reaches_the_server("WARP_BASE_URL", "WARP_CUSTOM_HEADERS")
+        .await;
+}
+
+#[tokio::test]
+async fn a_configuration_from_the_older_sdks_variables_reaches_the_server() {
+    configuration_from_the_environment_reaches_the_server(
+        "OZ_API_BASE_URL",
+        "OZ_API_CUSTOM_HEADERS",
+    )
+    .await;
 }

@@ -1,5 +1,6 @@
 //! The client emits one tracing event per attempt, and none of them carries the API key or the
-//! query string. (Real time, not paused time: see the note at the top of retries.rs.)
+//! query string; reading the configuration warns about a variable it ignores, without its
+//! value. (Real time, not paused time: see the note at the top of retries.rs.)
 
 mod common;
 
@@ -33,6 +34,15 @@ impl Logs {
 
     fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The lines of the client's own warnings.
+    fn warnings(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|line| line.contains(" WARN ") && line.contains(" oz_api: "))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The lines of the client's own events for `operation`.
@@ -177,4 +187,102 @@ async fn refused_connections_are_retried_even_for_create_run() {
     );
     assert!(attempts[0].contains("retrying"), "{}", attempts[0]);
     assert!(!logs.text().contains(API_KEY));
+}
+
+/// The variables of a configuration read through [`oz_api::Config::from_lookup`].
+fn lookup(vars: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let vars = vars.to_vec();
+    move |name| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
+#[test]
+fn a_base_url_under_both_names_uses_the_newer_and_warns_once_naming_the_older() {
+    let (logs, _guard) = Logs::capture();
+    let config = oz_api::Config::from_lookup(lookup(&[
+        ("WARP_API_KEY", API_KEY),
+        ("WARP_BASE_URL", "http://127.0.0.1:9/newer-7c41"),
+        ("OZ_API_BASE_URL", "http://127.0.0.1:9/older-e2d8"),
+    ]))
+    .unwrap();
+
+    assert_eq!(config.base_url_str(), "http://127.0.0.1:9/newer-7c41");
+    let warnings = logs.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("ignored=\"OZ_API_BASE_URL\"")
+            && warnings[0].contains("used=\"WARP_BASE_URL\""),
+        "{}",
+        warnings[0]
+    );
+    let all = logs.text();
+    assert!(
+        !all.contains("newer-7c41") && !all.contains("older-e2d8"),
+        "a value was logged:\n{all}"
+    );
+    assert!(!all.contains(API_KEY), "the API key was logged:\n{all}");
+}
+
+#[test]
+fn custom_headers_under_both_names_warn_once_without_any_header_value() {
+    let (logs, _guard) = Logs::capture();
+    let config = oz_api::Config::from_lookup(lookup(&[
+        ("WARP_API_KEY", API_KEY),
+        ("WARP_CUSTOM_HEADERS", "X-Proxy-Token: newer-token-5f0a"),
+        ("OZ_API_CUSTOM_HEADERS", "X-Proxy-Token: older-token-91bc"),
+    ]))
+    .unwrap();
+
+    let debug = format!("{config:?}");
+    assert!(debug.contains("X-Proxy-Token"), "{debug}");
+    let warnings = logs.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("ignored=\"OZ_API_CUSTOM_HEADERS\"")
+            && warnings[0].contains("used=\"WARP_CUSTOM_HEADERS\""),
+        "{}",
+        warnings[0]
+    );
+    let all = logs.text();
+    assert!(
+        !all.contains("newer-token-5f0a") && !all.contains("older-token-91bc"),
+        "a header value was logged:\n{all}"
+    );
+}
+
+#[test]
+fn one_name_per_setting_or_the_same_value_under_both_logs_no_warning() {
+    let (logs, _guard) = Logs::capture();
+    for vars in [
+        &[
+            ("WARP_BASE_URL", "http://127.0.0.1:9/api/v1"),
+            ("WARP_CUSTOM_HEADERS", "X-A: 1"),
+        ][..],
+        &[
+            ("OZ_API_BASE_URL", "http://127.0.0.1:9/api/v1"),
+            ("OZ_API_CUSTOM_HEADERS", "X-A: 1"),
+        ],
+        &[
+            ("WARP_BASE_URL", "http://127.0.0.1:9/api/v1"),
+            ("OZ_API_BASE_URL", "http://127.0.0.1:9/api/v1"),
+            ("WARP_CUSTOM_HEADERS", "X-A: 1"),
+            ("OZ_API_CUSTOM_HEADERS", "X-A: 1"),
+        ],
+        // A blank newer variable counts as unset: the older one is used, nothing is ignored.
+        &[
+            ("WARP_BASE_URL", ""),
+            ("OZ_API_BASE_URL", "http://127.0.0.1:9/api/v1"),
+        ],
+    ] {
+        let config = oz_api::Config::from_lookup(lookup(vars)).unwrap();
+        assert_eq!(
+            config.base_url_str(),
+            "http://127.0.0.1:9/api/v1",
+            "{vars:?}"
+        );
+    }
+    assert_eq!(logs.warnings(), Vec::<String>::new());
 }

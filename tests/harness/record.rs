@@ -20,7 +20,7 @@ pub enum RecordSettings {
     Off(String),
     /// Record against `base_url` with this key.
     On {
-        /// API base URL (`OZ_API_BASE_URL`, default production).
+        /// API base URL (`WARP_BASE_URL` or `OZ_API_BASE_URL`, default production).
         base_url: String,
         /// The API key. Never printed.
         api_key: Secret,
@@ -37,7 +37,8 @@ impl std::fmt::Debug for Secret {
 }
 
 impl RecordSettings {
-    /// Reads `OZ_RECORD`, `WARP_API_KEY` and `OZ_API_BASE_URL` through `lookup`.
+    /// Reads `OZ_RECORD`, `WARP_API_KEY` and `WARP_BASE_URL` (or `OZ_API_BASE_URL`) through
+    /// `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         if lookup(RECORD_ENV).as_deref() != Some("1") {
             return Self::Off(format!(
@@ -50,9 +51,14 @@ impl RecordSettings {
                 "record mode needs an API key: set WARP_API_KEY (nothing was sent)".to_owned(),
             );
         };
-        let base_url = lookup("OZ_API_BASE_URL")
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| oz_api_ext::oz_api::DEFAULT_BASE_URL.to_owned());
+        // The SDK's names for the base URL, the newer one first.
+        let base_url = [
+            oz_api_ext::oz_api::WARP_BASE_URL_ENV,
+            oz_api_ext::oz_api::BASE_URL_ENV,
+        ]
+        .into_iter()
+        .find_map(|name| lookup(name).filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(|| oz_api_ext::oz_api::DEFAULT_BASE_URL.to_owned());
         Self::On {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: Secret(api_key.trim().to_owned()),
@@ -236,6 +242,17 @@ mod tests {
             RecordSettings::On { base_url, api_key } => {
                 assert_eq!(base_url, "http://127.0.0.1:9/api/v1");
                 assert_eq!(format!("{api_key:?}"), "<redacted>");
+            }
+            other => panic!("{other:?}"),
+        }
+        match off(&[
+            ("OZ_RECORD", "1"),
+            ("WARP_API_KEY", "wk-1"),
+            ("WARP_BASE_URL", "http://127.0.0.1:9/newer/"),
+            ("OZ_API_BASE_URL", "http://127.0.0.1:9/older"),
+        ]) {
+            RecordSettings::On { base_url, .. } => {
+                assert_eq!(base_url, "http://127.0.0.1:9/newer");
             }
             other => panic!("{other:?}"),
         }
