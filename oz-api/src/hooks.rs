@@ -13,8 +13,8 @@ use crate::retry::{Outcome, RetryPolicy, is_idempotent};
 pub struct ClientState {
     pub(crate) retry: RetryPolicy,
     /// `Bearer <key>`, marked sensitive; `None` for [`Config::anonymous`](crate::Config::anonymous).
-    /// Attached by the hook to every operation that requires authentication, and to no other
-    /// request.
+    /// Attached by the hook to every request of a generated operation (all go to the API's
+    /// base URL), and to no other request.
     pub(crate) authorization: Option<HeaderValue>,
 }
 
@@ -43,10 +43,13 @@ impl ClientHooks<ClientState> for Client {
         let policy = self.inner().retry;
         let idempotent = is_idempotent(request.method(), info.operation_id);
         let mut current = request;
-        // The key goes only to operations that need it: public ones never see it.
-        if let Some(authorization) = &self.inner().authorization
-            && !crate::generated::PUBLIC_OPERATIONS.contains(&info.operation_id)
-        {
+        // A client with a key sends it with every operation, public and optional-auth ones
+        // included: every generated operation goes to the configured base URL, the API's own
+        // origin, where the key costs nothing, while a missing one costs a 401, and the
+        // vendor's specs disagree about which operations are public (its own requires bearer
+        // auth on the session redirect). Storage hosts never see it: downloads use a separate
+        // client without credentials.
+        if let Some(authorization) = &self.inner().authorization {
             current
                 .headers_mut()
                 .insert(AUTHORIZATION, authorization.clone());

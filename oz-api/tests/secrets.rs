@@ -1,5 +1,6 @@
-//! The API key goes to the API server as a bearer token and nowhere else: not into Debug or
-//! Display output of the configuration, the client or the errors it returns.
+//! The API key goes to the API server as a bearer token, with every operation (the public
+//! ones included), and nowhere else: not into Debug or Display output of the configuration,
+//! the client or the errors it returns.
 
 mod common;
 
@@ -161,39 +162,80 @@ async fn a_connection_error_does_not_show_the_key() {
     assert_no_key("reqwest's error Debug", &format!("{inner:?}"));
 }
 
-#[tokio::test]
-async fn public_operations_never_receive_the_key_and_anonymous_clients_send_none() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/agent/sessions/sess-1/redirect"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/agent/runs/run_1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(run_json("run_1", "QUEUED")))
-        .mount(&server)
-        .await;
+/// Answers both redirect operations (marked public in our spec) on `server`, only when the
+/// request's `Authorization` header is `expected` (`None`: no such header); `.expect(1)` each.
+async fn mount_redirects(server: &MockServer, expected: Option<String>) {
+    for route in [
+        "/api/v1/agent/sessions/sess-1/redirect",
+        "/api/v1/agent/conversations/conv-1/redirect",
+    ] {
+        let expected = expected.clone();
+        Mock::given(method("GET"))
+            .and(path(route))
+            .and(move |request: &wiremock::Request| {
+                request
+                    .headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap_or_default().to_owned())
+                    == expected
+            })
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+}
 
-    let client = client(&server);
+async fn call_redirects(client: &oz_api::Client) {
     client
         .get_session_redirect()
         .session_uuid("sess-1")
         .send()
         .await
-        .unwrap();
-    client.get_run().run_id("run_1").send().await.unwrap();
+        .expect("the session redirect matched the expected Authorization");
+    client
+        .get_conversation_redirect()
+        .conversation_id("conv-1")
+        .send()
+        .await
+        .expect("the conversation redirect matched the expected Authorization");
+}
+
+#[tokio::test]
+async fn a_client_with_a_key_sends_it_to_the_public_redirect_operations() {
+    // The vendor's own spec requires bearer auth on the session redirect, so a service that
+    // enforces it would answer 401 to a client that left the key out.
+    let server = MockServer::start().await;
+    mount_redirects(&server, Some(format!("Bearer {API_KEY}"))).await;
+
+    call_redirects(&client(&server)).await;
+
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn an_anonymous_client_sends_no_authorization_to_any_operation() {
+    let server = MockServer::start().await;
+    mount_redirects(&server, None).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(run_json("run_1", "QUEUED")))
+        .expect(1)
+        .mount(&server)
+        .await;
     let anonymous = oz_api::Config::anonymous()
         .base_url(common::base_url(&server))
         .build()
         .unwrap();
-    anonymous.get_run().run_id("run_1").send().await.unwrap();
 
-    let requests = received(&server).await;
-    let authorization: Vec<Option<&str>> = requests
-        .iter()
-        .map(|r| r.headers.get("authorization").and_then(|v| v.to_str().ok()))
-        .collect();
-    let bearer = format!("Bearer {API_KEY}");
-    assert_eq!(authorization, vec![None, Some(bearer.as_str()), None]);
+    call_redirects(&anonymous).await;
+    get_run_1(&anonymous).await.unwrap();
+
+    for request in received(&server).await {
+        assert!(
+            request.headers.get("authorization").is_none(),
+            "{}",
+            request.url
+        );
+    }
 }

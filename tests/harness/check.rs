@@ -30,7 +30,7 @@ async fn typed_call_inner(spec: &Spec, loaded: &LoadedFixture) -> Vec<String> {
         return vec![format!("{prefix}: no such operation in openapi.json")];
     };
     let server = ReplayServer::start(&loaded.fixture.response).await;
-    // Configured with a key, which the SDK must leave out of public operations' requests.
+    // Configured with a key, which the SDK must send with every operation, public ones included.
     let client = dispatch::client(&server.base_url());
     let outcome = match tokio::time::timeout(
         HANG_GUARD,
@@ -42,7 +42,7 @@ async fn typed_call_inner(spec: &Spec, loaded: &LoadedFixture) -> Vec<String> {
         Err(_) => Err(format!("no outcome after {HANG_GUARD:?}")),
     };
     let mut problems = server
-        .check(&loaded.fixture.request, operation.auth, 1)
+        .check(&loaded.fixture.request, dispatch::CREDENTIALS, 1)
         .await;
     match outcome {
         Err(e) => problems.push(e),
@@ -68,7 +68,7 @@ async fn workflow_inner(
         return (None, Vec::new());
     };
     let server = ReplayServer::start(&loaded.fixture.response).await;
-    // Configured with a key, which the SDK must leave out of public operations' requests.
+    // Configured with a key, which the SDK must send with every operation, public ones included.
     let client = dispatch::client(&server.base_url());
     let run = match tokio::time::timeout(
         HANG_GUARD,
@@ -91,7 +91,7 @@ async fn workflow_inner(
     };
     let prefix = format!("{} ({}) {}", loaded.label(), loaded.operation_id, run.name);
     let mut problems = server
-        .check(&loaded.fixture.request, operation.auth, run.requests)
+        .check(&loaded.fixture.request, dispatch::CREDENTIALS, run.requests)
         .await;
     match run.outcome {
         Err(e) => problems.push(e),

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::fixture::FixtureRequest;
+use crate::replay::Credentials;
 use crate::spec::Operation;
 
 /// What the SDK made of an answer.
@@ -99,10 +100,16 @@ pub fn from_error(err: oz_api::ApiError) -> Result<Outcome, String> {
     }
 }
 
-/// A client for the replay server: the fixture's base URL, a placeholder key, no retries (every
-/// answer is the fixture's, so a retry would only repeat it).
+/// The placeholder key of [`client`].
+pub const API_KEY: &str = "wk-conformance-placeholder";
+
+/// What [`client`] is built with, for [`ReplayServer::check`](crate::replay::ReplayServer::check).
+pub const CREDENTIALS: Credentials = Credentials::ApiKey(API_KEY);
+
+/// A client for the replay server: the fixture's base URL, the placeholder [`API_KEY`], no
+/// retries (every answer is the fixture's, so a retry would only repeat it).
 pub fn client(base_url: &str) -> Client {
-    oz_api::Config::new("wk-conformance-placeholder")
+    oz_api::Config::new(API_KEY)
         .base_url(base_url)
         .max_retries(0)
         .build()

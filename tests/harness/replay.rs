@@ -8,7 +8,6 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::fixture::{FixtureRequest, FixtureResponse};
-use crate::spec::AuthRule;
 
 /// Path prefix of the API on the replay server, like `/api/v1` in production.
 pub const API_PREFIX: &str = "/api/v1";
@@ -17,6 +16,20 @@ pub const API_PREFIX: &str = "/api/v1";
 /// headers and the client's identification. Anything else (such as `api-version`) is a
 /// mismatch.
 pub const TRANSPORT_HEADERS: &[&str] = &["host", "user-agent", "accept", "content-length"];
+
+/// What the client under test was built with, which decides the `Authorization` header of
+/// every request it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// An API key: every request carries `Authorization: Bearer <key>`, to every operation,
+    /// including those `openapi.json` marks public (`security: []`) or optional-auth. The
+    /// vendor's specs disagree about which operations are public, so leaving the key out risks a
+    /// 401, while sending it to the API's own origin costs nothing.
+    ApiKey(&'static str),
+    /// No key ([`oz_api::Config::anonymous`](oz_api_ext::oz_api::Config::anonymous)): no request
+    /// carries `Authorization`.
+    Anonymous,
+}
 
 /// A running replay server.
 pub struct ReplayServer {
@@ -52,12 +65,13 @@ impl ReplayServer {
         self.server.received_requests().await.unwrap_or_default()
     }
 
-    /// Compares every received request with `expected`; also fails when the number of requests
-    /// is not `count`. Each message says what differs.
+    /// Compares every received request with `expected`, sent by a client built with
+    /// `credentials`; also fails when the number of requests is not `count`. Each message says
+    /// what differs.
     pub async fn check(
         &self,
         expected: &FixtureRequest,
-        auth: AuthRule,
+        credentials: Credentials,
         count: usize,
     ) -> Vec<String> {
         let received = self.received().await;
@@ -69,7 +83,7 @@ impl ReplayServer {
             ));
         }
         for (i, request) in received.iter().enumerate() {
-            for problem in request_mismatches(expected, request, auth) {
+            for problem in request_mismatches(expected, request, credentials) {
                 problems.push(if count > 1 {
                     format!("request {}: {problem}", i + 1)
                 } else {
@@ -100,11 +114,12 @@ fn template(response: &FixtureResponse) -> ResponseTemplate {
 
 /// What differs between a received request and the fixture's: method, path, query pairs
 /// (compared as a multiset: order does not matter, repeats do), JSON body by value, the
-/// fixture's headers, `Authorization` by `auth`, and headers nobody expects.
+/// fixture's headers, `Authorization` by the client's `credentials` (whatever the operation's
+/// `security`), and headers nobody expects.
 pub fn request_mismatches(
     expected: &FixtureRequest,
     actual: &Request,
-    auth: AuthRule,
+    credentials: Credentials,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     if !actual
@@ -165,22 +180,32 @@ pub fn request_mismatches(
             None => problems.push(format!("header {name}: expected {value:?}, not sent")),
         }
     }
-    let authorization = actual.headers.get("authorization");
-    match (auth, authorization) {
-        (AuthRule::Required, None) => {
-            problems.push("authorization: required by the operation, not sent".to_owned());
-        }
-        (AuthRule::Public, Some(_)) => problems.push(
-            "authorization: sent to a public operation (security: []), which must not receive \
-             credentials"
+    let authorization = actual
+        .headers
+        .get_all("authorization")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("<not text>"))
+        .collect::<Vec<_>>();
+    match (credentials, authorization.as_slice()) {
+        (Credentials::ApiKey(_), []) => problems.push(
+            "authorization: not sent, though the client has a key (every operation carries it, \
+             public ones included)"
                 .to_owned(),
         ),
-        (AuthRule::Required | AuthRule::Optional, Some(value))
-            if !value.to_str().is_ok_and(|v| v.starts_with("Bearer ")) =>
-        {
+        (Credentials::ApiKey(key), [sent]) if *sent == format!("Bearer {key}") => {}
+        (Credentials::ApiKey(_), [sent]) if sent.starts_with("Bearer ") => {
+            problems.push("authorization: a bearer token other than the client's key".to_owned());
+        }
+        (Credentials::ApiKey(_), [_]) => {
             problems.push("authorization: not a bearer token".to_owned());
         }
-        _ => {}
+        (Credentials::ApiKey(_), sent) => {
+            problems.push(format!("authorization: sent {} times", sent.len()));
+        }
+        (Credentials::Anonymous, []) => {}
+        (Credentials::Anonymous, _) => problems.push(
+            "authorization: sent by a client built without a key (Config::anonymous)".to_owned(),
+        ),
     }
     let allowed: BTreeSet<&str> = TRANSPORT_HEADERS
         .iter()

@@ -26,14 +26,16 @@ pub struct Operation {
     pub statuses: BTreeSet<u16>,
 }
 
-/// Whether a request must carry `Authorization`, from the operation's `security`.
+/// Who may call an operation without a key, from its `security`. The SDK sends its key (when
+/// it has one) to every operation whatever this says; the replay checks `Authorization` by the
+/// client's [`Credentials`](crate::replay::Credentials), not by this rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthRule {
     /// Bearer auth is required.
     Required,
     /// Bearer auth or none (`security` lists an empty requirement beside bearer).
     Optional,
-    /// `security: []`: the operation is public and must not receive credentials.
+    /// `security: []`: the spec declares the operation public (callable without a key).
     Public,
 }
 

@@ -4,7 +4,7 @@
 use oz_conformance::check;
 use oz_conformance::dispatch;
 use oz_conformance::fixture::{fixtures_dir, load_checked_in};
-use oz_conformance::replay::ReplayServer;
+use oz_conformance::replay::{Credentials, ReplayServer};
 use oz_conformance::{LoadedFixture, Spec};
 use serde_json::json;
 
@@ -100,7 +100,7 @@ async fn sent_against(
         .unwrap();
     let mut expected = loaded.fixture.request.clone();
     change(&mut expected);
-    joined(&server.check(&expected, operation.auth, 1).await)
+    joined(&server.check(&expected, dispatch::CREDENTIALS, 1).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,17 +150,22 @@ async fn a_request_that_differs_from_the_fixture_is_reported() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_sent_to_a_public_operation_and_stray_headers_are_reported() {
+/// Replays `operation`'s success fixture through a hand-built client that has no key and sends
+/// `headers` with every request, and checks what it sent as if from a client built with
+/// `credentials`.
+async fn hand_built_against(
+    operation_id: &str,
+    headers: &[(&'static str, &'static str)],
+    credentials: Credentials,
+) -> String {
     let spec = Spec::load();
-    let public = fixture("get_session_redirect", "success");
-    let operation = spec.operation("get_session_redirect").unwrap();
-    let server = ReplayServer::start(&public.fixture.response).await;
-    // The SDK never sends the key to a public operation; a hand-built client that sends it
-    // with every request (as a default header) shows that the harness notices.
+    let loaded = fixture(operation_id, "success");
+    let operation = spec.operation(operation_id).unwrap();
+    let server = ReplayServer::start(&loaded.fixture.response).await;
     let mut defaults = reqwest::header::HeaderMap::new();
-    defaults.insert("authorization", "Bearer wk-test".parse().unwrap());
-    defaults.insert("api-version", "1.0.0".parse().unwrap());
+    for (name, value) in headers {
+        defaults.insert(*name, value.parse().unwrap());
+    }
     let http = reqwest::Client::builder()
         .default_headers(defaults)
         .build()
@@ -171,39 +176,87 @@ async fn credentials_sent_to_a_public_operation_and_stray_headers_are_reported()
         http,
         oz_api_ext::oz_api::ClientInfo::inner(&anonymous).clone(),
     );
-    dispatch::call(&client, &operation, &public.fixture.request)
+    dispatch::call(&client, &operation, &loaded.fixture.request)
         .await
         .unwrap();
-    let problems = joined(
-        &server
-            .check(&public.fixture.request, operation.auth, 1)
-            .await,
-    );
-    assert!(
-        problems.contains("authorization: sent to a public operation"),
-        "{problems}"
-    );
-    assert!(
-        problems.contains("headers not in the fixture: {\"api-version\"}"),
-        "{problems}"
-    );
+    joined(&server.check(&loaded.fixture.request, credentials, 1).await)
+}
 
-    let private = fixture("get_run", "success");
-    let operation = spec.operation("get_run").unwrap();
-    let server = ReplayServer::start(&private.fixture.response).await;
-    let anonymous = dispatch::anonymous_client(&server.base_url());
-    dispatch::call(&anonymous, &operation, &private.fixture.request)
-        .await
-        .unwrap();
-    let problems = joined(
-        &server
-            .check(&private.fixture.request, operation.auth, 1)
-            .await,
-    );
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_authorization_on_any_operation_and_stray_headers_are_reported() {
+    // A client with a key sends it to every operation: leaving it out fails on a public
+    // operation (`security: []`) just as on one that requires it.
+    for operation in [
+        "get_session_redirect",
+        "get_conversation_redirect",
+        "get_run",
+    ] {
+        let problems = hand_built_against(
+            operation,
+            &[("api-version", "1.0.0")],
+            dispatch::CREDENTIALS,
+        )
+        .await;
+        assert!(
+            problems.contains("authorization: not sent, though the client has a key"),
+            "{operation}: {problems}"
+        );
+        assert!(
+            problems.contains("headers not in the fixture: {\"api-version\"}"),
+            "{operation}: {problems}"
+        );
+    }
+    let problems = hand_built_against(
+        "get_session_redirect",
+        &[("authorization", "Bearer wk-other")],
+        dispatch::CREDENTIALS,
+    )
+    .await;
     assert!(
-        problems.contains("authorization: required by the operation, not sent"),
+        problems.contains("authorization: a bearer token other than the client's key"),
         "{problems}"
     );
+    let problems = hand_built_against(
+        "get_run",
+        &[("authorization", "Basic d2s6")],
+        dispatch::CREDENTIALS,
+    )
+    .await;
+    assert!(
+        problems.contains("authorization: not a bearer token"),
+        "{problems}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_a_client_without_a_key_are_reported() {
+    let problems = hand_built_against(
+        "get_session_redirect",
+        &[("authorization", "Bearer wk-test")],
+        Credentials::Anonymous,
+    )
+    .await;
+    assert!(
+        problems.contains("authorization: sent by a client built without a key"),
+        "{problems}"
+    );
+    // The SDK's own anonymous client sends none, to public and authenticated operations alike.
+    let spec = Spec::load();
+    for operation_id in ["get_session_redirect", "get_run"] {
+        let loaded = fixture(operation_id, "success");
+        let operation = spec.operation(operation_id).unwrap();
+        let server = ReplayServer::start(&loaded.fixture.response).await;
+        let anonymous = dispatch::anonymous_client(&server.base_url());
+        dispatch::call(&anonymous, &operation, &loaded.fixture.request)
+            .await
+            .unwrap();
+        let problems = joined(
+            &server
+                .check(&loaded.fixture.request, Credentials::Anonymous, 1)
+                .await,
+        );
+        assert_eq!(problems, "", "{operation_id}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
