@@ -35327,8 +35327,9 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// Operations the API serves without authentication (`security: []` in openapi.json):
-/// the request hook sends them no `Authorization` header.
+/// Operations the API serves without authentication (`security: []` in openapi.json).
+/// A client with a key still sends it to them (the vendor's descriptions disagree about
+/// which operations are public); an anonymous client can call only these.
 pub const PUBLIC_OPERATIONS: &[&str] = &[
     "get_conversation_redirect",
     "get_factory_file_schema",

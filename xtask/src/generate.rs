@@ -104,8 +104,9 @@ fn public_operations(spec: &Value) -> Vec<String> {
 fn public_operations_item(spec: &Value) -> syn::Item {
     let ids = public_operations(spec);
     syn::parse_quote! {
-        /// Operations the API serves without authentication (`security: []` in openapi.json):
-        /// the request hook sends them no `Authorization` header.
+        /// Operations the API serves without authentication (`security: []` in openapi.json).
+        /// A client with a key still sends it to them (the vendor's descriptions disagree about
+        /// which operations are public); an anonymous client can call only these.
         pub const PUBLIC_OPERATIONS: &[&str] = &[#(#ids),*];
     }
 }
