@@ -145,6 +145,18 @@ pub fn outcome_mismatches(
     };
     match (response.status, outcome) {
         (400.., Outcome::Problem { body, .. }) => problems.extend(compare("problem body", body)),
+        // 304 Not Modified is no redirect: the SDK must report it as such, with its ETag.
+        (304, Outcome::NotModified { etag }) => {
+            let expected = response.headers.get("etag");
+            if expected != etag.as_ref() {
+                problems.push(format!(
+                    "etag: the fixture says {expected:?}, the SDK gives {etag:?}"
+                ));
+            }
+        }
+        (304, other) => problems.push(format!(
+            "the fixture answers 304 Not Modified, the SDK made {other:?} of it"
+        )),
         (300..=399, Outcome::Redirect { location, .. }) => {
             let expected = response.headers.get("location");
             let same = match (expected, location) {

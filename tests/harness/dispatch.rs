@@ -2,7 +2,7 @@
 //! per operation, setting the path, query and header parameters and the body from the fixture.
 
 use oz_api_ext::oz_api::types;
-use oz_api_ext::oz_api::{self, ByteStream, Client, MetadataFilter, ResponseValue};
+use oz_api_ext::oz_api::{self, ByteStream, Client, Conditional, MetadataFilter, ResponseValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -28,6 +28,11 @@ pub enum Outcome {
         /// The `Location` header.
         location: Option<String>,
     },
+    /// `304 Not Modified` to a request with `If-None-Match` ([`Conditional::NotModified`]).
+    NotModified {
+        /// The `ETag` the SDK read from the answer.
+        etag: Option<String>,
+    },
     /// An error answer decoded as a problem body.
     Problem {
         /// HTTP status.
@@ -44,6 +49,7 @@ impl Outcome {
             Self::Success { status, .. }
             | Self::Redirect { status, .. }
             | Self::Problem { status, .. } => *status,
+            Self::NotModified { .. } => 304,
         }
     }
 }
@@ -72,6 +78,26 @@ pub fn from_redirect_result(
             "a {} answer where the operation redirects",
             value.status()
         )),
+        Err(err) => from_error(err),
+    }
+}
+
+/// The outcome of a typed call that may carry `If-None-Match`, through [`Conditional`]: a
+/// success decodes as usual, a 304 becomes [`Outcome::NotModified`].
+pub fn from_conditional<T: Serialize>(
+    result: Result<ResponseValue<T>, oz_api::ApiError>,
+) -> Result<Outcome, String> {
+    let status = result.as_ref().ok().map(|value| value.status().as_u16());
+    match Conditional::from_send(result) {
+        Ok(Conditional::Modified { value, .. }) => {
+            let body = serde_json::to_value(value)
+                .map_err(|e| format!("re-encoding the decoded value failed: {e}"))?;
+            Ok(Outcome::Success {
+                status: status.unwrap_or(200),
+                body,
+            })
+        }
+        Ok(Conditional::NotModified { etag }) => Ok(Outcome::NotModified { etag }),
         Err(err) => from_error(err),
     }
 }
@@ -498,6 +524,171 @@ pub async fn call(
                 .send()
                 .await,
         ),
+        "list_factories" => {
+            let b = set!(client.list_factories(), p, limit: std::num::NonZeroU64, cursor: String,
+                search: String, filter_team_uid: String);
+            from_result(team!(b, p).send().await)
+        }
+        "get_factory" => from_result(
+            client
+                .get_factory()
+                .factory_uid(p.path("factoryUid")?)
+                .send()
+                .await,
+        ),
+        "create_factory_run" => from_result(
+            client
+                .create_factory_run()
+                .factory_uid(p.path("factoryUid")?)
+                .body(p.body::<types::CreateFactoryRunRequest>()?)
+                .send()
+                .await,
+        ),
+        "list_factory_tasks" => {
+            let b = client
+                .list_factory_tasks()
+                .factory_uid(p.path("factoryUid")?);
+            let b = set!(b, p, limit: std::num::NonZeroU64, cursor: String, q: String,
+                stage: Vec<types::FactoryTaskStage>, created_by: Vec<String>,
+                created_after: chrono::DateTime<chrono::Utc>,
+                created_before: chrono::DateTime<chrono::Utc>,
+                updated_after: chrono::DateTime<chrono::Utc>, sort_by: types::FactoryTaskSortBy,
+                sort_order: types::ListFactoryTasksSortOrder, full_list: bool,
+                include_current_run: bool);
+            from_result(b.send().await)
+        }
+        "create_factory_task" => from_result(
+            client
+                .create_factory_task()
+                .factory_uid(p.path("factoryUid")?)
+                .body(p.body::<types::CreateFactoryTaskRequest>()?)
+                .send()
+                .await,
+        ),
+        "get_factory_task" => from_result(
+            client
+                .get_factory_task()
+                .factory_uid(p.path("factoryUid")?)
+                .task_uid(p.path("taskUid")?)
+                .send()
+                .await,
+        ),
+        "update_factory_task" => from_result(
+            client
+                .update_factory_task()
+                .factory_uid(p.path("factoryUid")?)
+                .task_uid(p.path("taskUid")?)
+                .body(p.body::<types::UpdateFactoryTaskRequest>()?)
+                .send()
+                .await,
+        ),
+        "delete_factory_task" => from_result(
+            client
+                .delete_factory_task()
+                .factory_uid(p.path("factoryUid")?)
+                .task_uid(p.path("taskUid")?)
+                .send()
+                .await,
+        ),
+        "cancel_factory_task" => from_result(
+            client
+                .cancel_factory_task()
+                .factory_uid(p.path("factoryUid")?)
+                .task_uid(p.path("taskUid")?)
+                .send()
+                .await,
+        ),
+        "get_factory_task_by_run" => {
+            let run_id: String = p
+                .query("run_id")?
+                .ok_or("the fixture has no run_id query")?;
+            from_result(
+                client
+                    .get_factory_task_by_run()
+                    .factory_uid(p.path("factoryUid")?)
+                    .run_id(run_id)
+                    .send()
+                    .await,
+            )
+        }
+        "get_factory_task_by_conversation" => {
+            let conversation_id: String = p
+                .query("conversation_id")?
+                .ok_or("the fixture has no conversation_id query")?;
+            from_result(
+                client
+                    .get_factory_task_by_conversation()
+                    .factory_uid(p.path("factoryUid")?)
+                    .conversation_id(conversation_id)
+                    .send()
+                    .await,
+            )
+        }
+        "list_factory_file_schemas" => {
+            let mut b = client.list_factory_file_schemas();
+            if let Some(etag) = p.header("if-none-match") {
+                b = b.if_none_match(etag);
+            }
+            from_conditional(b.send().await)
+        }
+        "get_factory_file_schema" => {
+            let mut b = client
+                .get_factory_file_schema()
+                .schema_version(p.path("schemaVersion")?);
+            if let Some(etag) = p.header("if-none-match") {
+                b = b.if_none_match(etag);
+            }
+            from_conditional(b.send().await)
+        }
+        "get_factory_file_schema_document" => from_result(
+            client
+                .get_factory_file_schema_document()
+                .schema_version(p.path("schemaVersion")?)
+                .document(p.path("document")?)
+                .send()
+                .await,
+        ),
+        "validate_factory_files" => from_result(
+            client
+                .validate_factory_files()
+                .body(p.body::<types::ValidateFactoryFilesRequest>()?)
+                .send()
+                .await,
+        ),
+        "interrupt_run" => {
+            from_result(client.interrupt_run().run_id(p.path("runId")?).send().await)
+        }
+        "interrupt_conversation" => from_result(
+            client
+                .interrupt_conversation()
+                .conversation_id(p.path("conversationId")?)
+                .send()
+                .await,
+        ),
+        "submit_conversation_followup" => from_result(
+            client
+                .submit_conversation_followup()
+                .conversation_id(p.path("conversationId")?)
+                .body(p.body::<types::RunFollowupRequest>()?)
+                .send()
+                .await,
+        ),
+        "get_run_harness_usage" => from_result(
+            client
+                .get_run_harness_usage()
+                .run_id(p.path("runId")?)
+                .send()
+                .await,
+        ),
+        "download_conversation_screenshot" => from_redirect_result(
+            client
+                .download_conversation_screenshot()
+                .conversation_id(p.path("conversationId")?)
+                .screenshot_uid(p.path("screenshotUid")?)
+                .send()
+                .await,
+        ),
+        "list_egress_ranges" => from_result(team!(client.list_egress_ranges(), p).send().await),
         other => Err(format!(
             "no typed call for operation {other}: add a match arm in harness/dispatch.rs"
         )),
@@ -513,14 +704,14 @@ pub fn list_runs<'c>(
     let b = set!(client.list_runs(), p,
         limit: std::num::NonZeroU64, cursor: String, sort_by: types::ListRunsSortBy,
         sort_order: types::ListRunsSortOrder, state: Vec<types::RunState>, name: String,
-        model_id: String, creator: String, executor: String, source: types::RunSourceType,
+        model_id: String, creator: String, executor: String, source: Vec<types::RunSourceType>,
         execution_location: types::RunExecutionLocation,
         created_after: chrono::DateTime<chrono::Utc>,
         created_before: chrono::DateTime<chrono::Utc>,
         updated_after: chrono::DateTime<chrono::Utc>, environment_id: String, skill: String,
         skill_spec: String, schedule_id: String, ancestor_run_id: String,
         artifact_type: types::ArtifactType, automation_id: String, factory_uid: String,
-        q: String);
+        q: String, factory_only: bool, task_status: Vec<types::FactoryTaskStatus>);
     let b = match p.metadata()? {
         Some(filter) => b.metadata(filter),
         None => b,

@@ -236,7 +236,11 @@ impl Spec {
                 }
             }
         }
-        if (300..400).contains(&response.status) && !response.headers.contains_key("location") {
+        // 304 Not Modified is the one 3xx that is no redirect.
+        if (300..400).contains(&response.status)
+            && response.status != 304
+            && !response.headers.contains_key("location")
+        {
             problems.push(format!(
                 "{label}: {op_id} {}: a redirect without a location header",
                 response.status

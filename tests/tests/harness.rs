@@ -295,3 +295,51 @@ async fn a_body_the_sdk_cannot_reproduce_is_reported_with_its_path() {
         "{problems}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_modified_answer_is_checked_by_its_etag_and_needs_no_location() {
+    let spec = Spec::load();
+    let not_modified = fixture("get_factory_file_schema", "not-modified");
+    // A 304 is no redirect: it validates without a location, which another 3xx needs.
+    assert_eq!(spec.check_fixture(&not_modified), Vec::<String>::new());
+    let mut redirect = fixture("get_run_transcript", "success");
+    redirect.fixture.response.headers.remove("location");
+    let problems = joined(&spec.check_fixture(&redirect));
+    assert!(
+        problems.contains("get_run_transcript 302: a redirect without a location header"),
+        "{problems}"
+    );
+    // The SDK sends the fixture's If-None-Match, and only when the fixture has one.
+    assert_eq!(joined(&check::typed_call(&spec, &not_modified).await), "");
+    let problems = sent_against(&not_modified, |r| {
+        r.headers.remove("if-none-match");
+    })
+    .await;
+    assert!(
+        problems.contains("headers not in the fixture: {\"if-none-match\"}"),
+        "{problems}"
+    );
+    // The outcome must be Not Modified with the answer's ETag; a redirect does not do.
+    let stale = oz_conformance::Outcome::NotModified {
+        etag: Some("\"sv-stale\"".into()),
+    };
+    let problems = joined(&check::outcome_mismatches(&not_modified, &stale, "", true));
+    assert!(
+        problems.contains("etag: the fixture says Some(\"\\\"sv-2026-03-b7e4d2\\\"\")"),
+        "{problems}"
+    );
+    let redirect = oz_conformance::Outcome::Redirect {
+        status: 304,
+        location: None,
+    };
+    let problems = joined(&check::outcome_mismatches(
+        &not_modified,
+        &redirect,
+        "",
+        true,
+    ));
+    assert!(
+        problems.contains("the fixture answers 304 Not Modified, the SDK made Redirect"),
+        "{problems}"
+    );
+}
