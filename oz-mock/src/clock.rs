@@ -1,7 +1,7 @@
 //! The simulator's clock: wall time at start plus the time tokio measured since, so tests with
 //! paused time (`tokio::time::advance`) move run progressions, timestamps and URL expiry.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tokio::time::Instant;
 
 pub(crate) struct Clock {
@@ -17,9 +17,13 @@ impl Clock {
         }
     }
 
+    /// Now, to the microsecond: the precision timestamps are written with, so a timestamp
+    /// read back from an answer compares equal to the one stored.
     pub(crate) fn now(&self) -> DateTime<Utc> {
         let elapsed = Instant::now().saturating_duration_since(self.instant_start);
-        self.wall_start + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::zero())
+        let now = self.wall_start
+            + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::zero());
+        now.trunc_subsecs(6)
     }
 
     pub(crate) fn now_unix(&self) -> i64 {

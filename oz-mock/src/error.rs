@@ -32,6 +32,12 @@ impl ApiError {
         }
     }
 
+    /// Marks the problem as one that retrying the same request cannot resolve.
+    pub(crate) fn not_retryable(mut self) -> Self {
+        self.retryable = false;
+        self
+    }
+
     pub(crate) fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
@@ -96,6 +102,29 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "operation_not_supported",
             "Operation not supported",
+            false,
+        )
+        .detail(detail)
+    }
+
+    /// A 400 `operation_not_supported`: the operation exists but not for this resource (e.g.
+    /// interrupting a run on a third-party harness).
+    pub(crate) fn unsupported_for(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "operation_not_supported",
+            "Operation not supported",
+            false,
+        )
+        .detail(detail)
+    }
+
+    /// A 422 with its own error code (e.g. `unknown_attachment`).
+    pub(crate) fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            "Unprocessable request",
             false,
         )
         .detail(detail)

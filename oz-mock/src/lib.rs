@@ -30,9 +30,19 @@
 //!   a path prefix or every request, for the next N matching requests. [`OzMock::request_count`]
 //!   tells how many attempts arrived.
 //!
+//! - **Factories**: two seeded factories (a GitHub one on Warp's harness, a GitLab/Azure DevOps
+//!   one on Claude Code) with keyset-paged listing; tasks bound to conversations (at most one
+//!   live task per conversation, soft delete, cancel cascading to the run tree); runs
+//!   dispatched to a factory whose task appears once the run has left QUEUED;
+//!   [`OzMockBuilder::seed_factory_tasks`] adds tasks in every stage. Factory file schemas
+//!   (`v1alpha1`, with `ETag`/304) and validation of Factory trees are public.
+//! - **Run control**: interrupts (live runs on Warp's harness only), follow-ups by run or by
+//!   conversation answering how they were routed, harness usage snapshots of Claude Code and
+//!   Codex runs, conversation screenshots behind signed storage URLs.
+//!
 //! Messages, events (one global, monotonic sequence; state changes emit events), schedules,
-//! agent identities, environments, models, conversations, timelines, follow-ups and scores are
-//! kept in memory too.
+//! agent identities, environments, models, conversations, timelines, scores and the egress
+//! ranges are kept in memory too.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -68,6 +78,7 @@
 mod auth;
 mod clock;
 mod error;
+mod factory_files;
 mod faults;
 mod ids;
 mod ops;
@@ -150,6 +161,7 @@ pub struct OzMockBuilder {
     api_key: String,
     progression: Progression,
     seed_runs: usize,
+    seed_factory_tasks: bool,
     transcript_size: usize,
     signed_url_ttl: Duration,
 }
@@ -163,6 +175,7 @@ impl std::fmt::Debug for OzMockBuilder {
             .field("api_key", &"<redacted>")
             .field("progression", &self.progression)
             .field("seed_runs", &self.seed_runs)
+            .field("seed_factory_tasks", &self.seed_factory_tasks)
             .field("transcript_size", &self.transcript_size)
             .field("signed_url_ttl", &self.signed_url_ttl)
             .finish()
@@ -178,6 +191,7 @@ impl Default for OzMockBuilder {
             api_key: DEFAULT_API_KEY.to_owned(),
             progression: Progression::Instant,
             seed_runs: 0,
+            seed_factory_tasks: false,
             transcript_size: DEFAULT_TRANSCRIPT_SIZE,
             signed_url_ttl: DEFAULT_SIGNED_URL_TTL,
         }
@@ -222,6 +236,17 @@ impl OzMockBuilder {
         self
     }
 
+    /// Pre-creates work in the two factories every simulator has: tasks in every stage bound
+    /// to conversations of runs that are queued, in progress (with child runs), blocked,
+    /// succeeded (with pull requests, screenshots and files) or cancelled, on Warp's harness,
+    /// Claude Code and Codex, plus one finished run whose conversation no task is bound to
+    /// (these runs count in [`OzMock::run_count`], not in [`OzMock::created_run_count`]).
+    /// Off by default; the `oz-mock` binary turns it on.
+    pub fn seed_factory_tasks(mut self, seed: bool) -> Self {
+        self.seed_factory_tasks = seed;
+        self
+    }
+
     /// Default transcript size in bytes for runs without a `[transcript:SIZE]` marker.
     /// Transcripts of 16 MiB or more are generated while they are sent (exactly this size), so
     /// a gigabyte transcript costs the simulator no gigabyte of memory.
@@ -263,6 +288,10 @@ impl OzMockBuilder {
         if self.seed_runs > 0 {
             let now = shared.clock.now();
             shared.state().seed_runs(self.seed_runs, now);
+        }
+        if self.seed_factory_tasks {
+            let now = shared.clock.now();
+            shared.state().seed_factory_tasks(now);
         }
         let api_task = tokio::spawn(server::serve(
             api_listener,

@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! cargo run -p oz-mock -- --port 8080 [--host 127.0.0.1] [--api-key KEY] [--progression instant|realistic]
+//!     [--seed-runs N] [--factory-tasks on|off]
 //! ```
+//!
+//! Unlike the library's default, the binary seeds tasks into the factories
+//! (`--factory-tasks off` starts with empty factories).
 #![forbid(unsafe_code)]
 
 use std::net::IpAddr;
@@ -10,10 +14,10 @@ use std::process::ExitCode;
 
 use oz_mock::{OzMock, OzMockBuilder, Progression};
 
-const USAGE: &str = "usage: oz-mock [--port PORT] [--host ADDR] [--api-key KEY] [--progression instant|realistic] [--seed-runs N]";
+const USAGE: &str = "usage: oz-mock [--port PORT] [--host ADDR] [--api-key KEY] [--progression instant|realistic] [--seed-runs N] [--factory-tasks on|off]";
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<OzMockBuilder, String> {
-    let mut builder = OzMock::builder().port(8080);
+    let mut builder = OzMock::builder().port(8080).seed_factory_tasks(true);
     let mut args = args.peekable();
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -48,6 +52,15 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<OzMockBuilder, Strin
                     .parse()
                     .map_err(|_| format!("--seed-runs: not a number: {value:?}"))?,
             ),
+            "--factory-tasks" => builder.seed_factory_tasks(match value.as_str() {
+                "on" => true,
+                "off" => false,
+                other => {
+                    return Err(format!(
+                        "--factory-tasks: expected on or off, got {other:?}"
+                    ));
+                }
+            }),
             other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
         };
     }

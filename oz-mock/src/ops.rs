@@ -71,6 +71,27 @@ pub(crate) static OPERATIONS: &[Operation] = ops! {
     POST "/agent/messages/{messageId}/delivered" "mark_agent_message_delivered" Required;
     GET "/agent/events" "poll_agent_events" Required;
     POST "/agent/events/{runId}" "report_agent_event" Required;
+    POST "/agent/runs/{runId}/interrupt" "interrupt_run" Required;
+    GET "/agent/runs/{runId}/harness-usage" "get_run_harness_usage" Required;
+    POST "/agent/conversations/{conversationId}/interrupt" "interrupt_conversation" Required;
+    POST "/agent/conversations/{conversationId}/followups" "submit_conversation_followup" Required;
+    GET "/agent/conversations/{conversationId}/screenshots/{screenshotUid}/download" "download_conversation_screenshot" Required;
+    GET "/factory" "list_factories" Required;
+    GET "/factory/{factoryUid}" "get_factory" Required;
+    POST "/factory/{factoryUid}/runs" "create_factory_run" Required;
+    GET "/factory/{factoryUid}/tasks" "list_factory_tasks" Required;
+    POST "/factory/{factoryUid}/tasks" "create_factory_task" Required;
+    GET "/factory/{factoryUid}/tasks/{taskUid}" "get_factory_task" Required;
+    PATCH "/factory/{factoryUid}/tasks/{taskUid}" "update_factory_task" Required;
+    DELETE "/factory/{factoryUid}/tasks/{taskUid}" "delete_factory_task" Required;
+    POST "/factory/{factoryUid}/tasks/{taskUid}/cancel" "cancel_factory_task" Required;
+    GET "/factory/{factoryUid}/task-by-run" "get_factory_task_by_run" Required;
+    GET "/factory/{factoryUid}/task-by-conversation" "get_factory_task_by_conversation" Required;
+    GET "/factory-files/schemas" "list_factory_file_schemas" Public;
+    GET "/factory-files/schemas/{schemaVersion}" "get_factory_file_schema" Public;
+    GET "/factory-files/schemas/{schemaVersion}/{document}" "get_factory_file_schema_document" Public;
+    POST "/factory-files/validate" "validate_factory_files" Public;
+    GET "/networking/egress-ranges" "list_egress_ranges" Required;
 };
 
 /// The operation a request is for, if any. HEAD requests match GET operations.
@@ -115,5 +136,15 @@ mod tests {
         assert_eq!(op, Some("create_run"));
         assert!(resolve(&Method::GET, "/api/v1/agent/runs//cancel").is_none());
         assert!(resolve(&Method::GET, "/agent/runs").is_none());
+        let op = resolve(&Method::PATCH, "/api/v1/factory/f1/tasks/t1").map(|o| (o.id, o.auth));
+        assert_eq!(op, Some(("update_factory_task", Auth::Required)));
+        let op = resolve(
+            &Method::GET,
+            "/api/v1/factory-files/schemas/v1alpha1/agent.schema.json",
+        )
+        .map(|o| (o.id, o.auth));
+        assert_eq!(op, Some(("get_factory_file_schema_document", Auth::Public)));
+        let op = resolve(&Method::GET, "/api/v1/factory/f1/task-by-run").map(|o| o.id);
+        assert_eq!(op, Some("get_factory_task_by_run"));
     }
 }

@@ -79,6 +79,20 @@ impl Query {
         self.get(key).map(|v| one_of(key, v, allowed)).transpose()
     }
 
+    /// Every value of a repeatable enum parameter (repeated keys or comma-separated values),
+    /// each one of `allowed`.
+    pub(crate) fn all_of(
+        &self,
+        key: &str,
+        allowed: &[&'static str],
+    ) -> Result<Vec<&'static str>, ApiError> {
+        self.all(key)
+            .into_iter()
+            .flat_map(|s| s.split(','))
+            .map(|s| one_of(key, s, allowed))
+            .collect()
+    }
+
     pub(crate) fn date_time(
         &self,
         key: &str,

@@ -1,5 +1,6 @@
-//! The storage origin: a second listener that serves transcripts, artifacts and handoff
-//! snapshots behind expiring signed URLs, and records every request it receives.
+//! The storage origin: a second listener that serves transcripts, artifacts, conversation
+//! screenshots, factory avatars and handoff snapshots behind expiring signed URLs, and records
+//! every request it receives.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::faults::{self, Fault};
 use crate::query::Query;
 use crate::signing::SignatureError;
+use crate::state::render::SCREENSHOT_PNG;
 use crate::state::{ArtifactKind, transcript};
 use crate::{Shared, lock, pipeline};
 
@@ -72,6 +74,11 @@ pub(crate) fn artifact_path(uid: &str, kind: ArtifactKind) -> String {
         _ => "test-report.md",
     };
     format!("/storage/artifacts/{uid}/{name}")
+}
+
+/// Storage path of a conversation's screenshot.
+pub(crate) fn screenshot_path(conversation_id: &str, uid: &str) -> String {
+    format!("/storage/screenshots/{conversation_id}/{uid}.png")
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -204,6 +211,21 @@ fn object(shared: &Shared, path: &str) -> Option<(&'static str, transcript::Body
         "artifacts" => {
             let (uid, _file) = name.split_once('/')?;
             crate::routes::artifact_object(&state, uid).map(|(kind, bytes)| (kind, bytes.into()))
+        }
+        "screenshots" => {
+            let (conversation_id, file) = name.split_once('/')?;
+            let uid = file.strip_suffix(".png")?;
+            state
+                .is_screenshot_of(uid, conversation_id)
+                .then(|| ("image/png", SCREENSHOT_PNG.to_vec().into()))
+        }
+        "avatars" => {
+            let uid = name.strip_suffix(".png")?;
+            state
+                .factories
+                .iter()
+                .any(|f| f.uid == uid && f.has_avatar)
+                .then(|| ("image/png", SCREENSHOT_PNG.to_vec().into()))
         }
         "handoff" => {
             let (run_id, _attachment) = name.split_once('/')?;

@@ -44,11 +44,29 @@ impl Tour {
         expected: StatusCode,
         auth: bool,
     ) -> Answer {
+        self.call_with_headers(operation_id, method, path, body, expected, auth, &[])
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_with_headers(
+        &mut self,
+        operation_id: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        expected: StatusCode,
+        auth: bool,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.mock.base_url()));
         if auth {
             request = request.bearer_auth(self.mock.api_key());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some(body) = body {
             request = request.json(&body);
@@ -83,7 +101,11 @@ impl Tour {
 #[tokio::test]
 async fn every_operation_answers_as_openapi_json_declares() {
     let spec = support::spec();
-    let mock = OzMock::start().await.expect("start simulator");
+    let mock = OzMock::builder()
+        .seed_factory_tasks(true)
+        .start()
+        .await
+        .expect("start simulator");
     let mut t = Tour {
         mock,
         client: http(),
@@ -662,6 +684,10 @@ async fn every_operation_answers_as_openapi_json_declares() {
         "a follow-up starts a new execution that ends again"
     );
 
+    factories_and_their_tasks(&mut t, &conversation_id).await;
+    factory_files(&mut t).await;
+    run_control(&mut t, &run_id, &conversation_id, &of_type("SCREENSHOT")).await;
+
     // Cleanup and auth.
     t.call_with(
         "delete_agent_identity",
@@ -697,4 +723,488 @@ async fn every_operation_answers_as_openapi_json_declares() {
         "problems:\n{}",
         t.problems.join("\n")
     );
+}
+
+/// Factories, tasks, factory runs and the new `list_runs` filters.
+async fn factories_and_their_tasks(t: &mut Tour, free_conversation: &str) {
+    let ok = StatusCode::OK;
+    let first = t
+        .call("list_factories", Method::GET, "/factory?limit=1", None, ok)
+        .await;
+    let cursor = first["page_info"]["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let second = t
+        .call(
+            "list_factories",
+            Method::GET,
+            &format!("/factory?limit=1&cursor={cursor}"),
+            None,
+            ok,
+        )
+        .await;
+    assert_eq!(second["page_info"]["has_next_page"], false);
+    t.call(
+        "list_factories",
+        Method::GET,
+        "/factory?limit=0",
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let web = first["factories"][0]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_owned();
+    let other = second["factories"][0]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_owned();
+    t.call(
+        "get_factory",
+        Method::GET,
+        &format!("/factory/{web}"),
+        None,
+        ok,
+    )
+    .await;
+    t.call(
+        "get_factory",
+        Method::GET,
+        "/factory/nope",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    let dispatched = t
+        .call(
+            "create_factory_run",
+            Method::POST,
+            &format!("/factory/{web}/runs"),
+            Some(
+                json!({"prompt": "Add a dark mode screenshot test", "ticket_ref": "linear:WEB-300",
+                        "ticket_url": "https://linear.app/warp-mock/issue/WEB-300"}),
+            ),
+            ok,
+        )
+        .await;
+    let factory_run = dispatched["run_id"].as_str().expect("run").to_owned();
+    t.call(
+        "create_factory_run",
+        Method::POST,
+        &format!("/factory/{web}/runs"),
+        Some(json!({"title": "no prompt"})),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    t.call(
+        "create_factory_run",
+        Method::POST,
+        "/factory/nope/runs",
+        Some(json!({"prompt": "x"})),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let promised = t
+        .call(
+            "get_factory_task_by_run",
+            Method::GET,
+            &format!("/factory/{web}/task-by-run?run_id={factory_run}"),
+            None,
+            ok,
+        )
+        .await;
+    assert_eq!(promised["stage"], "TRIAGE");
+    t.call(
+        "get_factory_task_by_run",
+        Method::GET,
+        &format!("/factory/{other}/task-by-run?run_id={factory_run}"),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    t.call(
+        "get_factory_task_by_run",
+        Method::GET,
+        &format!("/factory/{web}/task-by-run"),
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    t.call(
+        "list_factory_tasks",
+        Method::GET,
+        &format!("/factory/{web}/tasks?stage=TRIAGE&stage=REVIEW&include_current_run=true&full_list=true&limit=2"),
+        None,
+        ok,
+    )
+    .await;
+    t.call(
+        "list_factory_tasks",
+        Method::GET,
+        &format!("/factory/{web}/tasks?limit=101"),
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+
+    let task = t
+        .call(
+            "create_factory_task",
+            Method::POST,
+            &format!("/factory/{web}/tasks"),
+            Some(json!({"conversation_id": free_conversation, "title": "Follow up on the flaky login test",
+                        "description": "Keep an eye on it", "stage": "SPEC"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let task_uid = task["uid"].as_str().expect("uid").to_owned();
+    t.call(
+        "create_factory_task",
+        Method::POST,
+        &format!("/factory/{other}/tasks"),
+        Some(json!({"conversation_id": free_conversation, "title": "Twice"})),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    t.call(
+        "create_factory_task",
+        Method::POST,
+        &format!("/factory/{web}/tasks"),
+        Some(json!({"conversation_id": free_conversation})),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let task_path = format!("/factory/{web}/tasks/{task_uid}");
+    t.call("get_factory_task", Method::GET, &task_path, None, ok)
+        .await;
+    t.call(
+        "get_factory_task",
+        Method::GET,
+        &format!("/factory/{other}/tasks/{task_uid}"),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let updated = t
+        .call(
+            "update_factory_task",
+            Method::PATCH,
+            &task_path,
+            Some(json!({"stage": "IMPLEMENT", "description": null})),
+            ok,
+        )
+        .await;
+    assert_eq!(updated["stage"], "IMPLEMENT");
+    t.call(
+        "update_factory_task",
+        Method::PATCH,
+        &task_path,
+        Some(json!({"stage": "DONE"})),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    t.call(
+        "get_factory_task_by_conversation",
+        Method::GET,
+        &format!("/factory/{web}/task-by-conversation?conversation_id={free_conversation}"),
+        None,
+        ok,
+    )
+    .await;
+    t.call(
+        "get_factory_task_by_conversation",
+        Method::GET,
+        &format!("/factory/{web}/task-by-conversation"),
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let cancelled = t
+        .call(
+            "cancel_factory_task",
+            Method::POST,
+            &format!("{task_path}/cancel"),
+            None,
+            ok,
+        )
+        .await;
+    assert_eq!(cancelled["stage"], "CANCELLED");
+    t.call(
+        "cancel_factory_task",
+        Method::POST,
+        &format!("{task_path}/cancel"),
+        None,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    t.call_with(
+        "delete_factory_task",
+        Method::DELETE,
+        &task_path,
+        None,
+        StatusCode::NO_CONTENT,
+        true,
+    )
+    .await;
+    t.call(
+        "delete_factory_task",
+        Method::DELETE,
+        &task_path,
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    let factory_runs = t
+        .call(
+            "list_runs",
+            Method::GET,
+            "/agent/runs?factory_only=true&task_status=running&task_status=complete&source=API&source=LINEAR",
+            None,
+            ok,
+        )
+        .await;
+    assert!(!factory_runs["runs"].as_array().expect("runs").is_empty());
+    t.call(
+        "list_runs",
+        Method::GET,
+        "/agent/runs?task_status=done",
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+/// The public factory file endpoints, with conditional requests.
+async fn factory_files(t: &mut Tour) {
+    let ok = StatusCode::OK;
+    let list = t
+        .call_with(
+            "list_factory_file_schemas",
+            Method::GET,
+            "/factory-files/schemas",
+            None,
+            ok,
+            false,
+        )
+        .await;
+    let etag = list.headers["etag"].to_str().expect("etag").to_owned();
+    t.call_with_headers(
+        "list_factory_file_schemas",
+        Method::GET,
+        "/factory-files/schemas",
+        None,
+        StatusCode::NOT_MODIFIED,
+        false,
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    let version = list.body["current_version"]
+        .as_str()
+        .expect("version")
+        .to_owned();
+    let bundle = t
+        .call_with(
+            "get_factory_file_schema",
+            Method::GET,
+            &format!("/factory-files/schemas/{version}"),
+            None,
+            ok,
+            false,
+        )
+        .await;
+    let bundle_tag = bundle.headers["etag"].to_str().expect("etag").to_owned();
+    t.call_with_headers(
+        "get_factory_file_schema",
+        Method::GET,
+        &format!("/factory-files/schemas/{version}"),
+        None,
+        StatusCode::NOT_MODIFIED,
+        false,
+        &[("if-none-match", &format!("W/{bundle_tag}"))],
+    )
+    .await;
+    t.call_with(
+        "get_factory_file_schema",
+        Method::GET,
+        "/factory-files/schemas/v0",
+        None,
+        StatusCode::NOT_FOUND,
+        false,
+    )
+    .await;
+    let document = t
+        .call_with(
+            "get_factory_file_schema_document",
+            Method::GET,
+            &format!("/factory-files/schemas/{version}/factory.schema.json"),
+            None,
+            ok,
+            false,
+        )
+        .await;
+    assert_eq!(document.body["$id"], "factory.schema.json");
+    t.call_with(
+        "get_factory_file_schema_document",
+        Method::GET,
+        &format!("/factory-files/schemas/{version}/nope.schema.json"),
+        None,
+        StatusCode::NOT_FOUND,
+        false,
+    )
+    .await;
+    let valid = t
+        .call_with(
+            "validate_factory_files",
+            Method::POST,
+            "/factory-files/validate",
+            Some(json!({"files": [{"path": "factory.yaml", "content": "name: Web\ncode_forge: GITHUB\n"}]})),
+            ok,
+            false,
+        )
+        .await;
+    assert_eq!(valid.body["valid"], true, "{:?}", valid.body);
+    let invalid = t
+        .call_with(
+            "validate_factory_files",
+            Method::POST,
+            "/factory-files/validate",
+            Some(json!({"files": [{"path": "factory.yaml", "content": "name: [unclosed\n"}]})),
+            ok,
+            false,
+        )
+        .await;
+    assert_eq!(invalid.body["valid"], false);
+    t.call_with(
+        "validate_factory_files",
+        Method::POST,
+        "/factory-files/validate",
+        Some(json!({})),
+        StatusCode::BAD_REQUEST,
+        false,
+    )
+    .await;
+}
+
+/// Interrupts, conversation follow-ups, harness usage, screenshots and egress ranges.
+async fn run_control(t: &mut Tour, claude_run: &str, conversation_id: &str, screenshot: &Value) {
+    let ok = StatusCode::OK;
+    let live = support::create_run(&t.client, &t.mock, "Keep working").await;
+    assert!(t.mock.set_run_state(&live, RunState::Inprogress));
+    let live_run = support::get_run(&t.client, &t.mock, &live).await;
+    let live_conversation = live_run["conversation_id"].as_str().expect("conversation");
+    t.call_with(
+        "interrupt_run",
+        Method::POST,
+        &format!("/agent/runs/{live}/interrupt"),
+        None,
+        StatusCode::ACCEPTED,
+        true,
+    )
+    .await;
+    t.call(
+        "interrupt_run",
+        Method::POST,
+        &format!("/agent/runs/{claude_run}/interrupt"),
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let interrupted = t
+        .call(
+            "interrupt_conversation",
+            Method::POST,
+            &format!("/agent/conversations/{live_conversation}/interrupt"),
+            None,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(interrupted["run_id"], json!(live));
+    t.call(
+        "interrupt_conversation",
+        Method::POST,
+        "/agent/conversations/nope/interrupt",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let followup = t
+        .call(
+            "submit_conversation_followup",
+            Method::POST,
+            &format!("/agent/conversations/{live_conversation}/followups"),
+            Some(json!({"message": "Also check the mobile layout", "mode": "plan"})),
+            ok,
+        )
+        .await;
+    assert_eq!(followup["outcome"], "live_session");
+    t.call(
+        "submit_conversation_followup",
+        Method::POST,
+        &format!("/agent/conversations/{live_conversation}/followups"),
+        Some(json!({"attachments": [{"attachment_id": "not-prepared"}]})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(t.mock.set_run_state(&live, RunState::Succeeded));
+    t.call(
+        "interrupt_run",
+        Method::POST,
+        &format!("/agent/runs/{live}/interrupt"),
+        None,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let usage = t
+        .call(
+            "get_run_harness_usage",
+            Method::GET,
+            &format!("/agent/runs/{claude_run}/harness-usage"),
+            None,
+            ok,
+        )
+        .await;
+    assert_eq!(usage["usage"]["harness"], "CLAUDE_CODE");
+    t.call(
+        "get_run_harness_usage",
+        Method::GET,
+        "/agent/runs/nope/harness-usage",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let uid = screenshot["data"]["artifact_uid"].as_str().expect("uid");
+    let redirect = t
+        .call_with(
+            "download_conversation_screenshot",
+            Method::GET,
+            &format!("/agent/conversations/{conversation_id}/screenshots/{uid}/download"),
+            None,
+            StatusCode::FOUND,
+            true,
+        )
+        .await;
+    let image = send(t.client.get(redirect.location())).await;
+    assert_eq!(image.content_type(), Some("image/png"));
+    t.call(
+        "download_conversation_screenshot",
+        Method::GET,
+        &format!("/agent/conversations/{conversation_id}/screenshots/nope/download"),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let ranges = t
+        .call(
+            "list_egress_ranges",
+            Method::GET,
+            "/networking/egress-ranges",
+            None,
+            ok,
+        )
+        .await;
+    assert!(!ranges["cidrs"].as_array().expect("cidrs").is_empty());
 }

@@ -89,3 +89,34 @@ pub(crate) async fn session_redirect(
         .map_or_else(|| json!({}), |c| json!({"conversation_id": c}));
     json(body)
 }
+
+/// A screenshot of the conversation's history: a redirect to a signed storage URL. The
+/// screenshot is a SCREENSHOT artifact of one of the conversation's runs.
+pub(crate) async fn download_screenshot(
+    axum::extract::State(shared): AppState,
+    Path((conversation_id, screenshot_uid)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    {
+        let state = shared.state();
+        if state.run_by_conversation(&conversation_id).is_none() {
+            return Err(ApiError::not_found(format!(
+                "conversation {conversation_id} not found"
+            )));
+        }
+        if !state.is_screenshot_of(&screenshot_uid, &conversation_id) {
+            return Err(ApiError::not_found(format!(
+                "screenshot {screenshot_uid} not found in conversation {conversation_id}"
+            )));
+        }
+    }
+    let (url, _) = storage::signed_url(
+        &shared,
+        &storage::screenshot_path(&conversation_id, &screenshot_uid),
+    );
+    let mut response = redirect(&url);
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}

@@ -1,4 +1,4 @@
-//! Agent identities: create, list, get, partial update and delete.
+//! Agent identities: create, list, get, partial update (with `secrets_append`) and delete.
 
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
@@ -83,7 +83,27 @@ pub(crate) async fn update(
     Path(uid): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let changes = typed::<UpdateAgentRequest>(&body)?;
+    let mut changes = typed::<UpdateAgentRequest>(&body)?;
+    let append = match changes.remove("secrets_append") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(ApiError::invalid_request(
+                "secrets_append must be an array of {name}",
+            ));
+        }
+    };
+    for (i, secret) in append.iter().enumerate() {
+        if secret
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(|n| n.trim().is_empty())
+        {
+            return Err(ApiError::invalid_request(format!(
+                "secrets_append[{i}].name must be a non-empty string"
+            )));
+        }
+    }
     if changes
         .get("name")
         .is_some_and(|n| n.as_str().is_none_or(|n| n.trim().is_empty()))
@@ -102,6 +122,21 @@ pub(crate) async fn update(
         } else {
             identity.fields.insert(key, value);
         }
+    }
+    // Appended secrets join the current ones; a name already attached is not repeated.
+    if !append.is_empty() {
+        let mut secrets = match identity.fields.remove("secrets") {
+            Some(Value::Array(current)) => current,
+            _ => Vec::new(),
+        };
+        for secret in append {
+            if !secrets.iter().any(|s| s.get("name") == secret.get("name")) {
+                secrets.push(json!({"name": secret["name"]}));
+            }
+        }
+        identity
+            .fields
+            .insert("secrets".into(), Value::Array(secrets));
     }
     identity.updated_at = now;
     Ok(json(identity_json(identity)))

@@ -4,18 +4,29 @@ pub(crate) mod artifacts;
 mod catalog;
 mod conversations;
 mod events;
+mod factories;
+mod factory_files;
+mod factory_tasks;
+mod fields;
+mod followups;
+mod harness_usage;
 mod identities;
+mod interrupts;
 mod messages;
+mod networking;
 mod runs;
 mod schedules;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+
+/// Largest body `validate_factory_file` reads: many files of up to 2 MiB each.
+const VALIDATE_BODY_LIMIT: usize = 64 * 1024 * 1024;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
@@ -37,7 +48,12 @@ pub(crate) fn api_router(shared: Arc<Shared>) -> Router {
             get(conversations::run_conversation),
         )
         .route("/agent/runs/{run_id}/cancel", post(runs::cancel))
-        .route("/agent/runs/{run_id}/followups", post(runs::followup))
+        .route("/agent/runs/{run_id}/followups", post(followups::run))
+        .route("/agent/runs/{run_id}/interrupt", post(interrupts::run))
+        .route(
+            "/agent/runs/{run_id}/harness-usage",
+            get(harness_usage::get),
+        )
         .route("/agent/runs/{run_id}/timeline", get(runs::timeline))
         .route("/agent/runs/{run_id}/scores", post(runs::scores))
         .route(
@@ -56,6 +72,18 @@ pub(crate) fn api_router(shared: Arc<Shared>) -> Router {
         .route(
             "/agent/conversations/{id}/redirect",
             get(conversations::redirect_to_session),
+        )
+        .route(
+            "/agent/conversations/{id}/interrupt",
+            post(interrupts::conversation),
+        )
+        .route(
+            "/agent/conversations/{id}/followups",
+            post(followups::conversation),
+        )
+        .route(
+            "/agent/conversations/{id}/screenshots/{uid}/download",
+            get(conversations::download_screenshot),
         )
         .route(
             "/agent/sessions/{id}/redirect",
@@ -96,7 +124,43 @@ pub(crate) fn api_router(shared: Arc<Shared>) -> Router {
         .route("/agent/messages/{id}/read", post(messages::read))
         .route("/agent/messages/{id}/delivered", post(messages::delivered))
         .route("/agent/events", get(events::poll))
-        .route("/agent/events/{run_id}", post(events::report));
+        .route("/agent/events/{run_id}", post(events::report))
+        .route("/factory", get(factories::list))
+        .route("/factory/{uid}", get(factories::get))
+        .route("/factory/{uid}/runs", post(factories::create_run))
+        .route(
+            "/factory/{uid}/tasks",
+            get(factory_tasks::list).post(factory_tasks::create),
+        )
+        .route(
+            "/factory/{uid}/tasks/{task_uid}",
+            get(factory_tasks::get)
+                .patch(factory_tasks::update)
+                .delete(factory_tasks::delete),
+        )
+        .route(
+            "/factory/{uid}/tasks/{task_uid}/cancel",
+            post(factory_tasks::cancel),
+        )
+        .route("/factory/{uid}/task-by-run", get(factory_tasks::by_run))
+        .route(
+            "/factory/{uid}/task-by-conversation",
+            get(factory_tasks::by_conversation),
+        )
+        .route("/factory-files/schemas", get(factory_files::list_schemas))
+        .route(
+            "/factory-files/schemas/{version}",
+            get(factory_files::get_schema),
+        )
+        .route(
+            "/factory-files/schemas/{version}/{document}",
+            get(factory_files::get_document),
+        )
+        .route(
+            "/factory-files/validate",
+            post(factory_files::validate).layer(DefaultBodyLimit::max(VALIDATE_BODY_LIMIT)),
+        )
+        .route("/networking/egress-ranges", get(networking::egress_ranges));
     Router::new()
         .nest(crate::ops::API_PREFIX, api)
         .fallback(not_found)

@@ -1,14 +1,12 @@
-//! Runs: create, list, get, cancel, follow-ups, timeline, scores, transcript and handoff
-//! attachments.
+//! Runs: create, list, get, cancel, timeline, scores, transcript and handoff attachments
+//! (follow-ups, interrupts and harness usage have their own modules).
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::Response;
-use oz_api::types::{
-    ReportRunScoresRequest, RunAgentRequest, RunAgentResponse, RunFollowupRequest, RunState,
-};
+use oz_api::types::{ReportRunScoresRequest, RunAgentRequest};
 use serde_json::{Value, json};
 
 use super::{AppState, JsonBody, json, json_with, redirect};
@@ -19,8 +17,10 @@ use crate::storage;
 
 pub(crate) async fn create(
     axum::extract::State(shared): AppState,
-    JsonBody(body): JsonBody<RunAgentRequest>,
+    JsonBody(raw): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    let body: RunAgentRequest = serde_json::from_value(raw.clone())
+        .map_err(|e| ApiError::invalid_request(format!("invalid body: {e}")))?;
     let prompt = body.prompt.clone().unwrap_or_default();
     if prompt.trim().is_empty() && body.skill.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::invalid_request(
@@ -42,12 +42,8 @@ pub(crate) async fn create(
             "at most 20 metadata entries are allowed",
         ));
     }
-    let config = body
-        .config
-        .as_ref()
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| ApiError::invalid_request(format!("invalid config: {e}")))?;
+    // The config as sent, so fields the typed request does not know (yet) are kept.
+    let config = raw.get("config").filter(|c| c.is_object()).cloned();
     let now = shared.clock.now();
     let mut state = shared.state();
     let idx = state.create_run(
@@ -61,17 +57,18 @@ pub(crate) async fn create(
             parent_run_id: body.parent_run_id.clone(),
             agent_identity_uid: body.agent_identity_uid.clone(),
             conversation_id: body.conversation_id.clone(),
+            factory_uid: None,
+            pending_task: None,
         },
         now,
     )?;
-    let run_id = state.runs[idx].id.clone();
-    let response = RunAgentResponse {
-        run_id: run_id.clone(),
-        task_id: Some(run_id),
-        state: RunState::Queued,
-        at_capacity: Some(false),
-    };
-    Ok(json(serde_json::to_value(response).unwrap_or_default()))
+    let run_id = &state.runs[idx].id;
+    Ok(json(json!({
+        "run_id": run_id,
+        "task_id": run_id,
+        "state": state.runs[idx].phase.as_str(),
+        "at_capacity": false,
+    })))
 }
 
 pub(crate) async fn list(
@@ -127,18 +124,6 @@ pub(crate) async fn cancel(
     let idx = state.find_run(&run_id)?;
     state.cancel(idx, now)?;
     Ok(json(json!(run_id)))
-}
-
-pub(crate) async fn followup(
-    axum::extract::State(shared): AppState,
-    Path(run_id): Path<String>,
-    JsonBody(body): JsonBody<RunFollowupRequest>,
-) -> ApiResult<Response> {
-    let now = shared.clock.now();
-    let mut state = shared.state();
-    let idx = state.find_run(&run_id)?;
-    state.followup(idx, body.message.unwrap_or_default(), now)?;
-    Ok(json(json!({})))
 }
 
 pub(crate) async fn timeline(

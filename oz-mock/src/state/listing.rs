@@ -1,20 +1,21 @@
 //! `list_runs`: filters, sorting and keyset cursors.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::cursor::{PageRequest, SortKey};
 use super::{Phase, Run, State};
 use crate::error::{ApiError, ApiResult};
-use crate::ids;
-use crate::query::{Query, one_of};
+use crate::query::Query;
 
-pub(crate) const SOURCES: [&str; 16] = [
+pub(crate) const SOURCES: [&str; 22] = [
     "LINEAR",
     "API",
+    "MCP",
     "SLACK",
+    "TEAMS",
     "LOCAL",
     "SCHEDULED_AGENT",
     "WEB_APP",
@@ -25,23 +26,30 @@ pub(crate) const SOURCES: [&str; 16] = [
     "SELF_IMPROVEMENT",
     "GITHUB_WEBHOOK",
     "GITLAB_WEBHOOK",
+    "AZURE_DEVOPS_WEBHOOK",
     "AUTOFIX",
     "RUN_SCORER",
     "ORCHESTRATION",
+    "BENCHMARK_TRIAL",
+    "CREATE_BENCHMARK_TASK",
+    "CUSTOM_WEBHOOK",
 ];
 
 const SORT_BY: [&str; 4] = ["updated_at", "created_at", "title", "agent"];
 const SORT_ORDER: [&str; 2] = ["asc", "desc"];
 
+/// Values of the `task_status` filter: the high-level status of a run's orchestration tree.
+const TASK_STATUSES: [&str; 5] = ["running", "failed", "blocked", "cancelled", "complete"];
+
 /// A parsed `list_runs` query.
 pub(crate) struct ListRequest {
-    limit: usize,
-    cursor: Option<Cursor>,
-    sort_by: &'static str,
-    descending: bool,
+    page: PageRequest,
     states: Vec<Phase>,
     text: BTreeMap<&'static str, String>,
-    source: Option<&'static str>,
+    sources: Vec<&'static str>,
+    factory_uids: Vec<String>,
+    factory_only: bool,
+    task_statuses: Vec<&'static str>,
     execution_location: Option<&'static str>,
     created_after: Option<DateTime<Utc>>,
     created_before: Option<DateTime<Utc>>,
@@ -51,31 +59,16 @@ pub(crate) struct ListRequest {
     q: Option<String>,
 }
 
-struct Cursor {
-    key: SortKey,
-    idx: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum SortKey {
-    Time(i64),
-    /// `None` sorts after every text in both directions.
-    Text(Option<String>),
-}
-
 impl ListRequest {
     pub(crate) fn parse(query: &Query) -> ApiResult<ListRequest> {
         let limit = query.int_in("limit", 1, 500, 20)? as usize;
         let sort_by = query.one_of("sort_by", &SORT_BY)?.unwrap_or("updated_at");
         let descending = query.one_of("sort_order", &SORT_ORDER)?.unwrap_or("desc") == "desc";
         let states = query
-            .all("state")
+            .all_of("state", &Phase::ALL)?
             .into_iter()
-            .flat_map(|s| s.split(','))
-            .map(|s| {
-                one_of("state", s, &Phase::ALL).map(|s| Phase::parse(s).unwrap_or(Phase::Queued))
-            })
-            .collect::<ApiResult<Vec<_>>>()?;
+            .filter_map(Phase::parse)
+            .collect();
         let mut text = BTreeMap::new();
         for key in [
             "name",
@@ -88,7 +81,6 @@ impl ListRequest {
             "schedule_id",
             "ancestor_run_id",
             "automation_id",
-            "factory_uid",
         ] {
             if let Some(v) = query.get(key) {
                 text.insert(key, v.to_owned());
@@ -111,19 +103,20 @@ impl ListRequest {
                 "at most 5 metadata filters may be given",
             ));
         }
-        let cursor = query
-            .get("cursor")
-            .filter(|c| !c.is_empty())
-            .map(|c| decode_cursor(c, sort_by, descending))
-            .transpose()?;
+        let factory_uids = query
+            .all("factory_uid")
+            .into_iter()
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect();
         Ok(ListRequest {
-            limit,
-            cursor,
-            sort_by,
-            descending,
+            page: PageRequest::new("runs", sort_by, descending, limit, query.get("cursor"))?,
             states,
             text,
-            source: query.one_of("source", &SOURCES)?,
+            sources: query.all_of("source", &SOURCES)?,
+            factory_uids,
+            factory_only: query.bool("factory_only")?.unwrap_or(false),
+            task_statuses: query.all_of("task_status", &TASK_STATUSES)?,
             execution_location: query.one_of("execution_location", &["LOCAL", "REMOTE"])?,
             created_after: query.date_time("created_after")?,
             created_before: query.date_time("created_before")?,
@@ -144,79 +137,50 @@ fn key_of(run: &Run, sort_by: &str) -> SortKey {
     }
 }
 
-fn compare(a: &(SortKey, usize), b: &(SortKey, usize), descending: bool) -> Ordering {
-    let keys = match (&a.0, &b.0) {
-        (SortKey::Text(None), SortKey::Text(Some(_))) => return Ordering::Greater,
-        (SortKey::Text(Some(_)), SortKey::Text(None)) => return Ordering::Less,
-        (x, y) => x.cmp(y),
-    };
-    let ord = keys.then(a.1.cmp(&b.1));
-    if descending { ord.reverse() } else { ord }
-}
-
-fn encode_cursor(sort_by: &str, descending: bool, key: &SortKey, idx: usize) -> String {
-    let key = match key {
-        SortKey::Time(t) => format!("t{t}"),
-        SortKey::Text(Some(s)) => format!("s{}", ids::hex(s.as_bytes())),
-        SortKey::Text(None) => "n".to_owned(),
-    };
-    let order = if descending { "desc" } else { "asc" };
-    ids::hex(format!("v1|{sort_by}|{order}|{key}|{idx}").as_bytes())
-}
-
-fn decode_cursor(raw: &str, sort_by: &str, descending: bool) -> ApiResult<Cursor> {
-    let invalid = || ApiError::invalid_request("cursor is not valid for this query");
-    let text = ids::unhex(raw)
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid)?;
-    let parts: Vec<&str> = text.split('|').collect();
-    let [version, by, order, key, idx] = parts.as_slice() else {
-        return Err(invalid());
-    };
-    let order_matches = (*order == "desc") == descending;
-    if *version != "v1" || *by != sort_by || !order_matches {
-        return Err(invalid());
-    }
-    let key = match key.split_at_checked(1) {
-        Some(("t", t)) => SortKey::Time(t.parse().map_err(|_| invalid())?),
-        Some(("s", s)) => SortKey::Text(Some(
-            ids::unhex(s)
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(invalid)?,
-        )),
-        Some(("n", "")) => SortKey::Text(None),
-        _ => return Err(invalid()),
-    };
-    Ok(Cursor {
-        key,
-        idx: idx.parse().map_err(|_| invalid())?,
-    })
-}
-
 impl State {
     fn descendants(&self, ancestor: &str) -> ApiResult<HashSet<usize>> {
         let root = self.run_index.get(ancestor).copied().ok_or_else(|| {
             ApiError::invalid_request(format!("ancestor run {ancestor} does not exist"))
         })?;
-        let mut found = HashSet::new();
-        let mut stack = vec![root];
-        while let Some(i) = stack.pop() {
-            for child in &self.runs[i].children {
-                if let Some(&c) = self.run_index.get(child)
-                    && found.insert(c)
-                {
-                    stack.push(c);
-                }
-            }
-        }
-        Ok(found)
+        Ok(self.subtree(root).into_iter().collect())
+    }
+
+    /// The `task_status` values a run's tree has: `running` when its root or any descendant is
+    /// still live, the others from the root's state alone.
+    fn task_statuses_of(
+        &self,
+        idx: usize,
+        live_trees: &mut HashMap<usize, bool>,
+    ) -> [Option<&'static str>; 2] {
+        let root = self.root_of(idx);
+        let live = *live_trees.entry(root).or_insert_with(|| {
+            !self.runs[root].phase.is_terminal()
+                || self
+                    .subtree(root)
+                    .iter()
+                    .any(|&i| !self.runs[i].phase.is_terminal())
+        });
+        let ended = match self.runs[root].phase {
+            Phase::Succeeded => Some("complete"),
+            Phase::Failed | Phase::Error => Some("failed"),
+            Phase::Blocked => Some("blocked"),
+            Phase::Cancelled => Some("cancelled"),
+            _ => None,
+        };
+        [live.then_some("running"), ended]
     }
 
     fn matches(&self, run: &Run, req: &ListRequest) -> bool {
         if !req.states.is_empty() && !req.states.contains(&run.phase) {
             return false;
         }
-        if req.source.is_some_and(|s| s != run.source)
+        if !req.sources.is_empty() && !req.sources.contains(&run.source)
+            || req.factory_only && run.factory_uid.is_none()
+            || !req.factory_uids.is_empty()
+                && !run
+                    .factory_uid
+                    .as_ref()
+                    .is_some_and(|f| req.factory_uids.contains(f))
             || req
                 .execution_location
                 .is_some_and(|l| l != run.execution_location)
@@ -236,9 +200,7 @@ impl State {
                 "environment_id" => run.environment_id.as_deref() == Some(wanted),
                 "skill" | "skill_spec" => run.skill.as_deref() == Some(wanted),
                 "schedule_id" => run.schedule.as_ref().is_some_and(|s| &s.id == wanted),
-                "automation_id" | "factory_uid" => {
-                    run.metadata.get(*key).is_some_and(|v| v == wanted)
-                }
+                "automation_id" => run.metadata.get(*key).is_some_and(|v| v == wanted),
                 _ => true,
             };
             if !ok {
@@ -282,35 +244,26 @@ impl State {
             Some(a) => Some(self.descendants(a)?),
             None => None,
         };
-        let after = req.cursor.as_ref().map(|c| (c.key.clone(), c.idx));
-        let mut candidates: Vec<(SortKey, usize)> = self
+        let mut live_trees = HashMap::new();
+        let matching: Vec<(SortKey, usize)> = self
             .runs
             .iter()
             .enumerate()
             .filter(|(i, run)| {
                 within.as_ref().is_none_or(|w| w.contains(i)) && self.matches(run, req)
             })
-            .map(|(i, run)| (key_of(run, req.sort_by), i))
-            .filter(|item| {
-                after
-                    .as_ref()
-                    .is_none_or(|a| compare(item, a, req.descending) == Ordering::Greater)
+            .filter(|(i, _)| {
+                req.task_statuses.is_empty()
+                    || self
+                        .task_statuses_of(*i, &mut live_trees)
+                        .iter()
+                        .flatten()
+                        .any(|s| req.task_statuses.contains(s))
             })
+            .map(|(i, run)| (key_of(run, req.page.sort_by), i))
             .collect();
-        let has_next = candidates.len() > req.limit;
-        if has_next {
-            candidates.select_nth_unstable_by(req.limit, |a, b| compare(a, b, req.descending));
-            candidates.truncate(req.limit);
-        }
-        candidates.sort_by(|a, b| compare(a, b, req.descending));
-        let mut page_info = serde_json::json!({"has_next_page": has_next});
-        if has_next && let Some((key, idx)) = candidates.last() {
-            page_info["next_cursor"] = encode_cursor(req.sort_by, req.descending, key, *idx).into();
-        }
-        let runs = candidates
-            .iter()
-            .map(|(_, i)| self.run_json(*i, false))
-            .collect();
+        let (page, page_info) = req.page.page(matching.into_iter());
+        let runs = page.iter().map(|&i| self.run_json(i, false)).collect();
         Ok((runs, page_info))
     }
 }

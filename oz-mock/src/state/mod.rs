@@ -1,21 +1,28 @@
 //! The simulator's data: runs, events, messages, schedules, identities and the fixed catalog
 //! (environments, models, agents, workers).
 
+mod cursor;
+pub(crate) mod factory;
+mod factory_seed;
 mod listing;
 pub(crate) mod render;
 mod run;
 mod seed;
+pub(crate) mod task;
 pub(crate) mod transcript;
+pub(crate) mod usage;
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+pub(crate) use factory::Factory;
 pub(crate) use listing::ListRequest;
 pub use run::Progression;
-pub(crate) use run::{Artifact, ArtifactKind, Phase, Run, Script};
+pub(crate) use run::{Artifact, ArtifactKind, PendingTask, Phase, Run, Script};
 use run::{Progress, ScheduleRef, StatusMessage};
+pub(crate) use task::{Stage, Task};
 
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
@@ -107,6 +114,17 @@ pub(crate) struct NewRun {
     pub(crate) parent_run_id: Option<String>,
     pub(crate) agent_identity_uid: Option<String>,
     pub(crate) conversation_id: Option<String>,
+    /// Set for runs dispatched to a factory.
+    pub(crate) factory_uid: Option<String>,
+    /// The factory task to create once the run leaves QUEUED.
+    pub(crate) pending_task: Option<PendingTask>,
+}
+
+/// How a follow-up was routed (`outcome` of the follow-up answers) and the id of its durable
+/// record, when it has one.
+pub(crate) struct FollowupRouting {
+    pub(crate) outcome: &'static str,
+    pub(crate) followup_id: Option<String>,
 }
 
 pub(crate) struct State {
@@ -123,6 +141,8 @@ pub(crate) struct State {
     pub(crate) schedules: BTreeMap<String, Schedule>,
     pub(crate) identities: BTreeMap<String, Identity>,
     pub(crate) environments: Vec<Environment>,
+    pub(crate) factories: Vec<Factory>,
+    pub(crate) tasks: Vec<Task>,
     pub(crate) started_at: DateTime<Utc>,
 }
 
@@ -150,6 +170,7 @@ impl State {
                 last_updated: now - chrono::Duration::days(9),
             },
         ];
+        let factories = factory::seeded(&mut rng, &environments, now);
         State {
             progression,
             transcript_size,
@@ -164,6 +185,8 @@ impl State {
             schedules: BTreeMap::new(),
             identities: BTreeMap::new(),
             environments,
+            factories,
+            tasks: Vec::new(),
             started_at: now,
         }
     }
@@ -195,7 +218,42 @@ impl State {
         self.environments.iter().find(|e| e.uid == uid)
     }
 
-    fn insert_run(&mut self, run: Run) -> usize {
+    /// The top-level run of a run's orchestration tree (the run itself when it has no parent).
+    pub(crate) fn root_of(&self, idx: usize) -> usize {
+        let mut current = idx;
+        // The bound guards against a cycle, which the API never creates.
+        for _ in 0..self.runs.len() {
+            match self.runs[current]
+                .parent_run_id
+                .as_ref()
+                .and_then(|p| self.run_index.get(p))
+            {
+                Some(&parent) => current = parent,
+                None => break,
+            }
+        }
+        current
+    }
+
+    /// Every descendant of a run (children, their children, ...), not the run itself.
+    pub(crate) fn subtree(&self, root: usize) -> Vec<usize> {
+        let mut found = Vec::new();
+        let mut seen = std::collections::HashSet::from([root]);
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            for child in &self.runs[i].children {
+                if let Some(&c) = self.run_index.get(child)
+                    && seen.insert(c)
+                {
+                    found.push(c);
+                    stack.push(c);
+                }
+            }
+        }
+        found
+    }
+
+    pub(crate) fn insert_run(&mut self, run: Run) -> usize {
         let idx = self.runs.len();
         self.run_index.insert(run.id.clone(), idx);
         self.runs.push(run);
@@ -251,7 +309,7 @@ impl State {
         let run = Run {
             id: id.clone(),
             title,
-            prompt: new.prompt,
+            prompt: new.prompt.clone(),
             progress: Progress::start(self.progression, script.slow, now),
             execution_location: if script.local { "LOCAL" } else { "REMOTE" },
             script,
@@ -283,6 +341,9 @@ impl State {
             last_event_sequence: None,
             followups: Vec::new(),
             scores: Vec::new(),
+            submitted_prompt: new.prompt.clone(),
+            factory_uid: new.factory_uid,
+            pending_task: new.pending_task,
         };
         let idx = self.insert_run(run);
         self.created_runs += 1;
@@ -333,8 +394,11 @@ impl State {
 
     /// Records a transition and what comes with it.
     fn enter(&mut self, idx: usize, phase: Phase, at: DateTime<Utc>) {
+        // A factory run's task is bound to its conversation, so the run gets one as soon as
+        // it leaves QUEUED.
         let needs_conversation = matches!(phase, Phase::Claimed | Phase::InProgress)
-            || phase.is_terminal() && phase != Phase::Cancelled;
+            || phase.is_terminal() && phase != Phase::Cancelled
+            || phase != Phase::Queued && self.runs[idx].pending_task.is_some();
         let conversation =
             (needs_conversation && self.runs[idx].conversation_id.is_none()).then(|| self.uuid());
         let session = (phase == Phase::InProgress).then(|| self.uuid());
@@ -369,6 +433,14 @@ impl State {
         if let Some(kind) = phase.event_type() {
             self.emit(idx, kind, None, at);
         }
+        if phase != Phase::Queued
+            && let Some(pending) = self.runs[idx].pending_task.take()
+        {
+            self.create_pending_task(idx, pending, at);
+        }
+        if phase == Phase::Cancelled {
+            self.cancel_tasks_of_root(idx, at);
+        }
     }
 
     fn make_artifacts(&mut self, idx: usize, at: DateTime<Utc>) -> Vec<Artifact> {
@@ -381,6 +453,7 @@ impl State {
                 created_at: at,
                 title: "Implementation plan".to_owned(),
                 url: format!("https://app.warp.dev/drive/notebook/{short}"),
+                pr_status: "open",
             },
             Artifact {
                 uid: self.uuid(),
@@ -391,6 +464,7 @@ impl State {
                     "https://github.com/warp-mock/web-app/pull/{}",
                     100 + idx % 9000
                 ),
+                pr_status: "open",
             },
         ];
         if script.file {
@@ -400,6 +474,7 @@ impl State {
                 created_at: at,
                 title: "Test report".to_owned(),
                 url: String::new(),
+                pr_status: "open",
             });
         }
         if script.screenshot {
@@ -409,6 +484,7 @@ impl State {
                 created_at: at,
                 title: "Screenshot of the fixed page".to_owned(),
                 url: String::new(),
+                pr_status: "open",
             });
         }
         if script.external {
@@ -418,6 +494,7 @@ impl State {
                 created_at: at,
                 title: format!("MOCK-{}", 100 + idx),
                 url: format!("https://linear.app/warp-mock/issue/MOCK-{}", 100 + idx),
+                pr_status: "open",
             });
         }
         artifacts
@@ -475,33 +552,54 @@ impl State {
         Ok(())
     }
 
-    /// A follow-up: ended runs start a new execution, others record it.
+    /// A follow-up, routed by the run's state: appended to the prompt of a run that has not
+    /// started, handed to a live session, queued while the run is being claimed, or a new
+    /// execution of an ended run.
     pub(crate) fn followup(
         &mut self,
         idx: usize,
         message: String,
+        has_attachments: bool,
         now: DateTime<Utc>,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<FollowupRouting> {
         self.catch_up(idx, now);
-        if message.trim().is_empty() && self.runs[idx].conversation_id.is_none() {
+        if message.trim().is_empty() && !has_attachments && self.runs[idx].conversation_id.is_none()
+        {
             return Err(ApiError::invalid_request(
-                "message must not be empty unless the run has a saved conversation",
+                "message must not be empty unless attachments are given or the run has a saved conversation",
             ));
         }
+        let followup_id = self.uuid();
         let progression = self.progression;
         let run = &mut self.runs[idx];
+        let outcome = match run.phase {
+            Phase::Queued | Phase::Pending => {
+                if !message.trim().is_empty() {
+                    run.submitted_prompt.push_str("\n\n");
+                    run.submitted_prompt.push_str(&message);
+                }
+                "queued_prompt"
+            }
+            Phase::Claimed => "queue_pending",
+            Phase::InProgress => "live_session",
+            _ if run.is_cancellable_kind() => {
+                run.execution_id += 1;
+                run.phase = Phase::Queued;
+                run.updated_at = now;
+                run.ended_at = None;
+                run.status_message = None;
+                run.script.outcome = None;
+                run.transitions.push((Phase::Queued, now, run.execution_id));
+                run.progress = Progress::start(progression, run.script.slow, now);
+                "handoff_execution"
+            }
+            _ => "queue_pending",
+        };
         run.followups.push(message);
-        if run.phase.is_terminal() && run.is_cancellable_kind() {
-            run.execution_id += 1;
-            run.phase = Phase::Queued;
-            run.updated_at = now;
-            run.ended_at = None;
-            run.status_message = None;
-            run.script.outcome = None;
-            run.transitions.push((Phase::Queued, now, run.execution_id));
-            run.progress = Progress::start(progression, run.script.slow, now);
-        }
-        Ok(())
+        Ok(FollowupRouting {
+            outcome,
+            followup_id: (outcome != "queued_prompt").then_some(followup_id),
+        })
     }
 
     pub(crate) fn artifact(&self, uid: &str) -> ApiResult<(&Run, &Artifact)> {
@@ -510,6 +608,14 @@ impl State {
             .get(uid)
             .ok_or_else(|| ApiError::not_found(format!("artifact {uid} not found")))?;
         Ok((&self.runs[run], &self.runs[run].artifacts[i]))
+    }
+
+    /// Whether `uid` is a SCREENSHOT artifact of a run of the conversation.
+    pub(crate) fn is_screenshot_of(&self, uid: &str, conversation_id: &str) -> bool {
+        self.artifact(uid).is_ok_and(|(run, a)| {
+            a.kind == ArtifactKind::Screenshot
+                && run.conversation_id.as_deref() == Some(conversation_id)
+        })
     }
 
     pub(crate) fn run_by_conversation(&self, conversation_id: &str) -> Option<usize> {
@@ -603,11 +709,15 @@ impl State {
 }
 
 fn derive_title(new: &NewRun) -> String {
-    let text = if new.prompt.trim().is_empty() {
-        new.skill.clone().unwrap_or_else(|| "Agent run".to_owned())
+    if new.prompt.trim().is_empty() {
+        title_from(new.skill.as_deref().unwrap_or("Agent run"))
     } else {
-        new.prompt.clone()
-    };
+        title_from(&new.prompt)
+    }
+}
+
+/// A title from the first line of a text, at most 80 characters.
+pub(crate) fn title_from(text: &str) -> String {
     let line = text.lines().next().unwrap_or("").trim();
     let mut title: String = line.chars().take(80).collect();
     if line.chars().count() > 80 {

@@ -37,7 +37,9 @@ pub(crate) fn artifact_item(run: &Run, a: &Artifact) -> Value {
             "url": a.url,
             "title": a.title,
         }),
-        ArtifactKind::PullRequest => json!({"url": a.url, "branch": a.title}),
+        ArtifactKind::PullRequest => {
+            json!({"url": a.url, "branch": a.title, "status": a.pr_status})
+        }
         ArtifactKind::Screenshot => json!({
             "artifact_uid": a.uid,
             "mime_type": "image/png",
@@ -92,6 +94,7 @@ impl State {
                 "data": {
                     "url": format!("https://github.com/warp-mock/backend/pull/{}", &run.id[..4]),
                     "branch": format!("oz/{}", &run.id[..8]),
+                    "status": "merged",
                 },
             })]
         } else {
@@ -108,8 +111,10 @@ impl State {
     /// `RunItem`; `detail` adds what only single-run reads carry.
     pub(crate) fn run_json(&self, idx: usize, detail: bool) -> Value {
         let run = &self.runs[idx];
+        let root = &self.runs[self.root_of(idx)];
         let mut v = json!({
             "run_id": run.id,
+            "root_run_id": root.id,
             "task_id": run.id,
             "title": run.title,
             "state": run.phase.as_str(),
@@ -150,6 +155,14 @@ impl State {
                 .unwrap_or(skill);
             v["agent_skill"] = json!({"name": name, "full_path": skill});
         }
+        v["submitted_prompt"] = json!(run.submitted_prompt);
+        if let Some(f) = &run.factory_uid {
+            v["factory_uid"] = json!(f);
+        }
+        // Local runs record no finish time.
+        if let (Some(ended), "REMOTE") = (run.ended_at, run.execution_location) {
+            v["finished_at"] = json!(rfc3339(ended));
+        }
         if let Some(c) = &run.conversation_id {
             v["conversation_id"] = json!(c);
         }
@@ -187,15 +200,7 @@ impl State {
                 .num_seconds()
                 .max(0);
             v["run_time"] = json!(format!("PT{secs}S"));
-            v["request_usage"] = json!({
-                "inference_cost": 12.0,
-                "compute_cost": 3.0,
-                "platform_cost": 0.0,
-                "inference_cost_usd": 0.12,
-                "compute_cost_usd": 0.03,
-                "platform_cost_usd": 0.0,
-                "total_tokens": 18_342,
-            });
+            v["request_usage"] = super::usage::request_usage(run);
         }
         let mut artifacts: Vec<Value> = run
             .artifacts

@@ -277,6 +277,8 @@ pub(crate) struct Artifact {
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) title: String,
     pub(crate) url: String,
+    /// Status of a PULL_REQUEST (`open`, `draft`, `merged`, `closed`); unused by other kinds.
+    pub(crate) pr_status: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -330,9 +332,30 @@ pub(crate) struct Run {
     pub(crate) last_event_sequence: Option<i64>,
     pub(crate) followups: Vec<String>,
     pub(crate) scores: Vec<serde_json::Value>,
+    /// The prompt as submitted plus the follow-ups sent before the run started.
+    pub(crate) submitted_prompt: String,
+    /// The factory whose agent executes the run.
+    pub(crate) factory_uid: Option<String>,
+    /// A factory task still to be created for this run once it leaves QUEUED.
+    pub(crate) pending_task: Option<PendingTask>,
+}
+
+/// The factory task `create_factory_run` promises: created asynchronously, once the run has
+/// left QUEUED.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingTask {
+    pub(crate) factory_uid: String,
+    pub(crate) title: String,
 }
 
 impl Run {
+    /// Whether the run executes on Warp's own harness (`oz`, or no harness given).
+    pub(crate) fn on_warp_harness(&self) -> bool {
+        self.harness
+            .as_deref()
+            .is_none_or(|h| h.is_empty() || h == "oz")
+    }
+
     /// Whether the API may cancel this kind of run (not local or GitHub Action runs).
     pub(crate) fn is_cancellable_kind(&self) -> bool {
         self.execution_location != "LOCAL" && self.source != "GITHUB_ACTION"

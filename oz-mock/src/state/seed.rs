@@ -69,6 +69,7 @@ impl State {
             let run = Run {
                 id: id.clone(),
                 prompt: title.clone(),
+                submitted_prompt: title.clone(),
                 title,
                 script: Script::default(),
                 phase,
@@ -102,6 +103,8 @@ impl State {
                 last_event_sequence: None,
                 followups: Vec::new(),
                 scores: Vec::new(),
+                factory_uid: None,
+                pending_task: None,
             };
             self.run_index.insert(id, self.runs.len());
             self.runs.push(run);
