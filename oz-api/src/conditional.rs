@@ -1,7 +1,9 @@
 //! Conditional requests: `If-None-Match` and the `304 Not Modified` answer.
 
 use http::StatusCode;
-use progenitor_client::{Error, ResponseValue};
+use progenitor_client::ResponseValue;
+
+use crate::Error;
 use reqwest::header::{ETAG, HeaderMap};
 
 /// The outcome of a request that may carry `If-None-Match`: a new value, or "the copy you hold

@@ -1,9 +1,9 @@
 //! Questions callers ask about a failed request: which status, which problem, may it be
 //! retried, and after how long.
 //!
-//! Every operation fails with [`ApiError`] (`oz_api::Error<types::Error>`, the generated
-//! client's error). Rather than a second error hierarchy, [`ApiErrorExt`] adds classification
-//! methods to it. Error answers (4xx/5xx) carry the API's problem body ([`types::Error`], RFC 7807
+//! Every operation fails with [`ApiError`] (`oz_api::Error<types::Error>`: progenitor's variants,
+//! displayed as one line). Rather than a second error hierarchy, [`ApiErrorExt`] adds
+//! classification methods to it. Error answers (4xx/5xx) carry the API's problem body ([`types::Error`], RFC 7807
 //! plus the API's own members); answers that were not JSON arrive as a problem body describing
 //! what the server sent, with its status and headers intact.
 
@@ -102,8 +102,9 @@ pub trait ApiErrorExt: sealed::Sealed {
     /// The server's request id (`x-request-id` and similar headers).
     fn request_id(&self) -> Option<&str>;
 
-    /// A one-line description for logs and users: status, error code, message and trace id
-    /// when known. Never contains request headers (so never the API key) nor URLs.
+    /// A one-line description for logs and users: status, error code, message (at most 200
+    /// characters) and trace id when known. Never contains request headers (so never the API
+    /// key) nor URLs. The error's own `Display` prints the same line.
     fn summary(&self) -> ErrorSummary<'_>;
 }
 
@@ -238,7 +239,7 @@ impl fmt::Display for ErrorSummary<'_> {
                     write!(f, " {}", one_line(&code.to_string()))?;
                 }
                 if let Some(message) = err.message() {
-                    write!(f, ": {}", one_line(message))?;
+                    write!(f, ": {}", excerpt(&one_line(message)))?;
                 } else if matches!(err, ApiError::UnexpectedResponse(_)) {
                     f.write_str(": undocumented answer")?;
                 }
@@ -300,6 +301,14 @@ fn root_cause(err: &reqwest::Error) -> Option<String> {
 
 /// The text with line breaks, other whitespace runs and control characters (terminal escapes)
 /// collapsed into single spaces.
+/// At most `EXCERPT_CHARS` (200) characters of `text`, marked when cut.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(crate::error_body::EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 fn one_line(text: &str) -> String {
     text.split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|part| !part.is_empty())

@@ -14,7 +14,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 /// Error bodies larger than this are not JSON documents we want to decode.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Characters of a non-JSON body kept in the problem description.
-const EXCERPT_CHARS: usize = 200;
+pub(crate) const EXCERPT_CHARS: usize = 200;
 
 /// Returns the response unchanged unless it is an error whose body is not a JSON object, in
 /// which case the body becomes a problem description of what arrived.

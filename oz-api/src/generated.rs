@@ -2,7 +2,8 @@
 // generator in xtask/ and regenerate (`cargo xtask regen --check` fails when this file is stale).
 
 #[allow(unused_imports)]
-pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
+pub use progenitor_client::{ByteStream, ClientInfo, ResponseValue};
+pub use crate::client_error::Error;
 #[allow(unused_imports)]
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
@@ -27056,7 +27057,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -27192,7 +27195,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -27800,7 +27805,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -27943,7 +27950,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -28052,7 +28061,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -28278,7 +28289,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -28402,7 +28415,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -28655,7 +28670,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -28797,7 +28814,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -28914,7 +28933,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -29058,8 +29079,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                206u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
+                206u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -29165,7 +29190,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -29276,7 +29303,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -29386,7 +29415,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -29622,7 +29653,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -29743,7 +29776,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -29870,7 +29905,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                202u16 => ResponseValue::from_response(response).await,
+                202u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -29994,7 +30031,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -30083,7 +30122,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -30330,7 +30371,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -30406,7 +30449,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -30506,7 +30551,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -30613,7 +30660,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -30746,7 +30795,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -30856,7 +30907,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -31009,7 +31062,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -31129,7 +31184,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -31239,7 +31296,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -31349,7 +31408,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -31480,7 +31541,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -31623,7 +31686,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -31733,7 +31798,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -31868,7 +31935,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -32120,7 +32189,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -32292,7 +32363,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -32409,7 +32482,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -32670,7 +32745,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -32824,7 +32901,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -33060,7 +33139,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -33237,7 +33318,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -33346,7 +33429,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -33494,7 +33579,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -33845,7 +33932,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -33997,7 +34086,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
+                201u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -34136,7 +34227,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -34419,7 +34512,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -34551,7 +34646,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -34684,7 +34781,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -34822,7 +34921,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -34943,7 +35044,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -35051,7 +35154,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -35165,7 +35270,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -35282,7 +35389,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => {
+                    ResponseValue::from_response(response).await.map_err(Error::from)
+                }
                 400u16 => {
                     Err(
                         Error::ErrorResponse(

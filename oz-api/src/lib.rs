@@ -35,6 +35,7 @@
 #[allow(clippy::all, clippy::pedantic, unused, missing_docs, rustdoc::all)]
 mod generated;
 
+mod client_error;
 mod conditional;
 mod config;
 mod error;

@@ -398,3 +398,62 @@ async fn foreign_error_payloads_decode_with_their_status_and_code() {
     println!("{decoded} of {} error payloads decoded", files.len());
     assert_eq!(decoded, files.len());
 }
+
+/// What `?` in `main` prints: one line with the status, the code, the problem's message and the
+/// trace id; no headers map, no struct `Debug`, no whole body. The details stay reachable.
+#[tokio::test]
+async fn a_failed_call_displays_as_one_line_and_keeps_the_details_reachable() {
+    let server = MockServer::start().await;
+    let mut body = error_json(400, "invalid_request", "Invalid request");
+    body["detail"] = json!("limit must be between 1 and 500, got 9000");
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .insert_header("content-type", "application/problem+json")
+                .insert_header("set-cookie", "session=private-cookie-value")
+                .set_body_json(&body),
+        )
+        .mount(&server)
+        .await;
+    let err = common::get_run_1(&client(&server)).await.unwrap_err();
+
+    let line = format!("{err}");
+    assert_eq!(
+        line,
+        "400 Bad Request invalid_request: limit must be between 1 and 500, got 9000 \
+         (trace id 4bf92f3577b34da6a3ce929d0e0e4736)"
+    );
+    let debug = format!("{err:?}");
+    for text in [&line, &debug] {
+        assert!(!text.contains("private-cookie-value"), "{text}");
+        assert!(!text.contains("headers"), "{text}");
+        assert!(!text.contains(API_KEY), "{text}");
+    }
+    assert!(debug.starts_with("ErrorResponse { status: 400"), "{debug}");
+    assert_eq!(err.http_status().map(|s| s.as_u16()), Some(400));
+    assert!(err.response_headers().unwrap().contains_key("set-cookie"));
+    assert_eq!(
+        err.problem().unwrap().title.as_deref(),
+        Some("Invalid request")
+    );
+}
+
+/// A server's long message is quoted up to 200 characters.
+#[tokio::test]
+async fn a_long_problem_message_is_cut_to_an_excerpt_in_the_line() {
+    let server = MockServer::start().await;
+    let mut body = error_json(500, "internal_error", "Internal error");
+    body["detail"] = json!("x".repeat(5_000));
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(ResponseTemplate::new(500).set_body_json(&body))
+        .mount(&server)
+        .await;
+    let line = common::get_run_1(&client(&server))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(line.contains(&format!("{}…", "x".repeat(200))), "{line}");
+    assert!(!line.contains(&"x".repeat(201)), "{line}");
+}

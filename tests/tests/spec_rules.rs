@@ -190,3 +190,49 @@ fn descriptions_have_no_code_fences() {
     // Descriptions become rustdoc, where a fence without a language is compiled as a doctest.
     assert!(!text.contains("```"), "keep descriptions fence-free");
 }
+
+/// The README's list of what the SDK covers says what the spec says: each tag's line lists
+/// exactly that tag's operations, and the total is the spec's.
+#[test]
+fn the_readme_lists_every_operation_under_its_tag() {
+    let spec = spec();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md at the workspace root");
+    let section = readme
+        .split("<!-- operations -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- /operations -->").next())
+        .expect("README.md has an <!-- operations --> section");
+    let mut offenders = Vec::new();
+    let mut total = 0;
+    for tag in spec["tags"].as_array().unwrap() {
+        let tag = tag["name"].as_str().unwrap();
+        let mut expected: Vec<String> = operations(&spec)
+            .into_iter()
+            .filter(|(_, op)| op["tags"][0] == tag)
+            .map(|(_, op)| op["operationId"].as_str().unwrap().to_owned())
+            .collect();
+        total += expected.len();
+        let Some(line) = section.lines().find(|l| l.contains(&format!("(`{tag}`)"))) else {
+            offenders.push(format!("no line for tag {tag}"));
+            continue;
+        };
+        let listed = line.split_once(':').map_or("", |(_, ops)| ops);
+        let mut listed: Vec<String> = listed
+            .split(',')
+            .map(|op| op.trim().trim_matches('`').to_owned())
+            .filter(|op| !op.is_empty())
+            .collect();
+        expected.sort();
+        listed.sort();
+        if listed != expected {
+            offenders.push(format!(
+                "{tag}: README lists {listed:?}, the spec has {expected:?}"
+            ));
+        }
+    }
+    if !readme.contains(&format!("({total} in all)")) {
+        offenders.push(format!("the README does not say ({total} in all)"));
+    }
+    assert_none("README.md and openapi.json disagree", offenders);
+}

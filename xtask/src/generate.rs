@@ -5,6 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use anyhow::{Context, Result, anyhow, bail};
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use serde_json::Value;
+use syn::visit_mut::VisitMut;
 
 use crate::{forward_compat, normalise, redaction};
 
@@ -20,6 +21,10 @@ pub const REPLACEMENTS: &[(&str, &str, &str)] = &[(
     "crate::MetadataFilter",
     "the deepObject `metadata` filter of list_runs must be sent as metadata[key]=value, at most 5 pairs",
 )];
+
+/// The error type of every operation: oz-api's own, with progenitor's variants and a one-line
+/// `Display` (progenitor's prints the headers map and the body's `Debug`).
+pub const ERROR_TYPE: &str = "crate::client_error::Error";
 
 /// Generates the formatted source of `oz-api/src/generated.rs` from the text of `openapi.json`.
 pub fn generate(spec_text: &str) -> Result<String> {
@@ -38,6 +43,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
             intolerant.join(", ")
         );
     }
+    use_own_error_type(&mut file)?;
     redaction::apply(&mut file);
     file.items.push(public_operations_item(&spec));
     file.items.push(not_repeatable_operations_item(&spec));
@@ -108,6 +114,57 @@ fn public_operations_item(spec: &Value) -> syn::Item {
         /// A client with a key still sends it to them (the vendor's descriptions disagree about
         /// which operations are public); an anonymous client can call only these.
         pub const PUBLIC_OPERATIONS: &[&str] = &[#(#ids),*];
+    }
+}
+
+/// Replaces `Error` in progenitor's `pub use progenitor_client::{..}` by [`ERROR_TYPE`].
+fn use_own_error_type(file: &mut syn::File) -> Result<()> {
+    let is_error =
+        |tree: &syn::UseTree| matches!(tree, syn::UseTree::Name(name) if name.ident == "Error");
+    let mut position = None;
+    for (index, item) in file.items.iter_mut().enumerate() {
+        if let syn::Item::Use(item) = item
+            && let syn::UseTree::Path(path) = &mut item.tree
+            && path.ident == "progenitor_client"
+            && let syn::UseTree::Group(group) = &mut *path.tree
+            && group.items.iter().any(is_error)
+        {
+            group.items = group
+                .items
+                .iter()
+                .filter(|t| !is_error(t))
+                .cloned()
+                .collect();
+            position = Some(index);
+            break;
+        }
+    }
+    let position =
+        position.context("progenitor's output no longer re-exports progenitor_client::Error")?;
+    let own: syn::Path = syn::parse_str(ERROR_TYPE)?;
+    file.items
+        .insert(position + 1, syn::parse_quote!(pub use #own;));
+    // A success body decoded by progenitor comes with progenitor's error type; `?` converts
+    // the other places, a match arm that returns it as is needs the conversion spelt out.
+    ConvertDecodeErrors.visit_file_mut(file);
+    Ok(())
+}
+
+struct ConvertDecodeErrors;
+
+impl syn::visit_mut::VisitMut for ConvertDecodeErrors {
+    fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
+        let body = quote::ToTokens::to_token_stream(&arm.body).to_string();
+        // progenitor wraps the arm in a block; prettyplease prints it without one.
+        let body = body.trim_start_matches("{ ").trim_end_matches(" }");
+        if body == "ResponseValue :: from_response (response) . await" {
+            *arm.body = syn::parse_quote!(
+                ResponseValue::from_response(response)
+                    .await
+                    .map_err(Error::from)
+            );
+        }
+        syn::visit_mut::visit_arm_mut(self, arm);
     }
 }
 

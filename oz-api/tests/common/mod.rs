@@ -101,7 +101,7 @@ impl Respond for Stamped {
 
 /// The problem body of a documented error answer, as JSON (so tests do not depend on which of
 /// its members the generated type makes optional).
-pub fn problem<E: serde::Serialize + std::fmt::Debug>(err: oz_api::Error<E>) -> Value {
+pub fn problem(err: oz_api::ApiError) -> Value {
     match err {
         oz_api::Error::ErrorResponse(response) => {
             serde_json::to_value(response.into_inner()).expect("problem bodies serialise")
