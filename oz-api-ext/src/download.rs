@@ -1,8 +1,9 @@
-//! Downloads of run transcripts and artifact files.
+//! Downloads of run transcripts, artifact files and conversation screenshots.
 //!
-//! The API does not serve these files itself: `GET /agent/runs/{runId}/transcript` and
-//! `GET /agent/artifacts/{artifactUid}/download` answer with a redirect to a short-lived signed
-//! URL on a storage service. A [`Download`] resolves that URL through the API (with the API
+//! The API does not serve these files itself: `GET /agent/runs/{runId}/transcript`,
+//! `GET /agent/artifacts/{artifactUid}/download` and
+//! `GET /agent/conversations/{conversationId}/screenshots/{screenshotUid}/download` answer with a
+//! redirect to a short-lived signed URL on a storage service. A [`Download`] resolves that URL through the API (with the API
 //! client, its credentials and its retries), then fetches it with a separate HTTP client that
 //! carries no `Authorization` header and none of the configured custom headers, so credentials
 //! never reach the storage service or any host it redirects to.
@@ -13,6 +14,9 @@
 //! is how expired signatures are reported) is resolved again through the API once. A storage
 //! request that fails before its body starts (connection failure, timeout, 429 or 5xx) is sent
 //! again, up to three attempts in all.
+//!
+//! A [`Download`] owns a clone of the client, so the futures of its terminal methods can be
+//! moved into `tokio::spawn` (with a `'static` progress callback, if any).
 //!
 //! Signed URLs are credentials until they expire: they are held in [`RedactedUrl`], whose
 //! `Debug` and `Display` leave out the query string, and no error message or log event of this
@@ -68,11 +72,38 @@ const FILE_BUFFER: usize = 64 * 1024;
 pub trait DownloadExt {
     /// The raw transcript of a run (`GET /agent/runs/{runId}/transcript`), a JSON document whose
     /// shape depends on the harness that ran the agent.
-    fn download_transcript(&self, run_id: impl Into<String>) -> Download<'_>;
+    fn download_transcript<'a>(&self, run_id: impl Into<String>) -> Download<'a>;
 
     /// The file behind a FILE or SCREENSHOT artifact
     /// (`GET /agent/artifacts/{artifactUid}/download`).
-    fn download_artifact_file(&self, artifact_uid: impl Into<String>) -> Download<'_>;
+    fn download_artifact_file<'a>(&self, artifact_uid: impl Into<String>) -> Download<'a>;
+
+    /// A computer-use screenshot of a conversation
+    /// (`GET /agent/conversations/{conversationId}/screenshots/{screenshotUid}/download`),
+    /// usually a PNG. The same path as every other download: the signed URL is fetched without
+    /// credentials and resolved again once if it has expired.
+    ///
+    /// (The generated `Client::download_conversation_screenshot()` is the raw operation; it
+    /// answers the redirect without following it.)
+    ///
+    /// ```no_run
+    /// use oz_api_ext::DownloadExt;
+    ///
+    /// # async fn example(client: oz_api::Client) -> Result<(), oz_api_ext::DownloadError> {
+    /// let conversation = "6b1e0c44-0000-0000-0000-000000000000";
+    /// let bytes = client
+    ///     .download_screenshot(conversation, "shot-0001")
+    ///     .to_file("shot-0001.png")
+    ///     .await?;
+    /// let png = client.download_screenshot(conversation, "shot-0002").bytes().await?;
+    /// println!("{bytes} bytes saved, {} in memory", png.len());
+    /// # Ok(()) }
+    /// ```
+    fn download_screenshot<'a>(
+        &self,
+        conversation_id: impl Into<String>,
+        screenshot_uid: impl Into<String>,
+    ) -> Download<'a>;
 
     /// Metadata and signed download URL of a FILE or SCREENSHOT artifact
     /// (`GET /agent/artifacts/{artifactUid}`). Other artifact types have no file and give
@@ -90,25 +121,40 @@ pub trait DownloadExt {
     fn artifact_file(
         &self,
         artifact_uid: impl Into<String>,
-    ) -> impl Future<Output = Result<ArtifactFile, DownloadError>> + Send + '_;
+    ) -> impl Future<Output = Result<ArtifactFile, DownloadError>> + Send + 'static;
 }
 
 impl DownloadExt for Client {
-    fn download_transcript(&self, run_id: impl Into<String>) -> Download<'_> {
+    fn download_transcript<'a>(&self, run_id: impl Into<String>) -> Download<'a> {
         Download::new(self, Target::Transcript(run_id.into()))
     }
 
-    fn download_artifact_file(&self, artifact_uid: impl Into<String>) -> Download<'_> {
+    fn download_artifact_file<'a>(&self, artifact_uid: impl Into<String>) -> Download<'a> {
         Download::new(self, Target::Artifact(artifact_uid.into()))
+    }
+
+    fn download_screenshot<'a>(
+        &self,
+        conversation_id: impl Into<String>,
+        screenshot_uid: impl Into<String>,
+    ) -> Download<'a> {
+        Download::new(
+            self,
+            Target::Screenshot {
+                conversation_id: conversation_id.into(),
+                screenshot_uid: screenshot_uid.into(),
+            },
+        )
     }
 
     fn artifact_file(
         &self,
         artifact_uid: impl Into<String>,
-    ) -> impl Future<Output = Result<ArtifactFile, DownloadError>> + Send + '_ {
+    ) -> impl Future<Output = Result<ArtifactFile, DownloadError>> + Send + 'static {
         let artifact_uid = artifact_uid.into();
+        let client = self.clone();
         async move {
-            let artifact = self
+            let artifact = client
                 .get_artifact()
                 .artifact_uid(artifact_uid)
                 .send()
@@ -261,7 +307,7 @@ impl ArtifactFile {
 
     /// A download of this file that starts from [`url`](Self::url) and asks the API for a fresh
     /// URL if that one has expired.
-    pub fn download<'a>(&self, client: &'a Client) -> Download<'a> {
+    pub fn download<'a>(&self, client: &Client) -> Download<'a> {
         client
             .download_artifact_file(self.artifact_uid.clone())
             .signed_url(self.url.clone())
@@ -437,20 +483,25 @@ impl From<std::io::Error> for DownloadError {
     }
 }
 
+/// What is downloaded: the operation that hands out its signed URL.
 #[derive(Debug, Clone)]
 enum Target {
     Transcript(String),
     Artifact(String),
+    Screenshot {
+        conversation_id: String,
+        screenshot_uid: String,
+    },
 }
 
 type ProgressFn<'a> = Box<dyn FnMut(Progress) + Send + 'a>;
 
-/// A transcript or artifact download, from [`DownloadExt`]. Nothing is sent until one of the
+/// A transcript, artifact or screenshot download, from [`DownloadExt`]. Nothing is sent until one of the
 /// terminal methods runs: [`to_writer`](Self::to_writer), [`to_file`](Self::to_file),
 /// [`bytes`](Self::bytes), [`json`](Self::json) or [`url`](Self::url).
 #[must_use = "a download does nothing until a terminal method such as `to_file` is awaited"]
 pub struct Download<'a> {
-    client: &'a Client,
+    client: Client,
     target: Target,
     signed_url: Option<RedactedUrl>,
     storage: Option<reqwest::Client>,
@@ -498,9 +549,9 @@ enum Fetched {
 }
 
 impl<'a> Download<'a> {
-    fn new(client: &'a Client, target: Target) -> Self {
+    fn new(client: &Client, target: Target) -> Self {
         Self {
-            client,
+            client: client.clone(),
             target,
             signed_url: None,
             storage: None,
@@ -538,7 +589,7 @@ impl<'a> Download<'a> {
         if let Some(url) = self.signed_url {
             return Ok(url);
         }
-        match resolve(self.client, &self.target).await? {
+        match resolve(&self.client, &self.target).await? {
             Resolved::Url(url) => Ok(url),
             Resolved::Served(status, _) => Err(DownloadError::MissingLocation { status }),
         }
@@ -628,7 +679,7 @@ impl<'a> Download<'a> {
         };
         let mut url = match self.signed_url.take() {
             Some(url) => url,
-            None => match resolve(self.client, &self.target).await? {
+            None => match resolve(&self.client, &self.target).await? {
                 Resolved::Url(url) => url,
                 Resolved::Served(_, body) => return Ok(body),
             },
@@ -643,7 +694,7 @@ impl<'a> Download<'a> {
                 Fetched::Refused(status, refused) => {
                     tracing::debug!(target: "oz_api_ext::download", status = status.as_u16(), url = %refused, "signed URL refused, resolving a fresh one");
                     resolved_again = true;
-                    url = match resolve(self.client, &self.target).await? {
+                    url = match resolve(&self.client, &self.target).await? {
                         Resolved::Url(url) => url,
                         Resolved::Served(_, body) => return Ok(body),
                     };
@@ -667,6 +718,17 @@ async fn resolve(client: &Client, target: &Target) -> Result<Resolved, DownloadE
             client
                 .download_artifact()
                 .artifact_uid(artifact_uid.clone())
+                .send()
+                .await
+        }
+        Target::Screenshot {
+            conversation_id,
+            screenshot_uid,
+        } => {
+            client
+                .download_conversation_screenshot()
+                .conversation_id(conversation_id.clone())
+                .screenshot_uid(screenshot_uid.clone())
                 .send()
                 .await
         }

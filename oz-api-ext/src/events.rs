@@ -8,6 +8,9 @@
 //! [`EventStream::cursor`] and passing it to [`EventsTail::since`] later resumes where the
 //! stream stopped.
 //!
+//! The stream owns a clone of the client: it can be moved into `tokio::spawn` and outlive the
+//! client it came from.
+//!
 //! The polling machinery here also drives the inbox stream of [`crate::messages`].
 
 use std::collections::VecDeque;
@@ -50,20 +53,20 @@ const SERVER_DEFAULT_EVENTS_LIMIT: usize = 100;
 pub trait EventsExt {
     /// Events of the given runs, from the start (`since` 0) unless [`EventsTail::since`] says
     /// otherwise.
-    fn events<I, S>(&self, run_ids: I) -> EventsTail<'_>
+    fn events<I, S>(&self, run_ids: I) -> EventsTail
     where
         I: IntoIterator<Item = S>,
         S: Into<String>;
 }
 
 impl EventsExt for Client {
-    fn events<I, S>(&self, run_ids: I) -> EventsTail<'_>
+    fn events<I, S>(&self, run_ids: I) -> EventsTail
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         EventsTail {
-            client: self,
+            client: self.clone(),
             run_ids: run_ids.into_iter().map(Into::into).collect(),
             since: 0,
             limit: None,
@@ -75,15 +78,15 @@ impl EventsExt for Client {
 /// Settings of an event tail, from [`EventsExt::events`]; [`stream`](Self::stream) starts it.
 #[derive(Debug, Clone)]
 #[must_use = "an event tail does nothing until `stream()` is polled"]
-pub struct EventsTail<'a> {
-    client: &'a Client,
+pub struct EventsTail {
+    client: Client,
     run_ids: Vec<String>,
     since: i64,
     limit: Option<u32>,
     delays: PollDelays,
 }
 
-impl<'a> EventsTail<'a> {
+impl EventsTail {
     /// Yield only events whose sequence is above `sequence` (a cursor saved from
     /// [`EventStream::cursor`]).
     pub fn since(mut self, sequence: i64) -> Self {
@@ -107,7 +110,7 @@ impl<'a> EventsTail<'a> {
 
     /// The stream of events. Nothing is sent until it is polled; an error of a poll (after
     /// the client's own retries) is yielded and ends the stream.
-    pub fn stream(self) -> EventStream<'a> {
+    pub fn stream(self) -> EventStream {
         EventStream {
             source: EventSource {
                 client: self.client,
@@ -122,12 +125,12 @@ impl<'a> EventsTail<'a> {
 
 /// Stream of [`types::AgentRunEvent`]s in sequence order, each once; see the
 /// [module documentation](self).
-pub struct EventStream<'a> {
-    source: EventSource<'a>,
-    tail: Tail<'a, types::AgentRunEvent>,
+pub struct EventStream {
+    source: EventSource,
+    tail: Tail<types::AgentRunEvent>,
 }
 
-impl EventStream<'_> {
+impl EventStream {
     /// Sequence of the last event yielded (or the starting `since`): pass it to
     /// [`EventsTail::since`] to resume after it.
     pub fn cursor(&self) -> i64 {
@@ -135,7 +138,7 @@ impl EventStream<'_> {
     }
 }
 
-impl fmt::Debug for EventStream<'_> {
+impl fmt::Debug for EventStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventStream")
             .field("run_ids", &self.source.run_ids)
@@ -145,7 +148,7 @@ impl fmt::Debug for EventStream<'_> {
     }
 }
 
-impl Stream for EventStream<'_> {
+impl Stream for EventStream {
     type Item = Result<types::AgentRunEvent, ApiError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -158,31 +161,34 @@ impl Stream for EventStream<'_> {
     }
 }
 
-struct EventSource<'a> {
-    client: &'a Client,
+struct EventSource {
+    client: Client,
     run_ids: Vec<String>,
     limit: Option<u32>,
     /// Sequence of the last event yielded; every event in the buffer is above it.
     cursor: i64,
 }
 
-impl<'a> PollSource<'a> for EventSource<'a> {
+impl PollSource for EventSource {
     type Item = types::AgentRunEvent;
 
-    fn request(&mut self) -> BoxFuture<'a, Result<Vec<Self::Item>, ApiError>> {
+    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, ApiError>> {
         if self.run_ids.is_empty() {
             let err = oz_api::Error::InvalidRequest("events need at least one run id".to_owned());
             return futures::future::ready(Err(err)).boxed();
         }
-        let mut request = self
-            .client
-            .poll_agent_events()
-            .run_ids(self.run_ids.clone())
-            .since(self.cursor);
-        if let Some(limit) = self.limit {
-            request = request.limit(i64::from(limit));
+        let client = self.client.clone();
+        let run_ids = self.run_ids.clone();
+        let since = self.cursor;
+        let limit = self.limit;
+        async move {
+            let mut request = client.poll_agent_events().run_ids(run_ids).since(since);
+            if let Some(limit) = limit {
+                request = request.limit(i64::from(limit));
+            }
+            request.send().await.map(|page| page.into_inner())
         }
-        async move { request.send().await.map(|page| page.into_inner()) }.boxed()
+        .boxed()
     }
 
     fn accept(&mut self, mut page: Vec<Self::Item>, out: &mut VecDeque<Self::Item>) -> bool {
@@ -242,32 +248,32 @@ impl PollDelays {
 }
 
 /// The part of a tail that knows its endpoint.
-pub(crate) trait PollSource<'a> {
+pub(crate) trait PollSource {
     type Item;
 
     /// The next poll, from the current cursor.
-    fn request(&mut self) -> BoxFuture<'a, Result<Vec<Self::Item>, ApiError>>;
+    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, ApiError>>;
 
     /// Moves the items of `page` not seen before into `out`, in order; returns whether the page
     /// was full (more may be waiting, poll again at once).
     fn accept(&mut self, page: Vec<Self::Item>, out: &mut VecDeque<Self::Item>) -> bool;
 }
 
-enum TailState<'a, T> {
+enum TailState<T> {
     Start,
     Waiting(Pin<Box<Sleep>>),
-    Polling(BoxFuture<'a, Result<Vec<T>, ApiError>>),
+    Polling(BoxFuture<'static, Result<Vec<T>, ApiError>>),
     Done,
 }
 
 /// Poll, buffer, wait, poll again: the endpoint-independent half of a tail.
-pub(crate) struct Tail<'a, T> {
+pub(crate) struct Tail<T> {
     buffer: VecDeque<T>,
     delays: PollDelays,
-    state: TailState<'a, T>,
+    state: TailState<T>,
 }
 
-impl<'a, T> Tail<'a, T> {
+impl<T> Tail<T> {
     pub(crate) fn new(delays: PollDelays) -> Self {
         Self {
             buffer: VecDeque::new(),
@@ -287,7 +293,7 @@ impl<'a, T> Tail<'a, T> {
         source: &mut S,
     ) -> Poll<Option<Result<T, ApiError>>>
     where
-        S: PollSource<'a, Item = T>,
+        S: PollSource<Item = T>,
     {
         loop {
             if let Some(item) = self.buffer.pop_front() {
@@ -359,7 +365,7 @@ mod tests {
         }
     }
 
-    impl PollSource<'static> for Script {
+    impl PollSource for Script {
         type Item = u32;
 
         fn request(&mut self) -> BoxFuture<'static, Result<Vec<u32>, ApiError>> {

@@ -1,15 +1,33 @@
 //! Workflows on top of [`oz_api`].
 //!
 //! The generated client sends one request per call; this crate adds the compound operations
-//! that do real work on top of it, as extension traits in the client's own builder vocabulary:
-//! pagination streams ([`ListRunsExt`]), waiting for a run to end ([`RunWaitExt`]), downloads
-//! that follow signed URLs, and tails of events and messages. Prettier output or thin renames
-//! of single calls do not belong here. `oz_api` is re-exported, so one dependency is enough.
+//! that do real work on top of it, as extension traits in the client's own builder vocabulary.
+//! Prettier output or thin renames of single calls do not belong here. `oz_api` is re-exported,
+//! so one dependency is enough.
+//!
+//! | workflow | entry point | ends in |
+//! |---|---|---|
+//! | every page of a paged list (`list_runs`, `list_factories`, `list_factory_tasks`), filters kept, cursor followed | [`PaginateExt`] on the builder: `client.list_runs().state(..)` | `items()`, `pages()` (`max_items`, `prefetch`) |
+//! | the same, as a stream that owns its client | [`OwnedPaginateExt::paginate`] | `items()`, `pages()` |
+//! | wait until a run ends | [`RunWaitExt::wait_for_run`] | `send()` (`min_delay`, `max_delay`, `max_wait`) |
+//! | start a run and wait for it | [`RunWaitExt::run_and_wait`] | `send()` |
+//! | send a follow-up and wait until the run settled again | [`RunWaitExt::followup_and_wait`] | `send()` |
+//! | each state change of a run | [`RunWaitExt::watch_run`] | a stream |
+//! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired | [`DownloadExt`] | `to_file(path)`, `to_writer(w)`, `bytes()` |
+//! | tail of run events, resumable | [`EventsExt::events`] | `stream()` |
+//! | inbox of a run | [`MessagesExt::inbox`] | `stream()` |
+//!
+//! Every stream and future owns a clone of the client (a cheap handle), so it can be moved into
+//! `tokio::spawn`, except the listings made from a generated builder, which borrow the client
+//! that builder came from: use [`OwnedPaginateExt::paginate`] for those.
+//!
+//! Interrupting a run needs no workflow: `client.interrupt_run().run_id(id).send()` (and
+//! `interrupt_conversation`) answers 202 once the interrupt was accepted.
 //!
 //! ```no_run
 //! use futures::TryStreamExt;
-//! use oz_api_ext::oz_api::types::{RunAgentRequest, RunState};
-//! use oz_api_ext::{ListRunsExt, RunWaitExt};
+//! use oz_api_ext::oz_api::types::{RunAgentRequest, RunFollowupRequest, RunState};
+//! use oz_api_ext::{DownloadExt, PaginateExt, RunWaitExt};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = oz_api_ext::oz_api::Client::from_env()?;
@@ -19,6 +37,15 @@
 //!     .await?;
 //! println!("{} ended as {}", run.run_id, run.state);
 //!
+//! let run = client
+//!     .followup_and_wait(
+//!         &run.run_id,
+//!         RunFollowupRequest::builder().message("Add a regression test".to_owned()),
+//!     )
+//!     .send()
+//!     .await?;
+//! client.download_transcript(&run.run_id).to_file("transcript.json").await?;
+//!
 //! let failed: Vec<_> = client
 //!     .list_runs()
 //!     .state(vec![RunState::Failed])
@@ -27,6 +54,9 @@
 //!     .try_collect()
 //!     .await?;
 //! println!("{} failed runs", failed.len());
+//!
+//! let factories: Vec<_> = client.list_factories().items().try_collect().await?;
+//! println!("{} factories", factories.len());
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
@@ -42,9 +72,13 @@ pub mod waiter;
 pub use download::{ArtifactFile, Download, DownloadError, DownloadExt, Progress, RedactedUrl};
 pub use events::{EventStream, EventsExt, EventsTail};
 pub use messages::{Inbox, InboxStream, MessagesExt};
-pub use pagination::{ListRunsExt, PaginationError, RunItems, RunPages, RunsPage};
+pub use pagination::{
+    CursorPaged, Items, ListRunsExt, OwnedPaginateExt, Page, Pages, Paginate, PaginateExt,
+    PaginationError, RunItems, RunPages, RunsPage,
+};
 pub use waiter::{
-    CancelOutcome, RunAndWait, RunWaitExt, WaitError, WaitForRun, WatchRun, is_terminal,
+    CancelOutcome, FollowupAndWait, RunAndWait, RunWaitExt, WaitError, WaitForRun, WatchRun,
+    is_terminal,
 };
 
 /// The README's examples, compiled as doctests so they never drift from the API.

@@ -4,7 +4,9 @@
 //! The endpoint has no cursor, only a `since` timestamp. An [`InboxStream`] polls it, moves
 //! `since` to the newest `sent_at` it has seen and yields every message once (by
 //! `message_id`, also when a poll repeats messages sent at the boundary timestamp), in
-//! `sent_at` order. Between polls it waits like the event tail of [`crate::events`].
+//! `sent_at` order. Between polls it waits like the event tail of [`crate::events`]. The
+//! stream and the futures of its calls own a clone of the client, so they can be moved into
+//! `tokio::spawn`.
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
@@ -41,13 +43,13 @@ const SERVER_DEFAULT_MESSAGES_LIMIT: usize = 50;
 /// ```
 pub trait MessagesExt {
     /// The inbox of the run `run_id` (the recipient).
-    fn inbox(&self, run_id: impl Into<String>) -> Inbox<'_>;
+    fn inbox(&self, run_id: impl Into<String>) -> Inbox;
 }
 
 impl MessagesExt for Client {
-    fn inbox(&self, run_id: impl Into<String>) -> Inbox<'_> {
+    fn inbox(&self, run_id: impl Into<String>) -> Inbox {
         Inbox {
-            client: self,
+            client: self.clone(),
             run_id: run_id.into(),
             unread: false,
             since: None,
@@ -61,8 +63,8 @@ impl MessagesExt for Client {
 /// it.
 #[derive(Debug, Clone)]
 #[must_use = "an inbox does nothing until `stream()` is polled"]
-pub struct Inbox<'a> {
-    client: &'a Client,
+pub struct Inbox {
+    client: Client,
     run_id: String,
     unread: bool,
     since: Option<DateTime<Utc>>,
@@ -70,7 +72,7 @@ pub struct Inbox<'a> {
     delays: PollDelays,
 }
 
-impl<'a> Inbox<'a> {
+impl Inbox {
     /// Only messages not read yet.
     pub fn unread(mut self, unread: bool) -> Self {
         self.unread = unread;
@@ -98,7 +100,7 @@ impl<'a> Inbox<'a> {
 
     /// The stream of message headers. Nothing is sent until it is polled; an error of a poll
     /// (after the client's own retries) is yielded and ends the stream.
-    pub fn stream(self) -> InboxStream<'a> {
+    pub fn stream(self) -> InboxStream {
         InboxStream {
             source: InboxSource {
                 client: self.client,
@@ -116,14 +118,14 @@ impl<'a> Inbox<'a> {
 
 /// Stream of [`types::AgentMessageHeader`]s, each message once; see the
 /// [module documentation](self).
-pub struct InboxStream<'a> {
-    source: InboxSource<'a>,
+pub struct InboxStream {
+    source: InboxSource,
     /// `sent_at` of the last message yielded.
     resume_at: Option<DateTime<Utc>>,
-    tail: Tail<'a, types::AgentMessageHeader>,
+    tail: Tail<types::AgentMessageHeader>,
 }
 
-impl<'a> InboxStream<'a> {
+impl InboxStream {
     /// `sent_at` of the last message yielded (or the starting `since`): passing it to
     /// [`Inbox::since`] resumes the inbox; messages sent at that very instant may be yielded
     /// again.
@@ -136,9 +138,9 @@ impl<'a> InboxStream<'a> {
     pub fn mark_read(
         &self,
         message_id: &str,
-    ) -> impl Future<Output = Result<types::AgentMessage, ApiError>> + Send + 'a {
+    ) -> impl Future<Output = Result<types::AgentMessage, ApiError>> + Send + 'static {
         // The future holds the client, not the stream, so it can run while the stream waits.
-        let client = self.source.client;
+        let client = self.source.client.clone();
         let message_id = message_id.to_owned();
         async move {
             let message = client
@@ -155,8 +157,8 @@ impl<'a> InboxStream<'a> {
     pub fn mark_delivered(
         &self,
         message_id: &str,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send + 'a {
-        let client = self.source.client;
+    ) -> impl Future<Output = Result<(), ApiError>> + Send + 'static {
+        let client = self.source.client.clone();
         let message_id = message_id.to_owned();
         async move {
             client
@@ -169,7 +171,7 @@ impl<'a> InboxStream<'a> {
     }
 }
 
-impl fmt::Debug for InboxStream<'_> {
+impl fmt::Debug for InboxStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InboxStream")
             .field("run_id", &self.source.run_id)
@@ -179,7 +181,7 @@ impl fmt::Debug for InboxStream<'_> {
     }
 }
 
-impl Stream for InboxStream<'_> {
+impl Stream for InboxStream {
     type Item = Result<types::AgentMessageHeader, ApiError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -192,8 +194,8 @@ impl Stream for InboxStream<'_> {
     }
 }
 
-struct InboxSource<'a> {
-    client: &'a Client,
+struct InboxSource {
+    client: Client,
     run_id: String,
     unread: bool,
     limit: Option<u32>,
@@ -204,24 +206,27 @@ struct InboxSource<'a> {
     seen_at_since: HashSet<String>,
 }
 
-impl<'a> PollSource<'a> for InboxSource<'a> {
+impl PollSource for InboxSource {
     type Item = types::AgentMessageHeader;
 
-    fn request(&mut self) -> BoxFuture<'a, Result<Vec<Self::Item>, ApiError>> {
-        let mut request = self
-            .client
-            .list_agent_messages()
-            .run_id(self.run_id.clone());
-        if self.unread {
-            request = request.unread(true);
+    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, ApiError>> {
+        let client = self.client.clone();
+        let run_id = self.run_id.clone();
+        let (unread, since, limit) = (self.unread, self.since, self.limit);
+        async move {
+            let mut request = client.list_agent_messages().run_id(run_id);
+            if unread {
+                request = request.unread(true);
+            }
+            if let Some(since) = since {
+                request = request.since(since);
+            }
+            if let Some(limit) = limit {
+                request = request.limit(i64::from(limit));
+            }
+            request.send().await.map(|page| page.into_inner())
         }
-        if let Some(since) = self.since {
-            request = request.since(since);
-        }
-        if let Some(limit) = self.limit {
-            request = request.limit(i64::from(limit));
-        }
-        async move { request.send().await.map(|page| page.into_inner()) }.boxed()
+        .boxed()
     }
 
     fn accept(&mut self, mut page: Vec<Self::Item>, out: &mut VecDeque<Self::Item>) -> bool {

@@ -1,42 +1,189 @@
-//! Every page of `GET /agent/runs` as a lazy stream.
+//! Every page of a cursor-paged list as a lazy stream.
 //!
-//! [`ListRunsExt`] adds two verbs to the generated `list_runs()` builder: [`pages`] streams whole
-//! pages, [`items`] streams the runs one by one. Both keep every filter of the builder and set
-//! only `cursor` from one page to the next; they send nothing until first polled and hold at
-//! most one page plus, with [`prefetch`](RunItems::prefetch), the next one.
+//! Three operations of the API hand out their results one page at a time, each page ending in
+//! `page_info { has_next_page, next_cursor }`: `list_runs`, `list_factories` and
+//! `list_factory_tasks`. One paginator serves them all: each operation's builder implements
+//! [`CursorPaged`] (how to set the cursor, how to send, where the items and `page_info` of a
+//! page are), the way aws-sdk-rust instantiates one template per paginator, and
+//! [`PaginateExt`] adds the same two verbs to every such builder: [`pages`] streams whole pages,
+//! [`items`] streams the elements one by one.
+//!
+//! Both keep every filter of the builder and set only `cursor` from one page to the next; they
+//! send nothing until first polled and hold at most one page plus, with
+//! [`prefetch`](Items::prefetch), the next one.
 //!
 //! The stream ends after a page whose `page_info.has_next_page` is false, whose `next_cursor`
-//! is missing or empty, or that holds no run. A server that hands out a cursor a second time
+//! is missing or empty, or that holds no item. A server that hands out a cursor a second time
 //! would make the listing loop forever; the stream ends instead with
 //! [`PaginationError::RepeatedCursor`] after the pages it received.
 //!
-//! `list_runs` is the only cursor-paged operation of the API. The other lists (agents,
-//! schedules, environments, identities, models) answer everything at once; messages and events
-//! are read with `since` and `limit` instead.
+//! A stream made from a builder borrows the client the builder came from (the generated
+//! builders hold `&Client`). For a stream that owns its client — to move it into
+//! `tokio::spawn` or return it from a function — describe the request with a closure instead:
+//! [`OwnedPaginateExt::paginate`] keeps a clone of the client and builds the request from it
+//! for every page.
 //!
-//! [`pages`]: ListRunsExt::pages
-//! [`items`]: ListRunsExt::items
+//! The other lists of the API (agents, schedules, environments, identities, models) answer
+//! everything at once; messages and events are read with `since` and `limit` instead.
+//!
+//! [`pages`]: PaginateExt::pages
+//! [`items`]: PaginateExt::items
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::Stream;
 use futures::future::BoxFuture;
-use oz_api::builder::ListRuns;
-use oz_api::types::{ListRunsResponse, RunItem};
-use oz_api::{ApiError, ApiErrorExt, ResponseValue};
+use oz_api::builder::{ListFactories, ListFactoryTasks, ListRuns};
+use oz_api::types::{
+    Factory, FactoryTask, ListFactoriesResponse, ListFactoryTasksResponse, ListRunsResponse,
+    PageInfo, RunItem,
+};
+use oz_api::{ApiError, ApiErrorExt, Client, ResponseValue};
+
+/// The answer to one page request: the page with the status and headers of its answer.
+pub type Page<P> = ResponseValue<<P as CursorPaged>::Page>;
 
 /// One page of runs with the status and headers of its answer.
 pub type RunsPage = ResponseValue<ListRunsResponse>;
 
-/// Streams over every page of a `list_runs()` request.
+/// The runs of every page of a `list_runs()` request; see [`PaginateExt::items`].
+pub type RunItems<'a> = Items<'a, ListRuns<'a>>;
+
+/// The pages of a `list_runs()` request; see [`PaginateExt::pages`].
+pub type RunPages<'a> = Pages<'a, ListRuns<'a>>;
+
+/// The earlier name of [`PaginateExt`], from when `list_runs` was the only paged list.
+pub use self::PaginateExt as ListRunsExt;
+
+/// The request for one page, as [`CursorPaged::send_page`] returns it.
+pub type PageFuture<'c, T> = BoxFuture<'c, Result<ResponseValue<T>, ApiError>>;
+
+/// A cursor-paged list operation, implemented by its generated builder: everything the
+/// paginator needs to know about one operation.
+///
+/// Implemented for [`ListRuns`], [`ListFactories`] and [`ListFactoryTasks`]; the next paged
+/// list of the API costs one more implementation of these few items. The builder type names the
+/// operation whatever its lifetime: `ListRuns<'_>` stands for `list_runs`, and
+/// [`Builder<'c>`](Self::Builder) is the same builder on a client borrowed for `'c`.
+///
+/// ```
+/// use oz_api_ext::CursorPaged;
+/// use oz_api_ext::oz_api::builder::ListFactories;
+///
+/// fn operation<P: CursorPaged>() -> &'static str {
+///     P::OPERATION
+/// }
+/// assert_eq!(operation::<ListFactories>(), "list_factories");
+/// ```
+pub trait CursorPaged {
+    /// The operation id, e.g. `list_runs`; errors name the listing after it.
+    const OPERATION: &'static str;
+
+    /// The operation's builder on a client borrowed for `'c`.
+    type Builder<'c>: Clone + Send + 'c;
+
+    /// The decoded answer: the items of one page and its `page_info`.
+    type Page: Send + 'static;
+
+    /// One element of a page.
+    type Item: Send + 'static;
+
+    /// The request for the page at `cursor`, every other parameter unchanged.
+    fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c>;
+
+    /// Sends the request.
+    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, Self::Page>;
+
+    /// Where the listing goes on.
+    fn page_info(page: &Self::Page) -> &PageInfo;
+
+    /// The items of a page.
+    fn items(page: &Self::Page) -> &[Self::Item];
+
+    /// The items of a page, taken out of it.
+    fn into_items(page: Self::Page) -> Vec<Self::Item>;
+}
+
+impl CursorPaged for ListRuns<'_> {
+    const OPERATION: &'static str = "list_runs";
+    type Builder<'c> = ListRuns<'c>;
+    type Page = ListRunsResponse;
+    type Item = RunItem;
+
+    fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
+        builder.cursor(cursor)
+    }
+    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, Self::Page> {
+        Box::pin(builder.send())
+    }
+    fn page_info(page: &Self::Page) -> &PageInfo {
+        &page.page_info
+    }
+    fn items(page: &Self::Page) -> &[Self::Item] {
+        &page.runs
+    }
+    fn into_items(page: Self::Page) -> Vec<Self::Item> {
+        page.runs
+    }
+}
+
+impl CursorPaged for ListFactories<'_> {
+    const OPERATION: &'static str = "list_factories";
+    type Builder<'c> = ListFactories<'c>;
+    type Page = ListFactoriesResponse;
+    type Item = Factory;
+
+    fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
+        builder.cursor(cursor)
+    }
+    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, Self::Page> {
+        Box::pin(builder.send())
+    }
+    fn page_info(page: &Self::Page) -> &PageInfo {
+        &page.page_info
+    }
+    fn items(page: &Self::Page) -> &[Self::Item] {
+        &page.factories
+    }
+    fn into_items(page: Self::Page) -> Vec<Self::Item> {
+        page.factories
+    }
+}
+
+impl CursorPaged for ListFactoryTasks<'_> {
+    const OPERATION: &'static str = "list_factory_tasks";
+    type Builder<'c> = ListFactoryTasks<'c>;
+    type Page = ListFactoryTasksResponse;
+    type Item = FactoryTask;
+
+    fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
+        builder.cursor(cursor)
+    }
+    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, Self::Page> {
+        Box::pin(builder.send())
+    }
+    fn page_info(page: &Self::Page) -> &PageInfo {
+        &page.page_info
+    }
+    fn items(page: &Self::Page) -> &[Self::Item] {
+        &page.tasks
+    }
+    fn into_items(page: Self::Page) -> Vec<Self::Item> {
+        page.tasks
+    }
+}
+
+/// Streams over every page of a paged list request: `list_runs()`, `list_factories()`,
+/// `list_factory_tasks()`. Implemented for every [`CursorPaged`] builder.
 ///
 /// ```no_run
 /// use futures::TryStreamExt;
-/// use oz_api_ext::ListRunsExt;
-/// use oz_api_ext::oz_api::types::RunState;
+/// use oz_api_ext::PaginateExt;
+/// use oz_api_ext::oz_api::types::{FactoryTaskStage, RunState};
 ///
 /// # async fn example(client: oz_api_ext::oz_api::Client) -> Result<(), oz_api_ext::PaginationError> {
 /// // Every failed run, 100 per request, at most 500 of them.
@@ -53,30 +200,129 @@ pub type RunsPage = ResponseValue<ListRunsResponse>;
 ///
 /// // Whole pages, with the headers of each answer.
 /// let pages: Vec<_> = client.list_runs().limit(500u64).pages().try_collect().await?;
+///
+/// // The same verbs on every paged list.
+/// let factories: Vec<_> = client.list_factories().search("docs").items().try_collect().await?;
+/// let triage: Vec<_> = client
+///     .list_factory_tasks()
+///     .factory_uid(factories[0].uid.clone())
+///     .stage(vec![FactoryTaskStage::Triage])
+///     .items()
+///     .max_items(50)
+///     .try_collect()
+///     .await?;
 /// # Ok(()) }
 /// ```
-pub trait ListRunsExt<'a> {
+pub trait PaginateExt<'a>: CursorPaged<Builder<'a> = Self> + Sized {
     /// The pages of this request, starting with the one the builder describes.
-    fn pages(self) -> RunPages<'a>;
+    fn pages(self) -> Pages<'a, Self>;
 
-    /// The runs of every page of this request, in the server's order.
-    fn items(self) -> RunItems<'a>;
+    /// The items of every page of this request, in the server's order.
+    fn items(self) -> Items<'a, Self>;
 }
 
-impl<'a> ListRunsExt<'a> for ListRuns<'a> {
-    fn pages(self) -> RunPages<'a> {
-        RunPages {
-            pager: Pager::new(self),
-        }
+impl<'a, B> PaginateExt<'a> for B
+where
+    B: CursorPaged<Builder<'a> = B> + 'a,
+{
+    fn pages(self) -> Pages<'a, Self> {
+        Pages::new(Source::Borrowed(self))
     }
 
-    fn items(self) -> RunItems<'a> {
-        RunItems {
-            pager: Pager::new(self),
-            current: VecDeque::new(),
-            max_items: None,
-            yielded: 0,
+    fn items(self) -> Items<'a, Self> {
+        Items::new(Source::Borrowed(self))
+    }
+}
+
+/// Paged listings that own their client; implemented for [`Client`].
+pub trait OwnedPaginateExt {
+    /// A listing that keeps a clone of this client and builds the request of every page with
+    /// `request`, which receives the client and returns the operation's builder with its
+    /// filters. `P` names the operation by its builder type.
+    ///
+    /// The streams it makes ([`Paginate::items`], [`Paginate::pages`]) borrow nothing: they can
+    /// be moved into `tokio::spawn`, returned from a function or kept after the original client
+    /// was dropped.
+    ///
+    /// ```no_run
+    /// use futures::TryStreamExt;
+    /// use oz_api_ext::OwnedPaginateExt;
+    /// use oz_api_ext::oz_api::builder::ListRuns;
+    /// use oz_api_ext::oz_api::types::RunState;
+    ///
+    /// # async fn example(client: oz_api_ext::oz_api::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let failed = client
+    ///     .paginate::<ListRuns>(|client| client.list_runs().state(vec![RunState::Failed]))
+    ///     .items()
+    ///     .max_items(1000);
+    /// let task = tokio::spawn(failed.try_collect::<Vec<_>>());
+    /// drop(client);
+    /// println!("{} failed runs", task.await??.len());
+    /// # Ok(()) }
+    /// ```
+    fn paginate<P: CursorPaged>(
+        &self,
+        request: impl for<'c> Fn(&'c Client) -> P::Builder<'c> + Send + Sync + 'static,
+    ) -> Paginate<P>;
+}
+
+impl OwnedPaginateExt for Client {
+    fn paginate<P: CursorPaged>(
+        &self,
+        request: impl for<'c> Fn(&'c Client) -> P::Builder<'c> + Send + Sync + 'static,
+    ) -> Paginate<P> {
+        Paginate {
+            client: self.clone(),
+            request: Arc::new(request),
         }
+    }
+}
+
+/// Builds the request of a page from the client: the filters of an owned listing.
+type RequestFn<P> =
+    Arc<dyn for<'c> Fn(&'c Client) -> <P as CursorPaged>::Builder<'c> + Send + Sync>;
+
+/// A listing that owns its client, from [`OwnedPaginateExt::paginate`]; [`items`](Self::items)
+/// and [`pages`](Self::pages) start it.
+#[must_use = "a listing does nothing until `items()` or `pages()` is polled"]
+pub struct Paginate<P: CursorPaged> {
+    client: Client,
+    request: RequestFn<P>,
+}
+
+impl<P: CursorPaged + 'static> Paginate<P> {
+    /// The pages of the listing; see [`PaginateExt::pages`].
+    pub fn pages(self) -> Pages<'static, P> {
+        Pages::new(self.into_source())
+    }
+
+    /// The items of every page of the listing; see [`PaginateExt::items`].
+    pub fn items(self) -> Items<'static, P> {
+        Items::new(self.into_source())
+    }
+
+    fn into_source(self) -> Source<'static, P> {
+        Source::Owned {
+            client: self.client,
+            request: self.request,
+        }
+    }
+}
+
+impl<P: CursorPaged> Clone for Paginate<P> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            request: Arc::clone(&self.request),
+        }
+    }
+}
+
+impl<P: CursorPaged> fmt::Debug for Paginate<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Paginate")
+            .field("operation", &P::OPERATION)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,6 +333,8 @@ pub enum PaginationError {
     /// The request for page `page` (1 for the first) failed. Transient failures were already
     /// retried by the client.
     Request {
+        /// The listing's operation, e.g. `list_runs`.
+        operation: &'static str,
         /// Number of the page that could not be fetched.
         page: u64,
         /// The client's error, with the status and problem body of an error answer.
@@ -94,6 +342,8 @@ pub enum PaginationError {
     },
     /// Page `page` pointed to a cursor that had already been followed: continuing would loop.
     RepeatedCursor {
+        /// The listing's operation, e.g. `list_runs`.
+        operation: &'static str,
         /// Number of the page whose `next_cursor` repeated an earlier one.
         page: u64,
         /// The repeated cursor (opaque; kept out of the `Display` output).
@@ -109,21 +359,50 @@ impl PaginationError {
             Self::RepeatedCursor { .. } => None,
         }
     }
+
+    /// The listing's operation, e.g. `list_factory_tasks`.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Self::Request { operation, .. } | Self::RepeatedCursor { operation, .. } => operation,
+        }
+    }
+}
+
+/// "runs" for `list_runs`, "factory tasks" for `list_factory_tasks`.
+struct Listing(&'static str);
+
+impl fmt::Display for Listing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0.strip_prefix("list_").unwrap_or(self.0);
+        for (i, word) in name.split('_').enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(word)?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for PaginationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Request { page, source } => {
-                write!(
-                    f,
-                    "listing runs failed on page {page}: {}",
-                    source.summary()
-                )
-            }
-            Self::RepeatedCursor { page, .. } => write!(
+            Self::Request {
+                operation,
+                page,
+                source,
+            } => write!(
                 f,
-                "listing runs stopped: page {page} points back to a cursor already followed"
+                "listing {} failed on page {page}: {}",
+                Listing(operation),
+                source.summary()
+            ),
+            Self::RepeatedCursor {
+                operation, page, ..
+            } => write!(
+                f,
+                "listing {} stopped: page {page} points back to a cursor already followed",
+                Listing(operation)
             ),
         }
     }
@@ -138,16 +417,23 @@ impl std::error::Error for PaginationError {
     }
 }
 
-/// A stream of whole pages; see [`ListRunsExt::pages`].
+/// A stream of whole pages; see [`PaginateExt::pages`].
 ///
-/// Yields `Result<RunsPage, PaginationError>` and ends after the last page or the first
-/// error.
+/// Yields `Result<Page<P>, PaginationError>` and ends after the last page or the first error.
+/// `'a` is the borrow of the client for a stream made from a builder, `'static` for one from
+/// [`OwnedPaginateExt::paginate`].
 #[must_use = "streams do nothing unless polled"]
-pub struct RunPages<'a> {
-    pager: Pager<'a>,
+pub struct Pages<'a, P: CursorPaged> {
+    pager: Pager<'a, P>,
 }
 
-impl RunPages<'_> {
+impl<'a, P: CursorPaged + 'a> Pages<'a, P> {
+    fn new(source: Source<'a, P>) -> Self {
+        Self {
+            pager: Pager::new(source),
+        }
+    }
+
     /// Stops after `pages` pages (at least one).
     pub fn max_pages(mut self, pages: u64) -> Self {
         self.pager.max_pages = Some(pages.max(1));
@@ -162,36 +448,48 @@ impl RunPages<'_> {
     }
 }
 
-impl Stream for RunPages<'_> {
-    type Item = Result<RunsPage, PaginationError>;
+// The stream never pins its fields: the request in flight is boxed.
+impl<P: CursorPaged> Unpin for Pages<'_, P> {}
+
+impl<'a, P: CursorPaged + 'a> Stream for Pages<'a, P> {
+    type Item = Result<Page<P>, PaginationError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().pager.poll_page(cx)
     }
 }
 
-impl fmt::Debug for RunPages<'_> {
+impl<P: CursorPaged> fmt::Debug for Pages<'_, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunPages")
-            .field("pager", &self.pager)
-            .finish()
+        f.debug_struct("Pages").field("pager", &self.pager).finish()
     }
 }
 
-/// A stream of runs; see [`ListRunsExt::items`].
+/// A stream of the items of every page; see [`PaginateExt::items`].
 ///
-/// Yields `Result<RunItem, PaginationError>` and ends after the last run or the first error.
+/// Yields `Result<P::Item, PaginationError>` and ends after the last item or the first error.
+/// `'a` is the borrow of the client for a stream made from a builder, `'static` for one from
+/// [`OwnedPaginateExt::paginate`].
 #[must_use = "streams do nothing unless polled"]
-pub struct RunItems<'a> {
-    pager: Pager<'a>,
-    current: VecDeque<RunItem>,
+pub struct Items<'a, P: CursorPaged> {
+    pager: Pager<'a, P>,
+    current: VecDeque<P::Item>,
     max_items: Option<u64>,
     yielded: u64,
 }
 
-impl RunItems<'_> {
-    /// Stops after `items` runs. Once that many runs were received no further page is
-    /// requested, so the last page may hold more runs than are yielded; lower the builder's
+impl<'a, P: CursorPaged + 'a> Items<'a, P> {
+    fn new(source: Source<'a, P>) -> Self {
+        Self {
+            pager: Pager::new(source),
+            current: VecDeque::new(),
+            max_items: None,
+            yielded: 0,
+        }
+    }
+
+    /// Stops after `items` items. Once that many items were received no further page is
+    /// requested, so the last page may hold more items than are yielded; lower the builder's
     /// `limit` as well to avoid fetching them.
     pub fn max_items(mut self, items: u64) -> Self {
         self.max_items = Some(items);
@@ -199,7 +497,7 @@ impl RunItems<'_> {
         self
     }
 
-    /// Requests the next page as soon as the runs of a page start being handed out, so the
+    /// Requests the next page as soon as the items of a page start being handed out, so the
     /// server works on it while the caller processes the current ones. Off by default.
     ///
     /// The request makes progress whenever the stream is polled; dropping the stream cancels
@@ -210,8 +508,11 @@ impl RunItems<'_> {
     }
 }
 
-impl Stream for RunItems<'_> {
-    type Item = Result<RunItem, PaginationError>;
+// The stream never pins its fields: the request in flight is boxed.
+impl<P: CursorPaged> Unpin for Items<'_, P> {}
+
+impl<'a, P: CursorPaged + 'a> Stream for Items<'a, P> {
+    type Item = Result<P::Item, PaginationError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -221,14 +522,14 @@ impl Stream for RunItems<'_> {
                 this.pager.stop();
                 return Poll::Ready(None);
             }
-            if let Some(run) = this.current.pop_front() {
+            if let Some(item) = this.current.pop_front() {
                 this.yielded += 1;
-                // Let a prefetched request advance while the caller works on this run.
+                // Let a prefetched request advance while the caller works on this item.
                 this.pager.poll_progress(cx);
-                return Poll::Ready(Some(Ok(run)));
+                return Poll::Ready(Some(Ok(item)));
             }
             match std::task::ready!(this.pager.poll_page(cx)) {
-                Some(Ok(page)) => this.current = page.into_inner().runs.into(),
+                Some(Ok(page)) => this.current = P::into_items(page.into_inner()).into(),
                 Some(Err(err)) => return Poll::Ready(Some(Err(err))),
                 None => return Poll::Ready(None),
             }
@@ -236,9 +537,9 @@ impl Stream for RunItems<'_> {
     }
 }
 
-impl fmt::Debug for RunItems<'_> {
+impl<P: CursorPaged> fmt::Debug for Items<'_, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunItems")
+        f.debug_struct("Items")
             .field("pager", &self.pager)
             .field("buffered", &self.current.len())
             .field("max_items", &self.max_items)
@@ -247,19 +548,52 @@ impl fmt::Debug for RunItems<'_> {
     }
 }
 
-type PageFuture<'a> = BoxFuture<'a, Result<RunsPage, ApiError>>;
+/// Where the requests of a listing come from.
+enum Source<'a, P: CursorPaged> {
+    /// A builder on a borrowed client: cloned for every page.
+    Borrowed(P::Builder<'a>),
+    /// A client of its own and the closure that builds the request from it.
+    Owned {
+        client: Client,
+        request: RequestFn<P>,
+    },
+}
+
+impl<'a, P: CursorPaged + 'a> Source<'a, P> {
+    /// The request for the page at `cursor` (`None`: the first page, as described).
+    fn request(&self, cursor: Option<String>) -> PageFuture<'a, P::Page> {
+        match self {
+            Self::Borrowed(builder) => P::send_page(at_cursor::<P>(builder.clone(), cursor)),
+            Self::Owned { client, request } => {
+                let client = client.clone();
+                let request = Arc::clone(request);
+                Box::pin(async move {
+                    let builder = request(&client);
+                    P::send_page(at_cursor::<P>(builder, cursor)).await
+                })
+            }
+        }
+    }
+}
+
+fn at_cursor<P: CursorPaged>(builder: P::Builder<'_>, cursor: Option<String>) -> P::Builder<'_> {
+    match cursor {
+        Some(cursor) => P::with_cursor(builder, cursor),
+        None => builder,
+    }
+}
 
 /// The state shared by both streams: which cursor comes next, the request in flight and the
 /// page received but not yet handed out.
-struct Pager<'a> {
-    template: ListRuns<'a>,
+struct Pager<'a, P: CursorPaged> {
+    source: Source<'a, P>,
     /// Cursor of the next request; `None` until the first page arrived (the first request is
     /// the builder as given).
     cursor: Option<String>,
     /// Cursors already followed, to stop a server that cycles.
     followed: HashSet<String>,
-    in_flight: Option<PageFuture<'a>>,
-    ready: Option<Result<RunsPage, PaginationError>>,
+    in_flight: Option<PageFuture<'a, P::Page>>,
+    ready: Option<Result<Page<P>, PaginationError>>,
     /// An error to report once the pages before it were handed out.
     pending_error: Option<PaginationError>,
     /// No further request will be sent.
@@ -271,10 +605,10 @@ struct Pager<'a> {
     items_received: u64,
 }
 
-impl<'a> Pager<'a> {
-    fn new(template: ListRuns<'a>) -> Self {
+impl<'a, P: CursorPaged + 'a> Pager<'a, P> {
+    fn new(source: Source<'a, P>) -> Self {
         Self {
-            template,
+            source,
             cursor: None,
             followed: HashSet::new(),
             in_flight: None,
@@ -303,11 +637,7 @@ impl<'a> Pager<'a> {
             self.finished = true;
             return;
         }
-        let request = match &self.cursor {
-            Some(cursor) => self.template.clone().cursor(cursor.clone()),
-            None => self.template.clone(),
-        };
-        self.in_flight = Some(Box::pin(async move { request.send().await }));
+        self.in_flight = Some(self.source.request(self.cursor.clone()));
     }
 
     /// Drives the request in flight; a page that arrives is kept in `ready`.
@@ -326,13 +656,14 @@ impl<'a> Pager<'a> {
         self.ready = Some(match result {
             Ok(page) => {
                 self.pages_received = page_number;
-                self.items_received += page.runs.len() as u64;
+                self.items_received += P::items(&page).len() as u64;
                 self.plan_next(&page);
                 Ok(page)
             }
             Err(source) => {
                 self.finished = true;
                 Err(PaginationError::Request {
+                    operation: P::OPERATION,
                     page: page_number,
                     source: Box::new(source),
                 })
@@ -341,22 +672,23 @@ impl<'a> Pager<'a> {
     }
 
     /// Decides from a received page whether and where the listing continues.
-    fn plan_next(&mut self, page: &ListRunsResponse) {
-        let next = page
-            .page_info
+    fn plan_next(&mut self, page: &P::Page) {
+        let info = P::page_info(page);
+        let next = info
             .next_cursor
             .as_deref()
             .filter(|cursor| !cursor.is_empty());
         let limit_reached = self.max_pages.is_some_and(|max| self.pages_received >= max)
             || self.max_items.is_some_and(|max| self.items_received >= max);
         match next {
-            _ if limit_reached || !page.page_info.has_next_page || page.runs.is_empty() => {
+            _ if limit_reached || !info.has_next_page || P::items(page).is_empty() => {
                 self.finished = true;
             }
             None => self.finished = true,
             Some(cursor) if !self.followed.insert(cursor.to_owned()) => {
                 self.finished = true;
                 self.pending_error = Some(PaginationError::RepeatedCursor {
+                    operation: P::OPERATION,
                     page: self.pages_received,
                     cursor: cursor.to_owned(),
                 });
@@ -368,7 +700,7 @@ impl<'a> Pager<'a> {
     fn poll_page(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<RunsPage, PaginationError>>> {
+    ) -> Poll<Option<Result<Page<P>, PaginationError>>> {
         loop {
             if let Some(page) = self.ready.take() {
                 if self.prefetch {
@@ -395,14 +727,28 @@ impl<'a> Pager<'a> {
     }
 }
 
-impl fmt::Debug for Pager<'_> {
+impl<P: CursorPaged> fmt::Debug for Pager<'_, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pager")
+            .field("operation", &P::OPERATION)
+            .field("owns_client", &matches!(self.source, Source::Owned { .. }))
             .field("pages_received", &self.pages_received)
             .field("items_received", &self.items_received)
             .field("in_flight", &self.in_flight.is_some())
             .field("finished", &self.finished)
             .field("prefetch", &self.prefetch)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_are_named_after_their_operation() {
+        assert_eq!(Listing("list_runs").to_string(), "runs");
+        assert_eq!(Listing("list_factory_tasks").to_string(), "factory tasks");
+        assert_eq!(Listing("search").to_string(), "search");
     }
 }

@@ -1,10 +1,15 @@
 //! Waiting for a run to end, by polling `GET /agent/runs/{id}`.
 //!
-//! [`RunWaitExt`] adds three verbs to [`Client`]:
+//! [`RunWaitExt`] adds four verbs to [`Client`]:
 //! - [`wait_for_run`](RunWaitExt::wait_for_run): poll until the run reaches a terminal state
 //!   and return it;
 //! - [`watch_run`](RunWaitExt::watch_run): a stream of the run each time its state changes;
-//! - [`run_and_wait`](RunWaitExt::run_and_wait): start a run, then wait for it.
+//! - [`run_and_wait`](RunWaitExt::run_and_wait): start a run, then wait for it;
+//! - [`followup_and_wait`](RunWaitExt::followup_and_wait): send a follow-up to a run, then wait
+//!   until the run has settled again — not for the state it was in before the follow-up.
+//!
+//! The waiters and the stream own a clone of the client: they can be moved into
+//! `tokio::spawn` (with `'static` callbacks, if any) and outlive the client they came from.
 //!
 //! Terminal states are `SUCCEEDED`, `FAILED`, `ERROR`, `BLOCKED` (waiting for a person) and
 //! `CANCELLED`. A state this version does not know (`RunState::Unknown`) is not terminal:
@@ -20,9 +25,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use futures::stream::BoxStream;
-use oz_api::types::{RunAgentRequest, RunItem, RunState};
+use oz_api::types::{FollowupOutcome, RunAgentRequest, RunFollowupRequest, RunItem, RunState};
 use oz_api::{ApiError, ApiErrorExt, Client};
 use tokio::time::Instant;
 
@@ -91,48 +97,102 @@ pub fn is_terminal(state: &RunState) -> bool {
 /// ```
 pub trait RunWaitExt {
     /// Polls the run until it reaches a terminal state.
-    fn wait_for_run(&self, run_id: impl Into<String>) -> WaitForRun<'_>;
+    fn wait_for_run<'a>(&self, run_id: impl Into<String>) -> WaitForRun<'a>;
 
     /// The run each time its state changes (the first observation included), ending after a
     /// terminal state or with an error.
-    fn watch_run(&self, run_id: impl Into<String>) -> WatchRun<'_>;
+    fn watch_run(&self, run_id: impl Into<String>) -> WatchRun;
 
     /// Starts a run (`create_run`) and waits for it like [`wait_for_run`](Self::wait_for_run).
-    fn run_and_wait<V>(&self, request: V) -> RunAndWait<'_>
+    fn run_and_wait<'a, V>(&self, request: V) -> RunAndWait<'a>
     where
         V: TryInto<RunAgentRequest>,
+        V::Error: fmt::Display;
+
+    /// Sends a follow-up to a run (`submit_run_followup`) and waits until the run has settled
+    /// again, like [`wait_for_run`](Self::wait_for_run) but never for the terminal state the
+    /// run was in before the follow-up; see [`FollowupAndWait`] for how that is told apart.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use oz_api_ext::RunWaitExt;
+    /// use oz_api_ext::oz_api::types::RunFollowupRequest;
+    ///
+    /// # async fn example(client: oz_api_ext::oz_api::Client) -> Result<(), oz_api_ext::WaitError> {
+    /// let run = client
+    ///     .followup_and_wait(
+    ///         "run_1",
+    ///         RunFollowupRequest::builder().message("Also update the changelog".to_owned()),
+    ///     )
+    ///     .max_wait(Duration::from_secs(900))
+    ///     .send()
+    ///     .await?;
+    /// println!("after the follow-up: {}", run.state);
+    /// # Ok(()) }
+    /// ```
+    fn followup_and_wait<'a, V>(
+        &self,
+        run_id: impl Into<String>,
+        request: V,
+    ) -> FollowupAndWait<'a>
+    where
+        V: TryInto<RunFollowupRequest>,
         V::Error: fmt::Display;
 }
 
 impl RunWaitExt for Client {
-    fn wait_for_run(&self, run_id: impl Into<String>) -> WaitForRun<'_> {
+    fn wait_for_run<'a>(&self, run_id: impl Into<String>) -> WaitForRun<'a> {
         WaitForRun {
-            client: self,
+            client: self.clone(),
             run_id: run_id.into(),
             settings: WaitSettings::default(),
         }
     }
 
-    fn watch_run(&self, run_id: impl Into<String>) -> WatchRun<'_> {
+    fn watch_run(&self, run_id: impl Into<String>) -> WatchRun {
         WatchRun {
-            client: self,
+            client: self.clone(),
             run_id: run_id.into(),
             policy: DelayPolicy::default(),
             stream: None,
         }
     }
 
-    fn run_and_wait<V>(&self, request: V) -> RunAndWait<'_>
+    fn run_and_wait<'a, V>(&self, request: V) -> RunAndWait<'a>
     where
         V: TryInto<RunAgentRequest>,
         V::Error: fmt::Display,
     {
         RunAndWait {
-            client: self,
-            create: self.create_run().body(request),
+            client: self.clone(),
+            request: body(request, "RunAgentRequest"),
             settings: WaitSettings::default(),
         }
     }
+
+    fn followup_and_wait<'a, V>(&self, run_id: impl Into<String>, request: V) -> FollowupAndWait<'a>
+    where
+        V: TryInto<RunFollowupRequest>,
+        V::Error: fmt::Display,
+    {
+        FollowupAndWait {
+            client: self.clone(),
+            run_id: run_id.into(),
+            request: body(request, "RunFollowupRequest"),
+            settings: WaitSettings::default(),
+        }
+    }
+}
+
+/// A request body converted up front, with the generated client's message when it fails.
+fn body<T, V>(value: V, name: &str) -> Result<T, String>
+where
+    V: TryInto<T>,
+    V::Error: fmt::Display,
+{
+    value
+        .try_into()
+        .map_err(|err| format!("conversion to `{name}` for body failed: {err}"))
 }
 
 /// Why waiting for a run did not return a terminal run.
@@ -152,8 +212,9 @@ pub enum WaitError {
         /// What became of the cancellation asked for with `cancel_on_timeout`.
         cancel: CancelOutcome,
     },
-    /// A request failed: `operation` is `get_run`, or `create_run` for
-    /// [`run_and_wait`](RunWaitExt::run_and_wait).
+    /// A request failed: `operation` is `get_run`, `create_run` for
+    /// [`run_and_wait`](RunWaitExt::run_and_wait) or `submit_run_followup` for
+    /// [`followup_and_wait`](RunWaitExt::followup_and_wait).
     Request {
         /// The operation that failed.
         operation: &'static str,
@@ -337,7 +398,7 @@ macro_rules! wait_callbacks {
 /// Waits until a run reaches a terminal state; see [`RunWaitExt::wait_for_run`].
 #[must_use = "nothing is sent until `send` is awaited"]
 pub struct WaitForRun<'a> {
-    client: &'a Client,
+    client: Client,
     run_id: String,
     settings: WaitSettings<'a>,
 }
@@ -348,7 +409,8 @@ impl<'a> WaitForRun<'a> {
 
     /// Polls until the run is terminal and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
-        wait(self.client, self.run_id, self.settings).await
+        let poller = Poller::new(self.client, self.run_id, self.settings.policy);
+        wait(poller, self.settings, |run| is_terminal(&run.state)).await
     }
 }
 
@@ -365,8 +427,8 @@ impl fmt::Debug for WaitForRun<'_> {
 /// Starts a run, then waits for it; see [`RunWaitExt::run_and_wait`].
 #[must_use = "nothing is sent until `send` is awaited"]
 pub struct RunAndWait<'a> {
-    client: &'a Client,
-    create: oz_api::builder::CreateRun<'a>,
+    client: Client,
+    request: Result<RunAgentRequest, String>,
     settings: WaitSettings<'a>,
 }
 
@@ -377,7 +439,11 @@ impl<'a> RunAndWait<'a> {
     /// Starts the run, polls it until it is terminal and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
         let client = self.client;
-        let started = match self.create.send().await {
+        let created = match self.request {
+            Ok(request) => client.create_run().body(request).send().await,
+            Err(invalid) => Err(oz_api::Error::InvalidRequest(invalid)),
+        };
+        let started = match created {
             Ok(started) => started.into_inner(),
             Err(err) => {
                 return Err(WaitError::Request {
@@ -388,7 +454,8 @@ impl<'a> RunAndWait<'a> {
             }
         };
         tracing::debug!(target: "oz_api_ext", run_id = %started.run_id, state = %started.state, "run started");
-        wait(client, started.run_id, self.settings).await
+        let poller = Poller::new(client, started.run_id, self.settings.policy);
+        wait(poller, self.settings, |run| is_terminal(&run.state)).await
     }
 }
 
@@ -398,6 +465,178 @@ impl fmt::Debug for RunAndWait<'_> {
             .field("policy", &self.settings.policy)
             .field("cancel_on_timeout", &self.settings.cancel_on_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// Sends a follow-up to a run, then waits until the run has settled again; see
+/// [`RunWaitExt::followup_and_wait`].
+///
+/// A follow-up to a run that has ended starts a new execution of the same run, and for a
+/// moment after the follow-up was accepted the run may still show the terminal state it was in
+/// before. So [`send`](Self::send) reads the run first, sends the follow-up, then polls the run
+/// that took it (the `run_id` of the answer) until it is terminal *and* that terminal state
+/// cannot be the one from before:
+/// - the run was live before the follow-up, and the server did not start a new execution
+///   (`outcome` other than `handoff_execution`): its next terminal state is the answer;
+/// - otherwise a terminal state counts once the run was seen in another state since the
+///   follow-up (working on it, or a different terminal state than before), or when its
+///   `updated_at` is past the second in which the server accepted the follow-up (the `Date`
+///   of its answer; without one, past the `updated_at` read before), so a new execution that
+///   ran entirely between two polls is recognised too.
+///
+/// `max_wait` counts from the first poll after the follow-up; a run that never shows the
+/// follow-up's effect ends in [`WaitError::ExceededMaxWait`], never in the stale state.
+///
+/// ```no_run
+/// use oz_api_ext::RunWaitExt;
+/// use oz_api_ext::oz_api::types::{AgentRunMode, RunAgentRequest, RunFollowupRequest};
+///
+/// # async fn example(client: oz_api_ext::oz_api::Client) -> Result<(), oz_api_ext::WaitError> {
+/// let run = client
+///     .run_and_wait(RunAgentRequest::builder().prompt("Plan the migration".to_owned()))
+///     .send()
+///     .await?;
+/// let followup = RunFollowupRequest::builder()
+///     .message("Now implement step 1".to_owned())
+///     .mode(AgentRunMode::Normal);
+/// let run = client
+///     .followup_and_wait(&run.run_id, followup)
+///     .on_state_change(|run| println!("{} is {}", run.run_id, run.state))
+///     .send()
+///     .await?;
+/// println!("{} ended {}", run.run_id, run.state);
+/// # Ok(()) }
+/// ```
+#[must_use = "nothing is sent until `send` is awaited"]
+pub struct FollowupAndWait<'a> {
+    client: Client,
+    run_id: String,
+    request: Result<RunFollowupRequest, String>,
+    settings: WaitSettings<'a>,
+}
+
+impl<'a> FollowupAndWait<'a> {
+    wait_setters!(settings.policy);
+    wait_callbacks!();
+
+    /// Reads the run, sends the follow-up, polls the run until it has settled after the
+    /// follow-up and returns it.
+    pub async fn send(self) -> Result<RunItem, WaitError> {
+        let client = self.client;
+        let request_failed = |operation, source| WaitError::Request {
+            operation,
+            run_id: Some(self.run_id.clone()),
+            source: Box::new(source),
+        };
+        let before = client
+            .get_run()
+            .run_id(&self.run_id)
+            .send()
+            .await
+            .map_err(|err| request_failed("get_run", err))?
+            .into_inner();
+        let submitted = match self.request {
+            Ok(request) => {
+                client
+                    .submit_run_followup()
+                    .run_id(&self.run_id)
+                    .body(request)
+                    .send()
+                    .await
+            }
+            Err(invalid) => Err(oz_api::Error::InvalidRequest(invalid)),
+        };
+        let answer = submitted.map_err(|err| request_failed("submit_run_followup", err))?;
+        let accepted_at = answer
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|date| date.to_str().ok())
+            .and_then(|date| DateTime::parse_from_rfc2822(date).ok())
+            .map(|date| date.with_timezone(&Utc));
+        let answer = answer.into_inner();
+        let run_id = answer
+            .run_id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| self.run_id.clone());
+        tracing::debug!(target: "oz_api_ext", run_id = %run_id, outcome = ?answer.outcome, "follow-up accepted");
+        // The run read before the follow-up says nothing about another run that took it.
+        let before = (before.run_id == run_id).then_some(before);
+        let mut after = AfterFollowup::new(before, answer.outcome.as_ref(), accepted_at);
+        let poller = Poller::new(client, run_id, self.settings.policy);
+        wait(poller, self.settings, |run| after.settled(run)).await
+    }
+}
+
+impl fmt::Debug for FollowupAndWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FollowupAndWait")
+            .field("run_id", &self.run_id)
+            .field("policy", &self.settings.policy)
+            .field("cancel_on_timeout", &self.settings.cancel_on_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tells the run's state after a follow-up from the state it was in before.
+#[derive(Debug)]
+struct AfterFollowup {
+    /// The terminal state the run was in before the follow-up, if it was.
+    ended_as: Option<RunState>,
+    /// The run may show a terminal state from before the follow-up.
+    stale_possible: bool,
+    /// A terminal poll updated at or after this instant shows the run after the follow-up.
+    updated_since: Option<DateTime<Utc>>,
+    /// A poll since the follow-up showed the run in another state than before.
+    moved: bool,
+}
+
+impl AfterFollowup {
+    fn new(
+        before: Option<RunItem>,
+        outcome: Option<&FollowupOutcome>,
+        accepted_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let ended_as = before
+            .as_ref()
+            .map(|run| run.state.clone())
+            .filter(is_terminal);
+        // A live run that took the follow-up into its session or queue ends after it. Anything
+        // else (a new execution, an ended run, a run not read before, an outcome this version
+        // does not know) may still show the old state for a while.
+        let live_before = before.as_ref().is_some_and(|run| !is_terminal(&run.state));
+        let new_execution = matches!(outcome, Some(FollowupOutcome::HandoffExecution));
+        let stale_possible = new_execution || !live_before;
+        // `Date` has whole seconds: the follow-up was accepted before the end of that second.
+        let updated_since = match (accepted_at, &before) {
+            (Some(at), _) => Some(at + chrono::Duration::seconds(1)),
+            (None, Some(run)) => Some(run.updated_at + chrono::Duration::nanoseconds(1)),
+            (None, None) => None,
+        };
+        Self {
+            ended_as,
+            stale_possible,
+            updated_since,
+            moved: false,
+        }
+    }
+
+    fn settled(&mut self, run: &RunItem) -> bool {
+        if !is_terminal(&run.state) {
+            self.moved = true;
+            return false;
+        }
+        if self
+            .ended_as
+            .as_ref()
+            .is_some_and(|before| *before != run.state)
+        {
+            self.moved = true;
+        }
+        !self.stale_possible
+            || self.moved
+            || self
+                .updated_since
+                .is_some_and(|since| run.updated_at >= since)
     }
 }
 
@@ -420,18 +659,18 @@ impl fmt::Debug for RunAndWait<'_> {
 /// # Ok(()) }
 /// ```
 #[must_use = "streams do nothing unless polled"]
-pub struct WatchRun<'a> {
-    client: &'a Client,
+pub struct WatchRun {
+    client: Client,
     run_id: String,
     policy: DelayPolicy,
-    stream: Option<BoxStream<'a, Result<RunItem, WaitError>>>,
+    stream: Option<BoxStream<'static, Result<RunItem, WaitError>>>,
 }
 
-impl WatchRun<'_> {
+impl WatchRun {
     wait_setters!(policy);
 }
 
-impl Stream for WatchRun<'_> {
+impl Stream for WatchRun {
     type Item = Result<RunItem, WaitError>;
 
     fn poll_next(
@@ -439,16 +678,14 @@ impl Stream for WatchRun<'_> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let client = this.client;
         let policy = this.policy;
-        let run_id = &this.run_id;
         let stream = this.stream.get_or_insert_with(|| {
-            let poller = Poller::new(client, run_id.clone(), policy);
+            let poller = Poller::new(this.client.clone(), this.run_id.clone(), policy);
             Box::pin(futures::stream::unfold(Some(poller), |poller| async move {
                 let mut poller = poller?;
                 match poller.next_change().await {
-                    Ok(run) if is_terminal(&run.state) => Some((Ok(run), None)),
-                    Ok(run) => Some((Ok(run), Some(poller))),
+                    Ok(Change { run, .. }) if is_terminal(&run.state) => Some((Ok(run), None)),
+                    Ok(Change { run, .. }) => Some((Ok(run), Some(poller))),
                     Err(err) => Some((Err(err.into_error(CancelOutcome::NotRequested)), None)),
                 }
             }))
@@ -457,7 +694,7 @@ impl Stream for WatchRun<'_> {
     }
 }
 
-impl fmt::Debug for WatchRun<'_> {
+impl fmt::Debug for WatchRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WatchRun")
             .field("run_id", &self.run_id)
@@ -467,24 +704,25 @@ impl fmt::Debug for WatchRun<'_> {
     }
 }
 
+/// Polls until `settled` accepts a run and returns that run. `settled` sees every state change
+/// and every terminal poll.
 async fn wait(
-    client: &Client,
-    run_id: String,
+    mut poller: Poller,
     mut settings: WaitSettings<'_>,
+    mut settled: impl FnMut(&RunItem) -> bool,
 ) -> Result<RunItem, WaitError> {
-    let mut poller = Poller::new(client, run_id, settings.policy);
     loop {
         match poller.next_change().await {
-            Ok(run) => {
-                if let Some(callback) = settings.on_state_change.as_mut() {
+            Ok(Change { run, new_state }) => {
+                if new_state && let Some(callback) = settings.on_state_change.as_mut() {
                     callback(&run);
                 }
-                if is_terminal(&run.state) {
+                if settled(&run) {
                     return Ok(run);
                 }
             }
             Err(Stop::Timeout(timeout)) if settings.cancel_on_timeout => {
-                let cancel = cancel(client, &timeout.last_run.run_id).await;
+                let cancel = cancel(&poller.client, &timeout.last_run.run_id).await;
                 return Err(Stop::Timeout(timeout).into_error(cancel));
             }
             Err(stop) => return Err(stop.into_error(CancelOutcome::NotRequested)),
@@ -551,9 +789,16 @@ impl Stop {
     }
 }
 
+/// A poll [`Poller::next_change`] reports.
+struct Change {
+    run: RunItem,
+    /// The state differs from the previous poll's (always true for the first poll).
+    new_state: bool,
+}
+
 /// Polls one run on the delay policy and reports state changes.
-struct Poller<'a> {
-    client: &'a Client,
+struct Poller {
+    client: Client,
     run_id: String,
     policy: DelayPolicy,
     /// Set by the first poll.
@@ -564,8 +809,8 @@ struct Poller<'a> {
     final_poll: bool,
 }
 
-impl<'a> Poller<'a> {
-    fn new(client: &'a Client, run_id: String, policy: DelayPolicy) -> Self {
+impl Poller {
+    fn new(client: Client, run_id: String, policy: DelayPolicy) -> Self {
         Self {
             client,
             run_id,
@@ -577,20 +822,21 @@ impl<'a> Poller<'a> {
         }
     }
 
-    /// Polls until the state differs from the last poll (any state, for the first poll).
-    async fn next_change(&mut self) -> Result<RunItem, Stop> {
+    /// Polls until the state differs from the last poll (any state, for the first poll) or is
+    /// terminal.
+    async fn next_change(&mut self) -> Result<Change, Stop> {
         loop {
             if let Some(started) = self.started {
                 self.pause(started).await?;
             }
             let run = self.poll().await?;
-            let changed = self
+            let new_state = self
                 .last
                 .as_ref()
                 .is_none_or(|last| last.state != run.state);
             self.last = Some(run.clone());
-            if changed || is_terminal(&run.state) {
-                return Ok(run);
+            if new_state || is_terminal(&run.state) {
+                return Ok(Change { run, new_state });
             }
         }
     }
@@ -681,6 +927,80 @@ mod tests {
             max_wait: Duration::MAX,
         };
         assert_eq!(p.delay(40, 0.5), Duration::MAX);
+    }
+
+    fn run(state: RunState, updated_at: &str) -> RunItem {
+        serde_json::from_value(serde_json::json!({
+            "run_id": "run_1",
+            "title": "t",
+            "prompt": "p",
+            "state": state,
+            "created_at": "2025-03-14T09:00:00Z",
+            "updated_at": updated_at,
+        }))
+        .expect("a run")
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("an RFC 3339 instant")
+    }
+
+    #[test]
+    fn after_a_followup_the_old_terminal_state_does_not_count() {
+        let before = run(RunState::Succeeded, "2025-03-14T09:30:00Z");
+        let accepted = Some(at("2025-03-14T10:00:00Z"));
+        let new = |outcome| AfterFollowup::new(Some(before.clone()), outcome, accepted);
+        let handoff = Some(&FollowupOutcome::HandoffExecution);
+
+        let mut after = new(handoff);
+        assert!(!after.settled(&before), "the state from before");
+        assert!(!after.settled(&run(RunState::Succeeded, "2025-03-14T10:00:00.999Z")));
+        assert!(after.settled(&run(RunState::Succeeded, "2025-03-14T10:00:01Z")));
+
+        // Seen working, then ended: whatever the clocks say.
+        let mut after = new(handoff);
+        assert!(!after.settled(&run(RunState::Queued, "2025-03-14T09:00:00Z")));
+        assert!(after.settled(&run(RunState::Succeeded, "2025-03-14T09:00:00Z")));
+
+        // Another terminal state than before.
+        let mut after = new(handoff);
+        assert!(after.settled(&run(RunState::Failed, "2025-03-14T09:00:00Z")));
+
+        // An ended run is suspected of showing its old state whatever the outcome says.
+        let mut after = new(Some(&FollowupOutcome::QueuePending));
+        assert!(!after.settled(&before));
+        let mut after = new(None);
+        assert!(!after.settled(&before));
+    }
+
+    #[test]
+    fn after_a_followup_to_a_live_run_its_next_terminal_state_counts() {
+        let before = run(RunState::Inprogress, "2025-03-14T09:30:00Z");
+        let accepted = Some(at("2025-03-14T10:00:00Z"));
+        for outcome in [FollowupOutcome::LiveSession, FollowupOutcome::QueuedPrompt] {
+            let mut after = AfterFollowup::new(Some(before.clone()), Some(&outcome), accepted);
+            assert!(after.settled(&run(RunState::Succeeded, "2025-03-14T09:59:00Z")));
+        }
+        // Unless it ended in between and the follow-up started a new execution.
+        let mut after = AfterFollowup::new(
+            Some(before),
+            Some(&FollowupOutcome::HandoffExecution),
+            accepted,
+        );
+        assert!(!after.settled(&run(RunState::Succeeded, "2025-03-14T09:59:00Z")));
+    }
+
+    #[test]
+    fn without_a_date_the_run_must_change_after_it_was_read() {
+        let before = run(RunState::Succeeded, "2025-03-14T09:30:00Z");
+        let mut after = AfterFollowup::new(Some(before.clone()), None, None);
+        assert!(!after.settled(&before));
+        assert!(after.settled(&run(RunState::Succeeded, "2025-03-14T09:30:00.001Z")));
+        // Nothing to compare with: only a state seen since counts.
+        let mut after = AfterFollowup::new(None, None, None);
+        assert!(!after.settled(&before));
+        assert!(!after.settled(&run(RunState::Inprogress, "2025-03-14T09:30:00Z")));
+        assert!(after.settled(&before));
     }
 
     #[test]

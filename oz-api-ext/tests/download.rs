@@ -604,3 +604,165 @@ fn downloads_can_run_on_spawned_tasks() {
     assert_send(&download);
     assert_send(&download.to_file("never-written.json"));
 }
+
+const SCREENSHOT_PATH: &str = "/api/v1/agent/conversations/conv-1/screenshots/shot-7/download";
+
+/// PNG bytes, not valid UTF-8, so a text round trip would show.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\xff\xfe";
+
+#[tokio::test]
+async fn a_screenshot_is_fetched_from_the_storage_origin_without_credentials() {
+    let api = MockServer::start().await;
+    let storage = MockServer::start().await;
+    let signed = format!("{}/screenshots/shot-7.png?{SIGNATURE}", storage.uri());
+    Mock::given(method("GET"))
+        .and(path(SCREENSHOT_PATH))
+        .respond_with(redirect_to(&signed))
+        .expect(3)
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/screenshots/shot-7.png"))
+        .and(query_param(
+            "X-Goog-Signature",
+            "9f8e7d6c5b4a39281706SIGNATURE",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("Content-Type", "image/png")
+                .set_body_bytes(PNG),
+        )
+        .expect(3)
+        .mount(&storage)
+        .await;
+    let client = client(&api);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("shot-7.png");
+
+    let in_memory = client
+        .download_screenshot("conv-1", "shot-7")
+        .bytes()
+        .await
+        .expect("bytes");
+    let mut written = Vec::new();
+    let to_writer = client
+        .download_screenshot("conv-1", "shot-7")
+        .to_writer(&mut written)
+        .await
+        .expect("to_writer");
+    let to_file = client
+        .download_screenshot("conv-1", "shot-7")
+        .to_file(&target)
+        .await
+        .expect("to_file");
+
+    assert_eq!(&in_memory[..], PNG);
+    assert_eq!(written, PNG);
+    assert_eq!((to_writer, to_file), (PNG.len() as u64, PNG.len() as u64));
+    assert_eq!(std::fs::read(&target).expect("saved file"), PNG);
+    // Only the file itself is left: the temporary file was renamed over it.
+    assert_eq!(entries(dir.path()), ["shot-7.png"]);
+    for request in received(&api).await {
+        assert_eq!(
+            request.headers["authorization"],
+            format!("Bearer {API_KEY}").as_str()
+        );
+    }
+    assert_no_credentials(&storage).await;
+}
+
+#[tokio::test]
+async fn an_expired_screenshot_url_is_resolved_again_once() {
+    let api = MockServer::start().await;
+    let storage = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(SCREENSHOT_PATH))
+        .respond_with(redirect_to(&format!("{}/s.png?sig=old", storage.uri())))
+        .up_to_n_times(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(SCREENSHOT_PATH))
+        .respond_with(redirect_to(&format!("{}/s.png?sig=new", storage.uri())))
+        .mount(&api)
+        .await;
+    // 410 Gone: how some stores report an expired signature.
+    Mock::given(method("GET"))
+        .and(query_param("sig", "old"))
+        .respond_with(ResponseTemplate::new(410))
+        .mount(&storage)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("sig", "new"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(PNG))
+        .mount(&storage)
+        .await;
+
+    let body = client(&api)
+        .download_screenshot("conv-1", "shot-7")
+        .bytes()
+        .await
+        .expect("the fresh URL works");
+
+    assert_eq!(&body[..], PNG);
+    assert_eq!(received(&api).await.len(), 2);
+    let queries: Vec<_> = received(&storage)
+        .await
+        .iter()
+        .map(|r| r.url.query().map(str::to_owned))
+        .collect();
+    assert_eq!(queries, [Some("sig=old".into()), Some("sig=new".into())]);
+    assert_no_credentials(&storage).await;
+}
+
+#[tokio::test]
+async fn a_screenshot_url_refused_twice_fails_without_the_signature() {
+    let api = MockServer::start().await;
+    let storage = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(SCREENSHOT_PATH))
+        .respond_with(redirect_to(&format!("{}/s.png?{SIGNATURE}", storage.uri())))
+        .expect(2)
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(403))
+        .expect(2)
+        .mount(&storage)
+        .await;
+
+    let err = client(&api)
+        .download_screenshot("conv-1", "shot-7")
+        .bytes()
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, DownloadError::Storage { status, .. } if status.as_u16() == 403),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(!message.contains("SIGNATURE"), "{message}");
+    assert!(!format!("{err:?}").contains("SIGNATURE"));
+}
+
+#[tokio::test]
+async fn an_unknown_screenshot_is_the_apis_404() {
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(SCREENSHOT_PATH))
+        .respond_with(problem(404, "Not found"))
+        .mount(&api)
+        .await;
+
+    let err = client(&api)
+        .download_screenshot("conv-1", "shot-7")
+        .bytes()
+        .await
+        .unwrap_err();
+
+    let DownloadError::Api(source) = &err else {
+        panic!("expected the API's error, got {err:?}");
+    };
+    assert_eq!(source.status().map(|s| s.as_u16()), Some(404));
+}

@@ -218,7 +218,7 @@ async fn a_repeated_cursor_ends_with_an_error_after_the_pages_received() {
         .collect();
     assert_eq!(runs, ["r1", "r2", "r3"]);
     match &results[3] {
-        Err(PaginationError::RepeatedCursor { page, cursor }) => {
+        Err(PaginationError::RepeatedCursor { page, cursor, .. }) => {
             assert_eq!((*page, cursor.as_str()), (3, "c2"));
         }
         other => panic!("expected a repeated cursor, got {other:?}"),
@@ -309,7 +309,7 @@ async fn a_failed_page_ends_the_listing_with_the_request_error() {
     assert_eq!(results.len(), 3, "{results:?}");
     assert!(results[..2].iter().all(Result::is_ok));
     let err = results[2].as_ref().unwrap_err();
-    let PaginationError::Request { page, source } = err else {
+    let PaginationError::Request { page, source, .. } = err else {
         panic!("expected a request error, got {err:?}");
     };
     assert_eq!(*page, 2);

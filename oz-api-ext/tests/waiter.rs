@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use oz_api_ext::oz_api::types::{RunAgentRequest, RunState};
+use oz_api_ext::oz_api::types::{RunAgentRequest, RunFollowupRequest, RunState};
 use oz_api_ext::oz_api::{ApiErrorExt, Client, ClientInfo, Config};
 use oz_api_ext::{CancelOutcome, RunWaitExt, WaitError};
 use serde_json::{Value, json};
@@ -499,6 +499,290 @@ async fn run_and_wait_reports_a_failed_start() {
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
+const FOLLOWUP_PATH: &str = "/api/v1/agent/runs/run_1/followups";
+/// When the server accepted the follow-up (its `Date`), and instants around it.
+const ACCEPTED: &str = "Fri, 14 Mar 2025 10:00:00 GMT";
+const BEFORE: &str = "2025-03-14T09:31:07Z";
+const SAME_SECOND: &str = "2025-03-14T10:00:00.600Z";
+const LATER: &str = "2025-03-14T10:02:00Z";
+
+/// `run_id` in `state`, last updated at `updated_at`.
+fn run_at(run_id: &str, state: &str, updated_at: &str) -> ResponseTemplate {
+    let mut run = run_json(state);
+    run["run_id"] = json!(run_id);
+    run["updated_at"] = json!(updated_at);
+    ResponseTemplate::new(200).set_body_json(run)
+}
+
+/// The answer to a follow-up, sent at [`ACCEPTED`].
+async fn accept_followup(server: &MockServer, body: Value) {
+    Mock::given(method("POST"))
+        .and(path(FOLLOWUP_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("Date", ACCEPTED)
+                .set_body_json(body),
+        )
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+fn followup(message: &str) -> oz_api_ext::oz_api::types::builder::RunFollowupRequest {
+    RunFollowupRequest::builder().message(message.to_owned())
+}
+
+/// Method and path of every request, in order.
+async fn requests(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn followup_and_wait_skips_the_terminal_state_from_before_the_followup() {
+    let server = MockServer::start().await;
+    // Read before the follow-up, then polled: still the old state twice, then the new execution.
+    let runs = Script::new(vec![
+        run_at("run_1", "SUCCEEDED", BEFORE),
+        run_at("run_1", "SUCCEEDED", BEFORE),
+        run_at("run_1", "SUCCEEDED", BEFORE),
+        run_at("run_1", "INPROGRESS", "2025-03-14T10:00:30Z"),
+        run_at("run_1", "SUCCEEDED", LATER),
+    ]);
+    runs.mount(&server, "GET", RUN_PATH).await;
+    accept_followup(
+        &server,
+        json!({"run_id": "run_1", "followup_id": "fu-1", "outcome": "handoff_execution"}),
+    )
+    .await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+
+    let run = client(&server)
+        .followup_and_wait("run_1", followup("Also update the changelog"))
+        .min_delay(MIN)
+        .max_delay(MAX)
+        .on_state_change(move |run| recorder.lock().unwrap().push(run.state.clone()))
+        .send()
+        .await
+        .expect("the run settles again");
+
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(run.updated_at.to_rfc3339(), "2025-03-14T10:02:00+00:00");
+    assert_eq!(runs.arrivals().len(), 5);
+    assert_delays_follow_the_policy(&runs.gaps()[1..]);
+    assert_eq!(
+        requests(&server).await[..3],
+        [
+            format!("GET {RUN_PATH}"),
+            format!("POST {FOLLOWUP_PATH}"),
+            format!("GET {RUN_PATH}")
+        ]
+    );
+    let post = &server.received_requests().await.unwrap()[1];
+    let body: Value = serde_json::from_slice(&post.body).unwrap();
+    assert_eq!(body, json!({"message": "Also update the changelog"}));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            RunState::Succeeded,
+            RunState::Inprogress,
+            RunState::Succeeded
+        ],
+        "each state seen after the follow-up is reported once"
+    );
+}
+
+/// A new execution can start and end between two polls: the run is then never seen working,
+/// but its `updated_at` moved past the second in which the follow-up was accepted. A touch
+/// within that second does not count.
+#[tokio::test(start_paused = true)]
+async fn followup_and_wait_recognises_a_new_execution_that_ended_between_two_polls() {
+    let server = MockServer::start().await;
+    let runs = Script::new(vec![
+        run_at("run_1", "SUCCEEDED", BEFORE),
+        run_at("run_1", "SUCCEEDED", BEFORE),
+        run_at("run_1", "SUCCEEDED", SAME_SECOND),
+        run_at("run_1", "SUCCEEDED", LATER),
+    ]);
+    runs.mount(&server, "GET", RUN_PATH).await;
+    accept_followup(
+        &server,
+        json!({"run_id": "run_1", "outcome": "handoff_execution"}),
+    )
+    .await;
+
+    let run = client(&server)
+        .followup_and_wait("run_1", followup("Run the tests again"))
+        .send()
+        .await
+        .expect("the run settles again");
+
+    assert_eq!(run.updated_at.to_rfc3339(), "2025-03-14T10:02:00+00:00");
+    assert_eq!(runs.arrivals().len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn followup_and_wait_accepts_a_different_terminal_state_at_once() {
+    let server = MockServer::start().await;
+    let runs = Script::new(vec![
+        run_at("run_1", "SUCCEEDED", BEFORE),
+        run_at("run_1", "FAILED", SAME_SECOND),
+    ]);
+    runs.mount(&server, "GET", RUN_PATH).await;
+    accept_followup(
+        &server,
+        json!({"run_id": "run_1", "outcome": "handoff_execution"}),
+    )
+    .await;
+
+    let run = client(&server)
+        .followup_and_wait("run_1", followup("Try the other fix"))
+        .send()
+        .await
+        .expect("the run left its old state");
+
+    assert_eq!(run.state, RunState::Failed);
+    assert_eq!(runs.arrivals().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_followup_to_a_live_run_waits_only_for_its_next_terminal_state() {
+    let server = MockServer::start().await;
+    // The run was working when the follow-up reached its session; its end counts whatever the
+    // clocks say.
+    let runs = Script::new(vec![
+        run_at("run_1", "INPROGRESS", BEFORE),
+        run_at("run_1", "INPROGRESS", BEFORE),
+        run_at("run_1", "SUCCEEDED", BEFORE),
+    ]);
+    runs.mount(&server, "GET", RUN_PATH).await;
+    accept_followup(
+        &server,
+        json!({"run_id": "run_1", "outcome": "live_session"}),
+    )
+    .await;
+
+    let run = client(&server)
+        .followup_and_wait("run_1", followup("Use the staging database"))
+        .send()
+        .await
+        .expect("the run ends");
+
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(runs.arrivals().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn followup_and_wait_follows_the_run_named_in_the_answer() {
+    let server = MockServer::start().await;
+    let before = Script::new(vec![run_at("run_1", "SUCCEEDED", BEFORE)]);
+    before.mount(&server, "GET", RUN_PATH).await;
+    let other = Script::new(vec![
+        run_at("run_2", "QUEUED", SAME_SECOND),
+        run_at("run_2", "SUCCEEDED", LATER),
+    ]);
+    other
+        .mount(&server, "GET", "/api/v1/agent/runs/run_2")
+        .await;
+    accept_followup(
+        &server,
+        json!({"run_id": "run_2", "outcome": "handoff_execution"}),
+    )
+    .await;
+
+    let run = client(&server)
+        .followup_and_wait("run_1", followup("Continue"))
+        .send()
+        .await
+        .expect("run_2 settles");
+
+    assert_eq!(run.run_id, "run_2");
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(before.arrivals().len(), 1, "run_1 is read once, before");
+    assert_eq!(other.arrivals().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_never_shows_the_followup_times_out_instead_of_returning_its_old_state() {
+    let server = MockServer::start().await;
+    let runs = Script::new(vec![run_at("run_1", "SUCCEEDED", BEFORE)]);
+    runs.mount(&server, "GET", RUN_PATH).await;
+    accept_followup(
+        &server,
+        json!({"run_id": "run_1", "outcome": "handoff_execution"}),
+    )
+    .await;
+
+    let err = client(&server)
+        .followup_and_wait("run_1", followup("Anything"))
+        .max_wait(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap_err();
+
+    let WaitError::ExceededMaxWait {
+        polls, last_run, ..
+    } = &err
+    else {
+        panic!("expected a timeout, got {err:?}");
+    };
+    assert_eq!(last_run.state, RunState::Succeeded);
+    assert_eq!(*polls as usize + 1, runs.arrivals().len());
+    assert!(
+        err.to_string()
+            .starts_with("run run_1 still SUCCEEDED after "),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_followup_ends_with_the_request_error() {
+    let server = MockServer::start().await;
+    let runs = Script::new(vec![run_at("run_1", "SUCCEEDED", BEFORE)]);
+    runs.mount(&server, "GET", RUN_PATH).await;
+    Mock::given(method("POST"))
+        .and(path(FOLLOWUP_PATH))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "type": "https://docs.warp.dev/errors/unknown_attachment",
+            "title": "Unknown attachment",
+            "status": 422,
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let err = client(&server)
+        .followup_and_wait("run_1", followup("With a file"))
+        .send()
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            &err,
+            WaitError::Request { operation: "submit_run_followup", run_id: Some(id), .. } if id == "run_1"
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.api_error()
+            .and_then(|e| e.http_status())
+            .map(|s| s.as_u16()),
+        Some(422)
+    );
+    assert_eq!(
+        runs.arrivals().len(),
+        1,
+        "no poll after a refused follow-up"
+    );
+}
+
 /// Waiting can happen in a spawned task.
 #[test]
 fn waiters_are_send() {
@@ -517,4 +801,9 @@ fn waiters_are_send() {
             .send(),
     );
     assert_send(&client.watch_run("run_1"));
+    assert_send(
+        &client
+            .followup_and_wait("run_1", RunFollowupRequest::builder())
+            .send(),
+    );
 }
