@@ -524,11 +524,7 @@ pub async fn call(
                 .send()
                 .await,
         ),
-        "list_factories" => {
-            let b = set!(client.list_factories(), p, limit: std::num::NonZeroU64, cursor: String,
-                search: String, filter_team_uid: String);
-            from_result(team!(b, p).send().await)
-        }
+        "list_factories" => from_result(list_factories(client, p)?.send().await),
         "get_factory" => from_result(
             client
                 .get_factory()
@@ -544,19 +540,7 @@ pub async fn call(
                 .send()
                 .await,
         ),
-        "list_factory_tasks" => {
-            let b = client
-                .list_factory_tasks()
-                .factory_uid(p.path("factoryUid")?);
-            let b = set!(b, p, limit: std::num::NonZeroU64, cursor: String, q: String,
-                stage: Vec<types::FactoryTaskStage>, created_by: Vec<String>,
-                created_after: chrono::DateTime<chrono::Utc>,
-                created_before: chrono::DateTime<chrono::Utc>,
-                updated_after: chrono::DateTime<chrono::Utc>, sort_by: types::FactoryTaskSortBy,
-                sort_order: types::ListFactoryTasksSortOrder, full_list: bool,
-                include_current_run: bool);
-            from_result(b.send().await)
-        }
+        "list_factory_tasks" => from_result(list_factory_tasks(client, p)?.send().await),
         "create_factory_task" => from_result(
             client
                 .create_factory_task()
@@ -717,4 +701,34 @@ pub fn list_runs<'c>(
         None => b,
     };
     Ok(team!(b, p))
+}
+
+/// The `list_factories` builder with every filter of the fixture set (shared with the
+/// pagination workflow).
+pub fn list_factories<'c>(
+    client: &'c Client,
+    p: &Params<'_>,
+) -> Result<oz_api::builder::ListFactories<'c>, String> {
+    let b = set!(client.list_factories(), p, limit: std::num::NonZeroU64, cursor: String,
+        search: String, filter_team_uid: String);
+    Ok(team!(b, p))
+}
+
+/// The `list_factory_tasks` builder with the factory and every filter of the fixture set
+/// (shared with the pagination workflow).
+pub fn list_factory_tasks<'c>(
+    client: &'c Client,
+    p: &Params<'_>,
+) -> Result<oz_api::builder::ListFactoryTasks<'c>, String> {
+    let b = client
+        .list_factory_tasks()
+        .factory_uid(p.path("factoryUid")?);
+    let b = set!(b, p, limit: std::num::NonZeroU64, cursor: String, q: String,
+        stage: Vec<types::FactoryTaskStage>, created_by: Vec<String>,
+        created_after: chrono::DateTime<chrono::Utc>,
+        created_before: chrono::DateTime<chrono::Utc>,
+        updated_after: chrono::DateTime<chrono::Utc>, sort_by: types::FactoryTaskSortBy,
+        sort_order: types::ListFactoryTasksSortOrder, full_list: bool,
+        include_current_run: bool);
+    Ok(b)
 }

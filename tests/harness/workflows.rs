@@ -3,7 +3,7 @@
 use futures::StreamExt;
 use oz_api_ext::oz_api::Client;
 use oz_api_ext::oz_api::types::RunState;
-use oz_api_ext::{DownloadError, DownloadExt, EventsExt, ListRunsExt, MessagesExt, RunWaitExt};
+use oz_api_ext::{DownloadError, DownloadExt, EventsExt, MessagesExt, PaginateExt, RunWaitExt};
 use serde_json::Value;
 
 use crate::dispatch::{self, Outcome, Params};
@@ -50,44 +50,34 @@ pub async fn run(client: &Client, operation: &Operation, fixture: &Fixture) -> O
     };
     let success = fixture.response.status < 400;
     match operation.id.as_str() {
-        "list_runs" => {
-            // Stop after the runs of this page so the next page is never requested.
-            let count = if success { items("/runs")? } else { 1 };
+        "list_runs" | "list_factories" | "list_factory_tasks" => {
+            let (name, key) = match operation.id.as_str() {
+                "list_runs" => ("list_runs().items()", "/runs"),
+                "list_factories" => ("list_factories().items()", "/factories"),
+                _ => ("list_factory_tasks().items()", "/tasks"),
+            };
+            // Stop after the items of this page so the next page is never requested.
+            let count = if success { items(key)? } else { 1 };
             if success && count == 0 && has_next_page(body) {
                 return None;
             }
-            let outcome = match dispatch::list_runs(client, &p) {
-                Err(e) => Err(e),
-                Ok(builder) => {
-                    let mut stream = builder.items();
-                    if count > 0 {
-                        stream = stream.max_items(count as u64);
-                    }
-                    let mut runs = Vec::new();
-                    let mut failure = None;
-                    while let Some(item) = stream.next().await {
-                        match item {
-                            Ok(run) => runs.push(run),
-                            Err(err) => {
-                                failure = Some(match err {
-                                    oz_api_ext::PaginationError::Request { source, .. } => {
-                                        dispatch::from_error(*source)
-                                    }
-                                    other => Err(other.to_string()),
-                                });
-                                break;
-                            }
-                        }
-                    }
-                    match failure {
-                        Some(outcome) => outcome,
-                        None => encode_list(&runs),
-                    }
-                }
+            let outcome = match operation.id.as_str() {
+                "list_runs" => match dispatch::list_runs(client, &p) {
+                    Ok(builder) => paged(builder, count).await,
+                    Err(e) => Err(e),
+                },
+                "list_factories" => match dispatch::list_factories(client, &p) {
+                    Ok(builder) => paged(builder, count).await,
+                    Err(e) => Err(e),
+                },
+                _ => match dispatch::list_factory_tasks(client, &p) {
+                    Ok(builder) => paged(builder, count).await,
+                    Err(e) => Err(e),
+                },
             };
             Some(WorkflowRun {
-                name: "list_runs().items()",
-                compare_to: if success { "/runs" } else { "" },
+                name,
+                compare_to: if success { key } else { "" },
                 outcome,
                 requests: 1,
                 status_known: true,
@@ -131,6 +121,17 @@ pub async fn run(client: &Client, operation: &Operation, fixture: &Fixture) -> O
             Some(download(
                 "download_artifact_file().url()",
                 client.download_artifact_file(uid).url().await,
+            ))
+        }
+        "download_conversation_screenshot" => {
+            let conversation_id = p.path("conversationId").ok()?;
+            let screenshot_uid = p.path("screenshotUid").ok()?;
+            Some(download(
+                "download_screenshot().url()",
+                client
+                    .download_screenshot(conversation_id, screenshot_uid)
+                    .url()
+                    .await,
             ))
         }
         "poll_agent_events" => {
@@ -181,6 +182,30 @@ pub async fn run(client: &Client, operation: &Operation, fixture: &Fixture) -> O
         }
         _ => None,
     }
+}
+
+/// The first `count` items of a paged listing (every item when `count` is 0), or the problem of
+/// the page that failed.
+async fn paged<'a, B>(builder: B, count: usize) -> Result<Outcome, String>
+where
+    B: PaginateExt<'a> + 'a,
+    B::Item: serde::Serialize,
+{
+    let mut stream = builder.items();
+    if count > 0 {
+        stream = stream.max_items(count as u64);
+    }
+    let mut items = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(item) => items.push(item),
+            Err(oz_api_ext::PaginationError::Request { source, .. }) => {
+                return dispatch::from_error(*source);
+            }
+            Err(other) => return Err(other.to_string()),
+        }
+    }
+    encode_list(&items)
 }
 
 fn has_next_page(body: Option<&Value>) -> bool {

@@ -59,6 +59,12 @@ async fn every_fixture_replays_through_its_workflow() {
         ("get_run", "wait_for_run()"),
         ("get_run_transcript", "download_transcript().url()"),
         ("download_artifact", "download_artifact_file().url()"),
+        (
+            "download_conversation_screenshot",
+            "download_screenshot().url()",
+        ),
+        ("list_factories", "list_factories().items()"),
+        ("list_factory_tasks", "list_factory_tasks().items()"),
         ("poll_agent_events", "events().stream()"),
         ("list_agent_messages", "inbox().stream()"),
     ] {
