@@ -19,6 +19,10 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
 
+/// Deepest nesting of mappings and sequences accepted (as deep as serde_json goes), so that a
+/// hostile file cannot exhaust the stack.
+const MAX_DEPTH: usize = 128;
+
 /// A parsed document and the position (line, column; both 1-based) of each JSON pointer.
 #[derive(Debug)]
 pub(crate) struct Document {
@@ -65,6 +69,7 @@ pub(crate) fn parse(source: &str, first_line: usize) -> Result<Document, Vec<Par
     let mut parser = Parser {
         lines,
         pos: 0,
+        depth: 0,
         positions: HashMap::new(),
         errors: Vec::new(),
     };
@@ -113,6 +118,7 @@ fn is_sequence_item(text: &str) -> bool {
 struct Parser<'a> {
     lines: Vec<Line<'a>>,
     pos: usize,
+    depth: usize,
     positions: HashMap<String, (usize, usize)>,
     errors: Vec<ParseError>,
 }
@@ -197,6 +203,21 @@ impl Parser<'_> {
 
     /// A node whose lines are indented at least `min_indent`; absent → null.
     fn block(&mut self, min_indent: usize, pointer: &str) -> Result<Value, ParseError> {
+        if self.depth >= MAX_DEPTH {
+            let line = self.lines.get(self.pos).map_or(1, |l| l.no);
+            return Err(Self::error(
+                line,
+                1,
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.depth += 1;
+        let node = self.node(min_indent, pointer);
+        self.depth -= 1;
+        node
+    }
+
+    fn node(&mut self, min_indent: usize, pointer: &str) -> Result<Value, ParseError> {
         let Some(i) = self.peek()? else {
             return Ok(Value::Null);
         };
@@ -697,5 +718,13 @@ mod tests {
                 .message
                 .contains("one YAML document")
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = "- ".repeat(100_000) + "x\n";
+        assert!(error(&deep).message.contains("nesting deeper"));
+        let ok = "- ".repeat(20) + "x\n";
+        assert!(parse(&ok, 1).is_ok());
     }
 }
