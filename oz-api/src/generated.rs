@@ -1214,14 +1214,7 @@ pub mod types {
         }
     }
     ///An artifact produced by a run, told apart by artifact_type.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum ArtifactItem {
@@ -1260,14 +1253,7 @@ pub mod types {
         }
     }
     ///A retrievable artifact, told apart by artifact_type. Pull requests and external references cannot be fetched this way.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum ArtifactResponse {
@@ -2099,14 +2085,7 @@ pub mod types {
         }
     }
     ///A piece of message content, told apart by type.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum ConversationContentBlock {
@@ -4579,14 +4558,7 @@ pub mod types {
         }
     }
     ///A usage snapshot of a third-party harness; harness tells which one.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum HarnessUsage {
@@ -25604,6 +25576,220 @@ pub mod types {
         impl From<String> for ConversionError {
             fn from(value: String) -> Self {
                 Self(value.into())
+            }
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ArtifactItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+                deserializer,
+            )?;
+            let tag = value
+                .get("artifact_type")
+                .and_then(::serde_json::Value::as_str)
+                .map(str::to_owned);
+            match tag.as_deref() {
+                ::std::option::Option::Some("PLAN") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::PlanArtifact)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}", "artifact_type PLAN (PlanArtifact)", e
+                                .inner(), e.path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("PULL_REQUEST") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::PullRequestArtifact)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}",
+                                "artifact_type PULL_REQUEST (PullRequestArtifact)", e
+                                .inner(), e.path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("SCREENSHOT") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::ScreenshotArtifact)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}",
+                                "artifact_type SCREENSHOT (ScreenshotArtifact)", e.inner(),
+                                e.path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("FILE") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::FileArtifact)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}", "artifact_type FILE (FileArtifact)", e
+                                .inner(), e.path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("EXTERNAL_REFERENCE") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::ExternalReferenceArtifact)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}",
+                                "artifact_type EXTERNAL_REFERENCE (ExternalReferenceArtifact)",
+                                e.inner(), e.path()
+                            ),
+                        ))
+                }
+                _ => ::std::result::Result::Ok(Self::Unknown(value)),
+            }
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ArtifactResponse {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+                deserializer,
+            )?;
+            let tag = value
+                .get("artifact_type")
+                .and_then(::serde_json::Value::as_str)
+                .map(str::to_owned);
+            match tag.as_deref() {
+                ::std::option::Option::Some("PLAN") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::PlanArtifactResponse)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}", "artifact_type PLAN (PlanArtifactResponse)",
+                                e.inner(), e.path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("SCREENSHOT") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::ScreenshotArtifactResponse)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}",
+                                "artifact_type SCREENSHOT (ScreenshotArtifactResponse)", e
+                                .inner(), e.path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("FILE") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::FileArtifactResponse)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}", "artifact_type FILE (FileArtifactResponse)",
+                                e.inner(), e.path()
+                            ),
+                        ))
+                }
+                _ => ::std::result::Result::Ok(Self::Unknown(value)),
+            }
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ConversationContentBlock {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+                deserializer,
+            )?;
+            let tag = value
+                .get("type")
+                .and_then(::serde_json::Value::as_str)
+                .map(str::to_owned);
+            match tag.as_deref() {
+                ::std::option::Option::Some("text") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::TextContentBlock)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}", "type text (TextContentBlock)", e.inner(), e
+                                .path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("action") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::ActionContentBlock)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}", "type action (ActionContentBlock)", e
+                                .inner(), e.path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("action_result") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::ActionResultContentBlock)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}",
+                                "type action_result (ActionResultContentBlock)", e.inner(),
+                                e.path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("event") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::EventContentBlock)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}", "type event (EventContentBlock)", e.inner(),
+                                e.path()
+                            ),
+                        ))
+                }
+                _ => ::std::result::Result::Ok(Self::Unknown(value)),
+            }
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for HarnessUsage {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+                deserializer,
+            )?;
+            let tag = value
+                .get("harness")
+                .and_then(::serde_json::Value::as_str)
+                .map(str::to_owned);
+            match tag.as_deref() {
+                ::std::option::Option::Some("CLAUDE_CODE") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::ClaudeCodeHarnessUsage)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}",
+                                "harness CLAUDE_CODE (ClaudeCodeHarnessUsage)", e.inner(), e
+                                .path()
+                            ),
+                        ))
+                }
+                ::std::option::Option::Some("CODEX") => {
+                    ::serde_path_to_error::deserialize(value)
+                        .map(Self::CodexHarnessUsage)
+                        .map_err(|e| <D::Error as ::serde::de::Error>::custom(
+                            ::std::format_args!(
+                                "{}: {} at {}", "harness CODEX (CodexHarnessUsage)", e
+                                .inner(), e.path()
+                            ),
+                        ))
+                }
+                _ => ::std::result::Result::Ok(Self::Unknown(value)),
             }
         }
     }

@@ -311,3 +311,41 @@ fn a_new_scope_type_is_kept() {
     assert_eq!(serde_json::to_value(&scope).unwrap(), json!("Organization"));
     assert_eq!(scope.to_string(), "Organization");
 }
+
+/// Unions are told apart by their discriminator: an unknown tag is kept whole, a known tag
+/// with a broken member is an error naming the tag, the variant and the member — never a
+/// silent `Unknown`.
+#[test]
+fn a_union_decodes_by_its_discriminator() {
+    let file = json!({
+        "artifact_type": "FILE",
+        "created_at": "2025-03-14T09:26:53Z",
+        "data": {"artifact_uid": "art_1", "filepath": "out/report.pdf", "filename": "report.pdf",
+                 "mime_type": "application/pdf", "size_bytes": 1024}
+    });
+    assert!(matches!(
+        serde_json::from_value::<ArtifactItem>(file.clone()).unwrap(),
+        ArtifactItem::FileArtifact(_)
+    ));
+
+    let mut broken = file.clone();
+    broken["data"]["size_bytes"] = json!("a kilobyte");
+    let err = serde_json::from_value::<ArtifactItem>(broken)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("artifact_type FILE (FileArtifact)"), "{err}");
+    assert!(err.contains("a kilobyte"), "{err}");
+    assert!(err.ends_with("at data.size_bytes"), "{err}");
+
+    let mut newer = file.clone();
+    newer["artifact_type"] = json!("VIDEO");
+    assert_eq!(
+        serde_json::from_value::<ArtifactItem>(newer.clone()).unwrap(),
+        ArtifactItem::Unknown(newer)
+    );
+    let untagged = json!({"created_at": "2025-03-14T09:26:53Z"});
+    assert_eq!(
+        serde_json::from_value::<ArtifactItem>(untagged.clone()).unwrap(),
+        ArtifactItem::Unknown(untagged)
+    );
+}

@@ -145,7 +145,9 @@ pub(crate) fn remove_derive(attrs: &mut [Attribute], name: &str) {
         ) else {
             continue;
         };
-        let kept = paths.into_iter().filter(|p| !p.is_ident(name));
+        let kept = paths
+            .into_iter()
+            .filter(|p| p.segments.last().is_none_or(|s| s.ident != name));
         *attr = parse_quote!(#[derive(#(#kept),*)]);
     }
 }

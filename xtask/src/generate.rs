@@ -7,7 +7,7 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 use serde_json::Value;
 use syn::visit_mut::VisitMut;
 
-use crate::{forward_compat, normalise, redaction};
+use crate::{forward_compat, normalise, redaction, unions};
 
 /// First line of the generated file.
 pub const HEADER: &str = "\
@@ -36,6 +36,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
     let mut file: syn::File =
         syn::parse2(tokens).context("progenitor produced code that does not parse")?;
     forward_compat::apply(&mut file);
+    unions::apply(&mut file, &unions::discriminated_unions(&spec))?;
     let intolerant = forward_compat::intolerant_string_enums(&file);
     if !intolerant.is_empty() {
         bail!(

@@ -12,6 +12,7 @@ mod normalise;
 mod redaction;
 mod spec_diff;
 mod surface;
+mod unions;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
