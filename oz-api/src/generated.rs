@@ -4130,6 +4130,27 @@ pub mod types {
             Default::default()
         }
     }
+    ///A file prepared and uploaded for the run beforehand, delivered with a follow-up.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct FollowupAttachment {
+        ///Identifier (a UUID) the attachment prepare endpoint returned for this run; an unknown one is refused with 422.
+        pub attachment_id: ::std::string::String,
+        ///Name shown to the agent instead of the one recorded when the attachment was prepared.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub file_name: ::std::option::Option<::std::string::String>,
+    }
+    impl FollowupAttachment {
+        pub fn builder() -> builder::FollowupAttachment {
+            Default::default()
+        }
+    }
     ///What happened to a follow-up: injected into the live session, queued as the next prompt, started a new execution of the run (handoff_execution), or held until the run can take it (queue_pending).
     #[derive(
         ::serde::Deserialize,
@@ -6755,10 +6776,10 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct RunFollowupRequest {
-        ///Files sent with the follow-up, at most 5.
+        ///Prepared attachments to deliver with the message, at most 25. Files reach the agent on the Warp harness; other harnesses get a notice naming them.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub attachments: ::std::vec::Vec<AttachmentInput>,
-        ///Follow-up text; may be empty only when continuing from saved conversation context.
+        pub attachments: ::std::vec::Vec<FollowupAttachment>,
+        ///Follow-up text; may be empty when attachments are given, or when continuing from saved conversation context.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub message: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -17841,6 +17862,72 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct FollowupAttachment {
+            attachment_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            file_name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for FollowupAttachment {
+            fn default() -> Self {
+                Self {
+                    attachment_id: Err(
+                        "no value supplied for attachment_id".to_string(),
+                    ),
+                    file_name: Ok(Default::default()),
+                }
+            }
+        }
+        impl FollowupAttachment {
+            pub fn attachment_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attachment_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attachment_id: {e}")
+                    });
+                self
+            }
+            pub fn file_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.file_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for file_name: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<FollowupAttachment> for super::FollowupAttachment {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FollowupAttachment,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attachment_id: value.attachment_id?,
+                    file_name: value.file_name?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::FollowupAttachment> for FollowupAttachment {
+            fn from(value: super::FollowupAttachment) -> Self {
+                Self {
+                    attachment_id: Ok(value.attachment_id),
+                    file_name: Ok(value.file_name),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct GcpProviderConfig {
             project_number: ::std::result::Result<
                 ::std::string::String,
@@ -22194,7 +22281,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct RunFollowupRequest {
             attachments: ::std::result::Result<
-                ::std::vec::Vec<super::AttachmentInput>,
+                ::std::vec::Vec<super::FollowupAttachment>,
                 ::std::string::String,
             >,
             message: ::std::result::Result<
@@ -22218,7 +22305,7 @@ pub mod types {
         impl RunFollowupRequest {
             pub fn attachments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AttachmentInput>>,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::FollowupAttachment>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.attachments = value
@@ -29032,6 +29119,13 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
