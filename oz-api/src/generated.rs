@@ -19,8 +19,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ActionCategory {
@@ -94,14 +93,7 @@ pub mod types {
         }
     }
     ///An action the agent started, such as running a command or editing files.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ActionContentBlock {
         pub category: ActionCategory,
         ///Action ID, matched by the action_id of the result block.
@@ -133,8 +125,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum ActionContentBlockType {
         #[serde(rename = "action")]
@@ -175,14 +166,7 @@ pub mod types {
         }
     }
     ///The outcome of an earlier action.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ActionResultContentBlock {
         ///ID of the action this result belongs to.
         pub action_id: ::std::string::String,
@@ -215,8 +199,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum ActionResultContentBlockType {
         #[serde(rename = "action_result")]
@@ -267,8 +250,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ActionState {
@@ -326,15 +308,7 @@ pub mod types {
         }
     }
     ///Whether a new agent gets its own memory store.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct AgentAutoMemoryCreateConfig {
         ///Create and attach a memory store owned by the agent; treated as true when omitted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -346,14 +320,7 @@ pub mod types {
         }
     }
     ///State of the agent's own automatically managed memory store.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentAutoMemoryResponse {
         ///Whether the agent has its own memory store.
         pub enabled: bool,
@@ -375,8 +342,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum AgentCredentialStrategy {
@@ -435,8 +401,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum AgentEventType {
@@ -502,14 +467,7 @@ pub mod types {
         }
     }
     ///An environment offering a skill.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentListEnvironment {
         ///Environment name.
         pub name: ::std::string::String,
@@ -522,14 +480,7 @@ pub mod types {
         }
     }
     ///An agent (skill) and the variants in which it is available.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentListItem {
         ///Display name of the agent.
         pub name: ::std::string::String,
@@ -542,14 +493,7 @@ pub mod types {
         }
     }
     ///Where a skill is defined.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentListSource {
         ///Name of the GitHub repository.
         pub name: ::std::string::String,
@@ -567,14 +511,7 @@ pub mod types {
         }
     }
     ///One definition of an agent, backed by a single skill file.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentListVariant {
         ///Instructions the skill gives the agent.
         pub base_prompt: ::std::string::String,
@@ -600,15 +537,7 @@ pub mod types {
         }
     }
     ///Memory settings for a new agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct AgentMemoryCreateConfig {
         ///Existing team memory stores to attach; duplicate uids are rejected.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -622,14 +551,7 @@ pub mod types {
         }
     }
     ///Memory configuration of an agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentMemoryResponse {
         ///Team memory stores attached to the agent; empty when none.
         pub attached_stores: ::std::vec::Vec<MemoryStoreRef>,
@@ -641,15 +563,7 @@ pub mod types {
         }
     }
     ///Memory changes for an existing agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct AgentMemoryUpdateConfig {
         ///New list of attached team stores: omit to keep, empty to detach all, non-empty to replace.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -661,14 +575,7 @@ pub mod types {
         }
     }
     ///A complete message: the header fields plus the body.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentMessage {
         ///Message text.
         pub body: ::std::string::String,
@@ -695,14 +602,7 @@ pub mod types {
         }
     }
     ///Summary of a message in a run's inbox, without the body.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentMessageHeader {
         ///When the message was marked delivered; null until then.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -727,14 +627,7 @@ pub mod types {
         }
     }
     ///A named agent identity with the defaults applied to runs it executes.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_type: ::std::option::Option<AgentType>,
@@ -803,14 +696,7 @@ pub mod types {
         }
     }
     ///One recorded event of a run, ordered by its sequence number.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentRunEvent {
         ///Kind of event, e.g. run_succeeded or new_message; an open set, so unknown values must be tolerated.
         pub event_type: ::std::string::String,
@@ -842,8 +728,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum AgentRunMode {
@@ -902,15 +787,7 @@ pub mod types {
         }
     }
     ///Skill a run used; exactly one of full_path and bundled_skill_id is set.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct AgentSkill {
         ///ID of a skill bundled with Warp.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -940,8 +817,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum AgentType {
@@ -1011,14 +887,7 @@ pub mod types {
         }
     }
     ///A setup or lifecycle event of a run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AiRunTimelineEvent {
         pub event_type: AiRunTimelineEventType,
         ///Event ID, generated by the client or the server.
@@ -1049,8 +918,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum AiRunTimelineEventType {
@@ -1136,15 +1004,7 @@ pub mod types {
         }
     }
     ///Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct AmbientAgentConfig {
         ///Custom base prompt for the agent.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1214,7 +1074,7 @@ pub mod types {
         }
     }
     ///An artifact produced by a run, told apart by artifact_type.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum ArtifactItem {
@@ -1253,7 +1113,7 @@ pub mod types {
         }
     }
     ///A retrievable artifact, told apart by artifact_type. Pull requests and external references cannot be fetched this way.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum ArtifactResponse {
@@ -1280,15 +1140,7 @@ pub mod types {
         }
     }
     ///Where an artifact came from.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ArtifactSourceLinks {
         ///Pull requests the artifact belongs to.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -1312,8 +1164,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ArtifactType {
@@ -1375,14 +1226,7 @@ pub mod types {
         }
     }
     ///A file sent with the prompt, base64-encoded.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AttachmentInput {
         ///File contents encoded as base64.
         pub data: ::std::string::String,
@@ -1397,15 +1241,7 @@ pub mod types {
         }
     }
     ///Use AWS Bedrock for inference by assuming an IAM role.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct AwsInferenceProviderConfig {
         ///Opt out of Bedrock at this level.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1423,14 +1259,7 @@ pub mod types {
         }
     }
     ///AWS access by assuming an IAM role.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AwsProviderConfig {
         ///ARN of the IAM role to assume.
         pub role_arn: ::std::string::String,
@@ -1441,15 +1270,7 @@ pub mod types {
         }
     }
     ///Usage charged in one category, split by how the model was accessed and then by model.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ChargedUsageDetail {
         ///Usage billed to the user's own API key, keyed by model ID.
         #[serde(
@@ -1491,15 +1312,7 @@ pub mod types {
         }
     }
     ///Prompt-cache writes by cache lifetime.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeCacheCreation {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub ephemeral_1h_input_tokens: ::std::option::Option<i64>,
@@ -1512,14 +1325,7 @@ pub mod types {
         }
     }
     ///Usage reported by Claude Code.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ClaudeCodeHarnessUsage {
         ///Sequence number of the capture within the execution.
         #[serde(
@@ -1569,8 +1375,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum ClaudeCodeHarnessUsageHarness {
         #[serde(rename = "CLAUDE_CODE")]
@@ -1612,15 +1417,7 @@ pub mod types {
         }
     }
     ///Token counts as Claude Code reports them.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeTokenUsage {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cache_creation: ::std::option::Option<ClaudeCodeCacheCreation>,
@@ -1639,15 +1436,7 @@ pub mod types {
         }
     }
     ///Usage attributed to one model and service tier.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeUsageAttribution {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_geo: ::std::option::Option<::std::string::String>,
@@ -1666,15 +1455,7 @@ pub mod types {
         }
     }
     ///Raw Claude Code usage: totals, per-model attribution and tool calls.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeUsagePayload {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub attribution: ::std::vec::Vec<ClaudeCodeUsageAttribution>,
@@ -1692,15 +1473,7 @@ pub mod types {
         }
     }
     ///What Claude Code reported, and how complete it is.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeUsageSnapshot {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub coverage: ::std::option::Option<HarnessUsageCoverage>,
@@ -1713,14 +1486,7 @@ pub mod types {
         }
     }
     ///A cloud environment in which runs execute.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CloudEnvironment {
         pub config: CloudEnvironmentConfig,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1749,15 +1515,7 @@ pub mod types {
         }
     }
     ///Definition of a cloud environment: image, repositories, setup commands and cloud provider access.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CloudEnvironmentConfig {
         ///Environment description.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1800,8 +1558,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum CodeForge {
@@ -1859,14 +1616,7 @@ pub mod types {
         }
     }
     ///Usage reported by Codex.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CodexHarnessUsage {
         ///Sequence number of the capture within the execution.
         #[serde(
@@ -1916,8 +1666,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum CodexHarnessUsageHarness {
         #[serde(rename = "CODEX")]
@@ -1958,15 +1707,7 @@ pub mod types {
         }
     }
     ///Token counts as Codex reports them.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CodexTokenUsage {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cache_write_input_tokens: ::std::option::Option<i64>,
@@ -1987,15 +1728,7 @@ pub mod types {
         }
     }
     ///Usage attributed to one model and service tier.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CodexUsageAttribution {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_geo: ::std::option::Option<::std::string::String>,
@@ -2014,15 +1747,7 @@ pub mod types {
         }
     }
     ///Raw Codex usage: totals, per-model attribution and tool calls.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CodexUsagePayload {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub attribution: ::std::vec::Vec<CodexUsageAttribution>,
@@ -2040,15 +1765,7 @@ pub mod types {
         }
     }
     ///What Codex reported, and how complete it is.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CodexUsageSnapshot {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub coverage: ::std::option::Option<HarnessUsageCoverage>,
@@ -2061,14 +1778,7 @@ pub mod types {
         }
     }
     ///A self-hosted worker host and its live connections.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ConnectedSelfHostedWorker {
         ///Earliest connection time among the open connections.
         pub connected_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -2085,7 +1795,7 @@ pub mod types {
         }
     }
     ///A piece of message content, told apart by type.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum ConversationContentBlock {
@@ -2118,14 +1828,7 @@ pub mod types {
         }
     }
     ///A normalized message, possibly merged from several transcript messages.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ConversationMessage {
         ///Content blocks of the message.
         pub content: ::std::vec::Vec<ConversationContentBlock>,
@@ -2155,8 +1858,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ConversationMessageRole {
@@ -2214,15 +1916,7 @@ pub mod types {
         }
     }
     ///Redirect hint for a conversation link; empty when no redirect applies.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ConversationRedirectResponse {
         ///Live shared session to open instead of the conversation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2234,14 +1928,7 @@ pub mod types {
         }
     }
     ///A conversation normalized into nested steps.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ConversationResponse {
         ///Conversation ID.
         pub conversation_id: ::std::string::String,
@@ -2254,14 +1941,7 @@ pub mod types {
         }
     }
     ///A unit of work in a conversation, possibly containing delegated sub-steps.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ConversationStep {
         ///Latest message time in this step or its sub-steps.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2290,14 +1970,7 @@ pub mod types {
         }
     }
     ///Settings for a new agent identity; only the name is mandatory.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateAgentRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_type: ::std::option::Option<AgentType>,
@@ -2362,14 +2035,7 @@ pub mod types {
         }
     }
     ///A run dispatched to a factory.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateFactoryRunRequest {
         ///What the run should do.
         pub prompt: ::std::string::String,
@@ -2389,14 +2055,7 @@ pub mod types {
         }
     }
     ///The run a factory started; its task is created asynchronously.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateFactoryRunResponse {
         ///Factory the run was dispatched to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2421,14 +2080,7 @@ pub mod types {
         }
     }
     ///A task bound to an existing agent conversation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateFactoryTaskRequest {
         ///Conversation the task is bound to; its most recent run must belong to the factory's team, and it may have at most one live task across all factories.
         pub conversation_id: ::std::string::String,
@@ -2447,14 +2099,7 @@ pub mod types {
         }
     }
     ///Settings for a new schedule. Give a prompt unless agent_config names a skill (skill_spec or skills).
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateScheduledAgentRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_config: ::std::option::Option<AmbientAgentConfig>,
@@ -2485,14 +2130,7 @@ pub mod types {
         }
     }
     ///Result of deleting a schedule.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DeleteScheduledAgentResponse {
         ///True when the schedule was removed.
         pub success: bool,
@@ -2503,14 +2141,7 @@ pub mod types {
         }
     }
     ///Network ranges of Warp-hosted agents.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct EgressRangesResponse {
         ///IP ranges in CIDR notation that outbound requests of Warp-hosted agents come from, for allow-lists.
         pub cidrs: ::std::vec::Vec<::std::string::String>,
@@ -2521,14 +2152,7 @@ pub mod types {
         }
     }
     ///Summary of the newest run created in an environment.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct EnvironmentLastTask {
         ///When the run was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -2549,15 +2173,7 @@ pub mod types {
         }
     }
     ///Problem details (RFC 7807) describing why a request failed, plus a few extension members kept for older clients. Further members can appear depending on the error code.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct Error {
         ///URL where the caller can authorize or reconnect the external provider.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2605,14 +2221,7 @@ pub mod types {
         }
     }
     ///A non-core transcript event that is deliberately exposed.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct EventContentBlock {
         ///Minimal structured details of the event.
         pub data: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -2641,8 +2250,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum EventContentBlockType {
         #[serde(rename = "event")]
@@ -2683,14 +2291,7 @@ pub mod types {
         }
     }
     ///A link to something outside Warp, such as an issue or document.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ExternalReferenceArtifact {
         ///Artifact kind; always EXTERNAL_REFERENCE here.
         pub artifact_type: ExternalReferenceArtifactArtifactType,
@@ -2714,8 +2315,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum ExternalReferenceArtifactArtifactType {
         #[serde(rename = "EXTERNAL_REFERENCE")]
@@ -2757,14 +2357,7 @@ pub mod types {
         }
     }
     ///Details of an external reference artifact.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ExternalReferenceArtifactData {
         ///Extra fields specific to the category.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -2783,17 +2376,7 @@ pub mod types {
         }
     }
     ///Free-form category of the reference, for example linear_issue.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct ExternalReferenceArtifactDataReferenceType(::std::string::String);
     impl ::std::ops::Deref for ExternalReferenceArtifactDataReferenceType {
@@ -2849,17 +2432,7 @@ pub mod types {
         }
     }
     ///Canonical URL of the reference; get_run_by_external_reference looks runs up by it.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct ExternalReferenceArtifactDataUrl(::std::string::String);
     impl ::std::ops::Deref for ExternalReferenceArtifactDataUrl {
@@ -2915,14 +2488,7 @@ pub mod types {
         }
     }
     ///A factory: a team's configured pipeline of agents (foreman, triage, spec, implement, review) that turns tickets and prompts into tasks and runs.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Factory {
         ///Defaults of the factory's agents.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2989,15 +2555,7 @@ pub mod types {
         }
     }
     ///Defaults every agent of the factory starts with.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryAgentDefaults {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_runner_uid: ::std::option::Option<::std::string::String>,
@@ -3024,15 +2582,7 @@ pub mod types {
         }
     }
     ///The user who created the factory.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryCreator {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
@@ -3045,14 +2595,7 @@ pub mod types {
         }
     }
     ///One file of a factory tree, by path and content.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FactoryFile {
         ///Text content of the file.
         pub content: ::std::string::String,
@@ -3074,8 +2617,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum FactoryFileCheckState {
@@ -3125,15 +2667,7 @@ pub mod types {
         }
     }
     ///A reference that can only be resolved against the team's state when the tree is applied.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryFileDeferredResolution {
         ///Field holding the reference.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3151,14 +2685,7 @@ pub mod types {
         }
     }
     ///One problem found in a factory file.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FactoryFileDiagnostic {
         ///Machine-readable kind of problem.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3181,14 +2708,7 @@ pub mod types {
         }
     }
     ///Every JSON Schema document of one Factory file schema version, keyed by document name, so relative $id and $ref keep resolving.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FactoryFileSchemaBundle {
         ///JSON Schema documents keyed by file name, for example factory.schema.json.
         pub documents: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -3201,14 +2721,7 @@ pub mod types {
         }
     }
     ///A JSON Schema (2020-12) document, returned as the server has it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
     pub struct FactoryFileSchemaDocument(
         pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -3237,14 +2750,7 @@ pub mod types {
         }
     }
     ///One Factory file schema version and where its bundle is.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FactoryFileSchemaVersion {
         ///Path of the version's bundle.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3258,15 +2764,7 @@ pub mod types {
         }
     }
     ///Which groups of checks ran.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryFileValidationScope {
         ///Whether the files were parsed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3296,8 +2794,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum FactoryFileValidationScopeStateDependent {
         #[serde(rename = "not_checked")]
@@ -3339,15 +2836,7 @@ pub mod types {
         }
     }
     ///A ticketing or chat integration of the factory; the member named by type carries its settings.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryIntegration {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub jira: ::std::option::Option<FactoryJiraIntegration>,
@@ -3378,8 +2867,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum FactoryIntegrationType {
@@ -3437,15 +2925,7 @@ pub mod types {
         }
     }
     ///Jira projects the factory takes tickets from.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryJiraIntegration {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub project_keys: ::std::vec::Vec<::std::string::String>,
@@ -3456,15 +2936,7 @@ pub mod types {
         }
     }
     ///Linear teams the factory takes issues from.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryLinearIntegration {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub team_ids: ::std::vec::Vec<::std::string::String>,
@@ -3475,15 +2947,7 @@ pub mod types {
         }
     }
     ///A repository the factory's agents work in.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryRepository {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub code_forge: ::std::option::Option<CodeForge>,
@@ -3506,15 +2970,7 @@ pub mod types {
         }
     }
     ///Defaults of the agents that score the factory's runs.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryScorerDefaults {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_runner_uid: ::std::option::Option<::std::string::String>,
@@ -3535,15 +2991,7 @@ pub mod types {
         }
     }
     ///How the factory scores its runs.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryScoring {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_model: ::std::option::Option<::std::string::String>,
@@ -3554,15 +3002,7 @@ pub mod types {
         }
     }
     ///Whether and how the factory proposes improvements to itself after failed runs.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactorySelfImprovement {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub failed_run_threshold: ::std::option::Option<i64>,
@@ -3577,14 +3017,7 @@ pub mod types {
         }
     }
     ///A unit of work tracked by a factory, bound to one agent conversation and moving through stages.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FactoryTask {
         ///Who created the task.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3631,14 +3064,7 @@ pub mod types {
         }
     }
     ///The task's current top-level run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FactoryTaskCurrentRun {
         ///Whether runs of this kind can be cancelled.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3663,8 +3089,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum FactoryTaskSortBy {
@@ -3728,8 +3153,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum FactoryTaskStage {
@@ -3804,8 +3228,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum FactoryTaskStatus {
@@ -3867,15 +3290,7 @@ pub mod types {
         }
     }
     ///Settings of a chat integration (Slack, Microsoft Teams).
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryThreadIntegration {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub auto_respond_to_thread_replies: ::std::option::Option<bool>,
@@ -3886,14 +3301,7 @@ pub mod types {
         }
     }
     ///A file uploaded by the agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FileArtifact {
         ///Artifact kind; always FILE here.
         pub artifact_type: FileArtifactArtifactType,
@@ -3917,8 +3325,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum FileArtifactArtifactType {
         #[serde(rename = "FILE")]
@@ -3959,14 +3366,7 @@ pub mod types {
         }
     }
     ///Details of a file artifact.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FileArtifactData {
         ///Artifact ID, usable with get_artifact.
         pub artifact_uid: ::std::string::String,
@@ -3995,14 +3395,7 @@ pub mod types {
         }
     }
     ///A file artifact with a download link.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FileArtifactResponse {
         ///Artifact kind; always FILE here.
         pub artifact_type: FileArtifactResponseArtifactType,
@@ -4031,8 +3424,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum FileArtifactResponseArtifactType {
         #[serde(rename = "FILE")]
@@ -4074,13 +3466,7 @@ pub mod types {
         }
     }
     ///Download details of a file.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct FileArtifactResponseData {
         ///MIME type of the file.
         pub content_type: ::std::string::String,
@@ -4109,14 +3495,7 @@ pub mod types {
         }
     }
     ///A small preview image of a file artifact, behind a signed URL.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     pub struct FileArtifactThumbnail {
         ///Signed, short-lived URL of the preview image.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4131,14 +3510,7 @@ pub mod types {
         }
     }
     ///A file prepared and uploaded for the run beforehand, delivered with a follow-up.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct FollowupAttachment {
         ///Identifier (a UUID) the attachment prepare endpoint returned for this run; an unknown one is refused with 422.
         pub attachment_id: ::std::string::String,
@@ -4161,8 +3533,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum FollowupOutcome {
@@ -4220,14 +3591,7 @@ pub mod types {
         }
     }
     ///Google Cloud access through Workload Identity Federation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GcpProviderConfig {
         ///GCP project number.
         pub project_number: ::std::string::String,
@@ -4245,17 +3609,7 @@ pub mod types {
         }
     }
     ///`GetRunByExternalReferenceUrl`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct GetRunByExternalReferenceUrl(::std::string::String);
     impl ::std::ops::Deref for GetRunByExternalReferenceUrl {
@@ -4310,14 +3664,7 @@ pub mod types {
         }
     }
     ///Timeline of a run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetRunTimelineResponse {
         ///Events in chronological order.
         pub events: ::std::vec::Vec<AiRunTimelineEvent>,
@@ -4328,14 +3675,7 @@ pub mod types {
         }
     }
     ///A GitHub repository.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GitHubRepo {
         ///User or organization owning the repository.
         pub owner: ::std::string::String,
@@ -4348,13 +3688,7 @@ pub mod types {
         }
     }
     ///One handoff snapshot file with a fresh download URL.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct HandoffAttachment {
         ///Attachment ID.
         pub attachment_id: ::std::string::String,
@@ -4372,15 +3706,7 @@ pub mod types {
         }
     }
     ///Harness that executes the agent; Warp's built-in harness when unset.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct Harness {
         ///Model for a third-party harness, for example claude-haiku-4-5; the harness default applies when empty.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4397,15 +3723,7 @@ pub mod types {
         }
     }
     ///Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct HarnessAuthSecrets {
         ///Managed secret used to authenticate Claude Code.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4429,8 +3747,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum HarnessMetricStatus {
@@ -4484,15 +3801,7 @@ pub mod types {
         }
     }
     ///Tool calls made by the harness.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct HarnessToolCalls {
         ///Tool calls by tool name.
         #[serde(
@@ -4520,8 +3829,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum HarnessType {
@@ -4579,7 +3887,7 @@ pub mod types {
         }
     }
     ///A usage snapshot of a third-party harness; harness tells which one.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum HarnessUsage {
@@ -4600,15 +3908,7 @@ pub mod types {
         }
     }
     ///How complete the token and tool metrics of a snapshot are.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct HarnessUsageCoverage {
         #[serde(
             rename = "tokenStatus",
@@ -4627,14 +3927,7 @@ pub mod types {
         }
     }
     ///The latest cumulative usage snapshot of a run on a third-party harness.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct HarnessUsageResponse {
         ///Age of the snapshot in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4656,14 +3949,7 @@ pub mod types {
         }
     }
     ///Charged inference cost in US dollars, split by token type.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct InferenceCostBreakdownUsd {
         ///Cost of input tokens read from cache.
         pub input_cache_read_cost_usd: f64,
@@ -4680,15 +3966,7 @@ pub mod types {
         }
     }
     ///Inference cost split by token kind, in US cents.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct InferenceCostInCents {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub input_cache_read_cost_in_cents: ::std::option::Option<f64>,
@@ -4705,15 +3983,7 @@ pub mod types {
         }
     }
     ///Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct InferenceProvidersConfig {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub aws: ::std::option::Option<AwsInferenceProviderConfig>,
@@ -4724,14 +3994,7 @@ pub mod types {
         }
     }
     ///Token counts and their cost for one model; counts and costs describe the same usage.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct InferenceUsageDetail {
         ///Cost in US cents by token kind.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4754,14 +4017,7 @@ pub mod types {
         }
     }
     ///The run an interrupt was sent to.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct InterruptConversationResponse {
         ///Run serving the conversation that received the interrupt.
         pub run_id: ::std::string::String,
@@ -4772,14 +4028,7 @@ pub mod types {
         }
     }
     ///The agent identities of the caller's team.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListAgentIdentitiesResponse {
         ///The team's agents.
         pub agents: ::std::vec::Vec<AgentResponse>,
@@ -4790,14 +4039,7 @@ pub mod types {
         }
     }
     ///Agents (skills) available to the caller.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListAgentsResponse {
         ///The agents.
         pub agents: ::std::vec::Vec<AgentListItem>,
@@ -4817,8 +4059,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ListAgentsSortBy {
@@ -4868,14 +4109,7 @@ pub mod types {
         }
     }
     ///Self-hosted workers currently connected for the team.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListConnectedSelfHostedWorkersResponse {
         ///The connected workers.
         pub workers: ::std::vec::Vec<ConnectedSelfHostedWorker>,
@@ -4886,14 +4120,7 @@ pub mod types {
         }
     }
     ///Cloud environments the caller can use.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListEnvironmentsResponse {
         ///The environments.
         pub environments: ::std::vec::Vec<CloudEnvironment>,
@@ -4913,8 +4140,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ListEnvironmentsSortBy {
@@ -4969,14 +4195,7 @@ pub mod types {
         }
     }
     ///One page of factories.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListFactoriesResponse {
         ///Factories on this page.
         pub factories: ::std::vec::Vec<Factory>,
@@ -4988,14 +4207,7 @@ pub mod types {
         }
     }
     ///The Factory file schema versions the server can describe.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListFactoryFileSchemasResponse {
         ///Version new factory files should use.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5009,14 +4221,7 @@ pub mod types {
         }
     }
     ///One page of factory tasks.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListFactoryTasksResponse {
         pub page_info: PageInfo,
         ///Tasks on this page.
@@ -5037,8 +4242,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ListFactoryTasksSortOrder {
@@ -5093,14 +4297,7 @@ pub mod types {
         }
     }
     ///Snapshot files handed over by a run's most recent finished execution.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListHandoffAttachmentsResponse {
         ///The files; empty when there are none.
         pub attachments: ::std::vec::Vec<HandoffAttachment>,
@@ -5111,14 +4308,7 @@ pub mod types {
         }
     }
     ///Models available for runs.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListModelsResponse {
         ///Model used when a run does not choose one.
         pub default_model_id: ::std::string::String,
@@ -5131,14 +4321,7 @@ pub mod types {
         }
     }
     ///One page of runs.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListRunsResponse {
         pub page_info: PageInfo,
         ///Runs on this page.
@@ -5159,8 +4342,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ListRunsSortBy {
@@ -5232,8 +4414,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ListRunsSortOrder {
@@ -5288,14 +4469,7 @@ pub mod types {
         }
     }
     ///The schedules visible to the caller, sorted by name.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListScheduledAgentsResponse {
         ///Schedules in alphabetical order of name.
         pub schedules: ::std::vec::Vec<ScheduledAgentItem>,
@@ -5306,15 +4480,7 @@ pub mod types {
         }
     }
     ///An MCP server for the agent. Set exactly one of warp_id, command or url.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct McpServerConfig {
         ///Arguments for the stdio command.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -5362,8 +4528,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum MemoryStoreAccess {
@@ -5413,14 +4578,7 @@ pub mod types {
         }
     }
     ///A memory store attached to an agent, with its owner.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct MemoryStoreAttachmentResponse {
         pub access: MemoryStoreAccess,
         ///Free-text description of the store.
@@ -5449,8 +4607,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum MemoryStoreOwnerType {
@@ -5504,14 +4661,7 @@ pub mod types {
         }
     }
     ///A memory store attached to an agent or run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct MemoryStoreRef {
         pub access: MemoryStoreAccess,
         ///How the agent should use the store; must not be empty.
@@ -5534,8 +4684,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ModelDisableReason {
@@ -5593,14 +4742,7 @@ pub mod types {
         }
     }
     ///A language model and its availability.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ModelInfo {
         ///Additional descriptor.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5633,8 +4775,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ModelProvider {
@@ -5692,14 +4833,7 @@ pub mod types {
         }
     }
     ///Tokens one model consumed in a run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ModelTokenUsage {
         ///Model identifier.
         pub model_id: ::std::string::String,
@@ -5731,8 +4865,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ModelUsageType {
@@ -5786,14 +4919,7 @@ pub mod types {
         }
     }
     ///Cursor pagination state.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PageInfo {
         ///Whether another page exists.
         pub has_next_page: bool,
@@ -5807,14 +4933,7 @@ pub mod types {
         }
     }
     ///A plan written by the agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PlanArtifact {
         ///Artifact kind; always PLAN here.
         pub artifact_type: PlanArtifactArtifactType,
@@ -5838,8 +4957,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum PlanArtifactArtifactType {
         #[serde(rename = "PLAN")]
@@ -5880,14 +4998,7 @@ pub mod types {
         }
     }
     ///Details of a plan artifact.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PlanArtifactData {
         ///Artifact ID, usable with get_artifact.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5910,14 +5021,7 @@ pub mod types {
         }
     }
     ///A plan artifact with its current content.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PlanArtifactResponse {
         ///Artifact kind; always PLAN here.
         pub artifact_type: PlanArtifactResponseArtifactType,
@@ -5943,8 +5047,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum PlanArtifactResponseArtifactType {
         #[serde(rename = "PLAN")]
@@ -5986,14 +5089,7 @@ pub mod types {
         }
     }
     ///Current content of a plan.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PlanArtifactResponseData {
         ///Current plan text in Markdown.
         pub content: ::std::string::String,
@@ -6025,8 +5121,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum PlatformErrorCode {
@@ -6148,15 +5243,7 @@ pub mod types {
         }
     }
     ///Cloud providers the environment authenticates to automatically.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ProvidersConfig {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub aws: ::std::option::Option<AwsProviderConfig>,
@@ -6169,14 +5256,7 @@ pub mod types {
         }
     }
     ///A pull request opened by the agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PullRequestArtifact {
         ///Artifact kind; always PULL_REQUEST here.
         pub artifact_type: PullRequestArtifactArtifactType,
@@ -6200,8 +5280,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum PullRequestArtifactArtifactType {
         #[serde(rename = "PULL_REQUEST")]
@@ -6243,14 +5322,7 @@ pub mod types {
         }
     }
     ///Details of a pull request artifact.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PullRequestArtifactData {
         ///Branch of the pull request.
         pub branch: ::std::string::String,
@@ -6275,8 +5347,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum PullRequestStatus {
@@ -6338,14 +5409,7 @@ pub mod types {
         }
     }
     ///A lifecycle event reported by a client for a run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ReportAgentEventRequest {
         pub event_type: AgentEventType,
         ///Client-chosen execution id used for correlation.
@@ -6361,14 +5425,7 @@ pub mod types {
         }
     }
     ///Acknowledgement of a reported event.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ReportAgentEventResponse {
         ///Sequence number the server assigned to the event.
         pub sequence: i64,
@@ -6379,14 +5436,7 @@ pub mod types {
         }
     }
     ///Verdicts reported by a judge run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ReportRunScoresRequest {
         ///The verdicts; at least one.
         pub results: ::std::vec::Vec<ReportedRunScore>,
@@ -6397,14 +5447,7 @@ pub mod types {
         }
     }
     ///Outcome for each reported verdict.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ReportRunScoresResponse {
         ///One outcome per verdict.
         pub results: ::std::vec::Vec<ReportedRunScoreOutcome>,
@@ -6415,14 +5458,7 @@ pub mod types {
         }
     }
     ///A judge's verdict for one evaluation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ReportedRunScore {
         ///Chosen label; must equal one of the labels allowed for the evaluation. Ignored when failed is true.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6442,14 +5478,7 @@ pub mod types {
         }
     }
     ///Whether one verdict was recorded.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ReportedRunScoreOutcome {
         ///Why the verdict was rejected; absent when accepted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6465,15 +5494,7 @@ pub mod types {
         }
     }
     ///What a run consumed, in credits and approximate US dollars.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct RequestUsage {
         ///Credits spent on compute.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6519,15 +5540,7 @@ pub mod types {
         }
     }
     ///Request to start a run. Give a prompt, a skill (skill, config.skill_spec or config.skills), or both; a handoff that sets conversation_id may omit them.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct RunAgentRequest {
         ///Agent identity to execute the run as; only for team-owned runs.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6572,14 +5585,7 @@ pub mod types {
         }
     }
     ///Identifiers and initial state of a newly created run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RunAgentResponse {
         ///True when the team was at its concurrency limit, so the run waits in the queue.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6597,14 +5603,7 @@ pub mod types {
         }
     }
     ///The run found for an external reference URL.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RunByExternalReferenceResponse {
         ///ID of the run that reported the reference.
         pub run_id: ::std::string::String,
@@ -6615,15 +5614,7 @@ pub mod types {
         }
     }
     ///A user or service account associated with a resource, such as its creator.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct RunCreatorInfo {
         ///Display name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6655,8 +5646,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum RunCreatorType {
@@ -6715,8 +5705,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum RunExecutionLocation {
@@ -6766,15 +5755,7 @@ pub mod types {
         }
     }
     ///A follow-up message for an existing run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct RunFollowupRequest {
         ///Prepared attachments to deliver with the message, at most 25. Files reach the agent on the Warp harness; other harnesses get a notice naming them.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -6791,15 +5772,7 @@ pub mod types {
         }
     }
     ///An accepted follow-up: the run that took it and what happened to it. Watch the run with get_run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct RunFollowupResponse {
         ///Identifier of the follow-up, when the service assigns one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6817,14 +5790,7 @@ pub mod types {
         }
     }
     ///An agent run with its state, configuration, usage and artifacts.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RunItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_config: ::std::option::Option<AmbientAgentConfig>,
@@ -6922,14 +5888,7 @@ pub mod types {
         }
     }
     ///String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
     pub struct RunMetadata(
         pub ::std::collections::HashMap<::std::string::String, ::std::string::String>,
@@ -6973,8 +5932,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum RunSourceType {
@@ -7113,8 +6071,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum RunState {
@@ -7192,14 +6149,7 @@ pub mod types {
         }
     }
     ///Human-readable status of a run, with structured error details once it has failed.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RunStatusMessage {
         ///Whether a debug turn is currently keeping the window open, so session_debug_until may be stale.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7223,14 +6173,7 @@ pub mod types {
         }
     }
     ///The schedule that spawned a run, as it was when the run was created.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ScheduleInfo {
         ///Cron expression at run creation.
         pub cron_schedule: ::std::string::String,
@@ -7245,15 +6188,7 @@ pub mod types {
         }
     }
     ///Timing information the scheduler derives for a schedule.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ScheduledAgentHistoryItem {
         ///When the schedule last started a run successfully.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7268,14 +6203,7 @@ pub mod types {
         }
     }
     ///A scheduled agent: a cron expression plus the prompt and configuration of the runs it starts.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ScheduledAgentItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_config: ::std::option::Option<AmbientAgentConfig>,
@@ -7318,14 +6246,7 @@ pub mod types {
         }
     }
     ///Who owns a resource.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Scope {
         #[serde(rename = "type")]
         pub type_: ScopeType,
@@ -7348,8 +6269,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum ScopeType {
@@ -7397,14 +6317,7 @@ pub mod types {
         }
     }
     ///A screenshot taken by the agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ScreenshotArtifact {
         ///Artifact kind; always SCREENSHOT here.
         pub artifact_type: ScreenshotArtifactArtifactType,
@@ -7428,8 +6341,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum ScreenshotArtifactArtifactType {
         #[serde(rename = "SCREENSHOT")]
@@ -7471,14 +6383,7 @@ pub mod types {
         }
     }
     ///Details of a screenshot artifact.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ScreenshotArtifactData {
         ///Artifact ID, usable with get_artifact.
         pub artifact_uid: ::std::string::String,
@@ -7494,14 +6399,7 @@ pub mod types {
         }
     }
     ///A screenshot artifact with a download link.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ScreenshotArtifactResponse {
         ///Artifact kind; always SCREENSHOT here.
         pub artifact_type: ScreenshotArtifactResponseArtifactType,
@@ -7530,8 +6428,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum ScreenshotArtifactResponseArtifactType {
         #[serde(rename = "SCREENSHOT")]
@@ -7573,13 +6470,7 @@ pub mod types {
         }
     }
     ///Download details of a screenshot.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct ScreenshotArtifactResponseData {
         ///Image MIME type, for example image/png.
         pub content_type: ::std::string::String,
@@ -7597,14 +6488,7 @@ pub mod types {
         }
     }
     ///A managed secret, referenced by its name.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SecretRef {
         ///Name of the managed secret.
         pub name: ::std::string::String,
@@ -7624,8 +6508,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum SelfImprovementReviewerType {
@@ -7683,14 +6566,7 @@ pub mod types {
         }
     }
     ///A message to deliver to one or more runs.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SendAgentMessageRequest {
         ///Message text, at most 128 KiB.
         pub body: SendAgentMessageRequestBody,
@@ -7707,17 +6583,7 @@ pub mod types {
         }
     }
     ///Message text, at most 128 KiB.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct SendAgentMessageRequestBody(::std::string::String);
     impl ::std::ops::Deref for SendAgentMessageRequestBody {
@@ -7771,17 +6637,7 @@ pub mod types {
         }
     }
     ///Subject line.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct SendAgentMessageRequestSubject(::std::string::String);
     impl ::std::ops::Deref for SendAgentMessageRequestSubject {
@@ -7836,14 +6692,7 @@ pub mod types {
         }
     }
     ///Ids of the messages created by a send.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SendAgentMessageResponse {
         ///One message id per recipient, in the order of the request's to list.
         pub message_ids: ::std::vec::Vec<::std::string::String>,
@@ -7854,15 +6703,7 @@ pub mod types {
         }
     }
     ///Redirect hint for a shared session link; empty when no redirect applies.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct SessionRedirectResponse {
         ///Conversation to show instead of the finished session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7883,8 +6724,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     pub enum SessionSharingAccessLevel {
@@ -7934,15 +6774,7 @@ pub mod types {
         }
     }
     ///Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct SessionSharingConfig {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub public_access: ::std::option::Option<SessionSharingAccessLevel>,
@@ -7953,14 +6785,7 @@ pub mod types {
         }
     }
     ///Plain text.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TextContentBlock {
         ///Transcript message that produced this block, when known.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7987,8 +6812,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     pub enum TextContentBlockType {
         #[serde(rename = "text")]
@@ -8029,14 +6853,7 @@ pub mod types {
         }
     }
     ///Token counts by token type.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TokenCountBreakdown {
         ///Uncached input tokens.
         pub input: i64,
@@ -8053,15 +6870,7 @@ pub mod types {
         }
     }
     ///Partial update of an agent: omitted or null fields stay as they are, empty values clear a field, any other value replaces it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct UpdateAgentRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_type: ::std::option::Option<AgentType>,
@@ -8127,15 +6936,7 @@ pub mod types {
         }
     }
     ///A partial update of a task: members left out are unchanged; the last write wins.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct UpdateFactoryTaskRequest {
         ///New description.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -8153,14 +6954,7 @@ pub mod types {
         }
     }
     ///Full replacement of a schedule's settings; optional fields left out are reset (metadata is cleared). Give a prompt unless agent_config names a skill.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct UpdateScheduledAgentRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_config: ::std::option::Option<AmbientAgentConfig>,
@@ -8187,14 +6981,7 @@ pub mod types {
         }
     }
     ///The factory tree to check.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ValidateFactoryFilesRequest {
         ///Every file of the tree.
         pub files: ::std::vec::Vec<FactoryFile>,
@@ -8205,14 +6992,7 @@ pub mod types {
         }
     }
     ///The outcome of checking a factory tree without applying it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ValidateFactoryFilesResponse {
         ///References left for apply time.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -25935,27 +24715,15 @@ pub struct Client {
     pub(crate) inner: crate::ClientState,
 }
 impl Client {
-    /// Create a new client.
+    /// A client on a `reqwest::Client` configured by the caller; most callers want
+    /// [`Config`](crate::Config), which builds one with time limits, no redirect
+    /// following and the `User-Agent`.
     ///
-    /// `baseurl` is the base URL provided to the internal
-    /// `reqwest::Client`, and should include a scheme and hostname,
-    /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str, inner: crate::ClientState) -> Self {
-        #[cfg(not(target_arch = "wasm32"))]
-        let client = {
-            let dur = ::std::time::Duration::from_secs(15u64);
-            reqwest::ClientBuilder::new().connect_timeout(dur).timeout(dur)
-        };
-        #[cfg(target_arch = "wasm32")]
-        let client = reqwest::ClientBuilder::new();
-        Self::new_with_client(baseurl, client.build().unwrap(), inner)
-    }
-    /// Construct a new client with an existing `reqwest::Client`,
-    /// allowing more control over its configuration.
-    ///
-    /// `baseurl` is the base URL provided to the internal
-    /// `reqwest::Client`, and should include a scheme and hostname,
-    /// as well as port and a path stem if applicable.
+    /// The key, retries and tracing come from `inner` (take it from a built client:
+    /// `client.inner().clone()`, through `ClientInfo`); time limits, TLS and the
+    /// redirect policy are the caller's. Keep redirects off
+    /// (`reqwest::redirect::Policy::none()`): the API answers downloads with redirects
+    /// to storage hosts, which the workflows follow without credentials.
     pub fn new_with_client(
         baseurl: &str,
         client: reqwest::Client,

@@ -3,9 +3,9 @@
 //! members) are accepted and kept; everything else fails with a clear error.
 //!
 //! Each property starts from valid bodies of every response type (the seeds below, plus the
-//! reference payloads in `/work/shared/reference/payloads` when that folder exists) and mutates
-//! them. The case counts are small so the suite stays fast; `fuzz/` runs the same decoding
-//! under cargo-fuzz for as long as one wants.
+//! reference payloads in `../shared/reference/payloads` beside the checkout when that folder
+//! exists) and mutates them. The case counts are small so the suite stays fast; `fuzz/` runs
+//! the same decoding under cargo-fuzz for as long as one wants.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -223,11 +223,16 @@ fn targets() -> &'static [Target] {
     })
 }
 
-/// Adds the reference payloads of `/work/shared/reference/payloads` (named `<Type>--*.json`) as
+/// Adds the reference payloads of `../shared/reference/payloads` beside the checkout (named `<Type>--*.json`) as
 /// seeds when the folder exists; without it the embedded seeds are used alone.
 fn add_reference_payloads(targets: &mut [Target]) {
-    let Ok(entries) = std::fs::read_dir("/work/shared/reference/payloads") else {
-        eprintln!("reference payloads not found: using the embedded seeds only");
+    let folder =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/payloads");
+    let Ok(entries) = std::fs::read_dir(&folder) else {
+        eprintln!(
+            "skipped: {} is absent; using the embedded seeds only",
+            folder.display()
+        );
         return;
     };
     for entry in entries.flatten() {

@@ -191,6 +191,33 @@ fn descriptions_have_no_code_fences() {
     assert!(!text.contains("```"), "keep descriptions fence-free");
 }
 
+/// A closed object would make the generated response struct refuse members the server adds
+/// later; unknown members must be ignored.
+#[test]
+fn no_schema_is_closed_to_new_members() {
+    fn walk(value: &Value, at: &str, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if map.get("additionalProperties") == Some(&Value::Bool(false)) {
+                    out.push(at.to_owned());
+                }
+                for (key, inner) in map {
+                    walk(inner, &format!("{at}/{key}"), out);
+                }
+            }
+            Value::Array(items) => {
+                for (index, inner) in items.iter().enumerate() {
+                    walk(inner, &format!("{at}/{index}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut offenders = Vec::new();
+    walk(&spec(), "", &mut offenders);
+    assert_none("additionalProperties: false", offenders);
+}
+
 /// The README's list of what the SDK covers says what the spec says: each tag's line lists
 /// exactly that tag's operations, and the total is the spec's.
 #[test]

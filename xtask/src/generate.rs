@@ -45,6 +45,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
         );
     }
     use_own_error_type(&mut file)?;
+    construct_clients_through_config(&mut file)?;
     redaction::apply(&mut file);
     file.items.push(public_operations_item(&spec));
     file.items.push(not_repeatable_operations_item(&spec));
@@ -61,7 +62,6 @@ fn settings() -> GenerationSettings {
         // The retry/tracing hook lives in oz-api (src/hooks.rs); a missing impl is a compile error.
         .with_hooks(HooksMode::Expected)
         .with_inner_type(quote::quote!(crate::ClientState))
-        .with_derive("schemars::JsonSchema")
         .with_derive("PartialEq");
     for (generated, replacement, _reason) in REPLACEMENTS {
         settings.with_replacement(*generated, *replacement, std::iter::empty());
@@ -167,6 +167,54 @@ impl syn::visit_mut::VisitMut for ConvertDecodeErrors {
         }
         syn::visit_mut::visit_arm_mut(self, arm);
     }
+}
+
+/// progenitor's `Client::new` builds its own reqwest client: 15 s time limits and reqwest's
+/// default redirect policy, none of what `Config` sets up. It is removed, so a client is built
+/// by `Config::build`, and `new_with_client` says what the caller takes on.
+fn construct_clients_through_config(file: &mut syn::File) -> Result<()> {
+    let client_impl = file
+        .items
+        .iter_mut()
+        .find_map(|item| match item {
+            syn::Item::Impl(imp)
+                if imp.trait_.is_none()
+                    && quote::ToTokens::to_token_stream(&imp.self_ty).to_string() == "Client" =>
+            {
+                Some(imp)
+            }
+            _ => None,
+        })
+        .context("progenitor's output has no `impl Client`")?;
+    let before = client_impl.items.len();
+    client_impl
+        .items
+        .retain(|item| !matches!(item, syn::ImplItem::Fn(f) if f.sig.ident == "new"));
+    if client_impl.items.len() + 1 != before {
+        bail!("progenitor's `impl Client` no longer has exactly one `fn new`");
+    }
+    for item in &mut client_impl.items {
+        if let syn::ImplItem::Fn(f) = item
+            && f.sig.ident == "new_with_client"
+        {
+            f.attrs.retain(|attr| !attr.path().is_ident("doc"));
+            let doc = [
+                " A client on a `reqwest::Client` configured by the caller; most callers want",
+                " [`Config`](crate::Config), which builds one with time limits, no redirect",
+                " following and the `User-Agent`.",
+                "",
+                " The key, retries and tracing come from `inner` (take it from a built client:",
+                " `client.inner().clone()`, through `ClientInfo`); time limits, TLS and the",
+                " redirect policy are the caller's. Keep redirects off",
+                " (`reqwest::redirect::Policy::none()`): the API answers downloads with redirects",
+                " to storage hosts, which the workflows follow without credentials.",
+            ];
+            for (index, line) in doc.iter().enumerate() {
+                f.attrs.insert(index, syn::parse_quote!(#[doc = #line]));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// POST operations not marked `x-oz-idempotent: true`: they create something, so a second
@@ -285,6 +333,28 @@ mod tests {
                 "B": {"type": "object", "properties": {"b": {"type": "integer"}}}
             }}
         })
+    }
+
+    #[test]
+    fn clients_are_constructed_through_config_or_a_documented_escape_hatch() {
+        let mut file: syn::File = syn::parse_quote! {
+            pub struct Client;
+            impl Client {
+                /// Create a new client.
+                pub fn new(baseurl: &str) -> Self { Self }
+                /// Construct a new client with an existing `reqwest::Client`.
+                pub fn new_with_client(baseurl: &str, client: reqwest::Client) -> Self { Self }
+            }
+        };
+        construct_clients_through_config(&mut file).unwrap();
+        let out = prettyplease::unparse(&file);
+        assert!(!out.contains("pub fn new("), "{out}");
+        assert!(out.contains("most callers want"), "{out}");
+        assert!(!out.contains("Construct a new client"), "{out}");
+        assert!(
+            construct_clients_through_config(&mut file).is_err(),
+            "a second run finds no `new`"
+        );
     }
 
     /// A new operation needs no edit of any table: what the client knows about it (public,

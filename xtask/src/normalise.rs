@@ -3,6 +3,10 @@
 //! Each pass is a small function over the parsed JSON with the reason it exists. The spec keeps
 //! describing the service as it is; these passes only adapt it to what progenitor 0.15 can
 //! generate. What a pass removes is provided by hand in `oz-api-ext` (see the reasons below).
+//!
+//! What the spec itself must not contain (a `default` response, `additionalProperties: false`,
+//! a code fence in a description) is a rule of `tests/tests/spec_rules.rs`, not a pass: a rule
+//! keeps the spec honest, a pass that never fires would only hide a broken one.
 
 use std::collections::BTreeSet;
 
@@ -25,23 +29,11 @@ pub const PASSES: &[Pass] = &[
         run: require_one_success_kind,
     },
     Pass {
-        name: "split_default_responses",
-        reason: "progenitor counts a `default` response as both a success and an error kind; \
-                 the API only uses it for errors, so it becomes 4XX + 5XX",
-        run: split_default_responses,
-    },
-    Pass {
         name: "name_deep_object_parameters",
         reason: "progenitor refuses `style: deepObject` query parameters; each one becomes a form \
                  parameter of a named schema (`x-oz-deep-object`) that the generator replaces with \
                  a hand-written type writing `name[key]=value` (e.g. oz_api::MetadataFilter)",
         run: name_deep_object_parameters,
-    },
-    Pass {
-        name: "strip_additional_properties_false",
-        reason: "`additionalProperties: false` makes response structs reject fields the server \
-                 adds later; unknown fields must be ignored",
-        run: strip_additional_properties_false,
     },
     Pass {
         name: "widen_integer_enums",
@@ -63,11 +55,6 @@ pub const PASSES: &[Pass] = &[
                  must not turn a 404 into a decode error that loses the status; schemas used only \
                  by 4xx/5xx responses lose their `required` lists",
         run: relax_error_bodies,
-    },
-    Pass {
-        name: "mark_code_fences_as_text",
-        reason: "descriptions become rustdoc; a bare code fence is compiled as a Rust doctest",
-        run: mark_code_fences_as_text,
     },
 ];
 
@@ -183,16 +170,6 @@ fn success_kind(response: &Value) -> String {
     }
 }
 
-fn split_default_responses(spec: &mut Value) -> Result<()> {
-    for_each_responses(spec, |responses| {
-        if let Some(default) = responses.remove("default") {
-            responses.entry("4XX").or_insert_with(|| default.clone());
-            responses.entry("5XX").or_insert(default);
-        }
-    });
-    Ok(())
-}
-
 /// Marker on the schemas made by [`name_deep_object_parameters`]; the value is the parameter name.
 pub const DEEP_OBJECT_MARKER: &str = "x-oz-deep-object";
 
@@ -249,15 +226,6 @@ fn pascal_case(text: &str) -> String {
                 .collect::<String>()
         })
         .collect()
-}
-
-fn strip_additional_properties_false(spec: &mut Value) -> Result<()> {
-    visit_objects(spec, &mut |map| {
-        if map.get("additionalProperties") == Some(&Value::Bool(false)) {
-            map.remove("additionalProperties");
-        }
-    });
-    Ok(())
 }
 
 fn widen_integer_enums(spec: &mut Value) -> Result<()> {
@@ -353,39 +321,6 @@ fn collect_schema_refs(value: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
-fn mark_code_fences_as_text(spec: &mut Value) -> Result<()> {
-    visit_objects(spec, &mut |map| {
-        for key in ["description", "summary"] {
-            if let Some(Value::String(text)) = map.get_mut(key)
-                && text.contains("```")
-            {
-                *text = fence_as_text(text);
-            }
-        }
-    });
-    Ok(())
-}
-
-/// Turns every opening fence without a language into a `text` fence.
-fn fence_as_text(text: &str) -> String {
-    let mut inside = false;
-    text.split('\n')
-        .map(|line| {
-            let trimmed = line.trim_start();
-            if !trimmed.starts_with("```") {
-                return line.to_owned();
-            }
-            inside = !inside;
-            if inside && trimmed.trim_end() == "```" {
-                line.replacen("```", "```text", 1)
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,16 +351,6 @@ mod tests {
     }
 
     #[test]
-    fn default_response_becomes_client_and_server_error_ranges() {
-        let mut spec = op(json!({"200": {"description": "ok"}, "default": {"description": "err"}}));
-        split_default_responses(&mut spec).unwrap();
-        assert_eq!(
-            spec["paths"]["/x"]["get"]["responses"],
-            json!({"200": {"description": "ok"}, "4XX": {"description": "err"}, "5XX": {"description": "err"}})
-        );
-    }
-
-    #[test]
     fn deep_object_parameters_become_named_form_parameters() {
         let map = json!({"type": "object", "additionalProperties": {"type": "string"}});
         let mut spec = json!({
@@ -447,19 +372,6 @@ mod tests {
         assert_eq!(
             spec["components"]["schemas"]["ListRunsMetadata"],
             json!({"type": "object", "additionalProperties": {"type": "string"}, "x-oz-deep-object": "metadata"})
-        );
-    }
-
-    #[test]
-    fn additional_properties_false_is_removed_but_maps_are_kept() {
-        let mut spec = json!({"components": {"schemas": {
-            "Closed": {"type": "object", "additionalProperties": false},
-            "Map": {"type": "object", "additionalProperties": {"type": "string"}}
-        }}});
-        strip_additional_properties_false(&mut spec).unwrap();
-        assert_eq!(
-            spec["components"]["schemas"],
-            json!({"Closed": {"type": "object"}, "Map": {"type": "object", "additionalProperties": {"type": "string"}}})
         );
     }
 
@@ -517,16 +429,6 @@ mod tests {
         assert_eq!(
             spec["components"]["schemas"]["Thing"]["required"],
             json!(["id"])
-        );
-    }
-
-    #[test]
-    fn bare_fences_become_text_fences_and_tagged_ones_stay() {
-        let mut spec = json!({"description": "Example:\n```\ncurl x\n```\nand\n```json\n{}\n```"});
-        mark_code_fences_as_text(&mut spec).unwrap();
-        assert_eq!(
-            spec["description"],
-            json!("Example:\n```text\ncurl x\n```\nand\n```json\n{}\n```")
         );
     }
 
