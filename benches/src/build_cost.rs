@@ -1,6 +1,10 @@
-//! What the generated client costs to build: a clean `cargo build -p oz-api` in a temporary
-//! target directory, and the size of the generated file.
+//! What depending on the SDK costs to build: a minimal application that uses `oz-api-ext`,
+//! built from a fresh target directory (crates already downloaded, debug), once with the
+//! default TLS stack (rustls on `ring`) and once with rustls on `aws-lc-rs` (reqwest's own
+//! rustls setup, the stack the SDK used before) as the baseline of the same run; then the
+//! rebuild after the application's `main.rs` changed.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -9,13 +13,38 @@ use crate::report::{BUILD_END, BUILD_START};
 
 const GENERATED: &str = "oz-api/src/generated.rs";
 
-/// One clean build of `oz-api`.
+/// The application: a listing through the workflows crate, as a user's first program would.
+const MAIN_RS: &str = r#"use futures::TryStreamExt;
+use oz_api_ext::PaginateExt;
+use oz_api_ext::oz_api::Client;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let client = Client::from_env()?;
+    let runs: Vec<_> = client.list_runs().items().max_items(10).try_collect().await?;
+    println!("{} runs", runs.len());
+    Ok(())
+}
+"#;
+
+/// One clean build of the application.
+#[derive(Debug, Clone)]
+pub(crate) struct AppBuild {
+    pub(crate) seconds: f64,
+    /// Compilation units cargo reported (`Compiling …` lines), the application included.
+    pub(crate) units: usize,
+}
+
+/// The figures of one `--build-cost` run.
 #[derive(Debug, Clone)]
 pub(crate) struct BuildCost {
     pub(crate) date: chrono::DateTime<chrono::Utc>,
-    pub(crate) seconds: f64,
-    /// Crates compiled, `oz-api` included.
-    pub(crate) crates: usize,
+    /// The default features (rustls on ring).
+    pub(crate) ring: AppBuild,
+    /// The same application on rustls with aws-lc-rs: the baseline.
+    pub(crate) aws_lc: AppBuild,
+    /// Rebuild after `main.rs` changed, default features.
+    pub(crate) incremental_seconds: f64,
     pub(crate) generated_lines: usize,
     pub(crate) generated_bytes: u64,
     pub(crate) load_at_start: Option<String>,
@@ -28,39 +57,77 @@ pub(crate) fn generated_lines() -> Result<usize> {
     Ok(text.lines().count())
 }
 
-/// Builds `oz-api` (debug, its default features) from scratch in a temporary target directory
-/// under the system's temporary directory, then removes it.
-pub(crate) fn measure() -> Result<BuildCost> {
+/// Writes the application into `dir`, depending on this workspace's `oz-api-ext` with the given
+/// dependency settings, and the workspace's lock file so that no crate needs resolving.
+fn write_app(dir: &Path, oz_api_ext: &str) -> Result<()> {
     let root = crate::workspace_root();
-    let target = tempfile::Builder::new()
-        .prefix("oz-bench-build-cost-")
-        .tempdir()?;
+    std::fs::create_dir_all(dir.join("src"))?;
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"oz-minimal-app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [dependencies]\noz-api-ext = {{ path = {:?}{oz_api_ext} }}\n\
+             tokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}\n\
+             futures = \"0.3\"\n\n[workspace]\n",
+            root.join("oz-api-ext").display().to_string(),
+        ),
+    )?;
+    std::fs::write(dir.join("src/main.rs"), MAIN_RS)?;
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    Ok(())
+}
+
+fn cargo_build(app: &Path, target: &Path) -> Result<AppBuild> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let load_at_start = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     let started = Instant::now();
     let output = Command::new(cargo)
-        .args(["build", "-p", "oz-api", "--locked"])
-        .current_dir(&root)
-        .env("CARGO_TARGET_DIR", target.path())
+        .args(["build", "--offline"])
+        .current_dir(app)
+        .env("CARGO_TARGET_DIR", target)
         .env_remove("RUSTFLAGS")
         .stdin(Stdio::null())
         .output()?;
     let seconds = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        return Err(format!("cargo build -p oz-api failed: {stderr}").into());
+        return Err(format!("cargo build of the minimal application failed: {stderr}").into());
     }
-    let crates = stderr
+    let units = stderr
         .lines()
         .filter(|l| l.trim_start().starts_with("Compiling "))
         .count();
-    let generated = root.join(GENERATED);
+    Ok(AppBuild { seconds, units })
+}
+
+/// Builds the application from scratch with each TLS stack, then once more after a change to
+/// its `main.rs`. Temporary directories are removed afterwards.
+pub(crate) fn measure() -> Result<BuildCost> {
+    let load_at_start = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    let scratch = tempfile::Builder::new()
+        .prefix("oz-bench-build-cost-")
+        .tempdir()?;
+    let (ring_app, aws_app) = (scratch.path().join("ring"), scratch.path().join("aws-lc"));
+    write_app(&ring_app, "")?;
+    write_app(
+        &aws_app,
+        ", default-features = false, features = [\"rustls-aws-lc\"]",
+    )?;
+    let ring_target = scratch.path().join("target-ring");
+    let ring = cargo_build(&ring_app, &ring_target)?;
+    let aws_lc = cargo_build(&aws_app, &scratch.path().join("target-aws-lc"))?;
+    std::fs::write(
+        ring_app.join("src/main.rs"),
+        MAIN_RS.replace("runs\", runs", "runs listed\", runs"),
+    )?;
+    let incremental_seconds = cargo_build(&ring_app, &ring_target)?.seconds;
+    let generated = crate::workspace_root().join(GENERATED);
     Ok(BuildCost {
         date: chrono::Utc::now(),
-        seconds,
-        crates,
+        ring,
+        aws_lc,
+        incremental_seconds,
         generated_lines: generated_lines()?,
         generated_bytes: std::fs::metadata(generated)?.len(),
         load_at_start,
@@ -79,18 +146,24 @@ impl BuildCost {
         format!(
             "{BUILD_START}\n\
              <!-- Written by `{} -- --build-cost`. -->\n\n\
+             A minimal application using `oz-api-ext` (`list_runs().items()`), `cargo build` \
+             (debug) from a fresh target directory, crates already downloaded:\n\n\
              | figure | value |\n\
              |---|---|\n\
-             | clean `cargo build -p oz-api` (debug, fresh `CARGO_TARGET_DIR`) | {:.0} s ({:.1} min) |\n\
-             | crates compiled | {} |\n\
+             | clean build, default features (rustls on ring) | {:.0} s, {} units |\n\
+             | clean build, `rustls-aws-lc` (the previous default), same run | {:.0} s, {} units |\n\
+             | ratio ring / aws-lc (target ≤ 0.60) | {:.2} |\n\
+             | rebuild after `main.rs` changed (target ≤ 2 s) | {:.1} s |\n\
              | `{GENERATED}` | {} lines, {:.1} MiB |\n\n\
-             Measured {} on {} cores{load}. The machine is shared with other jobs that built and \
-             tested at the same time, so this is an upper bound of what an idle machine takes.\n\
+             Measured {} on {} cores{load}.\n\
              {BUILD_END}",
             crate::COMMAND,
-            self.seconds,
-            self.seconds / 60.0,
-            self.crates,
+            self.ring.seconds,
+            self.ring.units,
+            self.aws_lc.seconds,
+            self.aws_lc.units,
+            self.ring.seconds / self.aws_lc.seconds,
+            self.incremental_seconds,
             self.generated_lines,
             crate::rss::mib(self.generated_bytes),
             self.date.format("%Y-%m-%d %H:%M UTC"),

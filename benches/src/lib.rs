@@ -16,8 +16,10 @@
 //!   is not written);
 //! - `--only calls,decode,pagination,download,waiter`: run some benchmarks (the file is not
 //!   written);
-//! - `--build-cost`: also time a clean `cargo build -p oz-api` in a temporary target directory
-//!   (minutes) and record it; without it the recorded build figures are kept;
+//! - `--build-cost`: also build a minimal application that depends on `oz-api-ext` from fresh
+//!   target directories, with the default TLS stack and with `rustls-aws-lc` as the baseline,
+//!   then after a change to its `main.rs` (minutes), and record it; without it the recorded
+//!   build figures are kept;
 //! - `--no-write`: print the results without touching `BENCHMARKS.md`.
 #![forbid(unsafe_code)]
 

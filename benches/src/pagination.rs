@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use oz_api_ext::ListRunsExt;
+use oz_api_ext::PaginateExt;
 use oz_mock::{Fault, FaultRule, OzMock};
 use serde::{Deserialize, Serialize};
 

@@ -172,7 +172,7 @@ fn timerless_client(mock: &OzMock) -> Result<Client> {
     let mut auth = HeaderValue::from_str(&format!("Bearer {}", mock.api_key()))?;
     auth.set_sensitive(true);
     headers.insert(AUTHORIZATION, auth);
-    let http = reqwest::Client::builder()
+    let http = oz_api_ext::oz_api::http_client_builder()?
         .default_headers(headers)
         .pool_idle_timeout(None)
         .redirect(reqwest::redirect::Policy::none())

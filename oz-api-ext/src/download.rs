@@ -3,17 +3,27 @@
 //! The API does not serve these files itself: `GET /agent/runs/{runId}/transcript`,
 //! `GET /agent/artifacts/{artifactUid}/download` and
 //! `GET /agent/conversations/{conversationId}/screenshots/{screenshotUid}/download` answer with a
-//! redirect to a short-lived signed URL on a storage service. A [`Download`] resolves that URL through the API (with the API
-//! client, its credentials and its retries), then fetches it with a separate HTTP client that
-//! carries no `Authorization` header and none of the configured custom headers, so credentials
-//! never reach the storage service or any host it redirects to.
+//! redirect to a short-lived signed URL on a storage service. A [`Download`] resolves that URL
+//! through the API (with the API client, its credentials and its retries), then fetches it with
+//! a separate HTTP client that carries no `Authorization` header and none of the configured
+//! custom headers, so credentials never reach the storage service or any host it redirects to.
 //!
 //! Bodies are streamed chunk by chunk into the destination, so memory stays constant however
 //! large the file is ([`Download::bytes`] and [`Download::json`] are the exceptions: they keep the
-//! whole body by design). A signed URL that the storage service refuses (401, 403 or 410, which
-//! is how expired signatures are reported) is resolved again through the API once. A storage
-//! request that fails before its body starts (connection failure, timeout, 429 or 5xx) is sent
-//! again, up to three attempts in all.
+//! whole body by design).
+//!
+//! Two repetitions happen here, both bounded, and neither repeats what the API client already
+//! retries (its request hook repeats transient failures of the API requests that resolve the
+//! URL, so those are not retried here):
+//! - a signed URL that the storage service refuses (401, 403 or 410, which is how expired
+//!   signatures are reported) is resolved again through the API once, and only once;
+//! - a storage request that fails before its body starts (connection failure, timeout, 429 or
+//!   5xx) is sent again after 0.5 s and 1 s, up to three attempts in all. The storage service
+//!   is not the API, and the storage client has no retry layer of its own. A body that breaks
+//!   off after it started is not repeated: part of it may already be written.
+//!
+//! So one download sends at most two resolutions to the API and six storage requests (each
+//! following at most five storage redirects).
 //!
 //! A [`Download`] owns a clone of the client, so the futures of its terminal methods can be
 //! moved into `tokio::spawn` (with a `'static` progress callback, if any).
@@ -23,14 +33,13 @@
 //! module contains one.
 
 use std::fmt;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use oz_api::{Client, types};
+use oz_api::{ApiError, Client, types};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderValue, LOCATION};
 use serde::de::DeserializeOwned;
@@ -113,15 +122,15 @@ pub trait DownloadExt {
     /// use oz_api_ext::DownloadExt;
     ///
     /// # async fn example(client: oz_api::Client) -> Result<(), oz_api_ext::DownloadError> {
-    /// let file = client.artifact_file("a1b2c3d4-0000-0000-0000-000000000000").await?;
+    /// let file = client
+    ///     .get_artifact_file("a1b2c3d4-0000-0000-0000-000000000000")
+    ///     .send()
+    ///     .await?;
     /// let name = file.filename.clone().unwrap_or_else(|| "artifact.bin".to_owned());
     /// file.download(&client).to_file(&name).await?;
     /// # Ok(()) }
     /// ```
-    fn artifact_file(
-        &self,
-        artifact_uid: impl Into<String>,
-    ) -> impl Future<Output = Result<ArtifactFile, DownloadError>> + Send + 'static;
+    fn get_artifact_file(&self, artifact_uid: impl Into<String>) -> GetArtifactFile;
 }
 
 impl DownloadExt for Client {
@@ -147,22 +156,35 @@ impl DownloadExt for Client {
         )
     }
 
-    fn artifact_file(
-        &self,
-        artifact_uid: impl Into<String>,
-    ) -> impl Future<Output = Result<ArtifactFile, DownloadError>> + Send + 'static {
-        let artifact_uid = artifact_uid.into();
-        let client = self.clone();
-        async move {
-            let artifact = client
-                .get_artifact()
-                .artifact_uid(artifact_uid)
-                .send()
-                .await
-                .map_err(DownloadError::from)?
-                .into_inner();
-            ArtifactFile::from_response(artifact)
+    fn get_artifact_file(&self, artifact_uid: impl Into<String>) -> GetArtifactFile {
+        GetArtifactFile {
+            client: self.clone(),
+            artifact_uid: artifact_uid.into(),
         }
+    }
+}
+
+/// Reads the metadata and signed URL of a FILE or SCREENSHOT artifact; see
+/// [`DownloadExt::get_artifact_file`]. Nothing is sent until [`send`](Self::send) is awaited.
+#[derive(Debug, Clone)]
+#[must_use = "nothing is sent until `send` is awaited"]
+pub struct GetArtifactFile {
+    client: Client,
+    artifact_uid: String,
+}
+
+impl GetArtifactFile {
+    /// Sends `get_artifact` and returns the artifact's file.
+    pub async fn send(self) -> Result<ArtifactFile, DownloadError> {
+        let artifact = self
+            .client
+            .get_artifact()
+            .artifact_uid(self.artifact_uid)
+            .send()
+            .await
+            .map_err(|err| DownloadError::api("get_artifact", err))?
+            .into_inner();
+        ArtifactFile::from_response(artifact)
     }
 }
 
@@ -238,7 +260,7 @@ impl fmt::Debug for RedactedUrl {
 }
 
 /// A FILE or SCREENSHOT artifact with its signed download URL, from
-/// [`DownloadExt::artifact_file`].
+/// [`DownloadExt::get_artifact_file`].
 #[derive(Debug, Clone)]
 pub struct ArtifactFile {
     /// Identifier of the artifact.
@@ -346,15 +368,26 @@ impl fmt::Display for UrlContext {
     }
 }
 
-/// Why a download failed. `Display` is one line and never contains the API key or a signed
-/// URL's query string.
+/// Why a download failed.
+///
+/// `Display` is one line and never contains the API key or a signed URL's query string. The
+/// error behind it (the client's, the I/O error, the transport error, the JSON error) is
+/// [`source`](std::error::Error::source), not repeated in the line, so an error chain (as
+/// `anyhow` prints it) shows each text once.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DownloadError {
     /// The API refused to hand out the download URL (for example 404: no such run or no
-    /// transcript yet), or could not be reached. Boxed: the client's error is large and
-    /// failures are rare.
-    Api(Box<oz_api::Error<types::Error>>),
+    /// transcript yet) or the artifact, or could not be reached, after the client's own
+    /// retries.
+    Api {
+        /// The operation that failed: `get_run_transcript`, `download_artifact`,
+        /// `download_conversation_screenshot` or `get_artifact`.
+        operation: &'static str,
+        /// The client's error, with the status and problem body of an error answer. Boxed: the
+        /// client's error is large and failures are rare.
+        source: Box<ApiError>,
+    },
     /// The API answered without a `Location` to download from.
     MissingLocation {
         /// Status of the API's answer.
@@ -393,6 +426,21 @@ pub enum DownloadError {
 }
 
 impl DownloadError {
+    /// The client's error, when an API request failed ([`DownloadError::Api`]).
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::Api { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    fn api(operation: &'static str, err: ApiError) -> Self {
+        Self::Api {
+            operation,
+            source: Box::new(err),
+        }
+    }
+
     fn transport(err: reqwest::Error) -> Self {
         Self::Transport(err.without_url())
     }
@@ -401,9 +449,11 @@ impl DownloadError {
 impl fmt::Display for DownloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Api(err) => {
-                f.write_str("the API did not hand out the download: ")?;
-                write_api_error(f, err)
+            Self::Api { operation, .. } => {
+                write!(
+                    f,
+                    "{operation} failed: the API did not hand out the download"
+                )
             }
             Self::MissingLocation { status } => {
                 write!(
@@ -425,55 +475,25 @@ impl fmt::Display for DownloadError {
                     "an artifact of type {artifact_type} has no file to download"
                 )
             }
-            Self::Io(err) => write!(f, "saving the download failed: {err}"),
-            Self::Transport(err) => {
-                write!(f, "download transfer failed: {err}")?;
-                let mut source = std::error::Error::source(err);
-                while let Some(cause) = source {
-                    write!(f, ": {cause}")?;
-                    source = cause.source();
-                }
-                Ok(())
+            Self::Io(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                f.write_str("the download ended before its declared length")
             }
-            Self::Decode(err) => write!(f, "the download is not the expected JSON: {err}"),
+            Self::Io(_) => f.write_str("saving the download failed"),
+            Self::Transport(_) => f.write_str("the storage transfer failed"),
+            Self::Decode(_) => f.write_str("the download is not the expected JSON"),
         }
-    }
-}
-
-/// One line for an API error: status and problem title/detail rather than progenitor's dump of
-/// headers and bodies.
-fn write_api_error(f: &mut fmt::Formatter<'_>, err: &oz_api::Error<types::Error>) -> fmt::Result {
-    match err {
-        oz_api::Error::ErrorResponse(response) => {
-            write!(f, "{}", response.status())?;
-            let problem = response.as_ref();
-            for text in [&problem.title, &problem.detail].into_iter().flatten() {
-                write!(f, ": {text}")?;
-            }
-            Ok(())
-        }
-        oz_api::Error::UnexpectedResponse(response) => {
-            write!(f, "unexpected {}", response.status())
-        }
-        other => write!(f, "{other}"),
     }
 }
 
 impl std::error::Error for DownloadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Api(err) => Some(err.as_ref()),
+            Self::Api { source, .. } => Some(source.as_ref()),
             Self::Io(err) => Some(err),
             Self::Transport(err) => Some(err),
             Self::Decode(err) => Some(err),
             _ => None,
         }
-    }
-}
-
-impl From<oz_api::Error<types::Error>> for DownloadError {
-    fn from(err: oz_api::Error<types::Error>) -> Self {
-        Self::Api(Box::new(err))
     }
 }
 
@@ -492,6 +512,17 @@ enum Target {
         conversation_id: String,
         screenshot_uid: String,
     },
+}
+
+impl Target {
+    /// The operation id of the request that resolves the download.
+    fn operation(&self) -> &'static str {
+        match self {
+            Self::Transcript(_) => "get_run_transcript",
+            Self::Artifact(_) => "download_artifact",
+            Self::Screenshot { .. } => "download_conversation_screenshot",
+        }
+    }
 }
 
 type ProgressFn<'a> = Box<dyn FnMut(Progress) + Send + 'a>;
@@ -755,7 +786,7 @@ async fn resolve(client: &Client, target: &Target) -> Result<Resolved, DownloadE
                 })?;
             Ok(Resolved::Url(url))
         }
-        Err(err) => Err(err.into()),
+        Err(err) => Err(DownloadError::api(target.operation(), err)),
     }
 }
 

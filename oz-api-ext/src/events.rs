@@ -3,10 +3,15 @@
 //! The endpoint returns the events of some runs whose `sequence` is above a cursor. An
 //! [`EventStream`] polls it, yields every event once in sequence order (events at or below
 //! the cursor are skipped, also when the server repeats them), moves the cursor to each event
-//! it yields, and waits between polls: the shortest delay after a poll that brought news,
-//! growing exponentially up to a bound while nothing happens. Saving
-//! [`EventStream::cursor`] and passing it to [`EventsTail::since`] later resumes where the
+//! it yields, and waits between polls: `min_delay` after a poll that brought news, doubling up
+//! to `max_delay` while nothing happens (the same setting names as the run waiter's). Saving
+//! [`EventStream::cursor`] and passing it to [`Events::since`] later resumes where the
 //! stream stopped.
+//!
+//! A tail has no `max_wait`: it has no end state to wait for and goes on until it is dropped
+//! (bound it with `tokio::time::timeout` or `StreamExt::take_until`). A failed poll is not
+//! retried here: the client's request hook already repeated it if it was transient; the error
+//! is yielded and ends the stream.
 //!
 //! The stream owns a clone of the client: it can be moved into `tokio::spawn` and outlive the
 //! client it came from.
@@ -27,10 +32,12 @@ use tokio::time::Sleep;
 /// Error of the event and inbox streams: the API error of the poll that failed.
 type ApiError = oz_api::Error<types::Error>;
 
-/// Default shortest wait between two polls.
-pub const DEFAULT_MIN_POLL_DELAY: Duration = Duration::from_secs(1);
-/// Default longest wait between two polls while nothing happens.
-pub const DEFAULT_MAX_POLL_DELAY: Duration = Duration::from_secs(30);
+/// Default shortest wait between two polls of a tail (events and inbox).
+pub const DEFAULT_MIN_DELAY: Duration = Duration::from_secs(1);
+/// Default longest wait between two polls of a tail while nothing happens.
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
+/// The shortest wait a tail makes, whatever `min_delay` says.
+const MIN_DELAY_FLOOR: Duration = Duration::from_millis(1);
 /// Page size the server uses for `GET /agent/events` when none is given.
 const SERVER_DEFAULT_EVENTS_LIMIT: usize = 100;
 
@@ -51,26 +58,26 @@ const SERVER_DEFAULT_EVENTS_LIMIT: usize = 100;
 /// # Ok(()) }
 /// ```
 pub trait EventsExt {
-    /// Events of the given runs, from the start (`since` 0) unless [`EventsTail::since`] says
-    /// otherwise.
-    fn events<I, S>(&self, run_ids: I) -> EventsTail
+    /// Events of the given runs, from the start (`since` 0) unless [`Events::since`] says
+    /// otherwise; [`Events::stream`] starts the tail.
+    fn events<I, S>(&self, run_ids: I) -> Events
     where
         I: IntoIterator<Item = S>,
         S: Into<String>;
 }
 
 impl EventsExt for Client {
-    fn events<I, S>(&self, run_ids: I) -> EventsTail
+    fn events<I, S>(&self, run_ids: I) -> Events
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        EventsTail {
+        Events {
             client: self.clone(),
             run_ids: run_ids.into_iter().map(Into::into).collect(),
             since: 0,
             limit: None,
-            delays: PollDelays::default(),
+            delays: TailDelays::default(),
         }
     }
 }
@@ -78,15 +85,15 @@ impl EventsExt for Client {
 /// Settings of an event tail, from [`EventsExt::events`]; [`stream`](Self::stream) starts it.
 #[derive(Debug, Clone)]
 #[must_use = "an event tail does nothing until `stream()` is polled"]
-pub struct EventsTail {
+pub struct Events {
     client: Client,
     run_ids: Vec<String>,
     since: i64,
     limit: Option<u32>,
-    delays: PollDelays,
+    delays: TailDelays,
 }
 
-impl EventsTail {
+impl Events {
     /// Yield only events whose sequence is above `sequence` (a cursor saved from
     /// [`EventStream::cursor`]).
     pub fn since(mut self, sequence: i64) -> Self {
@@ -100,13 +107,7 @@ impl EventsTail {
         self
     }
 
-    /// Wait `min` after a poll that brought events and double the wait after every poll that
-    /// brought none, up to `max` (defaults: 1 s and 30 s). `min` is at least 1 ms and `max`
-    /// at least `min`.
-    pub fn idle_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.delays = PollDelays::new(min, max);
-        self
-    }
+    tail_delay_setters!("events");
 
     /// The stream of events. Nothing is sent until it is polled; an error of a poll (after
     /// the client's own retries) is yielded and ends the stream.
@@ -118,7 +119,7 @@ impl EventsTail {
                 limit: self.limit,
                 cursor: self.since,
             },
-            tail: Tail::new(self.delays),
+            tail: Tail::new(self.delays.start()),
         }
     }
 }
@@ -132,7 +133,7 @@ pub struct EventStream {
 
 impl EventStream {
     /// Sequence of the last event yielded (or the starting `since`): pass it to
-    /// [`EventsTail::since`] to resume after it.
+    /// [`Events::since`] to resume after it.
     pub fn cursor(&self) -> i64 {
         self.source.cursor
     }
@@ -208,7 +209,54 @@ impl PollSource for EventSource {
     }
 }
 
-/// The waits between polls of a tail.
+/// The delay settings of a tail builder, as given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TailDelays {
+    pub(crate) min_delay: Duration,
+    pub(crate) max_delay: Duration,
+}
+
+impl Default for TailDelays {
+    fn default() -> Self {
+        Self {
+            min_delay: DEFAULT_MIN_DELAY,
+            max_delay: DEFAULT_MAX_DELAY,
+        }
+    }
+}
+
+impl TailDelays {
+    /// The waits of a tail that starts now.
+    pub(crate) fn start(self) -> PollDelays {
+        PollDelays::new(self.min_delay, self.max_delay)
+    }
+}
+
+/// The `min_delay` and `max_delay` setters of a tail builder (a field `delays: TailDelays`);
+/// the same names and meaning as the run waiter's.
+macro_rules! tail_delay_setters {
+    ($what:literal) => {
+        #[doc = concat!(
+            "Wait after a poll that brought new ", $what, " (default 1 s, at least 1 ms). ",
+            "After a poll that brought nothing the wait doubles, starting from this one, up to ",
+            "`max_delay`."
+        )]
+        pub fn min_delay(mut self, min_delay: std::time::Duration) -> Self {
+            self.delays.min_delay = min_delay;
+            self
+        }
+
+        /// Longest wait between two polls while nothing happens (default 30 s). A value below
+        /// `min_delay` means `min_delay`.
+        pub fn max_delay(mut self, max_delay: std::time::Duration) -> Self {
+            self.delays.max_delay = max_delay;
+            self
+        }
+    };
+}
+pub(crate) use tail_delay_setters;
+
+/// The waits between polls of a running tail.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PollDelays {
     min: Duration,
@@ -218,13 +266,13 @@ pub(crate) struct PollDelays {
 
 impl Default for PollDelays {
     fn default() -> Self {
-        Self::new(DEFAULT_MIN_POLL_DELAY, DEFAULT_MAX_POLL_DELAY)
+        TailDelays::default().start()
     }
 }
 
 impl PollDelays {
     pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        let min = min.max(Duration::from_millis(1));
+        let min = min.max(MIN_DELAY_FLOOR);
         let max = max.max(min);
         Self {
             min,

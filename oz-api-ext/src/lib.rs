@@ -5,6 +5,20 @@
 //! Prettier output or thin renames of single calls do not belong here. `oz_api` is re-exported,
 //! so one dependency is enough.
 //!
+//! One vocabulary throughout:
+//! - a builder that yields one result ends in `send()`; one that yields many ends in `items()`
+//!   ([`ItemStream`]), `pages()` ([`PageStream`]) or `stream()` (every other `…Stream`); a
+//!   download ends in `to_file(path)`, `to_writer(w)` or `bytes()`. Builders are named for
+//!   what they describe ([`WaitForRun`], [`Events`], [`Inbox`], [`Download`]), streams for what
+//!   they yield, ending in `Stream`.
+//! - every poller takes `min_delay`, `max_delay` and (when it has an end to wait for)
+//!   `max_wait`; every listing takes `max_items` and `prefetch`.
+//! - every workflow error ([`WaitError`], [`PaginationError`], [`DownloadError`]) has a variant
+//!   `Api { operation, source, .. }` for a request that failed, reached with `api_error()`,
+//!   then the workflow's own cases. `Display` is one line and does not repeat its `source()`.
+//! - nothing here retries an API request: the client's request hook already repeats transient
+//!   failures with its own backoff and `max_retries`.
+//!
 //! | workflow | entry point | ends in |
 //! |---|---|---|
 //! | every page of a paged list (`list_runs`, `list_factories`, `list_factory_tasks`), filters kept, cursor followed | [`PaginateExt`] on the builder: `client.list_runs().state(..)` | `items()`, `pages()` (`max_items`, `prefetch`) |
@@ -12,10 +26,11 @@
 //! | wait until a run ends | [`RunWaitExt::wait_for_run`] | `send()` (`min_delay`, `max_delay`, `max_wait`) |
 //! | start a run and wait for it | [`RunWaitExt::run_and_wait`] | `send()` |
 //! | send a follow-up and wait until the run settled again | [`RunWaitExt::followup_and_wait`] | `send()` |
-//! | each state change of a run | [`RunWaitExt::watch_run`] | a stream |
+//! | each state change of a run | [`RunWaitExt::watch_run`] | `stream()` (`min_delay`, `max_delay`, `max_wait`) |
 //! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired | [`DownloadExt`] | `to_file(path)`, `to_writer(w)`, `bytes()` |
-//! | tail of run events, resumable | [`EventsExt::events`] | `stream()` |
-//! | inbox of a run | [`MessagesExt::inbox`] | `stream()` |
+//! | metadata and signed URL of an artifact file | [`DownloadExt::get_artifact_file`] | `send()` |
+//! | tail of run events, resumable | [`EventsExt::events`] | `stream()` (`min_delay`, `max_delay`) |
+//! | inbox of a run | [`MessagesExt::inbox`] | `stream()` (`min_delay`, `max_delay`) |
 //!
 //! Every stream and future owns a clone of the client (a cheap handle), so it can be moved into
 //! `tokio::spawn`, except the listings made from a generated builder, which borrow the client
@@ -69,16 +84,18 @@ pub mod messages;
 pub mod pagination;
 pub mod waiter;
 
-pub use download::{ArtifactFile, Download, DownloadError, DownloadExt, Progress, RedactedUrl};
-pub use events::{EventStream, EventsExt, EventsTail};
+pub use download::{
+    ArtifactFile, Download, DownloadError, DownloadExt, GetArtifactFile, Progress, RedactedUrl,
+};
+pub use events::{EventStream, Events, EventsExt};
 pub use messages::{Inbox, InboxStream, MessagesExt};
 pub use pagination::{
-    CursorPaged, Items, ListRunsExt, OwnedPaginateExt, Page, Pages, Paginate, PaginateExt,
-    PaginationError, RunItems, RunPages, RunsPage,
+    CursorPaged, ItemStream, OwnedPaginateExt, Page, PageStream, Paginate, PaginateExt,
+    PaginationError,
 };
 pub use waiter::{
-    CancelOutcome, FollowupAndWait, RunAndWait, RunWaitExt, WaitError, WaitForRun, WatchRun,
-    is_terminal,
+    CancelOutcome, FollowupAndWait, RunAndWait, RunStateStream, RunWaitExt, WaitError, WaitForRun,
+    WatchRun, is_terminal,
 };
 
 /// The README's examples, compiled as doctests so they never drift from the API.

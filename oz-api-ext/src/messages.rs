@@ -4,22 +4,22 @@
 //! The endpoint has no cursor, only a `since` timestamp. An [`InboxStream`] polls it, moves
 //! `since` to the newest `sent_at` it has seen and yields every message once (by
 //! `message_id`, also when a poll repeats messages sent at the boundary timestamp), in
-//! `sent_at` order. Between polls it waits like the event tail of [`crate::events`]. The
-//! stream and the futures of its calls own a clone of the client, so they can be moved into
-//! `tokio::spawn`.
+//! `sent_at` order. Between polls it waits like the event tail of [`crate::events`], with the
+//! same `min_delay` and `max_delay` settings; like it, it has no `max_wait` and does not retry
+//! a failed poll (the client's request hook already did). The stream and the futures of its
+//! calls own a clone of the client, so they can be moved into `tokio::spawn`.
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream};
 use oz_api::{Client, types};
 
-use crate::events::{PollDelays, PollSource, Tail};
+use crate::events::{PollSource, Tail, TailDelays, tail_delay_setters};
 
 type ApiError = oz_api::Error<types::Error>;
 
@@ -54,7 +54,7 @@ impl MessagesExt for Client {
             unread: false,
             since: None,
             limit: None,
-            delays: PollDelays::default(),
+            delays: TailDelays::default(),
         }
     }
 }
@@ -69,7 +69,7 @@ pub struct Inbox {
     unread: bool,
     since: Option<DateTime<Utc>>,
     limit: Option<u32>,
-    delays: PollDelays,
+    delays: TailDelays,
 }
 
 impl Inbox {
@@ -91,12 +91,7 @@ impl Inbox {
         self
     }
 
-    /// Wait `min` after a poll that brought messages and double the wait after every poll
-    /// that brought none, up to `max` (defaults: 1 s and 30 s).
-    pub fn idle_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.delays = PollDelays::new(min, max);
-        self
-    }
+    tail_delay_setters!("messages");
 
     /// The stream of message headers. Nothing is sent until it is polled; an error of a poll
     /// (after the client's own retries) is yielded and ends the stream.
@@ -111,7 +106,7 @@ impl Inbox {
                 seen_at_since: HashSet::new(),
             },
             resume_at: self.since,
-            tail: Tail::new(self.delays),
+            tail: Tail::new(self.delays.start()),
         }
     }
 }

@@ -5,12 +5,14 @@
 //! `list_factory_tasks`. One paginator serves them all: each operation's builder implements
 //! [`CursorPaged`] (how to set the cursor, how to send, where the items and `page_info` of a
 //! page are), the way aws-sdk-rust instantiates one template per paginator, and
-//! [`PaginateExt`] adds the same two verbs to every such builder: [`pages`] streams whole pages,
-//! [`items`] streams the elements one by one.
+//! [`PaginateExt`] adds the same two verbs to every such builder: [`pages`] streams whole pages
+//! ([`PageStream`]), [`items`] streams the elements one by one ([`ItemStream`]). Both take the
+//! same settings, `max_items` and `prefetch`.
 //!
 //! Both keep every filter of the builder and set only `cursor` from one page to the next; they
 //! send nothing until first polled and hold at most one page plus, with
-//! [`prefetch`](Items::prefetch), the next one.
+//! [`prefetch`](ItemStream::prefetch), the next one. A failed page request is not retried here:
+//! the client's request hook already repeated it if it was transient.
 //!
 //! The stream ends after a page whose `page_info.has_next_page` is false, whose `next_cursor`
 //! is missing or empty, or that holds no item. A server that hands out a cursor a second time
@@ -42,22 +44,10 @@ use oz_api::types::{
     Factory, FactoryTask, ListFactoriesResponse, ListFactoryTasksResponse, ListRunsResponse,
     PageInfo, RunItem,
 };
-use oz_api::{ApiError, ApiErrorExt, Client, ResponseValue};
+use oz_api::{ApiError, Client, ResponseValue};
 
 /// The answer to one page request: the page with the status and headers of its answer.
 pub type Page<P> = ResponseValue<<P as CursorPaged>::Page>;
-
-/// One page of runs with the status and headers of its answer.
-pub type RunsPage = ResponseValue<ListRunsResponse>;
-
-/// The runs of every page of a `list_runs()` request; see [`PaginateExt::items`].
-pub type RunItems<'a> = Items<'a, ListRuns<'a>>;
-
-/// The pages of a `list_runs()` request; see [`PaginateExt::pages`].
-pub type RunPages<'a> = Pages<'a, ListRuns<'a>>;
-
-/// The earlier name of [`PaginateExt`], from when `list_runs` was the only paged list.
-pub use self::PaginateExt as ListRunsExt;
 
 /// The request for one page, as [`CursorPaged::send_page`] returns it.
 pub type PageFuture<'c, T> = BoxFuture<'c, Result<ResponseValue<T>, ApiError>>;
@@ -198,8 +188,14 @@ impl CursorPaged for ListFactoryTasks<'_> {
 ///     println!("{} {}", run.run_id, run.title);
 /// }
 ///
-/// // Whole pages, with the headers of each answer.
-/// let pages: Vec<_> = client.list_runs().limit(500u64).pages().try_collect().await?;
+/// // Whole pages, with the headers of each answer, until 2000 runs arrived.
+/// let pages: Vec<_> = client
+///     .list_runs()
+///     .limit(500u64)
+///     .pages()
+///     .max_items(2000)
+///     .try_collect()
+///     .await?;
 ///
 /// // The same verbs on every paged list.
 /// let factories: Vec<_> = client.list_factories().search("docs").items().try_collect().await?;
@@ -215,22 +211,22 @@ impl CursorPaged for ListFactoryTasks<'_> {
 /// ```
 pub trait PaginateExt<'a>: CursorPaged<Builder<'a> = Self> + Sized {
     /// The pages of this request, starting with the one the builder describes.
-    fn pages(self) -> Pages<'a, Self>;
+    fn pages(self) -> PageStream<'a, Self>;
 
     /// The items of every page of this request, in the server's order.
-    fn items(self) -> Items<'a, Self>;
+    fn items(self) -> ItemStream<'a, Self>;
 }
 
 impl<'a, B> PaginateExt<'a> for B
 where
     B: CursorPaged<Builder<'a> = B> + 'a,
 {
-    fn pages(self) -> Pages<'a, Self> {
-        Pages::new(Source::Borrowed(self))
+    fn pages(self) -> PageStream<'a, Self> {
+        PageStream::new(Source::Borrowed(self))
     }
 
-    fn items(self) -> Items<'a, Self> {
-        Items::new(Source::Borrowed(self))
+    fn items(self) -> ItemStream<'a, Self> {
+        ItemStream::new(Source::Borrowed(self))
     }
 }
 
@@ -292,13 +288,13 @@ pub struct Paginate<P: CursorPaged> {
 
 impl<P: CursorPaged + 'static> Paginate<P> {
     /// The pages of the listing; see [`PaginateExt::pages`].
-    pub fn pages(self) -> Pages<'static, P> {
-        Pages::new(self.into_source())
+    pub fn pages(self) -> PageStream<'static, P> {
+        PageStream::new(self.into_source())
     }
 
     /// The items of every page of the listing; see [`PaginateExt::items`].
-    pub fn items(self) -> Items<'static, P> {
-        Items::new(self.into_source())
+    pub fn items(self) -> ItemStream<'static, P> {
+        ItemStream::new(self.into_source())
     }
 
     fn into_source(self) -> Source<'static, P> {
@@ -327,17 +323,20 @@ impl<P: CursorPaged> fmt::Debug for Paginate<P> {
 }
 
 /// Why a listing stopped early. Items received before the error were yielded normally.
+///
+/// `Display` is one line naming the listing and the page; the client's error behind a failed
+/// request is [`source`](std::error::Error::source), not repeated in the line.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum PaginationError {
-    /// The request for page `page` (1 for the first) failed. Transient failures were already
-    /// retried by the client.
-    Request {
+    /// The request for page `page` (1 for the first) failed, after the client's own retries.
+    Api {
         /// The listing's operation, e.g. `list_runs`.
         operation: &'static str,
         /// Number of the page that could not be fetched.
         page: u64,
-        /// The client's error, with the status and problem body of an error answer.
+        /// The client's error, with the status and problem body of an error answer. Boxed: the
+        /// client's error is large and failures are rare.
         source: Box<ApiError>,
     },
     /// Page `page` pointed to a cursor that had already been followed: continuing would loop.
@@ -355,7 +354,7 @@ impl PaginationError {
     /// The client's error, when a request failed.
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
-            Self::Request { source, .. } => Some(source),
+            Self::Api { source, .. } => Some(source),
             Self::RepeatedCursor { .. } => None,
         }
     }
@@ -363,7 +362,7 @@ impl PaginationError {
     /// The listing's operation, e.g. `list_factory_tasks`.
     pub fn operation(&self) -> &'static str {
         match self {
-            Self::Request { operation, .. } | Self::RepeatedCursor { operation, .. } => operation,
+            Self::Api { operation, .. } | Self::RepeatedCursor { operation, .. } => operation,
         }
     }
 }
@@ -387,16 +386,9 @@ impl fmt::Display for Listing {
 impl fmt::Display for PaginationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Request {
-                operation,
-                page,
-                source,
-            } => write!(
-                f,
-                "listing {} failed on page {page}: {}",
-                Listing(operation),
-                source.summary()
-            ),
+            Self::Api {
+                operation, page, ..
+            } => write!(f, "listing {} failed on page {page}", Listing(operation)),
             Self::RepeatedCursor {
                 operation, page, ..
             } => write!(
@@ -411,7 +403,7 @@ impl fmt::Display for PaginationError {
 impl std::error::Error for PaginationError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Request { source, .. } => Some(source.as_ref()),
+            Self::Api { source, .. } => Some(source.as_ref()),
             Self::RepeatedCursor { .. } => None,
         }
     }
@@ -423,15 +415,23 @@ impl std::error::Error for PaginationError {
 /// `'a` is the borrow of the client for a stream made from a builder, `'static` for one from
 /// [`OwnedPaginateExt::paginate`].
 #[must_use = "streams do nothing unless polled"]
-pub struct Pages<'a, P: CursorPaged> {
+pub struct PageStream<'a, P: CursorPaged> {
     pager: Pager<'a, P>,
 }
 
-impl<'a, P: CursorPaged + 'a> Pages<'a, P> {
+impl<'a, P: CursorPaged + 'a> PageStream<'a, P> {
     fn new(source: Source<'a, P>) -> Self {
         Self {
             pager: Pager::new(source),
         }
+    }
+
+    /// Requests no further page once `items` items were received. Pages come whole, so the
+    /// last page may take the total above `items`; lower the builder's `limit` as well to
+    /// avoid fetching them.
+    pub fn max_items(mut self, items: u64) -> Self {
+        self.pager.max_items = Some(items);
+        self
     }
 
     /// Stops after `pages` pages (at least one).
@@ -449,9 +449,9 @@ impl<'a, P: CursorPaged + 'a> Pages<'a, P> {
 }
 
 // The stream never pins its fields: the request in flight is boxed.
-impl<P: CursorPaged> Unpin for Pages<'_, P> {}
+impl<P: CursorPaged> Unpin for PageStream<'_, P> {}
 
-impl<'a, P: CursorPaged + 'a> Stream for Pages<'a, P> {
+impl<'a, P: CursorPaged + 'a> Stream for PageStream<'a, P> {
     type Item = Result<Page<P>, PaginationError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -459,9 +459,11 @@ impl<'a, P: CursorPaged + 'a> Stream for Pages<'a, P> {
     }
 }
 
-impl<P: CursorPaged> fmt::Debug for Pages<'_, P> {
+impl<P: CursorPaged> fmt::Debug for PageStream<'_, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pages").field("pager", &self.pager).finish()
+        f.debug_struct("PageStream")
+            .field("pager", &self.pager)
+            .finish()
     }
 }
 
@@ -471,14 +473,14 @@ impl<P: CursorPaged> fmt::Debug for Pages<'_, P> {
 /// `'a` is the borrow of the client for a stream made from a builder, `'static` for one from
 /// [`OwnedPaginateExt::paginate`].
 #[must_use = "streams do nothing unless polled"]
-pub struct Items<'a, P: CursorPaged> {
+pub struct ItemStream<'a, P: CursorPaged> {
     pager: Pager<'a, P>,
     current: VecDeque<P::Item>,
     max_items: Option<u64>,
     yielded: u64,
 }
 
-impl<'a, P: CursorPaged + 'a> Items<'a, P> {
+impl<'a, P: CursorPaged + 'a> ItemStream<'a, P> {
     fn new(source: Source<'a, P>) -> Self {
         Self {
             pager: Pager::new(source),
@@ -509,9 +511,9 @@ impl<'a, P: CursorPaged + 'a> Items<'a, P> {
 }
 
 // The stream never pins its fields: the request in flight is boxed.
-impl<P: CursorPaged> Unpin for Items<'_, P> {}
+impl<P: CursorPaged> Unpin for ItemStream<'_, P> {}
 
-impl<'a, P: CursorPaged + 'a> Stream for Items<'a, P> {
+impl<'a, P: CursorPaged + 'a> Stream for ItemStream<'a, P> {
     type Item = Result<P::Item, PaginationError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -537,9 +539,9 @@ impl<'a, P: CursorPaged + 'a> Stream for Items<'a, P> {
     }
 }
 
-impl<P: CursorPaged> fmt::Debug for Items<'_, P> {
+impl<P: CursorPaged> fmt::Debug for ItemStream<'_, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Items")
+        f.debug_struct("ItemStream")
             .field("pager", &self.pager)
             .field("buffered", &self.current.len())
             .field("max_items", &self.max_items)
@@ -662,7 +664,7 @@ impl<'a, P: CursorPaged + 'a> Pager<'a, P> {
             }
             Err(source) => {
                 self.finished = true;
-                Err(PaginationError::Request {
+                Err(PaginationError::Api {
                     operation: P::OPERATION,
                     page: page_number,
                     source: Box::new(source),

@@ -3,7 +3,8 @@
 //! [`RunWaitExt`] adds four verbs to [`Client`]:
 //! - [`wait_for_run`](RunWaitExt::wait_for_run): poll until the run reaches a terminal state
 //!   and return it;
-//! - [`watch_run`](RunWaitExt::watch_run): a stream of the run each time its state changes;
+//! - [`watch_run`](RunWaitExt::watch_run): a stream of the run each time its state changes
+//!   ([`WatchRun::stream`]);
 //! - [`run_and_wait`](RunWaitExt::run_and_wait): start a run, then wait for it;
 //! - [`followup_and_wait`](RunWaitExt::followup_and_wait): send a follow-up to a run, then wait
 //!   until the run has settled again — not for the state it was in before the follow-up.
@@ -19,8 +20,12 @@
 //! random time in `[min_delay, min(max_delay, min_delay · 2^(n−1))]`. When that sleep would pass
 //! the deadline (`max_wait` after the first poll started), it sleeps exactly until the deadline
 //! and polls one last time. Defaults: `min_delay` 2 s, `max_delay` 30 s (the server rate-limits
-//! runs polled too often), `max_wait` 30 minutes. Failed polls are not retried here: the client
-//! already retries transient failures with its own policy.
+//! runs polled too often), `max_wait` 30 minutes.
+//!
+//! No request is retried here, neither a poll nor the cancellation of `cancel_on_timeout`: the
+//! client's request hook already repeats transient failures (408, 409, 429, 5xx, lost
+//! connections) with its own backoff and `max_retries`, and a second loop on top of it would
+//! multiply the attempts. A request that still fails ends the wait with [`WaitError::Api`].
 
 use std::fmt;
 use std::time::Duration;
@@ -42,12 +47,6 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30 * 60);
 /// The shortest pause the waiter makes, whatever `min_delay` says: a run is never polled in a
 /// tight loop.
 const MIN_DELAY_FLOOR: Duration = Duration::from_millis(100);
-
-/// Attempts at cancelling a run after the wait timed out, while the server answers 409 (a run
-/// still being prepared cannot be cancelled yet).
-const CANCEL_ATTEMPTS: u32 = 5;
-/// Pause between cancel attempts when the server does not say how long to wait.
-const CANCEL_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 /// Whether a run has ended (or waits for a person, `BLOCKED`): polling it further changes
 /// nothing. Unknown states are not terminal.
@@ -100,7 +99,7 @@ pub trait RunWaitExt {
     fn wait_for_run<'a>(&self, run_id: impl Into<String>) -> WaitForRun<'a>;
 
     /// The run each time its state changes (the first observation included), ending after a
-    /// terminal state or with an error.
+    /// terminal state or with an error; [`WatchRun::stream`] starts it.
     fn watch_run(&self, run_id: impl Into<String>) -> WatchRun;
 
     /// Starts a run (`create_run`) and waits for it like [`wait_for_run`](Self::wait_for_run).
@@ -154,7 +153,6 @@ impl RunWaitExt for Client {
             client: self.clone(),
             run_id: run_id.into(),
             policy: DelayPolicy::default(),
-            stream: None,
         }
     }
 
@@ -195,10 +193,26 @@ where
         .map_err(|err| format!("conversion to `{name}` for body failed: {err}"))
 }
 
-/// Why waiting for a run did not return a terminal run.
+/// Why waiting for a run did not return the run it waited for.
+///
+/// `Display` is one line about what the wait was doing; the client's error behind it is
+/// [`source`](std::error::Error::source), not repeated in the line, so an error chain (as
+/// `anyhow` prints it) shows each text once.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum WaitError {
+    /// A request failed, after the client's own retries: `operation` is `get_run`, `create_run`
+    /// for [`run_and_wait`](RunWaitExt::run_and_wait) or `submit_run_followup` for
+    /// [`followup_and_wait`](RunWaitExt::followup_and_wait).
+    Api {
+        /// The operation that failed.
+        operation: &'static str,
+        /// The run concerned, when one exists.
+        run_id: Option<String>,
+        /// The client's error, with the status and problem body of an error answer. Boxed: the
+        /// client's error is large and failures are rare.
+        source: Box<ApiError>,
+    },
     /// The run was still not in a terminal state after `max_wait`.
     ExceededMaxWait {
         /// The configured limit.
@@ -209,27 +223,19 @@ pub enum WaitError {
         polls: u32,
         /// The run as the last poll saw it (there is always at least one poll).
         last_run: Box<RunItem>,
-        /// What became of the cancellation asked for with `cancel_on_timeout`.
+        /// What became of the cancellation asked for with `cancel_on_timeout`; a failed
+        /// cancellation is also the error's `source`.
         cancel: CancelOutcome,
-    },
-    /// A request failed: `operation` is `get_run`, `create_run` for
-    /// [`run_and_wait`](RunWaitExt::run_and_wait) or `submit_run_followup` for
-    /// [`followup_and_wait`](RunWaitExt::followup_and_wait).
-    Request {
-        /// The operation that failed.
-        operation: &'static str,
-        /// The run concerned, when one exists.
-        run_id: Option<String>,
-        /// The client's error, with the status and problem body of an error answer.
-        source: Box<ApiError>,
     },
 }
 
 impl WaitError {
-    /// The client's error, when a request failed.
+    /// The client's error, when a request of the wait failed ([`WaitError::Api`]). A failed
+    /// cancellation after a timeout is in [`CancelOutcome::Failed`] instead: the wait itself
+    /// ended by its deadline.
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
-            Self::Request { source, .. } => Some(source),
+            Self::Api { source, .. } => Some(source),
             Self::ExceededMaxWait { .. } => None,
         }
     }
@@ -238,7 +244,7 @@ impl WaitError {
     pub fn last_run(&self) -> Option<&RunItem> {
         match self {
             Self::ExceededMaxWait { last_run, .. } => Some(last_run),
-            Self::Request { .. } => None,
+            Self::Api { .. } => None,
         }
     }
 }
@@ -246,6 +252,15 @@ impl WaitError {
 impl fmt::Display for WaitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Api {
+                operation, run_id, ..
+            } => {
+                write!(f, "{operation}")?;
+                if let Some(run_id) = run_id {
+                    write!(f, " of run {run_id}")?;
+                }
+                f.write_str(" failed")
+            }
             Self::ExceededMaxWait {
                 max_wait,
                 elapsed,
@@ -264,21 +279,8 @@ impl fmt::Display for WaitError {
                 match cancel {
                     CancelOutcome::NotRequested => Ok(()),
                     CancelOutcome::Cancelled => f.write_str("; cancellation requested"),
-                    CancelOutcome::Failed(err) => {
-                        write!(f, "; cancelling failed: {}", err.summary())
-                    }
+                    CancelOutcome::Failed(_) => f.write_str("; cancelling it failed"),
                 }
-            }
-            Self::Request {
-                operation,
-                run_id,
-                source,
-            } => {
-                write!(f, "{operation}")?;
-                if let Some(run_id) = run_id {
-                    write!(f, " of run {run_id}")?;
-                }
-                write!(f, " failed: {}", source.summary())
             }
         }
     }
@@ -287,7 +289,7 @@ impl fmt::Display for WaitError {
 impl std::error::Error for WaitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Request { source, .. } => Some(source.as_ref()),
+            Self::Api { source, .. } => Some(source.as_ref()),
             Self::ExceededMaxWait {
                 cancel: CancelOutcome::Failed(err),
                 ..
@@ -305,8 +307,9 @@ pub enum CancelOutcome {
     NotRequested,
     /// The server accepted the cancellation.
     Cancelled,
-    /// The server refused it or could not be reached (a 409 is retried a few times first).
-    /// A 400 usually means the run ended in the meantime.
+    /// The server refused it or could not be reached, after the client's own retries (a 409,
+    /// which the server answers while a run is still being prepared, is one of the statuses the
+    /// client repeats). A 400 usually means the run ended in the meantime.
     Failed(Box<ApiError>),
 }
 
@@ -344,7 +347,7 @@ impl DelayPolicy {
 /// A callback told about each state change.
 type StateCallback<'a> = Box<dyn FnMut(&RunItem) + Send + 'a>;
 
-/// The settings shared by [`WaitForRun`] and [`RunAndWait`].
+/// The settings shared by [`WaitForRun`], [`RunAndWait`] and [`FollowupAndWait`].
 #[derive(Default)]
 struct WaitSettings<'a> {
     policy: DelayPolicy,
@@ -446,7 +449,7 @@ impl<'a> RunAndWait<'a> {
         let started = match created {
             Ok(started) => started.into_inner(),
             Err(err) => {
-                return Err(WaitError::Request {
+                return Err(WaitError::Api {
                     operation: "create_run",
                     run_id: None,
                     source: Box::new(err),
@@ -523,7 +526,7 @@ impl<'a> FollowupAndWait<'a> {
     /// follow-up and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
         let client = self.client;
-        let request_failed = |operation, source| WaitError::Request {
+        let request_failed = |operation, source| WaitError::Api {
             operation,
             run_id: Some(self.run_id.clone()),
             source: Box::new(source),
@@ -640,57 +643,50 @@ impl AfterFollowup {
     }
 }
 
-/// The run each time its state changes; see [`RunWaitExt::watch_run`].
-///
-/// A stream of `Result<RunItem, WaitError>`: the first item is the run's state at the first
-/// poll, the last one is the terminal run, or [`WaitError::ExceededMaxWait`] (with
-/// [`CancelOutcome::NotRequested`]) when `max_wait` passes first. Nothing is sent until the
-/// stream is polled; the setters apply when they are called before that.
+/// The settings of a watch on a run, from [`RunWaitExt::watch_run`]; [`stream`](Self::stream)
+/// starts it.
 ///
 /// ```no_run
+/// use std::time::Duration;
 /// use futures::TryStreamExt;
 /// use oz_api_ext::RunWaitExt;
 ///
 /// # async fn example(client: oz_api_ext::oz_api::Client) -> Result<(), oz_api_ext::WaitError> {
-/// let mut changes = client.watch_run("run_1");
+/// let mut changes = client
+///     .watch_run("run_1")
+///     .max_wait(Duration::from_secs(600))
+///     .stream();
 /// while let Some(run) = changes.try_next().await? {
 ///     println!("{}", run.state);
 /// }
 /// # Ok(()) }
 /// ```
-#[must_use = "streams do nothing unless polled"]
+#[must_use = "a watch does nothing until `stream()` is polled"]
 pub struct WatchRun {
     client: Client,
     run_id: String,
     policy: DelayPolicy,
-    stream: Option<BoxStream<'static, Result<RunItem, WaitError>>>,
 }
 
 impl WatchRun {
     wait_setters!(policy);
-}
 
-impl Stream for WatchRun {
-    type Item = Result<RunItem, WaitError>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let policy = this.policy;
-        let stream = this.stream.get_or_insert_with(|| {
-            let poller = Poller::new(this.client.clone(), this.run_id.clone(), policy);
-            Box::pin(futures::stream::unfold(Some(poller), |poller| async move {
-                let mut poller = poller?;
-                match poller.next_change().await {
-                    Ok(Change { run, .. }) if is_terminal(&run.state) => Some((Ok(run), None)),
-                    Ok(Change { run, .. }) => Some((Ok(run), Some(poller))),
-                    Err(err) => Some((Err(err.into_error(CancelOutcome::NotRequested)), None)),
-                }
-            }))
+    /// The stream of the run's state changes. Nothing is sent until it is polled.
+    pub fn stream(self) -> RunStateStream {
+        let poller = Poller::new(self.client, self.run_id.clone(), self.policy);
+        let changes = futures::stream::unfold(Some(poller), |poller| async move {
+            let mut poller = poller?;
+            match poller.next_change().await {
+                Ok(Change { run, .. }) if is_terminal(&run.state) => Some((Ok(run), None)),
+                Ok(Change { run, .. }) => Some((Ok(run), Some(poller))),
+                Err(err) => Some((Err(err.into_error(CancelOutcome::NotRequested)), None)),
+            }
         });
-        stream.as_mut().poll_next(cx)
+        RunStateStream {
+            run_id: self.run_id,
+            policy: self.policy,
+            changes: Box::pin(changes),
+        }
     }
 }
 
@@ -699,8 +695,40 @@ impl fmt::Debug for WatchRun {
         f.debug_struct("WatchRun")
             .field("run_id", &self.run_id)
             .field("policy", &self.policy)
-            .field("started", &self.stream.is_some())
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+/// The run each time its state changes; see [`WatchRun::stream`].
+///
+/// A stream of `Result<RunItem, WaitError>`: the first item is the run's state at the first
+/// poll, the last one is the terminal run, or [`WaitError::ExceededMaxWait`] (with
+/// [`CancelOutcome::NotRequested`]) when `max_wait` passes first, or [`WaitError::Api`] when a
+/// poll fails.
+#[must_use = "streams do nothing unless polled"]
+pub struct RunStateStream {
+    run_id: String,
+    policy: DelayPolicy,
+    changes: BoxStream<'static, Result<RunItem, WaitError>>,
+}
+
+impl Stream for RunStateStream {
+    type Item = Result<RunItem, WaitError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.get_mut().changes.as_mut().poll_next(cx)
+    }
+}
+
+impl fmt::Debug for RunStateStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunStateStream")
+            .field("run_id", &self.run_id)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -730,26 +758,18 @@ async fn wait(
     }
 }
 
-/// Cancels a run, retrying while the server answers 409 (run still being prepared).
+/// Cancels a run with one call of `cancel_run`. The client's request hook repeats a 409 (run
+/// still being prepared) and other transient failures with its own backoff, so no loop here:
+/// one cancellation is at most `1 + max_retries` requests.
 async fn cancel(client: &Client, run_id: &str) -> CancelOutcome {
-    let mut attempt = 1;
-    loop {
-        match client.cancel_run().run_id(run_id).send().await {
-            Ok(_) => {
-                tracing::debug!(target: "oz_api_ext", run_id, attempt, "run cancelled after the wait timed out");
-                return CancelOutcome::Cancelled;
-            }
-            Err(err) => {
-                let conflict = err.http_status().is_some_and(|s| s.as_u16() == 409);
-                if !conflict || attempt >= CANCEL_ATTEMPTS {
-                    tracing::debug!(target: "oz_api_ext", run_id, attempt, error = %err.summary(), "cancelling the run failed");
-                    return CancelOutcome::Failed(Box::new(err));
-                }
-                let delay = err.retry_after().unwrap_or(CANCEL_RETRY_DELAY);
-                tracing::debug!(target: "oz_api_ext", run_id, attempt, retry_in_ms = delay.as_millis() as u64, "run not cancellable yet");
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
+    match client.cancel_run().run_id(run_id).send().await {
+        Ok(_) => {
+            tracing::debug!(target: "oz_api_ext", run_id, "run cancelled after the wait timed out");
+            CancelOutcome::Cancelled
+        }
+        Err(err) => {
+            tracing::debug!(target: "oz_api_ext", run_id, error = %err.summary(), "cancelling the run failed");
+            CancelOutcome::Failed(Box::new(err))
         }
     }
 }
@@ -780,7 +800,7 @@ impl Stop {
                 last_run: t.last_run,
                 cancel,
             },
-            Stop::Request { run_id, source } => WaitError::Request {
+            Stop::Request { run_id, source } => WaitError::Api {
                 operation: "get_run",
                 run_id: Some(run_id),
                 source,

@@ -339,20 +339,34 @@ async fn api_error_surfaces_as_the_api_error() {
         .await
         .expect_err("404");
 
-    let DownloadError::Api(api_err) = &err else {
+    let DownloadError::Api {
+        operation,
+        source: api_err,
+    } = &err
+    else {
         panic!("expected the API error, got {err:?}");
     };
+    assert_eq!(*operation, "get_run_transcript");
     let oz_api::Error::ErrorResponse(response) = api_err.as_ref() else {
         panic!("expected an error response, got {api_err:?}");
     };
     assert_eq!(response.status().as_u16(), 404);
     assert_eq!(response.title.as_deref(), Some("Transcript not found"));
+    assert!(err.api_error().is_some());
     let shown = err.to_string();
-    assert!(
-        shown.contains("404") && shown.contains("Transcript not found"),
-        "{shown}"
+    assert_eq!(
+        shown,
+        "get_run_transcript failed: the API did not hand out the download"
     );
-    assert!(!shown.contains("SECRET"), "{shown}");
+    // The status and problem are the source's, shown once in an error chain.
+    let cause = std::error::Error::source(&err)
+        .expect("the API error")
+        .to_string();
+    assert!(
+        cause.starts_with("404 Not Found") && cause.contains("no transcript for run run-1"),
+        "{cause}"
+    );
+    assert!(!cause.contains("SECRET"), "{cause}");
     assert!(entries(dir.path()).is_empty());
 }
 
@@ -531,7 +545,8 @@ async fn artifact_file_metadata_downloads_from_its_url_first() {
     let client = client(&api);
 
     let file = client
-        .artifact_file("art-2")
+        .get_artifact_file("art-2")
+        .send()
         .await
         .expect("a FILE artifact");
     let body = file.download(&client).bytes().await.expect("download");
@@ -566,7 +581,8 @@ async fn plan_artifact_has_no_file() {
         .await;
 
     let err = client(&api)
-        .artifact_file("plan-1")
+        .get_artifact_file("plan-1")
+        .send()
         .await
         .expect_err("plans have no file");
 
@@ -761,7 +777,11 @@ async fn an_unknown_screenshot_is_the_apis_404() {
         .await
         .unwrap_err();
 
-    let DownloadError::Api(source) = &err else {
+    let DownloadError::Api {
+        operation: "download_conversation_screenshot",
+        source,
+    } = &err
+    else {
         panic!("expected the API's error, got {err:?}");
     };
     assert_eq!(source.status().map(|s| s.as_u16()), Some(404));

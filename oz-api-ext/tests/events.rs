@@ -104,7 +104,8 @@ async fn gaps_and_repeats_yield_each_event_once_in_order() {
     let client = client(&server);
     let mut events = client
         .events(["run-a", "run-b"])
-        .idle_backoff(FAST, FAST)
+        .min_delay(FAST)
+        .max_delay(FAST)
         .stream();
 
     let mut sequences = Vec::new();
@@ -135,7 +136,8 @@ async fn resumes_after_a_saved_cursor() {
         .events(["run-a"])
         .since(saved)
         .limit(50)
-        .idle_backoff(FAST, FAST)
+        .min_delay(FAST)
+        .max_delay(FAST)
         .stream();
     assert_eq!(events.cursor(), 5);
     let first = events.next().await.unwrap().unwrap();
@@ -172,7 +174,11 @@ async fn idle_polls_back_off_and_news_resets_the_wait() {
     let client = client(&server);
     let min = Duration::from_millis(40);
     let max = Duration::from_millis(100);
-    let mut events = client.events(["run-a"]).idle_backoff(min, max).stream();
+    let mut events = client
+        .events(["run-a"])
+        .min_delay(min)
+        .max_delay(max)
+        .stream();
 
     assert_eq!(events.next().await.unwrap().unwrap().sequence, 1);
     assert_eq!(events.next().await.unwrap().unwrap().sequence, 2);

@@ -392,7 +392,7 @@ async fn a_failed_factory_page_names_the_listing_and_keeps_the_api_error() {
     let err = results[1].as_ref().unwrap_err();
     assert!(matches!(
         err,
-        PaginationError::Request {
+        PaginationError::Api {
             operation: "list_factories",
             page: 2,
             ..
@@ -400,11 +400,9 @@ async fn a_failed_factory_page_names_the_listing_and_keeps_the_api_error() {
     ));
     let status = err.api_error().and_then(|e| e.status()).map(|s| s.as_u16());
     assert_eq!(status, Some(403));
-    let message = err.to_string();
-    assert!(
-        message.starts_with("listing factories failed on page 2: 403"),
-        "{message}"
-    );
+    assert_eq!(err.to_string(), "listing factories failed on page 2");
+    let cause = std::error::Error::source(err).expect("the client's error");
+    assert!(cause.to_string().starts_with("403"), "{cause}");
 }
 
 #[tokio::test]

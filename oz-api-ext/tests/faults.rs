@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use oz_api_ext::oz_api::types::{RunAgentRequest, RunState};
 use oz_api_ext::oz_api::{ApiError, ApiErrorExt, Client, Config};
-use oz_api_ext::{DownloadError, DownloadExt, ListRunsExt, RunWaitExt, is_terminal};
+use oz_api_ext::{DownloadError, DownloadExt, PaginateExt, RunWaitExt, is_terminal};
 use oz_mock::{Fault, FaultRule, OzMock, Progression, RetryAfter};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -85,7 +85,8 @@ async fn overlapping_polls_yield_each_message_once() {
     let mut inbox = client
         .inbox("run-7")
         .unread(true)
-        .idle_backoff(FAST, FAST)
+        .min_delay(FAST)
+        .max_delay(FAST)
         .stream();
 
     let mut ids = Vec::new();
@@ -125,7 +126,8 @@ async fn resumes_from_a_saved_time() {
         .inbox("run-7")
         .since(saved)
         .limit(10)
-        .idle_backoff(FAST, FAST)
+        .min_delay(FAST)
+        .max_delay(FAST)
         .stream();
 
     let first = inbox.next().await.unwrap().unwrap();
@@ -166,7 +168,11 @@ async fn mark_read_and_mark_delivered_hit_their_endpoints() {
         .mount(&server)
         .await;
     let client = client(&server);
-    let mut inbox = client.inbox("run-7").idle_backoff(FAST, FAST).stream();
+    let mut inbox = client
+        .inbox("run-7")
+        .min_delay(FAST)
+        .max_delay(FAST)
+        .stream();
 
     let header = inbox.next().await.unwrap().unwrap();
     inbox

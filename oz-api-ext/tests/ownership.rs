@@ -135,7 +135,7 @@ async fn waiters_and_watch_streams_run_after_the_client_was_dropped() {
     let client = client(&server);
 
     let wait = is_static(client.wait_for_run("run_1").send());
-    let watch = is_static(client.watch_run("run_1"));
+    let watch = is_static(client.watch_run("run_1").stream());
     drop(client);
 
     let run = tokio::spawn(wait).await.unwrap().expect("terminal");

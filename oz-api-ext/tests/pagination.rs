@@ -1,13 +1,16 @@
 //! Listing every run page by page against a real local server: what each request carries,
 //! when the listing stops, and what is never requested.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
-use oz_api_ext::oz_api::types::RunState;
-use oz_api_ext::oz_api::{ApiErrorExt, Client, Config, MetadataFilter};
-use oz_api_ext::{ListRunsExt, PaginationError};
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use oz_api_ext::oz_api::types::{PageInfo, RunState};
+use oz_api_ext::oz_api::{ApiErrorExt, Client, Config, MetadataFilter, ResponseValue};
+use oz_api_ext::pagination::PageFuture;
+use oz_api_ext::{CursorPaged, PaginateExt, PaginationError};
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -309,7 +312,7 @@ async fn a_failed_page_ends_the_listing_with_the_request_error() {
     assert_eq!(results.len(), 3, "{results:?}");
     assert!(results[..2].iter().all(Result::is_ok));
     let err = results[2].as_ref().unwrap_err();
-    let PaginationError::Request { page, source, .. } = err else {
+    let PaginationError::Api { page, source, .. } = err else {
         panic!("expected a request error, got {err:?}");
     };
     assert_eq!(*page, 2);
@@ -317,12 +320,12 @@ async fn a_failed_page_ends_the_listing_with_the_request_error() {
     assert!(source.is_transient());
     // An undocumented status still arrives with its problem body.
     assert!(source.message().unwrap().contains("upstream overloaded"));
-    let message = err.to_string();
+    assert_eq!(err.to_string(), "listing runs failed on page 2");
+    let cause = std::error::Error::source(err).expect("the client's error");
     assert!(
-        message.starts_with("listing runs failed on page 2: 503 Service Unavailable: "),
-        "{message}"
+        cause.to_string().starts_with("503 Service Unavailable: "),
+        "{cause}"
     );
-    assert!(std::error::Error::source(err).is_some());
 }
 
 #[tokio::test]
@@ -345,39 +348,152 @@ async fn prefetch_yields_the_same_runs_in_the_same_order() {
     assert_eq!(received(&server).await.len(), 6);
 }
 
-/// With prefetch, the next page is requested while the caller still works on the current one;
-/// without it, only when the caller asks for a run beyond the current page.
+/// A paged operation of its own, to watch the paginator without a network or a clock: page 1
+/// holds 1 2 3 and points to `c2`; page 2 holds 4 and is the last. Each request notes its
+/// cursor in `log` when it is first polled (when a real request would go out), and the request
+/// for page 2 answers only once `release` was notified.
+#[derive(Clone)]
+struct Scripted {
+    cursor: Option<String>,
+    log: Arc<Mutex<Vec<String>>>,
+    release: Arc<Notify>,
+}
+
+struct ScriptedPage {
+    items: Vec<u32>,
+    page_info: PageInfo,
+}
+
+impl Scripted {
+    fn new() -> Self {
+        Self {
+            cursor: None,
+            log: Arc::default(),
+            release: Arc::new(Notify::new()),
+        }
+    }
+
+    fn requested(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl CursorPaged for Scripted {
+    const OPERATION: &'static str = "list_scripted";
+    type Builder<'c> = Scripted;
+    type Page = ScriptedPage;
+    type Item = u32;
+
+    fn with_cursor<'c>(mut builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
+        builder.cursor = Some(cursor);
+        builder
+    }
+
+    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, ScriptedPage> {
+        async move {
+            let cursor = builder.cursor.clone().unwrap_or_else(|| "first".to_owned());
+            builder.log.lock().unwrap().push(cursor.clone());
+            let (items, next) = if cursor == "first" {
+                (vec![1, 2, 3], Some("c2".to_owned()))
+            } else {
+                builder.release.notified().await;
+                (vec![4], None)
+            };
+            let page_info = PageInfo {
+                has_next_page: next.is_some(),
+                next_cursor: next,
+            };
+            let page = ScriptedPage { items, page_info };
+            Ok(ResponseValue::new(
+                page,
+                reqwest::StatusCode::OK,
+                Default::default(),
+            ))
+        }
+        .boxed()
+    }
+
+    fn page_info(page: &ScriptedPage) -> &PageInfo {
+        &page.page_info
+    }
+
+    fn items(page: &ScriptedPage) -> &[u32] {
+        &page.items
+    }
+
+    fn into_items(page: ScriptedPage) -> Vec<u32> {
+        page.items
+    }
+}
+
+/// With prefetch, the next page is requested as soon as a page is handed out, while the caller
+/// still works on its items, and those items keep coming while that request is outstanding;
+/// without it, the next page is requested only when the caller asks for an item beyond the
+/// current page. Deterministic: no sockets and no clock, only the order of events.
 #[tokio::test]
 async fn prefetch_requests_the_next_page_while_the_current_one_is_consumed() {
-    for prefetch in [false, true] {
-        let server = MockServer::start().await;
-        serve(&server, None, page(&["r1", "r2", "r3"], Some("c2"))).await;
-        serve(&server, Some("c2"), page(&["r4"], None)).await;
-        let client = client(&server);
-        let mut runs = client.list_runs().items().prefetch(prefetch);
+    let list = Scripted::new();
+    let mut items = list.clone().items().prefetch(true);
+    assert_eq!(items.try_next().await.unwrap(), Some(1));
+    assert_eq!(
+        list.requested(),
+        ["first", "c2"],
+        "requested with the first item"
+    );
+    assert_eq!(items.try_next().await.unwrap(), Some(2));
+    assert_eq!(items.try_next().await.unwrap(), Some(3));
+    list.release.notify_one();
+    assert_eq!(items.try_next().await.unwrap(), Some(4));
+    assert_eq!(items.try_next().await.unwrap(), None);
+    assert_eq!(list.requested(), ["first", "c2"]);
 
-        for expected in ["r1", "r2", "r3"] {
-            assert_eq!(runs.try_next().await.unwrap().unwrap().run_id, expected);
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-        let mut requests = received(&server).await.len();
-        for _ in 0..100 {
-            if requests == 2 || !prefetch {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            requests = received(&server).await.len();
-        }
-        assert_eq!(
-            requests,
-            if prefetch { 2 } else { 1 },
-            "prefetch {prefetch}"
-        );
-
-        assert_eq!(runs.try_next().await.unwrap().unwrap().run_id, "r4");
-        assert!(runs.try_next().await.unwrap().is_none());
-        assert_eq!(received(&server).await.len(), 2);
+    let list = Scripted::new();
+    let mut items = list.clone().items();
+    for expected in 1..=3 {
+        assert_eq!(items.try_next().await.unwrap(), Some(expected));
     }
+    assert_eq!(
+        list.requested(),
+        ["first"],
+        "nothing asked beyond page 1 yet"
+    );
+    list.release.notify_one();
+    assert_eq!(items.try_next().await.unwrap(), Some(4));
+    assert_eq!(list.requested(), ["first", "c2"]);
+    assert_eq!(items.try_next().await.unwrap(), None);
+
+    // Whole pages: the same.
+    let list = Scripted::new();
+    let mut pages = list.clone().pages().prefetch(true);
+    let first = pages.try_next().await.unwrap().expect("page 1");
+    assert_eq!(first.items, [1, 2, 3]);
+    assert_eq!(list.requested(), ["first", "c2"]);
+    list.release.notify_one();
+    assert_eq!(pages.try_next().await.unwrap().expect("page 2").items, [4]);
+    assert!(pages.try_next().await.unwrap().is_none());
+}
+
+/// `max_items` on whole pages: no page is requested once enough items arrived; the pages that
+/// came are whole.
+#[tokio::test]
+async fn pages_stop_once_max_items_arrived() {
+    let server = MockServer::start().await;
+    serve(&server, None, page(&["r1", "r2"], Some("c2"))).await;
+    serve(&server, Some("c2"), page(&["r3", "r4"], Some("c3"))).await;
+    forbid(&server, "c3").await;
+
+    let pages: Vec<_> = client(&server)
+        .list_runs()
+        .pages()
+        .max_items(3)
+        .try_collect()
+        .await
+        .expect("two pages");
+
+    assert_eq!(pages.len(), 2);
+    assert_eq!(ids(&pages[1].runs), ["r3", "r4"]);
+    assert_eq!(received(&server).await.len(), 2);
+    server.verify().await;
 }
 
 /// Listings can be consumed in a spawned task.

@@ -28,10 +28,15 @@ const MAX: Duration = Duration::from_secs(10);
 
 /// A client without timers in its HTTP layer (see the module docs) and without retries.
 fn client(server: &MockServer) -> Client {
+    client_with_retries(server, 0)
+}
+
+/// A client without timers in its HTTP layer whose request hook retries `max_retries` times.
+fn client_with_retries(server: &MockServer, max_retries: u32) -> Client {
     let base = format!("{}/api/v1", server.uri());
     let configured = Config::new("wk-test-key")
         .base_url(base.clone())
-        .max_retries(0)
+        .max_retries(max_retries)
         .build()
         .unwrap();
     let http = reqwest::Client::builder()
@@ -269,7 +274,11 @@ async fn watch_run_yields_each_state_change_then_ends() {
     script.mount(&server, "GET", RUN_PATH).await;
     let client = client(&server);
 
-    let changes = client.watch_run("run_1").min_delay(MIN).max_delay(MAX);
+    let changes = client
+        .watch_run("run_1")
+        .min_delay(MIN)
+        .max_delay(MAX)
+        .stream();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
         script.arrivals().is_empty(),
@@ -302,9 +311,11 @@ async fn watch_run_ends_with_the_timeout_error() {
         .await;
     let client = client(&server);
 
-    let results: Vec<_> =
-        futures::StreamExt::collect(client.watch_run("run_1").max_wait(Duration::from_secs(60)))
-            .await;
+    let changes = client
+        .watch_run("run_1")
+        .max_wait(Duration::from_secs(60))
+        .stream();
+    let results: Vec<_> = futures::StreamExt::collect(changes).await;
 
     assert_eq!(results.len(), 3, "{results:?}");
     assert_eq!(results[1].as_ref().unwrap().state, RunState::Inprogress);
@@ -323,13 +334,15 @@ fn conflict() -> ResponseTemplate {
         }))
 }
 
+/// The cancellation is one `cancel_run` call: the 409s of a run still being prepared are
+/// repeated by the client's request hook, at the delays the server asks for.
 #[tokio::test(start_paused = true)]
-async fn cancel_on_timeout_cancels_the_run_retrying_while_it_is_pending() {
+async fn cancel_on_timeout_cancels_the_run_once_the_client_retried_the_conflicts() {
     let server = MockServer::start().await;
     let polls = Script::states(&["PENDING"]);
     polls.mount(&server, "GET", RUN_PATH).await;
     let cancels = Script::new(vec![
-        conflict(),
+        conflict().insert_header("retry-after", "1"),
         conflict().insert_header("retry-after", "5"),
         ResponseTemplate::new(200).set_body_json("run_1"),
     ]);
@@ -337,7 +350,7 @@ async fn cancel_on_timeout_cancels_the_run_retrying_while_it_is_pending() {
     let max_wait = Duration::from_secs(20);
 
     let started = Instant::now();
-    let err = client(&server)
+    let err = client_with_retries(&server, 2)
         .wait_for_run("run_1")
         .max_wait(max_wait)
         .cancel_on_timeout(true)
@@ -356,10 +369,9 @@ async fn cancel_on_timeout_cancels_the_run_retrying_while_it_is_pending() {
     let attempts = cancels.arrivals();
     assert_eq!(attempts.len(), 3);
     assert_eq!(attempts[0] - started, max_wait, "cancelled at the deadline");
-    // After a 409 the cancel is repeated after a moment, or after the server's Retry-After.
     assert_eq!(
         cancels.gaps(),
-        [Duration::from_secs(2), Duration::from_secs(5)]
+        [Duration::from_secs(1), Duration::from_secs(5)]
     );
     assert!(
         err.to_string().ends_with("; cancellation requested"),
@@ -367,36 +379,49 @@ async fn cancel_on_timeout_cancels_the_run_retrying_while_it_is_pending() {
     );
 }
 
+/// A cancellation that keeps answering 409 costs exactly the client's attempts, `1 +
+/// max_retries` requests: no second retry loop multiplies them.
 #[tokio::test(start_paused = true)]
-async fn a_cancel_that_keeps_conflicting_gives_up_and_reports_why() {
-    let server = MockServer::start().await;
-    Script::states(&["PENDING"])
-        .mount(&server, "GET", RUN_PATH)
-        .await;
-    let cancels = Script::new(vec![conflict()]);
-    cancels.mount(&server, "POST", CANCEL_PATH).await;
+async fn a_cancel_that_keeps_conflicting_is_sent_once_plus_the_clients_retries() {
+    for max_retries in [0, 1, 3] {
+        let server = MockServer::start().await;
+        Script::states(&["PENDING"])
+            .mount(&server, "GET", RUN_PATH)
+            .await;
+        let cancels = Script::new(vec![conflict()]);
+        cancels.mount(&server, "POST", CANCEL_PATH).await;
 
-    let err = client(&server)
-        .wait_for_run("run_1")
-        .max_wait(Duration::from_secs(10))
-        .cancel_on_timeout(true)
-        .send()
-        .await
-        .unwrap_err();
+        let err = client_with_retries(&server, max_retries)
+            .wait_for_run("run_1")
+            .max_wait(Duration::from_secs(10))
+            .cancel_on_timeout(true)
+            .send()
+            .await
+            .unwrap_err();
 
-    let WaitError::ExceededMaxWait {
-        cancel: CancelOutcome::Failed(cause),
-        ..
-    } = &err
-    else {
-        panic!("expected a failed cancellation, got {err}");
-    };
-    assert_eq!(cause.http_status().map(|s| s.as_u16()), Some(409));
-    assert_eq!(cancels.arrivals().len(), 5, "a bounded number of attempts");
-    assert!(
-        err.to_string()
-            .contains("; cancelling failed: 409 Conflict conflict: ")
-    );
+        let WaitError::ExceededMaxWait {
+            cancel: CancelOutcome::Failed(cause),
+            ..
+        } = &err
+        else {
+            panic!("expected a failed cancellation, got {err}");
+        };
+        assert_eq!(cause.http_status().map(|s| s.as_u16()), Some(409));
+        let requests = server.received_requests().await.unwrap();
+        let cancel_requests = requests
+            .iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path() == CANCEL_PATH)
+            .count();
+        assert_eq!(
+            cancel_requests,
+            1 + max_retries as usize,
+            "max_retries {max_retries}"
+        );
+        assert_eq!(cancels.arrivals().len(), cancel_requests);
+        assert!(err.to_string().ends_with("; cancelling it failed"), "{err}");
+        let source = std::error::Error::source(&err).expect("the cancellation's error");
+        assert!(source.to_string().starts_with("409 Conflict"), "{source}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -449,7 +474,7 @@ async fn a_failed_poll_ends_the_wait_with_the_request_error() {
         .await
         .unwrap_err();
 
-    let WaitError::Request {
+    let WaitError::Api {
         operation,
         run_id,
         source,
@@ -460,9 +485,10 @@ async fn a_failed_poll_ends_the_wait_with_the_request_error() {
     assert_eq!(*operation, "get_run");
     assert_eq!(run_id.as_deref(), Some("run_1"));
     assert!(source.is_not_found());
+    assert_eq!(err.to_string(), "get_run of run run_1 failed");
     assert_eq!(
-        err.to_string(),
-        "get_run of run run_1 failed: 404 Not Found resource_not_found: Run not found"
+        std::error::Error::source(&err).unwrap().to_string(),
+        "404 Not Found resource_not_found: Run not found"
     );
     assert_eq!(polls.arrivals().len(), 2);
 }
@@ -490,7 +516,7 @@ async fn run_and_wait_reports_a_failed_start() {
     assert_eq!(source.http_status().map(|s| s.as_u16()), Some(403));
     assert!(matches!(
         err,
-        WaitError::Request {
+        WaitError::Api {
             operation: "create_run",
             run_id: None,
             ..
@@ -766,7 +792,7 @@ async fn a_refused_followup_ends_with_the_request_error() {
     assert!(
         matches!(
             &err,
-            WaitError::Request { operation: "submit_run_followup", run_id: Some(id), .. } if id == "run_1"
+            WaitError::Api { operation: "submit_run_followup", run_id: Some(id), .. } if id == "run_1"
         ),
         "{err:?}"
     );
@@ -800,7 +826,7 @@ fn waiters_are_send() {
             .run_and_wait(RunAgentRequest::builder().prompt("p".to_owned()))
             .send(),
     );
-    assert_send(&client.watch_run("run_1"));
+    assert_send(&client.watch_run("run_1").stream());
     assert_send(
         &client
             .followup_and_wait("run_1", RunFollowupRequest::builder())

@@ -282,7 +282,7 @@ impl Config {
             value.set_sensitive(true);
             headers.append(header_name, value);
         }
-        let http = reqwest::Client::builder()
+        let http = crate::http_client_builder()?
             .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)

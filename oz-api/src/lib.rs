@@ -44,6 +44,7 @@ mod hooks;
 mod metadata_filter;
 pub mod redaction;
 mod retry;
+mod transport;
 
 pub use conditional::Conditional;
 pub use config::{
@@ -56,3 +57,4 @@ pub use generated::*;
 pub use hooks::{ClientState, redirect_location};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
 pub use retry::RetryPolicy;
+pub use transport::http_client_builder;

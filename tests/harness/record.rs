@@ -96,7 +96,8 @@ pub async fn record_scenario(
     api_key: &Secret,
     fixtures_dir: &Path,
 ) -> Result<Vec<PathBuf>, String> {
-    let http = reqwest::Client::builder()
+    let http = oz_api_ext::oz_api::http_client_builder()
+        .expect("the SDK's TLS setup")
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!(
             "oz-conformance-recorder/",

@@ -98,7 +98,7 @@ pub async fn run(client: &Client, operation: &Operation, fixture: &Fixture) -> O
                 Ok(run) => serde_json::to_value(run)
                     .map(|body| Outcome::Success { status: 200, body })
                     .map_err(|e| e.to_string()),
-                Err(oz_api_ext::WaitError::Request { source, .. }) => dispatch::from_error(*source),
+                Err(oz_api_ext::WaitError::Api { source, .. }) => dispatch::from_error(*source),
                 Err(other) => Err(other.to_string()),
             };
             Some(WorkflowRun {
@@ -199,7 +199,7 @@ where
     while let Some(item) = stream.next().await {
         match item {
             Ok(item) => items.push(item),
-            Err(oz_api_ext::PaginationError::Request { source, .. }) => {
+            Err(oz_api_ext::PaginationError::Api { source, .. }) => {
                 return dispatch::from_error(*source);
             }
             Err(other) => return Err(other.to_string()),
@@ -243,7 +243,7 @@ fn download(
             status: 302,
             location: Some(url.expose().to_string()),
         }),
-        Err(DownloadError::Api(source)) => dispatch::from_error(*source),
+        Err(DownloadError::Api { source, .. }) => dispatch::from_error(*source),
         Err(other) => Err(other.to_string()),
     };
     WorkflowRun {

@@ -166,7 +166,8 @@ async fn hand_built_against(
     for (name, value) in headers {
         defaults.insert(*name, value.parse().unwrap());
     }
-    let http = reqwest::Client::builder()
+    let http = oz_api_ext::oz_api::http_client_builder()
+        .unwrap()
         .default_headers(defaults)
         .build()
         .unwrap();

@@ -8,7 +8,8 @@ use serde_json::Value;
 /// A client that never follows redirects and keeps no idle connections (no pool timers, so
 /// tests with paused time do not jump ahead while waiting for the simulator).
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    oz_api::http_client_builder()
+        .expect("the SDK's TLS setup")
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(0)
         .build()

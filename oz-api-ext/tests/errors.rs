@@ -1,0 +1,304 @@
+//! Every workflow error reads well in an error chain: its `Display` is one line about what the
+//! workflow was doing, and whatever caused it is its `source()`, never repeated in that line.
+//! `anyhow` and friends print `Display` followed by each `source()`, so a line that repeated
+//! its source would show the same text twice. Each error is produced by a real failure against
+//! a local server, without timers: every case fails on its first request.
+
+use std::error::Error;
+use std::time::Duration;
+
+use futures::StreamExt;
+use oz_api_ext::oz_api::{Client, Config};
+use oz_api_ext::{
+    CancelOutcome, DownloadError, DownloadExt, PaginateExt, PaginationError, RunWaitExt, WaitError,
+};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn client(server: &MockServer) -> Client {
+    Config::new("wk-test-key")
+        .base_url(format!("{}/api/v1", server.uri()))
+        .max_retries(0)
+        .build()
+        .expect("valid configuration")
+}
+
+/// The `Display` of `err` and of each error below it, outermost first.
+fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(err), |&err| err.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// `err` is one non-empty line that contains none of the texts of its sources, and has at
+/// least `sources` of them. Returns the chain.
+fn assert_reads_once(err: &(dyn Error + 'static), sources: usize) -> Vec<String> {
+    let lines = chain(err);
+    let (top, below) = lines.split_first().expect("the error itself");
+    assert!(!top.is_empty(), "{err:?}");
+    assert!(!top.contains('\n'), "more than one line: {top:?}");
+    assert!(
+        below.len() >= sources,
+        "expected {sources} source(s) under {top:?}, got {below:?}"
+    );
+    for cause in below {
+        assert!(
+            !top.contains(cause.as_str()),
+            "{top:?} repeats its source {cause:?}"
+        );
+    }
+    lines
+}
+
+fn problem(status: u16, title: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "type": "https://docs.warp.dev/reference/api-and-sdk/troubleshooting/errors/resource-not-found/",
+        "title": title,
+        "status": status,
+    }))
+}
+
+fn run_json(run_id: &str, state: &str) -> Value {
+    json!({
+        "run_id": run_id,
+        "task_id": run_id,
+        "title": "Nightly dependency update",
+        "state": state,
+        "prompt": "Update dependencies",
+        "created_at": "2025-03-14T09:26:53Z",
+        "updated_at": "2025-03-14T09:31:07Z"
+    })
+}
+
+#[tokio::test]
+async fn wait_errors_read_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/gone"))
+        .respond_with(problem(404, "Run not found"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(run_json("run_1", "PENDING")))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs/run_1/cancel"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({
+            "title": "Pending agent runs cannot be cancelled, retry after a moment.",
+            "status": 409,
+        })))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+
+    let failed = client.wait_for_run("gone").send().await.unwrap_err();
+    assert!(matches!(failed, WaitError::Api { .. }), "{failed:?}");
+    let lines = assert_reads_once(&failed, 1);
+    assert_eq!(lines[0], "get_run of run gone failed");
+    assert!(lines[1].contains("Run not found"), "{lines:?}");
+    assert!(failed.api_error().is_some());
+
+    // A deadline already passed after the first poll: the timeout comes at once, then the
+    // cancellation fails with the 409.
+    let timed_out = client
+        .wait_for_run("run_1")
+        .max_wait(Duration::ZERO)
+        .cancel_on_timeout(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &timed_out,
+            WaitError::ExceededMaxWait {
+                cancel: CancelOutcome::Failed(_),
+                ..
+            }
+        ),
+        "{timed_out:?}"
+    );
+    let lines = assert_reads_once(&timed_out, 1);
+    assert!(lines[0].ends_with("; cancelling it failed"), "{lines:?}");
+    assert!(lines[1].starts_with("409 Conflict"), "{lines:?}");
+    assert!(
+        timed_out.api_error().is_none(),
+        "the wait ended by its deadline"
+    );
+
+    let plain = client
+        .wait_for_run("run_1")
+        .max_wait(Duration::ZERO)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(assert_reads_once(&plain, 0).len(), 1, "no source");
+}
+
+#[tokio::test]
+async fn pagination_errors_read_once() {
+    let server = MockServer::start().await;
+    let page = |ids: &[&str], next: &str| {
+        let runs: Vec<Value> = ids.iter().map(|id| run_json(id, "FAILED")).collect();
+        ResponseTemplate::new(200).set_body_json(json!({
+            "runs": runs,
+            "page_info": {"has_next_page": true, "next_cursor": next},
+        }))
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(page(&["r1"], "c2"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs"))
+        .and(query_param("cursor", "c2"))
+        .respond_with(page(&["r2"], "c2"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/factory"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("upstream overloaded"))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+
+    let results: Vec<_> = client.list_runs().items().collect().await;
+    let repeated = results.last().unwrap().as_ref().unwrap_err();
+    assert!(
+        matches!(repeated, PaginationError::RepeatedCursor { .. }),
+        "{repeated:?}"
+    );
+    assert_eq!(assert_reads_once(repeated, 0).len(), 1, "no source");
+    assert!(!repeated.to_string().contains("c2"), "the cursor stays out");
+
+    let results: Vec<_> = client.list_factories().pages().collect().await;
+    let failed = results[0].as_ref().unwrap_err();
+    assert!(matches!(failed, PaginationError::Api { .. }), "{failed:?}");
+    let lines = assert_reads_once(failed, 1);
+    assert_eq!(lines[0], "listing factories failed on page 1");
+    assert!(lines[1].starts_with("503 Service Unavailable"), "{lines:?}");
+    assert!(failed.api_error().is_some());
+}
+
+/// A storage service that declares `Content-Length: 100`, sends 10 bytes and hangs up.
+async fn cut_off_storage() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn download_errors_read_once() {
+    let api = MockServer::start().await;
+    let storage = MockServer::start().await;
+    let cut_off = cut_off_storage().await;
+    let transcript = |run: &str| format!("/api/v1/agent/runs/{run}/transcript");
+    let redirect = |to: String| ResponseTemplate::new(302).insert_header("Location", to.as_str());
+    Mock::given(method("GET"))
+        .and(path(transcript("missing")))
+        .respond_with(problem(404, "Transcript not found"))
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(transcript("text")))
+        .respond_with(redirect(format!("{}/t.txt?sig=SECRET", storage.uri())))
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(transcript("gone")))
+        .respond_with(redirect(format!("{}/gone.json?sig=SECRET", storage.uri())))
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(transcript("cut")))
+        .respond_with(redirect(format!("{cut_off}/t.json?sig=SECRET")))
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/t.txt"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("not JSON"))
+        .mount(&storage)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/gone.json"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&storage)
+        .await;
+    let client = client(&api);
+    let dir = tempfile::tempdir().unwrap();
+
+    let api_failed = client
+        .download_transcript("missing")
+        .bytes()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(api_failed, DownloadError::Api { .. }),
+        "{api_failed:?}"
+    );
+    let lines = assert_reads_once(&api_failed, 1);
+    assert_eq!(
+        lines[0],
+        "get_run_transcript failed: the API did not hand out the download"
+    );
+    assert!(lines[1].starts_with("404 Not Found"), "{lines:?}");
+    assert!(api_failed.api_error().is_some());
+
+    let decode = client
+        .download_transcript("text")
+        .json::<Value>()
+        .await
+        .unwrap_err();
+    assert!(matches!(decode, DownloadError::Decode(_)), "{decode:?}");
+    assert_reads_once(&decode, 1);
+    assert!(decode.api_error().is_none());
+
+    let unwritable = dir.path().join("no such dir").join("t.txt");
+    let io = client
+        .download_transcript("text")
+        .to_file(&unwritable)
+        .await
+        .unwrap_err();
+    assert!(matches!(io, DownloadError::Io(_)), "{io:?}");
+    assert_reads_once(&io, 1);
+
+    let transport = client.download_transcript("cut").bytes().await.unwrap_err();
+    assert!(
+        matches!(transport, DownloadError::Transport(_)),
+        "{transport:?}"
+    );
+    assert_reads_once(&transport, 1);
+
+    let storage_failed = client
+        .download_transcript("gone")
+        .bytes()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(storage_failed, DownloadError::Storage { .. }),
+        "{storage_failed:?}"
+    );
+    assert_eq!(assert_reads_once(&storage_failed, 0).len(), 1, "no source");
+
+    for err in [&api_failed, &decode, &io, &transport, &storage_failed] {
+        for line in chain(err) {
+            assert!(!line.contains("SECRET"), "{line}");
+        }
+    }
+}

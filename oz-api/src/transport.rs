@@ -1,0 +1,59 @@
+//! The HTTP client every request of the SDK goes through, with its TLS stack.
+//!
+//! With the default `rustls` feature, TLS is rustls on the `ring` crypto provider, with the
+//! platform's certificate verifier (the system's trust store). reqwest's own rustls default
+//! would pull `aws-lc-rs`, whose C build dominates a clean build of an application; `ring`
+//! gives the same protocols (TLS 1.2 and 1.3) at a fraction of the build time. The provider is
+//! handed to this client only: nothing is installed process-wide, so an application that
+//! installs its own default provider is not disturbed. With `native-tls` instead, the
+//! platform's TLS library is used.
+
+use crate::ConfigError;
+
+/// A `reqwest::ClientBuilder` with the SDK's TLS setup and nothing else: the API client
+/// ([`Config::build`](crate::Config::build)) and the credential-free storage client of the
+/// downloads start from it.
+///
+/// ```
+/// let http = oz_api::http_client_builder()?
+///     .redirect(reqwest::redirect::Policy::none())
+///     .build()
+///     .expect("a TLS client");
+/// # let _ = http;
+/// # Ok::<(), oz_api::ConfigError>(())
+/// ```
+pub fn http_client_builder() -> Result<reqwest::ClientBuilder, ConfigError> {
+    let builder = reqwest::Client::builder();
+    #[cfg(feature = "rustls")]
+    let builder = builder.tls_backend_preconfigured(rustls_config()?);
+    Ok(builder)
+}
+
+#[cfg(feature = "rustls")]
+fn rustls_config() -> Result<rustls::ClientConfig, ConfigError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|err| ConfigError::Transport(format!("TLS setup: {err}")))?
+        .with_no_client_auth();
+    // A preconfigured TLS stack gets no ALPN from reqwest: offer HTTP/2 and HTTP/1.1.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+#[cfg(all(test, feature = "rustls"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_stack_is_rustls_on_ring_offering_http2_and_http11() {
+        let config = rustls_config().unwrap();
+        assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        let suites = &config.crypto_provider().cipher_suites;
+        assert!(!suites.is_empty());
+        assert!(http_client_builder().unwrap().build().is_ok());
+    }
+}
