@@ -815,7 +815,10 @@ fn location(value: Option<&HeaderValue>, base: &Url) -> Option<Option<RedactedUr
 /// the TLS handshake a download needs anyway. [`Download::storage_client`] shares one when
 /// that matters.
 fn storage_client() -> Result<reqwest::Client, DownloadError> {
-    reqwest::Client::builder()
+    // The SDK's TLS stack; setting it up fails only where the platform has no usable trust
+    // store, which the API client met first.
+    oz_api::http_client_builder()
+        .map_err(|err| DownloadError::Io(std::io::Error::other(err)))?
         .user_agent(concat!("oz-api-rust/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(STORAGE_CONNECT_TIMEOUT)

@@ -39,7 +39,8 @@ fn client_with_retries(server: &MockServer, max_retries: u32) -> Client {
         .max_retries(max_retries)
         .build()
         .unwrap();
-    let http = reqwest::Client::builder()
+    let http = oz_api_ext::oz_api::http_client_builder()
+        .unwrap()
         .pool_idle_timeout(None)
         .redirect(reqwest::redirect::Policy::none())
         .build()
