@@ -1,13 +1,15 @@
 //! Waiter economy: runs that take 60 s (simulated: Tokio's paused clock and
 //! `Progression::Stepped(15 s)`), waited for with `wait_for_run`; how many polls it sends and
-//! how long after the run ended it returns.
+//! how long after the run ended it returns, for the default policy and a CLI-like fixed 3 s
+//! cadence. Then 50 runs started 2 s apart, waited for as a set (`wait_for_runs`: one listing
+//! per poll) against 50 independent `wait_for_run`s: requests and lateness.
 
 use std::time::Duration;
 
-use oz_api_ext::RunWaitExt;
 use oz_api_ext::is_terminal;
 use oz_api_ext::oz_api::types::RunAgentRequest;
 use oz_api_ext::oz_api::{Client, ClientInfo, Config};
+use oz_api_ext::{RunWaitExt, WaitForRunsExt};
 use oz_mock::{OzMock, Progression};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,17 @@ pub(crate) struct Input {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Output {
     policies: Vec<PolicyResult>,
+    many: ManyResult,
+}
+
+/// Fifty runs at once: requests and lateness of the set waiter and of independent waiters.
+#[derive(Debug, Serialize, Deserialize)]
+struct ManyResult {
+    runs: usize,
+    independent_requests: usize,
+    independent_late_s: Vec<f64>,
+    set_requests: usize,
+    set_late_s: Vec<f64>,
 }
 
 /// The waits of one delay policy.
@@ -53,6 +66,9 @@ pub(crate) fn run(_host: &Host, settings: &Settings) -> Result<Section> {
     let mut section = Section::new("5. Waiter economy (a run of 60 s)");
     for policy in &out.policies {
         let name = match (policy.min_delay_s, policy.max_delay_s) {
+            (Some(min), Some(max)) if min == max => {
+                format!("fixed {min} s cadence (as Warp's CLI polls)")
+            }
             (Some(min), Some(max)) => format!("min_delay {min} s, max_delay {max} s"),
             _ => format!(
                 "default policy (min_delay {} s, max_delay {} s)",
@@ -82,7 +98,7 @@ pub(crate) fn run(_host: &Host, settings: &Settings) -> Result<Section> {
                 holds: within,
             }),
         );
-        section.figure(Figure::new(
+        let late = Figure::new(
             format!("return after the run ended, {name}"),
             format!(
                 "median {:.1} s, p90 {:.1} s, max {:.1} s",
@@ -90,18 +106,66 @@ pub(crate) fn run(_host: &Host, settings: &Settings) -> Result<Section> {
                 stats::percentile(&policy.late_s, 90.0),
                 stats::percentile(&policy.late_s, 100.0),
             ),
-        ));
+        );
+        section.figure(if policy.min_delay_s.is_none() {
+            late.with_target(Target {
+                text: "median ≤ 3 s on a 60 s run".to_owned(),
+                holds: stats::median(&policy.late_s) <= 3.0,
+            })
+        } else {
+            late
+        });
     }
+    let many = &out.many;
+    let ratio = many.set_requests as f64 / many.independent_requests as f64;
+    section.figure(
+        Figure::new(
+            format!("requests for {} runs, set / independent waiters", many.runs),
+            format!(
+                "{} / {} = {ratio:.3}",
+                many.set_requests, many.independent_requests
+            ),
+        )
+        .with_target(Target {
+            text: "≤ 0.10".to_owned(),
+            holds: ratio <= 0.10,
+        }),
+    );
+    let (set_median, independent_median) = (
+        stats::median(&many.set_late_s),
+        stats::median(&many.independent_late_s),
+    );
+    section.figure(
+        Figure::new(
+            "return after each run ended, set / independent waiters",
+            format!(
+                "median {set_median:.1} s / {independent_median:.1} s, p90 {:.1} s / {:.1} s",
+                stats::percentile(&many.set_late_s, 90.0),
+                stats::percentile(&many.independent_late_s, 90.0),
+            ),
+        )
+        .with_target(Target {
+            text: "set median no worse".to_owned(),
+            holds: set_median <= independent_median + 0.5,
+        }),
+    );
     section.note(format!(
         "{} runs per policy, each QUEUED → PENDING → CLAIMED → INPROGRESS for {} s apiece and \
          SUCCEEDED at 60 s, waited for one after the other in a worker process on Tokio's \
          paused clock (simulated time, so the figures are exact and cost no real minute). \
-         Polls are counted by the simulator. A wait polls at its start, then sleeps a random \
-         time in [min_delay, min(max_delay, min_delay · 2ⁿ⁻¹)] after poll n, so it can learn \
-         of the end up to one full delay late; a fixed 2 s interval would poll about 31 times \
-         for the same run.",
+         Polls are counted by the simulator. A wait polls at its start, then pauses a \
+         fifteenth of the time waited so far, within [min_delay, max_delay], less up to 20 % \
+         jitter; it learns of the end up to one pause late. The set: an orchestrator's {} \
+         children started 0.5 s apart (each 60 s long), waited for from the moment the last \
+         one started by one `wait_for_runs(..).ancestor_run_id(orchestrator)` (one listing \
+         per poll, the first included) and, in a second round of the same scenario, by {} \
+         concurrent `wait_for_run`s; requests are `get_run` + `list_runs` as counted by the \
+         simulator, lateness per run from its end (or the start of the wait, if later) to \
+         the moment its waiter returned it.",
         input.runs,
-        STEP.as_secs()
+        STEP.as_secs(),
+        out.many.runs,
+        out.many.runs,
     ));
     Ok(section)
 }
@@ -118,7 +182,7 @@ pub(crate) fn worker(input: Input) -> Result<Output> {
             .await?;
         let client = timerless_client(&mock)?;
         let mut policies = Vec::new();
-        for (min, max) in [(None, None), (Some(1.0), Some(5.0))] {
+        for (min, max) in [(None, None), (Some(3.0), Some(3.0))] {
             let mut result = PolicyResult {
                 min_delay_s: min,
                 max_delay_s: max,
@@ -157,8 +221,86 @@ pub(crate) fn worker(input: Input) -> Result<Output> {
             }
             policies.push(result);
         }
+        let many = many_runs(&mock, &client, MANY_RUNS).await?;
         mock.shutdown().await;
-        Ok(Output { policies })
+        Ok(Output { policies, many })
+    })
+}
+
+/// Runs of the many-runs comparison, and the simulated time between two of their starts.
+const MANY_RUNS: usize = 50;
+const MANY_GAP: Duration = Duration::from_millis(500);
+
+/// An orchestrator run and `count` children started `MANY_GAP` apart (so they end 0.5 s
+/// apart, over 25 s), with the instants they end.
+async fn start_children(client: &Client, count: usize) -> Result<(String, Vec<(String, Instant)>)> {
+    let parent = RunAgentRequest::builder().prompt("Orchestrate the migration".to_owned());
+    let parent = client
+        .create_run()
+        .body(parent)
+        .send()
+        .await?
+        .into_inner()
+        .run_id;
+    let mut runs = Vec::new();
+    for i in 0..count {
+        let request = RunAgentRequest::builder()
+            .prompt(format!("Migrate module #{i}"))
+            .parent_run_id(parent.clone());
+        let run = client.create_run().body(request).send().await?.into_inner();
+        runs.push((run.run_id.clone(), Instant::now() + RUN_TIME));
+        tokio::time::sleep(MANY_GAP).await;
+    }
+    Ok((parent, runs))
+}
+
+/// Seconds from the later of the run's end and the start of the wait to its return.
+fn late(end: Instant, wait_started: Instant) -> f64 {
+    Instant::now()
+        .saturating_duration_since(end.max(wait_started))
+        .as_secs_f64()
+}
+
+/// The same scenario waited for by one set waiter, then by independent waiters.
+async fn many_runs(mock: &OzMock, client: &Client, count: usize) -> Result<ManyResult> {
+    let requests = || mock.request_count("get_run") + mock.request_count("list_runs");
+
+    let (parent, runs) = start_children(client, count).await?;
+    let (before, wait_started) = (requests(), Instant::now());
+    let mut set_late_s = Vec::new();
+    let mut ended = client
+        .wait_for_runs(runs.iter().map(|(id, _)| id.clone()))
+        .ancestor_run_id(parent)
+        .stream();
+    while let Some(run) = futures::TryStreamExt::try_next(&mut ended).await? {
+        let end = runs
+            .iter()
+            .find(|(id, _)| *id == run.run_id)
+            .map(|(_, at)| *at);
+        let end = end.ok_or("the set waiter returned a run it was not given")?;
+        set_late_s.push(late(end, wait_started));
+    }
+    let set_requests = requests() - before;
+
+    let (_, runs) = start_children(client, count).await?;
+    let (before, wait_started) = (requests(), Instant::now());
+    let waits = runs.iter().map(|(id, end)| {
+        let wait = client.wait_for_run(id.clone());
+        async move {
+            wait.send().await?;
+            Ok::<_, oz_api_ext::WaitError>(late(*end, wait_started))
+        }
+    });
+    let mut independent_late_s = Vec::new();
+    for result in futures::future::join_all(waits).await {
+        independent_late_s.push(result?);
+    }
+    Ok(ManyResult {
+        runs: count,
+        independent_requests: requests() - before,
+        independent_late_s,
+        set_requests,
+        set_late_s,
     })
 }
 

@@ -15,7 +15,8 @@
 //!   `max_wait`; every listing takes `max_items` and `prefetch`.
 //! - every workflow error ([`WaitError`], [`PaginationError`], [`DownloadError`]) has a variant
 //!   `Api { operation, source, .. }` for a request that failed, reached with `api_error()`,
-//!   then the workflow's own cases. `Display` is one line and does not repeat its `source()`.
+//!   then the workflow's own cases (a set wait's listing failing is `WaitError::Listing`, its
+//!   `api_error()` too). `Display` is one line and does not repeat its `source()`.
 //! - nothing here retries an API request: the client's request hook already repeats transient
 //!   failures with its own backoff and `max_retries`.
 //!
@@ -24,6 +25,7 @@
 //! | every page of a paged list (`list_runs`, `list_factories`, `list_factory_tasks`), filters kept, cursor followed | [`PaginateExt`] on the builder: `client.list_runs().state(..)` | `items()`, `pages()` (`max_items`, `prefetch`) |
 //! | the same, as a stream that owns its client | [`OwnedPaginateExt::paginate`] | `items()`, `pages()` |
 //! | wait until a run ends | [`RunWaitExt::wait_for_run`] | `send()` (`min_delay`, `max_delay`, `max_wait`) |
+//! | wait for a set of runs, one listing per poll for the whole set, each run as it ends | [`WaitForRunsExt::wait_for_runs`] | `stream()`, `send()` (`min_delay`, `max_delay`, `max_wait`, `ancestor_run_id`) |
 //! | start a run and wait for it | [`RunWaitExt::run_and_wait`] | `send()` |
 //! | send a follow-up and wait until the run settled again | [`RunWaitExt::followup_and_wait`] | `send()` |
 //! | each state change of a run | [`RunWaitExt::watch_run`] | `stream()` (`min_delay`, `max_delay`, `max_wait`) |
@@ -82,6 +84,7 @@ pub mod download;
 pub mod events;
 pub mod messages;
 pub mod pagination;
+pub mod wait_set;
 pub mod waiter;
 
 pub use download::{
@@ -93,6 +96,7 @@ pub use pagination::{
     CursorPaged, ItemStream, OwnedPaginateExt, Page, PageStream, Paginate, PaginateExt,
     PaginationError,
 };
+pub use wait_set::{WaitForRuns, WaitForRunsExt};
 pub use waiter::{
     CancelOutcome, FollowupAndWait, RunAndWait, RunStateStream, RunWaitExt, WaitError, WaitForRun,
     WatchRun, is_terminal,

@@ -16,11 +16,15 @@
 //! `CANCELLED`. A state this version does not know (`RunState::Unknown`) is not terminal:
 //! waiting goes on.
 //!
-//! Polls are spaced like aws-sdk-rust's waiters: after poll `n` the waiter sleeps a uniformly
-//! random time in `[min_delay, min(max_delay, min_delay · 2^(n−1))]`. When that sleep would pass
-//! the deadline (`max_wait` after the first poll started), it sleeps exactly until the deadline
-//! and polls one last time. Defaults: `min_delay` 2 s, `max_delay` 30 s (the server rate-limits
-//! runs polled too often), `max_wait` 30 minutes.
+//! Polls are spaced by the time waited so far: after a poll, the waiter pauses a fifteenth of
+//! the time since the wait started, at least `min_delay` and at most `max_delay`, less up to
+//! 20 % of random jitter (never below `min_delay`). A run that ends within a minute is seen
+//! within a few seconds (polls every 2 s for the first 30 s, then up to every 4 s at one
+//! minute); a run of an hour is polled every 30 s. When a pause would pass the deadline
+//! (`max_wait` after the first poll started), the waiter sleeps exactly until the deadline and
+//! polls one last time. Defaults: `min_delay` 2 s (the service dislikes faster polling),
+//! `max_delay` 30 s, `max_wait` 30 minutes. `BENCHMARKS.md` compares this with exponential
+//! growth and with a fixed 3 s cadence.
 //!
 //! No request is retried here, neither a poll nor the cancellation of `cancel_on_timeout`: the
 //! client's request hook already repeats transient failures (408, 409, 429, 5xx, lost
@@ -227,6 +231,9 @@ pub enum WaitError {
         /// cancellation is also the error's `source`.
         cancel: CancelOutcome,
     },
+    /// The listing that watches a set of runs ([`wait_for_runs`](crate::WaitForRunsExt))
+    /// failed; the pagination error is the `source`.
+    Listing(crate::PaginationError),
 }
 
 impl WaitError {
@@ -236,6 +243,7 @@ impl WaitError {
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
             Self::Api { source, .. } => Some(source),
+            Self::Listing(err) => err.api_error(),
             Self::ExceededMaxWait { .. } => None,
         }
     }
@@ -244,7 +252,7 @@ impl WaitError {
     pub fn last_run(&self) -> Option<&RunItem> {
         match self {
             Self::ExceededMaxWait { last_run, .. } => Some(last_run),
-            Self::Api { .. } => None,
+            Self::Api { .. } | Self::Listing(_) => None,
         }
     }
 }
@@ -282,6 +290,7 @@ impl fmt::Display for WaitError {
                     CancelOutcome::Failed(_) => f.write_str("; cancelling it failed"),
                 }
             }
+            Self::Listing(_) => f.write_str("watching a set of runs failed"),
         }
     }
 }
@@ -295,6 +304,7 @@ impl std::error::Error for WaitError {
                 ..
             } => Some(err.as_ref()),
             Self::ExceededMaxWait { .. } => None,
+            Self::Listing(err) => Some(err),
         }
     }
 }
@@ -315,10 +325,17 @@ pub enum CancelOutcome {
 
 /// How polls are spaced and how long they go on.
 #[derive(Debug, Clone, Copy)]
-struct DelayPolicy {
-    min_delay: Duration,
-    max_delay: Duration,
-    max_wait: Duration,
+pub(crate) struct DelayPolicy {
+    pub(crate) min_delay: Duration,
+    pub(crate) max_delay: Duration,
+    pub(crate) max_wait: Duration,
+}
+
+/// When the next poll of a wait is due.
+pub(crate) struct NextPoll {
+    pub(crate) at: Instant,
+    /// The poll at the deadline: none follows it.
+    pub(crate) last: bool,
 }
 
 impl Default for DelayPolicy {
@@ -331,16 +348,52 @@ impl Default for DelayPolicy {
     }
 }
 
+/// The pause grows with the time waited: this fraction of it.
+const DELAY_PER_WAITED: f64 = 1.0 / 15.0;
+/// At most this share of a pause is taken off at random, so that many waiters started
+/// together spread their polls.
+const JITTER: f64 = 0.2;
+
 impl DelayPolicy {
-    /// The pause after poll number `poll` (1 for the first): uniform in
-    /// `[min_delay, min(max_delay, min_delay · 2^(poll−1))]`; `unit` is random in [0, 1).
-    fn delay(&self, poll: u32, unit: f64) -> Duration {
+    /// The pause after a poll made `waited` into the wait: `waited / 15` within
+    /// `[min_delay, max_delay]`, less up to 20 % jitter but never below `min_delay`; `unit` is
+    /// random in [0, 1).
+    /// The next poll of a wait that started at `started`: after the policy's pause, or at the
+    /// deadline when the pause would pass it; `None` once the deadline was reached (or the
+    /// poll at the deadline was made).
+    pub(crate) fn next_poll(
+        &self,
+        started: Instant,
+        now: Instant,
+        after_last: bool,
+    ) -> Option<NextPoll> {
+        // A `max_wait` too large to add to the clock means no deadline.
+        let deadline = started.checked_add(self.max_wait);
+        if after_last || deadline.is_some_and(|deadline| now >= deadline) {
+            return None;
+        }
+        let delay = self.delay(now - started, fastrand::f64());
+        Some(match (deadline, now.checked_add(delay)) {
+            (Some(deadline), Some(at)) if at < deadline => NextPoll { at, last: false },
+            (Some(deadline), _) => NextPoll {
+                at: deadline,
+                last: true,
+            },
+            (None, Some(at)) => NextPoll { at, last: false },
+            (None, None) => NextPoll {
+                at: now + Duration::from_secs(86_400 * 365),
+                last: false,
+            },
+        })
+    }
+
+    fn delay(&self, waited: Duration, unit: f64) -> Duration {
         let min = self.min_delay.max(MIN_DELAY_FLOOR);
         let max = self.max_delay.max(min);
-        let cap = min
-            .saturating_mul(1u32 << poll.saturating_sub(1).min(31))
-            .min(max);
-        min + (cap - min).mul_f64(unit)
+        let nominal = waited.mul_f64(DELAY_PER_WAITED).clamp(min, max);
+        nominal
+            .saturating_sub(nominal.mul_f64(JITTER * unit.clamp(0.0, 1.0)))
+            .max(min)
     }
 }
 
@@ -863,26 +916,20 @@ impl Poller {
 
     /// Sleeps before the next poll, or reports the timeout.
     async fn pause(&mut self, started: Instant) -> Result<(), Stop> {
-        // A `max_wait` too large to add to the clock means no deadline.
-        let deadline = started.checked_add(self.policy.max_wait);
         let now = Instant::now();
-        if self.final_poll || deadline.is_some_and(|deadline| now >= deadline) {
-            return Err(Stop::Timeout(Timeout {
+        match self.policy.next_poll(started, now, self.final_poll) {
+            Some(NextPoll { at, last }) => {
+                self.final_poll = last;
+                tokio::time::sleep_until(at).await;
+                Ok(())
+            }
+            None => Err(Stop::Timeout(Timeout {
                 max_wait: self.policy.max_wait,
                 elapsed: now - started,
                 polls: self.polls,
                 last_run: Box::new(self.last.clone().expect("a poll happened")),
-            }));
+            })),
         }
-        let delay = self.policy.delay(self.polls, fastrand::f64());
-        match deadline {
-            Some(deadline) if now.checked_add(delay).is_none_or(|at| at >= deadline) => {
-                self.final_poll = true;
-                tokio::time::sleep_until(deadline).await;
-            }
-            _ => tokio::time::sleep(delay).await,
-        }
-        Ok(())
     }
 
     async fn poll(&mut self) -> Result<RunItem, Stop> {
@@ -916,27 +963,33 @@ mod tests {
     }
 
     #[test]
-    fn delays_grow_from_min_to_max_with_jitter_inside_the_bounds() {
+    fn pauses_grow_with_the_time_waited_between_min_and_max() {
         let p = policy(2, 30);
-        let lows: Vec<u64> = (1..=7).map(|n| p.delay(n, 0.0).as_secs()).collect();
-        assert_eq!(lows, vec![2, 2, 2, 2, 2, 2, 2]);
-        let highs: Vec<f64> = (1..=7)
-            .map(|n| p.delay(n, 0.999_999).as_secs_f64().round())
-            .collect();
-        assert_eq!(highs, vec![2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]);
-        assert_eq!(p.delay(u32::MAX, 0.5), Duration::from_secs(16));
+        let at = |secs: u64, unit: f64| p.delay(Duration::from_secs(secs), unit);
+        assert_eq!(at(0, 0.0), Duration::from_secs(2));
+        assert_eq!(at(30, 0.0), Duration::from_secs(2));
+        assert_eq!(at(60, 0.0), Duration::from_secs(4));
+        assert_eq!(at(300, 0.0), Duration::from_secs(20));
+        assert_eq!(at(3600, 0.0), Duration::from_secs(30));
+        // Jitter takes off at most a fifth, never going below min_delay.
+        assert_eq!(at(60, 0.999_999).as_secs_f64().round(), 3.0);
+        assert_eq!(at(3600, 0.5), Duration::from_secs(27));
+        assert_eq!(at(10, 0.9), Duration::from_secs(2));
     }
 
     #[test]
     fn a_max_delay_below_the_min_delay_means_the_min_delay() {
-        assert_eq!(policy(5, 1).delay(4, 0.9), Duration::from_secs(5));
+        assert_eq!(
+            policy(5, 1).delay(Duration::from_secs(600), 0.9),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]
     fn a_zero_min_delay_still_pauses() {
         let p = policy(0, 0);
-        assert_eq!(p.delay(1, 0.0), MIN_DELAY_FLOOR);
-        assert_eq!(p.delay(9, 0.9), MIN_DELAY_FLOOR);
+        assert_eq!(p.delay(Duration::ZERO, 0.0), MIN_DELAY_FLOOR);
+        assert_eq!(p.delay(Duration::from_secs(90), 0.9), MIN_DELAY_FLOOR);
     }
 
     #[test]
@@ -946,7 +999,11 @@ mod tests {
             max_delay: Duration::MAX,
             max_wait: Duration::MAX,
         };
-        assert_eq!(p.delay(40, 0.5), Duration::MAX);
+        assert_eq!(p.delay(Duration::MAX, 0.5), Duration::MAX);
+        assert_eq!(
+            policy(2, 30).delay(Duration::MAX, 0.0),
+            Duration::from_secs(30)
+        );
     }
 
     fn run(state: RunState, updated_at: &str) -> RunItem {

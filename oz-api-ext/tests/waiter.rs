@@ -115,17 +115,21 @@ impl Respond for Script {
     }
 }
 
-/// The bounds of the pause after poll `n` (1 for the first).
-fn bounds(n: u32) -> (Duration, Duration) {
-    (MIN, MAX.min(MIN * 2u32.pow(n - 1)))
+/// The bounds of the pause after a poll made `waited` into the wait: a fifteenth of it within
+/// [MIN, MAX], less up to a fifth of jitter, never below MIN.
+fn bounds(waited: Duration) -> (Duration, Duration) {
+    let nominal = (waited / 15).clamp(MIN, MAX);
+    (nominal.mul_f64(0.8).max(MIN), nominal)
 }
 
-fn assert_delays_follow_the_policy(gaps: &[Duration]) {
-    for (i, gap) in gaps.iter().enumerate() {
-        let (low, high) = bounds(i as u32 + 1);
+/// Every pause between two polls is within the bounds of the time waited at the first of them.
+fn assert_delays_follow_the_policy(arrivals: &[Instant]) {
+    for (i, pair) in arrivals.windows(2).enumerate() {
+        let (low, high) = bounds(pair[0] - arrivals[0]);
+        let gap = pair[1] - pair[0];
         assert!(
-            low <= *gap && *gap <= high,
-            "pause {} was {gap:?}, outside [{low:?}, {high:?}] (all: {gaps:?})",
+            low <= gap && gap <= high,
+            "pause {} was {gap:?}, outside [{low:?}, {high:?}] (arrivals: {arrivals:?})",
             i + 1
         );
     }
@@ -134,15 +138,11 @@ fn assert_delays_follow_the_policy(gaps: &[Duration]) {
 #[tokio::test(start_paused = true)]
 async fn waiting_returns_the_terminal_run_with_pauses_inside_the_policy() {
     let server = MockServer::start().await;
-    let script = Script::states(&[
-        "QUEUED",
-        "QUEUED",
-        "INPROGRESS",
-        "INPROGRESS",
-        "INPROGRESS",
-        "INPROGRESS",
-        "SUCCEEDED",
-    ]);
+    // Two minutes of polls at least: long enough for the pauses to grow past MIN.
+    let mut states = vec!["QUEUED"; 2];
+    states.extend(["INPROGRESS"; 40]);
+    states.push("SUCCEEDED");
+    let script = Script::states(&states);
     script.mount(&server, "GET", RUN_PATH).await;
     let client = client(&server);
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -161,12 +161,13 @@ async fn waiting_returns_the_terminal_run_with_pauses_inside_the_policy() {
     assert_eq!(run.state, RunState::Succeeded);
     assert_eq!(run.run_id, "run_1");
     let arrivals = script.arrivals();
-    assert_eq!(arrivals.len(), 7);
+    assert_eq!(arrivals.len(), states.len());
     assert_eq!(arrivals[0], started, "the first poll is sent at once");
+    assert_delays_follow_the_policy(&arrivals);
+    // The pauses grow with the time waited: the first ones are MIN, the last ones longer.
     let gaps = script.gaps();
-    assert_delays_follow_the_policy(&gaps);
-    // The pauses grow: by the sixth one the cap is the max delay, no longer the min delay.
-    assert!(gaps[5] > MIN || gaps[4] > MIN || gaps[3] > MIN, "{gaps:?}");
+    assert_eq!(gaps[0], MIN, "{gaps:?}");
+    assert!(*gaps.last().unwrap() > MIN, "{gaps:?}");
     assert_eq!(
         *seen.lock().unwrap(),
         [RunState::Queued, RunState::Inprogress, RunState::Succeeded],
@@ -210,10 +211,13 @@ async fn exceeding_max_wait_reports_the_last_run_and_polls_once_more_at_the_dead
     assert_eq!(*arrivals.last().unwrap() - started, max_wait);
     assert_eq!(*elapsed, max_wait);
     assert_eq!(Instant::now() - started, max_wait);
-    let gaps = script.gaps();
-    let (last, regular) = gaps.split_last().unwrap();
+    let (last, regular) = arrivals.split_last().unwrap();
     assert_delays_follow_the_policy(regular);
-    assert!(*last <= bounds(gaps.len() as u32).1, "{gaps:?}");
+    let before_last = regular.last().unwrap();
+    assert!(
+        *last - *before_last <= bounds(*before_last - arrivals[0]).1,
+        "{arrivals:?}"
+    );
     assert_eq!(
         err.to_string(),
         format!("run run_1 still INPROGRESS after 25.0 s ({polls} polls, max wait 25.0 s)")
@@ -301,7 +305,7 @@ async fn watch_run_yields_each_state_change_then_ends() {
         6,
         "no poll after the terminal state"
     );
-    assert_delays_follow_the_policy(&script.gaps());
+    assert_delays_follow_the_policy(&script.arrivals());
 }
 
 #[tokio::test(start_paused = true)]
@@ -602,7 +606,7 @@ async fn followup_and_wait_skips_the_terminal_state_from_before_the_followup() {
     assert_eq!(run.state, RunState::Succeeded);
     assert_eq!(run.updated_at.to_rfc3339(), "2025-03-14T10:02:00+00:00");
     assert_eq!(runs.arrivals().len(), 5);
-    assert_delays_follow_the_policy(&runs.gaps()[1..]);
+    assert_delays_follow_the_policy(&runs.arrivals()[1..]);
     assert_eq!(
         requests(&server).await[..3],
         [
