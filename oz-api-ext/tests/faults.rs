@@ -39,6 +39,10 @@ async fn simulator() -> OzMock {
         .expect("the simulator starts")
 }
 
+/// Latency of an answer the client must give up on: four times the client's 1 s timeout, so
+/// that a loaded machine that fires the timer late still fires it before the answer comes.
+const SLOWER_THAN_THE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// One-second attempts and three retries: faults are survived quickly or fail quickly.
 fn config(mock: &OzMock) -> Config {
     Config::new(mock.api_key())
@@ -210,13 +214,11 @@ async fn create_run_answered_5xx_is_not_retried_and_starts_no_run() {
 
 #[tokio::test]
 async fn a_closed_port_fails_with_a_connect_error_after_the_retries() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Port 1: the system never hands it out to a listener asking for a free port, so no
+    // server of this or another test can answer there (a port freed by dropping a listener
+    // can be given to the next test that binds one).
     let client = Config::new("wk-faults")
-        .base_url(format!("http://127.0.0.1:{port}/api/v1"))
+        .base_url("http://127.0.0.1:1/api/v1")
         .timeout(Duration::from_secs(1))
         .max_retries(1)
         .build()
@@ -321,7 +323,7 @@ async fn a_create_run_slower_than_the_timeout_times_out_once_and_never_twice() {
     let client = client(&mock);
     mock.add_fault(FaultRule::operation(
         "create_run",
-        Fault::Latency(Duration::from_millis(1500)),
+        Fault::Latency(SLOWER_THAN_THE_TIMEOUT),
     ));
 
     let err = bounded("create_run", client.create_run().body(request("x")).send())
@@ -521,7 +523,7 @@ async fn pagination_completes_across_a_different_fault_on_every_page() {
         Fault::TooManyRequests(RetryAfter::Millis(20)),
         Fault::ConnectionReset,
         Fault::HtmlBadGateway,
-        Fault::Latency(Duration::from_millis(1500)),
+        Fault::Latency(SLOWER_THAN_THE_TIMEOUT),
     ];
     mock.add_fault(FaultRule::operation("list_runs", faults[0].clone()));
 

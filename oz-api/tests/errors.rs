@@ -257,12 +257,8 @@ async fn a_legacy_error_body_is_a_problem_with_only_its_message() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_transient_transport_error_without_status() {
-    // A port that was just free: nothing listens on it any more.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
     let client = oz_api::Config::new(API_KEY)
-        .base_url(format!("http://127.0.0.1:{port}/api/v1"))
+        .base_url(common::CLOSED_PORT_BASE_URL)
         .max_retries(0)
         .build()
         .unwrap();

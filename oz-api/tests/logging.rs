@@ -5,7 +5,6 @@
 mod common;
 
 use std::io;
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use common::{API_KEY, client, run_json};
@@ -152,16 +151,11 @@ async fn attempt_events_leave_out_the_query_string() {
 
 #[tokio::test]
 async fn refused_connections_are_retried_even_for_create_run() {
-    // Nothing listens on this port once the listener is dropped: the server never sees the
-    // request, so even a create may be repeated.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Nothing listens there: the server never sees the request, so even a create may be
+    // repeated.
     let (logs, _guard) = Logs::capture();
     let client = oz_api::Config::new(API_KEY)
-        .base_url(format!("http://127.0.0.1:{port}/api/v1"))
+        .base_url(common::CLOSED_PORT_BASE_URL)
         .max_retries(1)
         .build()
         .unwrap();

@@ -12,6 +12,11 @@ use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 /// A key that looks like a real one; no test output may ever contain it.
 pub const API_KEY: &str = "wk-3c5e9a71-SECRET-d04b-4f6e-8a2d-91b7c0e5f318";
 
+/// A base URL where nothing answers: port 1 of loopback. The system never hands that port to
+/// a listener asking for a free one, so no server of this or another test can be there (a port
+/// freed by dropping a listener can be given to the next test that binds one).
+pub const CLOSED_PORT_BASE_URL: &str = "http://127.0.0.1:1/api/v1";
+
 /// The base URL of the API on `server`, with the version path like production.
 pub fn base_url(server: &MockServer) -> String {
     format!("{}/api/v1", server.uri())
