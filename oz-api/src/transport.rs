@@ -51,7 +51,10 @@ mod tests {
     #[test]
     fn the_tls_stack_is_rustls_on_ring_offering_http2_and_http11() {
         let config = rustls_config().unwrap();
-        assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
         let suites = &config.crypto_provider().cipher_suites;
         assert!(!suites.is_empty());
         assert!(http_client_builder().unwrap().build().is_ok());
