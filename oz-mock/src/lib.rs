@@ -70,8 +70,18 @@
 //! `cargo run -p oz-mock -- --port 8080 [--host 127.0.0.1] [--api-key KEY] [--progression
 //! instant|realistic]`.
 //!
+//! The simulator knows the API only through the workspace's `openapi.json`, embedded at build
+//! time: its operations (method, path, operation id, auth from each operation's `security`) are
+//! read from the document, and it shares no type with the `oz-api` client. Every request is
+//! checked before its handler runs: the JSON body against the operation's request schema and
+//! the query against its declared parameters (unknown parameters are ignored, as the service
+//! does). A request that does not match is refused with a 400 `invalid_request` problem whose
+//! `detail` names the member, e.g. `config.idle_timeout_minutes: 0 is less than the minimum of
+//! 1` or `query parameter limit: 501 is greater than the maximum of 500`.
+//!
 //! With the `validation` feature, the `spec_validation` module checks JSON bodies against the
-//! schemas of `openapi.json` (OpenAPI 3.0 `nullable` and references handled).
+//! schemas of `openapi.json` with the `jsonschema` crate (OpenAPI 3.0 `nullable` and
+//! references handled), e.g. responses in tests.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -84,7 +94,9 @@ mod ids;
 mod ops;
 mod pipeline;
 mod query;
+mod request_check;
 mod routes;
+mod schema_conversion;
 mod server;
 mod signing;
 #[cfg(feature = "validation")]
@@ -102,8 +114,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultRule, FaultScope, RetryAfter};
-pub use oz_api::types::RunState;
-pub use state::Progression;
+pub use state::{Progression, RunState, UnknownRunState};
 pub use storage::StorageRequest;
 
 /// API key the simulator accepts unless [`OzMockBuilder::api_key`] sets another.
@@ -378,14 +389,12 @@ impl OzMock {
     }
 
     /// Moves a run to `state` now and stops its automatic progression, e.g. to test cancelling a
-    /// PENDING run. Emits the events a real transition would. Returns `false` for an unknown run
-    /// or a state value the simulator does not know.
+    /// PENDING run. Emits the events a real transition would. Returns `false` for an unknown run.
     pub fn set_run_state(&self, run_id: &str, state: RunState) -> bool {
-        let Some(phase) = state::Phase::from_run_state(&state) else {
-            return false;
-        };
         let now = self.shared.clock.now();
-        self.shared.state().force_phase(run_id, phase, now)
+        self.shared
+            .state()
+            .force_phase(run_id, state::Phase::from_run_state(state), now)
     }
 
     /// Every request the storage listener received, oldest first.

@@ -2,9 +2,9 @@
 
 use axum::extract::{Path, RawQuery};
 use axum::response::Response;
-use oz_api::types::ReportAgentEventRequest;
 use serde_json::{Value, json};
 
+use super::fields::{object, optional_str, required_str};
 use super::{AppState, JsonBody, json};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
@@ -50,18 +50,27 @@ pub(crate) async fn poll(
 pub(crate) async fn report(
     axum::extract::State(shared): AppState,
     Path(run_id): Path<String>,
-    JsonBody(body): JsonBody<ReportAgentEventRequest>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    if let oz_api::types::AgentEventType::Unknown(other) = &body.event_type {
+    let body = object(&body)?;
+    let event_type = required_str(body, "event_type")?;
+    // The request validation refuses other values already; this holds without it too.
+    let reportable = crate::ops::document()
+        .pointer("/components/schemas/AgentEventType/enum")
+        .and_then(Value::as_array)
+        .is_some_and(|names| names.iter().any(|n| n == event_type));
+    if !reportable {
         return Err(ApiError::invalid_request(format!(
-            "event_type {other:?} cannot be reported"
+            "event_type {event_type:?} cannot be reported"
         )));
     }
+    let ref_id = optional_str(body, "ref_id")?.map(str::to_owned);
+    let execution_id = optional_str(body, "execution_id")?.map(str::to_owned);
     let now = shared.clock.now();
     let mut state = shared.state();
     let idx = state.find_run(&run_id)?;
-    let sequence = state.emit(idx, &body.event_type.to_string(), body.ref_id, now);
-    if let (Some(execution), Some(event)) = (body.execution_id, state.events.last_mut()) {
+    let sequence = state.emit(idx, event_type, ref_id, now);
+    if let (Some(execution), Some(event)) = (execution_id, state.events.last_mut()) {
         event.execution_id = Some(execution);
     }
     Ok(json(json!({"sequence": sequence})))

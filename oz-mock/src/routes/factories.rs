@@ -54,7 +54,7 @@ pub(crate) async fn get(
 pub(crate) async fn create_run(
     axum::extract::State(shared): AppState,
     Path(uid): Path<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     shared.state().find_factory(&uid)?;
     let body = object(&body)?;

@@ -91,7 +91,7 @@ pub(crate) async fn get_document(
     Ok(cacheable(&headers, body, false))
 }
 
-pub(crate) async fn validate(JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
+pub(crate) async fn validate(JsonBody(body): JsonBody) -> ApiResult<Response> {
     let body = object(&body)?;
     let entries = match body.get("files") {
         None | Some(Value::Null) => {

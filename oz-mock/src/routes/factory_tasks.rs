@@ -40,7 +40,7 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     axum::extract::State(shared): AppState,
     Path(factory_uid): Path<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let now = shared.clock.now();
     let mut state = shared.state();
@@ -74,7 +74,7 @@ pub(crate) async fn get(
 pub(crate) async fn update(
     axum::extract::State(shared): AppState,
     Path((factory_uid, task_uid)): Path<(String, String)>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let now = shared.clock.now();
     let mut state = shared.state();

@@ -22,6 +22,13 @@ pub(crate) fn required_str<'a>(body: &'a Map<String, Value>, key: &str) -> ApiRe
     }
 }
 
+/// A string field that must be present (it may be empty).
+pub(crate) fn string(body: &Map<String, Value>, key: &str) -> ApiResult<String> {
+    optional_str(body, key)?
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::invalid_request(format!("{key} is required")))
+}
+
 /// An optional string field (`null` counts as absent).
 pub(crate) fn optional_str<'a>(
     body: &'a Map<String, Value>,
@@ -61,6 +68,74 @@ pub(crate) fn optional_array<'a>(
     }
 }
 
+/// An optional boolean field (`null` counts as absent).
+pub(crate) fn optional_bool(body: &Map<String, Value>, key: &str) -> ApiResult<Option<bool>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::invalid_request(format!(
+            "{key} must be a boolean"
+        ))),
+    }
+}
+
+/// A boolean field that must be present.
+pub(crate) fn required_bool(body: &Map<String, Value>, key: &str) -> ApiResult<bool> {
+    optional_bool(body, key)?.ok_or_else(|| ApiError::invalid_request(format!("{key} is required")))
+}
+
+/// An optional object field (`null` counts as absent).
+pub(crate) fn optional_object<'a>(
+    body: &'a Map<String, Value>,
+    key: &str,
+) -> ApiResult<Option<&'a Map<String, Value>>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(_) => Err(ApiError::invalid_request(format!(
+            "{key} must be an object"
+        ))),
+    }
+}
+
+/// An optional map of strings (`metadata`); absent or `null` is empty.
+pub(crate) fn string_map(
+    body: &Map<String, Value>,
+    key: &str,
+) -> ApiResult<std::collections::BTreeMap<String, String>> {
+    let Some(map) = optional_object(body, key)? else {
+        return Ok(Default::default());
+    };
+    map.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            _ => Err(ApiError::invalid_request(format!(
+                "{key}.{k} must be a string"
+            ))),
+        })
+        .collect()
+}
+
+/// An array of strings that must be present.
+pub(crate) fn required_strings<'a>(
+    body: &'a Map<String, Value>,
+    key: &str,
+) -> ApiResult<Vec<&'a str>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Err(ApiError::invalid_request(format!("{key} is required"))),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str().ok_or_else(|| {
+                    ApiError::invalid_request(format!("{key}[{i}] must be a string"))
+                })
+            })
+            .collect(),
+        Some(_) => Err(ApiError::invalid_request(format!("{key} must be an array"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +161,25 @@ mod tests {
         assert_eq!(nullable_str(map, "d").expect("null"), Some(None));
         assert_eq!(nullable_str(map, "x").expect("absent"), None);
         assert!(optional_array(map, "list").is_err());
+        assert_eq!(
+            detail(optional_bool(map, "title").unwrap_err()),
+            "title must be a boolean"
+        );
+        assert_eq!(
+            detail(required_bool(map, "flag").unwrap_err()),
+            "flag is required"
+        );
+        assert!(optional_object(map, "list").expect("object").is_some());
+        let labels = json!({"metadata": {"a": "1", "b": 2}});
+        assert_eq!(
+            detail(string_map(object(&labels).expect("object"), "metadata").unwrap_err()),
+            "metadata.b must be a string"
+        );
+        let to = json!({"to": ["r1", 2]});
+        assert_eq!(
+            detail(required_strings(object(&to).expect("object"), "to").unwrap_err()),
+            "to[1] must be a string"
+        );
         assert!(object(&json!([1])).is_err());
     }
 }

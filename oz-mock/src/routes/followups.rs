@@ -72,7 +72,7 @@ fn answer(routing: FollowupRouting) -> Value {
 pub(crate) async fn run(
     axum::extract::State(shared): AppState,
     Path(run_id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let now = shared.clock.now();
     let mut state = shared.state();
@@ -85,7 +85,7 @@ pub(crate) async fn run(
 pub(crate) async fn conversation(
     axum::extract::State(shared): AppState,
     Path(conversation_id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let now = shared.clock.now();
     let mut state = shared.state();

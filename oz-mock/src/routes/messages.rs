@@ -3,9 +3,9 @@
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use oz_api::types::SendAgentMessageRequest;
 use serde_json::{Value, json};
 
+use super::fields::{object, required_strings, string};
 use super::{AppState, JsonBody, json};
 use crate::error::ApiResult;
 use crate::query::Query;
@@ -13,16 +13,19 @@ use crate::state::render::{message_header_json, message_json};
 
 pub(crate) async fn send(
     axum::extract::State(shared): AppState,
-    JsonBody(body): JsonBody<SendAgentMessageRequest>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
+    let body = object(&body)?;
+    let sender = string(body, "sender_run_id")?;
+    let to = required_strings(body, "to")?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let (subject, text) = (string(body, "subject")?, string(body, "body")?);
     let now = shared.clock.now();
-    let ids = shared.state().send_message(
-        body.sender_run_id,
-        body.to,
-        String::from(body.subject),
-        String::from(body.body),
-        now,
-    )?;
+    let ids = shared
+        .state()
+        .send_message(sender, to, subject, text, now)?;
     Ok(json(json!({"message_ids": ids})))
 }
 

@@ -1,4 +1,5 @@
-//! The API's routes, one module per area.
+//! The API's routes, one module per area. Paths and methods come from openapi.json
+//! ([`ops::table`]); [`HANDLERS`] maps each operation id to the code that answers it.
 
 pub(crate) mod artifacts;
 mod catalog;
@@ -20,149 +21,206 @@ mod schedules;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-
-/// Largest body `validate_factory_file` reads: many files of up to 2 MiB each.
-const VALIDATE_BODY_LIMIT: usize = 64 * 1024 * 1024;
+use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::Shared;
 use crate::error::ApiError;
+use crate::ops;
+#[cfg(test)]
+use crate::ops::Operations;
 
 /// Shared state as the handlers extract it.
 pub(crate) type AppState = axum::extract::State<Arc<Shared>>;
 
+/// Largest JSON body the request pipeline reads unless a handler allows more (axum's default).
+pub(crate) const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Largest body `validate_factory_files` reads: many files of up to 2 MiB each.
+const VALIDATE_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The code that answers one operation of openapi.json.
+pub(crate) struct Handler {
+    pub(crate) operation_id: &'static str,
+    /// Routes the operation's method to its handler.
+    route: fn(MethodFilter) -> MethodRouter<Arc<Shared>>,
+    /// Largest request body read for the operation.
+    pub(crate) body_limit: usize,
+}
+
+const fn handler(
+    operation_id: &'static str,
+    route: fn(MethodFilter) -> MethodRouter<Arc<Shared>>,
+) -> Handler {
+    Handler {
+        operation_id,
+        route,
+        body_limit: DEFAULT_BODY_LIMIT,
+    }
+}
+
+/// Every operation's handler, by operation id: the one place that binds openapi.json to code.
+/// Methods and paths come from the document.
+pub(crate) static HANDLERS: &[Handler] = &[
+    handler("list_agents", |m| on(m, catalog::list_agents)),
+    handler("run_agent", |m| on(m, runs::create)),
+    handler("create_run", |m| on(m, runs::create)),
+    handler("list_runs", |m| on(m, runs::list)),
+    handler("get_run", |m| on(m, runs::get)),
+    handler("get_run_transcript", |m| on(m, runs::transcript)),
+    handler("get_run_conversation", |m| {
+        on(m, conversations::run_conversation)
+    }),
+    handler("cancel_run", |m| on(m, runs::cancel)),
+    handler("interrupt_run", |m| on(m, interrupts::run)),
+    handler("get_run_harness_usage", |m| on(m, harness_usage::get)),
+    handler("submit_run_followup", |m| on(m, followups::run)),
+    handler("get_run_timeline", |m| on(m, runs::timeline)),
+    handler("report_run_scores", |m| on(m, runs::scores)),
+    handler("list_handoff_attachments", |m| {
+        on(m, runs::handoff_attachments)
+    }),
+    handler("get_run_by_external_reference", |m| {
+        on(m, runs::by_external_reference)
+    }),
+    handler("get_conversation", |m| on(m, conversations::get)),
+    handler("get_conversation_transcript", |m| {
+        on(m, conversations::transcript)
+    }),
+    handler("get_conversation_redirect", |m| {
+        on(m, conversations::redirect_to_session)
+    }),
+    handler("submit_conversation_followup", |m| {
+        on(m, followups::conversation)
+    }),
+    handler("interrupt_conversation", |m| {
+        on(m, interrupts::conversation)
+    }),
+    handler("download_conversation_screenshot", |m| {
+        on(m, conversations::download_screenshot)
+    }),
+    handler("get_session_redirect", |m| {
+        on(m, conversations::session_redirect)
+    }),
+    handler("get_artifact", |m| on(m, artifacts::get)),
+    handler("download_artifact", |m| on(m, artifacts::download)),
+    handler("list_environments", |m| on(m, catalog::list_environments)),
+    handler("list_models", |m| on(m, catalog::list_models)),
+    handler("list_connected_self_hosted_workers", |m| {
+        on(m, catalog::list_workers)
+    }),
+    handler("create_schedule", |m| on(m, schedules::create)),
+    handler("list_schedules", |m| on(m, schedules::list)),
+    handler("get_schedule", |m| on(m, schedules::get)),
+    handler("update_schedule", |m| on(m, schedules::update)),
+    handler("delete_schedule", |m| on(m, schedules::delete)),
+    handler("pause_schedule", |m| on(m, schedules::pause)),
+    handler("resume_schedule", |m| on(m, schedules::resume)),
+    handler("create_agent_identity", |m| on(m, identities::create)),
+    handler("list_agent_identities", |m| on(m, identities::list)),
+    handler("get_agent_identity", |m| on(m, identities::get)),
+    handler("update_agent_identity", |m| on(m, identities::update)),
+    handler("delete_agent_identity", |m| on(m, identities::delete)),
+    handler("send_agent_message", |m| on(m, messages::send)),
+    handler("list_agent_messages", |m| on(m, messages::list)),
+    handler("read_agent_message", |m| on(m, messages::read)),
+    handler("mark_agent_message_delivered", |m| {
+        on(m, messages::delivered)
+    }),
+    handler("poll_agent_events", |m| on(m, events::poll)),
+    handler("report_agent_event", |m| on(m, events::report)),
+    handler("list_egress_ranges", |m| on(m, networking::egress_ranges)),
+    handler("list_factories", |m| on(m, factories::list)),
+    handler("get_factory", |m| on(m, factories::get)),
+    handler("create_factory_run", |m| on(m, factories::create_run)),
+    handler("list_factory_tasks", |m| on(m, factory_tasks::list)),
+    handler("create_factory_task", |m| on(m, factory_tasks::create)),
+    handler("get_factory_task", |m| on(m, factory_tasks::get)),
+    handler("update_factory_task", |m| on(m, factory_tasks::update)),
+    handler("delete_factory_task", |m| on(m, factory_tasks::delete)),
+    handler("cancel_factory_task", |m| on(m, factory_tasks::cancel)),
+    handler("get_factory_task_by_run", |m| on(m, factory_tasks::by_run)),
+    handler("get_factory_task_by_conversation", |m| {
+        on(m, factory_tasks::by_conversation)
+    }),
+    handler("list_factory_file_schemas", |m| {
+        on(m, factory_files::list_schemas)
+    }),
+    handler("get_factory_file_schema", |m| {
+        on(m, factory_files::get_schema)
+    }),
+    handler("get_factory_file_schema_document", |m| {
+        on(m, factory_files::get_document)
+    }),
+    Handler {
+        body_limit: VALIDATE_BODY_LIMIT,
+        ..handler("validate_factory_files", |m| on(m, factory_files::validate))
+    },
+];
+
+/// The handler of an operation id.
+pub(crate) fn handler_of(operation_id: &str) -> Option<&'static Handler> {
+    HANDLERS.iter().find(|h| h.operation_id == operation_id)
+}
+
+/// Operations without a handler and handlers without an operation (or listed twice), each
+/// named, or `Ok` when the two match one to one.
+#[cfg(test)]
+fn check_handlers(operations: &Operations, handlers: &[Handler]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for op in operations.iter() {
+        match handlers.iter().filter(|h| h.operation_id == op.id).count() {
+            0 => problems.push(format!(
+                "operation {} ({} {}) has no handler",
+                op.id, op.method, op.template
+            )),
+            1 => {}
+            n => problems.push(format!("operation {} has {n} handlers", op.id)),
+        }
+    }
+    for h in handlers {
+        if !operations.iter().any(|op| op.id == h.operation_id) {
+            problems.push(format!(
+                "handler {} answers no operation of the document",
+                h.operation_id
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// The API router: every operation of openapi.json at its path and method, answered by its
+/// handler in [`HANDLERS`], behind the request pipeline.
 pub(crate) fn api_router(shared: Arc<Shared>) -> Router {
-    let api = Router::new()
-        .route("/agent", get(catalog::list_agents))
-        .route("/agent/run", post(runs::create))
-        .route("/agent/runs", get(runs::list).post(runs::create))
-        .route("/agent/runs/{run_id}", get(runs::get))
-        .route("/agent/runs/{run_id}/transcript", get(runs::transcript))
-        .route(
-            "/agent/runs/{run_id}/conversation",
-            get(conversations::run_conversation),
-        )
-        .route("/agent/runs/{run_id}/cancel", post(runs::cancel))
-        .route("/agent/runs/{run_id}/followups", post(followups::run))
-        .route("/agent/runs/{run_id}/interrupt", post(interrupts::run))
-        .route(
-            "/agent/runs/{run_id}/harness-usage",
-            get(harness_usage::get),
-        )
-        .route("/agent/runs/{run_id}/timeline", get(runs::timeline))
-        .route("/agent/runs/{run_id}/scores", post(runs::scores))
-        .route(
-            "/agent/runs/{run_id}/handoff/attachments",
-            get(runs::handoff_attachments),
-        )
-        .route(
-            "/agent/run-by-external-reference",
-            get(runs::by_external_reference),
-        )
-        .route("/agent/conversations/{id}", get(conversations::get))
-        .route(
-            "/agent/conversations/{id}/transcript",
-            get(conversations::transcript),
-        )
-        .route(
-            "/agent/conversations/{id}/redirect",
-            get(conversations::redirect_to_session),
-        )
-        .route(
-            "/agent/conversations/{id}/interrupt",
-            post(interrupts::conversation),
-        )
-        .route(
-            "/agent/conversations/{id}/followups",
-            post(followups::conversation),
-        )
-        .route(
-            "/agent/conversations/{id}/screenshots/{uid}/download",
-            get(conversations::download_screenshot),
-        )
-        .route(
-            "/agent/sessions/{id}/redirect",
-            get(conversations::session_redirect),
-        )
-        .route("/agent/artifacts/{uid}", get(artifacts::get))
-        .route("/agent/artifacts/{uid}/download", get(artifacts::download))
-        .route("/agent/environments", get(catalog::list_environments))
-        .route("/agent/models", get(catalog::list_models))
-        .route(
-            "/agent/connected-self-hosted-workers",
-            get(catalog::list_workers),
-        )
-        .route(
-            "/agent/schedules",
-            get(schedules::list).post(schedules::create),
-        )
-        .route(
-            "/agent/schedules/{id}",
-            get(schedules::get)
-                .put(schedules::update)
-                .delete(schedules::delete),
-        )
-        .route("/agent/schedules/{id}/pause", post(schedules::pause))
-        .route("/agent/schedules/{id}/resume", post(schedules::resume))
-        .route(
-            "/agent/identities",
-            get(identities::list).post(identities::create),
-        )
-        .route(
-            "/agent/identities/{uid}",
-            get(identities::get)
-                .put(identities::update)
-                .delete(identities::delete),
-        )
-        .route("/agent/messages", post(messages::send))
-        .route("/agent/messages/{run_id}", get(messages::list))
-        .route("/agent/messages/{id}/read", post(messages::read))
-        .route("/agent/messages/{id}/delivered", post(messages::delivered))
-        .route("/agent/events", get(events::poll))
-        .route("/agent/events/{run_id}", post(events::report))
-        .route("/factory", get(factories::list))
-        .route("/factory/{uid}", get(factories::get))
-        .route("/factory/{uid}/runs", post(factories::create_run))
-        .route(
-            "/factory/{uid}/tasks",
-            get(factory_tasks::list).post(factory_tasks::create),
-        )
-        .route(
-            "/factory/{uid}/tasks/{task_uid}",
-            get(factory_tasks::get)
-                .patch(factory_tasks::update)
-                .delete(factory_tasks::delete),
-        )
-        .route(
-            "/factory/{uid}/tasks/{task_uid}/cancel",
-            post(factory_tasks::cancel),
-        )
-        .route("/factory/{uid}/task-by-run", get(factory_tasks::by_run))
-        .route(
-            "/factory/{uid}/task-by-conversation",
-            get(factory_tasks::by_conversation),
-        )
-        .route("/factory-files/schemas", get(factory_files::list_schemas))
-        .route(
-            "/factory-files/schemas/{version}",
-            get(factory_files::get_schema),
-        )
-        .route(
-            "/factory-files/schemas/{version}/{document}",
-            get(factory_files::get_document),
-        )
-        .route(
-            "/factory-files/validate",
-            post(factory_files::validate).layer(DefaultBodyLimit::max(VALIDATE_BODY_LIMIT)),
-        )
-        .route("/networking/egress-ranges", get(networking::egress_ranges));
+    let mut paths: Vec<(&str, MethodRouter<Arc<Shared>>)> = Vec::new();
+    for op in ops::table().iter() {
+        // Unanswered operations are caught by `every_operation_has_exactly_one_handler`.
+        let Some(handler) = handler_of(&op.id) else {
+            continue;
+        };
+        let filter =
+            MethodFilter::try_from(op.method.clone()).unwrap_or_else(|e| panic!("{}: {e}", op.id));
+        let route = (handler.route)(filter);
+        match paths.iter_mut().find(|(p, _)| *p == op.template) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(route),
+            None => paths.push((&op.template, route)),
+        }
+    }
+    let api = paths
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| {
+            router.route(path, route)
+        });
     Router::new()
-        .nest(crate::ops::API_PREFIX, api)
+        .nest(ops::API_PREFIX, api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -180,23 +238,35 @@ async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
 }
 
-/// A JSON request body; malformed or missing bodies are `invalid_request` problems.
-pub(crate) struct JsonBody<T>(pub(crate) T);
+/// The JSON body the request pipeline read and parsed (and, with the `validation` feature,
+/// checked against the operation's request schema).
+#[derive(Clone)]
+pub(crate) struct ParsedBody(pub(crate) Value);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+/// A JSON request body as raw JSON; malformed or missing bodies are `invalid_request` problems.
+pub(crate) struct JsonBody(pub(crate) Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ParsedBody(body)) = request.extensions_mut().remove::<ParsedBody>() {
+            return Ok(JsonBody(body));
+        }
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|e| ApiError::invalid_request(format!("could not read the body: {e}")))?;
-        if bytes.is_empty() {
-            return Err(ApiError::invalid_request("a JSON request body is required"));
-        }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
+        parse_body(&bytes).map(JsonBody)
     }
+}
+
+/// Parses a JSON request body.
+pub(crate) fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::invalid_request("a JSON request body is required"));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
 }
 
 /// A 200 JSON answer.
@@ -222,3 +292,47 @@ pub(crate) fn redirect(location: &str) -> Response {
     response
 }
 pub(crate) use artifacts::artifact_object;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_exactly_one_handler() {
+        if let Err(problems) = check_handlers(ops::table(), HANDLERS) {
+            panic!("openapi.json and HANDLERS disagree: {problems}");
+        }
+    }
+
+    #[test]
+    fn an_odd_operation_or_handler_is_named() {
+        let mut spec = ops::document().clone();
+        let paths = spec["paths"].as_object_mut().expect("paths");
+        paths.insert(
+            "/agent/dummies".into(),
+            serde_json::json!({"get": {"operationId": "list_dummies"}}),
+        );
+        paths.remove("/agent/models");
+        let table = Operations::from_spec(&spec).expect("table");
+        let problems = check_handlers(&table, HANDLERS).unwrap_err();
+        assert!(
+            problems.contains("operation list_dummies (GET /agent/dummies) has no handler"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("handler list_models answers no operation"),
+            "{problems}"
+        );
+        let twice = [
+            handler("list_dummies", |m| on(m, not_found)),
+            handler("list_dummies", |m| on(m, not_found)),
+        ];
+        let spec = serde_json::json!({"paths": {"/agent/dummies": {"get": {"operationId": "list_dummies"}}}});
+        let problems =
+            check_handlers(&Operations::from_spec(&spec).expect("table"), &twice).unwrap_err();
+        assert!(
+            problems.contains("list_dummies has 2 handlers"),
+            "{problems}"
+        );
+    }
+}

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::Response;
-use oz_api::types::{ReportRunScoresRequest, RunAgentRequest};
 use serde_json::{Value, json};
 
+use super::fields::{object, optional_array, optional_bool, optional_str, string_map};
 use super::{AppState, JsonBody, json, json_with, redirect};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
@@ -17,51 +17,46 @@ use crate::storage;
 
 pub(crate) async fn create(
     axum::extract::State(shared): AppState,
-    JsonBody(raw): JsonBody<Value>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let body: RunAgentRequest = serde_json::from_value(raw.clone())
-        .map_err(|e| ApiError::invalid_request(format!("invalid body: {e}")))?;
-    let prompt = body.prompt.clone().unwrap_or_default();
-    if prompt.trim().is_empty() && body.skill.as_deref().is_none_or(str::is_empty) {
+    let body = object(&raw)?;
+    let text = |key: &str| optional_str(body, key).map(|v| v.map(str::to_owned));
+    let prompt = text("prompt")?.unwrap_or_default();
+    let skill = text("skill")?;
+    if prompt.trim().is_empty() && skill.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::invalid_request(
             "either prompt or skill is required",
         ));
     }
-    if body.attachments.len() > 5 {
+    if optional_array(body, "attachments")?.len() > 5 {
         return Err(ApiError::invalid_request(
             "at most 5 attachments are allowed",
         ));
     }
-    let metadata: BTreeMap<String, String> = body
-        .metadata
-        .as_ref()
-        .map(|m| m.0.clone().into_iter().collect())
-        .unwrap_or_default();
+    let metadata: BTreeMap<String, String> = string_map(body, "metadata")?;
     if metadata.len() > 20 {
         return Err(ApiError::invalid_request(
             "at most 20 metadata entries are allowed",
         ));
     }
-    // The config as sent, so fields the typed request does not know (yet) are kept.
-    let config = raw.get("config").filter(|c| c.is_object()).cloned();
+    // The config as sent, fields of every version of the API kept.
+    let config = body.get("config").filter(|c| c.is_object()).cloned();
     let now = shared.clock.now();
+    let new_run = NewRun {
+        prompt,
+        title: text("title")?,
+        skill,
+        config,
+        team: optional_bool(body, "team")?.unwrap_or(false),
+        metadata,
+        parent_run_id: text("parent_run_id")?,
+        agent_identity_uid: text("agent_identity_uid")?,
+        conversation_id: text("conversation_id")?,
+        factory_uid: None,
+        pending_task: None,
+    };
     let mut state = shared.state();
-    let idx = state.create_run(
-        NewRun {
-            prompt,
-            title: body.title.clone(),
-            skill: body.skill.clone(),
-            config,
-            team: body.team.unwrap_or(false),
-            metadata,
-            parent_run_id: body.parent_run_id.clone(),
-            agent_identity_uid: body.agent_identity_uid.clone(),
-            conversation_id: body.conversation_id.clone(),
-            factory_uid: None,
-            pending_task: None,
-        },
-        now,
-    )?;
+    let idx = state.create_run(new_run, now)?;
     let run_id = &state.runs[idx].id;
     Ok(json(json!({
         "run_id": run_id,
@@ -140,20 +135,31 @@ pub(crate) async fn timeline(
 pub(crate) async fn scores(
     axum::extract::State(shared): AppState,
     Path(run_id): Path<String>,
-    JsonBody(body): JsonBody<ReportRunScoresRequest>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    if body.results.is_empty() {
+    let results = optional_array(object(&body)?, "results")?;
+    if results.is_empty() {
         return Err(ApiError::invalid_request("results must not be empty"));
     }
     let mut state = shared.state();
     let idx = state.find_run(&run_id)?;
-    let mut outcomes = Vec::with_capacity(body.results.len());
+    let mut outcomes = Vec::with_capacity(results.len());
     let mut all_accepted = true;
-    for score in &body.results {
-        let failed = score.failed.unwrap_or(false);
-        let error = if score.scorer_id <= 0 {
-            Some(format!("unknown scorer {}", score.scorer_id))
-        } else if !failed && score.classification.as_deref().is_none_or(str::is_empty) {
+    for (i, score) in results.iter().enumerate() {
+        let score = score
+            .as_object()
+            .ok_or_else(|| ApiError::invalid_request(format!("results[{i}] must be an object")))?;
+        let scorer_id = score
+            .get("scorer_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| {
+                ApiError::invalid_request(format!("results[{i}].scorer_id must be an integer"))
+            })?;
+        let failed = optional_bool(score, "failed")?.unwrap_or(false);
+        let classification = optional_str(score, "classification")?;
+        let error = if scorer_id <= 0 {
+            Some(format!("unknown scorer {scorer_id}"))
+        } else if !failed && classification.is_none_or(str::is_empty) {
             Some("classification is required unless the score failed".to_owned())
         } else {
             None
@@ -161,15 +167,12 @@ pub(crate) async fn scores(
         match error {
             Some(error) => {
                 all_accepted = false;
-                outcomes.push(
-                    json!({"scorer_id": score.scorer_id, "status": "rejected", "error": error}),
-                );
+                outcomes
+                    .push(json!({"scorer_id": scorer_id, "status": "rejected", "error": error}));
             }
             None => {
-                state.runs[idx]
-                    .scores
-                    .push(serde_json::to_value(score).unwrap_or_default());
-                outcomes.push(json!({"scorer_id": score.scorer_id, "status": "accepted"}));
+                state.runs[idx].scores.push(Value::Object(score.clone()));
+                outcomes.push(json!({"scorer_id": scorer_id, "status": "accepted"}));
             }
         }
     }

@@ -3,9 +3,11 @@
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
-use oz_api::types::{CreateScheduledAgentRequest, UpdateScheduledAgentRequest};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
+use super::fields::{
+    object, optional_bool, optional_object, optional_str, required_bool, string, string_map,
+};
 use super::{AppState, JsonBody, json, json_with};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{Schedule, State};
@@ -48,26 +50,60 @@ fn find<'s>(state: &'s mut State, id: &str) -> ApiResult<&'s mut Schedule> {
         .ok_or_else(|| ApiError::not_found(format!("schedule {id} not found")))
 }
 
+/// The settings of a create or (full) update request.
+struct Settings {
+    name: String,
+    cron: String,
+    enabled: Option<bool>,
+    prompt: Option<String>,
+    mode: Option<String>,
+    agent_uid: Option<String>,
+    agent_config: Option<Value>,
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
+impl Settings {
+    fn read(body: &Map<String, Value>) -> ApiResult<Self> {
+        let text = |key: &str| optional_str(body, key).map(|v| v.map(str::to_owned));
+        Ok(Self {
+            name: string(body, "name")?,
+            cron: string(body, "cron_schedule")?,
+            enabled: optional_bool(body, "enabled")?,
+            prompt: text("prompt")?,
+            mode: text("mode")?,
+            // UUIDs compare in their canonical (lower-case) form.
+            agent_uid: text("agent_uid")?.map(|u| u.to_ascii_lowercase()),
+            agent_config: optional_object(body, "agent_config")?.map(|c| Value::Object(c.clone())),
+            metadata: string_map(body, "metadata")?,
+        })
+    }
+
+    fn names_a_skill(&self) -> bool {
+        self.agent_config
+            .as_ref()
+            .and_then(|c| c.get("skill_spec"))
+            .is_some_and(|s| !s.is_null())
+    }
+}
+
 pub(crate) async fn create(
     axum::extract::State(shared): AppState,
-    JsonBody(body): JsonBody<CreateScheduledAgentRequest>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
+    let body = object(&body)?;
+    let settings = Settings::read(body)?;
+    let team = optional_bool(body, "team")?.unwrap_or(false);
     let now = shared.clock.now();
     let mut state = shared.state();
-    let agent_uid = body.agent_uid.map(|u| u.to_string());
     check_fields(
         &state,
-        &body.name,
-        &body.cron_schedule,
-        agent_uid.as_deref(),
+        &settings.name,
+        &settings.cron,
+        settings.agent_uid.as_deref(),
     )?;
-    if body.prompt.as_deref().is_none_or(str::is_empty)
-        && body
-            .agent_config
-            .as_ref()
-            .and_then(|c| c.skill_spec.as_ref())
-            .is_none()
-        && agent_uid.is_none()
+    if settings.prompt.as_deref().is_none_or(str::is_empty)
+        && !settings.names_a_skill()
+        && settings.agent_uid.is_none()
     {
         return Err(ApiError::invalid_request(
             "prompt is required unless the agent config names a skill",
@@ -76,21 +112,15 @@ pub(crate) async fn create(
     let id = state.uuid();
     let schedule = Schedule {
         id: id.clone(),
-        name: body.name,
-        cron: body.cron_schedule,
-        enabled: body.enabled,
-        prompt: body.prompt.unwrap_or_default(),
-        mode: body.mode.map(|m| m.to_string()),
-        agent_uid,
-        agent_config: body
-            .agent_config
-            .as_ref()
-            .and_then(|c| serde_json::to_value(c).ok()),
-        metadata: body
-            .metadata
-            .map(|m| m.0.into_iter().collect())
-            .unwrap_or_default(),
-        team: body.team.unwrap_or(false),
+        name: settings.name,
+        cron: settings.cron,
+        enabled: settings.enabled.unwrap_or(true),
+        prompt: settings.prompt.unwrap_or_default(),
+        mode: settings.mode,
+        agent_uid: settings.agent_uid,
+        agent_config: settings.agent_config,
+        metadata: settings.metadata,
+        team,
         created_at: now,
         updated_at: now,
     };
@@ -119,33 +149,29 @@ pub(crate) async fn get(
 pub(crate) async fn update(
     axum::extract::State(shared): AppState,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<UpdateScheduledAgentRequest>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
+    let body = object(&body)?;
+    let settings = Settings::read(body)?;
+    let enabled = required_bool(body, "enabled")?;
     let now = shared.clock.now();
     let mut state = shared.state();
     find(&mut state, &id)?;
-    let agent_uid = body.agent_uid.map(|u| u.to_string());
     check_fields(
         &state,
-        &body.name,
-        &body.cron_schedule,
-        agent_uid.as_deref(),
+        &settings.name,
+        &settings.cron,
+        settings.agent_uid.as_deref(),
     )?;
     let schedule = find(&mut state, &id)?;
-    schedule.name = body.name;
-    schedule.cron = body.cron_schedule;
-    schedule.enabled = body.enabled;
-    schedule.prompt = body.prompt.unwrap_or_default();
-    schedule.mode = body.mode.map(|m| m.to_string());
-    schedule.agent_uid = agent_uid;
-    schedule.agent_config = body
-        .agent_config
-        .as_ref()
-        .and_then(|c| serde_json::to_value(c).ok());
-    schedule.metadata = body
-        .metadata
-        .map(|m| m.0.into_iter().collect())
-        .unwrap_or_default();
+    schedule.name = settings.name;
+    schedule.cron = settings.cron;
+    schedule.enabled = enabled;
+    schedule.prompt = settings.prompt.unwrap_or_default();
+    schedule.mode = settings.mode;
+    schedule.agent_uid = settings.agent_uid;
+    schedule.agent_config = settings.agent_config;
+    schedule.metadata = settings.metadata;
     schedule.updated_at = now;
     Ok(json(state.schedule_json(&state.schedules[&id])))
 }

@@ -19,9 +19,9 @@ use serde_json::{Value, json};
 
 pub(crate) use factory::Factory;
 pub(crate) use listing::ListRequest;
-pub use run::Progression;
 pub(crate) use run::{Artifact, ArtifactKind, PendingTask, Phase, Run, Script};
 use run::{Progress, ScheduleRef, StatusMessage};
+pub use run::{Progression, RunState, UnknownRunState};
 pub(crate) use task::{Stage, Task};
 
 use crate::clock::rfc3339;

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use oz_api::types::RunState;
 
 /// How runs created through the API advance through their states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +31,92 @@ impl Progression {
             ]),
             Progression::Stepped(step) => Some([step; 4]),
         }
+    }
+}
+
+/// A run's state as the API names it (`RunState` of openapi.json), for
+/// [`OzMock::run_state`](crate::OzMock::run_state) and
+/// [`OzMock::set_run_state`](crate::OzMock::set_run_state).
+///
+/// ```
+/// use oz_mock::RunState;
+///
+/// assert_eq!(RunState::Inprogress.as_str(), "INPROGRESS");
+/// assert_eq!("BLOCKED".parse::<RunState>(), Ok(RunState::Blocked));
+/// assert!(RunState::Blocked.is_terminal() && !RunState::Claimed.is_terminal());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunState {
+    /// `QUEUED`
+    Queued,
+    /// `PENDING`
+    Pending,
+    /// `CLAIMED`
+    Claimed,
+    /// `INPROGRESS`
+    Inprogress,
+    /// `SUCCEEDED`
+    Succeeded,
+    /// `FAILED`
+    Failed,
+    /// `BLOCKED`: waits for user input; ended as far as cancelling and waiting go.
+    Blocked,
+    /// `ERROR`
+    Error,
+    /// `CANCELLED`
+    Cancelled,
+}
+
+impl RunState {
+    /// Every state, in the order a run goes through them (terminal ones last).
+    pub const ALL: [RunState; 9] = [
+        RunState::Queued,
+        RunState::Pending,
+        RunState::Claimed,
+        RunState::Inprogress,
+        RunState::Succeeded,
+        RunState::Failed,
+        RunState::Blocked,
+        RunState::Error,
+        RunState::Cancelled,
+    ];
+
+    /// The wire name, e.g. `"INPROGRESS"`.
+    pub fn as_str(self) -> &'static str {
+        Phase::from_run_state(self).as_str()
+    }
+
+    /// Whether the run has ended (BLOCKED included).
+    pub fn is_terminal(self) -> bool {
+        Phase::from_run_state(self).is_terminal()
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not one of openapi.json's `RunState` values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRunState(pub String);
+
+impl std::fmt::Display for UnknownRunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown run state {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownRunState {}
+
+impl std::str::FromStr for RunState {
+    type Err = UnknownRunState;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Phase::parse(text)
+            .map(Phase::to_run_state)
+            .ok_or_else(|| UnknownRunState(text.to_owned()))
     }
 }
 
@@ -105,8 +190,18 @@ impl Phase {
         }
     }
 
-    pub(crate) fn from_run_state(state: &RunState) -> Option<Phase> {
-        Phase::parse(&state.to_string())
+    pub(crate) fn from_run_state(state: RunState) -> Phase {
+        match state {
+            RunState::Queued => Phase::Queued,
+            RunState::Pending => Phase::Pending,
+            RunState::Claimed => Phase::Claimed,
+            RunState::Inprogress => Phase::InProgress,
+            RunState::Succeeded => Phase::Succeeded,
+            RunState::Failed => Phase::Failed,
+            RunState::Blocked => Phase::Blocked,
+            RunState::Error => Phase::Error,
+            RunState::Cancelled => Phase::Cancelled,
+        }
     }
 
     /// Terminal for cancellation and waiting: BLOCKED counts as ended.
