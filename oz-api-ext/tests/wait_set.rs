@@ -12,6 +12,15 @@ use oz_mock::{OzMock, Progression};
 /// Each of QUEUED, PENDING, CLAIMED and INPROGRESS lasts this long.
 const STEP: Duration = Duration::from_secs(5);
 
+/// The simulator, its runs spending `step` in each live state.
+async fn simulator(step: Duration) -> OzMock {
+    OzMock::builder()
+        .progression(Progression::Stepped(step))
+        .start()
+        .await
+        .unwrap()
+}
+
 /// A client whose HTTP layer arms no timer, so the paused clock only moves when the waiter
 /// sleeps.
 fn client(mock: &OzMock) -> Client {
@@ -51,11 +60,7 @@ async fn staggered_runs(client: &Client, count: usize, gap: Duration) -> Vec<Str
 
 #[tokio::test(start_paused = true)]
 async fn each_run_is_yielded_once_as_it_ends_with_one_listing_per_poll() {
-    let mock = OzMock::builder()
-        .progression(Progression::Stepped(STEP))
-        .start()
-        .await
-        .unwrap();
+    let mock = simulator(STEP).await;
     let client = client(&mock);
     let ids = staggered_runs(&client, 6, Duration::from_secs(3)).await;
 
@@ -82,11 +87,7 @@ async fn each_run_is_yielded_once_as_it_ends_with_one_listing_per_poll() {
 
 #[tokio::test(start_paused = true)]
 async fn runs_already_ended_come_first_and_an_empty_set_ends_at_once() {
-    let mock = OzMock::builder()
-        .progression(Progression::Stepped(STEP))
-        .start()
-        .await
-        .unwrap();
+    let mock = simulator(STEP).await;
     let client = client(&mock);
     let ids = staggered_runs(&client, 2, Duration::from_secs(30)).await;
     let ended = client.wait_for_runs(ids.clone()).send().await.unwrap();
@@ -108,11 +109,7 @@ async fn runs_already_ended_come_first_and_an_empty_set_ends_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn the_deadline_ends_the_wait_naming_a_run_still_pending() {
-    let mock = OzMock::builder()
-        .progression(Progression::Stepped(Duration::from_secs(600)))
-        .start()
-        .await
-        .unwrap();
+    let mock = simulator(Duration::from_secs(600)).await;
     let client = client(&mock);
     let ids = staggered_runs(&client, 3, Duration::ZERO).await;
     let err = client
@@ -151,11 +148,7 @@ async fn the_deadline_ends_the_wait_naming_a_run_still_pending() {
 
 #[tokio::test(start_paused = true)]
 async fn children_of_one_run_cost_one_listing_per_poll_from_the_first() {
-    let mock = OzMock::builder()
-        .progression(Progression::Stepped(STEP))
-        .start()
-        .await
-        .unwrap();
+    let mock = simulator(STEP).await;
     let client = client(&mock);
     let parent = client
         .create_run()
