@@ -83,7 +83,8 @@ impl PageRequest {
     }
 }
 
-fn compare(a: &(SortKey, usize), b: &(SortKey, usize), descending: bool) -> Ordering {
+/// The listing order: by key, then by index; runs without a text key last in both directions.
+pub(crate) fn compare(a: &(SortKey, usize), b: &(SortKey, usize), descending: bool) -> Ordering {
     let keys = match (&a.0, &b.0) {
         (SortKey::Text(None), SortKey::Text(Some(_))) => return Ordering::Greater,
         (SortKey::Text(Some(_)), SortKey::Text(None)) => return Ordering::Less,

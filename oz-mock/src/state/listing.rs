@@ -1,11 +1,12 @@
 //! `list_runs`: filters, sorting and keyset cursors.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
-use super::cursor::{PageRequest, SortKey};
+use super::cursor::{PageRequest, SortKey, compare};
 use super::{Phase, Run, State};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
@@ -233,28 +234,162 @@ impl State {
         true
     }
 
-    /// One page of runs and its `PageInfo`.
-    pub(crate) fn list_runs(
-        &mut self,
-        req: &ListRequest,
-        now: DateTime<Utc>,
-    ) -> ApiResult<(Vec<Value>, Value)> {
+    /// One page of runs and its `PageInfo`, as the JSON body of the answer
+    /// (`ListRunsResponse`). Runs unchanged since an earlier listing are not rendered again
+    /// (see `render_cache.rs`), and the runs sorted for an earlier listing are not sorted
+    /// again while no sort key has changed: a page walks the sorted runs from its cursor and
+    /// stops once it has one run more than it shows.
+    pub(crate) fn list_runs(&mut self, req: &ListRequest, now: DateTime<Utc>) -> ApiResult<String> {
+        let started = Instant::now();
         self.observe_all(now);
         let within = match req.text.get("ancestor_run_id") {
             Some(a) => Some(self.descendants(a)?),
             None => None,
         };
+        let sorted = self.sorted_runs(req.page.sort_by, req.page.descending);
+        let descending = req.page.descending;
+        let start = match &req.page.cursor {
+            Some(cursor) => {
+                let after = (cursor.key.clone(), cursor.idx);
+                sorted
+                    .order
+                    .partition_point(|item| compare(item, &after, descending) != Ordering::Greater)
+            }
+            None => 0,
+        };
         let mut live_trees = HashMap::new();
-        let matching: Vec<(SortKey, usize)> = self
+        let mut candidates: Vec<(SortKey, usize)> = Vec::with_capacity(req.page.limit + 1);
+        for (key, i) in &sorted.order[start..] {
+            if candidates.len() > req.page.limit {
+                break;
+            }
+            let run = &self.runs[*i];
+            let listed = within.as_ref().is_none_or(|w| w.contains(i))
+                && self.matches(run, req)
+                && (req.task_statuses.is_empty()
+                    || self
+                        .task_statuses_of(*i, &mut live_trees)
+                        .iter()
+                        .flatten()
+                        .any(|s| req.task_statuses.contains(s)));
+            if listed {
+                candidates.push((key.clone(), *i));
+            }
+        }
+        self.render_cache.orders.push(sorted);
+        // The candidates are the first runs after the cursor in listing order: the page cuts
+        // and encodes them exactly as it would cut all of them.
+        let (page, page_info) = req.page.page(candidates.into_iter());
+        self.record_selecting(started.elapsed());
+        Ok(self.list_body(&page, &page_info))
+    }
+
+    /// Every run in listing order for a sort, taken out of the cache (the caller puts it back)
+    /// when no run's key has changed since it was sorted, sorted again otherwise.
+    fn sorted_runs(&mut self, sort_by: &'static str, descending: bool) -> SortedRuns {
+        let orders = &mut self.render_cache.orders;
+        if let Some(at) = orders
+            .iter()
+            .position(|o| o.sort_by == sort_by && o.descending == descending)
+        {
+            let cached = orders.swap_remove(at);
+            let unchanged = cached.keys.len() == self.runs.len()
+                && self
+                    .runs
+                    .iter()
+                    .zip(&cached.keys)
+                    .all(|(run, key)| key_is(run, sort_by, key));
+            if unchanged {
+                return cached;
+            }
+        }
+        let keys: Vec<SortKey> = self.runs.iter().map(|run| key_of(run, sort_by)).collect();
+        let mut order: Vec<(SortKey, usize)> = keys.iter().cloned().zip(0..).collect();
+        order.sort_unstable_by(|a, b| compare(a, b, descending));
+        SortedRuns {
+            sort_by,
+            descending,
+            keys,
+            order,
+        }
+    }
+}
+
+/// Every run sorted for one listing order.
+pub(crate) struct SortedRuns {
+    sort_by: &'static str,
+    descending: bool,
+    /// Each run's key when it was sorted, by run index.
+    keys: Vec<SortKey>,
+    /// Every run's key and index, in listing order.
+    order: Vec<(SortKey, usize)>,
+}
+
+/// Whether `key` is the run's key for `sort_by` (what [`key_of`] gives, without a copy).
+fn key_is(run: &Run, sort_by: &str, key: &SortKey) -> bool {
+    match (sort_by, key) {
+        ("created_at", SortKey::Time(t)) => run.created_at.timestamp_micros() == *t,
+        ("title", SortKey::Text(t)) => t.as_deref() == Some(run.title.as_str()),
+        ("agent", SortKey::Text(t)) => t.as_deref() == run.skill.as_deref(),
+        ("created_at" | "title" | "agent", _) => false,
+        (_, SortKey::Time(t)) => run.updated_at.timestamp_micros() == *t,
+        (_, SortKey::Text(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::state::{NewRun, Progression};
+
+    fn state() -> State {
+        let now = Utc::now();
+        let mut state = State::new(Progression::Instant, 2048, 11, now);
+        state.seed_runs(120, now);
+        let parent = state.runs[3].id.clone();
+        for i in 0..6 {
+            state
+                .create_run(
+                    NewRun {
+                        prompt: format!("child #{i}"),
+                        title: (i % 2 == 0).then(|| format!("Child {}", 5 - i)),
+                        skill: None,
+                        config: None,
+                        team: false,
+                        metadata: BTreeMap::new(),
+                        parent_run_id: (i < 4).then(|| parent.clone()),
+                        agent_identity_uid: None,
+                        conversation_id: None,
+                        factory_uid: None,
+                        pending_task: None,
+                    },
+                    now,
+                )
+                .expect("run created");
+        }
+        state
+    }
+
+    /// A page as `list_runs` computed it before it kept sorted runs: every matching run
+    /// sorted and cut by `PageRequest::page`.
+    fn reference(state: &State, req: &ListRequest) -> (Vec<String>, Value) {
+        let within = req
+            .text
+            .get("ancestor_run_id")
+            .map(|a| state.descendants(a).expect("ancestor"));
+        let mut live_trees = HashMap::new();
+        let matching: Vec<(SortKey, usize)> = state
             .runs
             .iter()
             .enumerate()
             .filter(|(i, run)| {
-                within.as_ref().is_none_or(|w| w.contains(i)) && self.matches(run, req)
+                within.as_ref().is_none_or(|w| w.contains(i)) && state.matches(run, req)
             })
             .filter(|(i, _)| {
                 req.task_statuses.is_empty()
-                    || self
+                    || state
                         .task_statuses_of(*i, &mut live_trees)
                         .iter()
                         .flatten()
@@ -262,8 +397,70 @@ impl State {
             })
             .map(|(i, run)| (key_of(run, req.page.sort_by), i))
             .collect();
-        let (page, page_info) = req.page.page(matching.into_iter());
-        let runs = page.iter().map(|&i| self.run_json(i, false)).collect();
-        Ok((runs, page_info))
+        let (page, info) = req.page.page(matching.into_iter());
+        let ids = page.iter().map(|&i| state.runs[i].id.clone()).collect();
+        (ids, info)
+    }
+
+    fn request(query: &str) -> ListRequest {
+        ListRequest::parse(&Query::parse(Some(query))).expect("valid query")
+    }
+
+    /// Pages through a listing, checking every page against the reference; `change` runs
+    /// between pages.
+    fn check(state: &mut State, query: &str, change: impl Fn(&mut State, usize)) {
+        let mut cursor: Option<String> = None;
+        for page in 0.. {
+            let query = match &cursor {
+                Some(c) => format!("{query}&cursor={c}"),
+                None => query.to_owned(),
+            };
+            let req = request(&query);
+            let (ids, info) = reference(state, &req);
+            let body: Value =
+                serde_json::from_str(&state.list_runs(&req, Utc::now()).expect("page"))
+                    .expect("JSON body");
+            let listed: Vec<String> = body["runs"]
+                .as_array()
+                .expect("runs")
+                .iter()
+                .map(|r| r["run_id"].as_str().expect("run_id").to_owned())
+                .collect();
+            assert_eq!((listed, &body["page_info"]), (ids, &info), "{query}");
+            match info["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+            change(state, page);
+        }
+    }
+
+    #[test]
+    fn pages_from_sorted_runs_are_those_of_a_full_sort() {
+        let mut state = state();
+        let ancestor = format!("ancestor_run_id={}", state.runs[3].id);
+        for query in [
+            "limit=7",
+            "limit=7&sort_order=asc",
+            "limit=9&sort_by=created_at",
+            "limit=5&sort_by=title&sort_order=asc",
+            "limit=5&sort_by=title",
+            "limit=8&sort_by=agent",
+            "limit=8&sort_by=agent&sort_order=asc",
+            "limit=4&state=FAILED&state=SUCCEEDED",
+            "limit=3&task_status=running",
+            "limit=2&q=seeded%20run%20%231",
+            ancestor.as_str(),
+        ] {
+            check(&mut state, query, |_, _| {});
+            // Runs changing between pages: the sorted runs follow.
+            check(&mut state, query, |state, page| {
+                let n = state.runs.len();
+                let i = (page * 37) % n;
+                state.runs[i].updated_at += chrono::Duration::minutes(90);
+                state.runs[(i + 5) % n].title = format!("Renamed {page}");
+                state.runs[(i + 9) % n].skill = None;
+            });
+        }
     }
 }

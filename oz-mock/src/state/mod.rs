@@ -6,6 +6,7 @@ pub(crate) mod factory;
 mod factory_seed;
 mod listing;
 pub(crate) mod render;
+mod render_cache;
 mod run;
 mod seed;
 pub(crate) mod task;
@@ -144,6 +145,8 @@ pub(crate) struct State {
     pub(crate) factories: Vec<Factory>,
     pub(crate) tasks: Vec<Task>,
     pub(crate) started_at: DateTime<Utc>,
+    /// The JSON of listed runs, reused until they change.
+    pub(crate) render_cache: render_cache::RenderCache,
 }
 
 impl State {
@@ -188,6 +191,7 @@ impl State {
             factories,
             tasks: Vec::new(),
             started_at: now,
+            render_cache: render_cache::RenderCache::default(),
         }
     }
 
