@@ -43,7 +43,7 @@ use oz_api::{ApiError, Client, types};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderValue, LOCATION};
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use url::Url;
 
 /// Attempts at a storage request that fails transiently (connection failure, timeout, 429 or
@@ -61,8 +61,9 @@ const STORAGE_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Upper bound of the buffer reserved up front by [`Download::bytes`], whatever
 /// `Content-Length` claims.
 const MAX_PREALLOCATION: u64 = 16 * 1024 * 1024;
-/// Write buffer of [`Download::to_file`].
-const FILE_BUFFER: usize = 64 * 1024;
+/// Chunks of the body [`Download::to_file`] lets wait for its writing thread: a few hundred
+/// kilobytes each (as the connection delivers them), so a few megabytes at most.
+const FILE_QUEUE: usize = 4;
 
 /// Download workflows on [`oz_api::Client`].
 ///
@@ -663,12 +664,9 @@ impl<'a> Download<'a> {
             .open(&partial_path)
             .await?;
         let mut guard = PartialFile(Some(partial_path));
-        let mut writer = BufWriter::with_capacity(FILE_BUFFER, file);
+        let mut writer = FileWriter::start(file.into_std().await);
         let written = pump(body, &mut writer, &mut self.on_progress).await?;
-        writer.flush().await?;
-        let file = writer.into_inner();
-        file.sync_all().await?;
-        drop(file);
+        writer.finish().await?;
         let partial_path = guard.0.take().expect("the guard holds the path until here");
         if let Err(err) = tokio::fs::rename(&partial_path, path).await {
             guard.0 = Some(partial_path);
@@ -893,15 +891,85 @@ async fn fetch(storage: &reqwest::Client, mut url: RedactedUrl) -> Result<Fetche
     }
 }
 
+/// Where [`pump`] puts the body.
+trait Sink {
+    /// Takes the next chunk.
+    fn put(&mut self, chunk: Bytes) -> impl Future<Output = std::io::Result<()>>;
+}
+
+impl<W: AsyncWrite + Unpin> Sink for W {
+    async fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        self.write_all(&chunk).await
+    }
+}
+
+/// The file of [`Download::to_file`], written on a blocking thread of its own with plain
+/// `write` calls. The chunks are handed over as they arrived, not copied: a
+/// `tokio::fs::File` copies every write into a buffer of its own before handing it to the
+/// blocking pool, one more pass over every byte.
+struct FileWriter {
+    chunks: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    thread: tokio::task::JoinHandle<std::io::Result<std::fs::File>>,
+}
+
+impl FileWriter {
+    fn start(mut file: std::fs::File) -> Self {
+        let (chunks, mut queue) = tokio::sync::mpsc::channel::<Bytes>(FILE_QUEUE);
+        // Ends when the sender is dropped: at the end of the body, or when the download is
+        // cancelled (the temporary file is then removed by its guard).
+        let thread = tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            while let Some(chunk) = queue.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            Ok(file)
+        });
+        Self {
+            chunks: Some(chunks),
+            thread,
+        }
+    }
+
+    /// The error that stopped the writing thread.
+    async fn failure(&mut self) -> std::io::Error {
+        match (&mut self.thread).await {
+            Ok(Err(err)) => err,
+            Ok(Ok(_)) => std::io::Error::other("the file writer stopped early"),
+            Err(err) => std::io::Error::other(err),
+        }
+    }
+
+    /// Waits until every chunk is written, then until the file is on disk (`fsync`).
+    async fn finish(mut self) -> std::io::Result<()> {
+        drop(self.chunks.take());
+        let file = match (&mut self.thread).await {
+            Ok(written) => written?,
+            Err(err) => return Err(std::io::Error::other(err)),
+        };
+        tokio::fs::File::from_std(file).sync_all().await
+    }
+}
+
+impl Sink for FileWriter {
+    async fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        let sent = match &self.chunks {
+            Some(chunks) => chunks.send(chunk).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.failure().await)
+        }
+    }
+}
+
 /// Copies the body into `writer` chunk by chunk, reporting progress.
-async fn pump<W>(
+async fn pump<W: Sink>(
     mut body: Body,
     writer: &mut W,
     on_progress: &mut Option<ProgressFn<'_>>,
-) -> Result<u64, DownloadError>
-where
-    W: AsyncWrite + Unpin,
-{
+) -> Result<u64, DownloadError> {
     let total = body.total;
     let mut report = |bytes| {
         if let Some(callback) = on_progress.as_mut() {
@@ -912,8 +980,9 @@ where
     report(written);
     while let Some(chunk) = body.chunks.next().await {
         let chunk = chunk.map_err(DownloadError::transport)?;
-        writer.write_all(&chunk).await?;
-        written += chunk.len() as u64;
+        let len = chunk.len() as u64;
+        writer.put(chunk).await?;
+        written += len;
         report(written);
     }
     match total {
