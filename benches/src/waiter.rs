@@ -158,7 +158,8 @@ pub(crate) fn run(_host: &Host, settings: &Settings) -> Result<Section> {
          jitter; it learns of the end up to one pause late. The set: an orchestrator's {} \
          children started 0.5 s apart (each 60 s long), waited for from the moment the last \
          one started by one `wait_for_runs(..).ancestor_run_id(orchestrator)` (one listing \
-         per poll, the first included) and, in a second round of the same scenario, by {} \
+         per poll, the first included; its pauses grow with a thirtieth of the time waited, \
+         the same bounds and jitter otherwise) and, in a second round of the same scenario, by {} \
          concurrent `wait_for_run`s; requests are `get_run` + `list_runs` as counted by the \
          simulator, lateness per run from its end (or the start of the wait, if later) to \
          the moment its waiter returned it.",

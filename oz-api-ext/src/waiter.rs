@@ -329,6 +329,8 @@ pub(crate) struct DelayPolicy {
     pub(crate) min_delay: Duration,
     pub(crate) max_delay: Duration,
     pub(crate) max_wait: Duration,
+    /// The share of the time waited that the pause grows to (before clamping and jitter).
+    pub(crate) per_waited: f64,
 }
 
 /// When the next poll of a wait is due.
@@ -344,18 +346,24 @@ impl Default for DelayPolicy {
             min_delay: DEFAULT_MIN_DELAY,
             max_delay: DEFAULT_MAX_DELAY,
             max_wait: DEFAULT_MAX_WAIT,
+            per_waited: DELAY_PER_WAITED,
         }
     }
 }
 
 /// The pause grows with the time waited: this fraction of it.
 const DELAY_PER_WAITED: f64 = 1.0 / 15.0;
+/// The same for a wait on a set of runs ([`crate::WaitForRunsExt`]): one poll answers for
+/// every run of the set, so it polls twice as often for the same time waited, which keeps its
+/// lateness at or below that of independent waiters whose jittered polls fall at different
+/// moments.
+pub(crate) const SET_DELAY_PER_WAITED: f64 = 1.0 / 30.0;
 /// At most this share of a pause is taken off at random, so that many waiters started
 /// together spread their polls.
 const JITTER: f64 = 0.2;
 
 impl DelayPolicy {
-    /// The pause after a poll made `waited` into the wait: `waited / 15` within
+    /// The pause after a poll made `waited` into the wait: `waited / 15` (`per_waited`) within
     /// `[min_delay, max_delay]`, less up to 20 % jitter but never below `min_delay`; `unit` is
     /// random in [0, 1).
     /// The next poll of a wait that started at `started`: after the policy's pause, or at the
@@ -390,7 +398,7 @@ impl DelayPolicy {
     fn delay(&self, waited: Duration, unit: f64) -> Duration {
         let min = self.min_delay.max(MIN_DELAY_FLOOR);
         let max = self.max_delay.max(min);
-        let nominal = waited.mul_f64(DELAY_PER_WAITED).clamp(min, max);
+        let nominal = waited.mul_f64(self.per_waited).clamp(min, max);
         nominal
             .saturating_sub(nominal.mul_f64(JITTER * unit.clamp(0.0, 1.0)))
             .max(min)
@@ -959,7 +967,29 @@ mod tests {
             min_delay: Duration::from_secs(min),
             max_delay: Duration::from_secs(max),
             max_wait: DEFAULT_MAX_WAIT,
+            per_waited: DELAY_PER_WAITED,
         }
+    }
+
+    #[test]
+    fn a_set_wait_pauses_half_as_long_for_the_same_time_waited() {
+        let single = policy(2, 30);
+        let set = DelayPolicy {
+            per_waited: SET_DELAY_PER_WAITED,
+            ..single
+        };
+        let waited = Duration::from_secs(120);
+        assert_eq!(single.delay(waited, 0.0), Duration::from_secs(8));
+        assert_eq!(set.delay(waited, 0.0), Duration::from_secs(4));
+        // The same floor and ceiling.
+        assert_eq!(
+            set.delay(Duration::from_secs(10), 0.0),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            set.delay(Duration::from_secs(3_600), 0.0),
+            Duration::from_secs(30)
+        );
     }
 
     #[test]
@@ -998,6 +1028,7 @@ mod tests {
             min_delay: Duration::MAX,
             max_delay: Duration::MAX,
             max_wait: Duration::MAX,
+            per_waited: DELAY_PER_WAITED,
         };
         assert_eq!(p.delay(Duration::MAX, 0.5), Duration::MAX);
         assert_eq!(
