@@ -538,6 +538,7 @@ pub struct Download<'a> {
     signed_url: Option<RedactedUrl>,
     storage: Option<reqwest::Client>,
     on_progress: Option<ProgressFn<'a>>,
+    durable: bool,
 }
 
 impl fmt::Debug for Download<'_> {
@@ -547,6 +548,7 @@ impl fmt::Debug for Download<'_> {
             .field("signed_url", &self.signed_url)
             .field("storage", &self.storage.is_some())
             .field("on_progress", &self.on_progress.is_some())
+            .field("durable", &self.durable)
             .finish()
     }
 }
@@ -588,6 +590,7 @@ impl<'a> Download<'a> {
             signed_url: None,
             storage: None,
             on_progress: None,
+            durable: true,
         }
     }
 
@@ -615,6 +618,17 @@ impl<'a> Download<'a> {
         self
     }
 
+    /// Whether [`to_file`](Self::to_file) waits for the file to be on disk (`fsync`) before it
+    /// renames it into place; `true` by default. With `false` the rename follows the last
+    /// write: other processes still never see a partial file, but after a power failure or an
+    /// operating-system crash the file may be empty or shorter. On a slow disk the `fsync` of a
+    /// large file can take as long as the transfer itself, so `false` suits files that can be
+    /// downloaded again (caches, scratch copies).
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
     /// The signed URL itself, without downloading anything. It is a credential until it
     /// expires; [`RedactedUrl::expose`] gives the full URL.
     pub async fn url(self) -> Result<RedactedUrl, DownloadError> {
@@ -629,6 +643,12 @@ impl<'a> Download<'a> {
 
     /// Streams the body into `writer`, flushes it and returns the number of bytes written.
     /// On error, part of the body may already have been written.
+    ///
+    /// To save the body as a file, prefer [`to_file`](Self::to_file) (with
+    /// [`durable(false)`](Self::durable) when the `fsync` is not wanted): a `tokio::fs::File`
+    /// copies every write into a buffer of its own and hands it to the blocking pool, one more
+    /// pass over every byte, while `to_file` hands the chunks as they arrived to one writing
+    /// thread.
     ///
     /// ```no_run
     /// use oz_api_ext::DownloadExt;
@@ -652,8 +672,9 @@ impl<'a> Download<'a> {
     /// Saves the body to `path` and returns the number of bytes written.
     ///
     /// The body goes to a temporary file next to `path` that replaces `path` only once the
-    /// whole body has arrived and is on disk; a failed, interrupted or cancelled download
-    /// removes the temporary file and leaves an existing `path` untouched.
+    /// whole body has arrived and is on disk (unless [`durable(false)`](Self::durable)); a
+    /// failed, interrupted or cancelled download removes the temporary file and leaves an
+    /// existing `path` untouched.
     pub async fn to_file(mut self, path: impl AsRef<Path>) -> Result<u64, DownloadError> {
         let path = path.as_ref();
         let partial_path = partial_path_for(path)?;
@@ -666,7 +687,7 @@ impl<'a> Download<'a> {
         let mut guard = PartialFile(Some(partial_path));
         let mut writer = FileWriter::start(file.into_std().await);
         let written = pump(body, &mut writer, &mut self.on_progress).await?;
-        writer.finish().await?;
+        writer.finish(self.durable).await?;
         let partial_path = guard.0.take().expect("the guard holds the path until here");
         if let Err(err) = tokio::fs::rename(&partial_path, path).await {
             guard.0 = Some(partial_path);
@@ -939,14 +960,18 @@ impl FileWriter {
         }
     }
 
-    /// Waits until every chunk is written, then until the file is on disk (`fsync`).
-    async fn finish(mut self) -> std::io::Result<()> {
+    /// Waits until every chunk is written, then, when `sync`, until the file is on disk
+    /// (`fsync`).
+    async fn finish(mut self, sync: bool) -> std::io::Result<()> {
         drop(self.chunks.take());
         let file = match (&mut self.thread).await {
             Ok(written) => written?,
             Err(err) => return Err(std::io::Error::other(err)),
         };
-        tokio::fs::File::from_std(file).sync_all().await
+        if sync {
+            tokio::fs::File::from_std(file).sync_all().await?;
+        }
+        Ok(())
     }
 }
 

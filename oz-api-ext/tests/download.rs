@@ -182,6 +182,18 @@ async fn large_transcript_streams_to_file_with_monotonic_progress() {
     assert!(reports.windows(2).all(|w| w[0].bytes <= w[1].bytes));
     assert!(reports.iter().all(|p| p.total == Some(SIZE as u64)));
     assert_eq!(reports.last().unwrap().bytes, SIZE as u64);
+
+    // Without the `fsync`, the same bytes replace the file the same way.
+    std::fs::write(&target, b"previous transcript").expect("seed file");
+    let written = client(&api)
+        .download_transcript("run-1")
+        .durable(false)
+        .to_file(&target)
+        .await
+        .expect("download succeeds");
+    assert_eq!(written, SIZE as u64);
+    assert!(std::fs::read(&target).expect("file exists") == body);
+    assert_eq!(entries(dir.path()), ["transcript.json"]);
 }
 
 #[tokio::test]
