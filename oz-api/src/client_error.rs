@@ -1,17 +1,4 @@
-//! The error every operation of the generated client returns.
-//!
-//! It has the variants of progenitor's error, so a `match` reads the same, but prints as one
-//! line: what `?` in `main` shows is the status, the error code, the problem's message and the
-//! trace id — never a headers map, a struct's `Debug` or a whole body. The status, the headers
-//! and the typed problem stay reachable through the variants and [`ApiErrorExt`].
-//!
-//! ```
-//! use oz_api::ApiErrorExt;
-//!
-//! let err: oz_api::ApiError = oz_api::Error::InvalidRequest("run_id is required".to_owned());
-//! assert_eq!(err.to_string(), "invalid request: run_id is required");
-//! assert_eq!(err.http_status(), None);
-//! ```
+//! The error every operation of the generated client returns, documented on [`Error`].
 
 use std::fmt;
 
@@ -22,8 +9,22 @@ use reqwest::StatusCode;
 use crate::error::ApiErrorExt;
 use crate::types;
 
-/// A failed operation. `E` is the problem body of error answers ([`types::Error`] for every
-/// operation of this API); [`ApiError`](crate::ApiError) names that case.
+/// A failed operation: what every operation of the generated client returns. `E` is the problem
+/// body of error answers ([`types::Error`] for every operation of this API);
+/// [`ApiError`](crate::ApiError) names that case.
+///
+/// It has the variants of progenitor's error, so a `match` reads the same, but prints as one
+/// line: what `?` in `main` shows is the status, the error code, the problem's message and the
+/// trace id — never a headers map, a struct's `Debug` or a whole body. The status, the headers
+/// and the typed problem stay reachable through the variants and [`ApiErrorExt`].
+///
+/// ```
+/// use oz_api::ApiErrorExt;
+///
+/// let err: oz_api::ApiError = oz_api::Error::InvalidRequest("run_id is required".to_owned());
+/// assert_eq!(err.to_string(), "invalid request: run_id is required");
+/// assert_eq!(err.http_status(), None);
+/// ```
 #[non_exhaustive]
 pub enum Error<E = types::Error> {
     /// The request could not be built from the given parameters.

@@ -7019,6 +7019,7 @@ pub mod types {
     }
     /// Types for composing complex structures.
     pub mod builder {
+        /// Builder for [`ActionContentBlock`](super::ActionContentBlock); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ActionContentBlock {
             category: ::std::result::Result<
@@ -7065,6 +7066,7 @@ pub mod types {
                     });
                 self
             }
+            ///Action ID, matched by the action_id of the result block.
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7075,6 +7077,7 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for id: {e}"));
                 self
             }
+            ///Curated action input owned by the API, not the raw tool payload. read_skill inputs may carry bundled_skill_id and skill_path.
             pub fn input<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7089,6 +7092,7 @@ pub mod types {
                     });
                 self
             }
+            ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -7101,6 +7105,7 @@ pub mod types {
                     });
                 self
             }
+            ///Public action name, for example run_command or edit_files.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7113,6 +7118,7 @@ pub mod types {
                     });
                 self
             }
+            ///Block kind; always action here.
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ActionContentBlockType>,
@@ -7153,6 +7159,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ActionResultContentBlock`](super::ActionResultContentBlock); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ActionResultContentBlock {
             action_id: ::std::result::Result<
@@ -7192,6 +7199,7 @@ pub mod types {
             }
         }
         impl ActionResultContentBlock {
+            ///ID of the action this result belongs to.
             pub fn action_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7216,6 +7224,7 @@ pub mod types {
                     });
                 self
             }
+            ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -7228,6 +7237,7 @@ pub mod types {
                     });
                 self
             }
+            ///Public action name, the same as on the action block.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7240,6 +7250,7 @@ pub mod types {
                     });
                 self
             }
+            ///Curated result of the action; large or binary payloads are summarized.
             pub fn output<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7266,6 +7277,7 @@ pub mod types {
                     });
                 self
             }
+            ///Block kind; always action_result here.
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ActionResultContentBlockType>,
@@ -7310,6 +7322,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentAutoMemoryCreateConfig`](super::AgentAutoMemoryCreateConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentAutoMemoryCreateConfig {
             enabled: ::std::result::Result<
@@ -7325,6 +7338,7 @@ pub mod types {
             }
         }
         impl AgentAutoMemoryCreateConfig {
+            ///Create and attach a memory store owned by the agent; treated as true when omitted.
             pub fn enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -7353,6 +7367,7 @@ pub mod types {
                 Self { enabled: Ok(value.enabled) }
             }
         }
+        /// Builder for [`AgentAutoMemoryResponse`](super::AgentAutoMemoryResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentAutoMemoryResponse {
             enabled: ::std::result::Result<bool, ::std::string::String>,
@@ -7370,6 +7385,7 @@ pub mod types {
             }
         }
         impl AgentAutoMemoryResponse {
+            ///Whether the agent has its own memory store.
             pub fn enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -7418,6 +7434,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentListEnvironment`](super::AgentListEnvironment); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentListEnvironment {
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -7432,6 +7449,7 @@ pub mod types {
             }
         }
         impl AgentListEnvironment {
+            ///Environment name.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7444,6 +7462,7 @@ pub mod types {
                     });
                 self
             }
+            ///Environment ID.
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7477,6 +7496,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentListItem`](super::AgentListItem); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentListItem {
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -7494,6 +7514,7 @@ pub mod types {
             }
         }
         impl AgentListItem {
+            ///Display name of the agent.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7506,6 +7527,7 @@ pub mod types {
                     });
                 self
             }
+            ///Concrete definitions of this agent, one per skill file.
             pub fn variants<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::AgentListVariant>>,
@@ -7538,6 +7560,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentListSource`](super::AgentListSource); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentListSource {
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -7562,6 +7585,7 @@ pub mod types {
             }
         }
         impl AgentListSource {
+            ///Name of the GitHub repository.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7574,6 +7598,7 @@ pub mod types {
                     });
                 self
             }
+            ///Owner of the GitHub repository.
             pub fn owner<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7586,6 +7611,7 @@ pub mod types {
                     });
                 self
             }
+            ///Path of the skill file inside the repository.
             pub fn skill_path<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7598,6 +7624,7 @@ pub mod types {
                     });
                 self
             }
+            ///Self-hosted worker that reported the skill; absent for skills found in repositories linked to environments.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -7634,6 +7661,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentListVariant`](super::AgentListVariant); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentListVariant {
             base_prompt: ::std::result::Result<
@@ -7673,6 +7701,7 @@ pub mod types {
             }
         }
         impl AgentListVariant {
+            ///Instructions the skill gives the agent.
             pub fn base_prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7685,6 +7714,7 @@ pub mod types {
                     });
                 self
             }
+            ///What this variant does.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7697,6 +7727,7 @@ pub mod types {
                     });
                 self
             }
+            ///Environments in which this variant can run.
             pub fn environments<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::AgentListEnvironment>>,
@@ -7709,6 +7740,7 @@ pub mod types {
                     });
                 self
             }
+            ///Parse error of a malformed SKILL.md; only present when include_malformed_skills is true.
             pub fn error<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -7721,6 +7753,7 @@ pub mod types {
                     });
                 self
             }
+            ///Stable variant ID in the form owner/repo:skill_path.
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -7731,6 +7764,7 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for id: {e}"));
                 self
             }
+            ///When this skill last ran, if ever.
             pub fn last_run_timestamp<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7789,6 +7823,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentMemoryCreateConfig`](super::AgentMemoryCreateConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentMemoryCreateConfig {
             attached_stores: ::std::result::Result<
@@ -7809,6 +7844,7 @@ pub mod types {
             }
         }
         impl AgentMemoryCreateConfig {
+            ///Existing team memory stores to attach; duplicate uids are rejected.
             pub fn attached_stores<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryStoreRef>>,
@@ -7859,6 +7895,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentMemoryResponse`](super::AgentMemoryResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentMemoryResponse {
             attached_stores: ::std::result::Result<
@@ -7881,6 +7918,7 @@ pub mod types {
             }
         }
         impl AgentMemoryResponse {
+            ///Team memory stores attached to the agent; empty when none.
             pub fn attached_stores<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryStoreRef>>,
@@ -7928,6 +7966,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentMemoryUpdateConfig`](super::AgentMemoryUpdateConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentMemoryUpdateConfig {
             attached_stores: ::std::result::Result<
@@ -7943,6 +7982,7 @@ pub mod types {
             }
         }
         impl AgentMemoryUpdateConfig {
+            ///New list of attached team stores: omit to keep, empty to detach all, non-empty to replace.
             pub fn attached_stores<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7979,6 +8019,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentMessage`](super::AgentMessage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentMessage {
             body: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -8020,6 +8061,7 @@ pub mod types {
             }
         }
         impl AgentMessage {
+            ///Message text.
             pub fn body<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8032,6 +8074,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the message was marked delivered; null until then.
             pub fn delivered_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -8046,6 +8089,7 @@ pub mod types {
                     });
                 self
             }
+            ///Identifier of the message.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8058,6 +8102,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the message was read; null until then.
             pub fn read_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -8072,6 +8117,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run that sent the message.
             pub fn sender_run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8084,6 +8130,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the message was sent.
             pub fn sent_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -8096,6 +8143,7 @@ pub mod types {
                     });
                 self
             }
+            ///Subject line.
             pub fn subject<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8138,6 +8186,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentMessageHeader`](super::AgentMessageHeader); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentMessageHeader {
             delivered_at: ::std::result::Result<
@@ -8177,6 +8226,7 @@ pub mod types {
             }
         }
         impl AgentMessageHeader {
+            ///When the message was marked delivered; null until then.
             pub fn delivered_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -8191,6 +8241,7 @@ pub mod types {
                     });
                 self
             }
+            ///Identifier of the message.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8203,6 +8254,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the message was read; null until then.
             pub fn read_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -8217,6 +8269,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run that sent the message.
             pub fn sender_run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8229,6 +8282,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the message was sent.
             pub fn sent_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -8241,6 +8295,7 @@ pub mod types {
                     });
                 self
             }
+            ///Subject line.
             pub fn subject<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8281,6 +8336,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentResponse`](super::AgentResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentResponse {
             agent_type: ::std::result::Result<
@@ -8414,6 +8470,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether the agent can currently be used for runs (enabled and within the plan limit).
             pub fn available<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -8426,6 +8483,7 @@ pub mod types {
                     });
                 self
             }
+            ///Legacy default harness name; superseded by harness.
             pub fn base_harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8438,6 +8496,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default model for the agent's runs; a run's own model wins, the team default applies otherwise.
             pub fn base_model<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8450,6 +8509,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the agent was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -8478,6 +8538,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default runner for runs that name none (empty when unset); takes precedence over the environment's default runner.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8492,6 +8553,7 @@ pub mod types {
                     });
                 self
             }
+            ///Free-text description of the agent.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8504,6 +8566,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default environment for the agent's runs; a run's own environment wins.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8518,6 +8581,7 @@ pub mod types {
                     });
                 self
             }
+            ///Factory the agent was seeded for; null for agents outside a factory.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8574,6 +8638,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default MCP servers by name; run-level MCP configuration takes precedence.
             pub fn mcp_servers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -8603,6 +8668,7 @@ pub mod types {
                     });
                 self
             }
+            ///Display name of the agent.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8615,6 +8681,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether this agent's API key may attribute runs to another team member via on_behalf_of.
             pub fn on_behalf_of_enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -8629,6 +8696,7 @@ pub mod types {
                     });
                 self
             }
+            ///Base prompt added to the agent's runs.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8641,6 +8709,7 @@ pub mod types {
                     });
                 self
             }
+            ///Managed secrets the agent's runs may read.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
@@ -8653,6 +8722,7 @@ pub mod types {
                     });
                 self
             }
+            ///Normalized skill specs attached to the agent, in order; empty when none.
             pub fn skills<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -8665,6 +8735,7 @@ pub mod types {
                     });
                 self
             }
+            ///Unique identifier of the agent.
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8677,6 +8748,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the agent was last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -8689,6 +8761,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default worker host for the agent's runs; empty when unset.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8763,6 +8836,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentRunEvent`](super::AgentRunEvent); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentRunEvent {
             event_type: ::std::result::Result<
@@ -8797,6 +8871,7 @@ pub mod types {
             }
         }
         impl AgentRunEvent {
+            ///Kind of event, e.g. run_succeeded or new_message; an open set, so unknown values must be tolerated.
             pub fn event_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8809,6 +8884,7 @@ pub mod types {
                     });
                 self
             }
+            ///Execution the event relates to, for correlation.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8821,6 +8897,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the event happened.
             pub fn occurred_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -8833,6 +8910,7 @@ pub mod types {
                     });
                 self
             }
+            ///Reference that depends on the event kind, such as a message id, child run id or session id.
             pub fn ref_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8845,6 +8923,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run the event belongs to.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8857,6 +8936,7 @@ pub mod types {
                     });
                 self
             }
+            ///Monotonic sequence number; pass the highest seen as since when polling.
             pub fn sequence<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -8897,6 +8977,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AgentSkill`](super::AgentSkill); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AgentSkill {
             bundled_skill_id: ::std::result::Result<
@@ -8927,6 +9008,7 @@ pub mod types {
             }
         }
         impl AgentSkill {
+            ///ID of a skill bundled with Warp.
             pub fn bundled_skill_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8941,6 +9023,7 @@ pub mod types {
                     });
                 self
             }
+            ///Skill description.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8953,6 +9036,7 @@ pub mod types {
                     });
                 self
             }
+            ///Path of the SKILL.md file, for file-based skills.
             pub fn full_path<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -8965,6 +9049,7 @@ pub mod types {
                     });
                 self
             }
+            ///Skill name.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9001,6 +9086,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AiRunTimelineEvent`](super::AiRunTimelineEvent); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AiRunTimelineEvent {
             event_type: ::std::result::Result<
@@ -9050,6 +9136,7 @@ pub mod types {
                     });
                 self
             }
+            ///Event ID, generated by the client or the server.
             pub fn event_uuid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -9062,6 +9149,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run execution the event belongs to, when known.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -9074,6 +9162,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the event happened.
             pub fn occurred_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -9086,6 +9175,7 @@ pub mod types {
                     });
                 self
             }
+            ///Event-specific data whose shape depends on event_type.
             pub fn payload<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9100,6 +9190,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run the event belongs to.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -9140,6 +9231,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AmbientAgentConfig`](super::AmbientAgentConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AmbientAgentConfig {
             base_prompt: ::std::result::Result<
@@ -9253,6 +9345,7 @@ pub mod types {
             }
         }
         impl AmbientAgentConfig {
+            ///Custom base prompt for the agent.
             pub fn base_prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9265,6 +9358,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether the agent may use computer use. The documented default changed from false to true over time, so set it explicitly.
             pub fn computer_use_enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -9279,6 +9373,7 @@ pub mod types {
                     });
                 self
             }
+            ///Model for the computer-use subagent; chosen automatically when omitted. Only affects the built-in harness.
             pub fn computer_use_model_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9309,6 +9404,7 @@ pub mod types {
                     });
                 self
             }
+            ///Environment to run in.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9323,6 +9419,7 @@ pub mod types {
                     });
                 self
             }
+            ///Experimental settings by name; values are strings, numbers or booleans.
             pub fn experimental<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9365,6 +9462,7 @@ pub mod types {
                     });
                 self
             }
+            ///Minutes to keep the environment alive after the run finishes; 10 when omitted and capped by the billing tier's runtime limit.
             pub fn idle_timeout_minutes<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9397,6 +9495,7 @@ pub mod types {
                     });
                 self
             }
+            ///MCP servers to make available, keyed by name.
             pub fn mcp_servers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9414,6 +9513,7 @@ pub mod types {
                     });
                 self
             }
+            ///Memory stores attached to the run.
             pub fn memory_stores<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryStoreRef>>,
@@ -9426,6 +9526,7 @@ pub mod types {
                     });
                 self
             }
+            ///Model for the built-in harness, for example gpt-5-4-high; the team default applies when omitted.
             pub fn model_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9438,6 +9539,7 @@ pub mod types {
                     });
                 self
             }
+            ///Label for grouping and filtering runs (the name filter of list_runs); defaults to the skill name for skill runs.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9450,6 +9552,7 @@ pub mod types {
                     });
                 self
             }
+            ///Runner supplying the compute. When omitted it is resolved at creation from the agent's default runner, then the environment's, and recorded on the run.
             pub fn runner_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9462,6 +9565,7 @@ pub mod types {
                     });
                 self
             }
+            ///Secrets made available to the run, by name.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
@@ -9490,6 +9594,7 @@ pub mod types {
                     });
                 self
             }
+            ///Primary skill as owner/repo:skill_path. Mutually exclusive with skills in requests; responses echo the first skills entry here.
             pub fn skill_spec<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9502,6 +9607,7 @@ pub mod types {
                     });
                 self
             }
+            ///Ordered skill specs (owner/repo:skill_path) to attach. Mutually exclusive with skill_spec in requests.
             pub fn skills<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -9514,6 +9620,7 @@ pub mod types {
                     });
                 self
             }
+            ///Self-hosted worker that should execute the run; Warp-hosted workers are used when omitted or set to warp.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9582,6 +9689,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ArtifactSourceLinks`](super::ArtifactSourceLinks); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ArtifactSourceLinks {
             pull_request_urls: ::std::result::Result<
@@ -9602,6 +9710,7 @@ pub mod types {
             }
         }
         impl ArtifactSourceLinks {
+            ///Pull requests the artifact belongs to.
             pub fn pull_request_urls<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -9616,6 +9725,7 @@ pub mod types {
                     });
                 self
             }
+            ///Link to the run that produced the artifact.
             pub fn run_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9649,6 +9759,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AttachmentInput`](super::AttachmentInput); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AttachmentInput {
             data: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -9671,6 +9782,7 @@ pub mod types {
             }
         }
         impl AttachmentInput {
+            ///File contents encoded as base64.
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -9683,6 +9795,7 @@ pub mod types {
                     });
                 self
             }
+            ///Name of the file.
             pub fn file_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -9695,6 +9808,7 @@ pub mod types {
                     });
                 self
             }
+            ///MIME type of the file; supported images are image/jpeg, image/png, image/gif and image/webp.
             pub fn mime_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -9729,6 +9843,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AwsInferenceProviderConfig`](super::AwsInferenceProviderConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AwsInferenceProviderConfig {
             disabled: ::std::result::Result<
@@ -9754,6 +9869,7 @@ pub mod types {
             }
         }
         impl AwsInferenceProviderConfig {
+            ///Opt out of Bedrock at this level.
             pub fn disabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -9766,6 +9882,7 @@ pub mod types {
                     });
                 self
             }
+            ///AWS region used for the STS role assumption.
             pub fn region<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9778,6 +9895,7 @@ pub mod types {
                     });
                 self
             }
+            ///ARN of the IAM role to assume for Bedrock calls.
             pub fn role_arn<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -9814,6 +9932,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`AwsProviderConfig`](super::AwsProviderConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct AwsProviderConfig {
             role_arn: ::std::result::Result<
@@ -9829,6 +9948,7 @@ pub mod types {
             }
         }
         impl AwsProviderConfig {
+            ///ARN of the IAM role to assume.
             pub fn role_arn<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -9857,6 +9977,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ChargedUsageDetail`](super::ChargedUsageDetail); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ChargedUsageDetail {
             byok_inference_usage: ::std::result::Result<
@@ -9901,6 +10022,7 @@ pub mod types {
             }
         }
         impl ChargedUsageDetail {
+            ///Usage billed to the user's own API key, keyed by model ID.
             pub fn byok_inference_usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9920,6 +10042,7 @@ pub mod types {
                     });
                 self
             }
+            ///Usage through custom endpoints, keyed by the custom model's config key.
             pub fn custom_endpoint_inference_usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9939,6 +10062,7 @@ pub mod types {
                     });
                 self
             }
+            ///Usage through Warp-provided model access, keyed by model ID.
             pub fn direct_api_inference_usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9958,6 +10082,7 @@ pub mod types {
                     });
                 self
             }
+            ///Platform charge in US cents.
             pub fn platform_usage_in_cents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -9972,6 +10097,7 @@ pub mod types {
                     });
                 self
             }
+            ///Platform usage charged in this category, in US dollars.
             pub fn platform_usage_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -10015,6 +10141,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ClaudeCodeCacheCreation`](super::ClaudeCodeCacheCreation); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ClaudeCodeCacheCreation {
             ephemeral_1h_input_tokens: ::std::result::Result<
@@ -10085,6 +10212,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ClaudeCodeHarnessUsage`](super::ClaudeCodeHarnessUsage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ClaudeCodeHarnessUsage {
             capture_sequence: ::std::result::Result<
@@ -10125,6 +10253,7 @@ pub mod types {
             }
         }
         impl ClaudeCodeHarnessUsage {
+            ///Sequence number of the capture within the execution.
             pub fn capture_sequence<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -10139,6 +10268,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the snapshot was taken.
             pub fn captured_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10153,6 +10283,7 @@ pub mod types {
                     });
                 self
             }
+            ///Execution of the run the snapshot belongs to.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -10165,6 +10296,7 @@ pub mod types {
                     });
                 self
             }
+            ///Always CLAUDE_CODE here.
             pub fn harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ClaudeCodeHarnessUsageHarness>,
@@ -10177,6 +10309,7 @@ pub mod types {
                     });
                 self
             }
+            ///Version of the metrics format. Known values: 1.
             pub fn metrics_version<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -10191,6 +10324,7 @@ pub mod types {
                     });
                 self
             }
+            ///The metrics.
             pub fn snapshot<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10235,6 +10369,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ClaudeCodeTokenUsage`](super::ClaudeCodeTokenUsage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ClaudeCodeTokenUsage {
             cache_creation: ::std::result::Result<
@@ -10365,6 +10500,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ClaudeCodeUsageAttribution`](super::ClaudeCodeUsageAttribution); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ClaudeCodeUsageAttribution {
             inference_geo: ::std::result::Result<
@@ -10490,6 +10626,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ClaudeCodeUsagePayload`](super::ClaudeCodeUsagePayload); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ClaudeCodeUsagePayload {
             attribution: ::std::result::Result<
@@ -10581,6 +10718,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ClaudeCodeUsageSnapshot`](super::ClaudeCodeUsageSnapshot); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ClaudeCodeUsageSnapshot {
             coverage: ::std::result::Result<
@@ -10651,6 +10789,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CloudEnvironment`](super::CloudEnvironment); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CloudEnvironment {
             config: ::std::result::Result<
@@ -10752,6 +10891,7 @@ pub mod types {
                     });
                 self
             }
+            ///When a run last executed in this environment.
             pub fn last_task_run_timestamp<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10768,6 +10908,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the environment last changed.
             pub fn last_updated<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -10792,6 +10933,7 @@ pub mod types {
                     });
                 self
             }
+            ///True when the latest run failed during setup before it started.
             pub fn setup_failed<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -10804,6 +10946,7 @@ pub mod types {
                     });
                 self
             }
+            ///Environment ID (22 alphanumeric characters).
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -10850,6 +10993,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CloudEnvironmentConfig`](super::CloudEnvironmentConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CloudEnvironmentConfig {
             description: ::std::result::Result<
@@ -10900,6 +11044,7 @@ pub mod types {
             }
         }
         impl CloudEnvironmentConfig {
+            ///Environment description.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -10912,6 +11057,7 @@ pub mod types {
                     });
                 self
             }
+            ///Docker image to start from, for example ubuntu:latest.
             pub fn docker_image<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -10924,6 +11070,7 @@ pub mod types {
                     });
                 self
             }
+            ///Minutes (1 to 60) to keep a failed run's session open for inspection, extended by activity; null or absent tears it down at once.
             pub fn failure_session_retention_minutes<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10940,6 +11087,7 @@ pub mod types {
                     });
                 self
             }
+            ///Repositories cloned into the environment.
             pub fn github_repos<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::GitHubRepo>>,
@@ -10952,6 +11100,7 @@ pub mod types {
                     });
                 self
             }
+            ///Environment name.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -10978,6 +11127,7 @@ pub mod types {
                     });
                 self
             }
+            ///Secrets available in the environment, by name.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
@@ -10990,6 +11140,7 @@ pub mod types {
                     });
                 self
             }
+            ///Shell commands run during setup.
             pub fn setup_commands<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -11041,6 +11192,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CodexHarnessUsage`](super::CodexHarnessUsage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CodexHarnessUsage {
             capture_sequence: ::std::result::Result<
@@ -11081,6 +11233,7 @@ pub mod types {
             }
         }
         impl CodexHarnessUsage {
+            ///Sequence number of the capture within the execution.
             pub fn capture_sequence<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -11095,6 +11248,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the snapshot was taken.
             pub fn captured_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11109,6 +11263,7 @@ pub mod types {
                     });
                 self
             }
+            ///Execution of the run the snapshot belongs to.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -11121,6 +11276,7 @@ pub mod types {
                     });
                 self
             }
+            ///Always CODEX here.
             pub fn harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::CodexHarnessUsageHarness>,
@@ -11133,6 +11289,7 @@ pub mod types {
                     });
                 self
             }
+            ///Version of the metrics format. Known values: 1.
             pub fn metrics_version<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -11147,6 +11304,7 @@ pub mod types {
                     });
                 self
             }
+            ///The metrics.
             pub fn snapshot<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11189,6 +11347,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CodexTokenUsage`](super::CodexTokenUsage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CodexTokenUsage {
             cache_write_input_tokens: ::std::result::Result<
@@ -11335,6 +11494,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CodexUsageAttribution`](super::CodexUsageAttribution); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CodexUsageAttribution {
             inference_geo: ::std::result::Result<
@@ -11460,6 +11620,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CodexUsagePayload`](super::CodexUsagePayload); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CodexUsagePayload {
             attribution: ::std::result::Result<
@@ -11549,6 +11710,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CodexUsageSnapshot`](super::CodexUsageSnapshot); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CodexUsageSnapshot {
             coverage: ::std::result::Result<
@@ -11617,6 +11779,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ConnectedSelfHostedWorker`](super::ConnectedSelfHostedWorker); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ConnectedSelfHostedWorker {
             connected_at: ::std::result::Result<
@@ -11646,6 +11809,7 @@ pub mod types {
             }
         }
         impl ConnectedSelfHostedWorker {
+            ///Earliest connection time among the open connections.
             pub fn connected_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -11658,6 +11822,7 @@ pub mod types {
                     });
                 self
             }
+            ///Number of open websocket connections from this host.
             pub fn connection_count<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -11672,6 +11837,7 @@ pub mod types {
                     });
                 self
             }
+            ///Latest heartbeat among the open connections.
             pub fn last_seen_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -11684,6 +11850,7 @@ pub mod types {
                     });
                 self
             }
+            ///Host identifier the worker reports.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -11722,6 +11889,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ConversationMessage`](super::ConversationMessage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ConversationMessage {
             content: ::std::result::Result<
@@ -11757,6 +11925,7 @@ pub mod types {
             }
         }
         impl ConversationMessage {
+            ///Content blocks of the message.
             pub fn content<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11771,6 +11940,7 @@ pub mod types {
                     });
                 self
             }
+            ///IDs of the transcript messages merged into this one.
             pub fn message_ids<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -11783,6 +11953,7 @@ pub mod types {
                     });
                 self
             }
+            ///Request ID shared by messages of the same request, when known.
             pub fn request_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -11807,6 +11978,7 @@ pub mod types {
                     });
                 self
             }
+            ///Time of the first merged transcript message.
             pub fn timestamp<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11848,6 +12020,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ConversationRedirectResponse`](super::ConversationRedirectResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ConversationRedirectResponse {
             session_id: ::std::result::Result<
@@ -11863,6 +12036,7 @@ pub mod types {
             }
         }
         impl ConversationRedirectResponse {
+            ///Live shared session to open instead of the conversation.
             pub fn session_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -11895,6 +12069,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ConversationResponse`](super::ConversationResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ConversationResponse {
             conversation_id: ::std::result::Result<
@@ -11917,6 +12092,7 @@ pub mod types {
             }
         }
         impl ConversationResponse {
+            ///Conversation ID.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -11931,6 +12107,7 @@ pub mod types {
                     });
                 self
             }
+            ///Top-level steps.
             pub fn steps<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::ConversationStep>>,
@@ -11964,6 +12141,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ConversationStep`](super::ConversationStep); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ConversationStep {
             completed_at: ::std::result::Result<
@@ -12006,6 +12184,7 @@ pub mod types {
             }
         }
         impl ConversationStep {
+            ///Latest message time in this step or its sub-steps.
             pub fn completed_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -12020,6 +12199,7 @@ pub mod types {
                     });
                 self
             }
+            ///Original instruction or delegated task of the step.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12032,6 +12212,7 @@ pub mod types {
                     });
                 self
             }
+            ///Step ID.
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -12042,6 +12223,7 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for id: {e}"));
                 self
             }
+            ///Messages of the step, in order.
             pub fn messages<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::ConversationMessage>>,
@@ -12054,6 +12236,7 @@ pub mod types {
                     });
                 self
             }
+            ///Earliest message time in this step or its sub-steps.
             pub fn started_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -12068,6 +12251,7 @@ pub mod types {
                     });
                 self
             }
+            ///Delegated sub-steps.
             pub fn steps<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::ConversationStep>>,
@@ -12080,6 +12264,7 @@ pub mod types {
                     });
                 self
             }
+            ///Summary of the completed work.
             pub fn summary<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12122,6 +12307,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CreateAgentRequest`](super::CreateAgentRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CreateAgentRequest {
             agent_type: ::std::result::Result<
@@ -12239,6 +12425,7 @@ pub mod types {
                     });
                 self
             }
+            ///Legacy default harness name; if harness is also sent it wins and a conflicting value is rejected.
             pub fn base_harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12251,6 +12438,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default model for the agent's runs.
             pub fn base_model<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12279,6 +12467,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default runner for runs that name none; the caller needs view access to it.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12293,6 +12482,7 @@ pub mod types {
                     });
                 self
             }
+            ///Free-text description.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12305,6 +12495,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default environment; must belong to the agent's team.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12319,6 +12510,7 @@ pub mod types {
                     });
                 self
             }
+            ///Factory to link the agent to; omitted means no factory.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12375,6 +12567,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default MCP servers by name.
             pub fn mcp_servers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -12406,6 +12599,7 @@ pub mod types {
                     });
                 self
             }
+            ///Display name of the agent.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -12418,6 +12612,7 @@ pub mod types {
                     });
                 self
             }
+            ///Allow this agent's API key to attribute runs to other team members; defaults to false and only team admins may set it.
             pub fn on_behalf_of_enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -12432,6 +12627,7 @@ pub mod types {
                     });
                 self
             }
+            ///Base prompt added to the agent's runs.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12444,6 +12640,7 @@ pub mod types {
                     });
                 self
             }
+            ///Managed secrets the agent's runs may read; duplicate names are rejected.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
@@ -12456,6 +12653,7 @@ pub mod types {
                     });
                 self
             }
+            ///Skill specs in the form owner/repo:skill_path, checked with the team's GitHub credentials.
             pub fn skills<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -12468,6 +12666,7 @@ pub mod types {
                     });
                 self
             }
+            ///Default worker host (trimmed); use warp to force Warp-hosted execution.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12534,6 +12733,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CreateFactoryRunRequest`](super::CreateFactoryRunRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CreateFactoryRunRequest {
             prompt: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -12561,6 +12761,7 @@ pub mod types {
             }
         }
         impl CreateFactoryRunRequest {
+            ///What the run should do.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -12573,6 +12774,7 @@ pub mod types {
                     });
                 self
             }
+            ///Reference of the ticket the run works on, for example ENG-1432.
             pub fn ticket_ref<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12585,6 +12787,7 @@ pub mod types {
                     });
                 self
             }
+            ///Link to that ticket.
             pub fn ticket_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12597,6 +12800,7 @@ pub mod types {
                     });
                 self
             }
+            ///Title of the run and of the task created for it.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12635,6 +12839,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CreateFactoryRunResponse`](super::CreateFactoryRunResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CreateFactoryRunResponse {
             factory_uid: ::std::result::Result<
@@ -12669,6 +12874,7 @@ pub mod types {
             }
         }
         impl CreateFactoryRunResponse {
+            ///Factory the run was dispatched to.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12681,6 +12887,7 @@ pub mod types {
                     });
                 self
             }
+            ///Agent that coordinates the run.
             pub fn foreman_agent<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12693,6 +12900,7 @@ pub mod types {
                     });
                 self
             }
+            ///Identifier of the new run.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -12705,6 +12913,7 @@ pub mod types {
                     });
                 self
             }
+            ///Link to the run in Warp.
             pub fn run_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12717,6 +12926,7 @@ pub mod types {
                     });
                 self
             }
+            ///State of the new run.
             pub fn state<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::RunState>,
@@ -12729,6 +12939,7 @@ pub mod types {
                     });
                 self
             }
+            ///Ticket reference of the run.
             pub fn ticket_ref<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12771,6 +12982,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CreateFactoryTaskRequest`](super::CreateFactoryTaskRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CreateFactoryTaskRequest {
             conversation_id: ::std::result::Result<
@@ -12800,6 +13012,7 @@ pub mod types {
             }
         }
         impl CreateFactoryTaskRequest {
+            ///Conversation the task is bound to; its most recent run must belong to the factory's team, and it may have at most one live task across all factories.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -12814,6 +13027,7 @@ pub mod types {
                     });
                 self
             }
+            ///Longer description of the task.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12826,6 +13040,7 @@ pub mod types {
                     });
                 self
             }
+            ///Initial stage; TRIAGE when omitted.
             pub fn stage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -12840,6 +13055,7 @@ pub mod types {
                     });
                 self
             }
+            ///Title of the task.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -12878,6 +13094,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`CreateScheduledAgentRequest`](super::CreateScheduledAgentRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct CreateScheduledAgentRequest {
             agent_config: ::std::result::Result<
@@ -12943,6 +13160,7 @@ pub mod types {
                     });
                 self
             }
+            ///Agent identity to execute runs as; team-owned schedules only.
             pub fn agent_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
@@ -12955,6 +13173,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cron expression (UTC) that decides when runs start.
             pub fn cron_schedule<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -12967,6 +13186,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether the schedule starts out active.
             pub fn enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -13003,6 +13223,7 @@ pub mod types {
                     });
                 self
             }
+            ///Display name of the schedule.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -13015,6 +13236,7 @@ pub mod types {
                     });
                 self
             }
+            ///Instruction for each run; optional when agent_config names a skill.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13027,6 +13249,7 @@ pub mod types {
                     });
                 self
             }
+            ///Create the schedule for the team rather than the user; defaults to true for members of exactly one team.
             pub fn team<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -13075,6 +13298,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`DeleteScheduledAgentResponse`](super::DeleteScheduledAgentResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct DeleteScheduledAgentResponse {
             success: ::std::result::Result<bool, ::std::string::String>,
@@ -13087,6 +13311,7 @@ pub mod types {
             }
         }
         impl DeleteScheduledAgentResponse {
+            ///True when the schedule was removed.
             pub fn success<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -13115,6 +13340,7 @@ pub mod types {
                 Self { success: Ok(value.success) }
             }
         }
+        /// Builder for [`EgressRangesResponse`](super::EgressRangesResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct EgressRangesResponse {
             cidrs: ::std::result::Result<
@@ -13130,6 +13356,7 @@ pub mod types {
             }
         }
         impl EgressRangesResponse {
+            ///IP ranges in CIDR notation that outbound requests of Warp-hosted agents come from, for allow-lists.
             pub fn cidrs<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -13157,6 +13384,7 @@ pub mod types {
                 Self { cidrs: Ok(value.cidrs) }
             }
         }
+        /// Builder for [`EnvironmentLastTask`](super::EnvironmentLastTask); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct EnvironmentLastTask {
             created_at: ::std::result::Result<
@@ -13188,6 +13416,7 @@ pub mod types {
             }
         }
         impl EnvironmentLastTask {
+            ///When the run was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -13200,6 +13429,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run ID.
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -13210,6 +13440,7 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for id: {e}"));
                 self
             }
+            ///When the run started; null if it has not.
             pub fn started_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -13236,6 +13467,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run title.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -13248,6 +13480,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the run last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -13289,6 +13522,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`Error`](super::Error); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct Error {
             auth_url: ::std::result::Result<
@@ -13364,6 +13598,7 @@ pub mod types {
             }
         }
         impl Error {
+            ///URL where the caller can authorize or reconnect the external provider.
             pub fn auth_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13376,6 +13611,7 @@ pub mod types {
                     });
                 self
             }
+            ///Explanation specific to this occurrence, when available.
             pub fn detail<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13388,6 +13624,7 @@ pub mod types {
                     });
                 self
             }
+            ///Combined human-readable message (title plus detail) kept for older clients.
             pub fn error<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13400,6 +13637,7 @@ pub mod types {
                     });
                 self
             }
+            ///Repositories the agent could not access.
             pub fn inaccessible_repos<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -13414,6 +13652,7 @@ pub mod types {
                     });
                 self
             }
+            ///Request path that produced the error.
             pub fn instance<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13426,6 +13665,7 @@ pub mod types {
                     });
                 self
             }
+            ///Integration that still has to be set up, such as slack.
             pub fn integration_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13440,6 +13680,7 @@ pub mod types {
                     });
                 self
             }
+            ///External provider that needs to be authorized, such as github, slack or linear.
             pub fn provider<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13452,6 +13693,7 @@ pub mod types {
                     });
                 self
             }
+            ///True when the failure is transient and the same request may succeed if retried.
             pub fn retryable<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -13464,6 +13706,7 @@ pub mod types {
                     });
                 self
             }
+            ///Where the missing integration can be configured.
             pub fn setup_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13476,6 +13719,7 @@ pub mod types {
                     });
                 self
             }
+            ///HTTP status code of this response.
             pub fn status<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -13488,6 +13732,7 @@ pub mod types {
                     });
                 self
             }
+            ///Short summary of the problem type.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13500,6 +13745,7 @@ pub mod types {
                     });
                 self
             }
+            ///Trace ID to quote when contacting support.
             pub fn trace_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13512,6 +13758,7 @@ pub mod types {
                     });
                 self
             }
+            ///Reference naming the problem type; its last path segment is the error code (see PlatformErrorCode). May be absolute or relative.
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13566,6 +13813,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`EventContentBlock`](super::EventContentBlock); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct EventContentBlock {
             data: ::std::result::Result<
@@ -13593,6 +13841,7 @@ pub mod types {
             }
         }
         impl EventContentBlock {
+            ///Minimal structured details of the event.
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -13607,6 +13856,7 @@ pub mod types {
                     });
                 self
             }
+            ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13619,6 +13869,7 @@ pub mod types {
                     });
                 self
             }
+            ///Event type.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -13631,6 +13882,7 @@ pub mod types {
                     });
                 self
             }
+            ///Block kind; always event here.
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::EventContentBlockType>,
@@ -13667,6 +13919,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ExternalReferenceArtifact`](super::ExternalReferenceArtifact); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ExternalReferenceArtifact {
             artifact_type: ::std::result::Result<
@@ -13694,6 +13947,7 @@ pub mod types {
             }
         }
         impl ExternalReferenceArtifact {
+            ///Artifact kind; always EXTERNAL_REFERENCE here.
             pub fn artifact_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ExternalReferenceArtifactArtifactType>,
@@ -13706,6 +13960,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the artifact was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -13754,6 +14009,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ExternalReferenceArtifactData`](super::ExternalReferenceArtifactData); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ExternalReferenceArtifactData {
             metadata: ::std::result::Result<
@@ -13786,6 +14042,7 @@ pub mod types {
             }
         }
         impl ExternalReferenceArtifactData {
+            ///Extra fields specific to the category.
             pub fn metadata<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -13800,6 +14057,7 @@ pub mod types {
                     });
                 self
             }
+            ///Free-form category of the reference, for example linear_issue.
             pub fn reference_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -13816,6 +14074,7 @@ pub mod types {
                     });
                 self
             }
+            ///Display label.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13828,6 +14087,7 @@ pub mod types {
                     });
                 self
             }
+            ///Canonical URL of the reference; get_run_by_external_reference looks runs up by it.
             pub fn url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ExternalReferenceArtifactDataUrl>,
@@ -13866,6 +14126,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`Factory`](super::Factory); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct Factory {
             agent_defaults: ::std::result::Result<
@@ -13970,6 +14231,7 @@ pub mod types {
             }
         }
         impl Factory {
+            ///Defaults of the factory's agents.
             pub fn agent_defaults<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -13986,6 +14248,7 @@ pub mod types {
                     });
                 self
             }
+            ///Short name, unique in the team.
             pub fn alias<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -13998,6 +14261,7 @@ pub mod types {
                     });
                 self
             }
+            ///Image shown for the factory.
             pub fn avatar_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14010,6 +14274,7 @@ pub mod types {
                     });
                 self
             }
+            ///Main code forge of the factory.
             pub fn code_forge<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::CodeForge>>,
@@ -14022,6 +14287,7 @@ pub mod types {
                     });
                 self
             }
+            ///Every code forge the factory's repositories live on.
             pub fn code_forges<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::CodeForge>>,
@@ -14034,6 +14300,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the factory was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14048,6 +14315,7 @@ pub mod types {
                     });
                 self
             }
+            ///Who created the factory.
             pub fn creator<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::FactoryCreator>>,
@@ -14060,6 +14328,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whose credentials the factory's runs use by default.
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14076,6 +14345,7 @@ pub mod types {
                     });
                 self
             }
+            ///Environment runs use unless told otherwise.
             pub fn default_environment<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14090,6 +14360,7 @@ pub mod types {
                     });
                 self
             }
+            ///Model runs use unless told otherwise.
             pub fn default_model<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14102,6 +14373,7 @@ pub mod types {
                     });
                 self
             }
+            ///What the factory is for.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14114,6 +14386,7 @@ pub mod types {
                     });
                 self
             }
+            ///Ticketing and chat integrations.
             pub fn integrations<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryIntegration>>,
@@ -14126,6 +14399,7 @@ pub mod types {
                     });
                 self
             }
+            ///Display name.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -14138,6 +14412,7 @@ pub mod types {
                     });
                 self
             }
+            ///Repositories the agents work in.
             pub fn repositories<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryRepository>>,
@@ -14150,6 +14425,7 @@ pub mod types {
                     });
                 self
             }
+            ///Defaults of the scoring agents.
             pub fn scorer_defaults<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14166,6 +14442,7 @@ pub mod types {
                     });
                 self
             }
+            ///Scoring settings.
             pub fn scoring<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::FactoryScoring>>,
@@ -14178,6 +14455,7 @@ pub mod types {
                     });
                 self
             }
+            ///Self-improvement settings.
             pub fn self_improvement<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14194,6 +14472,7 @@ pub mod types {
                     });
                 self
             }
+            ///Team that owns the factory.
             pub fn team_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14206,6 +14485,7 @@ pub mod types {
                     });
                 self
             }
+            ///Identifier of the factory.
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -14218,6 +14498,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the factory was last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14288,6 +14569,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryAgentDefaults`](super::FactoryAgentDefaults); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryAgentDefaults {
             default_runner_uid: ::std::result::Result<
@@ -14443,6 +14725,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryCreator`](super::FactoryCreator); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryCreator {
             email: ::std::result::Result<
@@ -14507,6 +14790,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryFile`](super::FactoryFile); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryFile {
             content: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -14521,6 +14805,7 @@ pub mod types {
             }
         }
         impl FactoryFile {
+            ///Text content of the file.
             pub fn content<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -14533,6 +14818,7 @@ pub mod types {
                     });
                 self
             }
+            ///Path of the file inside the factory tree, for example factory.yaml.
             pub fn path<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -14565,6 +14851,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryFileDeferredResolution`](super::FactoryFileDeferredResolution); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryFileDeferredResolution {
             field: ::std::result::Result<
@@ -14590,6 +14877,7 @@ pub mod types {
             }
         }
         impl FactoryFileDeferredResolution {
+            ///Field holding the reference.
             pub fn field<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14602,6 +14890,7 @@ pub mod types {
                     });
                 self
             }
+            ///What the reference names, for example secret or environment.
             pub fn kind<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14614,6 +14903,7 @@ pub mod types {
                     });
                 self
             }
+            ///File holding the reference.
             pub fn path<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14650,6 +14940,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryFileDiagnostic`](super::FactoryFileDiagnostic); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryFileDiagnostic {
             code: ::std::result::Result<
@@ -14682,6 +14973,7 @@ pub mod types {
             }
         }
         impl FactoryFileDiagnostic {
+            ///Machine-readable kind of problem.
             pub fn code<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14694,6 +14986,7 @@ pub mod types {
                     });
                 self
             }
+            ///Column, from 1.
             pub fn column<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -14706,6 +14999,7 @@ pub mod types {
                     });
                 self
             }
+            ///Line, from 1.
             pub fn line<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -14718,6 +15012,7 @@ pub mod types {
                     });
                 self
             }
+            ///What is wrong, for people.
             pub fn message<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -14730,6 +15025,7 @@ pub mod types {
                     });
                 self
             }
+            ///File the problem is in.
             pub fn path<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14770,6 +15066,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryFileSchemaBundle`](super::FactoryFileSchemaBundle); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryFileSchemaBundle {
             documents: ::std::result::Result<
@@ -14792,6 +15089,7 @@ pub mod types {
             }
         }
         impl FactoryFileSchemaBundle {
+            ///JSON Schema documents keyed by file name, for example factory.schema.json.
             pub fn documents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14806,6 +15104,7 @@ pub mod types {
                     });
                 self
             }
+            ///Version the documents describe.
             pub fn schema_version<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -14842,6 +15141,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryFileSchemaVersion`](super::FactoryFileSchemaVersion); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryFileSchemaVersion {
             schema_url: ::std::result::Result<
@@ -14864,6 +15164,7 @@ pub mod types {
             }
         }
         impl FactoryFileSchemaVersion {
+            ///Path of the version's bundle.
             pub fn schema_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -14876,6 +15177,7 @@ pub mod types {
                     });
                 self
             }
+            ///Version name, for example v1alpha1.
             pub fn schema_version<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -14912,6 +15214,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryFileValidationScope`](super::FactoryFileValidationScope); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryFileValidationScope {
             parser: ::std::result::Result<
@@ -14937,6 +15240,7 @@ pub mod types {
             }
         }
         impl FactoryFileValidationScope {
+            ///Whether the files were parsed.
             pub fn parser<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14951,6 +15255,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether the checks that need the team's state ran; not_checked on this endpoint.
             pub fn state_dependent<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14969,6 +15274,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether the checks that need no team state ran.
             pub fn state_independent<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15009,6 +15315,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryIntegration`](super::FactoryIntegration); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryIntegration {
             jira: ::std::result::Result<
@@ -15142,6 +15449,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryJiraIntegration`](super::FactoryJiraIntegration); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryJiraIntegration {
             project_keys: ::std::result::Result<
@@ -15189,6 +15497,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryLinearIntegration`](super::FactoryLinearIntegration); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryLinearIntegration {
             team_ids: ::std::result::Result<
@@ -15234,6 +15543,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryRepository`](super::FactoryRepository); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryRepository {
             code_forge: ::std::result::Result<
@@ -15346,6 +15656,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryScorerDefaults`](super::FactoryScorerDefaults); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryScorerDefaults {
             default_runner_uid: ::std::result::Result<
@@ -15441,6 +15752,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryScoring`](super::FactoryScoring); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryScoring {
             default_model: ::std::result::Result<
@@ -15486,6 +15798,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactorySelfImprovement`](super::FactorySelfImprovement); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactorySelfImprovement {
             failed_run_threshold: ::std::result::Result<
@@ -15577,6 +15890,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryTask`](super::FactoryTask); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryTask {
             author: ::std::result::Result<
@@ -15653,6 +15967,7 @@ pub mod types {
             }
         }
         impl FactoryTask {
+            ///Who created the task.
             pub fn author<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
@@ -15665,6 +15980,7 @@ pub mod types {
                     });
                 self
             }
+            ///Conversation the task is bound to.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -15679,6 +15995,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the task was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15693,6 +16010,7 @@ pub mod types {
                     });
                 self
             }
+            ///The current top-level run; sent when include_current_run is set on lists and on single reads.
             pub fn current_run<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15707,6 +16025,7 @@ pub mod types {
                     });
                 self
             }
+            ///Longer description.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15719,6 +16038,7 @@ pub mod types {
                     });
                 self
             }
+            ///Factory that owns the task.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -15731,6 +16051,7 @@ pub mod types {
                     });
                 self
             }
+            ///Artifacts the task produced, newest first; on single reads and full lists.
             pub fn outputs<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::ArtifactItem>>,
@@ -15743,6 +16064,7 @@ pub mod types {
                     });
                 self
             }
+            ///Top-level run of the conversation.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15755,6 +16077,7 @@ pub mod types {
                     });
                 self
             }
+            ///Current stage.
             pub fn stage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::FactoryTaskStage>,
@@ -15767,6 +16090,7 @@ pub mod types {
                     });
                 self
             }
+            ///Ticket the task came from.
             pub fn ticket_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15779,6 +16103,7 @@ pub mod types {
                     });
                 self
             }
+            ///System that ticket lives in, for example linear.
             pub fn ticket_source<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15791,6 +16116,7 @@ pub mod types {
                     });
                 self
             }
+            ///Title of the task.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15803,6 +16129,7 @@ pub mod types {
                     });
                 self
             }
+            ///Identifier of the task.
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -15815,6 +16142,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the task last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15873,6 +16201,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryTaskCurrentRun`](super::FactoryTaskCurrentRun); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryTaskCurrentRun {
             is_run_type_cancellable: ::std::result::Result<
@@ -15892,6 +16221,7 @@ pub mod types {
             }
         }
         impl FactoryTaskCurrentRun {
+            ///Whether runs of this kind can be cancelled.
             pub fn is_run_type_cancellable<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -15906,6 +16236,7 @@ pub mod types {
                     });
                 self
             }
+            ///Identifier of the run.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -15918,6 +16249,7 @@ pub mod types {
                     });
                 self
             }
+            ///State of the run.
             pub fn state<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::RunState>,
@@ -15954,6 +16286,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FactoryThreadIntegration`](super::FactoryThreadIntegration); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FactoryThreadIntegration {
             auto_respond_to_thread_replies: ::std::result::Result<
@@ -16005,6 +16338,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FileArtifact`](super::FileArtifact); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FileArtifact {
             artifact_type: ::std::result::Result<
@@ -16029,6 +16363,7 @@ pub mod types {
             }
         }
         impl FileArtifact {
+            ///Artifact kind; always FILE here.
             pub fn artifact_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::FileArtifactArtifactType>,
@@ -16041,6 +16376,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the artifact was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -16087,6 +16423,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FileArtifactData`](super::FileArtifactData); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FileArtifactData {
             artifact_uid: ::std::result::Result<
@@ -16137,6 +16474,7 @@ pub mod types {
             }
         }
         impl FileArtifactData {
+            ///Artifact ID, usable with get_artifact.
             pub fn artifact_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16149,6 +16487,7 @@ pub mod types {
                     });
                 self
             }
+            ///What the file contains.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16161,6 +16500,7 @@ pub mod types {
                     });
                 self
             }
+            ///Last segment of filepath.
             pub fn filename<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16173,6 +16513,7 @@ pub mod types {
                     });
                 self
             }
+            ///Path of the file relative to the conversation; left out on anonymous reads of public artifacts.
             pub fn filepath<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16185,6 +16526,7 @@ pub mod types {
                     });
                 self
             }
+            ///MIME type of the file.
             pub fn mime_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16197,6 +16539,7 @@ pub mod types {
                     });
                 self
             }
+            ///File size in bytes.
             pub fn size_bytes<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -16209,6 +16552,7 @@ pub mod types {
                     });
                 self
             }
+            ///Preview image, for images and documents.
             pub fn thumbnail<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -16223,6 +16567,7 @@ pub mod types {
                     });
                 self
             }
+            ///Short label shown on badges; description holds the longer text.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16267,6 +16612,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FileArtifactResponse`](super::FileArtifactResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FileArtifactResponse {
             artifact_type: ::std::result::Result<
@@ -16304,6 +16650,7 @@ pub mod types {
             }
         }
         impl FileArtifactResponse {
+            ///Artifact kind; always FILE here.
             pub fn artifact_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::FileArtifactResponseArtifactType>,
@@ -16316,6 +16663,7 @@ pub mod types {
                     });
                 self
             }
+            ///Artifact ID (a UUID).
             pub fn artifact_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16328,6 +16676,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the artifact was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -16352,6 +16701,7 @@ pub mod types {
                     });
                 self
             }
+            ///Where the file came from.
             pub fn source_links<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -16393,6 +16743,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FileArtifactResponseData`](super::FileArtifactResponseData); `try_into()` fails when a required field was not set.
         #[derive(Clone)]
         pub struct FileArtifactResponseData {
             content_type: ::std::result::Result<
@@ -16443,6 +16794,7 @@ pub mod types {
             }
         }
         impl FileArtifactResponseData {
+            ///MIME type of the file.
             pub fn content_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16455,6 +16807,7 @@ pub mod types {
                     });
                 self
             }
+            ///What the file contains.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16467,6 +16820,7 @@ pub mod types {
                     });
                 self
             }
+            ///Signed, time-limited URL of the file.
             pub fn download_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16479,6 +16833,7 @@ pub mod types {
                     });
                 self
             }
+            ///When download_url stops working.
             pub fn expires_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -16491,6 +16846,7 @@ pub mod types {
                     });
                 self
             }
+            ///Last segment of the file path.
             pub fn filename<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16503,6 +16859,7 @@ pub mod types {
                     });
                 self
             }
+            ///Path relative to the conversation; left out on anonymous reads of public artifacts.
             pub fn filepath<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16515,6 +16872,7 @@ pub mod types {
                     });
                 self
             }
+            ///File size in bytes.
             pub fn size_bytes<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -16527,6 +16885,7 @@ pub mod types {
                     });
                 self
             }
+            ///Short label shown on badges; description holds the longer text.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16573,6 +16932,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FileArtifactThumbnail`](super::FileArtifactThumbnail); `try_into()` fails when a required field was not set.
         #[derive(Clone)]
         pub struct FileArtifactThumbnail {
             download_url: ::std::result::Result<
@@ -16593,6 +16953,7 @@ pub mod types {
             }
         }
         impl FileArtifactThumbnail {
+            ///Signed, short-lived URL of the preview image.
             pub fn download_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16605,6 +16966,7 @@ pub mod types {
                     });
                 self
             }
+            ///When download_url stops working.
             pub fn expires_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -16641,6 +17003,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`FollowupAttachment`](super::FollowupAttachment); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct FollowupAttachment {
             attachment_id: ::std::result::Result<
@@ -16663,6 +17026,7 @@ pub mod types {
             }
         }
         impl FollowupAttachment {
+            ///Identifier (a UUID) the attachment prepare endpoint returned for this run; an unknown one is refused with 422.
             pub fn attachment_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16675,6 +17039,7 @@ pub mod types {
                     });
                 self
             }
+            ///Name shown to the agent instead of the one recorded when the attachment was prepared.
             pub fn file_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16707,6 +17072,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`GcpProviderConfig`](super::GcpProviderConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct GcpProviderConfig {
             project_number: ::std::result::Result<
@@ -16745,6 +17111,7 @@ pub mod types {
             }
         }
         impl GcpProviderConfig {
+            ///GCP project number.
             pub fn project_number<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16759,6 +17126,7 @@ pub mod types {
                     });
                 self
             }
+            ///Service account to impersonate, if any.
             pub fn service_account_email<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16773,6 +17141,7 @@ pub mod types {
                     });
                 self
             }
+            ///Workload Identity Federation pool ID.
             pub fn workload_identity_federation_pool_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16787,6 +17156,7 @@ pub mod types {
                     });
                 self
             }
+            ///Workload Identity Federation provider ID.
             pub fn workload_identity_federation_provider_id<T>(
                 mut self,
                 value: T,
@@ -16834,6 +17204,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`GetRunTimelineResponse`](super::GetRunTimelineResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct GetRunTimelineResponse {
             events: ::std::result::Result<
@@ -16849,6 +17220,7 @@ pub mod types {
             }
         }
         impl GetRunTimelineResponse {
+            ///Events in chronological order.
             pub fn events<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::AiRunTimelineEvent>>,
@@ -16877,6 +17249,7 @@ pub mod types {
                 Self { events: Ok(value.events) }
             }
         }
+        /// Builder for [`GitHubRepo`](super::GitHubRepo); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct GitHubRepo {
             owner: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -16891,6 +17264,7 @@ pub mod types {
             }
         }
         impl GitHubRepo {
+            ///User or organization owning the repository.
             pub fn owner<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16903,6 +17277,7 @@ pub mod types {
                     });
                 self
             }
+            ///Repository name.
             pub fn repo<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16935,6 +17310,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`HandoffAttachment`](super::HandoffAttachment); `try_into()` fails when a required field was not set.
         #[derive(Clone)]
         pub struct HandoffAttachment {
             attachment_id: ::std::result::Result<
@@ -16967,6 +17343,7 @@ pub mod types {
             }
         }
         impl HandoffAttachment {
+            ///Attachment ID.
             pub fn attachment_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16979,6 +17356,7 @@ pub mod types {
                     });
                 self
             }
+            ///Presigned URL for downloading the file.
             pub fn download_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16991,6 +17369,7 @@ pub mod types {
                     });
                 self
             }
+            ///File name.
             pub fn filename<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -17003,6 +17382,7 @@ pub mod types {
                     });
                 self
             }
+            ///MIME type; treat as application/octet-stream when absent.
             pub fn mime_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -17039,6 +17419,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`Harness`](super::Harness); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct Harness {
             model_id: ::std::result::Result<
@@ -17064,6 +17445,7 @@ pub mod types {
             }
         }
         impl Harness {
+            ///Model for a third-party harness, for example claude-haiku-4-5; the harness default applies when empty.
             pub fn model_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -17076,6 +17458,7 @@ pub mod types {
                     });
                 self
             }
+            ///Reasoning effort for third-party harnesses that support it, such as Codex.
             pub fn reasoning_level<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -17124,6 +17507,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`HarnessAuthSecrets`](super::HarnessAuthSecrets); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct HarnessAuthSecrets {
             claude_auth_secret_name: ::std::result::Result<
@@ -17144,6 +17528,7 @@ pub mod types {
             }
         }
         impl HarnessAuthSecrets {
+            ///Managed secret used to authenticate Claude Code.
             pub fn claude_auth_secret_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -17158,6 +17543,7 @@ pub mod types {
                     });
                 self
             }
+            ///Managed secret used to authenticate Codex.
             pub fn codex_auth_secret_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -17192,6 +17578,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`HarnessToolCalls`](super::HarnessToolCalls); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct HarnessToolCalls {
             by_name: ::std::result::Result<
@@ -17212,6 +17599,7 @@ pub mod types {
             }
         }
         impl HarnessToolCalls {
+            ///Tool calls by tool name.
             pub fn by_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -17226,6 +17614,7 @@ pub mod types {
                     });
                 self
             }
+            ///Tool calls in all.
             pub fn total<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -17258,6 +17647,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`HarnessUsageCoverage`](super::HarnessUsageCoverage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct HarnessUsageCoverage {
             token_status: ::std::result::Result<
@@ -17327,6 +17717,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`HarnessUsageResponse`](super::HarnessUsageResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct HarnessUsageResponse {
             age_seconds: ::std::result::Result<
@@ -17356,6 +17747,7 @@ pub mod types {
             }
         }
         impl HarnessUsageResponse {
+            ///Age of the snapshot in seconds.
             pub fn age_seconds<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -17368,6 +17760,7 @@ pub mod types {
                     });
                 self
             }
+            ///False when no snapshot is retained; usage is absent then.
             pub fn available<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -17380,6 +17773,7 @@ pub mod types {
                     });
                 self
             }
+            ///Conversation of the run.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -17394,6 +17788,7 @@ pub mod types {
                     });
                 self
             }
+            ///The run.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -17406,6 +17801,7 @@ pub mod types {
                     });
                 self
             }
+            ///The snapshot.
             pub fn usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::HarnessUsage>>,
@@ -17445,6 +17841,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`InferenceCostBreakdownUsd`](super::InferenceCostBreakdownUsd); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct InferenceCostBreakdownUsd {
             input_cache_read_cost_usd: ::std::result::Result<f64, ::std::string::String>,
@@ -17474,6 +17871,7 @@ pub mod types {
             }
         }
         impl InferenceCostBreakdownUsd {
+            ///Cost of input tokens read from cache.
             pub fn input_cache_read_cost_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<f64>,
@@ -17488,6 +17886,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cost of input tokens written to cache.
             pub fn input_cache_write_cost_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<f64>,
@@ -17502,6 +17901,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cost of uncached input tokens.
             pub fn input_cost_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<f64>,
@@ -17516,6 +17916,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cost of output tokens.
             pub fn output_cost_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<f64>,
@@ -17556,6 +17957,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`InferenceCostInCents`](super::InferenceCostInCents); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct InferenceCostInCents {
             input_cache_read_cost_in_cents: ::std::result::Result<
@@ -17673,6 +18075,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`InferenceProvidersConfig`](super::InferenceProvidersConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct InferenceProvidersConfig {
             aws: ::std::result::Result<
@@ -17718,6 +18121,7 @@ pub mod types {
                 Self { aws: Ok(value.aws) }
             }
         }
+        /// Builder for [`InferenceUsageDetail`](super::InferenceUsageDetail); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct InferenceUsageDetail {
             cost_in_cents: ::std::result::Result<
@@ -17757,6 +18161,7 @@ pub mod types {
             }
         }
         impl InferenceUsageDetail {
+            ///Cost in US cents by token kind.
             pub fn cost_in_cents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -17797,6 +18202,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cost of web searches in US cents.
             pub fn web_search_cost_in_cents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -17811,6 +18217,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cost of those web searches in US dollars.
             pub fn web_search_cost_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -17825,6 +18232,7 @@ pub mod types {
                     });
                 self
             }
+            ///Web searches performed by the model.
             pub fn web_search_count<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -17868,6 +18276,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`InterruptConversationResponse`](super::InterruptConversationResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct InterruptConversationResponse {
             run_id: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -17880,6 +18289,7 @@ pub mod types {
             }
         }
         impl InterruptConversationResponse {
+            ///Run serving the conversation that received the interrupt.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -17908,6 +18318,7 @@ pub mod types {
                 Self { run_id: Ok(value.run_id) }
             }
         }
+        /// Builder for [`ListAgentIdentitiesResponse`](super::ListAgentIdentitiesResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListAgentIdentitiesResponse {
             agents: ::std::result::Result<
@@ -17923,6 +18334,7 @@ pub mod types {
             }
         }
         impl ListAgentIdentitiesResponse {
+            ///The team's agents.
             pub fn agents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::AgentResponse>>,
@@ -17951,6 +18363,7 @@ pub mod types {
                 Self { agents: Ok(value.agents) }
             }
         }
+        /// Builder for [`ListAgentsResponse`](super::ListAgentsResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListAgentsResponse {
             agents: ::std::result::Result<
@@ -17966,6 +18379,7 @@ pub mod types {
             }
         }
         impl ListAgentsResponse {
+            ///The agents.
             pub fn agents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::AgentListItem>>,
@@ -17992,6 +18406,7 @@ pub mod types {
                 Self { agents: Ok(value.agents) }
             }
         }
+        /// Builder for [`ListConnectedSelfHostedWorkersResponse`](super::ListConnectedSelfHostedWorkersResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListConnectedSelfHostedWorkersResponse {
             workers: ::std::result::Result<
@@ -18007,6 +18422,7 @@ pub mod types {
             }
         }
         impl ListConnectedSelfHostedWorkersResponse {
+            ///The connected workers.
             pub fn workers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -18037,6 +18453,7 @@ pub mod types {
                 Self { workers: Ok(value.workers) }
             }
         }
+        /// Builder for [`ListEnvironmentsResponse`](super::ListEnvironmentsResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListEnvironmentsResponse {
             environments: ::std::result::Result<
@@ -18052,6 +18469,7 @@ pub mod types {
             }
         }
         impl ListEnvironmentsResponse {
+            ///The environments.
             pub fn environments<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::CloudEnvironment>>,
@@ -18084,6 +18502,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ListFactoriesResponse`](super::ListFactoriesResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListFactoriesResponse {
             factories: ::std::result::Result<
@@ -18101,6 +18520,7 @@ pub mod types {
             }
         }
         impl ListFactoriesResponse {
+            ///Factories on this page.
             pub fn factories<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::Factory>>,
@@ -18147,6 +18567,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ListFactoryFileSchemasResponse`](super::ListFactoryFileSchemasResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListFactoryFileSchemasResponse {
             current_version: ::std::result::Result<
@@ -18167,6 +18588,7 @@ pub mod types {
             }
         }
         impl ListFactoryFileSchemasResponse {
+            ///Version new factory files should use.
             pub fn current_version<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -18181,6 +18603,7 @@ pub mod types {
                     });
                 self
             }
+            ///Every version, oldest first.
             pub fn versions<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -18217,6 +18640,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ListFactoryTasksResponse`](super::ListFactoryTasksResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListFactoryTasksResponse {
             page_info: ::std::result::Result<super::PageInfo, ::std::string::String>,
@@ -18246,6 +18670,7 @@ pub mod types {
                     });
                 self
             }
+            ///Tasks on this page.
             pub fn tasks<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryTask>>,
@@ -18280,6 +18705,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ListHandoffAttachmentsResponse`](super::ListHandoffAttachmentsResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListHandoffAttachmentsResponse {
             attachments: ::std::result::Result<
@@ -18295,6 +18721,7 @@ pub mod types {
             }
         }
         impl ListHandoffAttachmentsResponse {
+            ///The files; empty when there are none.
             pub fn attachments<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::HandoffAttachment>>,
@@ -18327,6 +18754,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ListModelsResponse`](super::ListModelsResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListModelsResponse {
             default_model_id: ::std::result::Result<
@@ -18349,6 +18777,7 @@ pub mod types {
             }
         }
         impl ListModelsResponse {
+            ///Model used when a run does not choose one.
             pub fn default_model_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -18363,6 +18792,7 @@ pub mod types {
                     });
                 self
             }
+            ///The models.
             pub fn models<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::ModelInfo>>,
@@ -18395,6 +18825,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ListRunsResponse`](super::ListRunsResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListRunsResponse {
             page_info: ::std::result::Result<super::PageInfo, ::std::string::String>,
@@ -18424,6 +18855,7 @@ pub mod types {
                     });
                 self
             }
+            ///Runs on this page.
             pub fn runs<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::RunItem>>,
@@ -18456,6 +18888,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ListScheduledAgentsResponse`](super::ListScheduledAgentsResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListScheduledAgentsResponse {
             schedules: ::std::result::Result<
@@ -18471,6 +18904,7 @@ pub mod types {
             }
         }
         impl ListScheduledAgentsResponse {
+            ///Schedules in alphabetical order of name.
             pub fn schedules<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::ScheduledAgentItem>>,
@@ -18503,6 +18937,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`McpServerConfig`](super::McpServerConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct McpServerConfig {
             args: ::std::result::Result<
@@ -18549,6 +18984,7 @@ pub mod types {
             }
         }
         impl McpServerConfig {
+            ///Arguments for the stdio command.
             pub fn args<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -18561,6 +18997,7 @@ pub mod types {
                     });
                 self
             }
+            ///Command to start a stdio server.
             pub fn command<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -18573,6 +19010,7 @@ pub mod types {
                     });
                 self
             }
+            ///Environment variables for the server.
             pub fn env<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -18590,6 +19028,7 @@ pub mod types {
                     });
                 self
             }
+            ///HTTP headers sent to an SSE or HTTP server.
             pub fn headers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -18607,6 +19046,7 @@ pub mod types {
                     });
                 self
             }
+            ///URL of an SSE or HTTP server.
             pub fn url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -18619,6 +19059,7 @@ pub mod types {
                     });
                 self
             }
+            ///Shared Warp MCP server UUID, or a well-known integration ID such as linear.
             pub fn warp_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -18659,6 +19100,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`MemoryStoreAttachmentResponse`](super::MemoryStoreAttachmentResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct MemoryStoreAttachmentResponse {
             access: ::std::result::Result<
@@ -18708,6 +19150,7 @@ pub mod types {
                     });
                 self
             }
+            ///Free-text description of the store.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -18720,6 +19163,7 @@ pub mod types {
                     });
                 self
             }
+            ///Guidance for the agent on how to use the store.
             pub fn instructions<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -18744,6 +19188,7 @@ pub mod types {
                     });
                 self
             }
+            ///Identifier of the user, service account or team owning the store.
             pub fn owner_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -18756,6 +19201,7 @@ pub mod types {
                     });
                 self
             }
+            ///Identifier of the memory store.
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -18798,6 +19244,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`MemoryStoreRef`](super::MemoryStoreRef); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct MemoryStoreRef {
             access: ::std::result::Result<
@@ -18832,6 +19279,7 @@ pub mod types {
                     });
                 self
             }
+            ///How the agent should use the store; must not be empty.
             pub fn instructions<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -18844,6 +19292,7 @@ pub mod types {
                     });
                 self
             }
+            ///Memory store ID.
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -18878,6 +19327,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ModelInfo`](super::ModelInfo); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ModelInfo {
             description: ::std::result::Result<
@@ -18916,6 +19366,7 @@ pub mod types {
             }
         }
         impl ModelInfo {
+            ///Additional descriptor.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -18944,6 +19395,7 @@ pub mod types {
                     });
                 self
             }
+            ///Human-readable name.
             pub fn display_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -18956,6 +19408,7 @@ pub mod types {
                     });
                 self
             }
+            ///Model ID, for example claude-4-6-opus-high.
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -18978,6 +19431,7 @@ pub mod types {
                     });
                 self
             }
+            ///Reasoning level, for example low, medium or high.
             pub fn reasoning_level<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -18992,6 +19446,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether the model accepts images.
             pub fn vision_supported<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -19036,6 +19491,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ModelTokenUsage`](super::ModelTokenUsage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ModelTokenUsage {
             model_id: ::std::result::Result<
@@ -19066,6 +19522,7 @@ pub mod types {
             }
         }
         impl ModelTokenUsage {
+            ///Model identifier.
             pub fn model_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19078,6 +19535,7 @@ pub mod types {
                     });
                 self
             }
+            ///Tokens by usage category, for example primary_agent.
             pub fn tokens_by_category<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -19094,6 +19552,7 @@ pub mod types {
                     });
                 self
             }
+            ///Tokens of every kind.
             pub fn total_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -19106,6 +19565,7 @@ pub mod types {
                     });
                 self
             }
+            ///How the model was reached.
             pub fn usage_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::ModelUsageType>>,
@@ -19142,6 +19602,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`PageInfo`](super::PageInfo); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct PageInfo {
             has_next_page: ::std::result::Result<bool, ::std::string::String>,
@@ -19161,6 +19622,7 @@ pub mod types {
             }
         }
         impl PageInfo {
+            ///Whether another page exists.
             pub fn has_next_page<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -19173,6 +19635,7 @@ pub mod types {
                     });
                 self
             }
+            ///Opaque cursor for the next page.
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -19205,6 +19668,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`PlanArtifact`](super::PlanArtifact); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct PlanArtifact {
             artifact_type: ::std::result::Result<
@@ -19229,6 +19693,7 @@ pub mod types {
             }
         }
         impl PlanArtifact {
+            ///Artifact kind; always PLAN here.
             pub fn artifact_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PlanArtifactArtifactType>,
@@ -19241,6 +19706,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the artifact was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -19287,6 +19753,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`PlanArtifactData`](super::PlanArtifactData); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct PlanArtifactData {
             artifact_uid: ::std::result::Result<
@@ -19322,6 +19789,7 @@ pub mod types {
             }
         }
         impl PlanArtifactData {
+            ///Artifact ID, usable with get_artifact.
             pub fn artifact_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -19334,6 +19802,7 @@ pub mod types {
                     });
                 self
             }
+            ///ID of the plan document.
             pub fn document_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19346,6 +19815,7 @@ pub mod types {
                     });
                 self
             }
+            ///ID of the notebook holding the plan.
             pub fn notebook_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -19358,6 +19828,7 @@ pub mod types {
                     });
                 self
             }
+            ///Plan title.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -19370,6 +19841,7 @@ pub mod types {
                     });
                 self
             }
+            ///Link that opens the plan in Warp Drive.
             pub fn url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -19408,6 +19880,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`PlanArtifactResponse`](super::PlanArtifactResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct PlanArtifactResponse {
             artifact_type: ::std::result::Result<
@@ -19440,6 +19913,7 @@ pub mod types {
             }
         }
         impl PlanArtifactResponse {
+            ///Artifact kind; always PLAN here.
             pub fn artifact_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PlanArtifactResponseArtifactType>,
@@ -19452,6 +19926,7 @@ pub mod types {
                     });
                 self
             }
+            ///Artifact ID (a UUID).
             pub fn artifact_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19464,6 +19939,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the artifact was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -19513,6 +19989,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`PlanArtifactResponseData`](super::PlanArtifactResponseData); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct PlanArtifactResponseData {
             content: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -19550,6 +20027,7 @@ pub mod types {
             }
         }
         impl PlanArtifactResponseData {
+            ///Current plan text in Markdown.
             pub fn content<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19562,6 +20040,7 @@ pub mod types {
                     });
                 self
             }
+            ///MIME type of content.
             pub fn content_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19574,6 +20053,7 @@ pub mod types {
                     });
                 self
             }
+            ///ID of the plan document.
             pub fn document_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19586,6 +20066,7 @@ pub mod types {
                     });
                 self
             }
+            ///ID of the notebook holding the plan.
             pub fn notebook_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19598,6 +20079,7 @@ pub mod types {
                     });
                 self
             }
+            ///Current plan title.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -19610,6 +20092,7 @@ pub mod types {
                     });
                 self
             }
+            ///Link that opens the plan in Warp Drive.
             pub fn url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -19652,6 +20135,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ProvidersConfig`](super::ProvidersConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ProvidersConfig {
             aws: ::std::result::Result<
@@ -19720,6 +20204,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`PullRequestArtifact`](super::PullRequestArtifact); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct PullRequestArtifact {
             artifact_type: ::std::result::Result<
@@ -19747,6 +20232,7 @@ pub mod types {
             }
         }
         impl PullRequestArtifact {
+            ///Artifact kind; always PULL_REQUEST here.
             pub fn artifact_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PullRequestArtifactArtifactType>,
@@ -19759,6 +20245,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the artifact was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -19806,6 +20293,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`PullRequestArtifactData`](super::PullRequestArtifactData); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct PullRequestArtifactData {
             branch: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -19825,6 +20313,7 @@ pub mod types {
             }
         }
         impl PullRequestArtifactData {
+            ///Branch of the pull request.
             pub fn branch<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19837,6 +20326,7 @@ pub mod types {
                     });
                 self
             }
+            ///State of the pull request.
             pub fn status<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -19851,6 +20341,7 @@ pub mod types {
                     });
                 self
             }
+            ///Pull request URL.
             pub fn url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19887,6 +20378,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ReportAgentEventRequest`](super::ReportAgentEventRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ReportAgentEventRequest {
             event_type: ::std::result::Result<
@@ -19924,6 +20416,7 @@ pub mod types {
                     });
                 self
             }
+            ///Client-chosen execution id used for correlation.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -19936,6 +20429,7 @@ pub mod types {
                     });
                 self
             }
+            ///Reference whose meaning depends on the event type.
             pub fn ref_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -19972,6 +20466,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ReportAgentEventResponse`](super::ReportAgentEventResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ReportAgentEventResponse {
             sequence: ::std::result::Result<i64, ::std::string::String>,
@@ -19984,6 +20479,7 @@ pub mod types {
             }
         }
         impl ReportAgentEventResponse {
+            ///Sequence number the server assigned to the event.
             pub fn sequence<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -20014,6 +20510,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ReportRunScoresRequest`](super::ReportRunScoresRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ReportRunScoresRequest {
             results: ::std::result::Result<
@@ -20029,6 +20526,7 @@ pub mod types {
             }
         }
         impl ReportRunScoresRequest {
+            ///The verdicts; at least one.
             pub fn results<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::ReportedRunScore>>,
@@ -20057,6 +20555,7 @@ pub mod types {
                 Self { results: Ok(value.results) }
             }
         }
+        /// Builder for [`ReportRunScoresResponse`](super::ReportRunScoresResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ReportRunScoresResponse {
             results: ::std::result::Result<
@@ -20072,6 +20571,7 @@ pub mod types {
             }
         }
         impl ReportRunScoresResponse {
+            ///One outcome per verdict.
             pub fn results<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -20102,6 +20602,7 @@ pub mod types {
                 Self { results: Ok(value.results) }
             }
         }
+        /// Builder for [`ReportedRunScore`](super::ReportedRunScore); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ReportedRunScore {
             classification: ::std::result::Result<
@@ -20129,6 +20630,7 @@ pub mod types {
             }
         }
         impl ReportedRunScore {
+            ///Chosen label; must equal one of the labels allowed for the evaluation. Ignored when failed is true.
             pub fn classification<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20143,6 +20645,7 @@ pub mod types {
                     });
                 self
             }
+            ///True when the judge could not evaluate; accepted but no score is recorded.
             pub fn failed<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -20155,6 +20658,7 @@ pub mod types {
                     });
                 self
             }
+            ///Optional reasoning; stored separately and cut off beyond 8 KB.
             pub fn reason<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20167,6 +20671,7 @@ pub mod types {
                     });
                 self
             }
+            ///Evaluation this verdict is for.
             pub fn scorer_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -20203,6 +20708,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ReportedRunScoreOutcome`](super::ReportedRunScoreOutcome); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ReportedRunScoreOutcome {
             error: ::std::result::Result<
@@ -20222,6 +20728,7 @@ pub mod types {
             }
         }
         impl ReportedRunScoreOutcome {
+            ///Why the verdict was rejected; absent when accepted.
             pub fn error<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20234,6 +20741,7 @@ pub mod types {
                     });
                 self
             }
+            ///Evaluation this outcome is for.
             pub fn scorer_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -20246,6 +20754,7 @@ pub mod types {
                     });
                 self
             }
+            ///accepted or rejected.
             pub fn status<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -20282,6 +20791,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`RequestUsage`](super::RequestUsage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct RequestUsage {
             compute_cost: ::std::result::Result<
@@ -20345,6 +20855,7 @@ pub mod types {
             }
         }
         impl RequestUsage {
+            ///Credits spent on compute.
             pub fn compute_cost<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -20357,6 +20868,7 @@ pub mod types {
                     });
                 self
             }
+            ///compute_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
             pub fn compute_cost_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -20371,6 +20883,7 @@ pub mod types {
                     });
                 self
             }
+            ///Credits spent on LLM inference.
             pub fn inference_cost<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -20401,6 +20914,7 @@ pub mod types {
                     });
                 self
             }
+            ///inference_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
             pub fn inference_cost_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -20415,6 +20929,7 @@ pub mod types {
                     });
                 self
             }
+            ///Tokens per model; omitted when unknown.
             pub fn model_token_usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::ModelTokenUsage>>,
@@ -20429,6 +20944,7 @@ pub mod types {
                     });
                 self
             }
+            ///Credits spent on platform usage.
             pub fn platform_cost<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -20441,6 +20957,7 @@ pub mod types {
                     });
                 self
             }
+            ///platform_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
             pub fn platform_cost_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -20455,6 +20972,7 @@ pub mod types {
                     });
                 self
             }
+            ///Tokens used across all categories and models; omitted when unknown.
             pub fn total_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -20467,6 +20985,7 @@ pub mod types {
                     });
                 self
             }
+            ///Detailed usage keyed by category, for example primary_agent or conversation_compaction; omitted when unknown.
             pub fn usage_by_category<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -20522,6 +21041,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`RunAgentRequest`](super::RunAgentRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct RunAgentRequest {
             agent_identity_uid: ::std::result::Result<
@@ -20597,6 +21117,7 @@ pub mod types {
             }
         }
         impl RunAgentRequest {
+            ///Agent identity to execute the run as; only for team-owned runs.
             pub fn agent_identity_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20611,6 +21132,7 @@ pub mod types {
                     });
                 self
             }
+            ///Files sent along with the prompt, at most five.
             pub fn attachments<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::AttachmentInput>>,
@@ -20637,6 +21159,7 @@ pub mod types {
                     });
                 self
             }
+            ///Existing conversation to continue from where it stopped.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20651,6 +21174,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether the run is interactive; false when omitted.
             pub fn interactive<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -20687,6 +21211,7 @@ pub mod types {
                     });
                 self
             }
+            ///Email or user ID of a team member to record as the run's creator. Only for agent API keys whose agent allows it, and only for team-owned runs.
             pub fn on_behalf_of<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20699,6 +21224,7 @@ pub mod types {
                     });
                 self
             }
+            ///Parent run when this run is spawned by orchestration. The parent must exist and be visible, and the maximum orchestration depth applies; otherwise the request fails with 400.
             pub fn parent_run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20711,6 +21237,7 @@ pub mod types {
                     });
                 self
             }
+            ///What the agent should do.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20723,6 +21250,7 @@ pub mod types {
                     });
                 self
             }
+            ///Skill to use as the base prompt, written repo:skill_name, repo:skill_path, org/repo:skill_name or org/repo:skill_path. Takes precedence over config.skill_spec.
             pub fn skill<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20735,6 +21263,7 @@ pub mod types {
                     });
                 self
             }
+            ///Create a team-owned run; defaults to true for users on exactly one team.
             pub fn team<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -20747,6 +21276,7 @@ pub mod types {
                     });
                 self
             }
+            ///Title for the run; generated when omitted.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20801,6 +21331,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`RunAgentResponse`](super::RunAgentResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct RunAgentResponse {
             at_capacity: ::std::result::Result<
@@ -20825,6 +21356,7 @@ pub mod types {
             }
         }
         impl RunAgentResponse {
+            ///True when the team was at its concurrency limit, so the run waits in the queue.
             pub fn at_capacity<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -20837,6 +21369,7 @@ pub mod types {
                     });
                 self
             }
+            ///ID of the new run.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -20861,6 +21394,7 @@ pub mod types {
                     });
                 self
             }
+            ///Legacy copy of run_id.
             pub fn task_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20897,6 +21431,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`RunByExternalReferenceResponse`](super::RunByExternalReferenceResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct RunByExternalReferenceResponse {
             run_id: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -20909,6 +21444,7 @@ pub mod types {
             }
         }
         impl RunByExternalReferenceResponse {
+            ///ID of the run that reported the reference.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -20937,6 +21473,7 @@ pub mod types {
                 Self { run_id: Ok(value.run_id) }
             }
         }
+        /// Builder for [`RunCreatorInfo`](super::RunCreatorInfo); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct RunCreatorInfo {
             display_name: ::std::result::Result<
@@ -20972,6 +21509,7 @@ pub mod types {
             }
         }
         impl RunCreatorInfo {
+            ///Display name.
             pub fn display_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20984,6 +21522,7 @@ pub mod types {
                     });
                 self
             }
+            ///Email address.
             pub fn email<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -20996,6 +21535,7 @@ pub mod types {
                     });
                 self
             }
+            ///Avatar URL.
             pub fn photo_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21020,6 +21560,7 @@ pub mod types {
                     });
                 self
             }
+            ///Principal ID.
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21058,6 +21599,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`RunFollowupRequest`](super::RunFollowupRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct RunFollowupRequest {
             attachments: ::std::result::Result<
@@ -21083,6 +21625,7 @@ pub mod types {
             }
         }
         impl RunFollowupRequest {
+            ///Prepared attachments to deliver with the message, at most 25. Files reach the agent on the Warp harness; other harnesses get a notice naming them.
             pub fn attachments<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::FollowupAttachment>>,
@@ -21095,6 +21638,7 @@ pub mod types {
                     });
                 self
             }
+            ///Follow-up text; may be empty when attachments are given, or when continuing from saved conversation context.
             pub fn message<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21141,6 +21685,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`RunFollowupResponse`](super::RunFollowupResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct RunFollowupResponse {
             followup_id: ::std::result::Result<
@@ -21166,6 +21711,7 @@ pub mod types {
             }
         }
         impl RunFollowupResponse {
+            ///Identifier of the follow-up, when the service assigns one.
             pub fn followup_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21178,6 +21724,7 @@ pub mod types {
                     });
                 self
             }
+            ///What happened to the follow-up.
             pub fn outcome<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -21192,6 +21739,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run that received the follow-up.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21227,6 +21775,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`RunItem`](super::RunItem); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct RunItem {
             agent_config: ::std::result::Result<
@@ -21426,6 +21975,7 @@ pub mod types {
                     });
                 self
             }
+            ///Artifacts the run produced, such as plans and pull requests.
             pub fn artifacts<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::ArtifactItem>>,
@@ -21438,6 +21988,7 @@ pub mod types {
                     });
                 self
             }
+            ///IDs of the runs this run spawned directly.
             pub fn children<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -21450,6 +22001,7 @@ pub mod types {
                     });
                 self
             }
+            ///UUID of the conversation behind the run.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21464,6 +22016,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the run was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -21488,6 +22041,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether a debug agent can be started now in the session kept after an environment setup failure (see submit_run_followup).
             pub fn debug_agent_available<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -21530,6 +22084,7 @@ pub mod types {
                     });
                 self
             }
+            ///Factory that executed the run, for runs started by a factory.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21542,6 +22097,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the run reached a terminal state; absent while it is live.
             pub fn finished_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -21556,6 +22112,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether this kind of run can be cancelled through the API (false for GitHub Action and local runs); the current state is not considered.
             pub fn is_run_type_cancellable<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -21570,6 +22127,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether the run's sandbox is up right now.
             pub fn is_sandbox_running<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -21584,6 +22142,7 @@ pub mod types {
                     });
                 self
             }
+            ///Sequence number of the last event recorded for the run.
             pub fn last_event_sequence<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -21610,6 +22169,7 @@ pub mod types {
                     });
                 self
             }
+            ///UUID of the run that spawned this one.
             pub fn parent_run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21622,6 +22182,7 @@ pub mod types {
                     });
                 self
             }
+            ///Instruction the run was given.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -21646,6 +22207,7 @@ pub mod types {
                     });
                 self
             }
+            ///The first ancestor of this run (itself for a top-level run).
             pub fn root_run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21658,6 +22220,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run ID.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -21670,6 +22233,7 @@ pub mod types {
                     });
                 self
             }
+            ///Total runtime over all executions as an ISO 8601 duration, for example PT2M30S.
             pub fn run_time<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21706,6 +22270,7 @@ pub mod types {
                     });
                 self
             }
+            ///UUID of the shared session, when there is one.
             pub fn session_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21718,6 +22283,7 @@ pub mod types {
                     });
                 self
             }
+            ///URL for watching the session.
             pub fn session_link<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21742,6 +22308,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the agent started working, if it has.
             pub fn started_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -21784,6 +22351,7 @@ pub mod types {
                     });
                 self
             }
+            ///The prompt exactly as it was submitted, before skills and defaults were applied.
             pub fn submitted_prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21798,6 +22366,7 @@ pub mod types {
                     });
                 self
             }
+            ///Legacy copy of run_id.
             pub fn task_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21810,6 +22379,7 @@ pub mod types {
                     });
                 self
             }
+            ///Human-readable title.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -21822,6 +22392,7 @@ pub mod types {
                     });
                 self
             }
+            ///Link to what triggered the run, such as a Slack thread, Linear issue or schedule.
             pub fn trigger_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -21834,6 +22405,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the run last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -21932,6 +22504,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`RunStatusMessage`](super::RunStatusMessage); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct RunStatusMessage {
             debug_agent_active: ::std::result::Result<
@@ -21964,6 +22537,7 @@ pub mod types {
             }
         }
         impl RunStatusMessage {
+            ///Whether a debug turn is currently keeping the window open, so session_debug_until may be stale.
             pub fn debug_agent_active<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -21992,6 +22566,7 @@ pub mod types {
                     });
                 self
             }
+            ///Status text.
             pub fn message<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22004,6 +22579,7 @@ pub mod types {
                     });
                 self
             }
+            ///On final errors: whether submitting a new run may succeed without changes.
             pub fn retryable<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -22016,6 +22592,7 @@ pub mod types {
                     });
                 self
             }
+            ///While a failed run's session is held open for debugging, when that idle window ends; may lag behind slightly, always on the safe side.
             pub fn session_debug_until<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22058,6 +22635,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ScheduleInfo`](super::ScheduleInfo); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ScheduleInfo {
             cron_schedule: ::std::result::Result<
@@ -22085,6 +22663,7 @@ pub mod types {
             }
         }
         impl ScheduleInfo {
+            ///Cron expression at run creation.
             pub fn cron_schedule<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22097,6 +22676,7 @@ pub mod types {
                     });
                 self
             }
+            ///Schedule ID.
             pub fn schedule_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22109,6 +22689,7 @@ pub mod types {
                     });
                 self
             }
+            ///Schedule name at run creation.
             pub fn schedule_name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22143,6 +22724,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ScheduledAgentHistoryItem`](super::ScheduledAgentHistoryItem); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ScheduledAgentHistoryItem {
             last_ran: ::std::result::Result<
@@ -22163,6 +22745,7 @@ pub mod types {
             }
         }
         impl ScheduledAgentHistoryItem {
+            ///When the schedule last started a run successfully.
             pub fn last_ran<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22177,6 +22760,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the schedule will next start a run.
             pub fn next_run<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22213,6 +22797,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ScheduledAgentItem`](super::ScheduledAgentItem); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ScheduledAgentItem {
             agent_config: ::std::result::Result<
@@ -22307,6 +22892,7 @@ pub mod types {
                     });
                 self
             }
+            ///Agent identity the schedule's runs execute as.
             pub fn agent_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
@@ -22319,6 +22905,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the schedule was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -22343,6 +22930,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cron expression (UTC) that decides when runs start, e.g. 0 9 * * * for 09:00 daily.
             pub fn cron_schedule<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22355,6 +22943,7 @@ pub mod types {
                     });
                 self
             }
+            ///True when the schedule is active, false when paused.
             pub fn enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -22395,6 +22984,7 @@ pub mod types {
                     });
                 self
             }
+            ///Identifier of the schedule.
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22405,6 +22995,7 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for id: {e}"));
                 self
             }
+            ///Error from the most recent failed attempt to start a run, if any.
             pub fn last_spawn_error<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -22431,6 +23022,7 @@ pub mod types {
                     });
                 self
             }
+            ///Display name of the schedule.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22443,6 +23035,7 @@ pub mod types {
                     });
                 self
             }
+            ///Instruction given to every run the schedule starts.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22467,6 +23060,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the schedule was last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -22539,6 +23133,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`Scope`](super::Scope); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct Scope {
             type_: ::std::result::Result<super::ScopeType, ::std::string::String>,
@@ -22568,6 +23163,7 @@ pub mod types {
                     });
                 self
             }
+            ///ID of the owning user or team.
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -22600,6 +23196,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ScreenshotArtifact`](super::ScreenshotArtifact); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ScreenshotArtifact {
             artifact_type: ::std::result::Result<
@@ -22627,6 +23224,7 @@ pub mod types {
             }
         }
         impl ScreenshotArtifact {
+            ///Artifact kind; always SCREENSHOT here.
             pub fn artifact_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ScreenshotArtifactArtifactType>,
@@ -22639,6 +23237,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the artifact was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -22685,6 +23284,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ScreenshotArtifactData`](super::ScreenshotArtifactData); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ScreenshotArtifactData {
             artifact_uid: ::std::result::Result<
@@ -22710,6 +23310,7 @@ pub mod types {
             }
         }
         impl ScreenshotArtifactData {
+            ///Artifact ID, usable with get_artifact.
             pub fn artifact_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22722,6 +23323,7 @@ pub mod types {
                     });
                 self
             }
+            ///What the screenshot shows.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -22734,6 +23336,7 @@ pub mod types {
                     });
                 self
             }
+            ///Image MIME type.
             pub fn mime_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22770,6 +23373,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ScreenshotArtifactResponse`](super::ScreenshotArtifactResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ScreenshotArtifactResponse {
             artifact_type: ::std::result::Result<
@@ -22807,6 +23411,7 @@ pub mod types {
             }
         }
         impl ScreenshotArtifactResponse {
+            ///Artifact kind; always SCREENSHOT here.
             pub fn artifact_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22821,6 +23426,7 @@ pub mod types {
                     });
                 self
             }
+            ///Artifact ID (a UUID).
             pub fn artifact_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22833,6 +23439,7 @@ pub mod types {
                     });
                 self
             }
+            ///When the artifact was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -22857,6 +23464,7 @@ pub mod types {
                     });
                 self
             }
+            ///Where the screenshot came from.
             pub fn source_links<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22899,6 +23507,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ScreenshotArtifactResponseData`](super::ScreenshotArtifactResponseData); `try_into()` fails when a required field was not set.
         #[derive(Clone)]
         pub struct ScreenshotArtifactResponseData {
             content_type: ::std::result::Result<
@@ -22929,6 +23538,7 @@ pub mod types {
             }
         }
         impl ScreenshotArtifactResponseData {
+            ///Image MIME type, for example image/png.
             pub fn content_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22941,6 +23551,7 @@ pub mod types {
                     });
                 self
             }
+            ///What the screenshot shows.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -22953,6 +23564,7 @@ pub mod types {
                     });
                 self
             }
+            ///Signed, time-limited URL of the image.
             pub fn download_url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -22965,6 +23577,7 @@ pub mod types {
                     });
                 self
             }
+            ///When download_url stops working.
             pub fn expires_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -23003,6 +23616,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`SecretRef`](super::SecretRef); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct SecretRef {
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -23015,6 +23629,7 @@ pub mod types {
             }
         }
         impl SecretRef {
+            ///Name of the managed secret.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -23041,6 +23656,7 @@ pub mod types {
                 Self { name: Ok(value.name) }
             }
         }
+        /// Builder for [`SendAgentMessageRequest`](super::SendAgentMessageRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct SendAgentMessageRequest {
             body: ::std::result::Result<
@@ -23073,6 +23689,7 @@ pub mod types {
             }
         }
         impl SendAgentMessageRequest {
+            ///Message text, at most 128 KiB.
             pub fn body<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::SendAgentMessageRequestBody>,
@@ -23085,6 +23702,7 @@ pub mod types {
                     });
                 self
             }
+            ///Run that sends the message.
             pub fn sender_run_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -23097,6 +23715,7 @@ pub mod types {
                     });
                 self
             }
+            ///Subject line.
             pub fn subject<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::SendAgentMessageRequestSubject>,
@@ -23109,6 +23728,7 @@ pub mod types {
                     });
                 self
             }
+            ///Recipient run ids; each gets a separate copy.
             pub fn to<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -23145,6 +23765,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`SendAgentMessageResponse`](super::SendAgentMessageResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct SendAgentMessageResponse {
             message_ids: ::std::result::Result<
@@ -23160,6 +23781,7 @@ pub mod types {
             }
         }
         impl SendAgentMessageResponse {
+            ///One message id per recipient, in the order of the request's to list.
             pub fn message_ids<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -23192,6 +23814,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`SessionRedirectResponse`](super::SessionRedirectResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct SessionRedirectResponse {
             conversation_id: ::std::result::Result<
@@ -23207,6 +23830,7 @@ pub mod types {
             }
         }
         impl SessionRedirectResponse {
+            ///Conversation to show instead of the finished session.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23241,6 +23865,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`SessionSharingConfig`](super::SessionSharingConfig); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct SessionSharingConfig {
             public_access: ::std::result::Result<
@@ -23289,6 +23914,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`TextContentBlock`](super::TextContentBlock); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct TextContentBlock {
             message_id: ::std::result::Result<
@@ -23311,6 +23937,7 @@ pub mod types {
             }
         }
         impl TextContentBlock {
+            ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23323,6 +23950,7 @@ pub mod types {
                     });
                 self
             }
+            ///The text.
             pub fn text<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -23335,6 +23963,7 @@ pub mod types {
                     });
                 self
             }
+            ///Block kind; always text here.
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::TextContentBlockType>,
@@ -23369,6 +23998,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`TokenCountBreakdown`](super::TokenCountBreakdown); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct TokenCountBreakdown {
             input: ::std::result::Result<i64, ::std::string::String>,
@@ -23391,6 +24021,7 @@ pub mod types {
             }
         }
         impl TokenCountBreakdown {
+            ///Uncached input tokens.
             pub fn input<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -23403,6 +24034,7 @@ pub mod types {
                     });
                 self
             }
+            ///Input tokens read from cache.
             pub fn input_cache_read<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -23417,6 +24049,7 @@ pub mod types {
                     });
                 self
             }
+            ///Input tokens written to cache.
             pub fn input_cache_write<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -23431,6 +24064,7 @@ pub mod types {
                     });
                 self
             }
+            ///Output tokens.
             pub fn output<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<i64>,
@@ -23468,6 +24102,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`UpdateAgentRequest`](super::UpdateAgentRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct UpdateAgentRequest {
             agent_type: ::std::result::Result<
@@ -23588,6 +24223,7 @@ pub mod types {
                     });
                 self
             }
+            ///Legacy default harness name; empty string clears it. Prefer harness.
             pub fn base_harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23600,6 +24236,7 @@ pub mod types {
                     });
                 self
             }
+            ///New default model; empty string clears it.
             pub fn base_model<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23628,6 +24265,7 @@ pub mod types {
                     });
                 self
             }
+            ///New default runner; empty string clears it. The caller needs view access to the runner.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23642,6 +24280,7 @@ pub mod types {
                     });
                 self
             }
+            ///New description; empty clears it.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23654,6 +24293,7 @@ pub mod types {
                     });
                 self
             }
+            ///New default environment; empty string clears it.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23712,6 +24352,7 @@ pub mod types {
                     });
                 self
             }
+            ///New MCP server map; omit to keep, empty object to clear (null is not accepted).
             pub fn mcp_servers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -23743,6 +24384,7 @@ pub mod types {
                     });
                 self
             }
+            ///New display name.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23755,6 +24397,7 @@ pub mod types {
                     });
                 self
             }
+            ///Change whether the agent's API key may use on_behalf_of; admins only.
             pub fn on_behalf_of_enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -23769,6 +24412,7 @@ pub mod types {
                     });
                 self
             }
+            ///New base prompt; empty clears it.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23781,6 +24425,7 @@ pub mod types {
                     });
                 self
             }
+            ///New secret list; empty array clears it, duplicate names are rejected.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -23795,6 +24440,7 @@ pub mod types {
                     });
                 self
             }
+            ///Secrets to add to the identity's list, keeping the ones it has (secrets replaces the list).
             pub fn secrets_append<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
@@ -23809,6 +24455,7 @@ pub mod types {
                     });
                 self
             }
+            ///New skill spec list; empty array clears it.
             pub fn skills<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -23823,6 +24470,7 @@ pub mod types {
                     });
                 self
             }
+            ///New default worker host; empty string clears it.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23889,6 +24537,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`UpdateFactoryTaskRequest`](super::UpdateFactoryTaskRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct UpdateFactoryTaskRequest {
             description: ::std::result::Result<
@@ -23914,6 +24563,7 @@ pub mod types {
             }
         }
         impl UpdateFactoryTaskRequest {
+            ///New description.
             pub fn description<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23926,6 +24576,7 @@ pub mod types {
                     });
                 self
             }
+            ///New stage; any stage may follow any other, backwards included.
             pub fn stage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -23940,6 +24591,7 @@ pub mod types {
                     });
                 self
             }
+            ///New title.
             pub fn title<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -23976,6 +24628,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`UpdateScheduledAgentRequest`](super::UpdateScheduledAgentRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct UpdateScheduledAgentRequest {
             agent_config: ::std::result::Result<
@@ -24036,6 +24689,7 @@ pub mod types {
                     });
                 self
             }
+            ///Agent identity to execute runs as; team-owned schedules only.
             pub fn agent_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
@@ -24048,6 +24702,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cron expression (UTC) that decides when runs start.
             pub fn cron_schedule<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -24060,6 +24715,7 @@ pub mod types {
                     });
                 self
             }
+            ///Whether the schedule is active.
             pub fn enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -24096,6 +24752,7 @@ pub mod types {
                     });
                 self
             }
+            ///Display name of the schedule.
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -24108,6 +24765,7 @@ pub mod types {
                     });
                 self
             }
+            ///Instruction for each run; optional when agent_config names a skill.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -24154,6 +24812,7 @@ pub mod types {
                 }
             }
         }
+        /// Builder for [`ValidateFactoryFilesRequest`](super::ValidateFactoryFilesRequest); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ValidateFactoryFilesRequest {
             files: ::std::result::Result<
@@ -24169,6 +24828,7 @@ pub mod types {
             }
         }
         impl ValidateFactoryFilesRequest {
+            ///Every file of the tree.
             pub fn files<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryFile>>,
@@ -24197,6 +24857,7 @@ pub mod types {
                 Self { files: Ok(value.files) }
             }
         }
+        /// Builder for [`ValidateFactoryFilesResponse`](super::ValidateFactoryFilesResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ValidateFactoryFilesResponse {
             deferred_resolutions: ::std::result::Result<
@@ -24234,6 +24895,7 @@ pub mod types {
             }
         }
         impl ValidateFactoryFilesResponse {
+            ///References left for apply time.
             pub fn deferred_resolutions<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -24250,6 +24912,7 @@ pub mod types {
                     });
                 self
             }
+            ///Problems found, by file and position.
             pub fn diagnostics<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -24264,6 +24927,7 @@ pub mod types {
                     });
                 self
             }
+            ///Schema version the files were checked against.
             pub fn schema_version<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -24278,6 +24942,7 @@ pub mod types {
                     });
                 self
             }
+            ///Checks that need the team's state and were skipped.
             pub fn state_dependent_checks_not_run<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -24292,6 +24957,7 @@ pub mod types {
                     });
                 self
             }
+            ///True when no diagnostic is an error.
             pub fn valid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -24304,6 +24970,7 @@ pub mod types {
                     });
                 self
             }
+            ///Which groups of checks ran.
             pub fn validation_scope<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -24822,7 +25489,7 @@ Arguments:
 - `factory_only`: Only runs executed by a factory.
 - `factory_uid`: Only runs executed by the agents of this factory.
 - `limit`: Page size.
-- `metadata`: Only runs whose metadata contains all of these exact key/value pairs (at most 5), sent as metadata[key]=value. Fails with feature_not_available when metadata filtering is not enabled.
+- `metadata`: Only runs whose metadata contains all of these exact key/value pairs (at most 5), sent as metadata\[key\]=value. Fails with feature_not_available when metadata filtering is not enabled.
 - `model_id`: Only runs using this model.
 - `name`: Only runs whose agent config name matches.
 - `q`: Fuzzy text search over run title, prompt and skill spec.
@@ -25964,6 +26631,10 @@ pub mod builder {
         encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
         RequestBuilderExt, ResponseValue,
     };
+    /// List agents
+    ///
+    /// Lists the agents (skills) available for runs, discovered from the caller's environments or from one repository.
+    ///
     /**Builder for [`Client::list_agents`]
 
 [`Client::list_agents`]: super::Client::list_agents*/
@@ -25987,6 +26658,9 @@ pub mod builder {
                 x_warp_team_uid: Ok(None),
             }
         }
+        /// Also return skills whose SKILL.md exists but cannot be parsed; such variants carry an error message.
+        ///
+        /// Query parameter `include_malformed_skills`; default `false`.
         pub fn include_malformed_skills<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<bool>,
@@ -26000,6 +26674,9 @@ pub mod builder {
                 });
             self
         }
+        /// Clear the server-side agent list cache before listing.
+        ///
+        /// Query parameter `refresh`; default `false`.
         pub fn refresh<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<bool>,
@@ -26010,6 +26687,9 @@ pub mod builder {
                 .map_err(|_| "conversion to `bool` for refresh failed".to_string());
             self
         }
+        /// Only look in this repository, written owner/repo; all accessible environments are searched when omitted.
+        ///
+        /// Query parameter `repo`.
         pub fn repo<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26023,6 +26703,9 @@ pub mod builder {
                 });
             self
         }
+        /// Sort by name (the default) or by most recent run.
+        ///
+        /// Query parameter `sort_by`; one of `name`, `last_run`.
         pub fn sort_by<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ListAgentsSortBy>,
@@ -26035,6 +26718,9 @@ pub mod builder {
                 });
             self
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26147,6 +26833,10 @@ pub mod builder {
             }
         }
     }
+    /// Start a run (legacy path)
+    ///
+    /// Deprecated alias of create_run that queues a new cloud agent run from a prompt and/or skill. Behaves exactly like create_run; new code should call that instead.
+    ///
     /**Builder for [`Client::run_agent`]
 
 [`Client::run_agent`]: super::Client::run_agent*/
@@ -26164,6 +26854,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26177,6 +26870,9 @@ pub mod builder {
                 });
             self
         }
+        /// What the agent should do and how it should be configured.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::RunAgentRequest>,
@@ -26192,6 +26888,9 @@ pub mod builder {
                 });
             self
         }
+        /// What the agent should do and how it should be configured.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -26292,6 +26991,10 @@ pub mod builder {
             }
         }
     }
+    /// List runs
+    ///
+    /// Returns one page of runs visible to the caller, newest update first unless sorting is changed. Follow page_info.next_cursor to fetch further pages.
+    ///
     /**Builder for [`Client::list_runs`]
 
 [`Client::list_runs`]: super::Client::list_runs*/
@@ -26362,6 +27065,9 @@ pub mod builder {
                 x_warp_team_uid: Ok(None),
             }
         }
+        /// Only runs descending from this run, which must exist and be visible to the caller.
+        ///
+        /// Query parameter `ancestor_run_id`.
         pub fn ancestor_run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26375,6 +27081,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs that produced an artifact of this type.
+        ///
+        /// Query parameter `artifact_type`.
         pub fn artifact_type<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ArtifactType>,
@@ -26387,6 +27096,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs stamped with this factory automation ID.
+        ///
+        /// Query parameter `automation_id`.
         pub fn automation_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26400,6 +27112,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs created after this RFC 3339 timestamp.
+        ///
+        /// Query parameter `created_after`.
         pub fn created_after<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -26413,6 +27128,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs created before this RFC 3339 timestamp.
+        ///
+        /// Query parameter `created_before`.
         pub fn created_before<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -26426,6 +27144,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs created by this user or service account UID.
+        ///
+        /// Query parameter `creator`.
         pub fn creator<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26439,6 +27160,9 @@ pub mod builder {
                 });
             self
         }
+        /// Opaque cursor taken from page_info.next_cursor of the previous page.
+        ///
+        /// Query parameter `cursor`.
         pub fn cursor<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26452,6 +27176,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs in this environment; the literal value empty-environment selects runs that have no environment.
+        ///
+        /// Query parameter `environment_id`.
         pub fn environment_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26465,6 +27192,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs that executed in this location.
+        ///
+        /// Query parameter `execution_location`.
         pub fn execution_location<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::RunExecutionLocation>,
@@ -26478,6 +27208,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs executed by this user or agent UID, which can differ from the creator when work is delegated.
+        ///
+        /// Query parameter `executor`.
         pub fn executor<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26491,6 +27224,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs executed by a factory.
+        ///
+        /// Query parameter `factory_only`.
         pub fn factory_only<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<bool>,
@@ -26501,6 +27237,9 @@ pub mod builder {
                 .map_err(|_| "conversion to `bool` for factory_only failed".to_string());
             self
         }
+        /// Only runs executed by the agents of this factory.
+        ///
+        /// Query parameter `factory_uid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26514,6 +27253,9 @@ pub mod builder {
                 });
             self
         }
+        /// Page size.
+        ///
+        /// Query parameter `limit`; from 1 to 500, default 20.
         pub fn limit<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::num::NonZeroU64>,
@@ -26527,6 +27269,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs whose metadata contains all of these exact key/value pairs (at most 5), sent as metadata\[key\]=value. Fails with feature_not_available when metadata filtering is not enabled.
+        ///
+        /// Query parameter `metadata`.
         pub fn metadata<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<crate::MetadataFilter>,
@@ -26540,6 +27285,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs using this model.
+        ///
+        /// Query parameter `model_id`.
         pub fn model_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26553,6 +27301,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs whose agent config name matches.
+        ///
+        /// Query parameter `name`.
         pub fn name<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26566,6 +27317,9 @@ pub mod builder {
                 });
             self
         }
+        /// Fuzzy text search over run title, prompt and skill spec.
+        ///
+        /// Query parameter `q`.
         pub fn q<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26578,6 +27332,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs spawned by this scheduled agent.
+        ///
+        /// Query parameter `schedule_id`.
         pub fn schedule_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26591,6 +27348,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs using this skill spec (alias of skill_spec).
+        ///
+        /// Query parameter `skill`.
         pub fn skill<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26604,6 +27364,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs using this skill spec, for example owner/repo:path/to/SKILL.md.
+        ///
+        /// Query parameter `skill_spec`.
         pub fn skill_spec<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26617,6 +27380,9 @@ pub mod builder {
                 });
             self
         }
+        /// Field to sort by: updated_at (default), created_at, title, or agent (skill name; runs without a skill sort last).
+        ///
+        /// Query parameter `sort_by`.
         pub fn sort_by<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ListRunsSortBy>,
@@ -26629,6 +27395,9 @@ pub mod builder {
                 });
             self
         }
+        /// Sort direction.
+        ///
+        /// Query parameter `sort_order`; one of `asc`, `desc`, default `desc`.
         pub fn sort_order<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ListRunsSortOrder>,
@@ -26641,6 +27410,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs created from any of these sources; repeat the parameter to give several.
+        ///
+        /// Query parameter `source`.
         pub fn source<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::vec::Vec<types::RunSourceType>>,
@@ -26654,6 +27426,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs in any of these states; repeat the parameter to give several.
+        ///
+        /// Query parameter `state`.
         pub fn state<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::vec::Vec<types::RunState>>,
@@ -26667,6 +27442,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs whose factory task has any of these statuses; repeat the parameter to give several.
+        ///
+        /// Query parameter `task_status`.
         pub fn task_status<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::vec::Vec<types::FactoryTaskStatus>>,
@@ -26680,6 +27458,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only runs updated after this RFC 3339 timestamp.
+        ///
+        /// Query parameter `updated_after`.
         pub fn updated_after<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -26693,6 +27474,9 @@ pub mod builder {
                 });
             self
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26902,6 +27686,10 @@ pub mod builder {
             }
         }
     }
+    /// Start a run
+    ///
+    /// Queues a new cloud agent run from a prompt and/or skill with optional configuration. The run executes asynchronously; poll get_run with the returned run_id to follow it.
+    ///
     /**Builder for [`Client::create_run`]
 
 [`Client::create_run`]: super::Client::create_run*/
@@ -26919,6 +27707,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -26932,6 +27723,9 @@ pub mod builder {
                 });
             self
         }
+        /// What the agent should do and how it should be configured.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::RunAgentRequest>,
@@ -26947,6 +27741,9 @@ pub mod builder {
                 });
             self
         }
+        /// What the agent should do and how it should be configured.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -27047,6 +27844,10 @@ pub mod builder {
             }
         }
     }
+    /// Get a run
+    ///
+    /// Returns the full details of one run, including its prompt, state, resolved configuration and artifacts.
+    ///
     /**Builder for [`Client::get_run`]
 
 [`Client::get_run`]: super::Client::get_run*/
@@ -27062,6 +27863,9 @@ pub mod builder {
                 run_id: Err("run_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -27165,6 +27969,10 @@ pub mod builder {
             }
         }
     }
+    /// Download a run transcript
+    ///
+    /// Redirects to a short-lived URL from which the raw transcript of the run can be downloaded. The transcript is harness-specific JSON and is not described here.
+    ///
     /**Builder for [`Client::get_run_transcript`]
 
 [`Client::get_run_transcript`]: super::Client::get_run_transcript*/
@@ -27180,6 +27988,9 @@ pub mod builder {
                 run_id: Err("run_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -27274,6 +28085,10 @@ pub mod builder {
             }
         }
     }
+    /// Get a run's normalized conversation
+    ///
+    /// Returns the conversation of a run as nested steps of messages made of typed content blocks.
+    ///
     /**Builder for [`Client::get_run_conversation`]
 
 [`Client::get_run_conversation`]: super::Client::get_run_conversation*/
@@ -27289,6 +28104,9 @@ pub mod builder {
                 run_id: Err("run_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -27400,6 +28218,10 @@ pub mod builder {
             }
         }
     }
+    /// Cancel a run
+    ///
+    /// Requests cancellation of a run and returns its ID as a JSON string. A run still PENDING answers 409 and can be retried shortly; runs already finished answer 400.
+    ///
     /**Builder for [`Client::cancel_run`]
 
 [`Client::cancel_run`]: super::Client::cancel_run*/
@@ -27415,6 +28237,9 @@ pub mod builder {
                 run_id: Err("run_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -27533,6 +28358,10 @@ pub mod builder {
             }
         }
     }
+    /// Interrupt a run
+    ///
+    /// Stops what the agent is working on right now without ending the run or its sandbox: the run stays in progress and takes follow-ups afterwards. Only live runs on the Warp harness can be interrupted; cancel_run ends a run. 202 means the interrupt was accepted; the agent applies it asynchronously.
+    ///
     /**Builder for [`Client::interrupt_run`]
 
 [`Client::interrupt_run`]: super::Client::interrupt_run*/
@@ -27548,6 +28377,9 @@ pub mod builder {
                 run_id: Err("run_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -27655,6 +28487,10 @@ pub mod builder {
             }
         }
     }
+    /// Read the harness usage of a run
+    ///
+    /// Returns the latest cumulative usage snapshot kept for a run on a third-party harness (Claude Code or Codex). A run without one answers available: false rather than zeros. Readable by whoever may read the run's transcript.
+    ///
     /**Builder for [`Client::get_run_harness_usage`]
 
 [`Client::get_run_harness_usage`]: super::Client::get_run_harness_usage*/
@@ -27670,6 +28506,9 @@ pub mod builder {
                 run_id: Err("run_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -27767,6 +28606,10 @@ pub mod builder {
             }
         }
     }
+    /// Send a follow-up to a run
+    ///
+    /// Delivers a follow-up message to an existing run, which the server routes according to whether the run is queued, running or finished. A run that failed during environment setup and is still in its debug window gets a debug agent instead and stays failed.
+    ///
     /**Builder for [`Client::submit_run_followup`]
 
 [`Client::submit_run_followup`]: super::Client::submit_run_followup*/
@@ -27784,6 +28627,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Identifier of the run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -27796,6 +28642,9 @@ pub mod builder {
                 });
             self
         }
+        /// The follow-up message and its mode.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::RunFollowupRequest>,
@@ -27811,6 +28660,9 @@ pub mod builder {
                 });
             self
         }
+        /// The follow-up message and its mode.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -27925,6 +28777,10 @@ pub mod builder {
             }
         }
     }
+    /// Get a run's timeline
+    ///
+    /// Returns the setup and lifecycle events recorded for a run, in chronological order.
+    ///
     /**Builder for [`Client::get_run_timeline`]
 
 [`Client::get_run_timeline`]: super::Client::get_run_timeline*/
@@ -27940,6 +28796,9 @@ pub mod builder {
                 run_id: Err("run_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -28037,6 +28896,10 @@ pub mod builder {
             }
         }
     }
+    /// Report scores for a run
+    ///
+    /// Records evaluation verdicts for a run; called by the judge run with its own API key. Each verdict is handled on its own: 200 means all were accepted, 206 that at least one was rejected.
+    ///
     /**Builder for [`Client::report_run_scores`]
 
 [`Client::report_run_scores`]: super::Client::report_run_scores*/
@@ -28054,6 +28917,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Identifier of the run being scored.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -28066,6 +28932,9 @@ pub mod builder {
                 });
             self
         }
+        /// The verdicts to record.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ReportRunScoresRequest>,
@@ -28083,6 +28952,9 @@ pub mod builder {
                 });
             self
         }
+        /// The verdicts to record.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -28179,6 +29051,10 @@ pub mod builder {
             }
         }
     }
+    /// List handoff attachments of a run
+    ///
+    /// Returns fresh download URLs for the snapshot files uploaded by the run's most recent finished execution; the list is empty when there are none.
+    ///
     /**Builder for [`Client::list_handoff_attachments`]
 
 [`Client::list_handoff_attachments`]: super::Client::list_handoff_attachments*/
@@ -28194,6 +29070,9 @@ pub mod builder {
                 run_id: Err("run_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -28294,6 +29173,10 @@ pub mod builder {
             }
         }
     }
+    /// Find a run by external reference URL
+    ///
+    /// Looks up the run that reported an EXTERNAL_REFERENCE artifact with the given canonical URL. A missing match and a run the caller cannot see both answer 404.
+    ///
     /**Builder for [`Client::get_run_by_external_reference`]
 
 [`Client::get_run_by_external_reference`]: super::Client::get_run_by_external_reference*/
@@ -28309,6 +29192,9 @@ pub mod builder {
                 url: Err("url was not initialized".to_string()),
             }
         }
+        /// Canonical URL of the external reference artifact.
+        ///
+        /// Query parameter `url`; required, at most 2048 characters.
         pub fn url<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::GetRunByExternalReferenceUrl>,
@@ -28407,6 +29293,10 @@ pub mod builder {
             }
         }
     }
+    /// Get a normalized conversation
+    ///
+    /// Returns a conversation by its ID as nested steps of messages made of typed content blocks.
+    ///
     /**Builder for [`Client::get_conversation`]
 
 [`Client::get_conversation`]: super::Client::get_conversation*/
@@ -28422,6 +29312,9 @@ pub mod builder {
                 conversation_id: Err("conversation_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the conversation.
+        ///
+        /// Path parameter `conversationId`.
         pub fn conversation_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -28533,6 +29426,10 @@ pub mod builder {
             }
         }
     }
+    /// Download a conversation transcript
+    ///
+    /// Redirects to a short-lived URL for the raw transcript of a conversation. Only conversations run by third-party harnesses (Claude Code, Codex, Gemini) have one.
+    ///
     /**Builder for [`Client::get_conversation_transcript`]
 
 [`Client::get_conversation_transcript`]: super::Client::get_conversation_transcript*/
@@ -28548,6 +29445,9 @@ pub mod builder {
                 conversation_id: Err("conversation_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the conversation.
+        ///
+        /// Path parameter `conversationId`.
         pub fn conversation_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -28642,6 +29542,10 @@ pub mod builder {
             }
         }
     }
+    /// Resolve a conversation link
+    ///
+    /// Tells whether a conversation link should jump to a live shared session. Public so that anonymous viewers of shared links can call it.
+    ///
     /**Builder for [`Client::get_conversation_redirect`]
 
 [`Client::get_conversation_redirect`]: super::Client::get_conversation_redirect*/
@@ -28657,6 +29561,9 @@ pub mod builder {
                 conversation_id: Err("conversation_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the conversation.
+        ///
+        /// Path parameter `conversationId`.
         pub fn conversation_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -28736,6 +29643,10 @@ pub mod builder {
             }
         }
     }
+    /// Send a follow-up to a conversation
+    ///
+    /// Like submit_run_followup, addressed by conversation: the follow-up goes to the conversation's newest run. Attachments must have been prepared for the run that is newest at that time; if a newer run appears in between, the service answers 422 unknown_attachment. mode applies only when the follow-up is queued or starts a new execution; a live session keeps its mode.
+    ///
     /**Builder for [`Client::submit_conversation_followup`]
 
 [`Client::submit_conversation_followup`]: super::Client::submit_conversation_followup*/
@@ -28753,6 +29664,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Identifier of the conversation.
+        ///
+        /// Path parameter `conversationId`.
         pub fn conversation_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -28765,6 +29679,9 @@ pub mod builder {
                 });
             self
         }
+        /// The follow-up message, its mode and attachments.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::RunFollowupRequest>,
@@ -28780,6 +29697,9 @@ pub mod builder {
                 });
             self
         }
+        /// The follow-up message, its mode and attachments.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -28894,6 +29814,10 @@ pub mod builder {
             }
         }
     }
+    /// Interrupt the run of a conversation
+    ///
+    /// Like interrupt_run, addressed by conversation: the interrupt goes to the run a follow-up would reach. The caller must be able to view both the conversation and that run.
+    ///
     /**Builder for [`Client::interrupt_conversation`]
 
 [`Client::interrupt_conversation`]: super::Client::interrupt_conversation*/
@@ -28909,6 +29833,9 @@ pub mod builder {
                 conversation_id: Err("conversation_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the conversation.
+        ///
+        /// Path parameter `conversationId`.
         pub fn conversation_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -29023,6 +29950,10 @@ pub mod builder {
             }
         }
     }
+    /// Resolve a shared session link
+    ///
+    /// Tells whether a shared session link should now show the conversation instead, which happens once the sandbox has finished and conversation data exists.
+    ///
     /**Builder for [`Client::get_session_redirect`]
 
 [`Client::get_session_redirect`]: super::Client::get_session_redirect*/
@@ -29038,6 +29969,9 @@ pub mod builder {
                 session_uuid: Err("session_uuid was not initialized".to_string()),
             }
         }
+        /// UUID of the shared session.
+        ///
+        /// Path parameter `sessionUuid`.
         pub fn session_uuid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -29114,6 +30048,10 @@ pub mod builder {
             }
         }
     }
+    /// Get an artifact
+    ///
+    /// Returns an artifact with either its current plan content or a short-lived signed download URL. Public artifacts can be read anonymously; private ones need an authorized caller.
+    ///
     /**Builder for [`Client::get_artifact`]
 
 [`Client::get_artifact`]: super::Client::get_artifact*/
@@ -29129,6 +30067,9 @@ pub mod builder {
                 artifact_uid: Err("artifact_uid was not initialized".to_string()),
             }
         }
+        /// Identifier (a UUID) of the artifact.
+        ///
+        /// Path parameter `artifactUid`.
         pub fn artifact_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -29233,6 +30174,10 @@ pub mod builder {
             }
         }
     }
+    /// Download an artifact
+    ///
+    /// Redirects to a short-lived signed URL from which the artifact can be downloaded. Public artifacts can be downloaded anonymously.
+    ///
     /**Builder for [`Client::download_artifact`]
 
 [`Client::download_artifact`]: super::Client::download_artifact*/
@@ -29248,6 +30193,9 @@ pub mod builder {
                 artifact_uid: Err("artifact_uid was not initialized".to_string()),
             }
         }
+        /// Identifier (a UUID) of the artifact.
+        ///
+        /// Path parameter `artifactUid`.
         pub fn artifact_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -29342,6 +30290,10 @@ pub mod builder {
             }
         }
     }
+    /// List environments
+    ///
+    /// Lists the cloud environments the caller owns, is a guest on, or reached through a shared link.
+    ///
     /**Builder for [`Client::list_environments`]
 
 [`Client::list_environments`]: super::Client::list_environments*/
@@ -29359,6 +30311,9 @@ pub mod builder {
                 x_warp_team_uid: Ok(None),
             }
         }
+        /// Sort alphabetically by name, or by last update with the most recent first (the default).
+        ///
+        /// Query parameter `sort_by`; one of `name`, `last_updated`.
         pub fn sort_by<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ListEnvironmentsSortBy>,
@@ -29372,6 +30327,9 @@ pub mod builder {
                 });
             self
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -29461,6 +30419,10 @@ pub mod builder {
             }
         }
     }
+    /// List models
+    ///
+    /// Lists the language models the caller can use for runs, with the default model and the reason any model is unavailable.
+    ///
     /**Builder for [`Client::list_models`]
 
 [`Client::list_models`]: super::Client::list_models*/
@@ -29539,6 +30501,10 @@ pub mod builder {
             }
         }
     }
+    /// List connected self-hosted workers
+    ///
+    /// Lists the self-hosted workers currently connected for the caller's team. Presence comes from worker heartbeats and can lag slightly.
+    ///
     /**Builder for [`Client::list_connected_self_hosted_workers`]
 
 [`Client::list_connected_self_hosted_workers`]: super::Client::list_connected_self_hosted_workers*/
@@ -29554,6 +30520,9 @@ pub mod builder {
                 x_warp_team_uid: Ok(None),
             }
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -29648,6 +30617,10 @@ pub mod builder {
             }
         }
     }
+    /// List scheduled agents
+    ///
+    /// Returns every scheduled agent the caller can see, ordered by name.
+    ///
     /**Builder for [`Client::list_schedules`]
 
 [`Client::list_schedules`]: super::Client::list_schedules*/
@@ -29663,6 +30636,9 @@ pub mod builder {
                 x_warp_team_uid: Ok(None),
             }
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -29750,6 +30726,10 @@ pub mod builder {
             }
         }
     }
+    /// Create a scheduled agent
+    ///
+    /// Creates an agent that is started automatically whenever its cron expression fires. A prompt is needed unless the agent config names a skill.
+    ///
     /**Builder for [`Client::create_schedule`]
 
 [`Client::create_schedule`]: super::Client::create_schedule*/
@@ -29767,6 +30747,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -29780,6 +30763,9 @@ pub mod builder {
                 });
             self
         }
+        /// Settings for a new schedule. Give a prompt unless agent_config names a skill (skill_spec or skills).
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CreateScheduledAgentRequest>,
@@ -29798,6 +30784,9 @@ pub mod builder {
                 });
             self
         }
+        /// Settings for a new schedule. Give a prompt unless agent_config names a skill (skill_spec or skills).
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -29899,6 +30888,10 @@ pub mod builder {
             }
         }
     }
+    /// Get a scheduled agent
+    ///
+    /// Fetches one schedule with its configuration, ownership and run history.
+    ///
     /**Builder for [`Client::get_schedule`]
 
 [`Client::get_schedule`]: super::Client::get_schedule*/
@@ -29914,6 +30907,9 @@ pub mod builder {
                 schedule_id: Err("schedule_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the scheduled agent.
+        ///
+        /// Path parameter `scheduleId`.
         pub fn schedule_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30018,6 +31014,10 @@ pub mod builder {
             }
         }
     }
+    /// Replace a scheduled agent
+    ///
+    /// Replaces the schedule's settings as a whole (omitted optional fields such as metadata are cleared). Changes only affect runs started afterwards.
+    ///
     /**Builder for [`Client::update_schedule`]
 
 [`Client::update_schedule`]: super::Client::update_schedule*/
@@ -30035,6 +31035,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Identifier of the scheduled agent.
+        ///
+        /// Path parameter `scheduleId`.
         pub fn schedule_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30047,6 +31050,9 @@ pub mod builder {
                 });
             self
         }
+        /// Full replacement of a schedule's settings; optional fields left out are reset (metadata is cleared). Give a prompt unless agent_config names a skill.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::UpdateScheduledAgentRequest>,
@@ -30065,6 +31071,9 @@ pub mod builder {
                 });
             self
         }
+        /// Full replacement of a schedule's settings; optional fields left out are reset (metadata is cleared). Give a prompt unless agent_config names a skill.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -30173,6 +31182,10 @@ pub mod builder {
             }
         }
     }
+    /// Delete a scheduled agent
+    ///
+    /// Removes the schedule so that no further runs are started from it.
+    ///
     /**Builder for [`Client::delete_schedule`]
 
 [`Client::delete_schedule`]: super::Client::delete_schedule*/
@@ -30188,6 +31201,9 @@ pub mod builder {
                 schedule_id: Err("schedule_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the scheduled agent.
+        ///
+        /// Path parameter `scheduleId`.
         pub fn schedule_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30288,6 +31304,10 @@ pub mod builder {
             }
         }
     }
+    /// Pause a scheduled agent
+    ///
+    /// Disables the schedule; no runs are started until it is resumed.
+    ///
     /**Builder for [`Client::pause_schedule`]
 
 [`Client::pause_schedule`]: super::Client::pause_schedule*/
@@ -30303,6 +31323,9 @@ pub mod builder {
                 schedule_id: Err("schedule_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the scheduled agent.
+        ///
+        /// Path parameter `scheduleId`.
         pub fn schedule_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30400,6 +31423,10 @@ pub mod builder {
             }
         }
     }
+    /// Resume a scheduled agent
+    ///
+    /// Re-enables a paused schedule so runs start again at the next cron match.
+    ///
     /**Builder for [`Client::resume_schedule`]
 
 [`Client::resume_schedule`]: super::Client::resume_schedule*/
@@ -30415,6 +31442,9 @@ pub mod builder {
                 schedule_id: Err("schedule_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the scheduled agent.
+        ///
+        /// Path parameter `scheduleId`.
         pub fn schedule_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30512,6 +31542,10 @@ pub mod builder {
             }
         }
     }
+    /// List agent identities
+    ///
+    /// Returns the agents of the caller's team, each with its availability flag.
+    ///
     /**Builder for [`Client::list_agent_identities`]
 
 [`Client::list_agent_identities`]: super::Client::list_agent_identities*/
@@ -30529,6 +31563,9 @@ pub mod builder {
                 x_warp_team_uid: Ok(None),
             }
         }
+        /// Only return agents linked to this factory.
+        ///
+        /// Query parameter `factory_uid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30542,6 +31579,9 @@ pub mod builder {
                 });
             self
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30645,6 +31685,10 @@ pub mod builder {
             }
         }
     }
+    /// Create an agent identity
+    ///
+    /// Creates a named agent in the caller's team that team-owned runs can use as their execution principal.
+    ///
     /**Builder for [`Client::create_agent_identity`]
 
 [`Client::create_agent_identity`]: super::Client::create_agent_identity*/
@@ -30662,6 +31706,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30675,6 +31722,9 @@ pub mod builder {
                 });
             self
         }
+        /// Settings for a new agent identity; only the name is mandatory.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CreateAgentRequest>,
@@ -30690,6 +31740,9 @@ pub mod builder {
                 });
             self
         }
+        /// Settings for a new agent identity; only the name is mandatory.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -30790,6 +31843,10 @@ pub mod builder {
             }
         }
     }
+    /// Get an agent identity
+    ///
+    /// Fetches one agent by its identifier, including its defaults and availability.
+    ///
     /**Builder for [`Client::get_agent_identity`]
 
 [`Client::get_agent_identity`]: super::Client::get_agent_identity*/
@@ -30805,6 +31862,9 @@ pub mod builder {
                 agent_uid: Err("agent_uid was not initialized".to_string()),
             }
         }
+        /// Unique identifier of the agent identity.
+        ///
+        /// Path parameter `agentUid`.
         pub fn agent_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30895,6 +31955,10 @@ pub mod builder {
             }
         }
     }
+    /// Update an agent identity
+    ///
+    /// Partially updates an agent: omitted or null fields stay unchanged, empty values clear a field and other values replace it.
+    ///
     /**Builder for [`Client::update_agent_identity`]
 
 [`Client::update_agent_identity`]: super::Client::update_agent_identity*/
@@ -30912,6 +31976,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Unique identifier of the agent identity.
+        ///
+        /// Path parameter `agentUid`.
         pub fn agent_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -30924,6 +31991,9 @@ pub mod builder {
                 });
             self
         }
+        /// Partial update of an agent: omitted or null fields stay as they are, empty values clear a field, any other value replaces it.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::UpdateAgentRequest>,
@@ -30939,6 +32009,9 @@ pub mod builder {
                 });
             self
         }
+        /// Partial update of an agent: omitted or null fields stay as they are, empty values clear a field, any other value replaces it.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -31046,6 +32119,10 @@ pub mod builder {
             }
         }
     }
+    /// Delete an agent identity
+    ///
+    /// Deletes the agent together with all of its API keys. The team's default agent cannot be deleted.
+    ///
     /**Builder for [`Client::delete_agent_identity`]
 
 [`Client::delete_agent_identity`]: super::Client::delete_agent_identity*/
@@ -31061,6 +32138,9 @@ pub mod builder {
                 agent_uid: Err("agent_uid was not initialized".to_string()),
             }
         }
+        /// Unique identifier of the agent identity.
+        ///
+        /// Path parameter `agentUid`.
         pub fn agent_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -31161,6 +32241,10 @@ pub mod builder {
             }
         }
     }
+    /// Send a message to runs
+    ///
+    /// Delivers one message to each listed recipient run; every recipient gets its own message id and delivery state. Requires the orchestration feature.
+    ///
     /**Builder for [`Client::send_agent_message`]
 
 [`Client::send_agent_message`]: super::Client::send_agent_message*/
@@ -31176,6 +32260,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// A message to deliver to one or more runs.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::SendAgentMessageRequest>,
@@ -31193,6 +32280,9 @@ pub mod builder {
                 });
             self
         }
+        /// A message to deliver to one or more runs.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -31307,6 +32397,10 @@ pub mod builder {
             }
         }
     }
+    /// List a run's inbox
+    ///
+    /// Returns the headers (without bodies) of messages addressed to the run, optionally only unread ones or those sent after a point in time.
+    ///
     /**Builder for [`Client::list_agent_messages`]
 
 [`Client::list_agent_messages`]: super::Client::list_agent_messages*/
@@ -31328,6 +32422,9 @@ pub mod builder {
                 unread: Ok(None),
             }
         }
+        /// Identifier of the recipient run.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -31340,6 +32437,9 @@ pub mod builder {
                 });
             self
         }
+        /// Maximum number of headers to return.
+        ///
+        /// Query parameter `limit`; at most 100, default 50.
         pub fn limit<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<i64>,
@@ -31350,6 +32450,9 @@ pub mod builder {
                 .map_err(|_| "conversion to `i64` for limit failed".to_string());
             self
         }
+        /// Only return messages sent after this time.
+        ///
+        /// Query parameter `since`.
         pub fn since<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -31363,6 +32466,9 @@ pub mod builder {
                 });
             self
         }
+        /// When true, only messages that have not been read yet are returned.
+        ///
+        /// Query parameter `unread`.
         pub fn unread<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<bool>,
@@ -31474,6 +32580,10 @@ pub mod builder {
             }
         }
     }
+    /// Read a message
+    ///
+    /// Returns the full message including its body and records the read time.
+    ///
     /**Builder for [`Client::read_agent_message`]
 
 [`Client::read_agent_message`]: super::Client::read_agent_message*/
@@ -31489,6 +32599,9 @@ pub mod builder {
                 message_id: Err("message_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the agent message.
+        ///
+        /// Path parameter `messageId`.
         pub fn message_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -31593,6 +32706,10 @@ pub mod builder {
             }
         }
     }
+    /// Mark a message delivered
+    ///
+    /// Records the delivery time if none is set yet; calling it again has no effect.
+    ///
     /**Builder for [`Client::mark_agent_message_delivered`]
 
 [`Client::mark_agent_message_delivered`]: super::Client::mark_agent_message_delivered*/
@@ -31608,6 +32725,9 @@ pub mod builder {
                 message_id: Err("message_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the agent message.
+        ///
+        /// Path parameter `messageId`.
         pub fn message_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -31708,6 +32828,10 @@ pub mod builder {
             }
         }
     }
+    /// Poll run events
+    ///
+    /// Returns events of the watched runs whose sequence number is greater than the cursor, ordered by sequence; advance the cursor after each poll.
+    ///
     /**Builder for [`Client::poll_agent_events`]
 
 [`Client::poll_agent_events`]: super::Client::poll_agent_events*/
@@ -31727,6 +32851,9 @@ pub mod builder {
                 since: Ok(None),
             }
         }
+        /// Maximum number of events to return.
+        ///
+        /// Query parameter `limit`; at most 500, default 100.
         pub fn limit<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<i64>,
@@ -31737,6 +32864,9 @@ pub mod builder {
                 .map_err(|_| "conversion to `i64` for limit failed".to_string());
             self
         }
+        /// Runs to watch; repeat the parameter once per run id.
+        ///
+        /// Query parameter `run_ids`; required.
         pub fn run_ids<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -31749,6 +32879,9 @@ pub mod builder {
                 });
             self
         }
+        /// Sequence cursor: the last sequence number already seen.
+        ///
+        /// Query parameter `since`; default 0.
         pub fn since<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<i64>,
@@ -31856,6 +32989,10 @@ pub mod builder {
             }
         }
     }
+    /// Report a run lifecycle event
+    ///
+    /// Records a lifecycle transition for the run and returns the sequence number assigned to it.
+    ///
     /**Builder for [`Client::report_agent_event`]
 
 [`Client::report_agent_event`]: super::Client::report_agent_event*/
@@ -31873,6 +33010,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Identifier of the run the event belongs to.
+        ///
+        /// Path parameter `runId`.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -31885,6 +33025,9 @@ pub mod builder {
                 });
             self
         }
+        /// A lifecycle event reported by a client for a run.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ReportAgentEventRequest>,
@@ -31902,6 +33045,9 @@ pub mod builder {
                 });
             self
         }
+        /// A lifecycle event reported by a client for a run.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -32012,6 +33158,10 @@ pub mod builder {
             }
         }
     }
+    /// Download a conversation screenshot
+    ///
+    /// Redirects to a short-lived signed URL of a computer-use screenshot kept in object storage. Needs view access to the conversation in the path; the history of a fork may name screenshots stored under its source conversation.
+    ///
     /**Builder for [`Client::download_conversation_screenshot`]
 
 [`Client::download_conversation_screenshot`]: super::Client::download_conversation_screenshot*/
@@ -32029,6 +33179,9 @@ pub mod builder {
                 screenshot_uid: Err("screenshot_uid was not initialized".to_string()),
             }
         }
+        /// Identifier of the conversation.
+        ///
+        /// Path parameter `conversationId`.
         pub fn conversation_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32041,6 +33194,9 @@ pub mod builder {
                 });
             self
         }
+        /// Identifier of the screenshot.
+        ///
+        /// Path parameter `screenshotUid`.
         pub fn screenshot_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32130,6 +33286,10 @@ pub mod builder {
             }
         }
     }
+    /// List egress IP ranges
+    ///
+    /// Returns the IP ranges outbound requests of Warp-hosted agents come from, for firewall allow-lists.
+    ///
     /**Builder for [`Client::list_egress_ranges`]
 
 [`Client::list_egress_ranges`]: super::Client::list_egress_ranges*/
@@ -32145,6 +33305,9 @@ pub mod builder {
                 x_warp_team_uid: Ok(None),
             }
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32229,6 +33392,10 @@ pub mod builder {
             }
         }
     }
+    /// List factories
+    ///
+    /// Lists the factories the caller can see, one page at a time, limited to the active team when one is set (X-Warp-Team-Uid). filter_team_uid narrows the list to one team; search matches the name or alias, ignoring case.
+    ///
     /**Builder for [`Client::list_factories`]
 
 [`Client::list_factories`]: super::Client::list_factories*/
@@ -32252,6 +33419,9 @@ pub mod builder {
                 x_warp_team_uid: Ok(None),
             }
         }
+        /// Opaque cursor taken from page_info.next_cursor of the previous page.
+        ///
+        /// Query parameter `cursor`.
         pub fn cursor<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32265,6 +33435,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only factories of this team, overriding the active team.
+        ///
+        /// Query parameter `filter_team_uid`.
         pub fn filter_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32278,6 +33451,9 @@ pub mod builder {
                 });
             self
         }
+        /// Page size.
+        ///
+        /// Query parameter `limit`; from 1 to 100, default 50.
         pub fn limit<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::num::NonZeroU64>,
@@ -32291,6 +33467,9 @@ pub mod builder {
                 });
             self
         }
+        /// Case-insensitive substring of the factory name or alias.
+        ///
+        /// Query parameter `search`.
         pub fn search<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32304,6 +33483,9 @@ pub mod builder {
                 });
             self
         }
+        /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
+        ///
+        /// Header `X-Warp-Team-Uid`.
         pub fn x_warp_team_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32422,6 +33604,10 @@ pub mod builder {
             }
         }
     }
+    /// Get a factory
+    ///
+    /// Returns one factory.
+    ///
     /**Builder for [`Client::get_factory`]
 
 [`Client::get_factory`]: super::Client::get_factory*/
@@ -32437,6 +33623,9 @@ pub mod builder {
                 factory_uid: Err("factory_uid was not initialized".to_string()),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32533,6 +33722,10 @@ pub mod builder {
             }
         }
     }
+    /// Dispatch a run to a factory
+    ///
+    /// Starts a run in the factory with the prompt and an optional title and ticket. The answer is the new run; its factory task is created asynchronously: find it with get_factory_task_by_run.
+    ///
     /**Builder for [`Client::create_factory_run`]
 
 [`Client::create_factory_run`]: super::Client::create_factory_run*/
@@ -32550,6 +33743,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32562,6 +33758,9 @@ pub mod builder {
                 });
             self
         }
+        /// The prompt and ticket of the run.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CreateFactoryRunRequest>,
@@ -32579,6 +33778,9 @@ pub mod builder {
                 });
             self
         }
+        /// The prompt and ticket of the run.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -32690,6 +33892,10 @@ pub mod builder {
             }
         }
     }
+    /// List factory tasks
+    ///
+    /// Lists the factory's tasks, one page at a time, with filters and a text search. Items are lean unless full_list is set, which adds ticket metadata and outputs.
+    ///
     /**Builder for [`Client::list_factory_tasks`]
 
 [`Client::list_factory_tasks`]: super::Client::list_factory_tasks*/
@@ -32732,6 +33938,9 @@ pub mod builder {
                 updated_after: Ok(None),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32744,6 +33953,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only tasks created after this RFC 3339 timestamp.
+        ///
+        /// Query parameter `created_after`.
         pub fn created_after<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -32757,6 +33969,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only tasks created before this RFC 3339 timestamp.
+        ///
+        /// Query parameter `created_before`.
         pub fn created_before<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -32770,6 +33985,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only tasks created by any of these user UIDs; repeatable.
+        ///
+        /// Query parameter `created_by`.
         pub fn created_by<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -32783,6 +34001,9 @@ pub mod builder {
                 });
             self
         }
+        /// Opaque cursor taken from page_info.next_cursor of the previous page.
+        ///
+        /// Query parameter `cursor`.
         pub fn cursor<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32796,6 +34017,9 @@ pub mod builder {
                 });
             self
         }
+        /// Include ticket metadata and outputs of every task on the page.
+        ///
+        /// Query parameter `full_list`.
         pub fn full_list<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<bool>,
@@ -32806,6 +34030,9 @@ pub mod builder {
                 .map_err(|_| "conversion to `bool` for full_list failed".to_string());
             self
         }
+        /// Include each task's current top-level run.
+        ///
+        /// Query parameter `include_current_run`.
         pub fn include_current_run<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<bool>,
@@ -32818,6 +34045,9 @@ pub mod builder {
                 });
             self
         }
+        /// Page size.
+        ///
+        /// Query parameter `limit`; from 1 to 100, default 50.
         pub fn limit<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::num::NonZeroU64>,
@@ -32831,6 +34061,9 @@ pub mod builder {
                 });
             self
         }
+        /// Search text matched against title and description.
+        ///
+        /// Query parameter `q`.
         pub fn q<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -32843,6 +34076,9 @@ pub mod builder {
                 });
             self
         }
+        /// Field to sort by.
+        ///
+        /// Query parameter `sort_by`; default `updated_at`.
         pub fn sort_by<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::FactoryTaskSortBy>,
@@ -32855,6 +34091,9 @@ pub mod builder {
                 });
             self
         }
+        /// Sort direction.
+        ///
+        /// Query parameter `sort_order`; one of `asc`, `desc`, default `desc`.
         pub fn sort_order<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ListFactoryTasksSortOrder>,
@@ -32868,6 +34107,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only tasks in any of these stages; repeat the parameter to give several.
+        ///
+        /// Query parameter `stage`.
         pub fn stage<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::vec::Vec<types::FactoryTaskStage>>,
@@ -32881,6 +34123,9 @@ pub mod builder {
                 });
             self
         }
+        /// Only tasks updated after this RFC 3339 timestamp.
+        ///
+        /// Query parameter `updated_after`.
         pub fn updated_after<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -33043,6 +34288,10 @@ pub mod builder {
             }
         }
     }
+    /// Create a factory task
+    ///
+    /// Creates a task bound to an existing agent conversation, in stage TRIAGE unless given. The conversation's newest run must belong to the factory's team, and a conversation can be bound to at most one live task across all factories: a second one answers 409.
+    ///
     /**Builder for [`Client::create_factory_task`]
 
 [`Client::create_factory_task`]: super::Client::create_factory_task*/
@@ -33060,6 +34309,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33072,6 +34324,9 @@ pub mod builder {
                 });
             self
         }
+        /// The task.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CreateFactoryTaskRequest>,
@@ -33089,6 +34344,9 @@ pub mod builder {
                 });
             self
         }
+        /// The task.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -33204,6 +34462,10 @@ pub mod builder {
             }
         }
     }
+    /// Get a factory task
+    ///
+    /// Returns one task with its outputs, newest first.
+    ///
     /**Builder for [`Client::get_factory_task`]
 
 [`Client::get_factory_task`]: super::Client::get_factory_task*/
@@ -33221,6 +34483,9 @@ pub mod builder {
                 task_uid: Err("task_uid was not initialized".to_string()),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33233,6 +34498,9 @@ pub mod builder {
                 });
             self
         }
+        /// Identifier of the factory task.
+        ///
+        /// Path parameter `taskUid`.
         pub fn task_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33331,6 +34599,10 @@ pub mod builder {
             }
         }
     }
+    /// Delete a factory task
+    ///
+    /// Soft-deletes a task: it disappears from lists and reads at once and its conversation can be bound to a new task. The conversation and the artifacts stay.
+    ///
     /**Builder for [`Client::delete_factory_task`]
 
 [`Client::delete_factory_task`]: super::Client::delete_factory_task*/
@@ -33348,6 +34620,9 @@ pub mod builder {
                 task_uid: Err("task_uid was not initialized".to_string()),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33360,6 +34635,9 @@ pub mod builder {
                 });
             self
         }
+        /// Identifier of the factory task.
+        ///
+        /// Path parameter `taskUid`.
         pub fn task_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33454,6 +34732,10 @@ pub mod builder {
             }
         }
     }
+    /// Update a factory task
+    ///
+    /// Changes a task's title, description or stage; members left out stay as they are and the last write wins. Any stage may follow any other, backwards or straight to COMPLETE.
+    ///
     /**Builder for [`Client::update_factory_task`]
 
 [`Client::update_factory_task`]: super::Client::update_factory_task*/
@@ -33473,6 +34755,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33485,6 +34770,9 @@ pub mod builder {
                 });
             self
         }
+        /// Identifier of the factory task.
+        ///
+        /// Path parameter `taskUid`.
         pub fn task_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33497,6 +34785,9 @@ pub mod builder {
                 });
             self
         }
+        /// What to change.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::UpdateFactoryTaskRequest>,
@@ -33514,6 +34805,9 @@ pub mod builder {
                 });
             self
         }
+        /// What to change.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
@@ -33623,6 +34917,10 @@ pub mod builder {
             }
         }
     }
+    /// Cancel a factory task
+    ///
+    /// Cancels the task's current top-level run and every live descendant of it, and moves the task to CANCELLED. A task already COMPLETE or CANCELLED answers 409.
+    ///
     /**Builder for [`Client::cancel_factory_task`]
 
 [`Client::cancel_factory_task`]: super::Client::cancel_factory_task*/
@@ -33640,6 +34938,9 @@ pub mod builder {
                 task_uid: Err("task_uid was not initialized".to_string()),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33652,6 +34953,9 @@ pub mod builder {
                 });
             self
         }
+        /// Identifier of the factory task.
+        ///
+        /// Path parameter `taskUid`.
         pub fn task_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33757,6 +35061,10 @@ pub mod builder {
             }
         }
     }
+    /// Find the factory task of a run
+    ///
+    /// Returns the task bound to the conversation of the run's root ancestor. Only this factory's tasks are found: another factory's task answers 404.
+    ///
     /**Builder for [`Client::get_factory_task_by_run`]
 
 [`Client::get_factory_task_by_run`]: super::Client::get_factory_task_by_run*/
@@ -33774,6 +35082,9 @@ pub mod builder {
                 run_id: Err("run_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33786,6 +35097,9 @@ pub mod builder {
                 });
             self
         }
+        /// The run.
+        ///
+        /// Query parameter `run_id`; required.
         pub fn run_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33892,6 +35206,10 @@ pub mod builder {
             }
         }
     }
+    /// Find the factory task of a conversation
+    ///
+    /// Returns the task bound to a conversation. Bindings are unique across factories, but only this factory's tasks are found: another factory's task answers 404.
+    ///
     /**Builder for [`Client::get_factory_task_by_conversation`]
 
 [`Client::get_factory_task_by_conversation`]: super::Client::get_factory_task_by_conversation*/
@@ -33909,6 +35227,9 @@ pub mod builder {
                 conversation_id: Err("conversation_id was not initialized".to_string()),
             }
         }
+        /// Identifier of the factory.
+        ///
+        /// Path parameter `factoryUid`.
         pub fn factory_uid<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -33921,6 +35242,9 @@ pub mod builder {
                 });
             self
         }
+        /// The conversation.
+        ///
+        /// Query parameter `conversation_id`; required.
         pub fn conversation_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -34032,6 +35356,10 @@ pub mod builder {
             }
         }
     }
+    /// List Factory file schema versions
+    ///
+    /// Returns every Factory file schema version the server describes, each with the path of its bundle. Needs no authentication. Send the ETag of a previous answer as If-None-Match to get 304 while it is current.
+    ///
     /**Builder for [`Client::list_factory_file_schemas`]
 
 [`Client::list_factory_file_schemas`]: super::Client::list_factory_file_schemas*/
@@ -34047,6 +35375,9 @@ pub mod builder {
                 if_none_match: Ok(None),
             }
         }
+        /// ETag of a copy the caller already holds; the server answers 304 Not Modified when it is still current.
+        ///
+        /// Header `If-None-Match`.
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -34127,6 +35458,10 @@ pub mod builder {
             }
         }
     }
+    /// Get a Factory file schema bundle
+    ///
+    /// Returns every JSON Schema (2020-12) document of one schema version in one bundle, so the relative $id and $ref between them keep resolving. Needs no authentication; If-None-Match as for list_factory_file_schemas.
+    ///
     /**Builder for [`Client::get_factory_file_schema`]
 
 [`Client::get_factory_file_schema`]: super::Client::get_factory_file_schema*/
@@ -34144,6 +35479,9 @@ pub mod builder {
                 if_none_match: Ok(None),
             }
         }
+        /// Factory file schema version, for example v1alpha1.
+        ///
+        /// Path parameter `schemaVersion`.
         pub fn schema_version<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -34156,6 +35494,9 @@ pub mod builder {
                 });
             self
         }
+        /// ETag of a copy the caller already holds; the server answers 304 Not Modified when it is still current.
+        ///
+        /// Header `If-None-Match`.
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -34244,6 +35585,10 @@ pub mod builder {
             }
         }
     }
+    /// Get one Factory file schema document
+    ///
+    /// Returns one JSON Schema document of a version on its own, outside the bundle, so its URL can be used as a schema reference by an editor or a YAML language server: its relative $ref resolve against the documents beside it at the same path. Needs no authentication.
+    ///
     /**Builder for [`Client::get_factory_file_schema_document`]
 
 [`Client::get_factory_file_schema_document`]: super::Client::get_factory_file_schema_document*/
@@ -34261,6 +35606,9 @@ pub mod builder {
                 document: Err("document was not initialized".to_string()),
             }
         }
+        /// Factory file schema version, for example v1alpha1.
+        ///
+        /// Path parameter `schemaVersion`.
         pub fn schema_version<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -34273,6 +35621,9 @@ pub mod builder {
                 });
             self
         }
+        /// Document name, for example factory.schema.json.
+        ///
+        /// Path parameter `document`.
         pub fn document<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -34360,6 +35711,10 @@ pub mod builder {
             }
         }
     }
+    /// Validate Factory files
+    ///
+    /// Parses a factory tree given as paths and contents and runs the checks that need no team state; nothing is stored and no repository is read. Needs no authentication, so local authoring tools can call it. Problems in the files are diagnostics in a 200 answer; 400 means the request itself is malformed.
+    ///
     /**Builder for [`Client::validate_factory_files`]
 
 [`Client::validate_factory_files`]: super::Client::validate_factory_files*/
@@ -34375,6 +35730,9 @@ pub mod builder {
                 body: Ok(::std::default::Default::default()),
             }
         }
+        /// The files of the tree.
+        ///
+        /// The request body, sent as JSON.
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ValidateFactoryFilesRequest>,
@@ -34393,6 +35751,9 @@ pub mod builder {
                 });
             self
         }
+        /// The files of the tree.
+        ///
+        /// Changes the request body through its builder, starting from what `body` set (or from an empty builder).
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(

@@ -1,4 +1,5 @@
-//! The generation pipeline: spec text → normalised spec → progenitor → tolerant types → text.
+//! The generation pipeline: spec text → normalised spec → progenitor → tolerant types and
+//! documented builders → text.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -7,7 +8,7 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 use serde_json::Value;
 use syn::visit_mut::VisitMut;
 
-use crate::{forward_compat, normalise, redaction, unions};
+use crate::{docs, forward_compat, normalise, redaction, unions};
 
 /// First line of the generated file.
 pub const HEADER: &str = "\
@@ -32,6 +33,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
         serde_json::from_str(spec_text).context("openapi.json is not valid JSON")?;
     normalise::run_all(&mut spec)?;
     require_replacements_for_deep_objects(&spec)?;
+    docs::escape_spec_prose(&mut spec);
     let tokens = run_progenitor(&spec)?;
     let mut file: syn::File =
         syn::parse2(tokens).context("progenitor produced code that does not parse")?;
@@ -47,6 +49,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
     use_own_error_type(&mut file)?;
     construct_clients_through_config(&mut file)?;
     redaction::apply(&mut file);
+    docs::apply(&mut file, &spec)?;
     file.items.push(public_operations_item(&spec));
     file.items.push(not_repeatable_operations_item(&spec));
     Ok(format!("{HEADER}\n{}", prettyplease::unparse(&file)))

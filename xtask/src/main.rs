@@ -6,6 +6,7 @@
 //!   `openapi.json` lacks.
 #![forbid(unsafe_code)]
 
+mod docs;
 mod forward_compat;
 mod generate;
 mod normalise;
