@@ -12,7 +12,7 @@ use serde_json::Value;
 pub(crate) const API_PREFIX: &str = "/api/v1";
 
 /// The workspace's openapi.json, the single description of the API.
-pub(crate) const SPEC_TEXT: &str = include_str!("../../openapi.json");
+pub(crate) const SPEC_TEXT: &str = include_str!("../openapi.json");
 
 static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
     serde_json::from_str(SPEC_TEXT).expect("the embedded openapi.json is valid JSON")

@@ -1,12 +1,21 @@
 //! Build tasks of the Oz API SDK.
 //!
-//! - `cargo xtask regen [--check]`: generate `oz-api/src/generated.rs` from `openapi.json`.
+//! The root `openapi.json` is the single source of truth: `oz-api/src/generated.rs` is
+//! generated from it, and `oz-mock/openapi.json` is a byte copy of it (the simulator embeds the
+//! spec, and a published crate can only embed files inside its own folder). Both are written by
+//! `cargo xtask regen` and never edited by hand.
+//!
+//! - `cargo xtask regen [--check | --changelog]`: generate `oz-api/src/generated.rs` from
+//!   `openapi.json`, copy the spec into `oz-mock/`, and report what changed for users of the
+//!   crate (see `api_report`); `--changelog` also records that report in `CHANGELOG.md`.
+//! - `cargo xtask api-diff OLD.rs NEW.rs` / `cargo xtask api-diff --against REV`: the same
+//!   report between two versions of the generated file.
 //! - `cargo xtask spec-diff FILE`: compare `openapi.json` with another OpenAPI document.
 //! - `cargo xtask surface-diff FILE`: list what an official SDK's surface file has that
 //!   `openapi.json` lacks.
 #![forbid(unsafe_code)]
 
-mod docs;
+mod api_report;
 mod forward_compat;
 mod generate;
 mod normalise;
@@ -22,8 +31,19 @@ use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "\
 usage:
-  cargo xtask regen [--check]     regenerate oz-api/src/generated.rs from openapi.json
-                                  (--check: fail with a diff when the checked-in file is stale)
+  cargo xtask regen [--check]     regenerate oz-api/src/generated.rs from openapi.json, copy
+                                  openapi.json to oz-mock/openapi.json, and report the changes
+                                  to the public API with the release they call for
+                                  (--check: write nothing, fail with a diff when either file is
+                                  stale)
+  cargo xtask regen --changelog   regen, and add the report to the Unreleased section of
+                                  CHANGELOG.md
+  cargo xtask api-diff OLD.rs NEW.rs
+                                  report the public API changes between two generated files
+                                  (exit 1 when one is breaking)
+  cargo xtask api-diff --against REV
+                                  the same, from oz-api/src/generated.rs at git revision REV
+                                  to the working tree
   cargo xtask spec-diff FILE      list what FILE (YAML or JSON) and openapi.json do not share
                                   (exit 1 when FILE has something openapi.json lacks)
   cargo xtask surface-diff FILE   list what an SDK surface file (JSON) has that openapi.json lacks
@@ -49,8 +69,15 @@ fn run(args: &[String]) -> Result<ExitCode> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["regen"] => regen(&root, false),
-        ["regen", "--check"] => regen(&root, true),
+        ["regen"] => regen(&root, RegenMode::Write),
+        ["regen", "--check"] => regen(&root, RegenMode::Check),
+        ["regen", "--changelog"] => regen(&root, RegenMode::Changelog),
+        ["api-diff", "--against", rev] => {
+            let old = generated_at_revision(&root, rev)?;
+            let new = read(&root.join(GENERATED))?;
+            api_diff(&old, &new)
+        }
+        ["api-diff", old, new] => api_diff(&read(Path::new(old))?, &read(Path::new(new))?),
         ["spec-diff", other] => {
             let ours = spec_diff::load_document(&root.join("openapi.json"))?;
             let theirs = spec_diff::load_document(Path::new(other))?;
@@ -98,27 +125,117 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn regen(root: &Path, check: bool) -> Result<ExitCode> {
+/// The generated client, relative to the workspace root.
+const GENERATED: &str = "oz-api/src/generated.rs";
+/// The simulator's copy of openapi.json, relative to the workspace root.
+const MOCK_SPEC: &str = "oz-mock/openapi.json";
+/// The version the API report bumps from: the workspace's, which this crate shares.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RegenMode {
+    Write,
+    Check,
+    Changelog,
+}
+
+fn regen(root: &Path, mode: RegenMode) -> Result<ExitCode> {
     let spec_path = root.join("openapi.json");
-    let out_path = root.join("oz-api/src/generated.rs");
-    Ok(match regen_files(&spec_path, &out_path, check)? {
-        Freshness::Written(lines) => {
-            println!("wrote {} ({lines} lines)", out_path.display());
-            ExitCode::SUCCESS
-        }
-        Freshness::UpToDate => {
-            println!("{} is up to date", out_path.display());
-            ExitCode::SUCCESS
-        }
+    let out_path = root.join(GENERATED);
+    let check = mode == RegenMode::Check;
+    let regenerated = regen_files(&spec_path, &out_path, check)?;
+    let mut code = ExitCode::SUCCESS;
+    match &regenerated.freshness {
+        Freshness::Written(lines) => println!("wrote {} ({lines} lines)", out_path.display()),
+        Freshness::UpToDate => println!("{} is up to date", out_path.display()),
         Freshness::Stale(diff) => {
             eprintln!("{diff}");
             eprintln!(
                 "{} is stale: run `cargo xtask regen` and commit the result",
                 out_path.display()
             );
-            ExitCode::from(1)
+            code = ExitCode::from(1);
         }
+    }
+    match copy_spec(&spec_path, &root.join(MOCK_SPEC), check)? {
+        SpecCopy::Written => println!("wrote {MOCK_SPEC} (a copy of openapi.json)"),
+        SpecCopy::UpToDate => println!("{MOCK_SPEC} is up to date"),
+        SpecCopy::Stale => {
+            eprintln!("{MOCK_SPEC} is stale, run cargo xtask regen");
+            code = ExitCode::from(1);
+        }
+    }
+    let report = match regenerated.report() {
+        Ok(report) => report,
+        Err(err) => {
+            println!("no API report: {err:#}");
+            return Ok(code);
+        }
+    };
+    if let Some(report) = &report {
+        print!("{}", report.render(VERSION));
+    }
+    if mode == RegenMode::Changelog {
+        let path = root.join("CHANGELOG.md");
+        match &report {
+            Some(report) => {
+                let entry = report.changelog_entry(VERSION, &api_report::today_utc());
+                record_in_changelog(&path, &entry)?;
+                println!(
+                    "added the report to the Unreleased section of {}",
+                    path.display()
+                );
+            }
+            None => println!("the generated code did not change: nothing to add to CHANGELOG.md"),
+        }
+    }
+    Ok(code)
+}
+
+/// Puts `entry` first in the Unreleased section of the changelog at `path`, which is created
+/// when missing.
+fn record_in_changelog(path: &Path, entry: &str) -> Result<()> {
+    let current = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            api_report::CHANGELOG_HEADER.to_owned()
+        }
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    std::fs::write(path, api_report::insert_unreleased(&current, entry))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn api_diff(old: &str, new: &str) -> Result<ExitCode> {
+    let report = api_report::compare_sources(old, new)?;
+    print!("{}", report.render(VERSION));
+    Ok(if report.breaking() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The generated file as committed at `rev`.
+fn generated_at_revision(root: &Path, rev: &str) -> Result<String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .arg("show")
+        .arg(format!("{rev}:{GENERATED}"))
+        .output()
+        .context("running git")?;
+    if !output.status.success() {
+        bail!(
+            "git show {rev}:{GENERATED} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    String::from_utf8(output.stdout).with_context(|| format!("{GENERATED} at {rev} is not UTF-8"))
 }
 
 /// What `regen` found or did.
@@ -130,29 +247,75 @@ enum Freshness {
     Stale(String),
 }
 
-fn regen_files(spec_path: &Path, out_path: &Path, check: bool) -> Result<Freshness> {
-    let text = std::fs::read_to_string(spec_path)
-        .with_context(|| format!("reading {}", spec_path.display()))?;
+/// The outcome of one generation, with both versions of the file.
+#[derive(Debug)]
+struct Regenerated {
+    freshness: Freshness,
+    /// The file as it was before, when there was one.
+    previous: Option<String>,
+    fresh: String,
+}
+
+impl Regenerated {
+    /// What changed for users, or `None` when the file did not change or did not exist.
+    fn report(&self) -> Result<Option<api_report::Report>> {
+        match &self.previous {
+            Some(previous) if *previous != self.fresh => {
+                api_report::compare_sources(previous, &self.fresh).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn regen_files(spec_path: &Path, out_path: &Path, check: bool) -> Result<Regenerated> {
+    let text = read(spec_path)?;
     let fresh = generate::generate(&text)?;
-    if !check {
+    let previous = std::fs::read_to_string(out_path).ok();
+    let freshness = if !check {
         std::fs::write(out_path, &fresh)
             .with_context(|| format!("writing {}", out_path.display()))?;
-        return Ok(Freshness::Written(fresh.lines().count()));
+        Freshness::Written(fresh.lines().count())
+    } else if previous.as_deref() == Some(fresh.as_str()) {
+        Freshness::UpToDate
+    } else {
+        let name = out_path.display().to_string();
+        let diff = similar::TextDiff::from_lines(previous.as_deref().unwrap_or_default(), &fresh)
+            .unified_diff()
+            .context_radius(3)
+            .header(
+                &format!("{name} (checked in)"),
+                &format!("{name} (from the spec)"),
+            )
+            .to_string();
+        Freshness::Stale(diff)
+    };
+    Ok(Regenerated {
+        freshness,
+        previous,
+        fresh,
+    })
+}
+
+/// What `regen` found or did with the simulator's copy of the spec.
+#[derive(Debug, PartialEq, Eq)]
+enum SpecCopy {
+    Written,
+    UpToDate,
+    Stale,
+}
+
+/// Makes `copy` a byte copy of `spec` (`check`: only tells whether it is one).
+fn copy_spec(spec: &Path, copy: &Path, check: bool) -> Result<SpecCopy> {
+    let bytes = std::fs::read(spec).with_context(|| format!("reading {}", spec.display()))?;
+    if std::fs::read(copy).is_ok_and(|current| current == bytes) {
+        return Ok(SpecCopy::UpToDate);
     }
-    let current = std::fs::read_to_string(out_path).unwrap_or_default();
-    if current == fresh {
-        return Ok(Freshness::UpToDate);
+    if check {
+        return Ok(SpecCopy::Stale);
     }
-    let name = out_path.display().to_string();
-    let diff = similar::TextDiff::from_lines(&current, &fresh)
-        .unified_diff()
-        .context_radius(3)
-        .header(
-            &format!("{name} (checked in)"),
-            &format!("{name} (from the spec)"),
-        )
-        .to_string();
-    Ok(Freshness::Stale(diff))
+    std::fs::write(copy, &bytes).with_context(|| format!("writing {}", copy.display()))?;
+    Ok(SpecCopy::Written)
 }
 
 #[cfg(test)]
@@ -165,16 +328,23 @@ mod tests {
             "responses": {"200": {"description": "ok", "content": {"application/json":
                 {"schema": {"type": "object", "properties": {"id": {"type": "string"}}}}}}}}}}}"#;
 
+    /// An empty directory of its own for one test.
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn check_fails_with_a_diff_when_stale_and_passes_when_fresh() {
-        let dir = std::env::temp_dir().join(format!("xtask-regen-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("regen");
         let spec = dir.join("openapi.json");
         let out = dir.join("generated.rs");
         std::fs::write(&spec, SPEC).unwrap();
 
         std::fs::write(&out, "// old output\n").unwrap();
-        match regen_files(&spec, &out, true).unwrap() {
+        match regen_files(&spec, &out, true).unwrap().freshness {
             Freshness::Stale(diff) => {
                 assert!(diff.contains("-// old output"), "{diff}");
                 assert!(diff.contains("+pub mod types"), "{diff}");
@@ -184,20 +354,65 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "// old output\n");
 
         assert!(matches!(
-            regen_files(&spec, &out, false).unwrap(),
+            regen_files(&spec, &out, false).unwrap().freshness,
             Freshness::Written(_)
         ));
         assert!(matches!(
-            regen_files(&spec, &out, true).unwrap(),
+            regen_files(&spec, &out, true).unwrap().freshness,
             Freshness::UpToDate
         ));
 
-        // A spec change makes the written file stale again.
+        // A spec change makes the written file stale again, and the report names it.
         std::fs::write(&spec, SPEC.replace("\"id\"", "\"run_id\"")).unwrap();
-        assert!(matches!(
-            regen_files(&spec, &out, true).unwrap(),
-            Freshness::Stale(_)
-        ));
+        let stale = regen_files(&spec, &out, true).unwrap();
+        assert!(matches!(stale.freshness, Freshness::Stale(_)));
+        let report = stale.report().unwrap().expect("the file changed");
+        let text = report.render("0.1.0");
+        assert!(text.contains("field `GetRunResponse.id` removed"), "{text}");
+        assert!(text.contains("field `GetRunResponse.run_id` (`Option<String>`, optional) added to a response type"), "{text}");
+        assert_eq!(report.verdict(), api_report::Verdict::Breaking(1), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_simulators_copy_of_the_spec_is_checked_byte_for_byte_and_rewritten() {
+        let dir = scratch_dir("spec-copy");
+        let spec = dir.join("openapi.json");
+        let copy = dir.join("copy.json");
+        std::fs::write(&spec, SPEC).unwrap();
+
+        assert_eq!(copy_spec(&spec, &copy, true).unwrap(), SpecCopy::Stale);
+        assert!(!copy.exists(), "--check writes nothing");
+        assert_eq!(copy_spec(&spec, &copy, false).unwrap(), SpecCopy::Written);
+        assert_eq!(std::fs::read(&copy).unwrap(), SPEC.as_bytes());
+        assert_eq!(copy_spec(&spec, &copy, true).unwrap(), SpecCopy::UpToDate);
+
+        // One byte of difference, even whitespace only, is stale.
+        std::fs::write(&copy, format!("{SPEC}\n")).unwrap();
+        assert_eq!(copy_spec(&spec, &copy, true).unwrap(), SpecCopy::Stale);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn changelog_entries_are_recorded_newest_first_in_a_changelog_made_when_missing() {
+        let dir = scratch_dir("changelog");
+        let path = dir.join("CHANGELOG.md");
+        record_in_changelog(&path, "### First\n\n- a\n").unwrap();
+        record_in_changelog(&path, "### Second\n\n- b\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "# Changelog\n\n## [Unreleased]\n\n### Second\n\n- b\n\n### First\n\n- a\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_committed_simulator_spec_is_the_root_spec() {
+        let root = workspace_root();
+        assert_eq!(
+            copy_spec(&root.join("openapi.json"), &root.join(MOCK_SPEC), true).unwrap(),
+            SpecCopy::UpToDate,
+            "{MOCK_SPEC} is stale, run cargo xtask regen"
+        );
     }
 }

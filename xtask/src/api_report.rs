@@ -1,0 +1,1512 @@
+//! What a regeneration changes for users of `oz-api`, read from the Rust code itself.
+//!
+//! Both versions of `oz-api/src/generated.rs` are parsed with `syn` into the surface users see:
+//! the operations (the methods of `impl Client`, their builders in `pub mod builder`: setters
+//! and what `send()` returns) and the types of `pub mod types` (structs with their fields,
+//! newtypes, enums with their variants). The two surfaces are compared and every difference is
+//! classified as breaking or additive.
+//!
+//! # The rule
+//!
+//! A change is breaking when code that compiled and worked against the old version can stop
+//! compiling or start failing against the new one; everything else that changes the surface is
+//! additive.
+//!
+//! - Operations: one removed, renamed (a removed and an added method that send the same HTTP
+//!   method to the same path, told by the doc line "Sends a `GET` request to `/path`") or whose
+//!   `send()` returns another type is breaking. A new parameter is additive when it is optional
+//!   and breaking when it is required (calls that do not set it fail in `send()`); a parameter
+//!   removed, retyped or made required is breaking, one made optional is additive.
+//! - Types: one removed or turned into another kind of type is breaking, a new one additive. A
+//!   field removed or with another Rust type (`Option<T>` ↔ `T` included) is breaking.
+//! - New fields. Generated structs have only `pub` fields and are not `#[non_exhaustive]`, so
+//!   by Rust's rules a new field breaks struct literals and patterns without `..`. Users build
+//!   request types (a type an operation's parameters or body reach, through fields and
+//!   variants, in the old version), literals included, so any new field there is breaking.
+//!   Response types are built by the client and read by users: a new field there is additive,
+//!   and building them by hand or matching them without `..` is outside the SDK's
+//!   compatibility promise.
+//! - A field whose type stays but that gains or loses `#[serde(default)]` is breaking when it
+//!   becomes required on a request type (builders then demand it) and additive otherwise.
+//! - Enums: a variant removed, or holding another type, is breaking. A new variant is additive
+//!   when the old enum is forward-compatible — it has the `Unknown(..)` catch-all that
+//!   `forward_compat` adds, with `#[non_exhaustive]`, so every `match` already has a wildcard
+//!   arm — and breaking otherwise (exhaustive matches stop compiling).
+//!
+//! Doc comments, attributes other than `serde(default)`, and private code are not surface: a
+//! regeneration that changes only those is a patch.
+//!
+//! # Versions
+//!
+//! The verdict names a SemVer bump and, because the crates are 0.x, the version it leads to
+//! under Cargo's rule for 0.x: the minor number acts as the major one, so a breaking change
+//! bumps 0.1.0 to 0.2.0 and anything else bumps the patch, 0.1.0 to 0.1.1.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::visit_mut::VisitMut;
+use syn::{Attribute, Fields, ImplItem, Item, ReturnType, Type, Visibility};
+
+/// Whether a change can break code that built against the old version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Breaking,
+    Additive,
+}
+
+/// One difference between two versions, in a sentence that names what changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub severity: Severity,
+    pub text: String,
+}
+
+/// The bump a set of changes calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The number of breaking changes.
+    Breaking(usize),
+    Additive,
+    NoChange,
+}
+
+/// Every difference of the public surface between two versions of the generated code.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub changes: Vec<Change>,
+}
+
+/// Compares two versions of the generated file, given as source text.
+pub fn compare_sources(old: &str, new: &str) -> Result<Report> {
+    let old = Surface::parse(old).context("reading the old generated code")?;
+    let new = Surface::parse(new).context("reading the new generated code")?;
+    Ok(compare(&old, &new))
+}
+
+/// Compares two surfaces.
+pub fn compare(old: &Surface, new: &Surface) -> Report {
+    let mut report = Report::default();
+    compare_operations(old, new, &mut report);
+    compare_methods(old, new, &mut report);
+    compare_types(old, new, &mut report);
+    report
+}
+
+impl Report {
+    pub fn breaking(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|c| c.severity == Severity::Breaking)
+            .count()
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        match self.breaking() {
+            0 if self.changes.is_empty() => Verdict::NoChange,
+            0 => Verdict::Additive,
+            n => Verdict::Breaking(n),
+        }
+    }
+
+    /// The one-line verdict, with the version the bump leads to from `version` (the crates'
+    /// current version) under Cargo's 0.x rule.
+    pub fn verdict_line(&self, version: &str) -> String {
+        let verdict = self.verdict();
+        let head = match verdict {
+            Verdict::Breaking(n) => format!(
+                "breaking: major release ({n} breaking change{})",
+                if n == 1 { "" } else { "s" }
+            ),
+            Verdict::Additive => "additive: minor release".to_owned(),
+            Verdict::NoChange => "no change to the public API: patch release".to_owned(),
+        };
+        match next_version(version, verdict) {
+            Some(next) if version.starts_with("0.") => {
+                format!(
+                    "{head}; in 0.x a breaking change bumps the minor number, anything else the patch: {version} → {next}"
+                )
+            }
+            Some(next) => format!("{head}: {version} → {next}"),
+            None => head,
+        }
+    }
+
+    /// The report for a terminal: the changes by severity, then the verdict.
+    pub fn render(&self, version: &str) -> String {
+        let mut out = String::from("API report (public surface of oz-api, old → new):\n");
+        for (severity, label) in [
+            (Severity::Breaking, "breaking"),
+            (Severity::Additive, "additive"),
+        ] {
+            let lines: Vec<&Change> = self
+                .changes
+                .iter()
+                .filter(|c| c.severity == severity)
+                .collect();
+            if !lines.is_empty() {
+                let _ = writeln!(out, "{label} ({}):", lines.len());
+                for change in lines {
+                    let _ = writeln!(out, "  - {}", change.text);
+                }
+            }
+        }
+        let _ = writeln!(out, "verdict: {}", self.verdict_line(version));
+        out
+    }
+
+    /// An entry for the Unreleased section of CHANGELOG.md.
+    pub fn changelog_entry(&self, version: &str, date: &str) -> String {
+        let mut out = format!("### Generated client regenerated from openapi.json ({date})\n\n");
+        if self.changes.is_empty() {
+            out.push_str("- Documentation or internals of the generated client only.\n");
+        }
+        for change in &self.changes {
+            let _ = match change.severity {
+                Severity::Breaking => writeln!(out, "- **Breaking:** {}", change.text),
+                Severity::Additive => writeln!(out, "- {}", change.text),
+            };
+        }
+        let _ = writeln!(out, "\nVerdict: {}", self.verdict_line(version));
+        out
+    }
+}
+
+/// The version a verdict leads to from `version` (`MAJOR.MINOR.PATCH`, anything after a `-` or
+/// `+` dropped), or `None` when it does not read as one.
+fn next_version(version: &str, verdict: Verdict) -> Option<String> {
+    let core = version.split(['-', '+']).next()?;
+    let parts: Vec<u64> = core
+        .split('.')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let [major, minor, patch] = parts[..] else {
+        return None;
+    };
+    Some(match (verdict, major) {
+        (Verdict::Breaking(_), 0) => format!("0.{}.0", minor + 1),
+        (Verdict::Breaking(_), _) => format!("{}.0.0", major + 1),
+        (Verdict::Additive, 1..) => format!("{major}.{}.0", minor + 1),
+        _ => format!("{major}.{minor}.{}", patch + 1),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The surface
+
+/// The public surface of one version of the generated file.
+#[derive(Debug, Default)]
+pub struct Surface {
+    operations: BTreeMap<String, Operation>,
+    /// The other public methods of `impl Client` (constructors), with their signatures.
+    methods: BTreeMap<String, String>,
+    types: BTreeMap<String, TypeDef>,
+}
+
+#[derive(Debug, Default)]
+struct Operation {
+    /// `GET /agent/runs`, from the method's doc comment.
+    endpoint: Option<String>,
+    /// The name of its builder struct.
+    builder: String,
+    params: BTreeMap<String, Slot>,
+    /// What `send()` returns.
+    response: Option<String>,
+    /// The types the parameters name.
+    refs: BTreeSet<String>,
+}
+
+/// A field of a struct or a parameter of an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    /// The Rust type, paths shortened to their last segment (`Option<String>`).
+    ty: String,
+    /// Whether it must be given: a field neither `Option` nor `#[serde(default)]`, a parameter
+    /// whose builder starts out as an error.
+    required: bool,
+}
+
+#[derive(Debug)]
+struct TypeDef {
+    shape: Shape,
+    /// The names of other items its fields or variants mention.
+    refs: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+enum Shape {
+    Struct(BTreeMap<String, Slot>),
+    Newtype(String),
+    Alias(String),
+    Enum {
+        /// Variant name → what it holds (`None` for a unit variant).
+        variants: BTreeMap<String, Option<String>>,
+        catch_all: bool,
+    },
+}
+
+impl Shape {
+    fn kind(&self) -> &'static str {
+        match self {
+            Shape::Struct(_) => "struct",
+            Shape::Newtype(_) => "newtype",
+            Shape::Alias(_) => "type alias",
+            Shape::Enum { .. } => "enum",
+        }
+    }
+}
+
+impl Surface {
+    /// Reads the surface of a generated file.
+    pub fn parse(source: &str) -> Result<Surface> {
+        let file = syn::parse_file(source).context("not Rust source that parses")?;
+        let mut surface = Surface::default();
+        let mut builders = BTreeMap::new();
+        let mut has_types = false;
+        for item in &file.items {
+            match item {
+                Item::Mod(m) if m.ident == "types" => {
+                    has_types = true;
+                    for item in m.content.iter().flat_map(|(_, items)| items) {
+                        if let Some((name, def)) = type_def(item) {
+                            surface.types.insert(name, def);
+                        }
+                    }
+                }
+                Item::Mod(m) if m.ident == "builder" => {
+                    builders = operation_builders(m.content.iter().flat_map(|(_, items)| items));
+                }
+                Item::Impl(imp)
+                    if imp.trait_.is_none() && self_type(imp).as_deref() == Some("Client") =>
+                {
+                    for item in &imp.items {
+                        let ImplItem::Fn(f) = item else { continue };
+                        if !is_pub(&f.vis) {
+                            continue;
+                        }
+                        let name = f.sig.ident.to_string();
+                        match operation_builder(&f.sig.output) {
+                            Some(builder) => {
+                                let op = Operation {
+                                    endpoint: endpoint(&f.attrs),
+                                    builder,
+                                    ..Operation::default()
+                                };
+                                surface.operations.insert(name, op);
+                            }
+                            None => {
+                                surface.methods.insert(name, signature(&f.sig));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !has_types && surface.operations.is_empty() {
+            anyhow::bail!(
+                "no `pub mod types` and no operations on `Client`: not a generated client"
+            );
+        }
+        for op in surface.operations.values_mut() {
+            if let Some(built) = builders.get(&op.builder) {
+                op.params = built.params.clone();
+                op.response = built.response.clone();
+                op.refs = built.refs.clone();
+            }
+        }
+        Ok(surface)
+    }
+
+    /// The types users build: those an operation's parameters reach, through fields and
+    /// variants.
+    fn request_types(&self) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<String> = self
+            .operations
+            .values()
+            .flat_map(|op| op.refs.iter().cloned())
+            .collect();
+        while let Some(name) = todo.pop() {
+            if let Some(def) = self.types.get(&name)
+                && seen.insert(name)
+            {
+                todo.extend(def.refs.iter().cloned());
+            }
+        }
+        seen
+    }
+}
+
+fn self_type(imp: &syn::ItemImpl) -> Option<String> {
+    match &*imp.self_ty {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+}
+
+/// `ListRuns` for an operation method, which returns `builder::ListRuns<'_>`.
+fn operation_builder(output: &ReturnType) -> Option<String> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let Type::Path(p) = &**ty else { return None };
+    match &p.path.segments.iter().collect::<Vec<_>>()[..] {
+        [module, builder] if module.ident == "builder" => Some(builder.ident.to_string()),
+        _ => None,
+    }
+}
+
+/// A method's parameters and result as users read them: `(&str, Client, ClientState) -> Self`.
+fn signature(sig: &syn::Signature) -> String {
+    let inputs: Vec<String> = sig
+        .inputs
+        .iter()
+        .map(|arg| match arg {
+            syn::FnArg::Receiver(r) => display_type(&r.ty),
+            syn::FnArg::Typed(t) => display_type(&t.ty),
+        })
+        .collect();
+    let output = match &sig.output {
+        ReturnType::Default => "()".to_owned(),
+        ReturnType::Type(_, ty) => display_type(ty),
+    };
+    let generics = sig.generics.to_token_stream().to_string();
+    format!(
+        "fn{}({}) -> {output}",
+        generics.replace(' ', ""),
+        inputs.join(", ")
+    )
+}
+
+/// `GET /agent/runs` from a doc comment holding "Sends a `GET` request to `/agent/runs`".
+fn endpoint(attrs: &[Attribute]) -> Option<String> {
+    let docs = doc_text(attrs);
+    let rest = &docs[docs.find("Sends a `")? + "Sends a `".len()..];
+    let (method, rest) = rest.split_once('`')?;
+    let rest = rest.strip_prefix(" request to `")?;
+    let (path, _) = rest.split_once('`')?;
+    Some(format!("{method} {path}"))
+}
+
+fn doc_text(attrs: &[Attribute]) -> String {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[derive(Debug, Default)]
+struct Builder {
+    params: BTreeMap<String, Slot>,
+    response: Option<String>,
+    refs: BTreeSet<String>,
+}
+
+/// The operation builders of `pub mod builder`, by struct name: their fields are the
+/// parameters (`Result<T, String>`, `Result<Option<T>, String>` when optional), `new()` tells
+/// which start out unset, `send()` what the operation returns.
+fn operation_builders<'a>(items: impl Iterator<Item = &'a Item>) -> BTreeMap<String, Builder> {
+    let items: Vec<&Item> = items.collect();
+    let mut out: BTreeMap<String, Builder> = BTreeMap::new();
+    for item in &items {
+        let Item::Struct(s) = item else { continue };
+        let Fields::Named(fields) = &s.fields else {
+            continue;
+        };
+        let builder = out.entry(s.ident.to_string()).or_default();
+        for field in &fields.named {
+            let Some(name) = field.ident.as_ref().map(field_name) else {
+                continue;
+            };
+            if name == "client" {
+                continue;
+            }
+            let inner = first_generic(&field.ty).unwrap_or(&field.ty);
+            let (ty, optional) = match option_inner(inner) {
+                Some(t) => (t, true),
+                None => (inner, false),
+            };
+            builder.refs.extend(idents(&ty.to_token_stream()));
+            builder.params.insert(
+                name,
+                Slot {
+                    ty: display_type(ty),
+                    required: !optional,
+                },
+            );
+        }
+    }
+    for item in &items {
+        let Item::Impl(imp) = item else { continue };
+        let Some(builder) = self_type(imp).and_then(|name| out.get_mut(&name)) else {
+            continue;
+        };
+        for item in &imp.items {
+            let ImplItem::Fn(f) = item else { continue };
+            if f.sig.ident == "send"
+                && let ReturnType::Type(_, ty) = &f.sig.output
+            {
+                builder.response = Some(display_type(ty));
+            }
+            if f.sig.ident == "new" {
+                for (name, starts_unset) in initial_errors(&f.block) {
+                    if let Some(slot) = builder.params.get_mut(&name) {
+                        slot.required = starts_unset;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// For `Self { a: Err(..), b: Ok(None) }` in a builder's `new()`: each field and whether it
+/// starts as an error, that is must be set before `send()`.
+fn initial_errors(block: &syn::Block) -> Vec<(String, bool)> {
+    let Some(syn::Stmt::Expr(syn::Expr::Struct(init), None)) = block.stmts.last() else {
+        return Vec::new();
+    };
+    init.fields
+        .iter()
+        .filter_map(|fv| {
+            let syn::Member::Named(ident) = &fv.member else {
+                return None;
+            };
+            let unset = matches!(&fv.expr, syn::Expr::Call(call)
+                if matches!(&*call.func, syn::Expr::Path(p) if p.path.is_ident("Err")));
+            Some((field_name(ident), unset))
+        })
+        .collect()
+}
+
+fn type_def(item: &Item) -> Option<(String, TypeDef)> {
+    let (name, shape, tokens) = match item {
+        Item::Struct(s) if is_pub(&s.vis) => {
+            let shape = match &s.fields {
+                Fields::Named(fields) => Shape::Struct(
+                    fields
+                        .named
+                        .iter()
+                        .filter(|f| is_pub(&f.vis))
+                        .filter_map(|f| {
+                            let name = field_name(f.ident.as_ref()?);
+                            let required =
+                                option_inner(&f.ty).is_none() && !has_serde_default(&f.attrs);
+                            let ty = display_type(&f.ty);
+                            Some((name, Slot { ty, required }))
+                        })
+                        .collect(),
+                ),
+                Fields::Unnamed(fields) => Shape::Newtype(
+                    fields
+                        .unnamed
+                        .iter()
+                        .map(|f| display_type(&f.ty))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                Fields::Unit => Shape::Struct(BTreeMap::new()),
+            };
+            (s.ident.to_string(), shape, s.fields.to_token_stream())
+        }
+        Item::Enum(e) if is_pub(&e.vis) => {
+            let variants = e
+                .variants
+                .iter()
+                .map(|v| {
+                    let holds = match &v.fields {
+                        Fields::Unit => None,
+                        Fields::Unnamed(f) => Some(
+                            f.unnamed
+                                .iter()
+                                .map(|f| display_type(&f.ty))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ),
+                        Fields::Named(f) => Some(
+                            f.named
+                                .iter()
+                                .map(|f| {
+                                    format!(
+                                        "{}: {}",
+                                        f.ident.as_ref().map(field_name).unwrap_or_default(),
+                                        display_type(&f.ty)
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ),
+                    };
+                    (v.ident.to_string(), holds)
+                })
+                .collect::<BTreeMap<_, _>>();
+            let catch_all = e
+                .variants
+                .iter()
+                .any(|v| v.ident == "Unknown" && !matches!(v.fields, Fields::Unit));
+            let mut tokens = TokenStream::new();
+            for v in &e.variants {
+                v.fields.to_tokens(&mut tokens);
+            }
+            (
+                e.ident.to_string(),
+                Shape::Enum {
+                    variants,
+                    catch_all,
+                },
+                tokens,
+            )
+        }
+        Item::Type(t) if is_pub(&t.vis) => (
+            t.ident.to_string(),
+            Shape::Alias(display_type(&t.ty)),
+            t.ty.to_token_stream(),
+        ),
+        _ => return None,
+    };
+    let mut refs = idents(&tokens);
+    refs.remove(&name);
+    Some((name, TypeDef { shape, refs }))
+}
+
+fn is_pub(vis: &Visibility) -> bool {
+    matches!(vis, Visibility::Public(_))
+}
+
+/// A field's name as users write it (`type_`, not `r#type`).
+fn field_name(ident: &syn::Ident) -> String {
+    let name = ident.to_string();
+    name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
+}
+
+fn has_serde_default(attrs: &[Attribute]) -> bool {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("serde"))
+        .any(|a| {
+            matches!(&a.meta, syn::Meta::List(list) if list.tokens.clone().into_iter().any(
+            |t| matches!(t, TokenTree::Ident(ref i) if i == "default")))
+        })
+}
+
+/// `T` of `Option<T>` (any path ending in `Option`).
+fn option_inner(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Path(p) if p.path.segments.last()?.ident == "Option" => first_generic(ty),
+        _ => None,
+    }
+}
+
+/// The first type argument of a path type: `T` of `Result<T, E>`.
+fn first_generic(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
+}
+
+/// Every identifier in a token stream, groups included.
+fn idents(tokens: &TokenStream) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for token in tokens.clone() {
+        match token {
+            TokenTree::Ident(i) => {
+                out.insert(i.to_string());
+            }
+            TokenTree::Group(g) => out.extend(idents(&g.stream())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A type as users read it: every path cut to its last segment, no spaces inside brackets
+/// (`::std::option::Option<::std::string::String>` → `Option<String>`).
+fn display_type(ty: &Type) -> String {
+    struct LastSegment;
+    impl VisitMut for LastSegment {
+        fn visit_path_mut(&mut self, path: &mut syn::Path) {
+            syn::visit_mut::visit_path_mut(self, path);
+            if let Some(last) = path.segments.pop() {
+                path.segments.clear();
+                path.segments.push(last.into_value());
+            }
+            path.leading_colon = None;
+        }
+    }
+    let mut ty = ty.clone();
+    LastSegment.visit_type_mut(&mut ty);
+    tighten(&ty.to_token_stream().to_string())
+}
+
+/// Token text without the spaces `to_string` puts around punctuation and without trailing
+/// commas: `Vec < (String , u8 ,) >` → `Vec<(String, u8)>`.
+fn tighten(text: &str) -> String {
+    let punct = |c: char| "<>&,:()[]".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' && (out.ends_with(punct) || chars.peek().is_some_and(|&n| punct(n))) {
+            continue;
+        }
+        out.push(c);
+    }
+    out.replace(",>", ">")
+        .replace(",)", ")")
+        .replace(",]", "]")
+        .replace(',', ", ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The comparison
+
+fn push(report: &mut Report, severity: Severity, text: String) {
+    report.changes.push(Change { severity, text });
+}
+
+fn endpoint_note(op: &Operation) -> String {
+    op.endpoint
+        .as_ref()
+        .map(|e| format!(" (`{e}`)"))
+        .unwrap_or_default()
+}
+
+fn compare_operations(old: &Surface, new: &Surface, report: &mut Report) {
+    let removed: Vec<&String> = old
+        .operations
+        .keys()
+        .filter(|name| !new.operations.contains_key(*name))
+        .collect();
+    let mut added: Vec<&String> = new
+        .operations
+        .keys()
+        .filter(|name| !old.operations.contains_key(*name))
+        .collect();
+    let mut pairs: Vec<(&String, &String)> = old
+        .operations
+        .keys()
+        .filter(|name| new.operations.contains_key(*name))
+        .map(|name| (name, name))
+        .collect();
+    for name in removed {
+        let op = &old.operations[name];
+        let same_endpoint: Vec<usize> = added
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| op.endpoint.is_some() && new.operations[**a].endpoint == op.endpoint)
+            .map(|(i, _)| i)
+            .collect();
+        if let [i] = same_endpoint[..] {
+            let to = added.remove(i);
+            push(
+                report,
+                Severity::Breaking,
+                format!("operation `{name}` renamed to `{to}`{}", endpoint_note(op)),
+            );
+            pairs.push((name, to));
+        } else {
+            push(
+                report,
+                Severity::Breaking,
+                format!("operation `{name}` removed{}", endpoint_note(op)),
+            );
+        }
+    }
+    for name in added {
+        push(
+            report,
+            Severity::Additive,
+            format!(
+                "operation `{name}` added{}",
+                endpoint_note(&new.operations[name])
+            ),
+        );
+    }
+    pairs.sort();
+    for (old_name, new_name) in pairs {
+        compare_operation(
+            new_name,
+            &old.operations[old_name],
+            &new.operations[new_name],
+            report,
+        );
+    }
+}
+
+fn compare_methods(old: &Surface, new: &Surface, report: &mut Report) {
+    for (name, sig) in &old.methods {
+        match new.methods.get(name) {
+            None => push(
+                report,
+                Severity::Breaking,
+                format!("method `Client::{name}` removed"),
+            ),
+            Some(after) if after != sig => push(
+                report,
+                Severity::Breaking,
+                format!("method `Client::{name}` changed: `{sig}` → `{after}`"),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (name, sig) in new
+        .methods
+        .iter()
+        .filter(|(n, _)| !old.methods.contains_key(*n))
+    {
+        push(
+            report,
+            Severity::Additive,
+            format!("method `Client::{name}` added: `{sig}`"),
+        );
+    }
+}
+
+fn compare_operation(name: &str, old: &Operation, new: &Operation, report: &mut Report) {
+    for (param, slot) in &new.params {
+        match old.params.get(param) {
+            None if slot.required => push(
+                report,
+                Severity::Breaking,
+                format!(
+                    "operation `{name}`: required parameter `{param}` (`{}`) added; calls that do not set it fail in `send()`",
+                    slot.ty
+                ),
+            ),
+            None => push(
+                report,
+                Severity::Additive,
+                format!(
+                    "operation `{name}`: optional parameter `{param}` (`{}`) added",
+                    slot.ty
+                ),
+            ),
+            Some(before) if before.ty != slot.ty => push(
+                report,
+                Severity::Breaking,
+                format!(
+                    "operation `{name}`: parameter `{param}` changed type: `{}` → `{}`",
+                    before.ty, slot.ty
+                ),
+            ),
+            Some(before) if before.required != slot.required => {
+                if slot.required {
+                    push(
+                        report,
+                        Severity::Breaking,
+                        format!("operation `{name}`: parameter `{param}` became required"),
+                    );
+                } else {
+                    push(
+                        report,
+                        Severity::Additive,
+                        format!("operation `{name}`: parameter `{param}` became optional"),
+                    );
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for param in old.params.keys().filter(|p| !new.params.contains_key(*p)) {
+        push(
+            report,
+            Severity::Breaking,
+            format!("operation `{name}`: parameter `{param}` removed"),
+        );
+    }
+    if let (Some(before), Some(after)) = (&old.response, &new.response)
+        && before != after
+    {
+        push(
+            report,
+            Severity::Breaking,
+            format!("operation `{name}`: `send()` now returns `{after}` instead of `{before}`"),
+        );
+    }
+}
+
+fn compare_types(old: &Surface, new: &Surface, report: &mut Report) {
+    let requests = old.request_types();
+    for (name, def) in &old.types {
+        let Some(after) = new.types.get(name) else {
+            push(
+                report,
+                Severity::Breaking,
+                format!("{} `{name}` removed", def.shape.kind()),
+            );
+            continue;
+        };
+        let request = requests.contains(name);
+        match (&def.shape, &after.shape) {
+            (Shape::Struct(before), Shape::Struct(fields)) => {
+                compare_fields(name, request, before, fields, report)
+            }
+            (Shape::Newtype(before), Shape::Newtype(inner))
+            | (Shape::Alias(before), Shape::Alias(inner)) => {
+                if before != inner {
+                    push(
+                        report,
+                        Severity::Breaking,
+                        format!(
+                            "{} `{name}` now wraps `{inner}` instead of `{before}`",
+                            def.shape.kind()
+                        ),
+                    );
+                }
+            }
+            (
+                Shape::Enum {
+                    variants: before,
+                    catch_all,
+                },
+                Shape::Enum { variants, .. },
+            ) => compare_variants(name, *catch_all, before, variants, report),
+            (before, after) => push(
+                report,
+                Severity::Breaking,
+                format!(
+                    "type `{name}` changed from {} to {}",
+                    with_article(before.kind()),
+                    with_article(after.kind())
+                ),
+            ),
+        }
+    }
+    for (name, def) in new
+        .types
+        .iter()
+        .filter(|(n, _)| !old.types.contains_key(*n))
+    {
+        push(
+            report,
+            Severity::Additive,
+            format!("{} `{name}` added", def.shape.kind()),
+        );
+    }
+}
+
+fn compare_fields(
+    name: &str,
+    request: bool,
+    old: &BTreeMap<String, Slot>,
+    new: &BTreeMap<String, Slot>,
+    report: &mut Report,
+) {
+    for (field, slot) in new {
+        let subject = format!("field `{name}.{field}`");
+        let Some(before) = old.get(field) else {
+            let kind = if slot.required {
+                "required"
+            } else {
+                "optional"
+            };
+            if request {
+                push(
+                    report,
+                    Severity::Breaking,
+                    format!(
+                        "{subject} (`{}`, {kind}) added to a request type; struct literals of `{name}` stop compiling{}",
+                        slot.ty,
+                        if slot.required {
+                            " and its builder fails without it"
+                        } else {
+                            " (its builder does not)"
+                        }
+                    ),
+                );
+            } else {
+                push(
+                    report,
+                    Severity::Additive,
+                    format!("{subject} (`{}`, {kind}) added to a response type", slot.ty),
+                );
+            }
+            continue;
+        };
+        if before.ty != slot.ty {
+            let how = if option_of(&before.ty) == Some(slot.ty.as_str()) {
+                "became required"
+            } else if option_of(&slot.ty) == Some(before.ty.as_str()) {
+                "became optional"
+            } else {
+                "changed type"
+            };
+            push(
+                report,
+                Severity::Breaking,
+                format!("{subject} {how}: `{}` → `{}`", before.ty, slot.ty),
+            );
+        } else if before.required != slot.required {
+            let (how, severity) = match (slot.required, request) {
+                (true, true) => ("became required", Severity::Breaking),
+                (true, false) => ("became required (always sent)", Severity::Additive),
+                (false, _) => ("became optional (empty when absent)", Severity::Additive),
+            };
+            push(
+                report,
+                severity,
+                format!("{subject} {how}; its type stays `{}`", slot.ty),
+            );
+        }
+    }
+    for field in old.keys().filter(|f| !new.contains_key(*f)) {
+        push(
+            report,
+            Severity::Breaking,
+            format!("field `{name}.{field}` removed"),
+        );
+    }
+}
+
+fn with_article(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
+}
+
+/// `T` of a displayed `Option<T>`.
+fn option_of(ty: &str) -> Option<&str> {
+    ty.strip_prefix("Option<")?.strip_suffix('>')
+}
+
+fn compare_variants(
+    name: &str,
+    catch_all: bool,
+    old: &BTreeMap<String, Option<String>>,
+    new: &BTreeMap<String, Option<String>>,
+    report: &mut Report,
+) {
+    for (variant, holds) in new {
+        match old.get(variant) {
+            None if catch_all => push(
+                report,
+                Severity::Additive,
+                format!(
+                    "enum `{name}`: variant `{variant}` added (forward-compatible enum: older builds see it as `Unknown`)"
+                ),
+            ),
+            None => push(
+                report,
+                Severity::Breaking,
+                format!(
+                    "enum `{name}`: variant `{variant}` added; `{name}` has no `Unknown(..)` catch-all, so exhaustive matches stop compiling"
+                ),
+            ),
+            Some(before) if before != holds => push(
+                report,
+                Severity::Breaking,
+                format!(
+                    "enum `{name}`: variant `{variant}` now holds `{}` instead of `{}`",
+                    holds.as_deref().unwrap_or("nothing"),
+                    before.as_deref().unwrap_or("nothing")
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    for variant in old.keys().filter(|v| !new.contains_key(*v)) {
+        push(
+            report,
+            Severity::Breaking,
+            format!("enum `{name}`: variant `{variant}` removed"),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CHANGELOG.md
+
+/// What a new CHANGELOG.md starts with.
+pub const CHANGELOG_HEADER: &str = "# Changelog\n\n## [Unreleased]\n";
+
+/// `changelog` with `entry` first in its Unreleased section (which is added, after the title
+/// and introduction, when it has none).
+pub fn insert_unreleased(changelog: &str, entry: &str) -> String {
+    let lines: Vec<&str> = changelog.split_inclusive('\n').collect();
+    let heading = lines
+        .iter()
+        .position(|l| l.trim().eq_ignore_ascii_case("## [Unreleased]"));
+    let (before, after, heading_text) = match heading {
+        Some(i) => {
+            // Keep the blank lines under the heading above the entry.
+            let mut body = i + 1;
+            while lines.get(body).is_some_and(|l| l.trim().is_empty()) {
+                body += 1;
+            }
+            (&lines[..i + 1], &lines[body..], "")
+        }
+        None => {
+            let first_section = lines
+                .iter()
+                .position(|l| l.starts_with("## "))
+                .unwrap_or(lines.len());
+            (
+                &lines[..first_section],
+                &lines[first_section..],
+                "## [Unreleased]\n",
+            )
+        }
+    };
+    let mut out: String = before.concat();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    if !heading_text.is_empty() {
+        if !out.is_empty() && !out.ends_with("\n\n") {
+            out.push('\n');
+        }
+        out.push_str(heading_text);
+    }
+    out.push('\n');
+    out.push_str(entry.trim_end());
+    out.push('\n');
+    if !after.is_empty() {
+        out.push('\n');
+        out.push_str(&after.concat());
+    }
+    out
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`.
+pub fn today_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    civil_date(i64::try_from(secs / 86_400).unwrap_or(0))
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01.
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::generate;
+
+    fn spec() -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// The surface of the client generated from the unchanged openapi.json, read once.
+    fn original() -> &'static Surface {
+        static ORIGINAL: OnceLock<Surface> = OnceLock::new();
+        ORIGINAL.get_or_init(|| {
+            Surface::parse(&generate::generate(&spec().to_string()).unwrap()).unwrap()
+        })
+    }
+
+    /// The report from the real client to the one generated after `mutate` changed the spec.
+    fn report_after(mutate: impl FnOnce(&mut Value)) -> Report {
+        let mut changed = spec();
+        mutate(&mut changed);
+        let fresh = generate::generate(&changed.to_string()).unwrap();
+        compare(original(), &Surface::parse(&fresh).unwrap())
+    }
+
+    fn schema<'a>(spec: &'a mut Value, name: &str) -> &'a mut Value {
+        spec.pointer_mut(&format!("/components/schemas/{name}"))
+            .unwrap_or_else(|| panic!("no schema {name}"))
+    }
+
+    fn texts(report: &Report, severity: Severity) -> Vec<&str> {
+        report
+            .changes
+            .iter()
+            .filter(|c| c.severity == severity)
+            .map(|c| c.text.as_str())
+            .collect()
+    }
+
+    /// Asserts that the report holds exactly these changes and that its verdict line starts
+    /// with `verdict`.
+    fn assert_report(report: &Report, breaking: &[&str], additive: &[&str], verdict: &str) {
+        assert_eq!(texts(report, Severity::Breaking), breaking, "{report:?}");
+        assert_eq!(texts(report, Severity::Additive), additive, "{report:?}");
+        let line = report.verdict_line("0.1.0");
+        assert!(line.starts_with(verdict), "{line}");
+    }
+
+    const ADDITIVE: &str = "additive: minor release; ";
+    const ONE_BREAKING: &str = "breaking: major release (1 breaking change); ";
+
+    #[test]
+    fn an_optional_field_added_to_a_response_is_additive() {
+        let report = report_after(|spec| {
+            schema(spec, "RunItem")["properties"]["queue_position"] =
+                json!({"type": "integer", "description": "Place in the queue."});
+        });
+        assert_report(
+            &report,
+            &[],
+            &["field `RunItem.queue_position` (`Option<i64>`, optional) added to a response type"],
+            ADDITIVE,
+        );
+        assert_eq!(
+            report.verdict_line("0.1.0"),
+            "additive: minor release; in 0.x a breaking change bumps the minor number, \
+             anything else the patch: 0.1.0 → 0.1.1"
+        );
+    }
+
+    #[test]
+    fn an_optional_field_added_to_a_request_breaks_struct_literals() {
+        let report = report_after(|spec| {
+            schema(spec, "CreateFactoryRunRequest")["properties"]["priority"] =
+                json!({"type": "string"});
+        });
+        assert_report(
+            &report,
+            &[
+                "field `CreateFactoryRunRequest.priority` (`Option<String>`, optional) added to a \
+                 request type; struct literals of `CreateFactoryRunRequest` stop compiling (its \
+                 builder does not)",
+            ],
+            &[],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn a_removed_operation_is_breaking() {
+        let report = report_after(|spec| {
+            spec["paths"]
+                .as_object_mut()
+                .unwrap()
+                .remove("/networking/egress-ranges");
+        });
+        assert_report(
+            &report,
+            &["operation `list_egress_ranges` removed (`GET /networking/egress-ranges`)"],
+            &[],
+            ONE_BREAKING,
+        );
+        assert!(report.verdict_line("0.1.0").ends_with("0.1.0 → 0.2.0"));
+    }
+
+    #[test]
+    fn an_added_operation_is_additive() {
+        let report = report_after(|spec| {
+            let mut op = spec["paths"]["/agent/models"]["get"].clone();
+            op["operationId"] = json!("list_model_families");
+            spec["paths"]["/agent/model-families"] = json!({ "get": op });
+        });
+        assert_report(
+            &report,
+            &[],
+            &["operation `list_model_families` added (`GET /agent/model-families`)"],
+            ADDITIVE,
+        );
+    }
+
+    #[test]
+    fn a_renamed_operation_id_is_one_breaking_rename() {
+        let report = report_after(|spec| {
+            spec["paths"]["/networking/egress-ranges"]["get"]["operationId"] =
+                json!("get_egress_ranges");
+        });
+        assert_report(
+            &report,
+            &[
+                "operation `list_egress_ranges` renamed to `get_egress_ranges` \
+                 (`GET /networking/egress-ranges`)",
+            ],
+            &[],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn an_optional_field_made_required_is_breaking() {
+        let report = report_after(|spec| {
+            schema(spec, "ModelInfo")["required"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("description"));
+        });
+        assert_report(
+            &report,
+            &["field `ModelInfo.description` became required: `Option<String>` → `String`"],
+            &[],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn a_field_of_another_type_is_breaking() {
+        let report = report_after(|spec| {
+            schema(spec, "ModelInfo")["properties"]["vision_supported"]["type"] = json!("string");
+        });
+        assert_report(
+            &report,
+            &["field `ModelInfo.vision_supported` changed type: `bool` → `String`"],
+            &[],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn a_value_added_to_a_forward_compatible_enum_is_additive() {
+        let report = report_after(|spec| {
+            schema(spec, "RunState")["enum"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("PAUSED"));
+        });
+        assert_report(
+            &report,
+            &[],
+            &[
+                "enum `RunState`: variant `Paused` added (forward-compatible enum: older builds \
+                 see it as `Unknown`)",
+            ],
+            ADDITIVE,
+        );
+    }
+
+    #[test]
+    fn a_removed_enum_value_is_breaking() {
+        let report = report_after(|spec| {
+            schema(spec, "RunState")["enum"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|v| v != "BLOCKED");
+        });
+        assert_report(
+            &report,
+            &["enum `RunState`: variant `Blocked` removed"],
+            &[],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn parameters_added_optional_are_additive_and_required_are_breaking() {
+        let report = report_after(|spec| {
+            let params = spec["paths"]["/agent/models"]["get"]["parameters"]
+                .as_array_mut()
+                .unwrap();
+            params.push(json!({"name": "provider", "in": "query", "schema": {"type": "string"}}));
+            params.push(json!({"name": "region", "in": "query", "required": true,
+                "schema": {"type": "string"}}));
+        });
+        assert_report(
+            &report,
+            &[
+                "operation `list_models`: required parameter `region` (`String`) added; calls \
+                 that do not set it fail in `send()`",
+            ],
+            &["operation `list_models`: optional parameter `provider` (`String`) added"],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn a_changed_description_is_no_change_to_the_api() {
+        let report = report_after(|spec| {
+            schema(spec, "ModelInfo")["description"] = json!("A model, described anew.");
+            spec["paths"]["/agent/models"]["get"]["summary"] = json!("Models");
+        });
+        assert_report(
+            &report,
+            &[],
+            &[],
+            "no change to the public API: patch release; ",
+        );
+        assert_eq!(report.verdict(), Verdict::NoChange);
+    }
+
+    /// A minimal file in the shape of the generated one.
+    fn file(types: &str, client: &str, builders: &str) -> String {
+        format!(
+            "pub mod types {{ {types} }}\n impl Client {{ {client} }}\n pub mod builder {{ {builders} }}"
+        )
+    }
+
+    #[test]
+    fn a_variant_added_to_an_enum_without_a_catch_all_is_breaking() {
+        let old = file("pub enum Tag { One }", "", "");
+        let new = file("pub enum Tag { One, Two }", "", "");
+        assert_report(
+            &compare_sources(&old, &new).unwrap(),
+            &[
+                "enum `Tag`: variant `Two` added; `Tag` has no `Unknown(..)` catch-all, so \
+                 exhaustive matches stop compiling",
+            ],
+            &[],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn union_payloads_kinds_responses_and_constructors_are_compared() {
+        let old = file(
+            "pub enum Item { A(A), Unknown(Value) } pub struct A { pub x: u8 } pub struct B(String);",
+            "/// Sends a `GET` request to `/a`\n pub fn get_a(&self) -> builder::GetA<'_> { todo!() }
+             pub fn new(baseurl: &str) -> Self { todo!() }",
+            "pub struct GetA<'a> { client: &'a Client, id: Result<String, String> }
+             impl<'a> GetA<'a> {
+                 pub fn new(client: &'a Client) -> Self { Self { client, id: Err(String::new()) } }
+                 pub async fn send(self) -> Result<ResponseValue<types::A>, Error> { todo!() }
+             }",
+        );
+        let new = file(
+            "pub enum Item { A(B), Unknown(Value) } pub struct A { pub x: u8 } pub enum B { X }",
+            "/// Sends a `GET` request to `/a`\n pub fn get_a(&self) -> builder::GetA<'_> { todo!() }",
+            "pub struct GetA<'a> { client: &'a Client, id: Result<Option<String>, String> }
+             impl<'a> GetA<'a> {
+                 pub fn new(client: &'a Client) -> Self { Self { client, id: Ok(None) } }
+                 pub async fn send(self) -> Result<ResponseValue<types::B>, Error> { todo!() }
+             }",
+        );
+        assert_report(
+            &compare_sources(&old, &new).unwrap(),
+            &[
+                "operation `get_a`: `send()` now returns `Result<ResponseValue<B>, Error>` \
+                 instead of `Result<ResponseValue<A>, Error>`",
+                "method `Client::new` removed",
+                "type `B` changed from a newtype to an enum",
+                "enum `Item`: variant `A` now holds `B` instead of `A`",
+            ],
+            &["operation `get_a`: parameter `id` became optional"],
+            "breaking: major release (4 breaking changes); ",
+        );
+    }
+
+    #[test]
+    fn source_that_does_not_parse_is_an_error_naming_the_side() {
+        let err = compare_sources("pub mod types {", &file("", "", "")).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("reading the old generated code: not Rust source"),
+            "{err:#}"
+        );
+        let err = compare_sources(&file("", "", ""), "fn main() {}").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "reading the new generated code: no `pub mod types` and no operations on `Client`: \
+             not a generated client"
+        );
+    }
+
+    #[test]
+    fn the_report_and_the_changelog_entry_list_changes_by_severity() {
+        let report = Report {
+            changes: vec![
+                Change {
+                    severity: Severity::Breaking,
+                    text: "operation `a` removed".into(),
+                },
+                Change {
+                    severity: Severity::Additive,
+                    text: "struct `B` added".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            report.render("1.4.2"),
+            "API report (public surface of oz-api, old → new):\n\
+             breaking (1):\n  - operation `a` removed\n\
+             additive (1):\n  - struct `B` added\n\
+             verdict: breaking: major release (1 breaking change): 1.4.2 → 2.0.0\n"
+        );
+        assert_eq!(
+            report.changelog_entry("1.4.2", "2025-03-01"),
+            "### Generated client regenerated from openapi.json (2025-03-01)\n\n\
+             - **Breaking:** operation `a` removed\n\
+             - struct `B` added\n\n\
+             Verdict: breaking: major release (1 breaking change): 1.4.2 → 2.0.0\n"
+        );
+    }
+
+    #[test]
+    fn versions_follow_semver_and_the_0x_rule() {
+        assert_eq!(
+            next_version("0.1.0", Verdict::Breaking(2)).unwrap(),
+            "0.2.0"
+        );
+        assert_eq!(next_version("0.1.3", Verdict::Additive).unwrap(), "0.1.4");
+        assert_eq!(next_version("0.1.3", Verdict::NoChange).unwrap(), "0.1.4");
+        assert_eq!(
+            next_version("1.2.3", Verdict::Breaking(1)).unwrap(),
+            "2.0.0"
+        );
+        assert_eq!(next_version("1.2.3", Verdict::Additive).unwrap(), "1.3.0");
+        assert_eq!(
+            next_version("1.2.3-rc.1", Verdict::NoChange).unwrap(),
+            "1.2.4"
+        );
+        assert_eq!(next_version("one", Verdict::NoChange), None);
+        let report = Report::default();
+        assert_eq!(
+            report.verdict_line("one"),
+            "no change to the public API: patch release"
+        );
+    }
+
+    #[test]
+    fn entries_go_first_in_the_unreleased_section() {
+        let changelog = "# Changelog\n\nIntro.\n\n## [Unreleased]\n\n### Older entry\n\n- x\n\n## [0.1.0]\n\n- first\n";
+        let once = insert_unreleased(changelog, "### New\n\n- y\n");
+        assert_eq!(
+            once,
+            "# Changelog\n\nIntro.\n\n## [Unreleased]\n\n### New\n\n- y\n\n### Older entry\n\n- x\n\n## [0.1.0]\n\n- first\n"
+        );
+        // Without an Unreleased section, one is added before the first release.
+        let without = "# Changelog\n\nIntro.\n\n## [0.1.0]\n\n- first\n";
+        assert_eq!(
+            insert_unreleased(without, "### New\n"),
+            "# Changelog\n\nIntro.\n\n## [Unreleased]\n\n### New\n\n## [0.1.0]\n\n- first\n"
+        );
+        assert_eq!(
+            insert_unreleased(CHANGELOG_HEADER, "### New\n"),
+            "# Changelog\n\n## [Unreleased]\n\n### New\n"
+        );
+    }
+
+    #[test]
+    fn dates_are_gregorian_days_since_1970() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(19_723), "2024-01-01");
+        assert_eq!(civil_date(19_782), "2024-02-29");
+        assert_eq!(civil_date(-1), "1969-12-31");
+        assert_eq!(today_utc().len(), 10);
+    }
+}
