@@ -1,87 +1,4 @@
-//! A local, in-memory simulator of Warp's Oz Agent API.
-//!
-//! `oz-mock` answers every operation of the project's `openapi.json` from memory, on
-//! `127.0.0.1`, with the status codes, headers and bodies the real service uses. It is meant for
-//! examples that should work without an API key, for integration tests of clients, and for
-//! benchmarks (pagination over tens of thousands of runs).
-//!
-//! What it simulates:
-//!
-//! - **Runs** move `QUEUED → PENDING → CLAIMED → INPROGRESS → terminal` according to a
-//!   [`Progression`]: [`Progression::Instant`] (terminal on the first read),
-//!   [`Progression::Realistic`] (a few seconds, measured with tokio's clock so tests with paused
-//!   time control it) or [`Progression::Stepped`]. Markers in the prompt script a run:
-//!   `[fail]` ends FAILED, `[error]` ends ERROR, `[block]` ends BLOCKED, `[slow]` takes ten times
-//!   longer (one state per read with `Instant`), `[transcript:5MB]` sizes the transcript
-//!   (`B`, `KB`, `MB`), `[local]` makes a local run that cannot be cancelled, `[file]`,
-//!   `[screenshot]` and `[external]` add FILE, SCREENSHOT and EXTERNAL_REFERENCE artifacts.
-//!   Without markers a run ends SUCCEEDED with a PLAN and a PULL_REQUEST artifact.
-//! - **Listing** keeps every filter of `list_runs` (repeated `state`, `metadata[key]=value`, time
-//!   ranges, `q`, ...), sorts, and pages with opaque keyset cursors. [`OzMockBuilder::seed_runs`]
-//!   pre-creates finished runs cheaply.
-//! - **Downloads**: transcripts, artifacts and handoff attachments redirect (302) to a second
-//!   listener, the *storage* origin on another port, with an expiring signed URL. Storage rejects
-//!   expired or tampered URLs with 403 and records every request it receives
-//!   ([`OzMock::storage_requests`]), so a test can check that no `Authorization` header leaked.
-//! - **Auth**: operations that require it answer 401 without `Authorization: Bearer <key>`. Every
-//!   error is an `application/problem+json` body of the `Error` schema.
-//! - **Faults** ([`FaultRule`]): 429 with `Retry-After`, 5xx bursts, added latency, connections
-//!   closed without an answer, bodies cut short, HTML error pages from a proxy; for one operation,
-//!   a path prefix or every request, for the next N matching requests. [`OzMock::request_count`]
-//!   tells how many attempts arrived.
-//!
-//! - **Factories**: two seeded factories (a GitHub one on Warp's harness, a GitLab/Azure DevOps
-//!   one on Claude Code) with keyset-paged listing; tasks bound to conversations (at most one
-//!   live task per conversation, soft delete, cancel cascading to the run tree); runs
-//!   dispatched to a factory whose task appears once the run has left QUEUED;
-//!   [`OzMockBuilder::seed_factory_tasks`] adds tasks in every stage. Factory file schemas
-//!   (`v1alpha1`, with `ETag`/304) and validation of Factory trees are public.
-//! - **Run control**: interrupts (live runs on Warp's harness only), follow-ups by run or by
-//!   conversation answering how they were routed, harness usage snapshots of Claude Code and
-//!   Codex runs, conversation screenshots behind signed storage URLs.
-//!
-//! Messages, events (one global, monotonic sequence; state changes emit events), schedules,
-//! agent identities, environments, models, conversations, timelines, scores and the egress
-//! ranges are kept in memory too.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use oz_mock::{Fault, FaultRule, OzMock, Progression};
-//!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let mock = OzMock::builder()
-//!     .progression(Progression::Instant)
-//!     .seed_runs(2_000)
-//!     .signed_url_ttl(Duration::from_secs(60))
-//!     .start()
-//!     .await?;
-//! // Point a client at the simulator.
-//! println!("OZ_API_BASE_URL={} WARP_API_KEY={}", mock.base_url(), mock.api_key());
-//!
-//! // The next two `get_run` calls answer 503.
-//! mock.add_fault(FaultRule::operation("get_run", Fault::Status(503)).times(2));
-//! // ... exercise the client ...
-//! assert!(mock.request_count("get_run") <= 3);
-//! mock.shutdown().await;
-//! # Ok(()) }
-//! ```
-//!
-//! The binary runs the same simulator on a fixed port:
-//! `cargo run -p oz-mock -- --port 8080 [--host 127.0.0.1] [--api-key KEY] [--progression
-//! instant|realistic]`.
-//!
-//! The simulator knows the API only through the workspace's `openapi.json`, embedded at build
-//! time: its operations (method, path, operation id, auth from each operation's `security`) are
-//! read from the document, and it shares no type with the `oz-api` client. Every request is
-//! checked before its handler runs: the JSON body against the operation's request schema and
-//! the query against its declared parameters (unknown parameters are ignored, as the service
-//! does). A request that does not match is refused with a 400 `invalid_request` problem whose
-//! `detail` names the member, e.g. `config.idle_timeout_minutes: 0 is less than the minimum of
-//! 1` or `query parameter limit: 501 is greater than the maximum of 500`.
-//!
-//! With the `validation` feature, the `spec_validation` module checks JSON bodies against the
-//! schemas of `openapi.json` with the `jsonschema` crate (OpenAPI 3.0 `nullable` and
-//! references handled), e.g. responses in tests.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -95,8 +12,10 @@ mod ops;
 mod pipeline;
 mod query;
 mod request_check;
+mod request_log;
 mod routes;
 mod schema_conversion;
+mod seed_run;
 mod server;
 mod signing;
 #[cfg(feature = "validation")]
@@ -104,7 +23,7 @@ pub mod spec_validation;
 mod state;
 mod storage;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -114,7 +33,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultRule, FaultScope, RetryAfter};
-pub use state::{Progression, RunState, UnknownRunState};
+pub use request_log::{
+    Authorization, REDACTED, REQUEST_LOG_BODY_CAPACITY, REQUEST_LOG_CAPACITY, ReceivedRequest,
+};
+pub use seed_run::SeedRun;
+pub use state::{ListRunsStats, Progression, RunState, UnknownRunState};
 pub use storage::StorageRequest;
 
 /// API key the simulator accepts unless [`OzMockBuilder::api_key`] sets another.
@@ -136,7 +59,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<state::State>,
     pub(crate) faults: Mutex<Vec<FaultRule>>,
     pub(crate) request_counts: Mutex<BTreeMap<String, usize>>,
-    pub(crate) storage_log: Mutex<Vec<StorageRequest>>,
+    pub(crate) request_log: Mutex<request_log::RequestLog>,
+    pub(crate) storage_log: Mutex<VecDeque<StorageRequest>>,
 }
 
 impl Shared {
@@ -294,7 +218,8 @@ impl OzMockBuilder {
             state: Mutex::new(state),
             faults: Mutex::new(Vec::new()),
             request_counts: Mutex::new(BTreeMap::new()),
-            storage_log: Mutex::new(Vec::new()),
+            request_log: Mutex::new(request_log::RequestLog::default()),
+            storage_log: Mutex::new(VecDeque::new()),
         });
         if self.seed_runs > 0 {
             let now = shared.clock.now();
@@ -388,8 +313,32 @@ impl OzMock {
             .map(|p| p.to_run_state())
     }
 
-    /// Moves a run to `state` now and stops its automatic progression, e.g. to test cancelling a
-    /// PENDING run. Emits the events a real transition would. Returns `false` for an unknown run.
+    /// Adds a run, as a test's starting point, and returns its id: QUEUED and advancing like
+    /// a run created through the API, or put in [`SeedRun::state`] the way
+    /// [`OzMock::set_run_state`] moves a run (with the same events). It counts in
+    /// [`OzMock::run_count`], not in [`OzMock::created_run_count`], and sends no request, so
+    /// the request log and request counts do not show it.
+    pub fn insert_run(&self, run: SeedRun) -> String {
+        let (new, run_state) = run.into_new_run();
+        let now = self.shared.clock.now();
+        let mut state = self.shared.state();
+        let idx = state.add_run(new, now);
+        if let Some(run_state) = run_state {
+            state.force_phase_of(idx, state::Phase::from_run_state(run_state), now);
+        }
+        state.runs[idx].id.clone()
+    }
+
+    /// Moves a run to `state` now and stops its automatic progression, e.g. to test cancelling
+    /// a PENDING run. Returns `false` for an unknown run.
+    ///
+    /// The run goes the way it would on its own and comes out as such a run would be: from
+    /// QUEUED to SUCCEEDED it passes PENDING, CLAIMED and INPROGRESS, emitting
+    /// `run_in_progress` then `run_succeeded`, and gets a conversation, a session and its
+    /// artifacts. CANCELLED is entered directly from any state, as a cancellation does (the
+    /// run's factory tasks are cancelled with it). A move back (INPROGRESS to PENDING) or away
+    /// from an ended state is one transition, with the event of the state entered, if it has
+    /// one. All transitions are timestamped now.
     pub fn set_run_state(&self, run_id: &str, state: RunState) -> bool {
         let now = self.shared.clock.now();
         self.shared
@@ -397,9 +346,28 @@ impl OzMock {
             .force_phase(run_id, state::Phase::from_run_state(state), now)
     }
 
-    /// Every request the storage listener received, oldest first.
+    /// Every request the storage listener received, oldest first (the last
+    /// [`REQUEST_LOG_CAPACITY`]).
     pub fn storage_requests(&self) -> Vec<StorageRequest> {
-        lock(&self.shared.storage_log).clone()
+        lock(&self.shared.storage_log).iter().cloned().collect()
+    }
+
+    /// Every request the API listener received, oldest first, with the status it was
+    /// answered with: for a test to check what a client sent. Requests turned away by auth,
+    /// by the request checks or by a fault are included.
+    ///
+    /// The log keeps the last [`REQUEST_LOG_CAPACITY`] requests and at most
+    /// [`REQUEST_LOG_BODY_CAPACITY`] bytes of bodies, dropping the oldest first. The
+    /// `Authorization` value is not kept, only [`ReceivedRequest::authorization`].
+    /// [`OzMock::reset_counters`] empties it.
+    pub fn received_requests(&self) -> Vec<ReceivedRequest> {
+        lock(&self.shared.request_log).requests()
+    }
+
+    /// The received requests of one operation id (e.g. `"create_run"`), oldest first;
+    /// `"unknown"` selects requests no operation matched.
+    pub fn received_requests_for(&self, operation_id: &str) -> Vec<ReceivedRequest> {
+        lock(&self.shared.request_log).requests_for(operation_id)
     }
 
     /// Number of requests that arrived for an operation id (e.g. `"get_run"`), faulted ones
@@ -416,9 +384,10 @@ impl OzMock {
         lock(&self.shared.request_counts).clone()
     }
 
-    /// Forgets request counts and recorded storage requests.
+    /// Forgets request counts, received requests and recorded storage requests.
     pub fn reset_counters(&self) {
         lock(&self.shared.request_counts).clear();
+        lock(&self.shared.request_log).clear();
         lock(&self.shared.storage_log).clear();
     }
 

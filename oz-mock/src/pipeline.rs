@@ -9,10 +9,12 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use bytes::Bytes;
 
 use crate::error::ApiError;
 use crate::faults::{self, Fault};
 use crate::request_check::{RequestValidator, Violation};
+use crate::request_log::ReceivedRequest;
 use crate::routes::{self, ParsedBody};
 use crate::server::ConnectionKill;
 use crate::{Shared, auth, lock, ops};
@@ -25,10 +27,40 @@ pub(crate) async fn api(
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
-    let operation = ops::table().resolve(request.method(), &path);
+    let operation = ops::table().resolve(request.method(), request.uri().path());
     let operation_id = operation.map_or("unknown", |op| op.id.as_str());
-    let plan = admit(&shared, operation_id, &path, false);
+    // The body is read here, up to what the operation reads, so that the request log holds
+    // it; a body that cannot be read is refused where the operation reads its body, after auth.
+    let limit =
+        routes::handler_of(operation_id).map_or(routes::DEFAULT_BODY_LIMIT, |h| h.body_limit);
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|e| ApiError::invalid_request(format!("could not read the body: {e}")));
+    let received = ReceivedRequest::new(
+        &parts,
+        operation_id,
+        body.as_deref().unwrap_or_default(),
+        &shared.api_key,
+    );
+    let sequence = lock(&shared.request_log).record(received);
+    let request = Request::from_parts(parts, Body::empty());
+    let response = answer(&shared, operation, operation_id, request, body, next).await;
+    lock(&shared.request_log).answered(sequence, response.status().as_u16());
+    response
+}
+
+/// Faults, auth, the request as its operation declares it, the handler and error bodies.
+async fn answer(
+    shared: &Shared,
+    operation: Option<&'static ops::Operation>,
+    operation_id: &str,
+    request: Request,
+    body: Result<Bytes, ApiError>,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let plan = admit(shared, operation_id, &path, false);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
@@ -49,10 +81,11 @@ pub(crate) async fn api(
         return error.render(&path);
     }
     let request = match operation {
-        Some(op) => match prepare(op, request).await {
+        Some(op) => match prepare(op, request, body) {
             Ok(request) => request,
             Err(error) => return error.render(&path),
         },
+        // No operation: the fallback answers 404 or 405 and reads no body.
         None => request,
     };
     let response = render_errors(next.run(request).await, &path);
@@ -64,18 +97,23 @@ pub(crate) async fn api(
 }
 
 /// Reads the request as its operation declares it: checks the query, and for an operation with
-/// a JSON request body reads the body (up to the handler's limit), parses it, checks it against
-/// the request schema and hands it to the handler as a [`ParsedBody`].
-async fn prepare(op: &ops::Operation, request: Request) -> Result<Request, ApiError> {
+/// a JSON request body parses the body (read up to the handler's limit), checks it against the
+/// request schema and hands it to the handler as a [`ParsedBody`]. Handlers of operations
+/// without a declared body that read one anyway get the bytes.
+fn prepare(
+    op: &ops::Operation,
+    request: Request,
+    body: Result<Bytes, ApiError>,
+) -> Result<Request, ApiError> {
     check_query(op, request.uri().query())?;
+    let (mut parts, _) = request.into_parts();
     let Some(declared) = op.body else {
-        return Ok(request);
+        return Ok(Request::from_parts(
+            parts,
+            Body::from(body.unwrap_or_default()),
+        ));
     };
-    let limit = routes::handler_of(&op.id).map_or(routes::DEFAULT_BODY_LIMIT, |h| h.body_limit);
-    let (mut parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|e| ApiError::invalid_request(format!("could not read the body: {e}")))?;
+    let bytes = body?;
     if bytes.is_empty() && !declared.required {
         return Ok(Request::from_parts(parts, Body::empty()));
     }

@@ -1,6 +1,6 @@
 //! The storage origin: a second listener that serves transcripts, artifacts, conversation
 //! screenshots, factory avatars and handoff snapshots behind expiring signed URLs, and records
-//! every request it receives.
+//! the requests it receives (the last [`REQUEST_LOG_CAPACITY`](crate::REQUEST_LOG_CAPACITY)).
 
 use std::sync::Arc;
 
@@ -16,9 +16,12 @@ use crate::query::Query;
 use crate::signing::SignatureError;
 use crate::state::render::SCREENSHOT_PNG;
 use crate::state::{ArtifactKind, transcript};
-use crate::{Shared, lock, pipeline};
+use crate::{Shared, lock, pipeline, request_log};
 
-/// One request the storage listener received.
+/// One request the storage listener received, from
+/// [`OzMock::storage_requests`](crate::OzMock::storage_requests). Unlike the API's
+/// [`ReceivedRequest`](crate::ReceivedRequest), it keeps every header value, `Authorization`
+/// included: no client should send one to storage, and a test that finds one can see what leaked.
 ///
 /// `Debug` leaves out the query string (it carries the signature) and header values.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,10 +39,7 @@ pub struct StorageRequest {
 impl StorageRequest {
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        request_log::first_header(&self.headers, name)
     }
 }
 
@@ -98,21 +98,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 /// Records the request, then applies storage faults.
 async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
-    lock(&shared.storage_log).push(StorageRequest {
+    let received = StorageRequest {
         method: request.method().to_string(),
         path: path.clone(),
         query: request.uri().query().map(str::to_owned),
-        headers: request
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-    });
+        headers: request_log::header_pairs(request.headers()),
+    };
+    request_log::keep_last(&mut lock(&shared.storage_log), received);
     let plan = pipeline::admit(&shared, "storage_download", &path, true);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;

@@ -260,13 +260,7 @@ async fn prompt_markers_script_the_outcome() {
         assert!(run["status_message"]["message"].is_string());
         assert_eq!(run["status_message"]["error_code"].as_str(), code);
         if state == "SUCCEEDED" {
-            let kinds: Vec<&str> = run["artifacts"]
-                .as_array()
-                .expect("artifacts")
-                .iter()
-                .filter_map(|a| a["artifact_type"].as_str())
-                .collect();
-            assert_eq!(kinds, ["PLAN", "PULL_REQUEST"]);
+            assert_eq!(support::artifact_types(&run), ["PLAN", "PULL_REQUEST"]);
         }
     }
     // `[slow]` moves one state per read with Instant progression.

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 pub(crate) use factory::Factory;
 pub(crate) use listing::ListRequest;
+pub use render_cache::ListRunsStats;
 pub(crate) use run::{Artifact, ArtifactKind, PendingTask, Phase, Run, Script};
 use run::{Progress, ScheduleRef, StatusMessage};
 pub use run::{Progression, RunState, UnknownRunState};
@@ -266,6 +267,14 @@ impl State {
 
     /// Creates a run through the API; returns its index.
     pub(crate) fn create_run(&mut self, new: NewRun, now: DateTime<Utc>) -> ApiResult<usize> {
+        self.check_new_run(&new)?;
+        let idx = self.add_run(new, now);
+        self.created_runs += 1;
+        Ok(idx)
+    }
+
+    /// The references of a new run (parent, identity, environment) that do not exist.
+    fn check_new_run(&self, new: &NewRun) -> ApiResult<()> {
         if let Some(parent) = &new.parent_run_id
             && !self.run_index.contains_key(parent)
         {
@@ -280,21 +289,21 @@ impl State {
                 "agent identity {uid} does not exist"
             )));
         }
-        let config_str = |key: &str| {
-            new.config
-                .as_ref()
-                .and_then(|c| c.get(key))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        let environment_id = config_str("environment_id");
-        if let Some(env) = &environment_id
-            && self.environment(env).is_none()
+        if let Some(env) = config_str(new, "environment_id")
+            && self.environment(&env).is_none()
         {
             return Err(ApiError::forbidden(format!(
                 "environment {env} does not exist or is not accessible"
             )));
         }
+        Ok(())
+    }
+
+    /// Adds a run whose references have been checked; returns its index. It is QUEUED and
+    /// advances as the progression says.
+    pub(crate) fn add_run(&mut self, new: NewRun, now: DateTime<Utc>) -> usize {
+        let config_str = |key: &str| config_str(&new, key);
+        let environment_id = config_str("environment_id");
         let script = Script::parse(&new.prompt);
         let title = new.title.clone().unwrap_or_else(|| derive_title(&new));
         let skill = new.skill.clone().or_else(|| config_str("skill_spec"));
@@ -350,13 +359,14 @@ impl State {
             pending_task: new.pending_task,
         };
         let idx = self.insert_run(run);
-        self.created_runs += 1;
-        if let Some(parent) = new.parent_run_id {
-            let p = self.run_index[&parent];
+        if let Some(&p) = new
+            .parent_run_id
+            .and_then(|parent| self.run_index.get(&parent))
+        {
             self.runs[p].children.push(id.clone());
             self.emit(p, "child_agent_started", Some(id), now);
         }
-        Ok(idx)
+        idx
     }
 
     /// Lets the run catch up with its progression (one read).
@@ -385,15 +395,21 @@ impl State {
         }
     }
 
+    /// Moves a run to `phase` now, through the states a run passes on its own way there (see
+    /// [`Phase::path`]), and stops its progression. `false` for an unknown run.
     pub(crate) fn force_phase(&mut self, run_id: &str, phase: Phase, now: DateTime<Utc>) -> bool {
         let Some(&idx) = self.run_index.get(run_id) else {
             return false;
         };
-        self.runs[idx].progress = Progress::Frozen;
-        if self.runs[idx].phase != phase {
-            self.enter(idx, phase, now);
-        }
+        self.force_phase_of(idx, phase, now);
         true
+    }
+
+    pub(crate) fn force_phase_of(&mut self, idx: usize, phase: Phase, now: DateTime<Utc>) {
+        self.runs[idx].progress = Progress::Frozen;
+        for step in self.runs[idx].phase.path(phase) {
+            self.enter(idx, step, now);
+        }
     }
 
     /// Records a transition and what comes with it.
@@ -710,6 +726,15 @@ impl State {
             transcript::Body::Whole(transcript_bytes(run, size))
         }
     }
+}
+
+/// A text member of a new run's config.
+fn config_str(new: &NewRun, key: &str) -> Option<String> {
+    new.config
+        .as_ref()
+        .and_then(|c| c.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 fn derive_title(new: &NewRun) -> String {

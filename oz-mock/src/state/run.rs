@@ -223,6 +223,28 @@ impl Phase {
         }
     }
 
+    /// The states a run enters to get from `self` to `to`, `to` last (empty when they are
+    /// the same). Forward moves follow QUEUED → PENDING → CLAIMED → INPROGRESS → terminal, the
+    /// way a run advances on its own; CANCELLED is entered directly from any state, as a
+    /// cancellation does; a move back, or away from an ended state, is one transition.
+    pub(crate) fn path(self, to: Phase) -> Vec<Phase> {
+        const WAY: [Phase; 4] = [
+            Phase::Queued,
+            Phase::Pending,
+            Phase::Claimed,
+            Phase::InProgress,
+        ];
+        if self == to {
+            return Vec::new();
+        }
+        if to == Phase::Cancelled || self.is_terminal() || to.step() <= self.step() {
+            return vec![to];
+        }
+        let mut path: Vec<Phase> = WAY[self.step() + 1..to.step().min(WAY.len())].to_vec();
+        path.push(to);
+        path
+    }
+
     /// Event kind a transition into this state emits, if any.
     pub(crate) fn event_type(self) -> Option<&'static str> {
         Some(match self {
@@ -512,5 +534,28 @@ impl Run {
                 steps
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Phase;
+
+    #[test]
+    fn forced_moves_take_the_way_a_run_takes_on_its_own() {
+        use Phase::*;
+        assert_eq!(
+            Queued.path(Succeeded),
+            [Pending, Claimed, InProgress, Succeeded]
+        );
+        assert_eq!(Pending.path(Failed), [Claimed, InProgress, Failed]);
+        assert_eq!(Queued.path(Claimed), [Pending, Claimed]);
+        assert_eq!(InProgress.path(Blocked), [Blocked]);
+        assert_eq!(Queued.path(Cancelled), [Cancelled]);
+        assert_eq!(Claimed.path(Cancelled), [Cancelled]);
+        assert_eq!(InProgress.path(Pending), [Pending]);
+        assert_eq!(Succeeded.path(InProgress), [InProgress]);
+        assert_eq!(Blocked.path(Succeeded), [Succeeded]);
+        assert!(Error.path(Error).is_empty());
     }
 }

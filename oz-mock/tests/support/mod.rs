@@ -86,6 +86,16 @@ pub async fn get_run(client: &reqwest::Client, mock: &OzMock, run_id: &str) -> V
     answer.body
 }
 
+/// The `artifact_type` of each artifact of a run, in order.
+pub fn artifact_types(run: &Value) -> Vec<&str> {
+    run["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .filter_map(|a| a["artifact_type"].as_str())
+        .collect()
+}
+
 /// The project's openapi.json.
 pub fn spec() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
