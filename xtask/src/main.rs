@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod api_report;
+mod docs;
 mod forward_compat;
 mod generate;
 mod normalise;
