@@ -8,9 +8,9 @@
 //! One vocabulary throughout:
 //! - a builder that yields one result ends in `send()`; one that yields many ends in `items()`
 //!   ([`ItemStream`]), `pages()` ([`PageStream`]) or `stream()` (every other `…Stream`); a
-//!   download ends in `to_file(path)`, `to_writer(w)` or `bytes()`. Builders are named for
-//!   what they describe ([`WaitForRun`], [`Events`], [`Inbox`], [`Download`]), streams for what
-//!   they yield, ending in `Stream`.
+//!   download ends in `to_file(path)`, `to_writer(w)`, `bytes()` or `json()`. Builders are
+//!   named for what they describe ([`WaitForRun`], [`Events`], [`Inbox`], [`Download`]),
+//!   streams for what they yield, ending in `Stream`.
 //! - every poller takes `min_delay`, `max_delay` and (when it has an end to wait for)
 //!   `max_wait`; every listing takes `max_items` and `prefetch`.
 //! - every workflow error ([`WaitError`], [`PaginationError`], [`DownloadError`]) has a variant
@@ -29,7 +29,7 @@
 //! | start a run and wait for it | [`RunWaitExt::run_and_wait`] | `send()` |
 //! | send a follow-up and wait until the run settled again | [`RunWaitExt::followup_and_wait`] | `send()` |
 //! | each state change of a run | [`RunWaitExt::watch_run`] | `stream()` (`min_delay`, `max_delay`, `max_wait`) |
-//! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired | [`DownloadExt`] | `to_file(path)`, `to_writer(w)`, `bytes()` |
+//! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired | [`DownloadExt`] | `to_file(path)` (`durable(false)` skips the `fsync`), `to_writer(w)`, `bytes()`, `json()` |
 //! | metadata and signed URL of an artifact file | [`DownloadExt::get_artifact_file`] | `send()` |
 //! | tail of run events, resumable | [`EventsExt::events`] | `stream()` (`min_delay`, `max_delay`) |
 //! | inbox of a run | [`MessagesExt::inbox`] | `stream()` (`min_delay`, `max_delay`) |
