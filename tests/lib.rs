@@ -35,5 +35,11 @@ pub mod spec;
 pub mod workflows;
 
 pub use dispatch::Outcome;
+
+/// The examples of the repository's README, compiled as doctests so they never drift from the
+/// API (each published crate compiles its own README the same way).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct RepositoryReadmeDoctests;
 pub use fixture::{Fixture, FixtureRequest, FixtureResponse, LoadedFixture, SpecExempt};
 pub use spec::{Operation, Spec};

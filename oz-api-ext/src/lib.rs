@@ -102,7 +102,8 @@ pub use waiter::{
     WatchRun, is_terminal,
 };
 
-/// The README's examples, compiled as doctests so they never drift from the API.
-#[doc = include_str!("../../README.md")]
+/// The crate README's examples (the page crates.io shows), compiled as doctests so they never
+/// drift from the API.
+#[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;

@@ -60,3 +60,9 @@ pub use hooks::{ClientState, redirect_location};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
 pub use retry::RetryPolicy;
 pub use transport::http_client_builder;
+
+/// The crate README's examples (the page crates.io shows), compiled as doctests so they never
+/// drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
