@@ -20,6 +20,7 @@ mod docs;
 mod forward_compat;
 mod generate;
 mod normalise;
+mod owned_send;
 mod redaction;
 mod spec_diff;
 mod surface;
