@@ -14,6 +14,12 @@
 //! [`prefetch`](ItemStream::prefetch), the next one. A failed page request is not retried here:
 //! the client's request hook already repeated it if it was transient.
 //!
+//! With prefetch, the request for the next page goes out as soon as a page is handed out. Inside
+//! a Tokio runtime it then runs on a task of its own, which reads and decodes the answer while
+//! the caller awaits something else between items (a database write, a pause); dropping the
+//! stream aborts that task. Outside a runtime the request advances whenever the stream is
+//! polled.
+//!
 //! The stream ends after a page whose `page_info.has_next_page` is false, whose `next_cursor`
 //! is missing or empty, or that holds no item. A server that hands out a cursor a second time
 //! would make the listing loop forever; the stream ends instead with
@@ -45,12 +51,16 @@ use oz_api::types::{
     PageInfo, RunItem,
 };
 use oz_api::{ApiError, Client, ResponseValue};
+use tokio::task::{JoinError, JoinHandle};
+use tracing::Instrument;
 
 /// The answer to one page request: the page with the status and headers of its answer.
 pub type Page<P> = ResponseValue<<P as CursorPaged>::Page>;
 
-/// The request for one page, as [`CursorPaged::send_page`] returns it.
-pub type PageFuture<'c, T> = BoxFuture<'c, Result<ResponseValue<T>, ApiError>>;
+/// The request for one page, as [`CursorPaged::send_page`] returns it. It owns what it needs
+/// (a clone of the client, as the generated builders' `send_owned` makes it), so a prefetched
+/// page can be fetched on a task of its own.
+pub type PageFuture<T> = BoxFuture<'static, Result<ResponseValue<T>, ApiError>>;
 
 /// A cursor-paged list operation, implemented by its generated builder: everything the
 /// paginator needs to know about one operation.
@@ -85,8 +95,9 @@ pub trait CursorPaged {
     /// The request for the page at `cursor`, every other parameter unchanged.
     fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c>;
 
-    /// Sends the request.
-    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, Self::Page>;
+    /// Sends the request, in a future that borrows nothing (the generated builders'
+    /// `send_owned`).
+    fn send_page(builder: Self::Builder<'_>) -> PageFuture<Self::Page>;
 
     /// Where the listing goes on.
     fn page_info(page: &Self::Page) -> &PageInfo;
@@ -107,8 +118,8 @@ impl CursorPaged for ListRuns<'_> {
     fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
         builder.cursor(cursor)
     }
-    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, Self::Page> {
-        Box::pin(builder.send())
+    fn send_page(builder: Self::Builder<'_>) -> PageFuture<Self::Page> {
+        Box::pin(builder.send_owned())
     }
     fn page_info(page: &Self::Page) -> &PageInfo {
         &page.page_info
@@ -130,8 +141,8 @@ impl CursorPaged for ListFactories<'_> {
     fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
         builder.cursor(cursor)
     }
-    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, Self::Page> {
-        Box::pin(builder.send())
+    fn send_page(builder: Self::Builder<'_>) -> PageFuture<Self::Page> {
+        Box::pin(builder.send_owned())
     }
     fn page_info(page: &Self::Page) -> &PageInfo {
         &page.page_info
@@ -153,8 +164,8 @@ impl CursorPaged for ListFactoryTasks<'_> {
     fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
         builder.cursor(cursor)
     }
-    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, Self::Page> {
-        Box::pin(builder.send())
+    fn send_page(builder: Self::Builder<'_>) -> PageFuture<Self::Page> {
+        Box::pin(builder.send_owned())
     }
     fn page_info(page: &Self::Page) -> &PageInfo {
         &page.page_info
@@ -348,6 +359,16 @@ pub enum PaginationError {
         /// The repeated cursor (opaque; kept out of the `Display` output).
         cursor: String,
     },
+    /// The task that was fetching page `page` ahead of time ([`prefetch`](ItemStream::prefetch))
+    /// ended without an answer: it panicked, or its runtime shut down and cancelled it.
+    PrefetchInterrupted {
+        /// The listing's operation, e.g. `list_runs`.
+        operation: &'static str,
+        /// Number of the page that was being fetched.
+        page: u64,
+        /// Whether the task panicked; otherwise it was cancelled.
+        panicked: bool,
+    },
 }
 
 impl PaginationError {
@@ -355,14 +376,16 @@ impl PaginationError {
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
             Self::Api { source, .. } => Some(source),
-            Self::RepeatedCursor { .. } => None,
+            Self::RepeatedCursor { .. } | Self::PrefetchInterrupted { .. } => None,
         }
     }
 
     /// The listing's operation, e.g. `list_factory_tasks`.
     pub fn operation(&self) -> &'static str {
         match self {
-            Self::Api { operation, .. } | Self::RepeatedCursor { operation, .. } => operation,
+            Self::Api { operation, .. }
+            | Self::RepeatedCursor { operation, .. }
+            | Self::PrefetchInterrupted { operation, .. } => operation,
         }
     }
 }
@@ -396,6 +419,20 @@ impl fmt::Display for PaginationError {
                 "listing {} stopped: page {page} points back to a cursor already followed",
                 Listing(operation)
             ),
+            Self::PrefetchInterrupted {
+                operation,
+                page,
+                panicked,
+            } => write!(
+                f,
+                "listing {} failed on page {page}: the task fetching it ahead {}",
+                Listing(operation),
+                if *panicked {
+                    "panicked"
+                } else {
+                    "was cancelled (its runtime shut down)"
+                }
+            ),
         }
     }
 }
@@ -404,7 +441,7 @@ impl std::error::Error for PaginationError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Api { source, .. } => Some(source.as_ref()),
-            Self::RepeatedCursor { .. } => None,
+            Self::RepeatedCursor { .. } | Self::PrefetchInterrupted { .. } => None,
         }
     }
 }
@@ -440,15 +477,19 @@ impl<'a, P: CursorPaged + 'a> PageStream<'a, P> {
         self
     }
 
-    /// Requests the next page as soon as a page is handed out, so the server works on it
-    /// while the caller processes the current one. Off by default.
+    /// Requests the next page as soon as a page is handed out, so it is fetched while the
+    /// caller processes the current one. Off by default.
+    ///
+    /// Inside a Tokio runtime the request runs on a task of its own: the answer is read and
+    /// decoded even while the caller awaits something else. Outside one it advances whenever
+    /// the stream is polled. Dropping the stream aborts it.
     pub fn prefetch(mut self, prefetch: bool) -> Self {
         self.pager.prefetch = prefetch;
         self
     }
 }
 
-// The stream never pins its fields: the request in flight is boxed.
+// The stream never pins its fields: the request in flight is boxed or on a task.
 impl<P: CursorPaged> Unpin for PageStream<'_, P> {}
 
 impl<'a, P: CursorPaged + 'a> Stream for PageStream<'a, P> {
@@ -499,18 +540,20 @@ impl<'a, P: CursorPaged + 'a> ItemStream<'a, P> {
         self
     }
 
-    /// Requests the next page as soon as the items of a page start being handed out, so the
-    /// server works on it while the caller processes the current ones. Off by default.
+    /// Requests the next page as soon as the items of a page start being handed out, so it
+    /// is fetched while the caller processes the current ones. Off by default.
     ///
-    /// The request makes progress whenever the stream is polled; dropping the stream cancels
-    /// it.
+    /// Inside a Tokio runtime the request runs on a task of its own: the answer is read and
+    /// decoded even while the caller awaits something else between items. Outside one it
+    /// advances whenever the stream is polled. Dropping the stream aborts it; once
+    /// [`max_items`](Self::max_items) items arrived, no further page is requested.
     pub fn prefetch(mut self, prefetch: bool) -> Self {
         self.pager.prefetch = prefetch;
         self
     }
 }
 
-// The stream never pins its fields: the request in flight is boxed.
+// The stream never pins its fields: the request in flight is boxed or on a task.
 impl<P: CursorPaged> Unpin for ItemStream<'_, P> {}
 
 impl<'a, P: CursorPaged + 'a> Stream for ItemStream<'a, P> {
@@ -563,16 +606,11 @@ enum Source<'a, P: CursorPaged> {
 
 impl<'a, P: CursorPaged + 'a> Source<'a, P> {
     /// The request for the page at `cursor` (`None`: the first page, as described).
-    fn request(&self, cursor: Option<String>) -> PageFuture<'a, P::Page> {
+    fn request(&self, cursor: Option<String>) -> PageFuture<P::Page> {
         match self {
             Self::Borrowed(builder) => P::send_page(at_cursor::<P>(builder.clone(), cursor)),
             Self::Owned { client, request } => {
-                let client = client.clone();
-                let request = Arc::clone(request);
-                Box::pin(async move {
-                    let builder = request(&client);
-                    P::send_page(at_cursor::<P>(builder, cursor)).await
-                })
+                P::send_page(at_cursor::<P>(request(client), cursor))
             }
         }
     }
@@ -585,6 +623,57 @@ fn at_cursor<P: CursorPaged>(builder: P::Builder<'_>, cursor: Option<String>) ->
     }
 }
 
+/// A page request on its way.
+enum InFlight<T> {
+    /// Advanced by the stream, whenever the stream is polled.
+    Polled(PageFuture<T>),
+    /// Advanced by a task of its own (a prefetch inside a Tokio runtime).
+    Task(AbortOnDrop<Result<ResponseValue<T>, ApiError>>),
+}
+
+impl<T: Send + 'static> InFlight<T> {
+    /// The answer, or why the task that was fetching it ended without one.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Result<ResponseValue<T>, ApiError>, JoinError>> {
+        match self {
+            Self::Polled(request) => request.as_mut().poll(cx).map(Ok),
+            Self::Task(task) => Pin::new(&mut task.0).poll(cx),
+        }
+    }
+
+    /// Hands a request of the stream to a task of the current Tokio runtime, where it goes on
+    /// while the stream is not polled. Outside a runtime it stays with the stream.
+    fn into_task(self) -> Self {
+        match (self, tokio::runtime::Handle::try_current()) {
+            (Self::Polled(request), Ok(runtime)) => {
+                // The task's log events stay in the span of the code reading the stream.
+                let request = request.instrument(tracing::Span::current());
+                Self::Task(AbortOnDrop(runtime.spawn(request)))
+            }
+            (in_flight, _) => in_flight,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Polled(_) => "polled by the stream",
+            Self::Task(_) => "on a task",
+        }
+    }
+}
+
+/// A task handle that aborts the task when dropped (a bare `JoinHandle` detaches it): a
+/// dropped stream leaves no request running.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The state shared by both streams: which cursor comes next, the request in flight and the
 /// page received but not yet handed out.
 struct Pager<'a, P: CursorPaged> {
@@ -594,7 +683,7 @@ struct Pager<'a, P: CursorPaged> {
     cursor: Option<String>,
     /// Cursors already followed, to stop a server that cycles.
     followed: HashSet<String>,
-    in_flight: Option<PageFuture<'a, P::Page>>,
+    in_flight: Option<InFlight<P::Page>>,
     ready: Option<Result<Page<P>, PaginationError>>,
     /// An error to report once the pages before it were handed out.
     pending_error: Option<PaginationError>,
@@ -625,7 +714,7 @@ impl<'a, P: CursorPaged + 'a> Pager<'a, P> {
         }
     }
 
-    /// Sends no further request and cancels the one in flight.
+    /// Sends no further request and cancels the one in flight (aborting its task).
     fn stop(&mut self) {
         self.finished = true;
         self.in_flight = None;
@@ -639,7 +728,16 @@ impl<'a, P: CursorPaged + 'a> Pager<'a, P> {
             self.finished = true;
             return;
         }
-        self.in_flight = Some(self.source.request(self.cursor.clone()));
+        self.in_flight = Some(InFlight::Polled(self.source.request(self.cursor.clone())));
+    }
+
+    /// Starts the request for the next page while the caller works on the current one: on a
+    /// task of its own when a Tokio runtime is current, otherwise advanced by the stream (and
+    /// polled once now, so it goes out).
+    fn prefetch_next(&mut self, cx: &mut Context<'_>) {
+        self.start_request();
+        self.in_flight = self.in_flight.take().map(InFlight::into_task);
+        self.poll_progress(cx);
     }
 
     /// Drives the request in flight; a page that arrives is kept in `ready`.
@@ -650,24 +748,32 @@ impl<'a, P: CursorPaged + 'a> Pager<'a, P> {
         let Some(request) = self.in_flight.as_mut() else {
             return;
         };
-        let Poll::Ready(result) = request.as_mut().poll(cx) else {
+        let Poll::Ready(outcome) = request.poll(cx) else {
             return;
         };
         self.in_flight = None;
         let page_number = self.pages_received + 1;
-        self.ready = Some(match result {
-            Ok(page) => {
+        self.ready = Some(match outcome {
+            Ok(Ok(page)) => {
                 self.pages_received = page_number;
                 self.items_received += P::items(&page).len() as u64;
                 self.plan_next(&page);
                 Ok(page)
             }
-            Err(source) => {
+            Ok(Err(source)) => {
                 self.finished = true;
                 Err(PaginationError::Api {
                     operation: P::OPERATION,
                     page: page_number,
                     source: Box::new(source),
+                })
+            }
+            Err(ended) => {
+                self.finished = true;
+                Err(PaginationError::PrefetchInterrupted {
+                    operation: P::OPERATION,
+                    page: page_number,
+                    panicked: ended.is_panic(),
                 })
             }
         });
@@ -706,8 +812,7 @@ impl<'a, P: CursorPaged + 'a> Pager<'a, P> {
         loop {
             if let Some(page) = self.ready.take() {
                 if self.prefetch {
-                    self.start_request();
-                    self.poll_progress(cx);
+                    self.prefetch_next(cx);
                 }
                 return Poll::Ready(Some(page));
             }
@@ -736,7 +841,7 @@ impl<P: CursorPaged> fmt::Debug for Pager<'_, P> {
             .field("owns_client", &matches!(self.source, Source::Owned { .. }))
             .field("pages_received", &self.pages_received)
             .field("items_received", &self.items_received)
-            .field("in_flight", &self.in_flight.is_some())
+            .field("in_flight", &self.in_flight.as_ref().map(InFlight::kind))
             .field("finished", &self.finished)
             .field("prefetch", &self.prefetch)
             .finish_non_exhaustive()

@@ -1,7 +1,7 @@
 //! Listing every run page by page against a real local server: what each request carries,
 //! when the listing stops, and what is never requested.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
@@ -10,7 +10,7 @@ use oz_api_ext::oz_api::{ApiErrorExt, Client, Config, MetadataFilter, ResponseVa
 use oz_api_ext::pagination::PageFuture;
 use oz_api_ext::{CursorPaged, PaginateExt, PaginationError};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -355,7 +355,7 @@ async fn prefetch_yields_the_same_runs_in_the_same_order() {
 #[derive(Clone)]
 struct Scripted {
     cursor: Option<String>,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<watch::Sender<Vec<String>>>,
     release: Arc<Notify>,
 }
 
@@ -368,13 +368,26 @@ impl Scripted {
     fn new() -> Self {
         Self {
             cursor: None,
-            log: Arc::default(),
+            log: Arc::new(watch::Sender::new(Vec::new())),
             release: Arc::new(Notify::new()),
         }
     }
 
+    /// The requests sent so far.
     fn requested(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.log.borrow().clone()
+    }
+
+    /// The requests sent, once there are `count` of them. A prefetch inside a runtime goes out
+    /// from a task of its own, so the test waits for it (without polling the stream); a
+    /// bound keeps a regression from hanging the test.
+    async fn requested_once(&self, count: usize) -> Vec<String> {
+        let mut log = self.log.subscribe();
+        let enough = log.wait_for(|log| log.len() >= count);
+        match tokio::time::timeout(Duration::from_secs(30), enough).await {
+            Ok(log) => log.expect("the log lives in `self`").clone(),
+            Err(_) => panic!("only {:?} were requested", self.requested()),
+        }
     }
 }
 
@@ -389,10 +402,10 @@ impl CursorPaged for Scripted {
         builder
     }
 
-    fn send_page<'c>(builder: Self::Builder<'c>) -> PageFuture<'c, ScriptedPage> {
+    fn send_page(builder: Self::Builder<'_>) -> PageFuture<ScriptedPage> {
         async move {
             let cursor = builder.cursor.clone().unwrap_or_else(|| "first".to_owned());
-            builder.log.lock().unwrap().push(cursor.clone());
+            builder.log.send_modify(|log| log.push(cursor.clone()));
             let (items, next) = if cursor == "first" {
                 (vec![1, 2, 3], Some("c2".to_owned()))
             } else {
@@ -436,9 +449,9 @@ async fn prefetch_requests_the_next_page_while_the_current_one_is_consumed() {
     let mut items = list.clone().items().prefetch(true);
     assert_eq!(items.try_next().await.unwrap(), Some(1));
     assert_eq!(
-        list.requested(),
+        list.requested_once(2).await,
         ["first", "c2"],
-        "requested with the first item"
+        "requested once the first item was handed out"
     );
     assert_eq!(items.try_next().await.unwrap(), Some(2));
     assert_eq!(items.try_next().await.unwrap(), Some(3));
@@ -467,10 +480,32 @@ async fn prefetch_requests_the_next_page_while_the_current_one_is_consumed() {
     let mut pages = list.clone().pages().prefetch(true);
     let first = pages.try_next().await.unwrap().expect("page 1");
     assert_eq!(first.items, [1, 2, 3]);
-    assert_eq!(list.requested(), ["first", "c2"]);
+    assert_eq!(list.requested_once(2).await, ["first", "c2"]);
     list.release.notify_one();
     assert_eq!(pages.try_next().await.unwrap().expect("page 2").items, [4]);
     assert!(pages.try_next().await.unwrap().is_none());
+}
+
+/// Outside a Tokio runtime there is no task to hand the prefetch to: the stream polls it,
+/// once as soon as page 1 is handed out and then whenever the stream is polled.
+#[test]
+fn without_a_runtime_the_stream_advances_the_prefetch_itself() {
+    let list = Scripted::new();
+    let mut items = list.clone().items().prefetch(true);
+    futures::executor::block_on(async {
+        assert_eq!(items.try_next().await.unwrap(), Some(1));
+        assert_eq!(
+            list.requested(),
+            ["first", "c2"],
+            "sent with the first item"
+        );
+        assert!(format!("{items:?}").contains(r#"in_flight: Some("polled by the stream")"#));
+        assert_eq!(items.try_next().await.unwrap(), Some(2));
+        assert_eq!(items.try_next().await.unwrap(), Some(3));
+        list.release.notify_one();
+        assert_eq!(items.try_next().await.unwrap(), Some(4));
+        assert_eq!(items.try_next().await.unwrap(), None);
+    });
 }
 
 /// `max_items` on whole pages: no page is requested once enough items arrived; the pages that
