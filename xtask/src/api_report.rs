@@ -216,6 +216,9 @@ struct Operation {
     params: BTreeMap<String, Slot>,
     /// What `send()` returns.
     response: Option<String>,
+    /// The builder's other public methods (not setters, `new` or `send`), with their
+    /// signatures: `send_owned`, for one.
+    methods: BTreeMap<String, String>,
     /// The types the parameters name.
     refs: BTreeSet<String>,
 }
@@ -316,6 +319,7 @@ impl Surface {
             if let Some(built) = builders.get(&op.builder) {
                 op.params = built.params.clone();
                 op.response = built.response.clone();
+                op.methods = built.methods.clone();
                 op.refs = built.refs.clone();
             }
         }
@@ -415,6 +419,7 @@ fn doc_text(attrs: &[Attribute]) -> String {
 struct Builder {
     params: BTreeMap<String, Slot>,
     response: Option<String>,
+    methods: BTreeMap<String, String>,
     refs: BTreeSet<String>,
 }
 
@@ -463,6 +468,13 @@ fn operation_builders<'a>(items: impl Iterator<Item = &'a Item>) -> BTreeMap<Str
                 && let ReturnType::Type(_, ty) = &f.sig.output
             {
                 builder.response = Some(display_type(ty));
+            }
+            let method = f.sig.ident.to_string();
+            if is_pub(&f.vis)
+                && !matches!(method.as_str(), "new" | "send")
+                && !builder.params.contains_key(&field_name(&f.sig.ident))
+            {
+                builder.methods.insert(method, signature(&f.sig));
             }
             if f.sig.ident == "new" {
                 for (name, starts_unset) in initial_errors(&f.block) {
@@ -832,6 +844,30 @@ fn compare_operation(name: &str, old: &Operation, new: &Operation, report: &mut 
             report,
             Severity::Breaking,
             format!("operation `{name}`: parameter `{param}` removed"),
+        );
+    }
+    for (method, sig) in &new.methods {
+        match old.methods.get(method) {
+            None => push(
+                report,
+                Severity::Additive,
+                format!("operation `{name}`: builder method `{method}` added"),
+            ),
+            Some(before) if before != sig => push(
+                report,
+                Severity::Breaking,
+                format!(
+                    "operation `{name}`: builder method `{method}` changed: `{before}` → `{sig}`"
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    for method in old.methods.keys().filter(|m| !new.methods.contains_key(*m)) {
+        push(
+            report,
+            Severity::Breaking,
+            format!("operation `{name}`: builder method `{method}` removed"),
         );
     }
     if let (Some(before), Some(after)) = (&old.response, &new.response)
@@ -1373,6 +1409,57 @@ mod tests {
             ],
             &[],
             ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn builder_methods_added_are_additive_and_removed_or_changed_breaking() {
+        let client = "/// Sends a `GET` request to `/a`\n pub fn get_a(&self) -> builder::GetA<'_> { todo!() }";
+        let builder = |methods: &str| {
+            format!(
+                "pub struct GetA<'a> {{ client: &'a Client, id: Result<String, String> }}
+                 impl<'a> GetA<'a> {{
+                     pub fn new(client: &'a Client) -> Self {{ Self {{ client, id: Err(String::new()) }} }}
+                     pub fn id<V>(mut self, value: V) -> Self {{ todo!() }}
+                     pub async fn send(self) -> Result<ResponseValue<types::A>, Error> {{ todo!() }}
+                     {methods}
+                 }}"
+            )
+        };
+        let types = "pub struct A { pub x: u8 }";
+        let plain = file(types, client, &builder(""));
+        let owned = file(
+            types,
+            client,
+            &builder(
+                "pub fn send_owned(self) -> impl Future<Output = u8> + Send + 'static { todo!() }",
+            ),
+        );
+        assert_report(
+            &compare_sources(&plain, &owned).unwrap(),
+            &[],
+            &["operation `get_a`: builder method `send_owned` added"],
+            ADDITIVE,
+        );
+        assert_report(
+            &compare_sources(&owned, &plain).unwrap(),
+            &["operation `get_a`: builder method `send_owned` removed"],
+            &[],
+            ONE_BREAKING,
+        );
+        let changed = file(
+            types,
+            client,
+            &builder(
+                "pub fn send_owned(self) -> impl Future<Output = u16> + Send + 'static { todo!() }",
+            ),
+        );
+        let report = compare_sources(&owned, &changed).unwrap();
+        assert_eq!(
+            report.verdict(),
+            Verdict::Breaking(1),
+            "{}",
+            report.render("0.1.0")
         );
     }
 

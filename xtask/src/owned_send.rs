@@ -10,8 +10,11 @@
 //! and uses only those bindings afterwards. `send_owned` keeps that first statement, clones the
 //! client, and moves the rest of `send`'s body unchanged into an `async move` block that
 //! starts with `let client = &client;`, so the body sees the same names with the same types.
+//! `send` then awaits `send_owned`, so each request's code exists once (the generated file
+//! stays the size it was, and so does the crate's build time); the clone of the client that
+//! costs is a few reference counts and the base URL per call, nothing next to a request.
 //! A builder without a `send`, or whose `send` has another shape, fails generation with its
-//! name: copying a body that does not start that way could change what the request does.
+//! name: moving a body that does not start that way could change what the request does.
 
 use anyhow::{Context, Result, bail};
 use quote::ToTokens;
@@ -68,7 +71,13 @@ pub fn apply(file: &mut syn::File) -> Result<()> {
             unreachable!("found as a method above");
         };
         match owned_variant(send) {
-            Ok(method) => imp.items.insert(position + 1, ImplItem::Fn(method)),
+            Ok(method) => {
+                // One copy of each request's code: `send` awaits `send_owned`.
+                if let ImplItem::Fn(send) = &mut imp.items[position] {
+                    send.block = parse_quote!({ self.send_owned().await });
+                }
+                imp.items.insert(position + 1, ImplItem::Fn(method));
+            }
             Err(why) => problems.push(format!("builder `{name}`: {why}")),
         }
     }
@@ -233,7 +242,16 @@ mod tests {
             .collect();
         let names: Vec<String> = methods.iter().map(|f| f.sig.ident.to_string()).collect();
         assert_eq!(names, ["widget_id", "send", "send_owned"]);
-        assert_eq!(*methods[1], send, "`send` stays as it was");
+        let awaiting: ImplItemFn = parse_quote! {
+            /// Sends a `GET` request to `/widgets/{widgetId}`
+            pub async fn send(self) -> Result<ResponseValue<types::Widget>, Error<types::Error>> {
+                self.send_owned().await
+            }
+        };
+        assert_eq!(
+            *methods[1], awaiting,
+            "`send` keeps its docs and awaits `send_owned`"
+        );
         let expected: ImplItemFn = parse_quote! {
             /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
             /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
