@@ -192,7 +192,12 @@ async fn the_binary_on_port_0_answers_at_the_base_url_it_prints() {
         "a key given on the command line is not printed"
     );
 
-    let client = reqwest::Client::new();
+    // The SDK's TLS setup: in a workspace build reqwest has rustls without a default crypto
+    // provider (oz-api picks ring per client), so `reqwest::Client::new()` would panic.
+    let client = oz_api::http_client_builder()
+        .expect("TLS setup")
+        .build()
+        .expect("an HTTP client");
     let runs = client
         .get(format!("{base_url}/agent/runs"))
         .bearer_auth("wk-binary-test")
