@@ -26803,42 +26803,12 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -26968,49 +26938,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -27703,49 +27637,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -27875,49 +27773,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -28008,56 +27870,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -28138,56 +27958,14 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200..=299 => Ok(ResponseValue::stream(response)),
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -28281,63 +28059,15 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    422u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 422u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -28428,70 +28158,16 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    409u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    422u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 409u16
+                    | 422u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -28578,63 +28254,15 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     202u16 => Ok(ResponseValue::empty(response)),
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    409u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 409u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -28728,49 +28356,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -28902,63 +28494,15 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    422u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 422u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -29052,49 +28596,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -29226,48 +28734,15 @@ pub mod builder {
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
-                    200u16 => {
+                    200u16 | 206u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    206u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
-                    }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -29364,49 +28839,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -29503,49 +28942,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -29639,63 +29042,15 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    422u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 422u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -29776,56 +29131,14 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200..=299 => Ok(ResponseValue::stream(response)),
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -29922,28 +29235,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -30075,63 +29367,15 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    422u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 422u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -30228,63 +29472,15 @@ pub mod builder {
                     202u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    409u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 409u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -30378,28 +29574,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -30490,56 +29665,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -30620,56 +29753,14 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200..=299 => Ok(ResponseValue::stream(response)),
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -30787,35 +29878,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -30886,35 +29949,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -31014,42 +30049,12 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -31147,35 +30152,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -31312,49 +30289,13 @@ pub mod builder {
                     201u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -31448,56 +30389,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -31633,56 +30532,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -31779,49 +30636,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -31915,49 +30736,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -32051,49 +30836,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -32213,49 +30962,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -32385,49 +31098,13 @@ pub mod builder {
                     201u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -32518,42 +31195,12 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -32682,56 +31329,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -32818,56 +31423,14 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     204u16 => Ok(ResponseValue::empty(response)),
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -32984,63 +31547,15 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    422u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 422u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -33191,56 +31706,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -33331,56 +31804,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -33467,56 +31898,14 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     204u16 => Ok(ResponseValue::empty(response)),
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -33645,56 +32034,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -33832,56 +32179,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -33981,49 +32286,13 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200..=299 => Ok(ResponseValue::stream(response)),
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -34118,35 +32387,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -34333,49 +32574,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -34466,49 +32671,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -34646,56 +32815,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -35069,56 +33196,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -35250,63 +33335,15 @@ pub mod builder {
                     201u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    409u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 409u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -35415,49 +33452,13 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -35562,49 +33563,13 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     204u16 => Ok(ResponseValue::empty(response)),
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -35754,56 +33719,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -35912,56 +33835,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    409u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 409u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -36071,56 +33952,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -36235,56 +34074,14 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    401u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    403u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16
+                    | 400u16..=499u16
+                    | 401u16
+                    | 403u16
+                    | 404u16
+                    | 429u16
+                    | 500u16
+                    | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -36382,28 +34179,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -36519,35 +34295,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16 | 404u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -36662,35 +34410,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    404u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16..=499u16 | 404u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,
@@ -36808,35 +34528,7 @@ pub mod builder {
                     200u16 => {
                         ResponseValue::from_response(response).await.map_err(Error::from)
                     }
-                    400u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    400u16..=499u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    429u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16 => {
-                        Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
-                        )
-                    }
-                    500u16..=599u16 => {
+                    400u16 | 400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
                             Error::ErrorResponse(
                                 ResponseValue::from_response(response).await?,

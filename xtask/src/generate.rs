@@ -8,7 +8,7 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 use serde_json::Value;
 use syn::visit_mut::VisitMut;
 
-use crate::{docs, forward_compat, normalise, owned_send, redaction, unions};
+use crate::{docs, forward_compat, merge_arms, normalise, owned_send, redaction, unions};
 
 /// First line of the generated file.
 pub const HEADER: &str = "\
@@ -48,6 +48,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
     }
     use_own_error_type(&mut file)?;
     construct_clients_through_config(&mut file)?;
+    merge_arms::apply(&mut file);
     owned_send::apply(&mut file)?;
     redaction::apply(&mut file);
     docs::apply(&mut file, &spec)?;

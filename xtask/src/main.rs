@@ -19,6 +19,7 @@ mod api_report;
 mod docs;
 mod forward_compat;
 mod generate;
+mod merge_arms;
 mod normalise;
 mod owned_send;
 mod redaction;
