@@ -6,10 +6,17 @@
 //! by a problem body that says what arrived (with a short, sanitised excerpt), so the caller
 //! always gets `Error::ErrorResponse` with the status and headers instead of a decode error that
 //! has lost them.
+//!
+//! A JSON object whose members have types the problem schema does not allow (a `detail` that is
+//! a list of validation errors, a `status` sent as text) is fitted to the schema member by
+//! member: a text member that arrived as another JSON value keeps that value as its JSON text, a
+//! list of text keeps its items as text, and a member that cannot be fitted (a `retryable` that
+//! is not a boolean) is left out. Members the schema does not name are ignored as usual.
 
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use serde::Deserialize;
 
 /// Error bodies larger than this are not JSON documents we want to decode.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -32,8 +39,8 @@ pub(crate) async fn normalise(response: reqwest::Response) -> reqwest::Response 
         .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
         .flatten()
         .filter(serde_json::Value::is_object);
-    let body = if let Some(object) = object {
-        Bytes::from(object.to_string())
+    let body = if let Some(serde_json::Value::Object(object)) = object {
+        Bytes::from(fit_problem(object).to_string())
     } else {
         headers.insert(
             CONTENT_TYPE,
@@ -67,6 +74,41 @@ async fn read_limited(response: reqwest::Response) -> (Bytes, bool) {
         }
     }
     (body.into(), true)
+}
+
+/// The object itself when it decodes as a problem body, else the object with each member fitted
+/// to the problem schema on its own (see the module docs).
+fn fit_problem(object: serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
+    use serde_json::Value;
+    let whole = Value::Object(object);
+    if fits(&whole) {
+        return whole;
+    }
+    let Value::Object(members) = whole else {
+        return whole;
+    };
+    let fitted = members
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let text = |value: &Value| match value {
+                Value::String(text) => Value::String(text.clone()),
+                other => Value::String(other.to_string()),
+            };
+            let mut candidates = vec![text(&value)];
+            if let Value::Array(items) = &value {
+                candidates.push(Value::Array(items.iter().map(text).collect()));
+            }
+            std::iter::once(value)
+                .chain(candidates)
+                .find(|candidate| fits(&serde_json::json!({ name.as_str(): candidate })))
+                .map(|value| (name, value))
+        })
+        .collect();
+    Value::Object(fitted)
+}
+
+fn fits(value: &serde_json::Value) -> bool {
+    crate::types::Error::deserialize(value).is_ok()
 }
 
 fn problem_for(status: reqwest::StatusCode, body: &[u8], complete: bool) -> serde_json::Value {
@@ -166,6 +208,25 @@ mod tests {
         let out = normalise(response(402, "application/problem+json", body)).await;
         let problem: serde_json::Value = out.json().await.unwrap();
         assert_eq!(problem["title"], "Insufficient credits");
+    }
+
+    #[tokio::test]
+    async fn members_of_the_wrong_type_are_fitted_to_the_problem_schema() {
+        let body = r#"{"detail":[{"loc":["body","prompt"],"msg":"field required"}],
+            "title":"Unprocessable","status":"422","retryable":"no","error":{"code":7},
+            "inaccessible_repos":["warp/a",3],"trace_id":"t-1","extra":{"kept":"aside"}}"#;
+        let out = normalise(response(422, "application/json", body)).await;
+        assert_eq!(out.status(), 422);
+        let problem: crate::types::Error = out.json().await.unwrap();
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some(r#"[{"loc":["body","prompt"],"msg":"field required"}]"#)
+        );
+        assert_eq!(problem.error.as_deref(), Some(r#"{"code":7}"#));
+        assert_eq!(problem.inaccessible_repos, ["warp/a", "3"]);
+        assert_eq!(problem.title.as_deref(), Some("Unprocessable"));
+        assert_eq!(problem.trace_id.as_deref(), Some("t-1"));
+        assert_eq!((problem.status, problem.retryable), (None, None));
     }
 
     #[tokio::test]
