@@ -33,8 +33,13 @@
 //!   `forward_compat` adds, with `#[non_exhaustive]`, so every `match` already has a wildcard
 //!   arm — and breaking otherwise (exhaustive matches stop compiling).
 //!
-//! Doc comments, attributes other than `serde(default)`, and private code are not surface: a
-//! regeneration that changes only those is a patch.
+//! - Wire names: code keeps compiling when only the JSON changes under the same Rust name, but
+//!   it no longer exchanges the same messages, so that is breaking too: an operation that sends
+//!   another HTTP method or path, a field read from and written to another JSON member
+//!   (`#[serde(rename)]`), an enum variant with another JSON value.
+//!
+//! Doc comments, attributes other than `serde(default)` and `serde(rename)`, and private code
+//! are not surface: a regeneration that changes only those is a patch.
 //!
 //! # Versions
 //!
@@ -231,6 +236,18 @@ struct Slot {
     /// Whether it must be given: a field neither `Option` nor `#[serde(default)]`, a parameter
     /// whose builder starts out as an error.
     required: bool,
+    /// The JSON member name of a field (`#[serde(rename)]`, else the Rust name); `None` for
+    /// parameters.
+    wire: Option<String>,
+}
+
+/// A variant of an enum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Variant {
+    /// What it holds (`None` for a unit variant).
+    holds: Option<String>,
+    /// The JSON value of a unit variant (`#[serde(rename)]`, else the Rust name).
+    wire: String,
 }
 
 #[derive(Debug)]
@@ -246,8 +263,8 @@ enum Shape {
     Newtype(String),
     Alias(String),
     Enum {
-        /// Variant name → what it holds (`None` for a unit variant).
-        variants: BTreeMap<String, Option<String>>,
+        /// Variant name → what it holds and its JSON value.
+        variants: BTreeMap<String, Variant>,
         catch_all: bool,
     },
 }
@@ -453,6 +470,7 @@ fn operation_builders<'a>(items: impl Iterator<Item = &'a Item>) -> BTreeMap<Str
                 Slot {
                     ty: display_type(ty),
                     required: !optional,
+                    wire: None,
                 },
             );
         }
@@ -521,7 +539,8 @@ fn type_def(item: &Item) -> Option<(String, TypeDef)> {
                             let required =
                                 option_inner(&f.ty).is_none() && !has_serde_default(&f.attrs);
                             let ty = display_type(&f.ty);
-                            Some((name, Slot { ty, required }))
+                            let wire = Some(serde_rename(&f.attrs).unwrap_or_else(|| name.clone()));
+                            Some((name, Slot { ty, required, wire }))
                         })
                         .collect(),
                 ),
@@ -565,7 +584,8 @@ fn type_def(item: &Item) -> Option<(String, TypeDef)> {
                                 .join(", "),
                         ),
                     };
-                    (v.ident.to_string(), holds)
+                    let wire = serde_rename(&v.attrs).unwrap_or_else(|| v.ident.to_string());
+                    (v.ident.to_string(), Variant { holds, wire })
                 })
                 .collect::<BTreeMap<_, _>>();
             let catch_all = e
@@ -614,6 +634,31 @@ fn has_serde_default(attrs: &[Attribute]) -> bool {
         .any(|a| {
             matches!(&a.meta, syn::Meta::List(list) if list.tokens.clone().into_iter().any(
             |t| matches!(t, TokenTree::Ident(ref i) if i == "default")))
+        })
+}
+
+/// The value of `rename = "..."` in a `#[serde(..)]` attribute.
+fn serde_rename(attrs: &[Attribute]) -> Option<String> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("serde"))
+        .find_map(|a| {
+            let syn::Meta::List(list) = &a.meta else {
+                return None;
+            };
+            let tokens: Vec<TokenTree> = list.tokens.clone().into_iter().collect();
+            tokens.windows(3).find_map(|w| match w {
+                [
+                    TokenTree::Ident(key),
+                    TokenTree::Punct(eq),
+                    TokenTree::Literal(value),
+                ] if key == "rename" && eq.as_char() == '=' => {
+                    syn::parse_str::<syn::LitStr>(&value.to_string())
+                        .ok()
+                        .map(|lit| lit.value())
+                }
+                _ => None,
+            })
         })
 }
 
@@ -795,6 +840,18 @@ fn compare_methods(old: &Surface, new: &Surface, report: &mut Report) {
 }
 
 fn compare_operation(name: &str, old: &Operation, new: &Operation, report: &mut Report) {
+    if let (Some(before), Some(after)) = (&old.endpoint, &new.endpoint)
+        && before != after
+    {
+        push(
+            report,
+            Severity::Breaking,
+            format!(
+                "operation `{name}` now sends `{after}` instead of `{before}`; servers that \
+                 answer only the old route fail it"
+            ),
+        );
+    }
     for (param, slot) in &new.params {
         match old.params.get(param) {
             None if slot.required => push(
@@ -979,6 +1036,18 @@ fn compare_fields(
             }
             continue;
         };
+        if let (Some(was), Some(now)) = (&before.wire, &slot.wire)
+            && was != now
+        {
+            push(
+                report,
+                Severity::Breaking,
+                format!(
+                    "{subject} is now the JSON member `{now}` instead of `{was}`; JSON written by \
+                     the old version no longer fills it"
+                ),
+            );
+        }
         if before.ty != slot.ty {
             let how = if option_of(&before.ty) == Some(slot.ty.as_str()) {
                 "became required"
@@ -1031,11 +1100,11 @@ fn option_of(ty: &str) -> Option<&str> {
 fn compare_variants(
     name: &str,
     catch_all: bool,
-    old: &BTreeMap<String, Option<String>>,
-    new: &BTreeMap<String, Option<String>>,
+    old: &BTreeMap<String, Variant>,
+    new: &BTreeMap<String, Variant>,
     report: &mut Report,
 ) {
-    for (variant, holds) in new {
+    for (variant, Variant { holds, wire }) in new {
         match old.get(variant) {
             None if catch_all => push(
                 report,
@@ -1051,13 +1120,22 @@ fn compare_variants(
                     "enum `{name}`: variant `{variant}` added; `{name}` has no `Unknown(..)` catch-all, so exhaustive matches stop compiling"
                 ),
             ),
-            Some(before) if before != holds => push(
+            Some(before) if before.holds != *holds => push(
                 report,
                 Severity::Breaking,
                 format!(
                     "enum `{name}`: variant `{variant}` now holds `{}` instead of `{}`",
                     holds.as_deref().unwrap_or("nothing"),
-                    before.as_deref().unwrap_or("nothing")
+                    before.holds.as_deref().unwrap_or("nothing")
+                ),
+            ),
+            Some(before) if before.wire != *wire => push(
+                report,
+                Severity::Breaking,
+                format!(
+                    "enum `{name}`: variant `{variant}` is now {wire:?} in JSON instead of {:?}; \
+                     values written by the old version no longer read as `{variant}`",
+                    before.wire
                 ),
             ),
             Some(_) => {}
@@ -1371,6 +1449,71 @@ mod tests {
                  that do not set it fail in `send()`",
             ],
             &["operation `list_models`: optional parameter `provider` (`String`) added"],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn a_json_member_renamed_under_the_same_rust_name_is_breaking() {
+        let report = report_after(|spec| {
+            let run = schema(spec, "RunItem");
+            let member = run["properties"]
+                .as_object_mut()
+                .unwrap()
+                .remove("created_at")
+                .unwrap();
+            run["properties"]["createdAt"] = member;
+            for name in run["required"].as_array_mut().unwrap() {
+                if name == "created_at" {
+                    *name = json!("createdAt");
+                }
+            }
+        });
+        assert_report(
+            &report,
+            &[
+                "field `RunItem.created_at` is now the JSON member `createdAt` instead of \
+                 `created_at`; JSON written by the old version no longer fills it",
+            ],
+            &[],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn an_enum_value_respelled_under_the_same_variant_is_breaking() {
+        let report = report_after(|spec| {
+            for value in schema(spec, "RunState")["enum"].as_array_mut().unwrap() {
+                if value == "QUEUED" {
+                    *value = json!("queued");
+                }
+            }
+        });
+        assert_report(
+            &report,
+            &[
+                "enum `RunState`: variant `Queued` is now \"queued\" in JSON instead of \
+                 \"QUEUED\"; values written by the old version no longer read as `Queued`",
+            ],
+            &[],
+            ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn an_operation_moved_to_another_path_is_breaking() {
+        let report = report_after(|spec| {
+            let paths = spec["paths"].as_object_mut().unwrap();
+            let item = paths.remove("/agent/models").unwrap();
+            paths.insert("/agent/model-catalog".to_owned(), item);
+        });
+        assert_report(
+            &report,
+            &[
+                "operation `list_models` now sends `GET /agent/model-catalog` instead of \
+                 `GET /agent/models`; servers that answer only the old route fail it",
+            ],
+            &[],
             ONE_BREAKING,
         );
     }
