@@ -95,6 +95,9 @@ pub mod types {
     ///An action the agent started, such as running a command or editing files.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ActionContentBlock {
+        /// Broad category of an action.
+        ///
+        /// See [`ActionCategory`](crate::types::ActionCategory).
         pub category: ActionCategory,
         ///Action ID, matched by the action_id of the result block.
         pub id: ::std::string::String,
@@ -170,6 +173,9 @@ pub mod types {
     pub struct ActionResultContentBlock {
         ///ID of the action this result belongs to.
         pub action_id: ::std::string::String,
+        /// Broad category of an action.
+        ///
+        /// See [`ActionCategory`](crate::types::ActionCategory).
         pub category: ActionCategory,
         ///Transcript message that produced this block, when known.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -178,6 +184,9 @@ pub mod types {
         pub name: ::std::string::String,
         ///Curated result of the action; large or binary payloads are summarized.
         pub output: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        /// Progress or outcome of an action.
+        ///
+        /// See [`ActionState`](crate::types::ActionState).
         pub state: ActionState,
         ///Block kind; always action_result here.
         #[serde(rename = "type")]
@@ -324,6 +333,9 @@ pub mod types {
     pub struct AgentAutoMemoryResponse {
         ///Whether the agent has its own memory store.
         pub enabled: bool,
+        /// A memory store attached to an agent, with its owner.
+        ///
+        /// See [`MemoryStoreAttachmentResponse`](crate::types::MemoryStoreAttachmentResponse).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub store: ::std::option::Option<MemoryStoreAttachmentResponse>,
     }
@@ -529,6 +541,9 @@ pub mod types {
         pub last_run_timestamp: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
+        /// Where a skill is defined.
+        ///
+        /// See [`AgentListSource`](crate::types::AgentListSource).
         pub source: AgentListSource,
     }
     impl AgentListVariant {
@@ -542,6 +557,9 @@ pub mod types {
         ///Existing team memory stores to attach; duplicate uids are rejected.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub attached_stores: ::std::vec::Vec<MemoryStoreRef>,
+        /// Whether a new agent gets its own memory store.
+        ///
+        /// See [`AgentAutoMemoryCreateConfig`](crate::types::AgentAutoMemoryCreateConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub auto_memory: ::std::option::Option<AgentAutoMemoryCreateConfig>,
     }
@@ -555,6 +573,9 @@ pub mod types {
     pub struct AgentMemoryResponse {
         ///Team memory stores attached to the agent; empty when none.
         pub attached_stores: ::std::vec::Vec<MemoryStoreRef>,
+        /// State of the agent's own automatically managed memory store.
+        ///
+        /// See [`AgentAutoMemoryResponse`](crate::types::AgentAutoMemoryResponse).
         pub auto_memory: AgentAutoMemoryResponse,
     }
     impl AgentMemoryResponse {
@@ -629,6 +650,9 @@ pub mod types {
     ///A named agent identity with the defaults applied to runs it executes.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentResponse {
+        /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
+        ///
+        /// See [`AgentType`](crate::types::AgentType).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_type: ::std::option::Option<AgentType>,
         ///Whether the agent can currently be used for runs (enabled and within the plan limit).
@@ -641,6 +665,9 @@ pub mod types {
         pub base_model: ::std::option::Option<::std::string::String>,
         ///When the agent was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
+        ///
+        /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub credential_strategy: ::std::option::Option<AgentCredentialStrategy>,
         ///Default runner for runs that name none (empty when unset); takes precedence over the environment's default runner.
@@ -654,10 +681,19 @@ pub mod types {
         ///Factory the agent was seeded for; null for agents outside a factory.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub factory_uid: ::std::option::Option<::std::string::String>,
+        /// Harness that executes the agent; Warp's built-in harness when unset.
+        ///
+        /// See [`Harness`](crate::types::Harness).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness: ::std::option::Option<Harness>,
+        /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+        ///
+        /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness_auth_secrets: ::std::option::Option<HarnessAuthSecrets>,
+        /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
+        ///
+        /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_providers: ::std::option::Option<InferenceProvidersConfig>,
         ///Default MCP servers by name; run-level MCP configuration takes precedence.
@@ -669,6 +705,9 @@ pub mod types {
             ::std::string::String,
             McpServerConfig,
         >,
+        /// Memory configuration of an agent.
+        ///
+        /// See [`AgentMemoryResponse`](crate::types::AgentMemoryResponse).
         pub memory: AgentMemoryResponse,
         ///Display name of the agent.
         pub name: ::std::string::String,
@@ -889,6 +928,9 @@ pub mod types {
     ///A setup or lifecycle event of a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AiRunTimelineEvent {
+        /// Kind of timeline event.
+        ///
+        /// See [`AiRunTimelineEventType`](crate::types::AiRunTimelineEventType).
         pub event_type: AiRunTimelineEventType,
         ///Event ID, generated by the client or the server.
         pub event_uuid: ::std::string::String,
@@ -1015,6 +1057,9 @@ pub mod types {
         ///Model for the computer-use subagent; chosen automatically when omitted. Only affects the built-in harness.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub computer_use_model_id: ::std::option::Option<::std::string::String>,
+        /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
+        ///
+        /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub credential_strategy: ::std::option::Option<AgentCredentialStrategy>,
         ///Environment to run in.
@@ -1023,13 +1068,22 @@ pub mod types {
         ///Experimental settings by name; values are strings, numbers or booleans.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub experimental: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        /// Harness that executes the agent; Warp's built-in harness when unset.
+        ///
+        /// See [`Harness`](crate::types::Harness).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness: ::std::option::Option<Harness>,
+        /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+        ///
+        /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness_auth_secrets: ::std::option::Option<HarnessAuthSecrets>,
         ///Minutes to keep the environment alive after the run finishes; 10 when omitted and capped by the billing tier's runtime limit.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub idle_timeout_minutes: ::std::option::Option<::std::num::NonZeroU32>,
+        /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
+        ///
+        /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_providers: ::std::option::Option<InferenceProvidersConfig>,
         ///MCP servers to make available, keyed by name.
@@ -1056,6 +1110,9 @@ pub mod types {
         ///Secrets made available to the run, by name.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub secrets: ::std::vec::Vec<SecretRef>,
+        /// Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
+        ///
+        /// See [`SessionSharingConfig`](crate::types::SessionSharingConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_sharing: ::std::option::Option<SessionSharingConfig>,
         ///Primary skill as owner/repo:skill_path. Mutually exclusive with skills in requests; responses echo the first skills entry here.
@@ -1419,6 +1476,9 @@ pub mod types {
     ///Token counts as Claude Code reports them.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeTokenUsage {
+        /// Prompt-cache writes by cache lifetime.
+        ///
+        /// See [`ClaudeCodeCacheCreation`](crate::types::ClaudeCodeCacheCreation).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cache_creation: ::std::option::Option<ClaudeCodeCacheCreation>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1446,6 +1506,9 @@ pub mod types {
         pub service_tier: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub speed: ::std::option::Option<::std::string::String>,
+        /// Token counts as Claude Code reports them.
+        ///
+        /// See [`ClaudeCodeTokenUsage`](crate::types::ClaudeCodeTokenUsage).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub usage: ::std::option::Option<ClaudeCodeTokenUsage>,
     }
@@ -1457,13 +1520,22 @@ pub mod types {
     ///Raw Claude Code usage: totals, per-model attribution and tool calls.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeUsagePayload {
+        /// Usage attributed to one model and service tier.
+        ///
+        /// See [`ClaudeCodeUsageAttribution`](crate::types::ClaudeCodeUsageAttribution).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub attribution: ::std::vec::Vec<ClaudeCodeUsageAttribution>,
+        /// Tool calls made by the harness.
+        ///
+        /// See [`HarnessToolCalls`](crate::types::HarnessToolCalls).
         #[serde(
             rename = "toolCalls",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub tool_calls: ::std::option::Option<HarnessToolCalls>,
+        /// Token counts as Claude Code reports them.
+        ///
+        /// See [`ClaudeCodeTokenUsage`](crate::types::ClaudeCodeTokenUsage).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub usage: ::std::option::Option<ClaudeCodeTokenUsage>,
     }
@@ -1475,8 +1547,14 @@ pub mod types {
     ///What Claude Code reported, and how complete it is.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeUsageSnapshot {
+        /// How complete the token and tool metrics of a snapshot are.
+        ///
+        /// See [`HarnessUsageCoverage`](crate::types::HarnessUsageCoverage).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub coverage: ::std::option::Option<HarnessUsageCoverage>,
+        /// Raw Claude Code usage: totals, per-model attribution and tool calls.
+        ///
+        /// See [`ClaudeCodeUsagePayload`](crate::types::ClaudeCodeUsagePayload).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub payload: ::std::option::Option<ClaudeCodeUsagePayload>,
     }
@@ -1488,11 +1566,23 @@ pub mod types {
     ///A cloud environment in which runs execute.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CloudEnvironment {
+        /// Definition of a cloud environment: image, repositories, setup commands and cloud provider access.
+        ///
+        /// See [`CloudEnvironmentConfig`](crate::types::CloudEnvironmentConfig).
         pub config: CloudEnvironmentConfig,
+        /// A user or service account associated with a resource, such as its creator.
+        ///
+        /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub creator: ::std::option::Option<RunCreatorInfo>,
+        /// A user or service account associated with a resource, such as its creator.
+        ///
+        /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub last_editor: ::std::option::Option<RunCreatorInfo>,
+        /// Summary of the newest run created in an environment.
+        ///
+        /// See [`EnvironmentLastTask`](crate::types::EnvironmentLastTask).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub last_task_created: ::std::option::Option<EnvironmentLastTask>,
         ///When a run last executed in this environment.
@@ -1502,6 +1592,9 @@ pub mod types {
         >,
         ///When the environment last changed.
         pub last_updated: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Who owns a resource.
+        ///
+        /// See [`Scope`](crate::types::Scope).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub scope: ::std::option::Option<Scope>,
         ///True when the latest run failed during setup before it started.
@@ -1534,6 +1627,9 @@ pub mod types {
         ///Environment name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<::std::string::String>,
+        /// Cloud providers the environment authenticates to automatically.
+        ///
+        /// See [`ProvidersConfig`](crate::types::ProvidersConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub providers: ::std::option::Option<ProvidersConfig>,
         ///Secrets available in the environment, by name.
@@ -1738,6 +1834,9 @@ pub mod types {
         pub service_tier: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub speed: ::std::option::Option<::std::string::String>,
+        /// Token counts as Codex reports them.
+        ///
+        /// See [`CodexTokenUsage`](crate::types::CodexTokenUsage).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub usage: ::std::option::Option<CodexTokenUsage>,
     }
@@ -1749,13 +1848,22 @@ pub mod types {
     ///Raw Codex usage: totals, per-model attribution and tool calls.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CodexUsagePayload {
+        /// Usage attributed to one model and service tier.
+        ///
+        /// See [`CodexUsageAttribution`](crate::types::CodexUsageAttribution).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub attribution: ::std::vec::Vec<CodexUsageAttribution>,
+        /// Tool calls made by the harness.
+        ///
+        /// See [`HarnessToolCalls`](crate::types::HarnessToolCalls).
         #[serde(
             rename = "toolCalls",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub tool_calls: ::std::option::Option<HarnessToolCalls>,
+        /// Token counts as Codex reports them.
+        ///
+        /// See [`CodexTokenUsage`](crate::types::CodexTokenUsage).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub usage: ::std::option::Option<CodexTokenUsage>,
     }
@@ -1767,8 +1875,14 @@ pub mod types {
     ///What Codex reported, and how complete it is.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CodexUsageSnapshot {
+        /// How complete the token and tool metrics of a snapshot are.
+        ///
+        /// See [`HarnessUsageCoverage`](crate::types::HarnessUsageCoverage).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub coverage: ::std::option::Option<HarnessUsageCoverage>,
+        /// Raw Codex usage: totals, per-model attribution and tool calls.
+        ///
+        /// See [`CodexUsagePayload`](crate::types::CodexUsagePayload).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub payload: ::std::option::Option<CodexUsagePayload>,
     }
@@ -1838,6 +1952,9 @@ pub mod types {
         ///Request ID shared by messages of the same request, when known.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub request_id: ::std::option::Option<::std::string::String>,
+        /// Author role of a message.
+        ///
+        /// See [`ConversationMessageRole`](crate::types::ConversationMessageRole).
         pub role: ConversationMessageRole,
         ///Time of the first merged transcript message.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1972,6 +2089,9 @@ pub mod types {
     ///Settings for a new agent identity; only the name is mandatory.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateAgentRequest {
+        /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
+        ///
+        /// See [`AgentType`](crate::types::AgentType).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_type: ::std::option::Option<AgentType>,
         ///Legacy default harness name; if harness is also sent it wins and a conflicting value is rejected.
@@ -1980,6 +2100,9 @@ pub mod types {
         ///Default model for the agent's runs.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub base_model: ::std::option::Option<::std::string::String>,
+        /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
+        ///
+        /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub credential_strategy: ::std::option::Option<AgentCredentialStrategy>,
         ///Default runner for runs that name none; the caller needs view access to it.
@@ -1994,10 +2117,19 @@ pub mod types {
         ///Factory to link the agent to; omitted means no factory.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub factory_uid: ::std::option::Option<::std::string::String>,
+        /// Harness that executes the agent; Warp's built-in harness when unset.
+        ///
+        /// See [`Harness`](crate::types::Harness).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness: ::std::option::Option<Harness>,
+        /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+        ///
+        /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness_auth_secrets: ::std::option::Option<HarnessAuthSecrets>,
+        /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
+        ///
+        /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_providers: ::std::option::Option<InferenceProvidersConfig>,
         ///Default MCP servers by name.
@@ -2009,6 +2141,9 @@ pub mod types {
             ::std::string::String,
             McpServerConfig,
         >,
+        /// Memory settings for a new agent.
+        ///
+        /// See [`AgentMemoryCreateConfig`](crate::types::AgentMemoryCreateConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub memory: ::std::option::Option<AgentMemoryCreateConfig>,
         ///Display name of the agent.
@@ -2101,6 +2236,9 @@ pub mod types {
     ///Settings for a new schedule. Give a prompt unless agent_config names a skill (skill_spec or skills).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateScheduledAgentRequest {
+        /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+        ///
+        /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_config: ::std::option::Option<AmbientAgentConfig>,
         ///Agent identity to execute runs as; team-owned schedules only.
@@ -2111,8 +2249,14 @@ pub mod types {
         ///Whether the schedule starts out active.
         #[serde(default = "defaults::default_bool::<true>")]
         pub enabled: bool,
+        /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+        ///
+        /// See [`RunMetadata`](crate::types::RunMetadata).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<RunMetadata>,
+        /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
+        ///
+        /// See [`AgentRunMode`](crate::types::AgentRunMode).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub mode: ::std::option::Option<AgentRunMode>,
         ///Display name of the schedule.
@@ -2161,6 +2305,9 @@ pub mod types {
         ///When the run started; null if it has not.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
+        ///
+        /// See [`RunState`](crate::types::RunState).
         pub state: RunState,
         ///Run title.
         pub title: ::std::string::String,
@@ -2297,6 +2444,9 @@ pub mod types {
         pub artifact_type: ExternalReferenceArtifactArtifactType,
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Details of an external reference artifact.
+        ///
+        /// See [`ExternalReferenceArtifactData`](crate::types::ExternalReferenceArtifactData).
         pub data: ExternalReferenceArtifactData,
     }
     impl ExternalReferenceArtifact {
@@ -2559,10 +2709,19 @@ pub mod types {
     pub struct FactoryAgentDefaults {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_runner_uid: ::std::option::Option<::std::string::String>,
+        /// Harness that executes the agent; Warp's built-in harness when unset.
+        ///
+        /// See [`Harness`](crate::types::Harness).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness: ::std::option::Option<Harness>,
+        /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+        ///
+        /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness_auth_secrets: ::std::option::Option<HarnessAuthSecrets>,
+        /// An MCP server for the agent. Set exactly one of warp_id, command or url.
+        ///
+        /// See [`McpServerConfig`](crate::types::McpServerConfig).
         #[serde(
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
@@ -2571,6 +2730,9 @@ pub mod types {
             ::std::string::String,
             McpServerConfig,
         >,
+        /// A managed secret, referenced by its name.
+        ///
+        /// See [`SecretRef`](crate::types::SecretRef).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub secrets: ::std::vec::Vec<SecretRef>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2838,17 +3000,32 @@ pub mod types {
     ///A ticketing or chat integration of the factory; the member named by type carries its settings.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryIntegration {
+        /// Jira projects the factory takes tickets from.
+        ///
+        /// See [`FactoryJiraIntegration`](crate::types::FactoryJiraIntegration).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub jira: ::std::option::Option<FactoryJiraIntegration>,
+        /// Linear teams the factory takes issues from.
+        ///
+        /// See [`FactoryLinearIntegration`](crate::types::FactoryLinearIntegration).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub linear: ::std::option::Option<FactoryLinearIntegration>,
+        /// Settings of a chat integration (Slack, Microsoft Teams).
+        ///
+        /// See [`FactoryThreadIntegration`](crate::types::FactoryThreadIntegration).
         #[serde(
             rename = "microsoft-teams",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub microsoft_teams: ::std::option::Option<FactoryThreadIntegration>,
+        /// Settings of a chat integration (Slack, Microsoft Teams).
+        ///
+        /// See [`FactoryThreadIntegration`](crate::types::FactoryThreadIntegration).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub slack: ::std::option::Option<FactoryThreadIntegration>,
+        /// Ticketing or chat integration a factory listens to.
+        ///
+        /// See [`FactoryIntegrationType`](crate::types::FactoryIntegrationType).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
         pub type_: ::std::option::Option<FactoryIntegrationType>,
     }
@@ -2949,6 +3126,9 @@ pub mod types {
     ///A repository the factory's agents work in.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryRepository {
+        /// Code hosting service of a repository; NONE for a factory without one.
+        ///
+        /// See [`CodeForge`](crate::types::CodeForge).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub code_forge: ::std::option::Option<CodeForge>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2974,6 +3154,9 @@ pub mod types {
     pub struct FactoryScorerDefaults {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_runner_uid: ::std::option::Option<::std::string::String>,
+        /// An MCP server for the agent. Set exactly one of warp_id, command or url.
+        ///
+        /// See [`McpServerConfig`](crate::types::McpServerConfig).
         #[serde(
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
@@ -2982,6 +3165,9 @@ pub mod types {
             ::std::string::String,
             McpServerConfig,
         >,
+        /// A managed secret, referenced by its name.
+        ///
+        /// See [`SecretRef`](crate::types::SecretRef).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub secrets: ::std::vec::Vec<SecretRef>,
     }
@@ -3008,6 +3194,9 @@ pub mod types {
         pub failed_run_threshold: ::std::option::Option<i64>,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub reviewer_emails: ::std::vec::Vec<::std::string::String>,
+        /// Who reviews the improvements a factory proposes for itself.
+        ///
+        /// See [`SelfImprovementReviewerType`](crate::types::SelfImprovementReviewerType).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub reviewer_type: ::std::option::Option<SelfImprovementReviewerType>,
     }
@@ -3307,6 +3496,9 @@ pub mod types {
         pub artifact_type: FileArtifactArtifactType,
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Details of a file artifact.
+        ///
+        /// See [`FileArtifactData`](crate::types::FileArtifactData).
         pub data: FileArtifactData,
     }
     impl FileArtifact {
@@ -3403,6 +3595,9 @@ pub mod types {
         pub artifact_uid: ::std::string::String,
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Download details of a file.
+        ///
+        /// See [`FileArtifactResponseData`](crate::types::FileArtifactResponseData).
         pub data: FileArtifactResponseData,
         ///Where the file came from.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3714,6 +3909,9 @@ pub mod types {
         ///Reasoning effort for third-party harnesses that support it, such as Codex.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub reasoning_level: ::std::option::Option<::std::string::String>,
+        /// Execution harness: Warp's built-in oz (the default), Claude Code, Gemini CLI or Codex CLI.
+        ///
+        /// See [`HarnessType`](crate::types::HarnessType).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
         pub type_: ::std::option::Option<HarnessType>,
     }
@@ -3910,11 +4108,17 @@ pub mod types {
     ///How complete the token and tool metrics of a snapshot are.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct HarnessUsageCoverage {
+        /// How complete a harness metric is: known, partial, or unavailable.
+        ///
+        /// See [`HarnessMetricStatus`](crate::types::HarnessMetricStatus).
         #[serde(
             rename = "tokenStatus",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub token_status: ::std::option::Option<HarnessMetricStatus>,
+        /// How complete a harness metric is: known, partial, or unavailable.
+        ///
+        /// See [`HarnessMetricStatus`](crate::types::HarnessMetricStatus).
         #[serde(
             rename = "toolStatus",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -3985,6 +4189,9 @@ pub mod types {
     ///Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct InferenceProvidersConfig {
+        /// Use AWS Bedrock for inference by assuming an IAM role.
+        ///
+        /// See [`AwsInferenceProviderConfig`](crate::types::AwsInferenceProviderConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub aws: ::std::option::Option<AwsInferenceProviderConfig>,
     }
@@ -3999,8 +4206,14 @@ pub mod types {
         ///Cost in US cents by token kind.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cost_in_cents: ::std::option::Option<InferenceCostInCents>,
+        /// Charged inference cost in US dollars, split by token type.
+        ///
+        /// See [`InferenceCostBreakdownUsd`](crate::types::InferenceCostBreakdownUsd).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cost_usd: ::std::option::Option<InferenceCostBreakdownUsd>,
+        /// Token counts by token type.
+        ///
+        /// See [`TokenCountBreakdown`](crate::types::TokenCountBreakdown).
         pub token_count: TokenCountBreakdown,
         ///Cost of web searches in US cents.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4199,6 +4412,9 @@ pub mod types {
     pub struct ListFactoriesResponse {
         ///Factories on this page.
         pub factories: ::std::vec::Vec<Factory>,
+        /// Cursor pagination state.
+        ///
+        /// See [`PageInfo`](crate::types::PageInfo).
         pub page_info: PageInfo,
     }
     impl ListFactoriesResponse {
@@ -4223,6 +4439,9 @@ pub mod types {
     ///One page of factory tasks.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListFactoryTasksResponse {
+        /// Cursor pagination state.
+        ///
+        /// See [`PageInfo`](crate::types::PageInfo).
         pub page_info: PageInfo,
         ///Tasks on this page.
         pub tasks: ::std::vec::Vec<FactoryTask>,
@@ -4323,6 +4542,9 @@ pub mod types {
     ///One page of runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListRunsResponse {
+        /// Cursor pagination state.
+        ///
+        /// See [`PageInfo`](crate::types::PageInfo).
         pub page_info: PageInfo,
         ///Runs on this page.
         pub runs: ::std::vec::Vec<RunItem>,
@@ -4580,12 +4802,18 @@ pub mod types {
     ///A memory store attached to an agent, with its owner.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct MemoryStoreAttachmentResponse {
+        /// Access an agent has to a memory store.
+        ///
+        /// See [`MemoryStoreAccess`](crate::types::MemoryStoreAccess).
         pub access: MemoryStoreAccess,
         ///Free-text description of the store.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
         ///Guidance for the agent on how to use the store.
         pub instructions: ::std::string::String,
+        /// Kind of principal that owns a memory store.
+        ///
+        /// See [`MemoryStoreOwnerType`](crate::types::MemoryStoreOwnerType).
         pub owner_type: MemoryStoreOwnerType,
         ///Identifier of the user, service account or team owning the store.
         pub owner_uid: ::std::string::String,
@@ -4663,6 +4891,9 @@ pub mod types {
     ///A memory store attached to an agent or run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct MemoryStoreRef {
+        /// Access an agent has to a memory store.
+        ///
+        /// See [`MemoryStoreAccess`](crate::types::MemoryStoreAccess).
         pub access: MemoryStoreAccess,
         ///How the agent should use the store; must not be empty.
         pub instructions: ::std::string::String,
@@ -4747,12 +4978,18 @@ pub mod types {
         ///Additional descriptor.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
+        /// Why a model cannot be used right now.
+        ///
+        /// See [`ModelDisableReason`](crate::types::ModelDisableReason).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub disable_reason: ::std::option::Option<ModelDisableReason>,
         ///Human-readable name.
         pub display_name: ::std::string::String,
         ///Model ID, for example claude-4-6-opus-high.
         pub id: ::std::string::String,
+        /// Vendor of a model.
+        ///
+        /// See [`ModelProvider`](crate::types::ModelProvider).
         pub provider: ModelProvider,
         ///Reasoning level, for example low, medium or high.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4939,6 +5176,9 @@ pub mod types {
         pub artifact_type: PlanArtifactArtifactType,
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Details of a plan artifact.
+        ///
+        /// See [`PlanArtifactData`](crate::types::PlanArtifactData).
         pub data: PlanArtifactData,
     }
     impl PlanArtifact {
@@ -5029,6 +5269,9 @@ pub mod types {
         pub artifact_uid: ::std::string::String,
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Current content of a plan.
+        ///
+        /// See [`PlanArtifactResponseData`](crate::types::PlanArtifactResponseData).
         pub data: PlanArtifactResponseData,
     }
     impl PlanArtifactResponse {
@@ -5245,8 +5488,14 @@ pub mod types {
     ///Cloud providers the environment authenticates to automatically.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ProvidersConfig {
+        /// AWS access by assuming an IAM role.
+        ///
+        /// See [`AwsProviderConfig`](crate::types::AwsProviderConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub aws: ::std::option::Option<AwsProviderConfig>,
+        /// Google Cloud access through Workload Identity Federation.
+        ///
+        /// See [`GcpProviderConfig`](crate::types::GcpProviderConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub gcp: ::std::option::Option<GcpProviderConfig>,
     }
@@ -5262,6 +5511,9 @@ pub mod types {
         pub artifact_type: PullRequestArtifactArtifactType,
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Details of a pull request artifact.
+        ///
+        /// See [`PullRequestArtifactData`](crate::types::PullRequestArtifactData).
         pub data: PullRequestArtifactData,
     }
     impl PullRequestArtifact {
@@ -5411,6 +5663,9 @@ pub mod types {
     ///A lifecycle event reported by a client for a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ReportAgentEventRequest {
+        /// Lifecycle event a client may report for a run.
+        ///
+        /// See [`AgentEventType`](crate::types::AgentEventType).
         pub event_type: AgentEventType,
         ///Client-chosen execution id used for correlation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5505,6 +5760,9 @@ pub mod types {
         ///Credits spent on LLM inference.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_cost: ::std::option::Option<f64>,
+        /// Charged inference cost in US dollars, split by token type.
+        ///
+        /// See [`InferenceCostBreakdownUsd`](crate::types::InferenceCostBreakdownUsd).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_cost_breakdown_usd: ::std::option::Option<
             InferenceCostBreakdownUsd,
@@ -5548,6 +5806,9 @@ pub mod types {
         ///Files sent along with the prompt, at most five.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub attachments: ::std::vec::Vec<AttachmentInput>,
+        /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+        ///
+        /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub config: ::std::option::Option<AmbientAgentConfig>,
         ///Existing conversation to continue from where it stopped.
@@ -5556,8 +5817,14 @@ pub mod types {
         ///Whether the run is interactive; false when omitted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub interactive: ::std::option::Option<bool>,
+        /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+        ///
+        /// See [`RunMetadata`](crate::types::RunMetadata).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<RunMetadata>,
+        /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
+        ///
+        /// See [`AgentRunMode`](crate::types::AgentRunMode).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub mode: ::std::option::Option<AgentRunMode>,
         ///Email or user ID of a team member to record as the run's creator. Only for agent API keys whose agent allows it, and only for team-owned runs.
@@ -5592,6 +5859,9 @@ pub mod types {
         pub at_capacity: ::std::option::Option<bool>,
         ///ID of the new run.
         pub run_id: ::std::string::String,
+        /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
+        ///
+        /// See [`RunState`](crate::types::RunState).
         pub state: RunState,
         ///Legacy copy of run_id.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5625,6 +5895,9 @@ pub mod types {
         ///Avatar URL.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub photo_url: ::std::option::Option<::std::string::String>,
+        /// Kind of principal.
+        ///
+        /// See [`RunCreatorType`](crate::types::RunCreatorType).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
         pub type_: ::std::option::Option<RunCreatorType>,
         ///Principal ID.
@@ -5763,6 +6036,9 @@ pub mod types {
         ///Follow-up text; may be empty when attachments are given, or when continuing from saved conversation context.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub message: ::std::option::Option<::std::string::String>,
+        /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
+        ///
+        /// See [`AgentRunMode`](crate::types::AgentRunMode).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub mode: ::std::option::Option<AgentRunMode>,
     }
@@ -5792,8 +6068,14 @@ pub mod types {
     ///An agent run with its state, configuration, usage and artifacts.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RunItem {
+        /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+        ///
+        /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_config: ::std::option::Option<AmbientAgentConfig>,
+        /// Skill a run used; exactly one of full_path and bundled_skill_id is set.
+        ///
+        /// See [`AgentSkill`](crate::types::AgentSkill).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_skill: ::std::option::Option<AgentSkill>,
         ///Artifacts the run produced, such as plans and pull requests.
@@ -5807,13 +6089,22 @@ pub mod types {
         pub conversation_id: ::std::option::Option<::std::string::String>,
         ///When the run was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// A user or service account associated with a resource, such as its creator.
+        ///
+        /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub creator: ::std::option::Option<RunCreatorInfo>,
         ///Whether a debug agent can be started now in the session kept after an environment setup failure (see submit_run_followup).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub debug_agent_available: ::std::option::Option<bool>,
+        /// Where a run executed: in a local Warp app (LOCAL) or on a cloud or self-hosted worker (REMOTE).
+        ///
+        /// See [`RunExecutionLocation`](crate::types::RunExecutionLocation).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub execution_location: ::std::option::Option<RunExecutionLocation>,
+        /// A user or service account associated with a resource, such as its creator.
+        ///
+        /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub executor: ::std::option::Option<RunCreatorInfo>,
         ///Factory that executed the run, for runs started by a factory.
@@ -5833,6 +6124,9 @@ pub mod types {
         ///Sequence number of the last event recorded for the run.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub last_event_sequence: ::std::option::Option<i64>,
+        /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+        ///
+        /// See [`RunMetadata`](crate::types::RunMetadata).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<RunMetadata>,
         ///UUID of the run that spawned this one.
@@ -5840,6 +6134,9 @@ pub mod types {
         pub parent_run_id: ::std::option::Option<::std::string::String>,
         ///Instruction the run was given.
         pub prompt: ::std::string::String,
+        /// What a run consumed, in credits and approximate US dollars.
+        ///
+        /// See [`RequestUsage`](crate::types::RequestUsage).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub request_usage: ::std::option::Option<RequestUsage>,
         ///The first ancestor of this run (itself for a top-level run).
@@ -5850,8 +6147,14 @@ pub mod types {
         ///Total runtime over all executions as an ISO 8601 duration, for example PT2M30S.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub run_time: ::std::option::Option<::std::string::String>,
+        /// The schedule that spawned a run, as it was when the run was created.
+        ///
+        /// See [`ScheduleInfo`](crate::types::ScheduleInfo).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub schedule: ::std::option::Option<ScheduleInfo>,
+        /// Who owns a resource.
+        ///
+        /// See [`Scope`](crate::types::Scope).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub scope: ::std::option::Option<Scope>,
         ///UUID of the shared session, when there is one.
@@ -5860,12 +6163,21 @@ pub mod types {
         ///URL for watching the session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_link: ::std::option::Option<::std::string::String>,
+        /// What created the run, such as the API, an integration, a schedule or a parent run (ORCHESTRATION). New sources are added over time.
+        ///
+        /// See [`RunSourceType`](crate::types::RunSourceType).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub source: ::std::option::Option<RunSourceType>,
         ///When the agent started working, if it has.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
+        ///
+        /// See [`RunState`](crate::types::RunState).
         pub state: RunState,
+        /// Human-readable status of a run, with structured error details once it has failed.
+        ///
+        /// See [`RunStatusMessage`](crate::types::RunStatusMessage).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub status_message: ::std::option::Option<RunStatusMessage>,
         ///The prompt exactly as it was submitted, before skills and defaults were applied.
@@ -6154,6 +6466,9 @@ pub mod types {
         ///Whether a debug turn is currently keeping the window open, so session_debug_until may be stale.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub debug_agent_active: ::std::option::Option<bool>,
+        /// Machine-readable error code used in Error.type and RunStatusMessage.error_code. Most codes are caller errors that fail a run; authentication_required, resource_unavailable and internal_error are platform errors.
+        ///
+        /// See [`PlatformErrorCode`](crate::types::PlatformErrorCode).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub error_code: ::std::option::Option<PlatformErrorCode>,
         ///Status text.
@@ -6205,6 +6520,9 @@ pub mod types {
     ///A scheduled agent: a cron expression plus the prompt and configuration of the runs it starts.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ScheduledAgentItem {
+        /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+        ///
+        /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_config: ::std::option::Option<AmbientAgentConfig>,
         ///Agent identity the schedule's runs execute as.
@@ -6212,14 +6530,23 @@ pub mod types {
         pub agent_uid: ::std::option::Option<::uuid::Uuid>,
         ///When the schedule was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// A user or service account associated with a resource, such as its creator.
+        ///
+        /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub created_by: ::std::option::Option<RunCreatorInfo>,
         ///Cron expression (UTC) that decides when runs start, e.g. 0 9 * * * for 09:00 daily.
         pub cron_schedule: ::std::string::String,
         ///True when the schedule is active, false when paused.
         pub enabled: bool,
+        /// Definition of a cloud environment: image, repositories, setup commands and cloud provider access.
+        ///
+        /// See [`CloudEnvironmentConfig`](crate::types::CloudEnvironmentConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub environment: ::std::option::Option<CloudEnvironmentConfig>,
+        /// Timing information the scheduler derives for a schedule.
+        ///
+        /// See [`ScheduledAgentHistoryItem`](crate::types::ScheduledAgentHistoryItem).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub history: ::std::option::Option<ScheduledAgentHistoryItem>,
         ///Identifier of the schedule.
@@ -6227,16 +6554,25 @@ pub mod types {
         ///Error from the most recent failed attempt to start a run, if any.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub last_spawn_error: ::std::option::Option<::std::string::String>,
+        /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+        ///
+        /// See [`RunMetadata`](crate::types::RunMetadata).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<RunMetadata>,
         ///Display name of the schedule.
         pub name: ::std::string::String,
         ///Instruction given to every run the schedule starts.
         pub prompt: ::std::string::String,
+        /// Who owns a resource.
+        ///
+        /// See [`Scope`](crate::types::Scope).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub scope: ::std::option::Option<Scope>,
         ///When the schedule was last changed.
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// A user or service account associated with a resource, such as its creator.
+        ///
+        /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub updated_by: ::std::option::Option<RunCreatorInfo>,
     }
@@ -6248,6 +6584,9 @@ pub mod types {
     ///Who owns a resource.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Scope {
+        /// Owner kind: a single user (User) or a team (Team).
+        ///
+        /// See [`ScopeType`](crate::types::ScopeType).
         #[serde(rename = "type")]
         pub type_: ScopeType,
         ///ID of the owning user or team.
@@ -6323,6 +6662,9 @@ pub mod types {
         pub artifact_type: ScreenshotArtifactArtifactType,
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Details of a screenshot artifact.
+        ///
+        /// See [`ScreenshotArtifactData`](crate::types::ScreenshotArtifactData).
         pub data: ScreenshotArtifactData,
     }
     impl ScreenshotArtifact {
@@ -6407,6 +6749,9 @@ pub mod types {
         pub artifact_uid: ::std::string::String,
         ///When the artifact was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /// Download details of a screenshot.
+        ///
+        /// See [`ScreenshotArtifactResponseData`](crate::types::ScreenshotArtifactResponseData).
         pub data: ScreenshotArtifactResponseData,
         ///Where the screenshot came from.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6776,6 +7121,9 @@ pub mod types {
     ///Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct SessionSharingConfig {
+        /// Access granted to anyone with the link: read only (VIEWER) or interactive (EDITOR).
+        ///
+        /// See [`SessionSharingAccessLevel`](crate::types::SessionSharingAccessLevel).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub public_access: ::std::option::Option<SessionSharingAccessLevel>,
     }
@@ -6872,6 +7220,9 @@ pub mod types {
     ///Partial update of an agent: omitted or null fields stay as they are, empty values clear a field, any other value replaces it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct UpdateAgentRequest {
+        /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
+        ///
+        /// See [`AgentType`](crate::types::AgentType).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_type: ::std::option::Option<AgentType>,
         ///Legacy default harness name; empty string clears it. Prefer harness.
@@ -6880,6 +7231,9 @@ pub mod types {
         ///New default model; empty string clears it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub base_model: ::std::option::Option<::std::string::String>,
+        /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
+        ///
+        /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub credential_strategy: ::std::option::Option<AgentCredentialStrategy>,
         ///New default runner; empty string clears it. The caller needs view access to the runner.
@@ -6891,10 +7245,19 @@ pub mod types {
         ///New default environment; empty string clears it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub environment_id: ::std::option::Option<::std::string::String>,
+        /// Harness that executes the agent; Warp's built-in harness when unset.
+        ///
+        /// See [`Harness`](crate::types::Harness).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness: ::std::option::Option<Harness>,
+        /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+        ///
+        /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness_auth_secrets: ::std::option::Option<HarnessAuthSecrets>,
+        /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
+        ///
+        /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_providers: ::std::option::Option<InferenceProvidersConfig>,
         ///New MCP server map; omit to keep, empty object to clear (null is not accepted).
@@ -6906,6 +7269,9 @@ pub mod types {
             ::std::string::String,
             McpServerConfig,
         >,
+        /// Memory changes for an existing agent.
+        ///
+        /// See [`AgentMemoryUpdateConfig`](crate::types::AgentMemoryUpdateConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub memory: ::std::option::Option<AgentMemoryUpdateConfig>,
         ///New display name.
@@ -6956,6 +7322,9 @@ pub mod types {
     ///Full replacement of a schedule's settings; optional fields left out are reset (metadata is cleared). Give a prompt unless agent_config names a skill.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct UpdateScheduledAgentRequest {
+        /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+        ///
+        /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_config: ::std::option::Option<AmbientAgentConfig>,
         ///Agent identity to execute runs as; team-owned schedules only.
@@ -6965,8 +7334,14 @@ pub mod types {
         pub cron_schedule: ::std::string::String,
         ///Whether the schedule is active.
         pub enabled: bool,
+        /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+        ///
+        /// See [`RunMetadata`](crate::types::RunMetadata).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<RunMetadata>,
+        /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
+        ///
+        /// See [`AgentRunMode`](crate::types::AgentRunMode).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub mode: ::std::option::Option<AgentRunMode>,
         ///Display name of the schedule.
@@ -7054,6 +7429,9 @@ pub mod types {
             }
         }
         impl ActionContentBlock {
+            /// Broad category of an action.
+            ///
+            /// See [`ActionCategory`](crate::types::ActionCategory).
             pub fn category<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ActionCategory>,
@@ -7212,6 +7590,9 @@ pub mod types {
                     });
                 self
             }
+            /// Broad category of an action.
+            ///
+            /// See [`ActionCategory`](crate::types::ActionCategory).
             pub fn category<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ActionCategory>,
@@ -7265,6 +7646,9 @@ pub mod types {
                     });
                 self
             }
+            /// Progress or outcome of an action.
+            ///
+            /// See [`ActionState`](crate::types::ActionState).
             pub fn state<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ActionState>,
@@ -7398,6 +7782,9 @@ pub mod types {
                     });
                 self
             }
+            /// A memory store attached to an agent, with its owner.
+            ///
+            /// See [`MemoryStoreAttachmentResponse`](crate::types::MemoryStoreAttachmentResponse).
             pub fn store<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7781,6 +8168,9 @@ pub mod types {
                     });
                 self
             }
+            /// Where a skill is defined.
+            ///
+            /// See [`AgentListSource`](crate::types::AgentListSource).
             pub fn source<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::AgentListSource>,
@@ -7859,6 +8249,9 @@ pub mod types {
                     });
                 self
             }
+            /// Whether a new agent gets its own memory store.
+            ///
+            /// See [`AgentAutoMemoryCreateConfig`](crate::types::AgentAutoMemoryCreateConfig).
             pub fn auto_memory<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7933,6 +8326,9 @@ pub mod types {
                     });
                 self
             }
+            /// State of the agent's own automatically managed memory store.
+            ///
+            /// See [`AgentAutoMemoryResponse`](crate::types::AgentAutoMemoryResponse).
             pub fn auto_memory<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::AgentAutoMemoryResponse>,
@@ -8458,6 +8854,9 @@ pub mod types {
             }
         }
         impl AgentResponse {
+            /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
+            ///
+            /// See [`AgentType`](crate::types::AgentType).
             pub fn agent_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::AgentType>>,
@@ -8522,6 +8921,9 @@ pub mod types {
                     });
                 self
             }
+            /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
+            ///
+            /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -8594,6 +8996,9 @@ pub mod types {
                     });
                 self
             }
+            /// Harness that executes the agent; Warp's built-in harness when unset.
+            ///
+            /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
@@ -8606,6 +9011,9 @@ pub mod types {
                     });
                 self
             }
+            /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+            ///
+            /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -8622,6 +9030,9 @@ pub mod types {
                     });
                 self
             }
+            /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
+            ///
+            /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -8656,6 +9067,9 @@ pub mod types {
                     });
                 self
             }
+            /// Memory configuration of an agent.
+            ///
+            /// See [`AgentMemoryResponse`](crate::types::AgentMemoryResponse).
             pub fn memory<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::AgentMemoryResponse>,
@@ -9124,6 +9538,9 @@ pub mod types {
             }
         }
         impl AiRunTimelineEvent {
+            /// Kind of timeline event.
+            ///
+            /// See [`AiRunTimelineEventType`](crate::types::AiRunTimelineEventType).
             pub fn event_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::AiRunTimelineEventType>,
@@ -9388,6 +9805,9 @@ pub mod types {
                     });
                 self
             }
+            /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
+            ///
+            /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9434,6 +9854,9 @@ pub mod types {
                     });
                 self
             }
+            /// Harness that executes the agent; Warp's built-in harness when unset.
+            ///
+            /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
@@ -9446,6 +9869,9 @@ pub mod types {
                     });
                 self
             }
+            /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+            ///
+            /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9479,6 +9905,9 @@ pub mod types {
                     });
                 self
             }
+            /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
+            ///
+            /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -9578,6 +10007,9 @@ pub mod types {
                     });
                 self
             }
+            /// Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
+            ///
+            /// See [`SessionSharingConfig`](crate::types::SessionSharingConfig).
             pub fn session_sharing<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10405,6 +10837,9 @@ pub mod types {
             }
         }
         impl ClaudeCodeTokenUsage {
+            /// Prompt-cache writes by cache lifetime.
+            ///
+            /// See [`ClaudeCodeCacheCreation`](crate::types::ClaudeCodeCacheCreation).
             pub fn cache_creation<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10584,6 +11019,9 @@ pub mod types {
                     });
                 self
             }
+            /// Token counts as Claude Code reports them.
+            ///
+            /// See [`ClaudeCodeTokenUsage`](crate::types::ClaudeCodeTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10652,6 +11090,9 @@ pub mod types {
             }
         }
         impl ClaudeCodeUsagePayload {
+            /// Usage attributed to one model and service tier.
+            ///
+            /// See [`ClaudeCodeUsageAttribution`](crate::types::ClaudeCodeUsageAttribution).
             pub fn attribution<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10666,6 +11107,9 @@ pub mod types {
                     });
                 self
             }
+            /// Tool calls made by the harness.
+            ///
+            /// See [`HarnessToolCalls`](crate::types::HarnessToolCalls).
             pub fn tool_calls<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10680,6 +11124,9 @@ pub mod types {
                     });
                 self
             }
+            /// Token counts as Claude Code reports them.
+            ///
+            /// See [`ClaudeCodeTokenUsage`](crate::types::ClaudeCodeTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10739,6 +11186,9 @@ pub mod types {
             }
         }
         impl ClaudeCodeUsageSnapshot {
+            /// How complete the token and tool metrics of a snapshot are.
+            ///
+            /// See [`HarnessUsageCoverage`](crate::types::HarnessUsageCoverage).
             pub fn coverage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10753,6 +11203,9 @@ pub mod types {
                     });
                 self
             }
+            /// Raw Claude Code usage: totals, per-model attribution and tool calls.
+            ///
+            /// See [`ClaudeCodeUsagePayload`](crate::types::ClaudeCodeUsagePayload).
             pub fn payload<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10839,6 +11292,9 @@ pub mod types {
             }
         }
         impl CloudEnvironment {
+            /// Definition of a cloud environment: image, repositories, setup commands and cloud provider access.
+            ///
+            /// See [`CloudEnvironmentConfig`](crate::types::CloudEnvironmentConfig).
             pub fn config<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::CloudEnvironmentConfig>,
@@ -10851,6 +11307,9 @@ pub mod types {
                     });
                 self
             }
+            /// A user or service account associated with a resource, such as its creator.
+            ///
+            /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn creator<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
@@ -10863,6 +11322,9 @@ pub mod types {
                     });
                 self
             }
+            /// A user or service account associated with a resource, such as its creator.
+            ///
+            /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn last_editor<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
@@ -10875,6 +11337,9 @@ pub mod types {
                     });
                 self
             }
+            /// Summary of the newest run created in an environment.
+            ///
+            /// See [`EnvironmentLastTask`](crate::types::EnvironmentLastTask).
             pub fn last_task_created<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -10921,6 +11386,9 @@ pub mod types {
                     });
                 self
             }
+            /// Who owns a resource.
+            ///
+            /// See [`Scope`](crate::types::Scope).
             pub fn scope<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
@@ -11113,6 +11581,9 @@ pub mod types {
                     });
                 self
             }
+            /// Cloud providers the environment authenticates to automatically.
+            ///
+            /// See [`ProvidersConfig`](crate::types::ProvidersConfig).
             pub fn providers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11578,6 +12049,9 @@ pub mod types {
                     });
                 self
             }
+            /// Token counts as Codex reports them.
+            ///
+            /// See [`CodexTokenUsage`](crate::types::CodexTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11646,6 +12120,9 @@ pub mod types {
             }
         }
         impl CodexUsagePayload {
+            /// Usage attributed to one model and service tier.
+            ///
+            /// See [`CodexUsageAttribution`](crate::types::CodexUsageAttribution).
             pub fn attribution<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11660,6 +12137,9 @@ pub mod types {
                     });
                 self
             }
+            /// Tool calls made by the harness.
+            ///
+            /// See [`HarnessToolCalls`](crate::types::HarnessToolCalls).
             pub fn tool_calls<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11674,6 +12154,9 @@ pub mod types {
                     });
                 self
             }
+            /// Token counts as Codex reports them.
+            ///
+            /// See [`CodexTokenUsage`](crate::types::CodexTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11731,6 +12214,9 @@ pub mod types {
             }
         }
         impl CodexUsageSnapshot {
+            /// How complete the token and tool metrics of a snapshot are.
+            ///
+            /// See [`HarnessUsageCoverage`](crate::types::HarnessUsageCoverage).
             pub fn coverage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11745,6 +12231,9 @@ pub mod types {
                     });
                 self
             }
+            /// Raw Codex usage: totals, per-model attribution and tool calls.
+            ///
+            /// See [`CodexUsagePayload`](crate::types::CodexUsagePayload).
             pub fn payload<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -11966,6 +12455,9 @@ pub mod types {
                     });
                 self
             }
+            /// Author role of a message.
+            ///
+            /// See [`ConversationMessageRole`](crate::types::ConversationMessageRole).
             pub fn role<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ConversationMessageRole>,
@@ -12413,6 +12905,9 @@ pub mod types {
             }
         }
         impl CreateAgentRequest {
+            /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
+            ///
+            /// See [`AgentType`](crate::types::AgentType).
             pub fn agent_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::AgentType>>,
@@ -12451,6 +12946,9 @@ pub mod types {
                     });
                 self
             }
+            /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
+            ///
+            /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -12523,6 +13021,9 @@ pub mod types {
                     });
                 self
             }
+            /// Harness that executes the agent; Warp's built-in harness when unset.
+            ///
+            /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
@@ -12535,6 +13036,9 @@ pub mod types {
                     });
                 self
             }
+            /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+            ///
+            /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -12551,6 +13055,9 @@ pub mod types {
                     });
                 self
             }
+            /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
+            ///
+            /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -12585,6 +13092,9 @@ pub mod types {
                     });
                 self
             }
+            /// Memory settings for a new agent.
+            ///
+            /// See [`AgentMemoryCreateConfig`](crate::types::AgentMemoryCreateConfig).
             pub fn memory<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -13146,6 +13656,9 @@ pub mod types {
             }
         }
         impl CreateScheduledAgentRequest {
+            /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+            ///
+            /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -13199,6 +13712,9 @@ pub mod types {
                     });
                 self
             }
+            /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+            ///
+            /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
@@ -13211,6 +13727,9 @@ pub mod types {
                     });
                 self
             }
+            /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
+            ///
+            /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
@@ -13455,6 +13974,9 @@ pub mod types {
                     });
                 self
             }
+            /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
+            ///
+            /// See [`RunState`](crate::types::RunState).
             pub fn state<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::RunState>,
@@ -13973,6 +14495,9 @@ pub mod types {
                     });
                 self
             }
+            /// Details of an external reference artifact.
+            ///
+            /// See [`ExternalReferenceArtifactData`](crate::types::ExternalReferenceArtifactData).
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ExternalReferenceArtifactData>,
@@ -14627,6 +15152,9 @@ pub mod types {
                     });
                 self
             }
+            /// Harness that executes the agent; Warp's built-in harness when unset.
+            ///
+            /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
@@ -14639,6 +15167,9 @@ pub mod types {
                     });
                 self
             }
+            /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+            ///
+            /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14655,6 +15186,9 @@ pub mod types {
                     });
                 self
             }
+            /// An MCP server for the agent. Set exactly one of warp_id, command or url.
+            ///
+            /// See [`McpServerConfig`](crate::types::McpServerConfig).
             pub fn mcp_servers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -14672,6 +15206,9 @@ pub mod types {
                     });
                 self
             }
+            /// A managed secret, referenced by its name.
+            ///
+            /// See [`SecretRef`](crate::types::SecretRef).
             pub fn secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
@@ -15351,6 +15888,9 @@ pub mod types {
             }
         }
         impl FactoryIntegration {
+            /// Jira projects the factory takes tickets from.
+            ///
+            /// See [`FactoryJiraIntegration`](crate::types::FactoryJiraIntegration).
             pub fn jira<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15365,6 +15905,9 @@ pub mod types {
                     });
                 self
             }
+            /// Linear teams the factory takes issues from.
+            ///
+            /// See [`FactoryLinearIntegration`](crate::types::FactoryLinearIntegration).
             pub fn linear<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15379,6 +15922,9 @@ pub mod types {
                     });
                 self
             }
+            /// Settings of a chat integration (Slack, Microsoft Teams).
+            ///
+            /// See [`FactoryThreadIntegration`](crate::types::FactoryThreadIntegration).
             pub fn microsoft_teams<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15395,6 +15941,9 @@ pub mod types {
                     });
                 self
             }
+            /// Settings of a chat integration (Slack, Microsoft Teams).
+            ///
+            /// See [`FactoryThreadIntegration`](crate::types::FactoryThreadIntegration).
             pub fn slack<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15409,6 +15958,9 @@ pub mod types {
                     });
                 self
             }
+            /// Ticketing or chat integration a factory listens to.
+            ///
+            /// See [`FactoryIntegrationType`](crate::types::FactoryIntegrationType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15577,6 +16129,9 @@ pub mod types {
             }
         }
         impl FactoryRepository {
+            /// Code hosting service of a repository; NONE for a factory without one.
+            ///
+            /// See [`CodeForge`](crate::types::CodeForge).
             pub fn code_forge<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::CodeForge>>,
@@ -15699,6 +16254,9 @@ pub mod types {
                     });
                 self
             }
+            /// An MCP server for the agent. Set exactly one of warp_id, command or url.
+            ///
+            /// See [`McpServerConfig`](crate::types::McpServerConfig).
             pub fn mcp_servers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15716,6 +16274,9 @@ pub mod types {
                     });
                 self
             }
+            /// A managed secret, referenced by its name.
+            ///
+            /// See [`SecretRef`](crate::types::SecretRef).
             pub fn secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
@@ -15852,6 +16413,9 @@ pub mod types {
                     });
                 self
             }
+            /// Who reviews the improvements a factory proposes for itself.
+            ///
+            /// See [`SelfImprovementReviewerType`](crate::types::SelfImprovementReviewerType).
             pub fn reviewer_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -16389,6 +16953,9 @@ pub mod types {
                     });
                 self
             }
+            /// Details of a file artifact.
+            ///
+            /// See [`FileArtifactData`](crate::types::FileArtifactData).
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::FileArtifactData>,
@@ -16689,6 +17256,9 @@ pub mod types {
                     });
                 self
             }
+            /// Download details of a file.
+            ///
+            /// See [`FileArtifactResponseData`](crate::types::FileArtifactResponseData).
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::FileArtifactResponseData>,
@@ -17473,6 +18043,9 @@ pub mod types {
                     });
                 self
             }
+            /// Execution harness: Warp's built-in oz (the default), Claude Code, Gemini CLI or Codex CLI.
+            ///
+            /// See [`HarnessType`](crate::types::HarnessType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::HarnessType>>,
@@ -17668,6 +18241,9 @@ pub mod types {
             }
         }
         impl HarnessUsageCoverage {
+            /// How complete a harness metric is: known, partial, or unavailable.
+            ///
+            /// See [`HarnessMetricStatus`](crate::types::HarnessMetricStatus).
             pub fn token_status<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -17682,6 +18258,9 @@ pub mod types {
                     });
                 self
             }
+            /// How complete a harness metric is: known, partial, or unavailable.
+            ///
+            /// See [`HarnessMetricStatus`](crate::types::HarnessMetricStatus).
             pub fn tool_status<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -18091,6 +18670,9 @@ pub mod types {
             }
         }
         impl InferenceProvidersConfig {
+            /// Use AWS Bedrock for inference by assuming an IAM role.
+            ///
+            /// See [`AwsInferenceProviderConfig`](crate::types::AwsInferenceProviderConfig).
             pub fn aws<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -18176,6 +18758,9 @@ pub mod types {
                     });
                 self
             }
+            /// Charged inference cost in US dollars, split by token type.
+            ///
+            /// See [`InferenceCostBreakdownUsd`](crate::types::InferenceCostBreakdownUsd).
             pub fn cost_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -18190,6 +18775,9 @@ pub mod types {
                     });
                 self
             }
+            /// Token counts by token type.
+            ///
+            /// See [`TokenCountBreakdown`](crate::types::TokenCountBreakdown).
             pub fn token_count<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::TokenCountBreakdown>,
@@ -18533,6 +19121,9 @@ pub mod types {
                     });
                 self
             }
+            /// Cursor pagination state.
+            ///
+            /// See [`PageInfo`](crate::types::PageInfo).
             pub fn page_info<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PageInfo>,
@@ -18658,6 +19249,9 @@ pub mod types {
             }
         }
         impl ListFactoryTasksResponse {
+            /// Cursor pagination state.
+            ///
+            /// See [`PageInfo`](crate::types::PageInfo).
             pub fn page_info<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PageInfo>,
@@ -18843,6 +19437,9 @@ pub mod types {
             }
         }
         impl ListRunsResponse {
+            /// Cursor pagination state.
+            ///
+            /// See [`PageInfo`](crate::types::PageInfo).
             pub fn page_info<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PageInfo>,
@@ -19138,6 +19735,9 @@ pub mod types {
             }
         }
         impl MemoryStoreAttachmentResponse {
+            /// Access an agent has to a memory store.
+            ///
+            /// See [`MemoryStoreAccess`](crate::types::MemoryStoreAccess).
             pub fn access<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::MemoryStoreAccess>,
@@ -19176,6 +19776,9 @@ pub mod types {
                     });
                 self
             }
+            /// Kind of principal that owns a memory store.
+            ///
+            /// See [`MemoryStoreOwnerType`](crate::types::MemoryStoreOwnerType).
             pub fn owner_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::MemoryStoreOwnerType>,
@@ -19267,6 +19870,9 @@ pub mod types {
             }
         }
         impl MemoryStoreRef {
+            /// Access an agent has to a memory store.
+            ///
+            /// See [`MemoryStoreAccess`](crate::types::MemoryStoreAccess).
             pub fn access<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::MemoryStoreAccess>,
@@ -19379,6 +19985,9 @@ pub mod types {
                     });
                 self
             }
+            /// Why a model cannot be used right now.
+            ///
+            /// See [`ModelDisableReason`](crate::types::ModelDisableReason).
             pub fn disable_reason<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -19419,6 +20028,9 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for id: {e}"));
                 self
             }
+            /// Vendor of a model.
+            ///
+            /// See [`ModelProvider`](crate::types::ModelProvider).
             pub fn provider<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ModelProvider>,
@@ -19719,6 +20331,9 @@ pub mod types {
                     });
                 self
             }
+            /// Details of a plan artifact.
+            ///
+            /// See [`PlanArtifactData`](crate::types::PlanArtifactData).
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PlanArtifactData>,
@@ -19952,6 +20567,9 @@ pub mod types {
                     });
                 self
             }
+            /// Current content of a plan.
+            ///
+            /// See [`PlanArtifactResponseData`](crate::types::PlanArtifactResponseData).
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PlanArtifactResponseData>,
@@ -20156,6 +20774,9 @@ pub mod types {
             }
         }
         impl ProvidersConfig {
+            /// AWS access by assuming an IAM role.
+            ///
+            /// See [`AwsProviderConfig`](crate::types::AwsProviderConfig).
             pub fn aws<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -20170,6 +20791,9 @@ pub mod types {
                     });
                 self
             }
+            /// Google Cloud access through Workload Identity Federation.
+            ///
+            /// See [`GcpProviderConfig`](crate::types::GcpProviderConfig).
             pub fn gcp<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -20258,6 +20882,9 @@ pub mod types {
                     });
                 self
             }
+            /// Details of a pull request artifact.
+            ///
+            /// See [`PullRequestArtifactData`](crate::types::PullRequestArtifactData).
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::PullRequestArtifactData>,
@@ -20404,6 +21031,9 @@ pub mod types {
             }
         }
         impl ReportAgentEventRequest {
+            /// Lifecycle event a client may report for a run.
+            ///
+            /// See [`AgentEventType`](crate::types::AgentEventType).
             pub fn event_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::AgentEventType>,
@@ -20898,6 +21528,9 @@ pub mod types {
                     });
                 self
             }
+            /// Charged inference cost in US dollars, split by token type.
+            ///
+            /// See [`InferenceCostBreakdownUsd`](crate::types::InferenceCostBreakdownUsd).
             pub fn inference_cost_breakdown_usd<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -21145,6 +21778,9 @@ pub mod types {
                     });
                 self
             }
+            /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+            ///
+            /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn config<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -21187,6 +21823,9 @@ pub mod types {
                     });
                 self
             }
+            /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+            ///
+            /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
@@ -21199,6 +21838,9 @@ pub mod types {
                     });
                 self
             }
+            /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
+            ///
+            /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
@@ -21382,6 +22024,9 @@ pub mod types {
                     });
                 self
             }
+            /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
+            ///
+            /// See [`RunState`](crate::types::RunState).
             pub fn state<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::RunState>,
@@ -21548,6 +22193,9 @@ pub mod types {
                     });
                 self
             }
+            /// Kind of principal.
+            ///
+            /// See [`RunCreatorType`](crate::types::RunCreatorType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorType>>,
@@ -21651,6 +22299,9 @@ pub mod types {
                     });
                 self
             }
+            /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
+            ///
+            /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
@@ -21949,6 +22600,9 @@ pub mod types {
             }
         }
         impl RunItem {
+            /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+            ///
+            /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -21963,6 +22617,9 @@ pub mod types {
                     });
                 self
             }
+            /// Skill a run used; exactly one of full_path and bundled_skill_id is set.
+            ///
+            /// See [`AgentSkill`](crate::types::AgentSkill).
             pub fn agent_skill<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::AgentSkill>>,
@@ -22029,6 +22686,9 @@ pub mod types {
                     });
                 self
             }
+            /// A user or service account associated with a resource, such as its creator.
+            ///
+            /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn creator<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
@@ -22056,6 +22716,9 @@ pub mod types {
                     });
                 self
             }
+            /// Where a run executed: in a local Warp app (LOCAL) or on a cloud or self-hosted worker (REMOTE).
+            ///
+            /// See [`RunExecutionLocation`](crate::types::RunExecutionLocation).
             pub fn execution_location<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22072,6 +22735,9 @@ pub mod types {
                     });
                 self
             }
+            /// A user or service account associated with a resource, such as its creator.
+            ///
+            /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn executor<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
@@ -22157,6 +22823,9 @@ pub mod types {
                     });
                 self
             }
+            /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+            ///
+            /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
@@ -22195,6 +22864,9 @@ pub mod types {
                     });
                 self
             }
+            /// What a run consumed, in credits and approximate US dollars.
+            ///
+            /// See [`RequestUsage`](crate::types::RequestUsage).
             pub fn request_usage<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RequestUsage>>,
@@ -22246,6 +22918,9 @@ pub mod types {
                     });
                 self
             }
+            /// The schedule that spawned a run, as it was when the run was created.
+            ///
+            /// See [`ScheduleInfo`](crate::types::ScheduleInfo).
             pub fn schedule<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::ScheduleInfo>>,
@@ -22258,6 +22933,9 @@ pub mod types {
                     });
                 self
             }
+            /// Who owns a resource.
+            ///
+            /// See [`Scope`](crate::types::Scope).
             pub fn scope<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
@@ -22296,6 +22974,9 @@ pub mod types {
                     });
                 self
             }
+            /// What created the run, such as the API, an integration, a schedule or a parent run (ORCHESTRATION). New sources are added over time.
+            ///
+            /// See [`RunSourceType`](crate::types::RunSourceType).
             pub fn source<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunSourceType>>,
@@ -22323,6 +23004,9 @@ pub mod types {
                     });
                 self
             }
+            /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
+            ///
+            /// See [`RunState`](crate::types::RunState).
             pub fn state<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::RunState>,
@@ -22335,6 +23019,9 @@ pub mod types {
                     });
                 self
             }
+            /// Human-readable status of a run, with structured error details once it has failed.
+            ///
+            /// See [`RunStatusMessage`](crate::types::RunStatusMessage).
             pub fn status_message<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22552,6 +23239,9 @@ pub mod types {
                     });
                 self
             }
+            /// Machine-readable error code used in Error.type and RunStatusMessage.error_code. Most codes are caller errors that fail a run; authentication_required, resource_unavailable and internal_error are platform errors.
+            ///
+            /// See [`PlatformErrorCode`](crate::types::PlatformErrorCode).
             pub fn error_code<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22878,6 +23568,9 @@ pub mod types {
             }
         }
         impl ScheduledAgentItem {
+            /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+            ///
+            /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22918,6 +23611,9 @@ pub mod types {
                     });
                 self
             }
+            /// A user or service account associated with a resource, such as its creator.
+            ///
+            /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn created_by<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
@@ -22956,6 +23652,9 @@ pub mod types {
                     });
                 self
             }
+            /// Definition of a cloud environment: image, repositories, setup commands and cloud provider access.
+            ///
+            /// See [`CloudEnvironmentConfig`](crate::types::CloudEnvironmentConfig).
             pub fn environment<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -22970,6 +23669,9 @@ pub mod types {
                     });
                 self
             }
+            /// Timing information the scheduler derives for a schedule.
+            ///
+            /// See [`ScheduledAgentHistoryItem`](crate::types::ScheduledAgentHistoryItem).
             pub fn history<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -23010,6 +23712,9 @@ pub mod types {
                     });
                 self
             }
+            /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+            ///
+            /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
@@ -23048,6 +23753,9 @@ pub mod types {
                     });
                 self
             }
+            /// Who owns a resource.
+            ///
+            /// See [`Scope`](crate::types::Scope).
             pub fn scope<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
@@ -23073,6 +23781,9 @@ pub mod types {
                     });
                 self
             }
+            /// A user or service account associated with a resource, such as its creator.
+            ///
+            /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn updated_by<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
@@ -23151,6 +23862,9 @@ pub mod types {
             }
         }
         impl Scope {
+            /// Owner kind: a single user (User) or a team (Team).
+            ///
+            /// See [`ScopeType`](crate::types::ScopeType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ScopeType>,
@@ -23250,6 +23964,9 @@ pub mod types {
                     });
                 self
             }
+            /// Details of a screenshot artifact.
+            ///
+            /// See [`ScreenshotArtifactData`](crate::types::ScreenshotArtifactData).
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ScreenshotArtifactData>,
@@ -23452,6 +24169,9 @@ pub mod types {
                     });
                 self
             }
+            /// Download details of a screenshot.
+            ///
+            /// See [`ScreenshotArtifactResponseData`](crate::types::ScreenshotArtifactResponseData).
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::ScreenshotArtifactResponseData>,
@@ -23881,6 +24601,9 @@ pub mod types {
             }
         }
         impl SessionSharingConfig {
+            /// Access granted to anyone with the link: read only (VIEWER) or interactive (EDITOR).
+            ///
+            /// See [`SessionSharingAccessLevel`](crate::types::SessionSharingAccessLevel).
             pub fn public_access<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -24211,6 +24934,9 @@ pub mod types {
             }
         }
         impl UpdateAgentRequest {
+            /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
+            ///
+            /// See [`AgentType`](crate::types::AgentType).
             pub fn agent_type<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::AgentType>>,
@@ -24249,6 +24975,9 @@ pub mod types {
                     });
                 self
             }
+            /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
+            ///
+            /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -24308,6 +25037,9 @@ pub mod types {
                     });
                 self
             }
+            /// Harness that executes the agent; Warp's built-in harness when unset.
+            ///
+            /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
@@ -24320,6 +25052,9 @@ pub mod types {
                     });
                 self
             }
+            /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
+            ///
+            /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -24336,6 +25071,9 @@ pub mod types {
                     });
                 self
             }
+            /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
+            ///
+            /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -24370,6 +25108,9 @@ pub mod types {
                     });
                 self
             }
+            /// Memory changes for an existing agent.
+            ///
+            /// See [`AgentMemoryUpdateConfig`](crate::types::AgentMemoryUpdateConfig).
             pub fn memory<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -24675,6 +25416,9 @@ pub mod types {
             }
         }
         impl UpdateScheduledAgentRequest {
+            /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
+            ///
+            /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -24728,6 +25472,9 @@ pub mod types {
                     });
                 self
             }
+            /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
+            ///
+            /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
@@ -24740,6 +25487,9 @@ pub mod types {
                     });
                 self
             }
+            /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
+            ///
+            /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,

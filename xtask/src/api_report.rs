@@ -414,7 +414,8 @@ fn endpoint(attrs: &[Attribute]) -> Option<String> {
     Some(format!("{method} {path}"))
 }
 
-fn doc_text(attrs: &[Attribute]) -> String {
+/// The text of the doc attributes, one line per attribute.
+pub(crate) fn doc_text(attrs: &[Attribute]) -> String {
     attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))

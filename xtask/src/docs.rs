@@ -368,9 +368,23 @@ fn document_type_builders(items: &mut [Item]) {
     let Some(types) = module_items(items, "types") else {
         return;
     };
+    let summaries = type_summaries(types);
     let mut field_docs: BTreeMap<String, BTreeMap<String, Vec<Attribute>>> = BTreeMap::new();
-    for item in types.iter() {
+    for item in types.iter_mut() {
         if let Item::Struct(st) = item {
+            for field in st.fields.iter_mut() {
+                if doc_attrs(&field.attrs).is_empty()
+                    && let Some((name, summary)) = named_type(&field.ty, &summaries)
+                {
+                    prepend_doc(
+                        &mut field.attrs,
+                        &[
+                            summary.to_owned(),
+                            format!("See [`{name}`](crate::types::{name})."),
+                        ],
+                    );
+                }
+            }
             let fields = st
                 .fields
                 .iter()
@@ -410,6 +424,52 @@ fn document_type_builders(items: &mut [Item]) {
             _ => {}
         }
     }
+}
+
+/// The first paragraph of the doc of every documented type among `items`, by name.
+fn type_summaries(items: &[Item]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .filter_map(|item| {
+            let (ident, attrs) = match item {
+                Item::Struct(it) => (&it.ident, &it.attrs),
+                Item::Enum(it) => (&it.ident, &it.attrs),
+                Item::Type(it) => (&it.ident, &it.attrs),
+                _ => return None,
+            };
+            let text = crate::api_report::doc_text(attrs);
+            let summary = text
+                .lines()
+                .skip_while(|line| line.trim().is_empty())
+                .take_while(|line| !line.trim().is_empty())
+                .flat_map(str::split_whitespace)
+                .collect::<Vec<_>>()
+                .join(" ");
+            (!summary.is_empty()).then(|| (ident.to_string(), summary))
+        })
+        .collect()
+}
+
+/// The first documented type that `ty` names, through `Option`, `Vec`, maps and boxes: the
+/// `Harness` of `Option<Harness>`, with its summary.
+fn named_type<'a>(
+    ty: &syn::Type,
+    summaries: &'a BTreeMap<String, String>,
+) -> Option<(&'a str, &'a str)> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if let Some((name, summary)) = summaries.get_key_value(&last.ident.to_string()) {
+        return Some((name, summary));
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        syn::GenericArgument::Type(inner) => named_type(inner, summaries),
+        _ => None,
+    })
 }
 
 /// The items of the inline module `name` among `items`.
@@ -793,6 +853,25 @@ mod tests {
             .rev()
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    #[test]
+    fn a_field_without_description_takes_the_summary_of_the_type_it_names() {
+        let mut spec = spec(params(), None);
+        let schemas = &mut spec["components"]["schemas"];
+        schemas["Color"]["description"] = json!("A colour of paint.\n\nMixed on demand.");
+        schemas["Widget"]["properties"]["paint"] = json!({"$ref": "#/components/schemas/Color"});
+        let out = generated(&spec).unwrap();
+        let doc = " A colour of paint.\n\n See [`Color`](crate::types::Color).";
+        assert_eq!(doc_above(&out, "Widget", "paint"), doc);
+        let field = out.find("pub paint:").unwrap();
+        let above: Vec<&str> = out[..field].lines().rev().skip(1).take(4).collect();
+        assert!(
+            above.contains(&"        /// See [`Color`](crate::types::Color)."),
+            "{above:?}"
+        );
+        // A field of a type without docs stays as it was.
+        assert!(doc_above(&out, "Widget", "size").is_empty());
     }
 
     #[test]
