@@ -23,20 +23,28 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ActionCategory {
+        /// The JSON value `"command"`.
         #[serde(rename = "command")]
         Command,
+        /// The JSON value `"files"`.
         #[serde(rename = "files")]
         Files,
+        /// The JSON value `"search"`.
         #[serde(rename = "search")]
         Search,
+        /// The JSON value `"integration"`.
         #[serde(rename = "integration")]
         Integration,
+        /// The JSON value `"documents"`.
         #[serde(rename = "documents")]
         Documents,
+        /// The JSON value `"computer"`.
         #[serde(rename = "computer")]
         Computer,
+        /// The JSON value `"review"`.
         #[serde(rename = "review")]
         Review,
+        /// The JSON value `"skill"`.
         #[serde(rename = "skill")]
         Skill,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -113,6 +121,7 @@ pub mod types {
         pub type_: ActionContentBlockType,
     }
     impl ActionContentBlock {
+        /// Builds a `ActionContentBlock` field by field: [`builder::ActionContentBlock`], then `try_into()`.
         pub fn builder() -> builder::ActionContentBlock {
             Default::default()
         }
@@ -131,6 +140,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum ActionContentBlockType {
+        /// The JSON value `"action"`.
         #[serde(rename = "action")]
         Action,
     }
@@ -193,6 +203,7 @@ pub mod types {
         pub type_: ActionResultContentBlockType,
     }
     impl ActionResultContentBlock {
+        /// Builds a `ActionResultContentBlock` field by field: [`builder::ActionResultContentBlock`], then `try_into()`.
         pub fn builder() -> builder::ActionResultContentBlock {
             Default::default()
         }
@@ -211,6 +222,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum ActionResultContentBlockType {
+        /// The JSON value `"action_result"`.
         #[serde(rename = "action_result")]
         ActionResult,
     }
@@ -263,12 +275,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ActionState {
+        /// The JSON value `"running"`.
         #[serde(rename = "running")]
         Running,
+        /// The JSON value `"completed"`.
         #[serde(rename = "completed")]
         Completed,
+        /// The JSON value `"failed"`.
         #[serde(rename = "failed")]
         Failed,
+        /// The JSON value `"denied"`.
         #[serde(rename = "denied")]
         Denied,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -324,6 +340,7 @@ pub mod types {
         pub enabled: ::std::option::Option<bool>,
     }
     impl AgentAutoMemoryCreateConfig {
+        /// Builds a `AgentAutoMemoryCreateConfig` field by field: [`builder::AgentAutoMemoryCreateConfig`], then `try_into()`.
         pub fn builder() -> builder::AgentAutoMemoryCreateConfig {
             Default::default()
         }
@@ -340,6 +357,7 @@ pub mod types {
         pub store: ::std::option::Option<MemoryStoreAttachmentResponse>,
     }
     impl AgentAutoMemoryResponse {
+        /// Builds a `AgentAutoMemoryResponse` field by field: [`builder::AgentAutoMemoryResponse`], then `try_into()`.
         pub fn builder() -> builder::AgentAutoMemoryResponse {
             Default::default()
         }
@@ -358,8 +376,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum AgentCredentialStrategy {
+        /// The JSON value `"CREATOR"`.
         #[serde(rename = "CREATOR")]
         Creator,
+        /// The JSON value `"EXECUTOR"`.
         #[serde(rename = "EXECUTOR")]
         Executor,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -417,16 +437,22 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum AgentEventType {
+        /// The JSON value `"run_in_progress"`.
         #[serde(rename = "run_in_progress")]
         RunInProgress,
+        /// The JSON value `"run_succeeded"`.
         #[serde(rename = "run_succeeded")]
         RunSucceeded,
+        /// The JSON value `"run_failed"`.
         #[serde(rename = "run_failed")]
         RunFailed,
+        /// The JSON value `"run_errored"`.
         #[serde(rename = "run_errored")]
         RunErrored,
+        /// The JSON value `"run_blocked"`.
         #[serde(rename = "run_blocked")]
         RunBlocked,
+        /// The JSON value `"run_cancelled"`.
         #[serde(rename = "run_cancelled")]
         RunCancelled,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -487,6 +513,7 @@ pub mod types {
         pub uid: ::std::string::String,
     }
     impl AgentListEnvironment {
+        /// Builds a `AgentListEnvironment` field by field: [`builder::AgentListEnvironment`], then `try_into()`.
         pub fn builder() -> builder::AgentListEnvironment {
             Default::default()
         }
@@ -500,6 +527,7 @@ pub mod types {
         pub variants: ::std::vec::Vec<AgentListVariant>,
     }
     impl AgentListItem {
+        /// Builds a `AgentListItem` field by field: [`builder::AgentListItem`], then `try_into()`.
         pub fn builder() -> builder::AgentListItem {
             Default::default()
         }
@@ -518,6 +546,7 @@ pub mod types {
         pub worker_host: ::std::option::Option<::std::string::String>,
     }
     impl AgentListSource {
+        /// Builds a `AgentListSource` field by field: [`builder::AgentListSource`], then `try_into()`.
         pub fn builder() -> builder::AgentListSource {
             Default::default()
         }
@@ -547,6 +576,7 @@ pub mod types {
         pub source: AgentListSource,
     }
     impl AgentListVariant {
+        /// Builds a `AgentListVariant` field by field: [`builder::AgentListVariant`], then `try_into()`.
         pub fn builder() -> builder::AgentListVariant {
             Default::default()
         }
@@ -564,6 +594,7 @@ pub mod types {
         pub auto_memory: ::std::option::Option<AgentAutoMemoryCreateConfig>,
     }
     impl AgentMemoryCreateConfig {
+        /// Builds a `AgentMemoryCreateConfig` field by field: [`builder::AgentMemoryCreateConfig`], then `try_into()`.
         pub fn builder() -> builder::AgentMemoryCreateConfig {
             Default::default()
         }
@@ -579,6 +610,7 @@ pub mod types {
         pub auto_memory: AgentAutoMemoryResponse,
     }
     impl AgentMemoryResponse {
+        /// Builds a `AgentMemoryResponse` field by field: [`builder::AgentMemoryResponse`], then `try_into()`.
         pub fn builder() -> builder::AgentMemoryResponse {
             Default::default()
         }
@@ -591,6 +623,7 @@ pub mod types {
         pub attached_stores: ::std::option::Option<::std::vec::Vec<MemoryStoreRef>>,
     }
     impl AgentMemoryUpdateConfig {
+        /// Builds a `AgentMemoryUpdateConfig` field by field: [`builder::AgentMemoryUpdateConfig`], then `try_into()`.
         pub fn builder() -> builder::AgentMemoryUpdateConfig {
             Default::default()
         }
@@ -618,6 +651,7 @@ pub mod types {
         pub subject: ::std::string::String,
     }
     impl AgentMessage {
+        /// Builds a `AgentMessage` field by field: [`builder::AgentMessage`], then `try_into()`.
         pub fn builder() -> builder::AgentMessage {
             Default::default()
         }
@@ -643,6 +677,7 @@ pub mod types {
         pub subject: ::std::string::String,
     }
     impl AgentMessageHeader {
+        /// Builds a `AgentMessageHeader` field by field: [`builder::AgentMessageHeader`], then `try_into()`.
         pub fn builder() -> builder::AgentMessageHeader {
             Default::default()
         }
@@ -730,6 +765,7 @@ pub mod types {
         pub worker_host: ::std::option::Option<::std::string::String>,
     }
     impl AgentResponse {
+        /// Builds a `AgentResponse` field by field: [`builder::AgentResponse`], then `try_into()`.
         pub fn builder() -> builder::AgentResponse {
             Default::default()
         }
@@ -753,6 +789,7 @@ pub mod types {
         pub sequence: i64,
     }
     impl AgentRunEvent {
+        /// Builds a `AgentRunEvent` field by field: [`builder::AgentRunEvent`], then `try_into()`.
         pub fn builder() -> builder::AgentRunEvent {
             Default::default()
         }
@@ -771,10 +808,13 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum AgentRunMode {
+        /// The JSON value `"normal"`.
         #[serde(rename = "normal")]
         Normal,
+        /// The JSON value `"plan"`.
         #[serde(rename = "plan")]
         Plan,
+        /// The JSON value `"orchestrate"`.
         #[serde(rename = "orchestrate")]
         Orchestrate,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -842,6 +882,7 @@ pub mod types {
         pub name: ::std::option::Option<::std::string::String>,
     }
     impl AgentSkill {
+        /// Builds a `AgentSkill` field by field: [`builder::AgentSkill`], then `try_into()`.
         pub fn builder() -> builder::AgentSkill {
             Default::default()
         }
@@ -860,18 +901,25 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum AgentType {
+        /// The JSON value `"FOREMAN"`.
         #[serde(rename = "FOREMAN")]
         Foreman,
+        /// The JSON value `"TRIAGE"`.
         #[serde(rename = "TRIAGE")]
         Triage,
+        /// The JSON value `"SPEC"`.
         #[serde(rename = "SPEC")]
         Spec,
+        /// The JSON value `"IMPLEMENT"`.
         #[serde(rename = "IMPLEMENT")]
         Implement,
+        /// The JSON value `"REVIEW"`.
         #[serde(rename = "REVIEW")]
         Review,
+        /// The JSON value `"VERIFY"`.
         #[serde(rename = "VERIFY")]
         Verify,
+        /// The JSON value `"CUSTOM"`.
         #[serde(rename = "CUSTOM")]
         Custom,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -946,6 +994,7 @@ pub mod types {
         pub run_id: ::std::string::String,
     }
     impl AiRunTimelineEvent {
+        /// Builds a `AiRunTimelineEvent` field by field: [`builder::AiRunTimelineEvent`], then `try_into()`.
         pub fn builder() -> builder::AiRunTimelineEvent {
             Default::default()
         }
@@ -964,26 +1013,37 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum AiRunTimelineEventType {
+        /// The JSON value `"oz_run_created"`.
         #[serde(rename = "oz_run_created")]
         OzRunCreated,
+        /// The JSON value `"oz_run_claimed"`.
         #[serde(rename = "oz_run_claimed")]
         OzRunClaimed,
+        /// The JSON value `"worker_container_ready"`.
         #[serde(rename = "worker_container_ready")]
         WorkerContainerReady,
+        /// The JSON value `"shared_session_started"`.
         #[serde(rename = "shared_session_started")]
         SharedSessionStarted,
+        /// The JSON value `"agent_started"`.
         #[serde(rename = "agent_started")]
         AgentStarted,
+        /// The JSON value `"oz_run_done"`.
         #[serde(rename = "oz_run_done")]
         OzRunDone,
+        /// The JSON value `"oz_run_blocked"`.
         #[serde(rename = "oz_run_blocked")]
         OzRunBlocked,
+        /// The JSON value `"oz_run_cancelled"`.
         #[serde(rename = "oz_run_cancelled")]
         OzRunCancelled,
+        /// The JSON value `"oz_run_failed"`.
         #[serde(rename = "oz_run_failed")]
         OzRunFailed,
+        /// The JSON value `"oz_run_errored"`.
         #[serde(rename = "oz_run_errored")]
         OzRunErrored,
+        /// The JSON value `"vm_shutdown"`.
         #[serde(rename = "vm_shutdown")]
         VmShutdown,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -1126,6 +1186,7 @@ pub mod types {
         pub worker_host: ::std::option::Option<::std::string::String>,
     }
     impl AmbientAgentConfig {
+        /// Builds a `AmbientAgentConfig` field by field: [`builder::AmbientAgentConfig`], then `try_into()`.
         pub fn builder() -> builder::AmbientAgentConfig {
             Default::default()
         }
@@ -1135,10 +1196,25 @@ pub mod types {
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum ArtifactItem {
+        /// A plan written by the agent.
+        ///
+        /// See [`PlanArtifact`](crate::types::PlanArtifact).
         PlanArtifact(PlanArtifact),
+        /// A pull request opened by the agent.
+        ///
+        /// See [`PullRequestArtifact`](crate::types::PullRequestArtifact).
         PullRequestArtifact(PullRequestArtifact),
+        /// A screenshot taken by the agent.
+        ///
+        /// See [`ScreenshotArtifact`](crate::types::ScreenshotArtifact).
         ScreenshotArtifact(ScreenshotArtifact),
+        /// A file uploaded by the agent.
+        ///
+        /// See [`FileArtifact`](crate::types::FileArtifact).
         FileArtifact(FileArtifact),
+        /// A link to something outside Warp, such as an issue or document.
+        ///
+        /// See [`ExternalReferenceArtifact`](crate::types::ExternalReferenceArtifact).
         ExternalReferenceArtifact(ExternalReferenceArtifact),
         /// A variant this version of the SDK does not know yet (for example a new
         /// discriminator value), kept exactly as the server sent it.
@@ -1174,8 +1250,17 @@ pub mod types {
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum ArtifactResponse {
+        /// A plan artifact with its current content.
+        ///
+        /// See [`PlanArtifactResponse`](crate::types::PlanArtifactResponse).
         PlanArtifactResponse(PlanArtifactResponse),
+        /// A screenshot artifact with a download link.
+        ///
+        /// See [`ScreenshotArtifactResponse`](crate::types::ScreenshotArtifactResponse).
         ScreenshotArtifactResponse(ScreenshotArtifactResponse),
+        /// A file artifact with a download link.
+        ///
+        /// See [`FileArtifactResponse`](crate::types::FileArtifactResponse).
         FileArtifactResponse(FileArtifactResponse),
         /// A variant this version of the SDK does not know yet (for example a new
         /// discriminator value), kept exactly as the server sent it.
@@ -1207,6 +1292,7 @@ pub mod types {
         pub run_url: ::std::option::Option<::std::string::String>,
     }
     impl ArtifactSourceLinks {
+        /// Builds a `ArtifactSourceLinks` field by field: [`builder::ArtifactSourceLinks`], then `try_into()`.
         pub fn builder() -> builder::ArtifactSourceLinks {
             Default::default()
         }
@@ -1225,14 +1311,19 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ArtifactType {
+        /// The JSON value `"PLAN"`.
         #[serde(rename = "PLAN")]
         Plan,
+        /// The JSON value `"PULL_REQUEST"`.
         #[serde(rename = "PULL_REQUEST")]
         PullRequest,
+        /// The JSON value `"SCREENSHOT"`.
         #[serde(rename = "SCREENSHOT")]
         Screenshot,
+        /// The JSON value `"FILE"`.
         #[serde(rename = "FILE")]
         File,
+        /// The JSON value `"EXTERNAL_REFERENCE"`.
         #[serde(rename = "EXTERNAL_REFERENCE")]
         ExternalReference,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -1293,6 +1384,7 @@ pub mod types {
         pub mime_type: ::std::string::String,
     }
     impl AttachmentInput {
+        /// Builds a `AttachmentInput` field by field: [`builder::AttachmentInput`], then `try_into()`.
         pub fn builder() -> builder::AttachmentInput {
             Default::default()
         }
@@ -1311,6 +1403,7 @@ pub mod types {
         pub role_arn: ::std::option::Option<::std::string::String>,
     }
     impl AwsInferenceProviderConfig {
+        /// Builds a `AwsInferenceProviderConfig` field by field: [`builder::AwsInferenceProviderConfig`], then `try_into()`.
         pub fn builder() -> builder::AwsInferenceProviderConfig {
             Default::default()
         }
@@ -1322,6 +1415,7 @@ pub mod types {
         pub role_arn: ::std::string::String,
     }
     impl AwsProviderConfig {
+        /// Builds a `AwsProviderConfig` field by field: [`builder::AwsProviderConfig`], then `try_into()`.
         pub fn builder() -> builder::AwsProviderConfig {
             Default::default()
         }
@@ -1364,6 +1458,7 @@ pub mod types {
         pub platform_usage_usd: ::std::option::Option<f64>,
     }
     impl ChargedUsageDetail {
+        /// Builds a `ChargedUsageDetail` field by field: [`builder::ChargedUsageDetail`], then `try_into()`.
         pub fn builder() -> builder::ChargedUsageDetail {
             Default::default()
         }
@@ -1371,12 +1466,15 @@ pub mod types {
     ///Prompt-cache writes by cache lifetime.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeCacheCreation {
+        ///Input tokens written to the one-hour prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub ephemeral_1h_input_tokens: ::std::option::Option<i64>,
+        ///Input tokens written to the five-minute prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub ephemeral_5m_input_tokens: ::std::option::Option<i64>,
     }
     impl ClaudeCodeCacheCreation {
+        /// Builds a `ClaudeCodeCacheCreation` field by field: [`builder::ClaudeCodeCacheCreation`], then `try_into()`.
         pub fn builder() -> builder::ClaudeCodeCacheCreation {
             Default::default()
         }
@@ -1417,6 +1515,7 @@ pub mod types {
         pub snapshot: ::std::option::Option<ClaudeCodeUsageSnapshot>,
     }
     impl ClaudeCodeHarnessUsage {
+        /// Builds a `ClaudeCodeHarnessUsage` field by field: [`builder::ClaudeCodeHarnessUsage`], then `try_into()`.
         pub fn builder() -> builder::ClaudeCodeHarnessUsage {
             Default::default()
         }
@@ -1435,6 +1534,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum ClaudeCodeHarnessUsageHarness {
+        /// The JSON value `"CLAUDE_CODE"`.
         #[serde(rename = "CLAUDE_CODE")]
         ClaudeCode,
     }
@@ -1481,16 +1581,21 @@ pub mod types {
         /// See [`ClaudeCodeCacheCreation`](crate::types::ClaudeCodeCacheCreation).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cache_creation: ::std::option::Option<ClaudeCodeCacheCreation>,
+        ///Input tokens written to the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cache_creation_input_tokens: ::std::option::Option<i64>,
+        ///Input tokens read from the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cache_read_input_tokens: ::std::option::Option<i64>,
+        ///Input tokens not served from or written to the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub input_tokens: ::std::option::Option<i64>,
+        ///Tokens the model generated.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub output_tokens: ::std::option::Option<i64>,
     }
     impl ClaudeCodeTokenUsage {
+        /// Builds a `ClaudeCodeTokenUsage` field by field: [`builder::ClaudeCodeTokenUsage`], then `try_into()`.
         pub fn builder() -> builder::ClaudeCodeTokenUsage {
             Default::default()
         }
@@ -1498,12 +1603,16 @@ pub mod types {
     ///Usage attributed to one model and service tier.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ClaudeCodeUsageAttribution {
+        ///Region where inference ran, as the harness reports it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_geo: ::std::option::Option<::std::string::String>,
+        ///Model the usage is attributed to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub model: ::std::option::Option<::std::string::String>,
+        ///Service tier of the model provider that served the calls.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub service_tier: ::std::option::Option<::std::string::String>,
+        ///Speed setting of the calls, as the harness reports it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub speed: ::std::option::Option<::std::string::String>,
         /// Token counts as Claude Code reports them.
@@ -1513,6 +1622,7 @@ pub mod types {
         pub usage: ::std::option::Option<ClaudeCodeTokenUsage>,
     }
     impl ClaudeCodeUsageAttribution {
+        /// Builds a `ClaudeCodeUsageAttribution` field by field: [`builder::ClaudeCodeUsageAttribution`], then `try_into()`.
         pub fn builder() -> builder::ClaudeCodeUsageAttribution {
             Default::default()
         }
@@ -1540,6 +1650,7 @@ pub mod types {
         pub usage: ::std::option::Option<ClaudeCodeTokenUsage>,
     }
     impl ClaudeCodeUsagePayload {
+        /// Builds a `ClaudeCodeUsagePayload` field by field: [`builder::ClaudeCodeUsagePayload`], then `try_into()`.
         pub fn builder() -> builder::ClaudeCodeUsagePayload {
             Default::default()
         }
@@ -1559,6 +1670,7 @@ pub mod types {
         pub payload: ::std::option::Option<ClaudeCodeUsagePayload>,
     }
     impl ClaudeCodeUsageSnapshot {
+        /// Builds a `ClaudeCodeUsageSnapshot` field by field: [`builder::ClaudeCodeUsageSnapshot`], then `try_into()`.
         pub fn builder() -> builder::ClaudeCodeUsageSnapshot {
             Default::default()
         }
@@ -1603,6 +1715,7 @@ pub mod types {
         pub uid: ::std::string::String,
     }
     impl CloudEnvironment {
+        /// Builds a `CloudEnvironment` field by field: [`builder::CloudEnvironment`], then `try_into()`.
         pub fn builder() -> builder::CloudEnvironment {
             Default::default()
         }
@@ -1640,6 +1753,7 @@ pub mod types {
         pub setup_commands: ::std::vec::Vec<::std::string::String>,
     }
     impl CloudEnvironmentConfig {
+        /// Builds a `CloudEnvironmentConfig` field by field: [`builder::CloudEnvironmentConfig`], then `try_into()`.
         pub fn builder() -> builder::CloudEnvironmentConfig {
             Default::default()
         }
@@ -1658,12 +1772,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum CodeForge {
+        /// The JSON value `"GITHUB"`.
         #[serde(rename = "GITHUB")]
         Github,
+        /// The JSON value `"GITLAB"`.
         #[serde(rename = "GITLAB")]
         Gitlab,
+        /// The JSON value `"AZURE_DEVOPS"`.
         #[serde(rename = "AZURE_DEVOPS")]
         AzureDevops,
+        /// The JSON value `"NONE"`.
         #[serde(rename = "NONE")]
         None,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -1747,6 +1865,7 @@ pub mod types {
         pub snapshot: ::std::option::Option<CodexUsageSnapshot>,
     }
     impl CodexHarnessUsage {
+        /// Builds a `CodexHarnessUsage` field by field: [`builder::CodexHarnessUsage`], then `try_into()`.
         pub fn builder() -> builder::CodexHarnessUsage {
             Default::default()
         }
@@ -1765,6 +1884,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum CodexHarnessUsageHarness {
+        /// The JSON value `"CODEX"`.
         #[serde(rename = "CODEX")]
         Codex,
     }
@@ -1805,20 +1925,27 @@ pub mod types {
     ///Token counts as Codex reports them.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CodexTokenUsage {
+        ///Input tokens written to the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cache_write_input_tokens: ::std::option::Option<i64>,
+        ///Input tokens served from the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cached_input_tokens: ::std::option::Option<i64>,
+        ///Input tokens, as Codex counts them.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub input_tokens: ::std::option::Option<i64>,
+        ///Tokens the model generated.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub output_tokens: ::std::option::Option<i64>,
+        ///Generated tokens spent on reasoning.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub reasoning_output_tokens: ::std::option::Option<i64>,
+        ///Input and output tokens together, as Codex counts them.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub total_tokens: ::std::option::Option<i64>,
     }
     impl CodexTokenUsage {
+        /// Builds a `CodexTokenUsage` field by field: [`builder::CodexTokenUsage`], then `try_into()`.
         pub fn builder() -> builder::CodexTokenUsage {
             Default::default()
         }
@@ -1826,12 +1953,16 @@ pub mod types {
     ///Usage attributed to one model and service tier.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CodexUsageAttribution {
+        ///Region where inference ran, as the harness reports it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub inference_geo: ::std::option::Option<::std::string::String>,
+        ///Model the usage is attributed to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub model: ::std::option::Option<::std::string::String>,
+        ///Service tier of the model provider that served the calls.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub service_tier: ::std::option::Option<::std::string::String>,
+        ///Speed setting of the calls, as the harness reports it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub speed: ::std::option::Option<::std::string::String>,
         /// Token counts as Codex reports them.
@@ -1841,6 +1972,7 @@ pub mod types {
         pub usage: ::std::option::Option<CodexTokenUsage>,
     }
     impl CodexUsageAttribution {
+        /// Builds a `CodexUsageAttribution` field by field: [`builder::CodexUsageAttribution`], then `try_into()`.
         pub fn builder() -> builder::CodexUsageAttribution {
             Default::default()
         }
@@ -1868,6 +2000,7 @@ pub mod types {
         pub usage: ::std::option::Option<CodexTokenUsage>,
     }
     impl CodexUsagePayload {
+        /// Builds a `CodexUsagePayload` field by field: [`builder::CodexUsagePayload`], then `try_into()`.
         pub fn builder() -> builder::CodexUsagePayload {
             Default::default()
         }
@@ -1887,6 +2020,7 @@ pub mod types {
         pub payload: ::std::option::Option<CodexUsagePayload>,
     }
     impl CodexUsageSnapshot {
+        /// Builds a `CodexUsageSnapshot` field by field: [`builder::CodexUsageSnapshot`], then `try_into()`.
         pub fn builder() -> builder::CodexUsageSnapshot {
             Default::default()
         }
@@ -1904,6 +2038,7 @@ pub mod types {
         pub worker_host: ::std::string::String,
     }
     impl ConnectedSelfHostedWorker {
+        /// Builds a `ConnectedSelfHostedWorker` field by field: [`builder::ConnectedSelfHostedWorker`], then `try_into()`.
         pub fn builder() -> builder::ConnectedSelfHostedWorker {
             Default::default()
         }
@@ -1913,9 +2048,21 @@ pub mod types {
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum ConversationContentBlock {
+        /// Plain text.
+        ///
+        /// See [`TextContentBlock`](crate::types::TextContentBlock).
         TextContentBlock(TextContentBlock),
+        /// An action the agent started, such as running a command or editing files.
+        ///
+        /// See [`ActionContentBlock`](crate::types::ActionContentBlock).
         ActionContentBlock(ActionContentBlock),
+        /// The outcome of an earlier action.
+        ///
+        /// See [`ActionResultContentBlock`](crate::types::ActionResultContentBlock).
         ActionResultContentBlock(ActionResultContentBlock),
+        /// A non-core transcript event that is deliberately exposed.
+        ///
+        /// See [`EventContentBlock`](crate::types::EventContentBlock).
         EventContentBlock(EventContentBlock),
         /// A variant this version of the SDK does not know yet (for example a new
         /// discriminator value), kept exactly as the server sent it.
@@ -1961,6 +2108,7 @@ pub mod types {
         pub timestamp: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
     }
     impl ConversationMessage {
+        /// Builds a `ConversationMessage` field by field: [`builder::ConversationMessage`], then `try_into()`.
         pub fn builder() -> builder::ConversationMessage {
             Default::default()
         }
@@ -1979,12 +2127,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ConversationMessageRole {
+        /// The JSON value `"user"`.
         #[serde(rename = "user")]
         User,
+        /// The JSON value `"assistant"`.
         #[serde(rename = "assistant")]
         Assistant,
+        /// The JSON value `"tool"`.
         #[serde(rename = "tool")]
         Tool,
+        /// The JSON value `"system"`.
         #[serde(rename = "system")]
         System,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -2040,6 +2192,7 @@ pub mod types {
         pub session_id: ::std::option::Option<::std::string::String>,
     }
     impl ConversationRedirectResponse {
+        /// Builds a `ConversationRedirectResponse` field by field: [`builder::ConversationRedirectResponse`], then `try_into()`.
         pub fn builder() -> builder::ConversationRedirectResponse {
             Default::default()
         }
@@ -2053,6 +2206,7 @@ pub mod types {
         pub steps: ::std::vec::Vec<ConversationStep>,
     }
     impl ConversationResponse {
+        /// Builds a `ConversationResponse` field by field: [`builder::ConversationResponse`], then `try_into()`.
         pub fn builder() -> builder::ConversationResponse {
             Default::default()
         }
@@ -2082,6 +2236,7 @@ pub mod types {
         pub summary: ::std::option::Option<::std::string::String>,
     }
     impl ConversationStep {
+        /// Builds a `ConversationStep` field by field: [`builder::ConversationStep`], then `try_into()`.
         pub fn builder() -> builder::ConversationStep {
             Default::default()
         }
@@ -2165,6 +2320,7 @@ pub mod types {
         pub worker_host: ::std::option::Option<::std::string::String>,
     }
     impl CreateAgentRequest {
+        /// Builds a `CreateAgentRequest` field by field: [`builder::CreateAgentRequest`], then `try_into()`.
         pub fn builder() -> builder::CreateAgentRequest {
             Default::default()
         }
@@ -2185,6 +2341,7 @@ pub mod types {
         pub title: ::std::option::Option<::std::string::String>,
     }
     impl CreateFactoryRunRequest {
+        /// Builds a `CreateFactoryRunRequest` field by field: [`builder::CreateFactoryRunRequest`], then `try_into()`.
         pub fn builder() -> builder::CreateFactoryRunRequest {
             Default::default()
         }
@@ -2210,6 +2367,7 @@ pub mod types {
         pub ticket_ref: ::std::option::Option<::std::string::String>,
     }
     impl CreateFactoryRunResponse {
+        /// Builds a `CreateFactoryRunResponse` field by field: [`builder::CreateFactoryRunResponse`], then `try_into()`.
         pub fn builder() -> builder::CreateFactoryRunResponse {
             Default::default()
         }
@@ -2229,6 +2387,7 @@ pub mod types {
         pub title: ::std::string::String,
     }
     impl CreateFactoryTaskRequest {
+        /// Builds a `CreateFactoryTaskRequest` field by field: [`builder::CreateFactoryTaskRequest`], then `try_into()`.
         pub fn builder() -> builder::CreateFactoryTaskRequest {
             Default::default()
         }
@@ -2269,6 +2428,7 @@ pub mod types {
         pub team: ::std::option::Option<bool>,
     }
     impl CreateScheduledAgentRequest {
+        /// Builds a `CreateScheduledAgentRequest` field by field: [`builder::CreateScheduledAgentRequest`], then `try_into()`.
         pub fn builder() -> builder::CreateScheduledAgentRequest {
             Default::default()
         }
@@ -2280,6 +2440,7 @@ pub mod types {
         pub success: bool,
     }
     impl DeleteScheduledAgentResponse {
+        /// Builds a `DeleteScheduledAgentResponse` field by field: [`builder::DeleteScheduledAgentResponse`], then `try_into()`.
         pub fn builder() -> builder::DeleteScheduledAgentResponse {
             Default::default()
         }
@@ -2291,6 +2452,7 @@ pub mod types {
         pub cidrs: ::std::vec::Vec<::std::string::String>,
     }
     impl EgressRangesResponse {
+        /// Builds a `EgressRangesResponse` field by field: [`builder::EgressRangesResponse`], then `try_into()`.
         pub fn builder() -> builder::EgressRangesResponse {
             Default::default()
         }
@@ -2315,6 +2477,7 @@ pub mod types {
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
     }
     impl EnvironmentLastTask {
+        /// Builds a `EnvironmentLastTask` field by field: [`builder::EnvironmentLastTask`], then `try_into()`.
         pub fn builder() -> builder::EnvironmentLastTask {
             Default::default()
         }
@@ -2363,6 +2526,7 @@ pub mod types {
         pub type_: ::std::option::Option<::std::string::String>,
     }
     impl Error {
+        /// Builds a `Error` field by field: [`builder::Error`], then `try_into()`.
         pub fn builder() -> builder::Error {
             Default::default()
         }
@@ -2382,6 +2546,7 @@ pub mod types {
         pub type_: EventContentBlockType,
     }
     impl EventContentBlock {
+        /// Builds a `EventContentBlock` field by field: [`builder::EventContentBlock`], then `try_into()`.
         pub fn builder() -> builder::EventContentBlock {
             Default::default()
         }
@@ -2400,6 +2565,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum EventContentBlockType {
+        /// The JSON value `"event"`.
         #[serde(rename = "event")]
         Event,
     }
@@ -2450,6 +2616,7 @@ pub mod types {
         pub data: ExternalReferenceArtifactData,
     }
     impl ExternalReferenceArtifact {
+        /// Builds a `ExternalReferenceArtifact` field by field: [`builder::ExternalReferenceArtifact`], then `try_into()`.
         pub fn builder() -> builder::ExternalReferenceArtifact {
             Default::default()
         }
@@ -2468,6 +2635,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum ExternalReferenceArtifactArtifactType {
+        /// The JSON value `"EXTERNAL_REFERENCE"`.
         #[serde(rename = "EXTERNAL_REFERENCE")]
         ExternalReference,
     }
@@ -2521,6 +2689,7 @@ pub mod types {
         pub url: ExternalReferenceArtifactDataUrl,
     }
     impl ExternalReferenceArtifactData {
+        /// Builds a `ExternalReferenceArtifactData` field by field: [`builder::ExternalReferenceArtifactData`], then `try_into()`.
         pub fn builder() -> builder::ExternalReferenceArtifactData {
             Default::default()
         }
@@ -2700,6 +2869,7 @@ pub mod types {
         pub updated_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
     }
     impl Factory {
+        /// Builds a `Factory` field by field: [`builder::Factory`], then `try_into()`.
         pub fn builder() -> builder::Factory {
             Default::default()
         }
@@ -2707,6 +2877,7 @@ pub mod types {
     ///Defaults every agent of the factory starts with.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryAgentDefaults {
+        ///Runner that executes the factory's agents unless a run or agent names another.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_runner_uid: ::std::option::Option<::std::string::String>,
         /// Harness that executes the agent; Warp's built-in harness when unset.
@@ -2719,9 +2890,7 @@ pub mod types {
         /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub harness_auth_secrets: ::std::option::Option<HarnessAuthSecrets>,
-        /// An MCP server for the agent. Set exactly one of warp_id, command or url.
-        ///
-        /// See [`McpServerConfig`](crate::types::McpServerConfig).
+        ///MCP servers every agent of the factory gets, keyed by name.
         #[serde(
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
@@ -2735,10 +2904,12 @@ pub mod types {
         /// See [`SecretRef`](crate::types::SecretRef).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub secrets: ::std::vec::Vec<SecretRef>,
+        ///Self-hosted worker that runs the factory's agents; Warp-hosted when unset.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub worker_host: ::std::option::Option<::std::string::String>,
     }
     impl FactoryAgentDefaults {
+        /// Builds a `FactoryAgentDefaults` field by field: [`builder::FactoryAgentDefaults`], then `try_into()`.
         pub fn builder() -> builder::FactoryAgentDefaults {
             Default::default()
         }
@@ -2746,12 +2917,15 @@ pub mod types {
     ///The user who created the factory.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryCreator {
+        ///Email address of the user.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
+        ///Unique identifier of the user.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub uid: ::std::option::Option<::std::string::String>,
     }
     impl FactoryCreator {
+        /// Builds a `FactoryCreator` field by field: [`builder::FactoryCreator`], then `try_into()`.
         pub fn builder() -> builder::FactoryCreator {
             Default::default()
         }
@@ -2765,6 +2939,7 @@ pub mod types {
         pub path: ::std::string::String,
     }
     impl FactoryFile {
+        /// Builds a `FactoryFile` field by field: [`builder::FactoryFile`], then `try_into()`.
         pub fn builder() -> builder::FactoryFile {
             Default::default()
         }
@@ -2783,8 +2958,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum FactoryFileCheckState {
+        /// The JSON value `"checked"`.
         #[serde(rename = "checked")]
         Checked,
+        /// The JSON value `"not_run"`.
         #[serde(rename = "not_run")]
         NotRun,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -2842,6 +3019,7 @@ pub mod types {
         pub path: ::std::option::Option<::std::string::String>,
     }
     impl FactoryFileDeferredResolution {
+        /// Builds a `FactoryFileDeferredResolution` field by field: [`builder::FactoryFileDeferredResolution`], then `try_into()`.
         pub fn builder() -> builder::FactoryFileDeferredResolution {
             Default::default()
         }
@@ -2865,6 +3043,7 @@ pub mod types {
         pub path: ::std::option::Option<::std::string::String>,
     }
     impl FactoryFileDiagnostic {
+        /// Builds a `FactoryFileDiagnostic` field by field: [`builder::FactoryFileDiagnostic`], then `try_into()`.
         pub fn builder() -> builder::FactoryFileDiagnostic {
             Default::default()
         }
@@ -2878,6 +3057,7 @@ pub mod types {
         pub schema_version: ::std::string::String,
     }
     impl FactoryFileSchemaBundle {
+        /// Builds a `FactoryFileSchemaBundle` field by field: [`builder::FactoryFileSchemaBundle`], then `try_into()`.
         pub fn builder() -> builder::FactoryFileSchemaBundle {
             Default::default()
         }
@@ -2921,6 +3101,7 @@ pub mod types {
         pub schema_version: ::std::string::String,
     }
     impl FactoryFileSchemaVersion {
+        /// Builds a `FactoryFileSchemaVersion` field by field: [`builder::FactoryFileSchemaVersion`], then `try_into()`.
         pub fn builder() -> builder::FactoryFileSchemaVersion {
             Default::default()
         }
@@ -2941,6 +3122,7 @@ pub mod types {
         pub state_independent: ::std::option::Option<FactoryFileCheckState>,
     }
     impl FactoryFileValidationScope {
+        /// Builds a `FactoryFileValidationScope` field by field: [`builder::FactoryFileValidationScope`], then `try_into()`.
         pub fn builder() -> builder::FactoryFileValidationScope {
             Default::default()
         }
@@ -2959,6 +3141,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum FactoryFileValidationScopeStateDependent {
+        /// The JSON value `"not_checked"`.
         #[serde(rename = "not_checked")]
         NotChecked,
     }
@@ -3030,6 +3213,7 @@ pub mod types {
         pub type_: ::std::option::Option<FactoryIntegrationType>,
     }
     impl FactoryIntegration {
+        /// Builds a `FactoryIntegration` field by field: [`builder::FactoryIntegration`], then `try_into()`.
         pub fn builder() -> builder::FactoryIntegration {
             Default::default()
         }
@@ -3048,12 +3232,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum FactoryIntegrationType {
+        /// The JSON value `"jira"`.
         #[serde(rename = "jira")]
         Jira,
+        /// The JSON value `"linear"`.
         #[serde(rename = "linear")]
         Linear,
+        /// The JSON value `"microsoft-teams"`.
         #[serde(rename = "microsoft-teams")]
         MicrosoftTeams,
+        /// The JSON value `"slack"`.
         #[serde(rename = "slack")]
         Slack,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -3104,10 +3292,12 @@ pub mod types {
     ///Jira projects the factory takes tickets from.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryJiraIntegration {
+        ///Keys of the Jira projects whose tickets the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub project_keys: ::std::vec::Vec<::std::string::String>,
     }
     impl FactoryJiraIntegration {
+        /// Builds a `FactoryJiraIntegration` field by field: [`builder::FactoryJiraIntegration`], then `try_into()`.
         pub fn builder() -> builder::FactoryJiraIntegration {
             Default::default()
         }
@@ -3115,10 +3305,12 @@ pub mod types {
     ///Linear teams the factory takes issues from.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryLinearIntegration {
+        ///Identifiers of the Linear teams whose issues the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub team_ids: ::std::vec::Vec<::std::string::String>,
     }
     impl FactoryLinearIntegration {
+        /// Builds a `FactoryLinearIntegration` field by field: [`builder::FactoryLinearIntegration`], then `try_into()`.
         pub fn builder() -> builder::FactoryLinearIntegration {
             Default::default()
         }
@@ -3131,8 +3323,10 @@ pub mod types {
         /// See [`CodeForge`](crate::types::CodeForge).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub code_forge: ::std::option::Option<CodeForge>,
+        ///Owner (user or organisation) of the repository.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub owner: ::std::option::Option<::std::string::String>,
+        ///Provider-specific details of the repository, as text values.
         #[serde(
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
@@ -3141,10 +3335,12 @@ pub mod types {
             ::std::string::String,
             ::std::string::String,
         >,
+        ///Name of the repository, without its owner.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub repo: ::std::option::Option<::std::string::String>,
     }
     impl FactoryRepository {
+        /// Builds a `FactoryRepository` field by field: [`builder::FactoryRepository`], then `try_into()`.
         pub fn builder() -> builder::FactoryRepository {
             Default::default()
         }
@@ -3152,11 +3348,10 @@ pub mod types {
     ///Defaults of the agents that score the factory's runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryScorerDefaults {
+        ///Runner that executes the scoring agents unless a run names another.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_runner_uid: ::std::option::Option<::std::string::String>,
-        /// An MCP server for the agent. Set exactly one of warp_id, command or url.
-        ///
-        /// See [`McpServerConfig`](crate::types::McpServerConfig).
+        ///MCP servers the scoring agents get, keyed by name.
         #[serde(
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
@@ -3172,6 +3367,7 @@ pub mod types {
         pub secrets: ::std::vec::Vec<SecretRef>,
     }
     impl FactoryScorerDefaults {
+        /// Builds a `FactoryScorerDefaults` field by field: [`builder::FactoryScorerDefaults`], then `try_into()`.
         pub fn builder() -> builder::FactoryScorerDefaults {
             Default::default()
         }
@@ -3179,10 +3375,12 @@ pub mod types {
     ///How the factory scores its runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryScoring {
+        ///Model the scoring agents use unless a scorer names another.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub default_model: ::std::option::Option<::std::string::String>,
     }
     impl FactoryScoring {
+        /// Builds a `FactoryScoring` field by field: [`builder::FactoryScoring`], then `try_into()`.
         pub fn builder() -> builder::FactoryScoring {
             Default::default()
         }
@@ -3190,8 +3388,10 @@ pub mod types {
     ///Whether and how the factory proposes improvements to itself after failed runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactorySelfImprovement {
+        ///Number of failed runs after which the factory proposes an improvement.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub failed_run_threshold: ::std::option::Option<i64>,
+        ///Email addresses of the people asked to review proposed improvements.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub reviewer_emails: ::std::vec::Vec<::std::string::String>,
         /// Who reviews the improvements a factory proposes for itself.
@@ -3201,6 +3401,7 @@ pub mod types {
         pub reviewer_type: ::std::option::Option<SelfImprovementReviewerType>,
     }
     impl FactorySelfImprovement {
+        /// Builds a `FactorySelfImprovement` field by field: [`builder::FactorySelfImprovement`], then `try_into()`.
         pub fn builder() -> builder::FactorySelfImprovement {
             Default::default()
         }
@@ -3248,6 +3449,7 @@ pub mod types {
         pub updated_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
     }
     impl FactoryTask {
+        /// Builds a `FactoryTask` field by field: [`builder::FactoryTask`], then `try_into()`.
         pub fn builder() -> builder::FactoryTask {
             Default::default()
         }
@@ -3264,6 +3466,7 @@ pub mod types {
         pub state: RunState,
     }
     impl FactoryTaskCurrentRun {
+        /// Builds a `FactoryTaskCurrentRun` field by field: [`builder::FactoryTaskCurrentRun`], then `try_into()`.
         pub fn builder() -> builder::FactoryTaskCurrentRun {
             Default::default()
         }
@@ -3282,8 +3485,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum FactoryTaskSortBy {
+        /// The JSON value `"created_at"`.
         #[serde(rename = "created_at")]
         CreatedAt,
+        /// The JSON value `"updated_at"`.
         #[serde(rename = "updated_at")]
         UpdatedAt,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -3346,16 +3551,22 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum FactoryTaskStage {
+        /// The JSON value `"TRIAGE"`.
         #[serde(rename = "TRIAGE")]
         Triage,
+        /// The JSON value `"SPEC"`.
         #[serde(rename = "SPEC")]
         Spec,
+        /// The JSON value `"IMPLEMENT"`.
         #[serde(rename = "IMPLEMENT")]
         Implement,
+        /// The JSON value `"REVIEW"`.
         #[serde(rename = "REVIEW")]
         Review,
+        /// The JSON value `"COMPLETE"`.
         #[serde(rename = "COMPLETE")]
         Complete,
+        /// The JSON value `"CANCELLED"`.
         #[serde(rename = "CANCELLED")]
         Cancelled,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -3421,14 +3632,19 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum FactoryTaskStatus {
+        /// The JSON value `"running"`.
         #[serde(rename = "running")]
         Running,
+        /// The JSON value `"blocked"`.
         #[serde(rename = "blocked")]
         Blocked,
+        /// The JSON value `"complete"`.
         #[serde(rename = "complete")]
         Complete,
+        /// The JSON value `"failed"`.
         #[serde(rename = "failed")]
         Failed,
+        /// The JSON value `"cancelled"`.
         #[serde(rename = "cancelled")]
         Cancelled,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -3481,10 +3697,12 @@ pub mod types {
     ///Settings of a chat integration (Slack, Microsoft Teams).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct FactoryThreadIntegration {
+        ///Whether the factory answers replies in its threads automatically.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub auto_respond_to_thread_replies: ::std::option::Option<bool>,
     }
     impl FactoryThreadIntegration {
+        /// Builds a `FactoryThreadIntegration` field by field: [`builder::FactoryThreadIntegration`], then `try_into()`.
         pub fn builder() -> builder::FactoryThreadIntegration {
             Default::default()
         }
@@ -3502,6 +3720,7 @@ pub mod types {
         pub data: FileArtifactData,
     }
     impl FileArtifact {
+        /// Builds a `FileArtifact` field by field: [`builder::FileArtifact`], then `try_into()`.
         pub fn builder() -> builder::FileArtifact {
             Default::default()
         }
@@ -3520,6 +3739,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum FileArtifactArtifactType {
+        /// The JSON value `"FILE"`.
         #[serde(rename = "FILE")]
         File,
     }
@@ -3582,6 +3802,7 @@ pub mod types {
         pub title: ::std::option::Option<::std::string::String>,
     }
     impl FileArtifactData {
+        /// Builds a `FileArtifactData` field by field: [`builder::FileArtifactData`], then `try_into()`.
         pub fn builder() -> builder::FileArtifactData {
             Default::default()
         }
@@ -3604,6 +3825,7 @@ pub mod types {
         pub source_links: ::std::option::Option<ArtifactSourceLinks>,
     }
     impl FileArtifactResponse {
+        /// Builds a `FileArtifactResponse` field by field: [`builder::FileArtifactResponse`], then `try_into()`.
         pub fn builder() -> builder::FileArtifactResponse {
             Default::default()
         }
@@ -3622,6 +3844,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum FileArtifactResponseArtifactType {
+        /// The JSON value `"FILE"`.
         #[serde(rename = "FILE")]
         File,
     }
@@ -3685,6 +3908,7 @@ pub mod types {
         pub title: ::std::option::Option<::std::string::String>,
     }
     impl FileArtifactResponseData {
+        /// Builds a `FileArtifactResponseData` field by field: [`builder::FileArtifactResponseData`], then `try_into()`.
         pub fn builder() -> builder::FileArtifactResponseData {
             Default::default()
         }
@@ -3700,6 +3924,7 @@ pub mod types {
         pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
     }
     impl FileArtifactThumbnail {
+        /// Builds a `FileArtifactThumbnail` field by field: [`builder::FileArtifactThumbnail`], then `try_into()`.
         pub fn builder() -> builder::FileArtifactThumbnail {
             Default::default()
         }
@@ -3714,6 +3939,7 @@ pub mod types {
         pub file_name: ::std::option::Option<::std::string::String>,
     }
     impl FollowupAttachment {
+        /// Builds a `FollowupAttachment` field by field: [`builder::FollowupAttachment`], then `try_into()`.
         pub fn builder() -> builder::FollowupAttachment {
             Default::default()
         }
@@ -3732,12 +3958,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum FollowupOutcome {
+        /// The JSON value `"live_session"`.
         #[serde(rename = "live_session")]
         LiveSession,
+        /// The JSON value `"queued_prompt"`.
         #[serde(rename = "queued_prompt")]
         QueuedPrompt,
+        /// The JSON value `"handoff_execution"`.
         #[serde(rename = "handoff_execution")]
         HandoffExecution,
+        /// The JSON value `"queue_pending"`.
         #[serde(rename = "queue_pending")]
         QueuePending,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -3799,6 +4029,7 @@ pub mod types {
         pub workload_identity_federation_provider_id: ::std::string::String,
     }
     impl GcpProviderConfig {
+        /// Builds a `GcpProviderConfig` field by field: [`builder::GcpProviderConfig`], then `try_into()`.
         pub fn builder() -> builder::GcpProviderConfig {
             Default::default()
         }
@@ -3865,6 +4096,7 @@ pub mod types {
         pub events: ::std::vec::Vec<AiRunTimelineEvent>,
     }
     impl GetRunTimelineResponse {
+        /// Builds a `GetRunTimelineResponse` field by field: [`builder::GetRunTimelineResponse`], then `try_into()`.
         pub fn builder() -> builder::GetRunTimelineResponse {
             Default::default()
         }
@@ -3878,6 +4110,7 @@ pub mod types {
         pub repo: ::std::string::String,
     }
     impl GitHubRepo {
+        /// Builds a `GitHubRepo` field by field: [`builder::GitHubRepo`], then `try_into()`.
         pub fn builder() -> builder::GitHubRepo {
             Default::default()
         }
@@ -3896,6 +4129,7 @@ pub mod types {
         pub mime_type: ::std::option::Option<::std::string::String>,
     }
     impl HandoffAttachment {
+        /// Builds a `HandoffAttachment` field by field: [`builder::HandoffAttachment`], then `try_into()`.
         pub fn builder() -> builder::HandoffAttachment {
             Default::default()
         }
@@ -3916,6 +4150,7 @@ pub mod types {
         pub type_: ::std::option::Option<HarnessType>,
     }
     impl Harness {
+        /// Builds a `Harness` field by field: [`builder::Harness`], then `try_into()`.
         pub fn builder() -> builder::Harness {
             Default::default()
         }
@@ -3931,6 +4166,7 @@ pub mod types {
         pub codex_auth_secret_name: ::std::option::Option<::std::string::String>,
     }
     impl HarnessAuthSecrets {
+        /// Builds a `HarnessAuthSecrets` field by field: [`builder::HarnessAuthSecrets`], then `try_into()`.
         pub fn builder() -> builder::HarnessAuthSecrets {
             Default::default()
         }
@@ -3949,10 +4185,13 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum HarnessMetricStatus {
+        /// The JSON value `"known"`.
         #[serde(rename = "known")]
         Known,
+        /// The JSON value `"partial"`.
         #[serde(rename = "partial")]
         Partial,
+        /// The JSON value `"unavailable"`.
         #[serde(rename = "unavailable")]
         Unavailable,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4013,6 +4252,7 @@ pub mod types {
         pub total: ::std::option::Option<i64>,
     }
     impl HarnessToolCalls {
+        /// Builds a `HarnessToolCalls` field by field: [`builder::HarnessToolCalls`], then `try_into()`.
         pub fn builder() -> builder::HarnessToolCalls {
             Default::default()
         }
@@ -4031,12 +4271,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum HarnessType {
+        /// The JSON value `"oz"`.
         #[serde(rename = "oz")]
         Oz,
+        /// The JSON value `"claude"`.
         #[serde(rename = "claude")]
         Claude,
+        /// The JSON value `"gemini"`.
         #[serde(rename = "gemini")]
         Gemini,
+        /// The JSON value `"codex"`.
         #[serde(rename = "codex")]
         Codex,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4089,7 +4333,13 @@ pub mod types {
     #[serde(untagged)]
     #[non_exhaustive]
     pub enum HarnessUsage {
+        /// Usage reported by Claude Code.
+        ///
+        /// See [`ClaudeCodeHarnessUsage`](crate::types::ClaudeCodeHarnessUsage).
         ClaudeCodeHarnessUsage(ClaudeCodeHarnessUsage),
+        /// Usage reported by Codex.
+        ///
+        /// See [`CodexHarnessUsage`](crate::types::CodexHarnessUsage).
         CodexHarnessUsage(CodexHarnessUsage),
         /// A variant this version of the SDK does not know yet (for example a new
         /// discriminator value), kept exactly as the server sent it.
@@ -4126,6 +4376,7 @@ pub mod types {
         pub tool_status: ::std::option::Option<HarnessMetricStatus>,
     }
     impl HarnessUsageCoverage {
+        /// Builds a `HarnessUsageCoverage` field by field: [`builder::HarnessUsageCoverage`], then `try_into()`.
         pub fn builder() -> builder::HarnessUsageCoverage {
             Default::default()
         }
@@ -4148,6 +4399,7 @@ pub mod types {
         pub usage: ::std::option::Option<HarnessUsage>,
     }
     impl HarnessUsageResponse {
+        /// Builds a `HarnessUsageResponse` field by field: [`builder::HarnessUsageResponse`], then `try_into()`.
         pub fn builder() -> builder::HarnessUsageResponse {
             Default::default()
         }
@@ -4165,6 +4417,7 @@ pub mod types {
         pub output_cost_usd: f64,
     }
     impl InferenceCostBreakdownUsd {
+        /// Builds a `InferenceCostBreakdownUsd` field by field: [`builder::InferenceCostBreakdownUsd`], then `try_into()`.
         pub fn builder() -> builder::InferenceCostBreakdownUsd {
             Default::default()
         }
@@ -4172,16 +4425,21 @@ pub mod types {
     ///Inference cost split by token kind, in US cents.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct InferenceCostInCents {
+        ///Cost of input tokens read from the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub input_cache_read_cost_in_cents: ::std::option::Option<f64>,
+        ///Cost of input tokens written to the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub input_cache_write_cost_in_cents: ::std::option::Option<f64>,
+        ///Cost of the other input tokens.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub input_cost_in_cents: ::std::option::Option<f64>,
+        ///Cost of the generated tokens.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub output_cost_in_cents: ::std::option::Option<f64>,
     }
     impl InferenceCostInCents {
+        /// Builds a `InferenceCostInCents` field by field: [`builder::InferenceCostInCents`], then `try_into()`.
         pub fn builder() -> builder::InferenceCostInCents {
             Default::default()
         }
@@ -4196,6 +4454,7 @@ pub mod types {
         pub aws: ::std::option::Option<AwsInferenceProviderConfig>,
     }
     impl InferenceProvidersConfig {
+        /// Builds a `InferenceProvidersConfig` field by field: [`builder::InferenceProvidersConfig`], then `try_into()`.
         pub fn builder() -> builder::InferenceProvidersConfig {
             Default::default()
         }
@@ -4225,6 +4484,7 @@ pub mod types {
         pub web_search_count: i64,
     }
     impl InferenceUsageDetail {
+        /// Builds a `InferenceUsageDetail` field by field: [`builder::InferenceUsageDetail`], then `try_into()`.
         pub fn builder() -> builder::InferenceUsageDetail {
             Default::default()
         }
@@ -4236,6 +4496,7 @@ pub mod types {
         pub run_id: ::std::string::String,
     }
     impl InterruptConversationResponse {
+        /// Builds a `InterruptConversationResponse` field by field: [`builder::InterruptConversationResponse`], then `try_into()`.
         pub fn builder() -> builder::InterruptConversationResponse {
             Default::default()
         }
@@ -4247,6 +4508,7 @@ pub mod types {
         pub agents: ::std::vec::Vec<AgentResponse>,
     }
     impl ListAgentIdentitiesResponse {
+        /// Builds a `ListAgentIdentitiesResponse` field by field: [`builder::ListAgentIdentitiesResponse`], then `try_into()`.
         pub fn builder() -> builder::ListAgentIdentitiesResponse {
             Default::default()
         }
@@ -4258,6 +4520,7 @@ pub mod types {
         pub agents: ::std::vec::Vec<AgentListItem>,
     }
     impl ListAgentsResponse {
+        /// Builds a `ListAgentsResponse` field by field: [`builder::ListAgentsResponse`], then `try_into()`.
         pub fn builder() -> builder::ListAgentsResponse {
             Default::default()
         }
@@ -4276,8 +4539,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ListAgentsSortBy {
+        /// The JSON value `"name"`.
         #[serde(rename = "name")]
         Name,
+        /// The JSON value `"last_run"`.
         #[serde(rename = "last_run")]
         LastRun,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4328,6 +4593,7 @@ pub mod types {
         pub workers: ::std::vec::Vec<ConnectedSelfHostedWorker>,
     }
     impl ListConnectedSelfHostedWorkersResponse {
+        /// Builds a `ListConnectedSelfHostedWorkersResponse` field by field: [`builder::ListConnectedSelfHostedWorkersResponse`], then `try_into()`.
         pub fn builder() -> builder::ListConnectedSelfHostedWorkersResponse {
             Default::default()
         }
@@ -4339,6 +4605,7 @@ pub mod types {
         pub environments: ::std::vec::Vec<CloudEnvironment>,
     }
     impl ListEnvironmentsResponse {
+        /// Builds a `ListEnvironmentsResponse` field by field: [`builder::ListEnvironmentsResponse`], then `try_into()`.
         pub fn builder() -> builder::ListEnvironmentsResponse {
             Default::default()
         }
@@ -4357,8 +4624,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ListEnvironmentsSortBy {
+        /// The JSON value `"name"`.
         #[serde(rename = "name")]
         Name,
+        /// The JSON value `"last_updated"`.
         #[serde(rename = "last_updated")]
         LastUpdated,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4418,6 +4687,7 @@ pub mod types {
         pub page_info: PageInfo,
     }
     impl ListFactoriesResponse {
+        /// Builds a `ListFactoriesResponse` field by field: [`builder::ListFactoriesResponse`], then `try_into()`.
         pub fn builder() -> builder::ListFactoriesResponse {
             Default::default()
         }
@@ -4432,6 +4702,7 @@ pub mod types {
         pub versions: ::std::vec::Vec<FactoryFileSchemaVersion>,
     }
     impl ListFactoryFileSchemasResponse {
+        /// Builds a `ListFactoryFileSchemasResponse` field by field: [`builder::ListFactoryFileSchemasResponse`], then `try_into()`.
         pub fn builder() -> builder::ListFactoryFileSchemasResponse {
             Default::default()
         }
@@ -4447,6 +4718,7 @@ pub mod types {
         pub tasks: ::std::vec::Vec<FactoryTask>,
     }
     impl ListFactoryTasksResponse {
+        /// Builds a `ListFactoryTasksResponse` field by field: [`builder::ListFactoryTasksResponse`], then `try_into()`.
         pub fn builder() -> builder::ListFactoryTasksResponse {
             Default::default()
         }
@@ -4465,8 +4737,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ListFactoryTasksSortOrder {
+        /// The JSON value `"asc"`.
         #[serde(rename = "asc")]
         Asc,
+        /// The JSON value `"desc"`.
         #[serde(rename = "desc")]
         Desc,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4522,6 +4796,7 @@ pub mod types {
         pub attachments: ::std::vec::Vec<HandoffAttachment>,
     }
     impl ListHandoffAttachmentsResponse {
+        /// Builds a `ListHandoffAttachmentsResponse` field by field: [`builder::ListHandoffAttachmentsResponse`], then `try_into()`.
         pub fn builder() -> builder::ListHandoffAttachmentsResponse {
             Default::default()
         }
@@ -4535,6 +4810,7 @@ pub mod types {
         pub models: ::std::vec::Vec<ModelInfo>,
     }
     impl ListModelsResponse {
+        /// Builds a `ListModelsResponse` field by field: [`builder::ListModelsResponse`], then `try_into()`.
         pub fn builder() -> builder::ListModelsResponse {
             Default::default()
         }
@@ -4550,6 +4826,7 @@ pub mod types {
         pub runs: ::std::vec::Vec<RunItem>,
     }
     impl ListRunsResponse {
+        /// Builds a `ListRunsResponse` field by field: [`builder::ListRunsResponse`], then `try_into()`.
         pub fn builder() -> builder::ListRunsResponse {
             Default::default()
         }
@@ -4568,12 +4845,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ListRunsSortBy {
+        /// The JSON value `"updated_at"`.
         #[serde(rename = "updated_at")]
         UpdatedAt,
+        /// The JSON value `"created_at"`.
         #[serde(rename = "created_at")]
         CreatedAt,
+        /// The JSON value `"title"`.
         #[serde(rename = "title")]
         Title,
+        /// The JSON value `"agent"`.
         #[serde(rename = "agent")]
         Agent,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4640,8 +4921,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ListRunsSortOrder {
+        /// The JSON value `"asc"`.
         #[serde(rename = "asc")]
         Asc,
+        /// The JSON value `"desc"`.
         #[serde(rename = "desc")]
         Desc,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4697,6 +4980,7 @@ pub mod types {
         pub schedules: ::std::vec::Vec<ScheduledAgentItem>,
     }
     impl ListScheduledAgentsResponse {
+        /// Builds a `ListScheduledAgentsResponse` field by field: [`builder::ListScheduledAgentsResponse`], then `try_into()`.
         pub fn builder() -> builder::ListScheduledAgentsResponse {
             Default::default()
         }
@@ -4736,6 +5020,7 @@ pub mod types {
         pub warp_id: ::std::option::Option<::std::string::String>,
     }
     impl McpServerConfig {
+        /// Builds a `McpServerConfig` field by field: [`builder::McpServerConfig`], then `try_into()`.
         pub fn builder() -> builder::McpServerConfig {
             Default::default()
         }
@@ -4754,8 +5039,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum MemoryStoreAccess {
+        /// The JSON value `"read_write"`.
         #[serde(rename = "read_write")]
         ReadWrite,
+        /// The JSON value `"read_only"`.
         #[serde(rename = "read_only")]
         ReadOnly,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4821,6 +5108,7 @@ pub mod types {
         pub uid: ::std::string::String,
     }
     impl MemoryStoreAttachmentResponse {
+        /// Builds a `MemoryStoreAttachmentResponse` field by field: [`builder::MemoryStoreAttachmentResponse`], then `try_into()`.
         pub fn builder() -> builder::MemoryStoreAttachmentResponse {
             Default::default()
         }
@@ -4839,10 +5127,13 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum MemoryStoreOwnerType {
+        /// The JSON value `"user"`.
         #[serde(rename = "user")]
         User,
+        /// The JSON value `"service_account"`.
         #[serde(rename = "service_account")]
         ServiceAccount,
+        /// The JSON value `"team"`.
         #[serde(rename = "team")]
         Team,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4901,6 +5192,7 @@ pub mod types {
         pub uid: ::std::string::String,
     }
     impl MemoryStoreRef {
+        /// Builds a `MemoryStoreRef` field by field: [`builder::MemoryStoreRef`], then `try_into()`.
         pub fn builder() -> builder::MemoryStoreRef {
             Default::default()
         }
@@ -4919,12 +5211,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ModelDisableReason {
+        /// The JSON value `"PROVIDER_OUTAGE"`.
         #[serde(rename = "PROVIDER_OUTAGE")]
         ProviderOutage,
+        /// The JSON value `"OUT_OF_REQUESTS"`.
         #[serde(rename = "OUT_OF_REQUESTS")]
         OutOfRequests,
+        /// The JSON value `"ADMIN_DISABLED"`.
         #[serde(rename = "ADMIN_DISABLED")]
         AdminDisabled,
+        /// The JSON value `"REQUIRES_UPGRADE"`.
         #[serde(rename = "REQUIRES_UPGRADE")]
         RequiresUpgrade,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -4998,6 +5294,7 @@ pub mod types {
         pub vision_supported: bool,
     }
     impl ModelInfo {
+        /// Builds a `ModelInfo` field by field: [`builder::ModelInfo`], then `try_into()`.
         pub fn builder() -> builder::ModelInfo {
             Default::default()
         }
@@ -5016,12 +5313,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ModelProvider {
+        /// The JSON value `"OPENAI"`.
         #[serde(rename = "OPENAI")]
         Openai,
+        /// The JSON value `"ANTHROPIC"`.
         #[serde(rename = "ANTHROPIC")]
         Anthropic,
+        /// The JSON value `"GOOGLE"`.
         #[serde(rename = "GOOGLE")]
         Google,
+        /// The JSON value `"UNKNOWN"`.
         #[serde(rename = "UNKNOWN")]
         UnknownValue,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -5088,6 +5389,7 @@ pub mod types {
         pub usage_type: ::std::option::Option<ModelUsageType>,
     }
     impl ModelTokenUsage {
+        /// Builds a `ModelTokenUsage` field by field: [`builder::ModelTokenUsage`], then `try_into()`.
         pub fn builder() -> builder::ModelTokenUsage {
             Default::default()
         }
@@ -5106,10 +5408,13 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ModelUsageType {
+        /// The JSON value `"warp"`.
         #[serde(rename = "warp")]
         Warp,
+        /// The JSON value `"byok"`.
         #[serde(rename = "byok")]
         Byok,
+        /// The JSON value `"custom_endpoint"`.
         #[serde(rename = "custom_endpoint")]
         CustomEndpoint,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -5165,6 +5470,7 @@ pub mod types {
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     impl PageInfo {
+        /// Builds a `PageInfo` field by field: [`builder::PageInfo`], then `try_into()`.
         pub fn builder() -> builder::PageInfo {
             Default::default()
         }
@@ -5182,6 +5488,7 @@ pub mod types {
         pub data: PlanArtifactData,
     }
     impl PlanArtifact {
+        /// Builds a `PlanArtifact` field by field: [`builder::PlanArtifact`], then `try_into()`.
         pub fn builder() -> builder::PlanArtifact {
             Default::default()
         }
@@ -5200,6 +5507,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum PlanArtifactArtifactType {
+        /// The JSON value `"PLAN"`.
         #[serde(rename = "PLAN")]
         Plan,
     }
@@ -5256,6 +5564,7 @@ pub mod types {
         pub url: ::std::option::Option<::std::string::String>,
     }
     impl PlanArtifactData {
+        /// Builds a `PlanArtifactData` field by field: [`builder::PlanArtifactData`], then `try_into()`.
         pub fn builder() -> builder::PlanArtifactData {
             Default::default()
         }
@@ -5275,6 +5584,7 @@ pub mod types {
         pub data: PlanArtifactResponseData,
     }
     impl PlanArtifactResponse {
+        /// Builds a `PlanArtifactResponse` field by field: [`builder::PlanArtifactResponse`], then `try_into()`.
         pub fn builder() -> builder::PlanArtifactResponse {
             Default::default()
         }
@@ -5293,6 +5603,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum PlanArtifactResponseArtifactType {
+        /// The JSON value `"PLAN"`.
         #[serde(rename = "PLAN")]
         Plan,
     }
@@ -5350,6 +5661,7 @@ pub mod types {
         pub url: ::std::option::Option<::std::string::String>,
     }
     impl PlanArtifactResponseData {
+        /// Builds a `PlanArtifactResponseData` field by field: [`builder::PlanArtifactResponseData`], then `try_into()`.
         pub fn builder() -> builder::PlanArtifactResponseData {
             Default::default()
         }
@@ -5368,40 +5680,58 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum PlatformErrorCode {
+        /// The JSON value `"insufficient_credits"`.
         #[serde(rename = "insufficient_credits")]
         InsufficientCredits,
+        /// The JSON value `"feature_not_available"`.
         #[serde(rename = "feature_not_available")]
         FeatureNotAvailable,
+        /// The JSON value `"external_authentication_required"`.
         #[serde(rename = "external_authentication_required")]
         ExternalAuthenticationRequired,
+        /// The JSON value `"not_authorized"`.
         #[serde(rename = "not_authorized")]
         NotAuthorized,
+        /// The JSON value `"invalid_request"`.
         #[serde(rename = "invalid_request")]
         InvalidRequest,
+        /// The JSON value `"resource_not_found"`.
         #[serde(rename = "resource_not_found")]
         ResourceNotFound,
+        /// The JSON value `"budget_exceeded"`.
         #[serde(rename = "budget_exceeded")]
         BudgetExceeded,
+        /// The JSON value `"integration_disabled"`.
         #[serde(rename = "integration_disabled")]
         IntegrationDisabled,
+        /// The JSON value `"integration_not_configured"`.
         #[serde(rename = "integration_not_configured")]
         IntegrationNotConfigured,
+        /// The JSON value `"operation_not_supported"`.
         #[serde(rename = "operation_not_supported")]
         OperationNotSupported,
+        /// The JSON value `"environment_setup_failed"`.
         #[serde(rename = "environment_setup_failed")]
         EnvironmentSetupFailed,
+        /// The JSON value `"content_policy_violation"`.
         #[serde(rename = "content_policy_violation")]
         ContentPolicyViolation,
+        /// The JSON value `"conflict"`.
         #[serde(rename = "conflict")]
         Conflict,
+        /// The JSON value `"authentication_required"`.
         #[serde(rename = "authentication_required")]
         AuthenticationRequired,
+        /// The JSON value `"resource_unavailable"`.
         #[serde(rename = "resource_unavailable")]
         ResourceUnavailable,
+        /// The JSON value `"internal_error"`.
         #[serde(rename = "internal_error")]
         InternalError,
+        /// The JSON value `"agent_stream_failure"`.
         #[serde(rename = "agent_stream_failure")]
         AgentStreamFailure,
+        /// The JSON value `"agent_stream_network_error"`.
         #[serde(rename = "agent_stream_network_error")]
         AgentStreamNetworkError,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -5500,6 +5830,7 @@ pub mod types {
         pub gcp: ::std::option::Option<GcpProviderConfig>,
     }
     impl ProvidersConfig {
+        /// Builds a `ProvidersConfig` field by field: [`builder::ProvidersConfig`], then `try_into()`.
         pub fn builder() -> builder::ProvidersConfig {
             Default::default()
         }
@@ -5517,6 +5848,7 @@ pub mod types {
         pub data: PullRequestArtifactData,
     }
     impl PullRequestArtifact {
+        /// Builds a `PullRequestArtifact` field by field: [`builder::PullRequestArtifact`], then `try_into()`.
         pub fn builder() -> builder::PullRequestArtifact {
             Default::default()
         }
@@ -5535,6 +5867,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum PullRequestArtifactArtifactType {
+        /// The JSON value `"PULL_REQUEST"`.
         #[serde(rename = "PULL_REQUEST")]
         PullRequest,
     }
@@ -5585,6 +5918,7 @@ pub mod types {
         pub url: ::std::string::String,
     }
     impl PullRequestArtifactData {
+        /// Builds a `PullRequestArtifactData` field by field: [`builder::PullRequestArtifactData`], then `try_into()`.
         pub fn builder() -> builder::PullRequestArtifactData {
             Default::default()
         }
@@ -5603,14 +5937,19 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum PullRequestStatus {
+        /// The JSON value `"open"`.
         #[serde(rename = "open")]
         Open,
+        /// The JSON value `"draft"`.
         #[serde(rename = "draft")]
         Draft,
+        /// The JSON value `"merged"`.
         #[serde(rename = "merged")]
         Merged,
+        /// The JSON value `"closed"`.
         #[serde(rename = "closed")]
         Closed,
+        /// The JSON value `"unknown"`.
         #[serde(rename = "unknown")]
         UnknownValue,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -5675,6 +6014,7 @@ pub mod types {
         pub ref_id: ::std::option::Option<::std::string::String>,
     }
     impl ReportAgentEventRequest {
+        /// Builds a `ReportAgentEventRequest` field by field: [`builder::ReportAgentEventRequest`], then `try_into()`.
         pub fn builder() -> builder::ReportAgentEventRequest {
             Default::default()
         }
@@ -5686,6 +6026,7 @@ pub mod types {
         pub sequence: i64,
     }
     impl ReportAgentEventResponse {
+        /// Builds a `ReportAgentEventResponse` field by field: [`builder::ReportAgentEventResponse`], then `try_into()`.
         pub fn builder() -> builder::ReportAgentEventResponse {
             Default::default()
         }
@@ -5697,6 +6038,7 @@ pub mod types {
         pub results: ::std::vec::Vec<ReportedRunScore>,
     }
     impl ReportRunScoresRequest {
+        /// Builds a `ReportRunScoresRequest` field by field: [`builder::ReportRunScoresRequest`], then `try_into()`.
         pub fn builder() -> builder::ReportRunScoresRequest {
             Default::default()
         }
@@ -5708,6 +6050,7 @@ pub mod types {
         pub results: ::std::vec::Vec<ReportedRunScoreOutcome>,
     }
     impl ReportRunScoresResponse {
+        /// Builds a `ReportRunScoresResponse` field by field: [`builder::ReportRunScoresResponse`], then `try_into()`.
         pub fn builder() -> builder::ReportRunScoresResponse {
             Default::default()
         }
@@ -5728,6 +6071,7 @@ pub mod types {
         pub scorer_id: i64,
     }
     impl ReportedRunScore {
+        /// Builds a `ReportedRunScore` field by field: [`builder::ReportedRunScore`], then `try_into()`.
         pub fn builder() -> builder::ReportedRunScore {
             Default::default()
         }
@@ -5744,6 +6088,7 @@ pub mod types {
         pub status: ::std::string::String,
     }
     impl ReportedRunScoreOutcome {
+        /// Builds a `ReportedRunScoreOutcome` field by field: [`builder::ReportedRunScoreOutcome`], then `try_into()`.
         pub fn builder() -> builder::ReportedRunScoreOutcome {
             Default::default()
         }
@@ -5793,6 +6138,7 @@ pub mod types {
         >,
     }
     impl RequestUsage {
+        /// Builds a `RequestUsage` field by field: [`builder::RequestUsage`], then `try_into()`.
         pub fn builder() -> builder::RequestUsage {
             Default::default()
         }
@@ -5847,6 +6193,7 @@ pub mod types {
         pub title: ::std::option::Option<::std::string::String>,
     }
     impl RunAgentRequest {
+        /// Builds a `RunAgentRequest` field by field: [`builder::RunAgentRequest`], then `try_into()`.
         pub fn builder() -> builder::RunAgentRequest {
             Default::default()
         }
@@ -5868,6 +6215,7 @@ pub mod types {
         pub task_id: ::std::option::Option<::std::string::String>,
     }
     impl RunAgentResponse {
+        /// Builds a `RunAgentResponse` field by field: [`builder::RunAgentResponse`], then `try_into()`.
         pub fn builder() -> builder::RunAgentResponse {
             Default::default()
         }
@@ -5879,6 +6227,7 @@ pub mod types {
         pub run_id: ::std::string::String,
     }
     impl RunByExternalReferenceResponse {
+        /// Builds a `RunByExternalReferenceResponse` field by field: [`builder::RunByExternalReferenceResponse`], then `try_into()`.
         pub fn builder() -> builder::RunByExternalReferenceResponse {
             Default::default()
         }
@@ -5905,6 +6254,7 @@ pub mod types {
         pub uid: ::std::option::Option<::std::string::String>,
     }
     impl RunCreatorInfo {
+        /// Builds a `RunCreatorInfo` field by field: [`builder::RunCreatorInfo`], then `try_into()`.
         pub fn builder() -> builder::RunCreatorInfo {
             Default::default()
         }
@@ -5923,8 +6273,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum RunCreatorType {
+        /// The JSON value `"user"`.
         #[serde(rename = "user")]
         User,
+        /// The JSON value `"service_account"`.
         #[serde(rename = "service_account")]
         ServiceAccount,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -5982,8 +6334,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum RunExecutionLocation {
+        /// The JSON value `"LOCAL"`.
         #[serde(rename = "LOCAL")]
         Local,
+        /// The JSON value `"REMOTE"`.
         #[serde(rename = "REMOTE")]
         Remote,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -6043,6 +6397,7 @@ pub mod types {
         pub mode: ::std::option::Option<AgentRunMode>,
     }
     impl RunFollowupRequest {
+        /// Builds a `RunFollowupRequest` field by field: [`builder::RunFollowupRequest`], then `try_into()`.
         pub fn builder() -> builder::RunFollowupRequest {
             Default::default()
         }
@@ -6061,6 +6416,7 @@ pub mod types {
         pub run_id: ::std::option::Option<::std::string::String>,
     }
     impl RunFollowupResponse {
+        /// Builds a `RunFollowupResponse` field by field: [`builder::RunFollowupResponse`], then `try_into()`.
         pub fn builder() -> builder::RunFollowupResponse {
             Default::default()
         }
@@ -6195,6 +6551,7 @@ pub mod types {
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
     }
     impl RunItem {
+        /// Builds a `RunItem` field by field: [`builder::RunItem`], then `try_into()`.
         pub fn builder() -> builder::RunItem {
             Default::default()
         }
@@ -6248,48 +6605,70 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum RunSourceType {
+        /// The JSON value `"LINEAR"`.
         #[serde(rename = "LINEAR")]
         Linear,
+        /// The JSON value `"API"`.
         #[serde(rename = "API")]
         Api,
+        /// The JSON value `"SLACK"`.
         #[serde(rename = "SLACK")]
         Slack,
+        /// The JSON value `"LOCAL"`.
         #[serde(rename = "LOCAL")]
         Local,
+        /// The JSON value `"SCHEDULED_AGENT"`.
         #[serde(rename = "SCHEDULED_AGENT")]
         ScheduledAgent,
+        /// The JSON value `"WEB_APP"`.
         #[serde(rename = "WEB_APP")]
         WebApp,
+        /// The JSON value `"GITHUB_ACTION"`.
         #[serde(rename = "GITHUB_ACTION")]
         GithubAction,
+        /// The JSON value `"CLOUD_MODE"`.
         #[serde(rename = "CLOUD_MODE")]
         CloudMode,
+        /// The JSON value `"CLI"`.
         #[serde(rename = "CLI")]
         Cli,
+        /// The JSON value `"JIRA"`.
         #[serde(rename = "JIRA")]
         Jira,
+        /// The JSON value `"SELF_IMPROVEMENT"`.
         #[serde(rename = "SELF_IMPROVEMENT")]
         SelfImprovement,
+        /// The JSON value `"GITHUB_WEBHOOK"`.
         #[serde(rename = "GITHUB_WEBHOOK")]
         GithubWebhook,
+        /// The JSON value `"GITLAB_WEBHOOK"`.
         #[serde(rename = "GITLAB_WEBHOOK")]
         GitlabWebhook,
+        /// The JSON value `"AUTOFIX"`.
         #[serde(rename = "AUTOFIX")]
         Autofix,
+        /// The JSON value `"RUN_SCORER"`.
         #[serde(rename = "RUN_SCORER")]
         RunScorer,
+        /// The JSON value `"ORCHESTRATION"`.
         #[serde(rename = "ORCHESTRATION")]
         Orchestration,
+        /// The JSON value `"AZURE_DEVOPS_WEBHOOK"`.
         #[serde(rename = "AZURE_DEVOPS_WEBHOOK")]
         AzureDevopsWebhook,
+        /// The JSON value `"BENCHMARK_TRIAL"`.
         #[serde(rename = "BENCHMARK_TRIAL")]
         BenchmarkTrial,
+        /// The JSON value `"CREATE_BENCHMARK_TASK"`.
         #[serde(rename = "CREATE_BENCHMARK_TASK")]
         CreateBenchmarkTask,
+        /// The JSON value `"CUSTOM_WEBHOOK"`.
         #[serde(rename = "CUSTOM_WEBHOOK")]
         CustomWebhook,
+        /// The JSON value `"MCP"`.
         #[serde(rename = "MCP")]
         Mcp,
+        /// The JSON value `"TEAMS"`.
         #[serde(rename = "TEAMS")]
         Teams,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -6387,22 +6766,31 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum RunState {
+        /// The JSON value `"QUEUED"`.
         #[serde(rename = "QUEUED")]
         Queued,
+        /// The JSON value `"PENDING"`.
         #[serde(rename = "PENDING")]
         Pending,
+        /// The JSON value `"CLAIMED"`.
         #[serde(rename = "CLAIMED")]
         Claimed,
+        /// The JSON value `"INPROGRESS"`.
         #[serde(rename = "INPROGRESS")]
         Inprogress,
+        /// The JSON value `"SUCCEEDED"`.
         #[serde(rename = "SUCCEEDED")]
         Succeeded,
+        /// The JSON value `"FAILED"`.
         #[serde(rename = "FAILED")]
         Failed,
+        /// The JSON value `"BLOCKED"`.
         #[serde(rename = "BLOCKED")]
         Blocked,
+        /// The JSON value `"ERROR"`.
         #[serde(rename = "ERROR")]
         Error,
+        /// The JSON value `"CANCELLED"`.
         #[serde(rename = "CANCELLED")]
         Cancelled,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -6483,6 +6871,7 @@ pub mod types {
         >,
     }
     impl RunStatusMessage {
+        /// Builds a `RunStatusMessage` field by field: [`builder::RunStatusMessage`], then `try_into()`.
         pub fn builder() -> builder::RunStatusMessage {
             Default::default()
         }
@@ -6498,6 +6887,7 @@ pub mod types {
         pub schedule_name: ::std::string::String,
     }
     impl ScheduleInfo {
+        /// Builds a `ScheduleInfo` field by field: [`builder::ScheduleInfo`], then `try_into()`.
         pub fn builder() -> builder::ScheduleInfo {
             Default::default()
         }
@@ -6513,6 +6903,7 @@ pub mod types {
         pub next_run: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
     }
     impl ScheduledAgentHistoryItem {
+        /// Builds a `ScheduledAgentHistoryItem` field by field: [`builder::ScheduledAgentHistoryItem`], then `try_into()`.
         pub fn builder() -> builder::ScheduledAgentHistoryItem {
             Default::default()
         }
@@ -6577,6 +6968,7 @@ pub mod types {
         pub updated_by: ::std::option::Option<RunCreatorInfo>,
     }
     impl ScheduledAgentItem {
+        /// Builds a `ScheduledAgentItem` field by field: [`builder::ScheduledAgentItem`], then `try_into()`.
         pub fn builder() -> builder::ScheduledAgentItem {
             Default::default()
         }
@@ -6594,6 +6986,7 @@ pub mod types {
         pub uid: ::std::option::Option<::std::string::String>,
     }
     impl Scope {
+        /// Builds a `Scope` field by field: [`builder::Scope`], then `try_into()`.
         pub fn builder() -> builder::Scope {
             Default::default()
         }
@@ -6612,7 +7005,9 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum ScopeType {
+        /// The JSON value `"User"`.
         User,
+        /// The JSON value `"Team"`.
         Team,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
         #[serde(untagged)]
@@ -6668,6 +7063,7 @@ pub mod types {
         pub data: ScreenshotArtifactData,
     }
     impl ScreenshotArtifact {
+        /// Builds a `ScreenshotArtifact` field by field: [`builder::ScreenshotArtifact`], then `try_into()`.
         pub fn builder() -> builder::ScreenshotArtifact {
             Default::default()
         }
@@ -6686,6 +7082,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum ScreenshotArtifactArtifactType {
+        /// The JSON value `"SCREENSHOT"`.
         #[serde(rename = "SCREENSHOT")]
         Screenshot,
     }
@@ -6736,6 +7133,7 @@ pub mod types {
         pub mime_type: ::std::string::String,
     }
     impl ScreenshotArtifactData {
+        /// Builds a `ScreenshotArtifactData` field by field: [`builder::ScreenshotArtifactData`], then `try_into()`.
         pub fn builder() -> builder::ScreenshotArtifactData {
             Default::default()
         }
@@ -6758,6 +7156,7 @@ pub mod types {
         pub source_links: ::std::option::Option<ArtifactSourceLinks>,
     }
     impl ScreenshotArtifactResponse {
+        /// Builds a `ScreenshotArtifactResponse` field by field: [`builder::ScreenshotArtifactResponse`], then `try_into()`.
         pub fn builder() -> builder::ScreenshotArtifactResponse {
             Default::default()
         }
@@ -6776,6 +7175,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum ScreenshotArtifactResponseArtifactType {
+        /// The JSON value `"SCREENSHOT"`.
         #[serde(rename = "SCREENSHOT")]
         Screenshot,
     }
@@ -6828,6 +7228,7 @@ pub mod types {
         pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
     }
     impl ScreenshotArtifactResponseData {
+        /// Builds a `ScreenshotArtifactResponseData` field by field: [`builder::ScreenshotArtifactResponseData`], then `try_into()`.
         pub fn builder() -> builder::ScreenshotArtifactResponseData {
             Default::default()
         }
@@ -6839,6 +7240,7 @@ pub mod types {
         pub name: ::std::string::String,
     }
     impl SecretRef {
+        /// Builds a `SecretRef` field by field: [`builder::SecretRef`], then `try_into()`.
         pub fn builder() -> builder::SecretRef {
             Default::default()
         }
@@ -6857,12 +7259,16 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum SelfImprovementReviewerType {
+        /// The JSON value `"none"`.
         #[serde(rename = "none")]
         None,
+        /// The JSON value `"admins"`.
         #[serde(rename = "admins")]
         Admins,
+        /// The JSON value `"team"`.
         #[serde(rename = "team")]
         Team,
+        /// The JSON value `"custom"`.
         #[serde(rename = "custom")]
         Custom,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -6923,6 +7329,7 @@ pub mod types {
         pub to: ::std::vec::Vec<::std::string::String>,
     }
     impl SendAgentMessageRequest {
+        /// Builds a `SendAgentMessageRequest` field by field: [`builder::SendAgentMessageRequest`], then `try_into()`.
         pub fn builder() -> builder::SendAgentMessageRequest {
             Default::default()
         }
@@ -7043,6 +7450,7 @@ pub mod types {
         pub message_ids: ::std::vec::Vec<::std::string::String>,
     }
     impl SendAgentMessageResponse {
+        /// Builds a `SendAgentMessageResponse` field by field: [`builder::SendAgentMessageResponse`], then `try_into()`.
         pub fn builder() -> builder::SendAgentMessageResponse {
             Default::default()
         }
@@ -7055,6 +7463,7 @@ pub mod types {
         pub conversation_id: ::std::option::Option<::std::string::String>,
     }
     impl SessionRedirectResponse {
+        /// Builds a `SessionRedirectResponse` field by field: [`builder::SessionRedirectResponse`], then `try_into()`.
         pub fn builder() -> builder::SessionRedirectResponse {
             Default::default()
         }
@@ -7073,8 +7482,10 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub enum SessionSharingAccessLevel {
+        /// The JSON value `"VIEWER"`.
         #[serde(rename = "VIEWER")]
         Viewer,
+        /// The JSON value `"EDITOR"`.
         #[serde(rename = "EDITOR")]
         Editor,
         /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
@@ -7128,6 +7539,7 @@ pub mod types {
         pub public_access: ::std::option::Option<SessionSharingAccessLevel>,
     }
     impl SessionSharingConfig {
+        /// Builds a `SessionSharingConfig` field by field: [`builder::SessionSharingConfig`], then `try_into()`.
         pub fn builder() -> builder::SessionSharingConfig {
             Default::default()
         }
@@ -7145,6 +7557,7 @@ pub mod types {
         pub type_: TextContentBlockType,
     }
     impl TextContentBlock {
+        /// Builds a `TextContentBlock` field by field: [`builder::TextContentBlock`], then `try_into()`.
         pub fn builder() -> builder::TextContentBlock {
             Default::default()
         }
@@ -7163,6 +7576,7 @@ pub mod types {
         PartialOrd
     )]
     pub enum TextContentBlockType {
+        /// The JSON value `"text"`.
         #[serde(rename = "text")]
         Text,
     }
@@ -7213,6 +7627,7 @@ pub mod types {
         pub output: i64,
     }
     impl TokenCountBreakdown {
+        /// Builds a `TokenCountBreakdown` field by field: [`builder::TokenCountBreakdown`], then `try_into()`.
         pub fn builder() -> builder::TokenCountBreakdown {
             Default::default()
         }
@@ -7297,6 +7712,7 @@ pub mod types {
         pub worker_host: ::std::option::Option<::std::string::String>,
     }
     impl UpdateAgentRequest {
+        /// Builds a `UpdateAgentRequest` field by field: [`builder::UpdateAgentRequest`], then `try_into()`.
         pub fn builder() -> builder::UpdateAgentRequest {
             Default::default()
         }
@@ -7315,6 +7731,7 @@ pub mod types {
         pub title: ::std::option::Option<::std::string::String>,
     }
     impl UpdateFactoryTaskRequest {
+        /// Builds a `UpdateFactoryTaskRequest` field by field: [`builder::UpdateFactoryTaskRequest`], then `try_into()`.
         pub fn builder() -> builder::UpdateFactoryTaskRequest {
             Default::default()
         }
@@ -7351,6 +7768,7 @@ pub mod types {
         pub prompt: ::std::option::Option<::std::string::String>,
     }
     impl UpdateScheduledAgentRequest {
+        /// Builds a `UpdateScheduledAgentRequest` field by field: [`builder::UpdateScheduledAgentRequest`], then `try_into()`.
         pub fn builder() -> builder::UpdateScheduledAgentRequest {
             Default::default()
         }
@@ -7362,6 +7780,7 @@ pub mod types {
         pub files: ::std::vec::Vec<FactoryFile>,
     }
     impl ValidateFactoryFilesRequest {
+        /// Builds a `ValidateFactoryFilesRequest` field by field: [`builder::ValidateFactoryFilesRequest`], then `try_into()`.
         pub fn builder() -> builder::ValidateFactoryFilesRequest {
             Default::default()
         }
@@ -7388,6 +7807,7 @@ pub mod types {
         pub validation_scope: ::std::option::Option<FactoryFileValidationScope>,
     }
     impl ValidateFactoryFilesResponse {
+        /// Builds a `ValidateFactoryFilesResponse` field by field: [`builder::ValidateFactoryFilesResponse`], then `try_into()`.
         pub fn builder() -> builder::ValidateFactoryFilesResponse {
             Default::default()
         }
@@ -10594,6 +11014,7 @@ pub mod types {
             }
         }
         impl ClaudeCodeCacheCreation {
+            ///Input tokens written to the one-hour prompt cache.
             pub fn ephemeral_1h_input_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -10608,6 +11029,7 @@ pub mod types {
                     });
                 self
             }
+            ///Input tokens written to the five-minute prompt cache.
             pub fn ephemeral_5m_input_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -10856,6 +11278,7 @@ pub mod types {
                     });
                 self
             }
+            ///Input tokens written to the prompt cache.
             pub fn cache_creation_input_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -10870,6 +11293,7 @@ pub mod types {
                     });
                 self
             }
+            ///Input tokens read from the prompt cache.
             pub fn cache_read_input_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -10884,6 +11308,7 @@ pub mod types {
                     });
                 self
             }
+            ///Input tokens not served from or written to the prompt cache.
             pub fn input_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -10896,6 +11321,7 @@ pub mod types {
                     });
                 self
             }
+            ///Tokens the model generated.
             pub fn output_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -10971,6 +11397,7 @@ pub mod types {
             }
         }
         impl ClaudeCodeUsageAttribution {
+            ///Region where inference ran, as the harness reports it.
             pub fn inference_geo<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -10983,6 +11410,7 @@ pub mod types {
                     });
                 self
             }
+            ///Model the usage is attributed to.
             pub fn model<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -10995,6 +11423,7 @@ pub mod types {
                     });
                 self
             }
+            ///Service tier of the model provider that served the calls.
             pub fn service_tier<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -11007,6 +11436,7 @@ pub mod types {
                     });
                 self
             }
+            ///Speed setting of the calls, as the harness reports it.
             pub fn speed<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -11859,6 +12289,7 @@ pub mod types {
             }
         }
         impl CodexTokenUsage {
+            ///Input tokens written to the prompt cache.
             pub fn cache_write_input_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -11873,6 +12304,7 @@ pub mod types {
                     });
                 self
             }
+            ///Input tokens served from the prompt cache.
             pub fn cached_input_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -11887,6 +12319,7 @@ pub mod types {
                     });
                 self
             }
+            ///Input tokens, as Codex counts them.
             pub fn input_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -11899,6 +12332,7 @@ pub mod types {
                     });
                 self
             }
+            ///Tokens the model generated.
             pub fn output_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -11911,6 +12345,7 @@ pub mod types {
                     });
                 self
             }
+            ///Generated tokens spent on reasoning.
             pub fn reasoning_output_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -11925,6 +12360,7 @@ pub mod types {
                     });
                 self
             }
+            ///Input and output tokens together, as Codex counts them.
             pub fn total_tokens<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -12001,6 +12437,7 @@ pub mod types {
             }
         }
         impl CodexUsageAttribution {
+            ///Region where inference ran, as the harness reports it.
             pub fn inference_geo<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12013,6 +12450,7 @@ pub mod types {
                     });
                 self
             }
+            ///Model the usage is attributed to.
             pub fn model<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12025,6 +12463,7 @@ pub mod types {
                     });
                 self
             }
+            ///Service tier of the model provider that served the calls.
             pub fn service_tier<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -12037,6 +12476,7 @@ pub mod types {
                     });
                 self
             }
+            ///Speed setting of the calls, as the harness reports it.
             pub fn speed<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15138,6 +15578,7 @@ pub mod types {
             }
         }
         impl FactoryAgentDefaults {
+            ///Runner that executes the factory's agents unless a run or agent names another.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15186,9 +15627,7 @@ pub mod types {
                     });
                 self
             }
-            /// An MCP server for the agent. Set exactly one of warp_id, command or url.
-            ///
-            /// See [`McpServerConfig`](crate::types::McpServerConfig).
+            ///MCP servers every agent of the factory gets, keyed by name.
             pub fn mcp_servers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -15221,6 +15660,7 @@ pub mod types {
                     });
                 self
             }
+            ///Self-hosted worker that runs the factory's agents; Warp-hosted when unset.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15283,6 +15723,7 @@ pub mod types {
             }
         }
         impl FactoryCreator {
+            ///Email address of the user.
             pub fn email<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -15295,6 +15736,7 @@ pub mod types {
                     });
                 self
             }
+            ///Unique identifier of the user.
             pub fn uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16017,6 +16459,7 @@ pub mod types {
             }
         }
         impl FactoryJiraIntegration {
+            ///Keys of the Jira projects whose tickets the factory takes.
             pub fn project_keys<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -16065,6 +16508,7 @@ pub mod types {
             }
         }
         impl FactoryLinearIntegration {
+            ///Identifiers of the Linear teams whose issues the factory takes.
             pub fn team_ids<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -16144,6 +16588,7 @@ pub mod types {
                     });
                 self
             }
+            ///Owner (user or organisation) of the repository.
             pub fn owner<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16156,6 +16601,7 @@ pub mod types {
                     });
                 self
             }
+            ///Provider-specific details of the repository, as text values.
             pub fn provider_metadata<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -16175,6 +16621,7 @@ pub mod types {
                     });
                 self
             }
+            ///Name of the repository, without its owner.
             pub fn repo<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16240,6 +16687,7 @@ pub mod types {
             }
         }
         impl FactoryScorerDefaults {
+            ///Runner that executes the scoring agents unless a run names another.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16254,9 +16702,7 @@ pub mod types {
                     });
                 self
             }
-            /// An MCP server for the agent. Set exactly one of warp_id, command or url.
-            ///
-            /// See [`McpServerConfig`](crate::types::McpServerConfig).
+            ///MCP servers the scoring agents get, keyed by name.
             pub fn mcp_servers<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -16329,6 +16775,7 @@ pub mod types {
             }
         }
         impl FactoryScoring {
+            ///Model the scoring agents use unless a scorer names another.
             pub fn default_model<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -16385,6 +16832,7 @@ pub mod types {
             }
         }
         impl FactorySelfImprovement {
+            ///Number of failed runs after which the factory proposes an improvement.
             pub fn failed_run_threshold<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -16399,6 +16847,7 @@ pub mod types {
                     });
                 self
             }
+            ///Email addresses of the people asked to review proposed improvements.
             pub fn reviewer_emails<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
@@ -16866,6 +17315,7 @@ pub mod types {
             }
         }
         impl FactoryThreadIntegration {
+            ///Whether the factory answers replies in its threads automatically.
             pub fn auto_respond_to_thread_replies<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -18567,6 +19017,7 @@ pub mod types {
             }
         }
         impl InferenceCostInCents {
+            ///Cost of input tokens read from the prompt cache.
             pub fn input_cache_read_cost_in_cents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -18581,6 +19032,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cost of input tokens written to the prompt cache.
             pub fn input_cache_write_cost_in_cents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -18595,6 +19047,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cost of the other input tokens.
             pub fn input_cost_in_cents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -18609,6 +19062,7 @@ pub mod types {
                     });
                 self
             }
+            ///Cost of the generated tokens.
             pub fn output_cost_in_cents<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
@@ -27398,6 +27852,7 @@ pub mod builder {
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListAgents<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_agents`](super::Client::list_agents) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -27584,6 +28039,7 @@ pub mod builder {
         body: Result<types::builder::RunAgentRequest, String>,
     }
     impl<'a> RunAgent<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::run_agent`](super::Client::run_agent) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -27748,6 +28204,7 @@ pub mod builder {
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListRuns<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_runs`](super::Client::list_runs) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -28419,6 +28876,7 @@ pub mod builder {
         body: Result<types::builder::RunAgentRequest, String>,
     }
     impl<'a> CreateRun<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::create_run`](super::Client::create_run) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -28554,6 +29012,7 @@ pub mod builder {
         run_id: Result<::std::string::String, String>,
     }
     impl<'a> GetRun<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_run`](super::Client::get_run) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -28652,6 +29111,7 @@ pub mod builder {
         run_id: Result<::std::string::String, String>,
     }
     impl<'a> GetRunTranscript<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_run_transcript`](super::Client::get_run_transcript) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -28740,6 +29200,7 @@ pub mod builder {
         run_id: Result<::std::string::String, String>,
     }
     impl<'a> GetRunConversation<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_run_conversation`](super::Client::get_run_conversation) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -28842,6 +29303,7 @@ pub mod builder {
         run_id: Result<::std::string::String, String>,
     }
     impl<'a> CancelRun<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::cancel_run`](super::Client::cancel_run) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -28942,6 +29404,7 @@ pub mod builder {
         run_id: Result<::std::string::String, String>,
     }
     impl<'a> InterruptRun<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::interrupt_run`](super::Client::interrupt_run) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -29037,6 +29500,7 @@ pub mod builder {
         run_id: Result<::std::string::String, String>,
     }
     impl<'a> GetRunHarnessUsage<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_run_harness_usage`](super::Client::get_run_harness_usage) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -29138,6 +29602,7 @@ pub mod builder {
         body: Result<types::builder::RunFollowupRequest, String>,
     }
     impl<'a> SubmitRunFollowup<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::submit_run_followup`](super::Client::submit_run_followup) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -29277,6 +29742,7 @@ pub mod builder {
         run_id: Result<::std::string::String, String>,
     }
     impl<'a> GetRunTimeline<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_run_timeline`](super::Client::get_run_timeline) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -29378,6 +29844,7 @@ pub mod builder {
         body: Result<types::builder::ReportRunScoresRequest, String>,
     }
     impl<'a> ReportRunScores<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::report_run_scores`](super::Client::report_run_scores) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -29517,6 +29984,7 @@ pub mod builder {
         run_id: Result<::std::string::String, String>,
     }
     impl<'a> ListHandoffAttachments<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_handoff_attachments`](super::Client::list_handoff_attachments) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -29620,6 +30088,7 @@ pub mod builder {
         url: Result<types::GetRunByExternalReferenceUrl, String>,
     }
     impl<'a> GetRunByExternalReference<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_run_by_external_reference`](super::Client::get_run_by_external_reference) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -29723,6 +30192,7 @@ pub mod builder {
         conversation_id: Result<::std::string::String, String>,
     }
     impl<'a> GetConversation<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_conversation`](super::Client::get_conversation) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -29825,6 +30295,7 @@ pub mod builder {
         conversation_id: Result<::std::string::String, String>,
     }
     impl<'a> GetConversationTranscript<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_conversation_transcript`](super::Client::get_conversation_transcript) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -29913,6 +30384,7 @@ pub mod builder {
         conversation_id: Result<::std::string::String, String>,
     }
     impl<'a> GetConversationRedirect<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_conversation_redirect`](super::Client::get_conversation_redirect) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -30011,6 +30483,7 @@ pub mod builder {
         body: Result<types::builder::RunFollowupRequest, String>,
     }
     impl<'a> SubmitConversationFollowup<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::submit_conversation_followup`](super::Client::submit_conversation_followup) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -30150,6 +30623,7 @@ pub mod builder {
         conversation_id: Result<::std::string::String, String>,
     }
     impl<'a> InterruptConversation<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::interrupt_conversation`](super::Client::interrupt_conversation) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -30255,6 +30729,7 @@ pub mod builder {
         session_uuid: Result<::std::string::String, String>,
     }
     impl<'a> GetSessionRedirect<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_session_redirect`](super::Client::get_session_redirect) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -30349,6 +30824,7 @@ pub mod builder {
         artifact_uid: Result<::std::string::String, String>,
     }
     impl<'a> GetArtifact<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_artifact`](super::Client::get_artifact) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -30447,6 +30923,7 @@ pub mod builder {
         artifact_uid: Result<::std::string::String, String>,
     }
     impl<'a> DownloadArtifact<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::download_artifact`](super::Client::download_artifact) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -30536,6 +31013,7 @@ pub mod builder {
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListEnvironments<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_environments`](super::Client::list_environments) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -30652,6 +31130,7 @@ pub mod builder {
         client: &'a super::Client,
     }
     impl<'a> ListModels<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_models`](super::Client::list_models) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self { client: client }
         }
@@ -30724,6 +31203,7 @@ pub mod builder {
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListConnectedSelfHostedWorkers<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_connected_self_hosted_workers`](super::Client::list_connected_self_hosted_workers) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -30829,6 +31309,7 @@ pub mod builder {
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListSchedules<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_schedules`](super::Client::list_schedules) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -30928,6 +31409,7 @@ pub mod builder {
         body: Result<types::builder::CreateScheduledAgentRequest, String>,
     }
     impl<'a> CreateSchedule<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::create_schedule`](super::Client::create_schedule) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -31070,6 +31552,7 @@ pub mod builder {
         schedule_id: Result<::std::string::String, String>,
     }
     impl<'a> GetSchedule<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_schedule`](super::Client::get_schedule) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -31172,6 +31655,7 @@ pub mod builder {
         body: Result<types::builder::UpdateScheduledAgentRequest, String>,
     }
     impl<'a> UpdateSchedule<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::update_schedule`](super::Client::update_schedule) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -31314,6 +31798,7 @@ pub mod builder {
         schedule_id: Result<::std::string::String, String>,
     }
     impl<'a> DeleteSchedule<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::delete_schedule`](super::Client::delete_schedule) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -31417,6 +31902,7 @@ pub mod builder {
         schedule_id: Result<::std::string::String, String>,
     }
     impl<'a> PauseSchedule<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::pause_schedule`](super::Client::pause_schedule) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -31517,6 +32003,7 @@ pub mod builder {
         schedule_id: Result<::std::string::String, String>,
     }
     impl<'a> ResumeSchedule<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::resume_schedule`](super::Client::resume_schedule) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -31618,6 +32105,7 @@ pub mod builder {
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListAgentIdentities<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_agent_identities`](super::Client::list_agent_identities) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -31744,6 +32232,7 @@ pub mod builder {
         body: Result<types::builder::CreateAgentRequest, String>,
     }
     impl<'a> CreateAgentIdentity<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::create_agent_identity`](super::Client::create_agent_identity) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -31879,6 +32368,7 @@ pub mod builder {
         agent_uid: Result<::std::string::String, String>,
     }
     impl<'a> GetAgentIdentity<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_agent_identity`](super::Client::get_agent_identity) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -31976,6 +32466,7 @@ pub mod builder {
         body: Result<types::builder::UpdateAgentRequest, String>,
     }
     impl<'a> UpdateAgentIdentity<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::update_agent_identity`](super::Client::update_agent_identity) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -32111,6 +32602,7 @@ pub mod builder {
         agent_uid: Result<::std::string::String, String>,
     }
     impl<'a> DeleteAgentIdentity<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::delete_agent_identity`](super::Client::delete_agent_identity) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -32205,6 +32697,7 @@ pub mod builder {
         body: Result<types::builder::SendAgentMessageRequest, String>,
     }
     impl<'a> SendAgentMessage<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::send_agent_message`](super::Client::send_agent_message) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -32333,6 +32826,7 @@ pub mod builder {
         unread: Result<Option<bool>, String>,
     }
     impl<'a> ListAgentMessages<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_agent_messages`](super::Client::list_agent_messages) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -32488,6 +32982,7 @@ pub mod builder {
         message_id: Result<::std::string::String, String>,
     }
     impl<'a> ReadAgentMessage<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::read_agent_message`](super::Client::read_agent_message) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -32586,6 +33081,7 @@ pub mod builder {
         message_id: Result<::std::string::String, String>,
     }
     impl<'a> MarkAgentMessageDelivered<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::mark_agent_message_delivered`](super::Client::mark_agent_message_delivered) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -32682,6 +33178,7 @@ pub mod builder {
         since: Result<Option<i64>, String>,
     }
     impl<'a> PollAgentEvents<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::poll_agent_events`](super::Client::poll_agent_events) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -32817,6 +33314,7 @@ pub mod builder {
         body: Result<types::builder::ReportAgentEventRequest, String>,
     }
     impl<'a> ReportAgentEvent<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::report_agent_event`](super::Client::report_agent_event) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -32962,6 +33460,7 @@ pub mod builder {
         screenshot_uid: Result<::std::string::String, String>,
     }
     impl<'a> DownloadConversationScreenshot<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::download_conversation_screenshot`](super::Client::download_conversation_screenshot) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -33067,6 +33566,7 @@ pub mod builder {
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListEgressRanges<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_egress_ranges`](super::Client::list_egress_ranges) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -33166,6 +33666,7 @@ pub mod builder {
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListFactories<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_factories`](super::Client::list_factories) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -33355,6 +33856,7 @@ pub mod builder {
         factory_uid: Result<::std::string::String, String>,
     }
     impl<'a> GetFactory<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_factory`](super::Client::get_factory) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -33453,6 +33955,7 @@ pub mod builder {
         body: Result<types::builder::CreateFactoryRunRequest, String>,
     }
     impl<'a> CreateFactoryRun<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::create_factory_run`](super::Client::create_factory_run) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -33612,6 +34115,7 @@ pub mod builder {
         updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
     }
     impl<'a> ListFactoryTasks<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_factory_tasks`](super::Client::list_factory_tasks) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -33979,6 +34483,7 @@ pub mod builder {
         body: Result<types::builder::CreateFactoryTaskRequest, String>,
     }
     impl<'a> CreateFactoryTask<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::create_factory_task`](super::Client::create_factory_task) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -34119,6 +34624,7 @@ pub mod builder {
         task_uid: Result<::std::string::String, String>,
     }
     impl<'a> GetFactoryTask<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_task`](super::Client::get_factory_task) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -34234,6 +34740,7 @@ pub mod builder {
         task_uid: Result<::std::string::String, String>,
     }
     impl<'a> DeleteFactoryTask<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::delete_factory_task`](super::Client::delete_factory_task) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -34346,6 +34853,7 @@ pub mod builder {
         body: Result<types::builder::UpdateFactoryTaskRequest, String>,
     }
     impl<'a> UpdateFactoryTask<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::update_factory_task`](super::Client::update_factory_task) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -34502,6 +35010,7 @@ pub mod builder {
         task_uid: Result<::std::string::String, String>,
     }
     impl<'a> CancelFactoryTask<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::cancel_factory_task`](super::Client::cancel_factory_task) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -34618,6 +35127,7 @@ pub mod builder {
         run_id: Result<::std::string::String, String>,
     }
     impl<'a> GetFactoryTaskByRun<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_task_by_run`](super::Client::get_factory_task_by_run) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -34735,6 +35245,7 @@ pub mod builder {
         conversation_id: Result<::std::string::String, String>,
     }
     impl<'a> GetFactoryTaskByConversation<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_task_by_conversation`](super::Client::get_factory_task_by_conversation) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -34856,6 +35367,7 @@ pub mod builder {
         if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListFactoryFileSchemas<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::list_factory_file_schemas`](super::Client::list_factory_file_schemas) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -34955,6 +35467,7 @@ pub mod builder {
         if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetFactoryFileSchema<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_file_schema`](super::Client::get_factory_file_schema) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -35071,6 +35584,7 @@ pub mod builder {
         document: Result<::std::string::String, String>,
     }
     impl<'a> GetFactoryFileSchemaDocument<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_file_schema_document`](super::Client::get_factory_file_schema_document) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -35185,6 +35699,7 @@ pub mod builder {
         body: Result<types::builder::ValidateFactoryFilesRequest, String>,
     }
     impl<'a> ValidateFactoryFiles<'a> {
+        /// A request with no parameter set yet, sent through `client`; [`Client::validate_factory_files`](super::Client::validate_factory_files) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,

@@ -639,7 +639,7 @@ fn has_serde_default(attrs: &[Attribute]) -> bool {
 }
 
 /// The value of `rename = "..."` in a `#[serde(..)]` attribute.
-fn serde_rename(attrs: &[Attribute]) -> Option<String> {
+pub(crate) fn serde_rename(attrs: &[Attribute]) -> Option<String> {
     attrs
         .iter()
         .filter(|a| a.path().is_ident("serde"))

@@ -320,6 +320,22 @@ fn document_operation_builders(
                 let Some(docs) = operations.get(&name) else {
                     continue;
                 };
+                let method = progenitor_ident(&docs.operation_id, Case::Snake);
+                for new in imp.items.iter_mut().filter_map(|item| match item {
+                    ImplItem::Fn(f) if f.sig.ident == "new" && doc_attrs(&f.attrs).is_empty() => {
+                        Some(f)
+                    }
+                    _ => None,
+                }) {
+                    prepend_doc(
+                        &mut new.attrs,
+                        &[format!(
+                            "A request with no parameter set yet, sent through `client`; \
+                             [`Client::{method}`](super::Client::{method}) is the usual way to \
+                             get one."
+                        )],
+                    );
+                }
                 for setter in imp.items.iter_mut().filter_map(setter) {
                     let method = setter.sig.ident.to_string();
                     match docs.setters.get(&method) {
@@ -371,6 +387,11 @@ fn document_type_builders(items: &mut [Item]) {
     let summaries = type_summaries(types);
     let mut field_docs: BTreeMap<String, BTreeMap<String, Vec<Attribute>>> = BTreeMap::new();
     for item in types.iter_mut() {
+        match item {
+            Item::Enum(en) => document_variants(en, &summaries),
+            Item::Impl(imp) if imp.trait_.is_none() => document_builder_fn(imp),
+            _ => {}
+        }
         if let Item::Struct(st) = item {
             for field in st.fields.iter_mut() {
                 if doc_attrs(&field.attrs).is_empty()
@@ -422,6 +443,55 @@ fn document_type_builders(items: &mut [Item]) {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// Documents the variants that have no doc: a unit variant with its JSON value, a variant that
+/// holds a documented type with that type's summary.
+fn document_variants(en: &mut syn::ItemEnum, summaries: &BTreeMap<String, String>) {
+    for variant in en.variants.iter_mut() {
+        if !doc_attrs(&variant.attrs).is_empty() {
+            continue;
+        }
+        let doc = match &variant.fields {
+            syn::Fields::Unit => {
+                let wire = crate::api_report::serde_rename(&variant.attrs)
+                    .unwrap_or_else(|| variant.ident.to_string());
+                vec![format!("The JSON value `{wire:?}`.")]
+            }
+            syn::Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
+                match named_type(&fields.unnamed[0].ty, summaries) {
+                    Some((name, summary)) => vec![
+                        summary.to_owned(),
+                        format!("See [`{name}`](crate::types::{name})."),
+                    ],
+                    None => continue,
+                }
+            }
+            _ => continue,
+        };
+        prepend_doc(&mut variant.attrs, &doc);
+    }
+}
+
+/// Documents `pub fn builder()` of `impl T` in `types`.
+fn document_builder_fn(imp: &mut syn::ItemImpl) {
+    let Some(name) = type_name(&imp.self_ty) else {
+        return;
+    };
+    for item in imp.items.iter_mut() {
+        if let ImplItem::Fn(f) = item
+            && f.sig.ident == "builder"
+            && f.sig.inputs.is_empty()
+            && doc_attrs(&f.attrs).is_empty()
+        {
+            prepend_doc(
+                &mut f.attrs,
+                &[format!(
+                    "Builds a `{name}` field by field: [`builder::{name}`], then `try_into()`."
+                )],
+            );
         }
     }
 }
@@ -872,6 +942,32 @@ mod tests {
         );
         // A field of a type without docs stays as it was.
         assert!(doc_above(&out, "Widget", "size").is_empty());
+    }
+
+    #[test]
+    fn variants_constructors_and_builder_fns_are_documented() {
+        let out = generated(&spec(params(), None)).unwrap();
+        let line_above = |needle: &str| {
+            let at = out.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+            out[..at]
+                .lines()
+                .rev()
+                .skip(1)
+                .map(str::trim)
+                .find(|line| !line.starts_with("#["))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(line_above("Red,"), r#"/// The JSON value `"red"`."#);
+        assert_eq!(
+            line_above("pub fn builder() -> builder::Widget"),
+            "/// Builds a `Widget` field by field: [`builder::Widget`], then `try_into()`."
+        );
+        assert_eq!(
+            line_above("pub fn new(client: &'a super::Client) -> Self"),
+            "/// A request with no parameter set yet, sent through `client`; \
+             [`Client::list_widgets`](super::Client::list_widgets) is the usual way to get one."
+        );
     }
 
     #[test]
