@@ -33,6 +33,9 @@
 //!   `forward_compat` adds, with `#[non_exhaustive]`, so every `match` already has a wildcard
 //!   arm — and breaking otherwise (exhaustive matches stop compiling).
 //!
+//! - Newtypes: the checks of a constrained string (`longer than 131072 characters`, a
+//!   pattern) are surface. A check added or changed is breaking (values that converted or
+//!   decoded before may be refused), one dropped is additive.
 //! - Wire names: code keeps compiling when only the JSON changes under the same Rust name, but
 //!   it no longer exchanges the same messages, so that is breaking too: an operation that sends
 //!   another HTTP method or path, a field read from and written to another JSON member
@@ -260,7 +263,13 @@ struct TypeDef {
 #[derive(Debug)]
 enum Shape {
     Struct(BTreeMap<String, Slot>),
-    Newtype(String),
+    Newtype {
+        /// The wrapped type.
+        inner: String,
+        /// What `FromStr` checks: the texts of its error messages and patterns ("longer than
+        /// 131072 characters").
+        checks: BTreeSet<String>,
+    },
     Alias(String),
     Enum {
         /// Variant name → what it holds and its JSON value.
@@ -273,7 +282,7 @@ impl Shape {
     fn kind(&self) -> &'static str {
         match self {
             Shape::Struct(_) => "struct",
-            Shape::Newtype(_) => "newtype",
+            Shape::Newtype { .. } => "newtype",
             Shape::Alias(_) => "type alias",
             Shape::Enum { .. } => "enum",
         }
@@ -291,9 +300,19 @@ impl Surface {
             match item {
                 Item::Mod(m) if m.ident == "types" => {
                     has_types = true;
-                    for item in m.content.iter().flat_map(|(_, items)| items) {
+                    let items = || m.content.iter().flat_map(|(_, items)| items);
+                    for item in items() {
                         if let Some((name, def)) = type_def(item) {
                             surface.types.insert(name, def);
+                        }
+                    }
+                    for (name, checks) in items().filter_map(newtype_checks) {
+                        if let Some(TypeDef {
+                            shape: Shape::Newtype { checks: slot, .. },
+                            ..
+                        }) = surface.types.get_mut(&name)
+                        {
+                            *slot = checks;
                         }
                     }
                 }
@@ -545,14 +564,15 @@ fn type_def(item: &Item) -> Option<(String, TypeDef)> {
                         })
                         .collect(),
                 ),
-                Fields::Unnamed(fields) => Shape::Newtype(
-                    fields
+                Fields::Unnamed(fields) => Shape::Newtype {
+                    inner: fields
                         .unnamed
                         .iter()
                         .map(|f| display_type(&f.ty))
                         .collect::<Vec<_>>()
                         .join(", "),
-                ),
+                    checks: BTreeSet::new(),
+                },
                 Fields::Unit => Shape::Struct(BTreeMap::new()),
             };
             (s.ident.to_string(), shape, s.fields.to_token_stream())
@@ -616,6 +636,77 @@ fn type_def(item: &Item) -> Option<(String, TypeDef)> {
     let mut refs = idents(&tokens);
     refs.remove(&name);
     Some((name, TypeDef { shape, refs }))
+}
+
+/// For `impl FromStr for T`: `T` and the string literals of the impl, which are the messages
+/// of the checks it makes (and the patterns it matches).
+fn newtype_checks(item: &Item) -> Option<(String, BTreeSet<String>)> {
+    let Item::Impl(imp) = item else { return None };
+    let (_, path, _) = imp.trait_.as_ref()?;
+    if path.segments.last()?.ident != "FromStr" {
+        return None;
+    }
+    fn literals(tokens: TokenStream, out: &mut BTreeSet<String>) {
+        for token in tokens {
+            match token {
+                TokenTree::Literal(lit) => {
+                    if let Ok(text) = syn::parse_str::<syn::LitStr>(&lit.to_string()) {
+                        out.insert(text.value());
+                    }
+                }
+                TokenTree::Group(group) => literals(group.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut checks = BTreeSet::new();
+    for item in &imp.items {
+        literals(item.to_token_stream(), &mut checks);
+    }
+    Some((self_type(imp)?, checks))
+}
+
+/// A newtype's checks: one added or changed may refuse values the old version took.
+fn compare_checks(name: &str, old: &BTreeSet<String>, new: &BTreeSet<String>, report: &mut Report) {
+    let removed: Vec<&String> = old.difference(new).collect();
+    let added: Vec<&String> = new.difference(old).collect();
+    let list = |items: &[&String]| {
+        items
+            .iter()
+            .map(|item| format!("`{item}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (removed.is_empty(), added.is_empty()) {
+        (true, true) => {}
+        (true, false) => push(
+            report,
+            Severity::Breaking,
+            format!(
+                "newtype `{name}` checks more: {} refused now; values the old version took may \
+                 fail to convert or decode",
+                list(&added)
+            ),
+        ),
+        (false, true) => push(
+            report,
+            Severity::Additive,
+            format!(
+                "newtype `{name}` checks less: {} no longer refused",
+                list(&removed)
+            ),
+        ),
+        (false, false) => push(
+            report,
+            Severity::Breaking,
+            format!(
+                "newtype `{name}` checks otherwise: {} refused instead of {}; values the old \
+                 version took may fail to convert or decode",
+                list(&added),
+                list(&removed)
+            ),
+        ),
+    }
 }
 
 fn is_pub(vis: &Visibility) -> bool {
@@ -955,7 +1046,14 @@ fn compare_types(old: &Surface, new: &Surface, report: &mut Report) {
             (Shape::Struct(before), Shape::Struct(fields)) => {
                 compare_fields(name, request, before, fields, report)
             }
-            (Shape::Newtype(before), Shape::Newtype(inner))
+            (
+                Shape::Newtype {
+                    inner: before,
+                    checks: was,
+                },
+                Shape::Newtype { inner, checks },
+            ) if before == inner => compare_checks(name, was, checks, report),
+            (Shape::Newtype { inner: before, .. }, Shape::Newtype { inner, .. })
             | (Shape::Alias(before), Shape::Alias(inner)) => {
                 if before != inner {
                     push(
@@ -1382,6 +1480,32 @@ mod tests {
             &["field `ModelInfo.description` became required: `Option<String>` → `String`"],
             &[],
             ONE_BREAKING,
+        );
+    }
+
+    #[test]
+    fn a_newtype_limit_tightened_is_breaking_and_relaxed_additive() {
+        fn body(spec: &mut Value) -> &mut Value {
+            &mut schema(spec, "SendAgentMessageRequest")["properties"]["body"]
+        }
+        let report = report_after(|spec| body(spec)["maxLength"] = json!(65536));
+        assert_report(
+            &report,
+            &[
+                "newtype `SendAgentMessageRequestBody` checks otherwise: `longer than 65536 \
+                 characters` refused instead of `longer than 131072 characters`; values the old \
+                 version took may fail to convert or decode",
+            ],
+            &[],
+            ONE_BREAKING,
+        );
+        let report = report_after(|spec| body(spec)["minLength"] = json!(1));
+        assert_eq!(report.verdict(), Verdict::Breaking(1), "{report:?}");
+        assert!(
+            report.changes[0]
+                .text
+                .starts_with("newtype `SendAgentMessageRequestBody` checks more: `shorter than 1"),
+            "{report:?}"
         );
     }
 
