@@ -2,7 +2,11 @@
 //! built from a fresh target directory (crates already downloaded, debug), once with the
 //! default TLS stack (rustls on `ring`) and once with rustls on `aws-lc-rs` (reqwest's own
 //! rustls setup, the stack the SDK used before) as the baseline of the same run; then the
-//! rebuild after the application's `main.rs` changed.
+//! rebuild after the application's `main.rs` changed. A third build shows the two choices an
+//! application can make for a shorter build: oz-api-ext without HTTP/2 (`default-features =
+//! false, features = ["rustls"]`) and `idna_adapter` pinned to 1.1 in its lock file, which
+//! gives `url` the unicode-rs back end instead of ICU4X (the pin needs the registry; without
+//! it the figure is left out).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -43,6 +47,8 @@ pub(crate) struct BuildCost {
     pub(crate) ring: AppBuild,
     /// The same application on rustls with aws-lc-rs: the baseline.
     pub(crate) aws_lc: AppBuild,
+    /// Without HTTP/2 and with `idna_adapter` 1.1, when the pin could be made.
+    pub(crate) lean: Option<AppBuild>,
     /// Rebuild after `main.rs` changed, default features.
     pub(crate) incremental_seconds: f64,
     pub(crate) generated_lines: usize,
@@ -74,6 +80,30 @@ fn write_app(dir: &Path, oz_api_ext: &str) -> Result<()> {
     )?;
     std::fs::write(dir.join("src/main.rs"), MAIN_RS)?;
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    Ok(())
+}
+
+/// `cargo update -p idna_adapter --precise 1.1.0` in the application (fetches the crates of the
+/// unicode-rs back end from the registry when they are not downloaded yet).
+fn pin_idna_adapter(app: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(&cargo)
+        .args(["update", "-p", "idna_adapter", "--precise", "1.1.0"])
+        .current_dir(app)
+        .stdin(Stdio::null())
+        .output()?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("cargo update of idna_adapter failed: {}", stderr.trim()).into());
+    }
+    let fetch = Command::new(&cargo)
+        .arg("fetch")
+        .current_dir(app)
+        .stdin(Stdio::null())
+        .output()?;
+    if !fetch.status.success() {
+        return Err("cargo fetch of the pinned lock file failed".into());
+    }
     Ok(())
 }
 
@@ -114,9 +144,22 @@ pub(crate) fn measure() -> Result<BuildCost> {
         &aws_app,
         ", default-features = false, features = [\"rustls-aws-lc\"]",
     )?;
+    let lean_app = scratch.path().join("lean");
+    write_app(
+        &lean_app,
+        ", default-features = false, features = [\"rustls\"]",
+    )?;
+    let pinned = pin_idna_adapter(&lean_app);
+    if let Err(err) = &pinned {
+        eprintln!("build cost: the lean build is left out: {err}");
+    }
     let ring_target = scratch.path().join("target-ring");
     let ring = cargo_build(&ring_app, &ring_target)?;
     let aws_lc = cargo_build(&aws_app, &scratch.path().join("target-aws-lc"))?;
+    let lean = match pinned {
+        Ok(()) => Some(cargo_build(&lean_app, &scratch.path().join("target-lean"))?),
+        Err(_) => None,
+    };
     std::fs::write(
         ring_app.join("src/main.rs"),
         MAIN_RS.replace("runs\", runs", "runs listed\", runs"),
@@ -127,6 +170,7 @@ pub(crate) fn measure() -> Result<BuildCost> {
         date: chrono::Utc::now(),
         ring,
         aws_lc,
+        lean,
         incremental_seconds,
         generated_lines: generated_lines()?,
         generated_bytes: std::fs::metadata(generated)?.len(),
@@ -153,6 +197,7 @@ impl BuildCost {
              | clean build, default features (rustls on ring) | {:.0} s, {} units |\n\
              | clean build, `rustls-aws-lc` (the previous default), same run | {:.0} s, {} units |\n\
              | ratio ring / aws-lc (target ≤ 0.60) | {:.2} |\n\
+             {}\
              | rebuild after `main.rs` changed (target ≤ 2 s) | {:.1} s |\n\
              | `{GENERATED}` | {} lines, {:.1} MiB |\n\n\
              Measured {} on {} cores{load}.\n\
@@ -163,6 +208,17 @@ impl BuildCost {
             self.aws_lc.seconds,
             self.aws_lc.units,
             self.ring.seconds / self.aws_lc.seconds,
+            self.lean
+                .as_ref()
+                .map(|lean| format!(
+                    "| clean build, an application's choices: no `http2` feature, `idna_adapter` \
+                     1.1 pinned | {:.0} s, {} units |\n\
+                     | ratio lean / aws-lc | {:.2} |\n",
+                    lean.seconds,
+                    lean.units,
+                    lean.seconds / self.aws_lc.seconds
+                ))
+                .unwrap_or_default(),
             self.incremental_seconds,
             self.generated_lines,
             crate::rss::mib(self.generated_bytes),

@@ -39,9 +39,20 @@ fn rustls_config() -> Result<rustls::ClientConfig, ConfigError> {
         .and_then(|builder| builder.with_platform_verifier())
         .map_err(|err| ConfigError::Transport(format!("TLS setup: {err}")))?
         .with_no_client_auth();
-    // A preconfigured TLS stack gets no ALPN from reqwest: offer HTTP/2 and HTTP/1.1.
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // A preconfigured TLS stack gets no ALPN from reqwest: offer HTTP/2 (when built in) and
+    // HTTP/1.1. Offering h2 without it would let the server pick a protocol reqwest cannot speak.
+    config.alpn_protocols = alpn_protocols();
     Ok(config)
+}
+
+#[cfg(feature = "rustls")]
+fn alpn_protocols() -> Vec<Vec<u8>> {
+    let mut protocols = Vec::new();
+    if cfg!(feature = "http2") {
+        protocols.push(b"h2".to_vec());
+    }
+    protocols.push(b"http/1.1".to_vec());
+    protocols
 }
 
 #[cfg(all(test, feature = "rustls"))]
@@ -51,10 +62,12 @@ mod tests {
     #[test]
     fn the_tls_stack_is_rustls_on_ring_offering_http2_and_http11() {
         let config = rustls_config().unwrap();
-        assert_eq!(
-            config.alpn_protocols,
-            [b"h2".to_vec(), b"http/1.1".to_vec()]
-        );
+        let expected: &[&[u8]] = if cfg!(feature = "http2") {
+            &[b"h2", b"http/1.1"]
+        } else {
+            &[b"http/1.1"]
+        };
+        assert_eq!(config.alpn_protocols, expected);
         let suites = &config.crypto_provider().cipher_suites;
         assert!(!suites.is_empty());
         assert!(http_client_builder().unwrap().build().is_ok());
