@@ -134,6 +134,36 @@ impl Operations {
     }
 }
 
+impl Operation {
+    /// The first path parameter of `path` (a request for this operation) that is a dot
+    /// segment, with its value as sent. A server or proxy that normalises the path would read
+    /// `.` as "this directory" and `..` as "the parent", so such a value is never an id.
+    pub(crate) fn dot_segment_parameter<'p>(&self, path: &'p str) -> Option<(&str, &'p str)> {
+        let rest = path.strip_prefix(API_PREFIX)?;
+        self.template
+            .split('/')
+            .zip(rest.split('/'))
+            .find_map(|(wanted, given)| {
+                let name = wanted.strip_prefix('{')?.strip_suffix('}')?;
+                is_dot_segment(given).then_some((name, given))
+            })
+    }
+}
+
+/// Whether a path segment is `.` or `..`, `%2e` (either case) counting as a dot, as URL
+/// normalisation reads it.
+pub(crate) fn is_dot_segment(segment: &str) -> bool {
+    let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+    dots == "." || dots == ".."
+}
+
+/// Whether a path below [`API_PREFIX`] has an empty segment (`//`, or a trailing `/`): no
+/// template has one, and a server that drops it would answer another resource.
+pub(crate) fn has_empty_segment(path: &str) -> bool {
+    path.strip_prefix(API_PREFIX)
+        .is_some_and(|rest| rest.split('/').skip(1).any(str::is_empty))
+}
+
 /// Auth from an operation's `security` requirements.
 fn auth_of(security: Option<&Value>) -> Auth {
     match security.and_then(Value::as_array) {
@@ -234,6 +264,34 @@ mod tests {
             id(Method::GET, "/api/v1/factory/f1/task-by-run"),
             Some("get_factory_task_by_run")
         );
+    }
+
+    #[test]
+    fn dot_segments_and_empty_segments_are_found() {
+        for dots in [".", "..", "%2e", "%2E%2e", ".%2E", "%2e."] {
+            assert!(is_dot_segment(dots), "{dots}");
+        }
+        for id in ["", "...", "a.", ".a", "%2e%2f", "%252e", "run-1"] {
+            assert!(!is_dot_segment(id), "{id}");
+        }
+        let op = |id: &str| table().iter().find(|o| o.id == id).expect("operation");
+        let task = op("get_factory_task");
+        assert_eq!(
+            task.dot_segment_parameter("/api/v1/factory/f1/tasks/%2e%2e"),
+            Some(("taskUid", "%2e%2e"))
+        );
+        assert_eq!(
+            task.dot_segment_parameter("/api/v1/factory/./tasks/t1"),
+            Some(("factoryUid", "."))
+        );
+        assert_eq!(
+            task.dot_segment_parameter("/api/v1/factory/f1/tasks/t1"),
+            None
+        );
+        assert!(has_empty_segment("/api/v1/agent/runs/"));
+        assert!(has_empty_segment("/api/v1/agent/runs//cancel"));
+        assert!(!has_empty_segment("/api/v1/agent/runs"));
+        assert!(!has_empty_segment("/elsewhere//"));
     }
 
     #[test]

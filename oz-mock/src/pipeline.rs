@@ -85,6 +85,10 @@ async fn answer(
             Ok(request) => request,
             Err(error) => return error.render(&path),
         },
+        // A path the router could still match by an empty parameter is no operation's.
+        None if ops::has_empty_segment(&path) => {
+            return ApiError::not_found("no such endpoint").render(&path);
+        }
         // No operation: the fallback answers 404 or 405 and reads no body.
         None => request,
     };
@@ -105,6 +109,11 @@ fn prepare(
     request: Request,
     body: Result<Bytes, ApiError>,
 ) -> Result<Request, ApiError> {
+    if let Some((name, value)) = op.dot_segment_parameter(request.uri().path()) {
+        return Err(ApiError::invalid_request(format!(
+            "path parameter {name}: {value:?} is a dot segment, not an id"
+        )));
+    }
     check_query(op, request.uri().query())?;
     let (mut parts, _) = request.into_parts();
     let Some(declared) = op.body else {
