@@ -4,12 +4,20 @@
 //! the request pipeline renders the body, because only the pipeline knows the request path that
 //! goes into `instance`.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const PROBLEM_TYPE_BASE: &str =
     "https://docs.warp.dev/reference/api-and-sdk/troubleshooting/errors/";
+
+/// The header in which the service states whether a request may be retried; the official
+/// clients obey it before looking at the status.
+const SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
+
+/// The header with which the service refines some errors (`OUT_OF_CREDITS`,
+/// `AT_CLOUD_AGENT_CAPACITY`).
+const WARP_ERROR_CODE: HeaderName = HeaderName::from_static("x-warp-error-code");
 
 /// An error answer of the API.
 #[derive(Debug, Clone)]
@@ -19,6 +27,10 @@ pub(crate) struct ApiError {
     pub(crate) title: &'static str,
     pub(crate) detail: Option<String>,
     pub(crate) retryable: bool,
+    /// The value of `X-Warp-Error-Code`, for the errors that have one.
+    pub(crate) warp_error_code: Option<&'static str>,
+    /// Members of the body beyond the problem's own.
+    pub(crate) extra: Vec<(&'static str, Value)>,
 }
 
 impl ApiError {
@@ -29,7 +41,42 @@ impl ApiError {
             title,
             detail: None,
             retryable,
+            warp_error_code: None,
+            extra: Vec::new(),
         }
+    }
+
+    /// 429 `OUT_OF_CREDITS`: the team has no credits left. Not overload: waiting does not
+    /// help, so it is not retryable.
+    pub(crate) fn out_of_credits() -> Self {
+        let message = "Your team is out of credits. Add credits to create more runs.";
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "insufficient_credits",
+            "Insufficient credits",
+            false,
+        )
+        .detail("the team has no credits left");
+        error.warp_error_code = Some("OUT_OF_CREDITS");
+        error.extra.push(("userDisplayMessage", json!(message)));
+        error
+    }
+
+    /// 403 `AT_CLOUD_AGENT_CAPACITY`: the team has `running_agents` runs live, its concurrency
+    /// limit. Capacity frees up when one of them ends; retrying at once does not help.
+    pub(crate) fn at_cloud_agent_capacity(running_agents: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::FORBIDDEN,
+            "at_cloud_agent_capacity",
+            "Cloud agent capacity reached",
+            false,
+        )
+        .detail(format!(
+            "the team has {running_agents} cloud agents running, its concurrency limit"
+        ));
+        error.warp_error_code = Some("AT_CLOUD_AGENT_CAPACITY");
+        error.extra.push(("running_agents", json!(running_agents)));
+        error
     }
 
     /// Marks the problem as one that retrying the same request cannot resolve.
@@ -169,6 +216,9 @@ impl ApiError {
         if let Some(detail) = &self.detail {
             body["detail"] = json!(detail);
         }
+        for (name, value) in &self.extra {
+            body[*name] = value.clone();
+        }
         body
     }
 
@@ -177,10 +227,20 @@ impl ApiError {
         let trace_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let body = self.body(instance, &trace_id);
         let mut response = (self.status, body.to_string()).into_response();
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        // The body's `retryable` as the header the clients' retry loops read, so that a
+        // client that reads only one of them decides as one that reads both.
+        headers.insert(
+            SHOULD_RETRY,
+            HeaderValue::from_static(if self.retryable { "true" } else { "false" }),
+        );
+        if let Some(code) = self.warp_error_code {
+            headers.insert(WARP_ERROR_CODE, HeaderValue::from_static(code));
+        }
         response
     }
 }
@@ -195,3 +255,71 @@ impl IntoResponse for ApiError {
 
 /// Result type of the handlers.
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
+        response.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn the_retry_header_says_what_the_body_says() {
+        for error in [
+            ApiError::invalid_request("x"),
+            ApiError::unauthorized("x"),
+            ApiError::forbidden("x"),
+            ApiError::not_found("x"),
+            ApiError::method_not_allowed(),
+            ApiError::conflict("x"),
+            ApiError::conflict("x").not_retryable(),
+            ApiError::not_supported("x"),
+            ApiError::unsupported_for("x"),
+            ApiError::unprocessable("unknown_attachment", "x"),
+            ApiError::too_many_requests(),
+            ApiError::server_error(StatusCode::INTERNAL_SERVER_ERROR),
+            ApiError::server_error(StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::out_of_credits(),
+            ApiError::at_cloud_agent_capacity(3),
+        ] {
+            let body = error.body("/i", "t");
+            let response = error.render("/i");
+            let expected = if body["retryable"] == true {
+                "true"
+            } else {
+                "false"
+            };
+            assert_eq!(
+                header(&response, "x-should-retry"),
+                Some(expected),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn credits_and_capacity_carry_the_services_signals() {
+        let credits = ApiError::out_of_credits();
+        let response = credits.render("/api/v1/agent/runs");
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            header(&response, "x-warp-error-code"),
+            Some("OUT_OF_CREDITS")
+        );
+        let body = credits.body("/api/v1/agent/runs", "t");
+        assert_eq!(body["retryable"], false);
+        assert!(body["userDisplayMessage"].is_string(), "{body}");
+
+        let capacity = ApiError::at_cloud_agent_capacity(4);
+        let response = capacity.render("/api/v1/agent/runs");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            header(&response, "x-warp-error-code"),
+            Some("AT_CLOUD_AGENT_CAPACITY")
+        );
+        let body = capacity.body("/api/v1/agent/runs", "t");
+        assert_eq!(body["running_agents"], 4);
+        assert!(body["error"].is_string(), "{body}");
+    }
+}

@@ -34,6 +34,23 @@ pub enum Fault {
     /// 200 with a well-formed JSON object that has none of the members the operation's schema
     /// requires; the request is not processed.
     MismatchedBody,
+    /// 429 with `X-Warp-Error-Code: OUT_OF_CREDITS`, as the service answers a team without
+    /// credits: a problem body with `retryable: false` and a `userDisplayMessage`, and
+    /// `x-should-retry: false`. The request is not processed. [`OzMockBuilder::credits`]
+    /// produces the same answer from the team's credits.
+    ///
+    /// [`OzMockBuilder::credits`]: crate::OzMockBuilder::credits
+    OutOfCredits,
+    /// 403 with `X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY`, as the service answers a team at
+    /// its concurrency limit: a problem body whose `running_agents` is the given number, with
+    /// `retryable: false` and `x-should-retry: false`. The request is not processed.
+    /// [`OzMockBuilder::concurrency_limit`] produces the same answer from the team's live runs.
+    ///
+    /// [`OzMockBuilder::concurrency_limit`]: crate::OzMockBuilder::concurrency_limit
+    AtCloudAgentCapacity {
+        /// The `running_agents` member of the body.
+        running_agents: u64,
+    },
 }
 
 /// The `Retry-After` header of a 429 answer.
@@ -222,6 +239,10 @@ pub(crate) fn respond(fault: &Fault, instance: &str) -> Option<Response> {
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
             Some(response)
+        }
+        Fault::OutOfCredits => Some(ApiError::out_of_credits().render(instance)),
+        Fault::AtCloudAgentCapacity { running_agents } => {
+            Some(ApiError::at_cloud_agent_capacity(*running_agents).render(instance))
         }
         Fault::TruncatedJson => Some(json_200(TRUNCATED_JSON)),
         Fault::MismatchedBody => Some(json_200(MISMATCHED_JSON)),

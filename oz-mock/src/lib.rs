@@ -99,6 +99,8 @@ pub struct OzMockBuilder {
     seed_factory_tasks: bool,
     transcript_size: usize,
     signed_url_ttl: Duration,
+    credits: Option<u64>,
+    concurrency_limit: Option<usize>,
 }
 
 impl std::fmt::Debug for OzMockBuilder {
@@ -113,6 +115,8 @@ impl std::fmt::Debug for OzMockBuilder {
             .field("seed_factory_tasks", &self.seed_factory_tasks)
             .field("transcript_size", &self.transcript_size)
             .field("signed_url_ttl", &self.signed_url_ttl)
+            .field("credits", &self.credits)
+            .field("concurrency_limit", &self.concurrency_limit)
             .finish()
     }
 }
@@ -129,6 +133,8 @@ impl Default for OzMockBuilder {
             seed_factory_tasks: false,
             transcript_size: DEFAULT_TRANSCRIPT_SIZE,
             signed_url_ttl: DEFAULT_SIGNED_URL_TTL,
+            credits: None,
+            concurrency_limit: None,
         }
     }
 }
@@ -196,6 +202,49 @@ impl OzMockBuilder {
         self
     }
 
+    /// The team's credits, counted in runs: each run created through the API (`create_run`,
+    /// `run_agent`, `create_factory_run`) uses one. Once none is left, creating a run is
+    /// refused as the service refuses it: 429 with `X-Warp-Error-Code: OUT_OF_CREDITS`,
+    /// `x-should-retry: false` and a problem body with `retryable: false` and a
+    /// `userDisplayMessage`; no run is created. Default: unlimited.
+    /// [`OzMock::set_credits`] changes them while the simulator runs.
+    ///
+    /// ```
+    /// # async fn example() -> std::io::Result<()> {
+    /// // Two runs can be created, the third is refused with 429 OUT_OF_CREDITS.
+    /// let mock = oz_mock::OzMock::builder().credits(2).start().await?;
+    /// assert_eq!(mock.credits(), Some(2));
+    /// # Ok(()) }
+    /// ```
+    pub fn credits(mut self, runs: u64) -> Self {
+        self.credits = Some(runs);
+        self
+    }
+
+    /// The team's cloud agent concurrency limit: creating a run while `runs` of the team's
+    /// runs are live (not ended; seeded runs included) is refused as the service refuses it:
+    /// 403 with `X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY`, `x-should-retry: false` and a
+    /// problem body whose `running_agents` is the number of live runs; no run is created.
+    /// Capacity frees up when a run ends (under [`Progression::Instant`] a run ends when it
+    /// is first read). Default: no limit. [`OzMock::set_concurrency_limit`] changes it while
+    /// the simulator runs.
+    ///
+    /// ```
+    /// # async fn example() -> std::io::Result<()> {
+    /// // One run at a time: a second create while the first is live gets 403
+    /// // AT_CLOUD_AGENT_CAPACITY with "running_agents": 1.
+    /// let mock = oz_mock::OzMock::builder()
+    ///     .progression(oz_mock::Progression::Realistic)
+    ///     .concurrency_limit(1)
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn concurrency_limit(mut self, runs: usize) -> Self {
+        self.concurrency_limit = Some(runs);
+        self
+    }
+
     /// Binds both listeners and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<OzMock> {
         let api_listener = TcpListener::bind(SocketAddr::new(self.host, self.port)).await?;
@@ -204,12 +253,14 @@ impl OzMockBuilder {
         let api_addr = api_listener.local_addr()?;
         let storage_addr = storage_listener.local_addr()?;
         let clock = clock::Clock::start();
-        let state = state::State::new(
+        let mut state = state::State::new(
             self.progression,
             self.transcript_size,
             fastrand::u64(..),
             clock.now(),
         );
+        state.credits = self.credits;
+        state.concurrency_limit = self.concurrency_limit;
         let shared = Arc::new(Shared {
             storage_origin: format!("http://{storage_addr}"),
             api_key: self.api_key,
@@ -404,6 +455,25 @@ impl OzMock {
     /// Number of fault rules that still have requests to affect.
     pub fn pending_faults(&self) -> usize {
         lock(&self.shared.faults).len()
+    }
+
+    /// The runs the team can still create (`None`: unlimited); see
+    /// [`OzMockBuilder::credits`].
+    pub fn credits(&self) -> Option<u64> {
+        self.shared.state().credits
+    }
+
+    /// Sets the runs the team can still create (`None`: unlimited), e.g. `Some(0)` to test
+    /// what a caller does when the account runs out of credits; see
+    /// [`OzMockBuilder::credits`].
+    pub fn set_credits(&self, runs: Option<u64>) {
+        self.shared.state().credits = runs;
+    }
+
+    /// Sets the team's concurrency limit (`None`: no limit); see
+    /// [`OzMockBuilder::concurrency_limit`].
+    pub fn set_concurrency_limit(&self, runs: Option<usize>) {
+        self.shared.state().concurrency_limit = runs;
     }
 
     /// Changes the lifetime of signed storage URLs handed out from now on.

@@ -148,6 +148,10 @@ pub(crate) struct State {
     pub(crate) started_at: DateTime<Utc>,
     /// The JSON of listed runs, reused until they change.
     pub(crate) render_cache: render_cache::RenderCache,
+    /// Runs the team can still create (`None`: unlimited).
+    pub(crate) credits: Option<u64>,
+    /// Runs of the team that may be live at once (`None`: no limit).
+    pub(crate) concurrency_limit: Option<usize>,
 }
 
 impl State {
@@ -193,6 +197,8 @@ impl State {
             tasks: Vec::new(),
             started_at: now,
             render_cache: render_cache::RenderCache::default(),
+            credits: None,
+            concurrency_limit: None,
         }
     }
 
@@ -268,9 +274,35 @@ impl State {
     /// Creates a run through the API; returns its index.
     pub(crate) fn create_run(&mut self, new: NewRun, now: DateTime<Utc>) -> ApiResult<usize> {
         self.check_new_run(&new)?;
+        if self.credits == Some(0) {
+            return Err(ApiError::out_of_credits());
+        }
+        if let Some(limit) = self.concurrency_limit {
+            let live = self.live_run_count(now);
+            if live >= limit {
+                return Err(ApiError::at_cloud_agent_capacity(live as u64));
+            }
+        }
         let idx = self.add_run(new, now);
         self.created_runs += 1;
+        if let Some(credits) = self.credits.as_mut() {
+            *credits -= 1;
+        }
         Ok(idx)
+    }
+
+    /// Runs that have not ended, after time-based runs caught up (a run that ends on its first
+    /// read, as with [`Progression::Instant`], is live until it is read).
+    pub(crate) fn live_run_count(&mut self, now: DateTime<Utc>) -> usize {
+        for idx in 0..self.runs.len() {
+            if !matches!(self.runs[idx].progress, Progress::Frozen) {
+                self.catch_up(idx, now);
+            }
+        }
+        self.runs
+            .iter()
+            .filter(|run| !run.phase.is_terminal())
+            .count()
     }
 
     /// The references of a new run (parent, identity, environment) that do not exist.
