@@ -280,18 +280,22 @@ impl OzMockBuilder {
             let now = shared.clock.now();
             shared.state().seed_factory_tasks(now);
         }
+        let (stop, stopped) = tokio::sync::watch::channel(server::Stop::No);
         let api_task = tokio::spawn(server::serve(
             api_listener,
             routes::api_router(shared.clone()),
+            stopped.clone(),
         ));
         let storage_task = tokio::spawn(server::serve(
             storage_listener,
             storage::router(shared.clone()),
+            stopped,
         ));
         Ok(OzMock {
             shared,
             api_addr,
             storage_addr,
+            stop,
             tasks: vec![api_task, storage_task],
         })
     }
@@ -303,6 +307,7 @@ pub struct OzMock {
     shared: Arc<Shared>,
     api_addr: SocketAddr,
     storage_addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<server::Stop>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -481,7 +486,29 @@ impl OzMock {
         self.shared.signer.set_ttl(ttl);
     }
 
-    /// Stops both listeners and waits until they have stopped.
+    /// Stops both listeners gracefully: no new connection is accepted, idle connections are
+    /// closed, and requests in flight (downloads included) finish, answered with
+    /// `Connection: close`, for at most `grace`; connections still busy then are closed.
+    /// Returns once both listeners have stopped. The `oz-mock` binary stops this way on
+    /// Ctrl-C and SIGTERM.
+    ///
+    /// ```
+    /// # async fn example() -> std::io::Result<()> {
+    /// let mock = oz_mock::OzMock::start().await?;
+    /// mock.shutdown_gracefully(std::time::Duration::from_secs(5)).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown_gracefully(mut self, grace: Duration) {
+        // Both tasks hold a receiver until they end, so the send reaches them.
+        let _ = self.stop.send(server::Stop::Gracefully(grace));
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops both listeners at once, closing every connection (requests in flight are cut
+    /// off), and waits until they have stopped. [`OzMock::shutdown_gracefully`] lets them
+    /// finish.
     pub async fn shutdown(mut self) {
         for task in &self.tasks {
             task.abort();

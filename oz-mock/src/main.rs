@@ -1,22 +1,30 @@
-//! `oz-mock`: runs the Oz API simulator until interrupted (Ctrl-C).
+//! `oz-mock`: runs the Oz API simulator until interrupted (Ctrl-C) or terminated (SIGTERM).
 //!
 //! ```text
 //! cargo run -p oz-mock -- [--port 8080] [--host 127.0.0.1] [--storage-port 0] [--api-key KEY]
 //!     [--progression instant|realistic] [--seed-runs N] [--factory-tasks on|off]
+//!     [--credits N] [--concurrency-limit N]
 //! ```
 //!
 //! `oz-mock --help` describes each flag and its default. Unlike the library's default, the
 //! binary listens on port 8080 and seeds tasks into the factories (`--factory-tasks off` starts
 //! with empty factories).
+//!
+//! Ctrl-C and SIGTERM (what `docker stop` sends to a container's first process) stop it the
+//! same way: no new connection is accepted, requests in flight get `--shutdown-grace` seconds
+//! (5 by default, below the 10 s `docker stop` waits before it kills) to finish, and it exits
+//! with status 0.
 #![forbid(unsafe_code)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use oz_mock::{DEFAULT_API_KEY, OzMock, OzMockBuilder, Progression};
 
-/// Runs a local, in-memory simulator of Warp's Oz Agent API until interrupted (Ctrl-C).
+/// Runs a local, in-memory simulator of Warp's Oz Agent API until interrupted (Ctrl-C or
+/// SIGTERM; requests in flight then get a few seconds to finish).
 ///
 /// Once listening, it prints the base URL and API key to point a client at, e.g.
 /// `WARP_BASE_URL=http://127.0.0.1:8080/api/v1`.
@@ -51,6 +59,20 @@ struct Args {
     /// Whether to pre-create tasks in every stage in the two factories.
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     factory_tasks: OnOff,
+
+    /// The team's credits, counted in runs: once N runs are created, creating another is
+    /// refused with 429 and `X-Warp-Error-Code: OUT_OF_CREDITS`. Unlimited when not given.
+    #[arg(long, value_name = "N")]
+    credits: Option<u64>,
+
+    /// At most N of the team's runs live at once: creating one more is refused with 403 and
+    /// `X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY` until a run ends. No limit when not given.
+    #[arg(long, value_name = "N")]
+    concurrency_limit: Option<usize>,
+
+    /// Seconds that requests in flight get to finish after Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    shutdown_grace: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -69,7 +91,14 @@ enum OnOff {
 
 impl Args {
     fn builder(&self) -> OzMockBuilder {
-        OzMock::builder()
+        let mut builder = OzMock::builder();
+        if let Some(credits) = self.credits {
+            builder = builder.credits(credits);
+        }
+        if let Some(limit) = self.concurrency_limit {
+            builder = builder.concurrency_limit(limit);
+        }
+        builder
             .host(self.host)
             .port(self.port)
             .storage_port(self.storage_port)
@@ -87,6 +116,7 @@ impl Args {
 async fn main() -> ExitCode {
     // Bad flags end here with clap's message and exit status 2; `--help` with status 0.
     let args = Args::parse();
+    let stop = StopSignal::listen();
     let mock = match args.builder().start().await {
         Ok(mock) => mock,
         Err(error) => {
@@ -103,11 +133,56 @@ async fn main() -> ExitCode {
     }
     println!("  storage origin: {}", mock.storage_origin());
     println!("Press Ctrl-C to stop.");
-    if let Err(error) = tokio::signal::ctrl_c().await {
-        eprintln!("oz-mock: cannot wait for Ctrl-C: {error}");
+    match stop {
+        Ok(stop) => stop.wait().await,
+        Err(error) => eprintln!("oz-mock: cannot listen for Ctrl-C or SIGTERM: {error}"),
     }
-    mock.shutdown().await;
+    mock.shutdown_gracefully(Duration::from_secs(args.shutdown_grace))
+        .await;
     ExitCode::SUCCESS
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM, listened for from the moment it is made, so that a signal sent
+/// as soon as the base URL is printed is not missed. As a container's first process the
+/// simulator gets no default action for SIGTERM from the kernel: without a handler
+/// `docker stop` would wait and then kill it.
+struct StopSignal {
+    #[cfg(unix)]
+    signals: [tokio::signal::unix::Signal; 2],
+}
+
+impl StopSignal {
+    #[cfg(unix)]
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            signals: [
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            ],
+        })
+    }
+
+    #[cfg(unix)]
+    async fn wait(self) {
+        let [mut interrupt, mut terminate] = self.signals;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn listen() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(not(unix))]
+    async fn wait(self) {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            eprintln!("oz-mock: cannot wait for Ctrl-C: {error}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +202,8 @@ mod tests {
         assert_eq!(args.host, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(args.api_key, DEFAULT_API_KEY);
         assert!(matches!(args.factory_tasks, OnOff::On));
+        assert_eq!((args.credits, args.concurrency_limit), (None, None));
+        assert_eq!(args.shutdown_grace, 5);
         let args = Args::try_parse_from([
             "oz-mock",
             "--port",
@@ -141,8 +218,17 @@ mod tests {
             "25",
             "--factory-tasks",
             "off",
+            "--credits",
+            "3",
+            "--concurrency-limit",
+            "2",
+            "--shutdown-grace",
+            "1",
         ])
         .expect("every flag");
+        assert_eq!(args.credits, Some(3));
+        assert_eq!(args.concurrency_limit, Some(2));
+        assert_eq!(args.shutdown_grace, 1);
         assert_eq!(args.port, 0);
         assert_eq!(args.host, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         assert_eq!(args.api_key, "wk-test");

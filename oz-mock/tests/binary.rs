@@ -14,6 +14,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_oz-mock");
 /// synchronisation delay: the wait ends as soon as the line arrives.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How long a binary may take to exit once its last request has finished after SIGTERM, on a
+/// loaded machine (idle connections are closed at once). The wait ends as soon as it exits.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
@@ -58,6 +62,7 @@ fn help_describes_each_flag_with_its_default() {
         ("--progression <PROGRESSION>", "realistic:", "instant"),
         ("--seed-runs <N>", "finished runs to pre-create", "0"),
         ("--factory-tasks <FACTORY_TASKS>", "on, off", "on"),
+        ("--shutdown-grace <SECONDS>", "after Ctrl-C or SIGTERM", "5"),
     ] {
         let described = section(&help, flag);
         assert!(described.contains(words), "{flag}: {described}");
@@ -65,6 +70,14 @@ fn help_describes_each_flag_with_its_default() {
             described.contains(&format!("[default: {default}]")),
             "{flag}: {described}"
         );
+    }
+    for (flag, words) in [
+        ("--credits <N>", "OUT_OF_CREDITS"),
+        ("--concurrency-limit <N>", "AT_CLOUD_AGENT_CAPACITY"),
+    ] {
+        let described = section(&help, flag);
+        assert!(described.contains(words), "{flag}: {described}");
+        assert!(!described.contains("[default:"), "{flag}: {described}");
     }
 }
 
@@ -230,6 +243,112 @@ async fn the_binary_on_port_0_answers_at_the_base_url_it_prints() {
         let status = oz.child.wait().expect("wait");
         assert_eq!(status.code(), Some(0), "{status:?}");
     }
+}
+
+/// What `docker stop` does to a container whose first process is the simulator: SIGTERM. The
+/// binary stops as on Ctrl-C, letting a download in flight finish, and exits with status 0.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_it_after_the_requests_in_flight() {
+    // A grace far longer than the download takes on a loaded machine: the exit is prompt
+    // because the download ends, not because the grace runs out.
+    let mut oz = Running::start(&[
+        "--port",
+        "0",
+        "--factory-tasks",
+        "off",
+        "--shutdown-grace",
+        "600",
+    ]);
+    let base_url = oz.printed("WARP_BASE_URL");
+    let key = oz_mock::DEFAULT_API_KEY;
+    let client = oz_api::http_client_builder()
+        .expect("TLS setup")
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    // A transcript far larger than the socket buffers, so that most of it is still to be sent
+    // when the signal arrives.
+    let size = 48 * 1024 * 1024;
+    let created = client
+        .post(format!("{base_url}/agent/runs"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"prompt": "[transcript:48MB] a long one"}))
+        .send()
+        .await
+        .expect("create_run");
+    assert_eq!(created.status(), StatusCode::OK);
+    let run: serde_json::Value = created.json().await.expect("JSON");
+    let run_id = run["run_id"].as_str().expect("run_id");
+    let get_run = client
+        .get(format!("{base_url}/agent/runs/{run_id}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("get_run");
+    assert_eq!(get_run.status(), StatusCode::OK);
+    let redirect = client
+        .get(format!("{base_url}/agent/runs/{run_id}/transcript"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("get_run_transcript");
+    assert_eq!(redirect.status(), StatusCode::FOUND);
+    let location = redirect.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let mut download = client.get(location).send().await.expect("download");
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.content_length(), Some(size));
+    let mut received = download
+        .chunk()
+        .await
+        .expect("first chunk")
+        .expect("a body")
+        .len() as u64;
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &oz.child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(terminated.success());
+    // Once the listener is closed the signal has been acted on; only then is the rest read, so
+    // that the download is still in flight while the simulator stops.
+    let api_addr = base_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/api/v1")
+        .to_owned();
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while std::net::TcpStream::connect(&api_addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    while let Some(chunk) = download.chunk().await.expect("the rest of the download") {
+        received += chunk.len() as u64;
+    }
+    assert_eq!(received, size, "the download in flight finished");
+    let finished = Instant::now();
+    let status = loop {
+        if let Some(status) = oz.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            finished.elapsed() < STOP_TIMEOUT,
+            "still running {STOP_TIMEOUT:?} after its last request"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    // Nothing is accepted any more.
+    assert!(
+        client
+            .get(format!("{base_url}/agent/runs"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .is_err()
+    );
 }
 
 #[test]

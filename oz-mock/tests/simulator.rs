@@ -602,3 +602,24 @@ async fn truncated_body_declares_more_than_it_sends() {
     let download = client.get(&location).send().await.expect("headers arrive");
     assert!(download.bytes().await.is_err());
 }
+
+/// A graceful shutdown closes the listener and lets a request in flight finish; `shutdown`
+/// would cut it off.
+#[tokio::test]
+async fn a_graceful_shutdown_lets_the_request_in_flight_finish() {
+    let mock = OzMock::start().await.expect("start");
+    mock.add_fault(FaultRule::operation(
+        "list_models",
+        Fault::Latency(Duration::from_millis(300)),
+    ));
+    let request = tokio::spawn(send(api(&http(), &mock, Method::GET, "/agent/models")));
+    while mock.request_count("list_models") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let addr = mock.api_addr();
+    // The grace is an upper bound: the shutdown ends when the request does.
+    mock.shutdown_gracefully(Duration::from_secs(600)).await;
+    let answer = request.await.expect("the request in flight was answered");
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
