@@ -558,6 +558,82 @@ async fn a_conversation_holds_one_live_task_and_deleted_tasks_disappear() {
     );
 }
 
+/// Moving an ended task back to a live stage cannot give its conversation a second live task:
+/// the service refuses it with 409 and the task stays as it was.
+#[tokio::test]
+async fn an_update_never_makes_a_second_live_task_for_a_conversation() {
+    let mock = seeded().await;
+    let client = http();
+    let (web, platform) = factory_uids(&client, &mock).await;
+    let loose = get(&client, &mock, "/agent/runs?q=flaky%20checkout").await;
+    let conversation = loose.body["runs"][0]["conversation_id"]
+        .as_str()
+        .expect("conversation")
+        .to_owned();
+    let create = |factory: &str| {
+        let request = api(
+            &client,
+            &mock,
+            Method::POST,
+            &format!("/factory/{factory}/tasks"),
+        )
+        .json(&json!({"conversation_id": conversation, "title": "Flaky checkout"}));
+        async move {
+            let created = send(request).await;
+            assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+            created.body["uid"].as_str().expect("uid").to_owned()
+        }
+    };
+    let first = create(&web).await;
+    let first_path = format!("/factory/{web}/tasks/{first}");
+    let done = patch(&client, &mock, &first_path, json!({"stage": "COMPLETE"})).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    let second = create(&platform).await;
+    let second_path = format!("/factory/{platform}/tasks/{second}");
+
+    for stage in ["TRIAGE", "SPEC", "IMPLEMENT", "REVIEW"] {
+        let back = patch(
+            &client,
+            &mock,
+            &first_path,
+            json!({"stage": stage, "title": "Renamed"}),
+        )
+        .await;
+        assert_problem(&back, StatusCode::CONFLICT, "conflict", &second);
+        assert_eq!(back.body["retryable"], false);
+        assert_eq!(
+            back.headers
+                .get("x-should-retry")
+                .and_then(|v| v.to_str().ok()),
+            Some("false")
+        );
+    }
+    let unchanged = get(&client, &mock, &first_path).await;
+    assert_eq!(unchanged.body["stage"], "COMPLETE", "{:?}", unchanged.body);
+    assert_eq!(unchanged.body["title"], "Flaky checkout", "nothing changed");
+    let bound = get(
+        &client,
+        &mock,
+        &format!("/factory/{platform}/task-by-conversation?conversation_id={conversation}"),
+    )
+    .await;
+    assert_eq!(bound.body["uid"], json!(second));
+
+    // What keeps one live task is allowed: other members, ended stages, moves of the live
+    // task itself, and moving the first back once the second has ended.
+    let renamed = patch(&client, &mock, &first_path, json!({"title": "Renamed"})).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    let cancelled = patch(&client, &mock, &first_path, json!({"stage": "CANCELLED"})).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+    let moved = patch(&client, &mock, &second_path, json!({"stage": "REVIEW"})).await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    let ended = patch(&client, &mock, &second_path, json!({"stage": "COMPLETE"})).await;
+    assert_eq!(ended.status, StatusCode::OK, "{:?}", ended.body);
+    let revived = patch(&client, &mock, &first_path, json!({"stage": "TRIAGE"})).await;
+    assert_eq!(revived.status, StatusCode::OK, "{:?}", revived.body);
+    assert_eq!(revived.body["stage"], "TRIAGE");
+}
+
 #[tokio::test]
 async fn cancelling_a_task_cancels_its_run_tree() {
     let mock = seeded().await;

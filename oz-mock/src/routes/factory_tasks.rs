@@ -90,7 +90,7 @@ pub(crate) async fn update(
         description: nullable_str(body, "description")?.map(|d| d.map(str::to_owned)),
         stage: stage_field(body)?,
     };
-    state.update_task(idx, update, now);
+    state.update_task(idx, update, now)?;
     Ok(json(state.task_json(idx, TaskView::DETAIL)))
 }
 

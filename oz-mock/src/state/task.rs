@@ -297,8 +297,25 @@ impl State {
         }
     }
 
-    /// Last write wins; any stage may follow any stage.
-    pub(crate) fn update_task(&mut self, task: usize, update: TaskUpdate, now: DateTime<Utc>) {
+    /// Last write wins; any stage may follow any stage, except that a conversation holds at
+    /// most one live task: moving a task back to a live stage while another task is live on
+    /// its conversation is a conflict, and nothing changes.
+    pub(crate) fn update_task(
+        &mut self,
+        task: usize,
+        update: TaskUpdate,
+        now: DateTime<Utc>,
+    ) -> ApiResult<()> {
+        if update.stage.is_some_and(Stage::is_live)
+            && let Some(live) = self.live_task_on(&self.tasks[task].conversation_id)
+            && live != task
+        {
+            return Err(ApiError::conflict(format!(
+                "conversation {} is already bound to the live task {}",
+                self.tasks[task].conversation_id, self.tasks[live].uid
+            ))
+            .not_retryable());
+        }
         let t = &mut self.tasks[task];
         if let Some(title) = update.title {
             t.title = title;
@@ -310,6 +327,7 @@ impl State {
             t.stage = stage;
         }
         t.updated_at = now;
+        Ok(())
     }
 
     pub(crate) fn delete_task(&mut self, task: usize, now: DateTime<Utc>) {
