@@ -232,12 +232,13 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        // The body's `retryable` as the header the clients' retry loops read, so that a
-        // client that reads only one of them decides as one that reads both.
-        headers.insert(
-            SHOULD_RETRY,
-            HeaderValue::from_static(if self.retryable { "true" } else { "false" }),
-        );
+        // "Not retryable" also as the header the clients' retry loops read, so that a client
+        // that reads only one of them decides as one that reads both. `true` is not sent: a
+        // client obeys it even for a create, which a 5xx may have carried out, and would
+        // start a second run; the status already says "retry" to those it is safe for.
+        if !self.retryable {
+            headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+        }
         if let Some(code) = self.warp_error_code {
             headers.insert(WARP_ERROR_CODE, HeaderValue::from_static(code));
         }
@@ -265,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn the_retry_header_says_what_the_body_says() {
+    fn the_retry_header_says_not_retryable_when_the_body_does() {
         for error in [
             ApiError::invalid_request("x"),
             ApiError::unauthorized("x"),
@@ -285,16 +286,8 @@ mod tests {
         ] {
             let body = error.body("/i", "t");
             let response = error.render("/i");
-            let expected = if body["retryable"] == true {
-                "true"
-            } else {
-                "false"
-            };
-            assert_eq!(
-                header(&response, "x-should-retry"),
-                Some(expected),
-                "{body}"
-            );
+            let expected = (body["retryable"] == false).then_some("false");
+            assert_eq!(header(&response, "x-should-retry"), expected, "{body}");
         }
     }
 

@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use oz_mock::spec_validation::SpecValidator;
 use oz_mock::{Fault, FaultRule, OzMock, Progression, RetryAfter, RunState};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -18,6 +19,18 @@ fn header<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {
 
 async fn create(client: &reqwest::Client, mock: &OzMock, prompt: &str) -> Answer {
     send(api(client, mock, Method::POST, "/agent/runs").json(&json!({"prompt": prompt}))).await
+}
+
+/// The answer is one openapi.json declares for `create_run`, body and all.
+fn assert_declared(answer: &Answer) {
+    SpecValidator::new(&support::spec())
+        .validate_media(
+            "create_run",
+            answer.status.as_u16(),
+            answer.content_type(),
+            &answer.body,
+        )
+        .expect("a declared answer of create_run");
 }
 
 /// 429 OUT_OF_CREDITS as the service sends it: not retryable in the body and in the header.
@@ -58,8 +71,10 @@ fn assert_at_capacity(answer: &Answer, running_agents: u64) {
     assert_eq!(body["retryable"], false);
 }
 
-/// Every kind of problem the simulator sends carries `x-should-retry` saying what the body's
-/// `retryable` says.
+/// Every problem the simulator sends with `"retryable": false` also says
+/// `x-should-retry: false`, so that a client reading either decides the same. Retryable ones
+/// send no `x-should-retry: true`: clients obey it even for a create, and a create answered
+/// with a 5xx may have started a run.
 #[tokio::test]
 async fn every_problem_says_in_a_header_whether_to_retry() {
     let mock = OzMock::start().await.expect("start");
@@ -86,47 +101,47 @@ async fn every_problem_says_in_a_header_whether_to_retry() {
         )
     };
     let answers = [
-        (send(cancel(&pending)).await, 409, "true"),
-        (send(cancel(&ended)).await, 400, "false"),
-        (send(cancel("missing")).await, 404, "false"),
+        (send(cancel(&pending)).await, 409, None),
+        (send(cancel(&ended)).await, 400, Some("false")),
+        (send(cancel("missing")).await, 404, Some("false")),
         (
             send(client.get(format!("{}/agent/runs", mock.base_url()))).await,
             401,
-            "false",
+            Some("false"),
         ),
-        (create(&client, &mock, "").await, 400, "false"),
+        (create(&client, &mock, "").await, 400, Some("false")),
         (
             send(api(&client, &mock, Method::DELETE, "/agent/runs")).await,
             405,
-            "false",
+            Some("false"),
         ),
         (
             send(api(&client, &mock, Method::GET, "/agent/models")).await,
             429,
-            "true",
+            None,
         ),
         (
             send(api(&client, &mock, Method::GET, "/agent/environments")).await,
             503,
-            "true",
+            None,
         ),
         (
             send(api(&client, &mock, Method::GET, "/agent")).await,
             500,
-            "true",
+            None,
         ),
     ];
     for (answer, status, should_retry) in answers {
         assert_eq!(answer.status.as_u16(), status, "{:?}", answer.body);
         assert_eq!(
             header(&answer, "x-should-retry"),
-            Some(should_retry),
+            should_retry,
             "{status}: {:?}",
             answer.body
         );
         assert_eq!(
             answer.body["retryable"],
-            should_retry == "true",
+            should_retry.is_none(),
             "{status}: {:?}",
             answer.body
         );
@@ -160,7 +175,9 @@ async fn a_team_without_credits_creates_nothing() {
         assert_eq!(create(&client, &mock, prompt).await.status, StatusCode::OK);
     }
     assert_eq!(mock.credits(), Some(0));
-    assert_out_of_credits(&create(&client, &mock, "three").await);
+    let refused = create(&client, &mock, "three").await;
+    assert_out_of_credits(&refused);
+    assert_declared(&refused);
     // The legacy path and factory runs draw on the same credits.
     let legacy =
         send(api(&client, &mock, Method::POST, "/agent/run").json(&json!({"prompt": "p"}))).await;
