@@ -16,7 +16,9 @@ use support::{api, get_run, http, send, spec};
 /// directory", "the parent" or "nothing".
 const ESCAPING: [&str; 7] = ["", ".", "..", "%2e%2e", "%2E%2E", "%2e", ".%2e"];
 
-/// Sends one request with the path exactly as given and returns its status and body.
+/// Sends one request with the path exactly as given and returns its status and body. A
+/// blocking socket on a blocking thread: the workspace's tokio has no `io-util` here, and an
+/// HTTP client would normalise the path.
 async fn raw(mock: &OzMock, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let (addr, key) = (mock.api_addr(), mock.api_key().to_owned());
     let (method, path, body) = (method.to_owned(), path.to_owned(), body.map(str::to_owned));
