@@ -124,7 +124,7 @@ async fn the_deadline_ends_the_wait_naming_a_run_still_pending() {
     else {
         panic!("expected a timeout, got {err}");
     };
-    assert!(ids.contains(&last_run.run_id));
+    assert!(ids.contains(&last_run.as_ref().unwrap().run_id));
     assert_eq!(*polls as usize, 1 + mock.request_count("list_runs"));
 
     let unknown = client
