@@ -282,3 +282,15 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, addr: SocketAddr) {
         }
     }
 }
+
+/// A responder computed from the request.
+pub struct Handler<F>(pub F);
+
+impl<F> Respond for Handler<F>
+where
+    F: Fn(&Request) -> ResponseTemplate + Send + Sync + 'static,
+{
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        (self.0)(request)
+    }
+}
