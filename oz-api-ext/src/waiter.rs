@@ -511,10 +511,11 @@ impl DelayPolicy {
     }
 
     /// When a request of a wait that started at `started` is abandoned: at the deadline, or
-    /// [`LAST_POLL_GRACE`] after it for the poll sent at the deadline. `None`: no deadline.
+    /// [`LAST_POLL_GRACE`] after it for the poll sent at the deadline (or later: a `max_wait`
+    /// of zero still reads the run once). `None`: no deadline.
     pub(crate) fn request_deadline(&self, started: Instant, last_poll: bool) -> Option<Instant> {
         let deadline = started.checked_add(self.max_wait)?;
-        if last_poll {
+        if last_poll || deadline <= Instant::now() {
             deadline.checked_add(LAST_POLL_GRACE)
         } else {
             Some(deadline)

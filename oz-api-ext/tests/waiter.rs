@@ -988,3 +988,19 @@ async fn a_timeout_debugs_as_one_short_line() {
     }
     assert_eq!(err.last_run().unwrap().prompt.len(), 5_000);
 }
+
+/// A `max_wait` of zero still reads the run once: its one poll is the poll at the deadline.
+#[tokio::test(start_paused = true)]
+async fn a_zero_max_wait_reads_the_run_once() {
+    let server = MockServer::start().await;
+    let polls = Script::states(&["QUEUED"]);
+    polls.mount(&server, "GET", RUN_PATH).await;
+    let err = client(&server)
+        .wait_for_run("run_1")
+        .max_wait(Duration::ZERO)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.last_run().unwrap().state, RunState::Queued, "{err:?}");
+    assert_eq!(polls.arrivals().len(), 1);
+}
