@@ -933,6 +933,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_listing_remembers_a_bounded_number_of_cursors() {
+        let client = oz_api::Config::new("wk-test-key")
+            .build()
+            .expect("a client");
+        let mut pager = Pager::<ListRuns<'_>>::new(Source::Borrowed(client.list_runs()));
+        for n in 0..REMEMBERED_CURSORS + 5 {
+            assert!(pager.remember(&format!("c{n}")));
+        }
+        assert_eq!(pager.followed.len(), REMEMBERED_CURSORS);
+        assert_eq!(pager.followed_order.len(), REMEMBERED_CURSORS);
+        // A recent cursor coming back is a cycle; the oldest ones were forgotten.
+        assert!(!pager.remember(&format!("c{}", REMEMBERED_CURSORS)));
+        assert!(pager.remember("c0"));
+    }
+
+    #[test]
     fn listings_are_named_after_their_operation() {
         assert_eq!(Listing("list_runs").to_string(), "runs");
         assert_eq!(Listing("list_factory_tasks").to_string(), "factory tasks");
