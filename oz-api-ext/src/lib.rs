@@ -12,17 +12,21 @@
 //!   named for what they describe ([`WaitForRun`], [`Events`], [`Inbox`], [`Download`]),
 //!   streams for what they yield, ending in `Stream`.
 //! - every poller takes `min_delay`, `max_delay` and (when it has an end to wait for)
-//!   `max_wait`; every listing takes `max_items` and `prefetch`.
+//!   `max_wait` (which bounds the whole wait, a request in flight included); every listing
+//!   takes `max_items`, `max_pages` and `prefetch`.
 //! - every workflow error ([`WaitError`], [`PaginationError`], [`DownloadError`]) has a variant
 //!   `Api { operation, source, .. }` for a request that failed, reached with `api_error()`,
 //!   then the workflow's own cases (a set wait's listing failing is `WaitError::Listing`, its
-//!   `api_error()` too). `Display` is one line and does not repeat its `source()`.
+//!   `api_error()` too). `Display` is one line: what the workflow was doing, then its cause's
+//!   one line (`get_run of run X failed: 404 Not Found resource_not_found: …`); the cause
+//!   stays `source()`. `Debug` is one line too — what `?` in `main` prints — with the details
+//!   behind accessors (`last_run()`, `run_id()`, `api_error()`).
 //! - nothing here retries an API request: the client's request hook already repeats transient
 //!   failures with its own backoff and `max_retries`.
 //!
 //! | workflow | entry point | ends in |
 //! |---|---|---|
-//! | every page of a paged list (`list_runs`, `list_factories`, `list_factory_tasks`), filters kept, cursor followed | [`PaginateExt`] on the builder: `client.list_runs().state(..)` | `items()`, `pages()` (`max_items`, `prefetch`) |
+//! | every page of a paged list (`list_runs`, `list_factories`, `list_factory_tasks`), filters kept, cursor followed | [`PaginateExt`] on the builder: `client.list_runs().state(..)` | `items()`, `pages()` (`max_items`, `max_pages`, `prefetch`) |
 //! | the same, as a stream that owns its client | [`OwnedPaginateExt::paginate`] | `items()`, `pages()` |
 //! | wait until a run ends | [`RunWaitExt::wait_for_run`] | `send()` (`min_delay`, `max_delay`, `max_wait`) |
 //! | wait for a set of runs, one listing per poll for the whole set, each run as it ends | [`WaitForRunsExt::wait_for_runs`] | `stream()`, `send()` (`min_delay`, `max_delay`, `max_wait`, `ancestor_run_id`) |

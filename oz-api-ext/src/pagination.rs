@@ -7,7 +7,7 @@
 //! page are), the way aws-sdk-rust instantiates one template per paginator, and
 //! [`PaginateExt`] adds the same two verbs to every such builder: [`pages`] streams whole pages
 //! ([`PageStream`]), [`items`] streams the elements one by one ([`ItemStream`]). Both take the
-//! same settings, `max_items` and `prefetch`.
+//! same settings, `max_items`, `max_pages` and `prefetch`.
 //!
 //! Both keep every filter of the builder and set only `cursor` from one page to the next; they
 //! send nothing until first polled and hold at most one page plus, with
@@ -23,7 +23,11 @@
 //! The stream ends after a page whose `page_info.has_next_page` is false, whose `next_cursor`
 //! is missing or empty, or that holds no item. A server that hands out a cursor a second time
 //! would make the listing loop forever; the stream ends instead with
-//! [`PaginationError::RepeatedCursor`] after the pages it received.
+//! [`PaginationError::RepeatedCursor`] after the pages it received (the last 10,000 cursors are
+//! remembered for that, so a listing's memory stays bounded). A server whose cursors never
+//! repeat and never end would be followed as long as the caller reads: `max_pages` and
+//! `max_items`, on both streams, end the stream (without an error) at a bound of the caller's
+//! choosing.
 //!
 //! A stream made from a builder borrows the client the builder came from (the generated
 //! builders hold `&Client`). For a stream that owns its client — to move it into
@@ -335,9 +339,9 @@ impl<P: CursorPaged> fmt::Debug for Paginate<P> {
 
 /// Why a listing stopped early. Items received before the error were yielded normally.
 ///
-/// `Display` is one line naming the listing and the page; the client's error behind a failed
-/// request is [`source`](std::error::Error::source), not repeated in the line.
-#[derive(Debug)]
+/// `Display` is one line naming the listing and the page, followed by the one line of the
+/// client's error behind a failed request (which stays reachable as
+/// [`source`](std::error::Error::source)). `Debug` is one line too.
 #[non_exhaustive]
 pub enum PaginationError {
     /// The request for page `page` (1 for the first) failed, after the client's own retries.
@@ -410,8 +414,14 @@ impl fmt::Display for PaginationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Api {
-                operation, page, ..
-            } => write!(f, "listing {} failed on page {page}", Listing(operation)),
+                operation,
+                page,
+                source,
+            } => write!(
+                f,
+                "listing {} failed on page {page}: {source}",
+                Listing(operation)
+            ),
             Self::RepeatedCursor {
                 operation, page, ..
             } => write!(
@@ -433,6 +443,45 @@ impl fmt::Display for PaginationError {
                     "was cancelled (its runtime shut down)"
                 }
             ),
+        }
+    }
+}
+
+/// One line: the variant and its facts, the client's error by its one-line `Display`, the
+/// cursor by its length (it is opaque and may be long).
+impl fmt::Debug for PaginationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Api {
+                operation,
+                page,
+                source,
+            } => f
+                .debug_struct("Api")
+                .field("operation", operation)
+                .field("page", page)
+                .field("source", &format_args!("{source}"))
+                .finish(),
+            Self::RepeatedCursor {
+                operation,
+                page,
+                cursor,
+            } => f
+                .debug_struct("RepeatedCursor")
+                .field("operation", operation)
+                .field("page", page)
+                .field("cursor_len", &cursor.len())
+                .finish(),
+            Self::PrefetchInterrupted {
+                operation,
+                page,
+                panicked,
+            } => f
+                .debug_struct("PrefetchInterrupted")
+                .field("operation", operation)
+                .field("page", page)
+                .field("panicked", panicked)
+                .finish(),
         }
     }
 }
@@ -537,6 +586,14 @@ impl<'a, P: CursorPaged + 'a> ItemStream<'a, P> {
     pub fn max_items(mut self, items: u64) -> Self {
         self.max_items = Some(items);
         self.pager.max_items = Some(items);
+        self
+    }
+
+    /// Requests no page after the `pages`-th (at least one), like
+    /// [`PageStream::max_pages`]: the stream ends after that page's items. A bound on what a
+    /// server whose cursors never repeat and never end can make the listing fetch.
+    pub fn max_pages(mut self, pages: u64) -> Self {
+        self.pager.max_pages = Some(pages.max(1));
         self
     }
 
@@ -674,6 +731,11 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// How many of the last cursors a listing remembers to recognise a server that cycles: a cycle
+/// through more pages than this is not recognised (bound it with `max_pages`), and the memory
+/// of a listing stays bounded however long it runs.
+const REMEMBERED_CURSORS: usize = 10_000;
+
 /// The state shared by both streams: which cursor comes next, the request in flight and the
 /// page received but not yet handed out.
 struct Pager<'a, P: CursorPaged> {
@@ -681,8 +743,11 @@ struct Pager<'a, P: CursorPaged> {
     /// Cursor of the next request; `None` until the first page arrived (the first request is
     /// the builder as given).
     cursor: Option<String>,
-    /// Cursors already followed, to stop a server that cycles.
+    /// Cursors already followed, to stop a server that cycles: the last
+    /// [`REMEMBERED_CURSORS`], so that a listing of any length holds bounded memory.
     followed: HashSet<String>,
+    /// The same cursors, oldest first, to forget the oldest.
+    followed_order: VecDeque<String>,
     in_flight: Option<InFlight<P::Page>>,
     ready: Option<Result<Page<P>, PaginationError>>,
     /// An error to report once the pages before it were handed out.
@@ -702,6 +767,7 @@ impl<'a, P: CursorPaged + 'a> Pager<'a, P> {
             source,
             cursor: None,
             followed: HashSet::new(),
+            followed_order: VecDeque::new(),
             in_flight: None,
             ready: None,
             pending_error: None,
@@ -793,7 +859,7 @@ impl<'a, P: CursorPaged + 'a> Pager<'a, P> {
                 self.finished = true;
             }
             None => self.finished = true,
-            Some(cursor) if !self.followed.insert(cursor.to_owned()) => {
+            Some(cursor) if !self.remember(cursor) => {
                 self.finished = true;
                 self.pending_error = Some(PaginationError::RepeatedCursor {
                     operation: P::OPERATION,
@@ -803,6 +869,20 @@ impl<'a, P: CursorPaged + 'a> Pager<'a, P> {
             }
             Some(cursor) => self.cursor = Some(cursor.to_owned()),
         }
+    }
+
+    /// Notes a cursor as followed; false when it was followed before.
+    fn remember(&mut self, cursor: &str) -> bool {
+        if !self.followed.insert(cursor.to_owned()) {
+            return false;
+        }
+        self.followed_order.push_back(cursor.to_owned());
+        if self.followed_order.len() > REMEMBERED_CURSORS
+            && let Some(oldest) = self.followed_order.pop_front()
+        {
+            self.followed.remove(&oldest);
+        }
+        true
     }
 
     fn poll_page(
@@ -851,6 +931,22 @@ impl<P: CursorPaged> fmt::Debug for Pager<'_, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_remembers_a_bounded_number_of_cursors() {
+        let client = oz_api::Config::new("wk-test-key")
+            .build()
+            .expect("a client");
+        let mut pager = Pager::<ListRuns<'_>>::new(Source::Borrowed(client.list_runs()));
+        for n in 0..REMEMBERED_CURSORS + 5 {
+            assert!(pager.remember(&format!("c{n}")));
+        }
+        assert_eq!(pager.followed.len(), REMEMBERED_CURSORS);
+        assert_eq!(pager.followed_order.len(), REMEMBERED_CURSORS);
+        // A recent cursor coming back is a cycle; the oldest ones were forgotten.
+        assert!(!pager.remember(&format!("c{}", REMEMBERED_CURSORS)));
+        assert!(pager.remember("c0"));
+    }
 
     #[test]
     fn listings_are_named_after_their_operation() {

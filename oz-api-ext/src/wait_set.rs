@@ -1,16 +1,27 @@
 //! Waiting for many runs at once, with one request per poll for the whole set.
 //!
 //! An orchestrator that started fifty children should not poll fifty runs. The first poll
-//! reads each run once — or, given `ancestor_run_id`, lists that run's descendants in one
-//! request; then every poll is a single `list_runs` for the runs that reached a terminal state
-//! since the oldest `updated_at` among those still pending (every page of it, through the
-//! cursor paginator), narrowed to the ancestor's descendants when one is given.
+//! reads each run once — or, given `ancestor_run_id`, lists that run's children in one
+//! request (the service lists direct children only, at most 100 per answer; runs of the set it
+//! does not list are read on their own); then every poll is a single `list_runs` for the runs
+//! in a terminal state updated since the oldest `updated_at` among those still pending, a few
+//! seconds before it (timestamps may have whole seconds, and the filter is strict), every page
+//! of it through the cursor paginator. It is narrowed to the ancestor's children while every
+//! pending run is one of them and the answer is not at the service's cap.
 //! A run that ends changes its `updated_at`, so it shows up in the next poll; runs that do not
-//! change do not. Polls are spaced like the single-run waiter's (see [`crate::waiter`]: the
+//! change do not. A listed run counts for the run asked for with its id, and only when it is
+//! not older than that run as last seen.
+//!
+//! A run that no listing shows for a minute is read on its own, one per poll, so a run deleted
+//! during the wait is reported (a `get_run` answering 404) instead of being waited for until
+//! `max_wait`.
+//!
+//! Polls are spaced like the single-run waiter's (see [`crate::waiter`]: the
 //! same `min_delay`, `max_delay` and jitter), but the pause grows with a thirtieth of the time
 //! waited instead of a fifteenth: one poll answers for the whole set, so polling twice as often
 //! costs little and keeps each run's lateness no worse than that of a waiter of its own. Each
-//! run is yielded as soon as a poll sees it ended.
+//! run is yielded as soon as a poll sees it ended. `max_wait` bounds the whole wait, requests
+//! in flight included.
 //!
 //! ```no_run
 //! # async fn example(client: oz_api::Client, children: Vec<String>) -> Result<(), oz_api_ext::WaitError> {
@@ -29,8 +40,8 @@ use std::time::Duration;
 
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
-use oz_api::Client;
 use oz_api::types::{ListRunsSortBy, ListRunsSortOrder, RunItem, RunState};
+use oz_api::{ApiErrorExt, Client};
 use tokio::time::Instant;
 
 use crate::pagination::PaginateExt;
@@ -47,6 +58,16 @@ const TERMINAL: [RunState; 5] = [
 
 /// How many runs are read at once when the wait starts.
 const FIRST_READS_IN_FLIGHT: usize = 8;
+
+/// Page size of the listings; also the most runs the service lists for one `ancestor_run_id`
+/// whatever `limit` says.
+const ANCESTOR_CAP: u64 = 100;
+
+/// How far before the oldest pending `updated_at` a poll lists from.
+const UPDATED_AFTER_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
+
+/// A pending run no answer showed for this long is read on its own.
+const UNSEEN_CHECK: Duration = Duration::from_secs(60);
 
 /// Starts a wait for a set of runs.
 pub trait WaitForRunsExt {
@@ -110,18 +131,24 @@ impl WaitForRuns {
         self
     }
 
-    /// The runs descend from this one (for example the orchestrator that started them): the
-    /// first poll is one listing of its descendants instead of a read of each run, and every
+    /// The runs are children of this one (for example the orchestrator that started them):
+    /// the first poll is one listing of its children instead of a read of each run, and every
     /// poll is narrowed to them, so other runs of the team ending at the same time cost
-    /// nothing. A run of the set that is not among them is read on its own.
+    /// nothing. Runs of the set that are not its direct children (grandchildren, unrelated
+    /// runs) are read on their own at first and make the polls list without the narrowing:
+    /// the wait stays correct, only cheaper when the set is its children.
     pub fn ancestor_run_id(mut self, run_id: impl Into<String>) -> Self {
         self.ancestor_run_id = Some(run_id.into());
         self
     }
 
     /// Each run of the set once it is in a terminal state, in the order they were seen to end;
-    /// then the stream ends. A failed request ends it with [`WaitError::Api`], the deadline
-    /// with [`WaitError::ExceededMaxWait`] (its `last_run` is one of the runs still pending).
+    /// then the stream ends. A run that cannot be waited for is an error item for that run,
+    /// and the wait goes on for the others: [`WaitError::Api`] with `get_run` when it no longer
+    /// exists (404), [`WaitError::ForeignRun`] when the server answers a read of it with
+    /// another run. Any other failed request ends the stream with [`WaitError::Api`] or
+    /// [`WaitError::Listing`], the deadline with [`WaitError::ExceededMaxWait`] (naming one
+    /// of the runs still pending).
     pub fn stream(self) -> BoxStream<'static, Result<RunItem, WaitError>> {
         let state = SetWait {
             client: self.client,
@@ -140,7 +167,7 @@ impl WaitForRuns {
                 return None;
             }
             match state.next().await {
-                Ok(Some(run)) => Some((Ok(run), state)),
+                Ok(Some(run)) => Some((run, state)),
                 Ok(None) => None,
                 Err(err) => {
                     state.done = true;
@@ -157,13 +184,22 @@ impl WaitForRuns {
     }
 }
 
+/// A run of the set not ended yet.
+struct Pending {
+    /// As last seen.
+    run: RunItem,
+    /// When an answer last showed it.
+    seen_at: Instant,
+}
+
 struct SetWait {
     client: Client,
     /// Runs not read yet: the first poll reads each one.
     to_read: Vec<String>,
-    /// Runs not ended yet, as last seen.
-    pending: HashMap<String, RunItem>,
-    ended: VecDeque<RunItem>,
+    /// Runs not ended yet, by the id asked for.
+    pending: HashMap<String, Pending>,
+    /// What to yield next: ended runs and errors about single runs.
+    ended: VecDeque<Result<RunItem, WaitError>>,
     policy: DelayPolicy,
     ancestor_run_id: Option<String>,
     started: Option<Instant>,
@@ -172,15 +208,35 @@ struct SetWait {
     done: bool,
 }
 
+/// The end of a request of the wait: it failed, or the deadline came first.
+enum Cut {
+    Failed(WaitError),
+    Deadline,
+}
+
+impl From<WaitError> for Cut {
+    fn from(err: WaitError) -> Self {
+        Self::Failed(err)
+    }
+}
+
 impl SetWait {
-    async fn next(&mut self) -> Result<Option<RunItem>, WaitError> {
+    async fn next(&mut self) -> Result<Option<Result<RunItem, WaitError>>, WaitError> {
+        match self.advance().await {
+            Ok(next) => Ok(next),
+            Err(Cut::Failed(err)) => Err(err),
+            Err(Cut::Deadline) => Err(self.timeout(Instant::now())),
+        }
+    }
+
+    async fn advance(&mut self) -> Result<Option<Result<RunItem, WaitError>>, Cut> {
         loop {
-            if let Some(run) = self.ended.pop_front() {
-                return Ok(Some(run));
+            if let Some(next) = self.ended.pop_front() {
+                return Ok(Some(next));
             }
             if !self.to_read.is_empty() {
                 if self.polls == 0 && self.ancestor_run_id.is_some() {
-                    self.read_descendants().await?;
+                    self.read_children().await?;
                 }
                 self.read_each().await?;
                 continue;
@@ -195,51 +251,79 @@ impl SetWait {
                     self.after_last = next.last;
                     tokio::time::sleep_until(next.at).await;
                 }
-                None => {
-                    let mut pending: Vec<_> = self.pending.values().collect();
-                    pending.sort_by(|a, b| a.run_id.cmp(&b.run_id));
-                    return Err(WaitError::ExceededMaxWait {
-                        max_wait: self.policy.max_wait,
-                        elapsed: now - started,
-                        polls: self.polls,
-                        last_run: Box::new(pending[0].clone()),
-                        cancel: CancelOutcome::NotRequested,
-                    });
-                }
+                None => return Err(Cut::Deadline),
             }
             self.poll_ended().await?;
+            self.check_one_unseen().await?;
         }
     }
 
-    /// The first poll with an ancestor: one listing of its descendants, whatever their state,
+    fn timeout(&self, now: Instant) -> WaitError {
+        let started = self.started.unwrap_or(now);
+        let mut pending: Vec<_> = self.pending.iter().collect();
+        pending.sort_by(|a, b| a.0.cmp(b.0));
+        let (run_id, last_run) = match pending.first() {
+            Some((id, pending)) => ((*id).clone(), Some(Box::new(pending.run.clone()))),
+            None => (self.to_read.first().cloned().unwrap_or_default(), None),
+        };
+        WaitError::ExceededMaxWait {
+            max_wait: self.policy.max_wait,
+            elapsed: now - started,
+            polls: self.polls,
+            run_id,
+            last_run,
+            cancel: CancelOutcome::NotRequested,
+        }
+    }
+
+    /// Runs `request`, abandoned at the deadline.
+    async fn bounded<T>(
+        &self,
+        request: impl Future<Output = Result<T, WaitError>>,
+    ) -> Result<T, Cut> {
+        let deadline = self
+            .started
+            .and_then(|started| self.policy.request_deadline(started, self.after_last));
+        match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, request).await {
+                Ok(answer) => Ok(answer?),
+                Err(_) => Err(Cut::Deadline),
+            },
+            None => Ok(request.await?),
+        }
+    }
+
+    /// The first poll with an ancestor: one listing of its children, whatever their state,
     /// reads every run of the set it finds.
-    async fn read_descendants(&mut self) -> Result<(), WaitError> {
+    async fn read_children(&mut self) -> Result<(), Cut> {
         self.started.get_or_insert_with(Instant::now);
         self.polls += 1;
         let Some(ancestor) = self.ancestor_run_id.clone() else {
             return Ok(());
         };
-        let runs: Vec<RunItem> = self
+        let listing = self
             .client
             .list_runs()
             .ancestor_run_id(ancestor)
-            .limit(100u64)
+            .limit(ANCESTOR_CAP)
             .items()
-            .try_collect()
-            .await
-            .map_err(WaitError::Listing)?;
+            .try_collect::<Vec<RunItem>>();
+        let runs = self
+            .bounded(async { listing.await.map_err(WaitError::Listing) })
+            .await?;
+        let now = Instant::now();
         for run in runs {
             if let Some(index) = self.to_read.iter().position(|id| *id == run.run_id) {
-                self.to_read.swap_remove(index);
-                self.settle(run);
+                let requested = self.to_read.swap_remove(index);
+                self.settle(requested, run, now);
             }
         }
         Ok(())
     }
 
     /// Each run not read yet, a few at a time: the first poll without an ancestor, or the runs
-    /// of the set that are not among its descendants.
-    async fn read_each(&mut self) -> Result<(), WaitError> {
+    /// of the set that are not among its children.
+    async fn read_each(&mut self) -> Result<(), Cut> {
         if self.to_read.is_empty() {
             return Ok(());
         }
@@ -251,31 +335,91 @@ impl SetWait {
         let reads = std::mem::take(&mut self.to_read)
             .into_iter()
             .map(|run_id| async move {
-                match client.get_run().run_id(&run_id).send().await {
-                    Ok(run) => Ok(run.into_inner()),
-                    Err(err) => Err(WaitError::Api {
-                        operation: "get_run",
-                        run_id: Some(run_id),
-                        source: Box::new(err),
-                    }),
-                }
+                let answer = client.get_run().run_id(&run_id).send().await;
+                (run_id, answer.map(|run| run.into_inner()))
             });
-        let runs: Vec<RunItem> = stream::iter(reads)
+        let answers = stream::iter(reads)
             .buffered(FIRST_READS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        for run in runs {
-            self.settle(run);
+            .collect::<Vec<_>>();
+        let answers = self.bounded(async { Ok(answers.await) }).await?;
+        let now = Instant::now();
+        for (requested, answer) in answers {
+            self.read(requested, answer, now)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the answer to a read of run `requested`: a 404 or an answer about another run is
+    /// an error for that run alone.
+    fn read(
+        &mut self,
+        requested: String,
+        answer: Result<RunItem, oz_api::ApiError>,
+        now: Instant,
+    ) -> Result<(), WaitError> {
+        match answer {
+            Ok(run) if run.run_id != requested => {
+                self.pending.remove(&requested);
+                self.ended.push_back(Err(WaitError::ForeignRun {
+                    requested,
+                    answered: run.run_id,
+                }));
+            }
+            Ok(run) => self.settle(requested, run, now),
+            Err(err) => {
+                let gone = err.is_not_found();
+                let err = WaitError::Api {
+                    operation: "get_run",
+                    run_id: Some(requested.clone()),
+                    source: Box::new(err),
+                };
+                if !gone {
+                    return Err(err);
+                }
+                self.pending.remove(&requested);
+                self.ended.push_back(Err(err));
+            }
         }
         Ok(())
     }
 
     /// One listing of the runs that ended since the oldest pending run last changed.
-    async fn poll_ended(&mut self) -> Result<(), WaitError> {
+    async fn poll_ended(&mut self) -> Result<(), Cut> {
         self.polls += 1;
-        let Some(since) = self.pending.values().map(|run| run.updated_at).min() else {
+        let Some(oldest) = self.pending.values().map(|p| p.run.updated_at).min() else {
             return Ok(());
         };
+        // `updated_after` is strict: from a little before, so that a run whose final
+        // `updated_at` equals the one seen (whole seconds, a clock slightly behind) is listed.
+        let since = oldest - UPDATED_AFTER_MARGIN;
+        let narrowed = self.ancestor_run_id.clone().filter(|ancestor| {
+            self.pending
+                .values()
+                .all(|p| p.run.parent_run_id.as_deref() == Some(ancestor.as_str()))
+        });
+        let mut runs = self.list_ended(since, narrowed.clone()).await?;
+        if narrowed.is_some() && runs.len() as u64 >= ANCESTOR_CAP {
+            // The service may have cut the children's answer short.
+            runs = self.list_ended(since, None).await?;
+        }
+        let now = Instant::now();
+        for run in runs {
+            let newer = self
+                .pending
+                .get(&run.run_id)
+                .is_some_and(|p| run.updated_at >= p.run.updated_at);
+            if newer && is_terminal(&run.state) {
+                self.settle(run.run_id.clone(), run, now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_ended(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        ancestor: Option<String>,
+    ) -> Result<Vec<RunItem>, Cut> {
         let mut listing = self
             .client
             .list_runs()
@@ -283,29 +427,43 @@ impl SetWait {
             .updated_after(since)
             .sort_by(ListRunsSortBy::UpdatedAt)
             .sort_order(ListRunsSortOrder::Asc)
-            .limit(100u64);
-        if let Some(ancestor) = &self.ancestor_run_id {
-            listing = listing.ancestor_run_id(ancestor.clone());
+            .limit(ANCESTOR_CAP);
+        if let Some(ancestor) = ancestor {
+            listing = listing.ancestor_run_id(ancestor);
         }
-        let runs: Vec<RunItem> = listing
-            .items()
-            .try_collect()
+        let listing = listing.items().try_collect::<Vec<RunItem>>();
+        self.bounded(async { listing.await.map_err(WaitError::Listing) })
             .await
-            .map_err(WaitError::Listing)?;
-        for run in runs {
-            if self.pending.contains_key(&run.run_id) {
-                self.settle(run);
-            }
-        }
+    }
+
+    /// Reads the pending run no answer showed for longest, once that is [`UNSEEN_CHECK`]:
+    /// a run deleted during the wait never appears in a listing again.
+    async fn check_one_unseen(&mut self) -> Result<(), Cut> {
+        let now = Instant::now();
+        let Some(run_id) = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.seen_at) >= UNSEEN_CHECK)
+            .min_by_key(|(_, p)| p.seen_at)
+            .map(|(id, _)| id.clone())
+        else {
+            return Ok(());
+        };
+        let request = self.client.get_run().run_id(&run_id).send();
+        let answer = self
+            .bounded(async { Ok(request.await.map(|run| run.into_inner())) })
+            .await?;
+        self.read(run_id, answer, Instant::now())?;
         Ok(())
     }
 
-    fn settle(&mut self, run: RunItem) {
+    fn settle(&mut self, requested: String, run: RunItem, now: Instant) {
         if is_terminal(&run.state) {
-            self.pending.remove(&run.run_id);
-            self.ended.push_back(run);
+            self.pending.remove(&requested);
+            self.ended.push_back(Ok(run));
         } else {
-            self.pending.insert(run.run_id.clone(), run);
+            self.pending
+                .insert(requested, Pending { run, seen_at: now });
         }
     }
 }

@@ -22,7 +22,10 @@
 //! within a few seconds (polls every 2 s for the first 30 s, then up to every 4 s at one
 //! minute); a run of an hour is polled every 30 s. When a pause would pass the deadline
 //! (`max_wait` after the first poll started), the waiter sleeps exactly until the deadline and
-//! polls one last time. Defaults: `min_delay` 2 s (the service dislikes faster polling),
+//! polls one last time. `max_wait` bounds the whole wait: a poll still in flight at the
+//! deadline (a slow answer, the client's own retries) is abandoned there and the wait ends with
+//! [`WaitError::ExceededMaxWait`]; the poll sent at the deadline has one more second to be
+//! answered. Defaults: `min_delay` 2 s (the service dislikes faster polling),
 //! `max_delay` 30 s, `max_wait` 30 minutes. `BENCHMARKS.md` compares this with exponential
 //! growth and with a fixed 3 s cadence.
 //!
@@ -34,10 +37,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::Stream;
 use futures::stream::BoxStream;
-use oz_api::types::{FollowupOutcome, RunAgentRequest, RunFollowupRequest, RunItem, RunState};
+use oz_api::types::{
+    AiRunTimelineEvent, AiRunTimelineEventType, FollowupOutcome, RunAgentRequest,
+    RunFollowupRequest, RunItem, RunState,
+};
 use oz_api::{ApiError, ApiErrorExt, Client};
 use tokio::time::Instant;
 
@@ -199,15 +204,17 @@ where
 
 /// Why waiting for a run did not return the run it waited for.
 ///
-/// `Display` is one line about what the wait was doing; the client's error behind it is
-/// [`source`](std::error::Error::source), not repeated in the line, so an error chain (as
-/// `anyhow` prints it) shows each text once.
-#[derive(Debug)]
+/// `Display` is one line about what the wait was doing, followed by the one line of its cause
+/// (for example `get_run of run X failed: 404 Not Found resource_not_found: Run not found`);
+/// the cause stays reachable as [`source`](std::error::Error::source). `Debug` is one line as
+/// well (what `?` in `main` prints): the variant and its key facts, never a whole run; the run
+/// as last seen is [`last_run`](Self::last_run).
 #[non_exhaustive]
 pub enum WaitError {
     /// A request failed, after the client's own retries: `operation` is `get_run`, `create_run`
-    /// for [`run_and_wait`](RunWaitExt::run_and_wait) or `submit_run_followup` for
-    /// [`followup_and_wait`](RunWaitExt::followup_and_wait).
+    /// for [`run_and_wait`](RunWaitExt::run_and_wait), `submit_run_followup` or
+    /// `get_run_timeline` for [`followup_and_wait`](RunWaitExt::followup_and_wait). A run that
+    /// no longer exists is a `get_run` failing with 404 (`api_error().is_not_found()`).
     Api {
         /// The operation that failed.
         operation: &'static str,
@@ -217,16 +224,20 @@ pub enum WaitError {
         /// client's error is large and failures are rare.
         source: Box<ApiError>,
     },
-    /// The run was still not in a terminal state after `max_wait`.
+    /// The run was still not in a terminal state after `max_wait`, or a poll was still
+    /// unanswered at that deadline.
     ExceededMaxWait {
         /// The configured limit.
         max_wait: Duration,
-        /// Time from the first poll to the end of the last one.
+        /// Time from the first poll to the end of the wait.
         elapsed: Duration,
-        /// Number of polls sent.
+        /// Number of polls sent (a poll abandoned at the deadline included).
         polls: u32,
-        /// The run as the last poll saw it (there is always at least one poll).
-        last_run: Box<RunItem>,
+        /// The run waited for (for a set, one of the runs still pending).
+        run_id: String,
+        /// The run as the last answered poll saw it; `None` when no poll was answered before
+        /// the deadline.
+        last_run: Option<Box<RunItem>>,
         /// What became of the cancellation asked for with `cancel_on_timeout`; a failed
         /// cancellation is also the error's `source`.
         cancel: CancelOutcome,
@@ -234,6 +245,14 @@ pub enum WaitError {
     /// The listing that watches a set of runs ([`wait_for_runs`](crate::WaitForRunsExt))
     /// failed; the pagination error is the `source`.
     Listing(crate::PaginationError),
+    /// The server answered a read of run `requested` with another run, `answered`: the answer
+    /// cannot say anything about the run asked for.
+    ForeignRun {
+        /// The run the wait asked for.
+        requested: String,
+        /// The run the answer was about.
+        answered: String,
+    },
 }
 
 impl WaitError {
@@ -244,16 +263,31 @@ impl WaitError {
         match self {
             Self::Api { source, .. } => Some(source),
             Self::Listing(err) => err.api_error(),
-            Self::ExceededMaxWait { .. } => None,
+            Self::ExceededMaxWait { .. } | Self::ForeignRun { .. } => None,
         }
     }
 
-    /// The run as last seen, when the wait timed out.
+    /// The run as last seen, when the wait timed out after at least one answered poll.
     pub fn last_run(&self) -> Option<&RunItem> {
         match self {
-            Self::ExceededMaxWait { last_run, .. } => Some(last_run),
-            Self::Api { .. } | Self::Listing(_) => None,
+            Self::ExceededMaxWait { last_run, .. } => last_run.as_deref(),
+            Self::Api { .. } | Self::Listing(_) | Self::ForeignRun { .. } => None,
         }
+    }
+
+    /// The run the error is about, when it is about one run.
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            Self::Api { run_id, .. } => run_id.as_deref(),
+            Self::ExceededMaxWait { run_id, .. } => Some(run_id),
+            Self::ForeignRun { requested, .. } => Some(requested),
+            Self::Listing(_) => None,
+        }
+    }
+
+    /// Whether the wait ended at its deadline ([`WaitError::ExceededMaxWait`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::ExceededMaxWait { .. })
     }
 }
 
@@ -261,36 +295,99 @@ impl fmt::Display for WaitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Api {
-                operation, run_id, ..
+                operation,
+                run_id,
+                source,
             } => {
                 write!(f, "{operation}")?;
                 if let Some(run_id) = run_id {
                     write!(f, " of run {run_id}")?;
                 }
-                f.write_str(" failed")
+                write!(f, " failed: {source}")
             }
             Self::ExceededMaxWait {
                 max_wait,
                 elapsed,
                 polls,
+                run_id,
                 last_run,
                 cancel,
             } => {
+                match last_run {
+                    Some(run) => write!(f, "run {run_id} still {}", run.state)?,
+                    None => write!(f, "run {run_id} not read")?,
+                }
                 write!(
                     f,
-                    "run {} still {} after {:.1} s ({polls} polls, max wait {:.1} s)",
-                    last_run.run_id,
-                    last_run.state,
+                    " after {:.1} s ({polls} polls): max wait of {:.1} s exceeded",
                     elapsed.as_secs_f64(),
                     max_wait.as_secs_f64()
                 )?;
                 match cancel {
                     CancelOutcome::NotRequested => Ok(()),
                     CancelOutcome::Cancelled => f.write_str("; cancellation requested"),
-                    CancelOutcome::Failed(_) => f.write_str("; cancelling it failed"),
+                    CancelOutcome::Failed(err) => write!(f, "; cancelling it failed: {err}"),
                 }
             }
-            Self::Listing(_) => f.write_str("watching a set of runs failed"),
+            Self::Listing(err) => write!(f, "watching a set of runs failed: {err}"),
+            Self::ForeignRun {
+                requested,
+                answered,
+            } => write!(
+                f,
+                "reading run {requested} answered with another run, {answered}"
+            ),
+        }
+    }
+}
+
+/// One line: the variant and its key facts; causes by their one-line `Display`.
+impl fmt::Debug for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Api {
+                operation,
+                run_id,
+                source,
+            } => f
+                .debug_struct("Api")
+                .field("operation", operation)
+                .field("run_id", run_id)
+                .field("source", &format_args!("{source}"))
+                .finish(),
+            Self::ExceededMaxWait {
+                max_wait,
+                elapsed,
+                polls,
+                run_id,
+                last_run,
+                cancel,
+            } => f
+                .debug_struct("ExceededMaxWait")
+                .field("run_id", run_id)
+                .field(
+                    "state",
+                    &format_args!(
+                        "{}",
+                        last_run
+                            .as_ref()
+                            .map_or_else(|| "not read".to_owned(), |run| run.state.to_string())
+                    ),
+                )
+                .field("elapsed", elapsed)
+                .field("polls", polls)
+                .field("max_wait", max_wait)
+                .field("cancel", cancel)
+                .finish(),
+            Self::Listing(err) => f.debug_tuple("Listing").field(err).finish(),
+            Self::ForeignRun {
+                requested,
+                answered,
+            } => f
+                .debug_struct("ForeignRun")
+                .field("requested", requested)
+                .field("answered", answered)
+                .finish(),
         }
     }
 }
@@ -303,14 +400,15 @@ impl std::error::Error for WaitError {
                 cancel: CancelOutcome::Failed(err),
                 ..
             } => Some(err.as_ref()),
-            Self::ExceededMaxWait { .. } => None,
+            Self::ExceededMaxWait { .. } | Self::ForeignRun { .. } => None,
             Self::Listing(err) => Some(err),
         }
     }
 }
 
 /// What happened to the cancellation of a run whose wait timed out.
-#[derive(Debug)]
+///
+/// `Debug` is one line; a failed cancellation shows its error's one-line `Display`.
 #[non_exhaustive]
 pub enum CancelOutcome {
     /// `cancel_on_timeout` was off.
@@ -321,6 +419,19 @@ pub enum CancelOutcome {
     /// which the server answers while a run is still being prepared, is one of the statuses the
     /// client repeats). A 400 usually means the run ended in the meantime.
     Failed(Box<ApiError>),
+}
+
+impl fmt::Debug for CancelOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotRequested => f.write_str("NotRequested"),
+            Self::Cancelled => f.write_str("Cancelled"),
+            Self::Failed(err) => f
+                .debug_tuple("Failed")
+                .field(&format_args!("{err}"))
+                .finish(),
+        }
+    }
 }
 
 /// How polls are spaced and how long they go on.
@@ -350,6 +461,10 @@ impl Default for DelayPolicy {
         }
     }
 }
+
+/// How long the poll sent at the deadline may take to be answered: the wait ends at most this
+/// long after `max_wait`.
+pub(crate) const LAST_POLL_GRACE: Duration = Duration::from_secs(1);
 
 /// The pause grows with the time waited: this fraction of it.
 const DELAY_PER_WAITED: f64 = 1.0 / 15.0;
@@ -393,6 +508,18 @@ impl DelayPolicy {
                 last: false,
             },
         })
+    }
+
+    /// When a request of a wait that started at `started` is abandoned: at the deadline, or
+    /// [`LAST_POLL_GRACE`] after it for the poll sent at the deadline (or later: a `max_wait`
+    /// of zero still reads the run once). `None`: no deadline.
+    pub(crate) fn request_deadline(&self, started: Instant, last_poll: bool) -> Option<Instant> {
+        let deadline = started.checked_add(self.max_wait)?;
+        if last_poll || deadline <= Instant::now() {
+            deadline.checked_add(LAST_POLL_GRACE)
+        } else {
+            Some(deadline)
+        }
     }
 
     fn delay(&self, waited: Duration, unit: f64) -> Duration {
@@ -474,7 +601,7 @@ impl<'a> WaitForRun<'a> {
     /// Polls until the run is terminal and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
         let poller = Poller::new(self.client, self.run_id, self.settings.policy);
-        wait(poller, self.settings, |run| is_terminal(&run.state)).await
+        wait(poller, self.settings, Until::Terminal).await
     }
 }
 
@@ -519,7 +646,7 @@ impl<'a> RunAndWait<'a> {
         };
         tracing::debug!(target: "oz_api_ext", run_id = %started.run_id, state = %started.state, "run started");
         let poller = Poller::new(client, started.run_id, self.settings.policy);
-        wait(poller, self.settings, |run| is_terminal(&run.state)).await
+        wait(poller, self.settings, Until::Terminal).await
     }
 }
 
@@ -537,19 +664,26 @@ impl fmt::Debug for RunAndWait<'_> {
 ///
 /// A follow-up to a run that has ended starts a new execution of the same run, and for a
 /// moment after the follow-up was accepted the run may still show the terminal state it was in
-/// before. So [`send`](Self::send) reads the run first, sends the follow-up, then polls the run
-/// that took it (the `run_id` of the answer) until it is terminal *and* that terminal state
-/// cannot be the one from before:
+/// before. A new execution can also start and end between two polls, within the same second as
+/// the follow-up, so neither the state nor the clock tells them apart. What does is the run's
+/// timeline (`get_run_timeline`): every event carries the execution it belongs to.
+/// [`send`](Self::send) reads the run and its timeline first, sends the follow-up, then polls
+/// the run that took it (the `run_id` of the answer) until it is terminal *and* that terminal
+/// state is not the one from before:
 /// - the run was live before the follow-up, and the server did not start a new execution
 ///   (`outcome` other than `handoff_execution`): its next terminal state is the answer;
-/// - otherwise a terminal state counts once the run was seen in another state since the
-///   follow-up (working on it, or a different terminal state than before), or when its
-///   `updated_at` is past the second in which the server accepted the follow-up (the `Date`
-///   of its answer; without one, past the `updated_at` read before), so a new execution that
-///   ran entirely between two polls is recognised too.
+/// - the run was seen in another state since the follow-up (working on it, or a different
+///   terminal state than before): its next terminal state is the answer;
+/// - otherwise, at a terminal poll, the timeline is read: the run has settled once it shows an
+///   execution newer than any before the follow-up ending (`oz_run_done`, `oz_run_failed`,
+///   ...). A server whose timeline carries no execution ids is judged by the number of ended
+///   executions; one without a timeline by the run's record, which must be newer than the one
+///   read before (`updated_at` or `finished_at`).
 ///
-/// `max_wait` counts from the first poll after the follow-up; a run that never shows the
-/// follow-up's effect ends in [`WaitError::ExceededMaxWait`], never in the stale state.
+/// A follow-up taken by another run than the one addressed counts once that run was seen in a
+/// state other than terminal. `max_wait` counts from the first poll after the follow-up; a run
+/// that never shows the follow-up's effect ends in [`WaitError::ExceededMaxWait`], never in the
+/// stale state.
 ///
 /// ```no_run
 /// use oz_api_ext::RunWaitExt;
@@ -583,8 +717,8 @@ impl<'a> FollowupAndWait<'a> {
     wait_setters!(settings.policy);
     wait_callbacks!();
 
-    /// Reads the run, sends the follow-up, polls the run until it has settled after the
-    /// follow-up and returns it.
+    /// Reads the run and its timeline, sends the follow-up, polls the run until it has settled
+    /// after the follow-up and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
         let client = self.client;
         let request_failed = |operation, source| WaitError::Api {
@@ -599,6 +733,14 @@ impl<'a> FollowupAndWait<'a> {
             .await
             .map_err(|err| request_failed("get_run", err))?
             .into_inner();
+        // A server without a timeline leaves the run's record to compare.
+        let executions = match client.get_run_timeline().run_id(&self.run_id).send().await {
+            Ok(timeline) => Some(Executions::of(&timeline.events)),
+            Err(err) => {
+                tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, error = %err.summary(), "no timeline; the run's record tells the new execution");
+                None
+            }
+        };
         let submitted = match self.request {
             Ok(request) => {
                 client
@@ -610,24 +752,23 @@ impl<'a> FollowupAndWait<'a> {
             }
             Err(invalid) => Err(oz_api::Error::InvalidRequest(invalid)),
         };
-        let answer = submitted.map_err(|err| request_failed("submit_run_followup", err))?;
-        let accepted_at = answer
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|date| date.to_str().ok())
-            .and_then(|date| DateTime::parse_from_rfc2822(date).ok())
-            .map(|date| date.with_timezone(&Utc));
-        let answer = answer.into_inner();
+        let answer = submitted
+            .map_err(|err| request_failed("submit_run_followup", err))?
+            .into_inner();
         let run_id = answer
             .run_id
             .filter(|id| !id.is_empty())
             .unwrap_or_else(|| self.run_id.clone());
         tracing::debug!(target: "oz_api_ext", run_id = %run_id, outcome = ?answer.outcome, "follow-up accepted");
         // The run read before the follow-up says nothing about another run that took it.
-        let before = (before.run_id == run_id).then_some(before);
-        let mut after = AfterFollowup::new(before, answer.outcome.as_ref(), accepted_at);
+        let same_run = before.run_id == run_id;
+        let after = AfterFollowup::new(
+            same_run.then_some(before),
+            answer.outcome.as_ref(),
+            executions.filter(|_| same_run),
+        );
         let poller = Poller::new(client, run_id, self.settings.policy);
-        wait(poller, self.settings, |run| after.settled(run)).await
+        wait(poller, self.settings, Until::Followup(Box::new(after))).await
     }
 }
 
@@ -641,66 +782,128 @@ impl fmt::Debug for FollowupAndWait<'_> {
     }
 }
 
+/// The executions a run's timeline shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Executions {
+    /// The highest execution id of any event, when the events carry them.
+    newest: Option<i64>,
+    /// The highest execution id among the events that end an execution.
+    newest_ended: Option<i64>,
+    /// How many events end an execution.
+    ended: usize,
+}
+
+impl Executions {
+    fn of(events: &[AiRunTimelineEvent]) -> Self {
+        let ends = |event: &&AiRunTimelineEvent| {
+            matches!(
+                event.event_type,
+                AiRunTimelineEventType::OzRunDone
+                    | AiRunTimelineEventType::OzRunBlocked
+                    | AiRunTimelineEventType::OzRunCancelled
+                    | AiRunTimelineEventType::OzRunFailed
+                    | AiRunTimelineEventType::OzRunErrored
+            )
+        };
+        Self {
+            newest: events.iter().filter_map(|e| e.execution_id).max(),
+            newest_ended: events
+                .iter()
+                .filter(ends)
+                .filter_map(|e| e.execution_id)
+                .max(),
+            ended: events.iter().filter(ends).count(),
+        }
+    }
+
+    /// Whether `now` shows an execution that ended after this timeline was read.
+    fn new_end_in(&self, now: &Executions) -> bool {
+        match self.newest {
+            Some(newest) => now.newest_ended.is_some_and(|ended| ended > newest),
+            None => now.ended > self.ended,
+        }
+    }
+}
+
 /// Tells the run's state after a follow-up from the state it was in before.
 #[derive(Debug)]
 struct AfterFollowup {
-    /// The terminal state the run was in before the follow-up, if it was.
-    ended_as: Option<RunState>,
+    /// The run as read before the follow-up, when it is the run that took it.
+    before: Option<RunItem>,
     /// The run may show a terminal state from before the follow-up.
     stale_possible: bool,
-    /// A terminal poll updated at or after this instant shows the run after the follow-up.
-    updated_since: Option<DateTime<Utc>>,
+    /// The timeline before the follow-up, when the run had ended and the server has one.
+    executions: Option<Executions>,
     /// A poll since the follow-up showed the run in another state than before.
     moved: bool,
+}
+
+/// What a terminal poll needs to count after a follow-up.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Settled,
+    Waiting,
+    /// A newer execution's end in the timeline decides.
+    AskTimeline(Executions),
 }
 
 impl AfterFollowup {
     fn new(
         before: Option<RunItem>,
         outcome: Option<&FollowupOutcome>,
-        accepted_at: Option<DateTime<Utc>>,
+        executions: Option<Executions>,
     ) -> Self {
-        let ended_as = before
-            .as_ref()
-            .map(|run| run.state.clone())
-            .filter(is_terminal);
         // A live run that took the follow-up into its session or queue ends after it. Anything
         // else (a new execution, an ended run, a run not read before, an outcome this version
         // does not know) may still show the old state for a while.
         let live_before = before.as_ref().is_some_and(|run| !is_terminal(&run.state));
         let new_execution = matches!(outcome, Some(FollowupOutcome::HandoffExecution));
-        let stale_possible = new_execution || !live_before;
-        // `Date` has whole seconds: the follow-up was accepted before the end of that second.
-        let updated_since = match (accepted_at, &before) {
-            (Some(at), _) => Some(at + chrono::Duration::seconds(1)),
-            (None, Some(run)) => Some(run.updated_at + chrono::Duration::nanoseconds(1)),
-            (None, None) => None,
-        };
         Self {
-            ended_as,
-            stale_possible,
-            updated_since,
+            stale_possible: new_execution || !live_before,
+            before,
+            executions,
             moved: false,
         }
     }
 
-    fn settled(&mut self, run: &RunItem) -> bool {
+    fn judge(&mut self, run: &RunItem) -> Verdict {
         if !is_terminal(&run.state) {
             self.moved = true;
-            return false;
+            return Verdict::Waiting;
         }
-        if self
-            .ended_as
+        let ended_as = self
+            .before
             .as_ref()
-            .is_some_and(|before| *before != run.state)
-        {
+            .map(|before| &before.state)
+            .filter(|state| is_terminal(state));
+        if ended_as.is_some_and(|before| *before != run.state) {
             self.moved = true;
         }
-        !self.stale_possible
-            || self.moved
-            || self
-                .updated_since
-                .is_some_and(|since| run.updated_at >= since)
+        if !self.stale_possible || self.moved {
+            return Verdict::Settled;
+        }
+        // A run live before may end its old execution after the timeline was read: only
+        // execution ids tell that end from the new one's, and only for a run ended before is
+        // a newer record the new execution's.
+        let ended_before = ended_as.is_some();
+        match (&self.before, self.executions) {
+            (Some(_), Some(executions)) if ended_before || executions.newest.is_some() => {
+                Verdict::AskTimeline(executions)
+            }
+            // No timeline: a record written after the one read before.
+            (Some(before), None) if ended_before => {
+                let newer = run.updated_at > before.updated_at
+                    || run.finished_at.is_some_and(|finished| {
+                        before.finished_at.is_none_or(|before| finished > before)
+                    });
+                if newer {
+                    Verdict::Settled
+                } else {
+                    Verdict::Waiting
+                }
+            }
+            _ => Verdict::Waiting,
+        }
     }
 }
 
@@ -793,29 +996,59 @@ impl fmt::Debug for RunStateStream {
     }
 }
 
-/// Polls until `settled` accepts a run and returns that run. `settled` sees every state change
+/// When a wait is over.
+enum Until {
+    /// At the first terminal state.
+    Terminal,
+    /// At the first terminal state after a follow-up.
+    Followup(Box<AfterFollowup>),
+}
+
+impl Until {
+    async fn settled(&mut self, poller: &mut Poller, run: &RunItem) -> Result<bool, Stop> {
+        let after = match self {
+            Self::Terminal => return Ok(is_terminal(&run.state)),
+            Self::Followup(after) => after,
+        };
+        match after.judge(run) {
+            Verdict::Settled => Ok(true),
+            Verdict::Waiting => Ok(false),
+            Verdict::AskTimeline(before) => {
+                let now = poller.timeline().await?;
+                Ok(before.new_end_in(&now))
+            }
+        }
+    }
+}
+
+/// Polls until `until` accepts a run and returns that run. `until` sees every state change
 /// and every terminal poll.
 async fn wait(
     mut poller: Poller,
     mut settings: WaitSettings<'_>,
-    mut settled: impl FnMut(&RunItem) -> bool,
+    mut until: Until,
 ) -> Result<RunItem, WaitError> {
     loop {
-        match poller.next_change().await {
+        let outcome = match poller.next_change().await {
             Ok(Change { run, new_state }) => {
                 if new_state && let Some(callback) = settings.on_state_change.as_mut() {
                     callback(&run);
                 }
-                if settled(&run) {
-                    return Ok(run);
+                match until.settled(&mut poller, &run).await {
+                    Ok(true) => return Ok(run),
+                    Ok(false) => continue,
+                    Err(stop) => stop,
                 }
             }
-            Err(Stop::Timeout(timeout)) if settings.cancel_on_timeout => {
-                let cancel = cancel(&poller.client, &timeout.last_run.run_id).await;
-                return Err(Stop::Timeout(timeout).into_error(cancel));
+            Err(stop) => stop,
+        };
+        return Err(match outcome {
+            Stop::Timeout(timeout) if settings.cancel_on_timeout => {
+                let cancel = cancel(&poller.client, &timeout.run_id).await;
+                Stop::Timeout(timeout).into_error(cancel)
             }
-            Err(stop) => return Err(stop.into_error(CancelOutcome::NotRequested)),
-        }
+            stop => stop.into_error(CancelOutcome::NotRequested),
+        });
     }
 }
 
@@ -839,6 +1072,7 @@ async fn cancel(client: &Client, run_id: &str) -> CancelOutcome {
 enum Stop {
     Timeout(Timeout),
     Request {
+        operation: &'static str,
         run_id: String,
         source: Box<ApiError>,
     },
@@ -848,7 +1082,8 @@ struct Timeout {
     max_wait: Duration,
     elapsed: Duration,
     polls: u32,
-    last_run: Box<RunItem>,
+    run_id: String,
+    last_run: Option<Box<RunItem>>,
 }
 
 impl Stop {
@@ -858,11 +1093,16 @@ impl Stop {
                 max_wait: t.max_wait,
                 elapsed: t.elapsed,
                 polls: t.polls,
+                run_id: t.run_id,
                 last_run: t.last_run,
                 cancel,
             },
-            Stop::Request { run_id, source } => WaitError::Api {
-                operation: "get_run",
+            Stop::Request {
+                operation,
+                run_id,
+                source,
+            } => WaitError::Api {
+                operation,
                 run_id: Some(run_id),
                 source,
             },
@@ -931,30 +1171,61 @@ impl Poller {
                 tokio::time::sleep_until(at).await;
                 Ok(())
             }
-            None => Err(Stop::Timeout(Timeout {
-                max_wait: self.policy.max_wait,
-                elapsed: now - started,
-                polls: self.polls,
-                last_run: Box::new(self.last.clone().expect("a poll happened")),
-            })),
+            None => Err(self.timeout(now)),
         }
+    }
+
+    fn timeout(&self, now: Instant) -> Stop {
+        Stop::Timeout(Timeout {
+            max_wait: self.policy.max_wait,
+            elapsed: now - self.started.unwrap_or(now),
+            polls: self.polls,
+            run_id: self.run_id.clone(),
+            last_run: self.last.clone().map(Box::new),
+        })
+    }
+
+    /// Runs a request of the wait, abandoned at the deadline: a slow answer or the client's
+    /// retries never carry the wait past `max_wait`.
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        request: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, Stop> {
+        let deadline = self
+            .started
+            .and_then(|started| self.policy.request_deadline(started, self.final_poll));
+        let answer = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, request).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, operation, "request abandoned at the deadline");
+                    return Err(self.timeout(Instant::now()));
+                }
+            },
+            None => request.await,
+        };
+        answer.map_err(|err| Stop::Request {
+            operation,
+            run_id: self.run_id.clone(),
+            source: Box::new(err),
+        })
     }
 
     async fn poll(&mut self) -> Result<RunItem, Stop> {
         self.started.get_or_insert_with(Instant::now);
         self.polls += 1;
-        let result = self.client.get_run().run_id(&self.run_id).send().await;
-        match result {
-            Ok(run) => {
-                let run = run.into_inner();
-                tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, state = %run.state, poll = self.polls, "polled run");
-                Ok(run)
-            }
-            Err(err) => Err(Stop::Request {
-                run_id: self.run_id.clone(),
-                source: Box::new(err),
-            }),
-        }
+        let request = self.client.get_run().run_id(&self.run_id).send();
+        let run = self.bounded("get_run", request).await?.into_inner();
+        tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, state = %run.state, poll = self.polls, "polled run");
+        Ok(run)
+    }
+
+    /// The executions the run's timeline shows now.
+    async fn timeline(&mut self) -> Result<Executions, Stop> {
+        let request = self.client.get_run_timeline().run_id(&self.run_id).send();
+        let timeline = self.bounded("get_run_timeline", request).await?;
+        Ok(Executions::of(&timeline.events))
     }
 }
 
@@ -1049,66 +1320,106 @@ mod tests {
         .expect("a run")
     }
 
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().expect("an RFC 3339 instant")
+    fn event(kind: &str, execution: Option<i64>) -> AiRunTimelineEvent {
+        serde_json::from_value(serde_json::json!({
+            "event_uuid": "e",
+            "run_id": "run_1",
+            "event_type": kind,
+            "execution_id": execution,
+            "occurred_at": "2025-03-14T09:00:00Z",
+        }))
+        .expect("an event")
     }
 
     #[test]
-    fn after_a_followup_the_old_terminal_state_does_not_count() {
+    fn after_a_followup_the_old_terminal_state_needs_a_newer_execution() {
         let before = run(RunState::Succeeded, "2025-03-14T09:30:00Z");
-        let accepted = Some(at("2025-03-14T10:00:00Z"));
-        let new = |outcome| AfterFollowup::new(Some(before.clone()), outcome, accepted);
+        let first = Executions::of(&[
+            event("oz_run_created", Some(1)),
+            event("oz_run_done", Some(1)),
+        ]);
         let handoff = Some(&FollowupOutcome::HandoffExecution);
+        let mut after = AfterFollowup::new(Some(before.clone()), handoff, Some(first));
+        // Same state, same clock: only the timeline can tell.
+        assert_eq!(after.judge(&before), Verdict::AskTimeline(first));
+        let second_started = Executions::of(&[
+            event("oz_run_done", Some(1)),
+            event("oz_run_created", Some(2)),
+        ]);
+        assert!(!first.new_end_in(&second_started));
+        let second_ended = Executions::of(&[
+            event("oz_run_done", Some(1)),
+            event("oz_run_created", Some(2)),
+            event("oz_run_failed", Some(2)),
+        ]);
+        assert!(first.new_end_in(&second_ended));
 
-        let mut after = new(handoff);
-        assert!(!after.settled(&before), "the state from before");
-        assert!(!after.settled(&run(RunState::Succeeded, "2025-03-14T10:00:00.999Z")));
-        assert!(after.settled(&run(RunState::Succeeded, "2025-03-14T10:00:01Z")));
-
-        // Seen working, then ended: whatever the clocks say.
-        let mut after = new(handoff);
-        assert!(!after.settled(&run(RunState::Queued, "2025-03-14T09:00:00Z")));
-        assert!(after.settled(&run(RunState::Succeeded, "2025-03-14T09:00:00Z")));
+        // Seen working, then ended: whatever the timeline says.
+        assert_eq!(
+            after.judge(&run(RunState::Queued, "2025-03-14T09:00:00Z")),
+            Verdict::Waiting
+        );
+        assert_eq!(after.judge(&before), Verdict::Settled);
 
         // Another terminal state than before.
-        let mut after = new(handoff);
-        assert!(after.settled(&run(RunState::Failed, "2025-03-14T09:00:00Z")));
+        let mut after = AfterFollowup::new(Some(before.clone()), handoff, Some(first));
+        assert_eq!(
+            after.judge(&run(RunState::Failed, "2025-03-14T09:00:00Z")),
+            Verdict::Settled
+        );
+    }
 
-        // An ended run is suspected of showing its old state whatever the outcome says.
-        let mut after = new(Some(&FollowupOutcome::QueuePending));
-        assert!(!after.settled(&before));
-        let mut after = new(None);
-        assert!(!after.settled(&before));
+    #[test]
+    fn a_timeline_without_execution_ids_counts_ended_executions() {
+        let before = Executions::of(&[event("oz_run_created", None), event("oz_run_done", None)]);
+        assert_eq!(before.newest, None);
+        let same = Executions::of(&[event("oz_run_created", None), event("oz_run_done", None)]);
+        assert!(!before.new_end_in(&same));
+        let more = Executions::of(&[
+            event("oz_run_done", None),
+            event("oz_run_created", None),
+            event("oz_run_blocked", None),
+        ]);
+        assert!(before.new_end_in(&more));
+    }
+
+    #[test]
+    fn without_a_timeline_the_record_must_be_newer_than_before() {
+        let before = run(RunState::Succeeded, "2025-03-14T09:30:00Z");
+        let handoff = Some(&FollowupOutcome::HandoffExecution);
+        let mut after = AfterFollowup::new(Some(before.clone()), handoff, None);
+        assert_eq!(after.judge(&before), Verdict::Waiting);
+        assert_eq!(
+            after.judge(&run(RunState::Succeeded, "2025-03-14T09:30:00.001Z")),
+            Verdict::Settled
+        );
+        // Nothing to compare with: only a state seen since counts.
+        let mut after = AfterFollowup::new(None, None, None);
+        assert_eq!(after.judge(&before), Verdict::Waiting);
+        assert_eq!(
+            after.judge(&run(RunState::Inprogress, "2025-03-14T09:30:00Z")),
+            Verdict::Waiting
+        );
+        assert_eq!(after.judge(&before), Verdict::Settled);
     }
 
     #[test]
     fn after_a_followup_to_a_live_run_its_next_terminal_state_counts() {
         let before = run(RunState::Inprogress, "2025-03-14T09:30:00Z");
-        let accepted = Some(at("2025-03-14T10:00:00Z"));
         for outcome in [FollowupOutcome::LiveSession, FollowupOutcome::QueuedPrompt] {
-            let mut after = AfterFollowup::new(Some(before.clone()), Some(&outcome), accepted);
-            assert!(after.settled(&run(RunState::Succeeded, "2025-03-14T09:59:00Z")));
+            let mut after = AfterFollowup::new(Some(before.clone()), Some(&outcome), None);
+            assert_eq!(
+                after.judge(&run(RunState::Succeeded, "2025-03-14T09:29:00Z")),
+                Verdict::Settled
+            );
         }
         // Unless it ended in between and the follow-up started a new execution.
-        let mut after = AfterFollowup::new(
-            Some(before),
-            Some(&FollowupOutcome::HandoffExecution),
-            accepted,
+        let mut after =
+            AfterFollowup::new(Some(before), Some(&FollowupOutcome::HandoffExecution), None);
+        assert_eq!(
+            after.judge(&run(RunState::Succeeded, "2025-03-14T09:29:00Z")),
+            Verdict::Waiting
         );
-        assert!(!after.settled(&run(RunState::Succeeded, "2025-03-14T09:59:00Z")));
-    }
-
-    #[test]
-    fn without_a_date_the_run_must_change_after_it_was_read() {
-        let before = run(RunState::Succeeded, "2025-03-14T09:30:00Z");
-        let mut after = AfterFollowup::new(Some(before.clone()), None, None);
-        assert!(!after.settled(&before));
-        assert!(after.settled(&run(RunState::Succeeded, "2025-03-14T09:30:00.001Z")));
-        // Nothing to compare with: only a state seen since counts.
-        let mut after = AfterFollowup::new(None, None, None);
-        assert!(!after.settled(&before));
-        assert!(!after.settled(&run(RunState::Inprogress, "2025-03-14T09:30:00Z")));
-        assert!(after.settled(&before));
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! Every workflow error reads well in an error chain: its `Display` is one line about what the
-//! workflow was doing, and whatever caused it is its `source()`, never repeated in that line.
-//! `anyhow` and friends print `Display` followed by each `source()`, so a line that repeated
-//! its source would show the same text twice. Each error is produced by a real failure against
+//! What a workflow error shows. A wait's and a listing's `Display` is one line about what the
+//! workflow was doing followed by its cause's one line, the cause staying its `source()`, and
+//! their `Debug` is one line too (what `?` in `main` prints). A download's `Display` is one
+//! line that does not repeat its `source()`. Each error is produced by a real failure against
 //! a local server, without timers: every case fails on its first request.
 
 use std::error::Error;
@@ -52,6 +52,31 @@ fn assert_reads_once(err: &(dyn Error + 'static), sources: usize) -> Vec<String>
     lines
 }
 
+/// `err` is one non-empty line that ends with the line of its direct source (a workflow error
+/// names its cause), and `Debug` is one line as well. Returns the chain.
+fn assert_names_its_cause(err: &(dyn Error + 'static), sources: usize) -> Vec<String> {
+    let lines = chain(err);
+    let (top, below) = lines.split_first().expect("the error itself");
+    assert!(!top.is_empty(), "{err:?}");
+    assert!(!top.contains('\n'), "more than one line: {top:?}");
+    assert!(
+        below.len() >= sources,
+        "expected {sources} source(s) under {top:?}, got {below:?}"
+    );
+    if let Some(cause) = below.first() {
+        assert!(
+            top.ends_with(cause.as_str()),
+            "{top:?} does not name {cause:?}"
+        );
+    }
+    let debug = format!("{err:?}");
+    assert!(
+        !debug.contains('\n'),
+        "Debug of more than one line: {debug}"
+    );
+    lines
+}
+
 fn problem(status: u16, title: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({
         "type": "https://docs.warp.dev/reference/api-and-sdk/troubleshooting/errors/resource-not-found/",
@@ -73,7 +98,7 @@ fn run_json(run_id: &str, state: &str) -> Value {
 }
 
 #[tokio::test]
-async fn wait_errors_read_once() {
+async fn wait_errors_name_their_cause() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v1/agent/runs/gone"))
@@ -97,8 +122,11 @@ async fn wait_errors_read_once() {
 
     let failed = client.wait_for_run("gone").send().await.unwrap_err();
     assert!(matches!(failed, WaitError::Api { .. }), "{failed:?}");
-    let lines = assert_reads_once(&failed, 1);
-    assert_eq!(lines[0], "get_run of run gone failed");
+    let lines = assert_names_its_cause(&failed, 1);
+    assert_eq!(
+        lines[0],
+        format!("get_run of run gone failed: {}", lines[1])
+    );
     assert!(lines[1].contains("Run not found"), "{lines:?}");
     assert!(failed.api_error().is_some());
 
@@ -121,8 +149,11 @@ async fn wait_errors_read_once() {
         ),
         "{timed_out:?}"
     );
-    let lines = assert_reads_once(&timed_out, 1);
-    assert!(lines[0].ends_with("; cancelling it failed"), "{lines:?}");
+    let lines = assert_names_its_cause(&timed_out, 1);
+    assert!(
+        lines[0].contains("; cancelling it failed: 409"),
+        "{lines:?}"
+    );
     assert!(lines[1].starts_with("409 Conflict"), "{lines:?}");
     assert!(
         timed_out.api_error().is_none(),
@@ -135,11 +166,11 @@ async fn wait_errors_read_once() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(assert_reads_once(&plain, 0).len(), 1, "no source");
+    assert_eq!(assert_names_its_cause(&plain, 0).len(), 1, "no source");
 }
 
 #[tokio::test]
-async fn pagination_errors_read_once() {
+async fn pagination_errors_name_their_cause() {
     let server = MockServer::start().await;
     let page = |ids: &[&str], next: &str| {
         let runs: Vec<Value> = ids.iter().map(|id| run_json(id, "FAILED")).collect();
@@ -173,14 +204,21 @@ async fn pagination_errors_read_once() {
         matches!(repeated, PaginationError::RepeatedCursor { .. }),
         "{repeated:?}"
     );
-    assert_eq!(assert_reads_once(repeated, 0).len(), 1, "no source");
+    assert_eq!(assert_names_its_cause(repeated, 0).len(), 1, "no source");
     assert!(!repeated.to_string().contains("c2"), "the cursor stays out");
+    assert!(
+        !format!("{repeated:?}").contains("c2"),
+        "the cursor stays out"
+    );
 
     let results: Vec<_> = client.list_factories().pages().collect().await;
     let failed = results[0].as_ref().unwrap_err();
     assert!(matches!(failed, PaginationError::Api { .. }), "{failed:?}");
-    let lines = assert_reads_once(failed, 1);
-    assert_eq!(lines[0], "listing factories failed on page 1");
+    let lines = assert_names_its_cause(failed, 1);
+    assert_eq!(
+        lines[0],
+        format!("listing factories failed on page 1: {}", lines[1])
+    );
     assert!(lines[1].starts_with("503 Service Unavailable"), "{lines:?}");
     assert!(failed.api_error().is_some());
 }

@@ -400,9 +400,12 @@ async fn a_failed_factory_page_names_the_listing_and_keeps_the_api_error() {
     ));
     let status = err.api_error().and_then(|e| e.status()).map(|s| s.as_u16());
     assert_eq!(status, Some(403));
-    assert_eq!(err.to_string(), "listing factories failed on page 2");
     let cause = std::error::Error::source(err).expect("the client's error");
     assert!(cause.to_string().starts_with("403"), "{cause}");
+    assert_eq!(
+        err.to_string(),
+        format!("listing factories failed on page 2: {cause}")
+    );
 }
 
 #[tokio::test]

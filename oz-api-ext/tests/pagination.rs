@@ -320,7 +320,11 @@ async fn a_failed_page_ends_the_listing_with_the_request_error() {
     assert!(source.is_transient());
     // An undocumented status still arrives with its problem body.
     assert!(source.message().unwrap().contains("upstream overloaded"));
-    assert_eq!(err.to_string(), "listing runs failed on page 2");
+    let cause = std::error::Error::source(err).expect("the client's error");
+    assert_eq!(
+        err.to_string(),
+        format!("listing runs failed on page 2: {cause}")
+    );
     let cause = std::error::Error::source(err).expect("the client's error");
     assert!(
         cause.to_string().starts_with("503 Service Unavailable: "),
@@ -538,4 +542,53 @@ fn streams_are_send() {
     let client = Config::new("wk-test-key").build().unwrap();
     assert_send(&client.list_runs().items().prefetch(true));
     assert_send(&client.list_runs().pages());
+}
+
+/// A server whose every page points to a new cursor, forever.
+struct Endless;
+
+impl wiremock::Respond for Endless {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let n: u64 = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "cursor")
+            .and_then(|(_, v)| v.strip_prefix('c').and_then(|n| n.parse().ok()))
+            .unwrap_or(0);
+        let id = format!("r{n}");
+        page(&[id.as_str()], Some(&format!("c{}", n + 1)))
+    }
+}
+
+#[tokio::test]
+async fn max_pages_bounds_the_items_of_a_listing_that_never_ends() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(RUNS_PATH))
+        .respond_with(Endless)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+
+    let runs: Vec<_> = client
+        .list_runs()
+        .items()
+        .max_pages(3)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&runs), ["r0", "r1", "r2"]);
+    assert_eq!(received(&server).await.len(), 3, "no fourth page requested");
+
+    // With prefetch too, no page beyond the bound is requested.
+    let runs: Vec<_> = client
+        .list_runs()
+        .items()
+        .max_pages(2)
+        .prefetch(true)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&runs), ["r0", "r1"]);
+    assert_eq!(received(&server).await.len(), 5);
 }

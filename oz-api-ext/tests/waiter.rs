@@ -1,12 +1,12 @@
 //! Waiting for runs against a real local server on tokio's paused clock: which run comes
 //! back, when each poll is sent, and what happens at the deadline.
 //!
-//! The clock is paused, so tokio jumps to the next timer whenever the runtime is idle. While a
-//! request waits for the server's socket, the only timers would be the client's own timeouts
-//! and connection-pool housekeeping, and jumping to them would fail the request at once. The
-//! tests therefore use a client whose HTTP layer has neither: during a request no timer is
-//! armed, the runtime waits for the socket, and the clock stands still. The server notes the
-//! paused clock's time of every request it receives.
+//! The clock is paused, so tokio jumps to the next timer whenever the runtime is idle. The
+//! waiters arm a timer for their deadline during every request, so the server runs on the
+//! test's own runtime (see `support`): an answer is ready before the runtime goes idle, and
+//! the clock moves only when every task waits for a timer. The tests use a client whose HTTP
+//! layer has no timers of its own. The server notes the paused clock's time of every request it
+//! receives.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,8 +17,9 @@ use oz_api_ext::oz_api::{ApiErrorExt, Client, ClientInfo, Config};
 use oz_api_ext::{CancelOutcome, RunWaitExt, WaitError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+mod support;
+
+use support::{Mock, MockServer, Request, Respond, ResponseTemplate, method, path};
 
 const RUN_PATH: &str = "/api/v1/agent/runs/run_1";
 const CANCEL_PATH: &str = "/api/v1/agent/runs/run_1/cancel";
@@ -66,7 +67,6 @@ fn run_json(state: &str) -> Value {
 struct Script {
     answers: Arc<Vec<ResponseTemplate>>,
     arrivals: Arc<Mutex<Vec<Instant>>>,
-    clock: tokio::runtime::Handle,
 }
 
 impl Script {
@@ -74,7 +74,6 @@ impl Script {
         Self {
             answers: Arc::new(answers),
             arrivals: Arc::default(),
-            clock: tokio::runtime::Handle::current(),
         }
     }
 
@@ -106,8 +105,6 @@ impl Script {
 
 impl Respond for Script {
     fn respond(&self, _: &Request) -> ResponseTemplate {
-        // The server runs on its own thread; the test's runtime owns the paused clock.
-        let _runtime = self.clock.enter();
         let mut arrivals = self.arrivals.lock().unwrap();
         arrivals.push(Instant::now());
         let index = (arrivals.len() - 1).min(self.answers.len() - 1);
@@ -199,13 +196,14 @@ async fn exceeding_max_wait_reports_the_last_run_and_polls_once_more_at_the_dead
         polls,
         last_run,
         cancel,
+        ..
     } = &err
     else {
         panic!("expected a timeout, got {err}");
     };
     assert_eq!(*reported, max_wait);
     assert_eq!(*polls as usize, arrivals.len());
-    assert_eq!(last_run.state, RunState::Inprogress);
+    assert_eq!(last_run.as_ref().unwrap().state, RunState::Inprogress);
     assert!(matches!(cancel, CancelOutcome::NotRequested));
     // The last poll is aligned to the deadline, and nothing follows it.
     assert_eq!(*arrivals.last().unwrap() - started, max_wait);
@@ -220,7 +218,9 @@ async fn exceeding_max_wait_reports_the_last_run_and_polls_once_more_at_the_dead
     );
     assert_eq!(
         err.to_string(),
-        format!("run run_1 still INPROGRESS after 25.0 s ({polls} polls, max wait 25.0 s)")
+        format!(
+            "run run_1 still INPROGRESS after 25.0 s ({polls} polls): max wait of 25.0 s exceeded"
+        )
     );
     assert_eq!(err.last_run().unwrap().run_id, "run_1");
 }
@@ -370,7 +370,7 @@ async fn cancel_on_timeout_cancels_the_run_once_the_client_retried_the_conflicts
         panic!("expected a timeout, got {err}");
     };
     assert!(matches!(cancel, CancelOutcome::Cancelled), "{cancel:?}");
-    assert_eq!(last_run.state, RunState::Pending);
+    assert_eq!(last_run.as_ref().unwrap().state, RunState::Pending);
     let attempts = cancels.arrivals();
     assert_eq!(attempts.len(), 3);
     assert_eq!(attempts[0] - started, max_wait, "cancelled at the deadline");
@@ -423,7 +423,11 @@ async fn a_cancel_that_keeps_conflicting_is_sent_once_plus_the_clients_retries()
             "max_retries {max_retries}"
         );
         assert_eq!(cancels.arrivals().len(), cancel_requests);
-        assert!(err.to_string().ends_with("; cancelling it failed"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("; cancelling it failed: 409 Conflict"),
+            "{err}"
+        );
         let source = std::error::Error::source(&err).expect("the cancellation's error");
         assert!(source.to_string().starts_with("409 Conflict"), "{source}");
     }
@@ -490,7 +494,10 @@ async fn a_failed_poll_ends_the_wait_with_the_request_error() {
     assert_eq!(*operation, "get_run");
     assert_eq!(run_id.as_deref(), Some("run_1"));
     assert!(source.is_not_found());
-    assert_eq!(err.to_string(), "get_run of run run_1 failed");
+    assert_eq!(
+        err.to_string(),
+        "get_run of run run_1 failed: 404 Not Found resource_not_found: Run not found"
+    );
     assert_eq!(
         std::error::Error::source(&err).unwrap().to_string(),
         "404 Not Found resource_not_found: Run not found"
@@ -531,6 +538,7 @@ async fn run_and_wait_reports_a_failed_start() {
 }
 
 const FOLLOWUP_PATH: &str = "/api/v1/agent/runs/run_1/followups";
+const TIMELINE_PATH: &str = "/api/v1/agent/runs/run_1/timeline";
 /// When the server accepted the follow-up (its `Date`), and instants around it.
 const ACCEPTED: &str = "Fri, 14 Mar 2025 10:00:00 GMT";
 const BEFORE: &str = "2025-03-14T09:31:07Z";
@@ -608,14 +616,15 @@ async fn followup_and_wait_skips_the_terminal_state_from_before_the_followup() {
     assert_eq!(runs.arrivals().len(), 5);
     assert_delays_follow_the_policy(&runs.arrivals()[1..]);
     assert_eq!(
-        requests(&server).await[..3],
+        requests(&server).await[..4],
         [
             format!("GET {RUN_PATH}"),
+            format!("GET {TIMELINE_PATH}"),
             format!("POST {FOLLOWUP_PATH}"),
             format!("GET {RUN_PATH}")
         ]
     );
-    let post = &server.received_requests().await.unwrap()[1];
+    let post = &server.received_requests().await.unwrap()[2];
     let body: Value = serde_json::from_slice(&post.body).unwrap();
     assert_eq!(body, json!({"message": "Also update the changelog"}));
     assert_eq!(
@@ -629,17 +638,76 @@ async fn followup_and_wait_skips_the_terminal_state_from_before_the_followup() {
     );
 }
 
-/// A new execution can start and end between two polls: the run is then never seen working,
-/// but its `updated_at` moved past the second in which the follow-up was accepted. A touch
-/// within that second does not count.
+/// The timeline of run_1 with these events, each `(event_type, execution_id)`.
+fn timeline(events: &[(&str, i64)]) -> ResponseTemplate {
+    let events: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, execution))| {
+            json!({
+                "event_uuid": format!("ev-{i}"),
+                "run_id": "run_1",
+                "execution_id": execution,
+                "event_type": kind,
+                "occurred_at": BEFORE,
+            })
+        })
+        .collect();
+    ResponseTemplate::new(200).set_body_json(json!({ "events": events }))
+}
+
+/// A new execution can start and end between two polls and within the same instant as
+/// everything before it (a simulator on a paused clock, whole-second timestamps): the run is
+/// never seen working and its record looks exactly as before. Its timeline shows the new
+/// execution ending.
 #[tokio::test(start_paused = true)]
-async fn followup_and_wait_recognises_a_new_execution_that_ended_between_two_polls() {
+async fn followup_and_wait_recognises_a_new_execution_by_the_timeline() {
+    let server = MockServer::start().await;
+    let runs = Script::new(vec![run_at("run_1", "SUCCEEDED", BEFORE)]);
+    runs.mount(&server, "GET", RUN_PATH).await;
+    let timelines = Script::new(vec![
+        timeline(&[("oz_run_created", 1), ("oz_run_done", 1)]),
+        timeline(&[
+            ("oz_run_created", 1),
+            ("oz_run_done", 1),
+            ("oz_run_created", 2),
+        ]),
+        timeline(&[
+            ("oz_run_created", 1),
+            ("oz_run_done", 1),
+            ("oz_run_created", 2),
+            ("oz_run_done", 2),
+        ]),
+    ]);
+    timelines.mount(&server, "GET", TIMELINE_PATH).await;
+    accept_followup(
+        &server,
+        json!({"run_id": "run_1", "outcome": "handoff_execution"}),
+    )
+    .await;
+
+    let run = client(&server)
+        .followup_and_wait("run_1", followup("Run the tests again"))
+        .max_wait(Duration::from_secs(600))
+        .send()
+        .await
+        .expect("the run settles again");
+
+    assert_eq!(run.state, RunState::Succeeded);
+    // Read before, then two polls: the second sees execution 2 ended.
+    assert_eq!(runs.arrivals().len(), 3);
+    assert_eq!(timelines.arrivals().len(), 3);
+}
+
+/// Without a timeline (a server that has none), a record written after the one read before
+/// tells the new execution, however close in time.
+#[tokio::test(start_paused = true)]
+async fn without_a_timeline_a_newer_record_tells_the_new_execution() {
     let server = MockServer::start().await;
     let runs = Script::new(vec![
         run_at("run_1", "SUCCEEDED", BEFORE),
         run_at("run_1", "SUCCEEDED", BEFORE),
-        run_at("run_1", "SUCCEEDED", SAME_SECOND),
-        run_at("run_1", "SUCCEEDED", LATER),
+        run_at("run_1", "SUCCEEDED", "2025-03-14T09:31:07.000001Z"),
     ]);
     runs.mount(&server, "GET", RUN_PATH).await;
     accept_followup(
@@ -654,8 +722,11 @@ async fn followup_and_wait_recognises_a_new_execution_that_ended_between_two_pol
         .await
         .expect("the run settles again");
 
-    assert_eq!(run.updated_at.to_rfc3339(), "2025-03-14T10:02:00+00:00");
-    assert_eq!(runs.arrivals().len(), 4);
+    assert_eq!(
+        run.updated_at.to_rfc3339(),
+        "2025-03-14T09:31:07.000001+00:00"
+    );
+    assert_eq!(runs.arrivals().len(), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -763,7 +834,7 @@ async fn a_run_that_never_shows_the_followup_times_out_instead_of_returning_its_
     else {
         panic!("expected a timeout, got {err:?}");
     };
-    assert_eq!(last_run.state, RunState::Succeeded);
+    assert_eq!(last_run.as_ref().unwrap().state, RunState::Succeeded);
     assert_eq!(*polls as usize + 1, runs.arrivals().len());
     assert!(
         err.to_string()
@@ -837,4 +908,99 @@ fn waiters_are_send() {
             .followup_and_wait("run_1", RunFollowupRequest::builder())
             .send(),
     );
+}
+
+/// `max_wait` bounds the whole wait: a poll that the server answers slowly, or that the
+/// client's request hook retries, is abandoned at the deadline.
+#[tokio::test(start_paused = true)]
+async fn the_wait_ends_at_its_deadline_even_with_a_poll_in_flight() {
+    let server = MockServer::start().await;
+    let slow = Script::new(vec![
+        ResponseTemplate::new(200)
+            .set_body_json(run_json("INPROGRESS"))
+            .set_delay(Duration::from_secs(30)),
+    ]);
+    slow.mount(&server, "GET", RUN_PATH).await;
+    let max_wait = Duration::from_secs(2);
+
+    let started = Instant::now();
+    let err = client_with_retries(&server, 3)
+        .wait_for_run("run_1")
+        .max_wait(max_wait)
+        .send()
+        .await
+        .unwrap_err();
+
+    assert_eq!(Instant::now() - started, max_wait, "{err}");
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(err.run_id(), Some("run_1"));
+    assert!(err.last_run().is_none(), "no poll was answered");
+    assert_eq!(
+        err.to_string(),
+        "run run_1 not read after 2.0 s (1 polls): max wait of 2.0 s exceeded"
+    );
+    assert_eq!(slow.arrivals().len(), 1);
+
+    // A server that answers each attempt with a slow 503: the client's retries do not carry
+    // the wait past its deadline either; the poll sent at the deadline has one more second.
+    let server = MockServer::start().await;
+    let failing = Script::new(vec![
+        ResponseTemplate::new(200).set_body_json(run_json("INPROGRESS")),
+        ResponseTemplate::new(503)
+            .set_body_json(json!({"title": "Service Unavailable", "status": 503}))
+            .set_delay(Duration::from_millis(1500)),
+    ]);
+    failing.mount(&server, "GET", RUN_PATH).await;
+    let started = Instant::now();
+    let err = client_with_retries(&server, 5)
+        .wait_for_run("run_1")
+        .max_wait(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap_err();
+    let waited = Instant::now() - started;
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(waited <= Duration::from_secs(6), "waited {waited:?}: {err}");
+    assert_eq!(err.last_run().unwrap().state, RunState::Inprogress);
+}
+
+/// What `?` in `main` prints: one line with the facts, not a whole run.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_debugs_as_one_short_line() {
+    let server = MockServer::start().await;
+    let mut run = run_json("INPROGRESS");
+    run["prompt"] = json!("x".repeat(5_000));
+    Script::new(vec![ResponseTemplate::new(200).set_body_json(run)])
+        .mount(&server, "GET", RUN_PATH)
+        .await;
+    let err = client(&server)
+        .wait_for_run("run_1")
+        .max_wait(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap_err();
+    let debug = format!("{err:?}");
+    assert!(!debug.contains('\n'), "{debug}");
+    assert!(debug.len() < 200, "{} bytes: {debug}", debug.len());
+    assert!(debug.starts_with("ExceededMaxWait {"), "{debug}");
+    for fact in ["run_1", "INPROGRESS", "polls", "elapsed"] {
+        assert!(debug.contains(fact), "{fact} missing from {debug}");
+    }
+    assert_eq!(err.last_run().unwrap().prompt.len(), 5_000);
+}
+
+/// A `max_wait` of zero still reads the run once: its one poll is the poll at the deadline.
+#[tokio::test(start_paused = true)]
+async fn a_zero_max_wait_reads_the_run_once() {
+    let server = MockServer::start().await;
+    let polls = Script::states(&["QUEUED"]);
+    polls.mount(&server, "GET", RUN_PATH).await;
+    let err = client(&server)
+        .wait_for_run("run_1")
+        .max_wait(Duration::ZERO)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.last_run().unwrap().state, RunState::Queued, "{err:?}");
+    assert_eq!(polls.arrivals().len(), 1);
 }

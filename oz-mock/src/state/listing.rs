@@ -39,6 +39,9 @@ pub(crate) const SOURCES: [&str; 22] = [
 const SORT_BY: [&str; 4] = ["updated_at", "created_at", "title", "agent"];
 const SORT_ORDER: [&str; 2] = ["asc", "desc"];
 
+/// The most runs one page of an `ancestor_run_id` listing holds, whatever `limit` says.
+pub(crate) const ANCESTOR_LIMIT: usize = 100;
+
 /// Values of the `task_status` filter: the high-level status of a run's orchestration tree.
 const TASK_STATUSES: [&str; 5] = ["running", "failed", "blocked", "cancelled", "complete"];
 
@@ -62,7 +65,11 @@ pub(crate) struct ListRequest {
 
 impl ListRequest {
     pub(crate) fn parse(query: &Query) -> ApiResult<ListRequest> {
-        let limit = query.int_in("limit", 1, 500, 20)? as usize;
+        let mut limit = query.int_in("limit", 1, 500, 20)? as usize;
+        // The service answers at most this many runs of one ancestor, whatever `limit` says.
+        if query.get("ancestor_run_id").is_some() {
+            limit = limit.min(ANCESTOR_LIMIT);
+        }
         let sort_by = query.one_of("sort_by", &SORT_BY)?.unwrap_or("updated_at");
         let descending = query.one_of("sort_order", &SORT_ORDER)?.unwrap_or("desc") == "desc";
         let states = query
@@ -139,11 +146,17 @@ fn key_of(run: &Run, sort_by: &str) -> SortKey {
 }
 
 impl State {
+    /// The runs `ancestor_run_id` selects: despite its name, the service filters on
+    /// `parent_run_id`, so only the run's direct children.
     fn descendants(&self, ancestor: &str) -> ApiResult<HashSet<usize>> {
-        let root = self.run_index.get(ancestor).copied().ok_or_else(|| {
+        let parent = self.run_index.get(ancestor).copied().ok_or_else(|| {
             ApiError::invalid_request(format!("ancestor run {ancestor} does not exist"))
         })?;
-        Ok(self.subtree(root).into_iter().collect())
+        Ok(self.runs[parent]
+            .children
+            .iter()
+            .filter_map(|child| self.run_index.get(child).copied())
+            .collect())
     }
 
     /// The `task_status` values a run's tree has: `running` when its root or any descendant is
