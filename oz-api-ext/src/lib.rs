@@ -12,7 +12,9 @@
 //!   named for what they describe ([`WaitForRun`], [`Events`], [`Inbox`], [`Download`]),
 //!   streams for what they yield, ending in `Stream`.
 //! - every poller takes `min_delay`, `max_delay` and (when it has an end to wait for)
-//!   `max_wait` (which bounds the whole wait, a request in flight included); every listing
+//!   `max_wait`, which bounds the whole wait from the first poll: a request still in flight
+//!   at the deadline is abandoned there (the poll sent at the deadline has one more second)
+//!   and the wait ends with [`WaitError::ExceededMaxWait`] (`is_timeout()`); every listing
 //!   takes `max_items`, `max_pages` and `prefetch`.
 //! - every workflow error ([`WaitError`], [`PaginationError`], [`DownloadError`]) has a variant
 //!   `Api { operation, source, .. }` for a request that failed, reached with `api_error()`,

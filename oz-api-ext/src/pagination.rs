@@ -520,7 +520,24 @@ impl<'a, P: CursorPaged + 'a> PageStream<'a, P> {
         self
     }
 
-    /// Stops after `pages` pages (at least one).
+    /// Stops after `pages` pages (at least one): no further page is requested. A bound on
+    /// what a server whose cursors never repeat and never end can make the listing fetch.
+    ///
+    /// ```
+    /// use futures::TryStreamExt;
+    /// use oz_api_ext::PaginateExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = oz_mock::OzMock::builder().seed_runs(25).start().await?;
+    /// # let client = oz_api_ext::oz_api::Config::new(mock.api_key())
+    /// #     .base_url(mock.base_url())
+    /// #     .build()?;
+    /// // 25 runs, 10 per page: two pages are requested, the third is not.
+    /// let pages: Vec<_> = client.list_runs().limit(10u64).pages().max_pages(2).try_collect().await?;
+    /// assert_eq!(pages.len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn max_pages(mut self, pages: u64) -> Self {
         self.pager.max_pages = Some(pages.max(1));
         self
@@ -592,6 +609,22 @@ impl<'a, P: CursorPaged + 'a> ItemStream<'a, P> {
     /// Requests no page after the `pages`-th (at least one), like
     /// [`PageStream::max_pages`]: the stream ends after that page's items. A bound on what a
     /// server whose cursors never repeat and never end can make the listing fetch.
+    ///
+    /// ```
+    /// use futures::TryStreamExt;
+    /// use oz_api_ext::PaginateExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = oz_mock::OzMock::builder().seed_runs(25).start().await?;
+    /// # let client = oz_api_ext::oz_api::Config::new(mock.api_key())
+    /// #     .base_url(mock.base_url())
+    /// #     .build()?;
+    /// // 25 runs, 10 per page: the items of the first two pages.
+    /// let runs: Vec<_> = client.list_runs().limit(10u64).items().max_pages(2).try_collect().await?;
+    /// assert_eq!(runs.len(), 20);
+    /// # Ok(()) }
+    /// ```
     pub fn max_pages(mut self, pages: u64) -> Self {
         self.pager.max_pages = Some(pages.max(1));
         self

@@ -113,7 +113,9 @@ pub struct WaitForRuns {
 
 impl WaitForRuns {
     /// Gives up after this long (default 30 minutes), counted from the start of the first
-    /// poll; the last poll is sent at the deadline.
+    /// poll. The last poll is sent at the deadline and has one more second to be answered; any
+    /// other request still unanswered at the deadline is abandoned there. The stream then ends
+    /// with [`WaitError::ExceededMaxWait`], naming one of the runs still pending.
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.policy.max_wait = max_wait;
         self

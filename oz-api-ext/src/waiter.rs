@@ -246,7 +246,19 @@ pub enum WaitError {
     /// failed; the pagination error is the `source`.
     Listing(crate::PaginationError),
     /// The server answered a read of run `requested` with another run, `answered`: the answer
-    /// cannot say anything about the run asked for.
+    /// cannot say anything about the run asked for. [`wait_for_runs`](crate::WaitForRunsExt)
+    /// yields it as an error item for that run and goes on with the others.
+    ///
+    /// ```
+    /// use oz_api_ext::WaitError;
+    ///
+    /// let err = WaitError::ForeignRun {
+    ///     requested: "run_1".to_owned(),
+    ///     answered: "run_2".to_owned(),
+    /// };
+    /// assert_eq!(err.run_id(), Some("run_1"));
+    /// assert_eq!(err.to_string(), "reading run run_1 answered with another run, run_2");
+    /// ```
     ForeignRun {
         /// The run the wait asked for.
         requested: String,
@@ -275,7 +287,30 @@ impl WaitError {
         }
     }
 
-    /// The run the error is about, when it is about one run.
+    /// The run the error is about, when it is about one run: the run asked for (never the one
+    /// a [`ForeignRun`](Self::ForeignRun) answer was about). `None` for a failed listing of a
+    /// set, or a request about no run yet (`create_run`). In a
+    /// [`wait_for_runs`](crate::WaitForRunsExt) stream it tells which run an error item is
+    /// about.
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use oz_api_ext::WaitForRunsExt;
+    /// use oz_api_ext::oz_api::ApiErrorExt;
+    ///
+    /// # async fn example(client: oz_api_ext::oz_api::Client, children: Vec<String>) {
+    /// let mut ended = client.wait_for_runs(children).stream();
+    /// while let Some(item) = ended.next().await {
+    ///     match item {
+    ///         Ok(run) => println!("{} ended {}", run.run_id, run.state),
+    ///         Err(err) if err.api_error().is_some_and(|e| e.is_not_found()) => {
+    ///             println!("{} was deleted", err.run_id().unwrap_or("?"));
+    ///         }
+    ///         Err(err) => eprintln!("{err}"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn run_id(&self) -> Option<&str> {
         match self {
             Self::Api { run_id, .. } => run_id.as_deref(),
@@ -286,6 +321,26 @@ impl WaitError {
     }
 
     /// Whether the wait ended at its deadline ([`WaitError::ExceededMaxWait`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use oz_api_ext::{CancelOutcome, WaitError};
+    ///
+    /// let err = WaitError::ExceededMaxWait {
+    ///     max_wait: Duration::from_secs(60),
+    ///     elapsed: Duration::from_secs(61),
+    ///     polls: 9,
+    ///     run_id: "run_1".to_owned(),
+    ///     last_run: None,
+    ///     cancel: CancelOutcome::NotRequested,
+    /// };
+    /// assert!(err.is_timeout());
+    /// assert_eq!(err.run_id(), Some("run_1"));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "run run_1 not read after 61.0 s (9 polls): max wait of 60.0 s exceeded",
+    /// );
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::ExceededMaxWait { .. })
     }
@@ -547,7 +602,10 @@ struct WaitSettings<'a> {
 macro_rules! wait_setters {
     ($policy:ident $(. $field:ident)?) => {
         /// Gives up after this long (default 30 minutes), counted from the start of the first
-        /// poll. The last poll is sent at the deadline.
+        /// poll (a request sent before it, `create_run` or the follow-up, does not count). The
+        /// last poll is sent at the deadline and has one more second to be answered; any other
+        /// request still unanswered at the deadline is abandoned there. The wait then ends with
+        /// [`WaitError::ExceededMaxWait`].
         pub fn max_wait(mut self, max_wait: Duration) -> Self {
             self.$policy$(.$field)?.max_wait = max_wait;
             self
