@@ -126,8 +126,8 @@ pub trait ApiErrorExt: sealed::Sealed {
     fn unknown_outcome(&self) -> Option<&str>;
 
     /// Whether the same request may succeed later. For an error answer, the same decision as
-    /// the client's retries: never for `OUT_OF_CREDITS` or `AT_CLOUD_AGENT_CAPACITY`; else an
-    /// `x-should-retry` header; else the problem's `retryable: false`; else the status (408,
+    /// the client's retries: never when [out of credits](Self::is_out_of_credits) or
+    /// [at capacity](Self::is_at_capacity); else an `x-should-retry` header; else the problem's `retryable: false`; else the status (408,
     /// 409, 429 and 5xx) or `retryable: true`. Connection failures, timeouts and interrupted
     /// transfers are transient; invalid requests, undecodable answers and answers over
     /// [`Config::max_response_bytes`](crate::Config::max_response_bytes) are not.
@@ -296,7 +296,7 @@ pub(crate) fn request_id_in(headers: &HeaderMap) -> Option<&str> {
 /// The error code named by a problem `type` reference, absolute or relative:
 /// `https://docs.warp.dev/.../errors/invalid-request` and `/.../errors/invalid-request/` both
 /// name `invalid_request`.
-fn code_of_type(type_: &str) -> Option<types::PlatformErrorCode> {
+pub(crate) fn code_of_type(type_: &str) -> Option<types::PlatformErrorCode> {
     let reference = type_.split(['?', '#']).next()?.trim().trim_end_matches('/');
     if reference.is_empty() || reference.eq_ignore_ascii_case("about:blank") {
         return None;

@@ -123,7 +123,9 @@ impl ClientHooks<ClientState> for Client {
                             Ok(redact_location(response))
                         }
                         Err(err) => match operation {
-                            Some(operation) if !err.is_connect() => {
+                            // A request that could not be built or connected never reached
+                            // the server.
+                            Some(operation) if !err.is_connect() && !err.is_builder() => {
                                 Err(outcome_unknown(operation, None, err).await)
                             }
                             _ => Err(err),

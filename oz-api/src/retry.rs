@@ -123,7 +123,7 @@ pub(crate) enum Verdict {
 /// The one decision behind both the retry hook and
 /// [`ApiErrorExt::is_transient`](crate::ApiErrorExt::is_transient), so that they never disagree. In order:
 /// non-error statuses are final; so are the service's `OUT_OF_CREDITS` and
-/// `AT_CLOUD_AGENT_CAPACITY`; then the `x-should-retry` header; then the problem's
+/// `AT_CLOUD_AGENT_CAPACITY`, and the problem code `insufficient_credits`; then the `x-should-retry` header; then the problem's
 /// `retryable: false`; then 429 (refused before any work); then `retryable: true` or a transient
 /// status (408, 409, 5xx).
 pub(crate) fn verdict(
@@ -136,7 +136,12 @@ pub(crate) fn verdict(
     if !status.is_client_error() && !status.is_server_error() {
         return Verdict::Final;
     }
-    if has_warp_error_code(headers, OUT_OF_CREDITS)
+    let out_of_credits = problem
+        .and_then(|p| p.type_.as_deref())
+        .and_then(crate::error::code_of_type)
+        == Some(types::PlatformErrorCode::InsufficientCredits);
+    if out_of_credits
+        || has_warp_error_code(headers, OUT_OF_CREDITS)
         || has_warp_error_code(headers, AT_CLOUD_AGENT_CAPACITY)
     {
         return Verdict::Final;
@@ -323,6 +328,14 @@ mod tests {
                 );
             }
         }
+        let no_credits = types::Error {
+            type_: Some("https://docs.warp.dev/errors/insufficient-credits".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            verdict(status(429), &none, Some(&no_credits)),
+            Verdict::Final
+        );
         let other = headers(&[("x-warp-error-code", "SOMETHING_ELSE")]);
         assert_eq!(verdict(status(429), &other, None), Verdict::Repeatable);
     }
