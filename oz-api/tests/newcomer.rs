@@ -139,7 +139,9 @@ async fn a_create_that_times_out_says_the_run_may_exist() {
     let (base, requests) = raw_server(Act::Hang).await;
     let client = Config::new(API_KEY)
         .base_url(base)
-        .timeout(Duration::from_millis(300))
+        // Long enough for connecting to loopback on a loaded machine: a timeout while
+        // connecting would be a connect error, which is retried and of known outcome.
+        .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
 
