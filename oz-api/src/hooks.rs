@@ -1,4 +1,5 @@
-//! The one place every request passes through: retries and one tracing event per attempt.
+//! The one place every request passes through: the key, retries, one tracing event per
+//! attempt, error bodies read and scrubbed of the key, and the bound on answers decoded whole.
 
 use std::time::Instant;
 
