@@ -94,31 +94,28 @@ impl fmt::Display for Error<types::Error> {
     }
 }
 
-/// The variant, the status and the problem: what a developer needs, without headers (cookies,
-/// signed `Location`s) or bodies.
+/// The variant and the one line of [`Display`](fmt::Display): what `?` in `main` prints
+/// (`Error: ErrorResponse(404 Not Found resource_not_found: ...)`), without headers (cookies,
+/// signed `Location`s), bodies or nested structs. The details stay reachable through the
+/// variants and [`ApiErrorExt`].
+///
+/// ```
+/// let err: oz_api::ApiError = oz_api::Error::InvalidRequest("run_id is required".to_owned());
+/// assert_eq!(format!("{err:?}"), "InvalidRequest(invalid request: run_id is required)");
+/// ```
 impl fmt::Debug for Error<types::Error> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidRequest(reason) => f.debug_tuple("InvalidRequest").field(reason).finish(),
-            Self::Custom(reason) => f.debug_tuple("Custom").field(reason).finish(),
-            Self::CommunicationError(e) => f.debug_tuple("CommunicationError").field(e).finish(),
-            Self::InvalidUpgrade(e) => f.debug_tuple("InvalidUpgrade").field(e).finish(),
-            Self::ResponseBodyError(e) => f.debug_tuple("ResponseBodyError").field(e).finish(),
-            Self::ErrorResponse(response) => f
-                .debug_struct("ErrorResponse")
-                .field("status", &response.status().as_u16())
-                .field("problem", response.as_ref())
-                .finish(),
-            Self::InvalidResponsePayload(bytes, e) => f
-                .debug_struct("InvalidResponsePayload")
-                .field("bytes", &bytes.len())
-                .field("error", &e.to_string())
-                .finish(),
-            Self::UnexpectedResponse(response) => f
-                .debug_struct("UnexpectedResponse")
-                .field("status", &response.status().as_u16())
-                .finish(),
-        }
+        let variant = match self {
+            Self::InvalidRequest(_) => "InvalidRequest",
+            Self::Custom(_) => "Custom",
+            Self::CommunicationError(_) => "CommunicationError",
+            Self::InvalidUpgrade(_) => "InvalidUpgrade",
+            Self::ResponseBodyError(_) => "ResponseBodyError",
+            Self::ErrorResponse(_) => "ErrorResponse",
+            Self::InvalidResponsePayload(..) => "InvalidResponsePayload",
+            Self::UnexpectedResponse(_) => "UnexpectedResponse",
+        };
+        write!(f, "{variant}({})", self.summary())
     }
 }
 
@@ -132,4 +129,125 @@ impl std::error::Error for Error<types::Error> {
             _ => None,
         }
     }
+}
+
+/// The body of an answer the client decodes was longer than
+/// [`Config::max_response_bytes`](crate::Config::max_response_bytes); reading stopped there.
+#[derive(Debug)]
+pub(crate) struct TooLarge {
+    pub(crate) limit: u64,
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MIB: u64 = 1024 * 1024;
+        let limit = self.limit;
+        if limit >= MIB && limit.is_multiple_of(MIB) {
+            write!(f, "the answer exceeded {} MiB ({limit} bytes)", limit / MIB)?;
+        } else {
+            write!(f, "the answer exceeded {limit} bytes")?;
+        }
+        f.write_str(", the limit of Config::max_response_bytes")
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// A request of an operation that must not be repeated (see
+/// [`NOT_REPEATABLE_OPERATIONS`](crate::NOT_REPEATABLE_OPERATIONS)) whose answer was lost after
+/// the request may have reached the server: it may have taken effect. reqwest's errors carry no
+/// extensions, so the hook puts this in the error's source chain, where the classifier and the
+/// error's one line find it; the original error is its source.
+pub(crate) struct OutcomeUnknown {
+    pub(crate) operation: &'static str,
+    /// The status of the answer whose body broke off, when the headers had arrived: the
+    /// server did act then.
+    pub(crate) answered: Option<StatusCode>,
+    pub(crate) source: reqwest::Error,
+}
+
+impl OutcomeUnknown {
+    /// What may have happened and how to find out, e.g. "the run may have been created:
+    /// list_runs with created_after ... finds it".
+    pub(crate) fn advice(&self) -> String {
+        let (thing, created, find) = match self.operation {
+            "create_run" | "run_agent" => (
+                "the run",
+                "created",
+                "list_runs with created_after set to a time before the call finds it",
+            ),
+            "create_factory_run" => (
+                "the factory run",
+                "started",
+                "list_runs with created_after set to a time before the call finds it",
+            ),
+            "create_schedule" => ("the schedule", "created", "list_schedules shows it"),
+            "create_agent_identity" => (
+                "the agent identity",
+                "created",
+                "list_agent_identities shows it",
+            ),
+            "create_factory_task" => ("the task", "created", "list_factory_tasks shows it"),
+            "submit_run_followup" | "submit_conversation_followup" => (
+                "the follow-up",
+                "delivered",
+                "get_run shows whether a new execution started",
+            ),
+            "send_agent_message" => ("the message", "sent", "list_agent_messages shows it"),
+            "interrupt_run" | "interrupt_conversation" => (
+                "the interrupt",
+                "delivered",
+                "get_run shows the run's state",
+            ),
+            _ => (
+                "the request",
+                "carried out",
+                "check before sending it again",
+            ),
+        };
+        match self.answered {
+            Some(status) => format!(
+                "{} answered {} but its answer broke off: {thing} was {created}; {find}",
+                self.operation,
+                status.as_u16()
+            ),
+            None => format!(
+                "{} got no answer: {thing} may have been {created}; {find}",
+                self.operation
+            ),
+        }
+    }
+}
+
+impl fmt::Display for OutcomeUnknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.advice())
+    }
+}
+
+impl fmt::Debug for OutcomeUnknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutcomeUnknown")
+            .field("operation", &self.operation)
+            .field("answered", &self.answered.map(|s| s.as_u16()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::error::Error for OutcomeUnknown {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The first error of type `T` in the source chain of `err` (itself excluded).
+pub(crate) fn in_chain<T: std::error::Error + 'static>(err: &reqwest::Error) -> Option<&T> {
+    let mut cause = std::error::Error::source(err);
+    while let Some(current) = cause {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        cause = current.source();
+    }
+    None
 }

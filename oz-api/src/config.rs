@@ -32,6 +32,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of retries after the first attempt.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Default bound of an answer's body that the client reads whole to decode it: 64 MiB.
+///
+/// The largest answers of the API are pages of runs and normalised conversations; a page of
+/// 1000 runs with 50 KiB prompts each is about 50 MB and still decodes. A server that sends
+/// without end fails at this bound instead of taking the process's memory. Streamed downloads
+/// (transcripts, artifacts, screenshots) are not bounded by it.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How to build a [`Client`]: start from [`Config::from_env`] or [`Config::new`], adjust, then
 /// [`build`](Config::build). Every setting is checked when the client is built.
@@ -55,6 +62,7 @@ pub struct Config {
     timeout: Duration,
     connect_timeout: Duration,
     max_retries: u32,
+    max_response_bytes: u64,
     headers: Vec<(String, String)>,
     team_uid: Option<String>,
     user_agent: String,
@@ -138,6 +146,7 @@ impl Config {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_retries: DEFAULT_MAX_RETRIES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             headers: Vec::new(),
             team_uid: None,
             user_agent: format!("oz-api-rust/{}", env!("CARGO_PKG_VERSION")),
@@ -173,6 +182,25 @@ impl Config {
     /// Number of retries after the first attempt (0 disables retries).
     pub fn max_retries(mut self, max_retries: u32) -> Self {
         self.max_retries = max_retries;
+        self
+    }
+
+    /// The most bytes of an answer's body the client reads to decode it (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`], 64 MiB). A longer answer fails with
+    /// `Error::ResponseBodyError` saying "the answer exceeded N bytes", once about that many
+    /// bytes arrived (at once when its `Content-Length` says so). Streamed downloads
+    /// (transcripts, artifacts, screenshots) are not bounded by it. Zero is refused when the
+    /// client is built.
+    ///
+    /// ```
+    /// let client = oz_api::Config::new("wk-example")
+    ///     .max_response_bytes(256 * 1024 * 1024)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), oz_api::ConfigError>(())
+    /// ```
+    pub fn max_response_bytes(mut self, max_response_bytes: u64) -> Self {
+        self.max_response_bytes = max_response_bytes;
         self
     }
 
@@ -253,6 +281,9 @@ impl Config {
                 return Err(ConfigError::InvalidTimeout { which });
             }
         }
+        if self.max_response_bytes == 0 {
+            return Err(ConfigError::InvalidMaxResponseBytes);
+        }
         let mut headers = HeaderMap::new();
         headers.insert(
             USER_AGENT,
@@ -292,6 +323,7 @@ impl Config {
         let state = ClientState {
             retry: RetryPolicy::new(self.max_retries),
             authorization,
+            max_response_bytes: self.max_response_bytes,
         };
         Ok(Client::new_with_client(
             base_url.as_str().trim_end_matches('/'),
@@ -310,6 +342,7 @@ impl fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_retries", &self.max_retries)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field(
                 "headers",
                 &self
@@ -338,7 +371,20 @@ impl Client {
 }
 
 /// Why a [`Config`] could not become a [`Client`]. Never contains the API key or header values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` is the variant and the one line of its `Display`, so that `?` in `main` says
+/// what to do:
+///
+/// ```
+/// let err = oz_api::Config::from_lookup(|_| None)?.build().unwrap_err();
+/// assert_eq!(
+///     format!("{err:?}"),
+///     "MissingApiKey: no API key: set the WARP_API_KEY environment variable \
+///      (export WARP_API_KEY=wk-...) or pass a key to Config::new"
+/// );
+/// # Ok::<(), oz_api::ConfigError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// No API key was given (or it is blank) and `WARP_API_KEY` is unset or empty.
@@ -379,6 +425,25 @@ pub enum ConfigError {
     },
     /// The HTTP client could not be created (for example no TLS backend).
     Transport(String),
+    /// [`Config::max_response_bytes`] is zero, which would fail every answer with a body.
+    InvalidMaxResponseBytes,
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Self::MissingApiKey => "MissingApiKey",
+            Self::InvalidApiKey => "InvalidApiKey",
+            Self::InvalidBaseUrl { .. } => "InvalidBaseUrl",
+            Self::InvalidHeader { .. } => "InvalidHeader",
+            Self::InvalidCustomHeadersLine { .. } => "InvalidCustomHeadersLine",
+            Self::InsecureHttp { .. } => "InsecureHttp",
+            Self::InvalidTimeout { .. } => "InvalidTimeout",
+            Self::Transport(_) => "Transport",
+            Self::InvalidMaxResponseBytes => "InvalidMaxResponseBytes",
+        };
+        write!(f, "{variant}: {self}")
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -386,7 +451,8 @@ impl fmt::Display for ConfigError {
         match self {
             Self::MissingApiKey => write!(
                 f,
-                "no API key: set the {API_KEY_ENV} environment variable or pass a key to Config::new"
+                "no API key: set the {API_KEY_ENV} environment variable (export {API_KEY_ENV}=wk-...) \
+                 or pass a key to Config::new"
             ),
             Self::InvalidApiKey => {
                 f.write_str("the API key contains characters that cannot be sent in an HTTP header")
@@ -404,7 +470,16 @@ impl fmt::Display for ConfigError {
                  Config::allow_insecure_http(true) for a trusted network"
             ),
             Self::InvalidTimeout { which } => write!(f, "{which} must be longer than zero"),
-            Self::Transport(reason) => write!(f, "cannot create the HTTP client: {reason}"),
+            Self::Transport(reason) => {
+                write!(
+                    f,
+                    "cannot create the HTTP client: {}",
+                    reason.replace(['\n', '\r'], " ")
+                )
+            }
+            Self::InvalidMaxResponseBytes => {
+                f.write_str("max_response_bytes must be larger than zero")
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use crate::client_error::{OutcomeUnknown, TooLarge, in_chain};
 use crate::{retry, types};
 
 /// The error of every operation of [`Client`](crate::Client).
@@ -72,19 +73,64 @@ pub trait ApiErrorExt: sealed::Sealed {
     fn error_code(&self) -> Option<types::PlatformErrorCode>;
 
     /// The most specific human-readable message of the problem: `detail`, else `error`, else
-    /// `title`.
+    /// `title`, else `userDisplayMessage`.
     fn message(&self) -> Option<&str>;
 
     /// Whether the resource does not exist (status 404 or code `resource_not_found`).
     fn is_not_found(&self) -> bool;
 
-    /// Whether the server refused the request because of its rate (status 429).
+    /// Whether the server refused the request because of its rate (status 429), the account
+    /// being out of credits aside (see [`is_out_of_credits`](Self::is_out_of_credits)).
     fn is_rate_limited(&self) -> bool;
 
-    /// Whether the same request may succeed later. For an error answer: the problem's
-    /// `retryable` member, else an `x-should-retry` header, else the status (408, 409, 429 and
-    /// 5xx). Connection failures, timeouts and interrupted transfers are transient; invalid
-    /// requests and undecodable answers are not.
+    /// The service's own error code, from the `X-Warp-Error-Code` response header
+    /// (`OUT_OF_CREDITS`, `AT_CLOUD_AGENT_CAPACITY`, ...), as sent.
+    fn warp_error_code(&self) -> Option<&str>;
+
+    /// Whether the account is out of credits: `X-Warp-Error-Code: OUT_OF_CREDITS` (on a 429),
+    /// or the problem code `insufficient_credits`. Waiting does not help, so the client never
+    /// retries it and [`is_transient`](Self::is_transient) is false; the problem's
+    /// `user_display_message` may say what to do.
+    ///
+    /// ```no_run
+    /// use oz_api::ApiErrorExt;
+    ///
+    /// # async fn example(client: oz_api::Client, request: oz_api::types::RunAgentRequest) {
+    /// match client.create_run().body(request).send().await {
+    ///     Err(err) if err.is_out_of_credits() => eprintln!("add credits: {err}"),
+    ///     Err(err) if err.is_at_capacity() => {
+    ///         eprintln!("{} runs still running; start this one when one ends", err.running_agents().unwrap_or(0))
+    ///     }
+    ///     other => { let _ = other; }
+    /// }
+    /// # }
+    /// ```
+    fn is_out_of_credits(&self) -> bool;
+
+    /// Whether the team is at its cloud agent concurrency limit
+    /// (`X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY`, with any status). Capacity frees up only
+    /// when one of the team's runs ends, typically minutes later, so the client does not retry
+    /// it and [`is_transient`](Self::is_transient) is false: wait for one of
+    /// [`running_agents`](Self::running_agents) to finish (or poll), then start the run again.
+    fn is_at_capacity(&self) -> bool;
+
+    /// How many of the team's cloud agent runs were running when the request was refused for
+    /// capacity (the problem's `running_agents`).
+    fn running_agents(&self) -> Option<u64>;
+
+    /// For an operation that must not be repeated (a create, a follow-up, a message: see
+    /// [`NOT_REPEATABLE_OPERATIONS`](crate::NOT_REPEATABLE_OPERATIONS)), its operation id
+    /// when its answer was lost after the request may have reached the server (a timeout, a
+    /// reset, an answer that broke off): it may have taken effect, e.g. a run may exist. The
+    /// client does not repeat such a request; the error's one line says how to find out.
+    fn unknown_outcome(&self) -> Option<&str>;
+
+    /// Whether the same request may succeed later. For an error answer, the same decision as
+    /// the client's retries: never when [out of credits](Self::is_out_of_credits) or
+    /// [at capacity](Self::is_at_capacity); else an `x-should-retry` header; else the problem's `retryable: false`; else the status (408,
+    /// 409, 429 and 5xx) or `retryable: true`. Connection failures, timeouts and interrupted
+    /// transfers are transient; invalid requests, undecodable answers and answers over
+    /// [`Config::max_response_bytes`](crate::Config::max_response_bytes) are not.
     ///
     /// The generated error has an inherent `is_retryable` with a narrower status list (no 409,
     /// no 500, no problem body); inherent methods win method resolution, hence this name.
@@ -134,10 +180,15 @@ impl ApiErrorExt for ApiError {
 
     fn message(&self) -> Option<&str> {
         let problem = self.problem()?;
-        [&problem.detail, &problem.error, &problem.title]
-            .into_iter()
-            .filter_map(|text| text.as_deref().map(str::trim))
-            .find(|text| !text.is_empty())
+        [
+            &problem.detail,
+            &problem.error,
+            &problem.title,
+            &problem.user_display_message,
+        ]
+        .into_iter()
+        .filter_map(|text| text.as_deref().map(str::trim))
+        .find(|text| !text.is_empty())
     }
 
     fn is_not_found(&self) -> bool {
@@ -146,23 +197,57 @@ impl ApiErrorExt for ApiError {
     }
 
     fn is_rate_limited(&self) -> bool {
-        self.http_status() == Some(StatusCode::TOO_MANY_REQUESTS)
+        self.http_status() == Some(StatusCode::TOO_MANY_REQUESTS) && !self.is_out_of_credits()
+    }
+
+    fn warp_error_code(&self) -> Option<&str> {
+        retry::warp_error_code(self.response_headers()?)
+    }
+
+    fn is_out_of_credits(&self) -> bool {
+        self.response_headers()
+            .is_some_and(|h| retry::has_warp_error_code(h, retry::OUT_OF_CREDITS))
+            || self.error_code() == Some(types::PlatformErrorCode::InsufficientCredits)
+    }
+
+    fn is_at_capacity(&self) -> bool {
+        self.response_headers()
+            .is_some_and(|h| retry::has_warp_error_code(h, retry::AT_CLOUD_AGENT_CAPACITY))
+    }
+
+    fn running_agents(&self) -> Option<u64> {
+        self.problem()?.running_agents
+    }
+
+    fn unknown_outcome(&self) -> Option<&str> {
+        match self {
+            Self::CommunicationError(err) | Self::ResponseBodyError(err) => {
+                in_chain::<OutcomeUnknown>(err).map(|marker| marker.operation)
+            }
+            _ => None,
+        }
     }
 
     fn is_transient(&self) -> bool {
         match self {
-            Self::ErrorResponse(_) | Self::UnexpectedResponse(_) => {
-                if let Some(retryable) = self.problem().and_then(|p| p.retryable) {
-                    return retryable;
-                }
-                self.response_headers()
-                    .and_then(retry::server_retry_override)
-                    .unwrap_or_else(|| self.http_status().is_some_and(retry::is_transient_status))
+            Self::ErrorResponse(response) => {
+                retry::verdict(
+                    response.status(),
+                    response.headers(),
+                    Some(response.as_ref()),
+                ) != retry::Verdict::Final
+            }
+            Self::UnexpectedResponse(response) => {
+                retry::verdict(response.status(), response.headers(), None) != retry::Verdict::Final
             }
             Self::CommunicationError(err) => !err.is_builder(),
             // reqwest reports a body that broke off while it was read as a decode error; the
-            // JSON itself is decoded later and fails as `InvalidResponsePayload`.
-            Self::ResponseBodyError(err) => err.is_timeout() || err.is_body() || err.is_decode(),
+            // JSON itself is decoded later and fails as `InvalidResponsePayload`. An answer
+            // over the size limit will be as large the next time.
+            Self::ResponseBodyError(err) => {
+                (err.is_timeout() || err.is_body() || err.is_decode())
+                    && in_chain::<TooLarge>(err).is_none()
+            }
             _ => false,
         }
     }
@@ -211,7 +296,7 @@ pub(crate) fn request_id_in(headers: &HeaderMap) -> Option<&str> {
 /// The error code named by a problem `type` reference, absolute or relative:
 /// `https://docs.warp.dev/.../errors/invalid-request` and `/.../errors/invalid-request/` both
 /// name `invalid_request`.
-fn code_of_type(type_: &str) -> Option<types::PlatformErrorCode> {
+pub(crate) fn code_of_type(type_: &str) -> Option<types::PlatformErrorCode> {
     let reference = type_.split(['?', '#']).next()?.trim().trim_end_matches('/');
     if reference.is_empty() || reference.eq_ignore_ascii_case("about:blank") {
         return None;
@@ -237,30 +322,50 @@ impl fmt::Display for ErrorSummary<'_> {
                 if let Some(code) = err.error_code() {
                     // An unknown code is the server's text: keep it on one line too.
                     write!(f, " {}", one_line(&code.to_string()))?;
+                } else if let Some(code) = err.warp_error_code() {
+                    write!(f, " {}", excerpt(&one_line(code)))?;
                 }
                 if let Some(message) = err.message() {
                     write!(f, ": {}", excerpt(&one_line(message)))?;
                 } else if matches!(err, ApiError::UnexpectedResponse(_)) {
                     f.write_str(": undocumented answer")?;
                 }
+                if err.is_out_of_credits() {
+                    f.write_str(" (the account is out of credits: waiting will not help)")?;
+                } else if err.is_at_capacity() {
+                    f.write_str(" (the team is at its cloud agent capacity")?;
+                    if let Some(running) = err.running_agents() {
+                        write!(f, " with {running} runs running")?;
+                    }
+                    f.write_str(": it frees up when one of them ends)")?;
+                }
             }
             ApiError::CommunicationError(inner) => {
-                let what = if inner.is_connect() {
-                    "could not connect to the server"
+                if inner.is_connect() {
+                    f.write_str("could not connect to ")?;
+                    match inner.url().and_then(host_and_port) {
+                        Some(host) => f.write_str(&one_line(&host))?,
+                        None => f.write_str("the server")?,
+                    }
                 } else if inner.is_timeout() {
-                    "the request timed out"
+                    f.write_str("the request timed out")?;
                 } else {
-                    "the request failed in transit"
-                };
-                f.write_str(what)?;
+                    f.write_str("the request failed in transit")?;
+                }
                 if let Some(cause) = root_cause(inner) {
                     write!(f, ": {}", one_line(&cause))?;
+                }
+                if let Some(marker) = in_chain::<OutcomeUnknown>(inner) {
+                    write!(f, "; {}", marker.advice())?;
                 }
             }
             ApiError::ResponseBodyError(inner) | ApiError::InvalidUpgrade(inner) => {
                 f.write_str("the answer could not be read")?;
                 if let Some(cause) = root_cause(inner) {
                     write!(f, ": {}", one_line(&cause))?;
+                }
+                if let Some(marker) = in_chain::<OutcomeUnknown>(inner) {
+                    write!(f, "; {}", marker.advice())?;
                 }
             }
             ApiError::InvalidResponsePayload(bytes, inner) => {
@@ -289,6 +394,16 @@ impl fmt::Debug for ErrorSummary<'_> {
     }
 }
 
+/// `host:port` of the URL a request went to: the path and query are left out (they may carry
+/// identifiers or signatures).
+fn host_and_port(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str().filter(|host| !host.is_empty())?;
+    Some(match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
 /// The innermost cause of a transport error, which names what went wrong (connection
 /// refused, DNS failure) without the URL that reqwest's own message carries.
 fn root_cause(err: &reqwest::Error) -> Option<String> {
@@ -299,8 +414,6 @@ fn root_cause(err: &reqwest::Error) -> Option<String> {
     Some(cause.to_string())
 }
 
-/// The text with line breaks, other whitespace runs and control characters (terminal escapes)
-/// collapsed into single spaces.
 /// At most `EXCERPT_CHARS` (200) characters of `text`, marked when cut.
 fn excerpt(text: &str) -> String {
     match text.char_indices().nth(crate::error_body::EXCERPT_CHARS) {
@@ -309,8 +422,21 @@ fn excerpt(text: &str) -> String {
     }
 }
 
+/// Whether a character of a server's text must not reach a terminal or log line as it is:
+/// control characters (terminal escapes) and the bidirectional controls that reorder what a
+/// reader sees (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C).
+pub(crate) fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        )
+}
+
+/// The text with line breaks, other whitespace runs, control characters (terminal escapes)
+/// and bidirectional controls collapsed into single spaces.
 fn one_line(text: &str) -> String {
-    text.split(|c: char| c.is_whitespace() || c.is_control())
+    text.split(|c: char| c.is_whitespace() || is_unsafe_char(c))
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
@@ -368,5 +494,9 @@ mod tests {
     fn messages_are_flattened_to_one_line() {
         assert_eq!(one_line("  a\n\tb  c\r\n"), "a b c");
         assert_eq!(one_line("red\u{1b}[31m\u{0}x"), "red [31m x");
+        assert_eq!(
+            one_line("user\u{202E}gnp.exe\u{2066}a\u{2069}\u{200F}b\u{061C}c\u{200E}"),
+            "user gnp.exe a b c"
+        );
     }
 }

@@ -23,37 +23,111 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Characters of a non-JSON body kept in the problem description.
 pub(crate) const EXCERPT_CHARS: usize = 200;
 
-/// Returns the response unchanged unless it is an error whose body is not a JSON object, in
-/// which case the body becomes a problem description of what arrived.
-pub(crate) async fn normalise(response: reqwest::Response) -> reqwest::Response {
+/// Returns the response unchanged unless it is an error answer. An error answer's body is read
+/// (at most `MAX_ERROR_BODY` bytes) and handed on as a JSON object: the server's own object
+/// fitted to the problem schema, or a problem describing whatever else arrived. Its decoded
+/// problem comes back too, for the retry decision.
+///
+/// `secret` (the client's API key) is replaced by `<redacted>` in the body before anything is
+/// decoded or excerpted: a server or proxy that echoes the request's `Authorization` header
+/// into its error must not put the key into the error's message.
+pub(crate) async fn normalise(
+    response: reqwest::Response,
+    secret: Option<&[u8]>,
+) -> (reqwest::Response, Option<crate::types::Error>) {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
-        return response;
+        return (response, None);
     }
-    let mut headers = response.headers().clone();
-    let version = response.version();
+    let mut head = Head::of(&response);
     let (body, complete) = read_limited(response).await;
+    let body = match secret {
+        Some(secret) => scrub(&body, secret, !complete),
+        None => body.to_vec(),
+    };
     // Re-encoding through `Value` also settles members that a body repeats (the last one
     // wins), which the generated types would otherwise refuse.
     let object = complete
         .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
         .flatten()
         .filter(serde_json::Value::is_object);
-    let body = if let Some(serde_json::Value::Object(object)) = object {
-        Bytes::from(fit_problem(object).to_string())
+    let problem = if let Some(serde_json::Value::Object(object)) = object {
+        fit_problem(object)
     } else {
-        headers.insert(
+        head.headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        Bytes::from(problem_for(status, &body, complete).to_string())
+        problem_for(status, &body, complete)
     };
-    headers.remove(CONTENT_LENGTH);
-    let mut rebuilt = http::Response::new(reqwest::Body::from(body));
-    *rebuilt.status_mut() = status;
-    *rebuilt.version_mut() = version;
-    *rebuilt.headers_mut() = headers;
-    reqwest::Response::from(rebuilt)
+    let decoded = crate::types::Error::deserialize(&problem).ok();
+    head.headers.remove(CONTENT_LENGTH);
+    (
+        head.with_body(reqwest::Body::from(problem.to_string())),
+        decoded,
+    )
+}
+
+/// Everything of a response but its body, to hand the response on with another body.
+pub(crate) struct Head {
+    pub(crate) status: reqwest::StatusCode,
+    pub(crate) version: http::Version,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) extensions: http::Extensions,
+    pub(crate) url: reqwest::Url,
+}
+
+impl Head {
+    pub(crate) fn of(response: &reqwest::Response) -> Self {
+        Self {
+            status: response.status(),
+            version: response.version(),
+            headers: response.headers().clone(),
+            extensions: response.extensions().clone(),
+            url: response.url().clone(),
+        }
+    }
+
+    /// The response with `body`, keeping the URL it came from (which `reqwest::Response::url`
+    /// reports, and against which a relative `Location` resolves).
+    pub(crate) fn with_body(self, body: reqwest::Body) -> reqwest::Response {
+        use reqwest::ResponseBuilderExt;
+        let mut rebuilt = http::Response::builder()
+            .url(self.url)
+            .body(body)
+            .expect("a builder with only a URL extension is valid");
+        *rebuilt.status_mut() = self.status;
+        *rebuilt.version_mut() = self.version;
+        *rebuilt.headers_mut() = self.headers;
+        rebuilt.extensions_mut().extend(self.extensions);
+        reqwest::Response::from(rebuilt)
+    }
+}
+
+/// `body` with every occurrence of `secret` replaced by `<redacted>`; when the body was cut
+/// short, a tail that begins the secret goes too (the rest of it was never read).
+pub(crate) fn scrub(body: &[u8], secret: &[u8], cut_short: bool) -> Vec<u8> {
+    const REDACTED: &[u8] = b"<redacted>";
+    if secret.is_empty() {
+        return body.to_vec();
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.windows(secret.len()).position(|w| w == secret) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(REDACTED);
+        rest = &rest[at + secret.len()..];
+    }
+    out.extend_from_slice(rest);
+    if cut_short {
+        let longest = (1..secret.len().min(out.len() + 1))
+            .rev()
+            .find(|n| out.ends_with(&secret[..*n]));
+        if let Some(n) = longest {
+            out.truncate(out.len() - n);
+        }
+    }
+    out
 }
 
 /// Reads at most `MAX_ERROR_BODY` bytes; `complete` is false when the body was longer or broke off.
@@ -120,7 +194,13 @@ fn problem_for(status: reqwest::StatusCode, body: &[u8], complete: bool) -> serd
             let text = String::from_utf8_lossy(body);
             let excerpt: String = text
                 .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
+                .map(|c| {
+                    if crate::error::is_unsafe_char(c) {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
                 .take(EXCERPT_CHARS)
                 .collect();
             let cut = if complete && text.chars().count() <= EXCERPT_CHARS {
@@ -146,6 +226,10 @@ mod tests {
     use super::*;
     use reqwest::StatusCode;
 
+    async fn norm(response: reqwest::Response) -> (reqwest::Response, Option<crate::types::Error>) {
+        normalise(response, None).await
+    }
+
     fn response(status: u16, content_type: &str, body: &'static str) -> reqwest::Response {
         let mut r = http::Response::new(reqwest::Body::from(body));
         *r.status_mut() = StatusCode::from_u16(status).unwrap();
@@ -159,7 +243,7 @@ mod tests {
     #[tokio::test]
     async fn json_error_objects_keep_their_members() {
         let body = r#"{"error":"legacy shape","running_agents":3}"#;
-        let out = normalise(response(403, "application/json", body)).await;
+        let (out, _) = norm(response(403, "application/json", body)).await;
         assert_eq!(out.status(), 403);
         let value: serde_json::Value = out.json().await.unwrap();
         assert_eq!(
@@ -170,7 +254,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_html_proxy_page_becomes_a_problem_with_status_headers_and_excerpt() {
-        let out = normalise(response(
+        let (out, _) = norm(response(
             502,
             "text/html",
             "<html><body>Bad gateway\n</body></html>",
@@ -191,12 +275,12 @@ mod tests {
 
     #[tokio::test]
     async fn truncated_json_and_long_bodies_are_described_not_decoded() {
-        let out = normalise(response(500, "application/json", r#"{"type": "x", "tit"#)).await;
+        let (out, _) = norm(response(500, "application/json", r#"{"type": "x", "tit"#)).await;
         let problem: serde_json::Value = out.json().await.unwrap();
         assert_eq!(problem["status"], 500);
 
         let long: &'static str = Box::leak("x".repeat(1000).into_boxed_str());
-        let out = normalise(response(503, "text/plain", long)).await;
+        let (out, _) = norm(response(503, "text/plain", long)).await;
         let problem: serde_json::Value = out.json().await.unwrap();
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.ends_with('…') && detail.len() < 300, "{detail}");
@@ -205,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn a_member_repeated_in_an_error_body_keeps_its_last_value() {
         let body = r#"{"title":"first","status":402,"title":"Insufficient credits"}"#;
-        let out = normalise(response(402, "application/problem+json", body)).await;
+        let (out, _) = norm(response(402, "application/problem+json", body)).await;
         let problem: serde_json::Value = out.json().await.unwrap();
         assert_eq!(problem["title"], "Insufficient credits");
     }
@@ -215,7 +299,7 @@ mod tests {
         let body = r#"{"detail":[{"loc":["body","prompt"],"msg":"field required"}],
             "title":"Unprocessable","status":"422","retryable":"no","error":{"code":7},
             "inaccessible_repos":["warp/a",3],"trace_id":"t-1","extra":{"kept":"aside"}}"#;
-        let out = normalise(response(422, "application/json", body)).await;
+        let (out, _) = norm(response(422, "application/json", body)).await;
         assert_eq!(out.status(), 422);
         let problem: crate::types::Error = out.json().await.unwrap();
         assert_eq!(
@@ -231,7 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn successful_responses_are_not_touched() {
-        let out = normalise(response(200, "text/plain", "not json")).await;
+        let (out, _) = norm(response(200, "text/plain", "not json")).await;
         assert_eq!(out.text().await.unwrap(), "not json");
     }
 }

@@ -2509,6 +2509,9 @@ pub mod types {
         ///True when the failure is transient and the same request may succeed if retried.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub retryable: ::std::option::Option<bool>,
+        ///Cloud agent runs of the team still running when the request was refused because the team is at its concurrency limit (response header X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY). Capacity frees up when one of them ends.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub running_agents: ::std::option::Option<u64>,
         ///Where the missing integration can be configured.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub setup_url: ::std::option::Option<::std::string::String>,
@@ -2524,6 +2527,12 @@ pub mod types {
         ///Reference naming the problem type; its last path segment is the error code (see PlatformErrorCode). May be absolute or relative.
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
         pub type_: ::std::option::Option<::std::string::String>,
+        ///A message meant to be shown to the end user as it is, such as the explanation that the account is out of credits (response header X-Warp-Error-Code: OUT_OF_CREDITS). The only camelCase member: the service names it so.
+        #[serde(
+            rename = "userDisplayMessage",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub user_display_message: ::std::option::Option<::std::string::String>,
     }
     impl Error {
         /// Builds a `Error` field by field: [`builder::Error`], then `try_into()`.
@@ -14519,6 +14528,10 @@ pub mod types {
                 ::std::option::Option<bool>,
                 ::std::string::String,
             >,
+            running_agents: ::std::result::Result<
+                ::std::option::Option<u64>,
+                ::std::string::String,
+            >,
             setup_url: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -14539,6 +14552,10 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            user_display_message: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for Error {
             fn default() -> Self {
@@ -14551,11 +14568,13 @@ pub mod types {
                     integration_name: Ok(Default::default()),
                     provider: Ok(Default::default()),
                     retryable: Ok(Default::default()),
+                    running_agents: Ok(Default::default()),
                     setup_url: Ok(Default::default()),
                     status: Ok(Default::default()),
                     title: Ok(Default::default()),
                     trace_id: Ok(Default::default()),
                     type_: Ok(Default::default()),
+                    user_display_message: Ok(Default::default()),
                 }
             }
         }
@@ -14668,6 +14687,21 @@ pub mod types {
                     });
                 self
             }
+            ///Cloud agent runs of the team still running when the request was refused because the team is at its concurrency limit (response header X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY). Capacity frees up when one of them ends.
+            pub fn running_agents<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.running_agents = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for running_agents: {e}"
+                        )
+                    });
+                self
+            }
             ///Where the missing integration can be configured.
             pub fn setup_url<T>(mut self, value: T) -> Self
             where
@@ -14733,6 +14767,21 @@ pub mod types {
                     });
                 self
             }
+            ///A message meant to be shown to the end user as it is, such as the explanation that the account is out of credits (response header X-Warp-Error-Code: OUT_OF_CREDITS). The only camelCase member: the service names it so.
+            pub fn user_display_message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_display_message = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for user_display_message: {e}"
+                        )
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<Error> for super::Error {
             type Error = super::error::ConversionError;
@@ -14748,11 +14797,13 @@ pub mod types {
                     integration_name: value.integration_name?,
                     provider: value.provider?,
                     retryable: value.retryable?,
+                    running_agents: value.running_agents?,
                     setup_url: value.setup_url?,
                     status: value.status?,
                     title: value.title?,
                     trace_id: value.trace_id?,
                     type_: value.type_?,
+                    user_display_message: value.user_display_message?,
                 })
             }
         }
@@ -14767,11 +14818,13 @@ pub mod types {
                     integration_name: Ok(value.integration_name),
                     provider: Ok(value.provider),
                     retryable: Ok(value.retryable),
+                    running_agents: Ok(value.running_agents),
                     setup_url: Ok(value.setup_url),
                     status: Ok(value.status),
                     title: Ok(value.title),
                     trace_id: Ok(value.trace_id),
                     type_: Ok(value.type_),
+                    user_display_message: Ok(value.user_display_message),
                 }
             }
         }

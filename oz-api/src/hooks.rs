@@ -1,11 +1,13 @@
-//! The one place every request passes through: retries and one tracing event per attempt.
+//! The one place every request passes through: the key, retries, one tracing event per
+//! attempt, error bodies read and scrubbed of the key, and the bound on answers decoded whole.
 
 use std::time::Instant;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
-use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION};
 
 use crate::Client;
+use crate::client_error::{OutcomeUnknown, TooLarge};
 use crate::retry::{Outcome, RetryPolicy, is_idempotent};
 
 /// State the generated [`Client`] carries for the hand-written hooks.
@@ -16,6 +18,9 @@ pub struct ClientState {
     /// Attached by the hook to every request of a generated operation (all go to the API's
     /// base URL), and to no other request.
     pub(crate) authorization: Option<HeaderValue>,
+    /// The most bytes of an answer's body the client reads to decode it; see
+    /// [`Config::max_response_bytes`](crate::Config::max_response_bytes).
+    pub(crate) max_response_bytes: u64,
 }
 
 impl std::fmt::Debug for ClientState {
@@ -23,6 +28,7 @@ impl std::fmt::Debug for ClientState {
         f.debug_struct("ClientState")
             .field("retry", &self.retry)
             .field("authorization", &"<redacted>")
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -31,6 +37,12 @@ impl ClientState {
     /// The retry settings of the client.
     pub fn retry_policy(&self) -> RetryPolicy {
         self.retry
+    }
+
+    /// The API key itself (without `Bearer `), to scrub from what servers send back.
+    fn secret(&self) -> Option<&[u8]> {
+        let value = self.authorization.as_ref()?.as_bytes();
+        Some(value.strip_prefix(b"Bearer ").unwrap_or(value)).filter(|key| !key.is_empty())
     }
 }
 
@@ -41,7 +53,15 @@ impl ClientHooks<ClientState> for Client {
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
         let policy = self.inner().retry;
+        let secret = self.inner().secret();
         let idempotent = is_idempotent(request.method(), info.operation_id);
+        // Operations whose answer is decoded as JSON ask for it: their bodies are read whole
+        // into memory, so they are bounded. The others (transcripts, artifacts, screenshots)
+        // are streamed to the caller, who bounds them.
+        let decoded = request
+            .headers()
+            .get(ACCEPT)
+            .is_some_and(|accept| accept.as_bytes().starts_with(b"application/json"));
         let mut current = request;
         // A client with a key sends it with every operation, public and optional-auth ones
         // included: every generated operation goes to the configured base URL, the API's own
@@ -64,17 +84,27 @@ impl ClientHooks<ClientState> for Client {
             let method = current.method().clone();
             let url = current.url().clone();
             let started = Instant::now();
-            let result = self.client().execute(current).await;
+            let result = match self.client().execute(current).await {
+                // An error answer's body is read now (it is small and bounded): its problem
+                // takes part in the retry decision, and the key is scrubbed from it once.
+                Ok(response) => {
+                    Ok(crate::error_body::normalise(scrub_headers(response, secret), secret).await)
+                }
+                Err(err) => Err(err),
+            };
             let elapsed = started.elapsed();
             let outcome = match &result {
-                Ok(response) => Outcome::Response(response.status(), response.headers()),
+                Ok((response, problem)) => {
+                    Outcome::Response(response.status(), response.headers(), problem.as_ref())
+                }
                 Err(err) if err.is_connect() => Outcome::ConnectFailed,
                 Err(_) => Outcome::Interrupted,
             };
             let delay = spare
                 .as_ref()
                 .and_then(|_| policy.next_delay(&outcome, idempotent, retry));
-            log_attempt(info, &method, &url, &result, retry + 1, elapsed, delay);
+            let shown = result.as_ref().map(|(response, _)| response);
+            log_attempt(info, &method, &url, shown, retry + 1, elapsed, delay);
             match (delay, spare) {
                 (Some(delay), Some(next)) => {
                     drop(result);
@@ -83,16 +113,128 @@ impl ClientHooks<ClientState> for Client {
                     retry += 1;
                 }
                 _ => {
+                    let operation = (!idempotent).then_some(info.operation_id);
                     return match result {
-                        Ok(response) => Ok(redact_location(
-                            crate::error_body::normalise(response).await,
-                        )),
-                        Err(err) => Err(err),
+                        Ok((response, _)) => {
+                            let response = if decoded && response.status().is_success() {
+                                guard_body(response, self.inner().max_response_bytes, operation)
+                            } else {
+                                response
+                            };
+                            Ok(redact_location(response))
+                        }
+                        Err(err) => match operation {
+                            // A request that could not be built or connected never reached
+                            // the server.
+                            Some(operation) if !err.is_connect() && !err.is_builder() => {
+                                Err(outcome_unknown(operation, None, err).await)
+                            }
+                            _ => Err(err),
+                        },
                     };
                 }
             }
         }
     }
+}
+
+/// Replaces every response header whose value contains the API key (a proxy that echoes the
+/// request's headers) by `<redacted>`, so that no accessor or message of an error shows it.
+fn scrub_headers(mut response: reqwest::Response, secret: Option<&[u8]>) -> reqwest::Response {
+    let Some(secret) = secret else {
+        return response;
+    };
+    for value in response.headers_mut().values_mut() {
+        if value
+            .as_bytes()
+            .windows(secret.len())
+            .any(|window| window == secret)
+        {
+            let mut redacted = HeaderValue::from_static("<redacted>");
+            redacted.set_sensitive(true);
+            *value = redacted;
+        }
+    }
+    response
+}
+
+/// The success answer with a body that fails once more than `limit` bytes arrived (at once
+/// when its `Content-Length` says so), and whose failures, for an operation that must not be
+/// repeated, say that the operation did take effect.
+fn guard_body(
+    response: reqwest::Response,
+    limit: u64,
+    operation: Option<&'static str>,
+) -> reqwest::Response {
+    use futures::StreamExt;
+
+    let head = crate::error_body::Head::of(&response);
+    let status = head.status;
+    let too_large = move || -> BoxError { Box::new(TooLarge { limit }) };
+    let declared = response.content_length();
+    let body = if declared.is_some_and(|length| length > limit) {
+        reqwest::Body::wrap_stream(futures::stream::once(async move {
+            Err::<bytes::Bytes, BoxError>(too_large())
+        }))
+    } else {
+        let chunks = response.bytes_stream();
+        let guarded = futures::stream::unfold(
+            (chunks, 0u64, false),
+            move |(mut chunks, read, done)| async move {
+                if done {
+                    return None;
+                }
+                match chunks.next().await? {
+                    Ok(chunk) => {
+                        let read = read.saturating_add(chunk.len() as u64);
+                        if read > limit {
+                            Some((Err(too_large()), (chunks, read, true)))
+                        } else {
+                            Some((Ok(chunk), (chunks, read, false)))
+                        }
+                    }
+                    Err(err) => {
+                        let err: BoxError = match operation {
+                            Some(operation) => Box::new(OutcomeUnknown {
+                                operation,
+                                answered: Some(status),
+                                source: err,
+                            }),
+                            None => Box::new(err),
+                        };
+                        Some((Err(err), (chunks, read, true)))
+                    }
+                }
+            },
+        );
+        reqwest::Body::wrap_stream(guarded)
+    };
+    head.with_body(body)
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `err` as a reqwest error whose source chain holds an [`OutcomeUnknown`] for `operation`
+/// (and then `err` itself). reqwest has no public constructor for its errors, so the error
+/// is produced the one way reqwest offers: a body that fails with ours, read to its end.
+async fn outcome_unknown(
+    operation: &'static str,
+    answered: Option<reqwest::StatusCode>,
+    err: reqwest::Error,
+) -> reqwest::Error {
+    let marker: BoxError = Box::new(OutcomeUnknown {
+        operation,
+        answered,
+        source: err,
+    });
+    let body = reqwest::Body::wrap_stream(futures::stream::once(async move {
+        Err::<bytes::Bytes, BoxError>(marker)
+    }));
+    reqwest::Response::from(http::Response::new(body))
+        .bytes()
+        .await
+        .expect_err("a body whose only item is an error fails")
+        .without_url()
 }
 
 /// The `Location` header of an answer as the server sent it, query string included.
@@ -152,7 +294,7 @@ fn log_attempt(
     info: &OperationInfo,
     method: &reqwest::Method,
     url: &url::Url,
-    result: &reqwest::Result<reqwest::Response>,
+    result: Result<&reqwest::Response, &reqwest::Error>,
     attempt: u32,
     elapsed: std::time::Duration,
     retry_in: Option<std::time::Duration>,

@@ -53,8 +53,8 @@ mod transport;
 pub use conditional::Conditional;
 pub use config::{
     API_KEY_ENV, BASE_URL_ENV, CUSTOM_HEADERS_ENV, Config, ConfigError, DEFAULT_BASE_URL,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, WARP_BASE_URL_ENV,
-    WARP_CUSTOM_HEADERS_ENV,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT,
+    WARP_BASE_URL_ENV, WARP_CUSTOM_HEADERS_ENV,
 };
 pub use error::{ApiError, ApiErrorExt, ErrorSummary};
 pub use generated::*;

@@ -2,7 +2,11 @@
 //!
 //! Rules (the same as the official SDKs, except for non-idempotent requests):
 //! - retried: 408, 409, 429, 5xx, connection failures and timeouts;
-//! - a response header `x-should-retry: true|false` overrides the status rule;
+//! - never retried: an answer with `X-Warp-Error-Code: OUT_OF_CREDITS` (the account is out of
+//!   credits: waiting does not fix it) or `AT_CLOUD_AGENT_CAPACITY` (the team's concurrency limit:
+//!   it frees up only when one of its runs ends, minutes later, beyond any retry delay);
+//! - a response header `x-should-retry: true|false` overrides the status rule, and so does the
+//!   problem body's `retryable: false`; `retryable: true` makes any error status transient;
 //! - requests that create something (`POST` other than the known idempotent actions) are retried
 //!   only when the server certainly did not process them: the connection was never established,
 //!   or the answer was 429 — so a run is never started twice;
@@ -13,6 +17,8 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
+
+use crate::types;
 
 const INITIAL_DELAY: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
@@ -34,7 +40,8 @@ pub(crate) fn is_idempotent(method: &Method, operation_id: &str) -> bool {
 
 /// What happened on one attempt, as far as retrying is concerned.
 pub(crate) enum Outcome<'a> {
-    Response(StatusCode, &'a HeaderMap),
+    /// An answer, with its problem body when it is an error answer.
+    Response(StatusCode, &'a HeaderMap, Option<&'a types::Error>),
     /// No connection was established: the server never saw the request.
     ConnectFailed,
     /// The request may have reached the server (timeout, reset, body error).
@@ -58,7 +65,7 @@ impl RetryPolicy {
             return None;
         }
         let server = match outcome {
-            Outcome::Response(_, headers) => server_delay(headers, SystemTime::now()),
+            Outcome::Response(_, headers, _) => server_delay(headers, SystemTime::now()),
             _ => None,
         };
         Some(server.unwrap_or_else(|| backoff(retry, fastrand::f64())))
@@ -69,21 +76,92 @@ fn should_retry(outcome: &Outcome<'_>, idempotent: bool) -> bool {
     match outcome {
         Outcome::ConnectFailed => true,
         Outcome::Interrupted => idempotent,
-        Outcome::Response(status, headers) => {
-            // Only failures are retried, whatever the headers say: repeating a request that
-            // succeeded could act twice (start a second run).
-            if !status.is_client_error() && !status.is_server_error() {
-                return false;
-            }
-            if let Some(decision) = server_retry_override(headers) {
-                return decision;
-            }
-            // A 429 was refused before any work: safe to repeat even for a create.
-            if *status == StatusCode::TOO_MANY_REQUESTS {
-                return true;
-            }
-            idempotent && is_transient_status(*status)
-        }
+        Outcome::Response(status, headers, problem) => match verdict(*status, headers, *problem) {
+            Verdict::Final => false,
+            Verdict::Transient => idempotent,
+            Verdict::Repeatable => true,
+        },
+    }
+}
+
+/// The response header naming the service's own error code (`OUT_OF_CREDITS`,
+/// `AT_CLOUD_AGENT_CAPACITY`, ...).
+pub(crate) const WARP_ERROR_CODE_HEADER: &str = "x-warp-error-code";
+/// `X-Warp-Error-Code` of an account that is out of credits (with status 429).
+pub(crate) const OUT_OF_CREDITS: &str = "OUT_OF_CREDITS";
+/// `X-Warp-Error-Code` of a team at its cloud agent concurrency limit (any status).
+pub(crate) const AT_CLOUD_AGENT_CAPACITY: &str = "AT_CLOUD_AGENT_CAPACITY";
+
+/// The `X-Warp-Error-Code` of an answer, trimmed; `None` when absent, blank or not text.
+pub(crate) fn warp_error_code(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(WARP_ERROR_CODE_HEADER)?
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|code| !code.is_empty())
+}
+
+/// Whether the answer's `X-Warp-Error-Code` is `code` (case aside).
+pub(crate) fn has_warp_error_code(headers: &HeaderMap, code: &str) -> bool {
+    warp_error_code(headers).is_some_and(|sent| sent.eq_ignore_ascii_case(code))
+}
+
+/// What an answer says about sending its request again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Sending it again cannot help now (or the answer is not an error).
+    Final,
+    /// It may succeed later, but the server may have acted on it: repeated only when the
+    /// operation is idempotent.
+    Transient,
+    /// The server did not act on it (a 429, or the server's own `x-should-retry: true`): safe to
+    /// repeat even a create.
+    Repeatable,
+}
+
+/// The one decision behind both the retry hook and
+/// [`ApiErrorExt::is_transient`](crate::ApiErrorExt::is_transient), so that they never disagree. In order:
+/// non-error statuses are final; so are the service's `OUT_OF_CREDITS` and
+/// `AT_CLOUD_AGENT_CAPACITY`, and the problem code `insufficient_credits`; then the `x-should-retry` header; then the problem's
+/// `retryable: false`; then 429 (refused before any work); then `retryable: true` or a transient
+/// status (408, 409, 5xx).
+pub(crate) fn verdict(
+    status: StatusCode,
+    headers: &HeaderMap,
+    problem: Option<&types::Error>,
+) -> Verdict {
+    // Only failures are retried, whatever the headers say: repeating a request that succeeded
+    // could act twice (start a second run).
+    if !status.is_client_error() && !status.is_server_error() {
+        return Verdict::Final;
+    }
+    let out_of_credits = problem
+        .and_then(|p| p.type_.as_deref())
+        .and_then(crate::error::code_of_type)
+        == Some(types::PlatformErrorCode::InsufficientCredits);
+    if out_of_credits
+        || has_warp_error_code(headers, OUT_OF_CREDITS)
+        || has_warp_error_code(headers, AT_CLOUD_AGENT_CAPACITY)
+    {
+        return Verdict::Final;
+    }
+    match server_retry_override(headers) {
+        Some(true) => return Verdict::Repeatable,
+        Some(false) => return Verdict::Final,
+        None => {}
+    }
+    let retryable = problem.and_then(|p| p.retryable);
+    if retryable == Some(false) {
+        return Verdict::Final;
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::Repeatable;
+    }
+    if retryable == Some(true) || is_transient_status(status) {
+        Verdict::Transient
+    } else {
+        Verdict::Final
     }
 }
 
@@ -184,7 +262,7 @@ mod tests {
         let none = HeaderMap::new();
         let retry = |status: u16, h: &HeaderMap, idempotent| {
             should_retry(
-                &Outcome::Response(StatusCode::from_u16(status).unwrap(), h),
+                &Outcome::Response(StatusCode::from_u16(status).unwrap(), h, None),
                 idempotent,
             )
         };
@@ -207,6 +285,62 @@ mod tests {
     }
 
     #[test]
+    fn the_problem_and_the_services_error_codes_decide_too() {
+        let none = HeaderMap::new();
+        let status = |code: u16| StatusCode::from_u16(code).unwrap();
+        let not_retryable = types::Error {
+            retryable: Some(false),
+            ..Default::default()
+        };
+        let retryable = types::Error {
+            retryable: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            verdict(status(503), &none, Some(&not_retryable)),
+            Verdict::Final
+        );
+        assert_eq!(
+            verdict(status(429), &none, Some(&not_retryable)),
+            Verdict::Final
+        );
+        assert_eq!(
+            verdict(status(400), &none, Some(&retryable)),
+            Verdict::Transient
+        );
+        // The header is the server's explicit word and wins over the body.
+        let go = headers(&[("x-should-retry", "true")]);
+        assert_eq!(
+            verdict(status(503), &go, Some(&not_retryable)),
+            Verdict::Repeatable
+        );
+        for code in [
+            "OUT_OF_CREDITS",
+            "out_of_credits",
+            " AT_CLOUD_AGENT_CAPACITY ",
+        ] {
+            let coded = headers(&[("x-warp-error-code", code), ("x-should-retry", "true")]);
+            for s in [429, 403, 503] {
+                assert_eq!(
+                    verdict(status(s), &coded, Some(&retryable)),
+                    Verdict::Final,
+                    "{code} {s}"
+                );
+            }
+        }
+        let no_credits = types::Error {
+            type_: Some("https://docs.warp.dev/errors/insufficient-credits".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            verdict(status(429), &none, Some(&no_credits)),
+            Verdict::Final
+        );
+        let other = headers(&[("x-warp-error-code", "SOMETHING_ELSE")]);
+        assert_eq!(verdict(status(429), &other, None), Verdict::Repeatable);
+    }
+
+    #[test]
     fn creates_are_the_non_idempotent_operations() {
         assert!(!is_idempotent(&Method::POST, "create_run"));
         assert!(!is_idempotent(&Method::POST, "report_agent_event"));
@@ -219,7 +353,7 @@ mod tests {
     fn no_delay_once_retries_are_used_up() {
         let policy = RetryPolicy::new(2);
         let none = HeaderMap::new();
-        let outcome = Outcome::Response(StatusCode::SERVICE_UNAVAILABLE, &none);
+        let outcome = Outcome::Response(StatusCode::SERVICE_UNAVAILABLE, &none, None);
         assert!(policy.next_delay(&outcome, true, 1).is_some());
         assert!(policy.next_delay(&outcome, true, 2).is_none());
         assert!(RetryPolicy::new(0).next_delay(&outcome, true, 0).is_none());

@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::{
     API_KEY, Arrivals, base_url, client, config, error_json, get_run_1, problem, received, run_json,
 };
+use oz_api::ApiErrorExt;
 use oz_api::types::RunAgentRequest;
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -375,4 +376,179 @@ async fn each_attempt_is_limited_by_the_timeout_and_a_timed_out_get_is_retried()
         started.elapsed()
     );
     assert_eq!(received(&server).await.len(), 2);
+}
+
+/// The service's answer when the account is out of credits (api-facts §10.3).
+fn out_of_credits() -> ResponseTemplate {
+    fast(ResponseTemplate::new(429))
+        .insert_header("x-warp-error-code", "OUT_OF_CREDITS")
+        .set_body_json(json!({
+            "error": "out of credits",
+            "userDisplayMessage": "You are out of credits. Add credits to keep running agents.",
+            "retryable": true
+        }))
+}
+
+#[tokio::test]
+async fn a_problem_saying_retryable_false_is_not_retried_and_not_transient() {
+    let server = MockServer::start().await;
+    let mut body = error_json(503, "internal_error", "Service unavailable");
+    body["retryable"] = json!(false);
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(fast(ResponseTemplate::new(503).set_body_json(body)))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let err = get_run_1(&client(&server)).await.unwrap_err();
+
+    assert_eq!(
+        received(&server).await.len(),
+        1,
+        "the body said not retryable"
+    );
+    assert!(!err.is_transient(), "{err}");
+}
+
+#[tokio::test]
+async fn out_of_credits_is_never_retried_and_is_its_own_outcome() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(out_of_credits())
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(out_of_credits().insert_header("x-should-retry", "true"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = config(&server).max_retries(3).build().unwrap();
+
+    let create = client
+        .create_run()
+        .body(run_request())
+        .send()
+        .await
+        .unwrap_err();
+    let get = get_run_1(&client).await.unwrap_err();
+
+    assert_eq!(received(&server).await.len(), 2, "one request each");
+    for err in [create, get] {
+        assert!(err.is_out_of_credits(), "{err}");
+        assert!(!err.is_rate_limited(), "{err}");
+        assert!(!err.is_transient(), "{err}");
+        assert_eq!(err.warp_error_code(), Some("OUT_OF_CREDITS"));
+        assert_eq!(
+            err.problem().unwrap().user_display_message.as_deref(),
+            Some("You are out of credits. Add credits to keep running agents.")
+        );
+        let line = err.to_string();
+        assert!(
+            line.contains("out of credits: waiting will not help"),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_429_without_the_credits_code_stays_rate_limited_and_is_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(RUN_PATH))
+        .respond_with(fast(
+            ResponseTemplate::new(429)
+                .insert_header("x-warp-error-code", "RATE_LIMITED")
+                .set_body_json(error_json(429, "rate_limited", "Too many requests")),
+        ))
+        .expect(3)
+        .mount(&server)
+        .await;
+
+    let err = get_run_1(&client(&server)).await.unwrap_err();
+
+    assert_eq!(received(&server).await.len(), 3);
+    assert!(err.is_rate_limited() && err.is_transient() && !err.is_out_of_credits());
+}
+
+#[tokio::test]
+async fn at_capacity_is_typed_with_the_running_agents_and_not_retried() {
+    let server = MockServer::start().await;
+    for (run, status) in [("run_403", 403), ("run_429", 429), ("run_503", 503)] {
+        Mock::given(method("GET"))
+            .and(path(format!("/api/v1/agent/runs/{run}")))
+            .respond_with(fast(
+                ResponseTemplate::new(status)
+                    .insert_header("x-warp-error-code", "AT_CLOUD_AGENT_CAPACITY")
+                    .set_body_json(json!({"error": "at capacity", "running_agents": 4})),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let client = client(&server);
+
+    for run in ["run_403", "run_429", "run_503"] {
+        let err = client.get_run().run_id(run).send().await.unwrap_err();
+        assert!(err.is_at_capacity(), "{err}");
+        assert_eq!(err.running_agents(), Some(4));
+        assert!(!err.is_transient() && !err.is_out_of_credits(), "{err}");
+        let line = err.to_string();
+        assert!(line.contains("with 4 runs running"), "{line}");
+    }
+    assert_eq!(received(&server).await.len(), 3, "none was retried");
+}
+
+/// For every combination of status, `x-should-retry`, the problem's `retryable` and the
+/// service's error code, the client retries an idempotent call exactly when the error it
+/// would return says `is_transient()`.
+#[tokio::test]
+async fn the_retry_hook_and_is_transient_agree_on_every_answer() {
+    let server = MockServer::start().await;
+    let mut cases = Vec::new();
+    for status in [400u16, 403, 404, 408, 409, 422, 429, 500, 502, 503] {
+        for should_retry in [None, Some("true"), Some("false")] {
+            for retryable in [None, Some(true), Some(false)] {
+                for code in [
+                    None,
+                    Some("OUT_OF_CREDITS"),
+                    Some("AT_CLOUD_AGENT_CAPACITY"),
+                ] {
+                    let run = format!("case_{}", cases.len());
+                    let mut body = json!({"error": "failed"});
+                    if let Some(retryable) = retryable {
+                        body["retryable"] = json!(retryable);
+                    }
+                    let mut template = fast(ResponseTemplate::new(status)).set_body_json(body);
+                    if let Some(value) = should_retry {
+                        template = template.insert_header("x-should-retry", value);
+                    }
+                    if let Some(code) = code {
+                        template = template.insert_header("x-warp-error-code", code);
+                    }
+                    Mock::given(method("GET"))
+                        .and(path(format!("/api/v1/agent/runs/{run}")))
+                        .respond_with(template)
+                        .mount(&server)
+                        .await;
+                    cases.push((run, (status, should_retry, retryable, code)));
+                }
+            }
+        }
+    }
+    let client = config(&server).max_retries(1).build().unwrap();
+
+    for (run, case) in &cases {
+        let before = received(&server).await.len();
+        let err = client.get_run().run_id(run).send().await.unwrap_err();
+        let sent = received(&server).await.len() - before;
+        assert_eq!(
+            sent == 2,
+            err.is_transient(),
+            "{case:?}: {sent} requests, {err}"
+        );
+    }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{API_KEY, client, config, error_json, get_run_1, received, run_json};
+use oz_api::ApiErrorExt;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -231,4 +232,130 @@ async fn an_anonymous_client_sends_no_authorization_to_any_operation() {
             request.url
         );
     }
+}
+
+/// Echoes the request's `Authorization` header (value and key alone) into every member of a
+/// problem body and into response headers, as a careless proxy or server might.
+struct EchoAuthorization {
+    json: bool,
+}
+
+impl wiremock::Respond for EchoAuthorization {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let auth = request
+            .headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let key = auth.trim_start_matches("Bearer ").to_owned();
+        let template = ResponseTemplate::new(403)
+            .insert_header("x-request-id", key.as_str())
+            .insert_header("x-trace-id", auth.as_str())
+            .insert_header("x-warp-error-code", key.as_str())
+            .insert_header("x-echo", format!("you sent {auth}").as_str());
+        if self.json {
+            template.set_body_json(serde_json::json!({
+                "type": format!("https://docs.warp.dev/errors/{key}"),
+                "title": auth,
+                "status": 403,
+                "detail": format!("the token {key} is not allowed"),
+                "error": format!("Forbidden: {auth}"),
+                "trace_id": key,
+                "userDisplayMessage": key,
+            }))
+        } else {
+            template.set_body_raw(
+                format!("<html>Forbidden for {auth}\n{key}</html>"),
+                "text/html",
+            )
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_echoes_the_key_does_not_put_it_into_the_error() {
+    for json in [true, false] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(EchoAuthorization { json })
+            .mount(&server)
+            .await;
+
+        let err = get_run_1(&client(&server)).await.unwrap_err();
+
+        // The server did receive the key (the test would prove nothing otherwise).
+        let sent = &received(&server).await[0].headers["authorization"];
+        assert_eq!(sent.to_str().unwrap(), format!("Bearer {API_KEY}"));
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(403));
+        let mut shown = vec![
+            ("Display", err.to_string()),
+            ("Debug", format!("{err:?}")),
+            ("summary", err.summary().to_string()),
+            ("problem", format!("{:?}", err.problem())),
+            ("message", format!("{:?}", err.message())),
+            ("error_code", format!("{:?}", err.error_code())),
+            ("warp_error_code", format!("{:?}", err.warp_error_code())),
+            ("trace_id", format!("{:?}", err.trace_id())),
+            ("request_id", format!("{:?}", err.request_id())),
+        ];
+        for (name, value) in err.response_headers().unwrap() {
+            shown.push((name.as_str(), format!("{value:?} {:?}", value.to_str())));
+        }
+        for (what, text) in &shown {
+            assert_no_key(&format!("{what} (json body: {json})"), text);
+        }
+        assert!(err.to_string().contains("<redacted>"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn bidirectional_controls_of_a_server_are_neutralised_in_the_line() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "type": "https://docs.warp.dev/errors/invalid\u{202E}txt.exe",
+            "detail": "file \u{202E}gpj.exe\u{202C} and \u{2066}a\u{2069} \u{200F}b\u{200E} \u{61C}c",
+            "trace_id": "t\u{2067}1",
+        })))
+        .mount(&server)
+        .await;
+
+    let err = get_run_1(&client(&server)).await.unwrap_err();
+
+    let line = err.to_string();
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{61C}');
+    assert!(!line.chars().any(bidi), "{line:?}");
+    assert!(!format!("{err:?}").chars().any(bidi), "{err:?}");
+    assert!(line.contains("file gpj.exe and a b c"), "{line}");
+}
+
+/// An HTML answer whose excerpt would hold a bidirectional control: replaced in the problem
+/// the client makes of it.
+#[tokio::test]
+async fn bidirectional_controls_of_a_non_json_answer_are_replaced_in_its_excerpt() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(502).set_body_raw("<p>bad \u{202E}gateway</p>", "text/html"),
+        )
+        .mount(&server)
+        .await;
+
+    let err = oz_api::Config::new(API_KEY)
+        .base_url(common::base_url(&server))
+        .max_retries(0)
+        .build()
+        .unwrap()
+        .get_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .unwrap_err();
+
+    let detail = err.problem().unwrap().detail.clone().unwrap();
+    assert!(!detail.contains('\u{202E}'), "{detail:?}");
+    assert!(
+        detail.contains("bad  gateway") || detail.contains("bad gateway"),
+        "{detail}"
+    );
 }

@@ -67,7 +67,7 @@ pub fn error_json(status: u16, code: &str, title: &str) -> Value {
         "status": status,
         "detail": format!("{title} (test)"),
         "error": format!("{title}: {title} (test)"),
-        "retryable": status == 429 || status >= 500,
+        "retryable": matches!(status, 408 | 409 | 429) || status >= 500,
         "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"
     })
 }
