@@ -155,15 +155,16 @@ impl std::error::Error for TooLarge {}
 
 /// A request of an operation that must not be repeated (see
 /// [`NOT_REPEATABLE_OPERATIONS`](crate::NOT_REPEATABLE_OPERATIONS)) whose answer was lost after
-/// the request may have reached the server: it may have taken effect. reqwest's errors carry no
-/// extensions, so the hook puts this in the error's source chain, where the classifier and the
-/// error's one line find it; the original error is its source.
+/// the request may have reached the server, or whose answer was too large to read: it may have
+/// taken effect. reqwest's errors carry no extensions, so the hook puts this in the error's
+/// source chain, where the classifier and the error's one line find it; the original error (a
+/// reqwest error or [`TooLarge`]) is its source.
 pub(crate) struct OutcomeUnknown {
     pub(crate) operation: &'static str,
-    /// The status of the answer whose body broke off, when the headers had arrived: the
-    /// server did act then.
+    /// The status of the answer whose body broke off or was too large, when the headers had
+    /// arrived: the server did act then.
     pub(crate) answered: Option<StatusCode>,
-    pub(crate) source: reqwest::Error,
+    pub(crate) source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl OutcomeUnknown {
@@ -207,9 +208,14 @@ impl OutcomeUnknown {
         };
         match self.answered {
             Some(status) => format!(
-                "{} answered {} but its answer broke off: {thing} was {created}; {find}",
+                "{} answered {} but its answer {}: {thing} was {created}; {find}",
                 self.operation,
-                status.as_u16()
+                status.as_u16(),
+                if self.source.is::<TooLarge>() {
+                    "exceeded the limit"
+                } else {
+                    "broke off"
+                }
             ),
             None => format!(
                 "{} got no answer: {thing} may have been {created}; {find}",
@@ -236,7 +242,7 @@ impl fmt::Debug for OutcomeUnknown {
 
 impl std::error::Error for OutcomeUnknown {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+        Some(self.source.as_ref())
     }
 }
 

@@ -121,7 +121,9 @@ pub trait ApiErrorExt: sealed::Sealed {
     /// For an operation that must not be repeated (a create, a follow-up, a message: see
     /// [`NOT_REPEATABLE_OPERATIONS`](crate::NOT_REPEATABLE_OPERATIONS)), its operation id
     /// when its answer was lost after the request may have reached the server (a timeout, a
-    /// reset, an answer that broke off): it may have taken effect, e.g. a run may exist. The
+    /// reset, an answer that broke off or exceeded
+    /// [`Config::max_response_bytes`](crate::Config::max_response_bytes)): it may have taken
+    /// effect, e.g. a run may exist. The
     /// client does not repeat such a request; the error's one line says how to find out.
     fn unknown_outcome(&self) -> Option<&str>;
 

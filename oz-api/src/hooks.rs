@@ -159,8 +159,8 @@ fn scrub_headers(mut response: reqwest::Response, secret: Option<&[u8]>) -> reqw
 }
 
 /// The success answer with a body that fails once more than `limit` bytes arrived (at once
-/// when its `Content-Length` says so), and whose failures, for an operation that must not be
-/// repeated, say that the operation did take effect.
+/// when its `Content-Length` says so), and whose failures, too large answers included, say for
+/// an operation that must not be repeated that the operation did take effect.
 fn guard_body(
     response: reqwest::Response,
     limit: u64,
@@ -170,7 +170,17 @@ fn guard_body(
 
     let head = crate::error_body::Head::of(&response);
     let status = head.status;
-    let too_large = move || -> BoxError { Box::new(TooLarge { limit }) };
+    let answered = move |err: BoxError| -> BoxError {
+        match operation {
+            Some(operation) => Box::new(OutcomeUnknown {
+                operation,
+                answered: Some(status),
+                source: err,
+            }),
+            None => err,
+        }
+    };
+    let too_large = move || answered(Box::new(TooLarge { limit }));
     let declared = response.content_length();
     let body = if declared.is_some_and(|length| length > limit) {
         reqwest::Body::wrap_stream(futures::stream::once(async move {
@@ -193,17 +203,7 @@ fn guard_body(
                             Some((Ok(chunk), (chunks, read, false)))
                         }
                     }
-                    Err(err) => {
-                        let err: BoxError = match operation {
-                            Some(operation) => Box::new(OutcomeUnknown {
-                                operation,
-                                answered: Some(status),
-                                source: err,
-                            }),
-                            None => Box::new(err),
-                        };
-                        Some((Err(err), (chunks, read, true)))
-                    }
+                    Err(err) => Some((Err(answered(Box::new(err))), (chunks, read, true))),
                 }
             },
         );
@@ -225,7 +225,7 @@ async fn outcome_unknown(
     let marker: BoxError = Box::new(OutcomeUnknown {
         operation,
         answered,
-        source: err,
+        source: Box::new(err),
     });
     let body = reqwest::Body::wrap_stream(futures::stream::once(async move {
         Err::<bytes::Bytes, BoxError>(marker)

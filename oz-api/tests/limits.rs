@@ -213,3 +213,49 @@ fn a_zero_limit_is_refused_when_the_client_is_built() {
     assert_eq!(err, ConfigError::InvalidMaxResponseBytes);
     assert!(err.to_string().contains("max_response_bytes"), "{err}");
 }
+
+#[tokio::test]
+async fn a_create_answered_over_the_limit_says_the_run_was_created() {
+    let declared = raw_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10000000000\r\n\r\n",
+        false,
+    )
+    .await;
+    let endless = raw_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+        true,
+    )
+    .await;
+
+    for (base, how) in [(declared.0, "declared length"), (endless.0, "endless body")] {
+        let client = Config::new(API_KEY)
+            .base_url(base)
+            .max_response_bytes(MIB)
+            .build()
+            .unwrap();
+        let request =
+            oz_api::types::RunAgentRequest::builder().prompt("Fix the flaky test".to_owned());
+
+        let err = client.create_run().body(request).send().await.unwrap_err();
+
+        assert!(
+            matches!(err, oz_api::Error::ResponseBodyError(_)),
+            "{how}: {err:?}"
+        );
+        let line = err.to_string();
+        assert!(
+            line.contains("the answer exceeded 1 MiB (1048576 bytes)"),
+            "{how}: {line}"
+        );
+        assert!(
+            line.contains(
+                "create_run answered 200 but its answer exceeded the limit: the run was created; \
+                 list_runs with created_after"
+            ),
+            "{how}: {line}"
+        );
+        assert_eq!(err.unknown_outcome(), Some("create_run"), "{how}");
+        assert!(!err.is_transient(), "{how}: {line}");
+        assert!(!line.contains('\n'), "{how}: {line}");
+    }
+}
