@@ -107,7 +107,18 @@ impl Serialize for MetadataFilter {
 }
 
 /// Why a metadata filter was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` is the variant and the one line of its `Display`, so that `?` in `main` says
+/// what to do:
+///
+/// ```
+/// let err = oz_api::MetadataFilter::new().with("", "x").unwrap_err();
+/// assert_eq!(
+///     format!("{err:?}"),
+///     "EmptyKey: a metadata filter key must not be empty: name the metadata key to match"
+/// );
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MetadataFilterError {
     /// More than [`MetadataFilter::MAX_PAIRS`] pairs.
@@ -118,18 +129,35 @@ pub enum MetadataFilterError {
     BracketInKey(String),
 }
 
+impl fmt::Debug for MetadataFilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Self::TooManyPairs => "TooManyPairs",
+            Self::EmptyKey => "EmptyKey",
+            Self::BracketInKey(_) => "BracketInKey",
+        };
+        write!(f, "{variant}: {self}")
+    }
+}
+
 impl fmt::Display for MetadataFilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooManyPairs => write!(
                 f,
-                "a metadata filter has at most {} key/value pairs",
+                "a metadata filter takes at most {} key/value pairs: filter on the most selective \
+                 ones and check the others on the runs listed",
                 MetadataFilter::MAX_PAIRS
             ),
-            Self::EmptyKey => f.write_str("a metadata filter key must not be empty"),
-            Self::BracketInKey(key) => {
-                write!(f, "metadata filter key {key:?} must not contain '[' or ']'")
-            }
+            Self::EmptyKey => f.write_str(
+                "a metadata filter key must not be empty: name the metadata key to match",
+            ),
+            // `{:?}` escapes line breaks and quotes, so a key keeps the message on one line.
+            Self::BracketInKey(key) => write!(
+                f,
+                "metadata filter key {key:?} must not contain '[' or ']', which the query \
+                 syntax cannot carry: filter on another key or check it on the runs listed"
+            ),
         }
     }
 }
@@ -163,5 +191,35 @@ mod tests {
             MetadataFilter::new().with("a[b]", "x"),
             Err(MetadataFilterError::BracketInKey(_))
         ));
+    }
+
+    #[test]
+    fn debug_is_the_variant_and_the_one_line_that_says_what_to_do() {
+        let too_many = MetadataFilter::try_from([
+            ("a", "1"),
+            ("b", "2"),
+            ("c", "3"),
+            ("d", "4"),
+            ("e", "5"),
+            ("f", "6"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            format!("{too_many:?}"),
+            "TooManyPairs: a metadata filter takes at most 5 key/value pairs: filter on the most \
+             selective ones and check the others on the runs listed"
+        );
+        let bracket = MetadataFilter::new().with("a[b]\nc", "x").unwrap_err();
+        assert_eq!(
+            format!("{bracket:?}"),
+            "BracketInKey: metadata filter key \"a[b]\\nc\" must not contain '[' or ']', which \
+             the query syntax cannot carry: filter on another key or check it on the runs listed"
+        );
+        let empty = MetadataFilter::new().with("", "x").unwrap_err();
+        assert_eq!(format!("{empty:?}"), format!("EmptyKey: {empty}"));
+        for err in [too_many, bracket, empty] {
+            assert!(!format!("{err:?}").contains('\n'), "{err:?}");
+            assert!(!format!("{err:#?}").contains('\n'), "{err:#?}");
+        }
     }
 }
