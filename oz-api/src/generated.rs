@@ -586,6 +586,7 @@ pub mod types {
     pub struct AgentMemoryCreateConfig {
         ///Existing team memory stores to attach; duplicate uids are rejected.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attached_stores: ::std::vec::Vec<MemoryStoreRef>,
         /// Whether a new agent gets its own memory store.
         ///
@@ -736,6 +737,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -989,6 +991,7 @@ pub mod types {
         pub occurred_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Event-specific data whose shape depends on event_type.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub payload: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///Run the event belongs to.
         pub run_id: ::std::string::String,
@@ -1127,6 +1130,7 @@ pub mod types {
         pub environment_id: ::std::option::Option<::std::string::String>,
         ///Experimental settings by name; values are strings, numbers or booleans.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub experimental: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         /// Harness that executes the agent; Warp's built-in harness when unset.
         ///
@@ -1151,12 +1155,14 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
         >,
         ///Memory stores attached to the run.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub memory_stores: ::std::vec::Vec<MemoryStoreRef>,
         ///Model for the built-in harness, for example gpt-5-4-high; the team default applies when omitted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1169,6 +1175,7 @@ pub mod types {
         pub runner_id: ::std::option::Option<::std::string::String>,
         ///Secrets made available to the run, by name.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
         /// Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
         ///
@@ -1180,6 +1187,7 @@ pub mod types {
         pub skill_spec: ::std::option::Option<::std::string::String>,
         ///Ordered skill specs (owner/repo:skill_path) to attach. Mutually exclusive with skill_spec in requests.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub skills: ::std::vec::Vec<::std::string::String>,
         ///Self-hosted worker that should execute the run; Warp-hosted workers are used when omitted or set to warp.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1286,6 +1294,7 @@ pub mod types {
     pub struct ArtifactSourceLinks {
         ///Pull requests the artifact belongs to.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub pull_request_urls: ::std::vec::Vec<::std::string::String>,
         ///Link to the run that produced the artifact.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1428,6 +1437,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub byok_inference_usage: ::std::collections::HashMap<
             ::std::string::String,
             InferenceUsageDetail,
@@ -1437,6 +1447,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub custom_endpoint_inference_usage: ::std::collections::HashMap<
             ::std::string::String,
             InferenceUsageDetail,
@@ -1446,6 +1457,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub direct_api_inference_usage: ::std::collections::HashMap<
             ::std::string::String,
             InferenceUsageDetail,
@@ -1634,6 +1646,7 @@ pub mod types {
         ///
         /// See [`ClaudeCodeUsageAttribution`](crate::types::ClaudeCodeUsageAttribution).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attribution: ::std::vec::Vec<ClaudeCodeUsageAttribution>,
         /// Tool calls made by the harness.
         ///
@@ -1736,6 +1749,7 @@ pub mod types {
         >,
         ///Repositories cloned into the environment.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub github_repos: ::std::vec::Vec<GitHubRepo>,
         ///Environment name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1747,9 +1761,11 @@ pub mod types {
         pub providers: ::std::option::Option<ProvidersConfig>,
         ///Secrets available in the environment, by name.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
         ///Shell commands run during setup.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub setup_commands: ::std::vec::Vec<::std::string::String>,
     }
     impl CloudEnvironmentConfig {
@@ -1984,6 +2000,7 @@ pub mod types {
         ///
         /// See [`CodexUsageAttribution`](crate::types::CodexUsageAttribution).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attribution: ::std::vec::Vec<CodexUsageAttribution>,
         /// Tool calls made by the harness.
         ///
@@ -2095,6 +2112,7 @@ pub mod types {
         pub content: ::std::vec::Vec<ConversationContentBlock>,
         ///IDs of the transcript messages merged into this one.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub message_ids: ::std::vec::Vec<::std::string::String>,
         ///Request ID shared by messages of the same request, when known.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2292,6 +2310,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -2311,9 +2330,11 @@ pub mod types {
         pub prompt: ::std::option::Option<::std::string::String>,
         ///Managed secrets the agent's runs may read; duplicate names are rejected.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
         ///Skill specs in the form owner/repo:skill_path, checked with the team's GitHub credentials.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub skills: ::std::vec::Vec<::std::string::String>,
         ///Default worker host (trimmed); use warp to force Warp-hosted execution.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2496,6 +2517,7 @@ pub mod types {
         pub error: ::std::option::Option<::std::string::String>,
         ///Repositories the agent could not access.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub inaccessible_repos: ::std::vec::Vec<::std::string::String>,
         ///Request path that produced the error.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2679,6 +2701,7 @@ pub mod types {
     pub struct ExternalReferenceArtifactData {
         ///Extra fields specific to the category.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///Free-form category of the reference, for example linear_issue.
         pub reference_type: ExternalReferenceArtifactDataReferenceType,
@@ -2823,6 +2846,7 @@ pub mod types {
         pub code_forge: ::std::option::Option<CodeForge>,
         ///Every code forge the factory's repositories live on.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub code_forges: ::std::vec::Vec<CodeForge>,
         ///When the factory was created.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2844,11 +2868,13 @@ pub mod types {
         pub description: ::std::option::Option<::std::string::String>,
         ///Ticketing and chat integrations.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub integrations: ::std::vec::Vec<FactoryIntegration>,
         ///Display name.
         pub name: ::std::string::String,
         ///Repositories the agents work in.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub repositories: ::std::vec::Vec<FactoryRepository>,
         ///Defaults of the scoring agents.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2895,6 +2921,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -2903,6 +2930,7 @@ pub mod types {
         ///
         /// See [`SecretRef`](crate::types::SecretRef).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
         ///Self-hosted worker that runs the factory's agents; Warp-hosted when unset.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3294,6 +3322,7 @@ pub mod types {
     pub struct FactoryJiraIntegration {
         ///Keys of the Jira projects whose tickets the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub project_keys: ::std::vec::Vec<::std::string::String>,
     }
     impl FactoryJiraIntegration {
@@ -3307,6 +3336,7 @@ pub mod types {
     pub struct FactoryLinearIntegration {
         ///Identifiers of the Linear teams whose issues the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub team_ids: ::std::vec::Vec<::std::string::String>,
     }
     impl FactoryLinearIntegration {
@@ -3331,6 +3361,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub provider_metadata: ::std::collections::HashMap<
             ::std::string::String,
             ::std::string::String,
@@ -3356,6 +3387,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -3364,6 +3396,7 @@ pub mod types {
         ///
         /// See [`SecretRef`](crate::types::SecretRef).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
     }
     impl FactoryScorerDefaults {
@@ -3393,6 +3426,7 @@ pub mod types {
         pub failed_run_threshold: ::std::option::Option<i64>,
         ///Email addresses of the people asked to review proposed improvements.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub reviewer_emails: ::std::vec::Vec<::std::string::String>,
         /// Who reviews the improvements a factory proposes for itself.
         ///
@@ -3427,6 +3461,7 @@ pub mod types {
         pub factory_uid: ::std::string::String,
         ///Artifacts the task produced, newest first; on single reads and full lists.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub outputs: ::std::vec::Vec<ArtifactItem>,
         ///Top-level run of the conversation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4246,6 +4281,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub by_name: ::std::collections::HashMap<::std::string::String, i64>,
         ///Tool calls in all.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4990,6 +5026,7 @@ pub mod types {
     pub struct McpServerConfig {
         ///Arguments for the stdio command.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub args: ::std::vec::Vec<::std::string::String>,
         ///Command to start a stdio server.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4999,6 +5036,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub env: ::std::collections::HashMap<
             ::std::string::String,
             ::std::string::String,
@@ -5008,6 +5046,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub headers: ::std::collections::HashMap<
             ::std::string::String,
             ::std::string::String,
@@ -5380,6 +5419,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub tokens_by_category: ::std::collections::HashMap<::std::string::String, i64>,
         ///Tokens of every kind.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6117,6 +6157,7 @@ pub mod types {
         pub inference_cost_usd: ::std::option::Option<f64>,
         ///Tokens per model; omitted when unknown.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub model_token_usage: ::std::vec::Vec<ModelTokenUsage>,
         ///Credits spent on platform usage.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6132,6 +6173,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub usage_by_category: ::std::collections::HashMap<
             ::std::string::String,
             ChargedUsageDetail,
@@ -6151,6 +6193,7 @@ pub mod types {
         pub agent_identity_uid: ::std::option::Option<::std::string::String>,
         ///Files sent along with the prompt, at most five.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attachments: ::std::vec::Vec<AttachmentInput>,
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -6386,6 +6429,7 @@ pub mod types {
     pub struct RunFollowupRequest {
         ///Prepared attachments to deliver with the message, at most 25. Files reach the agent on the Warp harness; other harnesses get a notice naming them.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attachments: ::std::vec::Vec<FollowupAttachment>,
         ///Follow-up text; may be empty when attachments are given, or when continuing from saved conversation context.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6436,9 +6480,11 @@ pub mod types {
         pub agent_skill: ::std::option::Option<AgentSkill>,
         ///Artifacts the run produced, such as plans and pull requests.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub artifacts: ::std::vec::Vec<ArtifactItem>,
         ///IDs of the runs this run spawned directly.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub children: ::std::vec::Vec<::std::string::String>,
         ///UUID of the conversation behind the run.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7680,6 +7726,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -7703,6 +7750,7 @@ pub mod types {
         pub secrets: ::std::option::Option<::std::vec::Vec<SecretRef>>,
         ///Secrets to add to the identity's list, keeping the ones it has (secrets replaces the list).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets_append: ::std::vec::Vec<SecretRef>,
         ///New skill spec list; empty array clears it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7790,15 +7838,18 @@ pub mod types {
     pub struct ValidateFactoryFilesResponse {
         ///References left for apply time.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub deferred_resolutions: ::std::vec::Vec<FactoryFileDeferredResolution>,
         ///Problems found, by file and position.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub diagnostics: ::std::vec::Vec<FactoryFileDiagnostic>,
         ///Schema version the files were checked against.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub schema_version: ::std::option::Option<::std::string::String>,
         ///Checks that need the team's state and were skipped.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub state_dependent_checks_not_run: ::std::vec::Vec<::std::string::String>,
         ///True when no diagnostic is an error.
         pub valid: bool,
@@ -29054,8 +29105,8 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}", client.baseurl, crate ::path_segment::encode(&
+                    run_id.to_string(), "run_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29153,8 +29204,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/transcript", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/transcript", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29245,8 +29297,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/conversation", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/conversation", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29345,8 +29398,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/cancel", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/cancel", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29444,8 +29498,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/interrupt", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/interrupt", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29545,8 +29600,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/harness-usage", client.baseurl, encode_path(&
-                    run_id.to_string()),
+                    "{}/agent/runs/{}/harness-usage", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29683,8 +29739,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/followups", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/followups", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29787,8 +29844,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/timeline", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/timeline", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29928,8 +29986,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/scores", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/scores", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30032,8 +30091,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/handoff/attachments", client.baseurl, encode_path(&
-                    run_id.to_string()),
+                    "{}/agent/runs/{}/handoff/attachments", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30237,8 +30297,9 @@ pub mod builder {
                 let client = &client;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30337,8 +30398,9 @@ pub mod builder {
                 let client = &client;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}/transcript", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}/transcript", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30432,8 +30494,9 @@ pub mod builder {
                 let client = &client;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}/redirect", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}/redirect", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30564,8 +30627,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}/followups", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}/followups", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30671,8 +30735,9 @@ pub mod builder {
                 let client = &client;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}/interrupt", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}/interrupt", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30774,8 +30839,9 @@ pub mod builder {
                 let client = &client;
                 let session_uuid = session_uuid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/sessions/{}/redirect", client.baseurl, encode_path(&
-                    session_uuid.to_string()),
+                    "{}/agent/sessions/{}/redirect", client.baseurl, crate
+                    ::path_segment::encode(& session_uuid.to_string(), "session_uuid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30866,8 +30932,9 @@ pub mod builder {
                 let client = &client;
                 let artifact_uid = artifact_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/artifacts/{}", client.baseurl, encode_path(& artifact_uid
-                    .to_string()),
+                    "{}/agent/artifacts/{}", client.baseurl, crate
+                    ::path_segment::encode(& artifact_uid.to_string(), "artifact_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30965,8 +31032,9 @@ pub mod builder {
                 let client = &client;
                 let artifact_uid = artifact_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/artifacts/{}/download", client.baseurl, encode_path(&
-                    artifact_uid.to_string()),
+                    "{}/agent/artifacts/{}/download", client.baseurl, crate
+                    ::path_segment::encode(& artifact_uid.to_string(), "artifact_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -31597,8 +31665,9 @@ pub mod builder {
                 let client = &client;
                 let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}", client.baseurl, encode_path(& schedule_id
-                    .to_string()),
+                    "{}/agent/schedules/{}", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -31740,8 +31809,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}", client.baseurl, encode_path(& schedule_id
-                    .to_string()),
+                    "{}/agent/schedules/{}", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -31846,8 +31916,9 @@ pub mod builder {
                 let client = &client;
                 let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}", client.baseurl, encode_path(& schedule_id
-                    .to_string()),
+                    "{}/agent/schedules/{}", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -31947,8 +32018,9 @@ pub mod builder {
                 let client = &client;
                 let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}/pause", client.baseurl, encode_path(&
-                    schedule_id.to_string()),
+                    "{}/agent/schedules/{}/pause", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32048,8 +32120,9 @@ pub mod builder {
                 let client = &client;
                 let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}/resume", client.baseurl, encode_path(&
-                    schedule_id.to_string()),
+                    "{}/agent/schedules/{}/resume", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32410,8 +32483,9 @@ pub mod builder {
                 let client = &client;
                 let agent_uid = agent_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/identities/{}", client.baseurl, encode_path(& agent_uid
-                    .to_string()),
+                    "{}/agent/identities/{}", client.baseurl, crate
+                    ::path_segment::encode(& agent_uid.to_string(), "agent_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32544,8 +32618,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/identities/{}", client.baseurl, encode_path(& agent_uid
-                    .to_string()),
+                    "{}/agent/identities/{}", client.baseurl, crate
+                    ::path_segment::encode(& agent_uid.to_string(), "agent_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32642,8 +32717,9 @@ pub mod builder {
                 let client = &client;
                 let agent_uid = agent_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/identities/{}", client.baseurl, encode_path(& agent_uid
-                    .to_string()),
+                    "{}/agent/identities/{}", client.baseurl, crate
+                    ::path_segment::encode(& agent_uid.to_string(), "agent_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32922,8 +32998,9 @@ pub mod builder {
                 let since = since.map_err(Error::InvalidRequest)?;
                 let unread = unread.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/messages/{}", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/messages/{}", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33024,8 +33101,9 @@ pub mod builder {
                 let client = &client;
                 let message_id = message_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/messages/{}/read", client.baseurl, encode_path(& message_id
-                    .to_string()),
+                    "{}/agent/messages/{}/read", client.baseurl, crate
+                    ::path_segment::encode(& message_id.to_string(), "message_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33121,8 +33199,9 @@ pub mod builder {
                 let client = &client;
                 let message_id = message_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/messages/{}/delivered", client.baseurl, encode_path(&
-                    message_id.to_string()),
+                    "{}/agent/messages/{}/delivered", client.baseurl, crate
+                    ::path_segment::encode(& message_id.to_string(), "message_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33401,8 +33480,8 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/events/{}", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/events/{}", client.baseurl, crate ::path_segment::encode(&
+                    run_id.to_string(), "run_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33520,8 +33599,10 @@ pub mod builder {
                 let screenshot_uid = screenshot_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
                     "{}/agent/conversations/{}/screenshots/{}/download", client.baseurl,
-                    encode_path(& conversation_id.to_string()), encode_path(&
-                    screenshot_uid.to_string()),
+                    crate ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?, crate
+                    ::path_segment::encode(& screenshot_uid.to_string(),
+                    "screenshot_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33898,8 +33979,9 @@ pub mod builder {
                 let client = &client;
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}", client.baseurl, encode_path(& factory_uid
-                    .to_string()),
+                    "{}/factory/{}", client.baseurl, crate ::path_segment::encode(&
+                    factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34042,8 +34124,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/runs", client.baseurl, encode_path(& factory_uid
-                    .to_string()),
+                    "{}/factory/{}/runs", client.baseurl, crate ::path_segment::encode(&
+                    factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34389,8 +34472,9 @@ pub mod builder {
                 let stage = stage.map_err(Error::InvalidRequest)?;
                 let updated_after = updated_after.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks", client.baseurl, encode_path(& factory_uid
-                    .to_string()),
+                    "{}/factory/{}/tasks", client.baseurl, crate ::path_segment::encode(&
+                    factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34564,8 +34648,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks", client.baseurl, encode_path(& factory_uid
-                    .to_string()),
+                    "{}/factory/{}/tasks", client.baseurl, crate ::path_segment::encode(&
+                    factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34683,8 +34768,10 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let task_uid = task_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks/{}", client.baseurl, encode_path(& factory_uid
-                    .to_string()), encode_path(& task_uid.to_string()),
+                    "{}/factory/{}/tasks/{}", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?, crate ::path_segment::encode(&
+                    task_uid.to_string(), "task_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34797,8 +34884,10 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let task_uid = task_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks/{}", client.baseurl, encode_path(& factory_uid
-                    .to_string()), encode_path(& task_uid.to_string()),
+                    "{}/factory/{}/tasks/{}", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?, crate ::path_segment::encode(&
+                    task_uid.to_string(), "task_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34951,8 +35040,10 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks/{}", client.baseurl, encode_path(& factory_uid
-                    .to_string()), encode_path(& task_uid.to_string()),
+                    "{}/factory/{}/tasks/{}", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?, crate ::path_segment::encode(&
+                    task_uid.to_string(), "task_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -35069,8 +35160,10 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let task_uid = task_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks/{}/cancel", client.baseurl, encode_path(&
-                    factory_uid.to_string()), encode_path(& task_uid.to_string()),
+                    "{}/factory/{}/tasks/{}/cancel", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?, crate ::path_segment::encode(&
+                    task_uid.to_string(), "task_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -35186,8 +35279,9 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/task-by-run", client.baseurl, encode_path(&
-                    factory_uid.to_string()),
+                    "{}/factory/{}/task-by-run", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -35304,8 +35398,9 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/task-by-conversation", client.baseurl, encode_path(&
-                    factory_uid.to_string()),
+                    "{}/factory/{}/task-by-conversation", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -35530,8 +35625,9 @@ pub mod builder {
                 let schema_version = schema_version.map_err(Error::InvalidRequest)?;
                 let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory-files/schemas/{}", client.baseurl, encode_path(&
-                    schema_version.to_string()),
+                    "{}/factory-files/schemas/{}", client.baseurl, crate
+                    ::path_segment::encode(& schema_version.to_string(),
+                    "schema_version").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
                 if let Some(value) = if_none_match {
@@ -35649,8 +35745,11 @@ pub mod builder {
                 let schema_version = schema_version.map_err(Error::InvalidRequest)?;
                 let document = document.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory-files/schemas/{}/{}", client.baseurl, encode_path(&
-                    schema_version.to_string()), encode_path(& document.to_string()),
+                    "{}/factory-files/schemas/{}/{}", client.baseurl, crate
+                    ::path_segment::encode(& schema_version.to_string(),
+                    "schema_version").map_err(Error::InvalidRequest) ?, crate
+                    ::path_segment::encode(& document.to_string(), "document")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
