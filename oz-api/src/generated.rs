@@ -423,7 +423,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///Lifecycle event a client may report for a run.
+    ///Lifecycle event a client may report for a run (report_agent_event).
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -775,8 +775,10 @@ pub mod types {
     ///One recorded event of a run, ordered by its sequence number.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentRunEvent {
-        ///Kind of event, e.g. run_succeeded or new_message; an open set, so unknown values must be tolerated.
-        pub event_type: ::std::string::String,
+        /// Kind of a recorded run event: the lifecycle events a client may report (see AgentEventType), the legacy run_started, run_idle and run_restarted, new_message (ref_id is the message id, read with read_agent_message), child_agent_started (on the parent; ref_id is the child run id) and run_session_linked (ref_id is the session id). An open set: kinds this version does not know are kept as they are.
+        ///
+        /// See [`AgentRunEventType`](crate::types::AgentRunEventType).
+        pub event_type: AgentRunEventType,
         ///Execution the event relates to, for correlation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub execution_id: ::std::option::Option<::std::string::String>,
@@ -794,6 +796,117 @@ pub mod types {
         /// Builds a `AgentRunEvent` field by field: [`builder::AgentRunEvent`], then `try_into()`.
         pub fn builder() -> builder::AgentRunEvent {
             Default::default()
+        }
+    }
+    ///Kind of a recorded run event: the lifecycle events a client may report (see AgentEventType), the legacy run_started, run_idle and run_restarted, new_message (ref_id is the message id, read with read_agent_message), child_agent_started (on the parent; ref_id is the child run id) and run_session_linked (ref_id is the session id). An open set: kinds this version does not know are kept as they are.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    #[non_exhaustive]
+    pub enum AgentRunEventType {
+        /// The JSON value `"run_in_progress"`.
+        #[serde(rename = "run_in_progress")]
+        RunInProgress,
+        /// The JSON value `"run_succeeded"`.
+        #[serde(rename = "run_succeeded")]
+        RunSucceeded,
+        /// The JSON value `"run_failed"`.
+        #[serde(rename = "run_failed")]
+        RunFailed,
+        /// The JSON value `"run_errored"`.
+        #[serde(rename = "run_errored")]
+        RunErrored,
+        /// The JSON value `"run_blocked"`.
+        #[serde(rename = "run_blocked")]
+        RunBlocked,
+        /// The JSON value `"run_cancelled"`.
+        #[serde(rename = "run_cancelled")]
+        RunCancelled,
+        /// The JSON value `"run_started"`.
+        #[serde(rename = "run_started")]
+        RunStarted,
+        /// The JSON value `"run_idle"`.
+        #[serde(rename = "run_idle")]
+        RunIdle,
+        /// The JSON value `"run_restarted"`.
+        #[serde(rename = "run_restarted")]
+        RunRestarted,
+        /// The JSON value `"new_message"`.
+        #[serde(rename = "new_message")]
+        NewMessage,
+        /// The JSON value `"child_agent_started"`.
+        #[serde(rename = "child_agent_started")]
+        ChildAgentStarted,
+        /// The JSON value `"run_session_linked"`.
+        #[serde(rename = "run_session_linked")]
+        RunSessionLinked,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for AgentRunEventType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::RunInProgress => f.write_str("run_in_progress"),
+                Self::RunSucceeded => f.write_str("run_succeeded"),
+                Self::RunFailed => f.write_str("run_failed"),
+                Self::RunErrored => f.write_str("run_errored"),
+                Self::RunBlocked => f.write_str("run_blocked"),
+                Self::RunCancelled => f.write_str("run_cancelled"),
+                Self::RunStarted => f.write_str("run_started"),
+                Self::RunIdle => f.write_str("run_idle"),
+                Self::RunRestarted => f.write_str("run_restarted"),
+                Self::NewMessage => f.write_str("new_message"),
+                Self::ChildAgentStarted => f.write_str("child_agent_started"),
+                Self::RunSessionLinked => f.write_str("run_session_linked"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AgentRunEventType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "run_in_progress" => Ok(Self::RunInProgress),
+                "run_succeeded" => Ok(Self::RunSucceeded),
+                "run_failed" => Ok(Self::RunFailed),
+                "run_errored" => Ok(Self::RunErrored),
+                "run_blocked" => Ok(Self::RunBlocked),
+                "run_cancelled" => Ok(Self::RunCancelled),
+                "run_started" => Ok(Self::RunStarted),
+                "run_idle" => Ok(Self::RunIdle),
+                "run_restarted" => Ok(Self::RunRestarted),
+                "new_message" => Ok(Self::NewMessage),
+                "child_agent_started" => Ok(Self::ChildAgentStarted),
+                "run_session_linked" => Ok(Self::RunSessionLinked),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AgentRunEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AgentRunEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -6042,7 +6155,7 @@ pub mod types {
     ///A lifecycle event reported by a client for a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ReportAgentEventRequest {
-        /// Lifecycle event a client may report for a run.
+        /// Lifecycle event a client may report for a run (report_agent_event).
         ///
         /// See [`AgentEventType`](crate::types::AgentEventType).
         pub event_type: AgentEventType,
@@ -9725,7 +9838,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct AgentRunEvent {
             event_type: ::std::result::Result<
-                ::std::string::String,
+                super::AgentRunEventType,
                 ::std::string::String,
             >,
             execution_id: ::std::result::Result<
@@ -9756,10 +9869,12 @@ pub mod types {
             }
         }
         impl AgentRunEvent {
-            ///Kind of event, e.g. run_succeeded or new_message; an open set, so unknown values must be tolerated.
+            /// Kind of a recorded run event: the lifecycle events a client may report (see AgentEventType), the legacy run_started, run_idle and run_restarted, new_message (ref_id is the message id, read with read_agent_message), child_agent_started (on the parent; ref_id is the child run id) and run_session_linked (ref_id is the session id). An open set: kinds this version does not know are kept as they are.
+            ///
+            /// See [`AgentRunEventType`](crate::types::AgentRunEventType).
             pub fn event_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::AgentRunEventType>,
                 T::Error: ::std::fmt::Display,
             {
                 self.event_type = value
@@ -21536,7 +21651,7 @@ pub mod types {
             }
         }
         impl ReportAgentEventRequest {
-            /// Lifecycle event a client may report for a run.
+            /// Lifecycle event a client may report for a run (report_agent_event).
             ///
             /// See [`AgentEventType`](crate::types::AgentEventType).
             pub fn event_type<T>(mut self, value: T) -> Self

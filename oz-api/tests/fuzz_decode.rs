@@ -232,7 +232,7 @@ fn targets() -> &'static [Target] {
                     "event_type": "run_in_progress", "run_id": "r1", "ref_id": null,
                     "execution_id": null, "occurred_at": "2026-01-01T00:00:00Z", "sequence": 7
                 })],
-                enum_paths: &[],
+                enum_paths: &[&["event_type"]],
             },
         ];
         add_reference_payloads(&mut targets);
@@ -1115,4 +1115,45 @@ fn optional_members_set_to_null_decode_as_absent_in_every_response_type() {
         "optional lists and maps no valid body reaches (add a seed that has their object): \
          {missing:?}"
     );
+}
+
+/// The kinds of run events the service emits (api-facts 10.2) decode to named variants, and
+/// print as their wire value; a kind this version does not know is kept.
+#[test]
+fn every_known_event_type_has_its_own_variant() {
+    use types::AgentRunEventType as Kind;
+    let known = [
+        ("run_in_progress", Kind::RunInProgress),
+        ("run_succeeded", Kind::RunSucceeded),
+        ("run_failed", Kind::RunFailed),
+        ("run_errored", Kind::RunErrored),
+        ("run_cancelled", Kind::RunCancelled),
+        ("run_blocked", Kind::RunBlocked),
+        ("run_started", Kind::RunStarted),
+        ("run_idle", Kind::RunIdle),
+        ("run_restarted", Kind::RunRestarted),
+        ("new_message", Kind::NewMessage),
+        ("child_agent_started", Kind::ChildAgentStarted),
+        ("run_session_linked", Kind::RunSessionLinked),
+    ];
+    for (wire, kind) in known {
+        let event: types::AgentRunEvent = serde_json::from_value(json!({
+            "event_type": wire, "run_id": "r1", "occurred_at": "2026-01-01T00:00:00Z",
+            "sequence": 1
+        }))
+        .unwrap();
+        assert_eq!(event.event_type, kind);
+        assert_eq!(event.event_type.to_string(), wire);
+    }
+    // Everything a client may report is a kind of event too.
+    let reportable = spec()["components"]["schemas"]["AgentEventType"]["enum"]
+        .as_array()
+        .unwrap();
+    for value in reportable {
+        let kind: Kind = serde_json::from_value(value.clone()).unwrap();
+        assert!(!matches!(kind, Kind::Unknown(_)), "{value}");
+    }
+    let kind: Kind = serde_json::from_value(json!("run_paused")).unwrap();
+    assert_eq!(kind, Kind::Unknown("run_paused".to_owned()));
+    assert_eq!(serde_json::to_value(&kind).unwrap(), json!("run_paused"));
 }
