@@ -4650,6 +4650,19 @@ pub mod types {
             Default::default()
         }
     }
+    ///Acknowledgement of an interrupt sent to a run.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct InterruptRunResponse {
+        ///Run that received the interrupt.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub run_id: ::std::option::Option<::std::string::String>,
+    }
+    impl InterruptRunResponse {
+        /// Builds a `InterruptRunResponse` field by field: [`builder::InterruptRunResponse`], then `try_into()`.
+        pub fn builder() -> builder::InterruptRunResponse {
+            Default::default()
+        }
+    }
     ///The agent identities of the caller's team.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ListAgentIdentitiesResponse {
@@ -19526,6 +19539,50 @@ pub mod types {
                 Self { run_id: Ok(value.run_id) }
             }
         }
+        /// Builder for [`InterruptRunResponse`](super::InterruptRunResponse); `try_into()` fails when a required field was not set.
+        #[derive(Clone, Debug)]
+        pub struct InterruptRunResponse {
+            run_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for InterruptRunResponse {
+            fn default() -> Self {
+                Self {
+                    run_id: Ok(Default::default()),
+                }
+            }
+        }
+        impl InterruptRunResponse {
+            ///Run that received the interrupt.
+            pub fn run_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<InterruptRunResponse>
+        for super::InterruptRunResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: InterruptRunResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { run_id: value.run_id? })
+            }
+        }
+        impl ::std::convert::From<super::InterruptRunResponse> for InterruptRunResponse {
+            fn from(value: super::InterruptRunResponse) -> Self {
+                Self { run_id: Ok(value.run_id) }
+            }
+        }
         /// Builder for [`ListAgentIdentitiesResponse`](super::ListAgentIdentitiesResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListAgentIdentitiesResponse {
@@ -29596,7 +29653,9 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/agent/runs/{runId}/interrupt`
-        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::InterruptRunResponse>, Error<types::Error>> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29605,7 +29664,10 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<()>, Error<types::Error>>,
+            Output = Result<
+                ResponseValue<types::InterruptRunResponse>,
+                Error<types::Error>,
+            >,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -29636,7 +29698,9 @@ pub mod builder {
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
-                    202u16 => Ok(ResponseValue::empty(response)),
+                    202u16 => {
+                        ResponseValue::from_response(response).await.map_err(Error::from)
+                    }
                     400u16
                     | 400u16..=499u16
                     | 401u16

@@ -714,6 +714,10 @@ const RESPONSE_TYPES: &[(&str, Decode)] = &[
         decode::<types::InterruptConversationResponse>,
     ),
     (
+        "InterruptRunResponse",
+        decode::<types::InterruptRunResponse>,
+    ),
+    (
         "ListAgentIdentitiesResponse",
         decode::<types::ListAgentIdentitiesResponse>,
     ),
