@@ -423,7 +423,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///Lifecycle event a client may report for a run.
+    ///Lifecycle event a client may report for a run (report_agent_event).
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -586,6 +586,7 @@ pub mod types {
     pub struct AgentMemoryCreateConfig {
         ///Existing team memory stores to attach; duplicate uids are rejected.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attached_stores: ::std::vec::Vec<MemoryStoreRef>,
         /// Whether a new agent gets its own memory store.
         ///
@@ -736,6 +737,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -773,8 +775,10 @@ pub mod types {
     ///One recorded event of a run, ordered by its sequence number.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AgentRunEvent {
-        ///Kind of event, e.g. run_succeeded or new_message; an open set, so unknown values must be tolerated.
-        pub event_type: ::std::string::String,
+        /// Kind of a recorded run event: the lifecycle events a client may report (see AgentEventType), the legacy run_started, run_idle and run_restarted, new_message (ref_id is the message id, read with read_agent_message), child_agent_started (on the parent; ref_id is the child run id) and run_session_linked (ref_id is the session id). An open set: kinds this version does not know are kept as they are.
+        ///
+        /// See [`AgentRunEventType`](crate::types::AgentRunEventType).
+        pub event_type: AgentRunEventType,
         ///Execution the event relates to, for correlation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub execution_id: ::std::option::Option<::std::string::String>,
@@ -792,6 +796,117 @@ pub mod types {
         /// Builds a `AgentRunEvent` field by field: [`builder::AgentRunEvent`], then `try_into()`.
         pub fn builder() -> builder::AgentRunEvent {
             Default::default()
+        }
+    }
+    ///Kind of a recorded run event: the lifecycle events a client may report (see AgentEventType), the legacy run_started, run_idle and run_restarted, new_message (ref_id is the message id, read with read_agent_message), child_agent_started (on the parent; ref_id is the child run id) and run_session_linked (ref_id is the session id). An open set: kinds this version does not know are kept as they are.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    #[non_exhaustive]
+    pub enum AgentRunEventType {
+        /// The JSON value `"run_in_progress"`.
+        #[serde(rename = "run_in_progress")]
+        RunInProgress,
+        /// The JSON value `"run_succeeded"`.
+        #[serde(rename = "run_succeeded")]
+        RunSucceeded,
+        /// The JSON value `"run_failed"`.
+        #[serde(rename = "run_failed")]
+        RunFailed,
+        /// The JSON value `"run_errored"`.
+        #[serde(rename = "run_errored")]
+        RunErrored,
+        /// The JSON value `"run_blocked"`.
+        #[serde(rename = "run_blocked")]
+        RunBlocked,
+        /// The JSON value `"run_cancelled"`.
+        #[serde(rename = "run_cancelled")]
+        RunCancelled,
+        /// The JSON value `"run_started"`.
+        #[serde(rename = "run_started")]
+        RunStarted,
+        /// The JSON value `"run_idle"`.
+        #[serde(rename = "run_idle")]
+        RunIdle,
+        /// The JSON value `"run_restarted"`.
+        #[serde(rename = "run_restarted")]
+        RunRestarted,
+        /// The JSON value `"new_message"`.
+        #[serde(rename = "new_message")]
+        NewMessage,
+        /// The JSON value `"child_agent_started"`.
+        #[serde(rename = "child_agent_started")]
+        ChildAgentStarted,
+        /// The JSON value `"run_session_linked"`.
+        #[serde(rename = "run_session_linked")]
+        RunSessionLinked,
+        /// A value this version of the SDK does not know yet, kept exactly as the server sent it.
+        #[serde(untagged)]
+        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for AgentRunEventType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::RunInProgress => f.write_str("run_in_progress"),
+                Self::RunSucceeded => f.write_str("run_succeeded"),
+                Self::RunFailed => f.write_str("run_failed"),
+                Self::RunErrored => f.write_str("run_errored"),
+                Self::RunBlocked => f.write_str("run_blocked"),
+                Self::RunCancelled => f.write_str("run_cancelled"),
+                Self::RunStarted => f.write_str("run_started"),
+                Self::RunIdle => f.write_str("run_idle"),
+                Self::RunRestarted => f.write_str("run_restarted"),
+                Self::NewMessage => f.write_str("new_message"),
+                Self::ChildAgentStarted => f.write_str("child_agent_started"),
+                Self::RunSessionLinked => f.write_str("run_session_linked"),
+                Self::Unknown(ref other) => f.write_str(other),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AgentRunEventType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "run_in_progress" => Ok(Self::RunInProgress),
+                "run_succeeded" => Ok(Self::RunSucceeded),
+                "run_failed" => Ok(Self::RunFailed),
+                "run_errored" => Ok(Self::RunErrored),
+                "run_blocked" => Ok(Self::RunBlocked),
+                "run_cancelled" => Ok(Self::RunCancelled),
+                "run_started" => Ok(Self::RunStarted),
+                "run_idle" => Ok(Self::RunIdle),
+                "run_restarted" => Ok(Self::RunRestarted),
+                "new_message" => Ok(Self::NewMessage),
+                "child_agent_started" => Ok(Self::ChildAgentStarted),
+                "run_session_linked" => Ok(Self::RunSessionLinked),
+                _ => Ok(Self::Unknown(value.to_string())),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AgentRunEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AgentRunEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -989,6 +1104,7 @@ pub mod types {
         pub occurred_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Event-specific data whose shape depends on event_type.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub payload: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///Run the event belongs to.
         pub run_id: ::std::string::String,
@@ -1127,6 +1243,7 @@ pub mod types {
         pub environment_id: ::std::option::Option<::std::string::String>,
         ///Experimental settings by name; values are strings, numbers or booleans.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub experimental: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         /// Harness that executes the agent; Warp's built-in harness when unset.
         ///
@@ -1151,12 +1268,14 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
         >,
         ///Memory stores attached to the run.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub memory_stores: ::std::vec::Vec<MemoryStoreRef>,
         ///Model for the built-in harness, for example gpt-5-4-high; the team default applies when omitted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1169,6 +1288,7 @@ pub mod types {
         pub runner_id: ::std::option::Option<::std::string::String>,
         ///Secrets made available to the run, by name.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
         /// Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
         ///
@@ -1180,6 +1300,7 @@ pub mod types {
         pub skill_spec: ::std::option::Option<::std::string::String>,
         ///Ordered skill specs (owner/repo:skill_path) to attach. Mutually exclusive with skill_spec in requests.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub skills: ::std::vec::Vec<::std::string::String>,
         ///Self-hosted worker that should execute the run; Warp-hosted workers are used when omitted or set to warp.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1286,6 +1407,7 @@ pub mod types {
     pub struct ArtifactSourceLinks {
         ///Pull requests the artifact belongs to.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub pull_request_urls: ::std::vec::Vec<::std::string::String>,
         ///Link to the run that produced the artifact.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1428,6 +1550,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub byok_inference_usage: ::std::collections::HashMap<
             ::std::string::String,
             InferenceUsageDetail,
@@ -1437,6 +1560,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub custom_endpoint_inference_usage: ::std::collections::HashMap<
             ::std::string::String,
             InferenceUsageDetail,
@@ -1446,6 +1570,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub direct_api_inference_usage: ::std::collections::HashMap<
             ::std::string::String,
             InferenceUsageDetail,
@@ -1634,6 +1759,7 @@ pub mod types {
         ///
         /// See [`ClaudeCodeUsageAttribution`](crate::types::ClaudeCodeUsageAttribution).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attribution: ::std::vec::Vec<ClaudeCodeUsageAttribution>,
         /// Tool calls made by the harness.
         ///
@@ -1736,6 +1862,7 @@ pub mod types {
         >,
         ///Repositories cloned into the environment.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub github_repos: ::std::vec::Vec<GitHubRepo>,
         ///Environment name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1747,9 +1874,11 @@ pub mod types {
         pub providers: ::std::option::Option<ProvidersConfig>,
         ///Secrets available in the environment, by name.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
         ///Shell commands run during setup.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub setup_commands: ::std::vec::Vec<::std::string::String>,
     }
     impl CloudEnvironmentConfig {
@@ -1984,6 +2113,7 @@ pub mod types {
         ///
         /// See [`CodexUsageAttribution`](crate::types::CodexUsageAttribution).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attribution: ::std::vec::Vec<CodexUsageAttribution>,
         /// Tool calls made by the harness.
         ///
@@ -2095,6 +2225,7 @@ pub mod types {
         pub content: ::std::vec::Vec<ConversationContentBlock>,
         ///IDs of the transcript messages merged into this one.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub message_ids: ::std::vec::Vec<::std::string::String>,
         ///Request ID shared by messages of the same request, when known.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2292,6 +2423,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -2311,9 +2443,11 @@ pub mod types {
         pub prompt: ::std::option::Option<::std::string::String>,
         ///Managed secrets the agent's runs may read; duplicate names are rejected.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
         ///Skill specs in the form owner/repo:skill_path, checked with the team's GitHub credentials.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub skills: ::std::vec::Vec<::std::string::String>,
         ///Default worker host (trimmed); use warp to force Warp-hosted execution.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2496,6 +2630,7 @@ pub mod types {
         pub error: ::std::option::Option<::std::string::String>,
         ///Repositories the agent could not access.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub inaccessible_repos: ::std::vec::Vec<::std::string::String>,
         ///Request path that produced the error.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2688,6 +2823,7 @@ pub mod types {
     pub struct ExternalReferenceArtifactData {
         ///Extra fields specific to the category.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///Free-form category of the reference, for example linear_issue.
         pub reference_type: ExternalReferenceArtifactDataReferenceType,
@@ -2832,6 +2968,7 @@ pub mod types {
         pub code_forge: ::std::option::Option<CodeForge>,
         ///Every code forge the factory's repositories live on.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub code_forges: ::std::vec::Vec<CodeForge>,
         ///When the factory was created.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2853,11 +2990,13 @@ pub mod types {
         pub description: ::std::option::Option<::std::string::String>,
         ///Ticketing and chat integrations.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub integrations: ::std::vec::Vec<FactoryIntegration>,
         ///Display name.
         pub name: ::std::string::String,
         ///Repositories the agents work in.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub repositories: ::std::vec::Vec<FactoryRepository>,
         ///Defaults of the scoring agents.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2904,6 +3043,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -2912,6 +3052,7 @@ pub mod types {
         ///
         /// See [`SecretRef`](crate::types::SecretRef).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
         ///Self-hosted worker that runs the factory's agents; Warp-hosted when unset.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3303,6 +3444,7 @@ pub mod types {
     pub struct FactoryJiraIntegration {
         ///Keys of the Jira projects whose tickets the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub project_keys: ::std::vec::Vec<::std::string::String>,
     }
     impl FactoryJiraIntegration {
@@ -3316,6 +3458,7 @@ pub mod types {
     pub struct FactoryLinearIntegration {
         ///Identifiers of the Linear teams whose issues the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub team_ids: ::std::vec::Vec<::std::string::String>,
     }
     impl FactoryLinearIntegration {
@@ -3340,6 +3483,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub provider_metadata: ::std::collections::HashMap<
             ::std::string::String,
             ::std::string::String,
@@ -3365,6 +3509,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -3373,6 +3518,7 @@ pub mod types {
         ///
         /// See [`SecretRef`](crate::types::SecretRef).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets: ::std::vec::Vec<SecretRef>,
     }
     impl FactoryScorerDefaults {
@@ -3402,6 +3548,7 @@ pub mod types {
         pub failed_run_threshold: ::std::option::Option<i64>,
         ///Email addresses of the people asked to review proposed improvements.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub reviewer_emails: ::std::vec::Vec<::std::string::String>,
         /// Who reviews the improvements a factory proposes for itself.
         ///
@@ -3436,6 +3583,7 @@ pub mod types {
         pub factory_uid: ::std::string::String,
         ///Artifacts the task produced, newest first; on single reads and full lists.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub outputs: ::std::vec::Vec<ArtifactItem>,
         ///Top-level run of the conversation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4255,6 +4403,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub by_name: ::std::collections::HashMap<::std::string::String, i64>,
         ///Tool calls in all.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4507,6 +4656,19 @@ pub mod types {
     impl InterruptConversationResponse {
         /// Builds a `InterruptConversationResponse` field by field: [`builder::InterruptConversationResponse`], then `try_into()`.
         pub fn builder() -> builder::InterruptConversationResponse {
+            Default::default()
+        }
+    }
+    ///Acknowledgement of an interrupt sent to a run.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct InterruptRunResponse {
+        ///Run that received the interrupt.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub run_id: ::std::option::Option<::std::string::String>,
+    }
+    impl InterruptRunResponse {
+        /// Builds a `InterruptRunResponse` field by field: [`builder::InterruptRunResponse`], then `try_into()`.
+        pub fn builder() -> builder::InterruptRunResponse {
             Default::default()
         }
     }
@@ -4999,6 +5161,7 @@ pub mod types {
     pub struct McpServerConfig {
         ///Arguments for the stdio command.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub args: ::std::vec::Vec<::std::string::String>,
         ///Command to start a stdio server.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5008,6 +5171,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub env: ::std::collections::HashMap<
             ::std::string::String,
             ::std::string::String,
@@ -5017,6 +5181,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub headers: ::std::collections::HashMap<
             ::std::string::String,
             ::std::string::String,
@@ -5389,6 +5554,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub tokens_by_category: ::std::collections::HashMap<::std::string::String, i64>,
         ///Tokens of every kind.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6011,7 +6177,7 @@ pub mod types {
     ///A lifecycle event reported by a client for a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ReportAgentEventRequest {
-        /// Lifecycle event a client may report for a run.
+        /// Lifecycle event a client may report for a run (report_agent_event).
         ///
         /// See [`AgentEventType`](crate::types::AgentEventType).
         pub event_type: AgentEventType,
@@ -6126,6 +6292,7 @@ pub mod types {
         pub inference_cost_usd: ::std::option::Option<f64>,
         ///Tokens per model; omitted when unknown.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub model_token_usage: ::std::vec::Vec<ModelTokenUsage>,
         ///Credits spent on platform usage.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6141,6 +6308,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub usage_by_category: ::std::collections::HashMap<
             ::std::string::String,
             ChargedUsageDetail,
@@ -6160,6 +6328,7 @@ pub mod types {
         pub agent_identity_uid: ::std::option::Option<::std::string::String>,
         ///Files sent along with the prompt, at most five.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attachments: ::std::vec::Vec<AttachmentInput>,
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -6395,6 +6564,7 @@ pub mod types {
     pub struct RunFollowupRequest {
         ///Prepared attachments to deliver with the message, at most 25. Files reach the agent on the Warp harness; other harnesses get a notice naming them.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub attachments: ::std::vec::Vec<FollowupAttachment>,
         ///Follow-up text; may be empty when attachments are given, or when continuing from saved conversation context.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6445,9 +6615,11 @@ pub mod types {
         pub agent_skill: ::std::option::Option<AgentSkill>,
         ///Artifacts the run produced, such as plans and pull requests.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub artifacts: ::std::vec::Vec<ArtifactItem>,
         ///IDs of the runs this run spawned directly.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub children: ::std::vec::Vec<::std::string::String>,
         ///UUID of the conversation behind the run.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7689,6 +7861,7 @@ pub mod types {
             default,
             skip_serializing_if = ":: std :: collections :: HashMap::is_empty"
         )]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub mcp_servers: ::std::collections::HashMap<
             ::std::string::String,
             McpServerConfig,
@@ -7712,6 +7885,7 @@ pub mod types {
         pub secrets: ::std::option::Option<::std::vec::Vec<SecretRef>>,
         ///Secrets to add to the identity's list, keeping the ones it has (secrets replaces the list).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub secrets_append: ::std::vec::Vec<SecretRef>,
         ///New skill spec list; empty array clears it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7799,15 +7973,18 @@ pub mod types {
     pub struct ValidateFactoryFilesResponse {
         ///References left for apply time.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub deferred_resolutions: ::std::vec::Vec<FactoryFileDeferredResolution>,
         ///Problems found, by file and position.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub diagnostics: ::std::vec::Vec<FactoryFileDiagnostic>,
         ///Schema version the files were checked against.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub schema_version: ::std::option::Option<::std::string::String>,
         ///Checks that need the team's state and were skipped.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        #[serde(deserialize_with = "crate::null_as_default::deserialize")]
         pub state_dependent_checks_not_run: ::std::vec::Vec<::std::string::String>,
         ///True when no diagnostic is an error.
         pub valid: bool,
@@ -9683,7 +9860,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct AgentRunEvent {
             event_type: ::std::result::Result<
-                ::std::string::String,
+                super::AgentRunEventType,
                 ::std::string::String,
             >,
             execution_id: ::std::result::Result<
@@ -9714,10 +9891,12 @@ pub mod types {
             }
         }
         impl AgentRunEvent {
-            ///Kind of event, e.g. run_succeeded or new_message; an open set, so unknown values must be tolerated.
+            /// Kind of a recorded run event: the lifecycle events a client may report (see AgentEventType), the legacy run_started, run_idle and run_restarted, new_message (ref_id is the message id, read with read_agent_message), child_agent_started (on the parent; ref_id is the child run id) and run_session_linked (ref_id is the session id). An open set: kinds this version does not know are kept as they are.
+            ///
+            /// See [`AgentRunEventType`](crate::types::AgentRunEventType).
             pub fn event_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::AgentRunEventType>,
                 T::Error: ::std::fmt::Display,
             {
                 self.event_type = value
@@ -19413,6 +19592,50 @@ pub mod types {
                 Self { run_id: Ok(value.run_id) }
             }
         }
+        /// Builder for [`InterruptRunResponse`](super::InterruptRunResponse); `try_into()` fails when a required field was not set.
+        #[derive(Clone, Debug)]
+        pub struct InterruptRunResponse {
+            run_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for InterruptRunResponse {
+            fn default() -> Self {
+                Self {
+                    run_id: Ok(Default::default()),
+                }
+            }
+        }
+        impl InterruptRunResponse {
+            ///Run that received the interrupt.
+            pub fn run_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.run_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<InterruptRunResponse>
+        for super::InterruptRunResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: InterruptRunResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { run_id: value.run_id? })
+            }
+        }
+        impl ::std::convert::From<super::InterruptRunResponse> for InterruptRunResponse {
+            fn from(value: super::InterruptRunResponse) -> Self {
+                Self { run_id: Ok(value.run_id) }
+            }
+        }
         /// Builder for [`ListAgentIdentitiesResponse`](super::ListAgentIdentitiesResponse); `try_into()` fails when a required field was not set.
         #[derive(Clone, Debug)]
         pub struct ListAgentIdentitiesResponse {
@@ -21538,7 +21761,7 @@ pub mod types {
             }
         }
         impl ReportAgentEventRequest {
-            /// Lifecycle event a client may report for a run.
+            /// Lifecycle event a client may report for a run (report_agent_event).
             ///
             /// See [`AgentEventType`](crate::types::AgentEventType).
             pub fn event_type<T>(mut self, value: T) -> Self
@@ -29107,8 +29330,8 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}", client.baseurl, crate ::path_segment::encode(&
+                    run_id.to_string(), "run_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29206,8 +29429,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/transcript", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/transcript", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29298,8 +29522,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/conversation", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/conversation", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29398,8 +29623,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/cancel", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/cancel", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29480,7 +29706,9 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/agent/runs/{runId}/interrupt`
-        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::InterruptRunResponse>, Error<types::Error>> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29489,7 +29717,10 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<()>, Error<types::Error>>,
+            Output = Result<
+                ResponseValue<types::InterruptRunResponse>,
+                Error<types::Error>,
+            >,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -29497,8 +29728,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/interrupt", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/interrupt", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29519,7 +29751,9 @@ pub mod builder {
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
-                    202u16 => Ok(ResponseValue::empty(response)),
+                    202u16 => {
+                        ResponseValue::from_response(response).await.map_err(Error::from)
+                    }
                     400u16
                     | 400u16..=499u16
                     | 401u16
@@ -29598,8 +29832,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/harness-usage", client.baseurl, encode_path(&
-                    run_id.to_string()),
+                    "{}/agent/runs/{}/harness-usage", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29736,8 +29971,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/followups", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/followups", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29840,8 +30076,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/timeline", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/timeline", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -29981,8 +30218,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/scores", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/runs/{}/scores", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30085,8 +30323,9 @@ pub mod builder {
                 let client = &client;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/runs/{}/handoff/attachments", client.baseurl, encode_path(&
-                    run_id.to_string()),
+                    "{}/agent/runs/{}/handoff/attachments", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30290,8 +30529,9 @@ pub mod builder {
                 let client = &client;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30390,8 +30630,9 @@ pub mod builder {
                 let client = &client;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}/transcript", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}/transcript", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30485,8 +30726,9 @@ pub mod builder {
                 let client = &client;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}/redirect", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}/redirect", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30617,8 +30859,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}/followups", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}/followups", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30724,8 +30967,9 @@ pub mod builder {
                 let client = &client;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/conversations/{}/interrupt", client.baseurl, encode_path(&
-                    conversation_id.to_string()),
+                    "{}/agent/conversations/{}/interrupt", client.baseurl, crate
+                    ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30827,8 +31071,9 @@ pub mod builder {
                 let client = &client;
                 let session_uuid = session_uuid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/sessions/{}/redirect", client.baseurl, encode_path(&
-                    session_uuid.to_string()),
+                    "{}/agent/sessions/{}/redirect", client.baseurl, crate
+                    ::path_segment::encode(& session_uuid.to_string(), "session_uuid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -30919,8 +31164,9 @@ pub mod builder {
                 let client = &client;
                 let artifact_uid = artifact_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/artifacts/{}", client.baseurl, encode_path(& artifact_uid
-                    .to_string()),
+                    "{}/agent/artifacts/{}", client.baseurl, crate
+                    ::path_segment::encode(& artifact_uid.to_string(), "artifact_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -31018,8 +31264,9 @@ pub mod builder {
                 let client = &client;
                 let artifact_uid = artifact_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/artifacts/{}/download", client.baseurl, encode_path(&
-                    artifact_uid.to_string()),
+                    "{}/agent/artifacts/{}/download", client.baseurl, crate
+                    ::path_segment::encode(& artifact_uid.to_string(), "artifact_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -31650,8 +31897,9 @@ pub mod builder {
                 let client = &client;
                 let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}", client.baseurl, encode_path(& schedule_id
-                    .to_string()),
+                    "{}/agent/schedules/{}", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -31793,8 +32041,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}", client.baseurl, encode_path(& schedule_id
-                    .to_string()),
+                    "{}/agent/schedules/{}", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -31899,8 +32148,9 @@ pub mod builder {
                 let client = &client;
                 let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}", client.baseurl, encode_path(& schedule_id
-                    .to_string()),
+                    "{}/agent/schedules/{}", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32000,8 +32250,9 @@ pub mod builder {
                 let client = &client;
                 let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}/pause", client.baseurl, encode_path(&
-                    schedule_id.to_string()),
+                    "{}/agent/schedules/{}/pause", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32101,8 +32352,9 @@ pub mod builder {
                 let client = &client;
                 let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/schedules/{}/resume", client.baseurl, encode_path(&
-                    schedule_id.to_string()),
+                    "{}/agent/schedules/{}/resume", client.baseurl, crate
+                    ::path_segment::encode(& schedule_id.to_string(), "schedule_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32463,8 +32715,9 @@ pub mod builder {
                 let client = &client;
                 let agent_uid = agent_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/identities/{}", client.baseurl, encode_path(& agent_uid
-                    .to_string()),
+                    "{}/agent/identities/{}", client.baseurl, crate
+                    ::path_segment::encode(& agent_uid.to_string(), "agent_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32597,8 +32850,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/identities/{}", client.baseurl, encode_path(& agent_uid
-                    .to_string()),
+                    "{}/agent/identities/{}", client.baseurl, crate
+                    ::path_segment::encode(& agent_uid.to_string(), "agent_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32695,8 +32949,9 @@ pub mod builder {
                 let client = &client;
                 let agent_uid = agent_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/identities/{}", client.baseurl, encode_path(& agent_uid
-                    .to_string()),
+                    "{}/agent/identities/{}", client.baseurl, crate
+                    ::path_segment::encode(& agent_uid.to_string(), "agent_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -32975,8 +33230,9 @@ pub mod builder {
                 let since = since.map_err(Error::InvalidRequest)?;
                 let unread = unread.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/messages/{}", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/messages/{}", client.baseurl, crate
+                    ::path_segment::encode(& run_id.to_string(), "run_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33077,8 +33333,9 @@ pub mod builder {
                 let client = &client;
                 let message_id = message_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/messages/{}/read", client.baseurl, encode_path(& message_id
-                    .to_string()),
+                    "{}/agent/messages/{}/read", client.baseurl, crate
+                    ::path_segment::encode(& message_id.to_string(), "message_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33174,8 +33431,9 @@ pub mod builder {
                 let client = &client;
                 let message_id = message_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/messages/{}/delivered", client.baseurl, encode_path(&
-                    message_id.to_string()),
+                    "{}/agent/messages/{}/delivered", client.baseurl, crate
+                    ::path_segment::encode(& message_id.to_string(), "message_id")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33454,8 +33712,8 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/agent/events/{}", client.baseurl, encode_path(& run_id
-                    .to_string()),
+                    "{}/agent/events/{}", client.baseurl, crate ::path_segment::encode(&
+                    run_id.to_string(), "run_id").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33573,8 +33831,10 @@ pub mod builder {
                 let screenshot_uid = screenshot_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
                     "{}/agent/conversations/{}/screenshots/{}/download", client.baseurl,
-                    encode_path(& conversation_id.to_string()), encode_path(&
-                    screenshot_uid.to_string()),
+                    crate ::path_segment::encode(& conversation_id.to_string(),
+                    "conversation_id").map_err(Error::InvalidRequest) ?, crate
+                    ::path_segment::encode(& screenshot_uid.to_string(),
+                    "screenshot_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -33951,8 +34211,9 @@ pub mod builder {
                 let client = &client;
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}", client.baseurl, encode_path(& factory_uid
-                    .to_string()),
+                    "{}/factory/{}", client.baseurl, crate ::path_segment::encode(&
+                    factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34095,8 +34356,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/runs", client.baseurl, encode_path(& factory_uid
-                    .to_string()),
+                    "{}/factory/{}/runs", client.baseurl, crate ::path_segment::encode(&
+                    factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34442,8 +34704,9 @@ pub mod builder {
                 let stage = stage.map_err(Error::InvalidRequest)?;
                 let updated_after = updated_after.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks", client.baseurl, encode_path(& factory_uid
-                    .to_string()),
+                    "{}/factory/{}/tasks", client.baseurl, crate ::path_segment::encode(&
+                    factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34617,8 +34880,9 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks", client.baseurl, encode_path(& factory_uid
-                    .to_string()),
+                    "{}/factory/{}/tasks", client.baseurl, crate ::path_segment::encode(&
+                    factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34736,8 +35000,10 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let task_uid = task_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks/{}", client.baseurl, encode_path(& factory_uid
-                    .to_string()), encode_path(& task_uid.to_string()),
+                    "{}/factory/{}/tasks/{}", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?, crate ::path_segment::encode(&
+                    task_uid.to_string(), "task_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -34850,8 +35116,10 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let task_uid = task_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks/{}", client.baseurl, encode_path(& factory_uid
-                    .to_string()), encode_path(& task_uid.to_string()),
+                    "{}/factory/{}/tasks/{}", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?, crate ::path_segment::encode(&
+                    task_uid.to_string(), "task_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -35004,8 +35272,10 @@ pub mod builder {
                     })
                     .map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks/{}", client.baseurl, encode_path(& factory_uid
-                    .to_string()), encode_path(& task_uid.to_string()),
+                    "{}/factory/{}/tasks/{}", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?, crate ::path_segment::encode(&
+                    task_uid.to_string(), "task_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -35122,8 +35392,10 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let task_uid = task_uid.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/tasks/{}/cancel", client.baseurl, encode_path(&
-                    factory_uid.to_string()), encode_path(& task_uid.to_string()),
+                    "{}/factory/{}/tasks/{}/cancel", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?, crate ::path_segment::encode(&
+                    task_uid.to_string(), "task_uid").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -35239,8 +35511,9 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let run_id = run_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/task-by-run", client.baseurl, encode_path(&
-                    factory_uid.to_string()),
+                    "{}/factory/{}/task-by-run", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -35357,8 +35630,9 @@ pub mod builder {
                 let factory_uid = factory_uid.map_err(Error::InvalidRequest)?;
                 let conversation_id = conversation_id.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory/{}/task-by-conversation", client.baseurl, encode_path(&
-                    factory_uid.to_string()),
+                    "{}/factory/{}/task-by-conversation", client.baseurl, crate
+                    ::path_segment::encode(& factory_uid.to_string(), "factory_uid")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]
@@ -35583,8 +35857,9 @@ pub mod builder {
                 let schema_version = schema_version.map_err(Error::InvalidRequest)?;
                 let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory-files/schemas/{}", client.baseurl, encode_path(&
-                    schema_version.to_string()),
+                    "{}/factory-files/schemas/{}", client.baseurl, crate
+                    ::path_segment::encode(& schema_version.to_string(),
+                    "schema_version").map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
                 if let Some(value) = if_none_match {
@@ -35702,8 +35977,11 @@ pub mod builder {
                 let schema_version = schema_version.map_err(Error::InvalidRequest)?;
                 let document = document.map_err(Error::InvalidRequest)?;
                 let url = format!(
-                    "{}/factory-files/schemas/{}/{}", client.baseurl, encode_path(&
-                    schema_version.to_string()), encode_path(& document.to_string()),
+                    "{}/factory-files/schemas/{}/{}", client.baseurl, crate
+                    ::path_segment::encode(& schema_version.to_string(),
+                    "schema_version").map_err(Error::InvalidRequest) ?, crate
+                    ::path_segment::encode(& document.to_string(), "document")
+                    .map_err(Error::InvalidRequest) ?,
                 );
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
                 #[allow(unused_mut)]

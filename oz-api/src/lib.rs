@@ -46,6 +46,8 @@ mod error;
 mod error_body;
 mod hooks;
 mod metadata_filter;
+mod null_as_default;
+mod path_segment;
 pub mod redaction;
 mod retry;
 mod transport;

@@ -188,6 +188,10 @@ fn targets() -> &'static [Target] {
                         "content_type": "text/markdown", "filename": "report.md",
                         "download_url": "https://storage.example/a/report.md?sig=abc",
                         "expires_at": "2025-03-14T09:46:00Z"
+                    },
+                    "source_links": {
+                        "run_url": "https://app.warp.dev/runs/r1",
+                        "pull_request_urls": ["https://github.com/acme/app/pull/7"]
                     }
                 })],
                 enum_paths: &[&["artifact_type"]],
@@ -228,7 +232,7 @@ fn targets() -> &'static [Target] {
                     "event_type": "run_in_progress", "run_id": "r1", "ref_id": null,
                     "execution_id": null, "occurred_at": "2026-01-01T00:00:00Z", "sequence": 7
                 })],
-                enum_paths: &[],
+                enum_paths: &[&["event_type"]],
             },
         ];
         add_reference_payloads(&mut targets);
@@ -652,4 +656,508 @@ proptest! {
         // Status, code, a message of at most the body excerpt, and a trace id.
         prop_assert!(summary.chars().count() < 1200, "{}", summary);
     }
+}
+
+/// A decoder of one type, as [`decode`] makes them.
+type Decode = fn(&[u8]) -> Outcome;
+
+/// Every response type of openapi.json (success bodies of every operation, array items, the
+/// problem body), with its decoder. Checked against the spec by
+/// [`optional_members_set_to_null_decode_as_absent_in_every_response_type`].
+const RESPONSE_TYPES: &[(&str, Decode)] = &[
+    ("AgentMessage", decode::<types::AgentMessage>),
+    ("AgentMessageHeader", decode::<types::AgentMessageHeader>),
+    ("AgentResponse", decode::<types::AgentResponse>),
+    ("AgentRunEvent", decode::<types::AgentRunEvent>),
+    ("ArtifactResponse", decode::<types::ArtifactResponse>),
+    (
+        "ConversationRedirectResponse",
+        decode::<types::ConversationRedirectResponse>,
+    ),
+    (
+        "ConversationResponse",
+        decode::<types::ConversationResponse>,
+    ),
+    (
+        "CreateFactoryRunResponse",
+        decode::<types::CreateFactoryRunResponse>,
+    ),
+    (
+        "DeleteScheduledAgentResponse",
+        decode::<types::DeleteScheduledAgentResponse>,
+    ),
+    (
+        "EgressRangesResponse",
+        decode::<types::EgressRangesResponse>,
+    ),
+    ("Error", decode::<types::Error>),
+    ("Factory", decode::<types::Factory>),
+    (
+        "FactoryFileSchemaBundle",
+        decode::<types::FactoryFileSchemaBundle>,
+    ),
+    (
+        "FactoryFileSchemaDocument",
+        decode::<types::FactoryFileSchemaDocument>,
+    ),
+    ("FactoryTask", decode::<types::FactoryTask>),
+    (
+        "GetRunTimelineResponse",
+        decode::<types::GetRunTimelineResponse>,
+    ),
+    (
+        "HarnessUsageResponse",
+        decode::<types::HarnessUsageResponse>,
+    ),
+    (
+        "InterruptConversationResponse",
+        decode::<types::InterruptConversationResponse>,
+    ),
+    (
+        "InterruptRunResponse",
+        decode::<types::InterruptRunResponse>,
+    ),
+    (
+        "ListAgentIdentitiesResponse",
+        decode::<types::ListAgentIdentitiesResponse>,
+    ),
+    ("ListAgentsResponse", decode::<types::ListAgentsResponse>),
+    (
+        "ListConnectedSelfHostedWorkersResponse",
+        decode::<types::ListConnectedSelfHostedWorkersResponse>,
+    ),
+    (
+        "ListEnvironmentsResponse",
+        decode::<types::ListEnvironmentsResponse>,
+    ),
+    (
+        "ListFactoriesResponse",
+        decode::<types::ListFactoriesResponse>,
+    ),
+    (
+        "ListFactoryFileSchemasResponse",
+        decode::<types::ListFactoryFileSchemasResponse>,
+    ),
+    (
+        "ListFactoryTasksResponse",
+        decode::<types::ListFactoryTasksResponse>,
+    ),
+    (
+        "ListHandoffAttachmentsResponse",
+        decode::<types::ListHandoffAttachmentsResponse>,
+    ),
+    ("ListModelsResponse", decode::<types::ListModelsResponse>),
+    ("ListRunsResponse", decode::<types::ListRunsResponse>),
+    (
+        "ListScheduledAgentsResponse",
+        decode::<types::ListScheduledAgentsResponse>,
+    ),
+    (
+        "ReportAgentEventResponse",
+        decode::<types::ReportAgentEventResponse>,
+    ),
+    (
+        "ReportRunScoresResponse",
+        decode::<types::ReportRunScoresResponse>,
+    ),
+    ("RunAgentResponse", decode::<types::RunAgentResponse>),
+    (
+        "RunByExternalReferenceResponse",
+        decode::<types::RunByExternalReferenceResponse>,
+    ),
+    ("RunFollowupResponse", decode::<types::RunFollowupResponse>),
+    ("RunItem", decode::<types::RunItem>),
+    ("ScheduledAgentItem", decode::<types::ScheduledAgentItem>),
+    (
+        "SendAgentMessageResponse",
+        decode::<types::SendAgentMessageResponse>,
+    ),
+    (
+        "SessionRedirectResponse",
+        decode::<types::SessionRedirectResponse>,
+    ),
+    (
+        "ValidateFactoryFilesResponse",
+        decode::<types::ValidateFactoryFilesResponse>,
+    ),
+];
+
+fn spec() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    })
+}
+
+/// `schema` with its `$ref`s followed, and the name of the last component named.
+fn resolve(schema: &'static Value) -> (Option<&'static str>, &'static Value) {
+    let mut schema = schema;
+    let mut name = None;
+    while let Some(reference) = schema["$ref"].as_str() {
+        let component = reference.trim_start_matches("#/components/schemas/");
+        name = Some(component);
+        schema = &spec()["components"]["schemas"][component];
+    }
+    (name, schema)
+}
+
+/// The component name of every JSON body an operation answers with (array items for arrays).
+fn response_types_from_spec() -> std::collections::BTreeSet<&'static str> {
+    let mut names = std::collections::BTreeSet::new();
+    for item in spec()["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for (_, response) in operation["responses"].as_object().into_iter().flatten() {
+                let response = match response["$ref"].as_str() {
+                    Some(reference) => spec()
+                        .pointer(reference.trim_start_matches('#'))
+                        .expect("a resolvable response"),
+                    None => response,
+                };
+                for content in response["content"].as_object().into_iter().flatten() {
+                    let schema = &content.1["schema"];
+                    let (name, resolved) = resolve(schema);
+                    let name = match name {
+                        Some(name) => Some(name),
+                        None => resolve(&resolved["items"]).0,
+                    };
+                    names.extend(name);
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The response type of each operation's success body, by operation id.
+fn success_type_by_operation() -> std::collections::BTreeMap<&'static str, &'static str> {
+    let mut types = std::collections::BTreeMap::new();
+    for item in spec()["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            let Some(id) = operation["operationId"].as_str() else {
+                continue;
+            };
+            for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                for (_, content) in response["content"].as_object().into_iter().flatten() {
+                    let (name, resolved) = resolve(&content["schema"]);
+                    if let Some(name) = name.or_else(|| resolve(&resolved["items"]).0) {
+                        types.insert(id, name);
+                    }
+                }
+            }
+        }
+    }
+    types
+}
+
+/// Valid bodies of `name`: the seeds above, and the success bodies of the recorded exchanges
+/// in `tests/fixtures` (each item of an array body).
+fn valid_bodies(name: &str) -> Vec<Value> {
+    let mut bodies: Vec<Value> = targets()
+        .iter()
+        .filter(|target| target.name == name)
+        .flat_map(|target| target.seeds.clone())
+        .collect();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    for (operation, type_name) in success_type_by_operation() {
+        if type_name != name {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(fixtures.join(operation)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries.flatten().map(|entry| entry.path()).collect();
+        files.sort();
+        for file in files {
+            let exchange: Value =
+                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let status = exchange["response"]["status"].as_u64().unwrap_or(0);
+            if !(200..300).contains(&status) {
+                continue;
+            }
+            match &exchange["response"]["body"] {
+                Value::Array(items) => bodies.extend(items.iter().cloned()),
+                Value::Object(_) => bodies.push(exchange["response"]["body"].clone()),
+                _ => {}
+            }
+        }
+    }
+    if name == "Error" {
+        bodies.push(problem());
+    }
+    bodies
+}
+
+/// An optional member of an object in a body: the path of the object, the member's name, and
+/// the schema (component name or the inline object's path) it belongs to.
+#[derive(Debug, Clone)]
+struct OptionalMember {
+    object: Vec<String>,
+    member: String,
+    owner: String,
+    collection: bool,
+}
+
+/// Collects the optional members of every object of `body`, following `schema`.
+fn optional_members(
+    body: &Value,
+    schema: &'static Value,
+    owner: &str,
+    path: &mut Vec<String>,
+    out: &mut Vec<OptionalMember>,
+) {
+    let (name, schema) = resolve(schema);
+    let owner = name.map_or_else(|| owner.to_owned(), str::to_owned);
+    if let Some(parts) = schema["allOf"].as_array() {
+        for part in parts {
+            optional_members(body, part, &owner, path, out);
+        }
+    }
+    if let Some(variants) = schema["oneOf"].as_array() {
+        let tag = schema["discriminator"]["propertyName"].as_str();
+        for variant in variants {
+            let (_, resolved) = resolve(variant);
+            let selected = match tag {
+                Some(tag) => {
+                    let values = &resolved["properties"][tag]["enum"];
+                    values
+                        .as_array()
+                        .is_some_and(|values| values.contains(&body[tag]))
+                        || mapping_selects(schema, variant, &body[tag])
+                }
+                None => true,
+            };
+            if selected {
+                optional_members(body, variant, &owner, path, out);
+            }
+        }
+    }
+    match body {
+        Value::Object(map) => {
+            if let Some(properties) = schema["properties"].as_object() {
+                let required: Vec<&str> = schema["required"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                for (member, member_schema) in properties {
+                    let (_, resolved_member) = resolve(member_schema);
+                    if !required.contains(&member.as_str()) {
+                        out.push(OptionalMember {
+                            object: path.clone(),
+                            member: member.clone(),
+                            owner: owner.clone(),
+                            collection: resolved_member["type"] == "array"
+                                || (resolved_member["type"] == "object"
+                                    && resolved_member["properties"].is_null()),
+                        });
+                    }
+                    if let Some(child) = map.get(member) {
+                        path.push(member.clone());
+                        optional_members(
+                            child,
+                            member_schema,
+                            &format!("{owner}.{member}"),
+                            path,
+                            out,
+                        );
+                        path.pop();
+                    }
+                }
+            }
+            if schema["additionalProperties"].is_object() {
+                for (key, child) in map {
+                    if schema["properties"].get(key).is_some() {
+                        continue;
+                    }
+                    path.push(key.clone());
+                    optional_members(
+                        child,
+                        &schema["additionalProperties"],
+                        &format!("{owner}.*"),
+                        path,
+                        out,
+                    );
+                    path.pop();
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                path.push(index.to_string());
+                optional_members(child, &schema["items"], &format!("{owner}[]"), path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn mapping_selects(union: &Value, variant: &Value, tag: &Value) -> bool {
+    let (Some(reference), Some(tag)) = (variant["$ref"].as_str(), tag.as_str()) else {
+        return false;
+    };
+    union["discriminator"]["mapping"][tag].as_str() == Some(reference)
+}
+
+/// The components a response body can contain: the response types and every schema they
+/// name, at any depth.
+fn reachable_from_responses() -> std::collections::BTreeSet<&'static str> {
+    fn visit(node: &'static Value, seen: &mut std::collections::BTreeSet<&'static str>) {
+        match node {
+            Value::Object(map) => {
+                if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
+                    let name = reference.trim_start_matches("#/components/schemas/");
+                    if seen.insert(name) {
+                        visit(&spec()["components"]["schemas"][name], seen);
+                    }
+                }
+                for child in map.values() {
+                    visit(child, seen);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|child| visit(child, seen)),
+            _ => {}
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for name in response_types_from_spec() {
+        if seen.insert(name) {
+            visit(&spec()["components"]["schemas"][name], &mut seen);
+        }
+    }
+    seen
+}
+
+/// Every optional list or map member of the components a response can contain
+/// (`Component.member`): what the test below must reach.
+fn optional_collections_in_responses() -> std::collections::BTreeSet<String> {
+    let mut all = std::collections::BTreeSet::new();
+    for name in reachable_from_responses() {
+        let schema = &spec()["components"]["schemas"][name];
+        let required: Vec<&Value> = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        for (member, member_schema) in schema["properties"].as_object().into_iter().flatten() {
+            let (_, resolved) = resolve(member_schema);
+            let collection = resolved["type"] == "array"
+                || (resolved["type"] == "object" && resolved["properties"].is_null());
+            if collection && !required.contains(&&Value::String(member.clone())) {
+                all.insert(format!("{name}.{member}"));
+            }
+        }
+    }
+    all
+}
+
+/// `null` for any optional member, in any response type, decodes as if the member were absent:
+/// many backends write `null` for an empty list or map. Every optional member of every object
+/// of every valid body (from the seeds and the recorded exchanges) is set to `null` in turn.
+#[test]
+fn optional_members_set_to_null_decode_as_absent_in_every_response_type() {
+    let table: std::collections::BTreeSet<&str> =
+        RESPONSE_TYPES.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        table,
+        response_types_from_spec(),
+        "RESPONSE_TYPES must list every response type of openapi.json"
+    );
+    let mut reached = std::collections::BTreeSet::new();
+    let mut checked = 0;
+    for (name, decode) in RESPONSE_TYPES {
+        let bodies = valid_bodies(name);
+        assert!(!bodies.is_empty(), "no valid body of {name}");
+        let schema = &spec()["components"]["schemas"][*name];
+        for body in bodies {
+            let mut members = Vec::new();
+            optional_members(&body, schema, name, &mut Vec::new(), &mut members);
+            assert!(
+                decode(&serde_json::to_vec(&body).unwrap()).is_ok(),
+                "{name}: {body}"
+            );
+            for OptionalMember {
+                object,
+                member,
+                owner,
+                collection,
+            } in members
+            {
+                let mut with_null = body.clone();
+                let mut without = body.clone();
+                let Some(Value::Object(map)) = node_mut(&mut with_null, &object) else {
+                    continue;
+                };
+                map.insert(member.clone(), Value::Null);
+                if let Some(Value::Object(map)) = node_mut(&mut without, &object) {
+                    map.remove(&member);
+                }
+                let decoded = decode(&serde_json::to_vec(&with_null).unwrap())
+                    .unwrap_or_else(|err| panic!("{name}: {member} = null at {object:?}: {err}"));
+                let expected = decode(&serde_json::to_vec(&without).unwrap())
+                    .unwrap_or_else(|err| panic!("{name} without {member} at {object:?}: {err}"));
+                assert_eq!(decoded, expected, "{name}: {member} = null at {object:?}");
+                if collection {
+                    reached.insert(format!("{owner}.{member}"));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 200, "{checked}");
+    let missing: Vec<_> = optional_collections_in_responses()
+        .into_iter()
+        .filter(|member| !reached.contains(member))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "optional lists and maps no valid body reaches (add a seed that has their object): \
+         {missing:?}"
+    );
+}
+
+/// The kinds of run events the service emits (api-facts 10.2) decode to named variants, and
+/// print as their wire value; a kind this version does not know is kept.
+#[test]
+fn every_known_event_type_has_its_own_variant() {
+    use types::AgentRunEventType as Kind;
+    let known = [
+        ("run_in_progress", Kind::RunInProgress),
+        ("run_succeeded", Kind::RunSucceeded),
+        ("run_failed", Kind::RunFailed),
+        ("run_errored", Kind::RunErrored),
+        ("run_cancelled", Kind::RunCancelled),
+        ("run_blocked", Kind::RunBlocked),
+        ("run_started", Kind::RunStarted),
+        ("run_idle", Kind::RunIdle),
+        ("run_restarted", Kind::RunRestarted),
+        ("new_message", Kind::NewMessage),
+        ("child_agent_started", Kind::ChildAgentStarted),
+        ("run_session_linked", Kind::RunSessionLinked),
+    ];
+    for (wire, kind) in known {
+        let event: types::AgentRunEvent = serde_json::from_value(json!({
+            "event_type": wire, "run_id": "r1", "occurred_at": "2026-01-01T00:00:00Z",
+            "sequence": 1
+        }))
+        .unwrap();
+        assert_eq!(event.event_type, kind);
+        assert_eq!(event.event_type.to_string(), wire);
+    }
+    // Everything a client may report is a kind of event too.
+    let reportable = spec()["components"]["schemas"]["AgentEventType"]["enum"]
+        .as_array()
+        .unwrap();
+    for value in reportable {
+        let kind: Kind = serde_json::from_value(value.clone()).unwrap();
+        assert!(!matches!(kind, Kind::Unknown(_)), "{value}");
+    }
+    let kind: Kind = serde_json::from_value(json!("run_paused")).unwrap();
+    assert_eq!(kind, Kind::Unknown("run_paused".to_owned()));
+    assert_eq!(serde_json::to_value(&kind).unwrap(), json!("run_paused"));
 }

@@ -1031,7 +1031,7 @@ async fn interrupts_reach_only_live_runs_on_warps_harness() {
     ))
     .await;
     assert_eq!(accepted.status, StatusCode::ACCEPTED);
-    assert!(accepted.raw.is_empty());
+    assert_eq!(accepted.body, json!({"run_id": id}));
     assert_eq!(
         get_run(&client, &mock, &id).await["state"],
         "INPROGRESS",

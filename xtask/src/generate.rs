@@ -8,7 +8,10 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 use serde_json::Value;
 use syn::visit_mut::VisitMut;
 
-use crate::{docs, forward_compat, merge_arms, normalise, owned_send, redaction, unions};
+use crate::{
+    docs, forward_compat, merge_arms, normalise, null_collections, owned_send, path_params,
+    redaction, unions,
+};
 
 /// First line of the generated file.
 pub const HEADER: &str = "\
@@ -50,6 +53,8 @@ pub fn generate(spec_text: &str) -> Result<String> {
     construct_clients_through_config(&mut file)?;
     merge_arms::apply(&mut file);
     owned_send::apply(&mut file)?;
+    path_params::apply(&mut file)?;
+    null_collections::apply(&mut file);
     redaction::apply(&mut file);
     docs::apply(&mut file, &spec)?;
     file.items.push(public_operations_item(&spec));

@@ -3,7 +3,7 @@
 
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::json;
 
 use super::{AppState, json_with};
@@ -41,7 +41,12 @@ pub(crate) async fn run(
     let mut state = shared.state();
     let idx = state.find_run(&run_id)?;
     interrupt(&mut state, idx, now)?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    // A JSON body, as the service sends: the official client in strict mode refuses a 202
+    // without a JSON content type.
+    Ok(json_with(
+        StatusCode::ACCEPTED,
+        json!({"run_id": state.runs[idx].id}),
+    ))
 }
 
 pub(crate) async fn conversation(
