@@ -27949,7 +27949,7 @@ let response = client.delete_factory_task()
     }
     /**Update a factory task
 
-Changes a task's title, description or stage; members left out stay as they are and the last write wins. Any stage may follow any other, backwards or straight to COMPLETE.
+Changes a task's title, description or stage; members left out stay as they are and the last write wins. Any stage may follow any other, backwards or straight to COMPLETE, except that a conversation has at most one live task: moving a task back to a live stage while another task of its conversation is live is refused with 409.
 
 Sends a `PATCH` request to `/factory/{factoryUid}/tasks/{taskUid}`
 
@@ -35161,7 +35161,7 @@ pub mod builder {
     }
     /// Update a factory task
     ///
-    /// Changes a task's title, description or stage; members left out stay as they are and the last write wins. Any stage may follow any other, backwards or straight to COMPLETE.
+    /// Changes a task's title, description or stage; members left out stay as they are and the last write wins. Any stage may follow any other, backwards or straight to COMPLETE, except that a conversation has at most one live task: moving a task back to a live stage while another task of its conversation is live is refused with 409.
     ///
     /**Builder for [`Client::update_factory_task`]
 
@@ -35305,6 +35305,7 @@ pub mod builder {
                     | 401u16
                     | 403u16
                     | 404u16
+                    | 409u16
                     | 429u16
                     | 500u16
                     | 500u16..=599u16 => {
