@@ -623,3 +623,65 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish() {
     assert_eq!(answer.status, StatusCode::OK);
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// A shared session redirects to the transcript once its sandbox has finished: not while the
+/// run is live in it, and still after a follow-up moved the run to a new session.
+#[tokio::test(start_paused = true)]
+async fn a_session_redirects_to_its_conversation_once_its_sandbox_has_finished() {
+    let mock = OzMock::builder()
+        .progression(Progression::Realistic)
+        .start()
+        .await
+        .expect("start");
+    let client = http();
+    let redirect = |session: String| {
+        let (client, base) = (client.clone(), mock.base_url().to_owned());
+        async move {
+            send(client.get(format!("{base}/agent/sessions/{session}/redirect")))
+                .await
+                .body
+        }
+    };
+    let id = create_run(&client, &mock, "fix it").await;
+    tokio::time::advance(Duration::from_millis(2_200)).await;
+    let run = get_run(&client, &mock, &id).await;
+    assert_eq!(run["state"], "INPROGRESS");
+    let first = run["session_id"].as_str().expect("session").to_owned();
+    let conversation = run["conversation_id"].clone();
+    assert_eq!(
+        redirect(first.clone()).await,
+        json!({}),
+        "the sandbox is live"
+    );
+
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(get_run(&client, &mock, &id).await["state"], "SUCCEEDED");
+    let finished = json!({"conversation_id": conversation});
+    assert_eq!(redirect(first.clone()).await, finished);
+
+    let followup = send(
+        api(
+            &client,
+            &mock,
+            Method::POST,
+            &format!("/agent/runs/{id}/followups"),
+        )
+        .json(&json!({"message": "and the tests"})),
+    )
+    .await;
+    assert!(followup.status.is_success(), "{followup:?}");
+    for _ in 0..20 {
+        if get_run(&client, &mock, &id).await["session_id"] != json!(first) {
+            break;
+        }
+        tokio::time::advance(Duration::from_millis(500)).await;
+    }
+    let run = get_run(&client, &mock, &id).await;
+    let second = run["session_id"].as_str().expect("session").to_owned();
+    assert_ne!(second, first, "the new execution has its own session");
+    assert_eq!(
+        redirect(first).await,
+        finished,
+        "an earlier session of the run still leads to its conversation"
+    );
+}

@@ -77,15 +77,24 @@ pub(crate) async fn redirect_to_session(
     json(body)
 }
 
-/// Public: `{conversation_id}` of the run behind a shared session, `{}` when unknown.
+/// Public: `{conversation_id}` of the run behind a shared session once the session's sandbox
+/// has finished (the run ended, or moved on to a newer session), `{}` while it is live or
+/// when the session is unknown.
 pub(crate) async fn session_redirect(
     axum::extract::State(shared): AppState,
     Path(session_id): Path<String>,
 ) -> Response {
-    let state = shared.state();
+    let now = shared.clock.now();
+    let mut state = shared.state();
     let body = state
         .run_by_session(&session_id)
-        .and_then(|idx| state.runs[idx].conversation_id.clone())
+        .and_then(|idx| {
+            state.observe(idx, now);
+            let run = &state.runs[idx];
+            let current = run.session_id.as_deref() == Some(session_id.as_str());
+            let finished = !current || run.phase.is_terminal();
+            finished.then(|| run.conversation_id.clone()).flatten()
+        })
         .map_or_else(|| json!({}), |c| json!({"conversation_id": c}));
     json(body)
 }

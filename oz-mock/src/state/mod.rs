@@ -152,6 +152,9 @@ pub(crate) struct State {
     pub(crate) credits: Option<u64>,
     /// Runs of the team that may be live at once (`None`: no limit).
     pub(crate) concurrency_limit: Option<usize>,
+    /// Sessions a run has left for a newer execution's, with the run: a shared link to one
+    /// still leads to the conversation.
+    pub(crate) earlier_sessions: HashMap<String, usize>,
 }
 
 impl State {
@@ -199,6 +202,7 @@ impl State {
             render_cache: render_cache::RenderCache::default(),
             credits: None,
             concurrency_limit: None,
+            earlier_sessions: HashMap::new(),
         }
     }
 
@@ -467,7 +471,9 @@ impl State {
             run.conversation_id = Some(c);
         }
         if let Some(s) = session {
-            run.session_id = Some(s);
+            if let Some(earlier) = run.session_id.replace(s) {
+                self.earlier_sessions.insert(earlier, idx);
+            }
             run.started_at.get_or_insert(at);
         }
         if phase.is_terminal() {
@@ -676,10 +682,12 @@ impl State {
             .rposition(|r| r.conversation_id.as_deref() == Some(conversation_id))
     }
 
+    /// The run that holds or held the session.
     pub(crate) fn run_by_session(&self, session_id: &str) -> Option<usize> {
         self.runs
             .iter()
             .rposition(|r| r.session_id.as_deref() == Some(session_id))
+            .or_else(|| self.earlier_sessions.get(session_id).copied())
     }
 
     pub(crate) fn run_by_external_reference(&self, url: &str) -> Option<&Run> {
