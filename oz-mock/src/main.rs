@@ -66,7 +66,9 @@ struct Args {
     credits: Option<u64>,
 
     /// At most N of the team's runs live at once: creating one more is refused with 403 and
-    /// `X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY` until a run ends. No limit when not given.
+    /// `X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY` until a run ends. Seeded runs count: the
+    /// factories' seeded tasks start with live runs (`--factory-tasks off` leaves them out). No
+    /// limit when not given.
     #[arg(long, value_name = "N")]
     concurrency_limit: Option<usize>,
 
