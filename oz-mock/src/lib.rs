@@ -61,6 +61,7 @@ pub(crate) struct Shared {
     pub(crate) request_counts: Mutex<BTreeMap<String, usize>>,
     pub(crate) request_log: Mutex<request_log::RequestLog>,
     pub(crate) storage_log: Mutex<VecDeque<StorageRequest>>,
+    pub(crate) storage_ranges: bool,
 }
 
 impl Shared {
@@ -99,6 +100,7 @@ pub struct OzMockBuilder {
     seed_factory_tasks: bool,
     transcript_size: usize,
     signed_url_ttl: Duration,
+    storage_ranges: bool,
 }
 
 impl std::fmt::Debug for OzMockBuilder {
@@ -113,6 +115,7 @@ impl std::fmt::Debug for OzMockBuilder {
             .field("seed_factory_tasks", &self.seed_factory_tasks)
             .field("transcript_size", &self.transcript_size)
             .field("signed_url_ttl", &self.signed_url_ttl)
+            .field("storage_ranges", &self.storage_ranges)
             .finish()
     }
 }
@@ -129,6 +132,7 @@ impl Default for OzMockBuilder {
             seed_factory_tasks: false,
             transcript_size: DEFAULT_TRANSCRIPT_SIZE,
             signed_url_ttl: DEFAULT_SIGNED_URL_TTL,
+            storage_ranges: true,
         }
     }
 }
@@ -196,6 +200,14 @@ impl OzMockBuilder {
         self
     }
 
+    /// Whether the storage origin answers byte ranges (`Range`, `206`, `Accept-Ranges: bytes`;
+    /// default `true`). With `false` it ignores `Range` and always sends the whole object, as
+    /// some stores and proxies do.
+    pub fn storage_ranges(mut self, ranges: bool) -> Self {
+        self.storage_ranges = ranges;
+        self
+    }
+
     /// Binds both listeners and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<OzMock> {
         let api_listener = TcpListener::bind(SocketAddr::new(self.host, self.port)).await?;
@@ -220,6 +232,7 @@ impl OzMockBuilder {
             request_counts: Mutex::new(BTreeMap::new()),
             request_log: Mutex::new(request_log::RequestLog::default()),
             storage_log: Mutex::new(VecDeque::new()),
+            storage_ranges: self.storage_ranges,
         });
         if self.seed_runs > 0 {
             let now = shared.clock.now();

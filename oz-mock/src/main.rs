@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p oz-mock -- [--port 8080] [--host 127.0.0.1] [--storage-port 0] [--api-key KEY]
 //!     [--progression instant|realistic] [--seed-runs N] [--factory-tasks on|off]
+//!     [--storage-ranges on|off]
 //! ```
 //!
 //! `oz-mock --help` describes each flag and its default. Unlike the library's default, the
@@ -51,6 +52,10 @@ struct Args {
     /// Whether to pre-create tasks in every stage in the two factories.
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     factory_tasks: OnOff,
+
+    /// Whether the storage origin answers byte ranges (206); `off` always sends whole objects.
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    storage_ranges: OnOff,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,6 +85,7 @@ impl Args {
             })
             .seed_runs(self.seed_runs)
             .seed_factory_tasks(matches!(self.factory_tasks, OnOff::On))
+            .storage_ranges(matches!(self.storage_ranges, OnOff::On))
     }
 }
 
