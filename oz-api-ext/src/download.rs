@@ -12,18 +12,37 @@
 //! large the file is ([`Download::bytes`] and [`Download::json`] are the exceptions: they keep the
 //! whole body by design).
 //!
-//! Two repetitions happen here, both bounded, and neither repeats what the API client already
+//! Three repetitions happen here, all bounded, and none repeats what the API client already
 //! retries (its request hook repeats transient failures of the API requests that resolve the
 //! URL, so those are not retried here):
 //! - a signed URL that the storage service refuses (401, 403 or 410, which is how expired
-//!   signatures are reported) is resolved again through the API once, and only once;
+//!   signatures are reported) is resolved again through the API, once each time the body is
+//!   opened (at the start and at each continuation);
 //! - a storage request that fails before its body starts (connection failure, timeout, 429 or
 //!   5xx) is sent again after 0.5 s and 1 s, up to three attempts in all. The storage service
-//!   is not the API, and the storage client has no retry layer of its own. A body that breaks
-//!   off after it started is not repeated: part of it may already be written.
+//!   is not the API, and the storage client has no retry layer of its own;
+//! - a body that breaks off after it started (connection cut, silence longer than the read
+//!   timeout, fewer bytes than declared) is continued, after 0.5 s, 1 s and 2 s, up to three
+//!   times per download.
 //!
-//! So one download sends at most two resolutions to the API and six storage requests (each
-//! following at most five storage redirects).
+//! A body that broke off continues from the bytes already written, with a `Range: bytes=N-`
+//! request, when the first answer declared its length and `Accept-Ranges: bytes`. The request
+//! carries `If-Range` with the first answer's strong `ETag` (or its `Last-Modified`), so a
+//! storage service whose object changed in between sends the whole new object instead of the
+//! rest of it, and the answer must be a `206` whose `Content-Range` starts at exactly the bytes
+//! written and ends at the declared length. Whenever the storage service sends the whole object
+//! again instead (no ranges, a changed object, a `416`), the download takes it whole: it skips
+//! the part already written when the answer carries the same strong `ETag` and length as the
+//! first one, and otherwise starts over from the first byte ([`Download::to_file`] truncates
+//! its temporary file, [`Download::bytes`] its buffer). [`Download::to_writer`] cannot take
+//! back what it wrote: there, a download that would have to start over fails with
+//! [`DownloadError::NotResumable`], which says how many bytes the writer received. Bytes are
+//! never spliced from two versions of an object. (A file the API serves itself instead of
+//! redirecting to storage is not continued: there is no URL to come back to.)
+//!
+//! So one download sends at most five resolutions to the API (one before it starts, one per
+//! storage request refused) and twenty-four storage requests (four opens, each of two URLs at
+//! most three times, each following at most five storage redirects).
 //!
 //! A [`Download`] owns a clone of the client, so the futures of its terminal methods can be
 //! moved into `tokio::spawn` (with a `'static` progress callback, if any).
@@ -41,7 +60,10 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use oz_api::{ApiError, Client, types};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderValue, LOCATION};
+use reqwest::header::{
+    ACCEPT_RANGES, CONTENT_RANGE, ETAG, HeaderMap, HeaderValue, IF_RANGE, LAST_MODIFIED, LOCATION,
+    RANGE,
+};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use url::Url;
@@ -51,6 +73,8 @@ use url::Url;
 const STORAGE_ATTEMPTS: u32 = 3;
 /// Pause before the second attempt at a storage request; doubled for each further one.
 const STORAGE_RETRY_DELAY: Duration = Duration::from_millis(500);
+/// Times one download continues a body that broke off after it started.
+const MAX_RESUMES: u32 = 3;
 /// Redirects the storage service may answer before the download fails.
 const MAX_STORAGE_REDIRECTS: usize = 5;
 /// Connection time limit of the storage client.
@@ -189,13 +213,18 @@ impl GetArtifactFile {
     }
 }
 
-/// How far a download has come: bytes received so far and, when the server declared it, the
-/// total size.
+/// How far a download has come: bytes of the body in the destination so far and, when the
+/// server declared it, the total size.
+///
+/// A download that continues after its connection broke off carries on from the bytes already
+/// written, without counting them again, so `bytes` only grows; it goes back to 0 only when the
+/// download has to start over from the first byte (the storage service sent the whole object
+/// again and it could not be shown to be the same one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// Bytes received so far.
+    /// Bytes of the body in the destination so far.
     pub bytes: u64,
-    /// Size of the whole body, from `Content-Length`.
+    /// Size of the whole body, from the first answer's `Content-Length`.
     pub total: Option<u64>,
 }
 
@@ -417,10 +446,21 @@ pub enum DownloadError {
         /// The artifact's type as the server named it.
         artifact_type: String,
     },
-    /// Writing the destination failed, or the body ended before its declared length.
+    /// A body broke off after [`Download::to_writer`] had passed `written` bytes to its writer,
+    /// and the storage service's next answer could not continue it (see the
+    /// [module docs](crate::download)): the writer holds the first `written` bytes of an object
+    /// that would have to be downloaded again from the start.
+    NotResumable {
+        /// Bytes of the body the writer received.
+        written: u64,
+        /// Why the body could not be continued.
+        obstacle: ResumeObstacle,
+    },
+    /// Writing the destination failed, or the body ended before its declared length (also
+    /// after the download continued it as often as allowed).
     Io(std::io::Error),
-    /// The storage request failed on the way (connection, timeout, body cut off). The error
-    /// carries no URL.
+    /// The storage request failed on the way (connection, timeout, body cut off, also after the
+    /// download continued it as often as allowed). The error carries no URL.
     Transport(reqwest::Error),
     /// The body is not the JSON document [`Download::json`] was asked for.
     Decode(serde_json::Error),
@@ -476,6 +516,10 @@ impl fmt::Display for DownloadError {
                     "an artifact of type {artifact_type} has no file to download"
                 )
             }
+            Self::NotResumable { written, obstacle } => write!(
+                f,
+                "the download broke off after {written} bytes were written and cannot be continued: {obstacle}"
+            ),
             Self::Io(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
                 f.write_str("the download ended before its declared length")
             }
@@ -501,6 +545,30 @@ impl std::error::Error for DownloadError {
 impl From<std::io::Error> for DownloadError {
     fn from(err: std::io::Error) -> Self {
         Self::Io(err)
+    }
+}
+
+/// Why a body that broke off could not be continued into a writer, for
+/// [`DownloadError::NotResumable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResumeObstacle {
+    /// The storage service sent the whole object again (it does not answer ranges) and the
+    /// answer carries no strong `ETag` that shows it to be the same object.
+    RangesNotServed,
+    /// The object on the storage service is not the one the first answer described (another
+    /// `ETag` or length).
+    ObjectChanged,
+}
+
+impl fmt::Display for ResumeObstacle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::RangesNotServed => {
+                "the storage service sent the whole object again, not shown to be the same object"
+            }
+            Self::ObjectChanged => "the object changed on the storage service",
+        })
     }
 }
 
@@ -553,19 +621,186 @@ impl fmt::Debug for Download<'_> {
     }
 }
 
-/// A body on its way in.
+/// A body on its way in, with what its answer said about the object.
 struct Body {
-    total: Option<u64>,
+    /// `Content-Length` of this answer.
+    length: Option<u64>,
+    /// `Some` for a `206`: its `Content-Range`, `None` inside when it is missing or malformed.
+    partial: Option<Option<ContentRange>>,
+    validators: Validators,
+    /// `Accept-Ranges: bytes`.
+    accepts_ranges: bool,
     chunks: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
 }
 
 impl Body {
     fn from_response(response: reqwest::Response) -> Self {
+        let headers = response.headers();
+        let partial = (response.status() == StatusCode::PARTIAL_CONTENT)
+            .then(|| ContentRange::parse(headers.get(CONTENT_RANGE)?));
         Self {
-            total: response.content_length(),
+            length: response.content_length(),
+            partial,
+            validators: Validators::of(headers),
+            accepts_ranges: headers
+                .get_all(ACCEPT_RANGES)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|unit| unit.trim().eq_ignore_ascii_case("bytes")),
             chunks: Box::pin(response.bytes_stream()),
         }
     }
+
+    /// A body the API served itself: nothing to resume it with.
+    fn served(
+        length: Option<u64>,
+        chunks: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+    ) -> Self {
+        Self {
+            length,
+            partial: None,
+            validators: Validators::default(),
+            accepts_ranges: false,
+            chunks: Box::pin(chunks),
+        }
+    }
+}
+
+/// `Content-Range: bytes <first>-<last>/<complete>` of a `206`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ContentRange {
+    first: u64,
+    last: u64,
+    /// `None` for `*` (length unknown).
+    complete: Option<u64>,
+}
+
+impl ContentRange {
+    fn parse(value: &HeaderValue) -> Option<Self> {
+        let text = value.to_str().ok()?.trim();
+        let (unit, rest) = text.split_once(' ')?;
+        if !unit.eq_ignore_ascii_case("bytes") {
+            return None;
+        }
+        let (span, complete) = rest.trim().split_once('/')?;
+        let (first, last) = span.split_once('-')?;
+        let number = |s: &str| -> Option<u64> {
+            let s = s.trim();
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        let range = Self {
+            first: number(first)?,
+            last: number(last)?,
+            complete: match complete.trim() {
+                "*" => None,
+                other => Some(number(other)?),
+            },
+        };
+        (range.first <= range.last).then_some(range)
+    }
+}
+
+/// The validators of an answer: what tells two answers about the same object apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Validators {
+    /// A strong `ETag` (a weak one, `W/"…"`, cannot vouch for identical bytes).
+    etag: Option<HeaderValue>,
+    last_modified: Option<HeaderValue>,
+}
+
+impl Validators {
+    fn of(headers: &HeaderMap) -> Self {
+        Self {
+            etag: headers
+                .get(ETAG)
+                .filter(|v| !v.as_bytes().starts_with(b"W/") && !v.is_empty())
+                .cloned(),
+            last_modified: headers
+                .get(LAST_MODIFIED)
+                .filter(|v| !v.is_empty())
+                .cloned(),
+        }
+    }
+
+    /// No validator present in both differs.
+    fn agree(&self, other: &Self) -> bool {
+        fn agree(a: &Option<HeaderValue>, b: &Option<HeaderValue>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+        }
+        agree(&self.etag, &other.etag) && agree(&self.last_modified, &other.last_modified)
+    }
+
+    /// What `If-Range` carries: the strong `ETag`, else `Last-Modified`.
+    fn if_range(&self) -> Option<&HeaderValue> {
+        self.etag.as_ref().or(self.last_modified.as_ref())
+    }
+}
+
+/// The object as the first answer described it; later answers must continue it.
+struct Object {
+    /// Its length, from the first answer's `Content-Length`.
+    total: Option<u64>,
+    validators: Validators,
+    /// Whether a body that breaks off can continue with a `Range` request: the first answer
+    /// said `Accept-Ranges: bytes` and declared its length.
+    ranges: bool,
+}
+
+impl Object {
+    fn of(body: &Body) -> Self {
+        Self {
+            total: body.length,
+            validators: body.validators.clone(),
+            ranges: body.accepts_ranges && body.length.is_some(),
+        }
+    }
+
+    /// Whether a `206` carries exactly the rest of this object after `written` bytes.
+    fn continued_by(&self, body: &Body, written: u64) -> bool {
+        let (Some(total), Some(Some(range))) = (self.total, body.partial) else {
+            return false;
+        };
+        range.first == written
+            && range.complete == Some(total)
+            && range.last.checked_add(1) == Some(total)
+            && body.length.is_none_or(|length| length == total - written)
+            && self.validators.agree(&body.validators)
+    }
+
+    /// Whether a whole-object answer is provably this object: the same strong `ETag` and
+    /// length.
+    fn same_as(&self, body: &Body) -> bool {
+        self.validators.etag.is_some()
+            && self.validators.etag == body.validators.etag
+            && self.total.is_some()
+            && self.total == body.length
+    }
+
+    /// Why a whole-object answer cannot continue this object in a writer.
+    fn obstacle(&self, body: &Body) -> ResumeObstacle {
+        let etag_differs = matches!(
+            (&self.validators.etag, &body.validators.etag),
+            (Some(a), Some(b)) if a != b
+        );
+        let length_differs = matches!((self.total, body.length), (Some(a), Some(b)) if a != b);
+        if etag_differs || length_differs || !self.validators.agree(&body.validators) {
+            ResumeObstacle::ObjectChanged
+        } else {
+            ResumeObstacle::RangesNotServed
+        }
+    }
+}
+
+/// The `Range` request that continues a body after `start` bytes.
+struct RangeRequest {
+    start: u64,
+    if_range: Option<HeaderValue>,
 }
 
 /// What the API answered when asked for the file.
@@ -580,6 +815,15 @@ enum Fetched {
     Body(Body),
     /// 401, 403 or 410: the signature is not (or no longer) accepted.
     Refused(StatusCode, RedactedUrl),
+    /// 416 to a `Range` request: the object is not (or no longer) that long.
+    Unsatisfiable,
+}
+
+/// What a storage request opened.
+enum Opened {
+    Body(Body),
+    /// 416 to a `Range` request.
+    Unsatisfiable,
 }
 
 impl<'a> Download<'a> {
@@ -644,6 +888,12 @@ impl<'a> Download<'a> {
     /// Streams the body into `writer`, flushes it and returns the number of bytes written.
     /// On error, part of the body may already have been written.
     ///
+    /// A body that breaks off continues where it stopped when the storage service answers
+    /// ranges, or when it sends the same object (same strong `ETag`) whole again, whose first
+    /// part is then skipped. A writer cannot take back what it received, so a download that
+    /// would have to start over from the first byte fails with
+    /// [`DownloadError::NotResumable`], which says how many bytes the writer received.
+    ///
     /// To save the body as a file, prefer [`to_file`](Self::to_file) (with
     /// [`durable(false)`](Self::durable) when the `fsync` is not wanted): a `tokio::fs::File`
     /// copies every write into a buffer of its own and hands it to the blocking pool, one more
@@ -663,8 +913,7 @@ impl<'a> Download<'a> {
     where
         W: AsyncWrite + Unpin,
     {
-        let body = self.open().await?;
-        let written = pump(body, &mut writer, &mut self.on_progress).await?;
+        let written = self.transfer(&mut Writer(&mut writer)).await?;
         writer.flush().await?;
         Ok(written)
     }
@@ -674,19 +923,19 @@ impl<'a> Download<'a> {
     /// The body goes to a temporary file next to `path` that replaces `path` only once the
     /// whole body has arrived and is on disk (unless [`durable(false)`](Self::durable)); a
     /// failed, interrupted or cancelled download removes the temporary file and leaves an
-    /// existing `path` untouched.
+    /// existing `path` untouched. A body that breaks off continues where it stopped when the
+    /// storage service answers ranges, and otherwise starts over in the same temporary file.
     pub async fn to_file(mut self, path: impl AsRef<Path>) -> Result<u64, DownloadError> {
         let path = path.as_ref();
         let partial_path = partial_path_for(path)?;
-        let body = self.open().await?;
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&partial_path)
             .await?;
         let mut guard = PartialFile(Some(partial_path));
-        let mut writer = FileWriter::start(file.into_std().await);
-        let written = pump(body, &mut writer, &mut self.on_progress).await?;
+        let mut writer = FileWriter::start(file.into_std().await)?;
+        let written = self.transfer(&mut writer).await?;
         writer.finish(self.durable).await?;
         let partial_path = guard.0.take().expect("the guard holds the path until here");
         if let Err(err) = tokio::fs::rename(&partial_path, path).await {
@@ -696,12 +945,11 @@ impl<'a> Download<'a> {
         Ok(written)
     }
 
-    /// The whole body in memory.
+    /// The whole body in memory. A body that breaks off continues where it stopped when the
+    /// storage service answers ranges, and otherwise starts over.
     pub async fn bytes(mut self) -> Result<Bytes, DownloadError> {
-        let body = self.open().await?;
-        let capacity = body.total.unwrap_or(0).min(MAX_PREALLOCATION) as usize;
-        let mut buffer = Vec::with_capacity(capacity);
-        pump(body, &mut buffer, &mut self.on_progress).await?;
+        let mut buffer = Vec::new();
+        self.transfer(&mut buffer).await?;
         Ok(buffer.into())
     }
 
@@ -720,9 +968,9 @@ impl<'a> Download<'a> {
         serde_json::from_slice(&bytes).map_err(DownloadError::Decode)
     }
 
-    /// Resolves the signed URL and opens the storage response, resolving once more if the
-    /// storage service refuses the signature.
-    async fn open(&mut self) -> Result<Body, DownloadError> {
+    /// Resolves the signed URL and copies the body into `sink`, continuing it (or starting
+    /// over) when it breaks off; returns the length of the body.
+    async fn transfer<S: Sink>(&mut self, sink: &mut S) -> Result<u64, DownloadError> {
         let storage = match self.storage.take() {
             Some(client) => client,
             None => storage_client()?,
@@ -731,24 +979,170 @@ impl<'a> Download<'a> {
             Some(url) => url,
             None => match resolve(&self.client, &self.target).await? {
                 Resolved::Url(url) => url,
-                Resolved::Served(_, body) => return Ok(body),
-            },
-        };
-        let mut resolved_again = false;
-        loop {
-            match fetch_with_retries(&storage, url).await? {
-                Fetched::Body(body) => return Ok(body),
-                Fetched::Refused(status, url) if resolved_again => {
-                    return Err(DownloadError::Storage { status, url });
-                }
-                Fetched::Refused(status, refused) => {
-                    tracing::debug!(target: "oz_api_ext::download", status = status.as_u16(), url = %refused, "signed URL refused, resolving a fresh one");
-                    resolved_again = true;
-                    url = match resolve(&self.client, &self.target).await? {
-                        Resolved::Url(url) => url,
-                        Resolved::Served(_, body) => return Ok(body),
+                // No URL to come back to: a body the API serves itself is not continued.
+                Resolved::Served(_, body) => {
+                    let mut written = 0;
+                    let total = body.length;
+                    sink.reserve(total);
+                    report(&mut self.on_progress, 0, total);
+                    return match pump(body, sink, 0, &mut written, total, &mut self.on_progress)
+                        .await?
+                    {
+                        Pumped::Done => Ok(written),
+                        Pumped::Cut(err) => Err(err),
                     };
                 }
+            },
+        };
+        let mut object: Option<Object> = None;
+        let mut written: u64 = 0;
+        let mut resumes: u32 = 0;
+        loop {
+            let range = match &object {
+                Some(object) if written > 0 && object.ranges => Some(RangeRequest {
+                    start: written,
+                    if_range: object.validators.if_range().cloned(),
+                }),
+                _ => None,
+            };
+            let opened = open(
+                &self.client,
+                &self.target,
+                &storage,
+                &mut url,
+                range.as_ref(),
+            )
+            .await?;
+            let mut skip = 0;
+            let body = match (opened, object.as_mut()) {
+                (Opened::Body(body), Some(known)) if written > 0 => {
+                    if body.partial.is_some() {
+                        if !known.continued_by(&body, written) {
+                            // A range that does not continue the object (another object, another
+                            // length, a misplaced range): it is not spliced; the whole object is
+                            // asked for instead.
+                            tracing::debug!(target: "oz_api_ext::download", written, "the range answered does not continue the body, asking for the whole object");
+                            known.ranges = false;
+                            resumes = next_resume(resumes, || unsplicable(written))?;
+                            continue;
+                        }
+                    } else if known.same_as(&body) {
+                        skip = written;
+                    } else if sink.can_rewind() {
+                        sink.rewind().await?;
+                        tracing::debug!(target: "oz_api_ext::download", written, "the whole object came again, starting over");
+                        written = 0;
+                        let fresh = Object::of(&body);
+                        sink.reserve(fresh.total);
+                        report(&mut self.on_progress, 0, fresh.total);
+                        object = Some(fresh);
+                    } else {
+                        return Err(DownloadError::NotResumable {
+                            written,
+                            obstacle: known.obstacle(&body),
+                        });
+                    }
+                    body
+                }
+                (Opened::Body(body), _) => {
+                    let fresh = Object::of(&body);
+                    if object
+                        .as_ref()
+                        .is_none_or(|known| known.total != fresh.total)
+                    {
+                        sink.reserve(fresh.total);
+                        report(&mut self.on_progress, 0, fresh.total);
+                    }
+                    object = Some(fresh);
+                    body
+                }
+                (Opened::Unsatisfiable, known) => {
+                    tracing::debug!(target: "oz_api_ext::download", written, "the range is not satisfiable, asking for the whole object");
+                    if let Some(known) = known {
+                        known.ranges = false;
+                    }
+                    resumes = next_resume(resumes, || unsplicable(written))?;
+                    continue;
+                }
+            };
+            let total = object.as_ref().and_then(|object| object.total);
+            match pump(body, sink, skip, &mut written, total, &mut self.on_progress).await? {
+                Pumped::Done => return Ok(written),
+                Pumped::Cut(err) => {
+                    if let Some(known) = &object
+                        && written > 0
+                        && !known.ranges
+                        && known.validators.etag.is_none()
+                        && !sink.can_rewind()
+                    {
+                        // Only the whole object could come again, and nothing could show it to
+                        // be the same one.
+                        tracing::debug!(target: "oz_api_ext::download", written, error = %err, "the body broke off and cannot be continued");
+                        return Err(DownloadError::NotResumable {
+                            written,
+                            obstacle: ResumeObstacle::RangesNotServed,
+                        });
+                    }
+                    resumes = next_resume(resumes, || err)?;
+                    let delay = STORAGE_RETRY_DELAY * 2u32.pow(resumes - 1);
+                    tracing::debug!(target: "oz_api_ext::download", url = %url, written, resume = resumes, retry_in_ms = delay.as_millis() as u64, "the body broke off, continuing");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+}
+
+/// Counts one more continuation of the body, or gives `error` when none is left.
+fn next_resume(resumes: u32, error: impl FnOnce() -> DownloadError) -> Result<u32, DownloadError> {
+    if resumes < MAX_RESUMES {
+        Ok(resumes + 1)
+    } else {
+        Err(error())
+    }
+}
+
+/// The error of a body that could not be continued because the storage service's ranges did
+/// not fit it, once no continuation is left.
+fn unsplicable(written: u64) -> DownloadError {
+    DownloadError::Io(std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!(
+            "the body broke off after {written} bytes and the storage service did not send the rest"
+        ),
+    ))
+}
+
+fn report(on_progress: &mut Option<ProgressFn<'_>>, bytes: u64, total: Option<u64>) {
+    if let Some(callback) = on_progress.as_mut() {
+        callback(Progress { bytes, total });
+    }
+}
+
+/// Opens the storage response for `url` (asking for `range`, if any), resolving a fresh URL
+/// once if the storage service refuses the signature; `url` becomes the URL that worked.
+async fn open(
+    client: &Client,
+    target: &Target,
+    storage: &reqwest::Client,
+    url: &mut RedactedUrl,
+    range: Option<&RangeRequest>,
+) -> Result<Opened, DownloadError> {
+    let mut resolved_again = false;
+    loop {
+        match fetch_with_retries(storage, url.clone(), range).await? {
+            Fetched::Body(body) => return Ok(Opened::Body(body)),
+            Fetched::Unsatisfiable => return Ok(Opened::Unsatisfiable),
+            Fetched::Refused(status, url) if resolved_again => {
+                return Err(DownloadError::Storage { status, url });
+            }
+            Fetched::Refused(status, refused) => {
+                tracing::debug!(target: "oz_api_ext::download", status = status.as_u16(), url = %refused, "signed URL refused, resolving a fresh one");
+                resolved_again = true;
+                *url = match resolve(client, target).await? {
+                    Resolved::Url(url) => url,
+                    Resolved::Served(_, body) => return Ok(Opened::Body(body)),
+                };
             }
         }
     }
@@ -786,11 +1180,8 @@ async fn resolve(client: &Client, target: &Target) -> Result<Resolved, DownloadE
     match answer {
         Ok(served) => {
             let status = served.status();
-            let total = served.content_length();
-            let body = Body {
-                total,
-                chunks: Box::pin(served.into_inner_stream()),
-            };
+            let length = served.content_length();
+            let body = Body::served(length, served.into_inner_stream());
             Ok(Resolved::Served(status, body))
         }
         // The API client does not follow redirects, so the generated operation reports the
@@ -847,15 +1238,16 @@ fn storage_client() -> Result<reqwest::Client, DownloadError> {
 }
 
 /// [`fetch`], repeated while the storage service fails transiently: downloads are `GET`s, safe
-/// to send again. A body that breaks off after it started is not retried here (part of it may
-/// already be written).
+/// to send again. A body that breaks off after it started is continued by
+/// [`Download::transfer`], not here.
 async fn fetch_with_retries(
     storage: &reqwest::Client,
     url: RedactedUrl,
+    range: Option<&RangeRequest>,
 ) -> Result<Fetched, DownloadError> {
     let mut attempt = 1;
     loop {
-        let error = match fetch(storage, url.clone()).await {
+        let error = match fetch(storage, url.clone(), range).await {
             Err(err) if attempt < STORAGE_ATTEMPTS && is_transient_storage_error(&err) => err,
             other => return other,
         };
@@ -876,19 +1268,30 @@ fn is_transient_storage_error(err: &DownloadError) -> bool {
     }
 }
 
-/// GETs a signed URL, following the storage service's own redirects.
-async fn fetch(storage: &reqwest::Client, mut url: RedactedUrl) -> Result<Fetched, DownloadError> {
+/// GETs a signed URL (from `range.start` on, if given), following the storage service's own
+/// redirects.
+async fn fetch(
+    storage: &reqwest::Client,
+    mut url: RedactedUrl,
+    range: Option<&RangeRequest>,
+) -> Result<Fetched, DownloadError> {
     let mut redirects = 0;
     loop {
-        let response = storage
-            .get(url.expose().clone())
-            .send()
-            .await
-            .map_err(DownloadError::transport)?;
+        let mut request = storage.get(url.expose().clone());
+        if let Some(range) = range {
+            request = request.header(RANGE, format!("bytes={}-", range.start));
+            if let Some(validator) = &range.if_range {
+                request = request.header(IF_RANGE, validator.clone());
+            }
+        }
+        let response = request.send().await.map_err(DownloadError::transport)?;
         let status = response.status();
-        tracing::debug!(target: "oz_api_ext::download", status = status.as_u16(), url = %url, "storage answered");
+        tracing::debug!(target: "oz_api_ext::download", status = status.as_u16(), url = %url, range_start = range.map(|r| r.start), "storage answered");
         if status.is_success() {
             return Ok(Fetched::Body(Body::from_response(response)));
+        }
+        if status == StatusCode::RANGE_NOT_SATISFIABLE && range.is_some() {
+            return Ok(Fetched::Unsatisfiable);
         }
         if matches!(status.as_u16(), 401 | 403 | 410) {
             return Ok(Fetched::Refused(status, url));
@@ -916,39 +1319,108 @@ async fn fetch(storage: &reqwest::Client, mut url: RedactedUrl) -> Result<Fetche
 trait Sink {
     /// Takes the next chunk.
     fn put(&mut self, chunk: Bytes) -> impl Future<Output = std::io::Result<()>>;
+
+    /// Whether [`rewind`](Self::rewind) can take back what was put.
+    fn can_rewind(&self) -> bool;
+
+    /// Drops everything put so far, to start over from the first byte.
+    fn rewind(&mut self) -> impl Future<Output = std::io::Result<()>>;
+
+    /// The body will be about `total` bytes long.
+    fn reserve(&mut self, _total: Option<u64>) {}
 }
 
-impl<W: AsyncWrite + Unpin> Sink for W {
+/// The caller's writer of [`Download::to_writer`]: what it received cannot be taken back.
+struct Writer<'w, W>(&'w mut W);
+
+impl<W: AsyncWrite + Unpin> Sink for Writer<'_, W> {
     async fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
-        self.write_all(&chunk).await
+        self.0.write_all(&chunk).await
+    }
+
+    fn can_rewind(&self) -> bool {
+        false
+    }
+
+    async fn rewind(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "a writer cannot take back what it received",
+        ))
     }
 }
 
-/// The file of [`Download::to_file`], written on a blocking thread of its own with plain
-/// `write` calls. The chunks are handed over as they arrived, not copied: a
-/// `tokio::fs::File` copies every write into a buffer of its own before handing it to the
-/// blocking pool, one more pass over every byte.
+/// The buffer of [`Download::bytes`].
+impl Sink for Vec<u8> {
+    async fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        self.extend_from_slice(&chunk);
+        Ok(())
+    }
+
+    fn can_rewind(&self) -> bool {
+        true
+    }
+
+    async fn rewind(&mut self) -> std::io::Result<()> {
+        self.clear();
+        Ok(())
+    }
+
+    fn reserve(&mut self, total: Option<u64>) {
+        let wanted = total.unwrap_or(0).min(MAX_PREALLOCATION) as usize;
+        self.reserve(wanted.saturating_sub(self.len()));
+    }
+}
+
+/// The file of [`Download::to_file`], written on a thread of its own with plain `write`
+/// calls. The chunks are handed over as they arrived, not copied: a `tokio::fs::File` copies
+/// every write into a buffer of its own before handing it to the blocking pool, one more pass
+/// over every byte.
+///
+/// The thread is a plain one rather than a task of Tokio's blocking pool: it lives as long as
+/// the transfer, pauses before continuing a body included, and while a blocking-pool task
+/// runs, Tokio's paused clock (`start_paused` tests) does not advance by itself, so such a
+/// pause would never end in an application's tests.
 struct FileWriter {
-    chunks: Option<tokio::sync::mpsc::Sender<Bytes>>,
-    thread: tokio::task::JoinHandle<std::io::Result<std::fs::File>>,
+    chunks: Option<tokio::sync::mpsc::Sender<FileOp>>,
+    thread: tokio::sync::oneshot::Receiver<std::io::Result<std::fs::File>>,
+}
+
+/// What the writing thread of a [`FileWriter`] does next.
+enum FileOp {
+    Write(Bytes),
+    /// Empties the file, to start over from the first byte.
+    Truncate,
 }
 
 impl FileWriter {
-    fn start(mut file: std::fs::File) -> Self {
-        let (chunks, mut queue) = tokio::sync::mpsc::channel::<Bytes>(FILE_QUEUE);
+    fn start(mut file: std::fs::File) -> std::io::Result<Self> {
+        let (chunks, mut queue) = tokio::sync::mpsc::channel::<FileOp>(FILE_QUEUE);
+        let (done, thread) = tokio::sync::oneshot::channel();
         // Ends when the sender is dropped: at the end of the body, or when the download is
         // cancelled (the temporary file is then removed by its guard).
-        let thread = tokio::task::spawn_blocking(move || {
-            use std::io::Write as _;
-            while let Some(chunk) = queue.blocking_recv() {
-                file.write_all(&chunk)?;
-            }
-            Ok(file)
-        });
-        Self {
+        std::thread::Builder::new()
+            .name("oz-download-file".to_owned())
+            .spawn(move || {
+                use std::io::{Seek as _, Write as _};
+                let mut write = || {
+                    while let Some(op) = queue.blocking_recv() {
+                        match op {
+                            FileOp::Write(chunk) => file.write_all(&chunk)?,
+                            FileOp::Truncate => {
+                                file.set_len(0)?;
+                                file.rewind()?;
+                            }
+                        }
+                    }
+                    Ok(())
+                };
+                let _ = done.send(write().map(|()| file));
+            })?;
+        Ok(Self {
             chunks: Some(chunks),
             thread,
-        }
+        })
     }
 
     /// The error that stopped the writing thread.
@@ -956,7 +1428,7 @@ impl FileWriter {
         match (&mut self.thread).await {
             Ok(Err(err)) => err,
             Ok(Ok(_)) => std::io::Error::other("the file writer stopped early"),
-            Err(err) => std::io::Error::other(err),
+            Err(_) => std::io::Error::other("the file writer stopped"),
         }
     }
 
@@ -966,7 +1438,7 @@ impl FileWriter {
         drop(self.chunks.take());
         let file = match (&mut self.thread).await {
             Ok(written) => written?,
-            Err(err) => return Err(std::io::Error::other(err)),
+            Err(_) => return Err(std::io::Error::other("the file writer stopped")),
         };
         if sync {
             tokio::fs::File::from_std(file).sync_all().await?;
@@ -975,10 +1447,10 @@ impl FileWriter {
     }
 }
 
-impl Sink for FileWriter {
-    async fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
+impl FileWriter {
+    async fn send(&mut self, op: FileOp) -> std::io::Result<()> {
         let sent = match &self.chunks {
-            Some(chunks) => chunks.send(chunk).await.is_ok(),
+            Some(chunks) => chunks.send(op).await.is_ok(),
             None => false,
         };
         if sent {
@@ -989,33 +1461,65 @@ impl Sink for FileWriter {
     }
 }
 
-/// Copies the body into `writer` chunk by chunk, reporting progress.
-async fn pump<W: Sink>(
+impl Sink for FileWriter {
+    async fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        self.send(FileOp::Write(chunk)).await
+    }
+
+    fn can_rewind(&self) -> bool {
+        true
+    }
+
+    async fn rewind(&mut self) -> std::io::Result<()> {
+        self.send(FileOp::Truncate).await
+    }
+}
+
+/// How a body ended.
+enum Pumped {
+    /// Whole: `written` is the declared length (or the body declared none).
+    Done,
+    /// Broke off: the connection failed, or the body ended before its declared length.
+    Cut(DownloadError),
+}
+
+/// Copies the body into `sink` chunk by chunk after dropping its first `skip` bytes (already
+/// in the sink), counting in `written` the bytes of the object in the sink and reporting
+/// progress. An error of the sink is an `Err`; the body breaking off is [`Pumped::Cut`].
+async fn pump<S: Sink>(
     mut body: Body,
-    writer: &mut W,
+    sink: &mut S,
+    mut skip: u64,
+    written: &mut u64,
+    total: Option<u64>,
     on_progress: &mut Option<ProgressFn<'_>>,
-) -> Result<u64, DownloadError> {
-    let total = body.total;
-    let mut report = |bytes| {
-        if let Some(callback) = on_progress.as_mut() {
-            callback(Progress { bytes, total });
-        }
-    };
-    let mut written: u64 = 0;
-    report(written);
+) -> Result<Pumped, DownloadError> {
     while let Some(chunk) = body.chunks.next().await {
-        let chunk = chunk.map_err(DownloadError::transport)?;
+        let mut chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(err) => return Ok(Pumped::Cut(DownloadError::transport(err))),
+        };
+        if skip > 0 {
+            let dropped = skip.min(chunk.len() as u64);
+            skip -= dropped;
+            let _ = chunk.split_to(dropped as usize);
+            if chunk.is_empty() {
+                continue;
+            }
+        }
         let len = chunk.len() as u64;
-        writer.put(chunk).await?;
-        written += len;
-        report(written);
+        sink.put(chunk).await?;
+        *written += len;
+        report(on_progress, *written, total);
     }
     match total {
-        Some(total) if written != total => Err(DownloadError::Io(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("the body ended after {written} of {total} bytes"),
-        ))),
-        _ => Ok(written),
+        Some(total) if *written != total => {
+            Ok(Pumped::Cut(DownloadError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the body ended after {written} of {total} bytes"),
+            ))))
+        }
+        _ => Ok(Pumped::Done),
     }
 }
 

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use oz_api_ext::oz_api::{self, Client, Config};
+use oz_api_ext::oz_api::{self, Client, ClientInfo, Config};
 use oz_api_ext::{DownloadError, DownloadExt, Progress};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -300,7 +301,27 @@ async fn cut_off_storage(declared: usize, sent: usize) -> String {
     format!("http://{address}")
 }
 
-#[tokio::test]
+/// A client (for `api`) and a storage client whose HTTP layers arm no timer, for tests on
+/// Tokio's paused clock: while a request waits for a socket, the paused clock would jump to
+/// such a timer at once.
+fn timerless(api: &MockServer) -> (Client, reqwest::Client) {
+    let base = format!("{}/api/v1", api.uri());
+    let configured = Config::new(API_KEY).base_url(base.clone()).build().unwrap();
+    let http = || {
+        oz_api::http_client_builder()
+            .unwrap()
+            .pool_idle_timeout(None)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
+    (
+        Client::new_with_client(&base, http(), configured.inner().clone()),
+        http(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
 async fn interrupted_download_leaves_no_file_and_keeps_the_existing_one() {
     let api = MockServer::start().await;
     let storage = cut_off_storage(1_000_000, 10_000).await;
@@ -309,25 +330,34 @@ async fn interrupted_download_leaves_no_file_and_keeps_the_existing_one() {
         .respond_with(redirect_to(&format!("{storage}/t.json?{SIGNATURE}")))
         .mount(&api)
         .await;
+    let (client, storage_client) = timerless(&api);
     let dir = tempfile::tempdir().expect("temp dir");
     let target = dir.path().join("transcript.json");
     std::fs::write(&target, b"previous transcript").expect("seed file");
 
-    let err = client(&api)
+    // Every answer breaks off: the download starts over three times, then gives up.
+    let started = tokio::time::Instant::now();
+    let err = client
         .download_transcript("run-1")
+        .storage_client(storage_client.clone())
         .to_file(&target)
         .await
         .expect_err("the body is cut off");
 
     assert!(matches!(err, DownloadError::Transport(_)), "{err:?}");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(500 + 1_000 + 2_000)
+    );
     assert_eq!(entries(dir.path()), ["transcript.json"]);
     assert_eq!(std::fs::read(&target).unwrap(), b"previous transcript");
     assert!(!err.to_string().contains("SIGNATURE"), "{err}");
 
     // Without an earlier file, nothing at all is left behind.
     std::fs::remove_file(&target).unwrap();
-    client(&api)
+    client
         .download_transcript("run-1")
+        .storage_client(storage_client)
         .to_file(&target)
         .await
         .expect_err("the body is cut off");

@@ -583,17 +583,60 @@ async fn a_transcript_download_completes_across_api_and_storage_faults() {
 }
 
 #[tokio::test]
-async fn a_storage_body_cut_short_fails_clearly_and_leaves_no_file() {
+async fn a_storage_body_cut_short_is_continued_from_the_bytes_written() {
     let mock = simulator().await;
     let client = client(&mock);
     let run_id = start_run(&client, "[transcript:64KB] a run").await;
     bounded("wait", client.wait_for_run(&run_id).send())
         .await
         .unwrap();
+    let clean = bounded("download", client.download_transcript(&run_id).bytes())
+        .await
+        .unwrap();
+    mock.reset_counters();
     mock.add_fault(FaultRule::operation(
         "storage_download",
         Fault::TruncatedBody,
     ));
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("transcript.json");
+
+    let written = bounded(
+        "download",
+        client.download_transcript(&run_id).to_file(&target),
+    )
+    .await
+    .expect("the rest of the body is asked for with a range");
+
+    assert_eq!(written, clean.len() as u64);
+    assert_eq!(std::fs::read(&target).unwrap(), clean);
+    let ranges: Vec<_> = mock
+        .storage_requests()
+        .iter()
+        .map(|r| r.header("range").map(str::to_owned))
+        .collect();
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    assert!(
+        ranges[1]
+            .as_deref()
+            .is_some_and(|r| r.starts_with("bytes="))
+    );
+}
+
+#[tokio::test]
+async fn a_storage_body_cut_short_every_time_without_ranges_fails_clearly_and_leaves_no_file() {
+    let mock = OzMock::builder()
+        .progression(Progression::Instant)
+        .storage_ranges(false)
+        .start()
+        .await
+        .expect("the simulator starts");
+    let client = client(&mock);
+    let run_id = start_run(&client, "[transcript:64KB] a run").await;
+    bounded("wait", client.wait_for_run(&run_id).send())
+        .await
+        .unwrap();
+    mock.add_fault(FaultRule::operation("storage_download", Fault::TruncatedBody).always());
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("transcript.json");
 
@@ -610,6 +653,13 @@ async fn a_storage_body_cut_short_fails_clearly_and_leaves_no_file() {
     );
     assert!(!err.to_string().contains("sig="), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // The first answer and three more, none with a range.
+    assert_eq!(mock.request_count("storage_download"), 4);
+    assert!(
+        mock.storage_requests()
+            .iter()
+            .all(|r| r.header("range").is_none())
+    );
 }
 
 #[tokio::test]

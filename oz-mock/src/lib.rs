@@ -61,6 +61,7 @@ pub(crate) struct Shared {
     pub(crate) request_counts: Mutex<BTreeMap<String, usize>>,
     pub(crate) request_log: Mutex<request_log::RequestLog>,
     pub(crate) storage_log: Mutex<VecDeque<StorageRequest>>,
+    pub(crate) storage_ranges: bool,
 }
 
 impl Shared {
@@ -101,6 +102,7 @@ pub struct OzMockBuilder {
     signed_url_ttl: Duration,
     credits: Option<u64>,
     concurrency_limit: Option<usize>,
+    storage_ranges: bool,
 }
 
 impl std::fmt::Debug for OzMockBuilder {
@@ -117,6 +119,7 @@ impl std::fmt::Debug for OzMockBuilder {
             .field("signed_url_ttl", &self.signed_url_ttl)
             .field("credits", &self.credits)
             .field("concurrency_limit", &self.concurrency_limit)
+            .field("storage_ranges", &self.storage_ranges)
             .finish()
     }
 }
@@ -135,6 +138,7 @@ impl Default for OzMockBuilder {
             signed_url_ttl: DEFAULT_SIGNED_URL_TTL,
             credits: None,
             concurrency_limit: None,
+            storage_ranges: true,
         }
     }
 }
@@ -245,6 +249,14 @@ impl OzMockBuilder {
         self
     }
 
+    /// Whether the storage origin answers byte ranges (`Range`, `206`, `Accept-Ranges: bytes`;
+    /// default `true`). With `false` it ignores `Range` and always sends the whole object, as
+    /// some stores and proxies do.
+    pub fn storage_ranges(mut self, ranges: bool) -> Self {
+        self.storage_ranges = ranges;
+        self
+    }
+
     /// Binds both listeners and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<OzMock> {
         let api_listener = TcpListener::bind(SocketAddr::new(self.host, self.port)).await?;
@@ -271,6 +283,7 @@ impl OzMockBuilder {
             request_counts: Mutex::new(BTreeMap::new()),
             request_log: Mutex::new(request_log::RequestLog::default()),
             storage_log: Mutex::new(VecDeque::new()),
+            storage_ranges: self.storage_ranges,
         });
         if self.seed_runs > 0 {
             let now = shared.clock.now();

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run -p oz-mock -- [--port 8080] [--host 127.0.0.1] [--storage-port 0] [--api-key KEY]
 //!     [--progression instant|realistic] [--seed-runs N] [--factory-tasks on|off]
-//!     [--credits N] [--concurrency-limit N]
+//!     [--credits N] [--concurrency-limit N] [--storage-ranges on|off] [--shutdown-grace SECONDS]
 //! ```
 //!
 //! `oz-mock --help` describes each flag and its default. Unlike the library's default, the
@@ -75,6 +75,10 @@ struct Args {
     /// Seconds that requests in flight get to finish after Ctrl-C or SIGTERM.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     shutdown_grace: u64,
+
+    /// Whether the storage origin answers byte ranges (206); `off` always sends whole objects.
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    storage_ranges: OnOff,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -111,6 +115,7 @@ impl Args {
             })
             .seed_runs(self.seed_runs)
             .seed_factory_tasks(matches!(self.factory_tasks, OnOff::On))
+            .storage_ranges(matches!(self.storage_ranges, OnOff::On))
     }
 }
 
