@@ -400,11 +400,12 @@ impl fmt::Display for UrlContext {
 
 /// Why a download failed.
 ///
-/// `Display` is one line and never contains the API key or a signed URL's query string. The
-/// error behind it (the client's, the I/O error, the transport error, the JSON error) is
-/// [`source`](std::error::Error::source), not repeated in the line, so an error chain (as
-/// `anyhow` prints it) shows each text once.
-#[derive(Debug)]
+/// `Display` is one line about what the download was doing, followed by the one line of its
+/// cause (the client's error, the I/O error, the transport error, the JSON error), for example
+/// `get_run_transcript failed: 404 Not Found ...`; the cause stays reachable as
+/// [`source`](std::error::Error::source). `Debug` is one line as well (what `?` in `main`
+/// prints): the variant and its key facts, causes by their one-line `Display`. Neither ever
+/// contains the API key or a signed URL's query string.
 #[non_exhaustive]
 pub enum DownloadError {
     /// The API refused to hand out the download URL (for example 404: no such run or no
@@ -490,12 +491,7 @@ impl DownloadError {
 impl fmt::Display for DownloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Api { operation, .. } => {
-                write!(
-                    f,
-                    "{operation} failed: the API did not hand out the download"
-                )
-            }
+            Self::Api { operation, source } => write!(f, "{operation} failed: {source}"),
             Self::MissingLocation { status } => {
                 write!(
                     f,
@@ -521,12 +517,87 @@ impl fmt::Display for DownloadError {
                 "the download broke off after {written} bytes were written and cannot be continued: {obstacle}"
             ),
             Self::Io(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
-                f.write_str("the download ended before its declared length")
+                write!(f, "the download ended before its declared length: {err}")
             }
-            Self::Io(_) => f.write_str("saving the download failed"),
-            Self::Transport(_) => f.write_str("the storage transfer failed"),
-            Self::Decode(_) => f.write_str("the download is not the expected JSON"),
+            Self::Io(err) => write!(f, "saving the download failed: {err}"),
+            Self::Transport(err) => {
+                write!(f, "the storage transfer failed: {}", TransportLine(err))
+            }
+            Self::Decode(err) => write!(f, "the download is not the expected JSON: {err}"),
         }
+    }
+}
+
+/// One line: the variant and its key facts; causes by their one-line `Display`.
+impl fmt::Debug for DownloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Api { operation, source } => f
+                .debug_struct("Api")
+                .field("operation", operation)
+                .field("source", &format_args!("{source}"))
+                .finish(),
+            Self::MissingLocation { status } => f
+                .debug_struct("MissingLocation")
+                .field("status", &format_args!("{status}"))
+                .finish(),
+            Self::InvalidUrl { context } => f
+                .debug_struct("InvalidUrl")
+                .field("context", context)
+                .finish(),
+            Self::Storage { status, url } => f
+                .debug_struct("Storage")
+                .field("status", &format_args!("{status}"))
+                .field("url", url)
+                .finish(),
+            Self::TooManyRedirects { url } => f
+                .debug_struct("TooManyRedirects")
+                .field("url", url)
+                .finish(),
+            Self::NotDownloadable { artifact_type } => f
+                .debug_struct("NotDownloadable")
+                .field("artifact_type", artifact_type)
+                .finish(),
+            Self::NotResumable { written, obstacle } => f
+                .debug_struct("NotResumable")
+                .field("written", written)
+                .field("obstacle", obstacle)
+                .finish(),
+            Self::Io(err) => f
+                .debug_struct("Io")
+                .field("kind", &err.kind())
+                .field("error", &format_args!("{err}"))
+                .finish(),
+            Self::Transport(err) => f
+                .debug_struct("Transport")
+                .field("timeout", &err.is_timeout())
+                .field("connect", &err.is_connect())
+                .field("error", &format_args!("{}", TransportLine(err)))
+                .finish(),
+            Self::Decode(err) => f
+                .debug_struct("Decode")
+                .field("error", &format_args!("{err}"))
+                .finish(),
+        }
+    }
+}
+
+/// The one line of a transport error, with the query string of any URL it carries left out.
+/// The download strips URLs from the errors it makes, but `Transport` can be built from any
+/// `reqwest::Error`.
+struct TransportLine<'e>(&'e reqwest::Error);
+
+impl fmt::Display for TransportLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut line = self.0.to_string();
+        if let Some(url) = self.0.url() {
+            line = line.replace(url.as_str(), &RedactedUrl(url.clone()).to_string());
+            // Whatever form of the URL the line holds, its query string does not stay.
+            if let Some(query) = url.query().filter(|query| !query.is_empty()) {
+                line = line.replace(query, "<redacted>");
+            }
+        }
+        f.write_str(&line)
     }
 }
 

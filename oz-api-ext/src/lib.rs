@@ -35,7 +35,7 @@
 //! | start a run and wait for it | [`RunWaitExt::run_and_wait`] | `send()` |
 //! | send a follow-up and wait until the run settled again | [`RunWaitExt::followup_and_wait`] | `send()` |
 //! | each state change of a run | [`RunWaitExt::watch_run`] | `stream()` (`min_delay`, `max_delay`, `max_wait`) |
-//! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired | [`DownloadExt`] | `to_file(path)` (`durable(false)` skips the `fsync`), `to_writer(w)`, `bytes()`, `json()` |
+//! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired, a body cut mid-way continued from the bytes written ([`download`] module) | [`DownloadExt`] | `to_file(path)` (`durable(false)` skips the `fsync`), `to_writer(w)`, `bytes()`, `json()` |
 //! | metadata and signed URL of an artifact file | [`DownloadExt::get_artifact_file`] | `send()` |
 //! | tail of run events, resumable | [`EventsExt::events`] | `stream()` (`min_delay`, `max_delay`) |
 //! | inbox of a run | [`MessagesExt::inbox`] | `stream()` (`min_delay`, `max_delay`) |
@@ -95,6 +95,7 @@ pub mod waiter;
 
 pub use download::{
     ArtifactFile, Download, DownloadError, DownloadExt, GetArtifactFile, Progress, RedactedUrl,
+    ResumeObstacle,
 };
 pub use events::{EventStream, Events, EventsExt};
 pub use messages::{Inbox, InboxStream, MessagesExt};

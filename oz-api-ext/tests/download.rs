@@ -395,15 +395,14 @@ async fn api_error_surfaces_as_the_api_error() {
     assert_eq!(response.status().as_u16(), 404);
     assert_eq!(response.title.as_deref(), Some("Transcript not found"));
     assert!(err.api_error().is_some());
-    let shown = err.to_string();
-    assert_eq!(
-        shown,
-        "get_run_transcript failed: the API did not hand out the download"
-    );
-    // The status and problem are the source's, shown once in an error chain.
+    // The line names the cause (status and problem), which stays the source.
     let cause = std::error::Error::source(&err)
         .expect("the API error")
         .to_string();
+    assert_eq!(
+        err.to_string(),
+        format!("get_run_transcript failed: {cause}")
+    );
     assert!(
         cause.starts_with("404 Not Found") && cause.contains("no transcript for run run-1"),
         "{cause}"

@@ -1,8 +1,8 @@
-//! What a workflow error shows. A wait's and a listing's `Display` is one line about what the
-//! workflow was doing followed by its cause's one line, the cause staying its `source()`, and
-//! their `Debug` is one line too (what `?` in `main` prints). A download's `Display` is one
-//! line that does not repeat its `source()`. Each error is produced by a real failure against
-//! a local server, without timers: every case fails on its first request.
+//! What a workflow error shows. A wait's, a listing's and a download's `Display` is one line
+//! about what the workflow was doing followed by its cause's one line, the cause staying its
+//! `source()`, and their `Debug` is one line too (what `?` in `main` prints). Each error is
+//! produced by a real failure against a local server. A signed URL's query string shows in
+//! none of them.
 
 use std::error::Error;
 use std::time::Duration;
@@ -30,26 +30,6 @@ fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
     std::iter::successors(Some(err), |&err| err.source())
         .map(ToString::to_string)
         .collect()
-}
-
-/// `err` is one non-empty line that contains none of the texts of its sources, and has at
-/// least `sources` of them. Returns the chain.
-fn assert_reads_once(err: &(dyn Error + 'static), sources: usize) -> Vec<String> {
-    let lines = chain(err);
-    let (top, below) = lines.split_first().expect("the error itself");
-    assert!(!top.is_empty(), "{err:?}");
-    assert!(!top.contains('\n'), "more than one line: {top:?}");
-    assert!(
-        below.len() >= sources,
-        "expected {sources} source(s) under {top:?}, got {below:?}"
-    );
-    for cause in below {
-        assert!(
-            !top.contains(cause.as_str()),
-            "{top:?} repeats its source {cause:?}"
-        );
-    }
-    lines
 }
 
 /// `err` is one non-empty line that ends with the line of its direct source (a workflow error
@@ -241,8 +221,23 @@ async fn cut_off_storage() -> String {
     format!("http://{address}")
 }
 
+/// A port on which nothing listens: connections to it are refused at once.
+async fn refusing_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `err`'s `Display`, `Debug` and error chain leave out `secret`.
+fn assert_keeps_out(err: &(dyn Error + 'static), secret: &str) {
+    let debug = format!("{err:?}");
+    assert!(!debug.contains(secret), "{debug}");
+    for line in chain(err) {
+        assert!(!line.contains(secret), "{line}");
+    }
+}
+
 #[tokio::test]
-async fn download_errors_read_once() {
+async fn download_errors_name_their_cause() {
     let api = MockServer::start().await;
     let storage = MockServer::start().await;
     let cut_off = cut_off_storage().await;
@@ -290,13 +285,16 @@ async fn download_errors_read_once() {
         matches!(api_failed, DownloadError::Api { .. }),
         "{api_failed:?}"
     );
-    let lines = assert_reads_once(&api_failed, 1);
-    assert_eq!(
-        lines[0],
-        "get_run_transcript failed: the API did not hand out the download"
-    );
+    let lines = assert_names_its_cause(&api_failed, 1);
+    assert_eq!(lines[0], format!("get_run_transcript failed: {}", lines[1]));
     assert!(lines[1].starts_with("404 Not Found"), "{lines:?}");
+    assert!(lines[1].contains("Transcript not found"), "{lines:?}");
     assert!(api_failed.api_error().is_some());
+    let debug = format!("{api_failed:?}");
+    assert!(
+        debug.starts_with("Api { operation: \"get_run_transcript\", source: 404 Not Found"),
+        "{debug}"
+    );
 
     let decode = client
         .download_transcript("text")
@@ -304,7 +302,11 @@ async fn download_errors_read_once() {
         .await
         .unwrap_err();
     assert!(matches!(decode, DownloadError::Decode(_)), "{decode:?}");
-    assert_reads_once(&decode, 1);
+    let lines = assert_names_its_cause(&decode, 1);
+    assert!(
+        lines[0].starts_with("the download is not the expected JSON: "),
+        "{lines:?}"
+    );
     assert!(decode.api_error().is_none());
 
     let unwritable = dir.path().join("no such dir").join("t.txt");
@@ -314,14 +316,21 @@ async fn download_errors_read_once() {
         .await
         .unwrap_err();
     assert!(matches!(io, DownloadError::Io(_)), "{io:?}");
-    assert_reads_once(&io, 1);
-
-    let transport = client.download_transcript("cut").bytes().await.unwrap_err();
+    let lines = assert_names_its_cause(&io, 1);
     assert!(
-        matches!(transport, DownloadError::Transport(_)),
-        "{transport:?}"
+        lines[0].starts_with("saving the download failed: "),
+        "{lines:?}"
     );
-    assert_reads_once(&transport, 1);
+    assert!(
+        format!("{io:?}").starts_with("Io { kind: NotFound"),
+        "{io:?}"
+    );
+
+    // Declares 100 bytes, sends 10 and hangs up, without ranges: the download starts over as
+    // often as allowed and then fails with the last cut.
+    let cut = client.download_transcript("cut").bytes().await.unwrap_err();
+    assert!(matches!(cut, DownloadError::Transport(_)), "{cut:?}");
+    assert_names_its_cause(&cut, 1);
 
     let storage_failed = client
         .download_transcript("gone")
@@ -332,11 +341,79 @@ async fn download_errors_read_once() {
         matches!(storage_failed, DownloadError::Storage { .. }),
         "{storage_failed:?}"
     );
-    assert_eq!(assert_reads_once(&storage_failed, 0).len(), 1, "no source");
+    assert_eq!(
+        assert_names_its_cause(&storage_failed, 0).len(),
+        1,
+        "no source"
+    );
+    assert_eq!(
+        format!("{storage_failed:?}"),
+        format!(
+            "Storage {{ status: 404 Not Found, url: RedactedUrl(\"{}/gone.json?<redacted>\") }}",
+            storage.uri()
+        )
+    );
 
-    for err in [&api_failed, &decode, &io, &transport, &storage_failed] {
-        for line in chain(err) {
-            assert!(!line.contains("SECRET"), "{line}");
-        }
+    for err in [&api_failed, &decode, &io, &cut, &storage_failed] {
+        assert_keeps_out(err, "SECRET");
+    }
+}
+
+/// A storage request that fails on the way to a signed URL (here: the connection is refused,
+/// which `reqwest` reports with the URL it was sending to) shows the signature neither in the
+/// download's error nor in a `Transport` error built from such a `reqwest::Error` by hand.
+#[tokio::test]
+async fn transport_errors_never_show_the_signature() {
+    let api = MockServer::start().await;
+    let port = refusing_port().await;
+    let signed =
+        format!("http://127.0.0.1:{port}/t.json?X-Goog-Signature=SECRET&X-Goog-Expires=900");
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/refused/transcript"))
+        .respond_with(ResponseTemplate::new(302).insert_header("Location", signed.as_str()))
+        .mount(&api)
+        .await;
+    let client = client(&api);
+
+    let refused = client
+        .download_transcript("refused")
+        .bytes()
+        .await
+        .unwrap_err();
+    let DownloadError::Transport(cause) = &refused else {
+        panic!("expected a transport error, got {refused:?}");
+    };
+    assert!(cause.is_connect(), "{refused:?}");
+    let lines = assert_names_its_cause(&refused, 1);
+    assert!(
+        lines[0].starts_with("the storage transfer failed: "),
+        "{lines:?}"
+    );
+    assert!(
+        format!("{refused:?}").starts_with("Transport { timeout: false, connect: true, error: "),
+        "{refused:?}"
+    );
+    assert_keeps_out(&refused, "SECRET");
+    assert_keeps_out(&refused, "X-Goog-Expires");
+
+    // The same failure as `reqwest` reports it, URL included, wrapped by hand.
+    let http = oz_api_ext::oz_api::http_client_builder()
+        .unwrap()
+        .build()
+        .unwrap();
+    let raw = http.get(&signed).send().await.unwrap_err();
+    assert!(
+        raw.to_string().contains("SECRET"),
+        "reqwest names the URL: {raw}"
+    );
+    let wrapped = DownloadError::Transport(raw);
+    let shown = wrapped.to_string();
+    let debug = format!("{wrapped:?}");
+    for text in [&shown, &debug] {
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(
+            text.contains(&format!("127.0.0.1:{port}/t.json?<redacted>")),
+            "{text}"
+        );
     }
 }
