@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oz_api_ext::download::ResumeObstacle;
+use oz_api_ext::oz_api::Client;
 use oz_api_ext::oz_api::types::RunAgentRequest;
-use oz_api_ext::oz_api::{Client, ClientInfo, Config};
 use oz_api_ext::{DownloadError, DownloadExt, Progress};
 use oz_mock::{Fault, FaultRule, OzMock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,22 +23,18 @@ use tokio::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+mod support;
+
 const TRANSCRIPT_PATH: &str = "/api/v1/agent/runs/run-1/transcript";
 
-/// A client whose HTTP layer arms no timer.
+/// A client of `api` whose HTTP layer arms no timer.
 fn client(api: &MockServer) -> Client {
     let base = format!("{}/api/v1", api.uri());
-    let configured = Config::new("wk-test-key")
-        .base_url(base.clone())
-        .build()
-        .unwrap();
-    let http = oz_api_ext::oz_api::http_client_builder()
-        .unwrap()
-        .pool_idle_timeout(None)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    Client::new_with_client(&base, http, configured.inner().clone())
+    support::client_without_timers(
+        &base,
+        "wk-test-key",
+        oz_api_ext::oz_api::DEFAULT_MAX_RETRIES,
+    )
 }
 
 /// A storage client without timers.
@@ -809,18 +805,11 @@ async fn a_signed_url_expired_when_the_body_continues_is_resolved_again() {
 
 /// A client of the simulator whose HTTP layer arms no timer.
 fn simulator_client(mock: &OzMock) -> Client {
-    let base = mock.base_url();
-    let configured = Config::new(mock.api_key())
-        .base_url(base.clone())
-        .build()
-        .unwrap();
-    let http = oz_api_ext::oz_api::http_client_builder()
-        .unwrap()
-        .pool_idle_timeout(None)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    Client::new_with_client(&base, http, configured.inner().clone())
+    support::client_without_timers(
+        &mock.base_url(),
+        mock.api_key(),
+        oz_api_ext::oz_api::DEFAULT_MAX_RETRIES,
+    )
 }
 
 /// A finished run of the simulator with a transcript of about 256 kB, and that transcript.

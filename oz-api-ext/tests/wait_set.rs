@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
+use oz_api_ext::oz_api::Client;
 use oz_api_ext::oz_api::types::RunAgentRequest;
-use oz_api_ext::oz_api::{Client, ClientInfo, Config};
 use oz_api_ext::{PaginateExt, WaitError, WaitForRunsExt, is_terminal};
 use oz_mock::{OzMock, Progression};
 
@@ -24,18 +24,11 @@ async fn simulator(step: Duration) -> OzMock {
 /// A client whose HTTP layer arms no timer, so the paused clock only moves when the waiter
 /// sleeps.
 fn client(mock: &OzMock) -> Client {
-    let base = mock.base_url();
-    let configured = Config::new(mock.api_key())
-        .base_url(base.clone())
-        .build()
-        .unwrap();
-    let http = oz_api_ext::oz_api::http_client_builder()
-        .unwrap()
-        .pool_idle_timeout(None)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    Client::new_with_client(&base, http, configured.inner().clone())
+    support::client_without_timers(
+        &mock.base_url(),
+        mock.api_key(),
+        oz_api_ext::oz_api::DEFAULT_MAX_RETRIES,
+    )
 }
 
 /// Starts `count` runs, `gap` apart on the simulated clock: they end in the order started.
@@ -216,18 +209,7 @@ fn run_at(run_id: &str, state: &str, updated_at: &str) -> Value {
 }
 
 fn scripted_client(server: &MockServer) -> Client {
-    let base = format!("{}/api/v1", server.uri());
-    let configured = Config::new("wk-test-key")
-        .base_url(base.clone())
-        .max_retries(0)
-        .build()
-        .unwrap();
-    let http = oz_api_ext::oz_api::http_client_builder()
-        .unwrap()
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
-    Client::new_with_client(&base, http, configured.inner().clone())
+    support::client_without_timers(&format!("{}/api/v1", server.uri()), "wk-test-key", 0)
 }
 
 /// `list_runs` as the service answers it: the runs of `runs()` with `updated_at` strictly after

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use oz_api_ext::oz_api::types::{RunAgentRequest, RunFollowupRequest, RunState};
-use oz_api_ext::oz_api::{ApiErrorExt, Client, ClientInfo, Config};
+use oz_api_ext::oz_api::{ApiErrorExt, Client, Config};
 use oz_api_ext::{CancelOutcome, RunWaitExt, WaitError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -34,19 +34,11 @@ fn client(server: &MockServer) -> Client {
 
 /// A client without timers in its HTTP layer whose request hook retries `max_retries` times.
 fn client_with_retries(server: &MockServer, max_retries: u32) -> Client {
-    let base = format!("{}/api/v1", server.uri());
-    let configured = Config::new("wk-test-key")
-        .base_url(base.clone())
-        .max_retries(max_retries)
-        .build()
-        .unwrap();
-    let http = oz_api_ext::oz_api::http_client_builder()
-        .unwrap()
-        .pool_idle_timeout(None)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    Client::new_with_client(&base, http, configured.inner().clone())
+    support::client_without_timers(
+        &format!("{}/api/v1", server.uri()),
+        "wk-test-key",
+        max_retries,
+    )
 }
 
 fn run_json(state: &str) -> Value {

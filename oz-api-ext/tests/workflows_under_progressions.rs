@@ -13,12 +13,14 @@
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
+use oz_api_ext::oz_api::Client;
 use oz_api_ext::oz_api::types::{RunAgentRequest, RunFollowupRequest, SendAgentMessageRequest};
-use oz_api_ext::oz_api::{Client, ClientInfo, Config};
 use oz_api_ext::{
     DownloadExt, EventsExt, MessagesExt, PaginateExt, RunWaitExt, WaitForRunsExt, is_terminal,
 };
 use oz_mock::{OzMock, Progression, RunState as MockState, SeedRun};
+
+mod support;
 
 /// Far beyond what any workflow needs on simulated time, far below the waiters' default
 /// `max_wait` of 30 minutes: reaching it means the workflow would have hung.
@@ -26,17 +28,11 @@ const BOUND: Duration = Duration::from_secs(20 * 60);
 
 /// A client whose HTTP layer arms no timer of its own (the simulator answers on this runtime).
 fn client(mock: &OzMock) -> Client {
-    let base = mock.base_url();
-    let configured = Config::new(mock.api_key())
-        .base_url(base.clone())
-        .build()
-        .unwrap();
-    let http = oz_api_ext::oz_api::http_client_builder()
-        .unwrap()
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
-    Client::new_with_client(&base, http, configured.inner().clone())
+    support::client_without_timers(
+        &mock.base_url(),
+        mock.api_key(),
+        oz_api_ext::oz_api::DEFAULT_MAX_RETRIES,
+    )
 }
 
 /// Runs `workflow`, failing the test when it takes longer than [`BOUND`].

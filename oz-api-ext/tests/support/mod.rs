@@ -294,3 +294,28 @@ where
         (self.0)(request)
     }
 }
+
+/// A client of `base_url` set up as `Config::build` sets one up (the key, the retries, no
+/// redirects followed), except that its HTTP layer arms no timer of its own: no per-attempt
+/// timeout and no idle-connection timer. On tokio's paused clock, time then moves only when
+/// the code under test sleeps.
+pub fn client_without_timers(
+    base_url: &str,
+    api_key: &str,
+    max_retries: u32,
+) -> oz_api_ext::oz_api::Client {
+    use oz_api_ext::oz_api::{Client, ClientInfo, Config, http_client_builder};
+
+    let configured = Config::new(api_key)
+        .base_url(base_url)
+        .max_retries(max_retries)
+        .build()
+        .unwrap();
+    let http = http_client_builder()
+        .unwrap()
+        .pool_idle_timeout(None)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Client::new_with_client(base_url, http, configured.inner().clone())
+}
