@@ -160,7 +160,8 @@ fn scrub_headers(mut response: reqwest::Response, secret: Option<&[u8]>) -> reqw
 
 /// The success answer with a body that fails once more than `limit` bytes arrived (at once
 /// when its `Content-Length` says so), and whose failures, too large answers included, say for
-/// an operation that must not be repeated that the operation did take effect.
+/// an operation that must not be repeated that the operation did take effect. An empty body
+/// reads as `{}`.
 fn guard_body(
     response: reqwest::Response,
     limit: u64,
@@ -194,7 +195,14 @@ fn guard_body(
                 if done {
                     return None;
                 }
-                match chunks.next().await? {
+                let Some(next) = chunks.next().await else {
+                    // A success answer without a body reads as an empty object: an
+                    // acknowledgement such as interrupt_run's 202 then decodes (its members
+                    // are optional) instead of failing an operation that took effect.
+                    return (read == 0)
+                        .then(|| (Ok(bytes::Bytes::from_static(b"{}")), (chunks, read, true)));
+                };
+                match next {
                     Ok(chunk) => {
                         let read = read.saturating_add(chunk.len() as u64);
                         if read > limit {

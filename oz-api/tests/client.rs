@@ -285,3 +285,36 @@ async fn undeclared_error_statuses_arrive_as_problems_with_their_status_and_are_
     let detail = response.detail.as_deref().unwrap_or_default();
     assert!(detail.contains("short and stout"), "{detail}");
 }
+
+#[tokio::test]
+async fn a_success_answer_without_a_body_reads_as_an_empty_object() {
+    let server = MockServer::start().await;
+    // An acknowledgement sent as a bare 202, without a body or a content type.
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs/run_1/interrupt"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    // A run is no acknowledgement: an empty body lacks its required members.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/runs/run_1"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+
+    let accepted = client(&server)
+        .interrupt_run()
+        .run_id("run_1")
+        .send()
+        .await
+        .expect("an empty 202 is an accepted interrupt");
+    assert_eq!(accepted.status().as_u16(), 202);
+    assert_eq!(accepted.run_id, None);
+
+    let err = get_run_1(&client(&server)).await.unwrap_err();
+    assert!(
+        matches!(err, oz_api::Error::InvalidResponsePayload(..)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("missing field"), "{err}");
+}
