@@ -35,7 +35,7 @@ pub(crate) async fn list_agents(
         .collect();
     let last_run = |skill: &str| {
         state
-            .runs
+            .runs()
             .iter()
             .rev()
             .find(|r| r.skill.as_deref().is_some_and(|s| s.ends_with(skill)))
