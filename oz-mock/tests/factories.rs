@@ -10,7 +10,7 @@ use std::time::Duration;
 use oz_mock::{OzMock, Progression, RunState};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use support::{Answer, api, create_run, get_run, http, send};
+use support::{Answer, api, create_run, get, get_run, http, patch, post, send};
 
 async fn seeded() -> OzMock {
     OzMock::builder()
@@ -18,18 +18,6 @@ async fn seeded() -> OzMock {
         .start()
         .await
         .expect("start")
-}
-
-async fn get(client: &reqwest::Client, mock: &OzMock, path: &str) -> Answer {
-    send(api(client, mock, Method::GET, path)).await
-}
-
-async fn post(client: &reqwest::Client, mock: &OzMock, path: &str, body: Value) -> Answer {
-    send(api(client, mock, Method::POST, path).json(&body)).await
-}
-
-async fn patch(client: &reqwest::Client, mock: &OzMock, path: &str, body: Value) -> Answer {
-    send(api(client, mock, Method::PATCH, path).json(&body)).await
 }
 
 /// A 4xx problem with its status, error code and a detail that mentions `names`.
