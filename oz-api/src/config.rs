@@ -24,8 +24,6 @@ pub const WARP_CUSTOM_HEADERS_ENV: &str = "WARP_CUSTOM_HEADERS";
 pub const CUSTOM_HEADERS_ENV: &str = "OZ_API_CUSTOM_HEADERS";
 /// The production API.
 pub const DEFAULT_BASE_URL: &str = "https://app.warp.dev/api/v1";
-/// Header that selects the caller's active team.
-pub const TEAM_UID_HEADER: &str = "x-warp-team-uid";
 /// Default time limit of one attempt of a request (connect, send, receive the whole body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default time limit for establishing a connection.
@@ -39,6 +37,9 @@ pub const DEFAULT_MAX_RETRIES: u32 = 2;
 /// without end fails at this bound instead of taking the process's memory. Streamed downloads
 /// (transcripts, artifacts, screenshots) are not bounded by it.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Header that selects the caller's active team, set by [`Config::team_uid`].
+const TEAM_UID_HEADER: &str = "x-warp-team-uid";
 
 /// How to build a [`Client`]: start from [`Config::from_env`] or [`Config::new`], adjust, then
 /// [`build`](Config::build). Every setting is checked when the client is built.

@@ -34,11 +34,6 @@ impl std::fmt::Debug for ClientState {
 }
 
 impl ClientState {
-    /// The retry settings of the client.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        self.retry
-    }
-
     /// The API key itself (without `Bearer `), to scrub from what servers send back.
     fn secret(&self) -> Option<&[u8]> {
         let value = self.authorization.as_ref()?.as_bytes();

@@ -61,7 +61,6 @@ pub use error::Error;
 pub use generated::*;
 pub use hooks::{ClientState, redirect_location};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
-pub use retry::RetryPolicy;
 pub use transport::http_client_builder;
 
 /// The crate README's examples (the page crates.io shows), compiled as doctests so they never

@@ -26,9 +26,9 @@ const MAX_SERVER_DELAY: Duration = Duration::from_secs(60);
 
 /// The retry settings of a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt.
-    pub max_retries: u32,
+    pub(crate) max_retries: u32,
 }
 
 /// Whether a request may be repeated after an answer was possibly produced.
