@@ -6,7 +6,8 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
 use crate::retry::RetryPolicy;
-use crate::{Client, ClientState};
+use crate::time::{AsyncSleep, SharedSleep};
+use crate::{Client, ClientInfo, ClientState};
 
 /// Environment variable holding the API key.
 pub const API_KEY_ENV: &str = "WARP_API_KEY";
@@ -68,6 +69,7 @@ pub struct Config {
     team_uid: Option<String>,
     user_agent: String,
     allow_insecure_http: bool,
+    sleep: SharedSleep,
 }
 
 impl Config {
@@ -152,6 +154,7 @@ impl Config {
             team_uid: None,
             user_agent: format!("oz-api-rust/{}", env!("CARGO_PKG_VERSION")),
             allow_insecure_http: false,
+            sleep: SharedSleep::default(),
         }
     }
 
@@ -222,6 +225,15 @@ impl Config {
     /// Replaces the `User-Agent` header (default `oz-api-rust/<version>`).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
+        self
+    }
+
+    /// What the client waits with between the attempts of a request, and the workflows of
+    /// `oz-api-ext` between polls and download attempts (default
+    /// [`TokioSleep`](crate::time::TokioSleep), Tokio's timer). A test gives one that records
+    /// the pauses and returns at once; see [`time`](crate::time).
+    pub fn sleep_impl(mut self, sleep: impl AsyncSleep + 'static) -> Self {
+        self.sleep = SharedSleep::new(sleep);
         self
     }
 
@@ -325,6 +337,7 @@ impl Config {
             .map_err(|err| ConfigError::Transport(err.to_string()))?;
         let state = ClientState {
             retry: RetryPolicy::new(self.max_retries),
+            sleep: self.sleep,
             authorization,
             max_response_bytes: self.max_response_bytes,
         };
@@ -357,6 +370,7 @@ impl fmt::Debug for Config {
             .field("team_uid", &self.team_uid)
             .field("user_agent", &self.user_agent)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("sleep", &self.sleep)
             .finish()
     }
 }
@@ -370,6 +384,22 @@ impl Client {
     /// ```
     pub fn from_env() -> Result<Self, ConfigError> {
         Config::from_env()?.build()
+    }
+
+    /// What the client waits with, as given to [`Config::sleep_impl`]; the workflows of
+    /// `oz-api-ext` wait with it too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use oz_api::time::AsyncSleep;
+    ///
+    /// # async fn example(client: oz_api::Client) {
+    /// client.sleep_impl().sleep(Duration::from_millis(10)).await;
+    /// # }
+    /// ```
+    pub fn sleep_impl(&self) -> &SharedSleep {
+        &self.inner().sleep
     }
 }
 

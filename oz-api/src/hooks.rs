@@ -9,11 +9,15 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION};
 use crate::Client;
 use crate::error::{OutcomeUnknown, TooLarge};
 use crate::retry::{Outcome, RetryPolicy, is_idempotent};
+use crate::time::{AsyncSleep, SharedSleep};
 
 /// State the generated [`Client`] carries for the hand-written hooks.
 #[derive(Clone)]
 pub struct ClientState {
     pub(crate) retry: RetryPolicy,
+    /// What the client waits with between attempts; see
+    /// [`Config::sleep_impl`](crate::Config::sleep_impl).
+    pub(crate) sleep: SharedSleep,
     /// `Bearer <key>`, marked sensitive; `None` for [`Config::anonymous`](crate::Config::anonymous).
     /// Attached by the hook to every request of a generated operation (all go to the API's
     /// base URL), and to no other request.
@@ -27,6 +31,7 @@ impl std::fmt::Debug for ClientState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientState")
             .field("retry", &self.retry)
+            .field("sleep", &self.sleep)
             .field("authorization", &"<redacted>")
             .field("max_response_bytes", &self.max_response_bytes)
             .finish()
@@ -103,7 +108,7 @@ impl ClientHooks<ClientState> for Client {
             match (delay, spare) {
                 (Some(delay), Some(next)) => {
                     drop(result);
-                    tokio::time::sleep(delay).await;
+                    self.inner().sleep.sleep(delay).await;
                     current = next;
                     retry += 1;
                 }

@@ -49,6 +49,7 @@ mod null_as_default;
 mod path_segment;
 pub mod redaction;
 mod retry;
+pub mod time;
 mod transport;
 
 pub use conditional::Conditional;
