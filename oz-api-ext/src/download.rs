@@ -231,8 +231,8 @@ pub struct Progress {
 
 /// A URL whose query string is a secret (a signed, time-limited download URL).
 ///
-/// `Debug` and `Display` show scheme, host, port and path, and replace the query string with
-/// `<redacted>`; [`expose`](Self::expose) gives the full URL.
+/// `Debug` and `Display` show it as [`oz_api::redaction::redact_url`] does, with the query
+/// string replaced by `<redacted>`; [`expose`](Self::expose) gives the full URL.
 ///
 /// ```
 /// use oz_api_ext::RedactedUrl;
@@ -271,16 +271,7 @@ impl From<Url> for RedactedUrl {
 
 impl fmt::Display for RedactedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = &self.0;
-        write!(f, "{}://{}", url.scheme(), url.host_str().unwrap_or(""))?;
-        if let Some(port) = url.port() {
-            write!(f, ":{port}")?;
-        }
-        f.write_str(url.path())?;
-        if url.query().is_some() {
-            f.write_str("?<redacted>")?;
-        }
-        Ok(())
+        f.write_str(&oz_api::redaction::redact_url(self.0.as_str()))
     }
 }
 
@@ -1301,7 +1292,7 @@ fn storage_client() -> Result<reqwest::Client, DownloadError> {
     // store, which the API client met first.
     oz_api::http_client_builder()
         .map_err(|err| DownloadError::Io(std::io::Error::other(err)))?
-        .user_agent(concat!("oz-api-rust/", env!("CARGO_PKG_VERSION")))
+        .user_agent(oz_api::DEFAULT_USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(STORAGE_CONNECT_TIMEOUT)
         .read_timeout(STORAGE_READ_TIMEOUT)

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
+use crate::redaction::redact_url;
 use crate::retry::RetryPolicy;
 use crate::time::{AsyncSleep, SharedSleep};
 use crate::{Client, ClientInfo, ClientState};
@@ -31,6 +32,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of retries after the first attempt.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// The `User-Agent` of the SDK's requests, to the API and to storage hosts, unless
+/// [`Config::user_agent`] replaces it: `oz-api-rust/<version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("oz-api-rust/", env!("CARGO_PKG_VERSION"));
 /// Default bound of an answer's body that the client reads whole to decode it: 64 MiB.
 ///
 /// The largest answers of the API are pages of runs and normalised conversations; a page of
@@ -152,7 +156,7 @@ impl Config {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             headers: Vec::new(),
             team_uid: None,
-            user_agent: format!("oz-api-rust/{}", env!("CARGO_PKG_VERSION")),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
             allow_insecure_http: false,
             sleep: SharedSleep::default(),
         }
@@ -222,7 +226,8 @@ impl Config {
         self
     }
 
-    /// Replaces the `User-Agent` header (default `oz-api-rust/<version>`).
+    /// Replaces the `User-Agent` header (default [`DEFAULT_USER_AGENT`],
+    /// `oz-api-rust/<version>`).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self
@@ -354,7 +359,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("anonymous", &self.anonymous)
-            .field("base_url", &without_userinfo(&self.base_url))
+            .field("base_url", &redact_url(&self.base_url))
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_retries", &self.max_retries)
@@ -521,7 +526,7 @@ impl std::error::Error for ConfigError {}
 
 fn parse_base_url(text: &str) -> Result<url::Url, ConfigError> {
     let invalid = |reason: &str| ConfigError::InvalidBaseUrl {
-        url: without_userinfo(text),
+        url: redact_url(text).into_owned(),
         reason: reason.to_owned(),
     };
     let url = url::Url::parse(text.trim()).map_err(|err| invalid(&err.to_string()))?;
@@ -552,16 +557,6 @@ fn is_loopback(url: &url::Url) -> bool {
             ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
         None => false,
-    }
-}
-
-/// The URL with any `user:password@` part replaced, for messages and Debug output.
-fn without_userinfo(text: &str) -> String {
-    match (text.find("://"), text.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}<redacted>{}", &text[..scheme_end + 3], &text[at..])
-        }
-        _ => text.to_owned(),
     }
 }
 
