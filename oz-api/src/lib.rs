@@ -3,8 +3,10 @@
 //! The client and its types are generated from the project's `openapi.json` by
 //! `cargo xtask regen`; every operation is a method on [`Client`] in builder style, ending in
 //! `send()`. This crate adds what must sit next to the generated client: configuration
-//! ([`Config`]), the retry and tracing hook, and the forward-compatible enums (every enum the
-//! server owns has an `Unknown` variant that keeps values this version does not know).
+//! ([`Config`]), the retry and tracing hook with its pauses ([`time`]), the error of every
+//! operation ([`Error`], one line when printed, classified by its methods), and the
+//! forward-compatible enums (every enum the server owns has an `Unknown` variant that keeps
+//! values this version does not know).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
