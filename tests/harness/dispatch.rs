@@ -3,13 +3,12 @@
 //! operation is generated from openapi.json into [`dispatch_table`](crate::dispatch_table)
 //! (`cargo xtask regen`); [`call`] is its entry.
 
-use oz_api_ext::oz_api::{self, ByteStream, Client, Conditional, MetadataFilter, ResponseValue};
+use oz_api_ext::oz_api::{self, ByteStream, Conditional, MetadataFilter, ResponseValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::fixture::FixtureRequest;
-use crate::replay::Credentials;
 use crate::spec::Operation;
 
 pub use crate::dispatch_table::call;
@@ -127,32 +126,6 @@ pub fn from_error(err: oz_api::ApiError) -> Result<Outcome, String> {
         }
         other => Err(format!("the SDK failed: {other}")),
     }
-}
-
-/// The placeholder key of [`client`].
-pub const API_KEY: &str = "wk-conformance-placeholder";
-
-/// What [`client`] is built with, for [`ReplayServer::check`](crate::replay::ReplayServer::check).
-pub const CREDENTIALS: Credentials = Credentials::ApiKey(API_KEY);
-
-/// A client for the replay server: the fixture's base URL, the placeholder [`API_KEY`], no
-/// retries (every answer is the fixture's, so a retry would only repeat it).
-pub fn client(base_url: &str) -> Client {
-    oz_api::Config::new(API_KEY)
-        .base_url(base_url)
-        .max_retries(0)
-        .build()
-        .expect("a valid configuration")
-}
-
-/// A client without credentials ([`oz_api::Config::anonymous`]): a caller resolving a shared
-/// link has no key to send.
-pub fn anonymous_client(base_url: &str) -> Client {
-    oz_api::Config::anonymous()
-        .base_url(base_url)
-        .max_retries(0)
-        .build()
-        .expect("a valid configuration")
 }
 
 /// The parameters of a fixture's request, typed on demand.
