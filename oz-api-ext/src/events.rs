@@ -29,9 +29,6 @@ use futures::{FutureExt, Stream};
 use oz_api::{Client, types};
 use tokio::time::Sleep;
 
-/// Error of the event and inbox streams: the API error of the poll that failed.
-type ApiError = oz_api::Error<types::Error>;
-
 /// Default shortest wait between two polls of a tail (events and inbox).
 pub const DEFAULT_MIN_DELAY: Duration = Duration::from_secs(1);
 /// Default longest wait between two polls of a tail while nothing happens.
@@ -150,7 +147,7 @@ impl fmt::Debug for EventStream {
 }
 
 impl Stream for EventStream {
-    type Item = Result<types::AgentRunEvent, ApiError>;
+    type Item = Result<types::AgentRunEvent, oz_api::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -173,7 +170,7 @@ struct EventSource {
 impl PollSource for EventSource {
     type Item = types::AgentRunEvent;
 
-    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, ApiError>> {
+    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, oz_api::Error>> {
         if self.run_ids.is_empty() {
             let err = oz_api::Error::InvalidRequest("events need at least one run id".to_owned());
             return futures::future::ready(Err(err)).boxed();
@@ -300,7 +297,7 @@ pub(crate) trait PollSource {
     type Item;
 
     /// The next poll, from the current cursor.
-    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, ApiError>>;
+    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, oz_api::Error>>;
 
     /// Moves the items of `page` not seen before into `out`, in order; returns whether the page
     /// was full (more may be waiting, poll again at once).
@@ -310,7 +307,7 @@ pub(crate) trait PollSource {
 enum TailState<T> {
     Start,
     Waiting(Pin<Box<Sleep>>),
-    Polling(BoxFuture<'static, Result<Vec<T>, ApiError>>),
+    Polling(BoxFuture<'static, Result<Vec<T>, oz_api::Error>>),
     Done,
 }
 
@@ -339,7 +336,7 @@ impl<T> Tail<T> {
         &mut self,
         cx: &mut Context<'_>,
         source: &mut S,
-    ) -> Poll<Option<Result<T, ApiError>>>
+    ) -> Poll<Option<Result<T, oz_api::Error>>>
     where
         S: PollSource<Item = T>,
     {
@@ -416,7 +413,7 @@ mod tests {
     impl PollSource for Script {
         type Item = u32;
 
-        fn request(&mut self) -> BoxFuture<'static, Result<Vec<u32>, ApiError>> {
+        fn request(&mut self) -> BoxFuture<'static, Result<Vec<u32>, oz_api::Error>> {
             self.polled_at.push(Instant::now());
             let page = self.pages.pop_front().unwrap_or_default();
             futures::future::ready(Ok(page)).boxed()

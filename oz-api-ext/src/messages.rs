@@ -21,8 +21,6 @@ use oz_api::{Client, types};
 
 use crate::events::{PollSource, Tail, TailDelays, tail_delay_setters};
 
-type ApiError = oz_api::Error<types::Error>;
-
 /// Page size the server uses for `GET /agent/messages/{runId}` when none is given.
 const SERVER_DEFAULT_MESSAGES_LIMIT: usize = 50;
 
@@ -133,7 +131,7 @@ impl InboxStream {
     pub fn mark_read(
         &self,
         message_id: &str,
-    ) -> impl Future<Output = Result<types::AgentMessage, ApiError>> + Send + 'static {
+    ) -> impl Future<Output = Result<types::AgentMessage, oz_api::Error>> + Send + 'static {
         // The future holds the client, not the stream, so it can run while the stream waits.
         let client = self.source.client.clone();
         let message_id = message_id.to_owned();
@@ -152,7 +150,7 @@ impl InboxStream {
     pub fn mark_delivered(
         &self,
         message_id: &str,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send + 'static {
+    ) -> impl Future<Output = Result<(), oz_api::Error>> + Send + 'static {
         let client = self.source.client.clone();
         let message_id = message_id.to_owned();
         async move {
@@ -177,7 +175,7 @@ impl fmt::Debug for InboxStream {
 }
 
 impl Stream for InboxStream {
-    type Item = Result<types::AgentMessageHeader, ApiError>;
+    type Item = Result<types::AgentMessageHeader, oz_api::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -204,7 +202,7 @@ struct InboxSource {
 impl PollSource for InboxSource {
     type Item = types::AgentMessageHeader;
 
-    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, ApiError>> {
+    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, oz_api::Error>> {
         let client = self.client.clone();
         let run_id = self.run_id.clone();
         let (unread, since, limit) = (self.unread, self.since, self.limit);

@@ -40,8 +40,8 @@ use std::time::Duration;
 
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
+use oz_api::Client;
 use oz_api::types::{ListRunsSortBy, ListRunsSortOrder, RunItem, RunState};
-use oz_api::{ApiErrorExt, Client};
 use tokio::time::Instant;
 
 use crate::pagination::PaginateExt;
@@ -356,7 +356,7 @@ impl SetWait {
     fn read(
         &mut self,
         requested: String,
-        answer: Result<RunItem, oz_api::ApiError>,
+        answer: Result<RunItem, oz_api::Error>,
         now: Instant,
     ) -> Result<(), WaitError> {
         match answer {

@@ -39,11 +39,11 @@ use std::time::Duration;
 
 use futures::Stream;
 use futures::stream::BoxStream;
+use oz_api::Client;
 use oz_api::types::{
     AiRunTimelineEvent, AiRunTimelineEventType, FollowupOutcome, RunAgentRequest,
     RunFollowupRequest, RunItem, RunState,
 };
-use oz_api::{ApiError, ApiErrorExt, Client};
 use tokio::time::Instant;
 
 /// Shortest pause between two polls by default.
@@ -222,7 +222,7 @@ pub enum WaitError {
         run_id: Option<String>,
         /// The client's error, with the status and problem body of an error answer. Boxed: the
         /// client's error is large and failures are rare.
-        source: Box<ApiError>,
+        source: Box<oz_api::Error>,
     },
     /// The run was still not in a terminal state after `max_wait`, or a poll was still
     /// unanswered at that deadline.
@@ -271,7 +271,7 @@ impl WaitError {
     /// The client's error, when a request of the wait failed ([`WaitError::Api`]). A failed
     /// cancellation after a timeout is in [`CancelOutcome::Failed`] instead: the wait itself
     /// ended by its deadline.
-    pub fn api_error(&self) -> Option<&ApiError> {
+    pub fn api_error(&self) -> Option<&oz_api::Error> {
         match self {
             Self::Api { source, .. } => Some(source),
             Self::Listing(err) => err.api_error(),
@@ -296,7 +296,6 @@ impl WaitError {
     /// ```no_run
     /// use futures::StreamExt;
     /// use oz_api_ext::WaitForRunsExt;
-    /// use oz_api_ext::oz_api::ApiErrorExt;
     ///
     /// # async fn example(client: oz_api_ext::oz_api::Client, children: Vec<String>) {
     /// let mut ended = client.wait_for_runs(children).stream();
@@ -473,7 +472,7 @@ pub enum CancelOutcome {
     /// The server refused it or could not be reached, after the client's own retries (a 409,
     /// which the server answers while a run is still being prepared, is one of the statuses the
     /// client repeats). A 400 usually means the run ended in the meantime.
-    Failed(Box<ApiError>),
+    Failed(Box<oz_api::Error>),
 }
 
 impl fmt::Debug for CancelOutcome {
@@ -795,7 +794,7 @@ impl<'a> FollowupAndWait<'a> {
         let executions = match client.get_run_timeline().run_id(&self.run_id).send().await {
             Ok(timeline) => Some(Executions::of(&timeline.events)),
             Err(err) => {
-                tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, error = %err.summary(), "no timeline; the run's record tells the new execution");
+                tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, error = %err, "no timeline; the run's record tells the new execution");
                 None
             }
         };
@@ -1120,7 +1119,7 @@ async fn cancel(client: &Client, run_id: &str) -> CancelOutcome {
             CancelOutcome::Cancelled
         }
         Err(err) => {
-            tracing::debug!(target: "oz_api_ext", run_id, error = %err.summary(), "cancelling the run failed");
+            tracing::debug!(target: "oz_api_ext", run_id, error = %err, "cancelling the run failed");
             CancelOutcome::Failed(Box::new(err))
         }
     }
@@ -1132,7 +1131,7 @@ enum Stop {
     Request {
         operation: &'static str,
         run_id: String,
-        source: Box<ApiError>,
+        source: Box<oz_api::Error>,
     },
 }
 
@@ -1248,7 +1247,7 @@ impl Poller {
     async fn bounded<T>(
         &self,
         operation: &'static str,
-        request: impl Future<Output = Result<T, ApiError>>,
+        request: impl Future<Output = Result<T, oz_api::Error>>,
     ) -> Result<T, Stop> {
         let deadline = self
             .started

@@ -191,7 +191,6 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use oz_api_ext::oz_api::ApiErrorExt;
 use serde_json::{Value, json};
 use support::{Handler, Mock, MockServer, Request, ResponseTemplate, method, path};
 

@@ -205,7 +205,7 @@ fn encode_list<T: serde::Serialize>(items: &[T]) -> Result<Outcome, String> {
 
 /// The items a tail yielded, or the problem of its first error.
 fn collect_items<T: serde::Serialize>(
-    collected: Vec<Result<T, oz_api_ext::oz_api::ApiError>>,
+    collected: Vec<Result<T, oz_api_ext::oz_api::Error>>,
 ) -> Result<Outcome, String> {
     let mut items = Vec::new();
     for item in collected {
