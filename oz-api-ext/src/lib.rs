@@ -88,6 +88,9 @@ pub use oz_api;
 
 pub mod download;
 pub mod events;
+// The `CursorPaged` impls of the paged lists, generated from openapi.json (`x-oz-paged`).
+#[rustfmt::skip]
+mod generated_pagination;
 pub mod messages;
 pub mod pagination;
 pub mod wait_set;
