@@ -169,6 +169,16 @@ impl CompiledSchemas {
         targets: impl IntoIterator<Item = (String, String)>,
         formats: &[Format],
     ) -> Self {
+        Self::try_new(resources, targets, formats).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`CompiledSchemas::new`], for documents that are not the crate's own: a document
+    /// or schema that does not compile is an error (`schema <location> does not compile: …`).
+    pub(crate) fn try_new(
+        resources: impl IntoIterator<Item = (String, Value)>,
+        targets: impl IntoIterator<Item = (String, String)>,
+        formats: &[Format],
+    ) -> Result<Self, String> {
         let mut compiler = Compiler::new();
         compiler.set_default_draft(Draft::V2020_12);
         compiler.enable_format_assertions();
@@ -178,19 +188,17 @@ impl CompiledSchemas {
         for (location, document) in resources {
             compiler
                 .add_resource(&location, document)
-                .unwrap_or_else(|e| panic!("schema document {location}: {e}"));
+                .map_err(|e| format!("schema document {location}: {e}"))?;
         }
         let mut schemas = Schemas::new();
-        let by_name = targets
-            .into_iter()
-            .map(|(name, location)| {
-                let index = compiler
-                    .compile(&location, &mut schemas)
-                    .unwrap_or_else(|e| panic!("schema {location} does not compile: {e:#}"));
-                (name, index)
-            })
-            .collect();
-        Self { schemas, by_name }
+        let mut by_name = HashMap::new();
+        for (name, location) in targets {
+            let index = compiler
+                .compile(&location, &mut schemas)
+                .map_err(|e| format!("schema {location} does not compile: {e:#}"))?;
+            by_name.insert(name, index);
+        }
+        Ok(Self { schemas, by_name })
     }
 
     /// Checks `instance` against the schema named `name`; `None` when there is no such schema.

@@ -8,9 +8,13 @@
 //! - OpenAPI-only keywords (`discriminator`, `example`, `xml`, `externalDocs`, `x-*`) are
 //!   dropped — only where a schema is expected, so properties with those names stay.
 //!
-//! `#/components/...` references resolve because the converted components are embedded in the
-//! root schema given to the validator. Formats (`date-time`, `uri`, `uuid`, ...) are checked;
-//! unknown formats (`int64`, `double`, `byte`) are ignored.
+//! The conversion ([`convert_schema`]) and the checker are the simulator's own, those of its
+//! request checks: schemas are compiled (JSON Schema 2020-12) by `boon`, and each problem is
+//! reported at the member it is about, in the simulator's request wording (`<operation>
+//! <status>: at /id: 7 is not of type "string"`). `#/components/...` references resolve
+//! because the converted components sit in the document each schema is compiled from. Formats
+//! (`date-time`, `uri`, `uuid`, ...) are checked; unknown formats (`int64`, `double`, `byte`)
+//! are ignored.
 //!
 //! ```
 //! use oz_mock::spec_validation::SpecValidator;
@@ -40,6 +44,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+use crate::schema_check::{CompiledSchemas, pointer};
 use crate::schema_conversion::convert_components;
 pub use crate::schema_conversion::convert_schema;
 
@@ -58,12 +63,18 @@ pub struct SpecValidator {
     cache: Mutex<HashMap<CacheKey, Arc<CompiledExpectation>>>,
 }
 
+/// Where the schema of one expectation is compiled from: the converted components and the
+/// schema (at `/target`), so that `#/components/...` references resolve.
+const DOCUMENT: &str = "urn:oz-mock:spec-validation";
+/// The name of the one schema of a compiled expectation.
+const TARGET: &str = "target";
+
 /// Operation id, response key and media type.
 type CacheKey = (String, String, Option<String>);
 
 enum CompiledExpectation {
     NoBody,
-    Validator(Box<jsonschema::Validator>),
+    Schema(CompiledSchemas),
 }
 
 impl std::fmt::Debug for SpecValidator {
@@ -251,17 +262,14 @@ impl SpecValidator {
         let compiled = match expected {
             Expected::NoBody => CompiledExpectation::NoBody,
             Expected::Schema(schema) => {
-                let root = json!({
-                    "$schema": "https://json-schema.org/draft/2020-12/schema",
-                    "allOf": [schema],
-                    "components": self.components,
-                });
-                let validator = jsonschema::options()
-                    .with_draft(jsonschema::Draft::Draft202012)
-                    .should_validate_formats(true)
-                    .build(&root)
-                    .map_err(|e| format!("cannot compile the schema: {e}"))?;
-                CompiledExpectation::Validator(Box::new(validator))
+                let document = json!({"components": self.components, "target": schema});
+                let compiled = CompiledSchemas::try_new(
+                    [(DOCUMENT.to_owned(), document)],
+                    [(TARGET.to_owned(), format!("{DOCUMENT}#/target"))],
+                    &[],
+                )
+                .map_err(|e| format!("cannot compile the schema: {e}"))?;
+                CompiledExpectation::Schema(compiled)
             }
         };
         let compiled = Arc::new(compiled);
@@ -337,21 +345,18 @@ fn check(
         CompiledExpectation::NoBody => Err(vec![format!(
             "{context}: the operation declares no body for this status, got one"
         )]),
-        CompiledExpectation::Validator(validator) => {
-            let errors: Vec<String> = validator
-                .iter_errors(body)
-                .map(|e| {
-                    let path = e.instance_path().as_str();
-                    let path = if path.is_empty() { "/" } else { path };
-                    format!("{context}: at {path}: {e}")
+        CompiledExpectation::Schema(compiled) => match compiled.check(TARGET, body) {
+            Some(Ok(())) => Ok(()),
+            None => Err(vec![format!("{context}: the schema was not compiled")]),
+            Some(Err(found)) => Err(found
+                .iter()
+                .map(|f| {
+                    let path = pointer(&f.path);
+                    let path = if path.is_empty() { "/" } else { path.as_str() };
+                    format!("{context}: at {path}: {}", f.message())
                 })
-                .collect();
-            if errors.is_empty() {
-                Ok(())
-            } else {
-                Err(errors)
-            }
-        }
+                .collect()),
+        },
     }
 }
 
@@ -394,5 +399,56 @@ mod tests {
         assert!(validator.validate_request("list", &Value::Null).is_ok());
         assert!(validator.validate_request("list", &json!({})).is_err());
         assert!(validator.validate_request("nope", &Value::Null).is_err());
+    }
+
+    #[test]
+    fn problems_are_reported_at_their_member_in_the_simulators_words() {
+        let spec = json!({
+            "paths": {"/t": {"get": {
+                "operationId": "get_t",
+                "responses": {"200": {"description": "ok", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/T"}}}}}
+            }}},
+            "components": {"schemas": {
+                "T": {
+                    "type": "object",
+                    "required": ["id", "at"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "id": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "size": {"type": "string", "format": "int64"},
+                        "state": {"allOf": [{"$ref": "#/components/schemas/S"}],
+                                  "nullable": true}
+                    }
+                },
+                "S": {"type": "string", "enum": ["A", "B"]}
+            }}
+        });
+        let validator = SpecValidator::new(&spec);
+        let good = json!({"id": "a", "at": "2026-01-01T00:00:00Z", "size": "7", "state": null});
+        assert_eq!(validator.validate("get_t", 200, &good), Ok(()));
+        let mut errors = validator
+            .validate(
+                "get_t",
+                200,
+                &json!({"id": 7, "at": "yesterday", "state": "C", "extra": 1}),
+            )
+            .unwrap_err();
+        errors.sort();
+        assert_eq!(
+            errors,
+            [
+                r#"get_t 200: at /at: "yesterday" is not a "date-time""#,
+                r#"get_t 200: at /extra: is not allowed"#,
+                r#"get_t 200: at /id: 7 is not of type "string""#,
+                r#"get_t 200: at /state: "C" is not one of "A", "B""#,
+            ]
+        );
+        let errors = validator.validate("get_t", 200, &json!({"at": "2026-01-01T00:00:00Z"}));
+        assert_eq!(
+            errors,
+            Err(vec!["get_t 200: at /id: is required".to_owned()])
+        );
     }
 }
