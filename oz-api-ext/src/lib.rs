@@ -90,6 +90,8 @@ pub mod download;
 pub mod events;
 pub mod messages;
 pub mod pagination;
+mod poll;
+mod tail;
 pub mod wait_set;
 pub mod waiter;
 
@@ -103,7 +105,12 @@ pub use pagination::{
     CursorPaged, ItemStream, OwnedPaginateExt, Page, PageStream, Paginate, PaginateExt,
     PaginationError,
 };
-pub use wait_set::{WaitForRuns, WaitForRunsExt};
+pub use poll::{
+    DEFAULT_MAX_DELAY, DEFAULT_MAX_WAIT, DEFAULT_MIN_DELAY, DEFAULT_TAIL_MAX_DELAY,
+    DEFAULT_TAIL_MIN_DELAY,
+};
+pub use tail::TailError;
+pub use wait_set::{EndedRunStream, WaitForRuns, WaitForRunsExt};
 pub use waiter::{
     CancelOutcome, FollowupAndWait, RunAndWait, RunStateStream, RunWaitExt, WaitError, WaitForRun,
     WatchRun, is_terminal,

@@ -113,7 +113,7 @@ async fn gaps_and_repeats_yield_each_event_once_in_order() {
     while sequences.len() < 5 {
         let event = events.next().await.expect("endless").expect("poll works");
         sequences.push(event.sequence);
-        cursors.push(events.cursor());
+        cursors.push(events.since());
     }
 
     assert_eq!(sequences, [1, 2, 3, 5, 6]);
@@ -139,7 +139,7 @@ async fn resumes_after_a_saved_cursor() {
         .min_delay(FAST)
         .max_delay(FAST)
         .stream();
-    assert_eq!(events.cursor(), 5);
+    assert_eq!(events.since(), 5);
     let first = events.next().await.unwrap().unwrap();
     let second = events.next().await.unwrap().unwrap();
 
@@ -211,7 +211,15 @@ async fn an_api_error_ends_the_stream() {
 
     let err = events.next().await.unwrap().expect_err("forbidden");
 
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(403));
+    assert_eq!(err.operation(), "poll_agent_events");
+    assert!(
+        err.to_string().starts_with("poll_agent_events failed: 403"),
+        "{err}"
+    );
+    assert_eq!(
+        err.api_error().and_then(|e| e.status()).map(|s| s.as_u16()),
+        Some(403)
+    );
     assert!(events.next().await.is_none());
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }

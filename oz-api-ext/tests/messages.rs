@@ -145,7 +145,7 @@ async fn resumes_from_a_saved_time() {
 }
 
 #[tokio::test]
-async fn mark_read_and_mark_delivered_hit_their_endpoints() {
+async fn a_header_from_the_inbox_is_read_and_acknowledged_with_the_client() {
     let server = MockServer::start().await;
     mount_inbox(&server, vec![vec![header("m1", 10)]]).await;
     Mock::given(method("POST"))
@@ -175,11 +175,19 @@ async fn mark_read_and_mark_delivered_hit_their_endpoints() {
         .stream();
 
     let header = inbox.next().await.unwrap().unwrap();
-    inbox
-        .mark_delivered(&header.message_id)
+    client
+        .mark_agent_message_delivered()
+        .message_id(&header.message_id)
+        .send()
         .await
         .expect("delivered");
-    let message = inbox.mark_read(&header.message_id).await.expect("read");
+    let message = client
+        .read_agent_message()
+        .message_id(&header.message_id)
+        .send()
+        .await
+        .expect("read")
+        .into_inner();
 
     assert_eq!(message.body, "Please rebase on main.");
     assert_eq!(message.read_at, Some(at("2025-03-14T09:27:00Z")));
@@ -213,7 +221,16 @@ async fn an_api_error_ends_the_inbox() {
 
     let err = inbox.next().await.unwrap().expect_err("404");
 
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(err.operation(), "list_agent_messages");
+    assert!(
+        err.to_string()
+            .starts_with("list_agent_messages failed: 404"),
+        "{err}"
+    );
+    assert_eq!(
+        err.api_error().and_then(|e| e.status()).map(|s| s.as_u16()),
+        Some(404)
+    );
     assert!(inbox.next().await.is_none());
 }
 
@@ -222,7 +239,5 @@ fn inbox_streams_can_move_to_spawned_tasks() {
     fn assert_send<T: Send>(_: &T) {}
     let client = Config::new(API_KEY).build().expect("valid configuration");
     let inbox = client.inbox("run-7").stream();
-    assert_send(&inbox.mark_read("m1"));
-    assert_send(&inbox.mark_delivered("m1"));
     assert_send(&inbox);
 }
