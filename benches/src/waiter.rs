@@ -191,10 +191,7 @@ pub(crate) fn worker(input: Input) -> Result<Output> {
                 allowed: Vec::new(),
                 late_s: Vec::new(),
             };
-            let min_delay = min.map_or(
-                oz_api_ext::DEFAULT_MIN_DELAY,
-                Duration::from_secs_f64,
-            );
+            let min_delay = min.map_or(oz_api_ext::DEFAULT_MIN_DELAY, Duration::from_secs_f64);
             for i in 0..input.runs {
                 let request = RunAgentRequest::builder().prompt(format!("Fix flaky test #{i}"));
                 let run = client.create_run().body(request).send().await?.into_inner();

@@ -1,39 +1,4 @@
-//! Waiting for many runs at once, with one request per poll for the whole set.
-//!
-//! An orchestrator that started fifty children should not poll fifty runs. The first poll
-//! reads each run once — or, given `ancestor_run_id`, lists that run's children in one
-//! request (the service lists direct children only, at most 100 per answer; runs of the set it
-//! does not list are read on their own); then every poll is a single `list_runs` for the runs
-//! in a terminal state updated since the oldest `updated_at` among those still pending, a few
-//! seconds before it (timestamps may have whole seconds, and the filter is strict), every page
-//! of it through the cursor paginator. It is narrowed to the ancestor's children while every
-//! pending run is one of them and the answer is not at the service's cap.
-//! A run that ends changes its `updated_at`, so it shows up in the next poll; runs that do not
-//! change do not. A listed run counts for the run asked for with its id, and only when it is
-//! not older than that run as last seen.
-//!
-//! A run that no listing shows for a minute is read on its own, one per poll, so a run deleted
-//! during the wait is reported (a `get_run` answering 404) instead of being waited for until
-//! `max_wait`.
-//!
-//! Polls are spaced like the single-run waiter's (see [`crate::waiter`]: the
-//! same `min_delay`, `max_delay` and jitter), but the pause grows with a thirtieth of the time
-//! waited instead of a fifteenth: one poll answers for the whole set, so polling twice as often
-//! costs little and keeps each run's lateness no worse than that of a waiter of its own. Each
-//! run is yielded as soon as a poll sees it ended. `max_wait` bounds the whole wait, requests
-//! in flight included.
-//!
-//! ```no_run
-//! # async fn example(client: oz_api::Client, children: Vec<String>) -> Result<(), oz_api_ext::WaitError> {
-//! use futures::TryStreamExt;
-//! use oz_api_ext::WaitForRunsExt;
-//!
-//! let mut ended = client.wait_for_runs(children).stream();
-//! while let Some(run) = ended.try_next().await? {
-//!     println!("{} ended {}", run.run_id, run.state);
-//! }
-//! # Ok(()) }
-//! ```
+//! Waiting for a set of runs; see [`WaitForRunsExt`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -68,6 +33,43 @@ const UPDATED_AFTER_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 const UNSEEN_CHECK: Duration = Duration::from_secs(60);
 
 /// Starts a wait for a set of runs.
+///
+/// Waiting for many runs at once, with one request per poll for the whole set.
+///
+/// An orchestrator that started fifty children should not poll fifty runs. The first poll
+/// reads each run once — or, given `ancestor_run_id`, lists that run's children in one
+/// request (the service lists direct children only, at most 100 per answer; runs of the set it
+/// does not list are read on their own); then every poll is a single `list_runs` for the runs
+/// in a terminal state updated since the oldest `updated_at` among those still pending, a few
+/// seconds before it (timestamps may have whole seconds, and the filter is strict), every page
+/// of it through the cursor paginator. It is narrowed to the ancestor's children while every
+/// pending run is one of them and the answer is not at the service's cap.
+/// A run that ends changes its `updated_at`, so it shows up in the next poll; runs that do not
+/// change do not. A listed run counts for the run asked for with its id, and only when it is
+/// not older than that run as last seen.
+///
+/// A run that no listing shows for a minute is read on its own, one per poll, so a run deleted
+/// during the wait is reported (a `get_run` answering 404) instead of being waited for until
+/// `max_wait`.
+///
+/// Polls are spaced like the single-run waiter's (see [`RunWaitExt`](crate::RunWaitExt): the
+/// same `min_delay`, `max_delay` and jitter), but the pause grows with a thirtieth of the time
+/// waited instead of a fifteenth: one poll answers for the whole set, so polling twice as often
+/// costs little and keeps each run's lateness no worse than that of a waiter of its own. Each
+/// run is yielded as soon as a poll sees it ended. `max_wait` bounds the whole wait, requests
+/// in flight included.
+///
+/// ```no_run
+/// # async fn example(client: oz_api::Client, children: Vec<String>) -> Result<(), oz_api_ext::WaitError> {
+/// use futures::TryStreamExt;
+/// use oz_api_ext::WaitForRunsExt;
+///
+/// let mut ended = client.wait_for_runs(children).stream();
+/// while let Some(run) = ended.try_next().await? {
+///     println!("{} ended {}", run.run_id, run.state);
+/// }
+/// # Ok(()) }
+/// ```
 pub trait WaitForRunsExt {
     /// Waits for every run of `run_ids` to reach a terminal state; see [`WaitForRuns`].
     fn wait_for_runs<I, S>(&self, run_ids: I) -> WaitForRuns

@@ -1,38 +1,4 @@
-//! Waiting for a run to end, by polling `GET /agent/runs/{id}`.
-//!
-//! [`RunWaitExt`] adds four verbs to [`Client`]:
-//! - [`wait_for_run`](RunWaitExt::wait_for_run): poll until the run reaches a terminal state
-//!   and return it;
-//! - [`watch_run`](RunWaitExt::watch_run): a stream of the run each time its state changes
-//!   ([`WatchRun::stream`]);
-//! - [`run_and_wait`](RunWaitExt::run_and_wait): start a run, then wait for it;
-//! - [`followup_and_wait`](RunWaitExt::followup_and_wait): send a follow-up to a run, then wait
-//!   until the run has settled again — not for the state it was in before the follow-up.
-//!
-//! The waiters and the stream own a clone of the client: they can be moved into
-//! `tokio::spawn` (with `'static` callbacks, if any) and outlive the client they came from.
-//!
-//! Terminal states are `SUCCEEDED`, `FAILED`, `ERROR`, `BLOCKED` (waiting for a person) and
-//! `CANCELLED`. A state this version does not know (`RunState::Unknown`) is not terminal:
-//! waiting goes on.
-//!
-//! Polls are spaced by the time waited so far: after a poll, the waiter pauses a fifteenth of
-//! the time since the wait started, at least `min_delay` and at most `max_delay`, less up to
-//! 20 % of random jitter (never below `min_delay`). A run that ends within a minute is seen
-//! within a few seconds (polls every 2 s for the first 30 s, then up to every 4 s at one
-//! minute); a run of an hour is polled every 30 s. When a pause would pass the deadline
-//! (`max_wait` after the first poll started), the waiter sleeps exactly until the deadline and
-//! polls one last time. `max_wait` bounds the whole wait: a poll still in flight at the
-//! deadline (a slow answer, the client's own retries) is abandoned there and the wait ends with
-//! [`WaitError::ExceededMaxWait`]; the poll sent at the deadline has one more second to be
-//! answered. Defaults: `min_delay` 2 s (the service dislikes faster polling),
-//! `max_delay` 30 s, `max_wait` 30 minutes. `BENCHMARKS.md` compares this with exponential
-//! growth and with a fixed 3 s cadence.
-//!
-//! No request is retried here, neither a poll nor the cancellation of `cancel_on_timeout`: the
-//! client's request hook already repeats transient failures (408, 409, 429, 5xx, lost
-//! connections) with its own backoff and `max_retries`, and a second loop on top of it would
-//! multiply the attempts. A request that still fails ends the wait with [`WaitError::Api`].
+//! Waiting for one run; see [`RunWaitExt`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -78,6 +44,42 @@ pub fn is_terminal(state: &RunState) -> bool {
 }
 
 /// Waiting for runs; implemented for [`Client`].
+///
+/// Waiting for a run to end, by polling `GET /agent/runs/{id}`.
+///
+/// [`RunWaitExt`] adds four verbs to [`Client`]:
+/// - [`wait_for_run`](RunWaitExt::wait_for_run): poll until the run reaches a terminal state
+///   and return it;
+/// - [`watch_run`](RunWaitExt::watch_run): a stream of the run each time its state changes
+///   ([`WatchRun::stream`]);
+/// - [`run_and_wait`](RunWaitExt::run_and_wait): start a run, then wait for it;
+/// - [`followup_and_wait`](RunWaitExt::followup_and_wait): send a follow-up to a run, then wait
+///   until the run has settled again — not for the state it was in before the follow-up.
+///
+/// The waiters and the stream own a clone of the client: they can be moved into
+/// `tokio::spawn` (with `'static` callbacks, if any) and outlive the client they came from.
+///
+/// Terminal states are `SUCCEEDED`, `FAILED`, `ERROR`, `BLOCKED` (waiting for a person) and
+/// `CANCELLED`. A state this version does not know (`RunState::Unknown`) is not terminal:
+/// waiting goes on.
+///
+/// Polls are spaced by the time waited so far: after a poll, the waiter pauses a fifteenth of
+/// the time since the wait started, at least `min_delay` and at most `max_delay`, less up to
+/// 20 % of random jitter (never below `min_delay`). A run that ends within a minute is seen
+/// within a few seconds (polls every 2 s for the first 30 s, then up to every 4 s at one
+/// minute); a run of an hour is polled every 30 s. When a pause would pass the deadline
+/// (`max_wait` after the first poll started), the waiter sleeps exactly until the deadline and
+/// polls one last time. `max_wait` bounds the whole wait: a poll still in flight at the
+/// deadline (a slow answer, the client's own retries) is abandoned there and the wait ends with
+/// [`WaitError::ExceededMaxWait`]; the poll sent at the deadline has one more second to be
+/// answered. Defaults: `min_delay` 2 s (the service dislikes faster polling),
+/// `max_delay` 30 s, `max_wait` 30 minutes. `BENCHMARKS.md` compares this with exponential
+/// growth and with a fixed 3 s cadence.
+///
+/// No request is retried here, neither a poll nor the cancellation of `cancel_on_timeout`: the
+/// client's request hook already repeats transient failures (408, 409, 429, 5xx, lost
+/// connections) with its own backoff and `max_retries`, and a second loop on top of it would
+/// multiply the attempts. A request that still fails ends the wait with [`WaitError::Api`].
 ///
 /// ```no_run
 /// use std::time::Duration;

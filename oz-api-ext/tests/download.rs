@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oz_api_ext::oz_api::{self, Client, ClientInfo, Config};
-use oz_api_ext::{DownloadError, DownloadExt, Progress};
+use oz_api_ext::{ArtifactFile, DownloadError, DownloadExt, Progress};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{method, path, query_param};
@@ -585,11 +585,14 @@ async fn artifact_file_metadata_downloads_from_its_url_first() {
         .await;
     let client = client(&api);
 
-    let file = client
-        .get_artifact_file("art-2")
+    let artifact = client
+        .get_artifact()
+        .artifact_uid("art-2")
         .send()
         .await
-        .expect("a FILE artifact");
+        .expect("the artifact")
+        .into_inner();
+    let file = ArtifactFile::try_from(artifact).expect("a FILE artifact");
     let body = file.download(&client).bytes().await.expect("download");
 
     assert_eq!(file.filename.as_deref(), Some("report.md"));
@@ -621,11 +624,14 @@ async fn plan_artifact_has_no_file() {
         .mount(&api)
         .await;
 
-    let err = client(&api)
-        .get_artifact_file("plan-1")
+    let artifact = client(&api)
+        .get_artifact()
+        .artifact_uid("plan-1")
         .send()
         .await
-        .expect_err("plans have no file");
+        .expect("the artifact")
+        .into_inner();
+    let err = ArtifactFile::try_from(artifact).expect_err("plans have no file");
 
     assert!(
         matches!(&err, DownloadError::NotDownloadable { artifact_type } if artifact_type == "PLAN"),

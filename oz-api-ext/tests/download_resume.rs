@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oz_api_ext::download::ResumeObstacle;
+use oz_api_ext::ResumeObstacle;
 use oz_api_ext::oz_api::Client;
 use oz_api_ext::oz_api::types::RunAgentRequest;
 use oz_api_ext::{DownloadError, DownloadExt, Progress};

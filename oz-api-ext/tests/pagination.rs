@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
+use oz_api_ext::PageFuture;
 use oz_api_ext::oz_api::types::{PageInfo, RunState};
 use oz_api_ext::oz_api::{ApiErrorExt, Client, Config, MetadataFilter, ResponseValue};
-use oz_api_ext::pagination::PageFuture;
 use oz_api_ext::{CursorPaged, PaginateExt, PaginationError};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};

@@ -93,10 +93,10 @@ async fn every_workflow_refuses_a_dot_dot_id_before_any_request() {
         .unwrap_err();
     assert_refused("download_artifact_file", err.api_error(), "artifact_uid");
 
-    let err = at_once(client.get_artifact_file("..").send())
+    let err = at_once(client.get_artifact().artifact_uid("..").send())
         .await
         .unwrap_err();
-    assert_refused("get_artifact_file", err.api_error(), "artifact_uid");
+    assert_refused("get_artifact", Some(&err), "artifact_uid");
 
     let err = at_once(client.download_screenshot("..", "shot_1").bytes())
         .await

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{FutureExt, TryStreamExt};
+use oz_api_ext::PageFuture;
 use oz_api_ext::oz_api::types::PageInfo;
 use oz_api_ext::oz_api::{Client, Config, ResponseValue};
-use oz_api_ext::pagination::PageFuture;
 use oz_api_ext::{CursorPaged, PaginateExt, PaginationError};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

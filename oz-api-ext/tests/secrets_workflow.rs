@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use oz_api_ext::oz_api::types::{ArtifactItem, RunAgentRequest, RunState};
 use oz_api_ext::oz_api::{ApiErrorExt, Client, Config};
-use oz_api_ext::{DownloadError, DownloadExt, PaginateExt, RedactedUrl, RunWaitExt};
+use oz_api_ext::{ArtifactFile, DownloadError, DownloadExt, PaginateExt, RedactedUrl, RunWaitExt};
 use oz_mock::{OzMock, Progression};
 use tracing_subscriber::util::SubscriberInitExt;
 use wiremock::matchers::method;
@@ -191,11 +191,14 @@ async fn a_whole_workflow_shows_no_key_and_no_signature_anywhere() {
             _ => None,
         })
         .expect("a [file] run has a FILE artifact");
-    let file = client
-        .get_artifact_file(&artifact_uid)
+    let artifact = client
+        .get_artifact()
+        .artifact_uid(&artifact_uid)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    let file = ArtifactFile::try_from(artifact).unwrap();
     show("artifact file", format!("{file:?}"), String::new());
     file.download(&client).bytes().await.unwrap();
     client
