@@ -8,7 +8,6 @@ use std::error::Error;
 use std::time::Duration;
 
 use futures::StreamExt;
-use oz_api_ext::oz_api::{Client, Config};
 use oz_api_ext::{
     CancelOutcome, DownloadError, DownloadExt, PaginateExt, PaginationError, RunWaitExt, WaitError,
 };
@@ -17,13 +16,8 @@ use tokio::io::AsyncWriteExt;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn client(server: &MockServer) -> Client {
-    Config::new("wk-test-key")
-        .base_url(format!("{}/api/v1", server.uri()))
-        .max_retries(0)
-        .build()
-        .expect("valid configuration")
-}
+mod support;
+use support::client;
 
 /// The `Display` of `err` and of each error below it, outermost first.
 fn chain(err: &(dyn Error + 'static)) -> Vec<String> {

@@ -6,11 +6,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
+use oz_api_ext::oz_api::ApiError;
 use oz_api_ext::oz_api::types::RunFollowupRequest;
-use oz_api_ext::oz_api::{ApiError, Client, Config};
 use oz_api_ext::{DownloadExt, EventsExt, MessagesExt, RunWaitExt, WaitForRunsExt};
 use serde_json::json;
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod support;
+use support::client;
 
 /// A server that answers every request, so that a request that should not have been sent
 /// shows up in its log instead of failing.
@@ -21,14 +24,6 @@ async fn server() -> MockServer {
         .mount(&server)
         .await;
     server
-}
-
-fn client(server: &MockServer) -> Client {
-    Config::new("wk-test-key")
-        .base_url(format!("{}/api/v1", server.uri()))
-        .max_retries(0)
-        .build()
-        .unwrap()
 }
 
 /// The outcome of `future`, which must come at once: a refused id needs no waiting.
