@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use oz_api::types;
-use oz_api::{ApiError, ApiErrorExt, ResponseValue};
+use oz_api::{Error, ResponseValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -41,8 +41,8 @@ fn classify(status: u16, body: &[u8]) {
         }
     }
     for err in [
-        ApiError::ErrorResponse(ResponseValue::new(problem, status, headers.clone())),
-        ApiError::UnexpectedResponse(reqwest::Response::from({
+        Error::Problem(ResponseValue::new(problem, status, headers.clone())),
+        Error::UnexpectedResponse(reqwest::Response::from({
             let mut answer = http::Response::new(reqwest::Body::from(body.to_vec()));
             *answer.status_mut() = status;
             *answer.headers_mut() = headers.clone();
@@ -50,7 +50,7 @@ fn classify(status: u16, body: &[u8]) {
         })),
     ] {
         let _ = (
-            err.http_status(),
+            err.status(),
             err.error_code(),
             err.message(),
             err.is_transient(),
@@ -61,8 +61,8 @@ fn classify(status: u16, body: &[u8]) {
             err.request_id(),
             err.is_not_found(),
         );
-        let summary = err.summary().to_string();
-        assert!(!summary.contains('\n'), "{summary:?}");
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "{line:?}");
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use oz_api::{ApiError, Client, types};
+use oz_api::{Client, types};
 use reqwest::StatusCode;
 use reqwest::header::{
     ACCEPT_RANGES, CONTENT_RANGE, ETAG, HeaderMap, HeaderValue, IF_RANGE, LAST_MODIFIED, LOCATION,
@@ -391,7 +391,7 @@ pub enum DownloadError {
         operation: &'static str,
         /// The client's error, with the status and problem body of an error answer. Boxed: the
         /// client's error is large and failures are rare.
-        source: Box<ApiError>,
+        source: Box<oz_api::Error>,
     },
     /// The API answered without a `Location` to download from.
     MissingLocation {
@@ -443,14 +443,14 @@ pub enum DownloadError {
 
 impl DownloadError {
     /// The client's error, when an API request failed ([`DownloadError::Api`]).
-    pub fn api_error(&self) -> Option<&ApiError> {
+    pub fn api_error(&self) -> Option<&oz_api::Error> {
         match self {
             Self::Api { source, .. } => Some(source),
             _ => None,
         }
     }
 
-    fn api(operation: &'static str, err: ApiError) -> Self {
+    fn api(operation: &'static str, err: oz_api::Error) -> Self {
         Self::Api {
             operation,
             source: Box::new(err),

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 use futures::stream::BoxStream;
-use oz_api::{ApiError, Client, types};
+use oz_api::{Client, types};
 
 use crate::poll::{Clock, PollSettings, poll_setters};
 use crate::tail::{Tail, TailEndpoint, TailError};
@@ -172,7 +172,7 @@ impl TailEndpoint for EventEndpoint {
         self.limit
     }
 
-    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, ApiError>> + Send {
+    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, oz_api::Error>> + Send {
         let empty = self.run_ids.is_empty();
         let mut request = self
             .client

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use futures::stream::BoxStream;
-use oz_api::{ApiError, Client, types};
+use oz_api::{Client, types};
 
 use crate::poll::{Clock, PollSettings, poll_setters};
 use crate::tail::{Tail, TailEndpoint, TailError};
@@ -180,7 +180,7 @@ impl TailEndpoint for InboxEndpoint {
         self.limit
     }
 
-    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, ApiError>> + Send {
+    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, oz_api::Error>> + Send {
         let mut request = self.client.list_agent_messages().run_id(&self.run_id);
         if self.unread {
             request = request.unread(true);

@@ -13,7 +13,7 @@ use oz_api::types::{
     Factory, FactoryTask, ListFactoriesResponse, ListFactoryTasksResponse, ListRunsResponse,
     PageInfo, RunItem,
 };
-use oz_api::{ApiError, Client, ResponseValue};
+use oz_api::{Client, ResponseValue};
 use tokio::task::{JoinError, JoinHandle};
 use tracing::Instrument;
 
@@ -23,7 +23,7 @@ pub type Page<P> = ResponseValue<<P as CursorPaged>::Page>;
 /// The request for one page, as [`CursorPaged::send_page`] returns it. It owns what it needs
 /// (a clone of the client, as the generated builders' `send_owned` makes it), so a prefetched
 /// page can be fetched on a task of its own.
-pub type PageFuture<T> = BoxFuture<'static, Result<ResponseValue<T>, ApiError>>;
+pub type PageFuture<T> = BoxFuture<'static, Result<ResponseValue<T>, oz_api::Error>>;
 
 /// A cursor-paged list operation, implemented by its generated builder: everything the
 /// paginator needs to know about one operation.
@@ -354,7 +354,7 @@ pub enum PaginationError {
         page: u64,
         /// The client's error, with the status and problem body of an error answer. Boxed: the
         /// client's error is large and failures are rare.
-        source: Box<ApiError>,
+        source: Box<oz_api::Error>,
     },
     /// Page `page` pointed to a cursor that had already been followed: continuing would loop.
     RepeatedCursor {
@@ -379,7 +379,7 @@ pub enum PaginationError {
 
 impl PaginationError {
     /// The client's error, when a request failed.
-    pub fn api_error(&self) -> Option<&ApiError> {
+    pub fn api_error(&self) -> Option<&oz_api::Error> {
         match self {
             Self::Api { source, .. } => Some(source),
             Self::RepeatedCursor { .. } | Self::PrefetchInterrupted { .. } => None,
@@ -720,7 +720,7 @@ enum InFlight<T> {
     /// Advanced by the stream, whenever the stream is polled.
     Polled(PageFuture<T>),
     /// Advanced by a task of its own (a prefetch inside a Tokio runtime).
-    Task(AbortOnDrop<Result<ResponseValue<T>, ApiError>>),
+    Task(AbortOnDrop<Result<ResponseValue<T>, oz_api::Error>>),
 }
 
 impl<T: Send + 'static> InFlight<T> {
@@ -728,7 +728,7 @@ impl<T: Send + 'static> InFlight<T> {
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Result<ResponseValue<T>, ApiError>, JoinError>> {
+    ) -> Poll<Result<Result<ResponseValue<T>, oz_api::Error>, JoinError>> {
         match self {
             Self::Polled(request) => request.as_mut().poll(cx).map(Ok),
             Self::Task(task) => Pin::new(&mut task.0).poll(cx),

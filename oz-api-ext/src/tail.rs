@@ -5,8 +5,6 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 
-use oz_api::ApiError;
-
 use crate::poll::{Acceptor, Activity, Expired, Poller, Stop, Verdict};
 
 /// Why a tail ([`EventStream`](crate::EventStream), [`InboxStream`](crate::InboxStream))
@@ -37,12 +35,12 @@ pub enum TailError {
         operation: &'static str,
         /// The client's error, with the status and problem body of an error answer. Boxed: the
         /// client's error is large and failures are rare.
-        source: Box<ApiError>,
+        source: Box<oz_api::Error>,
     },
 }
 
 impl TailError {
-    pub(crate) fn api(operation: &'static str, source: ApiError) -> Self {
+    pub(crate) fn api(operation: &'static str, source: oz_api::Error) -> Self {
         Self::Api {
             operation,
             source: Box::new(source),
@@ -50,7 +48,7 @@ impl TailError {
     }
 
     /// The client's error, when a request failed.
-    pub fn api_error(&self) -> Option<&ApiError> {
+    pub fn api_error(&self) -> Option<&oz_api::Error> {
         match self {
             Self::Api { source, .. } => Some(source),
         }
@@ -106,7 +104,7 @@ pub(crate) trait TailEndpoint: Send + 'static {
     fn limit(&self) -> Option<u32>;
 
     /// The next poll, from the newest item accepted.
-    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, ApiError>> + Send;
+    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, oz_api::Error>> + Send;
 
     /// Moves the items of `page` not seen before into `found`, in order, and returns how many.
     fn accept(&mut self, page: Vec<Self::Item>, found: &mut VecDeque<Self::Item>) -> usize;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt, TryStreamExt};
+use oz_api::Client;
 use oz_api::types::{ListRunsSortBy, ListRunsSortOrder, RunItem};
-use oz_api::{ApiErrorExt, Client};
 use tokio::time::Instant;
 
 use crate::pagination::PaginateExt;
@@ -336,7 +336,7 @@ impl SetAcceptor {
     fn read(
         &mut self,
         requested: String,
-        answer: Result<RunItem, oz_api::ApiError>,
+        answer: Result<RunItem, oz_api::Error>,
         now: Instant,
         found: &mut Found,
     ) -> Result<(), Stop<WaitError>> {

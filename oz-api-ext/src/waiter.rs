@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
+use oz_api::Client;
 use oz_api::types::{
     AiRunTimelineEvent, AiRunTimelineEventType, FollowupOutcome, RunAgentRequest,
     RunFollowupRequest, RunItem, RunState,
 };
-use oz_api::{ApiError, ApiErrorExt, Client};
 
 use crate::poll::{
     Acceptor, Activity, Clock, Expired, GrowWithWait, PollSettings, Poller, Stop, Verdict,
@@ -224,7 +224,7 @@ pub enum WaitError {
         run_id: Option<String>,
         /// The client's error, with the status and problem body of an error answer. Boxed: the
         /// client's error is large and failures are rare.
-        source: Box<ApiError>,
+        source: Box<oz_api::Error>,
     },
     /// The run was still not in a terminal state after `max_wait`, or a poll was still
     /// unanswered at that deadline.
@@ -273,7 +273,7 @@ impl WaitError {
     /// The client's error, when a request of the wait failed ([`WaitError::Api`]). A failed
     /// cancellation after a timeout is in [`CancelOutcome::Failed`] instead: the wait itself
     /// ended by its deadline.
-    pub fn api_error(&self) -> Option<&ApiError> {
+    pub fn api_error(&self) -> Option<&oz_api::Error> {
         match self {
             Self::Api { source, .. } => Some(source),
             Self::Listing(err) => err.api_error(),
@@ -298,7 +298,6 @@ impl WaitError {
     /// ```no_run
     /// use futures::StreamExt;
     /// use oz_api_ext::WaitForRunsExt;
-    /// use oz_api_ext::oz_api::ApiErrorExt;
     ///
     /// # async fn example(client: oz_api_ext::oz_api::Client, children: Vec<String>) {
     /// let mut ended = client.wait_for_runs(children).stream();
@@ -475,7 +474,7 @@ pub enum CancelOutcome {
     /// The server refused it or could not be reached, after the client's own retries (a 409,
     /// which the server answers while a run is still being prepared, is one of the statuses the
     /// client repeats). A 400 usually means the run ended in the meantime.
-    Failed(Box<ApiError>),
+    Failed(Box<oz_api::Error>),
 }
 
 impl fmt::Debug for CancelOutcome {
@@ -686,7 +685,7 @@ impl<'a> FollowupAndWait<'a> {
         let executions = match client.get_run_timeline().run_id(&self.run_id).send().await {
             Ok(timeline) => Some(Executions::of(&timeline.events)),
             Err(err) => {
-                tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, error = %err.summary(), "no timeline; the run's record tells the new execution");
+                tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, error = %err, "no timeline; the run's record tells the new execution");
                 None
             }
         };
@@ -998,7 +997,7 @@ async fn cancel_run(client: &Client, run_id: &str) -> CancelOutcome {
             CancelOutcome::Cancelled
         }
         Err(err) => {
-            tracing::debug!(target: "oz_api_ext", run_id, error = %err.summary(), "cancelling the run failed");
+            tracing::debug!(target: "oz_api_ext", run_id, error = %err, "cancelling the run failed");
             CancelOutcome::Failed(Box::new(err))
         }
     }
@@ -1030,7 +1029,7 @@ struct RunAcceptor {
 }
 
 impl RunAcceptor {
-    fn failed(&self, operation: &'static str, source: ApiError) -> Stop<WaitError> {
+    fn failed(&self, operation: &'static str, source: oz_api::Error) -> Stop<WaitError> {
         Stop::Failed(WaitError::Api {
             operation,
             run_id: Some(self.run_id.clone()),

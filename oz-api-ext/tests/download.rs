@@ -383,7 +383,7 @@ async fn api_error_surfaces_as_the_api_error() {
         panic!("expected the API error, got {err:?}");
     };
     assert_eq!(*operation, "get_run_transcript");
-    let oz_api::Error::ErrorResponse(response) = api_err.as_ref() else {
+    let oz_api::Error::Problem(response) = api_err.as_ref() else {
         panic!("expected an error response, got {api_err:?}");
     };
     assert_eq!(response.status().as_u16(), 404);

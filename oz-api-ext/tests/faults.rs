@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use oz_api_ext::oz_api::types::{RunAgentRequest, RunState};
-use oz_api_ext::oz_api::{ApiError, ApiErrorExt, Client, Config};
+use oz_api_ext::oz_api::{Client, Config, Error};
 use oz_api_ext::{DownloadError, DownloadExt, PaginateExt, RunWaitExt, is_terminal};
 use oz_mock::{Fault, FaultRule, OzMock, Progression, RetryAfter};
 use wiremock::matchers::{method, path};
@@ -73,12 +73,12 @@ async fn start_run(client: &Client, prompt: &str) -> String {
     .run_id
 }
 
-/// The error's one-line summary, checked to be short and free of HTML markup beyond an
+/// The error's one line, checked to be short and free of HTML markup beyond an
 /// excerpt.
-fn summary(err: &ApiError) -> String {
-    let text = err.summary().to_string();
+fn summary(err: &Error) -> String {
+    let text = err.to_string();
     assert!(!text.contains('\n'), "{text}");
-    assert!(text.chars().count() < 400, "summary too long: {text}");
+    assert!(text.chars().count() < 400, "line too long: {text}");
     text
 }
 
@@ -187,7 +187,7 @@ async fn a_5xx_that_persists_ends_with_its_status_and_problem() {
         .await
         .unwrap_err();
 
-    assert_eq!(err.http_status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
     assert!(err.is_transient());
     assert!(err.trace_id().is_some(), "{err}");
     let text = summary(&err);
@@ -206,7 +206,7 @@ async fn create_run_answered_5xx_is_not_retried_and_starts_no_run() {
             .await
             .unwrap_err();
 
-        assert_eq!(err.http_status().map(|s| s.as_u16()), Some(status));
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(status));
     }
     // One attempt per call: the server may have acted on a 5xx, so it is never repeated.
     assert_eq!(mock.request_count("create_run"), 4);
@@ -230,10 +230,10 @@ async fn a_closed_port_fails_with_a_connect_error_after_the_retries() {
         .unwrap_err();
 
     assert!(
-        matches!(&err, ApiError::CommunicationError(inner) if inner.is_connect()),
+        matches!(&err, Error::Connection(inner) if inner.is_connect()),
         "{err}"
     );
-    assert!(err.is_transient() && err.http_status().is_none());
+    assert!(err.is_transient() && err.status().is_none());
     assert!(
         summary(&err).starts_with("could not connect"),
         "{}",
@@ -266,7 +266,7 @@ async fn a_connection_reset_on_create_run_is_not_retried_and_starts_no_run() {
         .await
         .unwrap_err();
 
-    assert!(matches!(err, ApiError::CommunicationError(_)), "{err}");
+    assert!(matches!(err, Error::Connection(_)), "{err}");
     assert!(err.is_transient());
     assert_eq!(mock.request_count("create_run"), 1);
     assert_eq!(mock.created_run_count(), 0);
@@ -282,7 +282,7 @@ async fn a_body_cut_short_is_a_transient_error_and_a_create_is_not_repeated() {
     let err = bounded("get_run", client.get_run().run_id(&run_id).send())
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::ResponseBodyError(_)), "{err}");
+    assert!(matches!(err, Error::ResponseBody(_)), "{err}");
     assert!(err.is_transient());
     assert!(
         summary(&err).starts_with("the answer could not be read"),
@@ -295,7 +295,7 @@ async fn a_body_cut_short_is_a_transient_error_and_a_create_is_not_repeated() {
     let err = bounded("create_run", client.create_run().body(request("x")).send())
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::ResponseBodyError(_)), "{err}");
+    assert!(matches!(err, Error::ResponseBody(_)), "{err}");
     assert_eq!(mock.request_count("create_run"), 2);
     assert_eq!(mock.created_run_count(), 2);
 }
@@ -331,10 +331,7 @@ async fn a_create_run_slower_than_the_timeout_times_out_once_and_never_twice() {
         .await
         .unwrap_err();
 
-    assert!(
-        matches!(&err, ApiError::CommunicationError(inner) if inner.is_timeout()),
-        "{err}"
-    );
+    assert!(matches!(&err, Error::Timeout(_)), "{err}");
     assert!(summary(&err).contains("timed out"), "{}", summary(&err));
     // Whether the server finishes the abandoned request is up to it; it is never sent again.
     // A retry would be sent before `send` returned, so the count is final now: no need to
@@ -353,7 +350,7 @@ async fn truncated_json_in_a_200_is_a_decode_error_that_is_not_retried() {
         .await
         .unwrap_err();
 
-    let ApiError::InvalidResponsePayload(bytes, _) = &err else {
+    let Error::Decode(bytes, _) = &err else {
         panic!("{err}");
     };
     assert!(!bytes.is_empty());
@@ -374,14 +371,14 @@ async fn a_200_that_does_not_match_the_schema_names_what_is_missing() {
     let err = bounded("get_run", client.get_run().run_id(&run_id).send())
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::InvalidResponsePayload(..)), "{err}");
+    assert!(matches!(err, Error::Decode(..)), "{err}");
     let text = summary(&err);
     assert!(text.contains("missing field"), "{text}");
 
     let err = bounded("create_run", client.create_run().body(request("x")).send())
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::InvalidResponsePayload(..)), "{err}");
+    assert!(matches!(err, Error::Decode(..)), "{err}");
     assert_eq!(mock.request_count("create_run"), 2);
     assert_eq!(mock.created_run_count(), 1);
 }
@@ -401,7 +398,7 @@ async fn a_proxys_html_502_is_retried_then_reported_with_its_status_and_an_excer
         .await
         .unwrap_err();
 
-    assert_eq!(err.http_status().map(|s| s.as_u16()), Some(502));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(502));
     assert!(err.is_transient());
     let text = summary(&err);
     assert!(text.contains("502 Bad Gateway"), "{text}");
@@ -467,7 +464,7 @@ async fn a_50_mb_list_body_decodes_and_a_50_mb_error_body_is_cut_to_an_excerpt()
     )
     .await
     .unwrap_err();
-    assert_eq!(err.http_status().map(|s| s.as_u16()), Some(500));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(500));
     let message = err.message().unwrap();
     assert!(message.len() < 400, "{} characters", message.len());
     assert!(message.ends_with('…'), "{message}");

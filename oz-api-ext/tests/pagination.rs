@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use oz_api_ext::PageFuture;
 use oz_api_ext::oz_api::types::{PageInfo, RunState};
-use oz_api_ext::oz_api::{ApiErrorExt, Config, MetadataFilter, ResponseValue};
+use oz_api_ext::oz_api::{Config, MetadataFilter, ResponseValue};
 use oz_api_ext::{CursorPaged, PaginateExt, PaginationError};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
@@ -330,7 +330,7 @@ async fn a_failed_page_ends_the_listing_with_the_request_error() {
         panic!("expected a request error, got {err:?}");
     };
     assert_eq!(*page, 2);
-    assert_eq!(source.http_status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(source.status().map(|s| s.as_u16()), Some(503));
     assert!(source.is_transient());
     // An undocumented status still arrives with its problem body.
     assert!(source.message().unwrap().contains("upstream overloaded"));

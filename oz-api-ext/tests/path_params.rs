@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
-use oz_api_ext::oz_api::ApiError;
+use oz_api_ext::oz_api::Error;
 use oz_api_ext::oz_api::types::RunFollowupRequest;
 use oz_api_ext::{DownloadExt, EventsExt, MessagesExt, RunWaitExt, WaitForRunsExt};
 use serde_json::json;
@@ -35,9 +35,9 @@ async fn at_once<T>(future: impl Future<Output = T>) -> T {
 
 /// `err` is the client's refusal of the path parameter `parameter`.
 #[track_caller]
-fn assert_refused(workflow: &str, err: Option<&ApiError>, parameter: &str) {
+fn assert_refused(workflow: &str, err: Option<&Error>, parameter: &str) {
     match err {
-        Some(ApiError::InvalidRequest(reason)) => assert!(
+        Some(Error::InvalidRequest(reason)) => assert!(
             reason.starts_with(&format!("{parameter} is \"..\"")),
             "{workflow}: {reason}"
         ),

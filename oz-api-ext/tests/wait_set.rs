@@ -183,7 +183,6 @@ use support::client_without_timers;
 
 use std::sync::{Arc, Mutex};
 
-use oz_api_ext::oz_api::ApiErrorExt;
 use serde_json::{Value, json};
 use support::{Handler, Mock, MockServer, Request, ResponseTemplate, method, path};
 

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use oz_api_ext::oz_api::Config;
 use oz_api_ext::oz_api::types::{RunAgentRequest, RunFollowupRequest, RunState};
-use oz_api_ext::oz_api::{ApiErrorExt, Config};
 use oz_api_ext::{CancelOutcome, RunWaitExt, WaitError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -394,7 +394,7 @@ async fn a_cancel_that_keeps_conflicting_is_sent_once_plus_the_clients_retries()
         else {
             panic!("expected a failed cancellation, got {err}");
         };
-        assert_eq!(cause.http_status().map(|s| s.as_u16()), Some(409));
+        assert_eq!(cause.status().map(|s| s.as_u16()), Some(409));
         let requests = server.received_requests().await.unwrap();
         let cancel_requests = requests
             .iter()
@@ -508,7 +508,7 @@ async fn run_and_wait_reports_a_failed_start() {
         .unwrap_err();
 
     let source = err.api_error().expect("a request error");
-    assert_eq!(source.http_status().map(|s| s.as_u16()), Some(403));
+    assert_eq!(source.status().map(|s| s.as_u16()), Some(403));
     assert!(matches!(
         err,
         WaitError::Api {
@@ -856,9 +856,7 @@ async fn a_refused_followup_ends_with_the_request_error() {
         "{err:?}"
     );
     assert_eq!(
-        err.api_error()
-            .and_then(|e| e.http_status())
-            .map(|s| s.as_u16()),
+        err.api_error().and_then(|e| e.status()).map(|s| s.as_u16()),
         Some(422)
     );
     assert_eq!(

@@ -13,7 +13,7 @@ use reqwest::header::{ETAG, HeaderMap};
 /// `.if_none_match(etag)`; pass the result of their `send()` to [`Conditional::from_send`]:
 ///
 /// ```no_run
-/// # async fn example(client: oz_api::Client) -> Result<(), oz_api::Error<oz_api::types::Error>> {
+/// # async fn example(client: oz_api::Client) -> Result<(), oz_api::Error> {
 /// use oz_api::Conditional;
 ///
 /// let first = Conditional::from_send(client.list_factory_file_schemas().send().await)?;
@@ -52,7 +52,7 @@ impl<T> Conditional<T> {
     /// error is handed back unchanged.
     // The error is the one `send()` returned, handed back as it came.
     #[allow(clippy::result_large_err)]
-    pub fn from_send<E>(result: Result<ResponseValue<T>, Error<E>>) -> Result<Self, Error<E>> {
+    pub fn from_send(result: Result<ResponseValue<T>, Error>) -> Result<Self, Error> {
         match result {
             Ok(response) => {
                 let etag = etag_of(response.headers());

@@ -187,7 +187,7 @@ impl Config {
 
     /// The most bytes of an answer's body the client reads to decode it (default
     /// [`DEFAULT_MAX_RESPONSE_BYTES`], 64 MiB). A longer answer fails with
-    /// `Error::ResponseBodyError` saying "the answer exceeded N bytes", once about that many
+    /// `Error::ResponseBody` saying "the answer exceeded N bytes", once about that many
     /// bytes arrived (at once when its `Content-Length` says so); for an operation that must not
     /// be repeated, such as `create_run`, it also says that the server acted (the run was
     /// created) and how to find the result. Streamed downloads

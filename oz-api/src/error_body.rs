@@ -4,7 +4,7 @@
 //! `{"error": ...}`, an HTML page from a proxy, a body cut short. The generated client decodes
 //! 4xx/5xx bodies as `types::Error`; whatever cannot be decoded as a JSON object is replaced here
 //! by a problem body that says what arrived (with a short, sanitised excerpt), so the caller
-//! always gets `Error::ErrorResponse` with the status and headers instead of a decode error that
+//! always gets `Error::Problem` with the status and headers instead of a decode error that
 //! has lost them.
 //!
 //! A JSON object whose members have types the problem schema does not allow (a `detail` that is

@@ -3,7 +3,7 @@
 
 #[allow(unused_imports)]
 pub use progenitor_client::{ByteStream, ClientInfo, ResponseValue};
-pub use crate::client_error::Error;
+pub use crate::error::Error;
 #[allow(unused_imports)]
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
@@ -28218,7 +28218,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ListAgentsResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ListAgentsResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -28227,10 +28227,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ListAgentsResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ListAgentsResponse>, Error>,
         > + Send + 'static {
             let Self {
                 client,
@@ -28291,9 +28288,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -28372,7 +28367,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/run`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::RunAgentResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::RunAgentResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -28381,7 +28376,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::RunAgentResponse>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::RunAgentResponse>, Error>,
         > + Send + 'static {
             let Self { client, x_warp_team_uid, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -28428,9 +28423,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -28941,7 +28934,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/runs`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ListRunsResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ListRunsResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -28950,7 +28943,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::ListRunsResponse>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::ListRunsResponse>, Error>,
         > + Send + 'static {
             let Self {
                 client,
@@ -29128,9 +29121,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -29209,7 +29200,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/runs`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::RunAgentResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::RunAgentResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29218,7 +29209,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::RunAgentResponse>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::RunAgentResponse>, Error>,
         > + Send + 'static {
             let Self { client, x_warp_team_uid, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -29265,9 +29256,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -29311,9 +29300,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/agent/runs/{runId}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::RunItem>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::RunItem>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29322,7 +29309,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::RunItem>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::RunItem>, Error>,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -29364,9 +29351,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -29410,9 +29395,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/agent/runs/{runId}/transcript`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<ByteStream>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<ByteStream>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29421,7 +29404,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<ByteStream>, Error<types::Error>>,
+            Output = Result<ResponseValue<ByteStream>, Error>,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -29454,9 +29437,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -29502,7 +29483,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/runs/{runId}/conversation`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ConversationResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ConversationResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29511,10 +29492,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ConversationResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ConversationResponse>, Error>,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -29558,9 +29536,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -29604,9 +29580,7 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/agent/runs/{runId}/cancel`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<::std::string::String>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<::std::string::String>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29615,7 +29589,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<::std::string::String>, Error<types::Error>>,
+            Output = Result<ResponseValue<::std::string::String>, Error>,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -29660,9 +29634,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -29708,7 +29680,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/runs/{runId}/interrupt`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::InterruptRunResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::InterruptRunResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29717,10 +29689,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::InterruptRunResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::InterruptRunResponse>, Error>,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -29764,9 +29733,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -29812,7 +29779,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/runs/{runId}/harness-usage`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::HarnessUsageResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::HarnessUsageResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29821,10 +29788,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::HarnessUsageResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::HarnessUsageResponse>, Error>,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -29866,9 +29830,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -29946,7 +29908,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/runs/{runId}/followups`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::RunFollowupResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::RunFollowupResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -29955,10 +29917,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::RunFollowupResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::RunFollowupResponse>, Error>,
         > + Send + 'static {
             let Self { client, run_id, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -30008,9 +29967,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30056,7 +30013,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/runs/{runId}/timeline`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::GetRunTimelineResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::GetRunTimelineResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -30065,10 +30022,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::GetRunTimelineResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::GetRunTimelineResponse>, Error>,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -30110,9 +30064,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30192,7 +30144,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/runs/{runId}/scores`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ReportRunScoresResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ReportRunScoresResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -30201,10 +30153,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ReportRunScoresResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ReportRunScoresResponse>, Error>,
         > + Send + 'static {
             let Self { client, run_id, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -30252,9 +30201,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30300,10 +30247,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/runs/{runId}/handoff/attachments`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ListHandoffAttachmentsResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::ListHandoffAttachmentsResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -30312,10 +30256,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ListHandoffAttachmentsResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ListHandoffAttachmentsResponse>, Error>,
         > + Send + 'static {
             let Self { client, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -30357,9 +30298,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30405,10 +30344,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/run-by-external-reference`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::RunByExternalReferenceResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::RunByExternalReferenceResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -30417,10 +30353,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::RunByExternalReferenceResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::RunByExternalReferenceResponse>, Error>,
         > + Send + 'static {
             let Self { client, url } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -30461,9 +30394,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30509,7 +30440,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/conversations/{conversationId}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ConversationResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ConversationResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -30518,10 +30449,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ConversationResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ConversationResponse>, Error>,
         > + Send + 'static {
             let Self { client, conversation_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -30565,9 +30493,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30611,9 +30537,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/agent/conversations/{conversationId}/transcript`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<ByteStream>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<ByteStream>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -30622,7 +30546,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<ByteStream>, Error<types::Error>>,
+            Output = Result<ResponseValue<ByteStream>, Error>,
         > + Send + 'static {
             let Self { client, conversation_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -30655,9 +30579,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30703,10 +30625,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/conversations/{conversationId}/redirect`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ConversationRedirectResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::ConversationRedirectResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -30715,10 +30634,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ConversationRedirectResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ConversationRedirectResponse>, Error>,
         > + Send + 'static {
             let Self { client, conversation_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -30754,9 +30670,7 @@ pub mod builder {
                     }
                     400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30834,7 +30748,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/conversations/{conversationId}/followups`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::RunFollowupResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::RunFollowupResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -30843,10 +30757,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::RunFollowupResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::RunFollowupResponse>, Error>,
         > + Send + 'static {
             let Self { client, conversation_id, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -30896,9 +30807,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30944,10 +30853,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/conversations/{conversationId}/interrupt`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::InterruptConversationResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::InterruptConversationResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -30956,10 +30862,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::InterruptConversationResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::InterruptConversationResponse>, Error>,
         > + Send + 'static {
             let Self { client, conversation_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -31003,9 +30906,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31051,7 +30952,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/sessions/{sessionUuid}/redirect`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::SessionRedirectResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::SessionRedirectResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -31060,10 +30961,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::SessionRedirectResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::SessionRedirectResponse>, Error>,
         > + Send + 'static {
             let Self { client, session_uuid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -31099,9 +30997,7 @@ pub mod builder {
                     }
                     400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31147,7 +31043,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/artifacts/{artifactUid}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ArtifactResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ArtifactResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -31156,7 +31052,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::ArtifactResponse>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::ArtifactResponse>, Error>,
         > + Send + 'static {
             let Self { client, artifact_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -31199,9 +31095,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31245,9 +31139,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/agent/artifacts/{artifactUid}/download`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<ByteStream>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<ByteStream>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -31256,7 +31148,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<ByteStream>, Error<types::Error>>,
+            Output = Result<ResponseValue<ByteStream>, Error>,
         > + Send + 'static {
             let Self { client, artifact_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -31289,9 +31181,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31356,10 +31246,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/environments`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ListEnvironmentsResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::ListEnvironmentsResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -31368,10 +31255,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ListEnvironmentsResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ListEnvironmentsResponse>, Error>,
         > + Send + 'static {
             let Self { client, sort_by, x_warp_team_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -31408,9 +31292,7 @@ pub mod builder {
                     }
                     400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31437,7 +31319,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/models`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ListModelsResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ListModelsResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -31446,10 +31328,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ListModelsResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ListModelsResponse>, Error>,
         > + Send + 'static {
             let Self { client } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -31480,9 +31359,7 @@ pub mod builder {
                     }
                     400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31531,7 +31408,7 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<types::ListConnectedSelfHostedWorkersResponse>,
-            Error<types::Error>,
+            Error,
         > {
             self.send_owned().await
         }
@@ -31543,7 +31420,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<
                 ResponseValue<types::ListConnectedSelfHostedWorkersResponse>,
-                Error<types::Error>,
+                Error,
             >,
         > + Send + 'static {
             let Self { client, x_warp_team_uid } = self;
@@ -31586,9 +31463,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31635,10 +31510,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/schedules`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ListScheduledAgentsResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::ListScheduledAgentsResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -31647,10 +31519,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ListScheduledAgentsResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ListScheduledAgentsResponse>, Error>,
         > + Send + 'static {
             let Self { client, x_warp_team_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -31685,9 +31554,7 @@ pub mod builder {
                     }
                     400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31769,7 +31636,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/schedules`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -31778,10 +31645,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ScheduledAgentItem>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
             let Self { client, x_warp_team_uid, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -31829,9 +31693,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31877,7 +31739,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/schedules/{scheduleId}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -31886,10 +31748,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ScheduledAgentItem>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
             let Self { client, schedule_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -31932,9 +31791,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32015,7 +31872,7 @@ pub mod builder {
         ///Sends a `PUT` request to `/agent/schedules/{scheduleId}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -32024,10 +31881,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ScheduledAgentItem>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
             let Self { client, schedule_id, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -32077,9 +31931,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32125,10 +31977,7 @@ pub mod builder {
         ///Sends a `DELETE` request to `/agent/schedules/{scheduleId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::DeleteScheduledAgentResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::DeleteScheduledAgentResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -32137,10 +31986,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::DeleteScheduledAgentResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::DeleteScheduledAgentResponse>, Error>,
         > + Send + 'static {
             let Self { client, schedule_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -32182,9 +32028,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32230,7 +32074,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/schedules/{scheduleId}/pause`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -32239,10 +32083,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ScheduledAgentItem>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
             let Self { client, schedule_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -32284,9 +32125,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32332,7 +32171,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/schedules/{scheduleId}/resume`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ScheduledAgentItem>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -32341,10 +32180,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ScheduledAgentItem>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
             let Self { client, schedule_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -32386,9 +32222,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32453,10 +32287,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/identities`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ListAgentIdentitiesResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::ListAgentIdentitiesResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -32465,10 +32296,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ListAgentIdentitiesResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ListAgentIdentitiesResponse>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid, x_warp_team_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -32513,9 +32341,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32592,9 +32418,7 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/agent/identities`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::AgentResponse>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::AgentResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -32603,7 +32427,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::AgentResponse>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::AgentResponse>, Error>,
         > + Send + 'static {
             let Self { client, x_warp_team_uid, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -32650,9 +32474,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32696,9 +32518,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/agent/identities/{agentUid}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::AgentResponse>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::AgentResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -32707,7 +32527,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::AgentResponse>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::AgentResponse>, Error>,
         > + Send + 'static {
             let Self { client, agent_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -32748,9 +32568,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32826,9 +32644,7 @@ pub mod builder {
             self
         }
         ///Sends a `PUT` request to `/agent/identities/{agentUid}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::AgentResponse>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::AgentResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -32837,7 +32653,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::AgentResponse>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::AgentResponse>, Error>,
         > + Send + 'static {
             let Self { client, agent_uid, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -32886,9 +32702,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32932,7 +32746,7 @@ pub mod builder {
             self
         }
         ///Sends a `DELETE` request to `/agent/identities/{agentUid}`
-        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -32941,7 +32755,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<()>, Error<types::Error>>,
+            Output = Result<ResponseValue<()>, Error>,
         > + Send + 'static {
             let Self { client, agent_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -32982,9 +32796,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33047,10 +32859,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/messages`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::SendAgentMessageResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::SendAgentMessageResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -33059,10 +32868,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::SendAgentMessageResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::SendAgentMessageResponse>, Error>,
         > + Send + 'static {
             let Self { client, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -33108,9 +32914,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33204,10 +33008,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/messages/{runId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<::std::vec::Vec<types::AgentMessageHeader>>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<::std::vec::Vec<types::AgentMessageHeader>>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -33218,7 +33019,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<
                 ResponseValue<::std::vec::Vec<types::AgentMessageHeader>>,
-                Error<types::Error>,
+                Error,
             >,
         > + Send + 'static {
             let Self { client, run_id, limit, since, unread } = self;
@@ -33268,9 +33069,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33314,9 +33113,7 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/agent/messages/{messageId}/read`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::AgentMessage>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::AgentMessage>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -33325,7 +33122,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::AgentMessage>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::AgentMessage>, Error>,
         > + Send + 'static {
             let Self { client, message_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -33368,9 +33165,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33414,7 +33209,7 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/agent/messages/{messageId}/delivered`
-        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -33423,7 +33218,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<()>, Error<types::Error>>,
+            Output = Result<ResponseValue<()>, Error>,
         > + Send + 'static {
             let Self { client, message_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -33464,9 +33259,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33542,10 +33335,7 @@ pub mod builder {
         ///Sends a `GET` request to `/agent/events`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<::std::vec::Vec<types::AgentRunEvent>>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<::std::vec::Vec<types::AgentRunEvent>>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -33554,10 +33344,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<::std::vec::Vec<types::AgentRunEvent>>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<::std::vec::Vec<types::AgentRunEvent>>, Error>,
         > + Send + 'static {
             let Self { client, limit, run_ids, since } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -33601,9 +33388,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33683,10 +33468,7 @@ pub mod builder {
         ///Sends a `POST` request to `/agent/events/{runId}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ReportAgentEventResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::ReportAgentEventResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -33695,10 +33477,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ReportAgentEventResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ReportAgentEventResponse>, Error>,
         > + Send + 'static {
             let Self { client, run_id, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -33747,9 +33526,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33810,9 +33587,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/agent/conversations/{conversationId}/screenshots/{screenshotUid}/download`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<ByteStream>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<ByteStream>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -33821,7 +33596,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<ByteStream>, Error<types::Error>>,
+            Output = Result<ResponseValue<ByteStream>, Error>,
         > + Send + 'static {
             let Self { client, conversation_id, screenshot_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -33856,9 +33631,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33905,7 +33678,7 @@ pub mod builder {
         ///Sends a `GET` request to `/networking/egress-ranges`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::EgressRangesResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::EgressRangesResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -33914,10 +33687,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::EgressRangesResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::EgressRangesResponse>, Error>,
         > + Send + 'static {
             let Self { client, x_warp_team_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -33952,9 +33722,7 @@ pub mod builder {
                     }
                     400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34073,7 +33841,7 @@ pub mod builder {
         ///Sends a `GET` request to `/factory`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ListFactoriesResponse>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::ListFactoriesResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -34082,10 +33850,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ListFactoriesResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ListFactoriesResponse>, Error>,
         > + Send + 'static {
             let Self {
                 client,
@@ -34146,9 +33911,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34192,9 +33955,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/factory/{factoryUid}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::Factory>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::Factory>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -34203,7 +33964,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::Factory>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::Factory>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -34245,9 +34006,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34327,10 +34086,7 @@ pub mod builder {
         ///Sends a `POST` request to `/factory/{factoryUid}/runs`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::CreateFactoryRunResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::CreateFactoryRunResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -34339,10 +34095,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::CreateFactoryRunResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::CreateFactoryRunResponse>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -34392,9 +34145,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34653,10 +34404,7 @@ pub mod builder {
         ///Sends a `GET` request to `/factory/{factoryUid}/tasks`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ListFactoryTasksResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::ListFactoryTasksResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -34665,10 +34413,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ListFactoryTasksResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ListFactoryTasksResponse>, Error>,
         > + Send + 'static {
             let Self {
                 client,
@@ -34775,9 +34520,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34855,9 +34598,7 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/factory/{factoryUid}/tasks`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::FactoryTask>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -34866,7 +34607,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::FactoryTask>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -34917,9 +34658,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34980,9 +34719,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/factory/{factoryUid}/tasks/{taskUid}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::FactoryTask>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -34991,7 +34728,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::FactoryTask>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid, task_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -35035,9 +34772,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35098,7 +34833,7 @@ pub mod builder {
             self
         }
         ///Sends a `DELETE` request to `/factory/{factoryUid}/tasks/{taskUid}`
-        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -35107,7 +34842,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<()>, Error<types::Error>>,
+            Output = Result<ResponseValue<()>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid, task_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -35149,9 +34884,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35246,9 +34979,7 @@ pub mod builder {
             self
         }
         ///Sends a `PATCH` request to `/factory/{factoryUid}/tasks/{taskUid}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::FactoryTask>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -35257,7 +34988,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::FactoryTask>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid, task_uid, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -35310,9 +35041,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35373,9 +35102,7 @@ pub mod builder {
             self
         }
         ///Sends a `POST` request to `/factory/{factoryUid}/tasks/{taskUid}/cancel`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::FactoryTask>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -35384,7 +35111,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::FactoryTask>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid, task_uid } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -35429,9 +35156,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35492,9 +35217,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/factory/{factoryUid}/task-by-run`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::FactoryTask>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -35503,7 +35226,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::FactoryTask>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid, run_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -35548,9 +35271,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35611,9 +35332,7 @@ pub mod builder {
             self
         }
         ///Sends a `GET` request to `/factory/{factoryUid}/task-by-conversation`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::FactoryTask>, Error<types::Error>> {
+        pub async fn send(self) -> Result<ResponseValue<types::FactoryTask>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -35622,7 +35341,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<ResponseValue<types::FactoryTask>, Error<types::Error>>,
+            Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
             let Self { client, factory_uid, conversation_id } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -35672,9 +35391,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35721,10 +35438,7 @@ pub mod builder {
         ///Sends a `GET` request to `/factory-files/schemas`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ListFactoryFileSchemasResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::ListFactoryFileSchemasResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -35733,10 +35447,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ListFactoryFileSchemasResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ListFactoryFileSchemasResponse>, Error>,
         > + Send + 'static {
             let Self { client, if_none_match } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -35771,9 +35482,7 @@ pub mod builder {
                     }
                     400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35837,7 +35546,7 @@ pub mod builder {
         ///Sends a `GET` request to `/factory-files/schemas/{schemaVersion}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::FactoryFileSchemaBundle>, Error<types::Error>> {
+        ) -> Result<ResponseValue<types::FactoryFileSchemaBundle>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -35846,10 +35555,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::FactoryFileSchemaBundle>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::FactoryFileSchemaBundle>, Error>,
         > + Send + 'static {
             let Self { client, schema_version, if_none_match } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -35889,9 +35595,7 @@ pub mod builder {
                     }
                     400u16..=499u16 | 404u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35954,10 +35658,7 @@ pub mod builder {
         ///Sends a `GET` request to `/factory-files/schemas/{schemaVersion}/{document}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::FactoryFileSchemaDocument>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::FactoryFileSchemaDocument>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -35966,10 +35667,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::FactoryFileSchemaDocument>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::FactoryFileSchemaDocument>, Error>,
         > + Send + 'static {
             let Self { client, schema_version, document } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -36008,9 +35706,7 @@ pub mod builder {
                     }
                     400u16..=499u16 | 404u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -36074,10 +35770,7 @@ pub mod builder {
         ///Sends a `POST` request to `/factory-files/validate`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ValidateFactoryFilesResponse>,
-            Error<types::Error>,
-        > {
+        ) -> Result<ResponseValue<types::ValidateFactoryFilesResponse>, Error> {
             self.send_owned().await
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
@@ -36086,10 +35779,7 @@ pub mod builder {
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
-            Output = Result<
-                ResponseValue<types::ValidateFactoryFilesResponse>,
-                Error<types::Error>,
-            >,
+            Output = Result<ResponseValue<types::ValidateFactoryFilesResponse>, Error>,
         > + Send + 'static {
             let Self { client, body } = self;
             let client = ::std::clone::Clone::clone(client);
@@ -36127,9 +35817,7 @@ pub mod builder {
                     }
                     400u16 | 400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::ErrorResponse(
-                                ResponseValue::from_response(response).await?,
-                            ),
+                            Error::Problem(ResponseValue::from_response(response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),

@@ -7,7 +7,7 @@ use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION};
 
 use crate::Client;
-use crate::client_error::{OutcomeUnknown, TooLarge};
+use crate::error::{OutcomeUnknown, TooLarge};
 use crate::retry::{Outcome, RetryPolicy, is_idempotent};
 
 /// State the generated [`Client`] carries for the hand-written hooks.

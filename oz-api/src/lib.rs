@@ -39,7 +39,6 @@
 #[allow(clippy::all, clippy::pedantic, unused)]
 mod generated;
 
-mod client_error;
 mod conditional;
 mod config;
 mod error;
@@ -58,7 +57,7 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT,
     WARP_BASE_URL_ENV, WARP_CUSTOM_HEADERS_ENV,
 };
-pub use error::{ApiError, ApiErrorExt, ErrorSummary};
+pub use error::Error;
 pub use generated::*;
 pub use hooks::{ClientState, redirect_location};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};

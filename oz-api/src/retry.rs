@@ -121,7 +121,7 @@ pub(crate) enum Verdict {
 }
 
 /// The one decision behind both the retry hook and
-/// [`ApiErrorExt::is_transient`](crate::ApiErrorExt::is_transient), so that they never disagree. In order:
+/// [`Error::is_transient`](crate::Error::is_transient), so that they never disagree. In order:
 /// non-error statuses are final; so are the service's `OUT_OF_CREDITS` and
 /// `AT_CLOUD_AGENT_CAPACITY`, and the problem code `insufficient_credits`; then the `x-should-retry` header; then the problem's
 /// `retryable: false`; then 429 (refused before any work); then `retryable: true` or a transient

@@ -2,7 +2,7 @@
 
 mod common;
 
-use oz_api::{ApiErrorExt, Conditional};
+use oz_api::Conditional;
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{API_KEY, config, error_json};
+use oz_api::Error;
 use oz_api::types::PlatformErrorCode;
-use oz_api::{ApiError, ApiErrorExt};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -44,7 +44,7 @@ fn client(server: &MockServer) -> oz_api::Client {
         .expect("valid configuration")
 }
 
-async fn get_run_error(server: &MockServer, template: ResponseTemplate) -> ApiError {
+async fn get_run_error(server: &MockServer, template: ResponseTemplate) -> Error {
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
         .respond_with(template)
@@ -58,13 +58,9 @@ async fn get_run_error(server: &MockServer, template: ResponseTemplate) -> ApiEr
         .expect_err("the server answered with an error")
 }
 
-/// The generated Display and the summary are single lines without the API key.
-fn assert_one_clean_line(err: &ApiError) {
-    for text in [
-        err.to_string(),
-        err.summary().to_string(),
-        format!("{err:?}"),
-    ] {
+/// Display and Debug are single lines without the API key.
+fn assert_one_clean_line(err: &Error) {
+    for text in [err.to_string(), format!("{err:?}")] {
         assert!(!text.contains('\n'), "more than one line: {text}");
         assert!(!text.contains(API_KEY), "the API key leaked: {text}");
         assert!(
@@ -95,8 +91,8 @@ async fn a_problem_json_404_is_classified_as_not_found_with_its_code_and_ids() {
     )
     .await;
 
-    assert!(matches!(err, ApiError::ErrorResponse(_)), "{err}");
-    assert_eq!(err.http_status().map(|s| s.as_u16()), Some(404));
+    assert!(matches!(err, Error::Problem(_)), "{err}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
     assert!(err.is_not_found());
     assert!(!err.is_rate_limited());
     assert!(!err.is_transient());
@@ -112,7 +108,7 @@ async fn a_problem_json_404_is_classified_as_not_found_with_its_code_and_ids() {
     assert_eq!(err.request_id(), Some("req-7f3a"));
     assert_eq!(err.retry_after(), None);
     assert_eq!(
-        err.summary().to_string(),
+        err.to_string(),
         "404 Not Found resource_not_found: no run with id run_1 \
          (trace id 4bf92f3577b34da6a3ce929d0e0e4736)"
     );
@@ -131,7 +127,7 @@ async fn a_429_is_rate_limited_and_transient_with_the_servers_delay() {
     )
     .await;
 
-    assert_eq!(err.http_status().map(|s| s.as_u16()), Some(429));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
     assert!(err.is_rate_limited());
     assert!(err.is_transient(), "429 without a retryable member");
     assert!(!err.is_not_found());
@@ -139,7 +135,7 @@ async fn a_429_is_rate_limited_and_transient_with_the_servers_delay() {
     assert_eq!(err.trace_id(), Some("trace-from-header"));
     assert_eq!(err.error_code(), None);
     assert_eq!(
-        err.summary().to_string(),
+        err.to_string(),
         "429 Too Many Requests: Too many requests (trace id trace-from-header)"
     );
     assert_one_clean_line(&err);
@@ -197,8 +193,8 @@ async fn an_html_502_from_a_proxy_keeps_its_status_and_is_a_problem_with_an_exce
     .await;
 
     // get_run documents 500 only; a 502 still arrives as a problem with its status and headers.
-    assert!(matches!(err, ApiError::ErrorResponse(_)), "{err}");
-    assert_eq!(err.http_status().map(|s| s.as_u16()), Some(502));
+    assert!(matches!(err, Error::Problem(_)), "{err}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(502));
     assert!(err.is_transient());
     assert_eq!(err.request_id(), Some("lb-1234"));
     let detail = err.problem().and_then(|p| p.detail.as_deref()).unwrap();
@@ -207,9 +203,9 @@ async fn an_html_502_from_a_proxy_keeps_its_status_and_is_a_problem_with_an_exce
         detail.contains("<title>502 Bad Gateway</title>"),
         "{detail}"
     );
-    let summary = err.summary().to_string();
-    assert!(summary.starts_with("502 Bad Gateway: "), "{summary}");
-    assert!(summary.ends_with("(request id lb-1234)"), "{summary}");
+    let line = err.to_string();
+    assert!(line.starts_with("502 Bad Gateway: "), "{line}");
+    assert!(line.ends_with("(request id lb-1234)"), "{line}");
     assert_one_clean_line(&err);
 }
 
@@ -221,7 +217,7 @@ async fn an_html_500_on_a_documented_status_is_a_problem_at_once() {
         ResponseTemplate::new(500).set_body_string("<h1>Internal Server Error</h1>"),
     )
     .await;
-    assert!(matches!(err, ApiError::ErrorResponse(_)), "{err}");
+    assert!(matches!(err, Error::Problem(_)), "{err}");
     assert!(
         err.message()
             .unwrap()
@@ -241,7 +237,7 @@ async fn a_legacy_error_body_is_a_problem_with_only_its_message() {
     )
     .await;
 
-    assert_eq!(err.http_status().map(|s| s.as_u16()), Some(403));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(403));
     assert_eq!(err.message(), Some("at capacity"));
     assert_eq!(
         err.problem().and_then(|p| p.error.as_deref()),
@@ -255,7 +251,7 @@ async fn a_legacy_error_body_is_a_problem_with_only_its_message() {
     assert_eq!(err.running_agents(), Some(5));
     assert_eq!(err.warp_error_code(), Some("AT_CLOUD_AGENT_CAPACITY"));
     assert_eq!(
-        err.summary().to_string(),
+        err.to_string(),
         "403 Forbidden AT_CLOUD_AGENT_CAPACITY: at capacity (the team is at its cloud agent \
          capacity with 5 runs running: it frees up when one of them ends)"
     );
@@ -272,19 +268,22 @@ async fn a_refused_connection_is_a_transient_transport_error_without_status() {
 
     let err = client.get_run().run_id("run_1").send().await.unwrap_err();
 
-    assert!(matches!(err, ApiError::CommunicationError(_)), "{err}");
-    assert_eq!(err.http_status(), None);
+    assert!(
+        matches!(err, Error::Connection(ref e) if e.is_connect()),
+        "{err}"
+    );
+    assert_eq!(err.status(), None);
     assert_eq!(err.problem(), None);
     assert_eq!(err.response_headers(), None);
     assert_eq!(err.retry_after(), None);
     assert!(err.is_transient());
     assert!(!err.is_not_found());
-    let summary = err.summary().to_string();
+    let line = err.to_string();
     assert!(
-        summary.starts_with("could not connect to 127.0.0.1:1: "),
-        "the host it tried: {summary}"
+        line.starts_with("could not connect to 127.0.0.1:1: "),
+        "the host it tried: {line}"
     );
-    assert!(!summary.contains("/api/v1"), "paths stay out: {summary}");
+    assert!(!line.contains("/api/v1"), "paths stay out: {line}");
     assert_one_clean_line(&err);
 }
 
@@ -297,10 +296,10 @@ async fn an_invalid_request_is_neither_transient_nor_an_answer() {
         .send()
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::InvalidRequest(_)), "{err}");
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err}");
     assert!(!err.is_transient());
-    assert_eq!(err.http_status(), None);
-    assert!(err.summary().to_string().starts_with("invalid request: "));
+    assert_eq!(err.status(), None);
+    assert!(err.to_string().starts_with("invalid request: "));
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
@@ -358,14 +357,10 @@ async fn foreign_error_payloads_decode_with_their_status_and_code() {
 
         match &err {
             // Including the docs example that repeats members: the last value of each wins.
-            ApiError::ErrorResponse(_) => decoded += 1,
+            Error::Problem(_) => decoded += 1,
             other => panic!("{name}: {other}"),
         }
-        assert_eq!(
-            err.http_status().map(|s| s.as_u16()),
-            Some(status),
-            "{name}"
-        );
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{name}");
         assert_eq!(
             err.problem().and_then(|p| p.error.clone()),
             json["error"].as_str().map(str::to_owned),
@@ -433,8 +428,8 @@ async fn a_failed_call_displays_as_one_line_and_keeps_the_details_reachable() {
         assert!(!text.contains("headers"), "{text}");
         assert!(!text.contains(API_KEY), "{text}");
     }
-    assert_eq!(debug, format!("ErrorResponse({line})"));
-    assert_eq!(err.http_status().map(|s| s.as_u16()), Some(400));
+    assert_eq!(debug, format!("Problem({line})"));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
     assert!(err.response_headers().unwrap().contains_key("set-cookie"));
     assert_eq!(
         err.problem().unwrap().title.as_deref(),

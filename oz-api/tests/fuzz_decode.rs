@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use oz_api::types;
-use oz_api::{ApiError, ApiErrorExt, ResponseValue};
+use oz_api::{Error, ResponseValue};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use reqwest::StatusCode;
@@ -522,9 +522,9 @@ fn headers(pairs: &[(&'static str, Option<String>)]) -> HeaderMap {
     map
 }
 
-/// Every question [`ApiErrorExt`] answers, asked of `err`; checks the answers are coherent.
-fn classify(err: &ApiError, status: StatusCode) {
-    assert_eq!(err.http_status(), Some(status));
+/// Every question [`Error`]'s methods answer, asked of `err`; checks the answers are coherent.
+fn classify(err: &Error, status: StatusCode) {
+    assert_eq!(err.status(), Some(status));
     assert_eq!(
         err.is_rate_limited(),
         status == StatusCode::TOO_MANY_REQUESTS
@@ -547,10 +547,10 @@ fn classify(err: &ApiError, status: StatusCode) {
         err.problem(),
         err.response_headers(),
     );
-    let summary = err.summary().to_string();
+    let line = err.to_string();
     // One line, without terminal escapes or other control characters from the server.
-    assert!(!summary.chars().any(char::is_control), "{summary:?}");
-    let _ = (err.to_string(), format!("{err:?}"));
+    assert!(!line.chars().any(char::is_control), "{line:?}");
+    let _ = format!("{err:?}");
 }
 
 proptest! {
@@ -585,13 +585,13 @@ proptest! {
         body[member] = replacement;
         let problem: types::Error = serde_json::from_value(body).unwrap_or_default();
 
-        let err = ApiError::ErrorResponse(ResponseValue::new(problem, status, headers.clone()));
+        let err = Error::Problem(ResponseValue::new(problem, status, headers.clone()));
         classify(&err, status);
 
         let mut answer = http::Response::new(reqwest::Body::from("undocumented"));
         *answer.status_mut() = status;
         *answer.headers_mut() = headers;
-        let err = ApiError::UnexpectedResponse(reqwest::Response::from(answer));
+        let err = Error::UnexpectedResponse(reqwest::Response::from(answer));
         classify(&err, status);
     }
 }
@@ -612,7 +612,7 @@ proptest! {
     #![proptest_config(config(48))]
 
     /// Any error status with any body, served by a real server: the client always returns an
-    /// error answer with that status, and its summary is one bounded line.
+    /// error answer with that status, and its Display is one bounded line.
     #[test]
     fn any_error_answer_from_a_server_keeps_its_status(
         status in 400u16..600,
@@ -650,11 +650,11 @@ proptest! {
                 .unwrap();
             client.get_run().run_id("run_1").send().await.unwrap_err()
         });
-        prop_assert!(matches!(err, ApiError::ErrorResponse(_)), "{err}");
+        prop_assert!(matches!(err, Error::Problem(_)), "{err}");
         classify(&err, status);
-        let summary = err.summary().to_string();
+        let line = err.to_string();
         // Status, code, a message of at most the body excerpt, and a trace id.
-        prop_assert!(summary.chars().count() < 1200, "{}", summary);
+        prop_assert!(line.chars().count() < 1200, "{}", line);
     }
 }
 

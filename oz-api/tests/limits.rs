@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{API_KEY, run_json};
-use oz_api::{ApiErrorExt, Config, ConfigError};
+use oz_api::{Config, ConfigError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use wiremock::matchers::{method, path};
@@ -84,10 +84,7 @@ async fn an_endless_success_body_fails_at_the_limit_with_a_clear_error() {
 
     let err = client.get_run().run_id("run_1").send().await.unwrap_err();
 
-    assert!(
-        matches!(err, oz_api::Error::ResponseBodyError(_)),
-        "{err:?}"
-    );
+    assert!(matches!(err, oz_api::Error::ResponseBody(_)), "{err:?}");
     let line = err.to_string();
     assert!(
         line.contains(
@@ -239,7 +236,7 @@ async fn a_create_answered_over_the_limit_says_the_run_was_created() {
         let err = client.create_run().body(request).send().await.unwrap_err();
 
         assert!(
-            matches!(err, oz_api::Error::ResponseBodyError(_)),
+            matches!(err, oz_api::Error::ResponseBody(_)),
             "{how}: {err:?}"
         );
         let line = err.to_string();

@@ -168,7 +168,7 @@ async fn refused_connections_are_retried_even_for_create_run() {
         .unwrap_err();
 
     assert!(
-        matches!(err, oz_api::Error::CommunicationError(ref e) if e.is_connect()),
+        matches!(err, oz_api::Error::Connection(ref e) if e.is_connect()),
         "{err}"
     );
     let attempts = logs.attempts("create_run");

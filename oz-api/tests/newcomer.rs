@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{API_KEY, CLOSED_PORT_BASE_URL, error_json};
 use oz_api::types::RunAgentRequest;
-use oz_api::{ApiError, ApiErrorExt, Config, ConfigError};
+use oz_api::{Config, ConfigError, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wiremock::matchers::method;
@@ -96,7 +96,7 @@ async fn a_create_cut_off_before_its_answer_says_the_run_may_exist_and_how_to_fi
         1,
         "a create is never sent twice"
     );
-    assert!(matches!(err, ApiError::CommunicationError(_)), "{err:?}");
+    assert!(matches!(err, Error::Connection(_)), "{err:?}");
     assert_eq!(err.unknown_outcome(), Some("create_run"));
     let line = err.to_string();
     assert!(
@@ -106,7 +106,7 @@ async fn a_create_cut_off_before_its_answer_says_the_run_may_exist_and_how_to_fi
         "{line}"
     );
     assert_one_line("Display", &line);
-    assert_eq!(format!("{err:?}"), format!("CommunicationError({line})"));
+    assert_eq!(format!("{err:?}"), format!("Connection({line})"));
 }
 
 #[tokio::test]
@@ -122,7 +122,7 @@ async fn a_create_whose_answer_breaks_off_says_the_run_was_created() {
         .unwrap_err();
 
     assert_eq!(requests.load(Ordering::SeqCst), 1);
-    assert!(matches!(err, ApiError::ResponseBodyError(_)), "{err:?}");
+    assert!(matches!(err, Error::ResponseBody(_)), "{err:?}");
     assert_eq!(err.unknown_outcome(), Some("create_run"));
     let line = err.to_string();
     assert!(
@@ -200,7 +200,7 @@ async fn a_connection_error_names_the_host_and_port_it_tried_never_the_path() {
         "{line}"
     );
     assert!(!line.contains("/api") && !line.contains("cursor"), "{line}");
-    assert_eq!(format!("{err:?}"), format!("CommunicationError({line})"));
+    assert_eq!(format!("{err:?}"), format!("Connection({line})"));
 }
 
 #[tokio::test]
@@ -224,7 +224,7 @@ async fn every_error_answer_debugs_as_its_variant_and_one_line() {
     let debug = format!("{err:?}");
     assert_eq!(
         debug,
-        "ErrorResponse(404 Not Found resource_not_found: Run not found (test) \
+        "Problem(404 Not Found resource_not_found: Run not found (test) \
          (trace id 4bf92f3577b34da6a3ce929d0e0e4736))"
     );
     // The details stay reachable.
@@ -234,17 +234,17 @@ async fn every_error_answer_debugs_as_its_variant_and_one_line() {
     );
     assert!(err.response_headers().unwrap().contains_key("set-cookie"));
 
-    let invalid: ApiError = oz_api::Error::InvalidRequest("run_id is required".to_owned());
+    let invalid = Error::InvalidRequest("run_id is required".to_owned());
     assert_eq!(
         format!("{invalid:?}"),
         "InvalidRequest(invalid request: run_id is required)"
     );
-    let payload: ApiError = oz_api::Error::InvalidResponsePayload(
+    let payload = Error::Decode(
         bytes::Bytes::from_static(b"{\"run_id\": 7}"),
         serde_json::from_str::<String>("7").unwrap_err(),
     );
-    assert_one_line("InvalidResponsePayload", &format!("{payload:?}"));
-    assert!(format!("{payload:?}").starts_with("InvalidResponsePayload(the answer (13 bytes)"));
+    assert_one_line("Decode", &format!("{payload:?}"));
+    assert!(format!("{payload:?}").starts_with("Decode(the answer (13 bytes)"));
 }
 
 #[test]

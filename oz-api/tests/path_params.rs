@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 
-use oz_api::{ApiError, Client, types};
+use oz_api::{Client, Error, types};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -22,7 +22,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// The values a path parameter may not take.
 const ESCAPING: [&str; 3] = ["", ".", ".."];
 
-type Sent = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send>>;
+type Sent = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 /// Calls one operation with every required parameter set; path parameters take `path(name)`,
 /// `name` being the builder method that sets it.
 type Call = fn(&Client, &dyn Fn(&str) -> String) -> Sent;
@@ -31,7 +31,7 @@ fn body<T: DeserializeOwned>(value: Value) -> T {
     serde_json::from_value(value).expect("a valid request body")
 }
 
-fn sent<T>(future: impl Future<Output = Result<T, ApiError>> + Send + 'static) -> Sent {
+fn sent<T>(future: impl Future<Output = Result<T, Error>> + Send + 'static) -> Sent {
     Box::pin(async move { future.await.map(drop) })
 }
 
@@ -438,7 +438,7 @@ async fn every_path_parameter_refuses_empty_dot_and_dot_dot_before_any_io() {
                     "{operation}: the table sets other path parameters than openapi.json lists"
                 );
                 match outcome {
-                    Err(ApiError::InvalidRequest(reason)) => {
+                    Err(Error::InvalidRequest(reason)) => {
                         assert!(
                             reason.starts_with(&format!("{parameter} is {bad:?}")),
                             "{operation} with {parameter} = {bad:?}: {reason}"

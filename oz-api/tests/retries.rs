@@ -15,7 +15,6 @@ use std::time::Duration;
 use common::{
     API_KEY, Arrivals, base_url, client, config, error_json, get_run_1, problem, received, run_json,
 };
-use oz_api::ApiErrorExt;
 use oz_api::types::RunAgentRequest;
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -147,7 +146,7 @@ async fn retries_stop_once_max_retries_are_used_up() {
 
     // The last answer is handed back, with its status.
     assert!(
-        matches!(err, oz_api::Error::ErrorResponse(ref r) if r.status() == 503),
+        matches!(err, oz_api::Error::Problem(ref r) if r.status() == 503),
         "{err}"
     );
     assert_eq!(

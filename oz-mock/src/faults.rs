@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::error::ApiError;
 use crate::ops::API_PREFIX;
+use crate::{Shared, lock};
 
 /// What a faulty answer looks like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +153,15 @@ impl FaultRule {
             }
         }
     }
+}
+
+/// Admission of a request by either listener: counts it under its operation id and consumes
+/// the fault rules that match it.
+pub(crate) fn admit(shared: &Shared, operation_id: &str, path: &str, storage: bool) -> Plan {
+    *lock(&shared.request_counts)
+        .entry(operation_id.to_owned())
+        .or_default() += 1;
+    take(&mut lock(&shared.faults), operation_id, path, storage)
 }
 
 /// What the pipeline does to one request.

@@ -1,20 +1,13 @@
 //! Identifiers in the shapes the service uses.
 
-/// A random version-4 UUID string from a seeded generator.
+/// A random version-4 UUID string from a seeded generator (so a seeded simulator hands out the
+/// same ids every time).
 pub(crate) fn uuid(rng: &mut fastrand::Rng) -> String {
-    let hi = rng.u64(..);
-    let lo = rng.u64(..);
-    let time_mid = (hi >> 16) & 0xffff;
-    let version = 0x4000 | (hi & 0x0fff);
-    let variant = 0x8000 | ((lo >> 48) & 0x3fff);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        time_mid,
-        version,
-        variant,
-        lo & 0xffff_ffff_ffff
-    )
+    let bytes = (u128::from(rng.u64(..)) << 64 | u128::from(rng.u64(..))).to_be_bytes();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 /// A 22-character alphanumeric id, the shape of environment ids.
@@ -37,4 +30,19 @@ pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_version_4_and_follow_the_seed() {
+        let id = uuid(&mut fastrand::Rng::with_seed(7));
+        let parsed = uuid::Uuid::parse_str(&id).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(id, uuid(&mut fastrand::Rng::with_seed(7)));
+        assert_ne!(id, uuid(&mut fastrand::Rng::with_seed(8)));
+    }
 }

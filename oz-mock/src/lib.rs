@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod body;
 mod clock;
 mod error;
 mod factory_files;
@@ -296,7 +297,7 @@ impl OzMockBuilder {
         let (stop, stopped) = tokio::sync::watch::channel(server::Stop::No);
         let api_task = tokio::spawn(server::serve(
             api_listener,
-            routes::api_router(shared.clone()),
+            pipeline::api_router(shared.clone()),
             stopped.clone(),
         ));
         let storage_task = tokio::spawn(server::serve(
@@ -395,7 +396,7 @@ impl OzMock {
         if let Some(run_state) = run_state {
             state.force_phase_of(idx, state::Phase::from_run_state(run_state), now);
         }
-        state.runs[idx].id.clone()
+        state.run(idx).id.clone()
     }
 
     /// Moves a run to `state` now and stops its automatic progression, e.g. to test cancelling
@@ -446,6 +447,13 @@ impl OzMock {
             .get(operation_id)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// What the answers of `list_runs` have cost the simulator since it started: pages, runs
+    /// rendered or reused, and the time spent selecting and rendering them. Benchmarks read it
+    /// to tell the simulator's share of a fetch from the transfer and the client's decode.
+    pub fn list_runs_stats(&self) -> ListRunsStats {
+        self.shared.state().render_cache.stats()
     }
 
     /// Request counts of every operation that was called at least once.

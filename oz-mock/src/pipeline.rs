@@ -5,19 +5,20 @@
 
 use std::sync::{Arc, LazyLock};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 
+use crate::body::{self, ParsedBody};
 use crate::error::ApiError;
 use crate::faults::{self, Fault};
 use crate::request_check::{RequestValidator, Violation};
 use crate::request_log::ReceivedRequest;
-use crate::routes::{self, ParsedBody};
-use crate::server::ConnectionKill;
-use crate::{Shared, auth, lock, ops};
+use crate::routes;
+use crate::{Shared, auth, lock, ops, server};
 
 static VALIDATOR: LazyLock<RequestValidator> =
     LazyLock::new(|| RequestValidator::new(ops::document()));
@@ -60,7 +61,7 @@ async fn answer(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    let plan = admit(shared, operation_id, &path, false);
+    let plan = faults::admit(shared, operation_id, &path, false);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
@@ -68,7 +69,7 @@ async fn answer(
     match plan.action {
         None => {}
         Some(Fault::TruncatedBody) => cut_body = true,
-        Some(Fault::ConnectionReset) => return close_connection(kill_switch(&request)).await,
+        Some(Fault::ConnectionReset) => return server::close_connection(&request).await,
         Some(fault) => {
             if let Some(response) = faults::respond(&fault, &path) {
                 return response;
@@ -126,7 +127,7 @@ fn prepare(
     if bytes.is_empty() && !declared.required {
         return Ok(Request::from_parts(parts, Body::empty()));
     }
-    let body = routes::parse_body(&bytes)?;
+    let body = body::parse(&bytes)?;
     VALIDATOR
         .body(&op.id, &body)
         .map_err(|found| invalid(&found, "the body", ""))?;
@@ -158,36 +159,17 @@ fn invalid(found: &[Violation], whole: &str, prefix: &str) -> ApiError {
     ApiError::invalid_request(detail.join("; "))
 }
 
-/// Counts the request and consumes the fault rules that match it.
-pub(crate) fn admit(
-    shared: &Shared,
-    operation_id: &str,
-    path: &str,
-    storage: bool,
-) -> faults::Plan {
-    *lock(&shared.request_counts)
-        .entry(operation_id.to_owned())
-        .or_default() += 1;
-    faults::take(&mut lock(&shared.faults), operation_id, path, storage)
-}
-
-/// The kill switch of the connection a request arrived on.
-pub(crate) fn kill_switch(request: &Request) -> Option<ConnectionKill> {
-    request.extensions().get::<ConnectionKill>().cloned()
-}
-
-/// Closes the connection and never answers.
-pub(crate) async fn close_connection(kill: Option<ConnectionKill>) -> Response {
-    if let Some(kill) = kill {
-        kill.kill();
-    }
-    std::future::pending().await
-}
-
 /// Replaces the placeholder of an [`ApiError`] by its problem body.
 fn render_errors(response: Response, instance: &str) -> Response {
     match response.extensions().get::<ApiError>() {
         Some(error) => error.render(instance),
         None => response,
     }
+}
+
+/// The API listener's router: the routes behind the request pipeline.
+pub(crate) fn api_router(shared: Arc<Shared>) -> Router {
+    routes::router()
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), api))
+        .with_state(shared)
 }

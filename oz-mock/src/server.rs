@@ -25,6 +25,16 @@ impl ConnectionKill {
     }
 }
 
+/// Closes the connection `request` arrived on; the answer never comes.
+pub(crate) fn close_connection<B>(
+    request: &http::Request<B>,
+) -> impl Future<Output = axum::response::Response> + Send + 'static {
+    if let Some(kill) = request.extensions().get::<ConnectionKill>() {
+        kill.kill();
+    }
+    std::future::pending()
+}
+
 /// What the accept loop is told to do once it has started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stop {

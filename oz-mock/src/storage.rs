@@ -26,7 +26,7 @@ use crate::query::Query;
 use crate::signing::SignatureError;
 use crate::state::render::SCREENSHOT_PNG;
 use crate::state::{ArtifactKind, transcript};
-use crate::{Shared, lock, pipeline, request_log};
+use crate::{Shared, lock, request_log, server};
 
 /// One request the storage listener received, from
 /// [`OzMock::storage_requests`](crate::OzMock::storage_requests). Unlike the API's
@@ -115,16 +115,14 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next)
         headers: request_log::header_pairs(request.headers()),
     };
     request_log::keep_last(&mut lock(&shared.storage_log), received);
-    let plan = pipeline::admit(&shared, "storage_download", &path, true);
+    let plan = faults::admit(&shared, "storage_download", &path, true);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
     match plan.action {
         None => next.run(request).await,
         Some(Fault::TruncatedBody) => faults::truncate(next.run(request).await).await,
-        Some(Fault::ConnectionReset) => {
-            pipeline::close_connection(pipeline::kill_switch(&request)).await
-        }
+        Some(Fault::ConnectionReset) => server::close_connection(&request).await,
         Some(fault) => match faults::respond(&fault, &path) {
             Some(response) => response,
             None => next.run(request).await,
@@ -351,7 +349,7 @@ fn object(shared: &Shared, path: &str) -> Option<(&'static str, transcript::Body
     let state = shared.state();
     match kind {
         "transcripts" => {
-            let idx = *state.run_index.get(name.strip_suffix(".json")?)?;
+            let idx = state.find_run(name.strip_suffix(".json")?).ok()?;
             Some(("application/json", state.transcript(idx)))
         }
         "conversations" => {
@@ -360,7 +358,9 @@ fn object(shared: &Shared, path: &str) -> Option<(&'static str, transcript::Body
         }
         "artifacts" => {
             let (uid, _file) = name.split_once('/')?;
-            crate::routes::artifact_object(&state, uid).map(|(kind, bytes)| (kind, bytes.into()))
+            state
+                .artifact_object(uid)
+                .map(|(kind, bytes)| (kind, bytes.into()))
         }
         "screenshots" => {
             let (conversation_id, file) = name.split_once('/')?;
@@ -379,7 +379,7 @@ fn object(shared: &Shared, path: &str) -> Option<(&'static str, transcript::Body
         }
         "handoff" => {
             let (run_id, _attachment) = name.split_once('/')?;
-            state.run_index.get(run_id)?;
+            state.find_run(run_id).ok()?;
             let mut bytes = vec![0x1f, 0x8b, 0x08, 0x00];
             bytes.extend(std::iter::repeat_n(0u8, 4092));
             Some(("application/gzip", bytes.into()))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use oz_mock::{OzMock, Progression, RunState};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use support::{Answer, api, create_run, get_run, http, send};
+use support::{Answer, api, create_run, get, get_run, http, patch, post, send};
 
 async fn seeded() -> OzMock {
     OzMock::builder()
@@ -18,18 +18,6 @@ async fn seeded() -> OzMock {
         .start()
         .await
         .expect("start")
-}
-
-async fn get(client: &reqwest::Client, mock: &OzMock, path: &str) -> Answer {
-    send(api(client, mock, Method::GET, path)).await
-}
-
-async fn post(client: &reqwest::Client, mock: &OzMock, path: &str, body: Value) -> Answer {
-    send(api(client, mock, Method::POST, path).json(&body)).await
-}
-
-async fn patch(client: &reqwest::Client, mock: &OzMock, path: &str, body: Value) -> Answer {
-    send(api(client, mock, Method::PATCH, path).json(&body)).await
 }
 
 /// A 4xx problem with its status, error code and a detail that mentions `names`.
@@ -1477,12 +1465,7 @@ async fn factory_file_schemas_revalidate_with_etags() {
 async fn validation_reports_diagnostics_and_refuses_malformed_bodies() {
     let mock = OzMock::start().await.expect("start");
     let client = http();
-    let validate = |body: Value| {
-        let request = client
-            .post(format!("{}/factory-files/validate", mock.base_url()))
-            .json(&body);
-        send(request)
-    };
+    let validate = |body: Value| validate_tree(&client, &mock, body);
     let factory = "schema_version: v1alpha1\nname: Web App Factory\ncode_forge: GITHUB\nrepositories:\n  - owner: warp-mock\n    repo: web-app\n";
     let agent = "---\nname: triage\nagent_type: FOREMAN\nsecrets:\n  - name: LINEAR_TOKEN\n---\nRead the ticket and decide.\n";
     let clean = validate(json!({"files": [
@@ -1587,6 +1570,88 @@ async fn validation_reports_diagnostics_and_refuses_malformed_bodies() {
         StatusCode::BAD_REQUEST,
         "invalid_request",
         "JSON",
+    );
+}
+
+/// Posts a body to the public Factory-file validation.
+async fn validate_tree(client: &reqwest::Client, mock: &OzMock, body: Value) -> Answer {
+    send(
+        client
+            .post(format!("{}/factory-files/validate", mock.base_url()))
+            .json(&body),
+    )
+    .await
+}
+
+/// Path, line, column and code of each diagnostic of a validation answer.
+fn located(answer: &Answer) -> Vec<(&str, u64, u64, &str)> {
+    answer.body["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap_or(""),
+                d["line"].as_u64().unwrap_or(0),
+                d["column"].as_u64().unwrap_or(0),
+                d["code"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
+/// Files that use what the YAML specification allows beyond the everyday block style: anchors,
+/// aliases, merge keys, nested flow collections, tags, several documents (the first that is
+/// not empty is the resource); and a YAML error named by line and column.
+#[tokio::test]
+async fn factory_files_may_use_all_of_yaml() {
+    let mock = OzMock::start().await.expect("start");
+    let client = http();
+    let validate = |files: Value| validate_tree(&client, &mock, json!({ "files": files }));
+    let factory = "# Web App Factory\n---\nschema_version: !!str v1alpha1\nname: Web App Factory\n\
+        code_forge: GITHUB\nrepositories: [{owner: warp-mock, repo: web-app}, {owner: warp-mock, repo: api}]\n\
+        agent_defaults: &defaults\n  secrets:\n    - &token {name: NPM_TOKEN}\n...\n---\nname: ignored\n";
+    let agent =
+        "---\nname: triage\nagent_type: FOREMAN\nsecrets: [{name: LINEAR_TOKEN}]\n---\nDecide.\n";
+    let automation = "base: &base\n  name: intake\n  agent: triage\n<<: *base\ntriggers:\n  - {type: linear, filter: {teams: [Web, Platform]}}\n";
+    let answer = validate(json!([
+        {"path": "factory.yaml", "content": factory},
+        {"path": "agents/triage/agent.md", "content": agent},
+        {"path": "runners/default.yaml", "content": "{name: default, max_concurrent_runs: 4}"},
+    ]))
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["valid"], true, "{:#}", answer.body);
+    assert_eq!(answer.body["schema_version"], "v1alpha1");
+
+    // A merge key brings `name` and `agent`; the leftover `base` is a field no schema knows.
+    let answer = validate(json!([
+        {"path": "factory.yaml", "content": factory},
+        {"path": "agents/triage/agent.md", "content": agent},
+        {"path": "automations/intake.yaml", "content": automation},
+    ]))
+    .await;
+    assert_eq!(
+        located(&answer),
+        [("automations/intake.yaml", 1, 1, "FF_UNKNOWN_FIELD")],
+        "{:#}",
+        answer.body
+    );
+
+    let answer = validate(json!([
+        {"path": "factory.yaml", "content": "name: Web\nrepositories:\n  - {owner: warp-mock, repo: [web-app}\n"},
+        {"path": "agents/triage/agent.md", "content": "---\nname: triage\nsecrets: *unknown\n---\n"},
+    ]))
+    .await;
+    assert_eq!(answer.body["valid"], false);
+    assert_eq!(
+        located(&answer),
+        [
+            ("factory.yaml", 3, 38, "FF_PARSE_ERROR"),
+            ("agents/triage/agent.md", 3, 10, "FF_PARSE_ERROR"),
+        ],
+        "{:#}",
+        answer.body
     );
 }
 

@@ -13,10 +13,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use support::{Answer, api, create_run, get_run, http, send};
 
-fn header<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {
-    answer.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 async fn create(client: &reqwest::Client, mock: &OzMock, prompt: &str) -> Answer {
     send(api(client, mock, Method::POST, "/agent/runs").json(&json!({"prompt": prompt}))).await
 }
@@ -41,8 +37,8 @@ fn assert_out_of_credits(answer: &Answer) {
         "{:?}",
         answer.body
     );
-    assert_eq!(header(answer, "x-warp-error-code"), Some("OUT_OF_CREDITS"));
-    assert_eq!(header(answer, "x-should-retry"), Some("false"));
+    assert_eq!(answer.header("x-warp-error-code"), Some("OUT_OF_CREDITS"));
+    assert_eq!(answer.header("x-should-retry"), Some("false"));
     assert_eq!(answer.content_type(), Some("application/problem+json"));
     let body = &answer.body;
     assert_eq!(body["status"], 429);
@@ -60,10 +56,10 @@ fn assert_out_of_credits(answer: &Answer) {
 fn assert_at_capacity(answer: &Answer, running_agents: u64) {
     assert_eq!(answer.status, StatusCode::FORBIDDEN, "{:?}", answer.body);
     assert_eq!(
-        header(answer, "x-warp-error-code"),
+        answer.header("x-warp-error-code"),
         Some("AT_CLOUD_AGENT_CAPACITY")
     );
-    assert_eq!(header(answer, "x-should-retry"), Some("false"));
+    assert_eq!(answer.header("x-should-retry"), Some("false"));
     let body = &answer.body;
     assert_eq!(body["running_agents"], running_agents, "{body}");
     assert!(body["error"].is_string(), "{body}");
@@ -134,7 +130,7 @@ async fn every_problem_says_in_a_header_whether_to_retry() {
     for (answer, status, should_retry) in answers {
         assert_eq!(answer.status.as_u16(), status, "{:?}", answer.body);
         assert_eq!(
-            header(&answer, "x-should-retry"),
+            answer.header("x-should-retry"),
             should_retry,
             "{status}: {:?}",
             answer.body

@@ -12,8 +12,8 @@ use oz_api::types::{
 };
 use oz_mock::OzMock;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use support::{Answer, api, http, send, spec};
+use serde_json::json;
+use support::{Answer, api, get, http, post, send, spec};
 
 /// A 400 `invalid_request` problem whose detail mentions each of `members`.
 fn assert_refused(answer: &Answer, members: &[&str]) {
@@ -39,20 +39,13 @@ fn assert_refused(answer: &Answer, members: &[&str]) {
     }
 }
 
-async fn post(mock: &OzMock, path: &str, body: Value) -> Answer {
-    send(api(&http(), mock, Method::POST, path).json(&body)).await
-}
-
-async fn get(mock: &OzMock, path: &str) -> Answer {
-    send(api(&http(), mock, Method::GET, path)).await
-}
-
 #[tokio::test]
 async fn a_member_of_the_wrong_type_is_refused_by_its_path() {
     let mock = OzMock::start().await.unwrap();
-    let answer = post(&mock, "/agent/runs", json!({"prompt": 5})).await;
+    let answer = post(&http(), &mock, "/agent/runs", json!({"prompt": 5})).await;
     assert_refused(&answer, &["prompt: 5 is not of type \"string\""]);
     let answer = post(
+        &http(),
         &mock,
         "/agent/runs",
         json!({"prompt": "p", "config": {"idle_timeout_minutes": "ten", "skills": ["a", 3]}}),
@@ -66,13 +59,14 @@ async fn a_member_of_the_wrong_type_is_refused_by_its_path() {
         ],
     );
     let answer = post(
+        &http(),
         &mock,
         "/agent/runs",
         json!({"prompt": "p", "metadata": {"team.name": 4}}),
     )
     .await;
     assert_refused(&answer, &["metadata[\"team.name\"]: 4 is not of type"]);
-    let answer = post(&mock, "/agent/runs", json!(["prompt"])).await;
+    let answer = post(&http(), &mock, "/agent/runs", json!(["prompt"])).await;
     assert_refused(&answer, &["the body: ", "is not of type \"object\""]);
     // Refused before the handler: no run was made.
     assert_eq!(mock.created_run_count(), 0);
@@ -81,9 +75,10 @@ async fn a_member_of_the_wrong_type_is_refused_by_its_path() {
 #[tokio::test]
 async fn a_missing_required_member_is_refused_by_its_path() {
     let mock = OzMock::start().await.unwrap();
-    let answer = post(&mock, "/agent/schedules", json!({"prompt": "p"})).await;
+    let answer = post(&http(), &mock, "/agent/schedules", json!({"prompt": "p"})).await;
     assert_refused(&answer, &["name is required", "cron_schedule is required"]);
     let answer = post(
+        &http(),
         &mock,
         "/agent/runs",
         json!({"prompt": "p", "attachments": [{"file_name": "a.png", "mime_type": "image/png"}]}),
@@ -91,6 +86,7 @@ async fn a_missing_required_member_is_refused_by_its_path() {
     .await;
     assert_refused(&answer, &["attachments[0].data is required"]);
     let answer = post(
+        &http(),
         &mock,
         "/agent/messages",
         json!({"sender_run_id": "r", "to": ["s"], "subject": "s"}),
@@ -104,16 +100,22 @@ async fn an_unknown_enum_value_is_refused_by_its_path() {
     let mock = OzMock::start().await.unwrap();
     let run_id = support::create_run(&http(), &mock, "p").await;
     let answer = post(
+        &http(),
         &mock,
         &format!("/agent/events/{run_id}"),
         json!({"event_type": "run_paused"}),
     )
     .await;
     assert_refused(&answer, &["event_type: \"run_paused\" is not one of"]);
-    let answer = post(&mock, "/agent/runs", json!({"prompt": "p", "mode": "fast"})).await;
-    assert_refused(&answer, &["mode: \"fast\" is not one of"]);
     let answer = post(
+        &http(),
         &mock,
+        "/agent/runs",
+        json!({"prompt": "p", "mode": "fast"}),
+    )
+    .await;
+    assert_refused(&answer, &["mode: \"fast\" is not one of"]);
+    let answer = post(&http(), &mock,
         "/agent/schedules",
         json!({"name": "n", "cron_schedule": "0 * * * *", "prompt": "p", "agent_uid": "not-a-uuid"}),
     )
@@ -124,12 +126,17 @@ async fn an_unknown_enum_value_is_refused_by_its_path() {
 #[tokio::test]
 async fn a_query_parameter_out_of_range_is_refused_by_its_name() {
     let mock = OzMock::start().await.unwrap();
-    let answer = get(&mock, "/agent/runs?limit=501").await;
+    let answer = get(&http(), &mock, "/agent/runs?limit=501").await;
     assert_refused(
         &answer,
         &["query parameter limit: 501 is greater than the maximum of 500"],
     );
-    let answer = get(&mock, "/agent/runs?limit=0&state=SUCCEEDED&state=PAUSED").await;
+    let answer = get(
+        &http(),
+        &mock,
+        "/agent/runs?limit=0&state=SUCCEEDED&state=PAUSED",
+    )
+    .await;
     assert_refused(
         &answer,
         &[
@@ -137,7 +144,12 @@ async fn a_query_parameter_out_of_range_is_refused_by_its_name() {
             "query parameter state[1]: \"PAUSED\" is not one of",
         ],
     );
-    let answer = get(&mock, "/agent/runs?limit=many&created_after=yesterday").await;
+    let answer = get(
+        &http(),
+        &mock,
+        "/agent/runs?limit=many&created_after=yesterday",
+    )
+    .await;
     assert_refused(
         &answer,
         &[
@@ -145,12 +157,17 @@ async fn a_query_parameter_out_of_range_is_refused_by_its_name() {
             "query parameter created_after: \"yesterday\" is not a \"date-time\"",
         ],
     );
-    let answer = get(&mock, "/agent/events").await;
+    let answer = get(&http(), &mock, "/agent/events").await;
     assert_refused(&answer, &["query parameter run_ids is required"]);
-    let answer = get(&mock, "/factory?limit=101").await;
+    let answer = get(&http(), &mock, "/factory?limit=101").await;
     assert_refused(&answer, &["query parameter limit: 101 is greater than"]);
     // Parameters the operation does not declare are ignored, as the service does.
-    let answer = get(&mock, "/agent/runs?limit=5&utm_source=docs&state=QUEUED").await;
+    let answer = get(
+        &http(),
+        &mock,
+        "/agent/runs?limit=5&utm_source=docs&state=QUEUED",
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
 }
 

@@ -22,10 +22,6 @@ async fn transcript_url(client: &reqwest::Client, mock: &OzMock, size: &str) -> 
     .to_owned()
 }
 
-fn header(answer: &Answer, name: header::HeaderName) -> Option<&str> {
-    answer.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 async fn get_range(client: &reqwest::Client, url: &str, range: &str) -> Answer {
     send(client.get(url).header(header::RANGE, range)).await
 }
@@ -38,8 +34,8 @@ async fn single_ranges_get_206_with_their_content_range() {
 
     let whole = send(client.get(&url)).await;
     assert_eq!(whole.status, StatusCode::OK);
-    assert_eq!(header(&whole, header::ACCEPT_RANGES), Some("bytes"));
-    let etag = header(&whole, header::ETAG).expect("an ETag").to_owned();
+    assert_eq!(whole.header(header::ACCEPT_RANGES), Some("bytes"));
+    let etag = whole.header(header::ETAG).expect("an ETag").to_owned();
     assert!(
         etag.starts_with('"') && etag.ends_with('"'),
         "strong: {etag}"
@@ -50,20 +46,20 @@ async fn single_ranges_get_206_with_their_content_range() {
     let from = get_range(&client, &url, "bytes=40000-").await;
     assert_eq!(from.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(
-        header(&from, header::CONTENT_RANGE),
+        from.header(header::CONTENT_RANGE),
         Some(format!("bytes 40000-{}/{len}", len - 1).as_str())
     );
     assert_eq!(
-        header(&from, header::CONTENT_LENGTH),
+        from.header(header::CONTENT_LENGTH),
         Some((len - 40_000).to_string().as_str())
     );
-    assert_eq!(header(&from, header::ETAG), Some(etag.as_str()));
+    assert_eq!(from.header(header::ETAG), Some(etag.as_str()));
     assert_eq!(from.raw, whole.raw[40_000..]);
 
     let span = get_range(&client, &url, "bytes=100-199").await;
     assert_eq!(span.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(
-        header(&span, header::CONTENT_RANGE),
+        span.header(header::CONTENT_RANGE),
         Some(format!("bytes 100-199/{len}").as_str())
     );
     assert_eq!(span.raw, whole.raw[100..200]);
@@ -77,14 +73,14 @@ async fn single_ranges_get_206_with_their_content_range() {
 
     // The same object keeps its ETag.
     let again = send(client.get(&url)).await;
-    assert_eq!(header(&again, header::ETAG), Some(etag.as_str()));
+    assert_eq!(again.header(header::ETAG), Some(etag.as_str()));
 
     // HEAD describes the whole object.
     let head = send(client.head(&url)).await;
     assert_eq!(head.status, StatusCode::OK);
-    assert_eq!(header(&head, header::ETAG), Some(etag.as_str()));
+    assert_eq!(head.header(header::ETAG), Some(etag.as_str()));
     assert_eq!(
-        header(&head, header::CONTENT_LENGTH),
+        head.header(header::CONTENT_LENGTH),
         Some(len.to_string().as_str())
     );
 }
@@ -96,13 +92,13 @@ async fn a_range_past_the_end_is_416_and_unusable_ranges_get_the_whole_object() 
     let url = transcript_url(&client, &mock, "8KB").await;
     let whole = send(client.get(&url)).await;
     let len = whole.raw.len();
-    let etag = header(&whole, header::ETAG).unwrap().to_owned();
+    let etag = whole.header(header::ETAG).unwrap().to_owned();
 
     for range in [format!("bytes={len}-"), format!("bytes={}-", len + 5)] {
         let answer = get_range(&client, &url, &range).await;
         assert_eq!(answer.status, StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
         assert_eq!(
-            header(&answer, header::CONTENT_RANGE),
+            answer.header(header::CONTENT_RANGE),
             Some(format!("bytes */{len}").as_str())
         );
         assert!(answer.raw.is_empty());
@@ -152,13 +148,13 @@ async fn a_streamed_transcript_serves_ranges_without_building_the_whole() {
     let len = 20 * 1024 * 1024;
 
     let head = send(client.head(&url)).await;
-    let etag = header(&head, header::ETAG).expect("an ETag").to_owned();
+    let etag = head.header(header::ETAG).expect("an ETag").to_owned();
     let start = len - 200_000;
     let tail = get_range(&client, &url, &format!("bytes={start}-")).await;
     assert_eq!(tail.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(tail.raw.len(), 200_000);
     assert!(tail.raw.ends_with(b"]}"), "the document's end");
-    assert_eq!(header(&tail, header::ETAG), Some(etag.as_str()));
+    assert_eq!(tail.header(header::ETAG), Some(etag.as_str()));
 
     // Two ranges that meet give the same bytes as one range across them.
     let across = get_range(&client, &url, "bytes=65000-66000").await;
@@ -179,11 +175,11 @@ async fn with_ranges_refused_the_storage_sends_the_whole_object() {
     let url = transcript_url(&client, &mock, "8KB").await;
 
     let whole = send(client.get(&url)).await;
-    assert_eq!(header(&whole, header::ACCEPT_RANGES), None);
-    assert!(header(&whole, header::ETAG).is_some());
+    assert_eq!(whole.header(header::ACCEPT_RANGES), None);
+    assert!(whole.header(header::ETAG).is_some());
     let ranged = get_range(&client, &url, "bytes=100-").await;
     assert_eq!(ranged.status, StatusCode::OK);
-    assert_eq!(header(&ranged, header::CONTENT_RANGE), None);
+    assert_eq!(ranged.header(header::CONTENT_RANGE), None);
     assert_eq!(ranged.raw, whole.raw);
     let past = get_range(&client, &url, "bytes=999999-").await;
     assert_eq!(past.status, StatusCode::OK);

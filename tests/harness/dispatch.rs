@@ -56,7 +56,7 @@ impl Outcome {
 
 /// The outcome of a typed call whose success has a JSON body.
 pub fn from_result<T: Serialize>(
-    result: Result<ResponseValue<T>, oz_api::ApiError>,
+    result: Result<ResponseValue<T>, oz_api::Error>,
 ) -> Result<Outcome, String> {
     match result {
         Ok(value) => {
@@ -71,7 +71,7 @@ pub fn from_result<T: Serialize>(
 
 /// The outcome of a typed call whose success is a redirect (the body is a stream).
 pub fn from_redirect_result(
-    result: Result<ResponseValue<ByteStream>, oz_api::ApiError>,
+    result: Result<ResponseValue<ByteStream>, oz_api::Error>,
 ) -> Result<Outcome, String> {
     match result {
         Ok(value) => Err(format!(
@@ -85,7 +85,7 @@ pub fn from_redirect_result(
 /// The outcome of a typed call that may carry `If-None-Match`, through [`Conditional`]: a
 /// success decodes as usual, a 304 becomes [`Outcome::NotModified`].
 pub fn from_conditional<T: Serialize>(
-    result: Result<ResponseValue<T>, oz_api::ApiError>,
+    result: Result<ResponseValue<T>, oz_api::Error>,
 ) -> Result<Outcome, String> {
     let status = result.as_ref().ok().map(|value| value.status().as_u16());
     match Conditional::from_send(result) {
@@ -104,9 +104,9 @@ pub fn from_conditional<T: Serialize>(
 
 /// The outcome of an SDK error: problem bodies and redirects are outcomes, anything else
 /// (transport, decoding) is a failure described in one line.
-pub fn from_error(err: oz_api::ApiError) -> Result<Outcome, String> {
+pub fn from_error(err: oz_api::Error) -> Result<Outcome, String> {
     match err {
-        oz_api::Error::ErrorResponse(value) => {
+        oz_api::Error::Problem(value) => {
             let status = value.status().as_u16();
             let body = serde_json::to_value(value.into_inner())
                 .map_err(|e| format!("re-encoding the problem body failed: {e}"))?;

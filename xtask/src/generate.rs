@@ -26,9 +26,13 @@ pub const REPLACEMENTS: &[(&str, &str, &str)] = &[(
     "the deepObject `metadata` filter of list_runs must be sent as metadata[key]=value, at most 5 pairs",
 )];
 
-/// The error type of every operation: oz-api's own, with progenitor's variants and a one-line
+/// The error type of every operation: oz-api's own, without a type parameter (every error
+/// answer carries the API's problem body), with variants that say what happened and a one-line
 /// `Display` (progenitor's prints the headers map and the body's `Debug`).
-pub const ERROR_TYPE: &str = "crate::client_error::Error";
+pub const ERROR_TYPE: &str = "crate::error::Error";
+
+/// progenitor's error variants the generated code names, and the names of [`ERROR_TYPE`]'s.
+const ERROR_VARIANTS: &[(&str, &str)] = &[("ErrorResponse", "Problem")];
 
 /// Generates the formatted source of `oz-api/src/generated.rs` from the text of `openapi.json`.
 pub fn generate(spec_text: &str) -> Result<String> {
@@ -128,7 +132,8 @@ fn public_operations_item(spec: &Value) -> syn::Item {
     }
 }
 
-/// Replaces `Error` in progenitor's `pub use progenitor_client::{..}` by [`ERROR_TYPE`].
+/// Replaces `Error` in progenitor's `pub use progenitor_client::{..}` by [`ERROR_TYPE`], and
+/// speaks its vocabulary: `Error<types::Error>` is `Error`, variants go by their own names.
 fn use_own_error_type(file: &mut syn::File) -> Result<()> {
     let is_error =
         |tree: &syn::UseTree| matches!(tree, syn::UseTree::Name(name) if name.ident == "Error");
@@ -158,7 +163,28 @@ fn use_own_error_type(file: &mut syn::File) -> Result<()> {
     // A success body decoded by progenitor comes with progenitor's error type; `?` converts
     // the other places, a match arm that returns it as is needs the conversion spelt out.
     ConvertDecodeErrors.visit_file_mut(file);
+    OwnErrorVocabulary.visit_file_mut(file);
     Ok(())
+}
+
+struct OwnErrorVocabulary;
+
+impl syn::visit_mut::VisitMut for OwnErrorVocabulary {
+    fn visit_path_mut(&mut self, path: &mut syn::Path) {
+        let mut segments = path.segments.iter_mut();
+        if let Some(first) = segments.next()
+            && first.ident == "Error"
+            && path.leading_colon.is_none()
+        {
+            first.arguments = syn::PathArguments::None;
+            if let Some(variant) = segments.next()
+                && let Some((_, own)) = ERROR_VARIANTS.iter().find(|(p, _)| variant.ident == p)
+            {
+                variant.ident = syn::Ident::new(own, variant.ident.span());
+            }
+        }
+        syn::visit_mut::visit_path_mut(self, path);
+    }
 }
 
 struct ConvertDecodeErrors;

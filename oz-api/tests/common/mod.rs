@@ -34,7 +34,7 @@ pub fn client(server: &MockServer) -> Client {
 /// `get_run("run_1")` through the SDK: the call most tests make.
 pub async fn get_run_1(
     client: &Client,
-) -> Result<oz_api::ResponseValue<oz_api::types::RunItem>, oz_api::ApiError> {
+) -> Result<oz_api::ResponseValue<oz_api::types::RunItem>, oz_api::Error> {
     client.get_run().run_id("run_1").send().await
 }
 
@@ -106,9 +106,9 @@ impl Respond for Stamped {
 
 /// The problem body of a documented error answer, as JSON (so tests do not depend on which of
 /// its members the generated type makes optional).
-pub fn problem(err: oz_api::ApiError) -> Value {
+pub fn problem(err: oz_api::Error) -> Value {
     match err {
-        oz_api::Error::ErrorResponse(response) => {
+        oz_api::Error::Problem(response) => {
             serde_json::to_value(response.into_inner()).expect("problem bodies serialise")
         }
         other => panic!("expected a documented error answer, got {other}"),

@@ -1,10 +1,9 @@
 //! Factory files: the schema documents the service publishes (`v1alpha1`) and the validation of
 //! a Factory tree sent as paths and contents. Neither needs tenant state, so both are public.
 //!
-//! Files are read by extension: `.json` (or content starting with `{`) as JSON, `agent.md` as
-//! Markdown whose front matter between `---` lines holds the agent's fields (the Markdown below
-//! is its `prompt`), anything else with the YAML subset of [`yaml`] (no YAML library is a
-//! dependency of the simulator).
+//! Files are read by extension: `.json` as JSON, `agent.md` as Markdown whose front matter
+//! between `---` lines holds the agent's fields (the Markdown below is its `prompt`), anything
+//! else as YAML 1.2 with [`yaml`] (the `saphyr` parser, with the position of every node).
 
 pub(crate) mod schemas;
 pub(crate) mod validate;

@@ -2,7 +2,11 @@
 //! for the keywords they use. The documents refer to each other by relative `$id`
 //! (`common.schema.json#/$defs/secretRef`), as the service's bundle does.
 
-use serde_json::{Map, Value, json};
+use std::sync::LazyLock;
+
+#[cfg(test)]
+use serde_json::json;
+use serde_json::{Map, Value};
 
 /// The only schema version the simulator describes.
 pub(crate) const CURRENT_VERSION: &str = "v1alpha1";
@@ -10,304 +14,52 @@ pub(crate) const CURRENT_VERSION: &str = "v1alpha1";
 /// Every supported version, sorted.
 pub(crate) const VERSIONS: [&str; 1] = [CURRENT_VERSION];
 
+#[cfg(test)]
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// The documents of `v1alpha1` as the service publishes them, by file name (which is also each
+/// document's `$id`).
+const V1ALPHA1: [(&str, &str); 6] = [
+    (
+        "common.schema.json",
+        include_str!("v1alpha1/common.schema.json"),
+    ),
+    (
+        "factory.schema.json",
+        include_str!("v1alpha1/factory.schema.json"),
+    ),
+    (
+        "agent.schema.json",
+        include_str!("v1alpha1/agent.schema.json"),
+    ),
+    (
+        "automation.schema.json",
+        include_str!("v1alpha1/automation.schema.json"),
+    ),
+    (
+        "runner.schema.json",
+        include_str!("v1alpha1/runner.schema.json"),
+    ),
+    (
+        "scorer.schema.json",
+        include_str!("v1alpha1/scorer.schema.json"),
+    ),
+];
+
+static BUNDLE: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+    V1ALPHA1
+        .iter()
+        .map(|(name, text)| {
+            let document = serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("the embedded {name} is not JSON: {e}"));
+            ((*name).to_owned(), document)
+        })
+        .collect()
+});
 
 /// The documents of a version, keyed by file name (which is also each document's `$id`).
 pub(crate) fn bundle(version: &str) -> Option<Map<String, Value>> {
-    if version != CURRENT_VERSION {
-        return None;
-    }
-    let documents = [
-        ("common.schema.json", common()),
-        ("factory.schema.json", factory()),
-        ("agent.schema.json", agent()),
-        ("automation.schema.json", automation()),
-        ("runner.schema.json", runner()),
-        ("scorer.schema.json", scorer()),
-    ];
-    Some(
-        documents
-            .into_iter()
-            .map(|(name, doc)| (name.to_owned(), doc))
-            .collect(),
-    )
-}
-
-fn document(id: &str, title: &str, description: &str, body: Value) -> Value {
-    let mut doc = json!({
-        "$schema": DRAFT,
-        "$id": id,
-        "title": title,
-        "description": description,
-    });
-    if let (Some(doc), Value::Object(body)) = (doc.as_object_mut(), body) {
-        doc.extend(body);
-    }
-    doc
-}
-
-fn common() -> Value {
-    document(
-        "common.schema.json",
-        "Shared definitions",
-        "Definitions shared by the Factory file schemas.",
-        json!({"$defs": {
-            "name": {"type": "string", "minLength": 1, "description": "A non-empty name."},
-            "secretRef": {
-                "type": "object",
-                "description": "Reference to a managed secret by name.",
-                "required": ["name"],
-                "additionalProperties": false,
-                "properties": {"name": {"$ref": "#/$defs/name"}},
-            },
-            "secrets": {"type": "array", "items": {"$ref": "#/$defs/secretRef"}},
-            "mcpServer": {
-                "type": "object",
-                "description": "An MCP server: a Warp-managed one (warp_id), a command or a URL.",
-                "additionalProperties": false,
-                "properties": {
-                    "warp_id": {"type": "string"},
-                    "command": {"type": "string"},
-                    "args": {"type": "array", "items": {"type": "string"}},
-                    "env": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "url": {"type": "string"},
-                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-            },
-            "mcpServers": {"type": "object", "additionalProperties": {"$ref": "#/$defs/mcpServer"}},
-            "harness": {
-                "type": "object",
-                "additionalProperties": false,
-                "properties": {
-                    "type": {"enum": ["oz", "claude", "gemini", "codex"]},
-                    "model_id": {"type": "string"},
-                    "reasoning_level": {"type": "string"},
-                },
-            },
-            "credentialStrategy": {"enum": ["CREATOR", "EXECUTOR"]},
-        }}),
-    )
-}
-
-fn factory() -> Value {
-    let repository = json!({
-        "type": "object",
-        "required": ["owner", "repo"],
-        "additionalProperties": false,
-        "properties": {
-            "owner": {"$ref": "common.schema.json#/$defs/name"},
-            "repo": {"$ref": "common.schema.json#/$defs/name"},
-            "code_forge": {"enum": ["GITHUB", "GITLAB", "AZURE_DEVOPS"]},
-            "provider_metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-    });
-    let reply_settings = json!({
-        "type": "object",
-        "additionalProperties": false,
-        "properties": {"auto_respond_to_thread_replies": {"type": "boolean"}},
-    });
-    let integration = json!({
-        "type": "object",
-        "required": ["type"],
-        "additionalProperties": false,
-        "properties": {
-            "type": {"enum": ["jira", "linear", "microsoft-teams", "slack"]},
-            "jira": {"type": "object", "additionalProperties": false, "required": ["project_keys"],
-                     "properties": {"project_keys": {"type": "array", "items": {"type": "string"}}}},
-            "linear": {"type": "object", "additionalProperties": false, "required": ["team_ids"],
-                       "properties": {"team_ids": {"type": "array", "items": {"type": "string"}}}},
-            "slack": reply_settings,
-            "microsoft-teams": reply_settings,
-        },
-    });
-    document(
-        "factory.schema.json",
-        "Factory",
-        "factory.yaml: a factory's identity, repositories and defaults.",
-        json!({
-            "type": "object",
-            "required": ["name"],
-            "additionalProperties": false,
-            "properties": {
-                "schema_version": {"enum": VERSIONS},
-                "name": {"$ref": "common.schema.json#/$defs/name"},
-                "alias": {"type": "string"},
-                "description": {"type": "string"},
-                "code_forge": {"enum": ["GITHUB", "GITLAB", "AZURE_DEVOPS", "NONE"]},
-                "repositories": {"type": "array", "items": repository},
-                "credential_strategy": {"$ref": "common.schema.json#/$defs/credentialStrategy"},
-                "default_model": {"type": "string"},
-                "default_environment": {"type": "string"},
-                "agent_defaults": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "properties": {
-                        "default_runner_uid": {"type": "string"},
-                        "worker_host": {"type": "string"},
-                        "secrets": {"$ref": "common.schema.json#/$defs/secrets"},
-                        "mcp_servers": {"$ref": "common.schema.json#/$defs/mcpServers"},
-                        "harness": {"$ref": "common.schema.json#/$defs/harness"},
-                        "harness_auth_secrets": {
-                            "type": "object",
-                            "additionalProperties": false,
-                            "properties": {
-                                "claude_auth_secret_name": {"type": "string"},
-                                "codex_auth_secret_name": {"type": "string"},
-                            },
-                        },
-                    },
-                },
-                "scorer_defaults": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "properties": {
-                        "default_runner_uid": {"type": "string"},
-                        "secrets": {"$ref": "common.schema.json#/$defs/secrets"},
-                        "mcp_servers": {"$ref": "common.schema.json#/$defs/mcpServers"},
-                    },
-                },
-                "scoring": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "properties": {"default_model": {"type": "string"}},
-                },
-                "integrations": {"type": "array", "items": integration},
-                "self_improvement": {
-                    "type": "object",
-                    "required": ["reviewer_type"],
-                    "additionalProperties": false,
-                    "properties": {
-                        "reviewer_type": {"enum": ["none", "admins", "team", "custom"]},
-                        "failed_run_threshold": {"type": "integer", "minimum": 1, "maximum": 50},
-                        "reviewer_emails": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
-            },
-        }),
-    )
-}
-
-fn agent() -> Value {
-    document(
-        "agent.schema.json",
-        "Agent",
-        "The front matter of agents/<name>/agent.md (the Markdown below it is the prompt), or \
-         agents/<name>/agent.yaml.",
-        json!({
-            "type": "object",
-            "required": ["name"],
-            "additionalProperties": false,
-            "properties": {
-                "name": {"$ref": "common.schema.json#/$defs/name"},
-                "description": {"type": "string"},
-                "agent_type": {"enum": ["FOREMAN", "TRIAGE", "SPEC", "IMPLEMENT", "REVIEW", "VERIFY", "CUSTOM"]},
-                "prompt": {"type": "string"},
-                "model": {"type": "string"},
-                "harness": {"$ref": "common.schema.json#/$defs/harness"},
-                "environment": {"type": "string"},
-                "runner": {"type": "string"},
-                "worker_host": {"type": "string"},
-                "credential_strategy": {"$ref": "common.schema.json#/$defs/credentialStrategy"},
-                "secrets": {"$ref": "common.schema.json#/$defs/secrets"},
-                "skills": {"type": "array", "items": {"type": "string"}},
-                "mcp_servers": {"$ref": "common.schema.json#/$defs/mcpServers"},
-            },
-        }),
-    )
-}
-
-fn automation() -> Value {
-    document(
-        "automation.schema.json",
-        "Automation",
-        "automations/<name>.yaml: when the factory starts an agent on its own.",
-        json!({
-            "type": "object",
-            "required": ["name", "agent", "triggers"],
-            "additionalProperties": false,
-            "properties": {
-                "name": {"$ref": "common.schema.json#/$defs/name"},
-                "agent": {"$ref": "common.schema.json#/$defs/name"},
-                "enabled": {"type": "boolean"},
-                "prompt": {"type": "string"},
-                "triggers": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["type"],
-                        "additionalProperties": false,
-                        "properties": {
-                            "type": {"enum": ["linear", "jira", "slack", "github", "schedule"]},
-                            "cron": {"type": "string"},
-                            "filter": {
-                                "type": "object",
-                                "additionalProperties": false,
-                                "properties": {
-                                    "teams": {"type": "array", "items": {"type": "string"}},
-                                    "projects": {"type": "array", "items": {"type": "string"}},
-                                    "labels": {"type": "array", "items": {"type": "string"}},
-                                    "channels": {"type": "array", "items": {"type": "string"}},
-                                },
-                            },
-                        },
-                    },
-                },
-            },
-        }),
-    )
-}
-
-fn runner() -> Value {
-    document(
-        "runner.schema.json",
-        "Runner",
-        "runners/<name>.yaml: where the factory's agents execute.",
-        json!({
-            "type": "object",
-            "required": ["name"],
-            "additionalProperties": false,
-            "properties": {
-                "name": {"$ref": "common.schema.json#/$defs/name"},
-                "worker_host": {"type": "string"},
-                "environment": {"type": "string"},
-                "max_concurrent_runs": {"type": "integer", "minimum": 1, "maximum": 100},
-            },
-        }),
-    )
-}
-
-fn scorer() -> Value {
-    document(
-        "scorer.schema.json",
-        "Scorer",
-        "scorers/<name>.yaml: how the runs of an agent are judged.",
-        json!({
-            "type": "object",
-            "required": ["name", "agent"],
-            "additionalProperties": false,
-            "properties": {
-                "name": {"$ref": "common.schema.json#/$defs/name"},
-                "agent": {"$ref": "common.schema.json#/$defs/name"},
-                "model": {"type": "string"},
-                "prompt": {"type": "string"},
-                "criteria": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["name"],
-                        "additionalProperties": false,
-                        "properties": {
-                            "name": {"$ref": "common.schema.json#/$defs/name"},
-                            "description": {"type": "string"},
-                            "weight": {"type": "number", "minimum": 0, "maximum": 1},
-                        },
-                    },
-                },
-            },
-        }),
-    )
+    (version == CURRENT_VERSION).then(|| BUNDLE.clone())
 }
 
 /// Keywords the checker understands; annotations (`title`, `description`, ...) are ignored.

@@ -132,8 +132,9 @@ impl Parsed {
 /// Where each JSON pointer of a parsed file starts (line, column).
 type Positions = HashMap<String, (usize, usize)>;
 
-/// Parses one file by its extension: JSON, the YAML subset of [`yaml`], or Markdown with YAML
-/// front matter (`---` lines around it) for `agent.md`.
+/// Parses one file by its extension: `.json` as JSON, `agent.md` as Markdown with YAML front
+/// matter (`---` lines around it), anything else as YAML (which takes JSON text too, with
+/// positions).
 fn parse_file(path: &str, content: &str) -> Result<(Value, Positions), Vec<yaml::ParseError>> {
     if path.ends_with(".md") {
         let mut lines = content.lines();
@@ -165,7 +166,7 @@ fn parse_file(path: &str, content: &str) -> Result<(Value, Positions), Vec<yaml:
         }
         return Ok((value, doc.positions));
     }
-    if path.ends_with(".json") || content.trim_start().starts_with('{') {
+    if path.ends_with(".json") {
         return serde_json::from_str(content)
             .map(|v| (v, HashMap::new()))
             .map_err(|e| {

@@ -1,27 +1,40 @@
-//! A small subset of YAML, enough for Factory files, parsed into JSON values with the source
-//! position of every key and list item.
+//! YAML 1.2 Factory files as JSON values, with the source position of every key and item.
 //!
-//! Understood:
+//! The events and their positions come from `saphyr-parser`, plain scalars are resolved by the
+//! core schema with `saphyr` (`null`/`~`/empty, `true`/`false`, integers, floats, otherwise
+//! text; quoted scalars are always text). This module only turns the events into a
+//! [`serde_json::Value`] and records where each JSON pointer starts, so every diagnostic can
+//! name a line and a column. Everything the YAML specification allows is accepted: block and
+//! flow collections at any nesting, anchors and aliases, tags, block scalars, comments, and
+//! the `<<` merge key of YAML 1.1 (which YAML 1.2 dropped but Factory authors copy from
+//! Kubernetes and CI files).
 //!
-//! - block mappings (`key: value`, nested by indentation with spaces) and block sequences
-//!   (`- item`, including `- key: value` items and sequences at the indentation of their key);
-//! - scalars: plain (`null`/`~`/empty, `true`/`false`, integers, decimals, otherwise text),
-//!   `"double-quoted"` (escapes `\" \\ \n \t \/`) and `'single-quoted'` (`''` for `'`);
-//! - flow collections of scalars: `[a, "b", 3]`, `{key: value, other: 2}`, `[]`, `{}`;
-//! - block scalars `|` and `>` with the chomping indicators `-` and `+`;
-//! - comments (`#` at the start of a line or after a space), a leading `---` and a final `...`.
+//! **Several documents.** A Factory file describes one resource. A file that is a stream of
+//! several documents is read the way a decoder that takes the first document does (such as
+//! Go's `yaml.Unmarshal`, which the service is expected to use; its behaviour with several
+//! documents is not documented): the resource is the first document that is not empty, the
+//! others must parse but are otherwise ignored. Empty documents (a lone `---`, comments only)
+//! are skipped, so a file may start with a `---` header and end with `...`.
 //!
-//! Refused with a clear message (code `FF_PARSE_ERROR`): tabs in indentation, anchors, aliases
-//! and tags (`&`, `*`, `!`), nested flow collections, several documents, and plain values
-//! containing `: ` (quote them). A repeated key is `FF_DUPLICATE_KEY`.
+//! Refused, with the position (code `FF_PARSE_ERROR`): what is not YAML (the parser's
+//! message), mapping keys that are collections (JSON has text keys only), aliases of unknown
+//! anchors, alias expansion past [`MAX_ALIAS_NODES`] and nesting deeper than [`MAX_DEPTH`]. A
+//! repeated key is `FF_DUPLICATE_KEY` at the repetition.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use saphyr::Scalar;
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Tag};
 use serde_json::{Map, Number, Value};
 
 /// Deepest nesting of mappings and sequences accepted (as deep as serde_json goes), so that a
 /// hostile file cannot exhaust the stack.
 const MAX_DEPTH: usize = 128;
+
+/// Most nodes that aliases may copy in one file, so that a few nested anchors cannot expand
+/// into billions of nodes.
+const MAX_ALIAS_NODES: usize = 100_000;
 
 /// A parsed document and the position (line, column; both 1-based) of each JSON pointer.
 #[derive(Debug)]
@@ -39,617 +52,318 @@ pub(crate) struct ParseError {
     pub(crate) message: String,
 }
 
-struct Line<'a> {
-    /// 1-based line number in the file.
-    no: usize,
-    raw: &'a str,
-    indent: usize,
-    /// The content after the indentation, without a trailing comment or spaces.
-    text: String,
-    tab_in_indent: bool,
-}
-
 /// Parses `source`; its first line is line `first_line` of the file (front matter).
 pub(crate) fn parse(source: &str, first_line: usize) -> Result<Document, Vec<ParseError>> {
-    let lines = source
-        .lines()
-        .enumerate()
-        .map(|(i, raw)| {
-            let indent = raw.len() - raw.trim_start_matches(' ').len();
-            let rest = &raw[indent..];
-            Line {
-                no: first_line + i,
-                raw,
-                indent,
-                tab_in_indent: rest.starts_with('\t'),
-                text: strip_comment(rest).trim_end().to_owned(),
-            }
-        })
-        .collect();
-    let mut parser = Parser {
-        lines,
-        pos: 0,
-        depth: 0,
-        positions: HashMap::new(),
-        errors: Vec::new(),
+    let mut builder = Builder {
+        first_line,
+        ..Builder::default()
     };
-    parser.skip_document_start();
-    let value = match parser.block(0, "") {
-        Ok(value) => value,
-        Err(e) => return Err(vec![e]),
-    };
-    if let Err(e) = parser.expect_end() {
-        return Err(vec![e]);
-    }
-    if !parser.errors.is_empty() {
-        return Err(parser.errors);
-    }
-    Ok(Document {
-        value,
-        positions: parser.positions,
-    })
-}
-
-/// The text before a `#` that starts a comment (outside quotes, at the start or after a space).
-fn strip_comment(text: &str) -> &str {
-    let mut quote: Option<char> = None;
-    let mut previous = ' ';
-    for (i, c) in text.char_indices() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None if c == '#' && previous.is_whitespace() => return &text[..i],
-            None => {}
+    for event in Parser::new_from_str(source) {
+        let result = match event {
+            Ok((event, span)) => builder.event(event, span.start),
+            Err(e) => Err(builder.scan_error(&e)),
+        };
+        if let Err(e) = result {
+            return Err(vec![e]);
         }
-        previous = c;
     }
-    text
+    if !builder.errors.is_empty() {
+        return Err(builder.errors);
+    }
+    Ok(builder.document.unwrap_or(Document {
+        value: Value::Null,
+        positions: HashMap::new(),
+    }))
 }
 
-fn escape_pointer(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+/// A collection being read, with the pointer and anchor of the node it becomes.
+struct Frame {
+    pointer: String,
+    anchor: usize,
+    collection: Collection,
 }
 
-fn is_sequence_item(text: &str) -> bool {
-    text == "-" || text.starts_with("- ")
+enum Collection {
+    Sequence(Vec<Value>),
+    Mapping {
+        map: Map<String, Value>,
+        /// The key read and waiting for its value: text, position, and whether it is `<<`.
+        key: Option<(String, (usize, usize), bool)>,
+        /// Mappings named by `<<`, whose keys fill in those the mapping does not set.
+        merged: Vec<Map<String, Value>>,
+    },
 }
 
-struct Parser<'a> {
-    lines: Vec<Line<'a>>,
-    pos: usize,
-    depth: usize,
+#[derive(Default)]
+struct Builder {
+    first_line: usize,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Value>,
+    alias_budget: usize,
+    /// Positions of the document being read.
     positions: HashMap<String, (usize, usize)>,
+    /// The first document that is not empty.
+    document: Option<Document>,
     errors: Vec<ParseError>,
 }
 
-impl Parser<'_> {
-    fn error(line: usize, column: usize, message: impl Into<String>) -> ParseError {
+impl Builder {
+    fn position(&self, mark: Marker) -> (usize, usize) {
+        (mark.line() + self.first_line - 1, mark.col() + 1)
+    }
+
+    fn error_at(&self, mark: Marker, code: &'static str, message: String) -> ParseError {
+        let (line, column) = self.position(mark);
         ParseError {
             line,
             column,
-            code: "FF_PARSE_ERROR",
-            message: message.into(),
+            code,
+            message,
         }
     }
 
-    fn skip_document_start(&mut self) {
-        if let Some(i) = self.next_index()
-            && self.lines[i].indent == 0
-            && self.lines[i].text == "---"
-        {
-            self.pos = i + 1;
-        }
-    }
-
-    /// Index of the next line with content.
-    fn next_index(&self) -> Option<usize> {
-        (self.pos..self.lines.len()).find(|&i| !self.lines[i].text.is_empty())
-    }
-
-    /// The next line with content, refusing tab indentation; `None` at the end of the
-    /// document.
-    fn peek(&mut self) -> Result<Option<usize>, ParseError> {
-        let Some(i) = self.next_index() else {
-            self.pos = self.lines.len();
-            return Ok(None);
+    /// The parser's message, with a hint where the usual cause is known.
+    fn scan_error(&self, e: &ScanError) -> ParseError {
+        let info = e.info();
+        let hint = if info.contains("tab") {
+            " (YAML indents with spaces, not tabs)"
+        } else if info.contains("mapping values are not allowed") {
+            " (check the indentation, or quote a value that contains `: `)"
+        } else if info.contains("did not find expected") {
+            " (check the indentation)"
+        } else {
+            ""
         };
-        self.pos = i;
-        let line = &self.lines[i];
-        if line.tab_in_indent {
-            return Err(Self::error(
-                line.no,
-                line.indent + 1,
-                "tabs are not allowed in indentation; indent with spaces",
+        self.error_at(*e.marker(), "FF_PARSE_ERROR", format!("{info}{hint}"))
+    }
+
+    fn event(&mut self, event: Event<'_>, mark: Marker) -> Result<(), ParseError> {
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => Ok(()),
+            Event::DocumentStart(_) => {
+                self.positions.clear();
+                self.anchors.clear();
+                Ok(())
+            }
+            Event::DocumentEnd => Ok(()),
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = scalar(text, style, tag.as_ref());
+                self.node(value, anchor, mark)
+            }
+            Event::Alias(id) => {
+                let Some(value) = self.anchors.get(&id) else {
+                    return Err(self.error_at(
+                        mark,
+                        "FF_PARSE_ERROR",
+                        "the alias names no anchor before it".into(),
+                    ));
+                };
+                let size = nodes(value);
+                if self.alias_budget + size > MAX_ALIAS_NODES {
+                    return Err(self.error_at(
+                        mark,
+                        "FF_PARSE_ERROR",
+                        format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+                    ));
+                }
+                self.alias_budget += size;
+                let value = value.clone();
+                self.node(value, 0, mark)
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.open(Collection::Sequence(Vec::new()), anchor, mark)
+            }
+            Event::MappingStart(anchor, _) => self.open(
+                Collection::Mapping {
+                    map: Map::new(),
+                    key: None,
+                    merged: Vec::new(),
+                },
+                anchor,
+                mark,
+            ),
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = self.stack.pop().expect("the parser balances collections");
+                let value = match frame.collection {
+                    Collection::Sequence(items) => Value::Array(items),
+                    Collection::Mapping {
+                        mut map, merged, ..
+                    } => {
+                        for other in merged {
+                            for (k, v) in other {
+                                map.entry(k).or_insert(v);
+                            }
+                        }
+                        Value::Object(map)
+                    }
+                };
+                self.finish(value, frame.anchor)
+            }
+        }
+    }
+
+    /// The pointer of a node that starts now, and whether it is a mapping key.
+    fn child_pointer(&self) -> (String, bool) {
+        match self.stack.last() {
+            None => (String::new(), false),
+            Some(frame) => match &frame.collection {
+                Collection::Sequence(items) => {
+                    (format!("{}/{}", frame.pointer, items.len()), false)
+                }
+                Collection::Mapping { key: None, .. } => (frame.pointer.clone(), true),
+                Collection::Mapping {
+                    key: Some((key, ..)),
+                    ..
+                } => (
+                    format!(
+                        "{}/{}",
+                        frame.pointer,
+                        key.replace('~', "~0").replace('/', "~1")
+                    ),
+                    false,
+                ),
+            },
+        }
+    }
+
+    fn open(
+        &mut self,
+        collection: Collection,
+        anchor: usize,
+        mark: Marker,
+    ) -> Result<(), ParseError> {
+        let (pointer, is_key) = self.child_pointer();
+        if is_key {
+            return Err(self.error_at(
+                mark,
+                "FF_PARSE_ERROR",
+                "a mapping key must be a scalar (JSON keys are text)".into(),
             ));
         }
-        // A document marker ends every node; `expect_end` looks at it.
-        if line.indent == 0 && (line.text == "---" || line.text == "...") {
-            return Ok(None);
-        }
-        Ok(Some(i))
-    }
-
-    fn expect_end(&mut self) -> Result<(), ParseError> {
-        let Some(i) = self.next_index() else {
-            return Ok(());
-        };
-        let line = &self.lines[i];
-        if line.indent == 0 && line.text == "..." {
-            self.pos = i + 1;
-            return match self.next_index() {
-                None => Ok(()),
-                Some(j) => Err(self.unexpected(j)),
-            };
-        }
-        if line.indent == 0 && line.text == "---" {
-            return Err(Self::error(
-                line.no,
-                1,
-                "a file holds one YAML document; remove the second `---`",
-            ));
-        }
-        Err(self.unexpected(i))
-    }
-
-    fn unexpected(&self, i: usize) -> ParseError {
-        let line = &self.lines[i];
-        Self::error(
-            line.no,
-            line.indent + 1,
-            format!("unexpected content `{}` (check the indentation)", line.text),
-        )
-    }
-
-    /// A node whose lines are indented at least `min_indent`; absent → null.
-    fn block(&mut self, min_indent: usize, pointer: &str) -> Result<Value, ParseError> {
-        if self.depth >= MAX_DEPTH {
-            let line = self.lines.get(self.pos).map_or(1, |l| l.no);
-            return Err(Self::error(
-                line,
-                1,
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self.error_at(
+                mark,
+                "FF_PARSE_ERROR",
                 format!("nesting deeper than {MAX_DEPTH} levels"),
             ));
         }
-        self.depth += 1;
-        let node = self.node(min_indent, pointer);
-        self.depth -= 1;
-        node
+        let position = self.position(mark);
+        self.positions.entry(pointer.clone()).or_insert(position);
+        self.stack.push(Frame {
+            pointer,
+            anchor,
+            collection,
+        });
+        Ok(())
     }
 
-    fn node(&mut self, min_indent: usize, pointer: &str) -> Result<Value, ParseError> {
-        let Some(i) = self.peek()? else {
-            return Ok(Value::Null);
-        };
-        let indent = self.lines[i].indent;
-        if indent < min_indent {
-            return Ok(Value::Null);
-        }
-        let text = self.lines[i].text.clone();
-        if is_sequence_item(&text) {
-            self.sequence(indent, pointer)
-        } else if key_split(&text).is_some() {
-            self.mapping(indent, pointer)
-        } else {
-            let no = self.lines[i].no;
-            self.pos = i + 1;
-            if text.starts_with('|') || text.starts_with('>') {
-                return self.block_scalar(&text, indent.saturating_sub(1), no, indent + 1);
-            }
-            inline(&text, no, indent + 1)
-        }
-    }
-
-    fn mapping(&mut self, indent: usize, pointer: &str) -> Result<Value, ParseError> {
-        let mut map = Map::new();
-        while let Some(i) = self.peek()? {
-            let line = &self.lines[i];
-            if line.indent < indent {
-                break;
-            }
-            if line.indent > indent {
-                return Err(Self::error(
-                    line.no,
-                    line.indent + 1,
-                    "unexpected indentation",
-                ));
-            }
-            if is_sequence_item(&line.text) {
-                return Err(Self::error(
-                    line.no,
-                    line.indent + 1,
-                    "a list item where a `key: value` was expected",
-                ));
-            }
-            let (no, text) = (line.no, line.text.clone());
-            let Some((key, rest, rest_offset)) = key_split(&text) else {
-                return Err(Self::error(
-                    no,
-                    indent + 1,
-                    format!("expected `key: value`, got `{text}`"),
-                ));
-            };
-            let key = parse_key(&key, no, indent + 1)?;
-            let child = format!("{pointer}/{}", escape_pointer(&key));
-            self.pos = i + 1;
-            let value = if rest.is_empty() {
-                match self.peek()? {
-                    Some(j) if self.lines[j].indent > indent => self.block(indent + 1, &child)?,
-                    Some(j)
-                        if self.lines[j].indent == indent
-                            && is_sequence_item(&self.lines[j].text) =>
-                    {
-                        self.sequence(indent, &child)?
-                    }
-                    _ => Value::Null,
-                }
-            } else if rest.starts_with('|') || rest.starts_with('>') {
-                self.block_scalar(&rest, indent, no, indent + rest_offset + 1)?
-            } else {
-                inline(&rest, no, indent + rest_offset + 1)?
-            };
-            if map.contains_key(&key) {
-                self.errors.push(ParseError {
-                    line: no,
-                    column: indent + 1,
-                    code: "FF_DUPLICATE_KEY",
-                    message: format!("`{key}` is given more than once"),
-                });
-                continue;
-            }
-            self.positions.insert(child, (no, indent + 1));
-            map.insert(key, value);
-        }
-        Ok(Value::Object(map))
-    }
-
-    fn sequence(&mut self, indent: usize, pointer: &str) -> Result<Value, ParseError> {
-        let mut items = Vec::new();
-        while let Some(i) = self.peek()? {
-            let line = &self.lines[i];
-            if line.indent < indent || !is_sequence_item(&line.text) {
-                if line.indent > indent {
-                    return Err(Self::error(
-                        line.no,
-                        line.indent + 1,
-                        "unexpected indentation",
+    /// A scalar or an alias: a key, or a value placed at once.
+    fn node(&mut self, value: Value, anchor: usize, mark: Marker) -> Result<(), ParseError> {
+        let (pointer, is_key) = self.child_pointer();
+        let position = self.position(mark);
+        if is_key {
+            let merge = value.as_str() == Some("<<");
+            let key = match value {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                Value::Object(_) | Value::Array(_) => {
+                    return Err(self.error_at(
+                        mark,
+                        "FF_PARSE_ERROR",
+                        "a mapping key must be a scalar (JSON keys are text)".into(),
                     ));
                 }
-                break;
-            }
-            if line.indent > indent {
-                return Err(Self::error(
-                    line.no,
-                    line.indent + 1,
-                    "unexpected indentation",
-                ));
-            }
-            let no = line.no;
-            let after_dash = &line.text[1..];
-            let item_text = after_dash.trim_start();
-            let offset = 1 + after_dash.len() - item_text.len();
-            let item_text = item_text.to_owned();
-            let child = format!("{pointer}/{}", items.len());
-            self.positions.insert(child.clone(), (no, indent + 1));
-            let value = if item_text.is_empty() {
-                self.pos = i + 1;
-                self.block(indent + 1, &child)?
-            } else if is_sequence_item(&item_text) || key_split(&item_text).is_some() {
-                // `- key: value`: the item is a node that starts on this line, indented to
-                // where its text starts.
-                self.lines[i].indent = indent + offset;
-                self.lines[i].text = item_text;
-                self.block(indent + offset, &child)?
-            } else {
-                self.pos = i + 1;
-                if item_text.starts_with('|') || item_text.starts_with('>') {
-                    self.block_scalar(&item_text, indent, no, indent + offset + 1)?
-                } else {
-                    inline(&item_text, no, indent + offset + 1)?
-                }
+                other => other.to_string(),
             };
-            items.push(value);
+            if let Some(Frame {
+                pointer,
+                collection: Collection::Mapping { key: slot, .. },
+                ..
+            }) = self.stack.last_mut()
+            {
+                let child = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                self.positions.entry(child).or_insert(position);
+                *slot = Some((key, position, merge));
+            }
+            return Ok(());
         }
-        Ok(Value::Array(items))
+        self.positions.entry(pointer).or_insert(position);
+        self.finish(value, anchor)
     }
 
-    /// `|` or `>` (with `-` or `+`): the following lines indented deeper than `parent_indent`.
-    fn block_scalar(
-        &mut self,
-        header: &str,
-        parent_indent: usize,
-        no: usize,
-        column: usize,
-    ) -> Result<Value, ParseError> {
-        let folded = header.starts_with('>');
-        let chomp = match &header[1..] {
-            "" => ' ',
-            "-" => '-',
-            "+" => '+',
-            other => {
-                return Err(Self::error(
-                    no,
-                    column,
-                    format!("unsupported block scalar header `{}{other}`", &header[..1]),
-                ));
-            }
-        };
-        let mut content: Vec<&str> = Vec::new();
-        let mut block_indent = None;
-        let mut end = self.pos;
-        while end < self.lines.len() {
-            let line = &self.lines[end];
-            if line.raw.trim().is_empty() {
-                content.push("");
-                end += 1;
-                continue;
-            }
-            if line.indent <= parent_indent {
-                break;
-            }
-            let indent = *block_indent.get_or_insert(line.indent);
-            if line.indent < indent {
-                break;
-            }
-            content.push(&line.raw[indent..]);
-            end += 1;
+    /// Places a complete node in its parent, or ends the document with it.
+    fn finish(&mut self, value: Value, anchor: usize) -> Result<(), ParseError> {
+        if anchor > 0 {
+            self.anchors.insert(anchor, value.clone());
         }
-        self.pos = end;
-        // Trailing blank lines belong to the scalar only with `+`.
-        let trailing = content.iter().rev().take_while(|l| l.is_empty()).count();
-        let body = &content[..content.len() - trailing];
-        let mut text = if folded {
-            // Lines fold into one with spaces; a blank line stands for a line break.
-            let mut out = String::new();
-            for (k, line) in body.iter().enumerate() {
-                if line.is_empty() {
-                    out.push('\n');
-                } else {
-                    if k > 0 && !body[k - 1].is_empty() {
-                        out.push(' ');
+        let Some(frame) = self.stack.last_mut() else {
+            if self.document.is_none() && !value.is_null() {
+                self.document = Some(Document {
+                    value,
+                    positions: std::mem::take(&mut self.positions),
+                });
+            }
+            return Ok(());
+        };
+        match &mut frame.collection {
+            Collection::Sequence(items) => items.push(value),
+            Collection::Mapping { map, key, merged } => {
+                let (key, (line, column), merge) = key.take().expect("a value follows its key");
+                if merge {
+                    match value {
+                        Value::Object(other) => merged.push(other),
+                        Value::Array(others) if others.iter().all(Value::is_object) => merged
+                            .extend(others.into_iter().filter_map(|v| match v {
+                                Value::Object(m) => Some(m),
+                                _ => None,
+                            })),
+                        _ => {
+                            return Err(ParseError {
+                                line,
+                                column,
+                                code: "FF_PARSE_ERROR",
+                                message: "the merge key `<<` takes a mapping or a list of mappings"
+                                    .into(),
+                            });
+                        }
                     }
-                    out.push_str(line);
+                } else if map.insert(key.clone(), value).is_some() {
+                    self.errors.push(ParseError {
+                        line,
+                        column,
+                        code: "FF_DUPLICATE_KEY",
+                        message: format!("the key {key:?} is given twice"),
+                    });
                 }
             }
-            out
-        } else {
-            body.join("\n")
-        };
-        match chomp {
-            '-' => {}
-            '+' => {
-                text.push('\n');
-                text.push_str(&"\n".repeat(trailing));
-            }
-            _ if !text.is_empty() => text.push('\n'),
-            _ => {}
         }
-        Ok(Value::String(text))
+        Ok(())
     }
 }
 
-/// Splits `key: rest` at the first `:` followed by a space or the end of the text, outside
-/// quotes. Returns the key text, the rest (trimmed) and the byte offset where the rest starts.
-fn key_split(text: &str) -> Option<(String, String, usize)> {
-    if text.starts_with('[') || text.starts_with('{') {
-        return None;
-    }
-    let bytes = text.as_bytes();
-    let mut quote: Option<u8> = None;
-    for (i, &b) in bytes.iter().enumerate() {
-        match quote {
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None if (b == b'"' || b == b'\'') && i == 0 => quote = Some(b),
-            None if b == b':' && (i + 1 == bytes.len() || bytes[i + 1] == b' ') => {
-                let rest = &text[i + 1..];
-                let trimmed = rest.trim_start();
-                let offset = i + 1 + (rest.len() - trimmed.len());
-                return Some((text[..i].trim_end().to_owned(), trimmed.to_owned(), offset));
-            }
-            None => {}
+/// A scalar as JSON, resolved by the YAML 1.2 core schema (quoted scalars stay text). A value
+/// JSON cannot hold (`.inf`, `.nan`) keeps its text.
+fn scalar(text: Cow<'_, str>, style: ScalarStyle, tag: Option<&Cow<'_, Tag>>) -> Value {
+    let original = text.to_string();
+    match Scalar::parse_from_cow_and_metadata(text, style, tag) {
+        Some(Scalar::Null) => Value::Null,
+        Some(Scalar::Boolean(b)) => Value::Bool(b),
+        Some(Scalar::Integer(n)) => Value::Number(n.into()),
+        Some(Scalar::FloatingPoint(f)) => {
+            Number::from_f64(f.into_inner()).map_or(Value::String(original), Value::Number)
         }
-    }
-    None
-}
-
-fn parse_key(key: &str, line: usize, column: usize) -> Result<String, ParseError> {
-    match inline(key, line, column)? {
-        Value::String(s) => Ok(s),
-        Value::Null if key.is_empty() => {
-            Err(Parser::error(line, column, "a key must not be empty"))
-        }
-        Value::Array(_) | Value::Object(_) => {
-            Err(Parser::error(line, column, "keys must be plain text"))
-        }
-        // `1: x` or `true: x`: the key is its text.
-        _ => Ok(key.to_owned()),
+        Some(Scalar::String(s)) => Value::String(s.into_owned()),
+        // A core-schema tag whose text does not fit it (`!!int abc`): keep the text.
+        None => Value::String(original),
     }
 }
 
-/// A scalar or flow collection written on one line.
-fn inline(text: &str, line: usize, column: usize) -> Result<Value, ParseError> {
-    let text = text.trim();
-    let error = |message: String| Parser::error(line, column, message);
-    match text.chars().next() {
-        None => Ok(Value::Null),
-        Some('"') => {
-            let (value, rest) = double_quoted(&text[1..])
-                .ok_or_else(|| error("a double-quoted string is not closed".to_owned()))?;
-            if !rest.trim().is_empty() {
-                return Err(error(format!(
-                    "unexpected `{}` after a quoted string",
-                    rest.trim()
-                )));
-            }
-            Ok(Value::String(value))
-        }
-        Some('\'') => {
-            let (value, rest) = single_quoted(&text[1..])
-                .ok_or_else(|| error("a single-quoted string is not closed".to_owned()))?;
-            if !rest.trim().is_empty() {
-                return Err(error(format!(
-                    "unexpected `{}` after a quoted string",
-                    rest.trim()
-                )));
-            }
-            Ok(Value::String(value))
-        }
-        Some('[') => {
-            let inner = text
-                .strip_suffix(']')
-                .ok_or_else(|| error("a `[` list is not closed on its line".to_owned()))?;
-            flow_items(&inner[1..], line, column)?
-                .into_iter()
-                .map(|item| flow_scalar(&item, line, column))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array)
-        }
-        Some('{') => {
-            let inner = text
-                .strip_suffix('}')
-                .ok_or_else(|| error("a `{` mapping is not closed on its line".to_owned()))?;
-            let mut map = Map::new();
-            for item in flow_items(&inner[1..], line, column)? {
-                let (key, rest, _) = key_split(&item).ok_or_else(|| {
-                    error(format!("expected `key: value` in `{{}}`, got `{item}`"))
-                })?;
-                let key = parse_key(&key, line, column)?;
-                map.insert(key, flow_scalar(&rest, line, column)?);
-            }
-            Ok(Value::Object(map))
-        }
-        Some(c @ ('&' | '*' | '!')) => Err(error(format!(
-            "YAML {} are not supported here",
-            match c {
-                '&' => "anchors",
-                '*' => "aliases",
-                _ => "tags",
-            }
-        ))),
-        Some(c @ ('@' | '`' | '%')) => Err(error(format!("a plain value cannot start with `{c}`"))),
-        Some(_) => {
-            if text.contains(": ") || text.ends_with(':') {
-                return Err(error(format!(
-                    "unexpected `:` in `{text}`; quote the value or start a mapping on its own line"
-                )));
-            }
-            Ok(plain(text))
-        }
-    }
-}
-
-/// A flow item: a scalar, never a nested collection.
-fn flow_scalar(item: &str, line: usize, column: usize) -> Result<Value, ParseError> {
-    if item.starts_with('[') || item.starts_with('{') {
-        return Err(Parser::error(
-            line,
-            column,
-            "nested flow collections are not supported; use block style",
-        ));
-    }
-    inline(item, line, column)
-}
-
-/// The comma-separated items of a flow collection, outside quotes.
-fn flow_items(inner: &str, line: usize, column: usize) -> Result<Vec<String>, ParseError> {
-    let mut items = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    for c in inner.chars() {
-        match quote {
-            Some(q) if c == q => {
-                quote = None;
-                current.push(c);
-            }
-            Some(_) => current.push(c),
-            None if c == '"' || c == '\'' => {
-                quote = Some(c);
-                current.push(c);
-            }
-            None if c == ',' => items.push(std::mem::take(&mut current)),
-            None => current.push(c),
-        }
-    }
-    if quote.is_some() {
-        return Err(Parser::error(line, column, "a quoted string is not closed"));
-    }
-    items.push(current);
-    let items: Vec<String> = items.into_iter().map(|i| i.trim().to_owned()).collect();
-    if items.len() == 1 && items[0].is_empty() {
-        return Ok(Vec::new());
-    }
-    if items.iter().any(String::is_empty) {
-        return Err(Parser::error(
-            line,
-            column,
-            "an empty item in a flow collection",
-        ));
-    }
-    Ok(items)
-}
-
-/// The value of `"...` (after the opening quote) and the text after the closing quote.
-fn double_quoted(text: &str) -> Option<(String, &str)> {
-    let mut out = String::new();
-    let mut chars = text.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &text[i + 1..])),
-            '\\' => match chars.next()?.1 {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                '"' => out.push('"'),
-                '\\' => out.push('\\'),
-                '/' => out.push('/'),
-                other => {
-                    out.push('\\');
-                    out.push(other);
-                }
-            },
-            c => out.push(c),
-        }
-    }
-    None
-}
-
-fn single_quoted(text: &str) -> Option<(String, &str)> {
-    let mut out = String::new();
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == '\'' {
-            if chars.peek().map(|&(_, n)| n) == Some('\'') {
-                chars.next();
-                out.push('\'');
-            } else {
-                return Some((out, &text[i + 1..]));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    None
-}
-
-/// A plain scalar resolved as YAML 1.2's core schema does.
-fn plain(text: &str) -> Value {
-    match text {
-        "null" | "Null" | "NULL" | "~" => Value::Null,
-        "true" | "True" | "TRUE" => Value::Bool(true),
-        "false" | "False" | "FALSE" => Value::Bool(false),
-        _ => {
-            if let Ok(n) = text.parse::<i64>() {
-                return Value::Number(n.into());
-            }
-            let numeric = text
-                .chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
-                && text.chars().any(|c| c.is_ascii_digit());
-            if numeric && let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64) {
-                return Value::Number(n);
-            }
-            Value::String(text.to_owned())
-        }
+/// How many nodes a value holds, for the alias budget.
+fn nodes(value: &Value) -> usize {
+    1 + match value {
+        Value::Array(items) => items.iter().map(nodes).sum(),
+        Value::Object(map) => map.values().map(nodes).sum(),
+        _ => 0,
     }
 }
 
@@ -687,7 +401,7 @@ mod tests {
     fn positions_point_at_keys_and_items() {
         let doc = parse("name: x\nsecrets:\n  - name: A\n  - name: B\n", 10).expect("parses");
         assert_eq!(doc.positions["/name"], (10, 1));
-        assert_eq!(doc.positions["/secrets/1"], (13, 3));
+        assert_eq!(doc.positions["/secrets/1"], (13, 5));
         assert_eq!(doc.positions["/secrets/1/name"], (13, 5));
     }
 
@@ -701,30 +415,83 @@ mod tests {
     }
 
     #[test]
-    fn malformed_documents_name_line_and_column() {
-        let e = error("name: x\n\tbad: 1\n");
-        assert_eq!((e.line, e.column, e.code), (2, 1, "FF_PARSE_ERROR"));
-        let e = error("name: x\n   nested: 1\n");
-        assert_eq!((e.line, e.column), (2, 4));
-        let e = error("name: \"open\n");
-        assert_eq!((e.line, e.column), (1, 7));
-        assert!(error("a: b: c\n").message.contains("quote"));
-        assert!(error("a: &anchor x\n").message.contains("anchors"));
-        assert!(error("a: [[1]]\n").message.contains("nested"));
-        let duplicate = error("a: 1\na: 2\n");
-        assert_eq!((duplicate.line, duplicate.code), (2, "FF_DUPLICATE_KEY"));
-        assert!(
-            error("a: 1\n---\nb: 2\n")
-                .message
-                .contains("one YAML document")
+    fn anchors_aliases_merge_keys_and_nested_flow_collections() {
+        let doc = "defaults: &defaults\n  model: claude\n  secrets: [{name: A}, {name: B}]\n\
+                   agents:\n  - <<: *defaults\n    name: one\n  - <<: [*defaults]\n    model: gpt\n\
+                   matrix: [[1, 2], {a: [3]}]\ntagged: !!str 12\n";
+        assert_eq!(
+            value(doc),
+            json!({
+                "defaults": {"model": "claude", "secrets": [{"name": "A"}, {"name": "B"}]},
+                "agents": [
+                    {"name": "one", "model": "claude", "secrets": [{"name": "A"}, {"name": "B"}]},
+                    {"model": "gpt", "secrets": [{"name": "A"}, {"name": "B"}]},
+                ],
+                "matrix": [[1, 2], {"a": [3]}],
+                "tagged": "12",
+            })
         );
     }
 
     #[test]
-    fn deep_nesting_is_refused_not_a_stack_overflow() {
+    fn the_first_document_that_is_not_empty_is_the_resource() {
+        assert_eq!(
+            value("# header\n---\n---\nname: a\n...\n---\nname: b\n"),
+            json!({"name": "a"})
+        );
+        let doc = parse("---\n---\nname: a\n", 1).expect("parses");
+        assert_eq!(doc.positions["/name"], (3, 1));
+        assert_eq!(value(""), Value::Null);
+        // The documents after the resource must still be YAML.
+        let e = error("name: a\n---\nb: [\n");
+        assert_eq!((e.line, e.code), (4, "FF_PARSE_ERROR"));
+    }
+
+    #[test]
+    fn malformed_documents_name_line_and_column() {
+        let e = error("name: x\n\tbad: 1\n");
+        assert_eq!(
+            (e.line, e.column, e.code),
+            (1, 7, "FF_PARSE_ERROR"),
+            "{e:?}"
+        );
+        assert!(e.message.contains("not tabs"), "{e:?}");
+        let e = error("name: x\n   nested: 1\n");
+        assert_eq!((e.line, e.column), (2, 10), "{e:?}");
+        assert!(e.message.contains("indentation"), "{e:?}");
+        let e = error("name: Web\nrepositories:\n  - owner: a\n   repo: b\n");
+        assert_eq!((e.line, e.column), (4, 4), "{e:?}");
+        let e = error("name: \"open\n");
+        assert_eq!((e.line, e.column), (1, 7), "{e:?}");
+        let e = error("a: *nowhere\n");
+        assert_eq!((e.line, e.column), (1, 4), "{e:?}");
+        assert!(error("{[a]: 1}\n").message.contains("scalar"));
+        assert!(error("<<: 3\n").message.contains("merge"));
+        let duplicate = error("a: 1\na: 2\n");
+        assert_eq!(
+            (duplicate.line, duplicate.column, duplicate.code),
+            (2, 1, "FF_DUPLICATE_KEY")
+        );
+    }
+
+    #[test]
+    fn hostile_files_are_refused_not_a_stack_overflow_or_an_explosion() {
         let deep = "- ".repeat(100_000) + "x\n";
         assert!(error(&deep).message.contains("nesting deeper"));
         let ok = "- ".repeat(20) + "x\n";
         assert!(parse(&ok, 1).is_ok());
+        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (i, name) in ["b", "c", "d", "e", "f", "g"].iter().enumerate() {
+            let previous = if i == 0 {
+                "a"
+            } else {
+                ["b", "c", "d", "e", "f"][i - 1]
+            };
+            laughs += &format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{previous}"); 10].join(", ")
+            );
+        }
+        assert!(error(&laughs).message.contains("expand"));
     }
 }

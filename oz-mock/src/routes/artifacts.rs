@@ -9,7 +9,7 @@ use super::{AppState, json, redirect};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::state::ArtifactKind;
-use crate::state::render::{SCREENSHOT_PNG, file_content, plan_content};
+use crate::state::render::{file_content, plan_content};
 use crate::storage;
 
 pub(crate) async fn get(
@@ -94,18 +94,4 @@ pub(crate) async fn download(
         HeaderValue::from_static("nosniff"),
     );
     Ok(response)
-}
-
-/// Bytes and content type of an artifact's stored object.
-pub(crate) fn artifact_object(
-    state: &crate::state::State,
-    uid: &str,
-) -> Option<(&'static str, Vec<u8>)> {
-    let (run, a) = state.artifact(uid).ok()?;
-    match a.kind {
-        ArtifactKind::Plan => Some(("text/markdown", plan_content(run).into_bytes())),
-        ArtifactKind::File => Some(("text/markdown", file_content(run).into_bytes())),
-        ArtifactKind::Screenshot => Some(("image/png", SCREENSHOT_PNG.to_vec())),
-        ArtifactKind::PullRequest | ArtifactKind::ExternalReference => None,
-    }
 }

@@ -35,7 +35,7 @@ pub(crate) async fn list_agents(
         .collect();
     let last_run = |skill: &str| {
         state
-            .runs
+            .runs()
             .iter()
             .rev()
             .find(|r| r.skill.as_deref().is_some_and(|s| s.ends_with(skill)))
@@ -114,22 +114,11 @@ pub(crate) async fn list_environments(
     Ok(json(json!({"environments": environments})))
 }
 
+/// The model catalog the simulator offers.
+const MODELS: &str = include_str!("models.json");
+
 pub(crate) async fn list_models() -> Response {
-    json(json!({
-        "default_model_id": "auto",
-        "models": [
-            {"id": "auto", "display_name": "Auto", "provider": "UNKNOWN", "vision_supported": true,
-             "description": "Picks a model for each request."},
-            {"id": "claude-4-6-sonnet", "display_name": "Claude Sonnet 4.6", "provider": "ANTHROPIC",
-             "vision_supported": true},
-            {"id": "claude-4-6-opus-high", "display_name": "Claude Opus 4.6", "provider": "ANTHROPIC",
-             "vision_supported": true, "reasoning_level": "high"},
-            {"id": "gpt-5-4-high", "display_name": "GPT-5.4", "provider": "OPENAI",
-             "vision_supported": true, "reasoning_level": "high"},
-            {"id": "gemini-3-pro", "display_name": "Gemini 3 Pro", "provider": "GOOGLE",
-             "vision_supported": true, "disable_reason": "REQUIRES_UPGRADE"},
-        ],
-    }))
+    json(serde_json::from_str(MODELS).expect("models.json is JSON"))
 }
 
 pub(crate) async fn list_workers(axum::extract::State(shared): AppState) -> Response {

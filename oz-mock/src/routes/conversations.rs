@@ -14,9 +14,9 @@ pub(crate) async fn run_conversation(
 ) -> ApiResult<Response> {
     let now = shared.clock.now();
     let mut state = shared.state();
-    let idx = state.find_run(&run_id)?;
-    state.observe(idx, now);
-    let conversation_id = state.runs[idx]
+    let idx = state.observe_run(&run_id, now)?;
+    let conversation_id = state
+        .run(idx)
         .conversation_id
         .clone()
         .ok_or_else(|| ApiError::not_found(format!("run {run_id} has no conversation yet")))?;
@@ -66,7 +66,7 @@ pub(crate) async fn redirect_to_session(
     let body = match state.run_by_conversation(&conversation_id) {
         Some(idx) => {
             state.observe(idx, now);
-            let run = &state.runs[idx];
+            let run = &state.run(idx);
             match (&run.session_id, run.phase.is_terminal()) {
                 (Some(session), false) => json!({"session_id": session}),
                 _ => json!({}),
@@ -90,7 +90,7 @@ pub(crate) async fn session_redirect(
         .run_by_session(&session_id)
         .and_then(|idx| {
             state.observe(idx, now);
-            let run = &state.runs[idx];
+            let run = &state.run(idx);
             let current = run.session_id.as_deref() == Some(session_id.as_str());
             let finished = !current || run.phase.is_terminal();
             finished.then(|| run.conversation_id.clone()).flatten()

@@ -31,8 +31,7 @@ pub(crate) async fn poll(
     let mut state = shared.state();
     let mut runs = Vec::with_capacity(run_ids.len());
     for id in run_ids {
-        let idx = state.find_run(id)?;
-        state.observe(idx, now);
+        let idx = state.observe_run(id, now)?;
         runs.push(idx);
     }
     let start = usize::try_from(since)

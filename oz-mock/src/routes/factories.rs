@@ -76,7 +76,7 @@ pub(crate) async fn create_run(
     let factory = state.find_factory(&uid)?;
     let (idx, ticket_ref) =
         state.create_factory_run(factory, prompt, title, ticket_ref, ticket_url, now)?;
-    let run = &state.runs[idx];
+    let run = &state.run(idx);
     let f = &state.factories[factory];
     Ok(json(json!({
         "run_id": run.id,

@@ -137,8 +137,7 @@ pub(crate) async fn by_run(
     state.find_factory(&factory_uid)?;
     let run_id = required_param(&query, "run_id")?;
     // A read of the run and of its root: a promised task appears once the run left QUEUED.
-    let run = state.find_run(run_id)?;
-    state.observe(run, now);
+    let run = state.observe_run(run_id, now)?;
     let root = state.root_of(run);
     state.observe(root, now);
     let idx = state.task_by_run(&factory_uid, run_id)?;

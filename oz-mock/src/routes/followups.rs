@@ -93,6 +93,6 @@ pub(crate) async fn conversation(
         .run_by_conversation(&conversation_id)
         .ok_or_else(|| ApiError::not_found(format!("conversation {conversation_id} not found")))?;
     let mut v = answer(submit(&mut state, idx, &body, now)?);
-    v["run_id"] = json!(state.runs[idx].id);
+    v["run_id"] = json!(state.run(idx).id);
     Ok(json(v))
 }

@@ -13,9 +13,8 @@ pub(crate) async fn get(
 ) -> ApiResult<Response> {
     let now = shared.clock.now();
     let mut state = shared.state();
-    let idx = state.find_run(&run_id)?;
-    state.observe(idx, now);
-    let run = &state.runs[idx];
+    let idx = state.observe_run(&run_id, now)?;
+    let run = &state.run(idx);
     let conversation_id = run
         .conversation_id
         .as_deref()

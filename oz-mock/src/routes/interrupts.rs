@@ -13,7 +13,7 @@ use crate::state::State;
 /// Accepts an interrupt for a run: 400 for another harness, 409 when the run is not live.
 fn interrupt(state: &mut State, idx: usize, now: chrono::DateTime<chrono::Utc>) -> ApiResult<()> {
     state.catch_up(idx, now);
-    let run = &state.runs[idx];
+    let run = &state.run(idx);
     if !run.on_warp_harness() {
         return Err(ApiError::unsupported_for(format!(
             "run {} runs on the {} harness; only runs on Warp's harness can be interrupted \
@@ -45,7 +45,7 @@ pub(crate) async fn run(
     // without a JSON content type.
     Ok(json_with(
         StatusCode::ACCEPTED,
-        json!({"run_id": state.runs[idx].id}),
+        json!({"run_id": state.run(idx).id}),
     ))
 }
 
@@ -61,6 +61,6 @@ pub(crate) async fn conversation(
     interrupt(&mut state, idx, now)?;
     Ok(json_with(
         StatusCode::ACCEPTED,
-        json!({"run_id": state.runs[idx].id}),
+        json!({"run_id": state.run(idx).id}),
     ))
 }

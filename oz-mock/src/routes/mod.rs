@@ -1,7 +1,7 @@
 //! The API's routes, one module per area. Paths and methods come from openapi.json
 //! ([`ops::table`]); [`HANDLERS`] maps each operation id to the code that answers it.
 
-pub(crate) mod artifacts;
+mod artifacts;
 mod catalog;
 mod conversations;
 mod events;
@@ -21,14 +21,12 @@ mod schedules;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
-use bytes::Bytes;
-use serde_json::Value;
 
 use crate::Shared;
+pub(crate) use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::ops;
 #[cfg(test)]
@@ -197,9 +195,10 @@ fn check_handlers(operations: &Operations, handlers: &[Handler]) -> Result<(), S
     }
 }
 
-/// The API router: every operation of openapi.json at its path and method, answered by its
-/// handler in [`HANDLERS`], behind the request pipeline.
-pub(crate) fn api_router(shared: Arc<Shared>) -> Router {
+/// The API's routes: every operation of openapi.json at its path and method, answered by its
+/// handler in [`HANDLERS`]. The request pipeline wraps them
+/// ([`pipeline::api_router`](crate::pipeline::api_router)).
+pub(crate) fn router() -> Router<Arc<Shared>> {
     let mut paths: Vec<(&str, MethodRouter<Arc<Shared>>)> = Vec::new();
     for op in ops::table().iter() {
         // Unanswered operations are caught by `every_operation_has_exactly_one_handler`.
@@ -223,11 +222,6 @@ pub(crate) fn api_router(shared: Arc<Shared>) -> Router {
         .nest(ops::API_PREFIX, api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            shared.clone(),
-            crate::pipeline::api,
-        ))
-        .with_state(shared)
 }
 
 async fn not_found() -> ApiError {
@@ -236,37 +230,6 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
-}
-
-/// The JSON body the request pipeline read and parsed (and, with the `validation` feature,
-/// checked against the operation's request schema).
-#[derive(Clone)]
-pub(crate) struct ParsedBody(pub(crate) Value);
-
-/// A JSON request body as raw JSON; malformed or missing bodies are `invalid_request` problems.
-pub(crate) struct JsonBody(pub(crate) Value);
-
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
-    type Rejection = ApiError;
-
-    async fn from_request(mut request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(ParsedBody(body)) = request.extensions_mut().remove::<ParsedBody>() {
-            return Ok(JsonBody(body));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::invalid_request(format!("could not read the body: {e}")))?;
-        parse_body(&bytes).map(JsonBody)
-    }
-}
-
-/// Parses a JSON request body.
-pub(crate) fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
-    if bytes.is_empty() {
-        return Err(ApiError::invalid_request("a JSON request body is required"));
-    }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
 }
 
 /// A 200 JSON answer.
@@ -291,7 +254,6 @@ pub(crate) fn redirect(location: &str) -> Response {
     }
     response
 }
-pub(crate) use artifacts::artifact_object;
 
 #[cfg(test)]
 mod tests {

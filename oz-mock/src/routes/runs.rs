@@ -57,11 +57,11 @@ pub(crate) async fn create(
     };
     let mut state = shared.state();
     let idx = state.create_run(new_run, now)?;
-    let run_id = &state.runs[idx].id;
+    let run_id = &state.run(idx).id;
     Ok(json(json!({
         "run_id": run_id,
         "task_id": run_id,
-        "state": state.runs[idx].phase.as_str(),
+        "state": state.run(idx).phase.as_str(),
         "at_capacity": false,
     })))
 }
@@ -86,8 +86,7 @@ pub(crate) async fn get(
 ) -> ApiResult<Response> {
     let now = shared.clock.now();
     let mut state = shared.state();
-    let idx = state.find_run(&run_id)?;
-    state.observe(idx, now);
+    let idx = state.observe_run(&run_id, now)?;
     Ok(json(state.run_json(idx, true)))
 }
 
@@ -98,9 +97,8 @@ pub(crate) async fn transcript(
     let now = shared.clock.now();
     {
         let mut state = shared.state();
-        let idx = state.find_run(&run_id)?;
-        state.observe(idx, now);
-        if state.runs[idx].conversation_id.is_none() {
+        let idx = state.observe_run(&run_id, now)?;
+        if state.run(idx).conversation_id.is_none() {
             return Err(ApiError::not_found(format!(
                 "run {run_id} has no transcript yet"
             )));
@@ -127,8 +125,7 @@ pub(crate) async fn timeline(
 ) -> ApiResult<Response> {
     let now = shared.clock.now();
     let mut state = shared.state();
-    let idx = state.find_run(&run_id)?;
-    state.observe(idx, now);
+    let idx = state.observe_run(&run_id, now)?;
     Ok(json(state.timeline_json(idx)))
 }
 
@@ -171,7 +168,7 @@ pub(crate) async fn scores(
                     .push(json!({"scorer_id": scorer_id, "status": "rejected", "error": error}));
             }
             None => {
-                state.runs[idx].scores.push(Value::Object(score.clone()));
+                state.add_score(idx, Value::Object(score.clone()));
                 outcomes.push(json!({"scorer_id": scorer_id, "status": "accepted"}));
             }
         }
@@ -191,9 +188,8 @@ pub(crate) async fn handoff_attachments(
     let now = shared.clock.now();
     let has_snapshot = {
         let mut state = shared.state();
-        let idx = state.find_run(&run_id)?;
-        state.observe(idx, now);
-        let run = &state.runs[idx];
+        let idx = state.observe_run(&run_id, now)?;
+        let run = &state.run(idx);
         run.phase.is_terminal() && !run.seeded
     };
     let attachments = if has_snapshot {

@@ -63,6 +63,18 @@ impl Factory {
     }
 }
 
+/// The configuration of the seeded factories (everything but names, ids and times), by alias;
+/// `creator` is filled in.
+const SEED_SETTINGS: &str = include_str!("seed_factories.json");
+
+/// The seeded settings of the factory `alias`, with its creator.
+fn settings(alias: &str, creator: &Value) -> Value {
+    let all: Value = serde_json::from_str(SEED_SETTINGS).expect("seed_factories.json is JSON");
+    let mut settings = all[alias].clone();
+    settings["creator"] = creator.clone();
+    settings
+}
+
 /// The factories every simulator starts with: a GitHub web factory on Warp's harness and a
 /// GitLab/Azure DevOps platform factory whose agents run on Claude Code.
 pub(crate) fn seeded(
@@ -83,31 +95,7 @@ pub(crate) fn seeded(
         has_avatar: true,
         created_at: now - Duration::days(40),
         updated_at: now - Duration::days(3),
-        settings: json!({
-            "description": "Triages, specs, implements and reviews tickets for the web app.",
-            "code_forge": "GITHUB",
-            "code_forges": ["GITHUB"],
-            "repositories": [
-                {"owner": "warp-mock", "repo": "web-app", "code_forge": "GITHUB"},
-                {"owner": "warp-mock", "repo": "design-system", "code_forge": "GITHUB"},
-            ],
-            "credential_strategy": "EXECUTOR",
-            "agent_defaults": {
-                "default_runner_uid": "",
-                "worker_host": "",
-                "secrets": [{"name": "NPM_TOKEN"}, {"name": "SENTRY_AUTH_TOKEN"}],
-                "mcp_servers": {"linear": {"warp_id": "mcp_linear"}},
-                "harness": {"type": "oz"},
-            },
-            "scorer_defaults": {"secrets": []},
-            "scoring": {"default_model": "claude-4-6-opus-high"},
-            "integrations": [
-                {"type": "linear", "linear": {"team_ids": ["5b1c7e0a-web"]}},
-                {"type": "slack", "slack": {"auto_respond_to_thread_replies": true}},
-            ],
-            "creator": creator,
-            "self_improvement": {"reviewer_type": "admins", "failed_run_threshold": 5},
-        }),
+        settings: settings("web", &creator),
     };
     let platform = Factory {
         uid: ids::short_id(rng),
@@ -121,33 +109,7 @@ pub(crate) fn seeded(
         has_avatar: false,
         created_at: now - Duration::days(12),
         updated_at: now - Duration::hours(20),
-        settings: json!({
-            "description": "Backend and infrastructure work, managed from factory.yaml in GitLab.",
-            "code_forge": "GITLAB",
-            "code_forges": ["GITLAB", "AZURE_DEVOPS"],
-            "repositories": [
-                {"owner": "warp-mock/platform", "repo": "backend", "code_forge": "GITLAB"},
-                {"owner": "warp-mock", "repo": "infra", "code_forge": "AZURE_DEVOPS",
-                 "provider_metadata": {"organization": "warp-mock", "project_id": "3f0c9a1e",
-                                       "repository_id": "b7d2e4f6"}},
-            ],
-            "credential_strategy": "CREATOR",
-            "agent_defaults": {
-                "default_runner_uid": "runner_mock_default",
-                "worker_host": "warp",
-                "secrets": [{"name": "ANTHROPIC_API_KEY"}],
-                "mcp_servers": {},
-                "harness": {"type": "claude", "model_id": "claude-sonnet-4-6"},
-                "harness_auth_secrets": {"claude_auth_secret_name": "ANTHROPIC_API_KEY"},
-            },
-            "scorer_defaults": {},
-            "scoring": {},
-            "integrations": [
-                {"type": "jira", "jira": {"project_keys": ["PLAT"]}},
-                {"type": "microsoft-teams", "microsoft-teams": {"auto_respond_to_thread_replies": false}},
-            ],
-            "creator": creator,
-        }),
+        settings: settings("platform", &creator),
     };
     vec![web, platform]
 }

@@ -133,8 +133,10 @@ pub(crate) struct State {
     pub(crate) progression: Progression,
     pub(crate) transcript_size: usize,
     pub(crate) rng: fastrand::Rng,
-    pub(crate) runs: Vec<Run>,
-    pub(crate) run_index: HashMap<String, usize>,
+    /// Runs in creation order; an index into it is a run's handle. Kept in step with
+    /// `run_index` by the methods of this module only.
+    runs: Vec<Run>,
+    run_index: HashMap<String, usize>,
     pub(crate) created_runs: usize,
     pub(crate) artifact_index: HashMap<String, (usize, usize)>,
     pub(crate) events: Vec<Event>,
@@ -227,6 +229,29 @@ impl State {
             .get(run_id)
             .copied()
             .ok_or_else(|| ApiError::not_found(format!("run {run_id} not found")))
+    }
+
+    /// Finds a run and lets it catch up with its progression, as one read of it: the opening
+    /// of every request that reads a run.
+    pub(crate) fn observe_run(&mut self, run_id: &str, now: DateTime<Utc>) -> ApiResult<usize> {
+        let idx = self.find_run(run_id)?;
+        self.observe(idx, now);
+        Ok(idx)
+    }
+
+    /// The run a handle from [`find_run`](Self::find_run) names.
+    pub(crate) fn run(&self, idx: usize) -> &Run {
+        &self.runs[idx]
+    }
+
+    /// Every run, oldest first.
+    pub(crate) fn runs(&self) -> &[Run] {
+        &self.runs
+    }
+
+    /// Keeps a score reported for a run.
+    pub(crate) fn add_score(&mut self, idx: usize, score: Value) {
+        self.runs[idx].scores.push(score);
     }
 
     pub(crate) fn environment(&self, uid: &str) -> Option<&Environment> {

@@ -86,6 +86,18 @@ pub(crate) const SCREENSHOT_PNG: &[u8] = &[
 ];
 
 impl State {
+    /// Content type and bytes of an artifact's stored object (what storage serves); `None`
+    /// for an unknown artifact or one that has no bytes (a link).
+    pub(crate) fn artifact_object(&self, uid: &str) -> Option<(&'static str, Vec<u8>)> {
+        let (run, a) = self.artifact(uid).ok()?;
+        match a.kind {
+            ArtifactKind::Plan => Some(("text/markdown", plan_content(run).into_bytes())),
+            ArtifactKind::File => Some(("text/markdown", file_content(run).into_bytes())),
+            ArtifactKind::Screenshot => Some(("image/png", SCREENSHOT_PNG.to_vec())),
+            ArtifactKind::PullRequest | ArtifactKind::ExternalReference => None,
+        }
+    }
+
     fn seeded_artifacts(run: &Run) -> Vec<Value> {
         if run.seeded && run.phase == Phase::Succeeded {
             vec![json!({

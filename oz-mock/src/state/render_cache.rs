@@ -69,6 +69,13 @@ pub(crate) struct RenderCache {
     stats: ListRunsStats,
 }
 
+impl RenderCache {
+    /// What the listings have cost so far.
+    pub(crate) fn stats(&self) -> ListRunsStats {
+        self.stats
+    }
+}
+
 struct Entry {
     fingerprint: u64,
     json: Box<str>,
@@ -300,15 +307,6 @@ fn hash_value(value: &Value, h: &mut DefaultHasher) {
                 hash_value(item, h);
             }
         }
-    }
-}
-
-impl crate::OzMock {
-    /// What the answers of `list_runs` have cost the simulator since it started: pages, runs
-    /// rendered or reused, and the time spent selecting and rendering them. Benchmarks read it
-    /// to tell the simulator's share of a fetch from the transfer and the client's decode.
-    pub fn list_runs_stats(&self) -> ListRunsStats {
-        self.shared.state().render_cache.stats
     }
 }
 

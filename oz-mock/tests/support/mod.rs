@@ -32,6 +32,11 @@ impl Answer {
             .and_then(|v| v.to_str().ok())
     }
 
+    /// A header's value, when it is text.
+    pub fn header(&self, name: impl reqwest::header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     pub fn location(&self) -> &str {
         self.headers
             .get(reqwest::header::LOCATION)
@@ -63,6 +68,21 @@ pub fn api(client: &reqwest::Client, mock: &OzMock, method: Method, path: &str) 
     client
         .request(method, format!("{}{path}", mock.base_url()))
         .bearer_auth(mock.api_key())
+}
+
+/// An authenticated GET of `path`.
+pub async fn get(client: &reqwest::Client, mock: &OzMock, path: &str) -> Answer {
+    send(api(client, mock, Method::GET, path)).await
+}
+
+/// An authenticated POST of `body` to `path`.
+pub async fn post(client: &reqwest::Client, mock: &OzMock, path: &str, body: Value) -> Answer {
+    send(api(client, mock, Method::POST, path).json(&body)).await
+}
+
+/// An authenticated PATCH of `body` to `path`.
+pub async fn patch(client: &reqwest::Client, mock: &OzMock, path: &str, body: Value) -> Answer {
+    send(api(client, mock, Method::PATCH, path).json(&body)).await
 }
 
 pub async fn create_run(client: &reqwest::Client, mock: &OzMock, prompt: &str) -> String {
