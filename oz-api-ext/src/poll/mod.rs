@@ -4,13 +4,19 @@
 //! means: the wait is done, it goes on (and whether the round brought news), or it failed. The
 //! [`Poller`] owns the timing: the [delay policy](delay) between two polls, the deadline
 //! (`max_wait`, with [`LAST_POLL_GRACE`] for the poll sent at it), and the [`Clock`] it reads
-//! and sleeps on. [`stream`] drives the two: poll, hand out what the poll found, pause, poll
+//! and sleeps on. [`stream()`](fn@stream) drives the two: poll, hand out what the poll found, pause, poll
 //! again, until the acceptor is done, fails or the deadline passes.
 //!
 //! Every waiter runs on it ([`crate::RunWaitExt`]: `wait_for_run`, `watch_run`,
 //! `run_and_wait`, `followup_and_wait`), the set wait ([`crate::WaitForRunsExt`]) and both
-//! tails ([`crate::EventsExt`], [`crate::MessagesExt`]). Nothing here retries a request: the
-//! client's request hook does.
+//! tails ([`crate::EventsExt`], [`crate::MessagesExt`], through [`crate::tail::Tail`]).
+//! Nothing here retries a request: the client's request hook does.
+//!
+//! A new poller is one more [`Acceptor`] (and, if its pauses mean something new, one more
+//! policy in [`delay`]): a stream's reconnects, for example, are an acceptor whose poll is one
+//! connection that yields what arrives until it drops, answering
+//! [`Verdict::KeepPolling`] to connect again after the policy's pause and
+//! [`Stop::Failed`] when it gives up.
 
 mod clock;
 pub(crate) mod delay;
@@ -304,7 +310,7 @@ enum Next {
     End,
 }
 
-/// What [`stream`] drives.
+/// What [`stream()`](fn@stream) drives.
 struct Running<A: Acceptor> {
     poller: Poller,
     acceptor: A,
