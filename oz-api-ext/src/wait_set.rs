@@ -141,7 +141,6 @@ impl WaitForRuns {
             ancestor_run_id: self.ancestor_run_id,
         };
         EndedRunStream {
-            pending: acceptor.to_read.len(),
             poll: self.poll,
             ended: crate::poll::stream(poller, acceptor),
         }
@@ -160,43 +159,21 @@ impl WaitForRuns {
 /// on for the others; any other error is the stream's last item.
 #[must_use = "streams do nothing unless polled"]
 pub struct EndedRunStream {
-    /// Runs not yielded yet, as an error or a run.
-    pending: usize,
     poll: PollSettings,
     ended: BoxStream<'static, Result<RunItem, WaitError>>,
-}
-
-impl EndedRunStream {
-    /// How many runs of the set the stream has not yielded yet (as a run or as an error item
-    /// about it).
-    pub fn pending(&self) -> usize {
-        self.pending
-    }
 }
 
 impl Stream for EndedRunStream {
     type Item = Result<RunItem, WaitError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let item = this.ended.as_mut().poll_next(cx);
-        if let Poll::Ready(Some(item)) = &item {
-            let about_one_run = match item {
-                Ok(_) => true,
-                Err(err) => matches!(err, WaitError::Api { .. } | WaitError::ForeignRun { .. }),
-            };
-            if about_one_run {
-                this.pending = this.pending.saturating_sub(1);
-            }
-        }
-        item
+        self.get_mut().ended.as_mut().poll_next(cx)
     }
 }
 
 impl fmt::Debug for EndedRunStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EndedRunStream")
-            .field("pending", &self.pending)
             .field("poll", &self.poll)
             .finish_non_exhaustive()
     }

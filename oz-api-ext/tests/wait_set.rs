@@ -436,3 +436,17 @@ async fn grandchildren_and_more_than_a_hundred_children_are_all_reported() {
     assert_eq!(ended_ids, wanted);
     mock.shutdown().await;
 }
+
+#[test]
+fn the_set_wait_is_a_named_stream_that_can_move_to_a_task() {
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let client = oz_api_ext::oz_api::Config::new(support::TEST_KEY)
+        .build()
+        .unwrap();
+    let ended: oz_api_ext::EndedRunStream = client.wait_for_runs(["run_1"]).stream();
+    assert_send_static(&ended);
+    assert!(
+        format!("{ended:?}").starts_with("EndedRunStream"),
+        "{ended:?}"
+    );
+}
