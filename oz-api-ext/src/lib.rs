@@ -18,9 +18,8 @@
 //!   takes `max_items`, `max_pages` and `prefetch`.
 //! - every workflow error ([`WaitError`], [`PaginationError`], [`DownloadError`],
 //!   [`TailError`]) has a variant `Api { operation, source, .. }` for a request that failed,
-//!   reached with `api_error()`,
-//!   then the workflow's own cases (a set wait's listing failing is `WaitError::Listing`, its
-//!   `api_error()` too). `Display` is one line: what the workflow was doing, then its cause's
+//!   reached with `api_error()`, then the workflow's own cases (a set wait's listing failing
+//!   is `WaitError::Listing`, its `api_error()` too). `Display` is one line: what the workflow was doing, then its cause's
 //!   one line (`get_run of run X failed: 404 Not Found resource_not_found: …`); the cause
 //!   stays `source()`. `Debug` is one line too — what `?` in `main` prints — with the details
 //!   behind accessors (`last_run()`, `run_id()`, `api_error()`).
