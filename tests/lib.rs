@@ -6,7 +6,8 @@
 //! - [`spec`]: the operations of `openapi.json` and the validation of fixture bodies against it;
 //! - [`replay`]: a local server that answers with a fixture and checks the SDK's request;
 //! - [`dispatch`] and [`workflows`]: drive a fixture through the typed `oz-api` call and the
-//!   `oz-api-ext` workflow of its operation;
+//!   `oz-api-ext` workflow of its operation; [`dispatch_table`] holds the typed call of every
+//!   operation, generated from `openapi.json` by `cargo xtask regen`;
 //! - [`check`]: replays one fixture and lists what does not conform;
 //! - [`normalise`]: the documented differences allowed between a fixture body and its
 //!   decoded-then-re-encoded value;
@@ -19,6 +20,9 @@
 pub mod check;
 #[path = "harness/dispatch.rs"]
 pub mod dispatch;
+#[path = "harness/dispatch_table.rs"]
+#[rustfmt::skip]
+pub mod dispatch_table;
 #[path = "harness/fixture.rs"]
 pub mod fixture;
 #[path = "harness/normalise.rs"]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use oz_api::time::{AsyncSleep, SharedSleep};
 use oz_api::{Client, types};
 use reqwest::StatusCode;
 use reqwest::header::{
@@ -18,10 +19,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use url::Url;
 
 /// Attempts at a storage request that fails transiently (connection failure, timeout, 429 or
-/// 5xx) before the download gives up.
+/// 5xx) before the download gives up. Between attempts, and before continuing a body that broke
+/// off, the download pauses as the API client does between retries
+/// ([`oz_api::time::backoff`], through the client's [`sleep_impl`](Client::sleep_impl)).
 const STORAGE_ATTEMPTS: u32 = 3;
-/// Pause before the second attempt at a storage request; doubled for each further one.
-const STORAGE_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Times one download continues a body that broke off after it started.
 const MAX_RESUMES: u32 = 3;
 /// Redirects the storage service may answer before the download fails.
@@ -183,8 +184,8 @@ pub struct Progress {
 
 /// A URL whose query string is a secret (a signed, time-limited download URL).
 ///
-/// `Debug` and `Display` show scheme, host, port and path, and replace the query string with
-/// `<redacted>`; [`expose`](Self::expose) gives the full URL.
+/// `Debug` and `Display` show it as [`oz_api::redaction::redact_url`] does, with the query
+/// string replaced by `<redacted>`; [`expose`](Self::expose) gives the full URL.
 ///
 /// ```
 /// use oz_api_ext::RedactedUrl;
@@ -223,16 +224,7 @@ impl From<Url> for RedactedUrl {
 
 impl fmt::Display for RedactedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = &self.0;
-        write!(f, "{}://{}", url.scheme(), url.host_str().unwrap_or(""))?;
-        if let Some(port) = url.port() {
-            write!(f, ":{port}")?;
-        }
-        f.write_str(url.path())?;
-        if url.query().is_some() {
-            f.write_str("?<redacted>")?;
-        }
-        Ok(())
+        f.write_str(&oz_api::redaction::redact_url(self.0.as_str()))
     }
 }
 
@@ -1129,9 +1121,9 @@ impl<'a> Download<'a> {
                         });
                     }
                     resumes = next_resume(resumes, || err)?;
-                    let delay = STORAGE_RETRY_DELAY * 2u32.pow(resumes - 1);
+                    let delay = oz_api::time::backoff(resumes - 1);
                     tracing::debug!(target: "oz_api_ext::download", url = %url, written, resume = resumes, retry_in_ms = delay.as_millis() as u64, "the body broke off, continuing");
-                    tokio::time::sleep(delay).await;
+                    self.client.sleep_impl().sleep(delay).await;
                 }
             }
         }
@@ -1175,7 +1167,7 @@ async fn open(
 ) -> Result<Opened, DownloadError> {
     let mut resolved_again = false;
     loop {
-        match fetch_with_retries(storage, url.clone(), range).await? {
+        match fetch_with_retries(client.sleep_impl(), storage, url.clone(), range).await? {
             Fetched::Body(body) => return Ok(Opened::Body(body)),
             Fetched::Unsatisfiable => return Ok(Opened::Unsatisfiable),
             Fetched::Refused(status, url) if resolved_again => {
@@ -1274,7 +1266,7 @@ fn storage_client() -> Result<reqwest::Client, DownloadError> {
     // store, which the API client met first.
     oz_api::http_client_builder()
         .map_err(|err| DownloadError::Io(std::io::Error::other(err)))?
-        .user_agent(concat!("oz-api-rust/", env!("CARGO_PKG_VERSION")))
+        .user_agent(oz_api::DEFAULT_USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(STORAGE_CONNECT_TIMEOUT)
         .read_timeout(STORAGE_READ_TIMEOUT)
@@ -1286,6 +1278,7 @@ fn storage_client() -> Result<reqwest::Client, DownloadError> {
 /// to send again. A body that breaks off after it started is continued by
 /// [`Download::transfer`], not here.
 async fn fetch_with_retries(
+    sleep: &SharedSleep,
     storage: &reqwest::Client,
     url: RedactedUrl,
     range: Option<&RangeRequest>,
@@ -1296,9 +1289,9 @@ async fn fetch_with_retries(
             Err(err) if attempt < STORAGE_ATTEMPTS && is_transient_storage_error(&err) => err,
             other => return other,
         };
-        let delay = STORAGE_RETRY_DELAY * 2u32.pow(attempt - 1);
+        let delay = oz_api::time::backoff(attempt - 1);
         tracing::debug!(target: "oz_api_ext::download", url = %url, attempt, retry_in_ms = delay.as_millis() as u64, error = %error, "storage request failed, retrying");
-        tokio::time::sleep(delay).await;
+        sleep.sleep(delay).await;
         attempt += 1;
     }
 }

@@ -95,6 +95,9 @@ pub use oz_api;
 
 mod download;
 mod events;
+// The `CursorPaged` impls of the paged lists, generated from openapi.json (`x-oz-paged`).
+#[rustfmt::skip]
+mod generated_pagination;
 mod messages;
 mod pagination;
 mod poll;

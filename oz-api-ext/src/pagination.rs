@@ -8,11 +8,7 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 use futures::future::BoxFuture;
-use oz_api::builder::{ListFactories, ListFactoryTasks, ListRuns};
-use oz_api::types::{
-    Factory, FactoryTask, ListFactoriesResponse, ListFactoryTasksResponse, ListRunsResponse,
-    PageInfo, RunItem,
-};
+use oz_api::types::PageInfo;
 use oz_api::{Client, ResponseValue};
 use tokio::task::{JoinError, JoinHandle};
 use tracing::Instrument;
@@ -28,10 +24,17 @@ pub type PageFuture<T> = BoxFuture<'static, Result<ResponseValue<T>, oz_api::Err
 /// A cursor-paged list operation, implemented by its generated builder: everything the
 /// paginator needs to know about one operation.
 ///
-/// Implemented for [`ListRuns`], [`ListFactories`] and [`ListFactoryTasks`]; the next paged
-/// list of the API costs one more implementation of these few items. The builder type names the
-/// operation whatever its lifetime: `ListRuns<'_>` stands for `list_runs`, and
-/// [`Builder<'c>`](Self::Builder) is the same builder on a client borrowed for `'c`.
+/// Implemented for the builder of every operation that `openapi.json` marks as a cursor-paged
+/// list (`"x-oz-paged": {"items": "runs"}`, naming the member of a page that holds the items):
+/// [`ListRuns`], [`ListFactories`] and [`ListFactoryTasks`]. `cargo xtask regen` generates the
+/// implementations (into `generated_pagination.rs`), so the next paged list of the API is a
+/// change to the spec alone. The builder type names the operation whatever its lifetime:
+/// `ListRuns<'_>` stands for `list_runs`, and [`Builder<'c>`](Self::Builder) is the same builder
+/// on a client borrowed for `'c`.
+///
+/// [`ListRuns`]: oz_api::builder::ListRuns
+/// [`ListFactories`]: oz_api::builder::ListFactories
+/// [`ListFactoryTasks`]: oz_api::builder::ListFactoryTasks
 ///
 /// ```
 /// use oz_api_ext::CursorPaged;
@@ -72,75 +75,6 @@ pub trait CursorPaged {
     fn into_items(page: Self::Page) -> Vec<Self::Item>;
 }
 
-impl CursorPaged for ListRuns<'_> {
-    const OPERATION: &'static str = "list_runs";
-    type Builder<'c> = ListRuns<'c>;
-    type Page = ListRunsResponse;
-    type Item = RunItem;
-
-    fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
-        builder.cursor(cursor)
-    }
-    fn send_page(builder: Self::Builder<'_>) -> PageFuture<Self::Page> {
-        Box::pin(builder.send_owned())
-    }
-    fn page_info(page: &Self::Page) -> &PageInfo {
-        &page.page_info
-    }
-    fn items(page: &Self::Page) -> &[Self::Item] {
-        &page.runs
-    }
-    fn into_items(page: Self::Page) -> Vec<Self::Item> {
-        page.runs
-    }
-}
-
-impl CursorPaged for ListFactories<'_> {
-    const OPERATION: &'static str = "list_factories";
-    type Builder<'c> = ListFactories<'c>;
-    type Page = ListFactoriesResponse;
-    type Item = Factory;
-
-    fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
-        builder.cursor(cursor)
-    }
-    fn send_page(builder: Self::Builder<'_>) -> PageFuture<Self::Page> {
-        Box::pin(builder.send_owned())
-    }
-    fn page_info(page: &Self::Page) -> &PageInfo {
-        &page.page_info
-    }
-    fn items(page: &Self::Page) -> &[Self::Item] {
-        &page.factories
-    }
-    fn into_items(page: Self::Page) -> Vec<Self::Item> {
-        page.factories
-    }
-}
-
-impl CursorPaged for ListFactoryTasks<'_> {
-    const OPERATION: &'static str = "list_factory_tasks";
-    type Builder<'c> = ListFactoryTasks<'c>;
-    type Page = ListFactoryTasksResponse;
-    type Item = FactoryTask;
-
-    fn with_cursor<'c>(builder: Self::Builder<'c>, cursor: String) -> Self::Builder<'c> {
-        builder.cursor(cursor)
-    }
-    fn send_page(builder: Self::Builder<'_>) -> PageFuture<Self::Page> {
-        Box::pin(builder.send_owned())
-    }
-    fn page_info(page: &Self::Page) -> &PageInfo {
-        &page.page_info
-    }
-    fn items(page: &Self::Page) -> &[Self::Item] {
-        &page.tasks
-    }
-    fn into_items(page: Self::Page) -> Vec<Self::Item> {
-        page.tasks
-    }
-}
-
 /// Streams over every page of a paged list request: `list_runs()`, `list_factories()`,
 /// `list_factory_tasks()`. Implemented for every [`CursorPaged`] builder.
 ///
@@ -150,7 +84,8 @@ impl CursorPaged for ListFactoryTasks<'_> {
 /// `page_info { has_next_page, next_cursor }`: `list_runs`, `list_factories` and
 /// `list_factory_tasks`. One paginator serves them all: each operation's builder implements
 /// [`CursorPaged`] (how to set the cursor, how to send, where the items and `page_info` of a
-/// page are), the way aws-sdk-rust instantiates one template per paginator, and
+/// page are), the way aws-sdk-rust instantiates one template per paginator — generated from
+/// `openapi.json`, where each of them is marked `x-oz-paged` — and
 /// [`PaginateExt`] adds the same two verbs to every such builder: [`pages`] streams whole pages
 /// ([`PageStream`]), [`items`] streams the elements one by one ([`ItemStream`]). Both take the
 /// same settings, `max_items`, `max_pages` and `prefetch`.
@@ -966,6 +901,7 @@ impl<P: CursorPaged> fmt::Debug for Pager<'_, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oz_api::builder::ListRuns;
 
     #[test]
     fn a_listing_remembers_a_bounded_number_of_cursors() {

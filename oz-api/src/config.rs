@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
+use crate::redaction::redact_url;
 use crate::retry::RetryPolicy;
-use crate::{Client, ClientState};
+use crate::time::{AsyncSleep, SharedSleep};
+use crate::{Client, ClientInfo, ClientState};
 
 /// Environment variable holding the API key.
 pub const API_KEY_ENV: &str = "WARP_API_KEY";
@@ -24,14 +26,15 @@ pub const WARP_CUSTOM_HEADERS_ENV: &str = "WARP_CUSTOM_HEADERS";
 pub const CUSTOM_HEADERS_ENV: &str = "OZ_API_CUSTOM_HEADERS";
 /// The production API.
 pub const DEFAULT_BASE_URL: &str = "https://app.warp.dev/api/v1";
-/// Header that selects the caller's active team.
-pub const TEAM_UID_HEADER: &str = "x-warp-team-uid";
 /// Default time limit of one attempt of a request (connect, send, receive the whole body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default time limit for establishing a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of retries after the first attempt.
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// The `User-Agent` of the SDK's requests, to the API and to storage hosts, unless
+/// [`Config::user_agent`] replaces it: `oz-api-rust/<version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("oz-api-rust/", env!("CARGO_PKG_VERSION"));
 /// Default bound of an answer's body that the client reads whole to decode it: 64 MiB.
 ///
 /// The largest answers of the API are pages of runs and normalised conversations; a page of
@@ -39,6 +42,9 @@ pub const DEFAULT_MAX_RETRIES: u32 = 2;
 /// without end fails at this bound instead of taking the process's memory. Streamed downloads
 /// (transcripts, artifacts, screenshots) are not bounded by it.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Header that selects the caller's active team, set by [`Config::team_uid`].
+const TEAM_UID_HEADER: &str = "x-warp-team-uid";
 
 /// How to build a [`Client`]: start from [`Config::from_env`] or [`Config::new`], adjust, then
 /// [`build`](Config::build). Every setting is checked when the client is built.
@@ -67,6 +73,7 @@ pub struct Config {
     team_uid: Option<String>,
     user_agent: String,
     allow_insecure_http: bool,
+    sleep: SharedSleep,
 }
 
 impl Config {
@@ -149,8 +156,9 @@ impl Config {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             headers: Vec::new(),
             team_uid: None,
-            user_agent: format!("oz-api-rust/{}", env!("CARGO_PKG_VERSION")),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
             allow_insecure_http: false,
+            sleep: SharedSleep::default(),
         }
     }
 
@@ -218,9 +226,19 @@ impl Config {
         self
     }
 
-    /// Replaces the `User-Agent` header (default `oz-api-rust/<version>`).
+    /// Replaces the `User-Agent` header (default [`DEFAULT_USER_AGENT`],
+    /// `oz-api-rust/<version>`).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
+        self
+    }
+
+    /// What the client waits with between the attempts of a request, and the workflows of
+    /// `oz-api-ext` between polls and download attempts (default
+    /// [`TokioSleep`](crate::time::TokioSleep), Tokio's timer). A test gives one that records
+    /// the pauses and returns at once; see [`time`](crate::time).
+    pub fn sleep_impl(mut self, sleep: impl AsyncSleep + 'static) -> Self {
+        self.sleep = SharedSleep::new(sleep);
         self
     }
 
@@ -324,6 +342,7 @@ impl Config {
             .map_err(|err| ConfigError::Transport(err.to_string()))?;
         let state = ClientState {
             retry: RetryPolicy::new(self.max_retries),
+            sleep: self.sleep,
             authorization,
             max_response_bytes: self.max_response_bytes,
         };
@@ -340,7 +359,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("anonymous", &self.anonymous)
-            .field("base_url", &without_userinfo(&self.base_url))
+            .field("base_url", &redact_url(&self.base_url))
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_retries", &self.max_retries)
@@ -356,6 +375,7 @@ impl fmt::Debug for Config {
             .field("team_uid", &self.team_uid)
             .field("user_agent", &self.user_agent)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("sleep", &self.sleep)
             .finish()
     }
 }
@@ -369,6 +389,22 @@ impl Client {
     /// ```
     pub fn from_env() -> Result<Self, ConfigError> {
         Config::from_env()?.build()
+    }
+
+    /// What the client waits with, as given to [`Config::sleep_impl`]; the workflows of
+    /// `oz-api-ext` wait with it too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use oz_api::time::AsyncSleep;
+    ///
+    /// # async fn example(client: oz_api::Client) {
+    /// client.sleep_impl().sleep(Duration::from_millis(10)).await;
+    /// # }
+    /// ```
+    pub fn sleep_impl(&self) -> &SharedSleep {
+        &self.inner().sleep
     }
 }
 
@@ -490,7 +526,7 @@ impl std::error::Error for ConfigError {}
 
 fn parse_base_url(text: &str) -> Result<url::Url, ConfigError> {
     let invalid = |reason: &str| ConfigError::InvalidBaseUrl {
-        url: without_userinfo(text),
+        url: redact_url(text).into_owned(),
         reason: reason.to_owned(),
     };
     let url = url::Url::parse(text.trim()).map_err(|err| invalid(&err.to_string()))?;
@@ -521,16 +557,6 @@ fn is_loopback(url: &url::Url) -> bool {
             ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
         None => false,
-    }
-}
-
-/// The URL with any `user:password@` part replaced, for messages and Debug output.
-fn without_userinfo(text: &str) -> String {
-    match (text.find("://"), text.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}<redacted>{}", &text[..scheme_end + 3], &text[at..])
-        }
-        _ => text.to_owned(),
     }
 }
 

@@ -35830,17 +35830,6 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// Operations the API serves without authentication (`security: []` in openapi.json).
-/// A client with a key still sends it to them (the vendor's descriptions disagree about
-/// which operations are public); an anonymous client can call only these.
-pub const PUBLIC_OPERATIONS: &[&str] = &[
-    "get_conversation_redirect",
-    "get_factory_file_schema",
-    "get_factory_file_schema_document",
-    "get_session_redirect",
-    "list_factory_file_schemas",
-    "validate_factory_files",
-];
 /// Operations that must not be sent again once the server may have acted on them
 /// (POSTs of openapi.json without `x-oz-idempotent: true`): the retry hook repeats them
 /// only when the request certainly was not processed (no connection, or 429).

@@ -1,6 +1,7 @@
 //! The one place every request passes through: the key, retries, one tracing event per
 //! attempt, error bodies read and scrubbed of the key, and the bound on answers decoded whole.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
@@ -8,12 +9,17 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION};
 
 use crate::Client;
 use crate::error::{OutcomeUnknown, TooLarge};
+use crate::redaction::redact_url;
 use crate::retry::{Outcome, RetryPolicy, is_idempotent};
+use crate::time::{AsyncSleep, SharedSleep};
 
 /// State the generated [`Client`] carries for the hand-written hooks.
 #[derive(Clone)]
 pub struct ClientState {
     pub(crate) retry: RetryPolicy,
+    /// What the client waits with between attempts; see
+    /// [`Config::sleep_impl`](crate::Config::sleep_impl).
+    pub(crate) sleep: SharedSleep,
     /// `Bearer <key>`, marked sensitive; `None` for [`Config::anonymous`](crate::Config::anonymous).
     /// Attached by the hook to every request of a generated operation (all go to the API's
     /// base URL), and to no other request.
@@ -27,6 +33,7 @@ impl std::fmt::Debug for ClientState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientState")
             .field("retry", &self.retry)
+            .field("sleep", &self.sleep)
             .field("authorization", &"<redacted>")
             .field("max_response_bytes", &self.max_response_bytes)
             .finish()
@@ -34,11 +41,6 @@ impl std::fmt::Debug for ClientState {
 }
 
 impl ClientState {
-    /// The retry settings of the client.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        self.retry
-    }
-
     /// The API key itself (without `Bearer `), to scrub from what servers send back.
     fn secret(&self) -> Option<&[u8]> {
         let value = self.authorization.as_ref()?.as_bytes();
@@ -108,7 +110,7 @@ impl ClientHooks<ClientState> for Client {
             match (delay, spare) {
                 (Some(delay), Some(next)) => {
                     drop(result);
-                    tokio::time::sleep(delay).await;
+                    self.inner().sleep.sleep(delay).await;
                     current = next;
                     retry += 1;
                 }
@@ -277,19 +279,17 @@ pub fn redirect_location(response: &reqwest::Response) -> Option<&HeaderValue> {
 #[derive(Clone)]
 struct OriginalLocation(HeaderValue);
 
-/// Moves a `Location` header that has a query string into the extensions and puts a copy
-/// without the query string (`?<redacted>`) in its place.
+/// Moves a `Location` header that has a query string (or a `user:password@`) into the
+/// extensions and puts a copy redacted by [`redact_url`] in its place.
 fn redact_location(mut response: reqwest::Response) -> reqwest::Response {
     let Some(value) = response.headers().get(LOCATION) else {
         return response;
     };
-    let bytes = value.as_bytes();
-    let Some(query_start) = bytes.iter().position(|b| *b == b'?') else {
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let Cow::Owned(redacted) = redact_url(&text) else {
         return response;
     };
-    let mut redacted = bytes[..query_start].to_vec();
-    redacted.extend_from_slice(b"?<redacted>");
-    let Ok(redacted) = HeaderValue::from_bytes(&redacted) else {
+    let Ok(redacted) = HeaderValue::from_str(&redacted) else {
         return response;
     };
     let original = value.clone();
@@ -317,12 +317,7 @@ fn log_attempt(
         return;
     }
     // The query string is left out: it may carry values a log should not keep.
-    let location = format!(
-        "{}://{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port().map(|p| format!(":{p}")).unwrap_or_default()
-    ) + url.path();
+    let location = redact_url(url.as_str());
     let method = method.as_str();
     let duration_ms = elapsed.as_millis() as u64;
     let retry_in_ms = retry_in.map(|d| d.as_millis() as u64);

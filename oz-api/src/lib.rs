@@ -3,8 +3,10 @@
 //! The client and its types are generated from the project's `openapi.json` by
 //! `cargo xtask regen`; every operation is a method on [`Client`] in builder style, ending in
 //! `send()`. This crate adds what must sit next to the generated client: configuration
-//! ([`Config`]), the retry and tracing hook, and the forward-compatible enums (every enum the
-//! server owns has an `Unknown` variant that keeps values this version does not know).
+//! ([`Config`]), the retry and tracing hook with its pauses ([`time`]), the error of every
+//! operation ([`Error`], one line when printed, classified by its methods), and the
+//! forward-compatible enums (every enum the server owns has an `Unknown` variant that keeps
+//! values this version does not know).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,19 +51,19 @@ mod null_as_default;
 mod path_segment;
 pub mod redaction;
 mod retry;
+pub mod time;
 mod transport;
 
 pub use conditional::Conditional;
 pub use config::{
     API_KEY_ENV, BASE_URL_ENV, CUSTOM_HEADERS_ENV, Config, ConfigError, DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT,
-    WARP_BASE_URL_ENV, WARP_CUSTOM_HEADERS_ENV,
+    DEFAULT_USER_AGENT, WARP_BASE_URL_ENV, WARP_CUSTOM_HEADERS_ENV,
 };
 pub use error::Error;
 pub use generated::*;
 pub use hooks::{ClientState, redirect_location};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
-pub use retry::RetryPolicy;
 pub use transport::http_client_builder;
 
 /// The crate README's examples (the page crates.io shows), compiled as doctests so they never

@@ -11,7 +11,9 @@
 //!   only when the server certainly did not process them: the connection was never established,
 //!   or the answer was 429 — so a run is never started twice;
 //! - the delay is `retry-after-ms`, else `Retry-After` (seconds or an HTTP date) when it is
-//!   between 0 and 60 s, else `min(0.5 s · 2^n, 8 s) · (1 − 0.25 · random)`.
+//!   between 0 and 60 s, else [`backoff`](crate::time::backoff):
+//!   `min(0.5 s · 2^n, 8 s) · (1 − 0.25 · random)`; the client waits through its
+//!   [`AsyncSleep`](crate::time::AsyncSleep).
 
 use std::time::{Duration, SystemTime};
 
@@ -20,15 +22,13 @@ use reqwest::{Method, StatusCode};
 
 use crate::types;
 
-const INITIAL_DELAY: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
 const MAX_SERVER_DELAY: Duration = Duration::from_secs(60);
 
 /// The retry settings of a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt.
-    pub max_retries: u32,
+    pub(crate) max_retries: u32,
 }
 
 /// Whether a request may be repeated after an answer was possibly produced.
@@ -68,7 +68,7 @@ impl RetryPolicy {
             Outcome::Response(_, headers, _) => server_delay(headers, SystemTime::now()),
             _ => None,
         };
-        Some(server.unwrap_or_else(|| backoff(retry, fastrand::f64())))
+        Some(server.unwrap_or_else(|| crate::time::backoff(retry)))
     }
 }
 
@@ -202,12 +202,6 @@ pub(crate) fn server_delay(headers: &HeaderMap, now: SystemTime) -> Option<Durat
     delay.filter(|d| !d.is_zero() && *d <= MAX_SERVER_DELAY)
 }
 
-/// Exponential backoff with up to 25 % jitter; `unit` is a random number in [0, 1).
-pub(crate) fn backoff(retry: u32, unit: f64) -> Duration {
-    let exponential = INITIAL_DELAY.saturating_mul(1u32 << retry.min(16));
-    exponential.min(MAX_BACKOFF).mul_f64(1.0 - 0.25 * unit)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,14 +213,6 @@ mod tests {
             map.insert(*name, HeaderValue::from_str(value).unwrap());
         }
         map
-    }
-
-    #[test]
-    fn backoff_doubles_from_half_a_second_up_to_eight_with_bounded_jitter() {
-        let secs: Vec<f64> = (0..6).map(|n| backoff(n, 0.0).as_secs_f64()).collect();
-        assert_eq!(secs, vec![0.5, 1.0, 2.0, 4.0, 8.0, 8.0]);
-        assert_eq!(backoff(0, 0.999_999).as_millis(), 375);
-        assert_eq!(backoff(40, 0.0), MAX_BACKOFF);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{API_KEY, config, error_json};
+use common::{API_KEY, client_without_retries, error_json};
 use oz_api::Error;
 use oz_api::types::PlatformErrorCode;
 use serde_json::{Value, json};
@@ -36,21 +36,13 @@ const DOCUMENTED_CODES: &[&str] = &[
     "internal_error",
 ];
 
-/// A client that reports the first answer as it is (no retries).
-fn client(server: &MockServer) -> oz_api::Client {
-    config(server)
-        .max_retries(0)
-        .build()
-        .expect("valid configuration")
-}
-
 async fn get_run_error(server: &MockServer, template: ResponseTemplate) -> Error {
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
         .respond_with(template)
         .mount(server)
         .await;
-    client(server)
+    client_without_retries(server)
         .get_run()
         .run_id("run_1")
         .send()
@@ -260,8 +252,7 @@ async fn a_legacy_error_body_is_a_problem_with_only_its_message() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_transient_transport_error_without_status() {
-    let client = oz_api::Config::new(API_KEY)
-        .base_url(common::CLOSED_PORT_BASE_URL)
+    let client = common::config_for(common::CLOSED_PORT_BASE_URL)
         .max_retries(0)
         .build()
         .unwrap();
@@ -290,7 +281,7 @@ async fn a_refused_connection_is_a_transient_transport_error_without_status() {
 #[tokio::test]
 async fn an_invalid_request_is_neither_transient_nor_an_answer() {
     let server = MockServer::start().await;
-    let err = client(&server)
+    let err = client_without_retries(&server)
         .list_runs()
         .limit(0u64)
         .send()
@@ -347,7 +338,7 @@ async fn foreign_error_payloads_decode_with_their_status_and_code() {
             )
             .mount(&server)
             .await;
-        let err = client(&server)
+        let err = client_without_retries(&server)
             .cancel_run()
             .run_id("run_1")
             .send()
@@ -414,7 +405,9 @@ async fn a_failed_call_displays_as_one_line_and_keeps_the_details_reachable() {
         )
         .mount(&server)
         .await;
-    let err = common::get_run_1(&client(&server)).await.unwrap_err();
+    let err = common::get_run_1(&client_without_retries(&server))
+        .await
+        .unwrap_err();
 
     let line = format!("{err}");
     assert_eq!(
@@ -448,7 +441,7 @@ async fn a_long_problem_message_is_cut_to_an_excerpt_in_the_line() {
         .respond_with(ResponseTemplate::new(500).set_body_json(&body))
         .mount(&server)
         .await;
-    let line = common::get_run_1(&client(&server))
+    let line = common::get_run_1(&client_without_retries(&server))
         .await
         .unwrap_err()
         .to_string();

@@ -8,6 +8,8 @@
 //! fixed so that it is repeatable (see [`config`] for exploring with other seeds); `fuzz/` runs
 //! the same decoding under cargo-fuzz for as long as one wants.
 
+mod common;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -643,11 +645,7 @@ proptest! {
                 )
                 .mount(&server)
                 .await;
-            let client = oz_api::Config::new("wk-fuzz")
-                .base_url(format!("{}/api/v1", server.uri()))
-                .max_retries(0)
-                .build()
-                .unwrap();
+            let client = common::client_without_retries(&server);
             client.get_run().run_id("run_1").send().await.unwrap_err()
         });
         prop_assert!(matches!(err, Error::Problem(_)), "{err}");

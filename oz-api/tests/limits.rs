@@ -76,8 +76,7 @@ async fn an_endless_success_body_fails_at_the_limit_with_a_clear_error() {
         true,
     )
     .await;
-    let client = Config::new(API_KEY)
-        .base_url(base)
+    let client = common::config_for(&base)
         .max_response_bytes(4 * MIB)
         .build()
         .unwrap();
@@ -110,8 +109,7 @@ async fn a_declared_length_over_the_limit_fails_before_any_body_is_read() {
         false,
     )
     .await;
-    let client = Config::new(API_KEY)
-        .base_url(base)
+    let client = common::config_for(&base)
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
@@ -145,8 +143,7 @@ async fn an_answer_within_the_limit_decodes_and_one_byte_less_of_limit_refuses_i
         .mount(&server)
         .await;
     let client = |limit| {
-        Config::new(API_KEY)
-            .base_url(common::base_url(&server))
+        common::config_for(&common::base_url(&server))
             .max_response_bytes(limit)
             .build()
             .unwrap()
@@ -181,8 +178,7 @@ async fn streamed_downloads_are_not_bounded_by_the_limit() {
         .respond_with(ResponseTemplate::new(200).set_body_raw(transcript, "application/json"))
         .mount(&server)
         .await;
-    let client = Config::new(API_KEY)
-        .base_url(common::base_url(&server))
+    let client = common::config_for(&common::base_url(&server))
         .max_response_bytes(MIB)
         .build()
         .unwrap();
@@ -225,8 +221,7 @@ async fn a_create_answered_over_the_limit_says_the_run_was_created() {
     .await;
 
     for (base, how) in [(declared.0, "declared length"), (endless.0, "endless body")] {
-        let client = Config::new(API_KEY)
-            .base_url(base)
+        let client = common::config_for(&base)
             .max_response_bytes(MIB)
             .build()
             .unwrap();

@@ -154,8 +154,7 @@ async fn refused_connections_are_retried_even_for_create_run() {
     // Nothing listens there: the server never sees the request, so even a create may be
     // repeated.
     let (logs, _guard) = Logs::capture();
-    let client = oz_api::Config::new(API_KEY)
-        .base_url(common::CLOSED_PORT_BASE_URL)
+    let client = common::config_for(common::CLOSED_PORT_BASE_URL)
         .max_retries(1)
         .build()
         .unwrap();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{API_KEY, CLOSED_PORT_BASE_URL, error_json};
+use common::{CLOSED_PORT_BASE_URL, error_json};
 use oz_api::types::RunAgentRequest;
 use oz_api::{Config, ConfigError, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -82,7 +82,7 @@ fn assert_one_line(what: &str, text: &str) {
 #[tokio::test]
 async fn a_create_cut_off_before_its_answer_says_the_run_may_exist_and_how_to_find_it() {
     let (base, requests) = raw_server(Act::Close).await;
-    let client = Config::new(API_KEY).base_url(base).build().unwrap();
+    let client = common::config_for(&base).build().unwrap();
 
     let err = client
         .create_run()
@@ -112,7 +112,7 @@ async fn a_create_cut_off_before_its_answer_says_the_run_may_exist_and_how_to_fi
 #[tokio::test]
 async fn a_create_whose_answer_breaks_off_says_the_run_was_created() {
     let (base, requests) = raw_server(Act::BreakOff).await;
-    let client = Config::new(API_KEY).base_url(base).build().unwrap();
+    let client = common::config_for(&base).build().unwrap();
 
     let err = client
         .create_run()
@@ -137,8 +137,7 @@ async fn a_create_whose_answer_breaks_off_says_the_run_was_created() {
 #[tokio::test]
 async fn a_create_that_times_out_says_the_run_may_exist() {
     let (base, requests) = raw_server(Act::Hang).await;
-    let client = Config::new(API_KEY)
-        .base_url(base)
+    let client = common::config_for(&base)
         // Long enough for connecting to loopback on a loaded machine: a timeout while
         // connecting would be a connect error, which is retried and of known outcome.
         .timeout(Duration::from_secs(2))
@@ -162,11 +161,7 @@ async fn a_create_that_times_out_says_the_run_may_exist() {
 #[tokio::test]
 async fn a_read_cut_off_is_retried_and_says_nothing_about_creating() {
     let (base, requests) = raw_server(Act::Close).await;
-    let client = Config::new(API_KEY)
-        .base_url(base)
-        .max_retries(1)
-        .build()
-        .unwrap();
+    let client = common::config_for(&base).max_retries(1).build().unwrap();
 
     let err = client.get_run().run_id("run_1").send().await.unwrap_err();
 
@@ -181,8 +176,7 @@ async fn a_read_cut_off_is_retried_and_says_nothing_about_creating() {
 
 #[tokio::test]
 async fn a_connection_error_names_the_host_and_port_it_tried_never_the_path() {
-    let client = Config::new(API_KEY)
-        .base_url(CLOSED_PORT_BASE_URL)
+    let client = common::config_for(CLOSED_PORT_BASE_URL)
         .max_retries(0)
         .build()
         .unwrap();
@@ -214,8 +208,7 @@ async fn every_error_answer_debugs_as_its_variant_and_one_line() {
         )
         .mount(&server)
         .await;
-    let client = Config::new(API_KEY)
-        .base_url(common::base_url(&server))
+    let client = common::config_for(&common::base_url(&server))
         .build()
         .unwrap();
 

@@ -1,19 +1,18 @@
 //! The retry policy as seen by a real HTTP server: which answers are retried, how often, and
 //! how long the client waits in between.
 //!
-//! These tests run on real time, not `#[tokio::test(start_paused = true)]`: with a paused clock,
-//! tokio advances time to the next timer whenever the runtime is idle, and while the client
-//! waits for the server's socket the next timer is the request's own timeout. Every attempt then
-//! "times out" at once (tried: 300 of 300 requests to wiremock failed that way). Delays are kept
-//! short instead: the server asks for 1 ms with `retry-after-ms` wherever the delay itself is not
-//! under test.
+//! The client pauses through the sleep of its configuration; here that is
+//! [`Pauses`](common::Pauses), which records each pause and returns at once, so the delays are
+//! checked without being waited for. (Tokio's paused clock does not fit: it advances to the next
+//! timer whenever the runtime is idle, and while the client waits for the server's socket that
+//! timer is the request's own timeout, so every attempt would "time out" at once.)
 
 mod common;
 
 use std::time::Duration;
 
 use common::{
-    API_KEY, Arrivals, base_url, client, config, error_json, get_run_1, problem, received, run_json,
+    Pauses, base_url, client, config, error_json, get_run_1, problem, received, run_json,
 };
 use oz_api::types::RunAgentRequest;
 use serde_json::json;
@@ -25,11 +24,6 @@ const RUN_PATH: &str = "/api/v1/agent/runs/run_1";
 /// A 503 without any retry hint.
 fn unavailable() -> ResponseTemplate {
     ResponseTemplate::new(503).set_body_string("upstream unavailable")
-}
-
-/// An answer asking to be retried after 1 ms.
-fn fast(template: ResponseTemplate) -> ResponseTemplate {
-    template.insert_header("retry-after-ms", "1")
 }
 
 fn ok_run() -> ResponseTemplate {
@@ -51,22 +45,23 @@ fn run_request() -> oz_api::types::builder::RunAgentRequest {
 #[tokio::test]
 async fn get_run_retries_two_503s_with_growing_backoff_then_succeeds() {
     let server = MockServer::start().await;
-    let arrivals = Arrivals::default();
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
-        .respond_with(arrivals.respond(unavailable()))
+        .respond_with(unavailable())
         .up_to_n_times(2)
         .expect(2)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
-        .respond_with(arrivals.respond(ok_run()))
+        .respond_with(ok_run())
         .expect(1)
         .mount(&server)
         .await;
+    let pauses = Pauses::default();
+    let client = config(&server).sleep_impl(pauses.clone()).build().unwrap();
 
-    let run = get_run_1(&client(&server))
+    let run = get_run_1(&client)
         .await
         .expect("third attempt succeeds")
         .into_inner();
@@ -74,25 +69,27 @@ async fn get_run_retries_two_503s_with_growing_backoff_then_succeeds() {
     assert_eq!(run.run_id, "run_1");
     assert_eq!(received(&server).await.len(), 3);
     // Backoff: 0.5 s then 1 s, each shortened by at most 25 % jitter.
-    let gaps = arrivals.gaps();
+    let gaps = pauses.taken();
     assert_eq!(gaps.len(), 2);
-    assert!(gaps[0] >= Duration::from_millis(375), "{gaps:?}");
-    assert!(gaps[1] >= Duration::from_millis(750), "{gaps:?}");
-    assert!(gaps[1] > gaps[0], "{gaps:?}");
+    assert!(
+        (Duration::from_millis(375)..=Duration::from_millis(500)).contains(&gaps[0]),
+        "{gaps:?}"
+    );
+    assert!(
+        (Duration::from_millis(750)..=Duration::from_secs(1)).contains(&gaps[1]),
+        "{gaps:?}"
+    );
 }
 
 #[tokio::test]
 async fn retry_after_seconds_on_a_429_is_honoured() {
     let server = MockServer::start().await;
-    let arrivals = Arrivals::default();
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
         .respond_with(
-            arrivals.respond(
-                ResponseTemplate::new(429)
-                    .insert_header("retry-after", "2")
-                    .set_body_json(error_json(429, "rate_limited", "Too many requests")),
-            ),
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "2")
+                .set_body_json(error_json(429, "rate_limited", "Too many requests")),
         )
         .up_to_n_times(1)
         .expect(1)
@@ -100,20 +97,17 @@ async fn retry_after_seconds_on_a_429_is_honoured() {
         .await;
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
-        .respond_with(arrivals.respond(ok_run()))
+        .respond_with(ok_run())
         .expect(1)
         .mount(&server)
         .await;
+    let pauses = Pauses::default();
+    let client = config(&server).sleep_impl(pauses.clone()).build().unwrap();
 
-    get_run_1(&client(&server))
-        .await
-        .expect("second attempt succeeds");
+    get_run_1(&client).await.expect("second attempt succeeds");
 
     // The default first backoff would be at most 0.5 s.
-    let gaps = arrivals.gaps();
-    assert_eq!(gaps.len(), 1);
-    assert!(gaps[0] >= Duration::from_secs(2), "{gaps:?}");
-    assert!(gaps[0] < Duration::from_secs(4), "{gaps:?}");
+    assert_eq!(pauses.taken(), [Duration::from_secs(2)]);
 }
 
 #[tokio::test]
@@ -137,7 +131,7 @@ async fn retries_stop_once_max_retries_are_used_up() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
-        .respond_with(fast(unavailable()))
+        .respond_with(unavailable())
         .expect(3)
         .mount(&server)
         .await;
@@ -160,7 +154,7 @@ async fn max_retries_zero_sends_exactly_one_request() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
-        .respond_with(fast(unavailable()))
+        .respond_with(unavailable())
         .expect(1)
         .mount(&server)
         .await;
@@ -177,11 +171,11 @@ async fn create_run_answered_500_is_not_retried() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/v1/agent/runs"))
-        .respond_with(fast(ResponseTemplate::new(500).set_body_json(error_json(
+        .respond_with(ResponseTemplate::new(500).set_body_json(error_json(
             500,
             "internal_error",
             "Internal error",
-        ))))
+        )))
         .expect(1)
         .mount(&server)
         .await;
@@ -240,9 +234,7 @@ async fn create_run_is_retried_when_the_server_says_it_is_safe() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/v1/agent/runs"))
-        .respond_with(fast(
-            ResponseTemplate::new(503).insert_header("x-should-retry", "true"),
-        ))
+        .respond_with(ResponseTemplate::new(503).insert_header("x-should-retry", "true"))
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
@@ -271,7 +263,7 @@ async fn a_successful_create_run_is_never_repeated() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/v1/agent/runs"))
-        .respond_with(fast(started().insert_header("x-should-retry", "true")))
+        .respond_with(started().insert_header("x-should-retry", "true"))
         .expect(1)
         .mount(&server)
         .await;
@@ -294,11 +286,11 @@ async fn cancel_run_is_an_idempotent_post_and_retried_on_409() {
     let cancel = "/api/v1/agent/runs/run_1/cancel";
     Mock::given(method("POST"))
         .and(path(cancel))
-        .respond_with(fast(ResponseTemplate::new(409).set_body_json(error_json(
+        .respond_with(ResponseTemplate::new(409).set_body_json(error_json(
             409,
             "conflict",
             "Run is still pending",
-        ))))
+        )))
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
@@ -327,11 +319,11 @@ async fn client_errors_are_not_retried() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
-        .respond_with(fast(ResponseTemplate::new(400).set_body_json(error_json(
+        .respond_with(ResponseTemplate::new(400).set_body_json(error_json(
             400,
             "invalid_request",
             "Invalid request",
-        ))))
+        )))
         .expect(1)
         .mount(&server)
         .await;
@@ -357,8 +349,7 @@ async fn each_attempt_is_limited_by_the_timeout_and_a_timed_out_get_is_retried()
         .expect(1)
         .mount(&server)
         .await;
-    let client = oz_api::Config::new(API_KEY)
-        .base_url(base_url(&server))
+    let client = common::config_for(&base_url(&server))
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();
@@ -368,7 +359,7 @@ async fn each_attempt_is_limited_by_the_timeout_and_a_timed_out_get_is_retried()
         .await
         .expect("the second attempt answers in time");
 
-    // 0.5 s timeout + at most 0.5 s backoff + the second answer, far below the 10 s delay.
+    // 0.5 s timeout + the second answer (the pause does not wait), far below the 10 s delay.
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -379,7 +370,7 @@ async fn each_attempt_is_limited_by_the_timeout_and_a_timed_out_get_is_retried()
 
 /// The service's answer when the account is out of credits (api-facts §10.3).
 fn out_of_credits() -> ResponseTemplate {
-    fast(ResponseTemplate::new(429))
+    ResponseTemplate::new(429)
         .insert_header("x-warp-error-code", "OUT_OF_CREDITS")
         .set_body_json(json!({
             "error": "out of credits",
@@ -395,7 +386,7 @@ async fn a_problem_saying_retryable_false_is_not_retried_and_not_transient() {
     body["retryable"] = json!(false);
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
-        .respond_with(fast(ResponseTemplate::new(503).set_body_json(body)))
+        .respond_with(ResponseTemplate::new(503).set_body_json(body))
         .expect(1)
         .mount(&server)
         .await;
@@ -458,11 +449,11 @@ async fn a_429_without_the_credits_code_stays_rate_limited_and_is_retried() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(RUN_PATH))
-        .respond_with(fast(
+        .respond_with(
             ResponseTemplate::new(429)
                 .insert_header("x-warp-error-code", "RATE_LIMITED")
                 .set_body_json(error_json(429, "rate_limited", "Too many requests")),
-        ))
+        )
         .expect(3)
         .mount(&server)
         .await;
@@ -479,11 +470,11 @@ async fn at_capacity_is_typed_with_the_running_agents_and_not_retried() {
     for (run, status) in [("run_403", 403), ("run_429", 429), ("run_503", 503)] {
         Mock::given(method("GET"))
             .and(path(format!("/api/v1/agent/runs/{run}")))
-            .respond_with(fast(
+            .respond_with(
                 ResponseTemplate::new(status)
                     .insert_header("x-warp-error-code", "AT_CLOUD_AGENT_CAPACITY")
                     .set_body_json(json!({"error": "at capacity", "running_agents": 4})),
-            ))
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -521,7 +512,7 @@ async fn the_retry_hook_and_is_transient_agree_on_every_answer() {
                     if let Some(retryable) = retryable {
                         body["retryable"] = json!(retryable);
                     }
-                    let mut template = fast(ResponseTemplate::new(status)).set_body_json(body);
+                    let mut template = ResponseTemplate::new(status).set_body_json(body);
                     if let Some(value) = should_retry {
                         template = template.insert_header("x-should-retry", value);
                     }

@@ -129,8 +129,7 @@ async fn an_authentication_error_does_not_show_the_key() {
 
 #[tokio::test]
 async fn a_connection_error_does_not_show_the_key() {
-    let client = oz_api::Config::new(API_KEY)
-        .base_url(common::CLOSED_PORT_BASE_URL)
+    let client = common::config_for(common::CLOSED_PORT_BASE_URL)
         .max_retries(0)
         .build()
         .unwrap();
@@ -339,8 +338,7 @@ async fn bidirectional_controls_of_a_non_json_answer_are_replaced_in_its_excerpt
         .mount(&server)
         .await;
 
-    let err = oz_api::Config::new(API_KEY)
-        .base_url(common::base_url(&server))
+    let err = common::config_for(&common::base_url(&server))
         .max_retries(0)
         .build()
         .unwrap()

@@ -80,8 +80,7 @@ async fn send_owned_posts_the_same_body_and_reports_the_same_errors() {
         )
         .mount(&server)
         .await;
-    let client = oz_api::Config::new(API_KEY)
-        .base_url(common::base_url(&server))
+    let client = common::config_for(&common::base_url(&server))
         .max_retries(0)
         .build()
         .unwrap();

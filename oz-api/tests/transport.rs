@@ -2,6 +2,8 @@
 //! caller opts in, time limits are always set, and a server that never answers makes a call
 //! fail within its timeout instead of hanging.
 
+mod common;
+
 use std::time::Duration;
 
 use oz_api::{Config, ConfigError, Error};
@@ -106,14 +108,13 @@ fn hanging_server() -> String {
 #[tokio::test]
 async fn a_server_that_never_answers_fails_the_call_within_its_timeouts() {
     let base_url = hanging_server();
-    let client = Config::new("wk-transport")
-        .base_url(&base_url)
+    let client = common::config_for(&base_url)
         .timeout(Duration::from_millis(300))
         .max_retries(1)
         .build()
         .unwrap();
 
-    // Two attempts of 300 ms and one backoff of at most 500 ms, with generous slack.
+    // Two attempts of 300 ms (the pause between them does not wait), with generous slack.
     let err = tokio::time::timeout(
         Duration::from_secs(10),
         client.get_run().run_id("run_1").send(),

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::dispatch::{self, Outcome};
 use crate::fixture::LoadedFixture;
 use crate::normalise::{comparable, first_difference, same_location};
-use crate::replay::ReplayServer;
+use crate::replay::{self, ReplayServer};
 use crate::spec::Spec;
 use crate::workflows;
 
@@ -31,7 +31,7 @@ async fn typed_call_inner(spec: &Spec, loaded: &LoadedFixture) -> Vec<String> {
     };
     let server = ReplayServer::start(&loaded.fixture.response).await;
     // Configured with a key, which the SDK must send with every operation, public ones included.
-    let client = dispatch::client(&server.base_url());
+    let client = replay::client(&server.base_url());
     let outcome = match tokio::time::timeout(
         HANG_GUARD,
         dispatch::call(&client, &operation, &loaded.fixture.request),
@@ -42,7 +42,7 @@ async fn typed_call_inner(spec: &Spec, loaded: &LoadedFixture) -> Vec<String> {
         Err(_) => Err(format!("no outcome after {HANG_GUARD:?}")),
     };
     let mut problems = server
-        .check(&loaded.fixture.request, dispatch::CREDENTIALS, 1)
+        .check(&loaded.fixture.request, replay::CREDENTIALS, 1)
         .await;
     match outcome {
         Err(e) => problems.push(e),
@@ -69,7 +69,7 @@ async fn workflow_inner(
     };
     let server = ReplayServer::start(&loaded.fixture.response).await;
     // Configured with a key, which the SDK must send with every operation, public ones included.
-    let client = dispatch::client(&server.base_url());
+    let client = replay::client(&server.base_url());
     let run = match tokio::time::timeout(
         HANG_GUARD,
         workflows::run(&client, &operation, &loaded.fixture),
@@ -91,7 +91,7 @@ async fn workflow_inner(
     };
     let prefix = format!("{} ({}) {}", loaded.label(), loaded.operation_id, run.name);
     let mut problems = server
-        .check(&loaded.fixture.request, dispatch::CREDENTIALS, run.requests)
+        .check(&loaded.fixture.request, replay::CREDENTIALS, run.requests)
         .await;
     match run.outcome {
         Err(e) => problems.push(e),

@@ -178,6 +178,18 @@ pub fn load_checked_in() -> Vec<LoadedFixture> {
     load_all(&fixtures_dir()).unwrap_or_else(|e| panic!("unreadable fixtures:\n{e}"))
 }
 
+/// The checked-in fixture `tests/fixtures/<operation>/<case>.json`.
+///
+/// # Panics
+///
+/// When there is no such fixture.
+pub fn checked_in(operation: &str, case: &str) -> LoadedFixture {
+    load_checked_in()
+        .into_iter()
+        .find(|f| f.operation_id == operation && f.case == case)
+        .unwrap_or_else(|| panic!("fixtures/{operation}/{case}.json"))
+}
+
 fn load_one(path: &Path) -> Result<Fixture, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     serde_json::from_str(&text).map_err(|e| format!("not a fixture: {e}"))

@@ -5,6 +5,11 @@
 //! - URLs with a query string (signed download URLs): every query value becomes `REDACTED`;
 //! - e-mail addresses become `user@example.com`.
 //!
+//! A URL is redacted here differently from how the SDK shows one
+//! (`oz_api::redaction::redact_url`, which ends it in `?<redacted>`, not a valid URI): a fixture
+//! is data that the replay serves and the spec describes (`format: uri`), so its URLs stay
+//! well-formed, with their parameter names.
+//!
 //! ```
 //! use oz_conformance::redact::redact_value;
 //! use serde_json::json;

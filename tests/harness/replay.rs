@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use oz_api_ext::oz_api::{Client, Config};
 use serde_json::Value;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -16,6 +17,32 @@ pub const API_PREFIX: &str = "/api/v1";
 /// headers and the client's identification. Anything else (such as `api-version`) is a
 /// mismatch.
 pub const TRANSPORT_HEADERS: &[&str] = &["host", "user-agent", "accept", "content-length"];
+
+/// The placeholder key of [`client`].
+pub const API_KEY: &str = "wk-conformance-placeholder";
+
+/// What [`client`] is built with, for [`ReplayServer::check`](ReplayServer::check).
+pub const CREDENTIALS: Credentials = Credentials::ApiKey(API_KEY);
+
+/// A client for the replay server: the fixture's base URL, the placeholder [`API_KEY`], no
+/// retries (every answer is the fixture's, so a retry would only repeat it).
+pub fn client(base_url: &str) -> Client {
+    Config::new(API_KEY)
+        .base_url(base_url)
+        .max_retries(0)
+        .build()
+        .expect("a valid configuration")
+}
+
+/// A client without credentials ([`Config::anonymous`]): a caller resolving a shared
+/// link has no key to send.
+pub fn anonymous_client(base_url: &str) -> Client {
+    Config::anonymous()
+        .base_url(base_url)
+        .max_retries(0)
+        .build()
+        .expect("a valid configuration")
+}
 
 /// What the client under test was built with, which decides the `Authorization` header of
 /// every request it sends.

@@ -7,6 +7,7 @@ use oz_api_ext::{DownloadError, DownloadExt, EventsExt, MessagesExt, PaginateExt
 use serde_json::Value;
 
 use crate::dispatch::{self, Outcome, Params};
+use crate::dispatch_table;
 use crate::fixture::Fixture;
 use crate::spec::Operation;
 
@@ -50,35 +51,17 @@ pub async fn run(client: &Client, operation: &Operation, fixture: &Fixture) -> O
     };
     let success = fixture.response.status < 400;
     match operation.id.as_str() {
-        "list_runs" | "list_factories" | "list_factory_tasks" => {
-            let (name, key) = match operation.id.as_str() {
-                "list_runs" => ("list_runs().items()", "/runs"),
-                "list_factories" => ("list_factories().items()", "/factories"),
-                _ => ("list_factory_tasks().items()", "/tasks"),
-            };
+        id if dispatch_table::paged_list(id).is_some() => {
+            let (name, key) = dispatch_table::paged_list(id)?;
             // Stop after the items of this page so the next page is never requested.
             let count = if success { items(key)? } else { 1 };
             if success && count == 0 && has_next_page(body) {
                 return None;
             }
-            let outcome = match operation.id.as_str() {
-                "list_runs" => match dispatch::list_runs(client, &p) {
-                    Ok(builder) => paged(builder, count).await,
-                    Err(e) => Err(e),
-                },
-                "list_factories" => match dispatch::list_factories(client, &p) {
-                    Ok(builder) => paged(builder, count).await,
-                    Err(e) => Err(e),
-                },
-                _ => match dispatch::list_factory_tasks(client, &p) {
-                    Ok(builder) => paged(builder, count).await,
-                    Err(e) => Err(e),
-                },
-            };
             Some(WorkflowRun {
                 name,
                 compare_to: if success { key } else { "" },
-                outcome,
+                outcome: dispatch_table::items(client, id, &p, count).await,
                 requests: 1,
                 status_known: true,
             })
@@ -186,7 +169,7 @@ pub async fn run(client: &Client, operation: &Operation, fixture: &Fixture) -> O
 
 /// The first `count` items of a paged listing (every item when `count` is 0), or the problem of
 /// the page that failed.
-async fn paged<'a, B>(builder: B, count: usize) -> Result<Outcome, String>
+pub(crate) async fn paged<'a, B>(builder: B, count: usize) -> Result<Outcome, String>
 where
     B: PaginateExt<'a> + 'a,
     B::Item: serde::Serialize,

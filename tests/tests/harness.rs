@@ -3,17 +3,10 @@
 
 use oz_conformance::check;
 use oz_conformance::dispatch;
-use oz_conformance::fixture::{fixtures_dir, load_checked_in};
-use oz_conformance::replay::{Credentials, ReplayServer};
+use oz_conformance::fixture::{checked_in, fixtures_dir};
+use oz_conformance::replay::{self, Credentials, ReplayServer};
 use oz_conformance::{LoadedFixture, Spec};
 use serde_json::json;
-
-fn fixture(operation: &str, case: &str) -> LoadedFixture {
-    load_checked_in()
-        .into_iter()
-        .find(|f| f.operation_id == operation && f.case == case)
-        .unwrap_or_else(|| panic!("fixtures/{operation}/{case}.json"))
-}
 
 fn joined(problems: &[String]) -> String {
     problems.join("\n")
@@ -22,7 +15,7 @@ fn joined(problems: &[String]) -> String {
 #[test]
 fn a_response_that_drifts_from_the_spec_names_operation_file_and_path() {
     let spec = Spec::load();
-    let mut broken = fixture("get_run", "success");
+    let mut broken = checked_in("get_run", "success");
     broken.fixture.response.body.as_mut().unwrap()["status_message"]["retryable"] = json!("no");
     let problems = spec.check_fixture(&broken);
     assert_eq!(problems.len(), 1, "{}", joined(&problems));
@@ -39,7 +32,7 @@ fn a_response_that_drifts_from_the_spec_names_operation_file_and_path() {
 #[test]
 fn a_request_body_that_drifts_from_the_spec_is_reported() {
     let spec = Spec::load();
-    let mut broken = fixture("create_run", "success");
+    let mut broken = checked_in("create_run", "success");
     broken.fixture.request.body.as_mut().unwrap()["mode"] = json!("turbo");
     let problems = joined(&spec.check_fixture(&broken));
     assert!(
@@ -59,7 +52,7 @@ fn a_spec_change_that_breaks_a_fixture_is_reported() {
         .unwrap()
         .push(json!("review_state"));
     let spec = Spec::new(document);
-    let problems = joined(&spec.check_fixture(&fixture("get_run", "success")));
+    let problems = joined(&spec.check_fixture(&checked_in("get_run", "success")));
     assert!(
         problems.contains("fixtures/get_run/success.json: get_run 200: at /"),
         "{problems}"
@@ -70,13 +63,13 @@ fn a_spec_change_that_breaks_a_fixture_is_reported() {
 #[test]
 fn an_exempt_mark_on_a_valid_fixture_or_a_wrong_path_fails() {
     let spec = Spec::load();
-    let mut valid = fixture("list_runs", "success");
+    let mut valid = checked_in("list_runs", "success");
     valid.fixture.spec_exempt = Some(oz_conformance::SpecExempt {
         reason: "test".into(),
         paths: vec!["/runs/0/state".into()],
     });
     assert!(joined(&spec.check_fixture(&valid)).contains("drop the mark"));
-    let mut wrong = fixture("list_runs", "unknown-enum-values");
+    let mut wrong = checked_in("list_runs", "unknown-enum-values");
     wrong.fixture.spec_exempt.as_mut().unwrap().paths = vec!["/runs/0/state".into()];
     let problems = joined(&spec.check_fixture(&wrong));
     assert!(
@@ -94,18 +87,18 @@ async fn sent_against(
     let spec = Spec::load();
     let operation = spec.operation(&loaded.operation_id).unwrap();
     let server = ReplayServer::start(&loaded.fixture.response).await;
-    let client = dispatch::client(&server.base_url());
+    let client = replay::client(&server.base_url());
     dispatch::call(&client, &operation, &loaded.fixture.request)
         .await
         .unwrap();
     let mut expected = loaded.fixture.request.clone();
     change(&mut expected);
-    joined(&server.check(&expected, dispatch::CREDENTIALS, 1).await)
+    joined(&server.check(&expected, replay::CREDENTIALS, 1).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_differs_from_the_fixture_is_reported() {
-    let runs = fixture("list_runs", "filtered");
+    let runs = checked_in("list_runs", "filtered");
     assert_eq!(sent_against(&runs, |_| {}).await, "");
     let problems = sent_against(&runs, |r| r.query.push(("limit".into(), "5".into()))).await;
     assert!(
@@ -134,7 +127,7 @@ async fn a_request_that_differs_from_the_fixture_is_reported() {
         "{problems}"
     );
 
-    let message = fixture("send_agent_message", "success");
+    let message = checked_in("send_agent_message", "success");
     let problems = sent_against(&message, |r| {
         r.body.as_mut().unwrap()["subject"] = json!("Another subject");
     })
@@ -159,7 +152,7 @@ async fn hand_built_against(
     credentials: Credentials,
 ) -> String {
     let spec = Spec::load();
-    let loaded = fixture(operation_id, "success");
+    let loaded = checked_in(operation_id, "success");
     let operation = spec.operation(operation_id).unwrap();
     let server = ReplayServer::start(&loaded.fixture.response).await;
     let mut defaults = reqwest::header::HeaderMap::new();
@@ -171,7 +164,7 @@ async fn hand_built_against(
         .default_headers(defaults)
         .build()
         .unwrap();
-    let anonymous = dispatch::anonymous_client(&server.base_url());
+    let anonymous = replay::anonymous_client(&server.base_url());
     let client = oz_api_ext::oz_api::Client::new_with_client(
         &server.base_url(),
         http,
@@ -192,12 +185,8 @@ async fn a_missing_authorization_on_any_operation_and_stray_headers_are_reported
         "get_conversation_redirect",
         "get_run",
     ] {
-        let problems = hand_built_against(
-            operation,
-            &[("api-version", "1.0.0")],
-            dispatch::CREDENTIALS,
-        )
-        .await;
+        let problems =
+            hand_built_against(operation, &[("api-version", "1.0.0")], replay::CREDENTIALS).await;
         assert!(
             problems.contains("authorization: not sent, though the client has a key"),
             "{operation}: {problems}"
@@ -210,7 +199,7 @@ async fn a_missing_authorization_on_any_operation_and_stray_headers_are_reported
     let problems = hand_built_against(
         "get_session_redirect",
         &[("authorization", "Bearer wk-other")],
-        dispatch::CREDENTIALS,
+        replay::CREDENTIALS,
     )
     .await;
     assert!(
@@ -220,7 +209,7 @@ async fn a_missing_authorization_on_any_operation_and_stray_headers_are_reported
     let problems = hand_built_against(
         "get_run",
         &[("authorization", "Basic d2s6")],
-        dispatch::CREDENTIALS,
+        replay::CREDENTIALS,
     )
     .await;
     assert!(
@@ -244,10 +233,10 @@ async fn credentials_from_a_client_without_a_key_are_reported() {
     // The SDK's own anonymous client sends none, to public and authenticated operations alike.
     let spec = Spec::load();
     for operation_id in ["get_session_redirect", "get_run"] {
-        let loaded = fixture(operation_id, "success");
+        let loaded = checked_in(operation_id, "success");
         let operation = spec.operation(operation_id).unwrap();
         let server = ReplayServer::start(&loaded.fixture.response).await;
-        let anonymous = dispatch::anonymous_client(&server.base_url());
+        let anonymous = replay::anonymous_client(&server.base_url());
         dispatch::call(&anonymous, &operation, &loaded.fixture.request)
             .await
             .unwrap();
@@ -264,7 +253,7 @@ async fn credentials_from_a_client_without_a_key_are_reported() {
 async fn a_body_the_sdk_cannot_reproduce_is_reported_with_its_path() {
     let spec = Spec::load();
     // A member the SDK drops, not declared as unknown.
-    let mut extra = fixture("get_run", "success");
+    let mut extra = checked_in("get_run", "success");
     extra.fixture.response.body.as_mut().unwrap()["review_state"] = json!("approved");
     let problems = joined(&check::typed_call(&spec, &extra).await);
     assert!(
@@ -274,7 +263,7 @@ async fn a_body_the_sdk_cannot_reproduce_is_reported_with_its_path() {
         "{problems}"
     );
     // A value the SDK cannot decode at all.
-    let mut wrong = fixture("get_run", "success");
+    let mut wrong = checked_in("get_run", "success");
     wrong.fixture.response.body.as_mut().unwrap()["created_at"] = json!(17);
     let problems = joined(&check::typed_call(&spec, &wrong).await);
     assert!(
@@ -282,7 +271,7 @@ async fn a_body_the_sdk_cannot_reproduce_is_reported_with_its_path() {
         "{problems}"
     );
     // An error the SDK reports with another status or body than the fixture's.
-    let not_found = fixture("get_run", "error-404");
+    let not_found = checked_in("get_run", "error-404");
     let mut body = not_found.fixture.response.body.clone().unwrap();
     body["title"] = json!("Gone");
     let outcome = oz_conformance::Outcome::Problem { status: 410, body };
@@ -300,10 +289,10 @@ async fn a_body_the_sdk_cannot_reproduce_is_reported_with_its_path() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_not_modified_answer_is_checked_by_its_etag_and_needs_no_location() {
     let spec = Spec::load();
-    let not_modified = fixture("get_factory_file_schema", "not-modified");
+    let not_modified = checked_in("get_factory_file_schema", "not-modified");
     // A 304 is no redirect: it validates without a location, which another 3xx needs.
     assert_eq!(spec.check_fixture(&not_modified), Vec::<String>::new());
-    let mut redirect = fixture("get_run_transcript", "success");
+    let mut redirect = checked_in("get_run_transcript", "success");
     redirect.fixture.response.headers.remove("location");
     let problems = joined(&spec.check_fixture(&redirect));
     assert!(

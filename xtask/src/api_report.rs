@@ -1,4 +1,5 @@
-//! What a regeneration changes for users of `oz-api`, read from the Rust code itself.
+//! What a regeneration changes for users of `oz-api` (and of the paged lists of `oz-api-ext`),
+//! read from the Rust code itself.
 //!
 //! Both versions of `oz-api/src/generated.rs` are parsed with `syn` into the surface users see:
 //! the operations (the methods of `impl Client`, their builders in `pub mod builder`: setters
@@ -95,6 +96,46 @@ pub fn compare_sources(old: &str, new: &str) -> Result<Report> {
     Ok(compare(&old, &new))
 }
 
+/// Compares two versions of oz-api-ext's generated pagination glue (`paged`): a list that
+/// becomes cursor-paged gains `items()` and `pages()` (additive); one that stops being paged, or
+/// whose items change type, loses or changes them (breaking).
+pub fn compare_paged_sources(old: &str, new: &str) -> Result<Report> {
+    let old = crate::paged::surface(old).context("reading the old pagination glue")?;
+    let new = crate::paged::surface(new).context("reading the new pagination glue")?;
+    let mut report = Report::default();
+    for (operation, item) in &old {
+        match new.get(operation) {
+            None => push(
+                &mut report,
+                Severity::Breaking,
+                format!(
+                    "`{operation}` is no longer a cursor-paged list in oz-api-ext: its builder loses `items()` and `pages()`"
+                ),
+            ),
+            Some(now) if now != item => push(
+                &mut report,
+                Severity::Breaking,
+                format!(
+                    "the items of the cursor-paged list `{operation}` change type: `{item}` → `{now}`"
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (operation, item) in &new {
+        if !old.contains_key(operation) {
+            push(
+                &mut report,
+                Severity::Additive,
+                format!(
+                    "`{operation}` is a cursor-paged list in oz-api-ext: `items()` (of `{item}`) and `pages()` on its builder"
+                ),
+            );
+        }
+    }
+    Ok(report)
+}
+
 /// Compares two surfaces.
 pub fn compare(old: &Surface, new: &Surface) -> Report {
     let mut report = Report::default();
@@ -145,7 +186,9 @@ impl Report {
 
     /// The report for a terminal: the changes by severity, then the verdict.
     pub fn render(&self, version: &str) -> String {
-        let mut out = String::from("API report (public surface of oz-api, old → new):\n");
+        let mut out = String::from(
+            "API report (public surface of oz-api and the pagination of oz-api-ext, old → new):\n",
+        );
         for (severity, label) in [
             (Severity::Breaking, "breaking"),
             (Severity::Additive, "additive"),
@@ -328,7 +371,7 @@ impl Surface {
                             continue;
                         }
                         let name = f.sig.ident.to_string();
-                        match operation_builder(&f.sig.output) {
+                        match crate::client_model::operation_builder(&f.sig.output) {
                             Some(builder) => {
                                 let op = Operation {
                                     endpoint: endpoint(&f.attrs),
@@ -385,18 +428,6 @@ impl Surface {
 fn self_type(imp: &syn::ItemImpl) -> Option<String> {
     match &*imp.self_ty {
         Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
-        _ => None,
-    }
-}
-
-/// `ListRuns` for an operation method, which returns `builder::ListRuns<'_>`.
-fn operation_builder(output: &ReturnType) -> Option<String> {
-    let ReturnType::Type(_, ty) = output else {
-        return None;
-    };
-    let Type::Path(p) = &**ty else { return None };
-    match &p.path.segments.iter().collect::<Vec<_>>()[..] {
-        [module, builder] if module.ident == "builder" => Some(builder.ident.to_string()),
         _ => None,
     }
 }
@@ -1797,7 +1828,7 @@ mod tests {
         };
         assert_eq!(
             report.render("1.4.2"),
-            "API report (public surface of oz-api, old → new):\n\
+            "API report (public surface of oz-api and the pagination of oz-api-ext, old → new):\n\
              breaking (1):\n  - operation `a` removed\n\
              additive (1):\n  - struct `B` added\n\
              verdict: breaking: major release (1 breaking change): 1.4.2 → 2.0.0\n"

@@ -239,16 +239,10 @@ mod tests {
 
     #[test]
     fn an_enum_whose_rust_names_equal_its_wire_values_is_made_tolerant_too() {
-        let out = squash(&run(quote! {
+        insta::assert_snapshot!(run(quote! {
             #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Copy, Debug)]
             pub enum ScopeType { User, Team }
         }));
-        assert!(
-            out.contains("#[non_exhaustive] pub enum ScopeType"),
-            "{out}"
-        );
-        assert!(out.contains("Unknown(::std::string::String)"), "{out}");
-        assert!(!out.contains("Copy"), "{out}");
     }
 
     /// The checked-in client: every enum of two or more wire values keeps unknown ones.
@@ -267,7 +261,7 @@ mod tests {
 
     #[test]
     fn string_enum_gains_unknown_and_loses_copy() {
-        let out = squash(&run(quote! {
+        insta::assert_snapshot!(run(quote! {
             #[derive(::serde::Deserialize, Clone, Copy, Debug)]
             pub enum RunState {
                 #[serde(rename = "QUEUED")] Queued,
@@ -285,29 +279,11 @@ mod tests {
                 }
             }
         }));
-        assert!(
-            out.contains(
-                "#[derive(::serde::Deserialize, Clone, Debug)] #[non_exhaustive] pub enum RunState"
-            ),
-            "{out}"
-        );
-        assert!(
-            out.contains("#[serde(untagged)] Unknown(::std::string::String), }"),
-            "{out}"
-        );
-        assert!(
-            out.contains("Self::Unknown(ref other) => f.write_str(other),"),
-            "{out}"
-        );
-        assert!(
-            out.contains("_ => Ok(Self::Unknown(value.to_string()))"),
-            "{out}"
-        );
     }
 
     #[test]
     fn a_wire_value_named_unknown_is_renamed_to_keep_the_catch_all_free() {
-        let out = squash(&run(quote! {
+        insta::assert_snapshot!(run(quote! {
             #[derive(::serde::Deserialize)]
             pub enum ModelInfoProvider { #[serde(rename = "OPENAI")] Openai, #[serde(rename = "UNKNOWN")] Unknown }
             impl ::std::str::FromStr for ModelInfoProvider {
@@ -317,16 +293,6 @@ mod tests {
                 }
             }
         }));
-        assert!(
-            out.contains("#[serde(rename = \"UNKNOWN\")] UnknownValue,"),
-            "{out}"
-        );
-        assert!(
-            out.contains(
-                "\"UNKNOWN\" => Ok(Self::UnknownValue), _ => Ok(Self::Unknown(value.to_string()))"
-            ),
-            "{out}"
-        );
     }
 
     #[test]
@@ -345,22 +311,17 @@ mod tests {
 
     #[test]
     fn untagged_union_gains_unknown_value_variant() {
-        let out = squash(&run(quote! {
+        insta::assert_snapshot!(run(quote! {
             mod types {
                 #[serde(untagged)]
                 pub enum ArtifactItem { PlanArtifact(PlanArtifact) }
             }
         }));
-        assert!(
-            out.contains("#[non_exhaustive] pub enum ArtifactItem { PlanArtifact(PlanArtifact),"),
-            "{out}"
-        );
-        assert!(out.contains("Unknown(::serde_json::Value), }"), "{out}");
     }
 
     #[test]
     fn api_version_header_is_removed_and_other_headers_kept() {
-        let out = squash(&run(quote! {
+        let out = run(quote! {
             fn send() {
                 let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
                 header_map.append(
@@ -369,11 +330,8 @@ mod tests {
                 );
                 header_map.append("x-warp-team-uid", value);
             }
-        }));
+        });
         assert!(!out.contains("api-version"), "{out}");
-        assert!(
-            out.contains("header_map.append(\"x-warp-team-uid\", value);"),
-            "{out}"
-        );
+        insta::assert_snapshot!(out);
     }
 }

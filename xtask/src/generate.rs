@@ -61,7 +61,6 @@ pub fn generate(spec_text: &str) -> Result<String> {
     null_collections::apply(&mut file);
     redaction::apply(&mut file);
     docs::apply(&mut file, &spec)?;
-    file.items.push(public_operations_item(&spec));
     file.items.push(not_repeatable_operations_item(&spec));
     Ok(format!("{HEADER}\n{}", prettyplease::unparse(&file)))
 }
@@ -102,34 +101,6 @@ fn require_replacements_for_deep_objects(spec: &Value) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Operations served without authentication (`security: []`), for the request hook.
-fn public_operations(spec: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = spec["paths"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .flat_map(|(_, item)| item.as_object().into_iter().flatten())
-        .filter(|(_, op)| {
-            op.get("security")
-                .and_then(Value::as_array)
-                .is_some_and(Vec::is_empty)
-        })
-        .filter_map(|(_, op)| op["operationId"].as_str().map(str::to_owned))
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn public_operations_item(spec: &Value) -> syn::Item {
-    let ids = public_operations(spec);
-    syn::parse_quote! {
-        /// Operations the API serves without authentication (`security: []` in openapi.json).
-        /// A client with a key still sends it to them (the vendor's descriptions disagree about
-        /// which operations are public); an anonymous client can call only these.
-        pub const PUBLIC_OPERATIONS: &[&str] = &[#(#ids),*];
-    }
 }
 
 /// Replaces `Error` in progenitor's `pub use progenitor_client::{..}` by [`ERROR_TYPE`], and
@@ -383,18 +354,15 @@ mod tests {
             }
         };
         construct_clients_through_config(&mut file).unwrap();
-        let out = prettyplease::unparse(&file);
-        assert!(!out.contains("pub fn new("), "{out}");
-        assert!(out.contains("most callers want"), "{out}");
-        assert!(!out.contains("Construct a new client"), "{out}");
+        insta::assert_snapshot!(prettyplease::unparse(&file));
         assert!(
             construct_clients_through_config(&mut file).is_err(),
             "a second run finds no `new`"
         );
     }
 
-    /// A new operation needs no edit of any table: what the client knows about it (public,
-    /// repeatable) follows from its entry in the spec.
+    /// A new operation needs no edit of any table: what the client knows about it (whether it
+    /// may be repeated) follows from its entry in the spec.
     #[test]
     fn a_new_operation_lands_in_the_derived_tables_from_its_spec_entry_alone() {
         let ok = json!({"200": {"description": "ok"}});
@@ -404,21 +372,13 @@ mod tests {
             "/widgets/{id}": {"get": {"operationId": "get_widget", "security": [], "responses": ok}}
         }));
         assert_eq!(not_repeatable_operations(&spec), ["create_widget"]);
-        assert_eq!(public_operations(&spec), ["get_widget"]);
         let generated = prettyplease::unparse(&syn::File {
             shebang: None,
             attrs: vec![],
-            items: vec![
-                not_repeatable_operations_item(&spec),
-                public_operations_item(&spec),
-            ],
+            items: vec![not_repeatable_operations_item(&spec)],
         });
         assert!(
             generated.contains("NOT_REPEATABLE_OPERATIONS: &[&str] = &[\"create_widget\"]"),
-            "{generated}"
-        );
-        assert!(
-            generated.contains("PUBLIC_OPERATIONS: &[&str] = &[\"get_widget\"]"),
             "{generated}"
         );
     }
@@ -436,17 +396,6 @@ mod tests {
         let err = run_progenitor(&spec).unwrap_err().to_string();
         assert!(err.contains("bad_op (GET /bad)"), "{err}");
         assert!(!err.contains("fine_op"), "{err}");
-    }
-
-    #[test]
-    fn public_operations_are_those_with_empty_security() {
-        let spec = json!({"paths": {
-            "/a": {"get": {"operationId": "open", "security": []}},
-            "/b": {"get": {"operationId": "closed", "security": [{"bearerAuth": []}]},
-                   "post": {"operationId": "optional", "security": [{"bearerAuth": []}, {}]}},
-            "/c": {"get": {"operationId": "unspecified"}}
-        }});
-        assert_eq!(public_operations(&spec), vec!["open".to_owned()]);
     }
 
     #[test]

@@ -1,13 +1,19 @@
 //! Build tasks of the Oz API SDK.
 //!
-//! The root `openapi.json` is the single source of truth: `oz-api/src/generated.rs` is
-//! generated from it, and `oz-mock/openapi.json` is a byte copy of it (the simulator embeds the
-//! spec, and a published crate can only embed files inside its own folder). Both are written by
-//! `cargo xtask regen` and never edited by hand.
+//! The root `openapi.json` is the single source of truth. Generated from it, checked in and
+//! never edited by hand, all written by `cargo xtask regen`:
+//! - `oz-api/src/generated.rs`, the client (see `generate`);
+//! - `oz-api-ext/src/generated_pagination.rs`, the paginator's glue for every operation marked
+//!   `x-oz-paged` (see `paged`);
+//! - `tests/harness/dispatch_table.rs`, the conformance harness's typed call of every operation
+//!   (see `dispatch_table`);
+//! - `oz-mock/openapi.json`, a byte copy of the spec (the simulator embeds the spec, and a
+//!   published crate can only embed files inside its own folder).
 //!
-//! - `cargo xtask regen [--check | --changelog]`: generate `oz-api/src/generated.rs` from
-//!   `openapi.json`, copy the spec into `oz-mock/`, and report what changed for users of the
-//!   crate (see `api_report`); `--changelog` also records that report in `CHANGELOG.md`.
+//! - `cargo xtask regen [--check | --changelog]`: write those files from `openapi.json` and
+//!   report what changed for users of the crates (see `api_report`); `--check` writes nothing
+//!   and fails with a diff when one is stale; `--changelog` also records the report in
+//!   `CHANGELOG.md`.
 //! - `cargo xtask api-diff OLD.rs NEW.rs` / `cargo xtask api-diff --against REV`: the same
 //!   report between two versions of the generated file.
 //! - `cargo xtask spec-diff FILE`: compare `openapi.json` with another OpenAPI document.
@@ -16,6 +22,8 @@
 #![forbid(unsafe_code)]
 
 mod api_report;
+mod client_model;
+mod dispatch_table;
 mod docs;
 mod forward_compat;
 mod generate;
@@ -23,6 +31,7 @@ mod merge_arms;
 mod normalise;
 mod null_collections;
 mod owned_send;
+mod paged;
 mod path_params;
 mod redaction;
 mod spec_diff;
@@ -36,10 +45,11 @@ use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "\
 usage:
-  cargo xtask regen [--check]     regenerate oz-api/src/generated.rs from openapi.json, copy
+  cargo xtask regen [--check]     regenerate oz-api/src/generated.rs, oz-api-ext's pagination
+                                  glue and the conformance dispatch table from openapi.json, copy
                                   openapi.json to oz-mock/openapi.json, and report the changes
                                   to the public API with the release they call for
-                                  (--check: write nothing, fail with a diff when either file is
+                                  (--check: write nothing, fail with a diff when a file is
                                   stale)
   cargo xtask regen --changelog   regen, and add the report to the Unreleased section of
                                   CHANGELOG.md
@@ -150,17 +160,26 @@ fn regen(root: &Path, mode: RegenMode) -> Result<ExitCode> {
     let check = mode == RegenMode::Check;
     let regenerated = regen_files(&spec_path, &out_path, check)?;
     let mut code = ExitCode::SUCCESS;
-    match &regenerated.freshness {
-        Freshness::Written(lines) => println!("wrote {} ({lines} lines)", out_path.display()),
-        Freshness::UpToDate => println!("{} is up to date", out_path.display()),
+    let mut report_stale = |path: &Path, freshness: &Freshness| match freshness {
+        Freshness::Written(lines) => println!("wrote {} ({lines} lines)", path.display()),
+        Freshness::UpToDate => println!("{} is up to date", path.display()),
         Freshness::Stale(diff) => {
             eprintln!("{diff}");
             eprintln!(
                 "{} is stale: run `cargo xtask regen` and commit the result",
-                out_path.display()
+                path.display()
             );
             code = ExitCode::from(1);
         }
+    };
+    report_stale(&out_path, &regenerated.freshness);
+    let spec_text = read(&spec_path)?;
+    let mut glue_outputs = Vec::new();
+    for (relative, fresh) in glue(&spec_text, &regenerated.fresh)? {
+        let path = root.join(relative);
+        let output = refresh(&path, fresh, check)?;
+        report_stale(&path, &output.freshness);
+        glue_outputs.push((relative, output));
     }
     match copy_spec(&spec_path, &root.join(MOCK_SPEC), check)? {
         SpecCopy::Written => println!("wrote {MOCK_SPEC} (a copy of openapi.json)"),
@@ -170,15 +189,20 @@ fn regen(root: &Path, mode: RegenMode) -> Result<ExitCode> {
             code = ExitCode::from(1);
         }
     }
-    let report = match regenerated.report() {
+    let pagination = glue_outputs
+        .iter()
+        .find(|(relative, _)| *relative == paged::OUTPUT)
+        .map(|(_, output)| output);
+    let report = match api_changes(&regenerated, pagination) {
         Ok(report) => report,
         Err(err) => {
             println!("no API report: {err:#}");
             return Ok(code);
         }
     };
-    if let Some(report) = &report {
-        print!("{}", report.render(VERSION));
+    match &report {
+        Some(report) => print!("{}", report.render(VERSION)),
+        None => println!("no generated code changed: no change to the public API"),
     }
     if mode == RegenMode::Changelog {
         let path = root.join("CHANGELOG.md");
@@ -195,6 +219,43 @@ fn regen(root: &Path, mode: RegenMode) -> Result<ExitCode> {
         }
     }
     Ok(code)
+}
+
+/// The glue generated beside the client from the spec and the client's fresh source: each
+/// file's path relative to the workspace root, and its text.
+fn glue(spec_text: &str, client_source: &str) -> Result<Vec<(&'static str, String)>> {
+    let spec: serde_json::Value =
+        serde_json::from_str(spec_text).context("openapi.json is not valid JSON")?;
+    let client = syn::parse_file(client_source).context("the generated client does not parse")?;
+    let client = client_model::ClientModel::read(&client)?;
+    let lists = paged::paged_lists(&spec)?;
+    Ok(vec![
+        (paged::OUTPUT, paged::render(&lists, &client)?),
+        (
+            dispatch_table::OUTPUT,
+            dispatch_table::render(&spec, &client, &lists)?,
+        ),
+    ])
+}
+
+/// What changed for users in the client and the pagination glue, or `None` when neither
+/// changed.
+fn api_changes(
+    client: &Regenerated,
+    pagination: Option<&Regenerated>,
+) -> Result<Option<api_report::Report>> {
+    let mut report = client.report()?;
+    if let Some(pagination) = pagination
+        && let Some(previous) = &pagination.previous
+        && *previous != pagination.fresh
+    {
+        let paged = api_report::compare_paged_sources(previous, &pagination.fresh)?;
+        report
+            .get_or_insert_with(api_report::Report::default)
+            .changes
+            .extend(paged.changes);
+    }
+    Ok(report)
 }
 
 /// Puts `entry` first in the Unreleased section of the changelog at `path`, which is created
@@ -275,16 +336,19 @@ impl Regenerated {
 
 fn regen_files(spec_path: &Path, out_path: &Path, check: bool) -> Result<Regenerated> {
     let text = read(spec_path)?;
-    let fresh = generate::generate(&text)?;
-    let previous = std::fs::read_to_string(out_path).ok();
+    refresh(out_path, generate::generate(&text)?, check)
+}
+
+/// Writes `fresh` to `path` (`check`: only compares them, with a diff when they differ).
+fn refresh(path: &Path, fresh: String, check: bool) -> Result<Regenerated> {
+    let previous = std::fs::read_to_string(path).ok();
     let freshness = if !check {
-        std::fs::write(out_path, &fresh)
-            .with_context(|| format!("writing {}", out_path.display()))?;
+        std::fs::write(path, &fresh).with_context(|| format!("writing {}", path.display()))?;
         Freshness::Written(fresh.lines().count())
     } else if previous.as_deref() == Some(fresh.as_str()) {
         Freshness::UpToDate
     } else {
-        let name = out_path.display().to_string();
+        let name = path.display().to_string();
         let diff = similar::TextDiff::from_lines(previous.as_deref().unwrap_or_default(), &fresh)
             .unified_diff()
             .context_radius(3)
@@ -372,10 +436,8 @@ mod tests {
         let stale = regen_files(&spec, &out, true).unwrap();
         assert!(matches!(stale.freshness, Freshness::Stale(_)));
         let report = stale.report().unwrap().expect("the file changed");
-        let text = report.render("0.1.0");
-        assert!(text.contains("field `GetRunResponse.id` removed"), "{text}");
-        assert!(text.contains("field `GetRunResponse.run_id` (`Option<String>`, optional) added to a response type"), "{text}");
-        assert_eq!(report.verdict(), api_report::Verdict::Breaking(1), "{text}");
+        assert_eq!(report.verdict(), api_report::Verdict::Breaking(1));
+        insta::assert_snapshot!(report.render("0.1.0"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -409,6 +471,129 @@ mod tests {
             "# Changelog\n\n## [Unreleased]\n\n### Second\n\n- b\n\n### First\n\n- a\n"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The real spec with one more cursor-paged list, `GET /widgets` (`list_widgets`), marked
+    /// `x-oz-paged` and nothing else.
+    fn spec_with_a_paged_widget_list() -> serde_json::Value {
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&read(&workspace_root().join("openapi.json")).unwrap()).unwrap();
+        spec["paths"]["/widgets"] = serde_json::json!({"get": {
+            "operationId": "list_widgets",
+            "summary": "List widgets",
+            "description": "One page of widgets.",
+            "parameters": [
+                {"name": "cursor", "in": "query", "description": "Cursor of the page.",
+                 "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "description": "Page size.",
+                 "schema": {"type": "integer", "minimum": 1}}
+            ],
+            "responses": {"200": {"description": "One page of widgets.", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ListWidgetsResponse"}}}}},
+            "x-oz-paged": {"items": "widgets"}
+        }});
+        let schemas = &mut spec["components"]["schemas"];
+        schemas["Widget"] = serde_json::json!({"type": "object", "description": "A widget.",
+            "required": ["id"], "properties": {"id": {"type": "string", "description": "Its id."}}});
+        schemas["ListWidgetsResponse"] = serde_json::json!({"type": "object",
+            "description": "One page of widgets.", "required": ["widgets", "page_info"],
+            "properties": {
+                "widgets": {"type": "array", "items": {"$ref": "#/components/schemas/Widget"},
+                            "description": "Widgets on this page."},
+                "page_info": {"$ref": "#/components/schemas/PageInfo"}}});
+        spec
+    }
+
+    /// The item of `source` (a generated file) that mentions `needle`, with its doc comment.
+    fn item_mentioning(source: &str, needle: &str) -> String {
+        let file = syn::parse_file(source).unwrap();
+        let item = file
+            .items
+            .into_iter()
+            .find(|item| {
+                quote::ToTokens::to_token_stream(item)
+                    .to_string()
+                    .contains(needle)
+            })
+            .unwrap_or_else(|| panic!("no item mentions {needle}"));
+        prettyplease::unparse(&syn::File {
+            shebang: None,
+            attrs: vec![],
+            items: vec![item],
+        })
+    }
+
+    /// Adding a cursor-paged list is a change to openapi.json alone: regen writes its
+    /// `CursorPaged` impl, its typed call in the conformance harness, and reports the change as
+    /// additive.
+    #[test]
+    fn a_paged_list_added_to_a_copy_of_the_spec_gets_its_glue_from_regen() {
+        let dir = scratch_dir("paged");
+        let spec_path = dir.join("openapi.json");
+        let client_path = dir.join("generated.rs");
+        let before = read(&workspace_root().join("openapi.json")).unwrap();
+        std::fs::write(&spec_path, &before).unwrap();
+        let old_client = regen_files(&spec_path, &client_path, false).unwrap();
+        let old_glue = glue(&before, &old_client.fresh).unwrap();
+
+        let after = serde_json::to_string_pretty(&spec_with_a_paged_widget_list()).unwrap();
+        std::fs::write(&spec_path, &after).unwrap();
+        let new_client = regen_files(&spec_path, &client_path, false).unwrap();
+        let new_glue = glue(&after, &new_client.fresh).unwrap();
+
+        let [(pagination_path, old_pagination), (dispatch_path, _)] = &old_glue[..] else {
+            panic!("two glue files");
+        };
+        let [(_, new_pagination), (_, new_dispatch)] = &new_glue[..] else {
+            panic!("two glue files");
+        };
+        assert_eq!(*pagination_path, paged::OUTPUT);
+        assert_eq!(*dispatch_path, dispatch_table::OUTPUT);
+        insta::assert_snapshot!(
+            "paged_widgets_impl",
+            item_mentioning(new_pagination, "ListWidgets")
+        );
+        insta::assert_snapshot!(
+            "paged_widgets_dispatch",
+            [
+                item_mentioning(new_dispatch, "fn list_widgets"),
+                item_mentioning(new_dispatch, "fn paged_list"),
+                item_mentioning(new_dispatch, "fn items"),
+            ]
+            .join("\n")
+        );
+
+        let pagination = Regenerated {
+            freshness: Freshness::Written(0),
+            previous: Some(old_pagination.clone()),
+            fresh: new_pagination.clone(),
+        };
+        let report = api_changes(&new_client, Some(&pagination))
+            .unwrap()
+            .expect("a report");
+        assert_eq!(report.verdict(), api_report::Verdict::Additive);
+        insta::assert_snapshot!("paged_widgets_report", report.render("0.1.0"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_paged_list_that_is_no_longer_marked_is_a_breaking_change() {
+        let spec =
+            serde_json::from_str(&read(&workspace_root().join("openapi.json")).unwrap()).unwrap();
+        let client = read(&workspace_root().join(GENERATED)).unwrap();
+        let model = client_model::ClientModel::read(&syn::parse_file(&client).unwrap()).unwrap();
+        let lists = paged::paged_lists(&spec).unwrap();
+        let all = paged::render(&lists, &model).unwrap();
+        let fewer = paged::render(&lists[1..], &model).unwrap();
+        let report = api_report::compare_paged_sources(&all, &fewer).unwrap();
+        assert_eq!(report.verdict(), api_report::Verdict::Breaking(1));
+        insta::assert_snapshot!(report.render("0.1.0"));
+        assert_eq!(
+            api_report::compare_paged_sources(&all, &all)
+                .unwrap()
+                .verdict(),
+            api_report::Verdict::NoChange
+        );
     }
 
     #[test]

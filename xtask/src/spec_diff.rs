@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use saphyr::{LoadableYamlNode, Scalar, Yaml};
 use serde_json::Value;
 
 /// Reads a YAML or JSON OpenAPI document.
@@ -23,35 +24,54 @@ pub fn load_document(path: &Path) -> Result<Value> {
     if path.extension().is_some_and(|ext| ext == "json") {
         return serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()));
     }
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(yaml_to_json(yaml))
+    let documents = Yaml::load_from_str(&text)
+        .map_err(|err| anyhow::anyhow!("{err}"))
+        .with_context(|| format!("parsing {}", path.display()))?;
+    match documents.as_slice() {
+        [document] => Ok(yaml_to_json(document)),
+        _ => anyhow::bail!(
+            "{} holds {} YAML documents, not one",
+            path.display(),
+            documents.len()
+        ),
+    }
 }
 
-/// YAML allows non-string keys (`200:`); OpenAPI means them as strings.
-fn yaml_to_json(yaml: serde_yaml::Value) -> Value {
-    use serde_yaml::Value as Y;
+/// The JSON value of a YAML node (aliases are resolved by the loader). YAML allows keys that
+/// are not strings (`200:`); OpenAPI means them as strings.
+fn yaml_to_json(yaml: &Yaml<'_>) -> Value {
     match yaml {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
-        Y::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Y::String(s) => s,
-                        other => serde_yaml::to_string(&other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                    };
-                    (key, yaml_to_json(v))
-                })
+        Yaml::Value(scalar) => scalar_to_json(scalar),
+        Yaml::Representation(text, ..) => Value::String(text.to_string()),
+        Yaml::Sequence(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
+        Yaml::Mapping(map) => Value::Object(
+            map.iter()
+                .map(|(key, value)| (key_text(key), yaml_to_json(value)))
                 .collect(),
         ),
-        Y::Tagged(tagged) => yaml_to_json(tagged.value),
+        Yaml::Tagged(_, inner) => yaml_to_json(inner),
+        Yaml::Alias(_) | Yaml::BadValue => Value::Null,
+    }
+}
+
+fn scalar_to_json(scalar: &Scalar<'_>) -> Value {
+    match scalar {
+        Scalar::Null => Value::Null,
+        Scalar::Boolean(b) => Value::Bool(*b),
+        Scalar::Integer(n) => Value::from(*n),
+        Scalar::FloatingPoint(x) => {
+            serde_json::Number::from_f64(x.into_inner()).map_or(Value::Null, Value::Number)
+        }
+        Scalar::String(s) => Value::String(s.to_string()),
+    }
+}
+
+/// A mapping key as the string OpenAPI means: `200` → `"200"`, `true` → `"true"`.
+fn key_text(key: &Yaml<'_>) -> String {
+    match yaml_to_json(key) {
+        Value::String(s) => s,
+        Value::Null => "null".to_owned(),
+        other => other.to_string(),
     }
 }
 
@@ -395,13 +415,55 @@ mod tests {
         }
     }
 
+    fn load_yaml(text: &str) -> Result<Value> {
+        let dir = std::env::temp_dir().join(format!("xtask-yaml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{:x}.yaml", text.len() * 31 + text.lines().count()));
+        std::fs::write(&path, text).unwrap();
+        let loaded = load_document(&path);
+        std::fs::remove_file(&path).unwrap();
+        loaded
+    }
+
     #[test]
     fn yaml_integer_keys_become_strings() {
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_str("responses:\n  200:\n    description: ok\n").unwrap();
         assert_eq!(
-            yaml_to_json(yaml),
+            load_yaml("responses:\n  200:\n    description: ok\n").unwrap(),
             json!({"responses": {"200": {"description": "ok"}}})
+        );
+    }
+
+    #[test]
+    fn yaml_scalars_anchors_and_tags_read_as_json() {
+        let text = "\
+base: &base {type: string, nullable: true}
+copy: *base
+numbers: [1, -2, 2.5, 1e3]
+flags: [true, false, null, ~]
+quoted: '200'
+tagged: !!str 42
+";
+        assert_eq!(
+            load_yaml(text).unwrap(),
+            json!({
+                "base": {"type": "string", "nullable": true},
+                "copy": {"type": "string", "nullable": true},
+                "numbers": [1, -2, 2.5, 1000.0],
+                "flags": [true, false, null, null],
+                "quoted": "200",
+                "tagged": "42"
+            })
+        );
+    }
+
+    #[test]
+    fn a_yaml_error_or_several_documents_are_refused() {
+        let err = load_yaml("a: [1, 2\n").unwrap_err();
+        assert!(format!("{err:#}").starts_with("parsing "), "{err:#}");
+        let err = load_yaml("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(
+            err.to_string().ends_with("holds 2 YAML documents, not one"),
+            "{err}"
         );
     }
 }

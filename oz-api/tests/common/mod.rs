@@ -1,13 +1,15 @@
-//! Helpers shared by the integration tests: a client pointed at a wiremock server, realistic
-//! response bodies, and a responder that records when each request arrived.
+//! Helpers shared by the integration tests: a client pointed at a wiremock server (or any base
+//! URL) that pauses without waiting, realistic response bodies, and a sleep that records the
+//! pauses the client asked for.
 #![allow(dead_code)] // every test binary uses a different subset
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use oz_api::time::{AsyncSleep, Sleep};
 use oz_api::{Client, Config};
 use serde_json::{Value, json};
-use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request};
 
 /// A key that looks like a real one; no test output may ever contain it.
 pub const API_KEY: &str = "wk-3c5e9a71-SECRET-d04b-4f6e-8a2d-91b7c0e5f318";
@@ -22,13 +24,30 @@ pub fn base_url(server: &MockServer) -> String {
     format!("{}/api/v1", server.uri())
 }
 
-/// A configuration aimed at `server` with [`API_KEY`].
-pub fn config(server: &MockServer) -> Config {
-    Config::new(API_KEY).base_url(base_url(server))
+/// A configuration aimed at `base_url` with [`API_KEY`], whose pauses between retries do not
+/// wait (see [`Pauses`]).
+pub fn config_for(base_url: &str) -> Config {
+    Config::new(API_KEY)
+        .base_url(base_url)
+        .sleep_impl(Pauses::default())
 }
 
+/// A configuration aimed at `server` with [`API_KEY`], whose pauses do not wait.
+pub fn config(server: &MockServer) -> Config {
+    config_for(&base_url(server))
+}
+
+/// A client of `server` with the default retries, whose pauses do not wait.
 pub fn client(server: &MockServer) -> Client {
     config(server).build().expect("valid configuration")
+}
+
+/// A client of `server` that reports the first answer as it is (no retries).
+pub fn client_without_retries(server: &MockServer) -> Client {
+    config(server)
+        .max_retries(0)
+        .build()
+        .expect("valid configuration")
 }
 
 /// `get_run("run_1")` through the SDK: the call most tests make.
@@ -72,35 +91,24 @@ pub fn error_json(status: u16, code: &str, title: &str) -> Value {
     })
 }
 
-/// Responds with `template` and records the arrival time of each request in a log shared by
-/// all the responders created from it.
+/// The client's sleep in these tests: records every pause asked for and returns at once, so a
+/// test checks the delays without waiting for them (Tokio's paused clock cannot be used next
+/// to real sockets: it would fire the requests' own timeouts whenever the runtime is idle).
+/// Clones share the record.
 #[derive(Clone, Default)]
-pub struct Arrivals(Arc<Mutex<Vec<Instant>>>);
+pub struct Pauses(Arc<Mutex<Vec<Duration>>>);
 
-impl Arrivals {
-    pub fn respond(&self, template: ResponseTemplate) -> Stamped {
-        Stamped {
-            template,
-            arrivals: self.clone(),
-        }
-    }
-
-    /// Time between consecutive arrivals.
-    pub fn gaps(&self) -> Vec<Duration> {
-        let times = self.0.lock().unwrap();
-        times.windows(2).map(|w| w[1] - w[0]).collect()
+impl Pauses {
+    /// The pauses asked for so far, in order.
+    pub fn taken(&self) -> Vec<Duration> {
+        self.0.lock().unwrap().clone()
     }
 }
 
-pub struct Stamped {
-    template: ResponseTemplate,
-    arrivals: Arrivals,
-}
-
-impl Respond for Stamped {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        self.arrivals.0.lock().unwrap().push(Instant::now());
-        self.template.clone()
+impl AsyncSleep for Pauses {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.0.lock().unwrap().push(duration);
+        Sleep::new(std::future::ready(()))
     }
 }
 
