@@ -2,19 +2,25 @@
 
 use std::future::Future;
 
+use oz_api::time::{AsyncSleep, SharedSleep};
 use tokio::time::Instant;
 
 /// The clock and sleep of the poll engine: every pause, deadline and abandoned request goes
-/// through it, so a test on tokio's paused clock controls all of them.
+/// through it. It sleeps with the client's [`sleep_impl`](oz_api::Client::sleep_impl) (the one
+/// the client's retries and the downloads use; Tokio's timer unless another was given to
+/// `Config::sleep_impl`) and reads the time from Tokio's clock, so a test on Tokio's paused
+/// clock controls all of them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Clock {
-    _private: (),
+    sleep: SharedSleep,
 }
 
 impl Clock {
     /// The clock the client's requests use.
-    pub(crate) fn of(_client: &oz_api::Client) -> Self {
-        Self::default()
+    pub(crate) fn of(client: &oz_api::Client) -> Self {
+        Self {
+            sleep: client.sleep_impl().clone(),
+        }
     }
 
     pub(crate) fn now(&self) -> Instant {
@@ -23,6 +29,6 @@ impl Clock {
 
     /// A sleep that ends at `at`.
     pub(crate) fn sleep_until(&self, at: Instant) -> impl Future<Output = ()> + Send + 'static {
-        tokio::time::sleep_until(at)
+        self.sleep.sleep(at.saturating_duration_since(self.now()))
     }
 }
