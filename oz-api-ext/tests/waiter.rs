@@ -985,3 +985,39 @@ async fn a_zero_max_wait_reads_the_run_once() {
     assert_eq!(err.last_run().unwrap().state, RunState::Queued, "{err:?}");
     assert_eq!(polls.arrivals().len(), 1);
 }
+
+/// Records every pause it is asked for and returns at once.
+#[derive(Clone, Default)]
+struct RecordedPauses(Arc<Mutex<Vec<Duration>>>);
+
+impl oz_api_ext::oz_api::time::AsyncSleep for RecordedPauses {
+    fn sleep(&self, duration: Duration) -> oz_api_ext::oz_api::time::Sleep {
+        self.0.lock().unwrap().push(duration);
+        oz_api_ext::oz_api::time::Sleep::new(std::future::ready(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pauses_between_polls_go_through_the_clients_sleep() {
+    let server = MockServer::start().await;
+    let script = Script::states(&["QUEUED", "INPROGRESS", "SUCCEEDED"]);
+    script.mount(&server, "GET", RUN_PATH).await;
+    let pauses = RecordedPauses::default();
+    let config = support::config(&server)
+        .max_retries(0)
+        .sleep_impl(pauses.clone());
+    let client = support::without_timers(config);
+
+    let run = client
+        .wait_for_run("run_1")
+        .min_delay(MIN)
+        .max_delay(MAX)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(script.arrivals().len(), 3);
+    // Two pauses, each the policy's shortest (the wait is young), asked of the client's sleep.
+    assert_eq!(*pauses.0.lock().unwrap(), [MIN, MIN]);
+}

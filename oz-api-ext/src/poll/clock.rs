@@ -5,11 +5,12 @@ use std::future::Future;
 use oz_api::time::{AsyncSleep, SharedSleep};
 use tokio::time::Instant;
 
-/// The clock and sleep of the poll engine: every pause, deadline and abandoned request goes
-/// through it. It sleeps with the client's [`sleep_impl`](oz_api::Client::sleep_impl) (the one
-/// the client's retries and the downloads use; Tokio's timer unless another was given to
-/// `Config::sleep_impl`) and reads the time from Tokio's clock, so a test on Tokio's paused
-/// clock controls all of them.
+/// The clock and sleep of the poll engine. Every pause between two polls goes through the
+/// client's [`sleep_impl`](oz_api::Client::sleep_impl) (the one the client's retries and the
+/// downloads use; Tokio's timer unless another was given to `Config::sleep_impl`); the time
+/// and the deadlines are Tokio's clock, like the client's request timeout. A test on Tokio's
+/// paused clock controls all of them; a test's sleep that records its pauses and returns at
+/// once sees every pause of a wait that ends.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Clock {
     sleep: SharedSleep,
