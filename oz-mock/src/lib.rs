@@ -15,6 +15,7 @@ mod query;
 mod request_check;
 mod request_log;
 mod routes;
+mod schema_check;
 mod schema_conversion;
 mod seed_run;
 mod server;

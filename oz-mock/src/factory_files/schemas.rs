@@ -1,12 +1,22 @@
-//! The JSON Schema 2020-12 documents of Factory file schema version `v1alpha1`, and a checker
-//! for the keywords they use. The documents refer to each other by relative `$id`
+//! The JSON Schema 2020-12 documents of Factory file schema version `v1alpha1`, and the check
+//! of a file against them: compiled once by the simulator's one checker
+//! ([`crate::schema_check`], `boon`), its problems worded as Factory diagnostics (`FF_*` codes).
+//! The documents refer to each other by relative `$id`
 //! (`common.schema.json#/$defs/secretRef`), as the service's bundle does.
+//!
+//! Two rules of the diagnostics are stricter than JSON Schema, and the compiled copies (not the
+//! published documents) say so with formats of the simulator's: `minLength: 1` counts what is
+//! left once spaces are trimmed ([`NOT_BLANK`]), and an integer is written without a fraction,
+//! `2.0` is a number ([`WHOLE`]).
 
 use std::sync::LazyLock;
 
+use boon::Format;
 #[cfg(test)]
 use serde_json::json;
 use serde_json::{Map, Value};
+
+use crate::schema_check::{self, CompiledSchemas, Found, Problem};
 
 /// The only schema version the simulator describes.
 pub(crate) const CURRENT_VERSION: &str = "v1alpha1";
@@ -62,27 +72,64 @@ pub(crate) fn bundle(version: &str) -> Option<Map<String, Value>> {
     (version == CURRENT_VERSION).then(|| BUNDLE.clone())
 }
 
-/// Keywords the checker understands; annotations (`title`, `description`, ...) are ignored.
-#[cfg(test)]
-const CHECKED_KEYWORDS: [&str; 13] = [
-    "$ref",
-    "type",
-    "enum",
-    "const",
-    "required",
-    "properties",
-    "additionalProperties",
-    "items",
-    "minItems",
-    "minLength",
-    "minimum",
-    "maximum",
-    "$defs",
-];
+/// Where the documents of `v1alpha1` live for boon (never fetched); their relative `$id`s
+/// resolve against it.
+const BASE: &str = "http://oz-mock.invalid/factory/v1alpha1/";
 
-/// Keywords that describe and never constrain.
-#[cfg(test)]
-const ANNOTATIONS: [&str; 5] = ["$schema", "$id", "title", "description", "default"];
+/// The format standing for `minLength: 1` in the compiled schemas: not empty once spaces are
+/// trimmed (a name of only spaces is as empty as no name; JSON Schema counts the spaces).
+const NOT_BLANK: Format = Format {
+    name: "oz-mock-not-blank",
+    func: |value| match value {
+        Value::String(s) if s.trim().is_empty() => Err("empty".into()),
+        _ => Ok(()),
+    },
+};
+
+/// The format joining `type: integer` in the compiled schemas: a number written without a
+/// fraction (JSON Schema also takes `2.0` as an integer).
+const WHOLE: Format = Format {
+    name: "oz-mock-whole",
+    func: |value| match value {
+        Value::Number(n) if !(n.is_i64() || n.is_u64()) => Err("not an integer".into()),
+        _ => Ok(()),
+    },
+};
+
+/// The documents of `v1alpha1` compiled once, by file name.
+static CHECKER: LazyLock<CompiledSchemas> = LazyLock::new(|| {
+    let resources = BUNDLE
+        .iter()
+        .map(|(name, document)| (format!("{BASE}{name}"), with_trimmed_lengths(document)));
+    let targets = BUNDLE
+        .keys()
+        .map(|name| (name.clone(), format!("{BASE}{name}")));
+    CompiledSchemas::new(resources, targets, &[NOT_BLANK, WHOLE])
+});
+
+/// A document as the checker compiles it: `minLength: 1` of a string as the [`NOT_BLANK`]
+/// format, and [`WHOLE`] with `type: integer` (the documents use no other formats).
+fn with_trimmed_lengths(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => {
+            let mut out: Map<String, Value> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), with_trimmed_lengths(v)))
+                .collect();
+            if !out.contains_key("format") {
+                if out.get("minLength") == Some(&Value::from(1)) {
+                    out.remove("minLength");
+                    out.insert("format".into(), NOT_BLANK.name.into());
+                } else if out.get("type").and_then(Value::as_str) == Some("integer") {
+                    out.insert("format".into(), WHOLE.name.into());
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(with_trimmed_lengths).collect()),
+        other => other.clone(),
+    }
+}
 
 /// One schema violation: the JSON pointer of the offending value, a diagnostic code and a
 /// message.
@@ -93,17 +140,86 @@ pub(crate) struct Violation {
     pub(crate) message: String,
 }
 
-/// Checks `value` against the document `doc_name` of a bundle.
-pub(crate) fn check(
-    documents: &Map<String, Value>,
-    doc_name: &str,
-    value: &Value,
-) -> Vec<Violation> {
-    let mut out = Vec::new();
-    if let Some(schema) = documents.get(doc_name) {
-        check_node(documents, doc_name, schema, value, "", &mut out);
+/// Checks `value` against the document `doc_name` (`agent.schema.json`, ...) of the current
+/// version.
+pub(crate) fn check(doc_name: &str, value: &Value) -> Vec<Violation> {
+    match CHECKER.check(doc_name, value) {
+        None | Some(Ok(())) => Vec::new(),
+        Some(Err(found)) => found.into_iter().map(violation).collect(),
     }
-    out
+}
+
+/// A problem in the words and codes of Factory diagnostics.
+fn violation(found: Found) -> Violation {
+    let mut pointer = schema_check::pointer(&found.path);
+    let at = describe(&pointer);
+    let (code, message) = match &found.problem {
+        Problem::Type(types) => {
+            let expected = types
+                .iter()
+                .map(|t| match *t {
+                    "object" => "a mapping",
+                    "array" => "a list",
+                    "string" => "a string",
+                    "integer" => "an integer",
+                    "number" => "a number",
+                    "boolean" => "true or false",
+                    _ => "null",
+                })
+                .collect::<Vec<_>>()
+                .join(" or ");
+            (
+                "FF_INVALID_TYPE",
+                format!("{at} must be {expected}, got {}", type_name(&found.value)),
+            )
+        }
+        Problem::Format(name) if *name == WHOLE.name => (
+            "FF_INVALID_TYPE",
+            format!("{at} must be an integer, got {}", type_name(&found.value)),
+        ),
+        Problem::Format(name) if *name == NOT_BLANK.name => {
+            ("FF_INVALID_VALUE", format!("{at} must not be empty"))
+        }
+        Problem::Enum(allowed) => {
+            let names: Vec<String> = allowed
+                .iter()
+                .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_owned))
+                .collect();
+            (
+                "FF_INVALID_VALUE",
+                format!("{at} must be one of {}", names.join(", ")),
+            )
+        }
+        Problem::Const(constant) => ("FF_INVALID_VALUE", format!("{at} must be {constant}")),
+        Problem::Minimum(min) => (
+            "FF_INVALID_VALUE",
+            format!("{at} must be at least {}", min.as_f64().unwrap_or_default()),
+        ),
+        Problem::Maximum(max) => (
+            "FF_INVALID_VALUE",
+            format!("{at} must be at most {}", max.as_f64().unwrap_or_default()),
+        ),
+        Problem::MinItems(min) => (
+            "FF_INVALID_VALUE",
+            format!("{at} must have at least {min} item(s)"),
+        ),
+        Problem::Required => {
+            let message = format!("missing required field `{}`", field_path(&pointer));
+            // The diagnostic points at the mapping that lacks the field.
+            pointer.truncate(pointer.rfind('/').unwrap_or(0));
+            ("FF_MISSING_FIELD", message)
+        }
+        Problem::UnknownMember => (
+            "FF_UNKNOWN_FIELD",
+            format!("unknown field `{}`", field_path(&pointer)),
+        ),
+        _ => ("FF_INVALID_VALUE", format!("{at}: {}", found.message())),
+    };
+    Violation {
+        pointer,
+        code,
+        message,
+    }
 }
 
 /// `a.b[0].c` from `/a/b/0/c`.
@@ -143,260 +259,51 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn has_type(value: &Value, wanted: &str) -> bool {
-    match wanted {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "boolean" => value.is_boolean(),
-        "null" => value.is_null(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        _ => true,
-    }
-}
-
-/// Resolves `other.schema.json#/$defs/x` or `#/$defs/x` relative to `doc_name`.
-fn resolve<'a>(
-    documents: &'a Map<String, Value>,
-    doc_name: &'a str,
-    reference: &'a str,
-) -> Option<(&'a str, &'a Value)> {
-    let (doc, fragment) = reference.split_once('#').unwrap_or((reference, ""));
-    let doc = if doc.is_empty() { doc_name } else { doc };
-    let (name, schema) = documents.get_key_value(doc)?;
-    let target = if fragment.is_empty() {
-        schema
-    } else {
-        schema.pointer(fragment)?
-    };
-    Some((name.as_str(), target))
-}
-
-fn check_node(
-    documents: &Map<String, Value>,
-    doc_name: &str,
-    schema: &Value,
-    value: &Value,
-    pointer: &str,
-    out: &mut Vec<Violation>,
-) {
-    let Some(schema) = schema.as_object() else {
-        return;
-    };
-    let mut push = |code: &'static str, message: String| {
-        out.push(Violation {
-            pointer: pointer.to_owned(),
-            code,
-            message,
-        });
-    };
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        match resolve(documents, doc_name, reference) {
-            Some((doc, target)) => check_node(documents, doc, target, value, pointer, out),
-            None => push(
-                "FF_SCHEMA_ERROR",
-                format!("the schema refers to {reference}, which does not exist"),
-            ),
-        }
-        return;
-    }
-    if let Some(wanted) = schema.get("type") {
-        let types: Vec<&str> = match wanted {
-            Value::String(t) => vec![t.as_str()],
-            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        if !types.is_empty() && !types.iter().any(|t| has_type(value, t)) {
-            let expected = types
-                .iter()
-                .map(|t| match *t {
-                    "object" => "a mapping",
-                    "array" => "a list",
-                    "string" => "a string",
-                    "integer" => "an integer",
-                    "number" => "a number",
-                    "boolean" => "true or false",
-                    _ => "null",
-                })
-                .collect::<Vec<_>>()
-                .join(" or ");
-            push(
-                "FF_INVALID_TYPE",
-                format!(
-                    "{} must be {expected}, got {}",
-                    describe(pointer),
-                    type_name(value)
-                ),
-            );
-            return;
-        }
-    }
-    if let Some(Value::Array(allowed)) = schema.get("enum")
-        && !allowed.contains(value)
-    {
-        let names: Vec<String> = allowed
-            .iter()
-            .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_owned))
-            .collect();
-        push(
-            "FF_INVALID_VALUE",
-            format!("{} must be one of {}", describe(pointer), names.join(", ")),
-        );
-    }
-    if let Some(constant) = schema.get("const")
-        && constant != value
-    {
-        push(
-            "FF_INVALID_VALUE",
-            format!("{} must be {constant}", describe(pointer)),
-        );
-    }
-    if let (Some(min), Value::String(s)) = (schema.get("minLength").and_then(Value::as_u64), value)
-        && (s.trim().chars().count() as u64) < min
-    {
-        push(
-            "FF_INVALID_VALUE",
-            format!("{} must not be empty", describe(pointer)),
-        );
-    }
-    if let Some(n) = value.as_f64() {
-        if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
-            && n < min
-        {
-            push(
-                "FF_INVALID_VALUE",
-                format!("{} must be at least {min}", describe(pointer)),
-            );
-        }
-        if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
-            && n > max
-        {
-            push(
-                "FF_INVALID_VALUE",
-                format!("{} must be at most {max}", describe(pointer)),
-            );
-        }
-    }
-    if let Value::Array(items) = value {
-        if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
-            && (items.len() as u64) < min
-        {
-            push(
-                "FF_INVALID_VALUE",
-                format!("{} must have at least {min} item(s)", describe(pointer)),
-            );
-        }
-        if let Some(item_schema) = schema.get("items") {
-            for (i, item) in items.iter().enumerate() {
-                check_node(
-                    documents,
-                    doc_name,
-                    item_schema,
-                    item,
-                    &format!("{pointer}/{i}"),
-                    out,
-                );
-            }
-        }
-        return;
-    }
-    let Value::Object(map) = value else {
-        return;
-    };
-    if let Some(Value::Array(required)) = schema.get("required") {
-        for key in required.iter().filter_map(Value::as_str) {
-            if !map.contains_key(key) {
-                out.push(Violation {
-                    pointer: pointer.to_owned(),
-                    code: "FF_MISSING_FIELD",
-                    message: format!(
-                        "missing required field `{}`",
-                        field_path(&format!("{pointer}/{key}"))
-                    ),
-                });
-            }
-        }
-    }
-    let properties = schema.get("properties").and_then(Value::as_object);
-    for (key, child) in map {
-        let child_pointer = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
-        match properties.and_then(|p| p.get(key)) {
-            Some(child_schema) => {
-                check_node(
-                    documents,
-                    doc_name,
-                    child_schema,
-                    child,
-                    &child_pointer,
-                    out,
-                );
-            }
-            None => match schema.get("additionalProperties") {
-                Some(Value::Bool(false)) => out.push(Violation {
-                    message: format!("unknown field `{}`", field_path(&child_pointer)),
-                    pointer: child_pointer,
-                    code: "FF_UNKNOWN_FIELD",
-                }),
-                Some(extra @ Value::Object(_)) => {
-                    check_node(documents, doc_name, extra, child, &child_pointer, out);
-                }
-                _ => {}
-            },
-        }
-    }
-}
-
-/// Every keyword a schema document uses outside property names (for the test that the
-/// checker understands all of them).
-#[cfg(test)]
-fn keywords(schema: &Value, out: &mut std::collections::BTreeSet<String>) {
-    let Value::Object(map) = schema else {
-        return;
-    };
-    for (key, value) in map {
-        out.insert(key.clone());
-        match key.as_str() {
-            "properties" | "$defs" => {
-                for child in value.as_object().into_iter().flat_map(|m| m.values()) {
-                    keywords(child, out);
-                }
-            }
-            "items" | "additionalProperties" => keywords(value, out),
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn every_keyword_of_the_documents_is_checked_or_an_annotation() {
+    fn the_documents_compile_and_name_themselves() {
         let bundle = bundle(CURRENT_VERSION).expect("bundle");
-        let mut used = std::collections::BTreeSet::new();
-        for doc in bundle.values() {
-            keywords(doc, &mut used);
-        }
-        let unknown: Vec<&String> = used
-            .iter()
-            .filter(|k| {
-                !CHECKED_KEYWORDS.contains(&k.as_str()) && !ANNOTATIONS.contains(&k.as_str())
-            })
-            .collect();
-        assert!(unknown.is_empty(), "unchecked keywords: {unknown:?}");
         for (name, doc) in &bundle {
             assert_eq!(doc["$id"], json!(name));
             assert_eq!(doc["$schema"], json!(DRAFT));
         }
+        assert!(
+            bundle
+                .keys()
+                .all(|name| CHECKER.check(name, &json!(null)).is_some())
+        );
+    }
+
+    #[test]
+    fn blank_names_and_fractional_integers_are_refused() {
+        let found = check("agent.schema.json", &json!({"name": "  "}));
+        assert_eq!(
+            found,
+            [Violation {
+                pointer: "/name".into(),
+                code: "FF_INVALID_VALUE",
+                message: "`name` must not be empty".into(),
+            }]
+        );
+        let found = check(
+            "runner.schema.json",
+            &json!({"name": "r", "max_concurrent_runs": 2.0}),
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, "FF_INVALID_TYPE");
+        assert_eq!(
+            found[0].message,
+            "`max_concurrent_runs` must be an integer, got a number"
+        );
     }
 
     #[test]
     fn references_resolve_across_documents_and_violations_name_the_field() {
-        let bundle = bundle(CURRENT_VERSION).expect("bundle");
         let agent = json!({"name": "triage", "secrets": [{"name": ""}, {"nom": "x"}], "colour": 1});
-        let found = check(&bundle, "agent.schema.json", &agent);
+        let found = check("agent.schema.json", &agent);
         let codes: Vec<(&str, &str)> = found.iter().map(|v| (v.pointer.as_str(), v.code)).collect();
         assert!(
             codes.contains(&("/secrets/0/name", "FF_INVALID_VALUE")),
@@ -415,6 +322,6 @@ mod tests {
             "{found:?}"
         );
         assert_eq!(field_path("/secrets/1/nom"), "secrets[1].nom");
-        assert!(check(&bundle, "agent.schema.json", &json!({"name": "ok"})).is_empty());
+        assert!(check("agent.schema.json", &json!({"name": "ok"})).is_empty());
     }
 }
