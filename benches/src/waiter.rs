@@ -72,8 +72,8 @@ pub(crate) fn run(_host: &Host, settings: &Settings) -> Result<Section> {
             (Some(min), Some(max)) => format!("min_delay {min} s, max_delay {max} s"),
             _ => format!(
                 "default policy (min_delay {} s, max_delay {} s)",
-                oz_api_ext::waiter::DEFAULT_MIN_DELAY.as_secs(),
-                oz_api_ext::waiter::DEFAULT_MAX_DELAY.as_secs()
+                oz_api_ext::DEFAULT_MIN_DELAY.as_secs(),
+                oz_api_ext::DEFAULT_MAX_DELAY.as_secs()
             ),
         };
         let polls: Vec<f64> = policy.polls.iter().map(|&p| p as f64).collect();
@@ -191,10 +191,7 @@ pub(crate) fn worker(input: Input) -> Result<Output> {
                 allowed: Vec::new(),
                 late_s: Vec::new(),
             };
-            let min_delay = min.map_or(
-                oz_api_ext::waiter::DEFAULT_MIN_DELAY,
-                Duration::from_secs_f64,
-            );
+            let min_delay = min.map_or(oz_api_ext::DEFAULT_MIN_DELAY, Duration::from_secs_f64);
             for i in 0..input.runs {
                 let request = RunAgentRequest::builder().prompt(format!("Fix flaky test #{i}"));
                 let run = client.create_run().body(request).send().await?.into_inner();

@@ -1,55 +1,4 @@
-//! Downloads of run transcripts, artifact files and conversation screenshots.
-//!
-//! The API does not serve these files itself: `GET /agent/runs/{runId}/transcript`,
-//! `GET /agent/artifacts/{artifactUid}/download` and
-//! `GET /agent/conversations/{conversationId}/screenshots/{screenshotUid}/download` answer with a
-//! redirect to a short-lived signed URL on a storage service. A [`Download`] resolves that URL
-//! through the API (with the API client, its credentials and its retries), then fetches it with
-//! a separate HTTP client that carries no `Authorization` header and none of the configured
-//! custom headers, so credentials never reach the storage service or any host it redirects to.
-//!
-//! Bodies are streamed chunk by chunk into the destination, so memory stays constant however
-//! large the file is ([`Download::bytes`] and [`Download::json`] are the exceptions: they keep the
-//! whole body by design).
-//!
-//! Three repetitions happen here, all bounded, and none repeats what the API client already
-//! retries (its request hook repeats transient failures of the API requests that resolve the
-//! URL, so those are not retried here):
-//! - a signed URL that the storage service refuses (401, 403 or 410, which is how expired
-//!   signatures are reported) is resolved again through the API, once each time the body is
-//!   opened (at the start and at each continuation);
-//! - a storage request that fails before its body starts (connection failure, timeout, 429 or
-//!   5xx) is sent again after 0.5 s and 1 s, up to three attempts in all. The storage service
-//!   is not the API, and the storage client has no retry layer of its own;
-//! - a body that breaks off after it started (connection cut, silence longer than the read
-//!   timeout, fewer bytes than declared) is continued, after 0.5 s, 1 s and 2 s, up to three
-//!   times per download.
-//!
-//! A body that broke off continues from the bytes already written, with a `Range: bytes=N-`
-//! request, when the first answer declared its length and `Accept-Ranges: bytes`. The request
-//! carries `If-Range` with the first answer's strong `ETag` (or its `Last-Modified`), so a
-//! storage service whose object changed in between sends the whole new object instead of the
-//! rest of it, and the answer must be a `206` whose `Content-Range` starts at exactly the bytes
-//! written and ends at the declared length. Whenever the storage service sends the whole object
-//! again instead (no ranges, a changed object, a `416`), the download takes it whole: it skips
-//! the part already written when the answer carries the same strong `ETag` and length as the
-//! first one, and otherwise starts over from the first byte ([`Download::to_file`] truncates
-//! its temporary file, [`Download::bytes`] its buffer). [`Download::to_writer`] cannot take
-//! back what it wrote: there, a download that would have to start over fails with
-//! [`DownloadError::NotResumable`], which says how many bytes the writer received. Bytes are
-//! never spliced from two versions of an object. (A file the API serves itself instead of
-//! redirecting to storage is not continued: there is no URL to come back to.)
-//!
-//! So one download sends at most five resolutions to the API (one before it starts, one per
-//! storage request refused) and twenty-four storage requests (four opens, each of two URLs at
-//! most three times, each following at most five storage redirects).
-//!
-//! A [`Download`] owns a clone of the client, so the futures of its terminal methods can be
-//! moved into `tokio::spawn` (with a `'static` progress callback, if any).
-//!
-//! Signed URLs are credentials until they expire: they are held in [`RedactedUrl`], whose
-//! `Debug` and `Display` leave out the query string, and no error message or log event of this
-//! module contains one.
+//! Downloads of transcripts, artifact files and screenshots; see [`DownloadExt`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -91,6 +40,59 @@ const MAX_PREALLOCATION: u64 = 16 * 1024 * 1024;
 const FILE_QUEUE: usize = 4;
 
 /// Download workflows on [`oz_api::Client`].
+///
+/// Downloads of run transcripts, artifact files and conversation screenshots.
+///
+/// The API does not serve these files itself: `GET /agent/runs/{runId}/transcript`,
+/// `GET /agent/artifacts/{artifactUid}/download` and
+/// `GET /agent/conversations/{conversationId}/screenshots/{screenshotUid}/download` answer with a
+/// redirect to a short-lived signed URL on a storage service. A [`Download`] resolves that URL
+/// through the API (with the API client, its credentials and its retries), then fetches it with
+/// a separate HTTP client that carries no `Authorization` header and none of the configured
+/// custom headers, so credentials never reach the storage service or any host it redirects to.
+///
+/// Bodies are streamed chunk by chunk into the destination, so memory stays constant however
+/// large the file is ([`Download::bytes`] and [`Download::json`] are the exceptions: they keep the
+/// whole body by design).
+///
+/// Three repetitions happen here, all bounded, and none repeats what the API client already
+/// retries (its request hook repeats transient failures of the API requests that resolve the
+/// URL, so those are not retried here):
+/// - a signed URL that the storage service refuses (401, 403 or 410, which is how expired
+///   signatures are reported) is resolved again through the API, once each time the body is
+///   opened (at the start and at each continuation);
+/// - a storage request that fails before its body starts (connection failure, timeout, 429 or
+///   5xx) is sent again after 0.5 s and 1 s, up to three attempts in all. The storage service
+///   is not the API, and the storage client has no retry layer of its own;
+/// - a body that breaks off after it started (connection cut, silence longer than the read
+///   timeout, fewer bytes than declared) is continued, after 0.5 s, 1 s and 2 s, up to three
+///   times per download.
+///
+/// A body that broke off continues from the bytes already written, with a `Range: bytes=N-`
+/// request, when the first answer declared its length and `Accept-Ranges: bytes`. The request
+/// carries `If-Range` with the first answer's strong `ETag` (or its `Last-Modified`), so a
+/// storage service whose object changed in between sends the whole new object instead of the
+/// rest of it, and the answer must be a `206` whose `Content-Range` starts at exactly the bytes
+/// written and ends at the declared length. Whenever the storage service sends the whole object
+/// again instead (no ranges, a changed object, a `416`), the download takes it whole: it skips
+/// the part already written when the answer carries the same strong `ETag` and length as the
+/// first one, and otherwise starts over from the first byte ([`Download::to_file`] truncates
+/// its temporary file, [`Download::bytes`] its buffer). [`Download::to_writer`] cannot take
+/// back what it wrote: there, a download that would have to start over fails with
+/// [`DownloadError::NotResumable`], which says how many bytes the writer received. Bytes are
+/// never spliced from two versions of an object. (A file the API serves itself instead of
+/// redirecting to storage is not continued: there is no URL to come back to.)
+///
+/// So one download sends at most five resolutions to the API (one before it starts, one per
+/// storage request refused) and twenty-four storage requests (four opens, each of two URLs at
+/// most three times, each following at most five storage redirects).
+///
+/// A [`Download`] owns a clone of the client, so the futures of its terminal methods can be
+/// moved into `tokio::spawn` (with a `'static` progress callback, if any).
+///
+/// Signed URLs are credentials until they expire: they are held in [`RedactedUrl`], whose
+/// `Debug` and `Display` leave out the query string, and no error message or log event of a
+/// download contains one.
 ///
 /// ```no_run
 /// use oz_api_ext::DownloadExt;
@@ -139,24 +141,6 @@ pub trait DownloadExt {
         conversation_id: impl Into<String>,
         screenshot_uid: impl Into<String>,
     ) -> Download<'a>;
-
-    /// Metadata and signed download URL of a FILE or SCREENSHOT artifact
-    /// (`GET /agent/artifacts/{artifactUid}`). Other artifact types have no file and give
-    /// [`DownloadError::NotDownloadable`].
-    ///
-    /// ```no_run
-    /// use oz_api_ext::DownloadExt;
-    ///
-    /// # async fn example(client: oz_api::Client) -> Result<(), oz_api_ext::DownloadError> {
-    /// let file = client
-    ///     .get_artifact_file("a1b2c3d4-0000-0000-0000-000000000000")
-    ///     .send()
-    ///     .await?;
-    /// let name = file.filename.clone().unwrap_or_else(|| "artifact.bin".to_owned());
-    /// file.download(&client).to_file(&name).await?;
-    /// # Ok(()) }
-    /// ```
-    fn get_artifact_file(&self, artifact_uid: impl Into<String>) -> GetArtifactFile;
 }
 
 impl DownloadExt for Client {
@@ -180,37 +164,6 @@ impl DownloadExt for Client {
                 screenshot_uid: screenshot_uid.into(),
             },
         )
-    }
-
-    fn get_artifact_file(&self, artifact_uid: impl Into<String>) -> GetArtifactFile {
-        GetArtifactFile {
-            client: self.clone(),
-            artifact_uid: artifact_uid.into(),
-        }
-    }
-}
-
-/// Reads the metadata and signed URL of a FILE or SCREENSHOT artifact; see
-/// [`DownloadExt::get_artifact_file`]. Nothing is sent until [`send`](Self::send) is awaited.
-#[derive(Debug, Clone)]
-#[must_use = "nothing is sent until `send` is awaited"]
-pub struct GetArtifactFile {
-    client: Client,
-    artifact_uid: String,
-}
-
-impl GetArtifactFile {
-    /// Sends `get_artifact` and returns the artifact's file.
-    pub async fn send(self) -> Result<ArtifactFile, DownloadError> {
-        let artifact = self
-            .client
-            .get_artifact()
-            .artifact_uid(self.artifact_uid)
-            .send()
-            .await
-            .map_err(|err| DownloadError::api("get_artifact", err))?
-            .into_inner();
-        ArtifactFile::from_response(artifact)
     }
 }
 
@@ -281,8 +234,25 @@ impl fmt::Debug for RedactedUrl {
     }
 }
 
-/// A FILE or SCREENSHOT artifact with its signed download URL, from
-/// [`DownloadExt::get_artifact_file`].
+/// A FILE or SCREENSHOT artifact with its signed download URL: the answer of `get_artifact`
+/// for an artifact that has a file, converted with `TryFrom` (other artifact types give
+/// [`DownloadError::NotDownloadable`]).
+///
+/// ```no_run
+/// use oz_api_ext::{ArtifactFile, DownloadExt};
+///
+/// # async fn example(client: oz_api::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// let artifact = client
+///     .get_artifact()
+///     .artifact_uid("a1b2c3d4-0000-0000-0000-000000000000")
+///     .send()
+///     .await?
+///     .into_inner();
+/// let file = ArtifactFile::try_from(artifact)?;
+/// let name = file.filename.clone().unwrap_or_else(|| "artifact.bin".to_owned());
+/// file.download(&client).to_file(&name).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ArtifactFile {
     /// Identifier of the artifact.
@@ -303,8 +273,10 @@ pub struct ArtifactFile {
     pub url: RedactedUrl,
 }
 
-impl ArtifactFile {
-    fn from_response(artifact: types::ArtifactResponse) -> Result<Self, DownloadError> {
+impl TryFrom<types::ArtifactResponse> for ArtifactFile {
+    type Error = DownloadError;
+
+    fn try_from(artifact: types::ArtifactResponse) -> Result<Self, DownloadError> {
         use types::ArtifactResponse as A;
         match artifact {
             A::FileArtifactResponse(file) => {
@@ -348,7 +320,9 @@ impl ArtifactFile {
             }),
         }
     }
+}
 
+impl ArtifactFile {
     /// A download of this file that starts from [`url`](Self::url) and asks the API for a fresh
     /// URL if that one has expired.
     pub fn download<'a>(&self, client: &Client) -> Download<'a> {
@@ -440,9 +414,9 @@ pub enum DownloadError {
         artifact_type: String,
     },
     /// A body broke off after [`Download::to_writer`] had passed `written` bytes to its writer,
-    /// and the storage service's next answer could not continue it (see the
-    /// [module docs](crate::download)): the writer holds the first `written` bytes of an object
-    /// that would have to be downloaded again from the start.
+    /// and the storage service's next answer could not continue it (see [`DownloadExt`]): the
+    /// writer holds the first `written` bytes of an object that would have to be downloaded
+    /// again from the start.
     NotResumable {
         /// Bytes of the body the writer received.
         written: u64,

@@ -1,44 +1,35 @@
-//! A tail of run events over `GET /agent/events`.
-//!
-//! The endpoint returns the events of some runs whose `sequence` is above a cursor. An
-//! [`EventStream`] polls it, yields every event once in sequence order (events at or below
-//! the cursor are skipped, also when the server repeats them), moves the cursor to each event
-//! it yields, and waits between polls: `min_delay` after a poll that brought news, doubling up
-//! to `max_delay` while nothing happens (the same setting names as the run waiter's). Saving
-//! [`EventStream::cursor`] and passing it to [`Events::since`] later resumes where the
-//! stream stopped.
-//!
-//! A tail has no `max_wait`: it has no end state to wait for and goes on until it is dropped
-//! (bound it with `tokio::time::timeout` or `StreamExt::take_until`). A failed poll is not
-//! retried here: the client's request hook already repeated it if it was transient; the error
-//! is yielded and ends the stream.
-//!
-//! The stream owns a clone of the client: it can be moved into `tokio::spawn` and outlive the
-//! client it came from.
-//!
-//! The polling machinery here also drives the inbox stream of [`crate::messages`].
+//! A tail of run events over `GET /agent/events`, on the poll engine.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use futures::future::BoxFuture;
-use futures::{FutureExt, Stream};
+use futures::Stream;
+use futures::stream::BoxStream;
 use oz_api::{Client, types};
-use tokio::time::Sleep;
 
-/// Default shortest wait between two polls of a tail (events and inbox).
-pub const DEFAULT_MIN_DELAY: Duration = Duration::from_secs(1);
-/// Default longest wait between two polls of a tail while nothing happens.
-pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
-/// The shortest wait a tail makes, whatever `min_delay` says.
-const MIN_DELAY_FLOOR: Duration = Duration::from_millis(1);
-/// Page size the server uses for `GET /agent/events` when none is given.
-const SERVER_DEFAULT_EVENTS_LIMIT: usize = 100;
+use crate::poll::{Clock, PollSettings, poll_setters};
+use crate::tail::{Tail, TailEndpoint, TailError};
 
 /// Event tails on [`oz_api::Client`].
+///
+/// `GET /agent/events` returns the events of some runs whose `sequence` is above `since`. An
+/// [`EventStream`] polls it, yields every event once in sequence order (events at or below
+/// the resume point are skipped, also when the server repeats them), moves its resume point
+/// ([`EventStream::since`]) to each event it yields, and pauses between polls: `min_delay`
+/// after a poll that brought news, doubling up to `max_delay` while nothing happens, no pause
+/// after a full page. Saving [`EventStream::since`] and passing it to [`Events::since`] later
+/// resumes where the stream stopped.
+///
+/// A tail has no `max_wait`: it has no end state to wait for and goes on until it is dropped
+/// (bound it with `tokio::time::timeout` or `StreamExt::take_until`). A failed poll is not
+/// retried here: the client's request hook already repeated it if it was transient; the error
+/// ([`TailError`]) is yielded and ends the stream.
+///
+/// The stream owns a clone of the client: it can be moved into `tokio::spawn` and outlive the
+/// client it came from.
 ///
 /// ```no_run
 /// use futures::StreamExt;
@@ -49,7 +40,7 @@ const SERVER_DEFAULT_EVENTS_LIMIT: usize = 100;
 /// while let Some(event) = events.next().await {
 ///     let event = event?;
 ///     println!("{} {} {}", event.sequence, event.run_id, event.event_type);
-///     let resume_from = events.cursor(); // persist this to resume after a restart
+///     let resume_from = events.since(); // persist this to resume after a restart
 ///     # let _ = resume_from;
 /// }
 /// # Ok(()) }
@@ -74,7 +65,7 @@ impl EventsExt for Client {
             run_ids: run_ids.into_iter().map(Into::into).collect(),
             since: 0,
             limit: None,
-            delays: TailDelays::default(),
+            poll: PollSettings::TAIL,
         }
     }
 }
@@ -87,12 +78,12 @@ pub struct Events {
     run_ids: Vec<String>,
     since: i64,
     limit: Option<u32>,
-    delays: TailDelays,
+    poll: PollSettings,
 }
 
 impl Events {
-    /// Yield only events whose sequence is above `sequence` (a cursor saved from
-    /// [`EventStream::cursor`]).
+    /// Yield only events whose sequence is above `sequence` (a resume point saved from
+    /// [`EventStream::since`]).
     pub fn since(mut self, sequence: i64) -> Self {
         self.since = sequence;
         self
@@ -104,371 +95,111 @@ impl Events {
         self
     }
 
-    tail_delay_setters!("events");
+    poll_setters!(tail "events");
 
     /// The stream of events. Nothing is sent until it is polled; an error of a poll (after
     /// the client's own retries) is yielded and ends the stream.
     pub fn stream(self) -> EventStream {
+        let poller = self.poll.double_while_idle(Clock::of(&self.client));
+        let acceptor = Tail(EventEndpoint {
+            client: self.client,
+            run_ids: self.run_ids.clone(),
+            limit: self.limit,
+            since: self.since,
+        });
         EventStream {
-            source: EventSource {
-                client: self.client,
-                run_ids: self.run_ids,
-                limit: self.limit,
-                cursor: self.since,
-            },
-            tail: Tail::new(self.delays.start()),
+            run_ids: self.run_ids,
+            since: self.since,
+            events: crate::poll::stream(poller, acceptor),
         }
     }
 }
 
-/// Stream of [`types::AgentRunEvent`]s in sequence order, each once; see the
-/// [module documentation](self).
+/// Stream of [`types::AgentRunEvent`]s in sequence order, each once; see [`EventsExt`].
+#[must_use = "streams do nothing unless polled"]
 pub struct EventStream {
-    source: EventSource,
-    tail: Tail<types::AgentRunEvent>,
+    run_ids: Vec<String>,
+    /// Sequence of the last event yielded.
+    since: i64,
+    events: BoxStream<'static, Result<types::AgentRunEvent, TailError>>,
 }
 
 impl EventStream {
-    /// Sequence of the last event yielded (or the starting `since`): pass it to
-    /// [`Events::since`] to resume after it.
-    pub fn cursor(&self) -> i64 {
-        self.source.cursor
+    /// The resume point: sequence of the last event yielded (or the starting `since`). Pass it
+    /// to [`Events::since`] to resume after it.
+    pub fn since(&self) -> i64 {
+        self.since
     }
 }
 
 impl fmt::Debug for EventStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventStream")
-            .field("run_ids", &self.source.run_ids)
-            .field("cursor", &self.source.cursor)
-            .field("buffered", &self.tail.buffer.len())
-            .finish()
+            .field("run_ids", &self.run_ids)
+            .field("since", &self.since)
+            .finish_non_exhaustive()
     }
 }
 
 impl Stream for EventStream {
-    type Item = Result<types::AgentRunEvent, oz_api::Error>;
+    type Item = Result<types::AgentRunEvent, TailError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let item = this.tail.poll_next(cx, &mut this.source);
+        let item = this.events.as_mut().poll_next(cx);
         if let Poll::Ready(Some(Ok(event))) = &item {
-            this.source.cursor = event.sequence;
+            this.since = event.sequence;
         }
         item
     }
 }
 
-struct EventSource {
+/// Polls `GET /agent/events` from the newest sequence accepted.
+struct EventEndpoint {
     client: Client,
     run_ids: Vec<String>,
     limit: Option<u32>,
-    /// Sequence of the last event yielded; every event in the buffer is above it.
-    cursor: i64,
+    /// Sequence of the newest event accepted: every event found is above it.
+    since: i64,
 }
 
-impl PollSource for EventSource {
+impl TailEndpoint for EventEndpoint {
+    const OPERATION: &'static str = "poll_agent_events";
+    const SERVER_PAGE_SIZE: usize = 100;
     type Item = types::AgentRunEvent;
 
-    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, oz_api::Error>> {
-        if self.run_ids.is_empty() {
-            let err = oz_api::Error::InvalidRequest("events need at least one run id".to_owned());
-            return futures::future::ready(Err(err)).boxed();
+    fn limit(&self) -> Option<u32> {
+        self.limit
+    }
+
+    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, oz_api::Error>> + Send {
+        let empty = self.run_ids.is_empty();
+        let mut request = self
+            .client
+            .poll_agent_events()
+            .run_ids(self.run_ids.clone())
+            .since(self.since);
+        if let Some(limit) = self.limit {
+            request = request.limit(i64::from(limit));
         }
-        let client = self.client.clone();
-        let run_ids = self.run_ids.clone();
-        let since = self.cursor;
-        let limit = self.limit;
         async move {
-            let mut request = client.poll_agent_events().run_ids(run_ids).since(since);
-            if let Some(limit) = limit {
-                request = request.limit(i64::from(limit));
+            if empty {
+                let err = "events need at least one run id".to_owned();
+                return Err(oz_api::Error::InvalidRequest(err));
             }
             request.send().await.map(|page| page.into_inner())
         }
-        .boxed()
     }
 
-    fn accept(&mut self, mut page: Vec<Self::Item>, out: &mut VecDeque<Self::Item>) -> bool {
-        let full = page.len()
-            >= self
-                .limit
-                .map_or(SERVER_DEFAULT_EVENTS_LIMIT, |l| l as usize);
+    fn accept(&mut self, mut page: Vec<Self::Item>, found: &mut VecDeque<Self::Item>) -> usize {
         page.sort_by_key(|event| event.sequence);
-        let mut last = self.cursor;
+        let before = found.len();
         for event in page {
-            if event.sequence > last {
-                last = event.sequence;
-                out.push_back(event);
+            if event.sequence > self.since {
+                self.since = event.sequence;
+                found.push_back(event);
             }
         }
-        full
-    }
-}
-
-/// The delay settings of a tail builder, as given.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TailDelays {
-    pub(crate) min_delay: Duration,
-    pub(crate) max_delay: Duration,
-}
-
-impl Default for TailDelays {
-    fn default() -> Self {
-        Self {
-            min_delay: DEFAULT_MIN_DELAY,
-            max_delay: DEFAULT_MAX_DELAY,
-        }
-    }
-}
-
-impl TailDelays {
-    /// The waits of a tail that starts now.
-    pub(crate) fn start(self) -> PollDelays {
-        PollDelays::new(self.min_delay, self.max_delay)
-    }
-}
-
-/// The `min_delay` and `max_delay` setters of a tail builder (a field `delays: TailDelays`);
-/// the same names and meaning as the run waiter's.
-macro_rules! tail_delay_setters {
-    ($what:literal) => {
-        #[doc = concat!(
-            "Wait after a poll that brought new ", $what, " (default 1 s, at least 1 ms). ",
-            "After a poll that brought nothing the wait doubles, starting from this one, up to ",
-            "`max_delay`."
-        )]
-        pub fn min_delay(mut self, min_delay: std::time::Duration) -> Self {
-            self.delays.min_delay = min_delay;
-            self
-        }
-
-        /// Longest wait between two polls while nothing happens (default 30 s). A value below
-        /// `min_delay` means `min_delay`.
-        pub fn max_delay(mut self, max_delay: std::time::Duration) -> Self {
-            self.delays.max_delay = max_delay;
-            self
-        }
-    };
-}
-pub(crate) use tail_delay_setters;
-
-/// The waits between polls of a running tail.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PollDelays {
-    min: Duration,
-    max: Duration,
-    next_idle: Duration,
-}
-
-impl Default for PollDelays {
-    fn default() -> Self {
-        TailDelays::default().start()
-    }
-}
-
-impl PollDelays {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        let min = min.max(MIN_DELAY_FLOOR);
-        let max = max.max(min);
-        Self {
-            min,
-            max,
-            next_idle: min,
-        }
-    }
-
-    /// Wait after a poll that brought something new; the idle waits start over.
-    fn after_news(&mut self) -> Duration {
-        self.next_idle = self.min;
-        self.min
-    }
-
-    /// Wait after a poll that brought nothing new; the next one is twice as long.
-    fn after_nothing(&mut self) -> Duration {
-        let delay = self.next_idle;
-        self.next_idle = (self.next_idle * 2).min(self.max);
-        delay
-    }
-}
-
-/// The part of a tail that knows its endpoint.
-pub(crate) trait PollSource {
-    type Item;
-
-    /// The next poll, from the current cursor.
-    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, oz_api::Error>>;
-
-    /// Moves the items of `page` not seen before into `out`, in order; returns whether the page
-    /// was full (more may be waiting, poll again at once).
-    fn accept(&mut self, page: Vec<Self::Item>, out: &mut VecDeque<Self::Item>) -> bool;
-}
-
-enum TailState<T> {
-    Start,
-    Waiting(Pin<Box<Sleep>>),
-    Polling(BoxFuture<'static, Result<Vec<T>, oz_api::Error>>),
-    Done,
-}
-
-/// Poll, buffer, wait, poll again: the endpoint-independent half of a tail.
-pub(crate) struct Tail<T> {
-    buffer: VecDeque<T>,
-    delays: PollDelays,
-    state: TailState<T>,
-}
-
-impl<T> Tail<T> {
-    pub(crate) fn new(delays: PollDelays) -> Self {
-        Self {
-            buffer: VecDeque::new(),
-            delays,
-            state: TailState::Start,
-        }
-    }
-
-    pub(crate) fn buffered(&self) -> usize {
-        self.buffer.len()
-    }
-
-    /// The next item: buffered ones first, then after the wait the next poll's.
-    pub(crate) fn poll_next<S>(
-        &mut self,
-        cx: &mut Context<'_>,
-        source: &mut S,
-    ) -> Poll<Option<Result<T, oz_api::Error>>>
-    where
-        S: PollSource<Item = T>,
-    {
-        loop {
-            if let Some(item) = self.buffer.pop_front() {
-                return Poll::Ready(Some(Ok(item)));
-            }
-            match &mut self.state {
-                TailState::Done => return Poll::Ready(None),
-                TailState::Start => self.state = TailState::Polling(source.request()),
-                TailState::Waiting(sleep) => {
-                    if sleep.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    self.state = TailState::Polling(source.request());
-                }
-                TailState::Polling(poll) => match poll.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(err)) => {
-                        self.state = TailState::Done;
-                        return Poll::Ready(Some(Err(err)));
-                    }
-                    Poll::Ready(Ok(page)) => {
-                        let full = source.accept(page, &mut self.buffer);
-                        self.state = if self.buffer.is_empty() {
-                            let delay = self.delays.after_nothing();
-                            TailState::Waiting(Box::pin(tokio::time::sleep(delay)))
-                        } else if full {
-                            self.delays.after_news();
-                            TailState::Start
-                        } else {
-                            let delay = self.delays.after_news();
-                            TailState::Waiting(Box::pin(tokio::time::sleep(delay)))
-                        };
-                    }
-                },
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use futures::StreamExt;
-    use tokio::time::Instant;
-
-    /// A source answering each poll from a script, noting when it was asked.
-    struct Script {
-        pages: VecDeque<Vec<u32>>,
-        full_at: usize,
-        polled_at: Vec<Instant>,
-    }
-
-    impl Script {
-        fn new(pages: &[&[u32]], full_at: usize) -> Self {
-            Self {
-                pages: pages.iter().map(|p| p.to_vec()).collect(),
-                full_at,
-                polled_at: Vec::new(),
-            }
-        }
-
-        /// Offsets of the polls from the first one, in seconds.
-        fn offsets(&self) -> Vec<f64> {
-            let start = self.polled_at[0];
-            self.polled_at
-                .iter()
-                .map(|t| (*t - start).as_secs_f64())
-                .collect()
-        }
-    }
-
-    impl PollSource for Script {
-        type Item = u32;
-
-        fn request(&mut self) -> BoxFuture<'static, Result<Vec<u32>, oz_api::Error>> {
-            self.polled_at.push(Instant::now());
-            let page = self.pages.pop_front().unwrap_or_default();
-            futures::future::ready(Ok(page)).boxed()
-        }
-
-        fn accept(&mut self, page: Vec<u32>, out: &mut VecDeque<u32>) -> bool {
-            let full = page.len() >= self.full_at;
-            out.extend(page);
-            full
-        }
-    }
-
-    /// The first `n` items of a tail over `script`.
-    async fn take(script: &mut Script, delays: PollDelays, n: usize) -> Vec<u32> {
-        let mut tail = Tail::new(delays);
-        futures::stream::poll_fn(|cx| tail.poll_next(cx, script))
-            .take(n)
-            .map(|item| item.expect("scripted pages never fail"))
-            .collect()
-            .await
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn idle_waits_double_up_to_the_bound_and_news_resets_them() {
-        let mut script = Script::new(&[&[1], &[], &[], &[], &[], &[], &[], &[2], &[], &[3]], 100);
-        let delays = PollDelays::new(Duration::from_secs(1), Duration::from_secs(8));
-
-        let items = take(&mut script, delays, 3).await;
-
-        assert_eq!(items, [1, 2, 3]);
-        // After news: 1 s. Idle: 1, 2, 4, 8, 8, 8 s. News again: 1 s, then idle from 1 s.
-        assert_eq!(
-            script.offsets(),
-            [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 24.0, 32.0, 33.0, 34.0]
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_full_page_is_followed_by_an_immediate_poll() {
-        let mut script = Script::new(&[&[1, 2], &[3, 4], &[5]], 2);
-        let delays = PollDelays::default();
-
-        let items = take(&mut script, delays, 5).await;
-
-        assert_eq!(items, [1, 2, 3, 4, 5]);
-        assert_eq!(script.offsets(), [0.0, 0.0, 0.0]);
-    }
-
-    #[test]
-    fn delays_are_kept_sane() {
-        let mut delays = PollDelays::new(Duration::ZERO, Duration::ZERO);
-        assert_eq!(delays.after_nothing(), Duration::from_millis(1));
-        assert_eq!(delays.after_nothing(), Duration::from_millis(1));
-        let mut delays = PollDelays::new(Duration::from_secs(5), Duration::from_secs(2));
-        assert_eq!(delays.after_nothing(), Duration::from_secs(5));
-        assert_eq!(delays.after_nothing(), Duration::from_secs(5));
+        found.len() - before
     }
 }

@@ -16,10 +16,10 @@
 //!   at the deadline is abandoned there (the poll sent at the deadline has one more second)
 //!   and the wait ends with [`WaitError::ExceededMaxWait`] (`is_timeout()`); every listing
 //!   takes `max_items`, `max_pages` and `prefetch`.
-//! - every workflow error ([`WaitError`], [`PaginationError`], [`DownloadError`]) has a variant
-//!   `Api { operation, source, .. }` for a request that failed, reached with `api_error()`,
-//!   then the workflow's own cases (a set wait's listing failing is `WaitError::Listing`, its
-//!   `api_error()` too). `Display` is one line: what the workflow was doing, then its cause's
+//! - every workflow error ([`WaitError`], [`PaginationError`], [`DownloadError`],
+//!   [`TailError`]) has a variant `Api { operation, source, .. }` for a request that failed,
+//!   reached with `api_error()`, then the workflow's own cases (a set wait's listing failing
+//!   is `WaitError::Listing`, its `api_error()` too). `Display` is one line: what the workflow was doing, then its cause's
 //!   one line (`get_run of run X failed: 404 Not Found resource_not_found: …`); the cause
 //!   stays `source()`. `Debug` is one line too — what `?` in `main` prints — with the details
 //!   behind accessors (`last_run()`, `run_id()`, `api_error()`).
@@ -35,17 +35,24 @@
 //! | start a run and wait for it | [`RunWaitExt::run_and_wait`] | `send()` |
 //! | send a follow-up and wait until the run settled again | [`RunWaitExt::followup_and_wait`] | `send()` |
 //! | each state change of a run | [`RunWaitExt::watch_run`] | `stream()` (`min_delay`, `max_delay`, `max_wait`) |
-//! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired, a body cut mid-way continued from the bytes written ([`download`] module) | [`DownloadExt`] | `to_file(path)` (`durable(false)` skips the `fsync`), `to_writer(w)`, `bytes()`, `json()` |
-//! | metadata and signed URL of an artifact file | [`DownloadExt::get_artifact_file`] | `send()` |
-//! | tail of run events, resumable | [`EventsExt::events`] | `stream()` (`min_delay`, `max_delay`) |
-//! | inbox of a run | [`MessagesExt::inbox`] | `stream()` (`min_delay`, `max_delay`) |
+//! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired, a body cut mid-way continued from the bytes written (see [`DownloadExt`]) | [`DownloadExt`] | `to_file(path)` (`durable(false)` skips the `fsync`), `to_writer(w)`, `bytes()`, `json()` |
+//! | download a FILE or SCREENSHOT artifact from the signed URL of its metadata (`get_artifact`) | [`ArtifactFile`]`::try_from(..)`, [`ArtifactFile::download`] | `to_file(path)`, … |
+//! | tail of run events, resumable from [`EventStream::since`] | [`EventsExt::events`] | `stream()` (`min_delay`, `max_delay`) |
+//! | inbox of a run, resumable from [`InboxStream::since`] | [`MessagesExt::inbox`] | `stream()` (`min_delay`, `max_delay`) |
 //!
 //! Every stream and future owns a clone of the client (a cheap handle), so it can be moved into
 //! `tokio::spawn`, except the listings made from a generated builder, which borrow the client
 //! that builder came from: use [`OwnedPaginateExt::paginate`] for those.
 //!
-//! Interrupting a run needs no workflow: `client.interrupt_run().run_id(id).send()` (and
-//! `interrupt_conversation`) answers 202 once the interrupt was accepted.
+//! Every item is at the crate root (the modules are private), one path each. Every poller —
+//! the waiters, the set wait and the tails — runs on one poll engine: a delay policy, an
+//! acceptor that decides done / keep polling / failed, and one clock and sleep, so the same
+//! settings mean the same thing everywhere.
+//!
+//! A single call needs no workflow: interrupting a run, reading a message
+//! (`read_agent_message`) or acknowledging it (`mark_agent_message_delivered`) are calls of the
+//! client; `client.interrupt_run().run_id(id).send()` (and `interrupt_conversation`) answers 202
+//! once the interrupt was accepted.
 //!
 //! ```no_run
 //! use futures::TryStreamExt;
@@ -86,27 +93,34 @@
 #![warn(missing_docs)]
 pub use oz_api;
 
-pub mod download;
-pub mod events;
+mod download;
+mod events;
 // The `CursorPaged` impls of the paged lists, generated from openapi.json (`x-oz-paged`).
 #[rustfmt::skip]
 mod generated_pagination;
-pub mod messages;
-pub mod pagination;
-pub mod wait_set;
-pub mod waiter;
+mod messages;
+mod pagination;
+mod poll;
+mod tail;
+mod wait_set;
+mod waiter;
 
 pub use download::{
-    ArtifactFile, Download, DownloadError, DownloadExt, GetArtifactFile, Progress, RedactedUrl,
-    ResumeObstacle,
+    ArtifactFile, Download, DownloadError, DownloadExt, Progress, RedactedUrl, ResumeObstacle,
+    UrlContext,
 };
 pub use events::{EventStream, Events, EventsExt};
 pub use messages::{Inbox, InboxStream, MessagesExt};
 pub use pagination::{
-    CursorPaged, ItemStream, OwnedPaginateExt, Page, PageStream, Paginate, PaginateExt,
+    CursorPaged, ItemStream, OwnedPaginateExt, Page, PageFuture, PageStream, Paginate, PaginateExt,
     PaginationError,
 };
-pub use wait_set::{WaitForRuns, WaitForRunsExt};
+pub use poll::{
+    DEFAULT_MAX_DELAY, DEFAULT_MAX_WAIT, DEFAULT_MIN_DELAY, DEFAULT_TAIL_MAX_DELAY,
+    DEFAULT_TAIL_MIN_DELAY,
+};
+pub use tail::TailError;
+pub use wait_set::{EndedRunStream, WaitForRuns, WaitForRunsExt};
 pub use waiter::{
     CancelOutcome, FollowupAndWait, RunAndWait, RunStateStream, RunWaitExt, WaitError, WaitForRun,
     WatchRun, is_terminal,

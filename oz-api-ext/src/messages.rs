@@ -1,30 +1,32 @@
-//! The inbox of a run: a stream of incoming message headers over `GET /agent/messages/{runId}`,
-//! and the calls that read a message and acknowledge its delivery.
-//!
-//! The endpoint has no cursor, only a `since` timestamp. An [`InboxStream`] polls it, moves
-//! `since` to the newest `sent_at` it has seen and yields every message once (by
-//! `message_id`, also when a poll repeats messages sent at the boundary timestamp), in
-//! `sent_at` order. Between polls it waits like the event tail of [`crate::events`], with the
-//! same `min_delay` and `max_delay` settings; like it, it has no `max_wait` and does not retry
-//! a failed poll (the client's request hook already did). The stream and the futures of its
-//! calls own a clone of the client, so they can be moved into `tokio::spawn`.
+//! The inbox of a run over `GET /agent/messages/{runId}`, on the poll engine.
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
-use futures::{FutureExt, Stream};
+use futures::Stream;
+use futures::stream::BoxStream;
 use oz_api::{Client, types};
 
-use crate::events::{PollSource, Tail, TailDelays, tail_delay_setters};
-
-/// Page size the server uses for `GET /agent/messages/{runId}` when none is given.
-const SERVER_DEFAULT_MESSAGES_LIMIT: usize = 50;
+use crate::poll::{Clock, PollSettings, poll_setters};
+use crate::tail::{Tail, TailEndpoint, TailError};
 
 /// Inbox workflows on [`oz_api::Client`].
+///
+/// The endpoint has no cursor, only a `since` timestamp. An [`InboxStream`] polls it, moves
+/// `since` to the newest `sent_at` it has seen and yields every message header once (by
+/// `message_id`, also when a poll repeats messages sent at the boundary timestamp), in
+/// `sent_at` order. Between polls it pauses like the event tail of [`EventsExt`](crate::EventsExt),
+/// with the same `min_delay` and `max_delay` settings; like it, it has no `max_wait` and does
+/// not retry a failed poll (the client's request hook already did): the error
+/// ([`TailError`]) ends the stream. The stream owns a clone of the client, so it can be moved
+/// into `tokio::spawn`.
+///
+/// Reading a message and acknowledging its delivery are single calls of the client:
+/// `read_agent_message` and `mark_agent_message_delivered`.
 ///
 /// ```no_run
 /// use futures::StreamExt;
@@ -34,7 +36,11 @@ const SERVER_DEFAULT_MESSAGES_LIMIT: usize = 50;
 /// let mut inbox = client.inbox("run-id").unread(true).stream();
 /// while let Some(header) = inbox.next().await {
 ///     let header = header?;
-///     let message = inbox.mark_read(&header.message_id).await?;
+///     let message = client
+///         .read_agent_message()
+///         .message_id(&header.message_id)
+///         .send()
+///         .await?;
 ///     println!("{}: {}", message.subject, message.body);
 /// }
 /// # Ok(()) }
@@ -52,7 +58,7 @@ impl MessagesExt for Client {
             unread: false,
             since: None,
             limit: None,
-            delays: TailDelays::default(),
+            poll: PollSettings::TAIL,
         }
     }
 }
@@ -67,7 +73,7 @@ pub struct Inbox {
     unread: bool,
     since: Option<DateTime<Utc>>,
     limit: Option<u32>,
-    delays: TailDelays,
+    poll: PollSettings,
 }
 
 impl Inbox {
@@ -77,7 +83,8 @@ impl Inbox {
         self
     }
 
-    /// Only messages sent at or after `since` (e.g. [`InboxStream::since`] saved earlier).
+    /// Only messages sent at or after `since` (a resume point saved from
+    /// [`InboxStream::since`]).
     pub fn since(mut self, since: DateTime<Utc>) -> Self {
         self.since = Some(since);
         self
@@ -89,105 +96,70 @@ impl Inbox {
         self
     }
 
-    tail_delay_setters!("messages");
+    poll_setters!(tail "messages");
 
     /// The stream of message headers. Nothing is sent until it is polled; an error of a poll
     /// (after the client's own retries) is yielded and ends the stream.
     pub fn stream(self) -> InboxStream {
+        let poller = self.poll.double_while_idle(Clock::of(&self.client));
+        let acceptor = Tail(InboxEndpoint {
+            client: self.client,
+            run_id: self.run_id.clone(),
+            unread: self.unread,
+            limit: self.limit,
+            since: self.since,
+            seen_at_since: HashSet::new(),
+        });
         InboxStream {
-            source: InboxSource {
-                client: self.client,
-                run_id: self.run_id,
-                unread: self.unread,
-                limit: self.limit,
-                since: self.since,
-                seen_at_since: HashSet::new(),
-            },
-            resume_at: self.since,
-            tail: Tail::new(self.delays.start()),
+            run_id: self.run_id,
+            since: self.since,
+            headers: crate::poll::stream(poller, acceptor),
         }
     }
 }
 
-/// Stream of [`types::AgentMessageHeader`]s, each message once; see the
-/// [module documentation](self).
+/// Stream of [`types::AgentMessageHeader`]s, each message once; see [`MessagesExt`].
+#[must_use = "streams do nothing unless polled"]
 pub struct InboxStream {
-    source: InboxSource,
+    run_id: String,
     /// `sent_at` of the last message yielded.
-    resume_at: Option<DateTime<Utc>>,
-    tail: Tail<types::AgentMessageHeader>,
+    since: Option<DateTime<Utc>>,
+    headers: BoxStream<'static, Result<types::AgentMessageHeader, TailError>>,
 }
 
 impl InboxStream {
-    /// `sent_at` of the last message yielded (or the starting `since`): passing it to
-    /// [`Inbox::since`] resumes the inbox; messages sent at that very instant may be yielded
-    /// again.
+    /// The resume point: `sent_at` of the last message yielded (or the starting `since`).
+    /// Passing it to [`Inbox::since`] resumes the inbox; messages sent at that very instant
+    /// may be yielded again.
     pub fn since(&self) -> Option<DateTime<Utc>> {
-        self.resume_at
-    }
-
-    /// Reads a message (`POST /agent/messages/{messageId}/read`): its full body; the server
-    /// records it as read.
-    pub fn mark_read(
-        &self,
-        message_id: &str,
-    ) -> impl Future<Output = Result<types::AgentMessage, oz_api::Error>> + Send + 'static {
-        // The future holds the client, not the stream, so it can run while the stream waits.
-        let client = self.source.client.clone();
-        let message_id = message_id.to_owned();
-        async move {
-            let message = client
-                .read_agent_message()
-                .message_id(message_id)
-                .send()
-                .await?;
-            Ok(message.into_inner())
-        }
-    }
-
-    /// Records that a message was delivered (`POST /agent/messages/{messageId}/delivered`);
-    /// repeating it is harmless.
-    pub fn mark_delivered(
-        &self,
-        message_id: &str,
-    ) -> impl Future<Output = Result<(), oz_api::Error>> + Send + 'static {
-        let client = self.source.client.clone();
-        let message_id = message_id.to_owned();
-        async move {
-            client
-                .mark_agent_message_delivered()
-                .message_id(message_id)
-                .send()
-                .await?;
-            Ok(())
-        }
+        self.since
     }
 }
 
 impl fmt::Debug for InboxStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InboxStream")
-            .field("run_id", &self.source.run_id)
-            .field("since", &self.resume_at)
-            .field("buffered", &self.tail.buffered())
-            .finish()
+            .field("run_id", &self.run_id)
+            .field("since", &self.since)
+            .finish_non_exhaustive()
     }
 }
 
 impl Stream for InboxStream {
-    type Item = Result<types::AgentMessageHeader, oz_api::Error>;
+    type Item = Result<types::AgentMessageHeader, TailError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let item = this.tail.poll_next(cx, &mut this.source);
+        let item = this.headers.as_mut().poll_next(cx);
         if let Poll::Ready(Some(Ok(header))) = &item {
-            this.resume_at = Some(header.sent_at);
+            this.since = Some(header.sent_at);
         }
         item
     }
 }
 
-struct InboxSource {
+/// Polls `GET /agent/messages/{runId}` from the newest `sent_at` accepted.
+struct InboxEndpoint {
     client: Client,
     run_id: String,
     unread: bool,
@@ -199,35 +171,32 @@ struct InboxSource {
     seen_at_since: HashSet<String>,
 }
 
-impl PollSource for InboxSource {
+impl TailEndpoint for InboxEndpoint {
+    const OPERATION: &'static str = "list_agent_messages";
+    const SERVER_PAGE_SIZE: usize = 50;
     type Item = types::AgentMessageHeader;
 
-    fn request(&mut self) -> BoxFuture<'static, Result<Vec<Self::Item>, oz_api::Error>> {
-        let client = self.client.clone();
-        let run_id = self.run_id.clone();
-        let (unread, since, limit) = (self.unread, self.since, self.limit);
-        async move {
-            let mut request = client.list_agent_messages().run_id(run_id);
-            if unread {
-                request = request.unread(true);
-            }
-            if let Some(since) = since {
-                request = request.since(since);
-            }
-            if let Some(limit) = limit {
-                request = request.limit(i64::from(limit));
-            }
-            request.send().await.map(|page| page.into_inner())
-        }
-        .boxed()
+    fn limit(&self) -> Option<u32> {
+        self.limit
     }
 
-    fn accept(&mut self, mut page: Vec<Self::Item>, out: &mut VecDeque<Self::Item>) -> bool {
-        let full = page.len()
-            >= self
-                .limit
-                .map_or(SERVER_DEFAULT_MESSAGES_LIMIT, |l| l as usize);
+    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, oz_api::Error>> + Send {
+        let mut request = self.client.list_agent_messages().run_id(&self.run_id);
+        if self.unread {
+            request = request.unread(true);
+        }
+        if let Some(since) = self.since {
+            request = request.since(since);
+        }
+        if let Some(limit) = self.limit {
+            request = request.limit(i64::from(limit));
+        }
+        async move { request.send().await.map(|page| page.into_inner()) }
+    }
+
+    fn accept(&mut self, mut page: Vec<Self::Item>, found: &mut VecDeque<Self::Item>) -> usize {
         page.sort_by_key(|header| header.sent_at);
+        let before = found.len();
         for header in page {
             match self.since {
                 Some(since) if header.sent_at < since => continue,
@@ -242,8 +211,8 @@ impl PollSource for InboxSource {
                     self.seen_at_since.insert(header.message_id.clone());
                 }
             }
-            out.push_back(header);
+            found.push_back(header);
         }
-        full
+        found.len() - before
     }
 }

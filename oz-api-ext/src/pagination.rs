@@ -1,46 +1,4 @@
-//! Every page of a cursor-paged list as a lazy stream.
-//!
-//! Three operations of the API hand out their results one page at a time, each page ending in
-//! `page_info { has_next_page, next_cursor }`: `list_runs`, `list_factories` and
-//! `list_factory_tasks`. One paginator serves them all: each operation's builder implements
-//! [`CursorPaged`] (how to set the cursor, how to send, where the items and `page_info` of a
-//! page are), the way aws-sdk-rust instantiates one template per paginator — generated from
-//! `openapi.json`, where each of them is marked `x-oz-paged` — and
-//! [`PaginateExt`] adds the same two verbs to every such builder: [`pages`] streams whole pages
-//! ([`PageStream`]), [`items`] streams the elements one by one ([`ItemStream`]). Both take the
-//! same settings, `max_items`, `max_pages` and `prefetch`.
-//!
-//! Both keep every filter of the builder and set only `cursor` from one page to the next; they
-//! send nothing until first polled and hold at most one page plus, with
-//! [`prefetch`](ItemStream::prefetch), the next one. A failed page request is not retried here:
-//! the client's request hook already repeated it if it was transient.
-//!
-//! With prefetch, the request for the next page goes out as soon as a page is handed out. Inside
-//! a Tokio runtime it then runs on a task of its own, which reads and decodes the answer while
-//! the caller awaits something else between items (a database write, a pause); dropping the
-//! stream aborts that task. Outside a runtime the request advances whenever the stream is
-//! polled.
-//!
-//! The stream ends after a page whose `page_info.has_next_page` is false, whose `next_cursor`
-//! is missing or empty, or that holds no item. A server that hands out a cursor a second time
-//! would make the listing loop forever; the stream ends instead with
-//! [`PaginationError::RepeatedCursor`] after the pages it received (the last 10,000 cursors are
-//! remembered for that, so a listing's memory stays bounded). A server whose cursors never
-//! repeat and never end would be followed as long as the caller reads: `max_pages` and
-//! `max_items`, on both streams, end the stream (without an error) at a bound of the caller's
-//! choosing.
-//!
-//! A stream made from a builder borrows the client the builder came from (the generated
-//! builders hold `&Client`). For a stream that owns its client — to move it into
-//! `tokio::spawn` or return it from a function — describe the request with a closure instead:
-//! [`OwnedPaginateExt::paginate`] keeps a clone of the client and builds the request from it
-//! for every page.
-//!
-//! The other lists of the API (agents, schedules, environments, identities, models) answer
-//! everything at once; messages and events are read with `since` and `limit` instead.
-//!
-//! [`pages`]: PaginateExt::pages
-//! [`items`]: PaginateExt::items
+//! The cursor paginator of the paged lists; see [`PaginateExt`].
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
@@ -119,6 +77,50 @@ pub trait CursorPaged {
 
 /// Streams over every page of a paged list request: `list_runs()`, `list_factories()`,
 /// `list_factory_tasks()`. Implemented for every [`CursorPaged`] builder.
+///
+/// Every page of a cursor-paged list as a lazy stream.
+///
+/// Three operations of the API hand out their results one page at a time, each page ending in
+/// `page_info { has_next_page, next_cursor }`: `list_runs`, `list_factories` and
+/// `list_factory_tasks`. One paginator serves them all: each operation's builder implements
+/// [`CursorPaged`] (how to set the cursor, how to send, where the items and `page_info` of a
+/// page are), the way aws-sdk-rust instantiates one template per paginator — generated from
+/// `openapi.json`, where each of them is marked `x-oz-paged` — and
+/// [`PaginateExt`] adds the same two verbs to every such builder: [`pages`] streams whole pages
+/// ([`PageStream`]), [`items`] streams the elements one by one ([`ItemStream`]). Both take the
+/// same settings, `max_items`, `max_pages` and `prefetch`.
+///
+/// Both keep every filter of the builder and set only `cursor` from one page to the next; they
+/// send nothing until first polled and hold at most one page plus, with
+/// [`prefetch`](ItemStream::prefetch), the next one. A failed page request is not retried here:
+/// the client's request hook already repeated it if it was transient.
+///
+/// With prefetch, the request for the next page goes out as soon as a page is handed out. Inside
+/// a Tokio runtime it then runs on a task of its own, which reads and decodes the answer while
+/// the caller awaits something else between items (a database write, a pause); dropping the
+/// stream aborts that task. Outside a runtime the request advances whenever the stream is
+/// polled.
+///
+/// The stream ends after a page whose `page_info.has_next_page` is false, whose `next_cursor`
+/// is missing or empty, or that holds no item. A server that hands out a cursor a second time
+/// would make the listing loop forever; the stream ends instead with
+/// [`PaginationError::RepeatedCursor`] after the pages it received (the last 10,000 cursors are
+/// remembered for that, so a listing's memory stays bounded). A server whose cursors never
+/// repeat and never end would be followed as long as the caller reads: `max_pages` and
+/// `max_items`, on both streams, end the stream (without an error) at a bound of the caller's
+/// choosing.
+///
+/// A stream made from a builder borrows the client the builder came from (the generated
+/// builders hold `&Client`). For a stream that owns its client — to move it into
+/// `tokio::spawn` or return it from a function — describe the request with a closure instead:
+/// [`OwnedPaginateExt::paginate`] keeps a clone of the client and builds the request from it
+/// for every page.
+///
+/// The other lists of the API (agents, schedules, environments, identities, models) answer
+/// everything at once; messages and events are read with `since` and `limit` instead.
+///
+/// [`pages`]: PaginateExt::pages
+/// [`items`]: PaginateExt::items
 ///
 /// ```no_run
 /// use futures::TryStreamExt;

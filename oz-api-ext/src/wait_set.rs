@@ -1,60 +1,23 @@
-//! Waiting for many runs at once, with one request per poll for the whole set.
-//!
-//! An orchestrator that started fifty children should not poll fifty runs. The first poll
-//! reads each run once — or, given `ancestor_run_id`, lists that run's children in one
-//! request (the service lists direct children only, at most 100 per answer; runs of the set it
-//! does not list are read on their own); then every poll is a single `list_runs` for the runs
-//! in a terminal state updated since the oldest `updated_at` among those still pending, a few
-//! seconds before it (timestamps may have whole seconds, and the filter is strict), every page
-//! of it through the cursor paginator. It is narrowed to the ancestor's children while every
-//! pending run is one of them and the answer is not at the service's cap.
-//! A run that ends changes its `updated_at`, so it shows up in the next poll; runs that do not
-//! change do not. A listed run counts for the run asked for with its id, and only when it is
-//! not older than that run as last seen.
-//!
-//! A run that no listing shows for a minute is read on its own, one per poll, so a run deleted
-//! during the wait is reported (a `get_run` answering 404) instead of being waited for until
-//! `max_wait`.
-//!
-//! Polls are spaced like the single-run waiter's (see [`crate::waiter`]: the
-//! same `min_delay`, `max_delay` and jitter), but the pause grows with a thirtieth of the time
-//! waited instead of a fifteenth: one poll answers for the whole set, so polling twice as often
-//! costs little and keeps each run's lateness no worse than that of a waiter of its own. Each
-//! run is yielded as soon as a poll sees it ended. `max_wait` bounds the whole wait, requests
-//! in flight included.
-//!
-//! ```no_run
-//! # async fn example(client: oz_api::Client, children: Vec<String>) -> Result<(), oz_api_ext::WaitError> {
-//! use futures::TryStreamExt;
-//! use oz_api_ext::WaitForRunsExt;
-//!
-//! let mut ended = client.wait_for_runs(children).stream();
-//! while let Some(run) = ended.try_next().await? {
-//!     println!("{} ended {}", run.run_id, run.state);
-//! }
-//! # Ok(()) }
-//! ```
+//! Waiting for a set of runs; see [`WaitForRunsExt`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream};
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use oz_api::Client;
-use oz_api::types::{ListRunsSortBy, ListRunsSortOrder, RunItem, RunState};
+use oz_api::types::{ListRunsSortBy, ListRunsSortOrder, RunItem};
 use tokio::time::Instant;
 
 use crate::pagination::PaginateExt;
-use crate::waiter::{CancelOutcome, DelayPolicy, SET_DELAY_PER_WAITED, WaitError, is_terminal};
-
-/// Terminal states, as the listing's `state` filter.
-const TERMINAL: [RunState; 5] = [
-    RunState::Succeeded,
-    RunState::Failed,
-    RunState::Error,
-    RunState::Blocked,
-    RunState::Cancelled,
-];
+use crate::poll::{
+    Acceptor, Activity, Clock, Expired, GrowWithWait, PollSettings, Poller, Stop, Verdict,
+    poll_setters,
+};
+use crate::waiter::{CancelOutcome, TERMINAL_STATES, WaitError, is_terminal};
 
 /// How many runs are read at once when the wait starts.
 const FIRST_READS_IN_FLIGHT: usize = 8;
@@ -70,6 +33,43 @@ const UPDATED_AFTER_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 const UNSEEN_CHECK: Duration = Duration::from_secs(60);
 
 /// Starts a wait for a set of runs.
+///
+/// Waiting for many runs at once, with one request per poll for the whole set.
+///
+/// An orchestrator that started fifty children should not poll fifty runs. The first poll
+/// reads each run once — or, given `ancestor_run_id`, lists that run's children in one
+/// request (the service lists direct children only, at most 100 per answer; runs of the set it
+/// does not list are read on their own); then every poll is a single `list_runs` for the runs
+/// in a terminal state updated since the oldest `updated_at` among those still pending, a few
+/// seconds before it (timestamps may have whole seconds, and the filter is strict), every page
+/// of it through the cursor paginator. It is narrowed to the ancestor's children while every
+/// pending run is one of them and the answer is not at the service's cap.
+/// A run that ends changes its `updated_at`, so it shows up in the next poll; runs that do not
+/// change do not. A listed run counts for the run asked for with its id, and only when it is
+/// not older than that run as last seen.
+///
+/// A run that no listing shows for a minute is read on its own, one per poll, so a run deleted
+/// during the wait is reported (a `get_run` answering 404) instead of being waited for until
+/// `max_wait`.
+///
+/// Polls are spaced like the single-run waiter's (see [`RunWaitExt`](crate::RunWaitExt): the
+/// same `min_delay`, `max_delay` and jitter), but the pause grows with a thirtieth of the time
+/// waited instead of a fifteenth: one poll answers for the whole set, so polling twice as often
+/// costs little and keeps each run's lateness no worse than that of a waiter of its own. Each
+/// run is yielded as soon as a poll sees it ended. `max_wait` bounds the whole wait, requests
+/// in flight included.
+///
+/// ```no_run
+/// # async fn example(client: oz_api::Client, children: Vec<String>) -> Result<(), oz_api_ext::WaitError> {
+/// use futures::TryStreamExt;
+/// use oz_api_ext::WaitForRunsExt;
+///
+/// let mut ended = client.wait_for_runs(children).stream();
+/// while let Some(run) = ended.try_next().await? {
+///     println!("{} ended {}", run.run_id, run.state);
+/// }
+/// # Ok(()) }
+/// ```
 pub trait WaitForRunsExt {
     /// Waits for every run of `run_ids` to reach a terminal state; see [`WaitForRuns`].
     fn wait_for_runs<I, S>(&self, run_ids: I) -> WaitForRuns
@@ -92,10 +92,7 @@ impl WaitForRunsExt for Client {
                 .map(Into::into)
                 .filter(|id: &String| seen.insert(id.clone()))
                 .collect(),
-            policy: DelayPolicy {
-                per_waited: SET_DELAY_PER_WAITED,
-                ..DelayPolicy::default()
-            },
+            poll: PollSettings::WAIT,
             ancestor_run_id: None,
         }
     }
@@ -104,34 +101,16 @@ impl WaitForRunsExt for Client {
 /// A wait for a set of runs: [`stream`](Self::stream) yields each run once it ended,
 /// [`send`](Self::send) all of them. Owns a clone of the client.
 #[derive(Debug)]
+#[must_use = "nothing is sent until `stream()` is polled or `send()` awaited"]
 pub struct WaitForRuns {
     client: Client,
     run_ids: Vec<String>,
-    policy: DelayPolicy,
+    poll: PollSettings,
     ancestor_run_id: Option<String>,
 }
 
 impl WaitForRuns {
-    /// Gives up after this long (default 30 minutes), counted from the start of the first
-    /// poll. The last poll is sent at the deadline and has one more second to be answered; any
-    /// other request still unanswered at the deadline is abandoned there. The stream then ends
-    /// with [`WaitError::ExceededMaxWait`], naming one of the runs still pending.
-    pub fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.policy.max_wait = max_wait;
-        self
-    }
-
-    /// Shortest pause between two polls (default 2 s, at least 100 ms).
-    pub fn min_delay(mut self, min_delay: Duration) -> Self {
-        self.policy.min_delay = min_delay;
-        self
-    }
-
-    /// Longest pause between two polls (default 30 s).
-    pub fn max_delay(mut self, max_delay: Duration) -> Self {
-        self.policy.max_delay = max_delay;
-        self
-    }
+    poll_setters!(wait);
 
     /// The runs are children of this one (for example the orchestrator that started them):
     /// the first poll is one listing of its children instead of a read of each run, and every
@@ -151,38 +130,52 @@ impl WaitForRuns {
     /// another run. Any other failed request ends the stream with [`WaitError::Api`] or
     /// [`WaitError::Listing`], the deadline with [`WaitError::ExceededMaxWait`] (naming one
     /// of the runs still pending).
-    pub fn stream(self) -> BoxStream<'static, Result<RunItem, WaitError>> {
-        let state = SetWait {
+    pub fn stream(self) -> EndedRunStream {
+        let poller = self
+            .poll
+            .grow_with_wait(GrowWithWait::SET_OF_RUNS, Clock::of(&self.client));
+        let acceptor = SetAcceptor {
             client: self.client,
             to_read: self.run_ids,
             pending: HashMap::new(),
-            ended: VecDeque::new(),
-            policy: self.policy,
             ancestor_run_id: self.ancestor_run_id,
-            started: None,
-            polls: 0,
-            after_last: false,
-            done: false,
         };
-        stream::unfold(state, |mut state| async move {
-            if state.done {
-                return None;
-            }
-            match state.next().await {
-                Ok(Some(run)) => Some((run, state)),
-                Ok(None) => None,
-                Err(err) => {
-                    state.done = true;
-                    Some((Err(err), state))
-                }
-            }
-        })
-        .boxed()
+        EndedRunStream {
+            poll: self.poll,
+            ended: crate::poll::stream(poller, acceptor),
+        }
     }
 
     /// Every run of the set, in the order they were seen to end.
     pub async fn send(self) -> Result<Vec<RunItem>, WaitError> {
         self.stream().try_collect().await
+    }
+}
+
+/// Each run of a set once it ended; see [`WaitForRuns::stream`].
+///
+/// A stream of `Result<RunItem, WaitError>` that owns a clone of the client: it can be moved
+/// into `tokio::spawn`. An error item about one run ([`WaitError::run_id`]) lets the wait go
+/// on for the others; any other error is the stream's last item.
+#[must_use = "streams do nothing unless polled"]
+pub struct EndedRunStream {
+    poll: PollSettings,
+    ended: BoxStream<'static, Result<RunItem, WaitError>>,
+}
+
+impl Stream for EndedRunStream {
+    type Item = Result<RunItem, WaitError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().ended.as_mut().poll_next(cx)
+    }
+}
+
+impl fmt::Debug for EndedRunStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndedRunStream")
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
     }
 }
 
@@ -194,74 +187,50 @@ struct Pending {
     seen_at: Instant,
 }
 
-struct SetWait {
+/// The acceptor of a set wait: the first poll reads every run, each later one lists the runs
+/// that ended.
+struct SetAcceptor {
     client: Client,
     /// Runs not read yet: the first poll reads each one.
     to_read: Vec<String>,
     /// Runs not ended yet, by the id asked for.
     pending: HashMap<String, Pending>,
-    /// What to yield next: ended runs and errors about single runs.
-    ended: VecDeque<Result<RunItem, WaitError>>,
-    policy: DelayPolicy,
     ancestor_run_id: Option<String>,
-    started: Option<Instant>,
-    polls: u32,
-    after_last: bool,
-    done: bool,
 }
 
-/// The end of a request of the wait: it failed, or the deadline came first.
-enum Cut {
-    Failed(WaitError),
-    Deadline,
-}
+/// What a poll found: ended runs and errors about single runs.
+type Found = VecDeque<Result<RunItem, WaitError>>;
 
-impl From<WaitError> for Cut {
-    fn from(err: WaitError) -> Self {
-        Self::Failed(err)
-    }
-}
+impl Acceptor for SetAcceptor {
+    type Item = RunItem;
+    type Error = WaitError;
 
-impl SetWait {
-    async fn next(&mut self) -> Result<Option<Result<RunItem, WaitError>>, WaitError> {
-        match self.advance().await {
-            Ok(next) => Ok(next),
-            Err(Cut::Failed(err)) => Err(err),
-            Err(Cut::Deadline) => Err(self.timeout(Instant::now())),
+    async fn poll(
+        &mut self,
+        poller: &mut Poller,
+        found: &mut Found,
+    ) -> Result<Verdict, Stop<WaitError>> {
+        if self.to_read.is_empty() && self.pending.is_empty() {
+            return Ok(Verdict::Done);
         }
-    }
-
-    async fn advance(&mut self) -> Result<Option<Result<RunItem, WaitError>>, Cut> {
-        loop {
-            if let Some(next) = self.ended.pop_front() {
-                return Ok(Some(next));
+        poller.begin_poll();
+        if self.to_read.is_empty() {
+            self.poll_ended(poller, found).await?;
+            self.check_one_unseen(poller, found).await?;
+        } else {
+            if self.ancestor_run_id.is_some() {
+                self.read_children(poller, found).await?;
             }
-            if !self.to_read.is_empty() {
-                if self.polls == 0 && self.ancestor_run_id.is_some() {
-                    self.read_children().await?;
-                }
-                self.read_each().await?;
-                continue;
-            }
-            if self.pending.is_empty() {
-                return Ok(None);
-            }
-            let started = *self.started.get_or_insert_with(Instant::now);
-            let now = Instant::now();
-            match self.policy.next_poll(started, now, self.after_last) {
-                Some(next) => {
-                    self.after_last = next.last;
-                    tokio::time::sleep_until(next.at).await;
-                }
-                None => return Err(Cut::Deadline),
-            }
-            self.poll_ended().await?;
-            self.check_one_unseen().await?;
+            self.read_each(poller, found).await?;
         }
+        Ok(if self.pending.is_empty() {
+            Verdict::Done
+        } else {
+            Verdict::KeepPolling(Activity::Idle)
+        })
     }
 
-    fn timeout(&self, now: Instant) -> WaitError {
-        let started = self.started.unwrap_or(now);
+    fn expired(&mut self, expired: Expired) -> WaitError {
         let mut pending: Vec<_> = self.pending.iter().collect();
         pending.sort_by(|a, b| a.0.cmp(b.0));
         let (run_id, last_run) = match pending.first() {
@@ -269,37 +238,24 @@ impl SetWait {
             None => (self.to_read.first().cloned().unwrap_or_default(), None),
         };
         WaitError::ExceededMaxWait {
-            max_wait: self.policy.max_wait,
-            elapsed: now - started,
-            polls: self.polls,
+            max_wait: expired.max_wait,
+            elapsed: expired.elapsed,
+            polls: expired.polls,
             run_id,
             last_run,
             cancel: CancelOutcome::NotRequested,
         }
     }
+}
 
-    /// Runs `request`, abandoned at the deadline.
-    async fn bounded<T>(
-        &self,
-        request: impl Future<Output = Result<T, WaitError>>,
-    ) -> Result<T, Cut> {
-        let deadline = self
-            .started
-            .and_then(|started| self.policy.request_deadline(started, self.after_last));
-        match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, request).await {
-                Ok(answer) => Ok(answer?),
-                Err(_) => Err(Cut::Deadline),
-            },
-            None => Ok(request.await?),
-        }
-    }
-
+impl SetAcceptor {
     /// The first poll with an ancestor: one listing of its children, whatever their state,
     /// reads every run of the set it finds.
-    async fn read_children(&mut self) -> Result<(), Cut> {
-        self.started.get_or_insert_with(Instant::now);
-        self.polls += 1;
+    async fn read_children(
+        &mut self,
+        poller: &Poller,
+        found: &mut Found,
+    ) -> Result<(), Stop<WaitError>> {
         let Some(ancestor) = self.ancestor_run_id.clone() else {
             return Ok(());
         };
@@ -310,14 +266,15 @@ impl SetWait {
             .limit(ANCESTOR_CAP)
             .items()
             .try_collect::<Vec<RunItem>>();
-        let runs = self
-            .bounded(async { listing.await.map_err(WaitError::Listing) })
-            .await?;
+        let runs = poller
+            .bounded(listing)
+            .await?
+            .map_err(|err| Stop::Failed(WaitError::Listing(err)))?;
         let now = Instant::now();
         for run in runs {
             if let Some(index) = self.to_read.iter().position(|id| *id == run.run_id) {
                 let requested = self.to_read.swap_remove(index);
-                self.settle(requested, run, now);
+                self.settle(requested, run, now, found);
             }
         }
         Ok(())
@@ -325,13 +282,13 @@ impl SetWait {
 
     /// Each run not read yet, a few at a time: the first poll without an ancestor, or the runs
     /// of the set that are not among its children.
-    async fn read_each(&mut self) -> Result<(), Cut> {
+    async fn read_each(
+        &mut self,
+        poller: &Poller,
+        found: &mut Found,
+    ) -> Result<(), Stop<WaitError>> {
         if self.to_read.is_empty() {
             return Ok(());
-        }
-        if self.started.is_none() {
-            self.started = Some(Instant::now());
-            self.polls += 1;
         }
         let client = &self.client;
         let reads = std::mem::take(&mut self.to_read)
@@ -343,10 +300,10 @@ impl SetWait {
         let answers = stream::iter(reads)
             .buffered(FIRST_READS_IN_FLIGHT)
             .collect::<Vec<_>>();
-        let answers = self.bounded(async { Ok(answers.await) }).await?;
+        let answers = poller.bounded(answers).await?;
         let now = Instant::now();
         for (requested, answer) in answers {
-            self.read(requested, answer, now)?;
+            self.read(requested, answer, now, found)?;
         }
         Ok(())
     }
@@ -358,16 +315,17 @@ impl SetWait {
         requested: String,
         answer: Result<RunItem, oz_api::Error>,
         now: Instant,
-    ) -> Result<(), WaitError> {
+        found: &mut Found,
+    ) -> Result<(), Stop<WaitError>> {
         match answer {
             Ok(run) if run.run_id != requested => {
                 self.pending.remove(&requested);
-                self.ended.push_back(Err(WaitError::ForeignRun {
+                found.push_back(Err(WaitError::ForeignRun {
                     requested,
                     answered: run.run_id,
                 }));
             }
-            Ok(run) => self.settle(requested, run, now),
+            Ok(run) => self.settle(requested, run, now, found),
             Err(err) => {
                 let gone = err.is_not_found();
                 let err = WaitError::Api {
@@ -376,18 +334,21 @@ impl SetWait {
                     source: Box::new(err),
                 };
                 if !gone {
-                    return Err(err);
+                    return Err(Stop::Failed(err));
                 }
                 self.pending.remove(&requested);
-                self.ended.push_back(Err(err));
+                found.push_back(Err(err));
             }
         }
         Ok(())
     }
 
     /// One listing of the runs that ended since the oldest pending run last changed.
-    async fn poll_ended(&mut self) -> Result<(), Cut> {
-        self.polls += 1;
+    async fn poll_ended(
+        &mut self,
+        poller: &Poller,
+        found: &mut Found,
+    ) -> Result<(), Stop<WaitError>> {
         let Some(oldest) = self.pending.values().map(|p| p.run.updated_at).min() else {
             return Ok(());
         };
@@ -399,10 +360,10 @@ impl SetWait {
                 .values()
                 .all(|p| p.run.parent_run_id.as_deref() == Some(ancestor.as_str()))
         });
-        let mut runs = self.list_ended(since, narrowed.clone()).await?;
+        let mut runs = self.list_ended(poller, since, narrowed.clone()).await?;
         if narrowed.is_some() && runs.len() as u64 >= ANCESTOR_CAP {
             // The service may have cut the children's answer short.
-            runs = self.list_ended(since, None).await?;
+            runs = self.list_ended(poller, since, None).await?;
         }
         let now = Instant::now();
         for run in runs {
@@ -411,7 +372,7 @@ impl SetWait {
                 .get(&run.run_id)
                 .is_some_and(|p| run.updated_at >= p.run.updated_at);
             if newer && is_terminal(&run.state) {
-                self.settle(run.run_id.clone(), run, now);
+                self.settle(run.run_id.clone(), run, now, found);
             }
         }
         Ok(())
@@ -419,13 +380,14 @@ impl SetWait {
 
     async fn list_ended(
         &self,
+        poller: &Poller,
         since: chrono::DateTime<chrono::Utc>,
         ancestor: Option<String>,
-    ) -> Result<Vec<RunItem>, Cut> {
+    ) -> Result<Vec<RunItem>, Stop<WaitError>> {
         let mut listing = self
             .client
             .list_runs()
-            .state(TERMINAL.to_vec())
+            .state(TERMINAL_STATES.to_vec())
             .updated_after(since)
             .sort_by(ListRunsSortBy::UpdatedAt)
             .sort_order(ListRunsSortOrder::Asc)
@@ -434,13 +396,19 @@ impl SetWait {
             listing = listing.ancestor_run_id(ancestor);
         }
         let listing = listing.items().try_collect::<Vec<RunItem>>();
-        self.bounded(async { listing.await.map_err(WaitError::Listing) })
-            .await
+        poller
+            .bounded(listing)
+            .await?
+            .map_err(|err| Stop::Failed(WaitError::Listing(err)))
     }
 
     /// Reads the pending run no answer showed for longest, once that is [`UNSEEN_CHECK`]:
     /// a run deleted during the wait never appears in a listing again.
-    async fn check_one_unseen(&mut self) -> Result<(), Cut> {
+    async fn check_one_unseen(
+        &mut self,
+        poller: &Poller,
+        found: &mut Found,
+    ) -> Result<(), Stop<WaitError>> {
         let now = Instant::now();
         let Some(run_id) = self
             .pending
@@ -452,17 +420,14 @@ impl SetWait {
             return Ok(());
         };
         let request = self.client.get_run().run_id(&run_id).send();
-        let answer = self
-            .bounded(async { Ok(request.await.map(|run| run.into_inner())) })
-            .await?;
-        self.read(run_id, answer, Instant::now())?;
-        Ok(())
+        let answer = poller.bounded(request).await?.map(|run| run.into_inner());
+        self.read(run_id, answer, Instant::now(), found)
     }
 
-    fn settle(&mut self, requested: String, run: RunItem, now: Instant) {
+    fn settle(&mut self, requested: String, run: RunItem, now: Instant, found: &mut Found) {
         if is_terminal(&run.state) {
             self.pending.remove(&requested);
-            self.ended.push_back(Ok(run));
+            found.push_back(Ok(run));
         } else {
             self.pending
                 .insert(requested, Pending { run, seen_at: now });

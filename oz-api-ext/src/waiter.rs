@@ -1,61 +1,31 @@
-//! Waiting for a run to end, by polling `GET /agent/runs/{id}`.
-//!
-//! [`RunWaitExt`] adds four verbs to [`Client`]:
-//! - [`wait_for_run`](RunWaitExt::wait_for_run): poll until the run reaches a terminal state
-//!   and return it;
-//! - [`watch_run`](RunWaitExt::watch_run): a stream of the run each time its state changes
-//!   ([`WatchRun::stream`]);
-//! - [`run_and_wait`](RunWaitExt::run_and_wait): start a run, then wait for it;
-//! - [`followup_and_wait`](RunWaitExt::followup_and_wait): send a follow-up to a run, then wait
-//!   until the run has settled again — not for the state it was in before the follow-up.
-//!
-//! The waiters and the stream own a clone of the client: they can be moved into
-//! `tokio::spawn` (with `'static` callbacks, if any) and outlive the client they came from.
-//!
-//! Terminal states are `SUCCEEDED`, `FAILED`, `ERROR`, `BLOCKED` (waiting for a person) and
-//! `CANCELLED`. A state this version does not know (`RunState::Unknown`) is not terminal:
-//! waiting goes on.
-//!
-//! Polls are spaced by the time waited so far: after a poll, the waiter pauses a fifteenth of
-//! the time since the wait started, at least `min_delay` and at most `max_delay`, less up to
-//! 20 % of random jitter (never below `min_delay`). A run that ends within a minute is seen
-//! within a few seconds (polls every 2 s for the first 30 s, then up to every 4 s at one
-//! minute); a run of an hour is polled every 30 s. When a pause would pass the deadline
-//! (`max_wait` after the first poll started), the waiter sleeps exactly until the deadline and
-//! polls one last time. `max_wait` bounds the whole wait: a poll still in flight at the
-//! deadline (a slow answer, the client's own retries) is abandoned there and the wait ends with
-//! [`WaitError::ExceededMaxWait`]; the poll sent at the deadline has one more second to be
-//! answered. Defaults: `min_delay` 2 s (the service dislikes faster polling),
-//! `max_delay` 30 s, `max_wait` 30 minutes. `BENCHMARKS.md` compares this with exponential
-//! growth and with a fixed 3 s cadence.
-//!
-//! No request is retried here, neither a poll nor the cancellation of `cancel_on_timeout`: the
-//! client's request hook already repeats transient failures (408, 409, 429, 5xx, lost
-//! connections) with its own backoff and `max_retries`, and a second loop on top of it would
-//! multiply the attempts. A request that still fails ends the wait with [`WaitError::Api`].
+//! Waiting for one run; see [`RunWaitExt`].
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use futures::Stream;
 use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use oz_api::Client;
 use oz_api::types::{
     AiRunTimelineEvent, AiRunTimelineEventType, FollowupOutcome, RunAgentRequest,
     RunFollowupRequest, RunItem, RunState,
 };
-use tokio::time::Instant;
 
-/// Shortest pause between two polls by default.
-pub const DEFAULT_MIN_DELAY: Duration = Duration::from_secs(2);
-/// Longest pause between two polls by default.
-pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
-/// How long a waiter polls by default before giving up.
-pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30 * 60);
+use crate::poll::{
+    Acceptor, Activity, Clock, Expired, GrowWithWait, PollSettings, Poller, Stop, Verdict,
+    poll_setters,
+};
 
-/// The shortest pause the waiter makes, whatever `min_delay` says: a run is never polled in a
-/// tight loop.
-const MIN_DELAY_FLOOR: Duration = Duration::from_millis(100);
+/// The states in which a run has ended (or waits for a person, `BLOCKED`): polling it further
+/// changes nothing. The one list behind [`is_terminal`] and the set wait's listing filter.
+pub(crate) const TERMINAL_STATES: [RunState; 5] = [
+    RunState::Succeeded,
+    RunState::Failed,
+    RunState::Error,
+    RunState::Blocked,
+    RunState::Cancelled,
+];
 
 /// Whether a run has ended (or waits for a person, `BLOCKED`): polling it further changes
 /// nothing. Unknown states are not terminal.
@@ -70,17 +40,46 @@ const MIN_DELAY_FLOOR: Duration = Duration::from_millis(100);
 /// assert!(!is_terminal(&RunState::Unknown("PAUSED".into())));
 /// ```
 pub fn is_terminal(state: &RunState) -> bool {
-    matches!(
-        state,
-        RunState::Succeeded
-            | RunState::Failed
-            | RunState::Error
-            | RunState::Blocked
-            | RunState::Cancelled
-    )
+    TERMINAL_STATES.contains(state)
 }
 
 /// Waiting for runs; implemented for [`Client`].
+///
+/// Waiting for a run to end, by polling `GET /agent/runs/{id}`.
+///
+/// [`RunWaitExt`] adds four verbs to [`Client`]:
+/// - [`wait_for_run`](RunWaitExt::wait_for_run): poll until the run reaches a terminal state
+///   and return it;
+/// - [`watch_run`](RunWaitExt::watch_run): a stream of the run each time its state changes
+///   ([`WatchRun::stream`]);
+/// - [`run_and_wait`](RunWaitExt::run_and_wait): start a run, then wait for it;
+/// - [`followup_and_wait`](RunWaitExt::followup_and_wait): send a follow-up to a run, then wait
+///   until the run has settled again — not for the state it was in before the follow-up.
+///
+/// The waiters and the stream own a clone of the client: they can be moved into
+/// `tokio::spawn` (with `'static` callbacks, if any) and outlive the client they came from.
+///
+/// Terminal states are `SUCCEEDED`, `FAILED`, `ERROR`, `BLOCKED` (waiting for a person) and
+/// `CANCELLED`. A state this version does not know (`RunState::Unknown`) is not terminal:
+/// waiting goes on.
+///
+/// Polls are spaced by the time waited so far: after a poll, the waiter pauses a fifteenth of
+/// the time since the wait started, at least `min_delay` and at most `max_delay`, less up to
+/// 20 % of random jitter (never below `min_delay`). A run that ends within a minute is seen
+/// within a few seconds (polls every 2 s for the first 30 s, then up to every 4 s at one
+/// minute); a run of an hour is polled every 30 s. When a pause would pass the deadline
+/// (`max_wait` after the first poll started), the waiter sleeps exactly until the deadline and
+/// polls one last time. `max_wait` bounds the whole wait: a poll still in flight at the
+/// deadline (a slow answer, the client's own retries) is abandoned there and the wait ends with
+/// [`WaitError::ExceededMaxWait`]; the poll sent at the deadline has one more second to be
+/// answered. Defaults: `min_delay` 2 s (the service dislikes faster polling),
+/// `max_delay` 30 s, `max_wait` 30 minutes. `BENCHMARKS.md` compares this with exponential
+/// growth and with a fixed 3 s cadence.
+///
+/// No request is retried here, neither a poll nor the cancellation of `cancel_on_timeout`: the
+/// client's request hook already repeats transient failures (408, 409, 429, 5xx, lost
+/// connections) with its own backoff and `max_retries`, and a second loop on top of it would
+/// multiply the attempts. A request that still fails ends the wait with [`WaitError::Api`].
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -153,7 +152,8 @@ impl RunWaitExt for Client {
         WaitForRun {
             client: self.clone(),
             run_id: run_id.into(),
-            settings: WaitSettings::default(),
+            poll: PollSettings::WAIT,
+            hooks: WaitHooks::default(),
         }
     }
 
@@ -161,7 +161,7 @@ impl RunWaitExt for Client {
         WatchRun {
             client: self.clone(),
             run_id: run_id.into(),
-            policy: DelayPolicy::default(),
+            poll: PollSettings::WAIT,
         }
     }
 
@@ -173,7 +173,8 @@ impl RunWaitExt for Client {
         RunAndWait {
             client: self.clone(),
             request: body(request, "RunAgentRequest"),
-            settings: WaitSettings::default(),
+            poll: PollSettings::WAIT,
+            hooks: WaitHooks::default(),
         }
     }
 
@@ -186,7 +187,8 @@ impl RunWaitExt for Client {
             client: self.clone(),
             run_id: run_id.into(),
             request: body(request, "RunFollowupRequest"),
-            settings: WaitSettings::default(),
+            poll: PollSettings::WAIT,
+            hooks: WaitHooks::default(),
         }
     }
 }
@@ -488,156 +490,30 @@ impl fmt::Debug for CancelOutcome {
     }
 }
 
-/// How polls are spaced and how long they go on.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DelayPolicy {
-    pub(crate) min_delay: Duration,
-    pub(crate) max_delay: Duration,
-    pub(crate) max_wait: Duration,
-    /// The share of the time waited that the pause grows to (before clamping and jitter).
-    pub(crate) per_waited: f64,
-}
-
-/// When the next poll of a wait is due.
-pub(crate) struct NextPoll {
-    pub(crate) at: Instant,
-    /// The poll at the deadline: none follows it.
-    pub(crate) last: bool,
-}
-
-impl Default for DelayPolicy {
-    fn default() -> Self {
-        Self {
-            min_delay: DEFAULT_MIN_DELAY,
-            max_delay: DEFAULT_MAX_DELAY,
-            max_wait: DEFAULT_MAX_WAIT,
-            per_waited: DELAY_PER_WAITED,
-        }
-    }
-}
-
-/// How long the poll sent at the deadline may take to be answered: the wait ends at most this
-/// long after `max_wait`.
-pub(crate) const LAST_POLL_GRACE: Duration = Duration::from_secs(1);
-
-/// The pause grows with the time waited: this fraction of it.
-const DELAY_PER_WAITED: f64 = 1.0 / 15.0;
-/// The same for a wait on a set of runs ([`crate::WaitForRunsExt`]): one poll answers for
-/// every run of the set, so it polls twice as often for the same time waited, which keeps its
-/// lateness at or below that of independent waiters whose jittered polls fall at different
-/// moments.
-pub(crate) const SET_DELAY_PER_WAITED: f64 = 1.0 / 30.0;
-/// At most this share of a pause is taken off at random, so that many waiters started
-/// together spread their polls.
-const JITTER: f64 = 0.2;
-
-impl DelayPolicy {
-    /// The pause after a poll made `waited` into the wait: `waited / 15` (`per_waited`) within
-    /// `[min_delay, max_delay]`, less up to 20 % jitter but never below `min_delay`; `unit` is
-    /// random in [0, 1).
-    /// The next poll of a wait that started at `started`: after the policy's pause, or at the
-    /// deadline when the pause would pass it; `None` once the deadline was reached (or the
-    /// poll at the deadline was made).
-    pub(crate) fn next_poll(
-        &self,
-        started: Instant,
-        now: Instant,
-        after_last: bool,
-    ) -> Option<NextPoll> {
-        // A `max_wait` too large to add to the clock means no deadline.
-        let deadline = started.checked_add(self.max_wait);
-        if after_last || deadline.is_some_and(|deadline| now >= deadline) {
-            return None;
-        }
-        let delay = self.delay(now - started, fastrand::f64());
-        Some(match (deadline, now.checked_add(delay)) {
-            (Some(deadline), Some(at)) if at < deadline => NextPoll { at, last: false },
-            (Some(deadline), _) => NextPoll {
-                at: deadline,
-                last: true,
-            },
-            (None, Some(at)) => NextPoll { at, last: false },
-            (None, None) => NextPoll {
-                at: now + Duration::from_secs(86_400 * 365),
-                last: false,
-            },
-        })
-    }
-
-    /// When a request of a wait that started at `started` is abandoned: at the deadline, or
-    /// [`LAST_POLL_GRACE`] after it for the poll sent at the deadline (or later: a `max_wait`
-    /// of zero still reads the run once). `None`: no deadline.
-    pub(crate) fn request_deadline(&self, started: Instant, last_poll: bool) -> Option<Instant> {
-        let deadline = started.checked_add(self.max_wait)?;
-        if last_poll || deadline <= Instant::now() {
-            deadline.checked_add(LAST_POLL_GRACE)
-        } else {
-            Some(deadline)
-        }
-    }
-
-    fn delay(&self, waited: Duration, unit: f64) -> Duration {
-        let min = self.min_delay.max(MIN_DELAY_FLOOR);
-        let max = self.max_delay.max(min);
-        let nominal = waited.mul_f64(self.per_waited).clamp(min, max);
-        nominal
-            .saturating_sub(nominal.mul_f64(JITTER * unit.clamp(0.0, 1.0)))
-            .max(min)
-    }
-}
-
 /// A callback told about each state change.
 type StateCallback<'a> = Box<dyn FnMut(&RunItem) + Send + 'a>;
 
-/// The settings shared by [`WaitForRun`], [`RunAndWait`] and [`FollowupAndWait`].
+/// What the single-run waiters ([`WaitForRun`], [`RunAndWait`], [`FollowupAndWait`]) take
+/// besides the [`PollSettings`].
 #[derive(Default)]
-struct WaitSettings<'a> {
-    policy: DelayPolicy,
+struct WaitHooks<'a> {
     on_state_change: Option<StateCallback<'a>>,
     cancel_on_timeout: bool,
 }
 
-/// The setters of the waiter, identical on every builder that waits.
-macro_rules! wait_setters {
-    ($policy:ident $(. $field:ident)?) => {
-        /// Gives up after this long (default 30 minutes), counted from the start of the first
-        /// poll (a request sent before it, `create_run` or the follow-up, does not count). The
-        /// last poll is sent at the deadline and has one more second to be answered; any other
-        /// request still unanswered at the deadline is abandoned there. The wait then ends with
-        /// [`WaitError::ExceededMaxWait`].
-        pub fn max_wait(mut self, max_wait: Duration) -> Self {
-            self.$policy$(.$field)?.max_wait = max_wait;
-            self
-        }
-
-        /// Shortest pause between two polls (default 2 s, at least 100 ms).
-        pub fn min_delay(mut self, min_delay: Duration) -> Self {
-            self.$policy$(.$field)?.min_delay = min_delay;
-            self
-        }
-
-        /// Longest pause between two polls (default 30 s). A value below `min_delay` means
-        /// `min_delay`.
-        pub fn max_delay(mut self, max_delay: Duration) -> Self {
-            self.$policy$(.$field)?.max_delay = max_delay;
-            self
-        }
-    };
-}
-
-macro_rules! wait_callbacks {
+macro_rules! wait_hooks {
     () => {
         /// Called with the run each time its state differs from the previous poll, the first
         /// poll included, so every state is reported once.
         pub fn on_state_change(mut self, callback: impl FnMut(&RunItem) + Send + 'a) -> Self {
-            self.settings.on_state_change = Some(Box::new(callback));
+            self.hooks.on_state_change = Some(Box::new(callback));
             self
         }
 
         /// Cancels the run (`cancel_run`) when the wait times out (default off). The outcome is
         /// in [`WaitError::ExceededMaxWait`]'s `cancel`.
         pub fn cancel_on_timeout(mut self, cancel: bool) -> Self {
-            self.settings.cancel_on_timeout = cancel;
+            self.hooks.cancel_on_timeout = cancel;
             self
         }
     };
@@ -648,17 +524,24 @@ macro_rules! wait_callbacks {
 pub struct WaitForRun<'a> {
     client: Client,
     run_id: String,
-    settings: WaitSettings<'a>,
+    poll: PollSettings,
+    hooks: WaitHooks<'a>,
 }
 
 impl<'a> WaitForRun<'a> {
-    wait_setters!(settings.policy);
-    wait_callbacks!();
+    poll_setters!(wait);
+    wait_hooks!();
 
     /// Polls until the run is terminal and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
-        let poller = Poller::new(self.client, self.run_id, self.settings.policy);
-        wait(poller, self.settings, Until::Terminal).await
+        wait(
+            self.client,
+            self.run_id,
+            self.poll,
+            self.hooks,
+            Until::Terminal,
+        )
+        .await
     }
 }
 
@@ -666,8 +549,8 @@ impl fmt::Debug for WaitForRun<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitForRun")
             .field("run_id", &self.run_id)
-            .field("policy", &self.settings.policy)
-            .field("cancel_on_timeout", &self.settings.cancel_on_timeout)
+            .field("poll", &self.poll)
+            .field("cancel_on_timeout", &self.hooks.cancel_on_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -677,12 +560,13 @@ impl fmt::Debug for WaitForRun<'_> {
 pub struct RunAndWait<'a> {
     client: Client,
     request: Result<RunAgentRequest, String>,
-    settings: WaitSettings<'a>,
+    poll: PollSettings,
+    hooks: WaitHooks<'a>,
 }
 
 impl<'a> RunAndWait<'a> {
-    wait_setters!(settings.policy);
-    wait_callbacks!();
+    poll_setters!(wait);
+    wait_hooks!();
 
     /// Starts the run, polls it until it is terminal and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
@@ -702,16 +586,22 @@ impl<'a> RunAndWait<'a> {
             }
         };
         tracing::debug!(target: "oz_api_ext", run_id = %started.run_id, state = %started.state, "run started");
-        let poller = Poller::new(client, started.run_id, self.settings.policy);
-        wait(poller, self.settings, Until::Terminal).await
+        wait(
+            client,
+            started.run_id,
+            self.poll,
+            self.hooks,
+            Until::Terminal,
+        )
+        .await
     }
 }
 
 impl fmt::Debug for RunAndWait<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunAndWait")
-            .field("policy", &self.settings.policy)
-            .field("cancel_on_timeout", &self.settings.cancel_on_timeout)
+            .field("poll", &self.poll)
+            .field("cancel_on_timeout", &self.hooks.cancel_on_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -767,12 +657,13 @@ pub struct FollowupAndWait<'a> {
     client: Client,
     run_id: String,
     request: Result<RunFollowupRequest, String>,
-    settings: WaitSettings<'a>,
+    poll: PollSettings,
+    hooks: WaitHooks<'a>,
 }
 
 impl<'a> FollowupAndWait<'a> {
-    wait_setters!(settings.policy);
-    wait_callbacks!();
+    poll_setters!(wait);
+    wait_hooks!();
 
     /// Reads the run and its timeline, sends the follow-up, polls the run until it has settled
     /// after the follow-up and returns it.
@@ -824,8 +715,8 @@ impl<'a> FollowupAndWait<'a> {
             answer.outcome.as_ref(),
             executions.filter(|_| same_run),
         );
-        let poller = Poller::new(client, run_id, self.settings.policy);
-        wait(poller, self.settings, Until::Followup(Box::new(after))).await
+        let until = Until::Followup(Box::new(after));
+        wait(client, run_id, self.poll, self.hooks, until).await
     }
 }
 
@@ -833,8 +724,8 @@ impl fmt::Debug for FollowupAndWait<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FollowupAndWait")
             .field("run_id", &self.run_id)
-            .field("policy", &self.settings.policy)
-            .field("cancel_on_timeout", &self.settings.cancel_on_timeout)
+            .field("poll", &self.poll)
+            .field("cancel_on_timeout", &self.hooks.cancel_on_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -897,7 +788,7 @@ struct AfterFollowup {
 
 /// What a terminal poll needs to count after a follow-up.
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
+enum Judgement {
     Settled,
     Waiting,
     /// A newer execution's end in the timeline decides.
@@ -923,10 +814,10 @@ impl AfterFollowup {
         }
     }
 
-    fn judge(&mut self, run: &RunItem) -> Verdict {
+    fn judge(&mut self, run: &RunItem) -> Judgement {
         if !is_terminal(&run.state) {
             self.moved = true;
-            return Verdict::Waiting;
+            return Judgement::Waiting;
         }
         let ended_as = self
             .before
@@ -937,7 +828,7 @@ impl AfterFollowup {
             self.moved = true;
         }
         if !self.stale_possible || self.moved {
-            return Verdict::Settled;
+            return Judgement::Settled;
         }
         // A run live before may end its old execution after the timeline was read: only
         // execution ids tell that end from the new one's, and only for a run ended before is
@@ -945,7 +836,7 @@ impl AfterFollowup {
         let ended_before = ended_as.is_some();
         match (&self.before, self.executions) {
             (Some(_), Some(executions)) if ended_before || executions.newest.is_some() => {
-                Verdict::AskTimeline(executions)
+                Judgement::AskTimeline(executions)
             }
             // No timeline: a record written after the one read before.
             (Some(before), None) if ended_before => {
@@ -954,12 +845,12 @@ impl AfterFollowup {
                         before.finished_at.is_none_or(|before| finished > before)
                     });
                 if newer {
-                    Verdict::Settled
+                    Judgement::Settled
                 } else {
-                    Verdict::Waiting
+                    Judgement::Waiting
                 }
             }
-            _ => Verdict::Waiting,
+            _ => Judgement::Waiting,
         }
     }
 }
@@ -986,26 +877,19 @@ impl AfterFollowup {
 pub struct WatchRun {
     client: Client,
     run_id: String,
-    policy: DelayPolicy,
+    poll: PollSettings,
 }
 
 impl WatchRun {
-    wait_setters!(policy);
+    poll_setters!(wait);
 
     /// The stream of the run's state changes. Nothing is sent until it is polled.
     pub fn stream(self) -> RunStateStream {
-        let poller = Poller::new(self.client, self.run_id.clone(), self.policy);
-        let changes = futures::stream::unfold(Some(poller), |poller| async move {
-            let mut poller = poller?;
-            match poller.next_change().await {
-                Ok(Change { run, .. }) if is_terminal(&run.state) => Some((Ok(run), None)),
-                Ok(Change { run, .. }) => Some((Ok(run), Some(poller))),
-                Err(err) => Some((Err(err.into_error(CancelOutcome::NotRequested)), None)),
-            }
-        });
+        let observed = observe(self.client, self.run_id.clone(), self.poll, Until::Terminal);
+        let changes = observed.map(|item| item.map(|observed| observed.run));
         RunStateStream {
             run_id: self.run_id,
-            policy: self.policy,
+            poll: self.poll,
             changes: Box::pin(changes),
         }
     }
@@ -1015,7 +899,7 @@ impl fmt::Debug for WatchRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WatchRun")
             .field("run_id", &self.run_id)
-            .field("policy", &self.policy)
+            .field("poll", &self.poll)
             .finish_non_exhaustive()
     }
 }
@@ -1029,7 +913,7 @@ impl fmt::Debug for WatchRun {
 #[must_use = "streams do nothing unless polled"]
 pub struct RunStateStream {
     run_id: String,
-    policy: DelayPolicy,
+    poll: PollSettings,
     changes: BoxStream<'static, Result<RunItem, WaitError>>,
 }
 
@@ -1048,71 +932,65 @@ impl fmt::Debug for RunStateStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunStateStream")
             .field("run_id", &self.run_id)
-            .field("policy", &self.policy)
+            .field("poll", &self.poll)
             .finish_non_exhaustive()
     }
 }
 
-/// When a wait is over.
-enum Until {
-    /// At the first terminal state.
-    Terminal,
-    /// At the first terminal state after a follow-up.
-    Followup(Box<AfterFollowup>),
-}
-
-impl Until {
-    async fn settled(&mut self, poller: &mut Poller, run: &RunItem) -> Result<bool, Stop> {
-        let after = match self {
-            Self::Terminal => return Ok(is_terminal(&run.state)),
-            Self::Followup(after) => after,
-        };
-        match after.judge(run) {
-            Verdict::Settled => Ok(true),
-            Verdict::Waiting => Ok(false),
-            Verdict::AskTimeline(before) => {
-                let now = poller.timeline().await?;
-                Ok(before.new_end_in(&now))
+/// Polls until `until` accepts the run and returns that run, telling `on_state_change` about
+/// every state change on the way; cancels the run at the deadline when asked to.
+async fn wait(
+    client: Client,
+    run_id: String,
+    poll: PollSettings,
+    mut hooks: WaitHooks<'_>,
+    until: Until,
+) -> Result<RunItem, WaitError> {
+    let mut observed = observe(client.clone(), run_id, poll, until);
+    let mut settled = None;
+    while let Some(item) = observed.next().await {
+        match item {
+            Ok(Observed { run, new_state }) => {
+                if new_state && let Some(callback) = hooks.on_state_change.as_mut() {
+                    callback(&run);
+                }
+                settled = Some(run);
+            }
+            Err(mut err) => {
+                if let WaitError::ExceededMaxWait { run_id, cancel, .. } = &mut err
+                    && hooks.cancel_on_timeout
+                {
+                    *cancel = cancel_run(&client, run_id).await;
+                }
+                return Err(err);
             }
         }
     }
+    // The engine ends a wait with the run that settled it, or with an error.
+    Ok(settled.expect("a settled wait ends with its run"))
 }
 
-/// Polls until `until` accepts a run and returns that run. `until` sees every state change
-/// and every terminal poll.
-async fn wait(
-    mut poller: Poller,
-    mut settings: WaitSettings<'_>,
-    mut until: Until,
-) -> Result<RunItem, WaitError> {
-    loop {
-        let outcome = match poller.next_change().await {
-            Ok(Change { run, new_state }) => {
-                if new_state && let Some(callback) = settings.on_state_change.as_mut() {
-                    callback(&run);
-                }
-                match until.settled(&mut poller, &run).await {
-                    Ok(true) => return Ok(run),
-                    Ok(false) => continue,
-                    Err(stop) => stop,
-                }
-            }
-            Err(stop) => stop,
-        };
-        return Err(match outcome {
-            Stop::Timeout(timeout) if settings.cancel_on_timeout => {
-                let cancel = cancel(&poller.client, &timeout.run_id).await;
-                Stop::Timeout(timeout).into_error(cancel)
-            }
-            stop => stop.into_error(CancelOutcome::NotRequested),
-        });
-    }
+/// The polls of one run on the engine: each state change, and the run that settled the wait.
+fn observe(
+    client: Client,
+    run_id: String,
+    poll: PollSettings,
+    until: Until,
+) -> BoxStream<'static, Result<Observed, WaitError>> {
+    let poller = poll.grow_with_wait(GrowWithWait::ONE_RUN, Clock::of(&client));
+    let acceptor = RunAcceptor {
+        client,
+        run_id,
+        last: None,
+        until,
+    };
+    crate::poll::stream(poller, acceptor)
 }
 
 /// Cancels a run with one call of `cancel_run`. The client's request hook repeats a 409 (run
 /// still being prepared) and other transient failures with its own backoff, so no loop here:
 /// one cancellation is at most `1 + max_retries` requests.
-async fn cancel(client: &Client, run_id: &str) -> CancelOutcome {
+async fn cancel_run(client: &Client, run_id: &str) -> CancelOutcome {
     match client.cancel_run().run_id(run_id).send().await {
         Ok(_) => {
             tracing::debug!(target: "oz_api_ext", run_id, "run cancelled after the wait timed out");
@@ -1125,245 +1003,104 @@ async fn cancel(client: &Client, run_id: &str) -> CancelOutcome {
     }
 }
 
-/// Why a [`Poller`] stopped before a terminal state.
-enum Stop {
-    Timeout(Timeout),
-    Request {
-        operation: &'static str,
-        run_id: String,
-        source: Box<oz_api::Error>,
-    },
+/// When a wait is over.
+enum Until {
+    /// At the first terminal state.
+    Terminal,
+    /// At the first terminal state after a follow-up.
+    Followup(Box<AfterFollowup>),
 }
 
-struct Timeout {
-    max_wait: Duration,
-    elapsed: Duration,
-    polls: u32,
-    run_id: String,
-    last_run: Option<Box<RunItem>>,
-}
-
-impl Stop {
-    fn into_error(self, cancel: CancelOutcome) -> WaitError {
-        match self {
-            Stop::Timeout(t) => WaitError::ExceededMaxWait {
-                max_wait: t.max_wait,
-                elapsed: t.elapsed,
-                polls: t.polls,
-                run_id: t.run_id,
-                last_run: t.last_run,
-                cancel,
-            },
-            Stop::Request {
-                operation,
-                run_id,
-                source,
-            } => WaitError::Api {
-                operation,
-                run_id: Some(run_id),
-                source,
-            },
-        }
-    }
-}
-
-/// A poll [`Poller::next_change`] reports.
-struct Change {
+/// A poll of the run that changed its state or settled the wait.
+struct Observed {
     run: RunItem,
     /// The state differs from the previous poll's (always true for the first poll).
     new_state: bool,
 }
 
-/// Polls one run on the delay policy and reports state changes.
-struct Poller {
+/// The acceptor of a single-run wait: reads the run (and, after a follow-up, its timeline) and
+/// decides whether the wait is over.
+struct RunAcceptor {
     client: Client,
     run_id: String,
-    policy: DelayPolicy,
-    /// Set by the first poll.
-    started: Option<Instant>,
-    polls: u32,
+    /// The run as the last answered poll saw it.
     last: Option<RunItem>,
-    /// The poll aligned to the deadline was sent: the next miss is a timeout.
-    final_poll: bool,
+    until: Until,
 }
 
-impl Poller {
-    fn new(client: Client, run_id: String, policy: DelayPolicy) -> Self {
-        Self {
-            client,
-            run_id,
-            policy,
-            started: None,
-            polls: 0,
-            last: None,
-            final_poll: false,
-        }
-    }
-
-    /// Polls until the state differs from the last poll (any state, for the first poll) or is
-    /// terminal.
-    async fn next_change(&mut self) -> Result<Change, Stop> {
-        loop {
-            if let Some(started) = self.started {
-                self.pause(started).await?;
-            }
-            let run = self.poll().await?;
-            let new_state = self
-                .last
-                .as_ref()
-                .is_none_or(|last| last.state != run.state);
-            self.last = Some(run.clone());
-            if new_state || is_terminal(&run.state) {
-                return Ok(Change { run, new_state });
-            }
-        }
-    }
-
-    /// Sleeps before the next poll, or reports the timeout.
-    async fn pause(&mut self, started: Instant) -> Result<(), Stop> {
-        let now = Instant::now();
-        match self.policy.next_poll(started, now, self.final_poll) {
-            Some(NextPoll { at, last }) => {
-                self.final_poll = last;
-                tokio::time::sleep_until(at).await;
-                Ok(())
-            }
-            None => Err(self.timeout(now)),
-        }
-    }
-
-    fn timeout(&self, now: Instant) -> Stop {
-        Stop::Timeout(Timeout {
-            max_wait: self.policy.max_wait,
-            elapsed: now - self.started.unwrap_or(now),
-            polls: self.polls,
-            run_id: self.run_id.clone(),
-            last_run: self.last.clone().map(Box::new),
+impl RunAcceptor {
+    fn failed(&self, operation: &'static str, source: oz_api::Error) -> Stop<WaitError> {
+        Stop::Failed(WaitError::Api {
+            operation,
+            run_id: Some(self.run_id.clone()),
+            source: Box::new(source),
         })
     }
+}
 
-    /// Runs a request of the wait, abandoned at the deadline: a slow answer or the client's
-    /// retries never carry the wait past `max_wait`.
-    async fn bounded<T>(
-        &self,
-        operation: &'static str,
-        request: impl Future<Output = Result<T, oz_api::Error>>,
-    ) -> Result<T, Stop> {
-        let deadline = self
-            .started
-            .and_then(|started| self.policy.request_deadline(started, self.final_poll));
-        let answer = match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, request).await {
-                Ok(answer) => answer,
-                Err(_) => {
-                    tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, operation, "request abandoned at the deadline");
-                    return Err(self.timeout(Instant::now()));
+impl Acceptor for RunAcceptor {
+    type Item = Observed;
+    type Error = WaitError;
+
+    async fn poll(
+        &mut self,
+        poller: &mut Poller,
+        found: &mut VecDeque<Result<Observed, WaitError>>,
+    ) -> Result<Verdict, Stop<WaitError>> {
+        poller.begin_poll();
+        let request = self.client.get_run().run_id(&self.run_id).send();
+        let run = match poller.bounded(request).await? {
+            Ok(run) => run.into_inner(),
+            Err(err) => return Err(self.failed("get_run", err)),
+        };
+        tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, state = %run.state, poll = poller.polls(), "polled run");
+        let new_state = self
+            .last
+            .as_ref()
+            .is_none_or(|last| last.state != run.state);
+        self.last = Some(run.clone());
+        if !new_state && !is_terminal(&run.state) {
+            return Ok(Verdict::KeepPolling(Activity::Idle));
+        }
+        let settled = match &mut self.until {
+            Until::Terminal => is_terminal(&run.state),
+            Until::Followup(after) => match after.judge(&run) {
+                Judgement::Settled => true,
+                Judgement::Waiting => false,
+                Judgement::AskTimeline(before) => {
+                    let request = self.client.get_run_timeline().run_id(&self.run_id).send();
+                    match poller.bounded(request).await? {
+                        Ok(timeline) => before.new_end_in(&Executions::of(&timeline.events)),
+                        Err(err) => return Err(self.failed("get_run_timeline", err)),
+                    }
                 }
             },
-            None => request.await,
         };
-        answer.map_err(|err| Stop::Request {
-            operation,
-            run_id: self.run_id.clone(),
-            source: Box::new(err),
+        if new_state || settled {
+            found.push_back(Ok(Observed { run, new_state }));
+        }
+        Ok(if settled {
+            Verdict::Done
+        } else {
+            Verdict::KeepPolling(Activity::Idle)
         })
     }
 
-    async fn poll(&mut self) -> Result<RunItem, Stop> {
-        self.started.get_or_insert_with(Instant::now);
-        self.polls += 1;
-        let request = self.client.get_run().run_id(&self.run_id).send();
-        let run = self.bounded("get_run", request).await?.into_inner();
-        tracing::debug!(target: "oz_api_ext", run_id = %self.run_id, state = %run.state, poll = self.polls, "polled run");
-        Ok(run)
-    }
-
-    /// The executions the run's timeline shows now.
-    async fn timeline(&mut self) -> Result<Executions, Stop> {
-        let request = self.client.get_run_timeline().run_id(&self.run_id).send();
-        let timeline = self.bounded("get_run_timeline", request).await?;
-        Ok(Executions::of(&timeline.events))
+    fn expired(&mut self, expired: Expired) -> WaitError {
+        WaitError::ExceededMaxWait {
+            max_wait: expired.max_wait,
+            elapsed: expired.elapsed,
+            polls: expired.polls,
+            run_id: self.run_id.clone(),
+            last_run: self.last.clone().map(Box::new),
+            cancel: CancelOutcome::NotRequested,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn policy(min: u64, max: u64) -> DelayPolicy {
-        DelayPolicy {
-            min_delay: Duration::from_secs(min),
-            max_delay: Duration::from_secs(max),
-            max_wait: DEFAULT_MAX_WAIT,
-            per_waited: DELAY_PER_WAITED,
-        }
-    }
-
-    #[test]
-    fn a_set_wait_pauses_half_as_long_for_the_same_time_waited() {
-        let single = policy(2, 30);
-        let set = DelayPolicy {
-            per_waited: SET_DELAY_PER_WAITED,
-            ..single
-        };
-        let waited = Duration::from_secs(120);
-        assert_eq!(single.delay(waited, 0.0), Duration::from_secs(8));
-        assert_eq!(set.delay(waited, 0.0), Duration::from_secs(4));
-        // The same floor and ceiling.
-        assert_eq!(
-            set.delay(Duration::from_secs(10), 0.0),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            set.delay(Duration::from_secs(3_600), 0.0),
-            Duration::from_secs(30)
-        );
-    }
-
-    #[test]
-    fn pauses_grow_with_the_time_waited_between_min_and_max() {
-        let p = policy(2, 30);
-        let at = |secs: u64, unit: f64| p.delay(Duration::from_secs(secs), unit);
-        assert_eq!(at(0, 0.0), Duration::from_secs(2));
-        assert_eq!(at(30, 0.0), Duration::from_secs(2));
-        assert_eq!(at(60, 0.0), Duration::from_secs(4));
-        assert_eq!(at(300, 0.0), Duration::from_secs(20));
-        assert_eq!(at(3600, 0.0), Duration::from_secs(30));
-        // Jitter takes off at most a fifth, never going below min_delay.
-        assert_eq!(at(60, 0.999_999).as_secs_f64().round(), 3.0);
-        assert_eq!(at(3600, 0.5), Duration::from_secs(27));
-        assert_eq!(at(10, 0.9), Duration::from_secs(2));
-    }
-
-    #[test]
-    fn a_max_delay_below_the_min_delay_means_the_min_delay() {
-        assert_eq!(
-            policy(5, 1).delay(Duration::from_secs(600), 0.9),
-            Duration::from_secs(5)
-        );
-    }
-
-    #[test]
-    fn a_zero_min_delay_still_pauses() {
-        let p = policy(0, 0);
-        assert_eq!(p.delay(Duration::ZERO, 0.0), MIN_DELAY_FLOOR);
-        assert_eq!(p.delay(Duration::from_secs(90), 0.9), MIN_DELAY_FLOOR);
-    }
-
-    #[test]
-    fn huge_settings_do_not_overflow() {
-        let p = DelayPolicy {
-            min_delay: Duration::MAX,
-            max_delay: Duration::MAX,
-            max_wait: Duration::MAX,
-            per_waited: DELAY_PER_WAITED,
-        };
-        assert_eq!(p.delay(Duration::MAX, 0.5), Duration::MAX);
-        assert_eq!(
-            policy(2, 30).delay(Duration::MAX, 0.0),
-            Duration::from_secs(30)
-        );
-    }
 
     fn run(state: RunState, updated_at: &str) -> RunItem {
         serde_json::from_value(serde_json::json!({
@@ -1398,7 +1135,7 @@ mod tests {
         let handoff = Some(&FollowupOutcome::HandoffExecution);
         let mut after = AfterFollowup::new(Some(before.clone()), handoff, Some(first));
         // Same state, same clock: only the timeline can tell.
-        assert_eq!(after.judge(&before), Verdict::AskTimeline(first));
+        assert_eq!(after.judge(&before), Judgement::AskTimeline(first));
         let second_started = Executions::of(&[
             event("oz_run_done", Some(1)),
             event("oz_run_created", Some(2)),
@@ -1414,15 +1151,15 @@ mod tests {
         // Seen working, then ended: whatever the timeline says.
         assert_eq!(
             after.judge(&run(RunState::Queued, "2025-03-14T09:00:00Z")),
-            Verdict::Waiting
+            Judgement::Waiting
         );
-        assert_eq!(after.judge(&before), Verdict::Settled);
+        assert_eq!(after.judge(&before), Judgement::Settled);
 
         // Another terminal state than before.
         let mut after = AfterFollowup::new(Some(before.clone()), handoff, Some(first));
         assert_eq!(
             after.judge(&run(RunState::Failed, "2025-03-14T09:00:00Z")),
-            Verdict::Settled
+            Judgement::Settled
         );
     }
 
@@ -1445,19 +1182,19 @@ mod tests {
         let before = run(RunState::Succeeded, "2025-03-14T09:30:00Z");
         let handoff = Some(&FollowupOutcome::HandoffExecution);
         let mut after = AfterFollowup::new(Some(before.clone()), handoff, None);
-        assert_eq!(after.judge(&before), Verdict::Waiting);
+        assert_eq!(after.judge(&before), Judgement::Waiting);
         assert_eq!(
             after.judge(&run(RunState::Succeeded, "2025-03-14T09:30:00.001Z")),
-            Verdict::Settled
+            Judgement::Settled
         );
         // Nothing to compare with: only a state seen since counts.
         let mut after = AfterFollowup::new(None, None, None);
-        assert_eq!(after.judge(&before), Verdict::Waiting);
+        assert_eq!(after.judge(&before), Judgement::Waiting);
         assert_eq!(
             after.judge(&run(RunState::Inprogress, "2025-03-14T09:30:00Z")),
-            Verdict::Waiting
+            Judgement::Waiting
         );
-        assert_eq!(after.judge(&before), Verdict::Settled);
+        assert_eq!(after.judge(&before), Judgement::Settled);
     }
 
     #[test]
@@ -1467,7 +1204,7 @@ mod tests {
             let mut after = AfterFollowup::new(Some(before.clone()), Some(&outcome), None);
             assert_eq!(
                 after.judge(&run(RunState::Succeeded, "2025-03-14T09:29:00Z")),
-                Verdict::Settled
+                Judgement::Settled
             );
         }
         // Unless it ended in between and the follow-up started a new execution.
@@ -1475,7 +1212,7 @@ mod tests {
             AfterFollowup::new(Some(before), Some(&FollowupOutcome::HandoffExecution), None);
         assert_eq!(
             after.judge(&run(RunState::Succeeded, "2025-03-14T09:29:00Z")),
-            Verdict::Waiting
+            Judgement::Waiting
         );
     }
 

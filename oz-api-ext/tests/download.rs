@@ -5,21 +5,24 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oz_api_ext::oz_api::{self, Client, ClientInfo, Config};
-use oz_api_ext::{DownloadError, DownloadExt, Progress};
+use oz_api_ext::oz_api::{self, Client, Config};
+use oz_api_ext::{ArtifactFile, DownloadError, DownloadExt, Progress};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+mod support;
 
 const API_KEY: &str = "wk-7d2f0c94-SECRET-51ab-4e0c-9b37-2a6c8e1f4d05";
 const PROXY_TOKEN: &str = "proxy-token-SECRET-e81c";
 const SIGNATURE: &str = "X-Goog-Signature=9f8e7d6c5b4a39281706SIGNATURE";
 const TRANSCRIPT_PATH: &str = "/api/v1/agent/runs/run-1/transcript";
 
-fn client(api: &MockServer) -> Client {
-    Config::new(API_KEY)
-        .base_url(format!("{}/api/v1", api.uri()))
+/// A client with a recognisable key and a proxy header, neither of which may reach storage.
+fn client_with_secrets(api: &MockServer) -> Client {
+    support::config(api)
+        .api_key(API_KEY)
         .header("X-Proxy-Token", PROXY_TOKEN)
         .build()
         .expect("valid configuration")
@@ -96,7 +99,7 @@ async fn transcript_storage_request_carries_no_credentials() {
         .mount(&storage)
         .await;
 
-    let transcript: serde_json::Value = client(&api)
+    let transcript: serde_json::Value = client_with_secrets(&api)
         .download_transcript("run-1")
         .json()
         .await
@@ -127,7 +130,7 @@ async fn relative_location_is_fetched_without_credentials_even_on_the_api_host()
         .mount(&api)
         .await;
 
-    let body = client(&api)
+    let body = client_with_secrets(&api)
         .download_transcript("run-1")
         .bytes()
         .await
@@ -166,7 +169,7 @@ async fn large_transcript_streams_to_file_with_monotonic_progress() {
     let reports = Arc::new(Mutex::new(Vec::<Progress>::new()));
     let sink = Arc::clone(&reports);
 
-    let written = client(&api)
+    let written = client_with_secrets(&api)
         .download_transcript("run-1")
         .on_progress(move |p| sink.lock().unwrap().push(p))
         .to_file(&target)
@@ -186,7 +189,7 @@ async fn large_transcript_streams_to_file_with_monotonic_progress() {
 
     // Without the `fsync`, the same bytes replace the file the same way.
     std::fs::write(&target, b"previous transcript").expect("seed file");
-    let written = client(&api)
+    let written = client_with_secrets(&api)
         .download_transcript("run-1")
         .durable(false)
         .to_file(&target)
@@ -224,7 +227,7 @@ async fn expired_signed_url_is_resolved_again_once() {
         .mount(&storage)
         .await;
 
-    let body = client(&api)
+    let body = client_with_secrets(&api)
         .download_transcript("run-1")
         .bytes()
         .await
@@ -255,7 +258,7 @@ async fn refused_again_fails_with_a_storage_error_without_the_signature() {
         .mount(&storage)
         .await;
 
-    let err = client(&api)
+    let err = client_with_secrets(&api)
         .download_transcript("run-1")
         .bytes()
         .await
@@ -305,19 +308,10 @@ async fn cut_off_storage(declared: usize, sent: usize) -> String {
 /// Tokio's paused clock: while a request waits for a socket, the paused clock would jump to
 /// such a timer at once.
 fn timerless(api: &MockServer) -> (Client, reqwest::Client) {
-    let base = format!("{}/api/v1", api.uri());
-    let configured = Config::new(API_KEY).base_url(base.clone()).build().unwrap();
-    let http = || {
-        oz_api::http_client_builder()
-            .unwrap()
-            .pool_idle_timeout(None)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
-    };
+    let config = support::config(api).api_key(API_KEY);
     (
-        Client::new_with_client(&base, http(), configured.inner().clone()),
-        http(),
+        support::without_timers(config),
+        support::http_without_timers(),
     )
 }
 
@@ -378,7 +372,7 @@ async fn api_error_surfaces_as_the_api_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let target = dir.path().join("t.json");
 
-    let err = client(&api)
+    let err = client_with_secrets(&api)
         .download_transcript("run-1")
         .to_file(&target)
         .await
@@ -423,7 +417,7 @@ async fn redirect_without_location_is_a_clear_error() {
         .mount(&api)
         .await;
 
-    let err = client(&api)
+    let err = client_with_secrets(&api)
         .download_transcript("run-1")
         .bytes()
         .await
@@ -446,7 +440,7 @@ async fn url_hides_the_signature_until_exposed() {
         .mount(&api)
         .await;
 
-    let url = client(&api)
+    let url = client_with_secrets(&api)
         .download_transcript("run-1")
         .url()
         .await
@@ -487,7 +481,7 @@ async fn storage_redirects_are_followed_without_credentials() {
         .mount(&mirror)
         .await;
 
-    let body = client(&api)
+    let body = client_with_secrets(&api)
         .download_transcript("run-1")
         .bytes()
         .await
@@ -512,7 +506,7 @@ async fn endless_storage_redirects_fail() {
         .mount(&storage)
         .await;
 
-    let err = client(&api)
+    let err = client_with_secrets(&api)
         .download_transcript("run-1")
         .bytes()
         .await
@@ -547,7 +541,7 @@ async fn artifact_download_takes_the_same_path() {
         .await;
     let mut sink = Vec::new();
 
-    let written = client(&api)
+    let written = client_with_secrets(&api)
         .download_artifact_file("art-1")
         .to_writer(&mut sink)
         .await
@@ -586,13 +580,16 @@ async fn artifact_file_metadata_downloads_from_its_url_first() {
         .expect(1)
         .mount(&storage)
         .await;
-    let client = client(&api);
+    let client = client_with_secrets(&api);
 
-    let file = client
-        .get_artifact_file("art-2")
+    let artifact = client
+        .get_artifact()
+        .artifact_uid("art-2")
         .send()
         .await
-        .expect("a FILE artifact");
+        .expect("the artifact")
+        .into_inner();
+    let file = ArtifactFile::try_from(artifact).expect("a FILE artifact");
     let body = file.download(&client).bytes().await.expect("download");
 
     assert_eq!(file.filename.as_deref(), Some("report.md"));
@@ -624,11 +621,14 @@ async fn plan_artifact_has_no_file() {
         .mount(&api)
         .await;
 
-    let err = client(&api)
-        .get_artifact_file("plan-1")
+    let artifact = client_with_secrets(&api)
+        .get_artifact()
+        .artifact_uid("plan-1")
         .send()
         .await
-        .expect_err("plans have no file");
+        .expect("the artifact")
+        .into_inner();
+    let err = ArtifactFile::try_from(artifact).expect_err("plans have no file");
 
     assert!(
         matches!(&err, DownloadError::NotDownloadable { artifact_type } if artifact_type == "PLAN"),
@@ -644,7 +644,7 @@ async fn a_transcript_served_by_the_api_itself_is_streamed_too() {
         .respond_with(ResponseTemplate::new(200).set_body_string("{\"inline\":true}"))
         .mount(&api)
         .await;
-    let client = client(&api);
+    let client = client_with_secrets(&api);
 
     let body = client.download_transcript("run-1").bytes().await;
     let url = client.download_transcript("run-1").url().await;
@@ -695,7 +695,7 @@ async fn a_screenshot_is_fetched_from_the_storage_origin_without_credentials() {
         .expect(3)
         .mount(&storage)
         .await;
-    let client = client(&api);
+    let client = client_with_secrets(&api);
     let dir = tempfile::tempdir().expect("temp dir");
     let target = dir.path().join("shot-7.png");
 
@@ -758,7 +758,7 @@ async fn an_expired_screenshot_url_is_resolved_again_once() {
         .mount(&storage)
         .await;
 
-    let body = client(&api)
+    let body = client_with_secrets(&api)
         .download_screenshot("conv-1", "shot-7")
         .bytes()
         .await
@@ -791,7 +791,7 @@ async fn a_screenshot_url_refused_twice_fails_without_the_signature() {
         .mount(&storage)
         .await;
 
-    let err = client(&api)
+    let err = client_with_secrets(&api)
         .download_screenshot("conv-1", "shot-7")
         .bytes()
         .await
@@ -815,7 +815,7 @@ async fn an_unknown_screenshot_is_the_apis_404() {
         .mount(&api)
         .await;
 
-    let err = client(&api)
+    let err = client_with_secrets(&api)
         .download_screenshot("conv-1", "shot-7")
         .bytes()
         .await

@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oz_api_ext::download::ResumeObstacle;
+use oz_api_ext::ResumeObstacle;
 use oz_api_ext::oz_api::Client;
 use oz_api_ext::oz_api::types::RunAgentRequest;
 use oz_api_ext::{DownloadError, DownloadExt, Progress};
@@ -24,18 +24,10 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod support;
+use oz_api_ext::oz_api::DEFAULT_MAX_RETRIES;
+use support::client_without_timers;
 
 const TRANSCRIPT_PATH: &str = "/api/v1/agent/runs/run-1/transcript";
-
-/// A client of `api` whose HTTP layer arms no timer.
-fn client(api: &MockServer) -> Client {
-    let base = format!("{}/api/v1", api.uri());
-    support::client_without_timers(
-        &base,
-        "wk-test-key",
-        oz_api_ext::oz_api::DEFAULT_MAX_RETRIES,
-    )
-}
 
 /// A storage client without timers.
 fn storage_client() -> reqwest::Client {
@@ -292,7 +284,7 @@ async fn a_body_cut_mid_way_continues_with_a_range_from_the_bytes_written() {
     let reports = Reports::default();
 
     let started = Instant::now();
-    let written = client(&api)
+    let written = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .on_progress(reports.recorder())
@@ -351,7 +343,7 @@ async fn a_writer_and_a_buffer_are_continued_the_same_way() {
     })
     .await;
     let api = api_redirecting_to(&format!("{}/t.json?sig=abc", storage.origin)).await;
-    let client = client(&api);
+    let client = client_without_timers(&api, DEFAULT_MAX_RETRIES);
 
     let mut sink = Vec::new();
     let written = client
@@ -395,7 +387,7 @@ async fn without_ranges_a_file_starts_over_and_ends_byte_identical() {
     let target = dir.path().join("transcript.json");
     let reports = Reports::default();
 
-    let written = client(&api)
+    let written = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .on_progress(reports.recorder())
@@ -421,7 +413,7 @@ async fn without_ranges_a_file_starts_over_and_ends_byte_identical() {
     assert!(bytes.iter().all(|b| *b <= SIZE as u64));
 
     // In memory, the same.
-    let again = client(&api)
+    let again = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .bytes()
@@ -446,7 +438,7 @@ async fn without_ranges_a_writer_fails_clearly_with_what_it_received() {
     let api = api_redirecting_to(&format!("{}/t.json?sig=abc", storage.origin)).await;
     let mut sink = Vec::new();
 
-    let err = client(&api)
+    let err = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .to_writer(&mut sink)
@@ -489,7 +481,7 @@ async fn without_ranges_the_same_etag_lets_a_writer_skip_what_it_has() {
     let reports = Reports::default();
     let mut sink = Vec::new();
 
-    let written = client(&api)
+    let written = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .on_progress(reports.recorder())
@@ -544,7 +536,7 @@ async fn an_object_that_changed_between_attempts_is_not_spliced() {
     let target = dir.path().join("transcript.json");
     let reports = Reports::default();
 
-    let written = client(&api)
+    let written = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .on_progress(reports.recorder())
@@ -568,7 +560,7 @@ async fn an_object_that_changed_between_attempts_is_not_spliced() {
     let storage = changing_store(old.clone(), new.clone(), true).await;
     let api = api_redirecting_to(&format!("{}/t.json?sig=abc", storage.origin)).await;
     let mut sink = Vec::new();
-    let err = client(&api)
+    let err = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .to_writer(&mut sink)
@@ -595,7 +587,7 @@ async fn a_range_of_another_object_is_not_spliced_even_when_if_range_is_ignored(
     let storage = changing_store(old, new.clone(), false).await;
     let api = api_redirecting_to(&format!("{}/t.json?sig=abc", storage.origin)).await;
 
-    let bytes = client(&api)
+    let bytes = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .bytes()
@@ -640,7 +632,7 @@ async fn a_range_that_does_not_start_at_the_bytes_written_is_not_spliced() {
     .await;
     let api = api_redirecting_to(&format!("{}/t.json?sig=abc", storage.origin)).await;
 
-    let bytes = client(&api)
+    let bytes = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .bytes()
@@ -677,7 +669,7 @@ async fn an_unsatisfiable_range_starts_over() {
     .await;
     let api = api_redirecting_to(&format!("{}/t.json?sig=abc", storage.origin)).await;
 
-    let bytes = client(&api)
+    let bytes = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .bytes()
@@ -712,7 +704,7 @@ async fn continuations_are_bounded_and_the_last_error_is_reported() {
     let target = dir.path().join("transcript.json");
 
     let started = Instant::now();
-    let err = client(&api)
+    let err = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .to_file(&target)
@@ -786,7 +778,7 @@ async fn a_signed_url_expired_when_the_body_continues_is_resolved_again() {
         .mount(&api)
         .await;
 
-    let bytes = client(&api)
+    let bytes = client_without_timers(&api, DEFAULT_MAX_RETRIES)
         .download_transcript("run-1")
         .storage_client(storage_client())
         .bytes()
@@ -809,15 +801,6 @@ async fn a_signed_url_expired_when_the_body_continues_is_resolved_again() {
     );
     assert_eq!(api.received_requests().await.unwrap().len(), 2);
     assert_eq!(storage.sent(), SIZE as u64);
-}
-
-/// A client of the simulator whose HTTP layer arms no timer.
-fn simulator_client(mock: &OzMock) -> Client {
-    support::client_without_timers(
-        &mock.base_url(),
-        mock.api_key(),
-        oz_api_ext::oz_api::DEFAULT_MAX_RETRIES,
-    )
 }
 
 /// A finished run of the simulator with a transcript of about 256 kB, and that transcript.
@@ -854,7 +837,7 @@ fn simulator_ranges(mock: &OzMock) -> Vec<Option<String>> {
 #[tokio::test(start_paused = true)]
 async fn the_simulator_continues_a_transcript_cut_mid_body_from_the_bytes_written() {
     let mock = OzMock::start().await.unwrap();
-    let client = simulator_client(&mock);
+    let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let (run_id, clean) = finished_run(&mock, &client).await;
     mock.add_fault(FaultRule::operation(
         "storage_download",
@@ -904,7 +887,7 @@ async fn with_ranges_refused_the_simulator_transcript_still_ends_byte_identical(
         .start()
         .await
         .unwrap();
-    let client = simulator_client(&mock);
+    let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let (run_id, clean) = finished_run(&mock, &client).await;
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("transcript.json");
@@ -947,7 +930,7 @@ async fn a_signed_url_that_expired_before_the_body_continues_is_resolved_again()
         .start()
         .await
         .unwrap();
-    let client = simulator_client(&mock);
+    let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let (run_id, clean) = finished_run(&mock, &client).await;
     mock.add_fault(FaultRule::operation(
         "storage_download",

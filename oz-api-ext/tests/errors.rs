@@ -1,4 +1,4 @@
-//! What a workflow error shows. A wait's, a listing's and a download's `Display` is one line
+//! What a workflow error shows. A wait's, a listing's, a tail's and a download's `Display` is one line
 //! about what the workflow was doing followed by its cause's one line, the cause staying its
 //! `source()`, and their `Debug` is one line too (what `?` in `main` prints). Each error is
 //! produced by a real failure against a local server. A signed URL's query string shows in
@@ -8,22 +8,17 @@ use std::error::Error;
 use std::time::Duration;
 
 use futures::StreamExt;
-use oz_api_ext::oz_api::{Client, Config};
 use oz_api_ext::{
-    CancelOutcome, DownloadError, DownloadExt, PaginateExt, PaginationError, RunWaitExt, WaitError,
+    CancelOutcome, DownloadError, DownloadExt, EventsExt, MessagesExt, PaginateExt,
+    PaginationError, RunWaitExt, WaitError,
 };
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn client(server: &MockServer) -> Client {
-    Config::new("wk-test-key")
-        .base_url(format!("{}/api/v1", server.uri()))
-        .max_retries(0)
-        .build()
-        .expect("valid configuration")
-}
+mod support;
+use support::client;
 
 /// The `Display` of `err` and of each error below it, outermost first.
 fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
@@ -201,6 +196,44 @@ async fn pagination_errors_name_their_cause() {
     );
     assert!(lines[1].starts_with("503 Service Unavailable"), "{lines:?}");
     assert!(failed.api_error().is_some());
+}
+
+#[tokio::test]
+async fn tail_errors_name_their_operation_and_cause() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/events"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("upstream overloaded"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/agent/messages/run_1"))
+        .respond_with(problem(404, "Run not found"))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+
+    let failed = client.events(["run_1"]).stream().next().await.unwrap();
+    let failed = failed.unwrap_err();
+    assert_eq!(failed.operation(), "poll_agent_events");
+    let lines = assert_names_its_cause(&failed, 1);
+    assert_eq!(lines[0], format!("poll_agent_events failed: {}", lines[1]));
+    assert!(lines[1].starts_with("503 Service Unavailable"), "{lines:?}");
+    assert!(failed.api_error().is_some_and(|e| e.is_transient()));
+
+    let failed = client.inbox("run_1").stream().next().await.unwrap();
+    let failed = failed.unwrap_err();
+    assert_eq!(failed.operation(), "list_agent_messages");
+    let lines = assert_names_its_cause(&failed, 1);
+    assert_eq!(
+        lines[0],
+        format!("list_agent_messages failed: {}", lines[1])
+    );
+    assert!(failed.api_error().is_some_and(|e| e.is_not_found()));
+    assert!(
+        format!("{failed:?}").starts_with("Api { operation: \"list_agent_messages\""),
+        "{failed:?}"
+    );
 }
 
 /// A storage service that declares `Content-Length: 100`, sends 10 bytes and hangs up.

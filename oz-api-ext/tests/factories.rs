@@ -5,22 +5,16 @@
 use futures::{StreamExt, TryStreamExt};
 use oz_api_ext::oz_api::builder::ListFactoryTasks;
 use oz_api_ext::oz_api::types::{Factory, FactoryTask, FactoryTaskStage};
-use oz_api_ext::oz_api::{Client, Config};
 use oz_api_ext::{OwnedPaginateExt, PaginateExt, PaginationError};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+mod support;
+use support::client;
+
 const FACTORIES_PATH: &str = "/api/v1/factory";
 const TASKS_PATH: &str = "/api/v1/factory/fac-1/tasks";
-
-fn client(server: &MockServer) -> Client {
-    Config::new("wk-test-key")
-        .base_url(format!("{}/api/v1", server.uri()))
-        .max_retries(0)
-        .build()
-        .expect("valid configuration")
-}
 
 fn factory_json(uid: &str) -> Value {
     json!({

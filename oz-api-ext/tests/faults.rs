@@ -22,6 +22,8 @@ use oz_mock::{Fault, FaultRule, OzMock, Progression, RetryAfter};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+mod support;
+
 /// Longest any single scenario may take before it counts as a hang.
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -45,14 +47,13 @@ const SLOWER_THAN_THE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// One-second attempts and three retries: faults are survived quickly or fail quickly.
 fn config(mock: &OzMock) -> Config {
-    Config::new(mock.api_key())
-        .base_url(mock.base_url())
+    support::config(mock)
         .timeout(Duration::from_secs(1))
         .connect_timeout(Duration::from_secs(1))
         .max_retries(3)
 }
 
-fn client(mock: &OzMock) -> Client {
+fn fast_failing_client(mock: &OzMock) -> Client {
     config(mock).build().expect("valid configuration")
 }
 
@@ -84,7 +85,7 @@ fn summary(err: &Error) -> String {
 #[tokio::test]
 async fn a_429_with_retry_after_seconds_is_waited_out_then_answered() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "a run").await;
     mock.add_fault(FaultRule::operation(
         "get_run",
@@ -103,7 +104,7 @@ async fn a_429_with_retry_after_seconds_is_waited_out_then_answered() {
 #[tokio::test]
 async fn a_429_with_an_http_date_is_waited_out_then_answered() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     mock.add_fault(FaultRule::operation(
         "list_runs",
         Fault::TooManyRequests(RetryAfter::HttpDate(Duration::from_secs(1))),
@@ -138,7 +139,7 @@ async fn a_429_that_persists_ends_with_a_rate_limit_error_and_the_servers_delay(
 #[tokio::test]
 async fn create_run_answered_429_is_retried_and_starts_exactly_one_run() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     mock.add_fault(
         FaultRule::operation("create_run", Fault::TooManyRequests(RetryAfter::Millis(20))).times(2),
     );
@@ -152,7 +153,7 @@ async fn create_run_answered_429_is_retried_and_starts_exactly_one_run() {
 /// A read through a burst of two error statuses.
 async fn burst_then_answer(first: u16, second: u16) {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "a run").await;
     mock.add_fault(FaultRule::operation("get_run", Fault::Status(first)));
     mock.add_fault(FaultRule::operation("get_run", Fault::Status(second)));
@@ -197,7 +198,7 @@ async fn a_5xx_that_persists_ends_with_its_status_and_problem() {
 #[tokio::test]
 async fn create_run_answered_5xx_is_not_retried_and_starts_no_run() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     for status in [500, 502, 503, 504] {
         mock.add_fault(FaultRule::operation("create_run", Fault::Status(status)));
 
@@ -243,7 +244,7 @@ async fn a_closed_port_fails_with_a_connect_error_after_the_retries() {
 #[tokio::test]
 async fn a_connection_reset_before_the_answer_is_retried_for_reads() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "a run").await;
     mock.add_fault(FaultRule::operation("get_run", Fault::ConnectionReset));
 
@@ -258,7 +259,7 @@ async fn a_connection_reset_before_the_answer_is_retried_for_reads() {
 #[tokio::test]
 async fn a_connection_reset_on_create_run_is_not_retried_and_starts_no_run() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     mock.add_fault(FaultRule::operation("create_run", Fault::ConnectionReset));
 
     let err = bounded("create_run", client.create_run().body(request("x")).send())
@@ -274,7 +275,7 @@ async fn a_connection_reset_on_create_run_is_not_retried_and_starts_no_run() {
 #[tokio::test]
 async fn a_body_cut_short_is_a_transient_error_and_a_create_is_not_repeated() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "a run").await;
     mock.add_fault(FaultRule::operation("get_run", Fault::TruncatedBody));
 
@@ -302,7 +303,7 @@ async fn a_body_cut_short_is_a_transient_error_and_a_create_is_not_repeated() {
 #[tokio::test]
 async fn an_answer_slower_than_the_timeout_is_abandoned_and_retried_for_reads() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "a run").await;
     mock.add_fault(FaultRule::operation(
         "get_run",
@@ -320,7 +321,7 @@ async fn an_answer_slower_than_the_timeout_is_abandoned_and_retried_for_reads() 
 #[tokio::test]
 async fn a_create_run_slower_than_the_timeout_times_out_once_and_never_twice() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     mock.add_fault(FaultRule::operation(
         "create_run",
         Fault::Latency(SLOWER_THAN_THE_TIMEOUT),
@@ -333,7 +334,8 @@ async fn a_create_run_slower_than_the_timeout_times_out_once_and_never_twice() {
     assert!(matches!(&err, Error::Timeout(_)), "{err}");
     assert!(summary(&err).contains("timed out"), "{}", summary(&err));
     // Whether the server finishes the abandoned request is up to it; it is never sent again.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // A retry would be sent before `send` returned, so the count is final now: no need to
+    // wait and see.
     assert_eq!(mock.request_count("create_run"), 1);
     assert!(mock.created_run_count() <= 1);
 }
@@ -341,7 +343,7 @@ async fn a_create_run_slower_than_the_timeout_times_out_once_and_never_twice() {
 #[tokio::test]
 async fn truncated_json_in_a_200_is_a_decode_error_that_is_not_retried() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     mock.add_fault(FaultRule::operation("list_runs", Fault::TruncatedJson));
 
     let err = bounded("list_runs", client.list_runs().send())
@@ -361,7 +363,7 @@ async fn truncated_json_in_a_200_is_a_decode_error_that_is_not_retried() {
 #[tokio::test]
 async fn a_200_that_does_not_match_the_schema_names_what_is_missing() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "a run").await;
     mock.add_fault(FaultRule::operation("get_run", Fault::MismatchedBody));
     mock.add_fault(FaultRule::operation("create_run", Fault::MismatchedBody));
@@ -444,8 +446,7 @@ async fn a_50_mb_list_body_decodes_and_a_50_mb_error_body_is_cut_to_an_excerpt()
         )
         .mount(&server)
         .await;
-    let client = Config::new("wk-faults")
-        .base_url(format!("{}/api/v1", server.uri()))
+    let client = support::config(&server)
         .timeout(Duration::from_secs(60))
         .max_retries(0)
         .build()
@@ -472,7 +473,7 @@ async fn a_50_mb_list_body_decodes_and_a_50_mb_error_body_is_cut_to_an_excerpt()
 #[tokio::test]
 async fn run_and_wait_completes_across_transient_faults_with_one_run() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     mock.add_fault(FaultRule::operation(
         "create_run",
         Fault::TooManyRequests(RetryAfter::Millis(20)),
@@ -515,7 +516,7 @@ async fn pagination_completes_across_a_different_fault_on_every_page() {
         .start()
         .await
         .unwrap();
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let faults = [
         Fault::TooManyRequests(RetryAfter::Millis(20)),
         Fault::ConnectionReset,
@@ -548,7 +549,7 @@ async fn pagination_completes_across_a_different_fault_on_every_page() {
 #[tokio::test]
 async fn a_transcript_download_completes_across_api_and_storage_faults() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "[transcript:64KB] a run").await;
     let run = bounded("wait", client.wait_for_run(&run_id).send())
         .await
@@ -582,7 +583,7 @@ async fn a_transcript_download_completes_across_api_and_storage_faults() {
 #[tokio::test]
 async fn a_storage_body_cut_short_is_continued_from_the_bytes_written() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "[transcript:64KB] a run").await;
     bounded("wait", client.wait_for_run(&run_id).send())
         .await
@@ -628,7 +629,7 @@ async fn a_storage_body_cut_short_every_time_without_ranges_fails_clearly_and_le
         .start()
         .await
         .expect("the simulator starts");
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "[transcript:64KB] a run").await;
     bounded("wait", client.wait_for_run(&run_id).send())
         .await
@@ -662,7 +663,7 @@ async fn a_storage_body_cut_short_every_time_without_ranges_fails_clearly_and_le
 #[tokio::test]
 async fn a_truncated_json_transcript_is_a_decode_error() {
     let mock = simulator().await;
-    let client = client(&mock);
+    let client = fast_failing_client(&mock);
     let run_id = start_run(&client, "a run").await;
     bounded("wait", client.wait_for_run(&run_id).send())
         .await

@@ -1,17 +1,15 @@
 //! Interrupting a live run against the simulator: the 202 carries a JSON body (the official
 //! client in strict mode refuses one without), which the typed call decodes.
 
-use oz_api_ext::oz_api::Config;
 use oz_api_ext::oz_api::types::RunAgentRequest;
 use oz_mock::{OzMock, RunState};
+
+mod support;
 
 #[tokio::test]
 async fn interrupting_a_live_run_answers_202_with_the_run_id() {
     let mock = OzMock::start().await.unwrap();
-    let client = Config::new(mock.api_key())
-        .base_url(mock.base_url())
-        .build()
-        .unwrap();
+    let client = support::client(&mock);
     let run = client
         .create_run()
         .body(RunAgentRequest::builder().prompt("Refactor the router".to_owned()))

@@ -1,7 +1,6 @@
-//! The inbox stream and the message acknowledgements against a real server.
-//!
-//! Real time with 1 ms waits, like `tests/events.rs` (a paused clock and real sockets do not
-//! mix); the waits themselves are covered by the unit tests of `oz_api_ext::events`.
+//! The inbox stream, and the client's calls that read and acknowledge what it yields, against a
+//! real local server on tokio's paused clock (the server runs on the test's runtime, see
+//! `support`); the pauses themselves are covered by the poll engine's unit tests.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -10,21 +9,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use oz_api_ext::MessagesExt;
-use oz_api_ext::oz_api::{Client, Config};
+use oz_api_ext::oz_api::Config;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const API_KEY: &str = "wk-9a0c-SECRET-inbox";
+mod support;
+use support::{Mock, MockServer, Request, Respond, ResponseTemplate, method, path};
+
 const FAST: Duration = Duration::from_millis(1);
 const INBOX_PATH: &str = "/api/v1/agent/messages/run-7";
-
-fn client(server: &MockServer) -> Client {
-    Config::new(API_KEY)
-        .base_url(format!("{}/api/v1", server.uri()))
-        .build()
-        .expect("valid configuration")
-}
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("RFC 3339 time")
@@ -67,7 +59,7 @@ fn query(request: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn overlapping_polls_yield_each_message_once() {
     let server = MockServer::start().await;
     mount_inbox(
@@ -81,7 +73,7 @@ async fn overlapping_polls_yield_each_message_once() {
         ],
     )
     .await;
-    let client = client(&server);
+    let client = support::client_without_timers(&server, 0);
     let mut inbox = client
         .inbox("run-7")
         .unread(true)
@@ -112,7 +104,7 @@ async fn overlapping_polls_yield_each_message_once() {
     assert_eq!(since, [None, boundary, boundary, boundary]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn resumes_from_a_saved_time() {
     let server = MockServer::start().await;
     mount_inbox(
@@ -120,7 +112,7 @@ async fn resumes_from_a_saved_time() {
         vec![vec![header("m0", 5), header("m1", 10), header("m2", 20)]],
     )
     .await;
-    let client = client(&server);
+    let client = support::client_without_timers(&server, 0);
     let saved = at("2025-03-14T09:26:10Z");
     let mut inbox = client
         .inbox("run-7")
@@ -144,8 +136,8 @@ async fn resumes_from_a_saved_time() {
     assert_eq!(query(&requests[0], "unread"), None);
 }
 
-#[tokio::test]
-async fn mark_read_and_mark_delivered_hit_their_endpoints() {
+#[tokio::test(start_paused = true)]
+async fn a_header_from_the_inbox_is_read_and_acknowledged_with_the_client() {
     let server = MockServer::start().await;
     mount_inbox(&server, vec![vec![header("m1", 10)]]).await;
     Mock::given(method("POST"))
@@ -167,7 +159,7 @@ async fn mark_read_and_mark_delivered_hit_their_endpoints() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = client(&server);
+    let client = support::client_without_timers(&server, 0);
     let mut inbox = client
         .inbox("run-7")
         .min_delay(FAST)
@@ -175,18 +167,26 @@ async fn mark_read_and_mark_delivered_hit_their_endpoints() {
         .stream();
 
     let header = inbox.next().await.unwrap().unwrap();
-    inbox
-        .mark_delivered(&header.message_id)
+    client
+        .mark_agent_message_delivered()
+        .message_id(&header.message_id)
+        .send()
         .await
         .expect("delivered");
-    let message = inbox.mark_read(&header.message_id).await.expect("read");
+    let message = client
+        .read_agent_message()
+        .message_id(&header.message_id)
+        .send()
+        .await
+        .expect("read")
+        .into_inner();
 
     assert_eq!(message.body, "Please rebase on main.");
     assert_eq!(message.read_at, Some(at("2025-03-14T09:27:00Z")));
     let requests = server.received_requests().await.unwrap();
     let posts: Vec<&str> = requests
         .iter()
-        .filter(|r| r.method == wiremock::http::Method::POST)
+        .filter(|r| r.method.as_str() == "POST")
         .map(|r| r.url.path())
         .collect();
     assert_eq!(
@@ -198,7 +198,7 @@ async fn mark_read_and_mark_delivered_hit_their_endpoints() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_api_error_ends_the_inbox() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
@@ -208,21 +208,30 @@ async fn an_api_error_ends_the_inbox() {
         })))
         .mount(&server)
         .await;
-    let client = client(&server);
+    let client = support::client_without_timers(&server, 0);
     let mut inbox = client.inbox("run-7").stream();
 
     let err = inbox.next().await.unwrap().expect_err("404");
 
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(err.operation(), "list_agent_messages");
+    assert!(
+        err.to_string()
+            .starts_with("list_agent_messages failed: 404"),
+        "{err}"
+    );
+    assert_eq!(
+        err.api_error().and_then(|e| e.status()).map(|s| s.as_u16()),
+        Some(404)
+    );
     assert!(inbox.next().await.is_none());
 }
 
 #[test]
 fn inbox_streams_can_move_to_spawned_tasks() {
     fn assert_send<T: Send>(_: &T) {}
-    let client = Config::new(API_KEY).build().expect("valid configuration");
+    let client = Config::new(support::TEST_KEY)
+        .build()
+        .expect("valid configuration");
     let inbox = client.inbox("run-7").stream();
-    assert_send(&inbox.mark_read("m1"));
-    assert_send(&inbox.mark_delivered("m1"));
     assert_send(&inbox);
 }

@@ -3,11 +3,13 @@
 
 use futures::TryStreamExt;
 use oz_api_ext::oz_api::types::RunState;
-use oz_api_ext::oz_api::{Client, Config};
 use oz_api_ext::{PaginateExt, RunWaitExt};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod support;
+use support::client;
 
 fn run_with_null_lists() -> Value {
     json!({
@@ -16,14 +18,6 @@ fn run_with_null_lists() -> Value {
         "updated_at": "2025-06-03T14:23:47Z",
         "artifacts": null, "children": null
     })
-}
-
-fn client(server: &MockServer) -> Client {
-    Config::new("wk-test-key")
-        .base_url(format!("{}/api/v1", server.uri()))
-        .max_retries(0)
-        .build()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -4,21 +4,16 @@
 //! `paginate`.)
 
 use futures::{StreamExt, TryStreamExt};
+use oz_api_ext::oz_api::Config;
 use oz_api_ext::oz_api::builder::{ListFactories, ListRuns};
 use oz_api_ext::oz_api::types::RunState;
-use oz_api_ext::oz_api::{Client, Config};
 use oz_api_ext::{DownloadExt, EventsExt, MessagesExt, OwnedPaginateExt, RunWaitExt};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn client(server: &MockServer) -> Client {
-    Config::new("wk-test-key")
-        .base_url(format!("{}/api/v1", server.uri()))
-        .max_retries(0)
-        .build()
-        .expect("valid configuration")
-}
+mod support;
+use support::client;
 
 fn run_json(run_id: &str, state: &str) -> Value {
     json!({

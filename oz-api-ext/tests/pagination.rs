@@ -5,24 +5,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
+use oz_api_ext::PageFuture;
 use oz_api_ext::oz_api::types::{PageInfo, RunState};
-use oz_api_ext::oz_api::{Client, Config, MetadataFilter, ResponseValue};
-use oz_api_ext::pagination::PageFuture;
+use oz_api_ext::oz_api::{Config, MetadataFilter, ResponseValue};
 use oz_api_ext::{CursorPaged, PaginateExt, PaginationError};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const RUNS_PATH: &str = "/api/v1/agent/runs";
+mod support;
+use support::client;
 
-fn client(server: &MockServer) -> Client {
-    Config::new("wk-test-key")
-        .base_url(format!("{}/api/v1", server.uri()))
-        .max_retries(0)
-        .build()
-        .expect("valid configuration")
-}
+const RUNS_PATH: &str = "/api/v1/agent/runs";
 
 fn run_json(run_id: &str) -> Value {
     json!({
@@ -273,25 +268,44 @@ async fn the_listing_ends_on_an_empty_page_a_missing_cursor_or_no_next_page() {
     }
 }
 
-#[tokio::test]
+/// On tokio's paused clock, with a server on the test's own runtime (see `support`): a minute
+/// passes in which every task can run and every request would arrive, at no real cost.
+#[tokio::test(start_paused = true)]
 async fn nothing_is_sent_before_the_stream_is_polled() {
-    let server = MockServer::start().await;
-    three_pages(&server).await;
-    let client = client(&server);
+    let server = support::MockServer::start().await;
+    support::Mock::given(support::method("GET"))
+        .and(support::path(RUNS_PATH))
+        .respond_with(support::Handler(|request: &support::Request| {
+            let first = !request.url.query_pairs().any(|(key, _)| key == "cursor");
+            let (ids, next) = if first {
+                (["r1", "r2"], Some("c2"))
+            } else {
+                (["r3", "r4"], None)
+            };
+            let runs: Vec<Value> = ids.iter().map(|id| run_json(id)).collect();
+            let page_info = match next {
+                Some(cursor) => json!({"has_next_page": true, "next_cursor": cursor}),
+                None => json!({"has_next_page": false}),
+            };
+            support::ResponseTemplate::new(200)
+                .set_body_json(json!({"runs": runs, "page_info": page_info}))
+        }))
+        .mount(&server)
+        .await;
+    let client = support::client_without_timers(&server, 0);
+    let received = || async { server.received_requests().await.unwrap().len() };
 
     let mut runs = client.list_runs().limit(2u64).items();
     let pages = client.list_runs().pages().prefetch(true);
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(
-        received(&server).await.is_empty(),
-        "requests before polling"
-    );
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(received().await, 0, "requests before polling");
 
     let first = runs.try_next().await.unwrap().unwrap();
     assert_eq!(first.run_id, "r1");
-    assert_eq!(received(&server).await.len(), 1);
+    assert_eq!(received().await, 1);
     drop(pages);
-    assert_eq!(received(&server).await.len(), 1);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(received().await, 1);
 }
 
 #[tokio::test]

@@ -11,14 +11,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{FutureExt, TryStreamExt};
+use oz_api_ext::PageFuture;
+use oz_api_ext::oz_api::ResponseValue;
 use oz_api_ext::oz_api::types::PageInfo;
-use oz_api_ext::oz_api::{Client, Config, ResponseValue};
-use oz_api_ext::pagination::PageFuture;
 use oz_api_ext::{CursorPaged, PaginateExt, PaginationError};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
+
+mod support;
+
+impl support::Api for Server {
+    fn api_url(&self) -> String {
+        self.base_url.clone()
+    }
+}
 
 /// How long an event the test waits for may take on a loaded machine; it comes far sooner, or
 /// never.
@@ -87,14 +95,6 @@ impl Server {
             events,
             log,
         }
-    }
-
-    fn client(&self) -> Client {
-        Config::new("wk-test-key")
-            .base_url(&self.base_url)
-            .max_retries(0)
-            .build()
-            .expect("valid configuration")
     }
 
     /// Waits, at most [`BOUND`], until the server reports `expected`.
@@ -239,7 +239,7 @@ fn two_pages_the_second_big() -> HashMap<&'static str, Answer> {
 #[tokio::test]
 async fn a_prefetched_page_is_read_while_the_caller_does_not_poll_the_stream() {
     let mut server = Server::start(two_pages_the_second_big()).await;
-    let client = server.client();
+    let client = support::client(&server);
     let mut runs = client.list_runs().items().prefetch(true);
 
     let first = runs.try_next().await.unwrap().expect("a first run");
@@ -273,7 +273,7 @@ async fn a_prefetched_page_is_read_while_the_caller_does_not_poll_the_stream() {
 #[tokio::test]
 async fn a_prefetched_whole_page_is_read_while_the_caller_does_not_poll_the_stream() {
     let mut server = Server::start(two_pages_the_second_big()).await;
-    let client = server.client();
+    let client = support::client(&server);
     let mut pages = client.list_runs().pages().prefetch(true);
 
     let first = pages.try_next().await.unwrap().expect("page 1");
@@ -294,7 +294,7 @@ async fn dropping_the_stream_mid_prefetch_aborts_the_request() {
         ("c2", Answer::Hold),
     ]))
     .await;
-    let client = server.client();
+    let client = support::client(&server);
     let mut runs = client.list_runs().items().prefetch(true);
 
     assert_eq!(runs.try_next().await.unwrap().unwrap().run_id, "r1");
@@ -324,7 +324,7 @@ async fn max_items_reached_leaves_no_request_in_flight() {
         ("c3", Answer::Hold),
     ]))
     .await;
-    let client = server.client();
+    let client = support::client(&server);
     let mut runs = client.list_runs().items().max_items(4).prefetch(true);
 
     let mut ids = Vec::new();
@@ -363,7 +363,7 @@ fn a_prefetch_cancelled_by_its_runtime_is_an_error_of_the_listing() {
         ("first", page("r", 1, "Update dependencies", Some("c2"))),
         ("c2", Answer::Hold),
     ])));
-    let client = server.client();
+    let client = support::client(&server);
     let mut runs = client.list_runs().items().prefetch(true);
 
     let inner = tokio::runtime::Builder::new_current_thread()

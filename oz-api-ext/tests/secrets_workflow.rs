@@ -9,13 +9,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use oz_api_ext::oz_api::Client;
 use oz_api_ext::oz_api::types::{ArtifactItem, RunAgentRequest, RunState};
-use oz_api_ext::oz_api::{Client, Config};
-use oz_api_ext::{DownloadError, DownloadExt, PaginateExt, RedactedUrl, RunWaitExt};
+use oz_api_ext::{ArtifactFile, DownloadError, DownloadExt, PaginateExt, RedactedUrl, RunWaitExt};
 use oz_mock::{OzMock, Progression};
 use tracing_subscriber::util::SubscriberInitExt;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod support;
 
 const API_KEY: &str = "wk-7d1c5b0e-SECRET-4e2a-9f31-b8c6a0d2e417";
 const PROXY_TOKEN: &str = "proxy-token-a9c3e5f10b";
@@ -58,9 +60,9 @@ impl io::Write for Logs {
     }
 }
 
-fn client(mock: &OzMock) -> Client {
-    Config::new(API_KEY)
-        .base_url(mock.base_url())
+/// A client with the simulator's recognisable key and a proxy header.
+fn client_with_secrets(mock: &OzMock) -> Client {
+    support::config(mock)
         .header("X-Proxy-Authorization", PROXY_TOKEN)
         .timeout(Duration::from_secs(5))
         .build()
@@ -99,7 +101,7 @@ async fn a_whole_workflow_shows_no_key_and_no_signature_anywhere() {
         .start()
         .await
         .unwrap();
-    let client = client(&mock);
+    let client = client_with_secrets(&mock);
     let mut shown: Vec<(String, String)> = Vec::new();
     let mut show = |what: &str, debug: String, display: String| {
         shown.push((format!("{what} (Debug)"), debug));
@@ -190,11 +192,14 @@ async fn a_whole_workflow_shows_no_key_and_no_signature_anywhere() {
             _ => None,
         })
         .expect("a [file] run has a FILE artifact");
-    let file = client
-        .get_artifact_file(&artifact_uid)
+    let artifact = client
+        .get_artifact()
+        .artifact_uid(&artifact_uid)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    let file = ArtifactFile::try_from(artifact).unwrap();
     show("artifact file", format!("{file:?}"), String::new());
     file.download(&client).bytes().await.unwrap();
     client
@@ -244,7 +249,7 @@ async fn a_download_redirected_to_another_origin_carries_no_credentials() {
         .start()
         .await
         .unwrap();
-    let client = client(&mock);
+    let client = client_with_secrets(&mock);
     let run_id = client
         .create_run()
         .body(RunAgentRequest::builder().prompt("a run".to_owned()))

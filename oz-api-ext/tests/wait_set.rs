@@ -21,16 +21,6 @@ async fn simulator(step: Duration) -> OzMock {
         .unwrap()
 }
 
-/// A client whose HTTP layer arms no timer, so the paused clock only moves when the waiter
-/// sleeps.
-fn client(mock: &OzMock) -> Client {
-    support::client_without_timers(
-        &mock.base_url(),
-        mock.api_key(),
-        oz_api_ext::oz_api::DEFAULT_MAX_RETRIES,
-    )
-}
-
 /// Starts `count` runs, `gap` apart on the simulated clock: they end in the order started.
 async fn staggered_runs(client: &Client, count: usize, gap: Duration) -> Vec<String> {
     let mut ids = Vec::new();
@@ -54,7 +44,7 @@ async fn staggered_runs(client: &Client, count: usize, gap: Duration) -> Vec<Str
 #[tokio::test(start_paused = true)]
 async fn each_run_is_yielded_once_as_it_ends_with_one_listing_per_poll() {
     let mock = simulator(STEP).await;
-    let client = client(&mock);
+    let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let ids = staggered_runs(&client, 6, Duration::from_secs(3)).await;
 
     let ended: Vec<_> = client
@@ -81,7 +71,7 @@ async fn each_run_is_yielded_once_as_it_ends_with_one_listing_per_poll() {
 #[tokio::test(start_paused = true)]
 async fn runs_already_ended_come_first_and_an_empty_set_ends_at_once() {
     let mock = simulator(STEP).await;
-    let client = client(&mock);
+    let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let ids = staggered_runs(&client, 2, Duration::from_secs(30)).await;
     let ended = client.wait_for_runs(ids.clone()).send().await.unwrap();
     assert_eq!(ended.len(), 2);
@@ -103,7 +93,7 @@ async fn runs_already_ended_come_first_and_an_empty_set_ends_at_once() {
 #[tokio::test(start_paused = true)]
 async fn the_deadline_ends_the_wait_naming_a_run_still_pending() {
     let mock = simulator(Duration::from_secs(600)).await;
-    let client = client(&mock);
+    let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let ids = staggered_runs(&client, 3, Duration::ZERO).await;
     let err = client
         .wait_for_runs(ids.clone())
@@ -142,7 +132,7 @@ async fn the_deadline_ends_the_wait_naming_a_run_still_pending() {
 #[tokio::test(start_paused = true)]
 async fn children_of_one_run_cost_one_listing_per_poll_from_the_first() {
     let mock = simulator(STEP).await;
-    let client = client(&mock);
+    let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let parent = client
         .create_run()
         .body(RunAgentRequest::builder().prompt("Orchestrate the migration".to_owned()))
@@ -188,6 +178,8 @@ async fn children_of_one_run_cost_one_listing_per_poll_from_the_first() {
 }
 
 mod support;
+use oz_api_ext::oz_api::DEFAULT_MAX_RETRIES;
+use support::client_without_timers;
 
 use std::sync::{Arc, Mutex};
 
@@ -205,10 +197,6 @@ fn run_at(run_id: &str, state: &str, updated_at: &str) -> Value {
         "created_at": "2025-03-14T09:00:00Z",
         "updated_at": updated_at,
     })
-}
-
-fn scripted_client(server: &MockServer) -> Client {
-    support::client_without_timers(&format!("{}/api/v1", server.uri()), "wk-test-key", 0)
 }
 
 /// `list_runs` as the service answers it: the runs of `runs()` with `updated_at` strictly after
@@ -267,7 +255,7 @@ async fn a_run_ending_within_the_second_it_was_seen_is_listed() {
     )
     .await;
 
-    let ended = scripted_client(&server)
+    let ended = client_without_timers(&server, 0)
         .wait_for_runs(["r1"])
         .max_wait(Duration::from_secs(60))
         .send()
@@ -301,7 +289,7 @@ async fn an_answer_about_another_run_is_an_error_for_the_run_asked_for() {
     )
     .await;
 
-    let results: Vec<_> = scripted_client(&server)
+    let results: Vec<_> = client_without_timers(&server, 0)
         .wait_for_runs(["asked", "fine"])
         .stream()
         .collect::<Vec<_>>()
@@ -351,7 +339,7 @@ async fn a_run_deleted_during_the_wait_is_reported_not_waited_for() {
     .await;
     route(&server, "GET", "/api/v1/agent/runs", listing(Vec::new)).await;
 
-    let client = scripted_client(&server);
+    let client = client_without_timers(&server, 0);
     let mut stream = client
         .wait_for_runs(["doomed"])
         .max_wait(Duration::from_secs(3_600))
@@ -376,7 +364,7 @@ async fn a_run_deleted_during_the_wait_is_reported_not_waited_for() {
 #[tokio::test(start_paused = true)]
 async fn grandchildren_and_more_than_a_hundred_children_are_all_reported() {
     let mock = simulator(STEP).await;
-    let client = client(&mock);
+    let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let parent = client
         .create_run()
         .body(RunAgentRequest::builder().prompt("Orchestrate".to_owned()))
@@ -447,4 +435,18 @@ async fn grandchildren_and_more_than_a_hundred_children_are_all_reported() {
     wanted.sort();
     assert_eq!(ended_ids, wanted);
     mock.shutdown().await;
+}
+
+#[test]
+fn the_set_wait_is_a_named_stream_that_can_move_to_a_task() {
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let client = oz_api_ext::oz_api::Config::new(support::TEST_KEY)
+        .build()
+        .unwrap();
+    let ended: oz_api_ext::EndedRunStream = client.wait_for_runs(["run_1"]).stream();
+    assert_send_static(&ended);
+    assert!(
+        format!("{ended:?}").starts_with("EndedRunStream"),
+        "{ended:?}"
+    );
 }

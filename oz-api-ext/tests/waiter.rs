@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use oz_api_ext::oz_api::Config;
 use oz_api_ext::oz_api::types::{RunAgentRequest, RunFollowupRequest, RunState};
-use oz_api_ext::oz_api::{Client, Config};
 use oz_api_ext::{CancelOutcome, RunWaitExt, WaitError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 mod support;
+use support::client_without_timers;
 
 use support::{Mock, MockServer, Request, Respond, ResponseTemplate, method, path};
 
@@ -26,20 +27,6 @@ const CANCEL_PATH: &str = "/api/v1/agent/runs/run_1/cancel";
 
 const MIN: Duration = Duration::from_secs(2);
 const MAX: Duration = Duration::from_secs(10);
-
-/// A client without timers in its HTTP layer (see the module docs) and without retries.
-fn client(server: &MockServer) -> Client {
-    client_with_retries(server, 0)
-}
-
-/// A client without timers in its HTTP layer whose request hook retries `max_retries` times.
-fn client_with_retries(server: &MockServer, max_retries: u32) -> Client {
-    support::client_without_timers(
-        &format!("{}/api/v1", server.uri()),
-        "wk-test-key",
-        max_retries,
-    )
-}
 
 fn run_json(state: &str) -> Value {
     json!({
@@ -133,7 +120,7 @@ async fn waiting_returns_the_terminal_run_with_pauses_inside_the_policy() {
     states.push("SUCCEEDED");
     let script = Script::states(&states);
     script.mount(&server, "GET", RUN_PATH).await;
-    let client = client(&server);
+    let client = client_without_timers(&server, 0);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorder = seen.clone();
 
@@ -172,7 +159,7 @@ async fn exceeding_max_wait_reports_the_last_run_and_polls_once_more_at_the_dead
     let max_wait = Duration::from_secs(25);
 
     let started = Instant::now();
-    let err = client(&server)
+    let err = client_without_timers(&server, 0)
         .wait_for_run("run_1")
         .min_delay(MIN)
         .max_delay(MAX)
@@ -225,7 +212,7 @@ async fn an_unknown_state_keeps_the_waiter_waiting() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorder = seen.clone();
 
-    let run = client(&server)
+    let run = client_without_timers(&server, 0)
         .wait_for_run("run_1")
         .on_state_change(move |run| recorder.lock().unwrap().push(run.state.to_string()))
         .send()
@@ -250,7 +237,11 @@ async fn blocked_is_terminal() {
     let script = Script::states(&["INPROGRESS", "BLOCKED", "SUCCEEDED"]);
     script.mount(&server, "GET", RUN_PATH).await;
 
-    let run = client(&server).wait_for_run("run_1").send().await.unwrap();
+    let run = client_without_timers(&server, 0)
+        .wait_for_run("run_1")
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(run.state, RunState::Blocked);
     assert_eq!(script.arrivals().len(), 2);
@@ -269,7 +260,7 @@ async fn watch_run_yields_each_state_change_then_ends() {
         "QUEUED",
     ]);
     script.mount(&server, "GET", RUN_PATH).await;
-    let client = client(&server);
+    let client = client_without_timers(&server, 0);
 
     let changes = client
         .watch_run("run_1")
@@ -306,7 +297,7 @@ async fn watch_run_ends_with_the_timeout_error() {
     Script::states(&["QUEUED", "INPROGRESS"])
         .mount(&server, "GET", RUN_PATH)
         .await;
-    let client = client(&server);
+    let client = client_without_timers(&server, 0);
 
     let changes = client
         .watch_run("run_1")
@@ -347,7 +338,7 @@ async fn cancel_on_timeout_cancels_the_run_once_the_client_retried_the_conflicts
     let max_wait = Duration::from_secs(20);
 
     let started = Instant::now();
-    let err = client_with_retries(&server, 2)
+    let err = client_without_timers(&server, 2)
         .wait_for_run("run_1")
         .max_wait(max_wait)
         .cancel_on_timeout(true)
@@ -388,7 +379,7 @@ async fn a_cancel_that_keeps_conflicting_is_sent_once_plus_the_clients_retries()
         let cancels = Script::new(vec![conflict()]);
         cancels.mount(&server, "POST", CANCEL_PATH).await;
 
-        let err = client_with_retries(&server, max_retries)
+        let err = client_without_timers(&server, max_retries)
             .wait_for_run("run_1")
             .max_wait(Duration::from_secs(10))
             .cancel_on_timeout(true)
@@ -441,7 +432,7 @@ async fn run_and_wait_starts_the_run_and_returns_it_terminal() {
     let polls = Script::states(&["QUEUED", "INPROGRESS", "SUCCEEDED"]);
     polls.mount(&server, "GET", RUN_PATH).await;
 
-    let run = client(&server)
+    let run = client_without_timers(&server, 0)
         .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned()))
         .min_delay(Duration::from_secs(3))
         .send()
@@ -469,7 +460,7 @@ async fn a_failed_poll_ends_the_wait_with_the_request_error() {
     ]);
     polls.mount(&server, "GET", RUN_PATH).await;
 
-    let err = client(&server)
+    let err = client_without_timers(&server, 0)
         .wait_for_run("run_1")
         .send()
         .await
@@ -510,7 +501,7 @@ async fn run_and_wait_reports_a_failed_start() {
         .mount(&server)
         .await;
 
-    let err = client(&server)
+    let err = client_without_timers(&server, 0)
         .run_and_wait(RunAgentRequest::builder().prompt("Fix it".to_owned()))
         .send()
         .await
@@ -594,7 +585,7 @@ async fn followup_and_wait_skips_the_terminal_state_from_before_the_followup() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorder = seen.clone();
 
-    let run = client(&server)
+    let run = client_without_timers(&server, 0)
         .followup_and_wait("run_1", followup("Also update the changelog"))
         .min_delay(MIN)
         .max_delay(MAX)
@@ -678,7 +669,7 @@ async fn followup_and_wait_recognises_a_new_execution_by_the_timeline() {
     )
     .await;
 
-    let run = client(&server)
+    let run = client_without_timers(&server, 0)
         .followup_and_wait("run_1", followup("Run the tests again"))
         .max_wait(Duration::from_secs(600))
         .send()
@@ -708,7 +699,7 @@ async fn without_a_timeline_a_newer_record_tells_the_new_execution() {
     )
     .await;
 
-    let run = client(&server)
+    let run = client_without_timers(&server, 0)
         .followup_and_wait("run_1", followup("Run the tests again"))
         .send()
         .await
@@ -735,7 +726,7 @@ async fn followup_and_wait_accepts_a_different_terminal_state_at_once() {
     )
     .await;
 
-    let run = client(&server)
+    let run = client_without_timers(&server, 0)
         .followup_and_wait("run_1", followup("Try the other fix"))
         .send()
         .await
@@ -762,7 +753,7 @@ async fn a_followup_to_a_live_run_waits_only_for_its_next_terminal_state() {
     )
     .await;
 
-    let run = client(&server)
+    let run = client_without_timers(&server, 0)
         .followup_and_wait("run_1", followup("Use the staging database"))
         .send()
         .await
@@ -790,7 +781,7 @@ async fn followup_and_wait_follows_the_run_named_in_the_answer() {
     )
     .await;
 
-    let run = client(&server)
+    let run = client_without_timers(&server, 0)
         .followup_and_wait("run_1", followup("Continue"))
         .send()
         .await
@@ -813,7 +804,7 @@ async fn a_run_that_never_shows_the_followup_times_out_instead_of_returning_its_
     )
     .await;
 
-    let err = client(&server)
+    let err = client_without_timers(&server, 0)
         .followup_and_wait("run_1", followup("Anything"))
         .max_wait(Duration::from_secs(60))
         .send()
@@ -851,7 +842,7 @@ async fn a_refused_followup_ends_with_the_request_error() {
         .mount(&server)
         .await;
 
-    let err = client(&server)
+    let err = client_without_timers(&server, 0)
         .followup_and_wait("run_1", followup("With a file"))
         .send()
         .await
@@ -914,7 +905,7 @@ async fn the_wait_ends_at_its_deadline_even_with_a_poll_in_flight() {
     let max_wait = Duration::from_secs(2);
 
     let started = Instant::now();
-    let err = client_with_retries(&server, 3)
+    let err = client_without_timers(&server, 3)
         .wait_for_run("run_1")
         .max_wait(max_wait)
         .send()
@@ -942,7 +933,7 @@ async fn the_wait_ends_at_its_deadline_even_with_a_poll_in_flight() {
     ]);
     failing.mount(&server, "GET", RUN_PATH).await;
     let started = Instant::now();
-    let err = client_with_retries(&server, 5)
+    let err = client_without_timers(&server, 5)
         .wait_for_run("run_1")
         .max_wait(Duration::from_secs(5))
         .send()
@@ -963,7 +954,7 @@ async fn a_timeout_debugs_as_one_short_line() {
     Script::new(vec![ResponseTemplate::new(200).set_body_json(run)])
         .mount(&server, "GET", RUN_PATH)
         .await;
-    let err = client(&server)
+    let err = client_without_timers(&server, 0)
         .wait_for_run("run_1")
         .max_wait(Duration::from_secs(10))
         .send()
@@ -985,7 +976,7 @@ async fn a_zero_max_wait_reads_the_run_once() {
     let server = MockServer::start().await;
     let polls = Script::states(&["QUEUED"]);
     polls.mount(&server, "GET", RUN_PATH).await;
-    let err = client(&server)
+    let err = client_without_timers(&server, 0)
         .wait_for_run("run_1")
         .max_wait(Duration::ZERO)
         .send()
@@ -993,4 +984,40 @@ async fn a_zero_max_wait_reads_the_run_once() {
         .unwrap_err();
     assert_eq!(err.last_run().unwrap().state, RunState::Queued, "{err:?}");
     assert_eq!(polls.arrivals().len(), 1);
+}
+
+/// Records every pause it is asked for and returns at once.
+#[derive(Clone, Default)]
+struct RecordedPauses(Arc<Mutex<Vec<Duration>>>);
+
+impl oz_api_ext::oz_api::time::AsyncSleep for RecordedPauses {
+    fn sleep(&self, duration: Duration) -> oz_api_ext::oz_api::time::Sleep {
+        self.0.lock().unwrap().push(duration);
+        oz_api_ext::oz_api::time::Sleep::new(std::future::ready(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pauses_between_polls_go_through_the_clients_sleep() {
+    let server = MockServer::start().await;
+    let script = Script::states(&["QUEUED", "INPROGRESS", "SUCCEEDED"]);
+    script.mount(&server, "GET", RUN_PATH).await;
+    let pauses = RecordedPauses::default();
+    let config = support::config(&server)
+        .max_retries(0)
+        .sleep_impl(pauses.clone());
+    let client = support::without_timers(config);
+
+    let run = client
+        .wait_for_run("run_1")
+        .min_delay(MIN)
+        .max_delay(MAX)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(script.arrivals().len(), 3);
+    // Two pauses, each the policy's shortest (the wait is young), asked of the client's sleep.
+    assert_eq!(*pauses.0.lock().unwrap(), [MIN, MIN]);
 }

@@ -21,19 +21,12 @@ use oz_api_ext::{
 use oz_mock::{OzMock, Progression, RunState as MockState, SeedRun};
 
 mod support;
+use oz_api_ext::oz_api::DEFAULT_MAX_RETRIES;
+use support::client_without_timers;
 
 /// Far beyond what any workflow needs on simulated time, far below the waiters' default
 /// `max_wait` of 30 minutes: reaching it means the workflow would have hung.
 const BOUND: Duration = Duration::from_secs(20 * 60);
-
-/// A client whose HTTP layer arms no timer of its own (the simulator answers on this runtime).
-fn client(mock: &OzMock) -> Client {
-    support::client_without_timers(
-        &mock.base_url(),
-        mock.api_key(),
-        oz_api_ext::oz_api::DEFAULT_MAX_RETRIES,
-    )
-}
 
 /// Runs `workflow`, failing the test when it takes longer than [`BOUND`].
 async fn bounded<T>(
@@ -69,7 +62,7 @@ async fn every_workflow(progression: Progression) {
         .start()
         .await
         .unwrap();
-    let client = client(&mock);
+    let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let p = progression;
 
     let run = bounded("run_and_wait", p, async {

@@ -205,13 +205,14 @@ fn encode_list<T: serde::Serialize>(items: &[T]) -> Result<Outcome, String> {
 
 /// The items a tail yielded, or the problem of its first error.
 fn collect_items<T: serde::Serialize>(
-    collected: Vec<Result<T, oz_api_ext::oz_api::Error>>,
+    collected: Vec<Result<T, oz_api_ext::TailError>>,
 ) -> Result<Outcome, String> {
     let mut items = Vec::new();
     for item in collected {
         match item {
             Ok(item) => items.push(item),
-            Err(err) => return dispatch::from_error(err),
+            Err(oz_api_ext::TailError::Api { source, .. }) => return dispatch::from_error(*source),
+            Err(other) => return Err(other.to_string()),
         }
     }
     encode_list(&items)

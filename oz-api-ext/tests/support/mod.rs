@@ -295,27 +295,79 @@ where
     }
 }
 
-/// A client of `base_url` set up as `Config::build` sets one up (the key, the retries, no
-/// redirects followed), except that its HTTP layer arms no timer of its own: no per-attempt
-/// timeout and no idle-connection timer. On tokio's paused clock, time then moves only when
-/// the code under test sleeps.
-pub fn client_without_timers(
-    base_url: &str,
-    api_key: &str,
-    max_retries: u32,
-) -> oz_api_ext::oz_api::Client {
-    use oz_api_ext::oz_api::{Client, ClientInfo, Config, http_client_builder};
+/// The API key of the test clients of scripted servers.
+pub const TEST_KEY: &str = "wk-test-key";
 
-    let configured = Config::new(api_key)
-        .base_url(base_url)
-        .max_retries(max_retries)
+/// Where a test's API lives: a scripted server (under `/api/v1`) or the simulator.
+pub trait Api {
+    /// The base URL a client is configured with.
+    fn api_url(&self) -> String;
+
+    /// The key the API expects.
+    fn key(&self) -> String {
+        TEST_KEY.to_owned()
+    }
+}
+
+impl Api for MockServer {
+    fn api_url(&self) -> String {
+        format!("{}/api/v1", self.uri())
+    }
+}
+
+impl Api for wiremock::MockServer {
+    fn api_url(&self) -> String {
+        format!("{}/api/v1", self.uri())
+    }
+}
+
+impl Api for oz_mock::OzMock {
+    fn api_url(&self) -> String {
+        self.base_url()
+    }
+
+    fn key(&self) -> String {
+        self.api_key().to_owned()
+    }
+}
+
+/// The configuration of a client of `api`: its URL and key, every other setting the default.
+/// A test adds what it is about.
+pub fn config(api: &impl Api) -> oz_api_ext::oz_api::Config {
+    oz_api_ext::oz_api::Config::new(api.key()).base_url(api.api_url())
+}
+
+/// The client of most tests: [`config`] without retries, so every request the test sees is one
+/// the code under test sent.
+pub fn client(api: &impl Api) -> oz_api_ext::oz_api::Client {
+    config(api)
+        .max_retries(0)
         .build()
-        .unwrap();
-    let http = http_client_builder()
+        .expect("valid configuration")
+}
+
+/// An HTTP client as the SDK builds one (no redirects followed) whose HTTP layer arms no timer
+/// of its own: no per-attempt timeout and no idle-connection timer. On tokio's paused clock,
+/// time then moves only when the code under test sleeps.
+pub fn http_without_timers() -> reqwest::Client {
+    oz_api_ext::oz_api::http_client_builder()
         .unwrap()
         .pool_idle_timeout(None)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap();
-    Client::new_with_client(base_url, http, configured.inner().clone())
+        .unwrap()
+}
+
+/// The client `config` builds (the key, the retries, the hooks), on [`http_without_timers`].
+pub fn without_timers(config: oz_api_ext::oz_api::Config) -> oz_api_ext::oz_api::Client {
+    use oz_api_ext::oz_api::{Client, ClientInfo};
+
+    let base_url = config.base_url_str().to_owned();
+    let configured = config.build().expect("valid configuration");
+    Client::new_with_client(&base_url, http_without_timers(), configured.inner().clone())
+}
+
+/// A client of `api` with `max_retries`, [`without_timers`].
+pub fn client_without_timers(api: &impl Api, max_retries: u32) -> oz_api_ext::oz_api::Client {
+    without_timers(config(api).max_retries(max_retries))
 }
