@@ -298,7 +298,8 @@ impl State {
     }
 
     /// Every run in listing order for a sort, taken out of the cache (the caller puts it back)
-    /// when no run's key has changed since it was sorted, sorted again otherwise.
+    /// when no run was added and no sort key changed since it was sorted, sorted again
+    /// otherwise.
     fn sorted_runs(&mut self, sort_by: &'static str, descending: bool) -> SortedRuns {
         let orders = &mut self.render_cache.orders;
         if let Some(at) = orders
@@ -306,23 +307,30 @@ impl State {
             .position(|o| o.sort_by == sort_by && o.descending == descending)
         {
             let cached = orders.swap_remove(at);
-            let unchanged = cached.keys.len() == self.runs.len()
-                && self
-                    .runs
-                    .iter()
-                    .zip(&cached.keys)
-                    .all(|(run, key)| key_is(run, sort_by, key));
-            if unchanged {
+            if cached.order.len() == self.runs.len()
+                && cached.sort_key_changes == self.sort_key_changes
+            {
+                debug_assert!(
+                    cached
+                        .order
+                        .iter()
+                        .all(|(key, idx)| key_is(&self.runs[*idx], sort_by, key)),
+                    "a sort key changed without counting in `sort_key_changes`"
+                );
                 return cached;
             }
         }
-        let keys: Vec<SortKey> = self.runs.iter().map(|run| key_of(run, sort_by)).collect();
-        let mut order: Vec<(SortKey, usize)> = keys.iter().cloned().zip(0..).collect();
+        let mut order: Vec<(SortKey, usize)> = self
+            .runs
+            .iter()
+            .map(|run| key_of(run, sort_by))
+            .zip(0..)
+            .collect();
         order.sort_unstable_by(|a, b| compare(a, b, descending));
         SortedRuns {
             sort_by,
             descending,
-            keys,
+            sort_key_changes: self.sort_key_changes,
             order,
         }
     }
@@ -332,8 +340,8 @@ impl State {
 pub(crate) struct SortedRuns {
     sort_by: &'static str,
     descending: bool,
-    /// Each run's key when it was sorted, by run index.
-    keys: Vec<SortKey>,
+    /// The simulator's count of sort key changes when the runs were sorted.
+    sort_key_changes: u64,
     /// Every run's key and index, in listing order.
     order: Vec<(SortKey, usize)>,
 }
@@ -473,6 +481,7 @@ mod tests {
                 state.runs[i].updated_at += chrono::Duration::minutes(90);
                 state.runs[(i + 5) % n].title = format!("Renamed {page}");
                 state.runs[(i + 9) % n].skill = None;
+                state.sort_key_changes += 1;
             });
         }
     }

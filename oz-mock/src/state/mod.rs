@@ -13,7 +13,7 @@ pub(crate) mod task;
 pub(crate) mod transcript;
 pub(crate) mod usage;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -137,6 +137,12 @@ pub(crate) struct State {
     /// `run_index` by the methods of this module only.
     runs: Vec<Run>,
     run_index: HashMap<String, usize>,
+    /// The runs whose progress is not [`Progress::Frozen`]: the only ones a listing lets catch
+    /// up, so that a listing of many ended runs does not visit each of them.
+    moving: BTreeSet<usize>,
+    /// Counts the changes of a sort key of any run (`updated_at` after creation): a listing
+    /// reuses the runs it sorted while this and the number of runs hold.
+    sort_key_changes: u64,
     pub(crate) created_runs: usize,
     pub(crate) artifact_index: HashMap<String, (usize, usize)>,
     pub(crate) events: Vec<Event>,
@@ -190,6 +196,8 @@ impl State {
             rng,
             runs: Vec::new(),
             run_index: HashMap::new(),
+            moving: BTreeSet::new(),
+            sort_key_changes: 0,
             created_runs: 0,
             artifact_index: HashMap::new(),
             events: Vec::new(),
@@ -296,6 +304,9 @@ impl State {
     pub(crate) fn insert_run(&mut self, run: Run) -> usize {
         let idx = self.runs.len();
         self.run_index.insert(run.id.clone(), idx);
+        if !matches!(run.progress, Progress::Frozen) {
+            self.moving.insert(idx);
+        }
         self.runs.push(run);
         idx
     }
@@ -323,10 +334,8 @@ impl State {
     /// Runs that have not ended, after time-based runs caught up (a run that ends on its first
     /// read, as with [`Progression::Instant`], is live until it is read).
     pub(crate) fn live_run_count(&mut self, now: DateTime<Utc>) -> usize {
-        for idx in 0..self.runs.len() {
-            if !matches!(self.runs[idx].progress, Progress::Frozen) {
-                self.catch_up(idx, now);
-            }
+        for idx in self.moving_runs() {
+            self.catch_up(idx, now);
         }
         self.runs
             .iter()
@@ -449,11 +458,28 @@ impl State {
 
     /// Observes every run that still moves.
     pub(crate) fn observe_all(&mut self, now: DateTime<Utc>) {
-        for idx in 0..self.runs.len() {
-            if !matches!(self.runs[idx].progress, Progress::Frozen) {
-                self.observe(idx, now);
-            }
+        for idx in self.moving_runs() {
+            self.observe(idx, now);
         }
+    }
+
+    /// The runs that still move, from `moving` (checked against every run in debug builds).
+    fn moving_runs(&self) -> Vec<usize> {
+        debug_assert!(
+            self.runs
+                .iter()
+                .enumerate()
+                .all(|(idx, run)| matches!(run.progress, Progress::Frozen)
+                    != self.moving.contains(&idx)),
+            "`moving` holds exactly the runs that are not frozen"
+        );
+        self.moving.iter().copied().collect()
+    }
+
+    /// Stops a run's progression.
+    fn freeze(&mut self, idx: usize) {
+        self.runs[idx].progress = Progress::Frozen;
+        self.moving.remove(&idx);
     }
 
     /// Moves a run to `phase` now, through the states a run passes on its own way there (see
@@ -467,7 +493,7 @@ impl State {
     }
 
     pub(crate) fn force_phase_of(&mut self, idx: usize, phase: Phase, now: DateTime<Utc>) {
-        self.runs[idx].progress = Progress::Frozen;
+        self.freeze(idx);
         for step in self.runs[idx].phase.path(phase) {
             self.enter(idx, step, now);
         }
@@ -491,6 +517,7 @@ impl State {
         let run = &mut self.runs[idx];
         run.phase = phase;
         run.updated_at = at;
+        self.sort_key_changes += 1;
         run.transitions.push((phase, at, run.execution_id));
         if let Some(c) = conversation {
             run.conversation_id = Some(c);
@@ -504,6 +531,7 @@ impl State {
         if phase.is_terminal() {
             run.ended_at = Some(at);
             run.progress = Progress::Frozen;
+            self.moving.remove(&idx);
             run.status_message = Some(status_message(phase));
         } else {
             run.ended_at = None;
@@ -674,6 +702,10 @@ impl State {
                 run.script.outcome = None;
                 run.transitions.push((Phase::Queued, now, run.execution_id));
                 run.progress = Progress::start(progression, run.script.slow, now);
+                if !matches!(run.progress, Progress::Frozen) {
+                    self.moving.insert(idx);
+                }
+                self.sort_key_changes += 1;
                 "handoff_execution"
             }
             _ => "queue_pending",

@@ -67,7 +67,7 @@ impl State {
             );
             let title = format!("Fix flaky test (seeded run #{i})");
             let run = Run {
-                id: id.clone(),
+                id,
                 prompt: title.clone(),
                 submitted_prompt: title.clone(),
                 title,
@@ -106,8 +106,7 @@ impl State {
                 factory_uid: None,
                 pending_task: None,
             };
-            self.run_index.insert(id, self.runs.len());
-            self.runs.push(run);
+            self.insert_run(run);
         }
     }
 }
