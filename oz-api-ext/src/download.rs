@@ -875,6 +875,10 @@ impl<'a> Download<'a> {
         }
     }
 
+    with_options!(
+        "the download to the API (the request for the signed URL); the requests to the storage service keep their own limits"
+    );
+
     /// Called with the progress once the storage service has answered (with `bytes: 0`) and
     /// after every chunk written.
     pub fn on_progress(mut self, on_progress: impl FnMut(Progress) + Send + 'a) -> Self {

@@ -82,6 +82,8 @@ pub struct Events {
 }
 
 impl Events {
+    with_options!("of the stream (its polls)");
+
     /// Yield only events whose sequence is above `sequence` (a resume point saved from
     /// [`EventStream::since`]).
     pub fn since(mut self, sequence: i64) -> Self {

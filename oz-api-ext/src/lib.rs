@@ -93,6 +93,22 @@
 #![warn(missing_docs)]
 pub use oz_api;
 
+/// `with_options` of a workflow builder whose `client` field is the client it sends with.
+macro_rules! with_options {
+    ($requests:literal) => {
+        #[doc = concat!(
+            "Options for every request ", $requests, ": a deadline for each request (its ",
+            "attempts and their pauses), how often to retry, extra headers (see ",
+            "[`RequestOptions`](oz_api::RequestOptions)). They replace the client's own, ",
+            "setting by setting (see [`Client::with_options`](oz_api::Client::with_options))."
+        )]
+        pub fn with_options(mut self, options: oz_api::RequestOptions) -> Self {
+            self.client = self.client.with_options(options);
+            self
+        }
+    };
+}
+
 mod download;
 mod events;
 // The `CursorPaged` impls of the paged lists, generated from openapi.json (`x-oz-paged`).

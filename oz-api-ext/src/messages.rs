@@ -77,6 +77,8 @@ pub struct Inbox {
 }
 
 impl Inbox {
+    with_options!("of the stream (its polls)");
+
     /// Only messages not read yet.
     pub fn unread(mut self, unread: bool) -> Self {
         self.unread = unread;

@@ -239,6 +239,8 @@ pub struct Paginate<P: CursorPaged> {
 }
 
 impl<P: CursorPaged + 'static> Paginate<P> {
+    with_options!("of the listing (every page)");
+
     /// The pages of the listing; see [`PaginateExt::pages`].
     pub fn pages(self) -> PageStream<'static, P> {
         PageStream::new(self.into_source())

@@ -110,6 +110,8 @@ pub struct WaitForRuns {
 }
 
 impl WaitForRuns {
+    with_options!("of the wait (its listings and reads)");
+
     poll_setters!(wait);
 
     /// The runs are children of this one (for example the orchestrator that started them):

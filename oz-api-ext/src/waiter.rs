@@ -531,6 +531,7 @@ pub struct WaitForRun<'a> {
 impl<'a> WaitForRun<'a> {
     poll_setters!(wait);
     wait_hooks!();
+    with_options!("of the wait (its polls, and the cancellation on timeout)");
 
     /// Polls until the run is terminal and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
@@ -567,6 +568,7 @@ pub struct RunAndWait<'a> {
 impl<'a> RunAndWait<'a> {
     poll_setters!(wait);
     wait_hooks!();
+    with_options!("of the workflow (the `create_run`, the polls, the cancellation on timeout)");
 
     /// Starts the run, polls it until it is terminal and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
@@ -664,6 +666,7 @@ pub struct FollowupAndWait<'a> {
 impl<'a> FollowupAndWait<'a> {
     poll_setters!(wait);
     wait_hooks!();
+    with_options!("of the workflow (the reads before, the follow-up, the polls)");
 
     /// Reads the run and its timeline, sends the follow-up, polls the run until it has settled
     /// after the follow-up and returns it.
@@ -882,6 +885,7 @@ pub struct WatchRun {
 
 impl WatchRun {
     poll_setters!(wait);
+    with_options!("of the watch (its polls)");
 
     /// The stream of the run's state changes. Nothing is sent until it is polled.
     pub fn stream(self) -> RunStateStream {

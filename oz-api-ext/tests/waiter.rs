@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use oz_api_ext::oz_api::Config;
 use oz_api_ext::oz_api::types::{RunAgentRequest, RunFollowupRequest, RunState};
+use oz_api_ext::oz_api::{Config, RequestOptions};
 use oz_api_ext::{CancelOutcome, RunWaitExt, WaitError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -445,6 +445,47 @@ async fn run_and_wait_starts_the_run_and_returns_it_terminal() {
     let create = &server.received_requests().await.unwrap()[0];
     let body: Value = serde_json::from_slice(&create.body).unwrap();
     assert_eq!(body["prompt"], "Fix the flaky test in ci.yml");
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_and_wait_sends_its_options_with_every_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/agent/runs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "run_id": "run_1",
+            "task_id": "run_1",
+            "state": "QUEUED"
+        })))
+        .mount(&server)
+        .await;
+    // The first poll fails once: with the client's 3 retries it would be repeated.
+    let polls = Script::new(vec![
+        ResponseTemplate::new(503),
+        ResponseTemplate::new(200).set_body_json(run_json("SUCCEEDED")),
+    ]);
+    polls.mount(&server, "GET", RUN_PATH).await;
+
+    let err = client_without_timers(&server, 3)
+        .run_and_wait(RunAgentRequest::builder().prompt("Fix it".to_owned()))
+        .with_options(
+            RequestOptions::new()
+                .max_retries(0)
+                .header("x-request-source", "nightly"),
+        )
+        .send()
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        err.api_error().and_then(|e| e.status()).map(|s| s.as_u16()),
+        Some(503)
+    );
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 2, "{received:?}");
+    for request in &received {
+        assert_eq!(request.header("x-request-source"), Some("nightly"));
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -345,6 +345,7 @@ impl Config {
             sleep: self.sleep,
             authorization,
             max_response_bytes: self.max_response_bytes,
+            defaults: Default::default(),
         };
         Ok(Client::new_with_client(
             base_url.as_str().trim_end_matches('/'),

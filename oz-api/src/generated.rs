@@ -28126,6 +28126,7 @@ pub mod builder {
         repo: Result<Option<::std::string::String>, String>,
         sort_by: Result<Option<types::ListAgentsSortBy>, String>,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListAgents<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_agents`](super::Client::list_agents) is the usual way to get one.
@@ -28137,7 +28138,14 @@ pub mod builder {
                 repo: Ok(None),
                 sort_by: Ok(None),
                 x_warp_team_uid: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Also return skills whose SKILL.md exists but cannot be parsed; such variants carry an error message.
         ///
@@ -28236,6 +28244,7 @@ pub mod builder {
                 repo,
                 sort_by,
                 x_warp_team_uid,
+                options,
             } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -28273,8 +28282,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_agents",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -28308,6 +28320,7 @@ pub mod builder {
         client: &'a super::Client,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::RunAgentRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> RunAgent<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::run_agent`](super::Client::run_agent) is the usual way to get one.
@@ -28316,7 +28329,14 @@ pub mod builder {
                 client: client,
                 x_warp_team_uid: Ok(None),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
         ///
@@ -28378,7 +28398,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunAgentResponse>, Error>,
         > + Send + 'static {
-            let Self { client, x_warp_team_uid, body } = self;
+            let Self { client, x_warp_team_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -28407,8 +28427,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "run_agent",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -28471,6 +28494,7 @@ pub mod builder {
         task_status: Result<Option<::std::vec::Vec<types::FactoryTaskStatus>>, String>,
         updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListRuns<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_runs`](super::Client::list_runs) is the usual way to get one.
@@ -28504,7 +28528,14 @@ pub mod builder {
                 task_status: Ok(None),
                 updated_after: Ok(None),
                 x_warp_team_uid: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Only runs descending from this run, which must exist and be visible to the caller.
         ///
@@ -28974,6 +29005,7 @@ pub mod builder {
                 task_status,
                 updated_after,
                 x_warp_team_uid,
+                options,
             } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -29105,8 +29137,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_runs",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -29141,6 +29176,7 @@ pub mod builder {
         client: &'a super::Client,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::RunAgentRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> CreateRun<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::create_run`](super::Client::create_run) is the usual way to get one.
@@ -29149,7 +29185,14 @@ pub mod builder {
                 client: client,
                 x_warp_team_uid: Ok(None),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
         ///
@@ -29211,7 +29254,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunAgentResponse>, Error>,
         > + Send + 'static {
-            let Self { client, x_warp_team_uid, body } = self;
+            let Self { client, x_warp_team_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -29240,8 +29283,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "create_run",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -29275,6 +29321,7 @@ pub mod builder {
     pub struct GetRun<'a> {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetRun<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_run`](super::Client::get_run) is the usual way to get one.
@@ -29282,7 +29329,14 @@ pub mod builder {
             Self {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run.
         ///
@@ -29311,7 +29365,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunItem>, Error>,
         > + Send + 'static {
-            let Self { client, run_id } = self;
+            let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -29334,8 +29388,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_run",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -29370,6 +29427,7 @@ pub mod builder {
     pub struct GetRunTranscript<'a> {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetRunTranscript<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_run_transcript`](super::Client::get_run_transcript) is the usual way to get one.
@@ -29377,7 +29435,14 @@ pub mod builder {
             Self {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run.
         ///
@@ -29406,7 +29471,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<ByteStream>, Error>,
         > + Send + 'static {
-            let Self { client, run_id } = self;
+            let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -29422,8 +29487,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_run_transcript",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -29456,6 +29524,7 @@ pub mod builder {
     pub struct GetRunConversation<'a> {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetRunConversation<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_run_conversation`](super::Client::get_run_conversation) is the usual way to get one.
@@ -29463,7 +29532,14 @@ pub mod builder {
             Self {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run.
         ///
@@ -29494,7 +29570,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ConversationResponse>, Error>,
         > + Send + 'static {
-            let Self { client, run_id } = self;
+            let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -29518,8 +29594,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_run_conversation",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -29555,6 +29634,7 @@ pub mod builder {
     pub struct CancelRun<'a> {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> CancelRun<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::cancel_run`](super::Client::cancel_run) is the usual way to get one.
@@ -29562,7 +29642,14 @@ pub mod builder {
             Self {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run.
         ///
@@ -29591,7 +29678,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<::std::string::String>, Error>,
         > + Send + 'static {
-            let Self { client, run_id } = self;
+            let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -29615,8 +29702,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "cancel_run",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -29653,6 +29743,7 @@ pub mod builder {
     pub struct InterruptRun<'a> {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> InterruptRun<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::interrupt_run`](super::Client::interrupt_run) is the usual way to get one.
@@ -29660,7 +29751,14 @@ pub mod builder {
             Self {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run.
         ///
@@ -29691,7 +29789,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::InterruptRunResponse>, Error>,
         > + Send + 'static {
-            let Self { client, run_id } = self;
+            let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -29715,8 +29813,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "interrupt_run",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -29752,6 +29853,7 @@ pub mod builder {
     pub struct GetRunHarnessUsage<'a> {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetRunHarnessUsage<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_run_harness_usage`](super::Client::get_run_harness_usage) is the usual way to get one.
@@ -29759,7 +29861,14 @@ pub mod builder {
             Self {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run.
         ///
@@ -29790,7 +29899,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::HarnessUsageResponse>, Error>,
         > + Send + 'static {
-            let Self { client, run_id } = self;
+            let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -29814,8 +29923,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_run_harness_usage",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -29850,6 +29962,7 @@ pub mod builder {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
         body: Result<types::builder::RunFollowupRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> SubmitRunFollowup<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::submit_run_followup`](super::Client::submit_run_followup) is the usual way to get one.
@@ -29858,7 +29971,14 @@ pub mod builder {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run.
         ///
@@ -29919,7 +30039,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunFollowupResponse>, Error>,
         > + Send + 'static {
-            let Self { client, run_id, body } = self;
+            let Self { client, run_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -29949,8 +30069,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "submit_run_followup",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -29986,6 +30109,7 @@ pub mod builder {
     pub struct GetRunTimeline<'a> {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetRunTimeline<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_run_timeline`](super::Client::get_run_timeline) is the usual way to get one.
@@ -29993,7 +30117,14 @@ pub mod builder {
             Self {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run.
         ///
@@ -30024,7 +30155,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::GetRunTimelineResponse>, Error>,
         > + Send + 'static {
-            let Self { client, run_id } = self;
+            let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30048,8 +30179,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_run_timeline",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -30084,6 +30218,7 @@ pub mod builder {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
         body: Result<types::builder::ReportRunScoresRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ReportRunScores<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::report_run_scores`](super::Client::report_run_scores) is the usual way to get one.
@@ -30092,7 +30227,14 @@ pub mod builder {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run being scored.
         ///
@@ -30155,7 +30297,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ReportRunScoresResponse>, Error>,
         > + Send + 'static {
-            let Self { client, run_id, body } = self;
+            let Self { client, run_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30186,8 +30328,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "report_run_scores",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -30220,6 +30365,7 @@ pub mod builder {
     pub struct ListHandoffAttachments<'a> {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListHandoffAttachments<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_handoff_attachments`](super::Client::list_handoff_attachments) is the usual way to get one.
@@ -30227,7 +30373,14 @@ pub mod builder {
             Self {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run.
         ///
@@ -30258,7 +30411,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListHandoffAttachmentsResponse>, Error>,
         > + Send + 'static {
-            let Self { client, run_id } = self;
+            let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30282,8 +30435,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_handoff_attachments",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -30317,6 +30473,7 @@ pub mod builder {
     pub struct GetRunByExternalReference<'a> {
         client: &'a super::Client,
         url: Result<types::GetRunByExternalReferenceUrl, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetRunByExternalReference<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_run_by_external_reference`](super::Client::get_run_by_external_reference) is the usual way to get one.
@@ -30324,7 +30481,14 @@ pub mod builder {
             Self {
                 client: client,
                 url: Err("url was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Canonical URL of the external reference artifact.
         ///
@@ -30355,7 +30519,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunByExternalReferenceResponse>, Error>,
         > + Send + 'static {
-            let Self { client, url } = self;
+            let Self { client, url, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30378,8 +30542,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_run_by_external_reference",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -30413,6 +30580,7 @@ pub mod builder {
     pub struct GetConversation<'a> {
         client: &'a super::Client,
         conversation_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetConversation<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_conversation`](super::Client::get_conversation) is the usual way to get one.
@@ -30420,7 +30588,14 @@ pub mod builder {
             Self {
                 client: client,
                 conversation_id: Err("conversation_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the conversation.
         ///
@@ -30451,7 +30626,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ConversationResponse>, Error>,
         > + Send + 'static {
-            let Self { client, conversation_id } = self;
+            let Self { client, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30475,8 +30650,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_conversation",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -30512,6 +30690,7 @@ pub mod builder {
     pub struct GetConversationTranscript<'a> {
         client: &'a super::Client,
         conversation_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetConversationTranscript<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_conversation_transcript`](super::Client::get_conversation_transcript) is the usual way to get one.
@@ -30519,7 +30698,14 @@ pub mod builder {
             Self {
                 client: client,
                 conversation_id: Err("conversation_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the conversation.
         ///
@@ -30548,7 +30734,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<ByteStream>, Error>,
         > + Send + 'static {
-            let Self { client, conversation_id } = self;
+            let Self { client, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30564,8 +30750,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_conversation_transcript",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -30598,6 +30787,7 @@ pub mod builder {
     pub struct GetConversationRedirect<'a> {
         client: &'a super::Client,
         conversation_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetConversationRedirect<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_conversation_redirect`](super::Client::get_conversation_redirect) is the usual way to get one.
@@ -30605,7 +30795,14 @@ pub mod builder {
             Self {
                 client: client,
                 conversation_id: Err("conversation_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the conversation.
         ///
@@ -30636,7 +30833,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ConversationRedirectResponse>, Error>,
         > + Send + 'static {
-            let Self { client, conversation_id } = self;
+            let Self { client, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30660,8 +30857,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_conversation_redirect",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -30690,6 +30890,7 @@ pub mod builder {
         client: &'a super::Client,
         conversation_id: Result<::std::string::String, String>,
         body: Result<types::builder::RunFollowupRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> SubmitConversationFollowup<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::submit_conversation_followup`](super::Client::submit_conversation_followup) is the usual way to get one.
@@ -30698,7 +30899,14 @@ pub mod builder {
                 client: client,
                 conversation_id: Err("conversation_id was not initialized".to_string()),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the conversation.
         ///
@@ -30759,7 +30967,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunFollowupResponse>, Error>,
         > + Send + 'static {
-            let Self { client, conversation_id, body } = self;
+            let Self { client, conversation_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30789,8 +30997,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "submit_conversation_followup",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -30826,6 +31037,7 @@ pub mod builder {
     pub struct InterruptConversation<'a> {
         client: &'a super::Client,
         conversation_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> InterruptConversation<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::interrupt_conversation`](super::Client::interrupt_conversation) is the usual way to get one.
@@ -30833,7 +31045,14 @@ pub mod builder {
             Self {
                 client: client,
                 conversation_id: Err("conversation_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the conversation.
         ///
@@ -30864,7 +31083,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::InterruptConversationResponse>, Error>,
         > + Send + 'static {
-            let Self { client, conversation_id } = self;
+            let Self { client, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30888,8 +31107,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "interrupt_conversation",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -30925,6 +31147,7 @@ pub mod builder {
     pub struct GetSessionRedirect<'a> {
         client: &'a super::Client,
         session_uuid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetSessionRedirect<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_session_redirect`](super::Client::get_session_redirect) is the usual way to get one.
@@ -30932,7 +31155,14 @@ pub mod builder {
             Self {
                 client: client,
                 session_uuid: Err("session_uuid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// UUID of the shared session.
         ///
@@ -30963,7 +31193,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::SessionRedirectResponse>, Error>,
         > + Send + 'static {
-            let Self { client, session_uuid } = self;
+            let Self { client, session_uuid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -30987,8 +31217,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_session_redirect",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31016,6 +31249,7 @@ pub mod builder {
     pub struct GetArtifact<'a> {
         client: &'a super::Client,
         artifact_uid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetArtifact<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_artifact`](super::Client::get_artifact) is the usual way to get one.
@@ -31023,7 +31257,14 @@ pub mod builder {
             Self {
                 client: client,
                 artifact_uid: Err("artifact_uid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier (a UUID) of the artifact.
         ///
@@ -31054,7 +31295,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ArtifactResponse>, Error>,
         > + Send + 'static {
-            let Self { client, artifact_uid } = self;
+            let Self { client, artifact_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -31078,8 +31319,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_artifact",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31114,6 +31358,7 @@ pub mod builder {
     pub struct DownloadArtifact<'a> {
         client: &'a super::Client,
         artifact_uid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> DownloadArtifact<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::download_artifact`](super::Client::download_artifact) is the usual way to get one.
@@ -31121,7 +31366,14 @@ pub mod builder {
             Self {
                 client: client,
                 artifact_uid: Err("artifact_uid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier (a UUID) of the artifact.
         ///
@@ -31150,7 +31402,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<ByteStream>, Error>,
         > + Send + 'static {
-            let Self { client, artifact_uid } = self;
+            let Self { client, artifact_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -31166,8 +31418,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "download_artifact",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31201,6 +31456,7 @@ pub mod builder {
         client: &'a super::Client,
         sort_by: Result<Option<types::ListEnvironmentsSortBy>, String>,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListEnvironments<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_environments`](super::Client::list_environments) is the usual way to get one.
@@ -31209,7 +31465,14 @@ pub mod builder {
                 client: client,
                 sort_by: Ok(None),
                 x_warp_team_uid: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Sort alphabetically by name, or by last update with the most recent first (the default).
         ///
@@ -31257,7 +31520,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListEnvironmentsResponse>, Error>,
         > + Send + 'static {
-            let Self { client, sort_by, x_warp_team_uid } = self;
+            let Self { client, sort_by, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -31282,8 +31545,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_environments",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31310,11 +31576,21 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListModels<'a> {
         client: &'a super::Client,
+        options: crate::RequestOptions,
     }
     impl<'a> ListModels<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_models`](super::Client::list_models) is the usual way to get one.
         pub fn new(client: &'a super::Client) -> Self {
-            Self { client: client }
+            Self {
+                client: client,
+                options: ::std::default::Default::default(),
+            }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         ///Sends a `GET` request to `/agent/models`
         pub async fn send(
@@ -31330,7 +31606,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListModelsResponse>, Error>,
         > + Send + 'static {
-            let Self { client } = self;
+            let Self { client, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -31349,8 +31625,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_models",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31378,6 +31657,7 @@ pub mod builder {
     pub struct ListConnectedSelfHostedWorkers<'a> {
         client: &'a super::Client,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListConnectedSelfHostedWorkers<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_connected_self_hosted_workers`](super::Client::list_connected_self_hosted_workers) is the usual way to get one.
@@ -31385,7 +31665,14 @@ pub mod builder {
             Self {
                 client: client,
                 x_warp_team_uid: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
         ///
@@ -31423,7 +31710,7 @@ pub mod builder {
                 Error,
             >,
         > + Send + 'static {
-            let Self { client, x_warp_team_uid } = self;
+            let Self { client, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -31448,8 +31735,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_connected_self_hosted_workers",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31482,6 +31772,7 @@ pub mod builder {
     pub struct ListSchedules<'a> {
         client: &'a super::Client,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListSchedules<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_schedules`](super::Client::list_schedules) is the usual way to get one.
@@ -31489,7 +31780,14 @@ pub mod builder {
             Self {
                 client: client,
                 x_warp_team_uid: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
         ///
@@ -31521,7 +31819,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListScheduledAgentsResponse>, Error>,
         > + Send + 'static {
-            let Self { client, x_warp_team_uid } = self;
+            let Self { client, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -31544,8 +31842,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_schedules",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31574,6 +31875,7 @@ pub mod builder {
         client: &'a super::Client,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::CreateScheduledAgentRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> CreateSchedule<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::create_schedule`](super::Client::create_schedule) is the usual way to get one.
@@ -31582,7 +31884,14 @@ pub mod builder {
                 client: client,
                 x_warp_team_uid: Ok(None),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
         ///
@@ -31647,7 +31956,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
-            let Self { client, x_warp_team_uid, body } = self;
+            let Self { client, x_warp_team_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -31677,8 +31986,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "create_schedule",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31712,6 +32024,7 @@ pub mod builder {
     pub struct GetSchedule<'a> {
         client: &'a super::Client,
         schedule_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetSchedule<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_schedule`](super::Client::get_schedule) is the usual way to get one.
@@ -31719,7 +32032,14 @@ pub mod builder {
             Self {
                 client: client,
                 schedule_id: Err("schedule_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the scheduled agent.
         ///
@@ -31750,7 +32070,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
-            let Self { client, schedule_id } = self;
+            let Self { client, schedule_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -31774,8 +32094,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_schedule",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31811,6 +32134,7 @@ pub mod builder {
         client: &'a super::Client,
         schedule_id: Result<::std::string::String, String>,
         body: Result<types::builder::UpdateScheduledAgentRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> UpdateSchedule<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::update_schedule`](super::Client::update_schedule) is the usual way to get one.
@@ -31819,7 +32143,14 @@ pub mod builder {
                 client: client,
                 schedule_id: Err("schedule_id was not initialized".to_string()),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the scheduled agent.
         ///
@@ -31883,7 +32214,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
-            let Self { client, schedule_id, body } = self;
+            let Self { client, schedule_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -31914,8 +32245,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "update_schedule",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -31950,6 +32284,7 @@ pub mod builder {
     pub struct DeleteSchedule<'a> {
         client: &'a super::Client,
         schedule_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> DeleteSchedule<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::delete_schedule`](super::Client::delete_schedule) is the usual way to get one.
@@ -31957,7 +32292,14 @@ pub mod builder {
             Self {
                 client: client,
                 schedule_id: Err("schedule_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the scheduled agent.
         ///
@@ -31988,7 +32330,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::DeleteScheduledAgentResponse>, Error>,
         > + Send + 'static {
-            let Self { client, schedule_id } = self;
+            let Self { client, schedule_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -32012,8 +32354,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "delete_schedule",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -32047,6 +32392,7 @@ pub mod builder {
     pub struct PauseSchedule<'a> {
         client: &'a super::Client,
         schedule_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> PauseSchedule<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::pause_schedule`](super::Client::pause_schedule) is the usual way to get one.
@@ -32054,7 +32400,14 @@ pub mod builder {
             Self {
                 client: client,
                 schedule_id: Err("schedule_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the scheduled agent.
         ///
@@ -32085,7 +32438,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
-            let Self { client, schedule_id } = self;
+            let Self { client, schedule_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -32109,8 +32462,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "pause_schedule",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -32144,6 +32500,7 @@ pub mod builder {
     pub struct ResumeSchedule<'a> {
         client: &'a super::Client,
         schedule_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ResumeSchedule<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::resume_schedule`](super::Client::resume_schedule) is the usual way to get one.
@@ -32151,7 +32508,14 @@ pub mod builder {
             Self {
                 client: client,
                 schedule_id: Err("schedule_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the scheduled agent.
         ///
@@ -32182,7 +32546,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
         > + Send + 'static {
-            let Self { client, schedule_id } = self;
+            let Self { client, schedule_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -32206,8 +32570,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "resume_schedule",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -32242,6 +32609,7 @@ pub mod builder {
         client: &'a super::Client,
         factory_uid: Result<Option<::std::string::String>, String>,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListAgentIdentities<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_agent_identities`](super::Client::list_agent_identities) is the usual way to get one.
@@ -32250,7 +32618,14 @@ pub mod builder {
                 client: client,
                 factory_uid: Ok(None),
                 x_warp_team_uid: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Only return agents linked to this factory.
         ///
@@ -32298,7 +32673,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListAgentIdentitiesResponse>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid, x_warp_team_uid } = self;
+            let Self { client, factory_uid, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -32325,8 +32700,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_agent_identities",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -32361,6 +32739,7 @@ pub mod builder {
         client: &'a super::Client,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::CreateAgentRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> CreateAgentIdentity<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::create_agent_identity`](super::Client::create_agent_identity) is the usual way to get one.
@@ -32369,7 +32748,14 @@ pub mod builder {
                 client: client,
                 x_warp_team_uid: Ok(None),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
         ///
@@ -32429,7 +32815,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::AgentResponse>, Error>,
         > + Send + 'static {
-            let Self { client, x_warp_team_uid, body } = self;
+            let Self { client, x_warp_team_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -32458,8 +32844,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "create_agent_identity",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -32493,6 +32882,7 @@ pub mod builder {
     pub struct GetAgentIdentity<'a> {
         client: &'a super::Client,
         agent_uid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetAgentIdentity<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_agent_identity`](super::Client::get_agent_identity) is the usual way to get one.
@@ -32500,7 +32890,14 @@ pub mod builder {
             Self {
                 client: client,
                 agent_uid: Err("agent_uid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Unique identifier of the agent identity.
         ///
@@ -32529,7 +32926,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::AgentResponse>, Error>,
         > + Send + 'static {
-            let Self { client, agent_uid } = self;
+            let Self { client, agent_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -32553,8 +32950,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_agent_identity",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -32588,6 +32988,7 @@ pub mod builder {
         client: &'a super::Client,
         agent_uid: Result<::std::string::String, String>,
         body: Result<types::builder::UpdateAgentRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> UpdateAgentIdentity<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::update_agent_identity`](super::Client::update_agent_identity) is the usual way to get one.
@@ -32596,7 +32997,14 @@ pub mod builder {
                 client: client,
                 agent_uid: Err("agent_uid was not initialized".to_string()),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Unique identifier of the agent identity.
         ///
@@ -32655,7 +33063,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::AgentResponse>, Error>,
         > + Send + 'static {
-            let Self { client, agent_uid, body } = self;
+            let Self { client, agent_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -32685,8 +33093,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "update_agent_identity",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -32721,6 +33132,7 @@ pub mod builder {
     pub struct DeleteAgentIdentity<'a> {
         client: &'a super::Client,
         agent_uid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> DeleteAgentIdentity<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::delete_agent_identity`](super::Client::delete_agent_identity) is the usual way to get one.
@@ -32728,7 +33140,14 @@ pub mod builder {
             Self {
                 client: client,
                 agent_uid: Err("agent_uid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Unique identifier of the agent identity.
         ///
@@ -32757,7 +33176,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<()>, Error>,
         > + Send + 'static {
-            let Self { client, agent_uid } = self;
+            let Self { client, agent_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -32781,8 +33200,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "delete_agent_identity",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -32815,6 +33237,7 @@ pub mod builder {
     pub struct SendAgentMessage<'a> {
         client: &'a super::Client,
         body: Result<types::builder::SendAgentMessageRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> SendAgentMessage<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::send_agent_message`](super::Client::send_agent_message) is the usual way to get one.
@@ -32822,7 +33245,14 @@ pub mod builder {
             Self {
                 client: client,
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// A message to deliver to one or more runs.
         ///
@@ -32870,7 +33300,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::SendAgentMessageResponse>, Error>,
         > + Send + 'static {
-            let Self { client, body } = self;
+            let Self { client, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -32896,8 +33326,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "send_agent_message",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -32936,6 +33369,7 @@ pub mod builder {
         limit: Result<Option<i64>, String>,
         since: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         unread: Result<Option<bool>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListAgentMessages<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_agent_messages`](super::Client::list_agent_messages) is the usual way to get one.
@@ -32946,7 +33380,14 @@ pub mod builder {
                 limit: Ok(None),
                 since: Ok(None),
                 unread: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the recipient run.
         ///
@@ -33022,7 +33463,7 @@ pub mod builder {
                 Error,
             >,
         > + Send + 'static {
-            let Self { client, run_id, limit, since, unread } = self;
+            let Self { client, run_id, limit, since, unread, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -33052,8 +33493,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_agent_messages",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -33088,6 +33532,7 @@ pub mod builder {
     pub struct ReadAgentMessage<'a> {
         client: &'a super::Client,
         message_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ReadAgentMessage<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::read_agent_message`](super::Client::read_agent_message) is the usual way to get one.
@@ -33095,7 +33540,14 @@ pub mod builder {
             Self {
                 client: client,
                 message_id: Err("message_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the agent message.
         ///
@@ -33124,7 +33576,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::AgentMessage>, Error>,
         > + Send + 'static {
-            let Self { client, message_id } = self;
+            let Self { client, message_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -33148,8 +33600,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "read_agent_message",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -33184,6 +33639,7 @@ pub mod builder {
     pub struct MarkAgentMessageDelivered<'a> {
         client: &'a super::Client,
         message_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> MarkAgentMessageDelivered<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::mark_agent_message_delivered`](super::Client::mark_agent_message_delivered) is the usual way to get one.
@@ -33191,7 +33647,14 @@ pub mod builder {
             Self {
                 client: client,
                 message_id: Err("message_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the agent message.
         ///
@@ -33220,7 +33683,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<()>, Error>,
         > + Send + 'static {
-            let Self { client, message_id } = self;
+            let Self { client, message_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -33244,8 +33707,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "mark_agent_message_delivered",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -33280,6 +33746,7 @@ pub mod builder {
         limit: Result<Option<i64>, String>,
         run_ids: Result<::std::vec::Vec<::std::string::String>, String>,
         since: Result<Option<i64>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> PollAgentEvents<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::poll_agent_events`](super::Client::poll_agent_events) is the usual way to get one.
@@ -33289,7 +33756,14 @@ pub mod builder {
                 limit: Ok(None),
                 run_ids: Err("run_ids was not initialized".to_string()),
                 since: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Maximum number of events to return.
         ///
@@ -33346,7 +33820,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<::std::vec::Vec<types::AgentRunEvent>>, Error>,
         > + Send + 'static {
-            let Self { client, limit, run_ids, since } = self;
+            let Self { client, limit, run_ids, since, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -33371,8 +33845,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "poll_agent_events",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -33408,6 +33885,7 @@ pub mod builder {
         client: &'a super::Client,
         run_id: Result<::std::string::String, String>,
         body: Result<types::builder::ReportAgentEventRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ReportAgentEvent<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::report_agent_event`](super::Client::report_agent_event) is the usual way to get one.
@@ -33416,7 +33894,14 @@ pub mod builder {
                 client: client,
                 run_id: Err("run_id was not initialized".to_string()),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the run the event belongs to.
         ///
@@ -33479,7 +33964,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ReportAgentEventResponse>, Error>,
         > + Send + 'static {
-            let Self { client, run_id, body } = self;
+            let Self { client, run_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -33509,8 +33994,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "report_agent_event",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -33546,6 +34034,7 @@ pub mod builder {
         client: &'a super::Client,
         conversation_id: Result<::std::string::String, String>,
         screenshot_uid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> DownloadConversationScreenshot<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::download_conversation_screenshot`](super::Client::download_conversation_screenshot) is the usual way to get one.
@@ -33554,7 +34043,14 @@ pub mod builder {
                 client: client,
                 conversation_id: Err("conversation_id was not initialized".to_string()),
                 screenshot_uid: Err("screenshot_uid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the conversation.
         ///
@@ -33598,7 +34094,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<ByteStream>, Error>,
         > + Send + 'static {
-            let Self { client, conversation_id, screenshot_uid } = self;
+            let Self { client, conversation_id, screenshot_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -33617,8 +34113,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "download_conversation_screenshot",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -33650,6 +34149,7 @@ pub mod builder {
     pub struct ListEgressRanges<'a> {
         client: &'a super::Client,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListEgressRanges<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_egress_ranges`](super::Client::list_egress_ranges) is the usual way to get one.
@@ -33657,7 +34157,14 @@ pub mod builder {
             Self {
                 client: client,
                 x_warp_team_uid: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
         ///
@@ -33689,7 +34196,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::EgressRangesResponse>, Error>,
         > + Send + 'static {
-            let Self { client, x_warp_team_uid } = self;
+            let Self { client, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -33712,8 +34219,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_egress_ranges",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -33745,6 +34255,7 @@ pub mod builder {
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         search: Result<Option<::std::string::String>, String>,
         x_warp_team_uid: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListFactories<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_factories`](super::Client::list_factories) is the usual way to get one.
@@ -33756,7 +34267,14 @@ pub mod builder {
                 limit: Ok(None),
                 search: Ok(None),
                 x_warp_team_uid: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Opaque cursor taken from page_info.next_cursor of the previous page.
         ///
@@ -33859,6 +34377,7 @@ pub mod builder {
                 limit,
                 search,
                 x_warp_team_uid,
+                options,
             } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -33895,8 +34414,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_factories",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -33930,6 +34452,7 @@ pub mod builder {
     pub struct GetFactory<'a> {
         client: &'a super::Client,
         factory_uid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetFactory<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_factory`](super::Client::get_factory) is the usual way to get one.
@@ -33937,7 +34460,14 @@ pub mod builder {
             Self {
                 client: client,
                 factory_uid: Err("factory_uid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -33966,7 +34496,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::Factory>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid } = self;
+            let Self { client, factory_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -33990,8 +34520,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_factory",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -34026,6 +34559,7 @@ pub mod builder {
         client: &'a super::Client,
         factory_uid: Result<::std::string::String, String>,
         body: Result<types::builder::CreateFactoryRunRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> CreateFactoryRun<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::create_factory_run`](super::Client::create_factory_run) is the usual way to get one.
@@ -34034,7 +34568,14 @@ pub mod builder {
                 client: client,
                 factory_uid: Err("factory_uid was not initialized".to_string()),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -34097,7 +34638,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::CreateFactoryRunResponse>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid, body } = self;
+            let Self { client, factory_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -34128,8 +34669,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "create_factory_run",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -34179,6 +34723,7 @@ pub mod builder {
         sort_order: Result<Option<types::ListFactoryTasksSortOrder>, String>,
         stage: Result<Option<::std::vec::Vec<types::FactoryTaskStage>>, String>,
         updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListFactoryTasks<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_factory_tasks`](super::Client::list_factory_tasks) is the usual way to get one.
@@ -34198,7 +34743,14 @@ pub mod builder {
                 sort_order: Ok(None),
                 stage: Ok(None),
                 updated_after: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -34430,6 +34982,7 @@ pub mod builder {
                 sort_order,
                 stage,
                 updated_after,
+                options,
             } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -34503,8 +35056,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_factory_tasks",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -34540,6 +35096,7 @@ pub mod builder {
         client: &'a super::Client,
         factory_uid: Result<::std::string::String, String>,
         body: Result<types::builder::CreateFactoryTaskRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> CreateFactoryTask<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::create_factory_task`](super::Client::create_factory_task) is the usual way to get one.
@@ -34548,7 +35105,14 @@ pub mod builder {
                 client: client,
                 factory_uid: Err("factory_uid was not initialized".to_string()),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -34609,7 +35173,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid, body } = self;
+            let Self { client, factory_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -34640,8 +35204,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "create_factory_task",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -34678,6 +35245,7 @@ pub mod builder {
         client: &'a super::Client,
         factory_uid: Result<::std::string::String, String>,
         task_uid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetFactoryTask<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_task`](super::Client::get_factory_task) is the usual way to get one.
@@ -34686,7 +35254,14 @@ pub mod builder {
                 client: client,
                 factory_uid: Err("factory_uid was not initialized".to_string()),
                 task_uid: Err("task_uid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -34730,7 +35305,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid, task_uid } = self;
+            let Self { client, factory_uid, task_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -34756,8 +35331,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_factory_task",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -34792,6 +35370,7 @@ pub mod builder {
         client: &'a super::Client,
         factory_uid: Result<::std::string::String, String>,
         task_uid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> DeleteFactoryTask<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::delete_factory_task`](super::Client::delete_factory_task) is the usual way to get one.
@@ -34800,7 +35379,14 @@ pub mod builder {
                 client: client,
                 factory_uid: Err("factory_uid was not initialized".to_string()),
                 task_uid: Err("task_uid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -34844,7 +35430,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<()>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid, task_uid } = self;
+            let Self { client, factory_uid, task_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -34870,8 +35456,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "delete_factory_task",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -34905,6 +35494,7 @@ pub mod builder {
         factory_uid: Result<::std::string::String, String>,
         task_uid: Result<::std::string::String, String>,
         body: Result<types::builder::UpdateFactoryTaskRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> UpdateFactoryTask<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::update_factory_task`](super::Client::update_factory_task) is the usual way to get one.
@@ -34914,7 +35504,14 @@ pub mod builder {
                 factory_uid: Err("factory_uid was not initialized".to_string()),
                 task_uid: Err("task_uid was not initialized".to_string()),
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -34990,7 +35587,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid, task_uid, body } = self;
+            let Self { client, factory_uid, task_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -35023,8 +35620,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "update_factory_task",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -35061,6 +35661,7 @@ pub mod builder {
         client: &'a super::Client,
         factory_uid: Result<::std::string::String, String>,
         task_uid: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> CancelFactoryTask<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::cancel_factory_task`](super::Client::cancel_factory_task) is the usual way to get one.
@@ -35069,7 +35670,14 @@ pub mod builder {
                 client: client,
                 factory_uid: Err("factory_uid was not initialized".to_string()),
                 task_uid: Err("task_uid was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -35113,7 +35721,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid, task_uid } = self;
+            let Self { client, factory_uid, task_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -35139,8 +35747,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "cancel_factory_task",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -35176,6 +35787,7 @@ pub mod builder {
         client: &'a super::Client,
         factory_uid: Result<::std::string::String, String>,
         run_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetFactoryTaskByRun<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_task_by_run`](super::Client::get_factory_task_by_run) is the usual way to get one.
@@ -35184,7 +35796,14 @@ pub mod builder {
                 client: client,
                 factory_uid: Err("factory_uid was not initialized".to_string()),
                 run_id: Err("run_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -35228,7 +35847,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid, run_id } = self;
+            let Self { client, factory_uid, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -35254,8 +35873,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_factory_task_by_run",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -35291,6 +35913,7 @@ pub mod builder {
         client: &'a super::Client,
         factory_uid: Result<::std::string::String, String>,
         conversation_id: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetFactoryTaskByConversation<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_task_by_conversation`](super::Client::get_factory_task_by_conversation) is the usual way to get one.
@@ -35299,7 +35922,14 @@ pub mod builder {
                 client: client,
                 factory_uid: Err("factory_uid was not initialized".to_string()),
                 conversation_id: Err("conversation_id was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Identifier of the factory.
         ///
@@ -35343,7 +35973,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
         > + Send + 'static {
-            let Self { client, factory_uid, conversation_id } = self;
+            let Self { client, factory_uid, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -35374,8 +36004,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_factory_task_by_conversation",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -35410,6 +36043,7 @@ pub mod builder {
     pub struct ListFactoryFileSchemas<'a> {
         client: &'a super::Client,
         if_none_match: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ListFactoryFileSchemas<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::list_factory_file_schemas`](super::Client::list_factory_file_schemas) is the usual way to get one.
@@ -35417,7 +36051,14 @@ pub mod builder {
             Self {
                 client: client,
                 if_none_match: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// ETag of a copy the caller already holds; the server answers 304 Not Modified when it is still current.
         ///
@@ -35449,7 +36090,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListFactoryFileSchemasResponse>, Error>,
         > + Send + 'static {
-            let Self { client, if_none_match } = self;
+            let Self { client, if_none_match, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -35472,8 +36113,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "list_factory_file_schemas",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -35502,6 +36146,7 @@ pub mod builder {
         client: &'a super::Client,
         schema_version: Result<::std::string::String, String>,
         if_none_match: Result<Option<::std::string::String>, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetFactoryFileSchema<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_file_schema`](super::Client::get_factory_file_schema) is the usual way to get one.
@@ -35510,7 +36155,14 @@ pub mod builder {
                 client: client,
                 schema_version: Err("schema_version was not initialized".to_string()),
                 if_none_match: Ok(None),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Factory file schema version, for example v1alpha1.
         ///
@@ -35557,7 +36209,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryFileSchemaBundle>, Error>,
         > + Send + 'static {
-            let Self { client, schema_version, if_none_match } = self;
+            let Self { client, schema_version, if_none_match, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -35585,8 +36237,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_factory_file_schema",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -35615,6 +36270,7 @@ pub mod builder {
         client: &'a super::Client,
         schema_version: Result<::std::string::String, String>,
         document: Result<::std::string::String, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> GetFactoryFileSchemaDocument<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::get_factory_file_schema_document`](super::Client::get_factory_file_schema_document) is the usual way to get one.
@@ -35623,7 +36279,14 @@ pub mod builder {
                 client: client,
                 schema_version: Err("schema_version was not initialized".to_string()),
                 document: Err("document was not initialized".to_string()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// Factory file schema version, for example v1alpha1.
         ///
@@ -35669,7 +36332,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryFileSchemaDocument>, Error>,
         > + Send + 'static {
-            let Self { client, schema_version, document } = self;
+            let Self { client, schema_version, document, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -35696,8 +36359,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "get_factory_file_schema_document",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {
@@ -35725,6 +36391,7 @@ pub mod builder {
     pub struct ValidateFactoryFiles<'a> {
         client: &'a super::Client,
         body: Result<types::builder::ValidateFactoryFilesRequest, String>,
+        options: crate::RequestOptions,
     }
     impl<'a> ValidateFactoryFiles<'a> {
         /// A request with no parameter set yet, sent through `client`; [`Client::validate_factory_files`](super::Client::validate_factory_files) is the usual way to get one.
@@ -35732,7 +36399,14 @@ pub mod builder {
             Self {
                 client: client,
                 body: Ok(::std::default::Default::default()),
+                options: ::std::default::Default::default(),
             }
+        }
+        /// Options of this call: a deadline for the whole call, how often to retry, extra
+        /// headers (see [`RequestOptions`](crate::RequestOptions)).
+        pub fn with_options(mut self, options: crate::RequestOptions) -> Self {
+            self.options = options;
+            self
         }
         /// The files of the tree.
         ///
@@ -35781,7 +36455,7 @@ pub mod builder {
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ValidateFactoryFilesResponse>, Error>,
         > + Send + 'static {
-            let Self { client, body } = self;
+            let Self { client, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
                 let client = &client;
@@ -35807,8 +36481,11 @@ pub mod builder {
                 let info = OperationInfo {
                     operation_id: "validate_factory_files",
                 };
+                let options = options
+                    .apply(client, &mut request)
+                    .map_err(Error::InvalidRequest)?;
                 client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
+                let result = crate::hooks::exec(client, request, &info, options).await;
                 client.post(&result, &info).await?;
                 let response = result?;
                 match response.status().as_u16() {

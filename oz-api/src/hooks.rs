@@ -2,16 +2,20 @@
 //! attempt, error bodies read and scrubbed of the key, and the bound on answers decoded whole.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
+
+use futures::future::Either;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION};
 
 use crate::Client;
 use crate::error::{OutcomeUnknown, TooLarge};
+use crate::options::{CallOptions, DeadlinePassed};
 use crate::redaction::redact_url;
 use crate::retry::{Outcome, RetryPolicy, is_idempotent};
-use crate::time::{AsyncSleep, SharedSleep};
+use crate::time::{AsyncSleep, SharedSleep, Sleep};
 
 /// State the generated [`Client`] carries for the hand-written hooks.
 #[derive(Clone)]
@@ -27,6 +31,8 @@ pub struct ClientState {
     /// The most bytes of an answer's body the client reads to decode it; see
     /// [`Config::max_response_bytes`](crate::Config::max_response_bytes).
     pub(crate) max_response_bytes: u64,
+    /// The options of every call; see [`Client::with_options`].
+    pub(crate) defaults: std::sync::Arc<crate::RequestOptions>,
 }
 
 impl std::fmt::Debug for ClientState {
@@ -36,6 +42,7 @@ impl std::fmt::Debug for ClientState {
             .field("sleep", &self.sleep)
             .field("authorization", &"<redacted>")
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("defaults", &self.defaults)
             .finish()
     }
 }
@@ -54,17 +61,83 @@ impl ClientHooks<ClientState> for Client {
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        let policy = self.inner().retry;
-        let secret = self.inner().secret();
+        exec(self, request, info, CallOptions::default()).await
+    }
+}
+
+/// Sends the request of an operation with the options of its call; the generated code calls
+/// it in place of [`ClientHooks::exec`] (see xtask/src/request_options.rs).
+pub(crate) async fn exec(
+    client: &Client,
+    request: reqwest::Request,
+    info: &OperationInfo,
+    options: CallOptions,
+) -> reqwest::Result<reqwest::Response> {
+    client.exec_with(request, info, options).await
+}
+
+impl Client {
+    async fn exec_with(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+        options: CallOptions,
+    ) -> reqwest::Result<reqwest::Response> {
+        let max_retries = options
+            .max_retries
+            .unwrap_or(self.inner().retry.max_retries);
         let idempotent = is_idempotent(request.method(), info.operation_id);
-        // Operations whose answer is decoded as JSON ask for it: their bodies are read whole
-        // into memory, so they are bounded. The others (transcripts, artifacts, screenshots)
-        // are streamed to the caller, who bounds them.
-        let decoded = request
-            .headers()
-            .get(ACCEPT)
-            .is_some_and(|accept| accept.as_bytes().starts_with(b"application/json"));
-        let mut current = request;
+        let operation = (!idempotent).then_some(info.operation_id);
+        let decoded = decoded(&request);
+        let Some(timeout) = options.timeout else {
+            let response = self.attempts(request, info, max_retries, None).await?;
+            return Ok(self.finish(response, decoded, operation));
+        };
+        // The deadline is one pause of the configured sleep, raced against the attempts and
+        // their pauses; what is left of it then bounds the reading of the answer's body.
+        let attempts = AtomicU32::new(0);
+        let deadline = self.inner().sleep.sleep(timeout);
+        let run = std::pin::pin!(self.attempts(request, info, max_retries, Some(&attempts)));
+        match futures::future::select(run, deadline).await {
+            Either::Left((response, deadline)) => {
+                let response = response?;
+                let attempts = attempts.load(Ordering::Relaxed);
+                let passed = DeadlinePassed { timeout, attempts };
+                Ok(self.finish(
+                    within_deadline(response, deadline, passed),
+                    decoded,
+                    operation,
+                ))
+            }
+            Either::Right(((), _)) => {
+                let attempts = attempts.load(Ordering::Relaxed);
+                let passed: BoxError = Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    DeadlinePassed { timeout, attempts },
+                ));
+                let err = reqwest_error(passed).await;
+                Err(match operation {
+                    // The request may have reached the server.
+                    Some(operation) if attempts > 0 => outcome_unknown(operation, None, err).await,
+                    _ => err,
+                })
+            }
+        }
+    }
+
+    /// The attempts of one request, with the pauses between them: the last answer, or the
+    /// last error (for an operation that must not be repeated, marked as of unknown outcome
+    /// when the request may have reached the server). `attempts` counts the attempts started.
+    async fn attempts(
+        &self,
+        mut current: reqwest::Request,
+        info: &OperationInfo,
+        max_retries: u32,
+        attempts: Option<&AtomicU32>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let policy = RetryPolicy::new(max_retries);
+        let secret = self.inner().secret();
+        let idempotent = is_idempotent(current.method(), info.operation_id);
         // A client with a key sends it with every operation, public and optional-auth ones
         // included: every generated operation goes to the configured base URL, the API's own
         // origin, where the key costs nothing, while a missing one costs a 401, and the
@@ -86,6 +159,9 @@ impl ClientHooks<ClientState> for Client {
             let method = current.method().clone();
             let url = current.url().clone();
             let started = Instant::now();
+            if let Some(attempts) = attempts {
+                attempts.fetch_add(1, Ordering::Relaxed);
+            }
             let result = match self.client().execute(current).await {
                 // An error answer's body is read now (it is small and bounded): its problem
                 // takes part in the retry decision, and the key is scrubbed from it once.
@@ -115,17 +191,9 @@ impl ClientHooks<ClientState> for Client {
                     retry += 1;
                 }
                 _ => {
-                    let operation = (!idempotent).then_some(info.operation_id);
                     return match result {
-                        Ok((response, _)) => {
-                            let response = if decoded && response.status().is_success() {
-                                guard_body(response, self.inner().max_response_bytes, operation)
-                            } else {
-                                response
-                            };
-                            Ok(redact_location(response))
-                        }
-                        Err(err) => match operation {
+                        Ok((response, _)) => Ok(response),
+                        Err(err) => match (!idempotent).then_some(info.operation_id) {
                             // A request that could not be built or connected never reached
                             // the server.
                             Some(operation) if !err.is_connect() && !err.is_builder() => {
@@ -138,6 +206,62 @@ impl ClientHooks<ClientState> for Client {
             }
         }
     }
+
+    /// The last answer as the caller gets it: a success body that is decoded bounded (and,
+    /// for an operation that must not be repeated, failing as of unknown outcome), the
+    /// signed `Location` redacted.
+    fn finish(
+        &self,
+        response: reqwest::Response,
+        decoded: bool,
+        operation: Option<&'static str>,
+    ) -> reqwest::Response {
+        let response = if decoded && response.status().is_success() {
+            guard_body(response, self.inner().max_response_bytes, operation)
+        } else {
+            response
+        };
+        redact_location(response)
+    }
+}
+
+/// Whether the request's answer is decoded as JSON: those operations ask for it, their bodies
+/// are read whole into memory, so they are bounded. The others (transcripts, artifacts,
+/// screenshots) are streamed to the caller, who bounds them.
+fn decoded(request: &reqwest::Request) -> bool {
+    request
+        .headers()
+        .get(ACCEPT)
+        .is_some_and(|accept| accept.as_bytes().starts_with(b"application/json"))
+}
+
+/// `response` whose body fails with `passed` (a time-out) when `deadline` completes first.
+fn within_deadline(
+    response: reqwest::Response,
+    deadline: Sleep,
+    passed: DeadlinePassed,
+) -> reqwest::Response {
+    use futures::StreamExt;
+
+    let head = crate::error_body::Head::of(&response);
+    let chunks = response.bytes_stream();
+    let body = futures::stream::unfold(Some((chunks, deadline, passed)), |state| async move {
+        let (mut chunks, mut deadline, passed) = state?;
+        match futures::future::select(chunks.next(), &mut deadline).await {
+            Either::Left((Some(Ok(chunk)), _)) => {
+                Some((Ok(chunk), Some((chunks, deadline, passed))))
+            }
+            Either::Left((Some(Err(err)), _)) => Some((Err(Box::new(err) as BoxError), None)),
+            Either::Left((None, _)) => None,
+            Either::Right(((), _)) => Some((
+                Err(
+                    Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, passed)) as BoxError,
+                ),
+                None,
+            )),
+        }
+    });
+    head.with_body(reqwest::Body::wrap_stream(body))
 }
 
 /// Replaces every response header whose value contains the API key (a proxy that echoes the
@@ -225,18 +349,24 @@ fn guard_body(
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// `err` as a reqwest error whose source chain holds an [`OutcomeUnknown`] for `operation`
-/// (and then `err` itself). reqwest has no public constructor for its errors, so the error
-/// is produced the one way reqwest offers: a body that fails with ours, read to its end.
+/// (and then `err` itself).
 async fn outcome_unknown(
     operation: &'static str,
     answered: Option<reqwest::StatusCode>,
     err: reqwest::Error,
 ) -> reqwest::Error {
-    let marker: BoxError = Box::new(OutcomeUnknown {
+    reqwest_error(Box::new(OutcomeUnknown {
         operation,
         answered,
         source: Box::new(err),
-    });
+    }))
+    .await
+}
+
+/// A reqwest error whose source is `marker`. reqwest has no public constructor for its
+/// errors, so the error is produced the one way reqwest offers: a body that fails with ours,
+/// read to its end.
+async fn reqwest_error(marker: BoxError) -> reqwest::Error {
     let body = reqwest::Body::wrap_stream(futures::stream::once(async move {
         Err::<bytes::Bytes, BoxError>(marker)
     }));

@@ -48,6 +48,7 @@ mod error_body;
 mod hooks;
 mod metadata_filter;
 mod null_as_default;
+mod options;
 mod path_segment;
 pub mod redaction;
 mod retry;
@@ -64,6 +65,7 @@ pub use error::Error;
 pub use generated::*;
 pub use hooks::{ClientState, redirect_location};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
+pub use options::RequestOptions;
 pub use transport::http_client_builder;
 
 /// The crate README's examples (the page crates.io shows), compiled as doctests so they never

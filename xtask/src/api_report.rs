@@ -507,7 +507,8 @@ fn operation_builders<'a>(items: impl Iterator<Item = &'a Item>) -> BTreeMap<Str
             let Some(name) = field.ident.as_ref().map(field_name) else {
                 continue;
             };
-            if name == "client" {
+            // The client, and the call's options (xtask/src/request_options.rs): no parameter.
+            if name == "client" || name == "options" {
                 continue;
             }
             let inner = first_generic(&field.ty).unwrap_or(&field.ty);

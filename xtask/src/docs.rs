@@ -561,8 +561,10 @@ fn type_name(ty: &syn::Type) -> Option<String> {
 /// A builder method that takes `self` and returns `Self`.
 fn setter(item: &mut ImplItem) -> Option<&mut syn::ImplItemFn> {
     match item {
+        // `with_options` (xtask/src/request_options.rs) sets no parameter of the operation.
         ImplItem::Fn(f)
             if f.sig.receiver().is_some()
+                && f.sig.ident != crate::request_options::SETTER
                 && matches!(&f.sig.output, syn::ReturnType::Type(_, ty)
                     if matches!(&**ty, syn::Type::Path(p) if p.path.is_ident("Self"))) =>
         {

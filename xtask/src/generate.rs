@@ -10,7 +10,7 @@ use syn::visit_mut::VisitMut;
 
 use crate::{
     docs, forward_compat, merge_arms, normalise, null_collections, owned_send, path_params,
-    redaction, unions,
+    redaction, request_options, unions,
 };
 
 /// First line of the generated file.
@@ -56,6 +56,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
     use_own_error_type(&mut file)?;
     construct_clients_through_config(&mut file)?;
     merge_arms::apply(&mut file);
+    request_options::apply(&mut file)?;
     owned_send::apply(&mut file)?;
     path_params::apply(&mut file)?;
     null_collections::apply(&mut file);

@@ -34,6 +34,7 @@ mod owned_send;
 mod paged;
 mod path_params;
 mod redaction;
+mod request_options;
 mod spec_diff;
 mod surface;
 mod unions;

@@ -25,15 +25,7 @@ pub const METHOD: &str = "send_owned";
 
 /// Adds `send_owned` to every operation builder of the generated file.
 pub fn apply(file: &mut syn::File) -> Result<()> {
-    let builders = file
-        .items
-        .iter_mut()
-        .find_map(|item| match item {
-            Item::Mod(module) if module.ident == "builder" => module.content.as_mut(),
-            _ => None,
-        })
-        .map(|(_, items)| items)
-        .context("progenitor's output has no `pub mod builder`")?;
+    let builders = builder_items(file)?;
     let mut without_send: Vec<String> = builders
         .iter()
         .filter_map(|item| match item {
@@ -94,6 +86,18 @@ pub fn apply(file: &mut syn::File) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The items of progenitor's `pub mod builder`: the operation builders and their impls.
+pub fn builder_items(file: &mut syn::File) -> Result<&mut Vec<Item>> {
+    file.items
+        .iter_mut()
+        .find_map(|item| match item {
+            Item::Mod(module) if module.ident == "builder" => module.content.as_mut(),
+            _ => None,
+        })
+        .map(|(_, items)| items)
+        .context("progenitor's output has no `pub mod builder`")
 }
 
 /// `send_owned` made from a `send` of the expected shape, or what is unexpected about it.

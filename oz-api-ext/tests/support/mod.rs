@@ -65,7 +65,19 @@ impl ResponseTemplate {
 pub struct Request {
     pub method: Method,
     pub url: url::Url,
+    /// Names (lowercase) and values of the request's headers, in order.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The value of the first header named `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 /// An HTTP method, printed as sent.
@@ -232,10 +244,14 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, addr: SocketAddr) {
         let mut request_line = lines.next().unwrap_or_default().split(' ');
         let method = request_line.next().unwrap_or_default().to_owned();
         let target = request_line.next().unwrap_or_default().to_owned();
-        let length: usize = lines
+        let headers: Vec<(String, String)> = lines
             .filter_map(|line| line.split_once(':'))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, value)| value.trim().parse().ok())
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(name, _)| name == "content-length")
+            .and_then(|(_, value)| value.parse().ok())
             .unwrap_or(0);
         while buffer.len() < head_end + length {
             let mut chunk = [0u8; 4096];
@@ -249,6 +265,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, addr: SocketAddr) {
         let request = Request {
             method: Method(method.clone()),
             url: url::Url::parse(&format!("http://{addr}{target}")).unwrap(),
+            headers,
             body,
         };
         shared.received.lock().unwrap().push(request.clone());
