@@ -74,6 +74,7 @@ pub struct Config {
     user_agent: String,
     allow_insecure_http: bool,
     sleep: SharedSleep,
+    layers: crate::middleware::Layers,
 }
 
 impl Config {
@@ -159,6 +160,7 @@ impl Config {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             allow_insecure_http: false,
             sleep: SharedSleep::default(),
+            layers: Default::default(),
         }
     }
 
@@ -239,6 +241,29 @@ impl Config {
     /// the pauses and returns at once; see [`time`](crate::time).
     pub fn sleep_impl(mut self, sleep: impl AsyncSleep + 'static) -> Self {
         self.sleep = SharedSleep::new(sleep);
+        self
+    }
+
+    /// Adds a [tower](https://docs.rs/tower) layer that every attempt of every request passes
+    /// through, after the key was attached and before the retry decision sees the answer;
+    /// layers run in the order they were added (the first is the outermost). A layer sees the
+    /// operation id and the attempt number in the request's extensions
+    /// ([`Attempt`](crate::middleware::Attempt)), may change the request, or answer without
+    /// calling the network. See [`middleware`](crate::middleware).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<crate::middleware::HttpService> + Send + Sync + 'static,
+        L::Service: tower::Service<
+                crate::middleware::HttpRequest,
+                Response = crate::middleware::HttpResponse,
+                Error = crate::middleware::BoxError,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<crate::middleware::HttpRequest>>::Future: Send + 'static,
+    {
+        self.layers.push(layer);
         self
     }
 
@@ -346,6 +371,7 @@ impl Config {
             authorization,
             max_response_bytes: self.max_response_bytes,
             defaults: Default::default(),
+            middleware: self.layers.build(http.clone()),
         };
         Ok(Client::new_with_client(
             base_url.as_str().trim_end_matches('/'),
@@ -377,6 +403,7 @@ impl fmt::Debug for Config {
             .field("user_agent", &self.user_agent)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("sleep", &self.sleep)
+            .field("layers", &self.layers)
             .finish()
     }
 }

@@ -33,6 +33,8 @@ pub struct ClientState {
     pub(crate) max_response_bytes: u64,
     /// The options of every call; see [`Client::with_options`].
     pub(crate) defaults: std::sync::Arc<crate::RequestOptions>,
+    /// The layers of [`Config::layer`](crate::Config::layer) around the HTTP client, if any.
+    pub(crate) middleware: Option<crate::middleware::HttpService>,
 }
 
 impl std::fmt::Debug for ClientState {
@@ -43,6 +45,7 @@ impl std::fmt::Debug for ClientState {
             .field("authorization", &"<redacted>")
             .field("max_response_bytes", &self.max_response_bytes)
             .field("defaults", &self.defaults)
+            .field("middleware", &self.middleware.is_some())
             .finish()
     }
 }
@@ -162,7 +165,13 @@ impl Client {
             if let Some(attempts) = attempts {
                 attempts.fetch_add(1, Ordering::Relaxed);
             }
-            let result = match self.client().execute(current).await {
+            let sent = match &self.inner().middleware {
+                Some(stack) => {
+                    crate::middleware::send(stack, current, info.operation_id, retry + 1).await
+                }
+                None => self.client().execute(current).await,
+            };
+            let result = match sent {
                 // An error answer's body is read now (it is small and bounded): its problem
                 // takes part in the retry decision, and the key is scrubbed from it once.
                 Ok(response) => {
@@ -366,7 +375,7 @@ async fn outcome_unknown(
 /// A reqwest error whose source is `marker`. reqwest has no public constructor for its
 /// errors, so the error is produced the one way reqwest offers: a body that fails with ours,
 /// read to its end.
-async fn reqwest_error(marker: BoxError) -> reqwest::Error {
+pub(crate) async fn reqwest_error(marker: BoxError) -> reqwest::Error {
     let body = reqwest::Body::wrap_stream(futures::stream::once(async move {
         Err::<bytes::Bytes, BoxError>(marker)
     }));

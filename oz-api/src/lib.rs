@@ -47,6 +47,7 @@ mod error;
 mod error_body;
 mod hooks;
 mod metadata_filter;
+pub mod middleware;
 mod null_as_default;
 mod options;
 mod path_segment;
