@@ -67,6 +67,9 @@ pub use generated::*;
 pub use hooks::{ClientState, redirect_location};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
 pub use options::RequestOptions;
+/// The HTTP library of the client, for what [`Config`] takes from it
+/// ([`reqwest::Proxy`], a prepared [`reqwest::Client`]) at the version the client is built with.
+pub use reqwest;
 pub use transport::http_client_builder;
 
 /// The crate README's examples (the page crates.io shows), compiled as doctests so they never

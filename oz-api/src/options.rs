@@ -159,7 +159,7 @@ impl RequestOptions {
         client: &Client,
         request: &mut reqwest::Request,
     ) -> Result<CallOptions, String> {
-        let defaults = &client.inner().defaults;
+        let defaults = &client.inner().call_options;
         if let Some(reason) = defaults.invalid.as_ref().or(self.invalid.as_ref()) {
             return Err(reason.clone());
         }
@@ -188,8 +188,8 @@ impl Client {
     /// ```
     pub fn with_options(&self, options: RequestOptions) -> Client {
         let mut state = self.inner().clone();
-        state.defaults =
-            std::sync::Arc::new(RequestOptions::clone(&state.defaults).merged(options));
+        state.call_options =
+            std::sync::Arc::new(RequestOptions::clone(&state.call_options).merged(options));
         Client::new_with_client(self.baseurl(), self.client().clone(), state)
     }
 }
