@@ -32,6 +32,9 @@ pub(crate) struct Input {
 pub(crate) struct Output {
     sdk_us: Vec<f64>,
     raw_us: Vec<f64>,
+    /// The same sequential calls with a subscriber that records spans at INFO.
+    sdk_spans_us: Vec<f64>,
+    raw_spans_us: Vec<f64>,
     /// Calls per second of each batch.
     sdk_throughput: Vec<f64>,
     raw_throughput: Vec<f64>,
@@ -61,6 +64,16 @@ pub(crate) fn run(host: &Host, settings: &Settings) -> Result<Section> {
         )
         .with_target(Target::at_most(MAX_LATENCY_RATIO, latency_ratio, "")),
     );
+    let sdk_spans = stats::median(&out.sdk_spans_us);
+    let raw_spans = stats::median(&out.raw_spans_us);
+    let spans_ratio = sdk_spans / raw_spans;
+    section.figure(
+        Figure::new(
+            "median latency, sequential, a subscriber recording spans: SDK / hand-written",
+            format!("{spans_ratio:.3} ({sdk_spans:.0} µs / {raw_spans:.0} µs)"),
+        )
+        .with_target(Target::at_most(MAX_LATENCY_RATIO, spans_ratio, "")),
+    );
     section.figure(Figure::new(
         "p90 latency, sequential: SDK / hand-written",
         format!(
@@ -83,7 +96,10 @@ pub(crate) fn run(host: &Host, settings: &Settings) -> Result<Section> {
          The run is fully populated ({} bytes of JSON). The hand-written call uses the SDK \
          client's own `reqwest::Client` and decodes into the same `RunItem`, so the difference \
          is the SDK's own work: the builder, the request hook (retry bookkeeping, a copy of the \
-         request for a retry, the tracing event) and `ResponseValue`.",
+         request for a retry, the spans of the call and its attempt, the tracing event) and \
+         `ResponseValue`. The row with a subscriber repeats the sequential calls with a \
+         subscriber at INFO that formats every span's fields into the span when it opens and \
+         when a field is recorded (what a trace exporter does).",
         input.sequential_calls, input.batches, input.calls_per_batch, out.body_bytes
     ));
     Ok(section)
@@ -123,20 +139,7 @@ async fn measure(input: Input) -> Result<Output> {
         raw_call(&client, &url, key).await?;
     }
 
-    let mut sdk_us = Vec::with_capacity(input.sequential_calls);
-    let mut raw_us = Vec::with_capacity(input.sequential_calls);
-    for i in 0..input.sequential_calls {
-        for sdk_first in [i % 2 == 0, i % 2 != 0] {
-            let started = Instant::now();
-            if sdk_first {
-                sdk_call(&client, id).await?;
-                sdk_us.push(started.elapsed().as_secs_f64() * 1e6);
-            } else {
-                raw_call(&client, &url, key).await?;
-                raw_us.push(started.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-    }
+    let (sdk_us, raw_us) = sequential(&client, id, (&url, key), input.sequential_calls).await?;
 
     // Opens the connections the batches need before any batch is timed.
     batch(&client, id, (&url, key), true, input.calls_per_batch).await?;
@@ -153,13 +156,105 @@ async fn measure(input: Input) -> Result<Output> {
             }
         }
     }
+    // Last: the subscriber is the process's from here on, as in an application.
+    tracing::subscriber::set_global_default(recording_subscriber())?;
+    let (sdk_spans_us, raw_spans_us) =
+        sequential(&client, id, (&url, key), input.sequential_calls).await?;
     Ok(Output {
         sdk_us,
         raw_us,
+        sdk_spans_us,
+        raw_spans_us,
         sdk_throughput,
         raw_throughput,
         body_bytes,
     })
+}
+
+/// Microseconds of `calls` sequential calls of each kind, alternating which goes first.
+async fn sequential(
+    client: &Client,
+    id: &str,
+    (url, key): (&str, &str),
+    calls: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut sdk_us = Vec::with_capacity(calls);
+    let mut raw_us = Vec::with_capacity(calls);
+    for i in 0..calls {
+        for sdk_first in [i % 2 == 0, i % 2 != 0] {
+            let started = Instant::now();
+            if sdk_first {
+                sdk_call(client, id).await?;
+                sdk_us.push(started.elapsed().as_secs_f64() * 1e6);
+            } else {
+                raw_call(client, url, key).await?;
+                raw_us.push(started.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+    }
+    Ok((sdk_us, raw_us))
+}
+
+/// A subscriber as an application with a trace exporter has one, at INFO: every span's fields
+/// formatted into the span's extensions when it opens and when a field is recorded, the span
+/// counted when it closes.
+fn recording_subscriber() -> impl tracing::Subscriber + Send + Sync {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    tracing_subscriber::registry()
+        .with(SpanRecorder.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+}
+
+/// The fields of a span, formatted.
+struct RecordedFields(String);
+
+struct Formatter<'a>(&'a mut String);
+
+impl tracing::field::Visit for Formatter<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+struct SpanRecorder;
+
+impl<S> tracing_subscriber::Layer<S> for SpanRecorder
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = String::new();
+        attrs.record(&mut Formatter(&mut fields));
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(RecordedFields(fields));
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some(span) = ctx.span(id)
+            && let Some(fields) = span.extensions_mut().get_mut::<RecordedFields>()
+        {
+            values.record(&mut Formatter(&mut fields.0));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = ctx.span(&id) {
+            std::hint::black_box(span.extensions().get::<RecordedFields>().map(|f| f.0.len()));
+        }
+    }
 }
 
 async fn sdk_call(client: &Client, id: &str) -> Result<RunItem> {

@@ -1009,6 +1009,26 @@ impl<'a> Download<'a> {
     /// Resolves the signed URL and copies the body into `sink`, continuing it (or starting
     /// over) when it breaks off; returns the length of the body.
     async fn transfer<S: Sink>(&mut self, sink: &mut S) -> Result<u64, DownloadError> {
+        use tracing::Instrument;
+
+        let span = tracing::info_span!(
+            target: "oz_api_ext",
+            "oz_api_ext.download",
+            oz.operation = self.target.operation(),
+            bytes = tracing::field::Empty,
+        );
+        let result = self
+            .transfer_unobserved(sink)
+            .instrument(span.clone())
+            .await;
+        if let Ok(written) = &result {
+            span.record("bytes", written);
+        }
+        result
+    }
+
+    /// [`transfer`](Self::transfer) without its span.
+    async fn transfer_unobserved<S: Sink>(&mut self, sink: &mut S) -> Result<u64, DownloadError> {
         let storage = match self.storage.take() {
             Some(client) => client,
             None => self

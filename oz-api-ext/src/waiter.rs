@@ -11,6 +11,7 @@ use oz_api::types::{
     AiRunTimelineEvent, AiRunTimelineEventType, FollowupOutcome, RunAgentRequest,
     RunFollowupRequest, RunItem, RunState,
 };
+use tracing::Instrument;
 
 use crate::poll::{
     Acceptor, Activity, Clock, Expired, GrowWithWait, PollSettings, Poller, Stop, Verdict,
@@ -535,14 +536,15 @@ impl<'a> WaitForRun<'a> {
 
     /// Polls until the run is terminal and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
-        wait(
+        let span = workflow_span("wait_for_run", Some(&self.run_id));
+        let wait = wait(
             self.client,
             self.run_id,
             self.poll,
             self.hooks,
             Until::Terminal,
-        )
-        .await
+        );
+        in_span(span, wait).await
     }
 }
 
@@ -572,6 +574,11 @@ impl<'a> RunAndWait<'a> {
 
     /// Starts the run, polls it until it is terminal and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
+        let span = workflow_span("run_and_wait", None);
+        in_span(span, self.send_unobserved()).await
+    }
+
+    async fn send_unobserved(self) -> Result<RunItem, WaitError> {
         let client = self.client;
         let created = match self.request {
             Ok(request) => client.create_run().body(request).send().await,
@@ -587,6 +594,7 @@ impl<'a> RunAndWait<'a> {
                 });
             }
         };
+        tracing::Span::current().record("oz.run_id", started.run_id.as_str());
         tracing::debug!(target: "oz_api_ext", run_id = %started.run_id, state = %started.state, "run started");
         wait(
             client,
@@ -671,6 +679,11 @@ impl<'a> FollowupAndWait<'a> {
     /// Reads the run and its timeline, sends the follow-up, polls the run until it has settled
     /// after the follow-up and returns it.
     pub async fn send(self) -> Result<RunItem, WaitError> {
+        let span = workflow_span("followup_and_wait", Some(&self.run_id));
+        in_span(span, self.send_unobserved()).await
+    }
+
+    async fn send_unobserved(self) -> Result<RunItem, WaitError> {
         let client = self.client;
         let request_failed = |operation, source| WaitError::Api {
             operation,
@@ -938,6 +951,43 @@ impl fmt::Debug for RunStateStream {
             .field("run_id", &self.run_id)
             .field("poll", &self.poll)
             .finish_non_exhaustive()
+    }
+}
+
+/// The span of a waiting workflow (`otel.name` is the workflow): a child of the caller's, the
+/// parent of its calls' spans. `error.type` is recorded when the wait fails.
+fn workflow_span(workflow: &'static str, run_id: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: "oz_api_ext",
+        "oz_api_ext.wait",
+        otel.name = workflow,
+        oz.run_id = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    if let Some(run_id) = run_id {
+        span.record("oz.run_id", run_id);
+    }
+    span
+}
+
+/// `wait` in `span`, with the `error.type` of its failure recorded there.
+async fn in_span(
+    span: tracing::Span,
+    wait: impl std::future::Future<Output = Result<RunItem, WaitError>>,
+) -> Result<RunItem, WaitError> {
+    let result = wait.instrument(span.clone()).await;
+    if let Err(err) = &result {
+        span.record("error.type", error_type(err));
+    }
+    result
+}
+
+/// `error.type` of a failed wait.
+fn error_type(err: &WaitError) -> &'static str {
+    match err {
+        WaitError::ExceededMaxWait { .. } => "exceeded_max_wait",
+        WaitError::ForeignRun { .. } => "foreign_run",
+        WaitError::Api { .. } | WaitError::Listing(_) => "api",
     }
 }
 

@@ -101,7 +101,31 @@ pub(crate) async fn exec(
     info: &OperationInfo,
     options: CallOptions,
 ) -> reqwest::Result<reqwest::Response> {
-    client.exec_with(request, info, options).await
+    let span = tracing::info_span!(
+        target: "oz_api",
+        "oz_api.call",
+        otel.name = info.operation_id,
+        oz.operation = info.operation_id,
+        error.type = tracing::field::Empty,
+    );
+    // Not entered: its only children are the attempts, made with it as their parent (fewer
+    // enters and exits per call, the bulk of the cost with a subscriber).
+    // Boxed: the attempts, their pauses and the deadline make a large future, which every
+    // operation's and workflow's future would otherwise carry inline (deep workflows then
+    // overflow the stack of a debug build).
+    let result = Box::pin(client.exec_with(request, info, options, &span)).await;
+    if !span.is_disabled() {
+        match &result {
+            Ok(response) if response.status().as_u16() >= 400 => {
+                span.record("error.type", response.status().as_str());
+            }
+            Ok(_) => {}
+            Err(err) => {
+                span.record("error.type", error_type(err));
+            }
+        }
+    }
+    result
 }
 
 impl Client {
@@ -110,6 +134,7 @@ impl Client {
         request: reqwest::Request,
         info: &OperationInfo,
         options: CallOptions,
+        call: &tracing::Span,
     ) -> reqwest::Result<reqwest::Response> {
         let max_retries = options
             .max_retries
@@ -118,14 +143,16 @@ impl Client {
         let operation = (!idempotent).then_some(info.operation_id);
         let decoded = decoded(&request);
         let Some(timeout) = options.timeout else {
-            let response = self.attempts(request, info, max_retries, None).await?;
+            let response = self
+                .attempts(request, info, max_retries, None, call)
+                .await?;
             return Ok(self.finish(response, decoded, operation));
         };
         // The deadline is one pause of the configured sleep, raced against the attempts and
         // their pauses; what is left of it then bounds the reading of the answer's body.
         let attempts = AtomicU32::new(0);
         let deadline = self.inner().sleep.sleep(timeout);
-        let run = std::pin::pin!(self.attempts(request, info, max_retries, Some(&attempts)));
+        let run = std::pin::pin!(self.attempts(request, info, max_retries, Some(&attempts), call));
         match futures::future::select(run, deadline).await {
             Either::Left((response, deadline)) => {
                 let response = response?;
@@ -162,6 +189,7 @@ impl Client {
         info: &OperationInfo,
         max_retries: u32,
         attempts: Option<&AtomicU32>,
+        call: &tracing::Span,
     ) -> reqwest::Result<reqwest::Response> {
         let policy = RetryPolicy::new(max_retries);
         let secret = self.inner().secret();
@@ -191,20 +219,29 @@ impl Client {
             if let Some(attempts) = attempts {
                 attempts.fetch_add(1, Ordering::Relaxed);
             }
-            let sent = match &self.inner().middleware {
-                Some(stack) => {
-                    crate::middleware::send(stack, current, info.operation_id, retry + 1).await
+            let span = attempt_span(call, &method, &url, retry);
+            let sent = async {
+                let sent = match &self.inner().middleware {
+                    Some(stack) => {
+                        crate::middleware::send(stack, current, info.operation_id, retry + 1).await
+                    }
+                    None => self.client().execute(current).await,
+                };
+                match sent {
+                    // An error answer's body is read now (it is small and bounded): its
+                    // problem takes part in the retry decision, and the key is scrubbed from
+                    // it once.
+                    Ok(response) => Ok(crate::error_body::normalise(
+                        scrub_headers(response, secret),
+                        secret,
+                    )
+                    .await),
+                    Err(err) => Err(err),
                 }
-                None => self.client().execute(current).await,
             };
-            let result = match sent {
-                // An error answer's body is read now (it is small and bounded): its problem
-                // takes part in the retry decision, and the key is scrubbed from it once.
-                Ok(response) => {
-                    Ok(crate::error_body::normalise(scrub_headers(response, secret), secret).await)
-                }
-                Err(err) => Err(err),
-            };
+            // Not entered while on the network either (enters and exits on every poll cost more
+            // than the span itself); the attempt's event is logged inside it.
+            let result = sent.await;
             let elapsed = started.elapsed();
             let outcome = match &result {
                 Ok((response, problem)) => {
@@ -217,7 +254,21 @@ impl Client {
                 .as_ref()
                 .and_then(|_| policy.next_delay(&outcome, idempotent, retry));
             let shown = result.as_ref().map(|(response, _)| response);
-            log_attempt(info, &method, &url, shown, retry + 1, elapsed, delay);
+            if !span.is_disabled() {
+                match shown {
+                    Ok(response) => {
+                        let status = response.status();
+                        span.record("http.response.status_code", status.as_u16());
+                        if status.as_u16() >= 400 {
+                            span.record("error.type", status.as_str());
+                        }
+                    }
+                    Err(err) => {
+                        span.record("error.type", error_type(err));
+                    }
+                }
+            }
+            span.in_scope(|| log_attempt(info, &method, &url, shown, retry + 1, elapsed, delay));
             match (delay, spare) {
                 (Some(delay), Some(next)) => {
                     drop(result);
@@ -297,6 +348,51 @@ fn within_deadline(
         }
     });
     head.with_body(reqwest::Body::wrap_stream(body))
+}
+
+/// The span of one attempt, a child of the call's, with the fields of OpenTelemetry's HTTP
+/// client conventions; the URL without its query string (see [`redact_url`]). Its status or
+/// error is recorded once the attempt ended.
+fn attempt_span(
+    call: &tracing::Span,
+    method: &reqwest::Method,
+    url: &url::Url,
+    retry: u32,
+) -> tracing::Span {
+    use tracing::field::Empty;
+
+    // The field values are computed only when a subscriber wants the span. The resend count
+    // is recorded only on resends, as the conventions ask.
+    let method = method.as_str();
+    let span = tracing::info_span!(
+        target: "oz_api",
+        parent: call,
+        "oz_api.attempt",
+        otel.name = method,
+        otel.kind = "client",
+        http.request.method = method,
+        url.full = redact_url(url.as_str()).as_ref(),
+        server.address = url.host_str().unwrap_or_default(),
+        server.port = url.port_or_known_default().unwrap_or_default(),
+        http.request.resend_count = Empty,
+        http.response.status_code = Empty,
+        error.type = Empty,
+    );
+    if retry > 0 {
+        span.record("http.request.resend_count", retry);
+    }
+    span
+}
+
+/// `error.type` of a request that got no answer.
+fn error_type(err: &reqwest::Error) -> &'static str {
+    if err.is_connect() {
+        "connect"
+    } else if err.is_timeout() {
+        "timeout"
+    } else {
+        "transport"
+    }
 }
 
 /// Replaces every response header whose value contains the API key (a proxy that echoes the
@@ -498,13 +594,7 @@ fn log_attempt(
         }
         Err(err) => {
             // reqwest's error Display includes the URL; log the kind only.
-            let kind = if err.is_connect() {
-                "connect"
-            } else if err.is_timeout() {
-                "timeout"
-            } else {
-                "transport"
-            };
+            let kind = error_type(err);
             if retry_in.is_some() {
                 tracing::warn!(target: "oz_api", operation = info.operation_id, method, url = %location, error = kind, attempt, duration_ms, retry_in_ms, "request failed, retrying");
             } else {
