@@ -62,7 +62,7 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = oz_api_ext::oz_api::Client::from_env()?;
 //! let run = client
-//!     .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test".to_owned()))
+//!     .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test"))
 //!     .send()
 //!     .await?;
 //! println!("{} ended as {}", run.run_id, run.state);
@@ -70,7 +70,7 @@
 //! let run = client
 //!     .followup_and_wait(
 //!         &run.run_id,
-//!         RunFollowupRequest::builder().message("Add a regression test".to_owned()),
+//!         RunFollowupRequest::builder().message("Add a regression test"),
 //!     )
 //!     .send()
 //!     .await?;
@@ -78,7 +78,7 @@
 //!
 //! let failed: Vec<_> = client
 //!     .list_runs()
-//!     .state(vec![RunState::Failed])
+//!     .state(RunState::Failed)
 //!     .items()
 //!     .max_items(200)
 //!     .try_collect()

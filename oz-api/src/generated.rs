@@ -8079,14 +8079,9 @@ pub mod types {
             ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.message_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message_id: {e}")
-                    });
+                self.message_id = Ok(value.into_option());
                 self
             }
             ///Public action name, for example run_command or edit_files.
@@ -8214,14 +8209,9 @@ pub mod types {
             ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.message_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message_id: {e}")
-                    });
+                self.message_id = Ok(value.into_option());
                 self
             }
             ///Public action name, the same as on the action block.
@@ -8331,14 +8321,9 @@ pub mod types {
             ///Create and attach a memory store owned by the agent; treated as true when omitted.
             pub fn enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.enabled = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for enabled: {e}")
-                    });
+                self.enabled = Ok(value.into_option());
                 self
             }
         }
@@ -8393,16 +8378,9 @@ pub mod types {
             /// See [`MemoryStoreAttachmentResponse`](crate::types::MemoryStoreAttachmentResponse).
             pub fn store<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::MemoryStoreAttachmentResponse>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::MemoryStoreAttachmentResponse>,
             {
-                self.store = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for store: {e}")
-                    });
+                self.store = Ok(value.into_option());
                 self
             }
         }
@@ -8620,14 +8598,9 @@ pub mod types {
             ///Self-hosted worker that reported the skill; absent for skills found in repositories linked to environments.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for worker_host: {e}")
-                    });
+                self.worker_host = Ok(value.into_option());
                 self
             }
         }
@@ -8736,14 +8709,9 @@ pub mod types {
             ///Parse error of a malformed SKILL.md; only present when include_malformed_skills is true.
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.error = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for error: {e}")
-                    });
+                self.error = Ok(value.into_option());
                 self
             }
             ///Stable variant ID in the form owner/repo:skill_path.
@@ -8760,18 +8728,9 @@ pub mod types {
             ///When this skill last ran, if ever.
             pub fn last_run_timestamp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.last_run_timestamp = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for last_run_timestamp: {e}"
-                        )
-                    });
+                self.last_run_timestamp = Ok(value.into_option());
                 self
             }
             /// Where a skill is defined.
@@ -8860,16 +8819,9 @@ pub mod types {
             /// See [`AgentAutoMemoryCreateConfig`](crate::types::AgentAutoMemoryCreateConfig).
             pub fn auto_memory<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentAutoMemoryCreateConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentAutoMemoryCreateConfig>,
             {
-                self.auto_memory = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for auto_memory: {e}")
-                    });
+                self.auto_memory = Ok(value.into_option());
                 self
             }
         }
@@ -8987,18 +8939,9 @@ pub mod types {
             ///New list of attached team stores: omit to keep, empty to detach all, non-empty to replace.
             pub fn attached_stores<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::MemoryStoreRef>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::vec::Vec<super::MemoryStoreRef>>,
             {
-                self.attached_stores = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for attached_stores: {e}"
-                        )
-                    });
+                self.attached_stores = Ok(value.into_option());
                 self
             }
         }
@@ -9079,16 +9022,9 @@ pub mod types {
             ///When the message was marked delivered; null until then.
             pub fn delivered_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.delivered_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for delivered_at: {e}")
-                    });
+                self.delivered_at = Ok(value.into_option());
                 self
             }
             ///Identifier of the message.
@@ -9107,16 +9043,9 @@ pub mod types {
             ///When the message was read; null until then.
             pub fn read_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.read_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for read_at: {e}")
-                    });
+                self.read_at = Ok(value.into_option());
                 self
             }
             ///Run that sent the message.
@@ -9231,16 +9160,9 @@ pub mod types {
             ///When the message was marked delivered; null until then.
             pub fn delivered_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.delivered_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for delivered_at: {e}")
-                    });
+                self.delivered_at = Ok(value.into_option());
                 self
             }
             ///Identifier of the message.
@@ -9259,16 +9181,9 @@ pub mod types {
             ///When the message was read; null until then.
             pub fn read_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.read_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for read_at: {e}")
-                    });
+                self.read_at = Ok(value.into_option());
                 self
             }
             ///Run that sent the message.
@@ -9465,14 +9380,9 @@ pub mod types {
             /// See [`AgentType`](crate::types::AgentType).
             pub fn agent_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentType>,
             {
-                self.agent_type = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_type: {e}")
-                    });
+                self.agent_type = Ok(value.into_option());
                 self
             }
             ///Whether the agent can currently be used for runs (enabled and within the plan limit).
@@ -9491,27 +9401,17 @@ pub mod types {
             ///Legacy default harness name; superseded by harness.
             pub fn base_harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.base_harness = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for base_harness: {e}")
-                    });
+                self.base_harness = Ok(value.into_option());
                 self
             }
             ///Default model for the agent's runs; a run's own model wins, the team default applies otherwise.
             pub fn base_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.base_model = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for base_model: {e}")
-                    });
+                self.base_model = Ok(value.into_option());
                 self
             }
             ///When the agent was created.
@@ -9532,18 +9432,9 @@ pub mod types {
             /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for credential_strategy: {e}"
-                        )
-                    });
+                self.credential_strategy = Ok(value.into_option());
                 self
             }
             ///Default runner for runs that name none (empty when unset); takes precedence over the environment's default runner.
@@ -9564,42 +9455,25 @@ pub mod types {
             ///Free-text description of the agent.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Default environment for the agent's runs; a run's own environment wins.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.environment_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for environment_id: {e}"
-                        )
-                    });
+                self.environment_id = Ok(value.into_option());
                 self
             }
             ///Factory the agent was seeded for; null for agents outside a factory.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.factory_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for factory_uid: {e}")
-                    });
+                self.factory_uid = Ok(value.into_option());
                 self
             }
             /// Harness that executes the agent; Warp's built-in harness when unset.
@@ -9607,14 +9481,9 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
-                self.harness = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for harness: {e}")
-                    });
+                self.harness = Ok(value.into_option());
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -9622,18 +9491,9 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for harness_auth_secrets: {e}"
-                        )
-                    });
+                self.harness_auth_secrets = Ok(value.into_option());
                 self
             }
             /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
@@ -9641,18 +9501,9 @@ pub mod types {
             /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
-                self.inference_providers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for inference_providers: {e}"
-                        )
-                    });
+                self.inference_providers = Ok(value.into_option());
                 self
             }
             ///Default MCP servers by name; run-level MCP configuration takes precedence.
@@ -9704,29 +9555,17 @@ pub mod types {
             ///Whether this agent's API key may attribute runs to another team member via on_behalf_of.
             pub fn on_behalf_of_enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.on_behalf_of_enabled = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for on_behalf_of_enabled: {e}"
-                        )
-                    });
+                self.on_behalf_of_enabled = Ok(value.into_option());
                 self
             }
             ///Base prompt added to the agent's runs.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for prompt: {e}")
-                    });
+                self.prompt = Ok(value.into_option());
                 self
             }
             ///Managed secrets the agent's runs may read.
@@ -9784,14 +9623,9 @@ pub mod types {
             ///Default worker host for the agent's runs; empty when unset.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for worker_host: {e}")
-                    });
+                self.worker_host = Ok(value.into_option());
                 self
             }
         }
@@ -9909,14 +9743,9 @@ pub mod types {
             ///Execution the event relates to, for correlation.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.execution_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for execution_id: {e}")
-                    });
+                self.execution_id = Ok(value.into_option());
                 self
             }
             ///When the event happened.
@@ -9935,14 +9764,9 @@ pub mod types {
             ///Reference that depends on the event kind, such as a message id, child run id or session id.
             pub fn ref_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.ref_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for ref_id: {e}")
-                    });
+                self.ref_id = Ok(value.into_option());
                 self
             }
             ///Run the event belongs to.
@@ -10033,55 +9857,33 @@ pub mod types {
             ///ID of a skill bundled with Warp.
             pub fn bundled_skill_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.bundled_skill_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for bundled_skill_id: {e}"
-                        )
-                    });
+                self.bundled_skill_id = Ok(value.into_option());
                 self
             }
             ///Skill description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Path of the SKILL.md file, for file-based skills.
             pub fn full_path<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.full_path = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for full_path: {e}")
-                    });
+                self.full_path = Ok(value.into_option());
                 self
             }
             ///Skill name.
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
+                self.name = Ok(value.into_option());
                 self
             }
         }
@@ -10177,14 +9979,9 @@ pub mod types {
             ///Run execution the event belongs to, when known.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.execution_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for execution_id: {e}")
-                    });
+                self.execution_id = Ok(value.into_option());
                 self
             }
             ///When the event happened.
@@ -10373,44 +10170,25 @@ pub mod types {
             ///Custom base prompt for the agent.
             pub fn base_prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.base_prompt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for base_prompt: {e}")
-                    });
+                self.base_prompt = Ok(value.into_option());
                 self
             }
             ///Whether the agent may use computer use. The documented default changed from false to true over time, so set it explicitly.
             pub fn computer_use_enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.computer_use_enabled = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for computer_use_enabled: {e}"
-                        )
-                    });
+                self.computer_use_enabled = Ok(value.into_option());
                 self
             }
             ///Model for the computer-use subagent; chosen automatically when omitted. Only affects the built-in harness.
             pub fn computer_use_model_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.computer_use_model_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for computer_use_model_id: {e}"
-                        )
-                    });
+                self.computer_use_model_id = Ok(value.into_option());
                 self
             }
             /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
@@ -10418,33 +10196,17 @@ pub mod types {
             /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for credential_strategy: {e}"
-                        )
-                    });
+                self.credential_strategy = Ok(value.into_option());
                 self
             }
             ///Environment to run in.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.environment_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for environment_id: {e}"
-                        )
-                    });
+                self.environment_id = Ok(value.into_option());
                 self
             }
             ///Experimental settings by name; values are strings, numbers or booleans.
@@ -10467,14 +10229,9 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
-                self.harness = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for harness: {e}")
-                    });
+                self.harness = Ok(value.into_option());
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -10482,35 +10239,17 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for harness_auth_secrets: {e}"
-                        )
-                    });
+                self.harness_auth_secrets = Ok(value.into_option());
                 self
             }
             ///Minutes to keep the environment alive after the run finishes; 10 when omitted and capped by the billing tier's runtime limit.
             pub fn idle_timeout_minutes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::num::NonZeroU32>,
             {
-                self.idle_timeout_minutes = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for idle_timeout_minutes: {e}"
-                        )
-                    });
+                self.idle_timeout_minutes = Ok(value.into_option());
                 self
             }
             /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
@@ -10518,18 +10257,9 @@ pub mod types {
             /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
-                self.inference_providers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for inference_providers: {e}"
-                        )
-                    });
+                self.inference_providers = Ok(value.into_option());
                 self
             }
             ///MCP servers to make available, keyed by name.
@@ -10566,40 +10296,25 @@ pub mod types {
             ///Model for the built-in harness, for example gpt-5-4-high; the team default applies when omitted.
             pub fn model_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.model_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for model_id: {e}")
-                    });
+                self.model_id = Ok(value.into_option());
                 self
             }
             ///Label for grouping and filtering runs (the name filter of list_runs); defaults to the skill name for skill runs.
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
+                self.name = Ok(value.into_option());
                 self
             }
             ///Runner supplying the compute. When omitted it is resolved at creation from the agent's default runner, then the environment's, and recorded on the run.
             pub fn runner_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.runner_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for runner_id: {e}")
-                    });
+                self.runner_id = Ok(value.into_option());
                 self
             }
             ///Secrets made available to the run, by name.
@@ -10620,31 +10335,17 @@ pub mod types {
             /// See [`SessionSharingConfig`](crate::types::SessionSharingConfig).
             pub fn session_sharing<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::SessionSharingConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::SessionSharingConfig>,
             {
-                self.session_sharing = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for session_sharing: {e}"
-                        )
-                    });
+                self.session_sharing = Ok(value.into_option());
                 self
             }
             ///Primary skill as owner/repo:skill_path. Mutually exclusive with skills in requests; responses echo the first skills entry here.
             pub fn skill_spec<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.skill_spec = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for skill_spec: {e}")
-                    });
+                self.skill_spec = Ok(value.into_option());
                 self
             }
             ///Ordered skill specs (owner/repo:skill_path) to attach. Mutually exclusive with skill_spec in requests.
@@ -10663,14 +10364,9 @@ pub mod types {
             ///Self-hosted worker that should execute the run; Warp-hosted workers are used when omitted or set to warp.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for worker_host: {e}")
-                    });
+                self.worker_host = Ok(value.into_option());
                 self
             }
         }
@@ -10768,14 +10464,9 @@ pub mod types {
             ///Link to the run that produced the artifact.
             pub fn run_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.run_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for run_url: {e}")
-                    });
+                self.run_url = Ok(value.into_option());
                 self
             }
         }
@@ -10912,40 +10603,25 @@ pub mod types {
             ///Opt out of Bedrock at this level.
             pub fn disabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.disabled = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for disabled: {e}")
-                    });
+                self.disabled = Ok(value.into_option());
                 self
             }
             ///AWS region used for the STS role assumption.
             pub fn region<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.region = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for region: {e}")
-                    });
+                self.region = Ok(value.into_option());
                 self
             }
             ///ARN of the IAM role to assume for Bedrock calls.
             pub fn role_arn<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.role_arn = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for role_arn: {e}")
-                    });
+                self.role_arn = Ok(value.into_option());
                 self
             }
         }
@@ -11125,31 +10801,17 @@ pub mod types {
             ///Platform charge in US cents.
             pub fn platform_usage_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.platform_usage_in_cents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for platform_usage_in_cents: {e}"
-                        )
-                    });
+                self.platform_usage_in_cents = Ok(value.into_option());
                 self
             }
             ///Platform usage charged in this category, in US dollars.
             pub fn platform_usage_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.platform_usage_usd = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for platform_usage_usd: {e}"
-                        )
-                    });
+                self.platform_usage_usd = Ok(value.into_option());
                 self
             }
         }
@@ -11205,31 +10867,17 @@ pub mod types {
             ///Input tokens written to the one-hour prompt cache.
             pub fn ephemeral_1h_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.ephemeral_1h_input_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for ephemeral_1h_input_tokens: {e}"
-                        )
-                    });
+                self.ephemeral_1h_input_tokens = Ok(value.into_option());
                 self
             }
             ///Input tokens written to the five-minute prompt cache.
             pub fn ephemeral_5m_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.ephemeral_5m_input_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for ephemeral_5m_input_tokens: {e}"
-                        )
-                    });
+                self.ephemeral_5m_input_tokens = Ok(value.into_option());
                 self
             }
         }
@@ -11298,44 +10946,25 @@ pub mod types {
             ///Sequence number of the capture within the execution.
             pub fn capture_sequence<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.capture_sequence = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for capture_sequence: {e}"
-                        )
-                    });
+                self.capture_sequence = Ok(value.into_option());
                 self
             }
             ///When the snapshot was taken.
             pub fn captured_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.captured_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for captured_at: {e}")
-                    });
+                self.captured_at = Ok(value.into_option());
                 self
             }
             ///Execution of the run the snapshot belongs to.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.execution_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for execution_id: {e}")
-                    });
+                self.execution_id = Ok(value.into_option());
                 self
             }
             ///Always CLAUDE_CODE here.
@@ -11354,31 +10983,17 @@ pub mod types {
             ///Version of the metrics format. Known values: 1.
             pub fn metrics_version<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.metrics_version = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for metrics_version: {e}"
-                        )
-                    });
+                self.metrics_version = Ok(value.into_option());
                 self
             }
             ///The metrics.
             pub fn snapshot<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeUsageSnapshot>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeUsageSnapshot>,
             {
-                self.snapshot = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for snapshot: {e}")
-                    });
+                self.snapshot = Ok(value.into_option());
                 self
             }
         }
@@ -11452,74 +11067,41 @@ pub mod types {
             /// See [`ClaudeCodeCacheCreation`](crate::types::ClaudeCodeCacheCreation).
             pub fn cache_creation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeCacheCreation>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeCacheCreation>,
             {
-                self.cache_creation = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for cache_creation: {e}"
-                        )
-                    });
+                self.cache_creation = Ok(value.into_option());
                 self
             }
             ///Input tokens written to the prompt cache.
             pub fn cache_creation_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.cache_creation_input_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for cache_creation_input_tokens: {e}"
-                        )
-                    });
+                self.cache_creation_input_tokens = Ok(value.into_option());
                 self
             }
             ///Input tokens read from the prompt cache.
             pub fn cache_read_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.cache_read_input_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for cache_read_input_tokens: {e}"
-                        )
-                    });
+                self.cache_read_input_tokens = Ok(value.into_option());
                 self
             }
             ///Input tokens not served from or written to the prompt cache.
             pub fn input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.input_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for input_tokens: {e}")
-                    });
+                self.input_tokens = Ok(value.into_option());
                 self
             }
             ///Tokens the model generated.
             pub fn output_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.output_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for output_tokens: {e}")
-                    });
+                self.output_tokens = Ok(value.into_option());
                 self
             }
         }
@@ -11588,53 +11170,33 @@ pub mod types {
             ///Region where inference ran, as the harness reports it.
             pub fn inference_geo<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.inference_geo = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for inference_geo: {e}")
-                    });
+                self.inference_geo = Ok(value.into_option());
                 self
             }
             ///Model the usage is attributed to.
             pub fn model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.model = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for model: {e}")
-                    });
+                self.model = Ok(value.into_option());
                 self
             }
             ///Service tier of the model provider that served the calls.
             pub fn service_tier<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.service_tier = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for service_tier: {e}")
-                    });
+                self.service_tier = Ok(value.into_option());
                 self
             }
             ///Speed setting of the calls, as the harness reports it.
             pub fn speed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.speed = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for speed: {e}")
-                    });
+                self.speed = Ok(value.into_option());
                 self
             }
             /// Token counts as Claude Code reports them.
@@ -11642,16 +11204,9 @@ pub mod types {
             /// See [`ClaudeCodeTokenUsage`](crate::types::ClaudeCodeTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeTokenUsage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeTokenUsage>,
             {
-                self.usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage: {e}")
-                    });
+                self.usage = Ok(value.into_option());
                 self
             }
         }
@@ -11730,16 +11285,9 @@ pub mod types {
             /// See [`HarnessToolCalls`](crate::types::HarnessToolCalls).
             pub fn tool_calls<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessToolCalls>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessToolCalls>,
             {
-                self.tool_calls = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tool_calls: {e}")
-                    });
+                self.tool_calls = Ok(value.into_option());
                 self
             }
             /// Token counts as Claude Code reports them.
@@ -11747,16 +11295,9 @@ pub mod types {
             /// See [`ClaudeCodeTokenUsage`](crate::types::ClaudeCodeTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeTokenUsage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeTokenUsage>,
             {
-                self.usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage: {e}")
-                    });
+                self.usage = Ok(value.into_option());
                 self
             }
         }
@@ -11809,16 +11350,9 @@ pub mod types {
             /// See [`HarnessUsageCoverage`](crate::types::HarnessUsageCoverage).
             pub fn coverage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessUsageCoverage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessUsageCoverage>,
             {
-                self.coverage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for coverage: {e}")
-                    });
+                self.coverage = Ok(value.into_option());
                 self
             }
             /// Raw Claude Code usage: totals, per-model attribution and tool calls.
@@ -11826,16 +11360,9 @@ pub mod types {
             /// See [`ClaudeCodeUsagePayload`](crate::types::ClaudeCodeUsagePayload).
             pub fn payload<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeUsagePayload>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeUsagePayload>,
             {
-                self.payload = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for payload: {e}")
-                    });
+                self.payload = Ok(value.into_option());
                 self
             }
         }
@@ -11930,14 +11457,9 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn creator<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.creator = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for creator: {e}")
-                    });
+                self.creator = Ok(value.into_option());
                 self
             }
             /// A user or service account associated with a resource, such as its creator.
@@ -11945,14 +11467,9 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn last_editor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.last_editor = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for last_editor: {e}")
-                    });
+                self.last_editor = Ok(value.into_option());
                 self
             }
             /// Summary of the newest run created in an environment.
@@ -11960,35 +11477,17 @@ pub mod types {
             /// See [`EnvironmentLastTask`](crate::types::EnvironmentLastTask).
             pub fn last_task_created<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::EnvironmentLastTask>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::EnvironmentLastTask>,
             {
-                self.last_task_created = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for last_task_created: {e}"
-                        )
-                    });
+                self.last_task_created = Ok(value.into_option());
                 self
             }
             ///When a run last executed in this environment.
             pub fn last_task_run_timestamp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.last_task_run_timestamp = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for last_task_run_timestamp: {e}"
-                        )
-                    });
+                self.last_task_run_timestamp = Ok(value.into_option());
                 self
             }
             ///When the environment last changed.
@@ -12009,14 +11508,9 @@ pub mod types {
             /// See [`Scope`](crate::types::Scope).
             pub fn scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Scope>,
             {
-                self.scope = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for scope: {e}")
-                    });
+                self.scope = Ok(value.into_option());
                 self
             }
             ///True when the latest run failed during setup before it started.
@@ -12133,44 +11627,25 @@ pub mod types {
             ///Environment description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Docker image to start from, for example ubuntu:latest.
             pub fn docker_image<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.docker_image = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for docker_image: {e}")
-                    });
+                self.docker_image = Ok(value.into_option());
                 self
             }
             ///Minutes (1 to 60) to keep a failed run's session open for inspection, extended by activity; null or absent tears it down at once.
             pub fn failure_session_retention_minutes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::num::NonZeroU64>,
             {
-                self.failure_session_retention_minutes = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for failure_session_retention_minutes: {e}"
-                        )
-                    });
+                self.failure_session_retention_minutes = Ok(value.into_option());
                 self
             }
             ///Repositories cloned into the environment.
@@ -12189,14 +11664,9 @@ pub mod types {
             ///Environment name.
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
+                self.name = Ok(value.into_option());
                 self
             }
             /// Cloud providers the environment authenticates to automatically.
@@ -12204,16 +11674,9 @@ pub mod types {
             /// See [`ProvidersConfig`](crate::types::ProvidersConfig).
             pub fn providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ProvidersConfig>,
             {
-                self.providers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for providers: {e}")
-                    });
+                self.providers = Ok(value.into_option());
                 self
             }
             ///Secrets available in the environment, by name.
@@ -12325,44 +11788,25 @@ pub mod types {
             ///Sequence number of the capture within the execution.
             pub fn capture_sequence<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.capture_sequence = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for capture_sequence: {e}"
-                        )
-                    });
+                self.capture_sequence = Ok(value.into_option());
                 self
             }
             ///When the snapshot was taken.
             pub fn captured_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.captured_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for captured_at: {e}")
-                    });
+                self.captured_at = Ok(value.into_option());
                 self
             }
             ///Execution of the run the snapshot belongs to.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.execution_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for execution_id: {e}")
-                    });
+                self.execution_id = Ok(value.into_option());
                 self
             }
             ///Always CODEX here.
@@ -12381,31 +11825,17 @@ pub mod types {
             ///Version of the metrics format. Known values: 1.
             pub fn metrics_version<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.metrics_version = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for metrics_version: {e}"
-                        )
-                    });
+                self.metrics_version = Ok(value.into_option());
                 self
             }
             ///The metrics.
             pub fn snapshot<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CodexUsageSnapshot>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodexUsageSnapshot>,
             {
-                self.snapshot = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for snapshot: {e}")
-                    });
+                self.snapshot = Ok(value.into_option());
                 self
             }
         }
@@ -12480,85 +11910,49 @@ pub mod types {
             ///Input tokens written to the prompt cache.
             pub fn cache_write_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.cache_write_input_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for cache_write_input_tokens: {e}"
-                        )
-                    });
+                self.cache_write_input_tokens = Ok(value.into_option());
                 self
             }
             ///Input tokens served from the prompt cache.
             pub fn cached_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.cached_input_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for cached_input_tokens: {e}"
-                        )
-                    });
+                self.cached_input_tokens = Ok(value.into_option());
                 self
             }
             ///Input tokens, as Codex counts them.
             pub fn input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.input_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for input_tokens: {e}")
-                    });
+                self.input_tokens = Ok(value.into_option());
                 self
             }
             ///Tokens the model generated.
             pub fn output_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.output_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for output_tokens: {e}")
-                    });
+                self.output_tokens = Ok(value.into_option());
                 self
             }
             ///Generated tokens spent on reasoning.
             pub fn reasoning_output_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.reasoning_output_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for reasoning_output_tokens: {e}"
-                        )
-                    });
+                self.reasoning_output_tokens = Ok(value.into_option());
                 self
             }
             ///Input and output tokens together, as Codex counts them.
             pub fn total_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.total_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for total_tokens: {e}")
-                    });
+                self.total_tokens = Ok(value.into_option());
                 self
             }
         }
@@ -12628,53 +12022,33 @@ pub mod types {
             ///Region where inference ran, as the harness reports it.
             pub fn inference_geo<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.inference_geo = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for inference_geo: {e}")
-                    });
+                self.inference_geo = Ok(value.into_option());
                 self
             }
             ///Model the usage is attributed to.
             pub fn model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.model = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for model: {e}")
-                    });
+                self.model = Ok(value.into_option());
                 self
             }
             ///Service tier of the model provider that served the calls.
             pub fn service_tier<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.service_tier = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for service_tier: {e}")
-                    });
+                self.service_tier = Ok(value.into_option());
                 self
             }
             ///Speed setting of the calls, as the harness reports it.
             pub fn speed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.speed = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for speed: {e}")
-                    });
+                self.speed = Ok(value.into_option());
                 self
             }
             /// Token counts as Codex reports them.
@@ -12682,16 +12056,9 @@ pub mod types {
             /// See [`CodexTokenUsage`](crate::types::CodexTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CodexTokenUsage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodexTokenUsage>,
             {
-                self.usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage: {e}")
-                    });
+                self.usage = Ok(value.into_option());
                 self
             }
         }
@@ -12770,16 +12137,9 @@ pub mod types {
             /// See [`HarnessToolCalls`](crate::types::HarnessToolCalls).
             pub fn tool_calls<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessToolCalls>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessToolCalls>,
             {
-                self.tool_calls = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tool_calls: {e}")
-                    });
+                self.tool_calls = Ok(value.into_option());
                 self
             }
             /// Token counts as Codex reports them.
@@ -12787,16 +12147,9 @@ pub mod types {
             /// See [`CodexTokenUsage`](crate::types::CodexTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CodexTokenUsage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodexTokenUsage>,
             {
-                self.usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage: {e}")
-                    });
+                self.usage = Ok(value.into_option());
                 self
             }
         }
@@ -12847,16 +12200,9 @@ pub mod types {
             /// See [`HarnessUsageCoverage`](crate::types::HarnessUsageCoverage).
             pub fn coverage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessUsageCoverage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessUsageCoverage>,
             {
-                self.coverage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for coverage: {e}")
-                    });
+                self.coverage = Ok(value.into_option());
                 self
             }
             /// Raw Codex usage: totals, per-model attribution and tool calls.
@@ -12864,16 +12210,9 @@ pub mod types {
             /// See [`CodexUsagePayload`](crate::types::CodexUsagePayload).
             pub fn payload<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CodexUsagePayload>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodexUsagePayload>,
             {
-                self.payload = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for payload: {e}")
-                    });
+                self.payload = Ok(value.into_option());
                 self
             }
         }
@@ -13073,14 +12412,9 @@ pub mod types {
             ///Request ID shared by messages of the same request, when known.
             pub fn request_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.request_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for request_id: {e}")
-                    });
+                self.request_id = Ok(value.into_option());
                 self
             }
             /// Author role of a message.
@@ -13101,16 +12435,9 @@ pub mod types {
             ///Time of the first merged transcript message.
             pub fn timestamp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.timestamp = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for timestamp: {e}")
-                    });
+                self.timestamp = Ok(value.into_option());
                 self
             }
         }
@@ -13159,14 +12486,9 @@ pub mod types {
             ///Live shared session to open instead of the conversation.
             pub fn session_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.session_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for session_id: {e}")
-                    });
+                self.session_id = Ok(value.into_option());
                 self
             }
         }
@@ -13307,29 +12629,17 @@ pub mod types {
             ///Latest message time in this step or its sub-steps.
             pub fn completed_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.completed_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for completed_at: {e}")
-                    });
+                self.completed_at = Ok(value.into_option());
                 self
             }
             ///Original instruction or delegated task of the step.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Step ID.
@@ -13359,16 +12669,9 @@ pub mod types {
             ///Earliest message time in this step or its sub-steps.
             pub fn started_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.started_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for started_at: {e}")
-                    });
+                self.started_at = Ok(value.into_option());
                 self
             }
             ///Delegated sub-steps.
@@ -13387,14 +12690,9 @@ pub mod types {
             ///Summary of the completed work.
             pub fn summary<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.summary = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for summary: {e}")
-                    });
+                self.summary = Ok(value.into_option());
                 self
             }
         }
@@ -13538,40 +12836,25 @@ pub mod types {
             /// See [`AgentType`](crate::types::AgentType).
             pub fn agent_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentType>,
             {
-                self.agent_type = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_type: {e}")
-                    });
+                self.agent_type = Ok(value.into_option());
                 self
             }
             ///Legacy default harness name; if harness is also sent it wins and a conflicting value is rejected.
             pub fn base_harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.base_harness = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for base_harness: {e}")
-                    });
+                self.base_harness = Ok(value.into_option());
                 self
             }
             ///Default model for the agent's runs.
             pub fn base_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.base_model = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for base_model: {e}")
-                    });
+                self.base_model = Ok(value.into_option());
                 self
             }
             /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
@@ -13579,74 +12862,41 @@ pub mod types {
             /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for credential_strategy: {e}"
-                        )
-                    });
+                self.credential_strategy = Ok(value.into_option());
                 self
             }
             ///Default runner for runs that name none; the caller needs view access to it.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.default_runner_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for default_runner_uid: {e}"
-                        )
-                    });
+                self.default_runner_uid = Ok(value.into_option());
                 self
             }
             ///Free-text description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Default environment; must belong to the agent's team.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.environment_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for environment_id: {e}"
-                        )
-                    });
+                self.environment_id = Ok(value.into_option());
                 self
             }
             ///Factory to link the agent to; omitted means no factory.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.factory_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for factory_uid: {e}")
-                    });
+                self.factory_uid = Ok(value.into_option());
                 self
             }
             /// Harness that executes the agent; Warp's built-in harness when unset.
@@ -13654,14 +12904,9 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
-                self.harness = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for harness: {e}")
-                    });
+                self.harness = Ok(value.into_option());
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -13669,18 +12914,9 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for harness_auth_secrets: {e}"
-                        )
-                    });
+                self.harness_auth_secrets = Ok(value.into_option());
                 self
             }
             /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
@@ -13688,18 +12924,9 @@ pub mod types {
             /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
-                self.inference_providers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for inference_providers: {e}"
-                        )
-                    });
+                self.inference_providers = Ok(value.into_option());
                 self
             }
             ///Default MCP servers by name.
@@ -13725,16 +12952,9 @@ pub mod types {
             /// See [`AgentMemoryCreateConfig`](crate::types::AgentMemoryCreateConfig).
             pub fn memory<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentMemoryCreateConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentMemoryCreateConfig>,
             {
-                self.memory = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for memory: {e}")
-                    });
+                self.memory = Ok(value.into_option());
                 self
             }
             ///Display name of the agent.
@@ -13753,29 +12973,17 @@ pub mod types {
             ///Allow this agent's API key to attribute runs to other team members; defaults to false and only team admins may set it.
             pub fn on_behalf_of_enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.on_behalf_of_enabled = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for on_behalf_of_enabled: {e}"
-                        )
-                    });
+                self.on_behalf_of_enabled = Ok(value.into_option());
                 self
             }
             ///Base prompt added to the agent's runs.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for prompt: {e}")
-                    });
+                self.prompt = Ok(value.into_option());
                 self
             }
             ///Managed secrets the agent's runs may read; duplicate names are rejected.
@@ -13807,14 +13015,9 @@ pub mod types {
             ///Default worker host (trimmed); use warp to force Warp-hosted execution.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for worker_host: {e}")
-                    });
+                self.worker_host = Ok(value.into_option());
                 self
             }
         }
@@ -13915,40 +13118,25 @@ pub mod types {
             ///Reference of the ticket the run works on, for example ENG-1432.
             pub fn ticket_ref<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_ref = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for ticket_ref: {e}")
-                    });
+                self.ticket_ref = Ok(value.into_option());
                 self
             }
             ///Link to that ticket.
             pub fn ticket_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for ticket_url: {e}")
-                    });
+                self.ticket_url = Ok(value.into_option());
                 self
             }
             ///Title of the run and of the task created for it.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
         }
@@ -14015,27 +13203,17 @@ pub mod types {
             ///Factory the run was dispatched to.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.factory_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for factory_uid: {e}")
-                    });
+                self.factory_uid = Ok(value.into_option());
                 self
             }
             ///Agent that coordinates the run.
             pub fn foreman_agent<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.foreman_agent = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for foreman_agent: {e}")
-                    });
+                self.foreman_agent = Ok(value.into_option());
                 self
             }
             ///Identifier of the new run.
@@ -14054,14 +13232,9 @@ pub mod types {
             ///Link to the run in Warp.
             pub fn run_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.run_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for run_url: {e}")
-                    });
+                self.run_url = Ok(value.into_option());
                 self
             }
             ///State of the new run.
@@ -14080,14 +13253,9 @@ pub mod types {
             ///Ticket reference of the run.
             pub fn ticket_ref<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_ref = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for ticket_ref: {e}")
-                    });
+                self.ticket_ref = Ok(value.into_option());
                 self
             }
         }
@@ -14168,29 +13336,17 @@ pub mod types {
             ///Longer description of the task.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Initial stage; TRIAGE when omitted.
             pub fn stage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryTaskStage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryTaskStage>,
             {
-                self.stage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for stage: {e}")
-                    });
+                self.stage = Ok(value.into_option());
                 self
             }
             ///Title of the task.
@@ -14289,29 +13445,17 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.agent_config = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_config: {e}")
-                    });
+                self.agent_config = Ok(value.into_option());
                 self
             }
             ///Agent identity to execute runs as; team-owned schedules only.
             pub fn agent_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::uuid::Uuid>,
             {
-                self.agent_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_uid: {e}")
-                    });
+                self.agent_uid = Ok(value.into_option());
                 self
             }
             ///Cron expression (UTC) that decides when runs start.
@@ -14345,14 +13489,9 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metadata: {e}")
-                    });
+                self.metadata = Ok(value.into_option());
                 self
             }
             /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -14360,14 +13499,9 @@ pub mod types {
             /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentRunMode>,
             {
-                self.mode = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for mode: {e}")
-                    });
+                self.mode = Ok(value.into_option());
                 self
             }
             ///Display name of the schedule.
@@ -14386,27 +13520,17 @@ pub mod types {
             ///Instruction for each run; optional when agent_config names a skill.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for prompt: {e}")
-                    });
+                self.prompt = Ok(value.into_option());
                 self
             }
             ///Create the schedule for the team rather than the user; defaults to true for members of exactly one team.
             pub fn team<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.team = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for team: {e}")
-                    });
+                self.team = Ok(value.into_option());
                 self
             }
         }
@@ -14590,16 +13714,9 @@ pub mod types {
             ///When the run started; null if it has not.
             pub fn started_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.started_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for started_at: {e}")
-                    });
+                self.started_at = Ok(value.into_option());
                 self
             }
             /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
@@ -14761,40 +13878,25 @@ pub mod types {
             ///URL where the caller can authorize or reconnect the external provider.
             pub fn auth_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.auth_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for auth_url: {e}")
-                    });
+                self.auth_url = Ok(value.into_option());
                 self
             }
             ///Explanation specific to this occurrence, when available.
             pub fn detail<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.detail = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for detail: {e}")
-                    });
+                self.detail = Ok(value.into_option());
                 self
             }
             ///Combined human-readable message (title plus detail) kept for older clients.
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.error = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for error: {e}")
-                    });
+                self.error = Ok(value.into_option());
                 self
             }
             ///Repositories the agent could not access.
@@ -14815,150 +13917,89 @@ pub mod types {
             ///Request path that produced the error.
             pub fn instance<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.instance = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for instance: {e}")
-                    });
+                self.instance = Ok(value.into_option());
                 self
             }
             ///Integration that still has to be set up, such as slack.
             pub fn integration_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.integration_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for integration_name: {e}"
-                        )
-                    });
+                self.integration_name = Ok(value.into_option());
                 self
             }
             ///External provider that needs to be authorized, such as github, slack or linear.
             pub fn provider<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.provider = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for provider: {e}")
-                    });
+                self.provider = Ok(value.into_option());
                 self
             }
             ///True when the failure is transient and the same request may succeed if retried.
             pub fn retryable<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.retryable = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for retryable: {e}")
-                    });
+                self.retryable = Ok(value.into_option());
                 self
             }
             ///Cloud agent runs of the team still running when the request was refused because the team is at its concurrency limit (response header X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY). Capacity frees up when one of them ends.
             pub fn running_agents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<u64>,
             {
-                self.running_agents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for running_agents: {e}"
-                        )
-                    });
+                self.running_agents = Ok(value.into_option());
                 self
             }
             ///Where the missing integration can be configured.
             pub fn setup_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.setup_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for setup_url: {e}")
-                    });
+                self.setup_url = Ok(value.into_option());
                 self
             }
             ///HTTP status code of this response.
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
-                    });
+                self.status = Ok(value.into_option());
                 self
             }
             ///Short summary of the problem type.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
             ///Trace ID to quote when contacting support.
             pub fn trace_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.trace_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for trace_id: {e}")
-                    });
+                self.trace_id = Ok(value.into_option());
                 self
             }
             ///Reference naming the problem type; its last path segment is the error code (see PlatformErrorCode). May be absolute or relative.
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
-                    });
+                self.type_ = Ok(value.into_option());
                 self
             }
             ///A message meant to be shown to the end user as it is, such as the explanation that the account is out of credits (response header X-Warp-Error-Code: OUT_OF_CREDITS). The only camelCase member: the service names it so.
             pub fn user_display_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.user_display_message = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for user_display_message: {e}"
-                        )
-                    });
+                self.user_display_message = Ok(value.into_option());
                 self
             }
         }
@@ -15053,14 +14094,9 @@ pub mod types {
             ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.message_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message_id: {e}")
-                    });
+                self.message_id = Ok(value.into_option());
                 self
             }
             ///Event type.
@@ -15274,14 +14310,9 @@ pub mod types {
             ///Display label.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
             ///Canonical URL of the reference; get_run_by_external_reference looks runs up by it.
@@ -15431,57 +14462,33 @@ pub mod types {
             ///Defaults of the factory's agents.
             pub fn agent_defaults<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryAgentDefaults>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryAgentDefaults>,
             {
-                self.agent_defaults = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for agent_defaults: {e}"
-                        )
-                    });
+                self.agent_defaults = Ok(value.into_option());
                 self
             }
             ///Short name, unique in the team.
             pub fn alias<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.alias = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for alias: {e}")
-                    });
+                self.alias = Ok(value.into_option());
                 self
             }
             ///Image shown for the factory.
             pub fn avatar_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.avatar_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for avatar_url: {e}")
-                    });
+                self.avatar_url = Ok(value.into_option());
                 self
             }
             ///Main code forge of the factory.
             pub fn code_forge<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CodeForge>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodeForge>,
             {
-                self.code_forge = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for code_forge: {e}")
-                    });
+                self.code_forge = Ok(value.into_option());
                 self
             }
             ///Every code forge the factory's repositories live on.
@@ -15500,87 +14507,49 @@ pub mod types {
             ///When the factory was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
+                self.created_at = Ok(value.into_option());
                 self
             }
             ///Who created the factory.
             pub fn creator<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::FactoryCreator>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryCreator>,
             {
-                self.creator = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for creator: {e}")
-                    });
+                self.creator = Ok(value.into_option());
                 self
             }
             ///Whose credentials the factory's runs use by default.
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for credential_strategy: {e}"
-                        )
-                    });
+                self.credential_strategy = Ok(value.into_option());
                 self
             }
             ///Environment runs use unless told otherwise.
             pub fn default_environment<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.default_environment = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for default_environment: {e}"
-                        )
-                    });
+                self.default_environment = Ok(value.into_option());
                 self
             }
             ///Model runs use unless told otherwise.
             pub fn default_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.default_model = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for default_model: {e}")
-                    });
+                self.default_model = Ok(value.into_option());
                 self
             }
             ///What the factory is for.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Ticketing and chat integrations.
@@ -15625,61 +14594,33 @@ pub mod types {
             ///Defaults of the scoring agents.
             pub fn scorer_defaults<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryScorerDefaults>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryScorerDefaults>,
             {
-                self.scorer_defaults = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for scorer_defaults: {e}"
-                        )
-                    });
+                self.scorer_defaults = Ok(value.into_option());
                 self
             }
             ///Scoring settings.
             pub fn scoring<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::FactoryScoring>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryScoring>,
             {
-                self.scoring = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for scoring: {e}")
-                    });
+                self.scoring = Ok(value.into_option());
                 self
             }
             ///Self-improvement settings.
             pub fn self_improvement<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactorySelfImprovement>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactorySelfImprovement>,
             {
-                self.self_improvement = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for self_improvement: {e}"
-                        )
-                    });
+                self.self_improvement = Ok(value.into_option());
                 self
             }
             ///Team that owns the factory.
             pub fn team_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.team_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for team_uid: {e}")
-                    });
+                self.team_uid = Ok(value.into_option());
                 self
             }
             ///Identifier of the factory.
@@ -15698,16 +14639,9 @@ pub mod types {
             ///When the factory was last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.updated_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for updated_at: {e}")
-                    });
+                self.updated_at = Ok(value.into_option());
                 self
             }
         }
@@ -15813,16 +14747,9 @@ pub mod types {
             ///Runner that executes the factory's agents unless a run or agent names another.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.default_runner_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for default_runner_uid: {e}"
-                        )
-                    });
+                self.default_runner_uid = Ok(value.into_option());
                 self
             }
             /// Harness that executes the agent; Warp's built-in harness when unset.
@@ -15830,14 +14757,9 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
-                self.harness = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for harness: {e}")
-                    });
+                self.harness = Ok(value.into_option());
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -15845,18 +14767,9 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for harness_auth_secrets: {e}"
-                        )
-                    });
+                self.harness_auth_secrets = Ok(value.into_option());
                 self
             }
             ///MCP servers every agent of the factory gets, keyed by name.
@@ -15895,14 +14808,9 @@ pub mod types {
             ///Self-hosted worker that runs the factory's agents; Warp-hosted when unset.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for worker_host: {e}")
-                    });
+                self.worker_host = Ok(value.into_option());
                 self
             }
         }
@@ -15958,27 +14866,17 @@ pub mod types {
             ///Email address of the user.
             pub fn email<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for email: {e}")
-                    });
+                self.email = Ok(value.into_option());
                 self
             }
             ///Unique identifier of the user.
             pub fn uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for uid: {e}")
-                    });
+                self.uid = Ok(value.into_option());
                 self
             }
         }
@@ -16091,40 +14989,25 @@ pub mod types {
             ///Field holding the reference.
             pub fn field<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.field = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for field: {e}")
-                    });
+                self.field = Ok(value.into_option());
                 self
             }
             ///What the reference names, for example secret or environment.
             pub fn kind<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.kind = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for kind: {e}")
-                    });
+                self.kind = Ok(value.into_option());
                 self
             }
             ///File holding the reference.
             pub fn path<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.path = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for path: {e}")
-                    });
+                self.path = Ok(value.into_option());
                 self
             }
         }
@@ -16187,40 +15070,25 @@ pub mod types {
             ///Machine-readable kind of problem.
             pub fn code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.code = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for code: {e}")
-                    });
+                self.code = Ok(value.into_option());
                 self
             }
             ///Column, from 1.
             pub fn column<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.column = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for column: {e}")
-                    });
+                self.column = Ok(value.into_option());
                 self
             }
             ///Line, from 1.
             pub fn line<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.line = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for line: {e}")
-                    });
+                self.line = Ok(value.into_option());
                 self
             }
             ///What is wrong, for people.
@@ -16239,14 +15107,9 @@ pub mod types {
             ///File the problem is in.
             pub fn path<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.path = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for path: {e}")
-                    });
+                self.path = Ok(value.into_option());
                 self
             }
         }
@@ -16378,14 +15241,9 @@ pub mod types {
             ///Path of the version's bundle.
             pub fn schema_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.schema_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for schema_url: {e}")
-                    });
+                self.schema_url = Ok(value.into_option());
                 self
             }
             ///Version name, for example v1alpha1.
@@ -16454,52 +15312,25 @@ pub mod types {
             ///Whether the files were parsed.
             pub fn parser<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryFileCheckState>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryFileCheckState>,
             {
-                self.parser = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for parser: {e}")
-                    });
+                self.parser = Ok(value.into_option());
                 self
             }
             ///Whether the checks that need the team's state ran; not_checked on this endpoint.
             pub fn state_dependent<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::FactoryFileValidationScopeStateDependent,
-                    >,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryFileValidationScopeStateDependent>,
             {
-                self.state_dependent = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for state_dependent: {e}"
-                        )
-                    });
+                self.state_dependent = Ok(value.into_option());
                 self
             }
             ///Whether the checks that need no team state ran.
             pub fn state_independent<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryFileCheckState>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryFileCheckState>,
             {
-                self.state_independent = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for state_independent: {e}"
-                        )
-                    });
+                self.state_independent = Ok(value.into_option());
                 self
             }
         }
@@ -16567,16 +15398,9 @@ pub mod types {
             /// See [`FactoryJiraIntegration`](crate::types::FactoryJiraIntegration).
             pub fn jira<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryJiraIntegration>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryJiraIntegration>,
             {
-                self.jira = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for jira: {e}")
-                    });
+                self.jira = Ok(value.into_option());
                 self
             }
             /// Linear teams the factory takes issues from.
@@ -16584,16 +15408,9 @@ pub mod types {
             /// See [`FactoryLinearIntegration`](crate::types::FactoryLinearIntegration).
             pub fn linear<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryLinearIntegration>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryLinearIntegration>,
             {
-                self.linear = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for linear: {e}")
-                    });
+                self.linear = Ok(value.into_option());
                 self
             }
             /// Settings of a chat integration (Slack, Microsoft Teams).
@@ -16601,18 +15418,9 @@ pub mod types {
             /// See [`FactoryThreadIntegration`](crate::types::FactoryThreadIntegration).
             pub fn microsoft_teams<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryThreadIntegration>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryThreadIntegration>,
             {
-                self.microsoft_teams = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for microsoft_teams: {e}"
-                        )
-                    });
+                self.microsoft_teams = Ok(value.into_option());
                 self
             }
             /// Settings of a chat integration (Slack, Microsoft Teams).
@@ -16620,16 +15428,9 @@ pub mod types {
             /// See [`FactoryThreadIntegration`](crate::types::FactoryThreadIntegration).
             pub fn slack<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryThreadIntegration>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryThreadIntegration>,
             {
-                self.slack = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for slack: {e}")
-                    });
+                self.slack = Ok(value.into_option());
                 self
             }
             /// Ticketing or chat integration a factory listens to.
@@ -16637,16 +15438,9 @@ pub mod types {
             /// See [`FactoryIntegrationType`](crate::types::FactoryIntegrationType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryIntegrationType>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryIntegrationType>,
             {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
-                    });
+                self.type_ = Ok(value.into_option());
                 self
             }
         }
@@ -16810,27 +15604,17 @@ pub mod types {
             /// See [`CodeForge`](crate::types::CodeForge).
             pub fn code_forge<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CodeForge>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodeForge>,
             {
-                self.code_forge = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for code_forge: {e}")
-                    });
+                self.code_forge = Ok(value.into_option());
                 self
             }
             ///Owner (user or organisation) of the repository.
             pub fn owner<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.owner = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for owner: {e}")
-                    });
+                self.owner = Ok(value.into_option());
                 self
             }
             ///Provider-specific details of the repository, as text values.
@@ -16856,14 +15640,9 @@ pub mod types {
             ///Name of the repository, without its owner.
             pub fn repo<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.repo = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for repo: {e}")
-                    });
+                self.repo = Ok(value.into_option());
                 self
             }
         }
@@ -16922,16 +15701,9 @@ pub mod types {
             ///Runner that executes the scoring agents unless a run names another.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.default_runner_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for default_runner_uid: {e}"
-                        )
-                    });
+                self.default_runner_uid = Ok(value.into_option());
                 self
             }
             ///MCP servers the scoring agents get, keyed by name.
@@ -17010,14 +15782,9 @@ pub mod types {
             ///Model the scoring agents use unless a scorer names another.
             pub fn default_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.default_model = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for default_model: {e}")
-                    });
+                self.default_model = Ok(value.into_option());
                 self
             }
         }
@@ -17067,16 +15834,9 @@ pub mod types {
             ///Number of failed runs after which the factory proposes an improvement.
             pub fn failed_run_threshold<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.failed_run_threshold = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for failed_run_threshold: {e}"
-                        )
-                    });
+                self.failed_run_threshold = Ok(value.into_option());
                 self
             }
             ///Email addresses of the people asked to review proposed improvements.
@@ -17099,16 +15859,9 @@ pub mod types {
             /// See [`SelfImprovementReviewerType`](crate::types::SelfImprovementReviewerType).
             pub fn reviewer_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::SelfImprovementReviewerType>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::SelfImprovementReviewerType>,
             {
-                self.reviewer_type = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for reviewer_type: {e}")
-                    });
+                self.reviewer_type = Ok(value.into_option());
                 self
             }
         }
@@ -17215,14 +15968,9 @@ pub mod types {
             ///Who created the task.
             pub fn author<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.author = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for author: {e}")
-                    });
+                self.author = Ok(value.into_option());
                 self
             }
             ///Conversation the task is bound to.
@@ -17243,44 +15991,25 @@ pub mod types {
             ///When the task was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
+                self.created_at = Ok(value.into_option());
                 self
             }
             ///The current top-level run; sent when include_current_run is set on lists and on single reads.
             pub fn current_run<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryTaskCurrentRun>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryTaskCurrentRun>,
             {
-                self.current_run = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for current_run: {e}")
-                    });
+                self.current_run = Ok(value.into_option());
                 self
             }
             ///Longer description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Factory that owns the task.
@@ -17312,14 +16041,9 @@ pub mod types {
             ///Top-level run of the conversation.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.run_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for run_id: {e}")
-                    });
+                self.run_id = Ok(value.into_option());
                 self
             }
             ///Current stage.
@@ -17338,40 +16062,25 @@ pub mod types {
             ///Ticket the task came from.
             pub fn ticket_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for ticket_id: {e}")
-                    });
+                self.ticket_id = Ok(value.into_option());
                 self
             }
             ///System that ticket lives in, for example linear.
             pub fn ticket_source<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_source = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for ticket_source: {e}")
-                    });
+                self.ticket_source = Ok(value.into_option());
                 self
             }
             ///Title of the task.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
             ///Identifier of the task.
@@ -17390,16 +16099,9 @@ pub mod types {
             ///When the task last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.updated_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for updated_at: {e}")
-                    });
+                self.updated_at = Ok(value.into_option());
                 self
             }
         }
@@ -17469,16 +16171,9 @@ pub mod types {
             ///Whether runs of this kind can be cancelled.
             pub fn is_run_type_cancellable<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.is_run_type_cancellable = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for is_run_type_cancellable: {e}"
-                        )
-                    });
+                self.is_run_type_cancellable = Ok(value.into_option());
                 self
             }
             ///Identifier of the run.
@@ -17550,16 +16245,9 @@ pub mod types {
             ///Whether the factory answers replies in its threads automatically.
             pub fn auto_respond_to_thread_replies<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.auto_respond_to_thread_replies = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for auto_respond_to_thread_replies: {e}"
-                        )
-                    });
+                self.auto_respond_to_thread_replies = Ok(value.into_option());
                 self
             }
         }
@@ -17739,14 +16427,9 @@ pub mod types {
             ///What the file contains.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Last segment of filepath.
@@ -17791,42 +16474,25 @@ pub mod types {
             ///File size in bytes.
             pub fn size_bytes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.size_bytes = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for size_bytes: {e}")
-                    });
+                self.size_bytes = Ok(value.into_option());
                 self
             }
             ///Preview image, for images and documents.
             pub fn thumbnail<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FileArtifactThumbnail>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FileArtifactThumbnail>,
             {
-                self.thumbnail = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for thumbnail: {e}")
-                    });
+                self.thumbnail = Ok(value.into_option());
                 self
             }
             ///Short label shown on badges; description holds the longer text.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
         }
@@ -17956,16 +16622,9 @@ pub mod types {
             ///Where the file came from.
             pub fn source_links<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ArtifactSourceLinks>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ArtifactSourceLinks>,
             {
-                self.source_links = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for source_links: {e}")
-                    });
+                self.source_links = Ok(value.into_option());
                 self
             }
         }
@@ -18062,14 +16721,9 @@ pub mod types {
             ///What the file contains.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Signed, time-limited URL of the file.
@@ -18114,40 +16768,25 @@ pub mod types {
             ///Path relative to the conversation; left out on anonymous reads of public artifacts.
             pub fn filepath<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.filepath = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for filepath: {e}")
-                    });
+                self.filepath = Ok(value.into_option());
                 self
             }
             ///File size in bytes.
             pub fn size_bytes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.size_bytes = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for size_bytes: {e}")
-                    });
+                self.size_bytes = Ok(value.into_option());
                 self
             }
             ///Short label shown on badges; description holds the longer text.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
         }
@@ -18208,29 +16847,17 @@ pub mod types {
             ///Signed, short-lived URL of the preview image.
             pub fn download_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.download_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for download_url: {e}")
-                    });
+                self.download_url = Ok(value.into_option());
                 self
             }
             ///When download_url stops working.
             pub fn expires_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.expires_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for expires_at: {e}")
-                    });
+                self.expires_at = Ok(value.into_option());
                 self
             }
         }
@@ -18294,14 +16921,9 @@ pub mod types {
             ///Name shown to the agent instead of the one recorded when the attachment was prepared.
             pub fn file_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.file_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for file_name: {e}")
-                    });
+                self.file_name = Ok(value.into_option());
                 self
             }
         }
@@ -18381,16 +17003,9 @@ pub mod types {
             ///Service account to impersonate, if any.
             pub fn service_account_email<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.service_account_email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for service_account_email: {e}"
-                        )
-                    });
+                self.service_account_email = Ok(value.into_option());
                 self
             }
             ///Workload Identity Federation pool ID.
@@ -18637,14 +17252,9 @@ pub mod types {
             ///MIME type; treat as application/octet-stream when absent.
             pub fn mime_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.mime_type = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for mime_type: {e}")
-                    });
+                self.mime_type = Ok(value.into_option());
                 self
             }
         }
@@ -18700,29 +17310,17 @@ pub mod types {
             ///Model for a third-party harness, for example claude-haiku-4-5; the harness default applies when empty.
             pub fn model_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.model_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for model_id: {e}")
-                    });
+                self.model_id = Ok(value.into_option());
                 self
             }
             ///Reasoning effort for third-party harnesses that support it, such as Codex.
             pub fn reasoning_level<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.reasoning_level = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for reasoning_level: {e}"
-                        )
-                    });
+                self.reasoning_level = Ok(value.into_option());
                 self
             }
             /// Execution harness: Warp's built-in oz (the default), Claude Code, Gemini CLI or Codex CLI.
@@ -18730,14 +17328,9 @@ pub mod types {
             /// See [`HarnessType`](crate::types::HarnessType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::HarnessType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessType>,
             {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
-                    });
+                self.type_ = Ok(value.into_option());
                 self
             }
         }
@@ -18786,31 +17379,17 @@ pub mod types {
             ///Managed secret used to authenticate Claude Code.
             pub fn claude_auth_secret_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.claude_auth_secret_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for claude_auth_secret_name: {e}"
-                        )
-                    });
+                self.claude_auth_secret_name = Ok(value.into_option());
                 self
             }
             ///Managed secret used to authenticate Codex.
             pub fn codex_auth_secret_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.codex_auth_secret_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for codex_auth_secret_name: {e}"
-                        )
-                    });
+                self.codex_auth_secret_name = Ok(value.into_option());
                 self
             }
         }
@@ -18872,14 +17451,9 @@ pub mod types {
             ///Tool calls in all.
             pub fn total<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.total = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for total: {e}")
-                    });
+                self.total = Ok(value.into_option());
                 self
             }
         }
@@ -18928,16 +17502,9 @@ pub mod types {
             /// See [`HarnessMetricStatus`](crate::types::HarnessMetricStatus).
             pub fn token_status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessMetricStatus>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessMetricStatus>,
             {
-                self.token_status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for token_status: {e}")
-                    });
+                self.token_status = Ok(value.into_option());
                 self
             }
             /// How complete a harness metric is: known, partial, or unavailable.
@@ -18945,16 +17512,9 @@ pub mod types {
             /// See [`HarnessMetricStatus`](crate::types::HarnessMetricStatus).
             pub fn tool_status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessMetricStatus>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessMetricStatus>,
             {
-                self.tool_status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tool_status: {e}")
-                    });
+                self.tool_status = Ok(value.into_option());
                 self
             }
         }
@@ -19011,14 +17571,9 @@ pub mod types {
             ///Age of the snapshot in seconds.
             pub fn age_seconds<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.age_seconds = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for age_seconds: {e}")
-                    });
+                self.age_seconds = Ok(value.into_option());
                 self
             }
             ///False when no snapshot is retained; usage is absent then.
@@ -19037,16 +17592,9 @@ pub mod types {
             ///Conversation of the run.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.conversation_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for conversation_id: {e}"
-                        )
-                    });
+                self.conversation_id = Ok(value.into_option());
                 self
             }
             ///The run.
@@ -19065,14 +17613,9 @@ pub mod types {
             ///The snapshot.
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::HarnessUsage>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessUsage>,
             {
-                self.usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage: {e}")
-                    });
+                self.usage = Ok(value.into_option());
                 self
             }
         }
@@ -19252,61 +17795,33 @@ pub mod types {
             ///Cost of input tokens read from the prompt cache.
             pub fn input_cache_read_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.input_cache_read_cost_in_cents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for input_cache_read_cost_in_cents: {e}"
-                        )
-                    });
+                self.input_cache_read_cost_in_cents = Ok(value.into_option());
                 self
             }
             ///Cost of input tokens written to the prompt cache.
             pub fn input_cache_write_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.input_cache_write_cost_in_cents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for input_cache_write_cost_in_cents: {e}"
-                        )
-                    });
+                self.input_cache_write_cost_in_cents = Ok(value.into_option());
                 self
             }
             ///Cost of the other input tokens.
             pub fn input_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.input_cost_in_cents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for input_cost_in_cents: {e}"
-                        )
-                    });
+                self.input_cost_in_cents = Ok(value.into_option());
                 self
             }
             ///Cost of the generated tokens.
             pub fn output_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.output_cost_in_cents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for output_cost_in_cents: {e}"
-                        )
-                    });
+                self.output_cost_in_cents = Ok(value.into_option());
                 self
             }
         }
@@ -19361,16 +17876,9 @@ pub mod types {
             /// See [`AwsInferenceProviderConfig`](crate::types::AwsInferenceProviderConfig).
             pub fn aws<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AwsInferenceProviderConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AwsInferenceProviderConfig>,
             {
-                self.aws = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for aws: {e}")
-                    });
+                self.aws = Ok(value.into_option());
                 self
             }
         }
@@ -19432,16 +17940,9 @@ pub mod types {
             ///Cost in US cents by token kind.
             pub fn cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceCostInCents>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceCostInCents>,
             {
-                self.cost_in_cents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for cost_in_cents: {e}")
-                    });
+                self.cost_in_cents = Ok(value.into_option());
                 self
             }
             /// Charged inference cost in US dollars, split by token type.
@@ -19449,16 +17950,9 @@ pub mod types {
             /// See [`InferenceCostBreakdownUsd`](crate::types::InferenceCostBreakdownUsd).
             pub fn cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceCostBreakdownUsd>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceCostBreakdownUsd>,
             {
-                self.cost_usd = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for cost_usd: {e}")
-                    });
+                self.cost_usd = Ok(value.into_option());
                 self
             }
             /// Token counts by token type.
@@ -19479,31 +17973,17 @@ pub mod types {
             ///Cost of web searches in US cents.
             pub fn web_search_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.web_search_cost_in_cents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for web_search_cost_in_cents: {e}"
-                        )
-                    });
+                self.web_search_cost_in_cents = Ok(value.into_option());
                 self
             }
             ///Cost of those web searches in US dollars.
             pub fn web_search_cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.web_search_cost_usd = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for web_search_cost_usd: {e}"
-                        )
-                    });
+                self.web_search_cost_usd = Ok(value.into_option());
                 self
             }
             ///Web searches performed by the model.
@@ -19611,14 +18091,9 @@ pub mod types {
             ///Run that received the interrupt.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.run_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for run_id: {e}")
-                    });
+                self.run_id = Ok(value.into_option());
                 self
             }
         }
@@ -19912,16 +18387,9 @@ pub mod types {
             ///Version new factory files should use.
             pub fn current_version<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.current_version = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for current_version: {e}"
-                        )
-                    });
+                self.current_version = Ok(value.into_option());
                 self
             }
             ///Every version, oldest first.
@@ -20327,14 +18795,9 @@ pub mod types {
             ///Command to start a stdio server.
             pub fn command<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.command = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for command: {e}")
-                    });
+                self.command = Ok(value.into_option());
                 self
             }
             ///Environment variables for the server.
@@ -20376,27 +18839,17 @@ pub mod types {
             ///URL of an SSE or HTTP server.
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for url: {e}")
-                    });
+                self.url = Ok(value.into_option());
                 self
             }
             ///Shared Warp MCP server UUID, or a well-known integration ID such as linear.
             pub fn warp_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.warp_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for warp_id: {e}")
-                    });
+                self.warp_id = Ok(value.into_option());
                 self
             }
         }
@@ -20483,14 +18936,9 @@ pub mod types {
             ///Free-text description of the store.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Guidance for the agent on how to use the store.
@@ -20705,14 +19153,9 @@ pub mod types {
             ///Additional descriptor.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             /// Why a model cannot be used right now.
@@ -20720,18 +19163,9 @@ pub mod types {
             /// See [`ModelDisableReason`](crate::types::ModelDisableReason).
             pub fn disable_reason<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ModelDisableReason>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ModelDisableReason>,
             {
-                self.disable_reason = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for disable_reason: {e}"
-                        )
-                    });
+                self.disable_reason = Ok(value.into_option());
                 self
             }
             ///Human-readable name.
@@ -20776,16 +19210,9 @@ pub mod types {
             ///Reasoning level, for example low, medium or high.
             pub fn reasoning_level<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.reasoning_level = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for reasoning_level: {e}"
-                        )
-                    });
+                self.reasoning_level = Ok(value.into_option());
                 self
             }
             ///Whether the model accepts images.
@@ -20897,27 +19324,17 @@ pub mod types {
             ///Tokens of every kind.
             pub fn total_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.total_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for total_tokens: {e}")
-                    });
+                self.total_tokens = Ok(value.into_option());
                 self
             }
             ///How the model was reached.
             pub fn usage_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ModelUsageType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ModelUsageType>,
             {
-                self.usage_type = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage_type: {e}")
-                    });
+                self.usage_type = Ok(value.into_option());
                 self
             }
         }
@@ -20980,14 +19397,9 @@ pub mod types {
             ///Opaque cursor for the next page.
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.next_cursor = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for next_cursor: {e}")
-                    });
+                self.next_cursor = Ok(value.into_option());
                 self
             }
         }
@@ -21137,14 +19549,9 @@ pub mod types {
             ///Artifact ID, usable with get_artifact.
             pub fn artifact_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.artifact_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for artifact_uid: {e}")
-                    });
+                self.artifact_uid = Ok(value.into_option());
                 self
             }
             ///ID of the plan document.
@@ -21163,40 +19570,25 @@ pub mod types {
             ///ID of the notebook holding the plan.
             pub fn notebook_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.notebook_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for notebook_uid: {e}")
-                    });
+                self.notebook_uid = Ok(value.into_option());
                 self
             }
             ///Plan title.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
             ///Link that opens the plan in Warp Drive.
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for url: {e}")
-                    });
+                self.url = Ok(value.into_option());
                 self
             }
         }
@@ -21430,27 +19822,17 @@ pub mod types {
             ///Current plan title.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
             ///Link that opens the plan in Warp Drive.
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for url: {e}")
-                    });
+                self.url = Ok(value.into_option());
                 self
             }
         }
@@ -21509,16 +19891,9 @@ pub mod types {
             /// See [`AwsProviderConfig`](crate::types::AwsProviderConfig).
             pub fn aws<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AwsProviderConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AwsProviderConfig>,
             {
-                self.aws = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for aws: {e}")
-                    });
+                self.aws = Ok(value.into_option());
                 self
             }
             /// Google Cloud access through Workload Identity Federation.
@@ -21526,16 +19901,9 @@ pub mod types {
             /// See [`GcpProviderConfig`](crate::types::GcpProviderConfig).
             pub fn gcp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::GcpProviderConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::GcpProviderConfig>,
             {
-                self.gcp = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for gcp: {e}")
-                    });
+                self.gcp = Ok(value.into_option());
                 self
             }
         }
@@ -21686,16 +20054,9 @@ pub mod types {
             ///State of the pull request.
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PullRequestStatus>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::PullRequestStatus>,
             {
-                self.status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
-                    });
+                self.status = Ok(value.into_option());
                 self
             }
             ///Pull request URL.
@@ -21779,27 +20140,17 @@ pub mod types {
             ///Client-chosen execution id used for correlation.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.execution_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for execution_id: {e}")
-                    });
+                self.execution_id = Ok(value.into_option());
                 self
             }
             ///Reference whose meaning depends on the event type.
             pub fn ref_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.ref_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for ref_id: {e}")
-                    });
+                self.ref_id = Ok(value.into_option());
                 self
             }
         }
@@ -21993,42 +20344,25 @@ pub mod types {
             ///Chosen label; must equal one of the labels allowed for the evaluation. Ignored when failed is true.
             pub fn classification<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.classification = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for classification: {e}"
-                        )
-                    });
+                self.classification = Ok(value.into_option());
                 self
             }
             ///True when the judge could not evaluate; accepted but no score is recorded.
             pub fn failed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.failed = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for failed: {e}")
-                    });
+                self.failed = Ok(value.into_option());
                 self
             }
             ///Optional reasoning; stored separately and cut off beyond 8 KB.
             pub fn reason<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.reason = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for reason: {e}")
-                    });
+                self.reason = Ok(value.into_option());
                 self
             }
             ///Evaluation this verdict is for.
@@ -22091,14 +20425,9 @@ pub mod types {
             ///Why the verdict was rejected; absent when accepted.
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.error = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for error: {e}")
-                    });
+                self.error = Ok(value.into_option());
                 self
             }
             ///Evaluation this outcome is for.
@@ -22218,44 +20547,25 @@ pub mod types {
             ///Credits spent on compute.
             pub fn compute_cost<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.compute_cost = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for compute_cost: {e}")
-                    });
+                self.compute_cost = Ok(value.into_option());
                 self
             }
             ///compute_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
             pub fn compute_cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.compute_cost_usd = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for compute_cost_usd: {e}"
-                        )
-                    });
+                self.compute_cost_usd = Ok(value.into_option());
                 self
             }
             ///Credits spent on LLM inference.
             pub fn inference_cost<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.inference_cost = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for inference_cost: {e}"
-                        )
-                    });
+                self.inference_cost = Ok(value.into_option());
                 self
             }
             /// Charged inference cost in US dollars, split by token type.
@@ -22263,33 +20573,17 @@ pub mod types {
             /// See [`InferenceCostBreakdownUsd`](crate::types::InferenceCostBreakdownUsd).
             pub fn inference_cost_breakdown_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceCostBreakdownUsd>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceCostBreakdownUsd>,
             {
-                self.inference_cost_breakdown_usd = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for inference_cost_breakdown_usd: {e}"
-                        )
-                    });
+                self.inference_cost_breakdown_usd = Ok(value.into_option());
                 self
             }
             ///inference_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
             pub fn inference_cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.inference_cost_usd = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for inference_cost_usd: {e}"
-                        )
-                    });
+                self.inference_cost_usd = Ok(value.into_option());
                 self
             }
             ///Tokens per model; omitted when unknown.
@@ -22310,42 +20604,25 @@ pub mod types {
             ///Credits spent on platform usage.
             pub fn platform_cost<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.platform_cost = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for platform_cost: {e}")
-                    });
+                self.platform_cost = Ok(value.into_option());
                 self
             }
             ///platform_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
             pub fn platform_cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
-                self.platform_cost_usd = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for platform_cost_usd: {e}"
-                        )
-                    });
+                self.platform_cost_usd = Ok(value.into_option());
                 self
             }
             ///Tokens used across all categories and models; omitted when unknown.
             pub fn total_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.total_tokens = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for total_tokens: {e}")
-                    });
+                self.total_tokens = Ok(value.into_option());
                 self
             }
             ///Detailed usage keyed by category, for example primary_agent or conversation_compaction; omitted when unknown.
@@ -22483,16 +20760,9 @@ pub mod types {
             ///Agent identity to execute the run as; only for team-owned runs.
             pub fn agent_identity_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.agent_identity_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for agent_identity_uid: {e}"
-                        )
-                    });
+                self.agent_identity_uid = Ok(value.into_option());
                 self
             }
             ///Files sent along with the prompt, at most five.
@@ -22513,44 +20783,25 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.config = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for config: {e}")
-                    });
+                self.config = Ok(value.into_option());
                 self
             }
             ///Existing conversation to continue from where it stopped.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.conversation_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for conversation_id: {e}"
-                        )
-                    });
+                self.conversation_id = Ok(value.into_option());
                 self
             }
             ///Whether the run is interactive; false when omitted.
             pub fn interactive<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.interactive = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for interactive: {e}")
-                    });
+                self.interactive = Ok(value.into_option());
                 self
             }
             /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
@@ -22558,14 +20809,9 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metadata: {e}")
-                    });
+                self.metadata = Ok(value.into_option());
                 self
             }
             /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -22573,92 +20819,57 @@ pub mod types {
             /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentRunMode>,
             {
-                self.mode = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for mode: {e}")
-                    });
+                self.mode = Ok(value.into_option());
                 self
             }
             ///Email or user ID of a team member to record as the run's creator. Only for agent API keys whose agent allows it, and only for team-owned runs.
             pub fn on_behalf_of<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.on_behalf_of = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for on_behalf_of: {e}")
-                    });
+                self.on_behalf_of = Ok(value.into_option());
                 self
             }
             ///Parent run when this run is spawned by orchestration. The parent must exist and be visible, and the maximum orchestration depth applies; otherwise the request fails with 400.
             pub fn parent_run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.parent_run_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for parent_run_id: {e}")
-                    });
+                self.parent_run_id = Ok(value.into_option());
                 self
             }
             ///What the agent should do.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for prompt: {e}")
-                    });
+                self.prompt = Ok(value.into_option());
                 self
             }
             ///Skill to use as the base prompt, written repo:skill_name, repo:skill_path, org/repo:skill_name or org/repo:skill_path. Takes precedence over config.skill_spec.
             pub fn skill<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.skill = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for skill: {e}")
-                    });
+                self.skill = Ok(value.into_option());
                 self
             }
             ///Create a team-owned run; defaults to true for users on exactly one team.
             pub fn team<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.team = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for team: {e}")
-                    });
+                self.team = Ok(value.into_option());
                 self
             }
             ///Title for the run; generated when omitted.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
         }
@@ -22731,14 +20942,9 @@ pub mod types {
             ///True when the team was at its concurrency limit, so the run waits in the queue.
             pub fn at_capacity<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.at_capacity = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for at_capacity: {e}")
-                    });
+                self.at_capacity = Ok(value.into_option());
                 self
             }
             ///ID of the new run.
@@ -22772,14 +20978,9 @@ pub mod types {
             ///Legacy copy of run_id.
             pub fn task_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.task_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for task_id: {e}")
-                    });
+                self.task_id = Ok(value.into_option());
                 self
             }
         }
@@ -22887,40 +21088,25 @@ pub mod types {
             ///Display name.
             pub fn display_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.display_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for display_name: {e}")
-                    });
+                self.display_name = Ok(value.into_option());
                 self
             }
             ///Email address.
             pub fn email<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for email: {e}")
-                    });
+                self.email = Ok(value.into_option());
                 self
             }
             ///Avatar URL.
             pub fn photo_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.photo_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for photo_url: {e}")
-                    });
+                self.photo_url = Ok(value.into_option());
                 self
             }
             /// Kind of principal.
@@ -22928,27 +21114,17 @@ pub mod types {
             /// See [`RunCreatorType`](crate::types::RunCreatorType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorType>,
             {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
-                    });
+                self.type_ = Ok(value.into_option());
                 self
             }
             ///Principal ID.
             pub fn uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for uid: {e}")
-                    });
+                self.uid = Ok(value.into_option());
                 self
             }
         }
@@ -23019,14 +21195,9 @@ pub mod types {
             ///Follow-up text; may be empty when attachments are given, or when continuing from saved conversation context.
             pub fn message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.message = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message: {e}")
-                    });
+                self.message = Ok(value.into_option());
                 self
             }
             /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -23034,14 +21205,9 @@ pub mod types {
             /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentRunMode>,
             {
-                self.mode = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for mode: {e}")
-                    });
+                self.mode = Ok(value.into_option());
                 self
             }
         }
@@ -23095,42 +21261,25 @@ pub mod types {
             ///Identifier of the follow-up, when the service assigns one.
             pub fn followup_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.followup_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for followup_id: {e}")
-                    });
+                self.followup_id = Ok(value.into_option());
                 self
             }
             ///What happened to the follow-up.
             pub fn outcome<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FollowupOutcome>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FollowupOutcome>,
             {
-                self.outcome = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for outcome: {e}")
-                    });
+                self.outcome = Ok(value.into_option());
                 self
             }
             ///Run that received the follow-up.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.run_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for run_id: {e}")
-                    });
+                self.run_id = Ok(value.into_option());
                 self
             }
         }
@@ -23335,16 +21484,9 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.agent_config = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_config: {e}")
-                    });
+                self.agent_config = Ok(value.into_option());
                 self
             }
             /// Skill a run used; exactly one of full_path and bundled_skill_id is set.
@@ -23352,14 +21494,9 @@ pub mod types {
             /// See [`AgentSkill`](crate::types::AgentSkill).
             pub fn agent_skill<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentSkill>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentSkill>,
             {
-                self.agent_skill = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_skill: {e}")
-                    });
+                self.agent_skill = Ok(value.into_option());
                 self
             }
             ///Artifacts the run produced, such as plans and pull requests.
@@ -23391,16 +21528,9 @@ pub mod types {
             ///UUID of the conversation behind the run.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.conversation_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for conversation_id: {e}"
-                        )
-                    });
+                self.conversation_id = Ok(value.into_option());
                 self
             }
             ///When the run was created.
@@ -23421,29 +21551,17 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn creator<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.creator = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for creator: {e}")
-                    });
+                self.creator = Ok(value.into_option());
                 self
             }
             ///Whether a debug agent can be started now in the session kept after an environment setup failure (see submit_run_followup).
             pub fn debug_agent_available<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.debug_agent_available = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for debug_agent_available: {e}"
-                        )
-                    });
+                self.debug_agent_available = Ok(value.into_option());
                 self
             }
             /// Where a run executed: in a local Warp app (LOCAL) or on a cloud or self-hosted worker (REMOTE).
@@ -23451,18 +21569,9 @@ pub mod types {
             /// See [`RunExecutionLocation`](crate::types::RunExecutionLocation).
             pub fn execution_location<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::RunExecutionLocation>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunExecutionLocation>,
             {
-                self.execution_location = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for execution_location: {e}"
-                        )
-                    });
+                self.execution_location = Ok(value.into_option());
                 self
             }
             /// A user or service account associated with a resource, such as its creator.
@@ -23470,87 +21579,49 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn executor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.executor = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for executor: {e}")
-                    });
+                self.executor = Ok(value.into_option());
                 self
             }
             ///Factory that executed the run, for runs started by a factory.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.factory_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for factory_uid: {e}")
-                    });
+                self.factory_uid = Ok(value.into_option());
                 self
             }
             ///When the run reached a terminal state; absent while it is live.
             pub fn finished_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.finished_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for finished_at: {e}")
-                    });
+                self.finished_at = Ok(value.into_option());
                 self
             }
             ///Whether this kind of run can be cancelled through the API (false for GitHub Action and local runs); the current state is not considered.
             pub fn is_run_type_cancellable<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.is_run_type_cancellable = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for is_run_type_cancellable: {e}"
-                        )
-                    });
+                self.is_run_type_cancellable = Ok(value.into_option());
                 self
             }
             ///Whether the run's sandbox is up right now.
             pub fn is_sandbox_running<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.is_sandbox_running = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for is_sandbox_running: {e}"
-                        )
-                    });
+                self.is_sandbox_running = Ok(value.into_option());
                 self
             }
             ///Sequence number of the last event recorded for the run.
             pub fn last_event_sequence<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
-                self.last_event_sequence = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for last_event_sequence: {e}"
-                        )
-                    });
+                self.last_event_sequence = Ok(value.into_option());
                 self
             }
             /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
@@ -23558,27 +21629,17 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metadata: {e}")
-                    });
+                self.metadata = Ok(value.into_option());
                 self
             }
             ///UUID of the run that spawned this one.
             pub fn parent_run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.parent_run_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for parent_run_id: {e}")
-                    });
+                self.parent_run_id = Ok(value.into_option());
                 self
             }
             ///Instruction the run was given.
@@ -23599,27 +21660,17 @@ pub mod types {
             /// See [`RequestUsage`](crate::types::RequestUsage).
             pub fn request_usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RequestUsage>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RequestUsage>,
             {
-                self.request_usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for request_usage: {e}")
-                    });
+                self.request_usage = Ok(value.into_option());
                 self
             }
             ///The first ancestor of this run (itself for a top-level run).
             pub fn root_run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.root_run_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for root_run_id: {e}")
-                    });
+                self.root_run_id = Ok(value.into_option());
                 self
             }
             ///Run ID.
@@ -23638,14 +21689,9 @@ pub mod types {
             ///Total runtime over all executions as an ISO 8601 duration, for example PT2M30S.
             pub fn run_time<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.run_time = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for run_time: {e}")
-                    });
+                self.run_time = Ok(value.into_option());
                 self
             }
             /// The schedule that spawned a run, as it was when the run was created.
@@ -23653,14 +21699,9 @@ pub mod types {
             /// See [`ScheduleInfo`](crate::types::ScheduleInfo).
             pub fn schedule<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ScheduleInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ScheduleInfo>,
             {
-                self.schedule = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for schedule: {e}")
-                    });
+                self.schedule = Ok(value.into_option());
                 self
             }
             /// Who owns a resource.
@@ -23668,40 +21709,25 @@ pub mod types {
             /// See [`Scope`](crate::types::Scope).
             pub fn scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Scope>,
             {
-                self.scope = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for scope: {e}")
-                    });
+                self.scope = Ok(value.into_option());
                 self
             }
             ///UUID of the shared session, when there is one.
             pub fn session_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.session_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for session_id: {e}")
-                    });
+                self.session_id = Ok(value.into_option());
                 self
             }
             ///URL for watching the session.
             pub fn session_link<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.session_link = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for session_link: {e}")
-                    });
+                self.session_link = Ok(value.into_option());
                 self
             }
             /// What created the run, such as the API, an integration, a schedule or a parent run (ORCHESTRATION). New sources are added over time.
@@ -23709,29 +21735,17 @@ pub mod types {
             /// See [`RunSourceType`](crate::types::RunSourceType).
             pub fn source<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunSourceType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunSourceType>,
             {
-                self.source = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for source: {e}")
-                    });
+                self.source = Ok(value.into_option());
                 self
             }
             ///When the agent started working, if it has.
             pub fn started_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.started_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for started_at: {e}")
-                    });
+                self.started_at = Ok(value.into_option());
                 self
             }
             /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
@@ -23754,46 +21768,25 @@ pub mod types {
             /// See [`RunStatusMessage`](crate::types::RunStatusMessage).
             pub fn status_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::RunStatusMessage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunStatusMessage>,
             {
-                self.status_message = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for status_message: {e}"
-                        )
-                    });
+                self.status_message = Ok(value.into_option());
                 self
             }
             ///The prompt exactly as it was submitted, before skills and defaults were applied.
             pub fn submitted_prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.submitted_prompt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for submitted_prompt: {e}"
-                        )
-                    });
+                self.submitted_prompt = Ok(value.into_option());
                 self
             }
             ///Legacy copy of run_id.
             pub fn task_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.task_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for task_id: {e}")
-                    });
+                self.task_id = Ok(value.into_option());
                 self
             }
             ///Human-readable title.
@@ -23812,14 +21805,9 @@ pub mod types {
             ///Link to what triggered the run, such as a Slack thread, Linear issue or schedule.
             pub fn trigger_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.trigger_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for trigger_url: {e}")
-                    });
+                self.trigger_url = Ok(value.into_option());
                 self
             }
             ///When the run last changed.
@@ -23957,16 +21945,9 @@ pub mod types {
             ///Whether a debug turn is currently keeping the window open, so session_debug_until may be stale.
             pub fn debug_agent_active<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.debug_agent_active = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for debug_agent_active: {e}"
-                        )
-                    });
+                self.debug_agent_active = Ok(value.into_option());
                 self
             }
             /// Machine-readable error code used in Error.type and RunStatusMessage.error_code. Most codes are caller errors that fail a run; authentication_required, resource_unavailable and internal_error are platform errors.
@@ -23974,16 +21955,9 @@ pub mod types {
             /// See [`PlatformErrorCode`](crate::types::PlatformErrorCode).
             pub fn error_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PlatformErrorCode>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::PlatformErrorCode>,
             {
-                self.error_code = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for error_code: {e}")
-                    });
+                self.error_code = Ok(value.into_option());
                 self
             }
             ///Status text.
@@ -24002,31 +21976,17 @@ pub mod types {
             ///On final errors: whether submitting a new run may succeed without changes.
             pub fn retryable<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.retryable = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for retryable: {e}")
-                    });
+                self.retryable = Ok(value.into_option());
                 self
             }
             ///While a failed run's session is held open for debugging, when that idle window ends; may lag behind slightly, always on the safe side.
             pub fn session_debug_until<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.session_debug_until = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for session_debug_until: {e}"
-                        )
-                    });
+                self.session_debug_until = Ok(value.into_option());
                 self
             }
         }
@@ -24168,31 +22128,17 @@ pub mod types {
             ///When the schedule last started a run successfully.
             pub fn last_ran<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.last_ran = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for last_ran: {e}")
-                    });
+                self.last_ran = Ok(value.into_option());
                 self
             }
             ///When the schedule will next start a run.
             pub fn next_run<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.next_run = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for next_run: {e}")
-                    });
+                self.next_run = Ok(value.into_option());
                 self
             }
         }
@@ -24303,29 +22249,17 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.agent_config = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_config: {e}")
-                    });
+                self.agent_config = Ok(value.into_option());
                 self
             }
             ///Agent identity the schedule's runs execute as.
             pub fn agent_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::uuid::Uuid>,
             {
-                self.agent_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_uid: {e}")
-                    });
+                self.agent_uid = Ok(value.into_option());
                 self
             }
             ///When the schedule was created.
@@ -24346,14 +22280,9 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn created_by<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.created_by = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_by: {e}")
-                    });
+                self.created_by = Ok(value.into_option());
                 self
             }
             ///Cron expression (UTC) that decides when runs start, e.g. 0 9 * * * for 09:00 daily.
@@ -24387,16 +22316,9 @@ pub mod types {
             /// See [`CloudEnvironmentConfig`](crate::types::CloudEnvironmentConfig).
             pub fn environment<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CloudEnvironmentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CloudEnvironmentConfig>,
             {
-                self.environment = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for environment: {e}")
-                    });
+                self.environment = Ok(value.into_option());
                 self
             }
             /// Timing information the scheduler derives for a schedule.
@@ -24404,16 +22326,9 @@ pub mod types {
             /// See [`ScheduledAgentHistoryItem`](crate::types::ScheduledAgentHistoryItem).
             pub fn history<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ScheduledAgentHistoryItem>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ScheduledAgentHistoryItem>,
             {
-                self.history = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for history: {e}")
-                    });
+                self.history = Ok(value.into_option());
                 self
             }
             ///Identifier of the schedule.
@@ -24430,16 +22345,9 @@ pub mod types {
             ///Error from the most recent failed attempt to start a run, if any.
             pub fn last_spawn_error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.last_spawn_error = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for last_spawn_error: {e}"
-                        )
-                    });
+                self.last_spawn_error = Ok(value.into_option());
                 self
             }
             /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
@@ -24447,14 +22355,9 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metadata: {e}")
-                    });
+                self.metadata = Ok(value.into_option());
                 self
             }
             ///Display name of the schedule.
@@ -24488,14 +22391,9 @@ pub mod types {
             /// See [`Scope`](crate::types::Scope).
             pub fn scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Scope>,
             {
-                self.scope = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for scope: {e}")
-                    });
+                self.scope = Ok(value.into_option());
                 self
             }
             ///When the schedule was last changed.
@@ -24516,14 +22414,9 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn updated_by<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.updated_by = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for updated_by: {e}")
-                    });
+                self.updated_by = Ok(value.into_option());
                 self
             }
         }
@@ -24610,14 +22503,9 @@ pub mod types {
             ///ID of the owning user or team.
             pub fn uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for uid: {e}")
-                    });
+                self.uid = Ok(value.into_option());
                 self
             }
         }
@@ -24773,14 +22661,9 @@ pub mod types {
             ///What the screenshot shows.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Image MIME type.
@@ -24917,16 +22800,9 @@ pub mod types {
             ///Where the screenshot came from.
             pub fn source_links<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ArtifactSourceLinks>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ArtifactSourceLinks>,
             {
-                self.source_links = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for source_links: {e}")
-                    });
+                self.source_links = Ok(value.into_option());
                 self
             }
         }
@@ -25004,14 +22880,9 @@ pub mod types {
             ///What the screenshot shows.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///Signed, time-limited URL of the image.
@@ -25283,16 +23154,9 @@ pub mod types {
             ///Conversation to show instead of the finished session.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.conversation_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for conversation_id: {e}"
-                        )
-                    });
+                self.conversation_id = Ok(value.into_option());
                 self
             }
         }
@@ -25336,16 +23200,9 @@ pub mod types {
             /// See [`SessionSharingAccessLevel`](crate::types::SessionSharingAccessLevel).
             pub fn public_access<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::SessionSharingAccessLevel>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::SessionSharingAccessLevel>,
             {
-                self.public_access = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for public_access: {e}")
-                    });
+                self.public_access = Ok(value.into_option());
                 self
             }
         }
@@ -25393,14 +23250,9 @@ pub mod types {
             ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.message_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message_id: {e}")
-                    });
+                self.message_id = Ok(value.into_option());
                 self
             }
             ///The text.
@@ -25669,40 +23521,25 @@ pub mod types {
             /// See [`AgentType`](crate::types::AgentType).
             pub fn agent_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentType>,
             {
-                self.agent_type = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_type: {e}")
-                    });
+                self.agent_type = Ok(value.into_option());
                 self
             }
             ///Legacy default harness name; empty string clears it. Prefer harness.
             pub fn base_harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.base_harness = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for base_harness: {e}")
-                    });
+                self.base_harness = Ok(value.into_option());
                 self
             }
             ///New default model; empty string clears it.
             pub fn base_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.base_model = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for base_model: {e}")
-                    });
+                self.base_model = Ok(value.into_option());
                 self
             }
             /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
@@ -25710,61 +23547,33 @@ pub mod types {
             /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for credential_strategy: {e}"
-                        )
-                    });
+                self.credential_strategy = Ok(value.into_option());
                 self
             }
             ///New default runner; empty string clears it. The caller needs view access to the runner.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.default_runner_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for default_runner_uid: {e}"
-                        )
-                    });
+                self.default_runner_uid = Ok(value.into_option());
                 self
             }
             ///New description; empty clears it.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///New default environment; empty string clears it.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.environment_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for environment_id: {e}"
-                        )
-                    });
+                self.environment_id = Ok(value.into_option());
                 self
             }
             /// Harness that executes the agent; Warp's built-in harness when unset.
@@ -25772,14 +23581,9 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
-                self.harness = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for harness: {e}")
-                    });
+                self.harness = Ok(value.into_option());
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -25787,18 +23591,9 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for harness_auth_secrets: {e}"
-                        )
-                    });
+                self.harness_auth_secrets = Ok(value.into_option());
                 self
             }
             /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
@@ -25806,18 +23601,9 @@ pub mod types {
             /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
-                self.inference_providers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for inference_providers: {e}"
-                        )
-                    });
+                self.inference_providers = Ok(value.into_option());
                 self
             }
             ///New MCP server map; omit to keep, empty object to clear (null is not accepted).
@@ -25843,72 +23629,41 @@ pub mod types {
             /// See [`AgentMemoryUpdateConfig`](crate::types::AgentMemoryUpdateConfig).
             pub fn memory<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentMemoryUpdateConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentMemoryUpdateConfig>,
             {
-                self.memory = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for memory: {e}")
-                    });
+                self.memory = Ok(value.into_option());
                 self
             }
             ///New display name.
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
+                self.name = Ok(value.into_option());
                 self
             }
             ///Change whether the agent's API key may use on_behalf_of; admins only.
             pub fn on_behalf_of_enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
-                self.on_behalf_of_enabled = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for on_behalf_of_enabled: {e}"
-                        )
-                    });
+                self.on_behalf_of_enabled = Ok(value.into_option());
                 self
             }
             ///New base prompt; empty clears it.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for prompt: {e}")
-                    });
+                self.prompt = Ok(value.into_option());
                 self
             }
             ///New secret list; empty array clears it, duplicate names are rejected.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::SecretRef>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::vec::Vec<super::SecretRef>>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_option());
                 self
             }
             ///Secrets to add to the identity's list, keeping the ones it has (secrets replaces the list).
@@ -25929,29 +23684,17 @@ pub mod types {
             ///New skill spec list; empty array clears it.
             pub fn skills<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::vec::Vec<::std::string::String>>,
             {
-                self.skills = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for skills: {e}")
-                    });
+                self.skills = Ok(value.into_option());
                 self
             }
             ///New default worker host; empty string clears it.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for worker_host: {e}")
-                    });
+                self.worker_host = Ok(value.into_option());
                 self
             }
         }
@@ -26037,42 +23780,25 @@ pub mod types {
             ///New description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
+                self.description = Ok(value.into_option());
                 self
             }
             ///New stage; any stage may follow any other, backwards included.
             pub fn stage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryTaskStage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryTaskStage>,
             {
-                self.stage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for stage: {e}")
-                    });
+                self.stage = Ok(value.into_option());
                 self
             }
             ///New title.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.title = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for title: {e}")
-                    });
+                self.title = Ok(value.into_option());
                 self
             }
         }
@@ -26151,29 +23877,17 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.agent_config = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_config: {e}")
-                    });
+                self.agent_config = Ok(value.into_option());
                 self
             }
             ///Agent identity to execute runs as; team-owned schedules only.
             pub fn agent_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::uuid::Uuid>,
             {
-                self.agent_uid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agent_uid: {e}")
-                    });
+                self.agent_uid = Ok(value.into_option());
                 self
             }
             ///Cron expression (UTC) that decides when runs start.
@@ -26207,14 +23921,9 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metadata: {e}")
-                    });
+                self.metadata = Ok(value.into_option());
                 self
             }
             /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -26222,14 +23931,9 @@ pub mod types {
             /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentRunMode>,
             {
-                self.mode = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for mode: {e}")
-                    });
+                self.mode = Ok(value.into_option());
                 self
             }
             ///Display name of the schedule.
@@ -26248,14 +23952,9 @@ pub mod types {
             ///Instruction for each run; optional when agent_config names a skill.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for prompt: {e}")
-                    });
+                self.prompt = Ok(value.into_option());
                 self
             }
         }
@@ -26410,16 +24109,9 @@ pub mod types {
             ///Schema version the files were checked against.
             pub fn schema_version<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
-                self.schema_version = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for schema_version: {e}"
-                        )
-                    });
+                self.schema_version = Ok(value.into_option());
                 self
             }
             ///Checks that need the team's state and were skipped.
@@ -26453,18 +24145,9 @@ pub mod types {
             ///Which groups of checks ran.
             pub fn validation_scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryFileValidationScope>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryFileValidationScope>,
             {
-                self.validation_scope = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for validation_scope: {e}"
-                        )
-                    });
+                self.validation_scope = Ok(value.into_option());
                 self
             }
         }
@@ -26851,6 +24534,28 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
+/// The client of the Oz Agent API: one method per operation, each returning a builder that ends in `send()`. A clone is cheap and shares the connection pool.
+///
+/// # Building one
+///
+/// From the environment (`WARP_API_KEY`, optionally `WARP_BASE_URL` and `WARP_CUSTOM_HEADERS`) with [`Client::from_env`], or from a [`Config`](crate::Config):
+///
+/// ```no_run
+/// # fn example() -> Result<(), oz_api::ConfigError> {
+/// use std::time::Duration;
+///
+/// let client = oz_api::Client::from_env()?;
+/// let client = oz_api::Config::new("wk-...")
+///     .timeout(Duration::from_secs(30))
+///     .max_retries(3)
+///     .build()?;
+/// # let _ = client; Ok(()) }
+/// ```
+///
+/// Tests point one at the simulator of the `oz-mock` crate, which serves every operation on this machine: `Config::new(mock.api_key()).base_url(mock.base_url()).build()`.
+///
+/// # Operations
+///
 /**Client for Oz Agent API
 
 Start cloud coding agent runs, follow and cancel them, read their transcripts and artifacts, and manage schedules, agent identities, messages and events. This description is maintained with the Rust SDK and is the source its client is generated from.
@@ -26867,7 +24572,7 @@ impl Client {
     /// following and the `User-Agent`.
     ///
     /// The key, retries and tracing come from `inner` (take it from a built client:
-    /// `client.inner().clone()`, through `ClientInfo`); time limits, TLS and the
+    /// `client.state().clone()`); time limits, TLS and the
     /// redirect policy are the caller's. Keep redirects off
     /// (`reqwest::redirect::Policy::none()`): the API answers downloads with redirects
     /// to storage hosts, which the workflows follow without credentials.
@@ -26917,15 +24622,15 @@ Arguments:
 - `repo`: Only look in this repository, written owner/repo; all accessible environments are searched when omitted.
 - `sort_by`: Sort by name (the default) or by most recent run.
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_agents()
-    .include_malformed_skills(include_malformed_skills)
-    .refresh(refresh)
-    .repo(repo)
-    .sort_by(sort_by)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_agents()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_agents(&self) -> builder::ListAgents<'_> {
         builder::ListAgents::new(self)
@@ -26939,12 +24644,20 @@ Sends a `POST` request to `/agent/run`
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
 - `body`: What the agent should do and how it should be configured.
-```ignore
-let response = client.run_agent()
-    .x_warp_team_uid(x_warp_team_uid)
-    .body(body)
+
+Request body: [`RunAgentRequest`](crate::types::RunAgentRequest), made with [`RunAgentRequest::builder()`](crate::types::RunAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::RunAgentRequest;
+
+let response = client
+    .run_agent()
+    .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn run_agent(&self) -> builder::RunAgent<'_> {
         builder::RunAgent::new(self)
@@ -26983,37 +24696,15 @@ Arguments:
 - `task_status`: Only runs whose factory task has any of these statuses; repeat the parameter to give several.
 - `updated_after`: Only runs updated after this RFC 3339 timestamp.
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_runs()
-    .ancestor_run_id(ancestor_run_id)
-    .artifact_type(artifact_type)
-    .automation_id(automation_id)
-    .created_after(created_after)
-    .created_before(created_before)
-    .creator(creator)
-    .cursor(cursor)
-    .environment_id(environment_id)
-    .execution_location(execution_location)
-    .executor(executor)
-    .factory_only(factory_only)
-    .factory_uid(factory_uid)
-    .limit(limit)
-    .metadata(metadata)
-    .model_id(model_id)
-    .name(name)
-    .q(q)
-    .schedule_id(schedule_id)
-    .skill(skill)
-    .skill_spec(skill_spec)
-    .sort_by(sort_by)
-    .sort_order(sort_order)
-    .source(source)
-    .state(state)
-    .task_status(task_status)
-    .updated_after(updated_after)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_runs()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_runs(&self) -> builder::ListRuns<'_> {
         builder::ListRuns::new(self)
@@ -27027,12 +24718,20 @@ Sends a `POST` request to `/agent/runs`
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
 - `body`: What the agent should do and how it should be configured.
-```ignore
-let response = client.create_run()
-    .x_warp_team_uid(x_warp_team_uid)
-    .body(body)
+
+Request body: [`RunAgentRequest`](crate::types::RunAgentRequest), made with [`RunAgentRequest::builder()`](crate::types::RunAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::RunAgentRequest;
+
+let response = client
+    .create_run()
+    .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_run(&self) -> builder::CreateRun<'_> {
         builder::CreateRun::new(self)
@@ -27045,11 +24744,16 @@ Sends a `GET` request to `/agent/runs/{runId}`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run(&self) -> builder::GetRun<'_> {
         builder::GetRun::new(self)
@@ -27062,11 +24766,16 @@ Sends a `GET` request to `/agent/runs/{runId}/transcript`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run_transcript()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_transcript()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_transcript(&self) -> builder::GetRunTranscript<'_> {
         builder::GetRunTranscript::new(self)
@@ -27079,11 +24788,16 @@ Sends a `GET` request to `/agent/runs/{runId}/conversation`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run_conversation()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_conversation()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_conversation(&self) -> builder::GetRunConversation<'_> {
         builder::GetRunConversation::new(self)
@@ -27096,11 +24810,16 @@ Sends a `POST` request to `/agent/runs/{runId}/cancel`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.cancel_run()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .cancel_run()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn cancel_run(&self) -> builder::CancelRun<'_> {
         builder::CancelRun::new(self)
@@ -27113,11 +24832,16 @@ Sends a `POST` request to `/agent/runs/{runId}/interrupt`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.interrupt_run()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .interrupt_run()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn interrupt_run(&self) -> builder::InterruptRun<'_> {
         builder::InterruptRun::new(self)
@@ -27130,11 +24854,16 @@ Sends a `GET` request to `/agent/runs/{runId}/harness-usage`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run_harness_usage()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_harness_usage()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_harness_usage(&self) -> builder::GetRunHarnessUsage<'_> {
         builder::GetRunHarnessUsage::new(self)
@@ -27148,12 +24877,21 @@ Sends a `POST` request to `/agent/runs/{runId}/followups`
 Arguments:
 - `run_id`: Identifier of the run.
 - `body`: The follow-up message and its mode.
-```ignore
-let response = client.submit_run_followup()
-    .run_id(run_id)
-    .body(body)
+
+Request body: [`RunFollowupRequest`](crate::types::RunFollowupRequest), made with [`RunFollowupRequest::builder()`](crate::types::RunFollowupRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::RunFollowupRequest;
+
+let response = client
+    .submit_run_followup()
+    .run_id("run-123")
+    .body(RunFollowupRequest::builder())
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn submit_run_followup(&self) -> builder::SubmitRunFollowup<'_> {
         builder::SubmitRunFollowup::new(self)
@@ -27166,11 +24904,16 @@ Sends a `GET` request to `/agent/runs/{runId}/timeline`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run_timeline()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_timeline()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_timeline(&self) -> builder::GetRunTimeline<'_> {
         builder::GetRunTimeline::new(self)
@@ -27184,12 +24927,21 @@ Sends a `POST` request to `/agent/runs/{runId}/scores`
 Arguments:
 - `run_id`: Identifier of the run being scored.
 - `body`: The verdicts to record.
-```ignore
-let response = client.report_run_scores()
-    .run_id(run_id)
-    .body(body)
+
+Request body: [`ReportRunScoresRequest`](crate::types::ReportRunScoresRequest), made with [`ReportRunScoresRequest::builder()`](crate::types::ReportRunScoresRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::{ReportRunScoresRequest, ReportedRunScore};
+
+let response = client
+    .report_run_scores()
+    .run_id("run-123")
+    .body(ReportRunScoresRequest::builder().results(Vec::<ReportedRunScore>::new()))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn report_run_scores(&self) -> builder::ReportRunScores<'_> {
         builder::ReportRunScores::new(self)
@@ -27202,11 +24954,16 @@ Sends a `GET` request to `/agent/runs/{runId}/handoff/attachments`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.list_handoff_attachments()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_handoff_attachments()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_handoff_attachments(&self) -> builder::ListHandoffAttachments<'_> {
         builder::ListHandoffAttachments::new(self)
@@ -27219,11 +24976,16 @@ Sends a `GET` request to `/agent/run-by-external-reference`
 
 Arguments:
 - `url`: Canonical URL of the external reference artifact.
-```ignore
-let response = client.get_run_by_external_reference()
-    .url(url)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_by_external_reference()
+    .url("https://github.com/acme/app/pull/42")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_by_external_reference(
         &self,
@@ -27238,11 +25000,16 @@ Sends a `GET` request to `/agent/conversations/{conversationId}`
 
 Arguments:
 - `conversation_id`: Identifier of the conversation.
-```ignore
-let response = client.get_conversation()
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_conversation()
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_conversation(&self) -> builder::GetConversation<'_> {
         builder::GetConversation::new(self)
@@ -27255,11 +25022,16 @@ Sends a `GET` request to `/agent/conversations/{conversationId}/transcript`
 
 Arguments:
 - `conversation_id`: Identifier of the conversation.
-```ignore
-let response = client.get_conversation_transcript()
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_conversation_transcript()
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_conversation_transcript(&self) -> builder::GetConversationTranscript<'_> {
         builder::GetConversationTranscript::new(self)
@@ -27272,11 +25044,16 @@ Sends a `GET` request to `/agent/conversations/{conversationId}/redirect`
 
 Arguments:
 - `conversation_id`: Identifier of the conversation.
-```ignore
-let response = client.get_conversation_redirect()
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_conversation_redirect()
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_conversation_redirect(&self) -> builder::GetConversationRedirect<'_> {
         builder::GetConversationRedirect::new(self)
@@ -27290,12 +25067,21 @@ Sends a `POST` request to `/agent/conversations/{conversationId}/followups`
 Arguments:
 - `conversation_id`: Identifier of the conversation.
 - `body`: The follow-up message, its mode and attachments.
-```ignore
-let response = client.submit_conversation_followup()
-    .conversation_id(conversation_id)
-    .body(body)
+
+Request body: [`RunFollowupRequest`](crate::types::RunFollowupRequest), made with [`RunFollowupRequest::builder()`](crate::types::RunFollowupRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::RunFollowupRequest;
+
+let response = client
+    .submit_conversation_followup()
+    .conversation_id("conversation-123")
+    .body(RunFollowupRequest::builder())
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn submit_conversation_followup(
         &self,
@@ -27310,11 +25096,16 @@ Sends a `POST` request to `/agent/conversations/{conversationId}/interrupt`
 
 Arguments:
 - `conversation_id`: Identifier of the conversation.
-```ignore
-let response = client.interrupt_conversation()
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .interrupt_conversation()
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn interrupt_conversation(&self) -> builder::InterruptConversation<'_> {
         builder::InterruptConversation::new(self)
@@ -27327,11 +25118,16 @@ Sends a `GET` request to `/agent/sessions/{sessionUuid}/redirect`
 
 Arguments:
 - `session_uuid`: UUID of the shared session.
-```ignore
-let response = client.get_session_redirect()
-    .session_uuid(session_uuid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_session_redirect()
+    .session_uuid("session-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_session_redirect(&self) -> builder::GetSessionRedirect<'_> {
         builder::GetSessionRedirect::new(self)
@@ -27344,11 +25140,16 @@ Sends a `GET` request to `/agent/artifacts/{artifactUid}`
 
 Arguments:
 - `artifact_uid`: Identifier (a UUID) of the artifact.
-```ignore
-let response = client.get_artifact()
-    .artifact_uid(artifact_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_artifact()
+    .artifact_uid("artifact-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_artifact(&self) -> builder::GetArtifact<'_> {
         builder::GetArtifact::new(self)
@@ -27361,11 +25162,16 @@ Sends a `GET` request to `/agent/artifacts/{artifactUid}/download`
 
 Arguments:
 - `artifact_uid`: Identifier (a UUID) of the artifact.
-```ignore
-let response = client.download_artifact()
-    .artifact_uid(artifact_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .download_artifact()
+    .artifact_uid("artifact-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn download_artifact(&self) -> builder::DownloadArtifact<'_> {
         builder::DownloadArtifact::new(self)
@@ -27379,12 +25185,15 @@ Sends a `GET` request to `/agent/environments`
 Arguments:
 - `sort_by`: Sort alphabetically by name, or by last update with the most recent first (the default).
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_environments()
-    .sort_by(sort_by)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_environments()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_environments(&self) -> builder::ListEnvironments<'_> {
         builder::ListEnvironments::new(self)
@@ -27395,10 +25204,14 @@ Lists the language models the caller can use for runs, with the default model an
 
 Sends a `GET` request to `/agent/models`
 
-```ignore
-let response = client.list_models()
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_models()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_models(&self) -> builder::ListModels<'_> {
         builder::ListModels::new(self)
@@ -27411,11 +25224,15 @@ Sends a `GET` request to `/agent/connected-self-hosted-workers`
 
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_connected_self_hosted_workers()
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_connected_self_hosted_workers()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_connected_self_hosted_workers(
         &self,
@@ -27430,11 +25247,15 @@ Sends a `GET` request to `/agent/schedules`
 
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_schedules()
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_schedules()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_schedules(&self) -> builder::ListSchedules<'_> {
         builder::ListSchedules::new(self)
@@ -27448,12 +25269,20 @@ Sends a `POST` request to `/agent/schedules`
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
 - `body`
-```ignore
-let response = client.create_schedule()
-    .x_warp_team_uid(x_warp_team_uid)
-    .body(body)
+
+Request body: [`CreateScheduledAgentRequest`](crate::types::CreateScheduledAgentRequest), made with [`CreateScheduledAgentRequest::builder()`](crate::types::CreateScheduledAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::CreateScheduledAgentRequest;
+
+let response = client
+    .create_schedule()
+    .body(CreateScheduledAgentRequest::builder().name("nightly-triage").cron_schedule("0 3 * * *"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_schedule(&self) -> builder::CreateSchedule<'_> {
         builder::CreateSchedule::new(self)
@@ -27466,11 +25295,16 @@ Sends a `GET` request to `/agent/schedules/{scheduleId}`
 
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
-```ignore
-let response = client.get_schedule()
-    .schedule_id(schedule_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_schedule()
+    .schedule_id("schedule-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_schedule(&self) -> builder::GetSchedule<'_> {
         builder::GetSchedule::new(self)
@@ -27484,12 +25318,21 @@ Sends a `PUT` request to `/agent/schedules/{scheduleId}`
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
 - `body`
-```ignore
-let response = client.update_schedule()
-    .schedule_id(schedule_id)
-    .body(body)
+
+Request body: [`UpdateScheduledAgentRequest`](crate::types::UpdateScheduledAgentRequest), made with [`UpdateScheduledAgentRequest::builder()`](crate::types::UpdateScheduledAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::UpdateScheduledAgentRequest;
+
+let response = client
+    .update_schedule()
+    .schedule_id("schedule-123")
+    .body(UpdateScheduledAgentRequest::builder().name("nightly-triage").cron_schedule("0 3 * * *").enabled(true))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn update_schedule(&self) -> builder::UpdateSchedule<'_> {
         builder::UpdateSchedule::new(self)
@@ -27502,11 +25345,16 @@ Sends a `DELETE` request to `/agent/schedules/{scheduleId}`
 
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
-```ignore
-let response = client.delete_schedule()
-    .schedule_id(schedule_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .delete_schedule()
+    .schedule_id("schedule-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn delete_schedule(&self) -> builder::DeleteSchedule<'_> {
         builder::DeleteSchedule::new(self)
@@ -27519,11 +25367,16 @@ Sends a `POST` request to `/agent/schedules/{scheduleId}/pause`
 
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
-```ignore
-let response = client.pause_schedule()
-    .schedule_id(schedule_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .pause_schedule()
+    .schedule_id("schedule-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn pause_schedule(&self) -> builder::PauseSchedule<'_> {
         builder::PauseSchedule::new(self)
@@ -27536,11 +25389,16 @@ Sends a `POST` request to `/agent/schedules/{scheduleId}/resume`
 
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
-```ignore
-let response = client.resume_schedule()
-    .schedule_id(schedule_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .resume_schedule()
+    .schedule_id("schedule-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn resume_schedule(&self) -> builder::ResumeSchedule<'_> {
         builder::ResumeSchedule::new(self)
@@ -27554,12 +25412,15 @@ Sends a `GET` request to `/agent/identities`
 Arguments:
 - `factory_uid`: Only return agents linked to this factory.
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_agent_identities()
-    .factory_uid(factory_uid)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_agent_identities()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_agent_identities(&self) -> builder::ListAgentIdentities<'_> {
         builder::ListAgentIdentities::new(self)
@@ -27573,12 +25434,20 @@ Sends a `POST` request to `/agent/identities`
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
 - `body`
-```ignore
-let response = client.create_agent_identity()
-    .x_warp_team_uid(x_warp_team_uid)
-    .body(body)
+
+Request body: [`CreateAgentRequest`](crate::types::CreateAgentRequest), made with [`CreateAgentRequest::builder()`](crate::types::CreateAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::CreateAgentRequest;
+
+let response = client
+    .create_agent_identity()
+    .body(CreateAgentRequest::builder().name("nightly-triage"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_agent_identity(&self) -> builder::CreateAgentIdentity<'_> {
         builder::CreateAgentIdentity::new(self)
@@ -27591,11 +25460,16 @@ Sends a `GET` request to `/agent/identities/{agentUid}`
 
 Arguments:
 - `agent_uid`: Unique identifier of the agent identity.
-```ignore
-let response = client.get_agent_identity()
-    .agent_uid(agent_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_agent_identity()
+    .agent_uid("agent-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_agent_identity(&self) -> builder::GetAgentIdentity<'_> {
         builder::GetAgentIdentity::new(self)
@@ -27609,12 +25483,21 @@ Sends a `PUT` request to `/agent/identities/{agentUid}`
 Arguments:
 - `agent_uid`: Unique identifier of the agent identity.
 - `body`
-```ignore
-let response = client.update_agent_identity()
-    .agent_uid(agent_uid)
-    .body(body)
+
+Request body: [`UpdateAgentRequest`](crate::types::UpdateAgentRequest), made with [`UpdateAgentRequest::builder()`](crate::types::UpdateAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::UpdateAgentRequest;
+
+let response = client
+    .update_agent_identity()
+    .agent_uid("agent-123")
+    .body(UpdateAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn update_agent_identity(&self) -> builder::UpdateAgentIdentity<'_> {
         builder::UpdateAgentIdentity::new(self)
@@ -27627,11 +25510,16 @@ Sends a `DELETE` request to `/agent/identities/{agentUid}`
 
 Arguments:
 - `agent_uid`: Unique identifier of the agent identity.
-```ignore
-let response = client.delete_agent_identity()
-    .agent_uid(agent_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .delete_agent_identity()
+    .agent_uid("agent-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn delete_agent_identity(&self) -> builder::DeleteAgentIdentity<'_> {
         builder::DeleteAgentIdentity::new(self)
@@ -27642,11 +25530,19 @@ Delivers one message to each listed recipient run; every recipient gets its own 
 
 Sends a `POST` request to `/agent/messages`
 
-```ignore
-let response = client.send_agent_message()
-    .body(body)
+Request body: [`SendAgentMessageRequest`](crate::types::SendAgentMessageRequest), made with [`SendAgentMessageRequest::builder()`](crate::types::SendAgentMessageRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::SendAgentMessageRequest;
+
+let response = client
+    .send_agent_message()
+    .body(SendAgentMessageRequest::builder().sender_run_id("run-123").to(vec!["run-456".to_owned()]).subject("Tests are green").body("The fix is merged; rebase onto main."))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn send_agent_message(&self) -> builder::SendAgentMessage<'_> {
         builder::SendAgentMessage::new(self)
@@ -27662,14 +25558,16 @@ Arguments:
 - `limit`: Maximum number of headers to return.
 - `since`: Only return messages sent after this time.
 - `unread`: When true, only messages that have not been read yet are returned.
-```ignore
-let response = client.list_agent_messages()
-    .run_id(run_id)
-    .limit(limit)
-    .since(since)
-    .unread(unread)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_agent_messages()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_agent_messages(&self) -> builder::ListAgentMessages<'_> {
         builder::ListAgentMessages::new(self)
@@ -27682,11 +25580,16 @@ Sends a `POST` request to `/agent/messages/{messageId}/read`
 
 Arguments:
 - `message_id`: Identifier of the agent message.
-```ignore
-let response = client.read_agent_message()
-    .message_id(message_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .read_agent_message()
+    .message_id("message-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn read_agent_message(&self) -> builder::ReadAgentMessage<'_> {
         builder::ReadAgentMessage::new(self)
@@ -27699,11 +25602,16 @@ Sends a `POST` request to `/agent/messages/{messageId}/delivered`
 
 Arguments:
 - `message_id`: Identifier of the agent message.
-```ignore
-let response = client.mark_agent_message_delivered()
-    .message_id(message_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .mark_agent_message_delivered()
+    .message_id("message-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn mark_agent_message_delivered(
         &self,
@@ -27720,13 +25628,16 @@ Arguments:
 - `limit`: Maximum number of events to return.
 - `run_ids`: Runs to watch; repeat the parameter once per run id.
 - `since`: Sequence cursor: the last sequence number already seen.
-```ignore
-let response = client.poll_agent_events()
-    .limit(limit)
-    .run_ids(run_ids)
-    .since(since)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .poll_agent_events()
+    .run_ids(["run-123"])
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn poll_agent_events(&self) -> builder::PollAgentEvents<'_> {
         builder::PollAgentEvents::new(self)
@@ -27740,12 +25651,21 @@ Sends a `POST` request to `/agent/events/{runId}`
 Arguments:
 - `run_id`: Identifier of the run the event belongs to.
 - `body`
-```ignore
-let response = client.report_agent_event()
-    .run_id(run_id)
-    .body(body)
+
+Request body: [`ReportAgentEventRequest`](crate::types::ReportAgentEventRequest), made with [`ReportAgentEventRequest::builder()`](crate::types::ReportAgentEventRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::{AgentEventType, ReportAgentEventRequest};
+
+let response = client
+    .report_agent_event()
+    .run_id("run-123")
+    .body(ReportAgentEventRequest::builder().event_type(AgentEventType::RunInProgress))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn report_agent_event(&self) -> builder::ReportAgentEvent<'_> {
         builder::ReportAgentEvent::new(self)
@@ -27759,12 +25679,17 @@ Sends a `GET` request to `/agent/conversations/{conversationId}/screenshots/{scr
 Arguments:
 - `conversation_id`: Identifier of the conversation.
 - `screenshot_uid`: Identifier of the screenshot.
-```ignore
-let response = client.download_conversation_screenshot()
-    .conversation_id(conversation_id)
-    .screenshot_uid(screenshot_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .download_conversation_screenshot()
+    .conversation_id("conversation-123")
+    .screenshot_uid("screenshot-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn download_conversation_screenshot(
         &self,
@@ -27779,11 +25704,15 @@ Sends a `GET` request to `/networking/egress-ranges`
 
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_egress_ranges()
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_egress_ranges()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_egress_ranges(&self) -> builder::ListEgressRanges<'_> {
         builder::ListEgressRanges::new(self)
@@ -27800,15 +25729,15 @@ Arguments:
 - `limit`: Page size.
 - `search`: Case-insensitive substring of the factory name or alias.
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_factories()
-    .cursor(cursor)
-    .filter_team_uid(filter_team_uid)
-    .limit(limit)
-    .search(search)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_factories()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_factories(&self) -> builder::ListFactories<'_> {
         builder::ListFactories::new(self)
@@ -27821,11 +25750,16 @@ Sends a `GET` request to `/factory/{factoryUid}`
 
 Arguments:
 - `factory_uid`: Identifier of the factory.
-```ignore
-let response = client.get_factory()
-    .factory_uid(factory_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory()
+    .factory_uid("factory-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory(&self) -> builder::GetFactory<'_> {
         builder::GetFactory::new(self)
@@ -27839,12 +25773,21 @@ Sends a `POST` request to `/factory/{factoryUid}/runs`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `body`: The prompt and ticket of the run.
-```ignore
-let response = client.create_factory_run()
-    .factory_uid(factory_uid)
-    .body(body)
+
+Request body: [`CreateFactoryRunRequest`](crate::types::CreateFactoryRunRequest), made with [`CreateFactoryRunRequest::builder()`](crate::types::CreateFactoryRunRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::CreateFactoryRunRequest;
+
+let response = client
+    .create_factory_run()
+    .factory_uid("factory-123")
+    .body(CreateFactoryRunRequest::builder().prompt("Fix the flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_factory_run(&self) -> builder::CreateFactoryRun<'_> {
         builder::CreateFactoryRun::new(self)
@@ -27869,23 +25812,16 @@ Arguments:
 - `sort_order`: Sort direction.
 - `stage`: Only tasks in any of these stages; repeat the parameter to give several.
 - `updated_after`: Only tasks updated after this RFC 3339 timestamp.
-```ignore
-let response = client.list_factory_tasks()
-    .factory_uid(factory_uid)
-    .created_after(created_after)
-    .created_before(created_before)
-    .created_by(created_by)
-    .cursor(cursor)
-    .full_list(full_list)
-    .include_current_run(include_current_run)
-    .limit(limit)
-    .q(q)
-    .sort_by(sort_by)
-    .sort_order(sort_order)
-    .stage(stage)
-    .updated_after(updated_after)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_factory_tasks()
+    .factory_uid("factory-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_factory_tasks(&self) -> builder::ListFactoryTasks<'_> {
         builder::ListFactoryTasks::new(self)
@@ -27899,12 +25835,21 @@ Sends a `POST` request to `/factory/{factoryUid}/tasks`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `body`: The task.
-```ignore
-let response = client.create_factory_task()
-    .factory_uid(factory_uid)
-    .body(body)
+
+Request body: [`CreateFactoryTaskRequest`](crate::types::CreateFactoryTaskRequest), made with [`CreateFactoryTaskRequest::builder()`](crate::types::CreateFactoryTaskRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::CreateFactoryTaskRequest;
+
+let response = client
+    .create_factory_task()
+    .factory_uid("factory-123")
+    .body(CreateFactoryTaskRequest::builder().conversation_id("conversation-123").title("Flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_factory_task(&self) -> builder::CreateFactoryTask<'_> {
         builder::CreateFactoryTask::new(self)
@@ -27918,12 +25863,17 @@ Sends a `GET` request to `/factory/{factoryUid}/tasks/{taskUid}`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `task_uid`: Identifier of the factory task.
-```ignore
-let response = client.get_factory_task()
-    .factory_uid(factory_uid)
-    .task_uid(task_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_task()
+    .factory_uid("factory-123")
+    .task_uid("task-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_task(&self) -> builder::GetFactoryTask<'_> {
         builder::GetFactoryTask::new(self)
@@ -27937,12 +25887,17 @@ Sends a `DELETE` request to `/factory/{factoryUid}/tasks/{taskUid}`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `task_uid`: Identifier of the factory task.
-```ignore
-let response = client.delete_factory_task()
-    .factory_uid(factory_uid)
-    .task_uid(task_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .delete_factory_task()
+    .factory_uid("factory-123")
+    .task_uid("task-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn delete_factory_task(&self) -> builder::DeleteFactoryTask<'_> {
         builder::DeleteFactoryTask::new(self)
@@ -27957,13 +25912,22 @@ Arguments:
 - `factory_uid`: Identifier of the factory.
 - `task_uid`: Identifier of the factory task.
 - `body`: What to change.
-```ignore
-let response = client.update_factory_task()
-    .factory_uid(factory_uid)
-    .task_uid(task_uid)
-    .body(body)
+
+Request body: [`UpdateFactoryTaskRequest`](crate::types::UpdateFactoryTaskRequest), made with [`UpdateFactoryTaskRequest::builder()`](crate::types::UpdateFactoryTaskRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::UpdateFactoryTaskRequest;
+
+let response = client
+    .update_factory_task()
+    .factory_uid("factory-123")
+    .task_uid("task-123")
+    .body(UpdateFactoryTaskRequest::builder().title("Flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn update_factory_task(&self) -> builder::UpdateFactoryTask<'_> {
         builder::UpdateFactoryTask::new(self)
@@ -27977,12 +25941,17 @@ Sends a `POST` request to `/factory/{factoryUid}/tasks/{taskUid}/cancel`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `task_uid`: Identifier of the factory task.
-```ignore
-let response = client.cancel_factory_task()
-    .factory_uid(factory_uid)
-    .task_uid(task_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .cancel_factory_task()
+    .factory_uid("factory-123")
+    .task_uid("task-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn cancel_factory_task(&self) -> builder::CancelFactoryTask<'_> {
         builder::CancelFactoryTask::new(self)
@@ -27996,12 +25965,17 @@ Sends a `GET` request to `/factory/{factoryUid}/task-by-run`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `run_id`: The run.
-```ignore
-let response = client.get_factory_task_by_run()
-    .factory_uid(factory_uid)
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_task_by_run()
+    .factory_uid("factory-123")
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_task_by_run(&self) -> builder::GetFactoryTaskByRun<'_> {
         builder::GetFactoryTaskByRun::new(self)
@@ -28015,12 +25989,17 @@ Sends a `GET` request to `/factory/{factoryUid}/task-by-conversation`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `conversation_id`: The conversation.
-```ignore
-let response = client.get_factory_task_by_conversation()
-    .factory_uid(factory_uid)
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_task_by_conversation()
+    .factory_uid("factory-123")
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_task_by_conversation(
         &self,
@@ -28035,11 +26014,15 @@ Sends a `GET` request to `/factory-files/schemas`
 
 Arguments:
 - `if_none_match`: ETag of a copy the caller already holds; the server answers 304 Not Modified when it is still current.
-```ignore
-let response = client.list_factory_file_schemas()
-    .if_none_match(if_none_match)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_factory_file_schemas()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_factory_file_schemas(&self) -> builder::ListFactoryFileSchemas<'_> {
         builder::ListFactoryFileSchemas::new(self)
@@ -28053,12 +26036,16 @@ Sends a `GET` request to `/factory-files/schemas/{schemaVersion}`
 Arguments:
 - `schema_version`: Factory file schema version, for example v1alpha1.
 - `if_none_match`: ETag of a copy the caller already holds; the server answers 304 Not Modified when it is still current.
-```ignore
-let response = client.get_factory_file_schema()
-    .schema_version(schema_version)
-    .if_none_match(if_none_match)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_file_schema()
+    .schema_version("v1")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_file_schema(&self) -> builder::GetFactoryFileSchema<'_> {
         builder::GetFactoryFileSchema::new(self)
@@ -28072,12 +26059,17 @@ Sends a `GET` request to `/factory-files/schemas/{schemaVersion}/{document}`
 Arguments:
 - `schema_version`: Factory file schema version, for example v1alpha1.
 - `document`: Document name, for example factory.schema.json.
-```ignore
-let response = client.get_factory_file_schema_document()
-    .schema_version(schema_version)
-    .document(document)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_file_schema_document()
+    .document("factory.yaml")
+    .schema_version("v1")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_file_schema_document(
         &self,
@@ -28092,11 +26084,20 @@ Sends a `POST` request to `/factory-files/validate`
 
 Arguments:
 - `body`: The files of the tree.
-```ignore
-let response = client.validate_factory_files()
-    .body(body)
+
+Request body: [`ValidateFactoryFilesRequest`](crate::types::ValidateFactoryFilesRequest), made with [`ValidateFactoryFilesRequest::builder()`](crate::types::ValidateFactoryFilesRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::{FactoryFile, ValidateFactoryFilesRequest};
+
+let response = client
+    .validate_factory_files()
+    .body(ValidateFactoryFilesRequest::builder().files(Vec::<FactoryFile>::new()))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn validate_factory_files(&self) -> builder::ValidateFactoryFiles<'_> {
         builder::ValidateFactoryFiles::new(self)
@@ -28118,6 +26119,16 @@ pub mod builder {
     /**Builder for [`Client::list_agents`]
 
 [`Client::list_agents`]: super::Client::list_agents*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_agents()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListAgents<'a> {
         client: &'a super::Client,
@@ -28303,6 +26314,21 @@ pub mod builder {
     /**Builder for [`Client::run_agent`]
 
 [`Client::run_agent`]: super::Client::run_agent*/
+    ///
+    /// Request body: [`RunAgentRequest`](crate::types::RunAgentRequest), made with [`RunAgentRequest::builder()`](crate::types::RunAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::RunAgentRequest;
+    ///
+    /// let response = client
+    ///     .run_agent()
+    ///     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct RunAgent<'a> {
         client: &'a super::Client,
@@ -28438,6 +26464,16 @@ pub mod builder {
     /**Builder for [`Client::list_runs`]
 
 [`Client::list_runs`]: super::Client::list_runs*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_runs()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListRuns<'a> {
         client: &'a super::Client,
@@ -28856,15 +26892,9 @@ pub mod builder {
         /// Query parameter `source`.
         pub fn source<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<types::RunSourceType>>,
+            V: crate::OneOrMany<types::RunSourceType>,
         {
-            self.source = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < RunSourceType >` for source failed"
-                        .to_string()
-                });
+            self.source = Ok(Some(value.into_vec()));
             self
         }
         /// Only runs in any of these states; repeat the parameter to give several.
@@ -28872,15 +26902,9 @@ pub mod builder {
         /// Query parameter `state`.
         pub fn state<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<types::RunState>>,
+            V: crate::OneOrMany<types::RunState>,
         {
-            self.state = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < RunState >` for state failed"
-                        .to_string()
-                });
+            self.state = Ok(Some(value.into_vec()));
             self
         }
         /// Only runs whose factory task has any of these statuses; repeat the parameter to give several.
@@ -28888,15 +26912,9 @@ pub mod builder {
         /// Query parameter `task_status`.
         pub fn task_status<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<types::FactoryTaskStatus>>,
+            V: crate::OneOrMany<types::FactoryTaskStatus>,
         {
-            self.task_status = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < FactoryTaskStatus >` for task_status failed"
-                        .to_string()
-                });
+            self.task_status = Ok(Some(value.into_vec()));
             self
         }
         /// Only runs updated after this RFC 3339 timestamp.
@@ -29136,6 +27154,21 @@ pub mod builder {
     /**Builder for [`Client::create_run`]
 
 [`Client::create_run`]: super::Client::create_run*/
+    ///
+    /// Request body: [`RunAgentRequest`](crate::types::RunAgentRequest), made with [`RunAgentRequest::builder()`](crate::types::RunAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::RunAgentRequest;
+    ///
+    /// let response = client
+    ///     .create_run()
+    ///     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateRun<'a> {
         client: &'a super::Client,
@@ -29271,6 +27304,17 @@ pub mod builder {
     /**Builder for [`Client::get_run`]
 
 [`Client::get_run`]: super::Client::get_run*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRun<'a> {
         client: &'a super::Client,
@@ -29366,6 +27410,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_transcript`]
 
 [`Client::get_run_transcript`]: super::Client::get_run_transcript*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_transcript()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunTranscript<'a> {
         client: &'a super::Client,
@@ -29452,6 +27507,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_conversation`]
 
 [`Client::get_run_conversation`]: super::Client::get_run_conversation*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_conversation()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunConversation<'a> {
         client: &'a super::Client,
@@ -29551,6 +27617,17 @@ pub mod builder {
     /**Builder for [`Client::cancel_run`]
 
 [`Client::cancel_run`]: super::Client::cancel_run*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .cancel_run()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CancelRun<'a> {
         client: &'a super::Client,
@@ -29649,6 +27726,17 @@ pub mod builder {
     /**Builder for [`Client::interrupt_run`]
 
 [`Client::interrupt_run`]: super::Client::interrupt_run*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .interrupt_run()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct InterruptRun<'a> {
         client: &'a super::Client,
@@ -29748,6 +27836,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_harness_usage`]
 
 [`Client::get_run_harness_usage`]: super::Client::get_run_harness_usage*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_harness_usage()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunHarnessUsage<'a> {
         client: &'a super::Client,
@@ -29845,6 +27944,22 @@ pub mod builder {
     /**Builder for [`Client::submit_run_followup`]
 
 [`Client::submit_run_followup`]: super::Client::submit_run_followup*/
+    ///
+    /// Request body: [`RunFollowupRequest`](crate::types::RunFollowupRequest), made with [`RunFollowupRequest::builder()`](crate::types::RunFollowupRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::RunFollowupRequest;
+    ///
+    /// let response = client
+    ///     .submit_run_followup()
+    ///     .run_id("run-123")
+    ///     .body(RunFollowupRequest::builder())
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct SubmitRunFollowup<'a> {
         client: &'a super::Client,
@@ -29982,6 +28097,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_timeline`]
 
 [`Client::get_run_timeline`]: super::Client::get_run_timeline*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_timeline()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunTimeline<'a> {
         client: &'a super::Client,
@@ -30079,6 +28205,22 @@ pub mod builder {
     /**Builder for [`Client::report_run_scores`]
 
 [`Client::report_run_scores`]: super::Client::report_run_scores*/
+    ///
+    /// Request body: [`ReportRunScoresRequest`](crate::types::ReportRunScoresRequest), made with [`ReportRunScoresRequest::builder()`](crate::types::ReportRunScoresRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::{ReportRunScoresRequest, ReportedRunScore};
+    ///
+    /// let response = client
+    ///     .report_run_scores()
+    ///     .run_id("run-123")
+    ///     .body(ReportRunScoresRequest::builder().results(Vec::<ReportedRunScore>::new()))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ReportRunScores<'a> {
         client: &'a super::Client,
@@ -30216,6 +28358,17 @@ pub mod builder {
     /**Builder for [`Client::list_handoff_attachments`]
 
 [`Client::list_handoff_attachments`]: super::Client::list_handoff_attachments*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_handoff_attachments()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListHandoffAttachments<'a> {
         client: &'a super::Client,
@@ -30313,6 +28466,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_by_external_reference`]
 
 [`Client::get_run_by_external_reference`]: super::Client::get_run_by_external_reference*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_by_external_reference()
+    ///     .url("https://github.com/acme/app/pull/42")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunByExternalReference<'a> {
         client: &'a super::Client,
@@ -30409,6 +28573,17 @@ pub mod builder {
     /**Builder for [`Client::get_conversation`]
 
 [`Client::get_conversation`]: super::Client::get_conversation*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_conversation()
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetConversation<'a> {
         client: &'a super::Client,
@@ -30508,6 +28683,17 @@ pub mod builder {
     /**Builder for [`Client::get_conversation_transcript`]
 
 [`Client::get_conversation_transcript`]: super::Client::get_conversation_transcript*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_conversation_transcript()
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetConversationTranscript<'a> {
         client: &'a super::Client,
@@ -30594,6 +28780,17 @@ pub mod builder {
     /**Builder for [`Client::get_conversation_redirect`]
 
 [`Client::get_conversation_redirect`]: super::Client::get_conversation_redirect*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_conversation_redirect()
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetConversationRedirect<'a> {
         client: &'a super::Client,
@@ -30685,6 +28882,22 @@ pub mod builder {
     /**Builder for [`Client::submit_conversation_followup`]
 
 [`Client::submit_conversation_followup`]: super::Client::submit_conversation_followup*/
+    ///
+    /// Request body: [`RunFollowupRequest`](crate::types::RunFollowupRequest), made with [`RunFollowupRequest::builder()`](crate::types::RunFollowupRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::RunFollowupRequest;
+    ///
+    /// let response = client
+    ///     .submit_conversation_followup()
+    ///     .conversation_id("conversation-123")
+    ///     .body(RunFollowupRequest::builder())
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct SubmitConversationFollowup<'a> {
         client: &'a super::Client,
@@ -30822,6 +29035,17 @@ pub mod builder {
     /**Builder for [`Client::interrupt_conversation`]
 
 [`Client::interrupt_conversation`]: super::Client::interrupt_conversation*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .interrupt_conversation()
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct InterruptConversation<'a> {
         client: &'a super::Client,
@@ -30921,6 +29145,17 @@ pub mod builder {
     /**Builder for [`Client::get_session_redirect`]
 
 [`Client::get_session_redirect`]: super::Client::get_session_redirect*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_session_redirect()
+    ///     .session_uuid("session-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetSessionRedirect<'a> {
         client: &'a super::Client,
@@ -31012,6 +29247,17 @@ pub mod builder {
     /**Builder for [`Client::get_artifact`]
 
 [`Client::get_artifact`]: super::Client::get_artifact*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_artifact()
+    ///     .artifact_uid("artifact-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetArtifact<'a> {
         client: &'a super::Client,
@@ -31110,6 +29356,17 @@ pub mod builder {
     /**Builder for [`Client::download_artifact`]
 
 [`Client::download_artifact`]: super::Client::download_artifact*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .download_artifact()
+    ///     .artifact_uid("artifact-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DownloadArtifact<'a> {
         client: &'a super::Client,
@@ -31196,6 +29453,16 @@ pub mod builder {
     /**Builder for [`Client::list_environments`]
 
 [`Client::list_environments`]: super::Client::list_environments*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_environments()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListEnvironments<'a> {
         client: &'a super::Client,
@@ -31307,6 +29574,16 @@ pub mod builder {
     /**Builder for [`Client::list_models`]
 
 [`Client::list_models`]: super::Client::list_models*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_models()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListModels<'a> {
         client: &'a super::Client,
@@ -31374,6 +29651,16 @@ pub mod builder {
     /**Builder for [`Client::list_connected_self_hosted_workers`]
 
 [`Client::list_connected_self_hosted_workers`]: super::Client::list_connected_self_hosted_workers*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_connected_self_hosted_workers()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListConnectedSelfHostedWorkers<'a> {
         client: &'a super::Client,
@@ -31478,6 +29765,16 @@ pub mod builder {
     /**Builder for [`Client::list_schedules`]
 
 [`Client::list_schedules`]: super::Client::list_schedules*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_schedules()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListSchedules<'a> {
         client: &'a super::Client,
@@ -31569,6 +29866,21 @@ pub mod builder {
     /**Builder for [`Client::create_schedule`]
 
 [`Client::create_schedule`]: super::Client::create_schedule*/
+    ///
+    /// Request body: [`CreateScheduledAgentRequest`](crate::types::CreateScheduledAgentRequest), made with [`CreateScheduledAgentRequest::builder()`](crate::types::CreateScheduledAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::CreateScheduledAgentRequest;
+    ///
+    /// let response = client
+    ///     .create_schedule()
+    ///     .body(CreateScheduledAgentRequest::builder().name("nightly-triage").cron_schedule("0 3 * * *"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateSchedule<'a> {
         client: &'a super::Client,
@@ -31708,6 +30020,17 @@ pub mod builder {
     /**Builder for [`Client::get_schedule`]
 
 [`Client::get_schedule`]: super::Client::get_schedule*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetSchedule<'a> {
         client: &'a super::Client,
@@ -31806,6 +30129,22 @@ pub mod builder {
     /**Builder for [`Client::update_schedule`]
 
 [`Client::update_schedule`]: super::Client::update_schedule*/
+    ///
+    /// Request body: [`UpdateScheduledAgentRequest`](crate::types::UpdateScheduledAgentRequest), made with [`UpdateScheduledAgentRequest::builder()`](crate::types::UpdateScheduledAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::UpdateScheduledAgentRequest;
+    ///
+    /// let response = client
+    ///     .update_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .body(UpdateScheduledAgentRequest::builder().name("nightly-triage").cron_schedule("0 3 * * *").enabled(true))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct UpdateSchedule<'a> {
         client: &'a super::Client,
@@ -31946,6 +30285,17 @@ pub mod builder {
     /**Builder for [`Client::delete_schedule`]
 
 [`Client::delete_schedule`]: super::Client::delete_schedule*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .delete_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DeleteSchedule<'a> {
         client: &'a super::Client,
@@ -32043,6 +30393,17 @@ pub mod builder {
     /**Builder for [`Client::pause_schedule`]
 
 [`Client::pause_schedule`]: super::Client::pause_schedule*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .pause_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct PauseSchedule<'a> {
         client: &'a super::Client,
@@ -32140,6 +30501,17 @@ pub mod builder {
     /**Builder for [`Client::resume_schedule`]
 
 [`Client::resume_schedule`]: super::Client::resume_schedule*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .resume_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ResumeSchedule<'a> {
         client: &'a super::Client,
@@ -32237,6 +30609,16 @@ pub mod builder {
     /**Builder for [`Client::list_agent_identities`]
 
 [`Client::list_agent_identities`]: super::Client::list_agent_identities*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_agent_identities()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListAgentIdentities<'a> {
         client: &'a super::Client,
@@ -32356,6 +30738,21 @@ pub mod builder {
     /**Builder for [`Client::create_agent_identity`]
 
 [`Client::create_agent_identity`]: super::Client::create_agent_identity*/
+    ///
+    /// Request body: [`CreateAgentRequest`](crate::types::CreateAgentRequest), made with [`CreateAgentRequest::builder()`](crate::types::CreateAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::CreateAgentRequest;
+    ///
+    /// let response = client
+    ///     .create_agent_identity()
+    ///     .body(CreateAgentRequest::builder().name("nightly-triage"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateAgentIdentity<'a> {
         client: &'a super::Client,
@@ -32489,6 +30886,17 @@ pub mod builder {
     /**Builder for [`Client::get_agent_identity`]
 
 [`Client::get_agent_identity`]: super::Client::get_agent_identity*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_agent_identity()
+    ///     .agent_uid("agent-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetAgentIdentity<'a> {
         client: &'a super::Client,
@@ -32583,6 +30991,22 @@ pub mod builder {
     /**Builder for [`Client::update_agent_identity`]
 
 [`Client::update_agent_identity`]: super::Client::update_agent_identity*/
+    ///
+    /// Request body: [`UpdateAgentRequest`](crate::types::UpdateAgentRequest), made with [`UpdateAgentRequest::builder()`](crate::types::UpdateAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::UpdateAgentRequest;
+    ///
+    /// let response = client
+    ///     .update_agent_identity()
+    ///     .agent_uid("agent-123")
+    ///     .body(UpdateAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct UpdateAgentIdentity<'a> {
         client: &'a super::Client,
@@ -32717,6 +31141,17 @@ pub mod builder {
     /**Builder for [`Client::delete_agent_identity`]
 
 [`Client::delete_agent_identity`]: super::Client::delete_agent_identity*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .delete_agent_identity()
+    ///     .agent_uid("agent-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DeleteAgentIdentity<'a> {
         client: &'a super::Client,
@@ -32811,6 +31246,21 @@ pub mod builder {
     /**Builder for [`Client::send_agent_message`]
 
 [`Client::send_agent_message`]: super::Client::send_agent_message*/
+    ///
+    /// Request body: [`SendAgentMessageRequest`](crate::types::SendAgentMessageRequest), made with [`SendAgentMessageRequest::builder()`](crate::types::SendAgentMessageRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::SendAgentMessageRequest;
+    ///
+    /// let response = client
+    ///     .send_agent_message()
+    ///     .body(SendAgentMessageRequest::builder().sender_run_id("run-123").to(vec!["run-456".to_owned()]).subject("Tests are green").body("The fix is merged; rebase onto main."))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct SendAgentMessage<'a> {
         client: &'a super::Client,
@@ -32929,6 +31379,17 @@ pub mod builder {
     /**Builder for [`Client::list_agent_messages`]
 
 [`Client::list_agent_messages`]: super::Client::list_agent_messages*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_agent_messages()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListAgentMessages<'a> {
         client: &'a super::Client,
@@ -33084,6 +31545,17 @@ pub mod builder {
     /**Builder for [`Client::read_agent_message`]
 
 [`Client::read_agent_message`]: super::Client::read_agent_message*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .read_agent_message()
+    ///     .message_id("message-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ReadAgentMessage<'a> {
         client: &'a super::Client,
@@ -33180,6 +31652,17 @@ pub mod builder {
     /**Builder for [`Client::mark_agent_message_delivered`]
 
 [`Client::mark_agent_message_delivered`]: super::Client::mark_agent_message_delivered*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .mark_agent_message_delivered()
+    ///     .message_id("message-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct MarkAgentMessageDelivered<'a> {
         client: &'a super::Client,
@@ -33274,6 +31757,17 @@ pub mod builder {
     /**Builder for [`Client::poll_agent_events`]
 
 [`Client::poll_agent_events`]: super::Client::poll_agent_events*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .poll_agent_events()
+    ///     .run_ids(["run-123"])
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct PollAgentEvents<'a> {
         client: &'a super::Client,
@@ -33309,14 +31803,9 @@ pub mod builder {
         /// Query parameter `run_ids`; required.
         pub fn run_ids<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: crate::OneOrMany<::std::string::String>,
         {
-            self.run_ids = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for run_ids failed"
-                        .to_string()
-                });
+            self.run_ids = Ok(value.into_vec());
             self
         }
         /// Sequence cursor: the last sequence number already seen.
@@ -33403,6 +31892,22 @@ pub mod builder {
     /**Builder for [`Client::report_agent_event`]
 
 [`Client::report_agent_event`]: super::Client::report_agent_event*/
+    ///
+    /// Request body: [`ReportAgentEventRequest`](crate::types::ReportAgentEventRequest), made with [`ReportAgentEventRequest::builder()`](crate::types::ReportAgentEventRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::{AgentEventType, ReportAgentEventRequest};
+    ///
+    /// let response = client
+    ///     .report_agent_event()
+    ///     .run_id("run-123")
+    ///     .body(ReportAgentEventRequest::builder().event_type(AgentEventType::RunInProgress))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ReportAgentEvent<'a> {
         client: &'a super::Client,
@@ -33541,6 +32046,18 @@ pub mod builder {
     /**Builder for [`Client::download_conversation_screenshot`]
 
 [`Client::download_conversation_screenshot`]: super::Client::download_conversation_screenshot*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .download_conversation_screenshot()
+    ///     .conversation_id("conversation-123")
+    ///     .screenshot_uid("screenshot-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DownloadConversationScreenshot<'a> {
         client: &'a super::Client,
@@ -33646,6 +32163,16 @@ pub mod builder {
     /**Builder for [`Client::list_egress_ranges`]
 
 [`Client::list_egress_ranges`]: super::Client::list_egress_ranges*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_egress_ranges()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListEgressRanges<'a> {
         client: &'a super::Client,
@@ -33737,6 +32264,16 @@ pub mod builder {
     /**Builder for [`Client::list_factories`]
 
 [`Client::list_factories`]: super::Client::list_factories*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_factories()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListFactories<'a> {
         client: &'a super::Client,
@@ -33926,6 +32463,17 @@ pub mod builder {
     /**Builder for [`Client::get_factory`]
 
 [`Client::get_factory`]: super::Client::get_factory*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory()
+    ///     .factory_uid("factory-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactory<'a> {
         client: &'a super::Client,
@@ -34021,6 +32569,22 @@ pub mod builder {
     /**Builder for [`Client::create_factory_run`]
 
 [`Client::create_factory_run`]: super::Client::create_factory_run*/
+    ///
+    /// Request body: [`CreateFactoryRunRequest`](crate::types::CreateFactoryRunRequest), made with [`CreateFactoryRunRequest::builder()`](crate::types::CreateFactoryRunRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::CreateFactoryRunRequest;
+    ///
+    /// let response = client
+    ///     .create_factory_run()
+    ///     .factory_uid("factory-123")
+    ///     .body(CreateFactoryRunRequest::builder().prompt("Fix the flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateFactoryRun<'a> {
         client: &'a super::Client,
@@ -34160,6 +32724,17 @@ pub mod builder {
     /**Builder for [`Client::list_factory_tasks`]
 
 [`Client::list_factory_tasks`]: super::Client::list_factory_tasks*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_factory_tasks()
+    ///     .factory_uid("factory-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListFactoryTasks<'a> {
         client: &'a super::Client,
@@ -34252,15 +32827,9 @@ pub mod builder {
         /// Query parameter `created_by`.
         pub fn created_by<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: crate::OneOrMany<::std::string::String>,
         {
-            self.created_by = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for created_by failed"
-                        .to_string()
-                });
+            self.created_by = Ok(Some(value.into_vec()));
             self
         }
         /// Opaque cursor taken from page_info.next_cursor of the previous page.
@@ -34374,15 +32943,9 @@ pub mod builder {
         /// Query parameter `stage`.
         pub fn stage<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<types::FactoryTaskStage>>,
+            V: crate::OneOrMany<types::FactoryTaskStage>,
         {
-            self.stage = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < FactoryTaskStage >` for stage failed"
-                        .to_string()
-                });
+            self.stage = Ok(Some(value.into_vec()));
             self
         }
         /// Only tasks updated after this RFC 3339 timestamp.
@@ -34535,6 +33098,22 @@ pub mod builder {
     /**Builder for [`Client::create_factory_task`]
 
 [`Client::create_factory_task`]: super::Client::create_factory_task*/
+    ///
+    /// Request body: [`CreateFactoryTaskRequest`](crate::types::CreateFactoryTaskRequest), made with [`CreateFactoryTaskRequest::builder()`](crate::types::CreateFactoryTaskRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::CreateFactoryTaskRequest;
+    ///
+    /// let response = client
+    ///     .create_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .body(CreateFactoryTaskRequest::builder().conversation_id("conversation-123").title("Flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateFactoryTask<'a> {
         client: &'a super::Client,
@@ -34673,6 +33252,18 @@ pub mod builder {
     /**Builder for [`Client::get_factory_task`]
 
 [`Client::get_factory_task`]: super::Client::get_factory_task*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .task_uid("task-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryTask<'a> {
         client: &'a super::Client,
@@ -34787,6 +33378,18 @@ pub mod builder {
     /**Builder for [`Client::delete_factory_task`]
 
 [`Client::delete_factory_task`]: super::Client::delete_factory_task*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .delete_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .task_uid("task-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DeleteFactoryTask<'a> {
         client: &'a super::Client,
@@ -34899,6 +33502,23 @@ pub mod builder {
     /**Builder for [`Client::update_factory_task`]
 
 [`Client::update_factory_task`]: super::Client::update_factory_task*/
+    ///
+    /// Request body: [`UpdateFactoryTaskRequest`](crate::types::UpdateFactoryTaskRequest), made with [`UpdateFactoryTaskRequest::builder()`](crate::types::UpdateFactoryTaskRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::UpdateFactoryTaskRequest;
+    ///
+    /// let response = client
+    ///     .update_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .task_uid("task-123")
+    ///     .body(UpdateFactoryTaskRequest::builder().title("Flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct UpdateFactoryTask<'a> {
         client: &'a super::Client,
@@ -35056,6 +33676,18 @@ pub mod builder {
     /**Builder for [`Client::cancel_factory_task`]
 
 [`Client::cancel_factory_task`]: super::Client::cancel_factory_task*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .cancel_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .task_uid("task-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CancelFactoryTask<'a> {
         client: &'a super::Client,
@@ -35171,6 +33803,18 @@ pub mod builder {
     /**Builder for [`Client::get_factory_task_by_run`]
 
 [`Client::get_factory_task_by_run`]: super::Client::get_factory_task_by_run*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_task_by_run()
+    ///     .factory_uid("factory-123")
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryTaskByRun<'a> {
         client: &'a super::Client,
@@ -35286,6 +33930,18 @@ pub mod builder {
     /**Builder for [`Client::get_factory_task_by_conversation`]
 
 [`Client::get_factory_task_by_conversation`]: super::Client::get_factory_task_by_conversation*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_task_by_conversation()
+    ///     .factory_uid("factory-123")
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryTaskByConversation<'a> {
         client: &'a super::Client,
@@ -35406,6 +34062,16 @@ pub mod builder {
     /**Builder for [`Client::list_factory_file_schemas`]
 
 [`Client::list_factory_file_schemas`]: super::Client::list_factory_file_schemas*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_factory_file_schemas()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListFactoryFileSchemas<'a> {
         client: &'a super::Client,
@@ -35497,6 +34163,17 @@ pub mod builder {
     /**Builder for [`Client::get_factory_file_schema`]
 
 [`Client::get_factory_file_schema`]: super::Client::get_factory_file_schema*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_file_schema()
+    ///     .schema_version("v1")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryFileSchema<'a> {
         client: &'a super::Client,
@@ -35610,6 +34287,18 @@ pub mod builder {
     /**Builder for [`Client::get_factory_file_schema_document`]
 
 [`Client::get_factory_file_schema_document`]: super::Client::get_factory_file_schema_document*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_file_schema_document()
+    ///     .document("factory.yaml")
+    ///     .schema_version("v1")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryFileSchemaDocument<'a> {
         client: &'a super::Client,
@@ -35721,6 +34410,21 @@ pub mod builder {
     /**Builder for [`Client::validate_factory_files`]
 
 [`Client::validate_factory_files`]: super::Client::validate_factory_files*/
+    ///
+    /// Request body: [`ValidateFactoryFilesRequest`](crate::types::ValidateFactoryFilesRequest), made with [`ValidateFactoryFilesRequest::builder()`](crate::types::ValidateFactoryFilesRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::{FactoryFile, ValidateFactoryFilesRequest};
+    ///
+    /// let response = client
+    ///     .validate_factory_files()
+    ///     .body(ValidateFactoryFilesRequest::builder().files(Vec::<FactoryFile>::new()))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ValidateFactoryFiles<'a> {
         client: &'a super::Client,

@@ -15,12 +15,12 @@
 //! let client = oz_api::Client::from_env()?; // WARP_API_KEY, WARP_BASE_URL
 //! let started = client
 //!     .create_run()
-//!     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned()))
+//!     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
 //!     .send()
 //!     .await?;
 //! let failed = client
 //!     .list_runs()
-//!     .state(vec![RunState::Failed, RunState::Error])
+//!     .state([RunState::Failed, RunState::Error])
 //!     .limit(50)
 //!     .send()
 //!     .await?;
@@ -41,11 +41,14 @@
 #[allow(clippy::all, clippy::pedantic, unused)]
 mod generated;
 
+mod attachment;
+mod client_info;
 mod conditional;
 mod config;
 mod error;
 mod error_body;
 mod hooks;
+mod input;
 mod metadata_filter;
 mod null_as_default;
 mod path_segment;
@@ -54,6 +57,11 @@ mod retry;
 pub mod time;
 mod transport;
 
+pub use attachment::DEFAULT_MEDIA_TYPE;
+/// The date-time library of the types' timestamps (`created_after` filters, `created_at`
+/// fields), re-exported so an application needs no dependency of its own:
+/// `oz_api::chrono::{TimeDelta, Utc}`.
+pub use chrono;
 pub use conditional::Conditional;
 pub use config::{
     API_KEY_ENV, BASE_URL_ENV, CUSTOM_HEADERS_ENV, Config, ConfigError, DEFAULT_BASE_URL,
@@ -63,6 +71,7 @@ pub use config::{
 pub use error::Error;
 pub use generated::*;
 pub use hooks::{ClientState, redirect_location};
+pub use input::{IntoOption, OneOrMany};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
 pub use transport::http_client_builder;
 

@@ -1,0 +1,172 @@
+//! What the generated setters accept, so the obvious spelling compiles.
+//!
+//! A setter of an optional member of a request type takes anything [`IntoOption`] of the
+//! member's type: the value itself, `Some(value)` or `None`, and for text members a `&str`,
+//! `&String`, `Box<str>` or `Cow<str>` as well. A repeatable query filter takes anything
+//! [`OneOrMany`]: one value, an array, a `Vec` or a slice of them.
+//!
+//! ```no_run
+//! # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+//! use oz_api::types::{RunAgentRequest, RunState};
+//!
+//! let request = RunAgentRequest::builder().prompt("Fix the flaky test").title(None);
+//! let failed = client.list_runs().state(RunState::Failed).send().await?;
+//! let ended = client.list_runs().state([RunState::Failed, RunState::Error]).send().await?;
+//! # let _ = (request, failed, ended); Ok(()) }
+//! ```
+
+use std::borrow::Cow;
+
+/// A value for an optional member: the value itself, `Some(value)`, `None`, or for a text
+/// member any borrowed or boxed string.
+pub trait IntoOption<T> {
+    /// The member's value, `None` for an absent one.
+    fn into_option(self) -> Option<T>;
+}
+
+impl<T> IntoOption<T> for T {
+    fn into_option(self) -> Option<T> {
+        Some(self)
+    }
+}
+
+impl<T> IntoOption<T> for Option<T> {
+    fn into_option(self) -> Option<T> {
+        self
+    }
+}
+
+impl IntoOption<String> for &str {
+    fn into_option(self) -> Option<String> {
+        Some(self.to_owned())
+    }
+}
+
+impl IntoOption<String> for &String {
+    fn into_option(self) -> Option<String> {
+        Some(self.clone())
+    }
+}
+
+impl IntoOption<String> for Box<str> {
+    fn into_option(self) -> Option<String> {
+        Some(self.into())
+    }
+}
+
+impl IntoOption<String> for Cow<'_, str> {
+    fn into_option(self) -> Option<String> {
+        Some(self.into_owned())
+    }
+}
+
+/// The values of a repeatable parameter: one value, or an array, `Vec` or slice of them (for
+/// text parameters also of `&str`).
+pub trait OneOrMany<T> {
+    /// The values, in order.
+    fn into_vec(self) -> Vec<T>;
+}
+
+impl<T> OneOrMany<T> for T {
+    fn into_vec(self) -> Vec<T> {
+        vec![self]
+    }
+}
+
+impl<T> OneOrMany<T> for Vec<T> {
+    fn into_vec(self) -> Vec<T> {
+        self
+    }
+}
+
+impl<T, const N: usize> OneOrMany<T> for [T; N] {
+    fn into_vec(self) -> Vec<T> {
+        self.into()
+    }
+}
+
+impl<T: Clone> OneOrMany<T> for &[T] {
+    fn into_vec(self) -> Vec<T> {
+        self.to_vec()
+    }
+}
+
+impl<T: Clone, const N: usize> OneOrMany<T> for &[T; N] {
+    fn into_vec(self) -> Vec<T> {
+        self.to_vec()
+    }
+}
+
+impl<T: Clone> OneOrMany<T> for &Vec<T> {
+    fn into_vec(self) -> Vec<T> {
+        self.clone()
+    }
+}
+
+impl OneOrMany<String> for &str {
+    fn into_vec(self) -> Vec<String> {
+        vec![self.to_owned()]
+    }
+}
+
+impl OneOrMany<String> for &String {
+    fn into_vec(self) -> Vec<String> {
+        vec![self.clone()]
+    }
+}
+
+impl<const N: usize> OneOrMany<String> for [&str; N] {
+    fn into_vec(self) -> Vec<String> {
+        self.into_iter().map(str::to_owned).collect()
+    }
+}
+
+impl OneOrMany<String> for Vec<&str> {
+    fn into_vec(self) -> Vec<String> {
+        self.into_iter().map(str::to_owned).collect()
+    }
+}
+
+impl OneOrMany<String> for &[&str] {
+    fn into_vec(self) -> Vec<String> {
+        self.iter().map(|text| (*text).to_owned()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn optional<T: IntoOption<String>>(value: T) -> Option<String> {
+        value.into_option()
+    }
+
+    fn many<T: OneOrMany<String>>(value: T) -> Vec<String> {
+        value.into_vec()
+    }
+
+    #[test]
+    fn every_spelling_of_a_text_value_converts() {
+        let owned = String::from("b");
+        assert_eq!(optional("a"), Some("a".to_owned()));
+        assert_eq!(optional(&owned), Some("b".to_owned()));
+        assert_eq!(optional(owned.clone()), Some("b".to_owned()));
+        assert_eq!(optional(Some("c".to_owned())), Some("c".to_owned()));
+        assert_eq!(optional(None), None);
+        assert_eq!(optional(Cow::Borrowed("d")), Some("d".to_owned()));
+        assert_eq!(optional(Box::<str>::from("e")), Some("e".to_owned()));
+    }
+
+    #[test]
+    fn one_value_or_a_collection_becomes_the_list_in_order() {
+        let owned = vec!["x".to_owned(), "y".to_owned()];
+        let expected = ["x", "y"].map(str::to_owned).to_vec();
+        assert_eq!(many("x"), vec!["x".to_owned()]);
+        assert_eq!(many(["x", "y"]), expected);
+        assert_eq!(many(vec!["x", "y"]), expected);
+        assert_eq!(many(&["x", "y"][..]), expected);
+        assert_eq!(many(&owned), expected);
+        assert_eq!(many(&owned[..]), expected);
+        assert_eq!(many(owned), expected);
+    }
+}
