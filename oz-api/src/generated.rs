@@ -102,6 +102,7 @@ pub mod types {
     }
     ///An action the agent started, such as running a command or editing files.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ActionContentBlock {
         /// Broad category of an action.
         ///
@@ -180,6 +181,7 @@ pub mod types {
     }
     ///The outcome of an earlier action.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ActionResultContentBlock {
         ///ID of the action this result belongs to.
         pub action_id: ::std::string::String,
@@ -334,6 +336,7 @@ pub mod types {
     }
     ///Whether a new agent gets its own memory store.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentAutoMemoryCreateConfig {
         ///Create and attach a memory store owned by the agent; treated as true when omitted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -347,6 +350,7 @@ pub mod types {
     }
     ///State of the agent's own automatically managed memory store.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentAutoMemoryResponse {
         ///Whether the agent has its own memory store.
         pub enabled: bool,
@@ -506,6 +510,7 @@ pub mod types {
     }
     ///An environment offering a skill.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentListEnvironment {
         ///Environment name.
         pub name: ::std::string::String,
@@ -520,6 +525,7 @@ pub mod types {
     }
     ///An agent (skill) and the variants in which it is available.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentListItem {
         ///Display name of the agent.
         pub name: ::std::string::String,
@@ -534,6 +540,7 @@ pub mod types {
     }
     ///Where a skill is defined.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentListSource {
         ///Name of the GitHub repository.
         pub name: ::std::string::String,
@@ -553,6 +560,7 @@ pub mod types {
     }
     ///One definition of an agent, backed by a single skill file.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentListVariant {
         ///Instructions the skill gives the agent.
         pub base_prompt: ::std::string::String,
@@ -583,6 +591,7 @@ pub mod types {
     }
     ///Memory settings for a new agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMemoryCreateConfig {
         ///Existing team memory stores to attach; duplicate uids are rejected.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -602,6 +611,7 @@ pub mod types {
     }
     ///Memory configuration of an agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMemoryResponse {
         ///Team memory stores attached to the agent; empty when none.
         pub attached_stores: ::std::vec::Vec<MemoryStoreRef>,
@@ -618,6 +628,7 @@ pub mod types {
     }
     ///Memory changes for an existing agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMemoryUpdateConfig {
         ///New list of attached team stores: omit to keep, empty to detach all, non-empty to replace.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -631,6 +642,7 @@ pub mod types {
     }
     ///A complete message: the header fields plus the body.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMessage {
         ///Message text.
         pub body: ::std::string::String,
@@ -659,6 +671,7 @@ pub mod types {
     }
     ///Summary of a message in a run's inbox, without the body.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMessageHeader {
         ///When the message was marked delivered; null until then.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -685,6 +698,7 @@ pub mod types {
     }
     ///A named agent identity with the defaults applied to runs it executes.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentResponse {
         /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
         ///
@@ -774,6 +788,7 @@ pub mod types {
     }
     ///One recorded event of a run, ordered by its sequence number.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentRunEvent {
         /// Kind of a recorded run event: the lifecycle events a client may report (see AgentEventType), the legacy run_started, run_idle and run_restarted, new_message (ref_id is the message id, read with read_agent_message), child_agent_started (on the parent; ref_id is the child run id) and run_session_linked (ref_id is the session id). An open set: kinds this version does not know are kept as they are.
         ///
@@ -982,6 +997,7 @@ pub mod types {
     }
     ///Skill a run used; exactly one of full_path and bundled_skill_id is set.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentSkill {
         ///ID of a skill bundled with Warp.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1090,6 +1106,7 @@ pub mod types {
     }
     ///A setup or lifecycle event of a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AiRunTimelineEvent {
         /// Kind of timeline event.
         ///
@@ -1223,6 +1240,7 @@ pub mod types {
     }
     ///Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AmbientAgentConfig {
         ///Custom base prompt for the agent.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1404,6 +1422,7 @@ pub mod types {
     }
     ///Where an artifact came from.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ArtifactSourceLinks {
         ///Pull requests the artifact belongs to.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -1497,6 +1516,7 @@ pub mod types {
     }
     ///A file sent with the prompt, base64-encoded.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AttachmentInput {
         ///File contents encoded as base64.
         pub data: ::std::string::String,
@@ -1513,6 +1533,7 @@ pub mod types {
     }
     ///Use AWS Bedrock for inference by assuming an IAM role.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AwsInferenceProviderConfig {
         ///Opt out of Bedrock at this level.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1532,6 +1553,7 @@ pub mod types {
     }
     ///AWS access by assuming an IAM role.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AwsProviderConfig {
         ///ARN of the IAM role to assume.
         pub role_arn: ::std::string::String,
@@ -1544,6 +1566,7 @@ pub mod types {
     }
     ///Usage charged in one category, split by how the model was accessed and then by model.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ChargedUsageDetail {
         ///Usage billed to the user's own API key, keyed by model ID.
         #[serde(
@@ -1590,6 +1613,7 @@ pub mod types {
     }
     ///Prompt-cache writes by cache lifetime.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeCacheCreation {
         ///Input tokens written to the one-hour prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1606,6 +1630,7 @@ pub mod types {
     }
     ///Usage reported by Claude Code.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeHarnessUsage {
         ///Sequence number of the capture within the execution.
         #[serde(
@@ -1700,6 +1725,7 @@ pub mod types {
     }
     ///Token counts as Claude Code reports them.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeTokenUsage {
         /// Prompt-cache writes by cache lifetime.
         ///
@@ -1727,6 +1753,7 @@ pub mod types {
     }
     ///Usage attributed to one model and service tier.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeUsageAttribution {
         ///Region where inference ran, as the harness reports it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1754,6 +1781,7 @@ pub mod types {
     }
     ///Raw Claude Code usage: totals, per-model attribution and tool calls.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeUsagePayload {
         /// Usage attributed to one model and service tier.
         ///
@@ -1783,6 +1811,7 @@ pub mod types {
     }
     ///What Claude Code reported, and how complete it is.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeUsageSnapshot {
         /// How complete the token and tool metrics of a snapshot are.
         ///
@@ -1803,6 +1832,7 @@ pub mod types {
     }
     ///A cloud environment in which runs execute.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CloudEnvironment {
         /// Definition of a cloud environment: image, repositories, setup commands and cloud provider access.
         ///
@@ -1848,6 +1878,7 @@ pub mod types {
     }
     ///Definition of a cloud environment: image, repositories, setup commands and cloud provider access.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CloudEnvironmentConfig {
         ///Environment description.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1960,6 +1991,7 @@ pub mod types {
     }
     ///Usage reported by Codex.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexHarnessUsage {
         ///Sequence number of the capture within the execution.
         #[serde(
@@ -2053,6 +2085,7 @@ pub mod types {
     }
     ///Token counts as Codex reports them.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexTokenUsage {
         ///Input tokens written to the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2081,6 +2114,7 @@ pub mod types {
     }
     ///Usage attributed to one model and service tier.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexUsageAttribution {
         ///Region where inference ran, as the harness reports it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2108,6 +2142,7 @@ pub mod types {
     }
     ///Raw Codex usage: totals, per-model attribution and tool calls.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexUsagePayload {
         /// Usage attributed to one model and service tier.
         ///
@@ -2137,6 +2172,7 @@ pub mod types {
     }
     ///What Codex reported, and how complete it is.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexUsageSnapshot {
         /// How complete the token and tool metrics of a snapshot are.
         ///
@@ -2157,6 +2193,7 @@ pub mod types {
     }
     ///A self-hosted worker host and its live connections.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ConnectedSelfHostedWorker {
         ///Earliest connection time among the open connections.
         pub connected_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -2220,6 +2257,7 @@ pub mod types {
     }
     ///A normalized message, possibly merged from several transcript messages.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ConversationMessage {
         ///Content blocks of the message.
         pub content: ::std::vec::Vec<ConversationContentBlock>,
@@ -2317,6 +2355,7 @@ pub mod types {
     }
     ///Redirect hint for a conversation link; empty when no redirect applies.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ConversationRedirectResponse {
         ///Live shared session to open instead of the conversation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2330,6 +2369,7 @@ pub mod types {
     }
     ///A conversation normalized into nested steps.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ConversationResponse {
         ///Conversation ID.
         pub conversation_id: ::std::string::String,
@@ -2344,6 +2384,7 @@ pub mod types {
     }
     ///A unit of work in a conversation, possibly containing delegated sub-steps.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ConversationStep {
         ///Latest message time in this step or its sub-steps.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2374,6 +2415,7 @@ pub mod types {
     }
     ///Settings for a new agent identity; only the name is mandatory.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateAgentRequest {
         /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
         ///
@@ -2461,6 +2503,7 @@ pub mod types {
     }
     ///A run dispatched to a factory.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateFactoryRunRequest {
         ///What the run should do.
         pub prompt: ::std::string::String,
@@ -2482,6 +2525,7 @@ pub mod types {
     }
     ///The run a factory started; its task is created asynchronously.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateFactoryRunResponse {
         ///Factory the run was dispatched to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2508,6 +2552,7 @@ pub mod types {
     }
     ///A task bound to an existing agent conversation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateFactoryTaskRequest {
         ///Conversation the task is bound to; its most recent run must belong to the factory's team, and it may have at most one live task across all factories.
         pub conversation_id: ::std::string::String,
@@ -2528,6 +2573,7 @@ pub mod types {
     }
     ///Settings for a new schedule. Give a prompt unless agent_config names a skill (skill_spec or skills).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateScheduledAgentRequest {
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -2569,6 +2615,7 @@ pub mod types {
     }
     ///Result of deleting a schedule.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct DeleteScheduledAgentResponse {
         ///True when the schedule was removed.
         pub success: bool,
@@ -2581,6 +2628,7 @@ pub mod types {
     }
     ///Network ranges of Warp-hosted agents.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct EgressRangesResponse {
         ///IP ranges in CIDR notation that outbound requests of Warp-hosted agents come from, for allow-lists.
         pub cidrs: ::std::vec::Vec<::std::string::String>,
@@ -2593,6 +2641,7 @@ pub mod types {
     }
     ///Summary of the newest run created in an environment.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct EnvironmentLastTask {
         ///When the run was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -2618,6 +2667,7 @@ pub mod types {
     }
     ///Problem details (RFC 7807) describing why a request failed, plus a few extension members kept for older clients. Further members can appear depending on the error code.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct Error {
         ///URL where the caller can authorize or reconnect the external provider.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2677,6 +2727,7 @@ pub mod types {
     }
     ///A non-core transcript event that is deliberately exposed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct EventContentBlock {
         ///Minimal structured details of the event.
         pub data: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -2749,6 +2800,7 @@ pub mod types {
     }
     ///A link to something outside Warp, such as an issue or document.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ExternalReferenceArtifact {
         ///Artifact kind; always EXTERNAL_REFERENCE here.
         pub artifact_type: ExternalReferenceArtifactArtifactType,
@@ -2820,6 +2872,7 @@ pub mod types {
     }
     ///Details of an external reference artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ExternalReferenceArtifactData {
         ///Extra fields specific to the category.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -2953,6 +3006,7 @@ pub mod types {
     }
     ///A factory: a team's configured pipeline of agents (foreman, triage, spec, implement, review) that turns tickets and prompts into tasks and runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct Factory {
         ///Defaults of the factory's agents.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3024,6 +3078,7 @@ pub mod types {
     }
     ///Defaults every agent of the factory starts with.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryAgentDefaults {
         ///Runner that executes the factory's agents unless a run or agent names another.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3066,6 +3121,7 @@ pub mod types {
     }
     ///The user who created the factory.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryCreator {
         ///Email address of the user.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3082,6 +3138,7 @@ pub mod types {
     }
     ///One file of a factory tree, by path and content.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFile {
         ///Text content of the file.
         pub content: ::std::string::String,
@@ -3157,6 +3214,7 @@ pub mod types {
     }
     ///A reference that can only be resolved against the team's state when the tree is applied.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileDeferredResolution {
         ///Field holding the reference.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3176,6 +3234,7 @@ pub mod types {
     }
     ///One problem found in a factory file.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileDiagnostic {
         ///Machine-readable kind of problem.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3200,6 +3259,7 @@ pub mod types {
     }
     ///Every JSON Schema document of one Factory file schema version, keyed by document name, so relative $id and $ref keep resolving.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileSchemaBundle {
         ///JSON Schema documents keyed by file name, for example factory.schema.json.
         pub documents: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -3243,6 +3303,7 @@ pub mod types {
     }
     ///One Factory file schema version and where its bundle is.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileSchemaVersion {
         ///Path of the version's bundle.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3258,6 +3319,7 @@ pub mod types {
     }
     ///Which groups of checks ran.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileValidationScope {
         ///Whether the files were parsed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3332,6 +3394,7 @@ pub mod types {
     }
     ///A ticketing or chat integration of the factory; the member named by type carries its settings.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryIntegration {
         /// Jira projects the factory takes tickets from.
         ///
@@ -3441,6 +3504,7 @@ pub mod types {
     }
     ///Jira projects the factory takes tickets from.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryJiraIntegration {
         ///Keys of the Jira projects whose tickets the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -3455,6 +3519,7 @@ pub mod types {
     }
     ///Linear teams the factory takes issues from.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryLinearIntegration {
         ///Identifiers of the Linear teams whose issues the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -3469,6 +3534,7 @@ pub mod types {
     }
     ///A repository the factory's agents work in.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryRepository {
         /// Code hosting service of a repository; NONE for a factory without one.
         ///
@@ -3500,6 +3566,7 @@ pub mod types {
     }
     ///Defaults of the agents that score the factory's runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryScorerDefaults {
         ///Runner that executes the scoring agents unless a run names another.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3529,6 +3596,7 @@ pub mod types {
     }
     ///How the factory scores its runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryScoring {
         ///Model the scoring agents use unless a scorer names another.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3542,6 +3610,7 @@ pub mod types {
     }
     ///Whether and how the factory proposes improvements to itself after failed runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactorySelfImprovement {
         ///Number of failed runs after which the factory proposes an improvement.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3564,6 +3633,7 @@ pub mod types {
     }
     ///A unit of work tracked by a factory, bound to one agent conversation and moving through stages.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryTask {
         ///Who created the task.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3613,6 +3683,7 @@ pub mod types {
     }
     ///The task's current top-level run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryTaskCurrentRun {
         ///Whether runs of this kind can be cancelled.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3853,6 +3924,7 @@ pub mod types {
     }
     ///Settings of a chat integration (Slack, Microsoft Teams).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryThreadIntegration {
         ///Whether the factory answers replies in its threads automatically.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3866,6 +3938,7 @@ pub mod types {
     }
     ///A file uploaded by the agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifact {
         ///Artifact kind; always FILE here.
         pub artifact_type: FileArtifactArtifactType,
@@ -3936,6 +4009,7 @@ pub mod types {
     }
     ///Details of a file artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifactData {
         ///Artifact ID, usable with get_artifact.
         pub artifact_uid: ::std::string::String,
@@ -3966,6 +4040,7 @@ pub mod types {
     }
     ///A file artifact with a download link.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifactResponse {
         ///Artifact kind; always FILE here.
         pub artifact_type: FileArtifactResponseArtifactType,
@@ -4042,6 +4117,7 @@ pub mod types {
     }
     ///Download details of a file.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifactResponseData {
         ///MIME type of the file.
         pub content_type: ::std::string::String,
@@ -4072,6 +4148,7 @@ pub mod types {
     }
     ///A small preview image of a file artifact, behind a signed URL.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifactThumbnail {
         ///Signed, short-lived URL of the preview image.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4088,6 +4165,7 @@ pub mod types {
     }
     ///A file prepared and uploaded for the run beforehand, delivered with a follow-up.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FollowupAttachment {
         ///Identifier (a UUID) the attachment prepare endpoint returned for this run; an unknown one is refused with 422.
         pub attachment_id: ::std::string::String,
@@ -4174,6 +4252,7 @@ pub mod types {
     }
     ///Google Cloud access through Workload Identity Federation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct GcpProviderConfig {
         ///GCP project number.
         pub project_number: ::std::string::String,
@@ -4248,6 +4327,7 @@ pub mod types {
     }
     ///Timeline of a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct GetRunTimelineResponse {
         ///Events in chronological order.
         pub events: ::std::vec::Vec<AiRunTimelineEvent>,
@@ -4260,6 +4340,7 @@ pub mod types {
     }
     ///A GitHub repository.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct GitHubRepo {
         ///User or organization owning the repository.
         pub owner: ::std::string::String,
@@ -4274,6 +4355,7 @@ pub mod types {
     }
     ///One handoff snapshot file with a fresh download URL.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct HandoffAttachment {
         ///Attachment ID.
         pub attachment_id: ::std::string::String,
@@ -4293,6 +4375,7 @@ pub mod types {
     }
     ///Harness that executes the agent; Warp's built-in harness when unset.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct Harness {
         ///Model for a third-party harness, for example claude-haiku-4-5; the harness default applies when empty.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4314,6 +4397,7 @@ pub mod types {
     }
     ///Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct HarnessAuthSecrets {
         ///Managed secret used to authenticate Claude Code.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4396,6 +4480,7 @@ pub mod types {
     }
     ///Tool calls made by the harness.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct HarnessToolCalls {
         ///Tool calls by tool name.
         #[serde(
@@ -4515,6 +4600,7 @@ pub mod types {
     }
     ///How complete the token and tool metrics of a snapshot are.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct HarnessUsageCoverage {
         /// How complete a harness metric is: known, partial, or unavailable.
         ///
@@ -4541,6 +4627,7 @@ pub mod types {
     }
     ///The latest cumulative usage snapshot of a run on a third-party harness.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct HarnessUsageResponse {
         ///Age of the snapshot in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4564,6 +4651,7 @@ pub mod types {
     }
     ///Charged inference cost in US dollars, split by token type.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct InferenceCostBreakdownUsd {
         ///Cost of input tokens read from cache.
         pub input_cache_read_cost_usd: f64,
@@ -4582,6 +4670,7 @@ pub mod types {
     }
     ///Inference cost split by token kind, in US cents.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct InferenceCostInCents {
         ///Cost of input tokens read from the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4604,6 +4693,7 @@ pub mod types {
     }
     ///Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct InferenceProvidersConfig {
         /// Use AWS Bedrock for inference by assuming an IAM role.
         ///
@@ -4619,6 +4709,7 @@ pub mod types {
     }
     ///Token counts and their cost for one model; counts and costs describe the same usage.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct InferenceUsageDetail {
         ///Cost in US cents by token kind.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4649,6 +4740,7 @@ pub mod types {
     }
     ///The run an interrupt was sent to.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct InterruptConversationResponse {
         ///Run serving the conversation that received the interrupt.
         pub run_id: ::std::string::String,
@@ -4661,6 +4753,7 @@ pub mod types {
     }
     ///Acknowledgement of an interrupt sent to a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct InterruptRunResponse {
         ///Run that received the interrupt.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4674,6 +4767,7 @@ pub mod types {
     }
     ///The agent identities of the caller's team.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListAgentIdentitiesResponse {
         ///The team's agents.
         pub agents: ::std::vec::Vec<AgentResponse>,
@@ -4686,6 +4780,7 @@ pub mod types {
     }
     ///Agents (skills) available to the caller.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListAgentsResponse {
         ///The agents.
         pub agents: ::std::vec::Vec<AgentListItem>,
@@ -4759,6 +4854,7 @@ pub mod types {
     }
     ///Self-hosted workers currently connected for the team.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListConnectedSelfHostedWorkersResponse {
         ///The connected workers.
         pub workers: ::std::vec::Vec<ConnectedSelfHostedWorker>,
@@ -4771,6 +4867,7 @@ pub mod types {
     }
     ///Cloud environments the caller can use.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListEnvironmentsResponse {
         ///The environments.
         pub environments: ::std::vec::Vec<CloudEnvironment>,
@@ -4849,6 +4946,7 @@ pub mod types {
     }
     ///One page of factories.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListFactoriesResponse {
         ///Factories on this page.
         pub factories: ::std::vec::Vec<Factory>,
@@ -4865,6 +4963,7 @@ pub mod types {
     }
     ///The Factory file schema versions the server can describe.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListFactoryFileSchemasResponse {
         ///Version new factory files should use.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4880,6 +4979,7 @@ pub mod types {
     }
     ///One page of factory tasks.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListFactoryTasksResponse {
         /// Cursor pagination state.
         ///
@@ -4962,6 +5062,7 @@ pub mod types {
     }
     ///Snapshot files handed over by a run's most recent finished execution.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListHandoffAttachmentsResponse {
         ///The files; empty when there are none.
         pub attachments: ::std::vec::Vec<HandoffAttachment>,
@@ -4974,6 +5075,7 @@ pub mod types {
     }
     ///Models available for runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListModelsResponse {
         ///Model used when a run does not choose one.
         pub default_model_id: ::std::string::String,
@@ -4988,6 +5090,7 @@ pub mod types {
     }
     ///One page of runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListRunsResponse {
         /// Cursor pagination state.
         ///
@@ -5146,6 +5249,7 @@ pub mod types {
     }
     ///The schedules visible to the caller, sorted by name.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListScheduledAgentsResponse {
         ///Schedules in alphabetical order of name.
         pub schedules: ::std::vec::Vec<ScheduledAgentItem>,
@@ -5158,6 +5262,7 @@ pub mod types {
     }
     ///An MCP server for the agent. Set exactly one of warp_id, command or url.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct McpServerConfig {
         ///Arguments for the stdio command.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -5262,6 +5367,7 @@ pub mod types {
     }
     ///A memory store attached to an agent, with its owner.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct MemoryStoreAttachmentResponse {
         /// Access an agent has to a memory store.
         ///
@@ -5355,6 +5461,7 @@ pub mod types {
     }
     ///A memory store attached to an agent or run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct MemoryStoreRef {
         /// Access an agent has to a memory store.
         ///
@@ -5444,6 +5551,7 @@ pub mod types {
     }
     ///A language model and its availability.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ModelInfo {
         ///Additional descriptor.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5546,6 +5654,7 @@ pub mod types {
     }
     ///Tokens one model consumed in a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ModelTokenUsage {
         ///Model identifier.
         pub model_id: ::std::string::String,
@@ -5637,6 +5746,7 @@ pub mod types {
     }
     ///Cursor pagination state.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PageInfo {
         ///Whether another page exists.
         pub has_next_page: bool,
@@ -5652,6 +5762,7 @@ pub mod types {
     }
     ///A plan written by the agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PlanArtifact {
         ///Artifact kind; always PLAN here.
         pub artifact_type: PlanArtifactArtifactType,
@@ -5722,6 +5833,7 @@ pub mod types {
     }
     ///Details of a plan artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PlanArtifactData {
         ///Artifact ID, usable with get_artifact.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5746,6 +5858,7 @@ pub mod types {
     }
     ///A plan artifact with its current content.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PlanArtifactResponse {
         ///Artifact kind; always PLAN here.
         pub artifact_type: PlanArtifactResponseArtifactType,
@@ -5819,6 +5932,7 @@ pub mod types {
     }
     ///Current content of a plan.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PlanArtifactResponseData {
         ///Current plan text in Markdown.
         pub content: ::std::string::String,
@@ -5992,6 +6106,7 @@ pub mod types {
     }
     ///Cloud providers the environment authenticates to automatically.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ProvidersConfig {
         /// AWS access by assuming an IAM role.
         ///
@@ -6012,6 +6127,7 @@ pub mod types {
     }
     ///A pull request opened by the agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PullRequestArtifact {
         ///Artifact kind; always PULL_REQUEST here.
         pub artifact_type: PullRequestArtifactArtifactType,
@@ -6083,6 +6199,7 @@ pub mod types {
     }
     ///Details of a pull request artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PullRequestArtifactData {
         ///Branch of the pull request.
         pub branch: ::std::string::String,
@@ -6176,6 +6293,7 @@ pub mod types {
     }
     ///A lifecycle event reported by a client for a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportAgentEventRequest {
         /// Lifecycle event a client may report for a run (report_agent_event).
         ///
@@ -6196,6 +6314,7 @@ pub mod types {
     }
     ///Acknowledgement of a reported event.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportAgentEventResponse {
         ///Sequence number the server assigned to the event.
         pub sequence: i64,
@@ -6208,6 +6327,7 @@ pub mod types {
     }
     ///Verdicts reported by a judge run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportRunScoresRequest {
         ///The verdicts; at least one.
         pub results: ::std::vec::Vec<ReportedRunScore>,
@@ -6220,6 +6340,7 @@ pub mod types {
     }
     ///Outcome for each reported verdict.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportRunScoresResponse {
         ///One outcome per verdict.
         pub results: ::std::vec::Vec<ReportedRunScoreOutcome>,
@@ -6232,6 +6353,7 @@ pub mod types {
     }
     ///A judge's verdict for one evaluation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportedRunScore {
         ///Chosen label; must equal one of the labels allowed for the evaluation. Ignored when failed is true.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6253,6 +6375,7 @@ pub mod types {
     }
     ///Whether one verdict was recorded.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportedRunScoreOutcome {
         ///Why the verdict was rejected; absent when accepted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6270,6 +6393,7 @@ pub mod types {
     }
     ///What a run consumed, in credits and approximate US dollars.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RequestUsage {
         ///Credits spent on compute.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6322,6 +6446,7 @@ pub mod types {
     }
     ///Request to start a run. Give a prompt, a skill (skill, config.skill_spec or config.skills), or both; a handoff that sets conversation_id may omit them.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RunAgentRequest {
         ///Agent identity to execute the run as; only for team-owned runs.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6378,6 +6503,7 @@ pub mod types {
     }
     ///Identifiers and initial state of a newly created run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct RunAgentResponse {
         ///True when the team was at its concurrency limit, so the run waits in the queue.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6400,6 +6526,7 @@ pub mod types {
     }
     ///The run found for an external reference URL.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct RunByExternalReferenceResponse {
         ///ID of the run that reported the reference.
         pub run_id: ::std::string::String,
@@ -6412,6 +6539,7 @@ pub mod types {
     }
     ///A user or service account associated with a resource, such as its creator.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RunCreatorInfo {
         ///Display name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6561,6 +6689,7 @@ pub mod types {
     }
     ///A follow-up message for an existing run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RunFollowupRequest {
         ///Prepared attachments to deliver with the message, at most 25. Files reach the agent on the Warp harness; other harnesses get a notice naming them.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -6583,6 +6712,7 @@ pub mod types {
     }
     ///An accepted follow-up: the run that took it and what happened to it. Watch the run with get_run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RunFollowupResponse {
         ///Identifier of the follow-up, when the service assigns one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6602,6 +6732,7 @@ pub mod types {
     }
     ///An agent run with its state, configuration, usage and artifacts.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct RunItem {
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -7031,6 +7162,7 @@ pub mod types {
     }
     ///Human-readable status of a run, with structured error details once it has failed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct RunStatusMessage {
         ///Whether a debug turn is currently keeping the window open, so session_debug_until may be stale.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7059,6 +7191,7 @@ pub mod types {
     }
     ///The schedule that spawned a run, as it was when the run was created.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScheduleInfo {
         ///Cron expression at run creation.
         pub cron_schedule: ::std::string::String,
@@ -7075,6 +7208,7 @@ pub mod types {
     }
     ///Timing information the scheduler derives for a schedule.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ScheduledAgentHistoryItem {
         ///When the schedule last started a run successfully.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7091,6 +7225,7 @@ pub mod types {
     }
     ///A scheduled agent: a cron expression plus the prompt and configuration of the runs it starts.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScheduledAgentItem {
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -7156,6 +7291,7 @@ pub mod types {
     }
     ///Who owns a resource.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct Scope {
         /// Owner kind: a single user (User) or a team (Team).
         ///
@@ -7233,6 +7369,7 @@ pub mod types {
     }
     ///A screenshot taken by the agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScreenshotArtifact {
         ///Artifact kind; always SCREENSHOT here.
         pub artifact_type: ScreenshotArtifactArtifactType,
@@ -7304,6 +7441,7 @@ pub mod types {
     }
     ///Details of a screenshot artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScreenshotArtifactData {
         ///Artifact ID, usable with get_artifact.
         pub artifact_uid: ::std::string::String,
@@ -7321,6 +7459,7 @@ pub mod types {
     }
     ///A screenshot artifact with a download link.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScreenshotArtifactResponse {
         ///Artifact kind; always SCREENSHOT here.
         pub artifact_type: ScreenshotArtifactResponseArtifactType,
@@ -7397,6 +7536,7 @@ pub mod types {
     }
     ///Download details of a screenshot.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct ScreenshotArtifactResponseData {
         ///Image MIME type, for example image/png.
         pub content_type: ::std::string::String,
@@ -7416,6 +7556,7 @@ pub mod types {
     }
     ///A managed secret, referenced by its name.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct SecretRef {
         ///Name of the managed secret.
         pub name: ::std::string::String,
@@ -7499,6 +7640,7 @@ pub mod types {
     }
     ///A message to deliver to one or more runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct SendAgentMessageRequest {
         ///Message text, at most 128 KiB.
         pub body: SendAgentMessageRequestBody,
@@ -7626,6 +7768,7 @@ pub mod types {
     }
     ///Ids of the messages created by a send.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct SendAgentMessageResponse {
         ///One message id per recipient, in the order of the request's to list.
         pub message_ids: ::std::vec::Vec<::std::string::String>,
@@ -7638,6 +7781,7 @@ pub mod types {
     }
     ///Redirect hint for a shared session link; empty when no redirect applies.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct SessionRedirectResponse {
         ///Conversation to show instead of the finished session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7712,6 +7856,7 @@ pub mod types {
     }
     ///Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct SessionSharingConfig {
         /// Access granted to anyone with the link: read only (VIEWER) or interactive (EDITOR).
         ///
@@ -7727,6 +7872,7 @@ pub mod types {
     }
     ///Plain text.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct TextContentBlock {
         ///Transcript message that produced this block, when known.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7797,6 +7943,7 @@ pub mod types {
     }
     ///Token counts by token type.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct TokenCountBreakdown {
         ///Uncached input tokens.
         pub input: i64,
@@ -7815,6 +7962,7 @@ pub mod types {
     }
     ///Partial update of an agent: omitted or null fields stay as they are, empty values clear a field, any other value replaces it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct UpdateAgentRequest {
         /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
         ///
@@ -7902,6 +8050,7 @@ pub mod types {
     }
     ///A partial update of a task: members left out are unchanged; the last write wins.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct UpdateFactoryTaskRequest {
         ///New description.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7921,6 +8070,7 @@ pub mod types {
     }
     ///Full replacement of a schedule's settings; optional fields left out are reset (metadata is cleared). Give a prompt unless agent_config names a skill.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct UpdateScheduledAgentRequest {
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -7958,6 +8108,7 @@ pub mod types {
     }
     ///The factory tree to check.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ValidateFactoryFilesRequest {
         ///Every file of the tree.
         pub files: ::std::vec::Vec<FactoryFile>,
@@ -7970,6 +8121,7 @@ pub mod types {
     }
     ///The outcome of checking a factory tree without applying it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ValidateFactoryFilesResponse {
         ///References left for apply time.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]

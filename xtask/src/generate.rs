@@ -9,8 +9,8 @@ use serde_json::Value;
 use syn::visit_mut::VisitMut;
 
 use crate::{
-    docs, examples, forward_compat, merge_arms, normalise, null_collections, owned_send,
-    path_params, redaction, setters, unions,
+    docs, examples, forward_compat, merge_arms, non_exhaustive, normalise, null_collections,
+    owned_send, path_params, redaction, setters, unions,
 };
 
 /// First line of the generated file.
@@ -59,6 +59,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
     owned_send::apply(&mut file)?;
     path_params::apply(&mut file)?;
     setters::apply(&mut file);
+    non_exhaustive::apply(&mut file);
     null_collections::apply(&mut file);
     redaction::apply(&mut file);
     docs::apply(&mut file, &spec)?;

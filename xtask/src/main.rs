@@ -29,6 +29,7 @@ mod examples;
 mod forward_compat;
 mod generate;
 mod merge_arms;
+mod non_exhaustive;
 mod normalise;
 mod null_collections;
 mod owned_send;
