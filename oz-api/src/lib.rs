@@ -30,6 +30,22 @@
 //!
 //! Most applications want the workflows of `oz-api-ext` (pagination streams, waiting for a
 //! run, transcript downloads), which re-exports this crate.
+//!
+//! # Configuration
+//!
+//! [`Config`] holds every setting; [`Config::from_env`] (and [`Client::from_env`]) read the
+//! environment.
+//!
+#![doc = include_str!("../docs/configuration.md")]
+//!
+//! # Feature flags
+//!
+#![cfg_attr(feature = "document-features", doc = document_features::document_features!())]
+#![cfg_attr(
+    not(feature = "document-features"),
+    doc = "The features and what each selects are listed in the crate's `Cargo.toml` (and on \
+           docs.rs, where this section shows them)."
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
