@@ -3,7 +3,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -27,11 +26,6 @@ const STORAGE_ATTEMPTS: u32 = 3;
 const MAX_RESUMES: u32 = 3;
 /// Redirects the storage service may answer before the download fails.
 const MAX_STORAGE_REDIRECTS: usize = 5;
-/// Connection time limit of the storage client.
-const STORAGE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest silence allowed between two chunks of a storage response. There is no limit on the
-/// whole transfer: large files on slow links take as long as they take.
-const STORAGE_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Upper bound of the buffer reserved up front by [`Download::bytes`], whatever
 /// `Content-Length` claims.
 const MAX_PREALLOCATION: u64 = 16 * 1024 * 1024;
@@ -892,8 +886,11 @@ impl<'a> Download<'a> {
     /// The HTTP client for the storage service, e.g. to share its connection pool across many
     /// downloads or to configure a proxy. It must not carry credentials (no default
     /// `Authorization` or other secret headers): every host the storage service redirects to
-    /// sees them. By default each download builds a plain client with a 10 s connect timeout
-    /// and a 60 s limit on the silence between two chunks.
+    /// sees them. By default a download uses the client's
+    /// [`storage_http_client`](oz_api::Client::storage_http_client): the one given to
+    /// [`Config::storage_client`](oz_api::Config::storage_client), else a plain client with the
+    /// configuration's proxies and root certificates, a 10 s connect timeout and a 60 s limit on
+    /// the silence between two chunks.
     pub fn storage_client(mut self, client: reqwest::Client) -> Self {
         self.storage = Some(client);
         self
@@ -1010,7 +1007,10 @@ impl<'a> Download<'a> {
     async fn transfer<S: Sink>(&mut self, sink: &mut S) -> Result<u64, DownloadError> {
         let storage = match self.storage.take() {
             Some(client) => client,
-            None => storage_client()?,
+            None => self
+                .client
+                .storage_http_client()
+                .map_err(|err| DownloadError::Io(std::io::Error::other(err)))?,
         };
         let mut url = match self.signed_url.take() {
             Some(url) => url,
@@ -1251,27 +1251,6 @@ fn location(value: Option<&HeaderValue>, base: &Url) -> Option<Option<RedactedUr
             .filter(|url| matches!(url.scheme(), "http" | "https"))
             .map(RedactedUrl),
     )
-}
-
-/// A client without credentials for the storage service; it follows no redirects by itself so
-/// that every hop is checked and counted here.
-///
-/// One is built per download rather than shared in a static: a shared client would keep
-/// pooled connections bound to the Tokio runtime that opened them, which breaks programs (and
-/// tests) that use several runtimes, and building one is cheap next to the two requests and
-/// the TLS handshake a download needs anyway. [`Download::storage_client`] shares one when
-/// that matters.
-fn storage_client() -> Result<reqwest::Client, DownloadError> {
-    // The SDK's TLS stack; setting it up fails only where the platform has no usable trust
-    // store, which the API client met first.
-    oz_api::http_client_builder()
-        .map_err(|err| DownloadError::Io(std::io::Error::other(err)))?
-        .user_agent(oz_api::DEFAULT_USER_AGENT)
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(STORAGE_CONNECT_TIMEOUT)
-        .read_timeout(STORAGE_READ_TIMEOUT)
-        .build()
-        .map_err(DownloadError::transport)
 }
 
 /// [`fetch`], repeated while the storage service fails transiently: downloads are `GET`s, safe

@@ -89,6 +89,17 @@
 //! println!("{} factories", factories.len());
 //! # Ok(()) }
 //! ```
+//!
+//! # Configuration
+//!
+//! The client's settings (key, base URL, time limits, retries, proxies, a prepared HTTP client)
+//! are those of [`oz_api::Config`]; the table is on [`oz_api`]'s page.
+//!
+//! # Feature flags
+//!
+//! The features select the client's HTTP stack and are passed on to `oz-api`.
+//!
+#![cfg_attr(feature = "document-features", doc = document_features::document_features!())]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 pub use oz_api;

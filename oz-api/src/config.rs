@@ -1,13 +1,16 @@
 //! Client configuration: API key, base URL, timeouts, retries and extra headers.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
+use crate::hooks::RequestDefaults;
 use crate::redaction::redact_url;
 use crate::retry::RetryPolicy;
 use crate::time::{AsyncSleep, SharedSleep};
+use crate::transport::{Network, RootCertificate};
 use crate::{Client, ClientInfo, ClientState};
 
 /// Environment variable holding the API key.
@@ -74,6 +77,10 @@ pub struct Config {
     user_agent: String,
     allow_insecure_http: bool,
     sleep: SharedSleep,
+    proxies: Vec<reqwest::Proxy>,
+    root_certificates: Vec<RootCertificate>,
+    http_client: Option<reqwest::Client>,
+    storage_client: Option<reqwest::Client>,
 }
 
 impl Config {
@@ -159,6 +166,10 @@ impl Config {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             allow_insecure_http: false,
             sleep: SharedSleep::default(),
+            proxies: Vec::new(),
+            root_certificates: Vec::new(),
+            http_client: None,
+            storage_client: None,
         }
     }
 
@@ -266,6 +277,103 @@ impl Config {
         self
     }
 
+    /// Sends the requests through a proxy (several may be given; the first that matches a
+    /// request's URL is used), to the API and to storage hosts alike.
+    ///
+    /// Without one, the `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` environment
+    /// variables are honoured, and with the default `system-proxy` feature the system proxy
+    /// settings of macOS and Windows too. A proxy given here replaces them.
+    ///
+    /// ```
+    /// use oz_api::reqwest::Proxy;
+    ///
+    /// let client = oz_api::Config::new("wk-example")
+    ///     .proxy(Proxy::https("http://proxy.internal:3128")?.basic_auth("ci", "secret"))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn proxy(mut self, proxy: reqwest::Proxy) -> Self {
+        self.proxies.push(proxy);
+        self
+    }
+
+    /// Trusts the certificates of a PEM bundle (one or more `-----BEGIN CERTIFICATE-----`
+    /// blocks) as roots, in addition to the platform's trust store: a company's TLS-inspecting
+    /// proxy, a simulator behind a private CA. Applies to the API and to storage hosts; checked
+    /// when the client is built ([`ConfigError::InvalidRootCertificate`]).
+    ///
+    /// ```no_run
+    /// let client = oz_api::Config::from_env()?
+    ///     .add_root_certificate_pem(std::fs::read("/etc/ssl/company-ca.pem")?)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates
+            .push(RootCertificate::Pem(pem.into()));
+        self
+    }
+
+    /// Trusts one DER-encoded certificate as a root; see
+    /// [`add_root_certificate_pem`](Self::add_root_certificate_pem).
+    pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates
+            .push(RootCertificate::Der(der.into()));
+        self
+    }
+
+    /// Sends the API requests through an HTTP client the application prepared (its own
+    /// connection pool, TLS, proxy, DNS or local address), instead of one the SDK builds.
+    ///
+    /// The SDK still adds to every request what it always adds: the API key, the
+    /// `User-Agent` ([`user_agent`](Self::user_agent)), the team and custom headers; the
+    /// prepared client's own default headers are sent too, except where this configuration sets
+    /// a header of the same name. What a client builder sets is the application's: time limits
+    /// ([`timeout`](Self::timeout) and [`connect_timeout`](Self::connect_timeout) apply to a
+    /// client the SDK builds; give the prepared one its own, or a server that never answers
+    /// holds a call forever), TLS, proxies. So
+    /// [`proxy`](Self::proxy) and the root certificates are refused together with a prepared
+    /// client ([`ConfigError::PreparedHttpClient`]). Build it without following redirects
+    /// (`redirect::Policy::none()`): the downloads resolve the API's redirect to storage
+    /// themselves, and a followed redirect would be read as the API's answer. Start from
+    /// [`http_client_builder`](crate::http_client_builder) to keep the SDK's TLS stack: with
+    /// the default `rustls` feature, a `reqwest::Client::builder()` of its own has no crypto
+    /// provider unless the application installed one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use oz_api::reqwest;
+    ///
+    /// // The SDK's TLS stack, then the application's settings.
+    /// let http = oz_api::http_client_builder()?
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .pool_max_idle_per_host(32)
+    ///     .connect_timeout(Duration::from_secs(3))
+    ///     .timeout(Duration::from_secs(30))
+    ///     .build()?;
+    /// let client = oz_api::Config::new("wk-example").http_client(http).build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// The HTTP client the downloads of `oz-api-ext` use for storage hosts (signed URLs),
+    /// unless a download is given its own. It must carry no credentials (no default
+    /// `Authorization` or other secret headers): every host the storage service redirects to
+    /// sees them, and it should follow no redirects (the downloads check and count every hop).
+    /// By default the SDK builds one per download, with the proxies and root certificates of
+    /// this configuration.
+    pub fn storage_client(mut self, client: reqwest::Client) -> Self {
+        self.storage_client = Some(client);
+        self
+    }
+
     /// The base URL requests go to, without a trailing slash.
     pub fn base_url_str(&self) -> &str {
         self.base_url.trim_end_matches('/')
@@ -333,18 +441,38 @@ impl Config {
             value.set_sensitive(true);
             headers.append(header_name, value);
         }
-        let http = crate::http_client_builder()?
-            .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
-            .build()
-            .map_err(|err| ConfigError::Transport(err.to_string()))?;
+        let network = Network {
+            proxies: self.proxies,
+            storage: self.storage_client,
+            user_agent: headers.get(USER_AGENT).cloned(),
+            ..Network::default()
+        }
+        .with_roots(&self.root_certificates)?;
+        let http = match self.http_client {
+            Some(_) if !network.proxies.is_empty() => {
+                return Err(ConfigError::PreparedHttpClient { setting: "proxy" });
+            }
+            Some(_) if !self.root_certificates.is_empty() => {
+                return Err(ConfigError::PreparedHttpClient {
+                    setting: "root certificates",
+                });
+            }
+            Some(client) => client,
+            None => network
+                .builder()?
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(self.timeout)
+                .connect_timeout(self.connect_timeout)
+                .build()
+                .map_err(|err| ConfigError::Transport(err.to_string()))?,
+        };
         let state = ClientState {
             retry: RetryPolicy::new(self.max_retries),
             sleep: self.sleep,
             authorization,
             max_response_bytes: self.max_response_bytes,
+            defaults: Arc::new(RequestDefaults { headers }),
+            network: Arc::new(network),
         };
         Ok(Client::new_with_client(
             base_url.as_str().trim_end_matches('/'),
@@ -376,6 +504,11 @@ impl fmt::Debug for Config {
             .field("user_agent", &self.user_agent)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("sleep", &self.sleep)
+            // A proxy's URL may hold its credentials: counted, not shown.
+            .field("proxies", &self.proxies.len())
+            .field("root_certificates", &self.root_certificates.len())
+            .field("http_client", &self.http_client.is_some())
+            .field("storage_client", &self.storage_client.is_some())
             .finish()
     }
 }
@@ -405,6 +538,16 @@ impl Client {
     /// ```
     pub fn sleep_impl(&self) -> &SharedSleep {
         &self.inner().sleep
+    }
+
+    /// The HTTP client for storage hosts (the signed URLs of transcripts, artifacts and
+    /// screenshots), without the API key or custom headers: the one given to
+    /// [`Config::storage_client`], else a new one with the SDK's TLS stack and the
+    /// configuration's proxies and root certificates, which follows no redirects by itself.
+    /// The downloads of `oz-api-ext` use it; one is built per download rather than kept, as a
+    /// pooled connection stays bound to the Tokio runtime that opened it.
+    pub fn storage_http_client(&self) -> Result<reqwest::Client, ConfigError> {
+        self.inner().network.storage_client()
     }
 }
 
@@ -465,6 +608,20 @@ pub enum ConfigError {
     Transport(String),
     /// [`Config::max_response_bytes`] is zero, which would fail every answer with a body.
     InvalidMaxResponseBytes,
+    /// A root certificate given to [`Config::add_root_certificate_pem`] or
+    /// [`Config::add_root_certificate_der`] is not one.
+    InvalidRootCertificate {
+        /// Which one, counting from 0 in the order given.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A setting that only applies to a client the SDK builds was given together with
+    /// [`Config::http_client`]: set it on that client instead.
+    PreparedHttpClient {
+        /// `proxy` or `root certificates`.
+        setting: &'static str,
+    },
 }
 
 impl fmt::Debug for ConfigError {
@@ -479,6 +636,8 @@ impl fmt::Debug for ConfigError {
             Self::InvalidTimeout { .. } => "InvalidTimeout",
             Self::Transport(_) => "Transport",
             Self::InvalidMaxResponseBytes => "InvalidMaxResponseBytes",
+            Self::InvalidRootCertificate { .. } => "InvalidRootCertificate",
+            Self::PreparedHttpClient { .. } => "PreparedHttpClient",
         };
         write!(f, "{variant}: {self}")
     }
@@ -518,6 +677,16 @@ impl fmt::Display for ConfigError {
             Self::InvalidMaxResponseBytes => {
                 f.write_str("max_response_bytes must be larger than zero")
             }
+            Self::InvalidRootCertificate { index, reason } => write!(
+                f,
+                "root certificate #{index} is not a certificate: {}",
+                reason.replace(['\n', '\r'], " ")
+            ),
+            Self::PreparedHttpClient { setting } => write!(
+                f,
+                "the {setting} setting has no effect on a client given to Config::http_client: \
+                 set it on that client"
+            ),
         }
     }
 }

@@ -27,6 +27,31 @@ pub struct ClientState {
     /// The most bytes of an answer's body the client reads to decode it; see
     /// [`Config::max_response_bytes`](crate::Config::max_response_bytes).
     pub(crate) max_response_bytes: u64,
+    /// What every request gets unless it has its own (shared: a client is cloned per call).
+    pub(crate) defaults: std::sync::Arc<RequestDefaults>,
+    /// Proxies, roots and the storage client, for the downloads' storage client.
+    pub(crate) network: std::sync::Arc<crate::transport::Network>,
+}
+
+/// The headers of every API request, unless the request has its own: added by the hook rather
+/// than by the HTTP client, so that a client the application prepared
+/// ([`Config::http_client`](crate::Config::http_client)) sends them too.
+#[derive(Clone)]
+pub(crate) struct RequestDefaults {
+    /// `User-Agent`, team and custom headers (custom values marked sensitive).
+    pub(crate) headers: reqwest::header::HeaderMap,
+}
+
+impl RequestDefaults {
+    fn apply(&self, request: &mut reqwest::Request) {
+        for name in self.headers.keys() {
+            if !request.headers().contains_key(name) {
+                for value in self.headers.get_all(name) {
+                    request.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientState {
@@ -36,7 +61,7 @@ impl std::fmt::Debug for ClientState {
             .field("sleep", &self.sleep)
             .field("authorization", &"<redacted>")
             .field("max_response_bytes", &self.max_response_bytes)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,6 +90,7 @@ impl ClientHooks<ClientState> for Client {
             .get(ACCEPT)
             .is_some_and(|accept| accept.as_bytes().starts_with(b"application/json"));
         let mut current = request;
+        self.inner().defaults.apply(&mut current);
         // A client with a key sends it with every operation, public and optional-auth ones
         // included: every generated operation goes to the configured base URL, the API's own
         // origin, where the key costs nothing, while a missing one costs a 401, and the

@@ -30,6 +30,22 @@
 //!
 //! Most applications want the workflows of `oz-api-ext` (pagination streams, waiting for a
 //! run, transcript downloads), which re-exports this crate.
+//!
+//! # Configuration
+//!
+//! [`Config`] holds every setting; [`Config::from_env`] (and [`Client::from_env`]) read the
+//! environment.
+//!
+#![doc = include_str!("../docs/configuration.md")]
+//!
+//! # Feature flags
+//!
+#![cfg_attr(feature = "document-features", doc = document_features::document_features!())]
+#![cfg_attr(
+    not(feature = "document-features"),
+    doc = "The features and what each selects are listed in the crate's `Cargo.toml` (and on \
+           docs.rs, where this section shows them)."
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -73,6 +89,9 @@ pub use generated::*;
 pub use hooks::{ClientState, redirect_location};
 pub use input::{IntoOption, OneOrMany};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
+/// The HTTP library of the client, for what [`Config`] takes from it
+/// ([`reqwest::Proxy`], a prepared [`reqwest::Client`]) at the version the client is built with.
+pub use reqwest;
 pub use transport::http_client_builder;
 
 /// The crate README's examples (the page crates.io shows), compiled as doctests so they never

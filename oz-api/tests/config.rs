@@ -150,3 +150,102 @@ async fn a_configuration_from_the_older_sdks_variables_reaches_the_server() {
     )
     .await;
 }
+
+/// A self-signed root made for these tests (P-256, `CN=oz-api-test-root`), as PEM and DER.
+const TEST_ROOT_PEM: &[u8] = include_bytes!("fixtures/test-root.pem");
+const TEST_ROOT_DER: &[u8] = include_bytes!("fixtures/test-root.der");
+
+#[test]
+fn root_certificates_are_parsed_when_the_client_is_built() {
+    Config::new("wk-example")
+        .add_root_certificate_pem(TEST_ROOT_PEM)
+        .add_root_certificate_der(TEST_ROOT_DER)
+        .build()
+        .expect("a PEM bundle and a DER certificate");
+    // Two roots in one bundle.
+    let bundle = [TEST_ROOT_PEM, TEST_ROOT_PEM].concat();
+    Config::new("wk-example")
+        .add_root_certificate_pem(bundle)
+        .build()
+        .expect("a bundle of two");
+}
+
+#[test]
+fn what_is_not_a_certificate_is_refused_with_its_position() {
+    let cases: [(Config, usize, &str); 4] = [
+        (
+            Config::new("wk-example").add_root_certificate_pem("no certificate here"),
+            0,
+            "no PEM CERTIFICATE block",
+        ),
+        (
+            Config::new("wk-example")
+                .add_root_certificate_pem(TEST_ROOT_PEM)
+                .add_root_certificate_der(TEST_ROOT_PEM),
+            1,
+            "add_root_certificate_pem",
+        ),
+        (
+            Config::new("wk-example").add_root_certificate_der(&TEST_ROOT_DER[..100]),
+            0,
+            "length",
+        ),
+        (
+            Config::new("wk-example")
+                .add_root_certificate_pem(&TEST_ROOT_PEM[..TEST_ROOT_PEM.len() - 40]),
+            0,
+            "",
+        ),
+    ];
+    for (config, at, says) in cases {
+        match config.build().unwrap_err() {
+            ConfigError::InvalidRootCertificate { index, reason } => {
+                assert_eq!(index, at, "{reason}");
+                assert!(reason.contains(says), "{reason}");
+            }
+            other => panic!("expected InvalidRootCertificate, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_prepared_http_client_refuses_settings_only_a_builder_can_apply() {
+    let prepared = || oz_api::http_client_builder().unwrap().build().unwrap();
+    let with_proxy = Config::new("wk-example")
+        .http_client(prepared())
+        .proxy(oz_api::reqwest::Proxy::all("http://proxy.internal:3128").unwrap())
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        with_proxy,
+        ConfigError::PreparedHttpClient { setting: "proxy" }
+    );
+    assert!(
+        with_proxy.to_string().contains("set it on that client"),
+        "{with_proxy}"
+    );
+    let with_root = Config::new("wk-example")
+        .http_client(prepared())
+        .add_root_certificate_pem(TEST_ROOT_PEM)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        with_root,
+        ConfigError::PreparedHttpClient {
+            setting: "root certificates"
+        }
+    );
+}
+
+#[test]
+fn a_proxy_with_credentials_is_counted_not_shown_in_debug() {
+    let config = Config::new("wk-example").proxy(
+        oz_api::reqwest::Proxy::all("http://proxy.internal:3128")
+            .unwrap()
+            .basic_auth("ci", "proxy-password-SECRET"),
+    );
+    let shown = format!("{config:?}");
+    assert!(shown.contains("proxies: 1"), "{shown}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(!shown.contains("proxy.internal"), "{shown}");
+}
