@@ -1,5 +1,6 @@
 //! The spelling a newcomer tries first compiles and sends what it says, against the simulator:
-//! text setters take a `&str` or `&String`, a repeatable filter takes one value or several,
+//! text setters take a `&str` or `&String`, a member its type's builder, a list or a repeatable
+//! filter one value or several,
 //! `chrono` comes through oz-api, an attachment is made from bytes, and nothing needs a
 //! progenitor trait in scope.
 
@@ -8,7 +9,7 @@ use oz_api_ext::PaginateExt;
 use oz_api_ext::oz_api::{
     Client, Config,
     chrono::{TimeDelta, Utc},
-    types::{AttachmentInput, RunAgentRequest, RunState},
+    types::{AmbientAgentConfig, AttachmentInput, RunAgentRequest, RunState},
 };
 use oz_mock::{OzMock, SeedRun};
 
@@ -32,7 +33,8 @@ async fn the_obvious_spelling_compiles_and_sends_what_it_says() {
                 .prompt("Fix the flaky test")
                 .title(&title)
                 .skill(None)
-                .attachments(vec![AttachmentInput::from_bytes("ci.log", "boom")]),
+                .config(AmbientAgentConfig::builder().model_id("claude-4-6-opus-high"))
+                .attachments(AttachmentInput::from_bytes("ci.log", "boom")),
         )
         .send()
         .await
@@ -44,6 +46,7 @@ async fn the_obvious_spelling_compiles_and_sends_what_it_says() {
         serde_json::json!({
             "prompt": "Fix the flaky test",
             "title": "Flaky test",
+            "config": {"model_id": "claude-4-6-opus-high"},
             "attachments": [{"file_name": "ci.log", "mime_type": "text/plain", "data": "Ym9vbQ=="}],
         })
     );

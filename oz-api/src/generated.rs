@@ -8233,7 +8233,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.message_id = Ok(value.into_option());
+                self.message_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message_id: {e}")
+                    });
                 self
             }
             ///Public action name, for example run_command or edit_files.
@@ -8363,7 +8367,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.message_id = Ok(value.into_option());
+                self.message_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message_id: {e}")
+                    });
                 self
             }
             ///Public action name, the same as on the action block.
@@ -8475,7 +8483,11 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.enabled = Ok(value.into_option());
+                self.enabled = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for enabled: {e}")
+                    });
                 self
             }
         }
@@ -8532,7 +8544,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::MemoryStoreAttachmentResponse>,
             {
-                self.store = Ok(value.into_option());
+                self.store = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for store: {e}")
+                    });
                 self
             }
         }
@@ -8653,14 +8669,9 @@ pub mod types {
             ///Concrete definitions of this agent, one per skill file.
             pub fn variants<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AgentListVariant>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AgentListVariant>,
             {
-                self.variants = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for variants: {e}")
-                    });
+                self.variants = Ok(value.into_vec());
                 self
             }
         }
@@ -8752,7 +8763,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = Ok(value.into_option());
+                self.worker_host = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for worker_host: {e}")
+                    });
                 self
             }
         }
@@ -8848,14 +8863,9 @@ pub mod types {
             ///Environments in which this variant can run.
             pub fn environments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AgentListEnvironment>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AgentListEnvironment>,
             {
-                self.environments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for environments: {e}")
-                    });
+                self.environments = Ok(value.into_vec());
                 self
             }
             ///Parse error of a malformed SKILL.md; only present when include_malformed_skills is true.
@@ -8863,7 +8873,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.error = Ok(value.into_option());
+                self.error = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {e}")
+                    });
                 self
             }
             ///Stable variant ID in the form owner/repo:skill_path.
@@ -8882,7 +8896,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.last_run_timestamp = Ok(value.into_option());
+                self.last_run_timestamp = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_run_timestamp: {e}"
+                        )
+                    });
                 self
             }
             /// Where a skill is defined.
@@ -8954,16 +8974,9 @@ pub mod types {
             ///Existing team memory stores to attach; duplicate uids are rejected.
             pub fn attached_stores<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryStoreRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::MemoryStoreRef>,
             {
-                self.attached_stores = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for attached_stores: {e}"
-                        )
-                    });
+                self.attached_stores = Ok(value.into_vec());
                 self
             }
             /// Whether a new agent gets its own memory store.
@@ -8973,7 +8986,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentAutoMemoryCreateConfig>,
             {
-                self.auto_memory = Ok(value.into_option());
+                self.auto_memory = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for auto_memory: {e}")
+                    });
                 self
             }
         }
@@ -9024,16 +9041,9 @@ pub mod types {
             ///Team memory stores attached to the agent; empty when none.
             pub fn attached_stores<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryStoreRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::MemoryStoreRef>,
             {
-                self.attached_stores = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for attached_stores: {e}"
-                        )
-                    });
+                self.attached_stores = Ok(value.into_vec());
                 self
             }
             /// State of the agent's own automatically managed memory store.
@@ -9093,7 +9103,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::vec::Vec<super::MemoryStoreRef>>,
             {
-                self.attached_stores = Ok(value.into_option());
+                self.attached_stores = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for attached_stores: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -9176,7 +9192,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.delivered_at = Ok(value.into_option());
+                self.delivered_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for delivered_at: {e}")
+                    });
                 self
             }
             ///Identifier of the message.
@@ -9197,7 +9217,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.read_at = Ok(value.into_option());
+                self.read_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for read_at: {e}")
+                    });
                 self
             }
             ///Run that sent the message.
@@ -9314,7 +9338,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.delivered_at = Ok(value.into_option());
+                self.delivered_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for delivered_at: {e}")
+                    });
                 self
             }
             ///Identifier of the message.
@@ -9335,7 +9363,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.read_at = Ok(value.into_option());
+                self.read_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for read_at: {e}")
+                    });
                 self
             }
             ///Run that sent the message.
@@ -9534,7 +9566,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentType>,
             {
-                self.agent_type = Ok(value.into_option());
+                self.agent_type = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_type: {e}")
+                    });
                 self
             }
             ///Whether the agent can currently be used for runs (enabled and within the plan limit).
@@ -9555,7 +9591,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.base_harness = Ok(value.into_option());
+                self.base_harness = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for base_harness: {e}")
+                    });
                 self
             }
             ///Default model for the agent's runs; a run's own model wins, the team default applies otherwise.
@@ -9563,7 +9603,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.base_model = Ok(value.into_option());
+                self.base_model = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for base_model: {e}")
+                    });
                 self
             }
             ///When the agent was created.
@@ -9586,7 +9630,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = Ok(value.into_option());
+                self.credential_strategy = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for credential_strategy: {e}"
+                        )
+                    });
                 self
             }
             ///Default runner for runs that name none (empty when unset); takes precedence over the environment's default runner.
@@ -9609,7 +9659,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Default environment for the agent's runs; a run's own environment wins.
@@ -9617,7 +9671,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.environment_id = Ok(value.into_option());
+                self.environment_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for environment_id: {e}"
+                        )
+                    });
                 self
             }
             ///Factory the agent was seeded for; null for agents outside a factory.
@@ -9625,7 +9685,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.factory_uid = Ok(value.into_option());
+                self.factory_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for factory_uid: {e}")
+                    });
                 self
             }
             /// Harness that executes the agent; Warp's built-in harness when unset.
@@ -9635,7 +9699,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::Harness>,
             {
-                self.harness = Ok(value.into_option());
+                self.harness = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for harness: {e}")
+                    });
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -9645,7 +9713,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = Ok(value.into_option());
+                self.harness_auth_secrets = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for harness_auth_secrets: {e}"
+                        )
+                    });
                 self
             }
             /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
@@ -9655,7 +9729,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
-                self.inference_providers = Ok(value.into_option());
+                self.inference_providers = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for inference_providers: {e}"
+                        )
+                    });
                 self
             }
             ///Default MCP servers by name; run-level MCP configuration takes precedence.
@@ -9709,7 +9789,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.on_behalf_of_enabled = Ok(value.into_option());
+                self.on_behalf_of_enabled = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for on_behalf_of_enabled: {e}"
+                        )
+                    });
                 self
             }
             ///Base prompt added to the agent's runs.
@@ -9717,33 +9803,27 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = Ok(value.into_option());
+                self.prompt = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for prompt: {e}")
+                    });
                 self
             }
             ///Managed secrets the agent's runs may read.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             ///Normalized skill specs attached to the agent, in order; empty when none.
             pub fn skills<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.skills = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for skills: {e}")
-                    });
+                self.skills = Ok(value.into_vec());
                 self
             }
             ///Unique identifier of the agent.
@@ -9777,7 +9857,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = Ok(value.into_option());
+                self.worker_host = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for worker_host: {e}")
+                    });
                 self
             }
         }
@@ -9897,7 +9981,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.execution_id = Ok(value.into_option());
+                self.execution_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for execution_id: {e}")
+                    });
                 self
             }
             ///When the event happened.
@@ -9918,7 +10006,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.ref_id = Ok(value.into_option());
+                self.ref_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ref_id: {e}")
+                    });
                 self
             }
             ///Run the event belongs to.
@@ -10011,7 +10103,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.bundled_skill_id = Ok(value.into_option());
+                self.bundled_skill_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for bundled_skill_id: {e}"
+                        )
+                    });
                 self
             }
             ///Skill description.
@@ -10019,7 +10117,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Path of the SKILL.md file, for file-based skills.
@@ -10027,7 +10129,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.full_path = Ok(value.into_option());
+                self.full_path = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for full_path: {e}")
+                    });
                 self
             }
             ///Skill name.
@@ -10035,7 +10141,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.name = Ok(value.into_option());
+                self.name = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
                 self
             }
         }
@@ -10133,7 +10243,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.execution_id = Ok(value.into_option());
+                self.execution_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for execution_id: {e}")
+                    });
                 self
             }
             ///When the event happened.
@@ -10324,7 +10438,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.base_prompt = Ok(value.into_option());
+                self.base_prompt = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for base_prompt: {e}")
+                    });
                 self
             }
             ///Whether the agent may use computer use. The documented default changed from false to true over time, so set it explicitly.
@@ -10332,7 +10450,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.computer_use_enabled = Ok(value.into_option());
+                self.computer_use_enabled = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for computer_use_enabled: {e}"
+                        )
+                    });
                 self
             }
             ///Model for the computer-use subagent; chosen automatically when omitted. Only affects the built-in harness.
@@ -10340,7 +10464,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.computer_use_model_id = Ok(value.into_option());
+                self.computer_use_model_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for computer_use_model_id: {e}"
+                        )
+                    });
                 self
             }
             /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
@@ -10350,7 +10480,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = Ok(value.into_option());
+                self.credential_strategy = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for credential_strategy: {e}"
+                        )
+                    });
                 self
             }
             ///Environment to run in.
@@ -10358,7 +10494,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.environment_id = Ok(value.into_option());
+                self.environment_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for environment_id: {e}"
+                        )
+                    });
                 self
             }
             ///Experimental settings by name; values are strings, numbers or booleans.
@@ -10383,7 +10525,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::Harness>,
             {
-                self.harness = Ok(value.into_option());
+                self.harness = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for harness: {e}")
+                    });
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -10393,7 +10539,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = Ok(value.into_option());
+                self.harness_auth_secrets = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for harness_auth_secrets: {e}"
+                        )
+                    });
                 self
             }
             ///Minutes to keep the environment alive after the run finishes; 10 when omitted and capped by the billing tier's runtime limit.
@@ -10401,7 +10553,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::num::NonZeroU32>,
             {
-                self.idle_timeout_minutes = Ok(value.into_option());
+                self.idle_timeout_minutes = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for idle_timeout_minutes: {e}"
+                        )
+                    });
                 self
             }
             /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
@@ -10411,7 +10569,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
-                self.inference_providers = Ok(value.into_option());
+                self.inference_providers = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for inference_providers: {e}"
+                        )
+                    });
                 self
             }
             ///MCP servers to make available, keyed by name.
@@ -10435,14 +10599,9 @@ pub mod types {
             ///Memory stores attached to the run.
             pub fn memory_stores<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryStoreRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::MemoryStoreRef>,
             {
-                self.memory_stores = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for memory_stores: {e}")
-                    });
+                self.memory_stores = Ok(value.into_vec());
                 self
             }
             ///Model for the built-in harness, for example gpt-5-4-high; the team default applies when omitted.
@@ -10450,7 +10609,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.model_id = Ok(value.into_option());
+                self.model_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model_id: {e}")
+                    });
                 self
             }
             ///Label for grouping and filtering runs (the name filter of list_runs); defaults to the skill name for skill runs.
@@ -10458,7 +10621,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.name = Ok(value.into_option());
+                self.name = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
                 self
             }
             ///Runner supplying the compute. When omitted it is resolved at creation from the agent's default runner, then the environment's, and recorded on the run.
@@ -10466,20 +10633,19 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.runner_id = Ok(value.into_option());
+                self.runner_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for runner_id: {e}")
+                    });
                 self
             }
             ///Secrets made available to the run, by name.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             /// Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
@@ -10489,7 +10655,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::SessionSharingConfig>,
             {
-                self.session_sharing = Ok(value.into_option());
+                self.session_sharing = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for session_sharing: {e}"
+                        )
+                    });
                 self
             }
             ///Primary skill as owner/repo:skill_path. Mutually exclusive with skills in requests; responses echo the first skills entry here.
@@ -10497,20 +10669,19 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.skill_spec = Ok(value.into_option());
+                self.skill_spec = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for skill_spec: {e}")
+                    });
                 self
             }
             ///Ordered skill specs (owner/repo:skill_path) to attach. Mutually exclusive with skill_spec in requests.
             pub fn skills<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.skills = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for skills: {e}")
-                    });
+                self.skills = Ok(value.into_vec());
                 self
             }
             ///Self-hosted worker that should execute the run; Warp-hosted workers are used when omitted or set to warp.
@@ -10518,7 +10689,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = Ok(value.into_option());
+                self.worker_host = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for worker_host: {e}")
+                    });
                 self
             }
         }
@@ -10601,16 +10776,9 @@ pub mod types {
             ///Pull requests the artifact belongs to.
             pub fn pull_request_urls<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.pull_request_urls = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for pull_request_urls: {e}"
-                        )
-                    });
+                self.pull_request_urls = Ok(value.into_vec());
                 self
             }
             ///Link to the run that produced the artifact.
@@ -10618,7 +10786,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.run_url = Ok(value.into_option());
+                self.run_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_url: {e}")
+                    });
                 self
             }
         }
@@ -10757,7 +10929,11 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.disabled = Ok(value.into_option());
+                self.disabled = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for disabled: {e}")
+                    });
                 self
             }
             ///AWS region used for the STS role assumption.
@@ -10765,7 +10941,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.region = Ok(value.into_option());
+                self.region = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for region: {e}")
+                    });
                 self
             }
             ///ARN of the IAM role to assume for Bedrock calls.
@@ -10773,7 +10953,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.role_arn = Ok(value.into_option());
+                self.role_arn = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for role_arn: {e}")
+                    });
                 self
             }
         }
@@ -10955,7 +11139,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.platform_usage_in_cents = Ok(value.into_option());
+                self.platform_usage_in_cents = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for platform_usage_in_cents: {e}"
+                        )
+                    });
                 self
             }
             ///Platform usage charged in this category, in US dollars.
@@ -10963,7 +11153,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.platform_usage_usd = Ok(value.into_option());
+                self.platform_usage_usd = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for platform_usage_usd: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -11021,7 +11217,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.ephemeral_1h_input_tokens = Ok(value.into_option());
+                self.ephemeral_1h_input_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for ephemeral_1h_input_tokens: {e}"
+                        )
+                    });
                 self
             }
             ///Input tokens written to the five-minute prompt cache.
@@ -11029,7 +11231,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.ephemeral_5m_input_tokens = Ok(value.into_option());
+                self.ephemeral_5m_input_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for ephemeral_5m_input_tokens: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -11100,7 +11308,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.capture_sequence = Ok(value.into_option());
+                self.capture_sequence = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for capture_sequence: {e}"
+                        )
+                    });
                 self
             }
             ///When the snapshot was taken.
@@ -11108,7 +11322,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.captured_at = Ok(value.into_option());
+                self.captured_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for captured_at: {e}")
+                    });
                 self
             }
             ///Execution of the run the snapshot belongs to.
@@ -11116,7 +11334,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.execution_id = Ok(value.into_option());
+                self.execution_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for execution_id: {e}")
+                    });
                 self
             }
             ///Always CLAUDE_CODE here.
@@ -11137,7 +11359,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.metrics_version = Ok(value.into_option());
+                self.metrics_version = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for metrics_version: {e}"
+                        )
+                    });
                 self
             }
             ///The metrics.
@@ -11145,7 +11373,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ClaudeCodeUsageSnapshot>,
             {
-                self.snapshot = Ok(value.into_option());
+                self.snapshot = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for snapshot: {e}")
+                    });
                 self
             }
         }
@@ -11221,7 +11453,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ClaudeCodeCacheCreation>,
             {
-                self.cache_creation = Ok(value.into_option());
+                self.cache_creation = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cache_creation: {e}"
+                        )
+                    });
                 self
             }
             ///Input tokens written to the prompt cache.
@@ -11229,7 +11467,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.cache_creation_input_tokens = Ok(value.into_option());
+                self.cache_creation_input_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cache_creation_input_tokens: {e}"
+                        )
+                    });
                 self
             }
             ///Input tokens read from the prompt cache.
@@ -11237,7 +11481,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.cache_read_input_tokens = Ok(value.into_option());
+                self.cache_read_input_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cache_read_input_tokens: {e}"
+                        )
+                    });
                 self
             }
             ///Input tokens not served from or written to the prompt cache.
@@ -11245,7 +11495,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.input_tokens = Ok(value.into_option());
+                self.input_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for input_tokens: {e}")
+                    });
                 self
             }
             ///Tokens the model generated.
@@ -11253,7 +11507,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.output_tokens = Ok(value.into_option());
+                self.output_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for output_tokens: {e}")
+                    });
                 self
             }
         }
@@ -11324,7 +11582,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.inference_geo = Ok(value.into_option());
+                self.inference_geo = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for inference_geo: {e}")
+                    });
                 self
             }
             ///Model the usage is attributed to.
@@ -11332,7 +11594,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.model = Ok(value.into_option());
+                self.model = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
+                    });
                 self
             }
             ///Service tier of the model provider that served the calls.
@@ -11340,7 +11606,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.service_tier = Ok(value.into_option());
+                self.service_tier = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for service_tier: {e}")
+                    });
                 self
             }
             ///Speed setting of the calls, as the harness reports it.
@@ -11348,7 +11618,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.speed = Ok(value.into_option());
+                self.speed = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for speed: {e}")
+                    });
                 self
             }
             /// Token counts as Claude Code reports them.
@@ -11358,7 +11632,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ClaudeCodeTokenUsage>,
             {
-                self.usage = Ok(value.into_option());
+                self.usage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
                 self
             }
         }
@@ -11420,16 +11698,9 @@ pub mod types {
             /// See [`ClaudeCodeUsageAttribution`](crate::types::ClaudeCodeUsageAttribution).
             pub fn attribution<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::ClaudeCodeUsageAttribution>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ClaudeCodeUsageAttribution>,
             {
-                self.attribution = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attribution: {e}")
-                    });
+                self.attribution = Ok(value.into_vec());
                 self
             }
             /// Tool calls made by the harness.
@@ -11439,7 +11710,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessToolCalls>,
             {
-                self.tool_calls = Ok(value.into_option());
+                self.tool_calls = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tool_calls: {e}")
+                    });
                 self
             }
             /// Token counts as Claude Code reports them.
@@ -11449,7 +11724,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ClaudeCodeTokenUsage>,
             {
-                self.usage = Ok(value.into_option());
+                self.usage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
                 self
             }
         }
@@ -11504,7 +11783,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessUsageCoverage>,
             {
-                self.coverage = Ok(value.into_option());
+                self.coverage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for coverage: {e}")
+                    });
                 self
             }
             /// Raw Claude Code usage: totals, per-model attribution and tool calls.
@@ -11514,7 +11797,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ClaudeCodeUsagePayload>,
             {
-                self.payload = Ok(value.into_option());
+                self.payload = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for payload: {e}")
+                    });
                 self
             }
         }
@@ -11611,7 +11898,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.creator = Ok(value.into_option());
+                self.creator = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for creator: {e}")
+                    });
                 self
             }
             /// A user or service account associated with a resource, such as its creator.
@@ -11621,7 +11912,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.last_editor = Ok(value.into_option());
+                self.last_editor = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for last_editor: {e}")
+                    });
                 self
             }
             /// Summary of the newest run created in an environment.
@@ -11631,7 +11926,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::EnvironmentLastTask>,
             {
-                self.last_task_created = Ok(value.into_option());
+                self.last_task_created = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_task_created: {e}"
+                        )
+                    });
                 self
             }
             ///When a run last executed in this environment.
@@ -11639,7 +11940,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.last_task_run_timestamp = Ok(value.into_option());
+                self.last_task_run_timestamp = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_task_run_timestamp: {e}"
+                        )
+                    });
                 self
             }
             ///When the environment last changed.
@@ -11662,7 +11969,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::Scope>,
             {
-                self.scope = Ok(value.into_option());
+                self.scope = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scope: {e}")
+                    });
                 self
             }
             ///True when the latest run failed during setup before it started.
@@ -11781,7 +12092,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Docker image to start from, for example ubuntu:latest.
@@ -11789,7 +12104,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.docker_image = Ok(value.into_option());
+                self.docker_image = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for docker_image: {e}")
+                    });
                 self
             }
             ///Minutes (1 to 60) to keep a failed run's session open for inspection, extended by activity; null or absent tears it down at once.
@@ -11797,20 +12116,21 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::num::NonZeroU64>,
             {
-                self.failure_session_retention_minutes = Ok(value.into_option());
+                self.failure_session_retention_minutes = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for failure_session_retention_minutes: {e}"
+                        )
+                    });
                 self
             }
             ///Repositories cloned into the environment.
             pub fn github_repos<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::GitHubRepo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::GitHubRepo>,
             {
-                self.github_repos = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for github_repos: {e}")
-                    });
+                self.github_repos = Ok(value.into_vec());
                 self
             }
             ///Environment name.
@@ -11818,7 +12138,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.name = Ok(value.into_option());
+                self.name = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
                 self
             }
             /// Cloud providers the environment authenticates to automatically.
@@ -11828,35 +12152,27 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ProvidersConfig>,
             {
-                self.providers = Ok(value.into_option());
+                self.providers = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for providers: {e}")
+                    });
                 self
             }
             ///Secrets available in the environment, by name.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             ///Shell commands run during setup.
             pub fn setup_commands<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.setup_commands = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for setup_commands: {e}"
-                        )
-                    });
+                self.setup_commands = Ok(value.into_vec());
                 self
             }
         }
@@ -11942,7 +12258,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.capture_sequence = Ok(value.into_option());
+                self.capture_sequence = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for capture_sequence: {e}"
+                        )
+                    });
                 self
             }
             ///When the snapshot was taken.
@@ -11950,7 +12272,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.captured_at = Ok(value.into_option());
+                self.captured_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for captured_at: {e}")
+                    });
                 self
             }
             ///Execution of the run the snapshot belongs to.
@@ -11958,7 +12284,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.execution_id = Ok(value.into_option());
+                self.execution_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for execution_id: {e}")
+                    });
                 self
             }
             ///Always CODEX here.
@@ -11979,7 +12309,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.metrics_version = Ok(value.into_option());
+                self.metrics_version = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for metrics_version: {e}"
+                        )
+                    });
                 self
             }
             ///The metrics.
@@ -11987,7 +12323,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::CodexUsageSnapshot>,
             {
-                self.snapshot = Ok(value.into_option());
+                self.snapshot = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for snapshot: {e}")
+                    });
                 self
             }
         }
@@ -12064,7 +12404,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.cache_write_input_tokens = Ok(value.into_option());
+                self.cache_write_input_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cache_write_input_tokens: {e}"
+                        )
+                    });
                 self
             }
             ///Input tokens served from the prompt cache.
@@ -12072,7 +12418,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.cached_input_tokens = Ok(value.into_option());
+                self.cached_input_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cached_input_tokens: {e}"
+                        )
+                    });
                 self
             }
             ///Input tokens, as Codex counts them.
@@ -12080,7 +12432,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.input_tokens = Ok(value.into_option());
+                self.input_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for input_tokens: {e}")
+                    });
                 self
             }
             ///Tokens the model generated.
@@ -12088,7 +12444,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.output_tokens = Ok(value.into_option());
+                self.output_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for output_tokens: {e}")
+                    });
                 self
             }
             ///Generated tokens spent on reasoning.
@@ -12096,7 +12456,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.reasoning_output_tokens = Ok(value.into_option());
+                self.reasoning_output_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for reasoning_output_tokens: {e}"
+                        )
+                    });
                 self
             }
             ///Input and output tokens together, as Codex counts them.
@@ -12104,7 +12470,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.total_tokens = Ok(value.into_option());
+                self.total_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total_tokens: {e}")
+                    });
                 self
             }
         }
@@ -12176,7 +12546,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.inference_geo = Ok(value.into_option());
+                self.inference_geo = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for inference_geo: {e}")
+                    });
                 self
             }
             ///Model the usage is attributed to.
@@ -12184,7 +12558,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.model = Ok(value.into_option());
+                self.model = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
+                    });
                 self
             }
             ///Service tier of the model provider that served the calls.
@@ -12192,7 +12570,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.service_tier = Ok(value.into_option());
+                self.service_tier = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for service_tier: {e}")
+                    });
                 self
             }
             ///Speed setting of the calls, as the harness reports it.
@@ -12200,7 +12582,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.speed = Ok(value.into_option());
+                self.speed = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for speed: {e}")
+                    });
                 self
             }
             /// Token counts as Codex reports them.
@@ -12210,7 +12596,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::CodexTokenUsage>,
             {
-                self.usage = Ok(value.into_option());
+                self.usage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
                 self
             }
         }
@@ -12272,16 +12662,9 @@ pub mod types {
             /// See [`CodexUsageAttribution`](crate::types::CodexUsageAttribution).
             pub fn attribution<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::CodexUsageAttribution>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::CodexUsageAttribution>,
             {
-                self.attribution = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attribution: {e}")
-                    });
+                self.attribution = Ok(value.into_vec());
                 self
             }
             /// Tool calls made by the harness.
@@ -12291,7 +12674,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessToolCalls>,
             {
-                self.tool_calls = Ok(value.into_option());
+                self.tool_calls = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tool_calls: {e}")
+                    });
                 self
             }
             /// Token counts as Codex reports them.
@@ -12301,7 +12688,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::CodexTokenUsage>,
             {
-                self.usage = Ok(value.into_option());
+                self.usage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
                 self
             }
         }
@@ -12354,7 +12745,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessUsageCoverage>,
             {
-                self.coverage = Ok(value.into_option());
+                self.coverage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for coverage: {e}")
+                    });
                 self
             }
             /// Raw Codex usage: totals, per-model attribution and tool calls.
@@ -12364,7 +12759,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::CodexUsagePayload>,
             {
-                self.payload = Ok(value.into_option());
+                self.payload = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for payload: {e}")
+                    });
                 self
             }
         }
@@ -12536,29 +12935,17 @@ pub mod types {
             ///Content blocks of the message.
             pub fn content<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::ConversationContentBlock>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConversationContentBlock>,
             {
-                self.content = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for content: {e}")
-                    });
+                self.content = Ok(value.into_vec());
                 self
             }
             ///IDs of the transcript messages merged into this one.
             pub fn message_ids<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.message_ids = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message_ids: {e}")
-                    });
+                self.message_ids = Ok(value.into_vec());
                 self
             }
             ///Request ID shared by messages of the same request, when known.
@@ -12566,7 +12953,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.request_id = Ok(value.into_option());
+                self.request_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for request_id: {e}")
+                    });
                 self
             }
             /// Author role of a message.
@@ -12589,7 +12980,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.timestamp = Ok(value.into_option());
+                self.timestamp = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for timestamp: {e}")
+                    });
                 self
             }
         }
@@ -12640,7 +13035,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.session_id = Ok(value.into_option());
+                self.session_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for session_id: {e}")
+                    });
                 self
             }
         }
@@ -12704,14 +13103,9 @@ pub mod types {
             ///Top-level steps.
             pub fn steps<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ConversationStep>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConversationStep>,
             {
-                self.steps = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for steps: {e}")
-                    });
+                self.steps = Ok(value.into_vec());
                 self
             }
         }
@@ -12783,7 +13177,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.completed_at = Ok(value.into_option());
+                self.completed_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for completed_at: {e}")
+                    });
                 self
             }
             ///Original instruction or delegated task of the step.
@@ -12791,7 +13189,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Step ID.
@@ -12808,14 +13210,9 @@ pub mod types {
             ///Messages of the step, in order.
             pub fn messages<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ConversationMessage>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConversationMessage>,
             {
-                self.messages = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for messages: {e}")
-                    });
+                self.messages = Ok(value.into_vec());
                 self
             }
             ///Earliest message time in this step or its sub-steps.
@@ -12823,20 +13220,19 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.started_at = Ok(value.into_option());
+                self.started_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for started_at: {e}")
+                    });
                 self
             }
             ///Delegated sub-steps.
             pub fn steps<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ConversationStep>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConversationStep>,
             {
-                self.steps = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for steps: {e}")
-                    });
+                self.steps = Ok(value.into_vec());
                 self
             }
             ///Summary of the completed work.
@@ -12844,7 +13240,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.summary = Ok(value.into_option());
+                self.summary = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for summary: {e}")
+                    });
                 self
             }
         }
@@ -12990,7 +13390,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentType>,
             {
-                self.agent_type = Ok(value.into_option());
+                self.agent_type = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_type: {e}")
+                    });
                 self
             }
             ///Legacy default harness name; if harness is also sent it wins and a conflicting value is rejected.
@@ -12998,7 +13402,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.base_harness = Ok(value.into_option());
+                self.base_harness = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for base_harness: {e}")
+                    });
                 self
             }
             ///Default model for the agent's runs.
@@ -13006,7 +13414,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.base_model = Ok(value.into_option());
+                self.base_model = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for base_model: {e}")
+                    });
                 self
             }
             /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
@@ -13016,7 +13428,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = Ok(value.into_option());
+                self.credential_strategy = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for credential_strategy: {e}"
+                        )
+                    });
                 self
             }
             ///Default runner for runs that name none; the caller needs view access to it.
@@ -13024,7 +13442,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.default_runner_uid = Ok(value.into_option());
+                self.default_runner_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for default_runner_uid: {e}"
+                        )
+                    });
                 self
             }
             ///Free-text description.
@@ -13032,7 +13456,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Default environment; must belong to the agent's team.
@@ -13040,7 +13468,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.environment_id = Ok(value.into_option());
+                self.environment_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for environment_id: {e}"
+                        )
+                    });
                 self
             }
             ///Factory to link the agent to; omitted means no factory.
@@ -13048,7 +13482,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.factory_uid = Ok(value.into_option());
+                self.factory_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for factory_uid: {e}")
+                    });
                 self
             }
             /// Harness that executes the agent; Warp's built-in harness when unset.
@@ -13058,7 +13496,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::Harness>,
             {
-                self.harness = Ok(value.into_option());
+                self.harness = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for harness: {e}")
+                    });
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -13068,7 +13510,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = Ok(value.into_option());
+                self.harness_auth_secrets = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for harness_auth_secrets: {e}"
+                        )
+                    });
                 self
             }
             /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
@@ -13078,7 +13526,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
-                self.inference_providers = Ok(value.into_option());
+                self.inference_providers = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for inference_providers: {e}"
+                        )
+                    });
                 self
             }
             ///Default MCP servers by name.
@@ -13106,7 +13560,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentMemoryCreateConfig>,
             {
-                self.memory = Ok(value.into_option());
+                self.memory = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for memory: {e}")
+                    });
                 self
             }
             ///Display name of the agent.
@@ -13127,7 +13585,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.on_behalf_of_enabled = Ok(value.into_option());
+                self.on_behalf_of_enabled = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for on_behalf_of_enabled: {e}"
+                        )
+                    });
                 self
             }
             ///Base prompt added to the agent's runs.
@@ -13135,33 +13599,27 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = Ok(value.into_option());
+                self.prompt = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for prompt: {e}")
+                    });
                 self
             }
             ///Managed secrets the agent's runs may read; duplicate names are rejected.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             ///Skill specs in the form owner/repo:skill_path, checked with the team's GitHub credentials.
             pub fn skills<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.skills = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for skills: {e}")
-                    });
+                self.skills = Ok(value.into_vec());
                 self
             }
             ///Default worker host (trimmed); use warp to force Warp-hosted execution.
@@ -13169,7 +13627,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = Ok(value.into_option());
+                self.worker_host = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for worker_host: {e}")
+                    });
                 self
             }
         }
@@ -13272,7 +13734,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_ref = Ok(value.into_option());
+                self.ticket_ref = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_ref: {e}")
+                    });
                 self
             }
             ///Link to that ticket.
@@ -13280,7 +13746,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_url = Ok(value.into_option());
+                self.ticket_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_url: {e}")
+                    });
                 self
             }
             ///Title of the run and of the task created for it.
@@ -13288,7 +13758,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
         }
@@ -13357,7 +13831,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.factory_uid = Ok(value.into_option());
+                self.factory_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for factory_uid: {e}")
+                    });
                 self
             }
             ///Agent that coordinates the run.
@@ -13365,7 +13843,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.foreman_agent = Ok(value.into_option());
+                self.foreman_agent = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for foreman_agent: {e}")
+                    });
                 self
             }
             ///Identifier of the new run.
@@ -13386,7 +13868,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.run_url = Ok(value.into_option());
+                self.run_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_url: {e}")
+                    });
                 self
             }
             ///State of the new run.
@@ -13407,7 +13893,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_ref = Ok(value.into_option());
+                self.ticket_ref = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_ref: {e}")
+                    });
                 self
             }
         }
@@ -13490,7 +13980,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Initial stage; TRIAGE when omitted.
@@ -13498,7 +13992,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryTaskStage>,
             {
-                self.stage = Ok(value.into_option());
+                self.stage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for stage: {e}")
+                    });
                 self
             }
             ///Title of the task.
@@ -13599,7 +14097,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.agent_config = Ok(value.into_option());
+                self.agent_config = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_config: {e}")
+                    });
                 self
             }
             ///Agent identity to execute runs as; team-owned schedules only.
@@ -13607,7 +14109,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::uuid::Uuid>,
             {
-                self.agent_uid = Ok(value.into_option());
+                self.agent_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_uid: {e}")
+                    });
                 self
             }
             ///Cron expression (UTC) that decides when runs start.
@@ -13643,7 +14149,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = Ok(value.into_option());
+                self.metadata = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
                 self
             }
             /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -13653,7 +14163,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentRunMode>,
             {
-                self.mode = Ok(value.into_option());
+                self.mode = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
                 self
             }
             ///Display name of the schedule.
@@ -13674,7 +14188,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = Ok(value.into_option());
+                self.prompt = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for prompt: {e}")
+                    });
                 self
             }
             ///Create the schedule for the team rather than the user; defaults to true for members of exactly one team.
@@ -13682,7 +14200,11 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.team = Ok(value.into_option());
+                self.team = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for team: {e}")
+                    });
                 self
             }
         }
@@ -13782,14 +14304,9 @@ pub mod types {
             ///IP ranges in CIDR notation that outbound requests of Warp-hosted agents come from, for allow-lists.
             pub fn cidrs<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.cidrs = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for cidrs: {e}")
-                    });
+                self.cidrs = Ok(value.into_vec());
                 self
             }
         }
@@ -13868,7 +14385,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.started_at = Ok(value.into_option());
+                self.started_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for started_at: {e}")
+                    });
                 self
             }
             /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
@@ -14032,7 +14553,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.auth_url = Ok(value.into_option());
+                self.auth_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for auth_url: {e}")
+                    });
                 self
             }
             ///Explanation specific to this occurrence, when available.
@@ -14040,7 +14565,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.detail = Ok(value.into_option());
+                self.detail = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for detail: {e}")
+                    });
                 self
             }
             ///Combined human-readable message (title plus detail) kept for older clients.
@@ -14048,22 +14577,19 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.error = Ok(value.into_option());
+                self.error = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {e}")
+                    });
                 self
             }
             ///Repositories the agent could not access.
             pub fn inaccessible_repos<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.inaccessible_repos = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for inaccessible_repos: {e}"
-                        )
-                    });
+                self.inaccessible_repos = Ok(value.into_vec());
                 self
             }
             ///Request path that produced the error.
@@ -14071,7 +14597,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.instance = Ok(value.into_option());
+                self.instance = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for instance: {e}")
+                    });
                 self
             }
             ///Integration that still has to be set up, such as slack.
@@ -14079,7 +14609,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.integration_name = Ok(value.into_option());
+                self.integration_name = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for integration_name: {e}"
+                        )
+                    });
                 self
             }
             ///External provider that needs to be authorized, such as github, slack or linear.
@@ -14087,7 +14623,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.provider = Ok(value.into_option());
+                self.provider = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for provider: {e}")
+                    });
                 self
             }
             ///True when the failure is transient and the same request may succeed if retried.
@@ -14095,7 +14635,11 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.retryable = Ok(value.into_option());
+                self.retryable = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for retryable: {e}")
+                    });
                 self
             }
             ///Cloud agent runs of the team still running when the request was refused because the team is at its concurrency limit (response header X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY). Capacity frees up when one of them ends.
@@ -14103,7 +14647,13 @@ pub mod types {
             where
                 T: crate::IntoOption<u64>,
             {
-                self.running_agents = Ok(value.into_option());
+                self.running_agents = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for running_agents: {e}"
+                        )
+                    });
                 self
             }
             ///Where the missing integration can be configured.
@@ -14111,7 +14661,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.setup_url = Ok(value.into_option());
+                self.setup_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for setup_url: {e}")
+                    });
                 self
             }
             ///HTTP status code of this response.
@@ -14119,7 +14673,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.status = Ok(value.into_option());
+                self.status = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
                 self
             }
             ///Short summary of the problem type.
@@ -14127,7 +14685,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
             ///Trace ID to quote when contacting support.
@@ -14135,7 +14697,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.trace_id = Ok(value.into_option());
+                self.trace_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for trace_id: {e}")
+                    });
                 self
             }
             ///Reference naming the problem type; its last path segment is the error code (see PlatformErrorCode). May be absolute or relative.
@@ -14143,7 +14709,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.type_ = Ok(value.into_option());
+                self.type_ = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
                 self
             }
             ///A message meant to be shown to the end user as it is, such as the explanation that the account is out of credits (response header X-Warp-Error-Code: OUT_OF_CREDITS). The only camelCase member: the service names it so.
@@ -14151,7 +14721,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.user_display_message = Ok(value.into_option());
+                self.user_display_message = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for user_display_message: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -14248,7 +14824,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.message_id = Ok(value.into_option());
+                self.message_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message_id: {e}")
+                    });
                 self
             }
             ///Event type.
@@ -14464,7 +15044,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
             ///Canonical URL of the reference; get_run_by_external_reference looks runs up by it.
@@ -14616,7 +15200,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryAgentDefaults>,
             {
-                self.agent_defaults = Ok(value.into_option());
+                self.agent_defaults = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for agent_defaults: {e}"
+                        )
+                    });
                 self
             }
             ///Short name, unique in the team.
@@ -14624,7 +15214,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.alias = Ok(value.into_option());
+                self.alias = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for alias: {e}")
+                    });
                 self
             }
             ///Image shown for the factory.
@@ -14632,7 +15226,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.avatar_url = Ok(value.into_option());
+                self.avatar_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for avatar_url: {e}")
+                    });
                 self
             }
             ///Main code forge of the factory.
@@ -14640,20 +15238,19 @@ pub mod types {
             where
                 T: crate::IntoOption<super::CodeForge>,
             {
-                self.code_forge = Ok(value.into_option());
+                self.code_forge = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code_forge: {e}")
+                    });
                 self
             }
             ///Every code forge the factory's repositories live on.
             pub fn code_forges<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::CodeForge>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::CodeForge>,
             {
-                self.code_forges = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for code_forges: {e}")
-                    });
+                self.code_forges = Ok(value.into_vec());
                 self
             }
             ///When the factory was created.
@@ -14661,7 +15258,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.created_at = Ok(value.into_option());
+                self.created_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
                 self
             }
             ///Who created the factory.
@@ -14669,7 +15270,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryCreator>,
             {
-                self.creator = Ok(value.into_option());
+                self.creator = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for creator: {e}")
+                    });
                 self
             }
             ///Whose credentials the factory's runs use by default.
@@ -14677,7 +15282,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = Ok(value.into_option());
+                self.credential_strategy = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for credential_strategy: {e}"
+                        )
+                    });
                 self
             }
             ///Environment runs use unless told otherwise.
@@ -14685,7 +15296,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.default_environment = Ok(value.into_option());
+                self.default_environment = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for default_environment: {e}"
+                        )
+                    });
                 self
             }
             ///Model runs use unless told otherwise.
@@ -14693,7 +15310,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.default_model = Ok(value.into_option());
+                self.default_model = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for default_model: {e}")
+                    });
                 self
             }
             ///What the factory is for.
@@ -14701,20 +15322,19 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Ticketing and chat integrations.
             pub fn integrations<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryIntegration>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryIntegration>,
             {
-                self.integrations = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for integrations: {e}")
-                    });
+                self.integrations = Ok(value.into_vec());
                 self
             }
             ///Display name.
@@ -14733,14 +15353,9 @@ pub mod types {
             ///Repositories the agents work in.
             pub fn repositories<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryRepository>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryRepository>,
             {
-                self.repositories = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for repositories: {e}")
-                    });
+                self.repositories = Ok(value.into_vec());
                 self
             }
             ///Defaults of the scoring agents.
@@ -14748,7 +15363,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryScorerDefaults>,
             {
-                self.scorer_defaults = Ok(value.into_option());
+                self.scorer_defaults = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for scorer_defaults: {e}"
+                        )
+                    });
                 self
             }
             ///Scoring settings.
@@ -14756,7 +15377,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryScoring>,
             {
-                self.scoring = Ok(value.into_option());
+                self.scoring = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scoring: {e}")
+                    });
                 self
             }
             ///Self-improvement settings.
@@ -14764,7 +15389,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactorySelfImprovement>,
             {
-                self.self_improvement = Ok(value.into_option());
+                self.self_improvement = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for self_improvement: {e}"
+                        )
+                    });
                 self
             }
             ///Team that owns the factory.
@@ -14772,7 +15403,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.team_uid = Ok(value.into_option());
+                self.team_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for team_uid: {e}")
+                    });
                 self
             }
             ///Identifier of the factory.
@@ -14793,7 +15428,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.updated_at = Ok(value.into_option());
+                self.updated_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {e}")
+                    });
                 self
             }
         }
@@ -14901,7 +15540,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.default_runner_uid = Ok(value.into_option());
+                self.default_runner_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for default_runner_uid: {e}"
+                        )
+                    });
                 self
             }
             /// Harness that executes the agent; Warp's built-in harness when unset.
@@ -14911,7 +15556,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::Harness>,
             {
-                self.harness = Ok(value.into_option());
+                self.harness = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for harness: {e}")
+                    });
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -14921,7 +15570,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = Ok(value.into_option());
+                self.harness_auth_secrets = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for harness_auth_secrets: {e}"
+                        )
+                    });
                 self
             }
             ///MCP servers every agent of the factory gets, keyed by name.
@@ -14947,14 +15602,9 @@ pub mod types {
             /// See [`SecretRef`](crate::types::SecretRef).
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             ///Self-hosted worker that runs the factory's agents; Warp-hosted when unset.
@@ -14962,7 +15612,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = Ok(value.into_option());
+                self.worker_host = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for worker_host: {e}")
+                    });
                 self
             }
         }
@@ -15020,7 +15674,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.email = Ok(value.into_option());
+                self.email = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {e}")
+                    });
                 self
             }
             ///Unique identifier of the user.
@@ -15028,7 +15686,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.uid = Ok(value.into_option());
+                self.uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for uid: {e}")
+                    });
                 self
             }
         }
@@ -15143,7 +15805,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.field = Ok(value.into_option());
+                self.field = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for field: {e}")
+                    });
                 self
             }
             ///What the reference names, for example secret or environment.
@@ -15151,7 +15817,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.kind = Ok(value.into_option());
+                self.kind = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for kind: {e}")
+                    });
                 self
             }
             ///File holding the reference.
@@ -15159,7 +15829,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.path = Ok(value.into_option());
+                self.path = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for path: {e}")
+                    });
                 self
             }
         }
@@ -15224,7 +15898,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.code = Ok(value.into_option());
+                self.code = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code: {e}")
+                    });
                 self
             }
             ///Column, from 1.
@@ -15232,7 +15910,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.column = Ok(value.into_option());
+                self.column = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for column: {e}")
+                    });
                 self
             }
             ///Line, from 1.
@@ -15240,7 +15922,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.line = Ok(value.into_option());
+                self.line = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for line: {e}")
+                    });
                 self
             }
             ///What is wrong, for people.
@@ -15261,7 +15947,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.path = Ok(value.into_option());
+                self.path = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for path: {e}")
+                    });
                 self
             }
         }
@@ -15395,7 +16085,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.schema_url = Ok(value.into_option());
+                self.schema_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for schema_url: {e}")
+                    });
                 self
             }
             ///Version name, for example v1alpha1.
@@ -15466,7 +16160,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryFileCheckState>,
             {
-                self.parser = Ok(value.into_option());
+                self.parser = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for parser: {e}")
+                    });
                 self
             }
             ///Whether the checks that need the team's state ran; not_checked on this endpoint.
@@ -15474,7 +16172,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryFileValidationScopeStateDependent>,
             {
-                self.state_dependent = Ok(value.into_option());
+                self.state_dependent = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for state_dependent: {e}"
+                        )
+                    });
                 self
             }
             ///Whether the checks that need no team state ran.
@@ -15482,7 +16186,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryFileCheckState>,
             {
-                self.state_independent = Ok(value.into_option());
+                self.state_independent = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for state_independent: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -15552,7 +16262,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryJiraIntegration>,
             {
-                self.jira = Ok(value.into_option());
+                self.jira = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for jira: {e}")
+                    });
                 self
             }
             /// Linear teams the factory takes issues from.
@@ -15562,7 +16276,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryLinearIntegration>,
             {
-                self.linear = Ok(value.into_option());
+                self.linear = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for linear: {e}")
+                    });
                 self
             }
             /// Settings of a chat integration (Slack, Microsoft Teams).
@@ -15572,7 +16290,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryThreadIntegration>,
             {
-                self.microsoft_teams = Ok(value.into_option());
+                self.microsoft_teams = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for microsoft_teams: {e}"
+                        )
+                    });
                 self
             }
             /// Settings of a chat integration (Slack, Microsoft Teams).
@@ -15582,7 +16306,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryThreadIntegration>,
             {
-                self.slack = Ok(value.into_option());
+                self.slack = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for slack: {e}")
+                    });
                 self
             }
             /// Ticketing or chat integration a factory listens to.
@@ -15592,7 +16320,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryIntegrationType>,
             {
-                self.type_ = Ok(value.into_option());
+                self.type_ = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
                 self
             }
         }
@@ -15640,14 +16372,9 @@ pub mod types {
             ///Keys of the Jira projects whose tickets the factory takes.
             pub fn project_keys<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.project_keys = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for project_keys: {e}")
-                    });
+                self.project_keys = Ok(value.into_vec());
                 self
             }
         }
@@ -15689,14 +16416,9 @@ pub mod types {
             ///Identifiers of the Linear teams whose issues the factory takes.
             pub fn team_ids<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.team_ids = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for team_ids: {e}")
-                    });
+                self.team_ids = Ok(value.into_vec());
                 self
             }
         }
@@ -15758,7 +16480,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::CodeForge>,
             {
-                self.code_forge = Ok(value.into_option());
+                self.code_forge = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code_forge: {e}")
+                    });
                 self
             }
             ///Owner (user or organisation) of the repository.
@@ -15766,7 +16492,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.owner = Ok(value.into_option());
+                self.owner = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner: {e}")
+                    });
                 self
             }
             ///Provider-specific details of the repository, as text values.
@@ -15794,7 +16524,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.repo = Ok(value.into_option());
+                self.repo = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for repo: {e}")
+                    });
                 self
             }
         }
@@ -15855,7 +16589,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.default_runner_uid = Ok(value.into_option());
+                self.default_runner_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for default_runner_uid: {e}"
+                        )
+                    });
                 self
             }
             ///MCP servers the scoring agents get, keyed by name.
@@ -15881,14 +16621,9 @@ pub mod types {
             /// See [`SecretRef`](crate::types::SecretRef).
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
         }
@@ -15936,7 +16671,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.default_model = Ok(value.into_option());
+                self.default_model = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for default_model: {e}")
+                    });
                 self
             }
         }
@@ -15988,22 +16727,21 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.failed_run_threshold = Ok(value.into_option());
+                self.failed_run_threshold = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for failed_run_threshold: {e}"
+                        )
+                    });
                 self
             }
             ///Email addresses of the people asked to review proposed improvements.
             pub fn reviewer_emails<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.reviewer_emails = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for reviewer_emails: {e}"
-                        )
-                    });
+                self.reviewer_emails = Ok(value.into_vec());
                 self
             }
             /// Who reviews the improvements a factory proposes for itself.
@@ -16013,7 +16751,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::SelfImprovementReviewerType>,
             {
-                self.reviewer_type = Ok(value.into_option());
+                self.reviewer_type = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reviewer_type: {e}")
+                    });
                 self
             }
         }
@@ -16122,7 +16864,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.author = Ok(value.into_option());
+                self.author = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for author: {e}")
+                    });
                 self
             }
             ///Conversation the task is bound to.
@@ -16145,7 +16891,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.created_at = Ok(value.into_option());
+                self.created_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
                 self
             }
             ///The current top-level run; sent when include_current_run is set on lists and on single reads.
@@ -16153,7 +16903,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryTaskCurrentRun>,
             {
-                self.current_run = Ok(value.into_option());
+                self.current_run = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for current_run: {e}")
+                    });
                 self
             }
             ///Longer description.
@@ -16161,7 +16915,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Factory that owns the task.
@@ -16180,14 +16938,9 @@ pub mod types {
             ///Artifacts the task produced, newest first; on single reads and full lists.
             pub fn outputs<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ArtifactItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ArtifactItem>,
             {
-                self.outputs = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for outputs: {e}")
-                    });
+                self.outputs = Ok(value.into_vec());
                 self
             }
             ///Top-level run of the conversation.
@@ -16195,7 +16948,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.run_id = Ok(value.into_option());
+                self.run_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
                 self
             }
             ///Current stage.
@@ -16216,7 +16973,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_id = Ok(value.into_option());
+                self.ticket_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_id: {e}")
+                    });
                 self
             }
             ///System that ticket lives in, for example linear.
@@ -16224,7 +16985,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.ticket_source = Ok(value.into_option());
+                self.ticket_source = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ticket_source: {e}")
+                    });
                 self
             }
             ///Title of the task.
@@ -16232,7 +16997,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
             ///Identifier of the task.
@@ -16253,7 +17022,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.updated_at = Ok(value.into_option());
+                self.updated_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {e}")
+                    });
                 self
             }
         }
@@ -16325,7 +17098,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.is_run_type_cancellable = Ok(value.into_option());
+                self.is_run_type_cancellable = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for is_run_type_cancellable: {e}"
+                        )
+                    });
                 self
             }
             ///Identifier of the run.
@@ -16399,7 +17178,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.auto_respond_to_thread_replies = Ok(value.into_option());
+                self.auto_respond_to_thread_replies = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for auto_respond_to_thread_replies: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -16581,7 +17366,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Last segment of filepath.
@@ -16628,7 +17417,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.size_bytes = Ok(value.into_option());
+                self.size_bytes = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for size_bytes: {e}")
+                    });
                 self
             }
             ///Preview image, for images and documents.
@@ -16636,7 +17429,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FileArtifactThumbnail>,
             {
-                self.thumbnail = Ok(value.into_option());
+                self.thumbnail = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for thumbnail: {e}")
+                    });
                 self
             }
             ///Short label shown on badges; description holds the longer text.
@@ -16644,7 +17441,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
         }
@@ -16776,7 +17577,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ArtifactSourceLinks>,
             {
-                self.source_links = Ok(value.into_option());
+                self.source_links = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source_links: {e}")
+                    });
                 self
             }
         }
@@ -16875,7 +17680,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Signed, time-limited URL of the file.
@@ -16922,7 +17731,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.filepath = Ok(value.into_option());
+                self.filepath = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filepath: {e}")
+                    });
                 self
             }
             ///File size in bytes.
@@ -16930,7 +17743,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.size_bytes = Ok(value.into_option());
+                self.size_bytes = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for size_bytes: {e}")
+                    });
                 self
             }
             ///Short label shown on badges; description holds the longer text.
@@ -16938,7 +17755,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
         }
@@ -17001,7 +17822,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.download_url = Ok(value.into_option());
+                self.download_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for download_url: {e}")
+                    });
                 self
             }
             ///When download_url stops working.
@@ -17009,7 +17834,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.expires_at = Ok(value.into_option());
+                self.expires_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {e}")
+                    });
                 self
             }
         }
@@ -17075,7 +17904,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.file_name = Ok(value.into_option());
+                self.file_name = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for file_name: {e}")
+                    });
                 self
             }
         }
@@ -17157,7 +17990,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.service_account_email = Ok(value.into_option());
+                self.service_account_email = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for service_account_email: {e}"
+                        )
+                    });
                 self
             }
             ///Workload Identity Federation pool ID.
@@ -17242,14 +18081,9 @@ pub mod types {
             ///Events in chronological order.
             pub fn events<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AiRunTimelineEvent>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AiRunTimelineEvent>,
             {
-                self.events = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for events: {e}")
-                    });
+                self.events = Ok(value.into_vec());
                 self
             }
         }
@@ -17406,7 +18240,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.mime_type = Ok(value.into_option());
+                self.mime_type = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mime_type: {e}")
+                    });
                 self
             }
         }
@@ -17464,7 +18302,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.model_id = Ok(value.into_option());
+                self.model_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model_id: {e}")
+                    });
                 self
             }
             ///Reasoning effort for third-party harnesses that support it, such as Codex.
@@ -17472,7 +18314,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.reasoning_level = Ok(value.into_option());
+                self.reasoning_level = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for reasoning_level: {e}"
+                        )
+                    });
                 self
             }
             /// Execution harness: Warp's built-in oz (the default), Claude Code, Gemini CLI or Codex CLI.
@@ -17482,7 +18330,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessType>,
             {
-                self.type_ = Ok(value.into_option());
+                self.type_ = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
                 self
             }
         }
@@ -17533,7 +18385,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.claude_auth_secret_name = Ok(value.into_option());
+                self.claude_auth_secret_name = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for claude_auth_secret_name: {e}"
+                        )
+                    });
                 self
             }
             ///Managed secret used to authenticate Codex.
@@ -17541,7 +18399,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.codex_auth_secret_name = Ok(value.into_option());
+                self.codex_auth_secret_name = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for codex_auth_secret_name: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -17605,7 +18469,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.total = Ok(value.into_option());
+                self.total = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
                 self
             }
         }
@@ -17656,7 +18524,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessMetricStatus>,
             {
-                self.token_status = Ok(value.into_option());
+                self.token_status = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for token_status: {e}")
+                    });
                 self
             }
             /// How complete a harness metric is: known, partial, or unavailable.
@@ -17666,7 +18538,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessMetricStatus>,
             {
-                self.tool_status = Ok(value.into_option());
+                self.tool_status = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tool_status: {e}")
+                    });
                 self
             }
         }
@@ -17725,7 +18601,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.age_seconds = Ok(value.into_option());
+                self.age_seconds = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for age_seconds: {e}")
+                    });
                 self
             }
             ///False when no snapshot is retained; usage is absent then.
@@ -17746,7 +18626,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.conversation_id = Ok(value.into_option());
+                self.conversation_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for conversation_id: {e}"
+                        )
+                    });
                 self
             }
             ///The run.
@@ -17767,7 +18653,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessUsage>,
             {
-                self.usage = Ok(value.into_option());
+                self.usage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
                 self
             }
         }
@@ -17949,7 +18839,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.input_cache_read_cost_in_cents = Ok(value.into_option());
+                self.input_cache_read_cost_in_cents = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for input_cache_read_cost_in_cents: {e}"
+                        )
+                    });
                 self
             }
             ///Cost of input tokens written to the prompt cache.
@@ -17957,7 +18853,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.input_cache_write_cost_in_cents = Ok(value.into_option());
+                self.input_cache_write_cost_in_cents = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for input_cache_write_cost_in_cents: {e}"
+                        )
+                    });
                 self
             }
             ///Cost of the other input tokens.
@@ -17965,7 +18867,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.input_cost_in_cents = Ok(value.into_option());
+                self.input_cost_in_cents = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for input_cost_in_cents: {e}"
+                        )
+                    });
                 self
             }
             ///Cost of the generated tokens.
@@ -17973,7 +18881,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.output_cost_in_cents = Ok(value.into_option());
+                self.output_cost_in_cents = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for output_cost_in_cents: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -18030,7 +18944,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AwsInferenceProviderConfig>,
             {
-                self.aws = Ok(value.into_option());
+                self.aws = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for aws: {e}")
+                    });
                 self
             }
         }
@@ -18094,7 +19012,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::InferenceCostInCents>,
             {
-                self.cost_in_cents = Ok(value.into_option());
+                self.cost_in_cents = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for cost_in_cents: {e}")
+                    });
                 self
             }
             /// Charged inference cost in US dollars, split by token type.
@@ -18104,7 +19026,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::InferenceCostBreakdownUsd>,
             {
-                self.cost_usd = Ok(value.into_option());
+                self.cost_usd = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for cost_usd: {e}")
+                    });
                 self
             }
             /// Token counts by token type.
@@ -18127,7 +19053,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.web_search_cost_in_cents = Ok(value.into_option());
+                self.web_search_cost_in_cents = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for web_search_cost_in_cents: {e}"
+                        )
+                    });
                 self
             }
             ///Cost of those web searches in US dollars.
@@ -18135,7 +19067,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.web_search_cost_usd = Ok(value.into_option());
+                self.web_search_cost_usd = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for web_search_cost_usd: {e}"
+                        )
+                    });
                 self
             }
             ///Web searches performed by the model.
@@ -18245,7 +19183,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.run_id = Ok(value.into_option());
+                self.run_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
                 self
             }
         }
@@ -18282,14 +19224,9 @@ pub mod types {
             ///The team's agents.
             pub fn agents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AgentResponse>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AgentResponse>,
             {
-                self.agents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agents: {e}")
-                    });
+                self.agents = Ok(value.into_vec());
                 self
             }
         }
@@ -18327,14 +19264,9 @@ pub mod types {
             ///The agents.
             pub fn agents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AgentListItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AgentListItem>,
             {
-                self.agents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agents: {e}")
-                    });
+                self.agents = Ok(value.into_vec());
                 self
             }
         }
@@ -18370,16 +19302,9 @@ pub mod types {
             ///The connected workers.
             pub fn workers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::ConnectedSelfHostedWorker>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConnectedSelfHostedWorker>,
             {
-                self.workers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for workers: {e}")
-                    });
+                self.workers = Ok(value.into_vec());
                 self
             }
         }
@@ -18417,14 +19342,9 @@ pub mod types {
             ///The environments.
             pub fn environments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::CloudEnvironment>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::CloudEnvironment>,
             {
-                self.environments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for environments: {e}")
-                    });
+                self.environments = Ok(value.into_vec());
                 self
             }
         }
@@ -18468,14 +19388,9 @@ pub mod types {
             ///Factories on this page.
             pub fn factories<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Factory>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::Factory>,
             {
-                self.factories = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for factories: {e}")
-                    });
+                self.factories = Ok(value.into_vec());
                 self
             }
             /// Cursor pagination state.
@@ -18541,22 +19456,21 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.current_version = Ok(value.into_option());
+                self.current_version = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for current_version: {e}"
+                        )
+                    });
                 self
             }
             ///Every version, oldest first.
             pub fn versions<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::FactoryFileSchemaVersion>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryFileSchemaVersion>,
             {
-                self.versions = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for versions: {e}")
-                    });
+                self.versions = Ok(value.into_vec());
                 self
             }
         }
@@ -18617,14 +19531,9 @@ pub mod types {
             ///Tasks on this page.
             pub fn tasks<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryTask>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryTask>,
             {
-                self.tasks = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tasks: {e}")
-                    });
+                self.tasks = Ok(value.into_vec());
                 self
             }
         }
@@ -18668,14 +19577,9 @@ pub mod types {
             ///The files; empty when there are none.
             pub fn attachments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::HandoffAttachment>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::HandoffAttachment>,
             {
-                self.attachments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attachments: {e}")
-                    });
+                self.attachments = Ok(value.into_vec());
                 self
             }
         }
@@ -18739,14 +19643,9 @@ pub mod types {
             ///The models.
             pub fn models<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ModelInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ModelInfo>,
             {
-                self.models = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for models: {e}")
-                    });
+                self.models = Ok(value.into_vec());
                 self
             }
         }
@@ -18805,14 +19704,9 @@ pub mod types {
             ///Runs on this page.
             pub fn runs<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::RunItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::RunItem>,
             {
-                self.runs = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for runs: {e}")
-                    });
+                self.runs = Ok(value.into_vec());
                 self
             }
         }
@@ -18854,14 +19748,9 @@ pub mod types {
             ///Schedules in alphabetical order of name.
             pub fn schedules<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ScheduledAgentItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ScheduledAgentItem>,
             {
-                self.schedules = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for schedules: {e}")
-                    });
+                self.schedules = Ok(value.into_vec());
                 self
             }
         }
@@ -18934,14 +19823,9 @@ pub mod types {
             ///Arguments for the stdio command.
             pub fn args<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.args = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for args: {e}")
-                    });
+                self.args = Ok(value.into_vec());
                 self
             }
             ///Command to start a stdio server.
@@ -18949,7 +19833,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.command = Ok(value.into_option());
+                self.command = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for command: {e}")
+                    });
                 self
             }
             ///Environment variables for the server.
@@ -18993,7 +19881,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.url = Ok(value.into_option());
+                self.url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
                 self
             }
             ///Shared Warp MCP server UUID, or a well-known integration ID such as linear.
@@ -19001,7 +19893,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.warp_id = Ok(value.into_option());
+                self.warp_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for warp_id: {e}")
+                    });
                 self
             }
         }
@@ -19090,7 +19986,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Guidance for the agent on how to use the store.
@@ -19307,7 +20207,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             /// Why a model cannot be used right now.
@@ -19317,7 +20221,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ModelDisableReason>,
             {
-                self.disable_reason = Ok(value.into_option());
+                self.disable_reason = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for disable_reason: {e}"
+                        )
+                    });
                 self
             }
             ///Human-readable name.
@@ -19364,7 +20274,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.reasoning_level = Ok(value.into_option());
+                self.reasoning_level = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for reasoning_level: {e}"
+                        )
+                    });
                 self
             }
             ///Whether the model accepts images.
@@ -19478,7 +20394,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.total_tokens = Ok(value.into_option());
+                self.total_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total_tokens: {e}")
+                    });
                 self
             }
             ///How the model was reached.
@@ -19486,7 +20406,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ModelUsageType>,
             {
-                self.usage_type = Ok(value.into_option());
+                self.usage_type = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage_type: {e}")
+                    });
                 self
             }
         }
@@ -19551,7 +20475,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.next_cursor = Ok(value.into_option());
+                self.next_cursor = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
                 self
             }
         }
@@ -19703,7 +20631,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.artifact_uid = Ok(value.into_option());
+                self.artifact_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for artifact_uid: {e}")
+                    });
                 self
             }
             ///ID of the plan document.
@@ -19724,7 +20656,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.notebook_uid = Ok(value.into_option());
+                self.notebook_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for notebook_uid: {e}")
+                    });
                 self
             }
             ///Plan title.
@@ -19732,7 +20668,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
             ///Link that opens the plan in Warp Drive.
@@ -19740,7 +20680,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.url = Ok(value.into_option());
+                self.url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
                 self
             }
         }
@@ -19976,7 +20920,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
             ///Link that opens the plan in Warp Drive.
@@ -19984,7 +20932,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.url = Ok(value.into_option());
+                self.url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
                 self
             }
         }
@@ -20045,7 +20997,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AwsProviderConfig>,
             {
-                self.aws = Ok(value.into_option());
+                self.aws = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for aws: {e}")
+                    });
                 self
             }
             /// Google Cloud access through Workload Identity Federation.
@@ -20055,7 +21011,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::GcpProviderConfig>,
             {
-                self.gcp = Ok(value.into_option());
+                self.gcp = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for gcp: {e}")
+                    });
                 self
             }
         }
@@ -20208,7 +21168,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::PullRequestStatus>,
             {
-                self.status = Ok(value.into_option());
+                self.status = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
                 self
             }
             ///Pull request URL.
@@ -20294,7 +21258,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.execution_id = Ok(value.into_option());
+                self.execution_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for execution_id: {e}")
+                    });
                 self
             }
             ///Reference whose meaning depends on the event type.
@@ -20302,7 +21270,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.ref_id = Ok(value.into_option());
+                self.ref_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ref_id: {e}")
+                    });
                 self
             }
         }
@@ -20392,14 +21364,9 @@ pub mod types {
             ///The verdicts; at least one.
             pub fn results<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ReportedRunScore>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ReportedRunScore>,
             {
-                self.results = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for results: {e}")
-                    });
+                self.results = Ok(value.into_vec());
                 self
             }
         }
@@ -20437,16 +21404,9 @@ pub mod types {
             ///One outcome per verdict.
             pub fn results<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::ReportedRunScoreOutcome>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ReportedRunScoreOutcome>,
             {
-                self.results = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for results: {e}")
-                    });
+                self.results = Ok(value.into_vec());
                 self
             }
         }
@@ -20498,7 +21458,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.classification = Ok(value.into_option());
+                self.classification = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for classification: {e}"
+                        )
+                    });
                 self
             }
             ///True when the judge could not evaluate; accepted but no score is recorded.
@@ -20506,7 +21472,11 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.failed = Ok(value.into_option());
+                self.failed = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for failed: {e}")
+                    });
                 self
             }
             ///Optional reasoning; stored separately and cut off beyond 8 KB.
@@ -20514,7 +21484,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.reason = Ok(value.into_option());
+                self.reason = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reason: {e}")
+                    });
                 self
             }
             ///Evaluation this verdict is for.
@@ -20579,7 +21553,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.error = Ok(value.into_option());
+                self.error = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {e}")
+                    });
                 self
             }
             ///Evaluation this outcome is for.
@@ -20701,7 +21679,11 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.compute_cost = Ok(value.into_option());
+                self.compute_cost = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for compute_cost: {e}")
+                    });
                 self
             }
             ///compute_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
@@ -20709,7 +21691,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.compute_cost_usd = Ok(value.into_option());
+                self.compute_cost_usd = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for compute_cost_usd: {e}"
+                        )
+                    });
                 self
             }
             ///Credits spent on LLM inference.
@@ -20717,7 +21705,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.inference_cost = Ok(value.into_option());
+                self.inference_cost = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for inference_cost: {e}"
+                        )
+                    });
                 self
             }
             /// Charged inference cost in US dollars, split by token type.
@@ -20727,7 +21721,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::InferenceCostBreakdownUsd>,
             {
-                self.inference_cost_breakdown_usd = Ok(value.into_option());
+                self.inference_cost_breakdown_usd = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for inference_cost_breakdown_usd: {e}"
+                        )
+                    });
                 self
             }
             ///inference_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
@@ -20735,22 +21735,21 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.inference_cost_usd = Ok(value.into_option());
+                self.inference_cost_usd = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for inference_cost_usd: {e}"
+                        )
+                    });
                 self
             }
             ///Tokens per model; omitted when unknown.
             pub fn model_token_usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ModelTokenUsage>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ModelTokenUsage>,
             {
-                self.model_token_usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for model_token_usage: {e}"
-                        )
-                    });
+                self.model_token_usage = Ok(value.into_vec());
                 self
             }
             ///Credits spent on platform usage.
@@ -20758,7 +21757,11 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.platform_cost = Ok(value.into_option());
+                self.platform_cost = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for platform_cost: {e}")
+                    });
                 self
             }
             ///platform_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
@@ -20766,7 +21769,13 @@ pub mod types {
             where
                 T: crate::IntoOption<f64>,
             {
-                self.platform_cost_usd = Ok(value.into_option());
+                self.platform_cost_usd = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for platform_cost_usd: {e}"
+                        )
+                    });
                 self
             }
             ///Tokens used across all categories and models; omitted when unknown.
@@ -20774,7 +21783,11 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.total_tokens = Ok(value.into_option());
+                self.total_tokens = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total_tokens: {e}")
+                    });
                 self
             }
             ///Detailed usage keyed by category, for example primary_agent or conversation_compaction; omitted when unknown.
@@ -20914,20 +21927,21 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.agent_identity_uid = Ok(value.into_option());
+                self.agent_identity_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for agent_identity_uid: {e}"
+                        )
+                    });
                 self
             }
             ///Files sent along with the prompt, at most five.
             pub fn attachments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AttachmentInput>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AttachmentInput>,
             {
-                self.attachments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attachments: {e}")
-                    });
+                self.attachments = Ok(value.into_vec());
                 self
             }
             /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
@@ -20937,7 +21951,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.config = Ok(value.into_option());
+                self.config = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for config: {e}")
+                    });
                 self
             }
             ///Existing conversation to continue from where it stopped.
@@ -20945,7 +21963,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.conversation_id = Ok(value.into_option());
+                self.conversation_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for conversation_id: {e}"
+                        )
+                    });
                 self
             }
             ///Whether the run is interactive; false when omitted.
@@ -20953,7 +21977,11 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.interactive = Ok(value.into_option());
+                self.interactive = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for interactive: {e}")
+                    });
                 self
             }
             /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
@@ -20963,7 +21991,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = Ok(value.into_option());
+                self.metadata = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
                 self
             }
             /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -20973,7 +22005,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentRunMode>,
             {
-                self.mode = Ok(value.into_option());
+                self.mode = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
                 self
             }
             ///Email or user ID of a team member to record as the run's creator. Only for agent API keys whose agent allows it, and only for team-owned runs.
@@ -20981,7 +22017,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.on_behalf_of = Ok(value.into_option());
+                self.on_behalf_of = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for on_behalf_of: {e}")
+                    });
                 self
             }
             ///Parent run when this run is spawned by orchestration. The parent must exist and be visible, and the maximum orchestration depth applies; otherwise the request fails with 400.
@@ -20989,7 +22029,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.parent_run_id = Ok(value.into_option());
+                self.parent_run_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for parent_run_id: {e}")
+                    });
                 self
             }
             ///What the agent should do.
@@ -20997,7 +22041,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = Ok(value.into_option());
+                self.prompt = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for prompt: {e}")
+                    });
                 self
             }
             ///Skill to use as the base prompt, written repo:skill_name, repo:skill_path, org/repo:skill_name or org/repo:skill_path. Takes precedence over config.skill_spec.
@@ -21005,7 +22053,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.skill = Ok(value.into_option());
+                self.skill = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for skill: {e}")
+                    });
                 self
             }
             ///Create a team-owned run; defaults to true for users on exactly one team.
@@ -21013,7 +22065,11 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.team = Ok(value.into_option());
+                self.team = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for team: {e}")
+                    });
                 self
             }
             ///Title for the run; generated when omitted.
@@ -21021,7 +22077,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
         }
@@ -21096,7 +22156,11 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.at_capacity = Ok(value.into_option());
+                self.at_capacity = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for at_capacity: {e}")
+                    });
                 self
             }
             ///ID of the new run.
@@ -21132,7 +22196,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.task_id = Ok(value.into_option());
+                self.task_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for task_id: {e}")
+                    });
                 self
             }
         }
@@ -21242,7 +22310,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.display_name = Ok(value.into_option());
+                self.display_name = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for display_name: {e}")
+                    });
                 self
             }
             ///Email address.
@@ -21250,7 +22322,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.email = Ok(value.into_option());
+                self.email = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {e}")
+                    });
                 self
             }
             ///Avatar URL.
@@ -21258,7 +22334,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.photo_url = Ok(value.into_option());
+                self.photo_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for photo_url: {e}")
+                    });
                 self
             }
             /// Kind of principal.
@@ -21268,7 +22348,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunCreatorType>,
             {
-                self.type_ = Ok(value.into_option());
+                self.type_ = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
                 self
             }
             ///Principal ID.
@@ -21276,7 +22360,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.uid = Ok(value.into_option());
+                self.uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for uid: {e}")
+                    });
                 self
             }
         }
@@ -21334,14 +22422,9 @@ pub mod types {
             ///Prepared attachments to deliver with the message, at most 25. Files reach the agent on the Warp harness; other harnesses get a notice naming them.
             pub fn attachments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FollowupAttachment>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FollowupAttachment>,
             {
-                self.attachments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attachments: {e}")
-                    });
+                self.attachments = Ok(value.into_vec());
                 self
             }
             ///Follow-up text; may be empty when attachments are given, or when continuing from saved conversation context.
@@ -21349,7 +22432,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.message = Ok(value.into_option());
+                self.message = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message: {e}")
+                    });
                 self
             }
             /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -21359,7 +22446,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentRunMode>,
             {
-                self.mode = Ok(value.into_option());
+                self.mode = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
                 self
             }
         }
@@ -21415,7 +22506,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.followup_id = Ok(value.into_option());
+                self.followup_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for followup_id: {e}")
+                    });
                 self
             }
             ///What happened to the follow-up.
@@ -21423,7 +22518,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FollowupOutcome>,
             {
-                self.outcome = Ok(value.into_option());
+                self.outcome = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for outcome: {e}")
+                    });
                 self
             }
             ///Run that received the follow-up.
@@ -21431,7 +22530,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.run_id = Ok(value.into_option());
+                self.run_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_id: {e}")
+                    });
                 self
             }
         }
@@ -21638,7 +22741,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.agent_config = Ok(value.into_option());
+                self.agent_config = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_config: {e}")
+                    });
                 self
             }
             /// Skill a run used; exactly one of full_path and bundled_skill_id is set.
@@ -21648,33 +22755,27 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentSkill>,
             {
-                self.agent_skill = Ok(value.into_option());
+                self.agent_skill = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_skill: {e}")
+                    });
                 self
             }
             ///Artifacts the run produced, such as plans and pull requests.
             pub fn artifacts<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ArtifactItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ArtifactItem>,
             {
-                self.artifacts = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for artifacts: {e}")
-                    });
+                self.artifacts = Ok(value.into_vec());
                 self
             }
             ///IDs of the runs this run spawned directly.
             pub fn children<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.children = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for children: {e}")
-                    });
+                self.children = Ok(value.into_vec());
                 self
             }
             ///UUID of the conversation behind the run.
@@ -21682,7 +22783,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.conversation_id = Ok(value.into_option());
+                self.conversation_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for conversation_id: {e}"
+                        )
+                    });
                 self
             }
             ///When the run was created.
@@ -21705,7 +22812,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.creator = Ok(value.into_option());
+                self.creator = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for creator: {e}")
+                    });
                 self
             }
             ///Whether a debug agent can be started now in the session kept after an environment setup failure (see submit_run_followup).
@@ -21713,7 +22824,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.debug_agent_available = Ok(value.into_option());
+                self.debug_agent_available = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for debug_agent_available: {e}"
+                        )
+                    });
                 self
             }
             /// Where a run executed: in a local Warp app (LOCAL) or on a cloud or self-hosted worker (REMOTE).
@@ -21723,7 +22840,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunExecutionLocation>,
             {
-                self.execution_location = Ok(value.into_option());
+                self.execution_location = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for execution_location: {e}"
+                        )
+                    });
                 self
             }
             /// A user or service account associated with a resource, such as its creator.
@@ -21733,7 +22856,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.executor = Ok(value.into_option());
+                self.executor = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for executor: {e}")
+                    });
                 self
             }
             ///Factory that executed the run, for runs started by a factory.
@@ -21741,7 +22868,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.factory_uid = Ok(value.into_option());
+                self.factory_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for factory_uid: {e}")
+                    });
                 self
             }
             ///When the run reached a terminal state; absent while it is live.
@@ -21749,7 +22880,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.finished_at = Ok(value.into_option());
+                self.finished_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for finished_at: {e}")
+                    });
                 self
             }
             ///Whether this kind of run can be cancelled through the API (false for GitHub Action and local runs); the current state is not considered.
@@ -21757,7 +22892,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.is_run_type_cancellable = Ok(value.into_option());
+                self.is_run_type_cancellable = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for is_run_type_cancellable: {e}"
+                        )
+                    });
                 self
             }
             ///Whether the run's sandbox is up right now.
@@ -21765,7 +22906,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.is_sandbox_running = Ok(value.into_option());
+                self.is_sandbox_running = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for is_sandbox_running: {e}"
+                        )
+                    });
                 self
             }
             ///Sequence number of the last event recorded for the run.
@@ -21773,7 +22920,13 @@ pub mod types {
             where
                 T: crate::IntoOption<i64>,
             {
-                self.last_event_sequence = Ok(value.into_option());
+                self.last_event_sequence = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_event_sequence: {e}"
+                        )
+                    });
                 self
             }
             /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
@@ -21783,7 +22936,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = Ok(value.into_option());
+                self.metadata = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
                 self
             }
             ///UUID of the run that spawned this one.
@@ -21791,7 +22948,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.parent_run_id = Ok(value.into_option());
+                self.parent_run_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for parent_run_id: {e}")
+                    });
                 self
             }
             ///Instruction the run was given.
@@ -21814,7 +22975,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RequestUsage>,
             {
-                self.request_usage = Ok(value.into_option());
+                self.request_usage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for request_usage: {e}")
+                    });
                 self
             }
             ///The first ancestor of this run (itself for a top-level run).
@@ -21822,7 +22987,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.root_run_id = Ok(value.into_option());
+                self.root_run_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for root_run_id: {e}")
+                    });
                 self
             }
             ///Run ID.
@@ -21843,7 +23012,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.run_time = Ok(value.into_option());
+                self.run_time = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for run_time: {e}")
+                    });
                 self
             }
             /// The schedule that spawned a run, as it was when the run was created.
@@ -21853,7 +23026,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ScheduleInfo>,
             {
-                self.schedule = Ok(value.into_option());
+                self.schedule = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for schedule: {e}")
+                    });
                 self
             }
             /// Who owns a resource.
@@ -21863,7 +23040,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::Scope>,
             {
-                self.scope = Ok(value.into_option());
+                self.scope = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scope: {e}")
+                    });
                 self
             }
             ///UUID of the shared session, when there is one.
@@ -21871,7 +23052,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.session_id = Ok(value.into_option());
+                self.session_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for session_id: {e}")
+                    });
                 self
             }
             ///URL for watching the session.
@@ -21879,7 +23064,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.session_link = Ok(value.into_option());
+                self.session_link = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for session_link: {e}")
+                    });
                 self
             }
             /// What created the run, such as the API, an integration, a schedule or a parent run (ORCHESTRATION). New sources are added over time.
@@ -21889,7 +23078,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunSourceType>,
             {
-                self.source = Ok(value.into_option());
+                self.source = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source: {e}")
+                    });
                 self
             }
             ///When the agent started working, if it has.
@@ -21897,7 +23090,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.started_at = Ok(value.into_option());
+                self.started_at = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for started_at: {e}")
+                    });
                 self
             }
             /// Lifecycle state of a run. QUEUED, PENDING, CLAIMED and INPROGRESS are active; BLOCKED waits for user input; SUCCEEDED, FAILED, ERROR and CANCELLED are final.
@@ -21922,7 +23119,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunStatusMessage>,
             {
-                self.status_message = Ok(value.into_option());
+                self.status_message = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for status_message: {e}"
+                        )
+                    });
                 self
             }
             ///The prompt exactly as it was submitted, before skills and defaults were applied.
@@ -21930,7 +23133,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.submitted_prompt = Ok(value.into_option());
+                self.submitted_prompt = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for submitted_prompt: {e}"
+                        )
+                    });
                 self
             }
             ///Legacy copy of run_id.
@@ -21938,7 +23147,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.task_id = Ok(value.into_option());
+                self.task_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for task_id: {e}")
+                    });
                 self
             }
             ///Human-readable title.
@@ -21959,7 +23172,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.trigger_url = Ok(value.into_option());
+                self.trigger_url = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for trigger_url: {e}")
+                    });
                 self
             }
             ///When the run last changed.
@@ -22099,7 +23316,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.debug_agent_active = Ok(value.into_option());
+                self.debug_agent_active = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for debug_agent_active: {e}"
+                        )
+                    });
                 self
             }
             /// Machine-readable error code used in Error.type and RunStatusMessage.error_code. Most codes are caller errors that fail a run; authentication_required, resource_unavailable and internal_error are platform errors.
@@ -22109,7 +23332,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::PlatformErrorCode>,
             {
-                self.error_code = Ok(value.into_option());
+                self.error_code = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error_code: {e}")
+                    });
                 self
             }
             ///Status text.
@@ -22130,7 +23357,11 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.retryable = Ok(value.into_option());
+                self.retryable = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for retryable: {e}")
+                    });
                 self
             }
             ///While a failed run's session is held open for debugging, when that idle window ends; may lag behind slightly, always on the safe side.
@@ -22138,7 +23369,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.session_debug_until = Ok(value.into_option());
+                self.session_debug_until = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for session_debug_until: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -22282,7 +23519,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.last_ran = Ok(value.into_option());
+                self.last_ran = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for last_ran: {e}")
+                    });
                 self
             }
             ///When the schedule will next start a run.
@@ -22290,7 +23531,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
-                self.next_run = Ok(value.into_option());
+                self.next_run = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_run: {e}")
+                    });
                 self
             }
         }
@@ -22403,7 +23648,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.agent_config = Ok(value.into_option());
+                self.agent_config = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_config: {e}")
+                    });
                 self
             }
             ///Agent identity the schedule's runs execute as.
@@ -22411,7 +23660,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::uuid::Uuid>,
             {
-                self.agent_uid = Ok(value.into_option());
+                self.agent_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_uid: {e}")
+                    });
                 self
             }
             ///When the schedule was created.
@@ -22434,7 +23687,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.created_by = Ok(value.into_option());
+                self.created_by = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_by: {e}")
+                    });
                 self
             }
             ///Cron expression (UTC) that decides when runs start, e.g. 0 9 * * * for 09:00 daily.
@@ -22470,7 +23727,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::CloudEnvironmentConfig>,
             {
-                self.environment = Ok(value.into_option());
+                self.environment = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for environment: {e}")
+                    });
                 self
             }
             /// Timing information the scheduler derives for a schedule.
@@ -22480,7 +23741,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ScheduledAgentHistoryItem>,
             {
-                self.history = Ok(value.into_option());
+                self.history = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for history: {e}")
+                    });
                 self
             }
             ///Identifier of the schedule.
@@ -22499,7 +23764,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.last_spawn_error = Ok(value.into_option());
+                self.last_spawn_error = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_spawn_error: {e}"
+                        )
+                    });
                 self
             }
             /// String labels set when a run is created and fixed afterwards: at most 20 keys of 1 to 64 bytes from letters, digits, dot, underscore and hyphen, with values of up to 256 bytes. Request keys override keys inherited from the parent run, which override automatic ones such as ticket_id.
@@ -22509,7 +23780,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = Ok(value.into_option());
+                self.metadata = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
                 self
             }
             ///Display name of the schedule.
@@ -22545,7 +23820,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::Scope>,
             {
-                self.scope = Ok(value.into_option());
+                self.scope = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scope: {e}")
+                    });
                 self
             }
             ///When the schedule was last changed.
@@ -22568,7 +23847,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunCreatorInfo>,
             {
-                self.updated_by = Ok(value.into_option());
+                self.updated_by = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_by: {e}")
+                    });
                 self
             }
         }
@@ -22657,7 +23940,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.uid = Ok(value.into_option());
+                self.uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for uid: {e}")
+                    });
                 self
             }
         }
@@ -22815,7 +24102,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Image MIME type.
@@ -22954,7 +24245,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::ArtifactSourceLinks>,
             {
-                self.source_links = Ok(value.into_option());
+                self.source_links = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source_links: {e}")
+                    });
                 self
             }
         }
@@ -23034,7 +24329,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///Signed, time-limited URL of the image.
@@ -23204,12 +24503,9 @@ pub mod types {
             ///Recipient run ids; each gets a separate copy.
             pub fn to<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.to = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for to: {e}"));
+                self.to = Ok(value.into_vec());
                 self
             }
         }
@@ -23257,14 +24553,9 @@ pub mod types {
             ///One message id per recipient, in the order of the request's to list.
             pub fn message_ids<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.message_ids = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message_ids: {e}")
-                    });
+                self.message_ids = Ok(value.into_vec());
                 self
             }
         }
@@ -23308,7 +24599,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.conversation_id = Ok(value.into_option());
+                self.conversation_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for conversation_id: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -23354,7 +24651,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::SessionSharingAccessLevel>,
             {
-                self.public_access = Ok(value.into_option());
+                self.public_access = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for public_access: {e}")
+                    });
                 self
             }
         }
@@ -23404,7 +24705,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.message_id = Ok(value.into_option());
+                self.message_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message_id: {e}")
+                    });
                 self
             }
             ///The text.
@@ -23675,7 +24980,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentType>,
             {
-                self.agent_type = Ok(value.into_option());
+                self.agent_type = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_type: {e}")
+                    });
                 self
             }
             ///Legacy default harness name; empty string clears it. Prefer harness.
@@ -23683,7 +24992,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.base_harness = Ok(value.into_option());
+                self.base_harness = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for base_harness: {e}")
+                    });
                 self
             }
             ///New default model; empty string clears it.
@@ -23691,7 +25004,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.base_model = Ok(value.into_option());
+                self.base_model = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for base_model: {e}")
+                    });
                 self
             }
             /// Whose credentials are used when the platform mints tokens (for example Git tokens) for a run: the executing principal (EXECUTOR, the default) or the run's creator (CREATOR).
@@ -23701,7 +25018,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
-                self.credential_strategy = Ok(value.into_option());
+                self.credential_strategy = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for credential_strategy: {e}"
+                        )
+                    });
                 self
             }
             ///New default runner; empty string clears it. The caller needs view access to the runner.
@@ -23709,7 +25032,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.default_runner_uid = Ok(value.into_option());
+                self.default_runner_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for default_runner_uid: {e}"
+                        )
+                    });
                 self
             }
             ///New description; empty clears it.
@@ -23717,7 +25046,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///New default environment; empty string clears it.
@@ -23725,7 +25058,13 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.environment_id = Ok(value.into_option());
+                self.environment_id = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for environment_id: {e}"
+                        )
+                    });
                 self
             }
             /// Harness that executes the agent; Warp's built-in harness when unset.
@@ -23735,7 +25074,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::Harness>,
             {
-                self.harness = Ok(value.into_option());
+                self.harness = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for harness: {e}")
+                    });
                 self
             }
             /// Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
@@ -23745,7 +25088,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
-                self.harness_auth_secrets = Ok(value.into_option());
+                self.harness_auth_secrets = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for harness_auth_secrets: {e}"
+                        )
+                    });
                 self
             }
             /// Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
@@ -23755,7 +25104,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
-                self.inference_providers = Ok(value.into_option());
+                self.inference_providers = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for inference_providers: {e}"
+                        )
+                    });
                 self
             }
             ///New MCP server map; omit to keep, empty object to clear (null is not accepted).
@@ -23783,7 +25138,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentMemoryUpdateConfig>,
             {
-                self.memory = Ok(value.into_option());
+                self.memory = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for memory: {e}")
+                    });
                 self
             }
             ///New display name.
@@ -23791,7 +25150,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.name = Ok(value.into_option());
+                self.name = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
                 self
             }
             ///Change whether the agent's API key may use on_behalf_of; admins only.
@@ -23799,7 +25162,13 @@ pub mod types {
             where
                 T: crate::IntoOption<bool>,
             {
-                self.on_behalf_of_enabled = Ok(value.into_option());
+                self.on_behalf_of_enabled = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for on_behalf_of_enabled: {e}"
+                        )
+                    });
                 self
             }
             ///New base prompt; empty clears it.
@@ -23807,7 +25176,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = Ok(value.into_option());
+                self.prompt = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for prompt: {e}")
+                    });
                 self
             }
             ///New secret list; empty array clears it, duplicate names are rejected.
@@ -23815,22 +25188,19 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::vec::Vec<super::SecretRef>>,
             {
-                self.secrets = Ok(value.into_option());
+                self.secrets = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for secrets: {e}")
+                    });
                 self
             }
             ///Secrets to add to the identity's list, keeping the ones it has (secrets replaces the list).
             pub fn secrets_append<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets_append = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for secrets_append: {e}"
-                        )
-                    });
+                self.secrets_append = Ok(value.into_vec());
                 self
             }
             ///New skill spec list; empty array clears it.
@@ -23838,7 +25208,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::vec::Vec<::std::string::String>>,
             {
-                self.skills = Ok(value.into_option());
+                self.skills = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for skills: {e}")
+                    });
                 self
             }
             ///New default worker host; empty string clears it.
@@ -23846,7 +25220,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.worker_host = Ok(value.into_option());
+                self.worker_host = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for worker_host: {e}")
+                    });
                 self
             }
         }
@@ -23934,7 +25312,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.description = Ok(value.into_option());
+                self.description = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {e}")
+                    });
                 self
             }
             ///New stage; any stage may follow any other, backwards included.
@@ -23942,7 +25324,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryTaskStage>,
             {
-                self.stage = Ok(value.into_option());
+                self.stage = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for stage: {e}")
+                    });
                 self
             }
             ///New title.
@@ -23950,7 +25336,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.title = Ok(value.into_option());
+                self.title = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
                 self
             }
         }
@@ -24031,7 +25421,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AmbientAgentConfig>,
             {
-                self.agent_config = Ok(value.into_option());
+                self.agent_config = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_config: {e}")
+                    });
                 self
             }
             ///Agent identity to execute runs as; team-owned schedules only.
@@ -24039,7 +25433,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::uuid::Uuid>,
             {
-                self.agent_uid = Ok(value.into_option());
+                self.agent_uid = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for agent_uid: {e}")
+                    });
                 self
             }
             ///Cron expression (UTC) that decides when runs start.
@@ -24075,7 +25473,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::RunMetadata>,
             {
-                self.metadata = Ok(value.into_option());
+                self.metadata = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
                 self
             }
             /// How the agent treats the query: normal work, plan first and wait for approval (plan), or propose an orchestration plan before starting child agents (orchestrate).
@@ -24085,7 +25487,11 @@ pub mod types {
             where
                 T: crate::IntoOption<super::AgentRunMode>,
             {
-                self.mode = Ok(value.into_option());
+                self.mode = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
                 self
             }
             ///Display name of the schedule.
@@ -24106,7 +25512,11 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.prompt = Ok(value.into_option());
+                self.prompt = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!("error converting supplied value for prompt: {e}")
+                    });
                 self
             }
         }
@@ -24162,14 +25572,9 @@ pub mod types {
             ///Every file of the tree.
             pub fn files<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryFile>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryFile>,
             {
-                self.files = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for files: {e}")
-                    });
+                self.files = Ok(value.into_vec());
                 self
             }
         }
@@ -24229,33 +25634,17 @@ pub mod types {
             ///References left for apply time.
             pub fn deferred_resolutions<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::FactoryFileDeferredResolution>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryFileDeferredResolution>,
             {
-                self.deferred_resolutions = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for deferred_resolutions: {e}"
-                        )
-                    });
+                self.deferred_resolutions = Ok(value.into_vec());
                 self
             }
             ///Problems found, by file and position.
             pub fn diagnostics<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::FactoryFileDiagnostic>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryFileDiagnostic>,
             {
-                self.diagnostics = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for diagnostics: {e}")
-                    });
+                self.diagnostics = Ok(value.into_vec());
                 self
             }
             ///Schema version the files were checked against.
@@ -24263,22 +25652,21 @@ pub mod types {
             where
                 T: crate::IntoOption<::std::string::String>,
             {
-                self.schema_version = Ok(value.into_option());
+                self.schema_version = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for schema_version: {e}"
+                        )
+                    });
                 self
             }
             ///Checks that need the team's state and were skipped.
             pub fn state_dependent_checks_not_run<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.state_dependent_checks_not_run = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for state_dependent_checks_not_run: {e}"
-                        )
-                    });
+                self.state_dependent_checks_not_run = Ok(value.into_vec());
                 self
             }
             ///True when no diagnostic is an error.
@@ -24299,7 +25687,13 @@ pub mod types {
             where
                 T: crate::IntoOption<super::FactoryFileValidationScope>,
             {
-                self.validation_scope = Ok(value.into_option());
+                self.validation_scope = value
+                    .into_option()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for validation_scope: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -24333,6 +25727,1690 @@ pub mod types {
                     valid: Ok(value.valid),
                     validation_scope: Ok(value.validation_scope),
                 }
+            }
+        }
+        impl crate::IntoOption<super::ActionContentBlock> for ActionContentBlock {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ActionContentBlock>,
+                super::error::ConversionError,
+            > {
+                super::ActionContentBlock::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ActionResultContentBlock>
+        for ActionResultContentBlock {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ActionResultContentBlock>,
+                super::error::ConversionError,
+            > {
+                super::ActionResultContentBlock::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentAutoMemoryCreateConfig>
+        for AgentAutoMemoryCreateConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentAutoMemoryCreateConfig>,
+                super::error::ConversionError,
+            > {
+                super::AgentAutoMemoryCreateConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentAutoMemoryResponse>
+        for AgentAutoMemoryResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentAutoMemoryResponse>,
+                super::error::ConversionError,
+            > {
+                super::AgentAutoMemoryResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentListEnvironment> for AgentListEnvironment {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentListEnvironment>,
+                super::error::ConversionError,
+            > {
+                super::AgentListEnvironment::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentListItem> for AgentListItem {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentListItem>,
+                super::error::ConversionError,
+            > {
+                super::AgentListItem::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentListSource> for AgentListSource {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentListSource>,
+                super::error::ConversionError,
+            > {
+                super::AgentListSource::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentListVariant> for AgentListVariant {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentListVariant>,
+                super::error::ConversionError,
+            > {
+                super::AgentListVariant::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMemoryCreateConfig>
+        for AgentMemoryCreateConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMemoryCreateConfig>,
+                super::error::ConversionError,
+            > {
+                super::AgentMemoryCreateConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMemoryResponse> for AgentMemoryResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMemoryResponse>,
+                super::error::ConversionError,
+            > {
+                super::AgentMemoryResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMemoryUpdateConfig>
+        for AgentMemoryUpdateConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMemoryUpdateConfig>,
+                super::error::ConversionError,
+            > {
+                super::AgentMemoryUpdateConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMessage> for AgentMessage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMessage>,
+                super::error::ConversionError,
+            > {
+                super::AgentMessage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMessageHeader> for AgentMessageHeader {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMessageHeader>,
+                super::error::ConversionError,
+            > {
+                super::AgentMessageHeader::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentResponse> for AgentResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentResponse>,
+                super::error::ConversionError,
+            > {
+                super::AgentResponse::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentRunEvent> for AgentRunEvent {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentRunEvent>,
+                super::error::ConversionError,
+            > {
+                super::AgentRunEvent::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentSkill> for AgentSkill {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentSkill>,
+                super::error::ConversionError,
+            > {
+                super::AgentSkill::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AiRunTimelineEvent> for AiRunTimelineEvent {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AiRunTimelineEvent>,
+                super::error::ConversionError,
+            > {
+                super::AiRunTimelineEvent::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AmbientAgentConfig> for AmbientAgentConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AmbientAgentConfig>,
+                super::error::ConversionError,
+            > {
+                super::AmbientAgentConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ArtifactSourceLinks> for ArtifactSourceLinks {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ArtifactSourceLinks>,
+                super::error::ConversionError,
+            > {
+                super::ArtifactSourceLinks::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AttachmentInput> for AttachmentInput {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AttachmentInput>,
+                super::error::ConversionError,
+            > {
+                super::AttachmentInput::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AwsInferenceProviderConfig>
+        for AwsInferenceProviderConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AwsInferenceProviderConfig>,
+                super::error::ConversionError,
+            > {
+                super::AwsInferenceProviderConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AwsProviderConfig> for AwsProviderConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AwsProviderConfig>,
+                super::error::ConversionError,
+            > {
+                super::AwsProviderConfig::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ChargedUsageDetail> for ChargedUsageDetail {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ChargedUsageDetail>,
+                super::error::ConversionError,
+            > {
+                super::ChargedUsageDetail::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeCacheCreation>
+        for ClaudeCodeCacheCreation {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeCacheCreation>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeCacheCreation::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeHarnessUsage>
+        for ClaudeCodeHarnessUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeHarnessUsage>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeHarnessUsage::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeTokenUsage> for ClaudeCodeTokenUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeTokenUsage>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeTokenUsage::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeUsageAttribution>
+        for ClaudeCodeUsageAttribution {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeUsageAttribution>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeUsageAttribution::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeUsagePayload>
+        for ClaudeCodeUsagePayload {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeUsagePayload>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeUsagePayload::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeUsageSnapshot>
+        for ClaudeCodeUsageSnapshot {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeUsageSnapshot>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeUsageSnapshot::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CloudEnvironment> for CloudEnvironment {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CloudEnvironment>,
+                super::error::ConversionError,
+            > {
+                super::CloudEnvironment::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CloudEnvironmentConfig>
+        for CloudEnvironmentConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CloudEnvironmentConfig>,
+                super::error::ConversionError,
+            > {
+                super::CloudEnvironmentConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexHarnessUsage> for CodexHarnessUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexHarnessUsage>,
+                super::error::ConversionError,
+            > {
+                super::CodexHarnessUsage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexTokenUsage> for CodexTokenUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexTokenUsage>,
+                super::error::ConversionError,
+            > {
+                super::CodexTokenUsage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexUsageAttribution> for CodexUsageAttribution {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexUsageAttribution>,
+                super::error::ConversionError,
+            > {
+                super::CodexUsageAttribution::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexUsagePayload> for CodexUsagePayload {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexUsagePayload>,
+                super::error::ConversionError,
+            > {
+                super::CodexUsagePayload::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexUsageSnapshot> for CodexUsageSnapshot {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexUsageSnapshot>,
+                super::error::ConversionError,
+            > {
+                super::CodexUsageSnapshot::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConnectedSelfHostedWorker>
+        for ConnectedSelfHostedWorker {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConnectedSelfHostedWorker>,
+                super::error::ConversionError,
+            > {
+                super::ConnectedSelfHostedWorker::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConversationMessage> for ConversationMessage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConversationMessage>,
+                super::error::ConversionError,
+            > {
+                super::ConversationMessage::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConversationRedirectResponse>
+        for ConversationRedirectResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConversationRedirectResponse>,
+                super::error::ConversionError,
+            > {
+                super::ConversationRedirectResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConversationResponse> for ConversationResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConversationResponse>,
+                super::error::ConversionError,
+            > {
+                super::ConversationResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConversationStep> for ConversationStep {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConversationStep>,
+                super::error::ConversionError,
+            > {
+                super::ConversationStep::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateAgentRequest> for CreateAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::CreateAgentRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateFactoryRunRequest>
+        for CreateFactoryRunRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateFactoryRunRequest>,
+                super::error::ConversionError,
+            > {
+                super::CreateFactoryRunRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateFactoryRunResponse>
+        for CreateFactoryRunResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateFactoryRunResponse>,
+                super::error::ConversionError,
+            > {
+                super::CreateFactoryRunResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateFactoryTaskRequest>
+        for CreateFactoryTaskRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateFactoryTaskRequest>,
+                super::error::ConversionError,
+            > {
+                super::CreateFactoryTaskRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateScheduledAgentRequest>
+        for CreateScheduledAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateScheduledAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::CreateScheduledAgentRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::DeleteScheduledAgentResponse>
+        for DeleteScheduledAgentResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::DeleteScheduledAgentResponse>,
+                super::error::ConversionError,
+            > {
+                super::DeleteScheduledAgentResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::EgressRangesResponse> for EgressRangesResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::EgressRangesResponse>,
+                super::error::ConversionError,
+            > {
+                super::EgressRangesResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::EnvironmentLastTask> for EnvironmentLastTask {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::EnvironmentLastTask>,
+                super::error::ConversionError,
+            > {
+                super::EnvironmentLastTask::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::Error> for Error {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::Error>,
+                super::error::ConversionError,
+            > {
+                super::Error::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::EventContentBlock> for EventContentBlock {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::EventContentBlock>,
+                super::error::ConversionError,
+            > {
+                super::EventContentBlock::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ExternalReferenceArtifact>
+        for ExternalReferenceArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ExternalReferenceArtifact>,
+                super::error::ConversionError,
+            > {
+                super::ExternalReferenceArtifact::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ExternalReferenceArtifactData>
+        for ExternalReferenceArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ExternalReferenceArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::ExternalReferenceArtifactData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::Factory> for Factory {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::Factory>,
+                super::error::ConversionError,
+            > {
+                super::Factory::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryAgentDefaults> for FactoryAgentDefaults {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryAgentDefaults>,
+                super::error::ConversionError,
+            > {
+                super::FactoryAgentDefaults::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryCreator> for FactoryCreator {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryCreator>,
+                super::error::ConversionError,
+            > {
+                super::FactoryCreator::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFile> for FactoryFile {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFile>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFile::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileDeferredResolution>
+        for FactoryFileDeferredResolution {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileDeferredResolution>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileDeferredResolution::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileDiagnostic> for FactoryFileDiagnostic {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileDiagnostic>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileDiagnostic::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileSchemaBundle>
+        for FactoryFileSchemaBundle {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileSchemaBundle>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileSchemaBundle::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileSchemaVersion>
+        for FactoryFileSchemaVersion {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileSchemaVersion>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileSchemaVersion::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileValidationScope>
+        for FactoryFileValidationScope {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileValidationScope>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileValidationScope::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryIntegration> for FactoryIntegration {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryIntegration>,
+                super::error::ConversionError,
+            > {
+                super::FactoryIntegration::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryJiraIntegration>
+        for FactoryJiraIntegration {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryJiraIntegration>,
+                super::error::ConversionError,
+            > {
+                super::FactoryJiraIntegration::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryLinearIntegration>
+        for FactoryLinearIntegration {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryLinearIntegration>,
+                super::error::ConversionError,
+            > {
+                super::FactoryLinearIntegration::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryRepository> for FactoryRepository {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryRepository>,
+                super::error::ConversionError,
+            > {
+                super::FactoryRepository::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryScorerDefaults> for FactoryScorerDefaults {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryScorerDefaults>,
+                super::error::ConversionError,
+            > {
+                super::FactoryScorerDefaults::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryScoring> for FactoryScoring {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryScoring>,
+                super::error::ConversionError,
+            > {
+                super::FactoryScoring::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactorySelfImprovement>
+        for FactorySelfImprovement {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactorySelfImprovement>,
+                super::error::ConversionError,
+            > {
+                super::FactorySelfImprovement::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryTask> for FactoryTask {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryTask>,
+                super::error::ConversionError,
+            > {
+                super::FactoryTask::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryTaskCurrentRun> for FactoryTaskCurrentRun {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryTaskCurrentRun>,
+                super::error::ConversionError,
+            > {
+                super::FactoryTaskCurrentRun::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryThreadIntegration>
+        for FactoryThreadIntegration {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryThreadIntegration>,
+                super::error::ConversionError,
+            > {
+                super::FactoryThreadIntegration::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifact> for FileArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifact>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifact::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifactData> for FileArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifactData::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifactResponse> for FileArtifactResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifactResponse>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifactResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifactResponseData>
+        for FileArtifactResponseData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifactResponseData>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifactResponseData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifactThumbnail> for FileArtifactThumbnail {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifactThumbnail>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifactThumbnail::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FollowupAttachment> for FollowupAttachment {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FollowupAttachment>,
+                super::error::ConversionError,
+            > {
+                super::FollowupAttachment::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::GcpProviderConfig> for GcpProviderConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::GcpProviderConfig>,
+                super::error::ConversionError,
+            > {
+                super::GcpProviderConfig::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::GetRunTimelineResponse>
+        for GetRunTimelineResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::GetRunTimelineResponse>,
+                super::error::ConversionError,
+            > {
+                super::GetRunTimelineResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::GitHubRepo> for GitHubRepo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::GitHubRepo>,
+                super::error::ConversionError,
+            > {
+                super::GitHubRepo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HandoffAttachment> for HandoffAttachment {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HandoffAttachment>,
+                super::error::ConversionError,
+            > {
+                super::HandoffAttachment::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::Harness> for Harness {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::Harness>,
+                super::error::ConversionError,
+            > {
+                super::Harness::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HarnessAuthSecrets> for HarnessAuthSecrets {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HarnessAuthSecrets>,
+                super::error::ConversionError,
+            > {
+                super::HarnessAuthSecrets::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HarnessToolCalls> for HarnessToolCalls {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HarnessToolCalls>,
+                super::error::ConversionError,
+            > {
+                super::HarnessToolCalls::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HarnessUsageCoverage> for HarnessUsageCoverage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HarnessUsageCoverage>,
+                super::error::ConversionError,
+            > {
+                super::HarnessUsageCoverage::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HarnessUsageResponse> for HarnessUsageResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HarnessUsageResponse>,
+                super::error::ConversionError,
+            > {
+                super::HarnessUsageResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InferenceCostBreakdownUsd>
+        for InferenceCostBreakdownUsd {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InferenceCostBreakdownUsd>,
+                super::error::ConversionError,
+            > {
+                super::InferenceCostBreakdownUsd::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InferenceCostInCents> for InferenceCostInCents {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InferenceCostInCents>,
+                super::error::ConversionError,
+            > {
+                super::InferenceCostInCents::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InferenceProvidersConfig>
+        for InferenceProvidersConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InferenceProvidersConfig>,
+                super::error::ConversionError,
+            > {
+                super::InferenceProvidersConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InferenceUsageDetail> for InferenceUsageDetail {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InferenceUsageDetail>,
+                super::error::ConversionError,
+            > {
+                super::InferenceUsageDetail::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InterruptConversationResponse>
+        for InterruptConversationResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InterruptConversationResponse>,
+                super::error::ConversionError,
+            > {
+                super::InterruptConversationResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InterruptRunResponse> for InterruptRunResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InterruptRunResponse>,
+                super::error::ConversionError,
+            > {
+                super::InterruptRunResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListAgentIdentitiesResponse>
+        for ListAgentIdentitiesResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListAgentIdentitiesResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListAgentIdentitiesResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListAgentsResponse> for ListAgentsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListAgentsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListAgentsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListConnectedSelfHostedWorkersResponse>
+        for ListConnectedSelfHostedWorkersResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListConnectedSelfHostedWorkersResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListConnectedSelfHostedWorkersResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListEnvironmentsResponse>
+        for ListEnvironmentsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListEnvironmentsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListEnvironmentsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListFactoriesResponse> for ListFactoriesResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListFactoriesResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListFactoriesResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListFactoryFileSchemasResponse>
+        for ListFactoryFileSchemasResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListFactoryFileSchemasResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListFactoryFileSchemasResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListFactoryTasksResponse>
+        for ListFactoryTasksResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListFactoryTasksResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListFactoryTasksResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListHandoffAttachmentsResponse>
+        for ListHandoffAttachmentsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListHandoffAttachmentsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListHandoffAttachmentsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListModelsResponse> for ListModelsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListModelsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListModelsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListRunsResponse> for ListRunsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListRunsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListRunsResponse::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListScheduledAgentsResponse>
+        for ListScheduledAgentsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListScheduledAgentsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListScheduledAgentsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::McpServerConfig> for McpServerConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::McpServerConfig>,
+                super::error::ConversionError,
+            > {
+                super::McpServerConfig::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::MemoryStoreAttachmentResponse>
+        for MemoryStoreAttachmentResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::MemoryStoreAttachmentResponse>,
+                super::error::ConversionError,
+            > {
+                super::MemoryStoreAttachmentResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::MemoryStoreRef> for MemoryStoreRef {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::MemoryStoreRef>,
+                super::error::ConversionError,
+            > {
+                super::MemoryStoreRef::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ModelInfo> for ModelInfo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ModelInfo>,
+                super::error::ConversionError,
+            > {
+                super::ModelInfo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ModelTokenUsage> for ModelTokenUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ModelTokenUsage>,
+                super::error::ConversionError,
+            > {
+                super::ModelTokenUsage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PageInfo> for PageInfo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PageInfo>,
+                super::error::ConversionError,
+            > {
+                super::PageInfo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PlanArtifact> for PlanArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PlanArtifact>,
+                super::error::ConversionError,
+            > {
+                super::PlanArtifact::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PlanArtifactData> for PlanArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PlanArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::PlanArtifactData::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PlanArtifactResponse> for PlanArtifactResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PlanArtifactResponse>,
+                super::error::ConversionError,
+            > {
+                super::PlanArtifactResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PlanArtifactResponseData>
+        for PlanArtifactResponseData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PlanArtifactResponseData>,
+                super::error::ConversionError,
+            > {
+                super::PlanArtifactResponseData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ProvidersConfig> for ProvidersConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ProvidersConfig>,
+                super::error::ConversionError,
+            > {
+                super::ProvidersConfig::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PullRequestArtifact> for PullRequestArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PullRequestArtifact>,
+                super::error::ConversionError,
+            > {
+                super::PullRequestArtifact::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PullRequestArtifactData>
+        for PullRequestArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PullRequestArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::PullRequestArtifactData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportAgentEventRequest>
+        for ReportAgentEventRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportAgentEventRequest>,
+                super::error::ConversionError,
+            > {
+                super::ReportAgentEventRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportAgentEventResponse>
+        for ReportAgentEventResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportAgentEventResponse>,
+                super::error::ConversionError,
+            > {
+                super::ReportAgentEventResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportRunScoresRequest>
+        for ReportRunScoresRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportRunScoresRequest>,
+                super::error::ConversionError,
+            > {
+                super::ReportRunScoresRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportRunScoresResponse>
+        for ReportRunScoresResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportRunScoresResponse>,
+                super::error::ConversionError,
+            > {
+                super::ReportRunScoresResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportedRunScore> for ReportedRunScore {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportedRunScore>,
+                super::error::ConversionError,
+            > {
+                super::ReportedRunScore::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportedRunScoreOutcome>
+        for ReportedRunScoreOutcome {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportedRunScoreOutcome>,
+                super::error::ConversionError,
+            > {
+                super::ReportedRunScoreOutcome::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RequestUsage> for RequestUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RequestUsage>,
+                super::error::ConversionError,
+            > {
+                super::RequestUsage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunAgentRequest> for RunAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::RunAgentRequest::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunAgentResponse> for RunAgentResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunAgentResponse>,
+                super::error::ConversionError,
+            > {
+                super::RunAgentResponse::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunByExternalReferenceResponse>
+        for RunByExternalReferenceResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunByExternalReferenceResponse>,
+                super::error::ConversionError,
+            > {
+                super::RunByExternalReferenceResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunCreatorInfo> for RunCreatorInfo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunCreatorInfo>,
+                super::error::ConversionError,
+            > {
+                super::RunCreatorInfo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunFollowupRequest> for RunFollowupRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunFollowupRequest>,
+                super::error::ConversionError,
+            > {
+                super::RunFollowupRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunFollowupResponse> for RunFollowupResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunFollowupResponse>,
+                super::error::ConversionError,
+            > {
+                super::RunFollowupResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunItem> for RunItem {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunItem>,
+                super::error::ConversionError,
+            > {
+                super::RunItem::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunStatusMessage> for RunStatusMessage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunStatusMessage>,
+                super::error::ConversionError,
+            > {
+                super::RunStatusMessage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScheduleInfo> for ScheduleInfo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScheduleInfo>,
+                super::error::ConversionError,
+            > {
+                super::ScheduleInfo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScheduledAgentHistoryItem>
+        for ScheduledAgentHistoryItem {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScheduledAgentHistoryItem>,
+                super::error::ConversionError,
+            > {
+                super::ScheduledAgentHistoryItem::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScheduledAgentItem> for ScheduledAgentItem {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScheduledAgentItem>,
+                super::error::ConversionError,
+            > {
+                super::ScheduledAgentItem::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::Scope> for Scope {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::Scope>,
+                super::error::ConversionError,
+            > {
+                super::Scope::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScreenshotArtifact> for ScreenshotArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScreenshotArtifact>,
+                super::error::ConversionError,
+            > {
+                super::ScreenshotArtifact::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScreenshotArtifactData>
+        for ScreenshotArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScreenshotArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::ScreenshotArtifactData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScreenshotArtifactResponse>
+        for ScreenshotArtifactResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScreenshotArtifactResponse>,
+                super::error::ConversionError,
+            > {
+                super::ScreenshotArtifactResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScreenshotArtifactResponseData>
+        for ScreenshotArtifactResponseData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScreenshotArtifactResponseData>,
+                super::error::ConversionError,
+            > {
+                super::ScreenshotArtifactResponseData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SecretRef> for SecretRef {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SecretRef>,
+                super::error::ConversionError,
+            > {
+                super::SecretRef::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SendAgentMessageRequest>
+        for SendAgentMessageRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SendAgentMessageRequest>,
+                super::error::ConversionError,
+            > {
+                super::SendAgentMessageRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SendAgentMessageResponse>
+        for SendAgentMessageResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SendAgentMessageResponse>,
+                super::error::ConversionError,
+            > {
+                super::SendAgentMessageResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SessionRedirectResponse>
+        for SessionRedirectResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SessionRedirectResponse>,
+                super::error::ConversionError,
+            > {
+                super::SessionRedirectResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SessionSharingConfig> for SessionSharingConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SessionSharingConfig>,
+                super::error::ConversionError,
+            > {
+                super::SessionSharingConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::TextContentBlock> for TextContentBlock {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::TextContentBlock>,
+                super::error::ConversionError,
+            > {
+                super::TextContentBlock::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::TokenCountBreakdown> for TokenCountBreakdown {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::TokenCountBreakdown>,
+                super::error::ConversionError,
+            > {
+                super::TokenCountBreakdown::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::UpdateAgentRequest> for UpdateAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::UpdateAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::UpdateAgentRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::UpdateFactoryTaskRequest>
+        for UpdateFactoryTaskRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::UpdateFactoryTaskRequest>,
+                super::error::ConversionError,
+            > {
+                super::UpdateFactoryTaskRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::UpdateScheduledAgentRequest>
+        for UpdateScheduledAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::UpdateScheduledAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::UpdateScheduledAgentRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ValidateFactoryFilesRequest>
+        for ValidateFactoryFilesRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ValidateFactoryFilesRequest>,
+                super::error::ConversionError,
+            > {
+                super::ValidateFactoryFilesRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ValidateFactoryFilesResponse>
+        for ValidateFactoryFilesResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ValidateFactoryFilesResponse>,
+                super::error::ConversionError,
+            > {
+                super::ValidateFactoryFilesResponse::try_from(self)
+                    .map(::std::option::Option::Some)
             }
         }
         impl ::std::fmt::Debug for FileArtifactResponseData {
@@ -25089,7 +28167,7 @@ use oz_api::types::{ReportRunScoresRequest, ReportedRunScore};
 let response = client
     .report_run_scores()
     .run_id("run-123")
-    .body(ReportRunScoresRequest::builder().results(Vec::<ReportedRunScore>::new()))
+    .body(ReportRunScoresRequest::builder().results(Vec::new()))
     .send()
     .await?;
 # let _ = response;
@@ -25690,7 +28768,7 @@ use oz_api::types::SendAgentMessageRequest;
 
 let response = client
     .send_agent_message()
-    .body(SendAgentMessageRequest::builder().sender_run_id("run-123").to(vec!["run-456".to_owned()]).subject("Tests are green").body("The fix is merged; rebase onto main."))
+    .body(SendAgentMessageRequest::builder().sender_run_id("run-123").to(["run-456"]).subject("Tests are green").body("The fix is merged; rebase onto main."))
     .send()
     .await?;
 # let _ = response;
@@ -26245,7 +29323,7 @@ use oz_api::types::{FactoryFile, ValidateFactoryFilesRequest};
 
 let response = client
     .validate_factory_files()
-    .body(ValidateFactoryFilesRequest::builder().files(Vec::<FactoryFile>::new()))
+    .body(ValidateFactoryFilesRequest::builder().files(Vec::new()))
     .send()
     .await?;
 # let _ = response;
@@ -28367,7 +31445,7 @@ pub mod builder {
     /// let response = client
     ///     .report_run_scores()
     ///     .run_id("run-123")
-    ///     .body(ReportRunScoresRequest::builder().results(Vec::<ReportedRunScore>::new()))
+    ///     .body(ReportRunScoresRequest::builder().results(Vec::new()))
     ///     .send()
     ///     .await?;
     /// # let _ = response;
@@ -31407,7 +34485,7 @@ pub mod builder {
     ///
     /// let response = client
     ///     .send_agent_message()
-    ///     .body(SendAgentMessageRequest::builder().sender_run_id("run-123").to(vec!["run-456".to_owned()]).subject("Tests are green").body("The fix is merged; rebase onto main."))
+    ///     .body(SendAgentMessageRequest::builder().sender_run_id("run-123").to(["run-456"]).subject("Tests are green").body("The fix is merged; rebase onto main."))
     ///     .send()
     ///     .await?;
     /// # let _ = response;
@@ -34571,7 +37649,7 @@ pub mod builder {
     ///
     /// let response = client
     ///     .validate_factory_files()
-    ///     .body(ValidateFactoryFilesRequest::builder().files(Vec::<FactoryFile>::new()))
+    ///     .body(ValidateFactoryFilesRequest::builder().files(Vec::new()))
     ///     .send()
     ///     .await?;
     /// # let _ = response;

@@ -1,15 +1,19 @@
 //! What the generated setters accept, so the obvious spelling compiles.
 //!
 //! A setter of an optional member of a request type takes anything [`IntoOption`] of the
-//! member's type: the value itself, `Some(value)` or `None`, and for text members a `&str`,
-//! `&String`, `Box<str>` or `Cow<str>` as well. A repeatable query filter takes anything
-//! [`OneOrMany`]: one value, an array, a `Vec` or a slice of them.
+//! member's type: the value itself, `Some(value)` or `None`, the member type's builder, and
+//! for text members a `&str`, `&String`, `Box<str>` or `Cow<str>` as well. A repeatable query
+//! filter, and a list member of a request type, takes anything [`OneOrMany`]: one value, an
+//! array, a `Vec` or a slice of them.
 //!
 //! ```no_run
 //! # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
-//! use oz_api::types::{RunAgentRequest, RunState};
+//! use oz_api::types::{AmbientAgentConfig, RunAgentRequest, RunState};
 //!
-//! let request = RunAgentRequest::builder().prompt("Fix the flaky test").title(None);
+//! let request = RunAgentRequest::builder()
+//!     .prompt("Fix the flaky test")
+//!     .title(None)
+//!     .config(AmbientAgentConfig::builder().model_id("claude-4-6-opus-high"));
 //! let failed = client.list_runs().state(RunState::Failed).send().await?;
 //! let ended = client.list_runs().state([RunState::Failed, RunState::Error]).send().await?;
 //! # let _ = (request, failed, ended); Ok(()) }
@@ -17,51 +21,54 @@
 
 use std::borrow::Cow;
 
-/// A value for an optional member: the value itself, `Some(value)`, `None`, or for a text
-/// member any borrowed or boxed string.
+use crate::types::error::ConversionError;
+
+/// A value for an optional member: the value itself, `Some(value)`, `None`, the member type's
+/// builder (generated impls), or for a text member any borrowed or boxed string.
 pub trait IntoOption<T> {
-    /// The member's value, `None` for an absent one.
-    fn into_option(self) -> Option<T>;
+    /// The member's value, `None` for an absent one; an error for a builder that cannot build
+    /// its value (a required member missing), which the request's `send()` reports.
+    fn into_option(self) -> Result<Option<T>, ConversionError>;
 }
 
 impl<T> IntoOption<T> for T {
-    fn into_option(self) -> Option<T> {
-        Some(self)
+    fn into_option(self) -> Result<Option<T>, ConversionError> {
+        Ok(Some(self))
     }
 }
 
 impl<T> IntoOption<T> for Option<T> {
-    fn into_option(self) -> Option<T> {
-        self
+    fn into_option(self) -> Result<Option<T>, ConversionError> {
+        Ok(self)
     }
 }
 
 impl IntoOption<String> for &str {
-    fn into_option(self) -> Option<String> {
-        Some(self.to_owned())
+    fn into_option(self) -> Result<Option<String>, ConversionError> {
+        Ok(Some(self.to_owned()))
     }
 }
 
 impl IntoOption<String> for &String {
-    fn into_option(self) -> Option<String> {
-        Some(self.clone())
+    fn into_option(self) -> Result<Option<String>, ConversionError> {
+        Ok(Some(self.clone()))
     }
 }
 
 impl IntoOption<String> for Box<str> {
-    fn into_option(self) -> Option<String> {
-        Some(self.into())
+    fn into_option(self) -> Result<Option<String>, ConversionError> {
+        Ok(Some(self.into()))
     }
 }
 
 impl IntoOption<String> for Cow<'_, str> {
-    fn into_option(self) -> Option<String> {
-        Some(self.into_owned())
+    fn into_option(self) -> Result<Option<String>, ConversionError> {
+        Ok(Some(self.into_owned()))
     }
 }
 
-/// The values of a repeatable parameter: one value, or an array, `Vec` or slice of them (for
-/// text parameters also of `&str`).
+/// The values of a repeatable parameter or a list member: one value, or an array, `Vec`,
+/// `VecDeque` or slice of them (for text also of `&str`).
 pub trait OneOrMany<T> {
     /// The values, in order.
     fn into_vec(self) -> Vec<T>;
@@ -80,6 +87,18 @@ impl<T> OneOrMany<T> for Vec<T> {
 }
 
 impl<T, const N: usize> OneOrMany<T> for [T; N] {
+    fn into_vec(self) -> Vec<T> {
+        self.into()
+    }
+}
+
+impl<T> OneOrMany<T> for std::collections::VecDeque<T> {
+    fn into_vec(self) -> Vec<T> {
+        self.into()
+    }
+}
+
+impl<T> OneOrMany<T> for Box<[T]> {
     fn into_vec(self) -> Vec<T> {
         self.into()
     }
@@ -138,7 +157,7 @@ mod tests {
     use super::*;
 
     fn optional<T: IntoOption<String>>(value: T) -> Option<String> {
-        value.into_option()
+        value.into_option().unwrap()
     }
 
     fn many<T: OneOrMany<String>>(value: T) -> Vec<String> {

@@ -159,7 +159,7 @@ fn example(
         let schema = resolve(spec, &param["schema"]);
         calls.push(format!(
             ".{setter}({})",
-            value_of(spec, enums, &setter, schema, &mut uses, Context::Parameter)?
+            value_of(spec, enums, &setter, schema, &mut uses)?
         ));
     }
     let mut paragraphs = Vec::new();
@@ -239,7 +239,7 @@ fn builder_expression(
             bail!("required member `{member}` of `{ty}` has no schema");
         };
         let setter = progenitor_ident(member, Case::Snake);
-        let value = value_of(spec, enums, &setter, property, uses, Context::Member)?;
+        let value = value_of(spec, enums, &setter, property, uses)?;
         out.push_str(&format!(".{setter}({value})"));
     }
     Ok(out)
@@ -248,14 +248,6 @@ fn builder_expression(
 /// The member an example of a body without required members sets, the first one it has.
 const SHOWN_WHEN_NOTHING_IS_REQUIRED: &[&str] = &["prompt", "title", "name", "description"];
 
-#[derive(Clone, Copy, PartialEq)]
-enum Context {
-    /// A parameter of an operation builder (a repeatable one takes an array of values).
-    Parameter,
-    /// A member of a body type (a list is a `Vec`).
-    Member,
-}
-
 /// A Rust expression for a required value of `schema`, plausible for a setter called `name`.
 fn value_of(
     spec: &Value,
@@ -263,7 +255,6 @@ fn value_of(
     name: &str,
     schema: &Value,
     uses: &mut Vec<String>,
-    context: Context,
 ) -> Result<String> {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         let ty = progenitor_ident(
@@ -278,7 +269,7 @@ fn value_of(
         if target.get("type").and_then(Value::as_str) == Some("object") {
             return builder_expression(spec, enums, &ty, target, uses);
         }
-        return value_of(spec, enums, name, target, uses, context);
+        return value_of(spec, enums, name, target, uses);
     }
     match schema.get("type").and_then(Value::as_str) {
         Some("string") if schema.get("enum").is_none() => Ok(format!("{:?}", text_for(name))),
@@ -286,24 +277,12 @@ fn value_of(
         Some("integer" | "number") => Ok("1".to_owned()),
         Some("array") => {
             let items = schema.get("items").unwrap_or(&Value::Null);
-            let element = value_of(
-                spec,
-                enums,
-                name.trim_end_matches('s'),
-                items,
-                uses,
-                context,
-            )?;
-            Ok(match context {
-                Context::Parameter => format!("[{element}]"),
-                Context::Member if element.starts_with('"') => {
-                    format!("vec![{element}.to_owned()]")
-                }
-                Context::Member if element.contains("::builder()") => {
-                    let ty = element.split("::").next().unwrap_or_default();
-                    format!("Vec::<{ty}>::new()")
-                }
-                Context::Member => format!("vec![{element}]"),
+            let element = value_of(spec, enums, name.trim_end_matches('s'), items, uses)?;
+            // Lists take one value or many (`OneOrMany`), but not builders of their elements.
+            Ok(if element.contains("::builder()") {
+                "Vec::new()".to_owned()
+            } else {
+                format!("[{element}]")
             })
         }
         other => bail!("no example value for `{name}` of type {other:?}"),
@@ -513,7 +492,7 @@ mod tests {
             .create_part()
             .widget_id("widget-123")
             .tag(["tag-123"])
-            .body(CreatePart::builder().title("Flaky test in ci.yml").kind(PartKind::Bolt).labels(vec!["label-123".to_owned()]))
+            .body(CreatePart::builder().title("Flaky test in ci.yml").kind(PartKind::Bolt).labels(["label-123"]))
             .send()
             .await?;
         # let _ = response;
@@ -531,7 +510,6 @@ mod tests {
             "blob",
             &json!({"type": "object"}),
             &mut uses,
-            Context::Member,
         )
         .unwrap_err();
         assert!(err.to_string().contains("blob"), "{err}");

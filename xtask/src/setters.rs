@@ -5,13 +5,16 @@
 //! not an `Option<String>`), and a repeatable query parameter takes `V: TryInto<Vec<RunState>>`,
 //! so one value needs `vec![..]`. After progenitor:
 //! - every setter of an optional member of a type builder (`types::builder`) takes
-//!   `T: crate::IntoOption<X>`: the value, `Some(value)`, `None`, and for text any `&str` or
-//!   `&String`;
-//! - every setter of a repeatable parameter of an operation builder (`builder`) takes
-//!   `V: crate::OneOrMany<X>`: one value, an array, a `Vec` or a slice.
+//!   `T: crate::IntoOption<X>`: the value, `Some(value)`, `None`, the builder of `X`, and for
+//!   text any `&str` or `&String`; each type builder gets the `IntoOption` impl that builds
+//!   its type (a builder missing a required member fails the request's `send()`, as a wrong
+//!   value always did);
+//! - every setter of a list, of a type builder or a repeatable parameter of an operation
+//!   builder (`builder`), takes `T: crate::OneOrMany<X>`: one value, an array, a `Vec` or a
+//!   slice.
 //!
-//! Neither conversion can fail, so the setter stores `Ok(..)`. Required members keep
-//! `TryInto` (a `&str` already converts into a `String`, a builder into its type).
+//! Required members keep `TryInto` (a `&str` already converts into a `String`, a builder into
+//! its type).
 
 use quote::ToTokens;
 use syn::{
@@ -27,7 +30,9 @@ pub const ONE_OR_MANY: &str = "crate::OneOrMany";
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Rewritten {
     pub optional_members: usize,
+    pub list_members: usize,
     pub repeatable_parameters: usize,
+    pub builder_conversions: usize,
 }
 
 /// Rewrites the setters of the generated file.
@@ -45,6 +50,8 @@ pub fn apply(file: &mut syn::File) -> Rewritten {
                     && let Some((_, items)) = &mut builder.content
                 {
                     rewritten.optional_members += rewrite_impls(items, optional_member);
+                    rewritten.list_members += rewrite_impls(items, repeatable_parameter);
+                    rewritten.builder_conversions += builder_conversions(items);
                 }
             }
         } else if module.ident == "builder" {
@@ -52,6 +59,31 @@ pub fn apply(file: &mut syn::File) -> Rewritten {
         }
     }
     rewritten
+}
+
+/// `impl IntoOption<super::X> for X` for every builder `X`: a member whose type has a builder
+/// takes the builder.
+fn builder_conversions(items: &mut Vec<Item>) -> usize {
+    let trait_path: syn::Path = syn::parse_str(INTO_OPTION).expect("INTO_OPTION is a path");
+    let builders: Vec<syn::Ident> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Struct(st) if st.generics.params.is_empty() => Some(st.ident.clone()),
+            _ => None,
+        })
+        .collect();
+    for name in &builders {
+        items.push(parse_quote! {
+            impl #trait_path<super::#name> for #name {
+                fn into_option(
+                    self,
+                ) -> ::std::result::Result<::std::option::Option<super::#name>, super::error::ConversionError> {
+                    super::#name::try_from(self).map(::std::option::Option::Some)
+                }
+            }
+        });
+    }
+    builders.len()
 }
 
 fn rewrite_impls(items: &mut [Item], rewrite: fn(&mut syn::ImplItemFn) -> bool) -> usize {
@@ -140,15 +172,19 @@ fn optional_member(setter: &mut syn::ImplItemFn) -> bool {
     };
     let bound: syn::Path = syn::parse_str(INTO_OPTION).expect("INTO_OPTION is a path");
     setter.sig.generics.where_clause = Some(parse_quote!(where #param: #bound<#inner>));
+    let message = format!(
+        "error converting supplied value for {}: {{e}}",
+        setter.sig.ident
+    );
     setter.block = parse_quote!({
-        #field = Ok(value.into_option());
+        #field = value.into_option().map_err(|e| format!(#message));
         self
     });
     true
 }
 
 /// `fn name<V>(mut self, value: V) -> Self where V: TryInto<Vec<X>>` → `V: OneOrMany<X>`, for
-/// an optional parameter (`.map(Some)` in progenitor's body) or a required one.
+/// an optional parameter (`.map(Some)` in progenitor's body), a required one, or a list member.
 fn repeatable_parameter(setter: &mut syn::ImplItemFn) -> bool {
     let Some((param, inner)) = converted_into(setter, "Vec") else {
         return false;
@@ -186,7 +222,20 @@ mod tests {
         let mut file: syn::File = parse_quote! {
             pub mod types {
                 pub mod builder {
+                    pub struct Widget {
+                        name: Result<Option<String>, String>,
+                        parts: Result<Vec<super::Part>, String>,
+                        size: Result<u64, String>,
+                    }
                     impl Widget {
+                        pub fn parts<T>(mut self, value: T) -> Self
+                        where
+                            T: ::std::convert::TryInto<::std::vec::Vec<super::Part>>,
+                            T::Error: ::std::fmt::Display,
+                        {
+                            self.parts = value.try_into().map_err(|e| format!("error converting supplied value for parts: {e}"));
+                            self
+                        }
                         pub fn name<T>(mut self, value: T) -> Self
                         where
                             T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -237,7 +286,9 @@ mod tests {
             rewritten,
             Rewritten {
                 optional_members: 1,
-                repeatable_parameters: 2
+                list_members: 1,
+                repeatable_parameters: 2,
+                builder_conversions: 1,
             }
         );
         insta::assert_snapshot!(prettyplease::unparse(&file));
