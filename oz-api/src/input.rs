@@ -177,6 +177,26 @@ mod tests {
     }
 
     #[test]
+    fn a_member_given_as_a_builder_is_built_and_one_that_cannot_build_is_named() {
+        use crate::types::{AwsProviderConfig, ProvidersConfig};
+
+        let built: ProvidersConfig = ProvidersConfig::builder()
+            .aws(AwsProviderConfig::builder().role_arn("arn:aws:iam::1:role/oz"))
+            .try_into()
+            .unwrap();
+        assert_eq!(built.aws.unwrap().role_arn, "arn:aws:iam::1:role/oz");
+
+        let incomplete = ProvidersConfig::builder().aws(AwsProviderConfig::builder());
+        let err = ProvidersConfig::try_from(incomplete)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "error converting supplied value for aws: no value supplied for role_arn"
+        );
+    }
+
+    #[test]
     fn one_value_or_a_collection_becomes_the_list_in_order() {
         let owned = vec!["x".to_owned(), "y".to_owned()];
         let expected = ["x", "y"].map(str::to_owned).to_vec();
