@@ -27784,7 +27784,7 @@ pub mod types {
 ///
 /// Tests point one at the simulator of the `oz-mock` crate, which serves every operation on this machine: `Config::new(mock.api_key()).base_url(mock.base_url()).build()`.
 ///
-/// # Operations
+/// # The API
 ///
 /**Client for Oz Agent API
 

@@ -37,7 +37,7 @@ const CLIENT_INTRO: &[&str] = &[
      ```",
     "Tests point one at the simulator of the `oz-mock` crate, which serves every operation on \
      this machine: `Config::new(mock.api_key()).base_url(mock.base_url()).build()`.",
-    "# Operations",
+    "# The API",
 ];
 
 /// Rewrites the docs of the client, its methods and their builders.
@@ -499,6 +499,54 @@ mod tests {
         # Ok(()) }
         ```
         "#);
+    }
+
+    #[test]
+    fn the_ignore_block_gives_way_to_the_example_on_the_method_and_the_builder() {
+        let spec = json!({"paths": {"/widgets/{id}": {"get": {
+            "operationId": "get_widget",
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {}
+        }}}});
+        let mut file: syn::File = parse_quote! {
+                    /**Client for Widgets*/
+                    pub struct Client { baseurl: String }
+                    impl Client {
+                        /**Get a widget
+
+        Sends a `GET` request to `/widgets/{id}`
+
+        ```ignore
+        let response = client.get_widget()
+            .id(id)
+            .send()
+            .await;
+        ```*/
+                        pub fn get_widget(&self) -> builder::GetWidget<'_> { builder::GetWidget::new(self) }
+                    }
+                    pub mod builder {
+                        /// Builder for [`Client::get_widget`]
+                        pub struct GetWidget<'a> { client: &'a super::Client }
+                    }
+                };
+        apply(&mut file, &spec).unwrap();
+        let out = prettyplease::unparse(&file);
+        assert!(!out.contains("```ignore"), "{out}");
+        assert!(!out.contains("client.get_widget()"), "{out}");
+        assert_eq!(out.matches("    .id(\"id-123\")").count(), 2, "{out}");
+        let client = out.find("pub struct Client").unwrap();
+        assert!(out[..client].contains("# Building one"), "{out}");
+        assert!(out[..client].contains("Client for Widgets"), "{out}");
+
+        let mut bare: syn::File = parse_quote! {
+            pub struct Client {}
+            impl Client {
+                /// Get a widget, documented by hand.
+                pub fn get_widget(&self) -> builder::GetWidget<'_> { todo!() }
+            }
+        };
+        let err = apply(&mut bare, &spec).unwrap_err().to_string();
+        assert!(err.contains("ignore"), "{err}");
     }
 
     #[test]
