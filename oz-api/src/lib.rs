@@ -28,6 +28,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Request bodies are built through their builders (`RunAgentRequest::builder()`): the
+//! generated structs are `#[non_exhaustive]`, so a member the API adds later is not a breaking
+//! change. Setters take the obvious spelling: text as `&str` or `String`, an optional member as
+//! its value, `Some`/`None` or its type's builder ([`IntoOption`]), a list or a repeatable
+//! filter as one value or many ([`OneOrMany`]). Timestamps are [`chrono`]'s, re-exported here;
+//! a file to attach is [`AttachmentInput::from_path`](types::AttachmentInput::from_path).
+//!
 //! Most applications want the workflows of `oz-api-ext` (pagination streams, waiting for a
 //! run, transcript downloads), which re-exports this crate.
 //!
