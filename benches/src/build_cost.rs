@@ -6,7 +6,10 @@
 //! application can make for a shorter build: oz-api-ext without HTTP/2 (`default-features =
 //! false, features = ["rustls"]`) and `idna_adapter` pinned to 1.1 in its lock file, which
 //! gives `url` the unicode-rs back end instead of ICU4X (the pin needs the registry; without
-//! it the figure is left out).
+//! it the figure is left out). Last, in the same run, a bare application that does the same
+//! job by hand — one GET and a JSON decode on `reqwest` (its default features: its own rustls,
+//! HTTP/2), `tokio` and `serde_json` — shows what the SDK adds to a build over the HTTP stack
+//! any client of the API needs.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -31,6 +34,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 "#;
 
+/// The bare application: the same job by hand, one GET and a decode.
+const BARE_MAIN_RS: &str = r#"#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let key = std::env::var("WARP_API_KEY")?;
+    let runs: serde_json::Value = reqwest::Client::new()
+        .get("https://app.warp.dev/api/v1/agent/runs?limit=10")
+        .bearer_auth(key)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    println!("{} runs", runs["runs"].as_array().map_or(0, Vec::len));
+    Ok(())
+}
+"#;
+
 /// One clean build of the application.
 #[derive(Debug, Clone)]
 pub(crate) struct AppBuild {
@@ -49,6 +69,9 @@ pub(crate) struct BuildCost {
     pub(crate) aws_lc: AppBuild,
     /// Without HTTP/2 and with `idna_adapter` 1.1, when the pin could be made.
     pub(crate) lean: Option<AppBuild>,
+    /// The bare application on `reqwest`, `tokio` and `serde_json`, when its crates could be
+    /// fetched.
+    pub(crate) bare: Option<AppBuild>,
     /// Rebuild after `main.rs` changed, default features.
     pub(crate) incremental_seconds: f64,
     pub(crate) generated_lines: usize,
@@ -83,6 +106,39 @@ fn write_app(dir: &Path, oz_api_ext: &str) -> Result<()> {
     Ok(())
 }
 
+/// Writes the bare application into `dir`, with the workspace's lock file as a start.
+fn write_bare_app(dir: &Path) -> Result<()> {
+    let root = crate::workspace_root();
+    std::fs::create_dir_all(dir.join("src"))?;
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"bare-reqwest-app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+         [dependencies]\nreqwest = { version = \"0.13\", features = [\"json\"] }\n\
+         serde_json = \"1\"\n\
+         tokio = { version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }\n\n\
+         [workspace]\n",
+    )?;
+    std::fs::write(dir.join("src/main.rs"), BARE_MAIN_RS)?;
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    Ok(())
+}
+
+/// `cargo fetch` in the application: downloads what its lock file needs and the workspace's
+/// builds never fetched (aws-lc-rs, reqwest's default features).
+fn fetch(app: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let fetch = Command::new(&cargo)
+        .arg("fetch")
+        .current_dir(app)
+        .stdin(Stdio::null())
+        .output()?;
+    if !fetch.status.success() {
+        let stderr = String::from_utf8_lossy(&fetch.stderr);
+        return Err(format!("cargo fetch failed: {}", stderr.trim()).into());
+    }
+    Ok(())
+}
+
 /// `cargo update -p idna_adapter --precise 1.1.0` in the application (fetches the crates of the
 /// unicode-rs back end from the registry when they are not downloaded yet).
 fn pin_idna_adapter(app: &Path) -> Result<()> {
@@ -96,15 +152,7 @@ fn pin_idna_adapter(app: &Path) -> Result<()> {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(format!("cargo update of idna_adapter failed: {}", stderr.trim()).into());
     }
-    let fetch = Command::new(&cargo)
-        .arg("fetch")
-        .current_dir(app)
-        .stdin(Stdio::null())
-        .output()?;
-    if !fetch.status.success() {
-        return Err("cargo fetch of the pinned lock file failed".into());
-    }
-    Ok(())
+    fetch(app)
 }
 
 fn cargo_build(app: &Path, target: &Path) -> Result<AppBuild> {
@@ -153,11 +201,22 @@ pub(crate) fn measure() -> Result<BuildCost> {
     if let Err(err) = &pinned {
         eprintln!("build cost: the lean build is left out: {err}");
     }
+    fetch(&aws_app)?;
+    let bare_app = scratch.path().join("bare");
+    write_bare_app(&bare_app)?;
+    let bare_fetched = fetch(&bare_app);
+    if let Err(err) = &bare_fetched {
+        eprintln!("build cost: the bare application is left out: {err}");
+    }
     let ring_target = scratch.path().join("target-ring");
     let ring = cargo_build(&ring_app, &ring_target)?;
     let aws_lc = cargo_build(&aws_app, &scratch.path().join("target-aws-lc"))?;
     let lean = match pinned {
         Ok(()) => Some(cargo_build(&lean_app, &scratch.path().join("target-lean"))?),
+        Err(_) => None,
+    };
+    let bare = match bare_fetched {
+        Ok(()) => Some(cargo_build(&bare_app, &scratch.path().join("target-bare"))?),
         Err(_) => None,
     };
     std::fs::write(
@@ -171,6 +230,7 @@ pub(crate) fn measure() -> Result<BuildCost> {
         ring,
         aws_lc,
         lean,
+        bare,
         incremental_seconds,
         generated_lines: generated_lines()?,
         generated_bytes: std::fs::metadata(generated)?.len(),
@@ -198,6 +258,7 @@ impl BuildCost {
              | clean build, `rustls-aws-lc` (the previous default), same run | {:.0} s, {} units |\n\
              | ratio ring / aws-lc (target ≤ 0.60) | {:.2} |\n\
              {}\
+             {}\
              | rebuild after `main.rs` changed (target ≤ 2 s) | {:.1} s |\n\
              | `{GENERATED}` | {} lines, {:.1} MiB |\n\n\
              Measured {} on {} cores{load}.\n\
@@ -217,6 +278,18 @@ impl BuildCost {
                     lean.seconds,
                     lean.units,
                     lean.seconds / self.aws_lc.seconds
+                ))
+                .unwrap_or_default(),
+            self.bare
+                .as_ref()
+                .map(|bare| format!(
+                    "| clean build, a bare application doing the job by hand: one GET and a \
+                     decode on `reqwest` (its own rustls, `http2`), `tokio`, `serde_json` | \
+                     {:.0} s, {} units |\n\
+                     | ratio default / bare (target ≤ 1.10) | {:.2} |\n",
+                    bare.seconds,
+                    bare.units,
+                    self.ring.seconds / bare.seconds
                 ))
                 .unwrap_or_default(),
             self.incremental_seconds,

@@ -97,7 +97,7 @@ pub(crate) fn run(host: &Host, settings: &Settings) -> Result<Section> {
             .create_run()
             .body(
                 oz_api_ext::oz_api::types::RunAgentRequest::builder()
-                    .prompt("Summarise the build log".to_owned()),
+                    .prompt("Summarise the build log"),
             )
             .send()
             .await?

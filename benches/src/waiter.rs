@@ -232,7 +232,7 @@ const MANY_GAP: Duration = Duration::from_millis(500);
 /// An orchestrator run and `count` children started `MANY_GAP` apart (so they end 0.5 s
 /// apart, over 25 s), with the instants they end.
 async fn start_children(client: &Client, count: usize) -> Result<(String, Vec<(String, Instant)>)> {
-    let parent = RunAgentRequest::builder().prompt("Orchestrate the migration".to_owned());
+    let parent = RunAgentRequest::builder().prompt("Orchestrate the migration");
     let parent = client
         .create_run()
         .body(parent)

@@ -1,5 +1,5 @@
 //! Start a cloud agent run, show its state changes as they happen, wait for it to end, print
-//! a summary and save its transcript.
+//! a summary and save its transcript (into the system's temporary directory).
 //!
 //! ```text
 //! cargo run --example quickstart [-- "your prompt"]
@@ -11,10 +11,11 @@
 
 use std::time::Duration;
 
-use oz_api_ext::oz_api::Config;
 use oz_api_ext::oz_api::types::{ArtifactItem, RunAgentRequest, RunItem};
 use oz_api_ext::{DownloadExt, RunWaitExt};
-use oz_mock::{OzMock, Progression};
+use oz_mock::Progression;
+
+mod common;
 
 const DEFAULT_PROMPT: &str = "Add a CHANGELOG entry for the 1.2 release";
 
@@ -25,30 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| DEFAULT_PROMPT.to_owned());
 
     // Keep the simulator alive for the whole run when there is no key.
-    let (client, _simulator) = match std::env::var("WARP_API_KEY") {
-        Ok(key) if !key.trim().is_empty() => {
-            let config = Config::from_env()?;
-            println!(
-                "WARP_API_KEY is set: using the Oz API at {}",
-                config.base_url_str()
-            );
-            (config.build()?, None)
-        }
-        _ => {
-            let mock = OzMock::builder()
-                .progression(Progression::Realistic)
-                .start()
-                .await?;
-            println!(
-                "WARP_API_KEY is not set: using the local Oz simulator at {}",
-                mock.base_url()
-            );
-            let client = Config::new(mock.api_key())
-                .base_url(mock.base_url())
-                .build()?;
-            (client, Some(mock))
-        }
-    };
+    let (client, _simulator) = common::connect(Progression::Realistic).await?;
 
     println!("prompt: {prompt}");
     let request = RunAgentRequest::builder().prompt(prompt);
@@ -63,12 +41,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     print_summary(&run);
 
-    let path = format!("transcript-{}.json", run.run_id);
+    // Into the system's temporary directory, not the working tree.
+    let path = std::env::temp_dir().join(format!("transcript-{}.json", run.run_id));
     let bytes = client
         .download_transcript(&run.run_id)
         .to_file(&path)
         .await?;
-    println!("transcript: {path} ({bytes} bytes)");
+    println!("transcript: {} ({bytes} bytes)", path.display());
     Ok(())
 }
 

@@ -62,7 +62,7 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = oz_api_ext::oz_api::Client::from_env()?;
 //! let run = client
-//!     .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test".to_owned()))
+//!     .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test"))
 //!     .send()
 //!     .await?;
 //! println!("{} ended as {}", run.run_id, run.state);
@@ -70,7 +70,7 @@
 //! let run = client
 //!     .followup_and_wait(
 //!         &run.run_id,
-//!         RunFollowupRequest::builder().message("Add a regression test".to_owned()),
+//!         RunFollowupRequest::builder().message("Add a regression test"),
 //!     )
 //!     .send()
 //!     .await?;
@@ -78,7 +78,7 @@
 //!
 //! let failed: Vec<_> = client
 //!     .list_runs()
-//!     .state(vec![RunState::Failed])
+//!     .state(RunState::Failed)
 //!     .items()
 //!     .max_items(200)
 //!     .try_collect()
@@ -89,6 +89,17 @@
 //! println!("{} factories", factories.len());
 //! # Ok(()) }
 //! ```
+//!
+//! # Configuration
+//!
+//! The client's settings (key, base URL, time limits, retries, proxies, a prepared HTTP client)
+//! are those of [`oz_api::Config`]; the table is on [`oz_api`]'s page.
+//!
+//! # Feature flags
+//!
+//! The features select the client's HTTP stack and are passed on to `oz-api`.
+//!
+#![cfg_attr(feature = "document-features", doc = document_features::document_features!())]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 pub use oz_api;

@@ -131,7 +131,7 @@ pub trait CursorPaged {
 /// // Every failed run, 100 per request, at most 500 of them.
 /// let mut runs = client
 ///     .list_runs()
-///     .state(vec![RunState::Failed, RunState::Error])
+///     .state([RunState::Failed, RunState::Error])
 ///     .limit(100u64)
 ///     .items()
 ///     .max_items(500)
@@ -200,7 +200,7 @@ pub trait OwnedPaginateExt {
     ///
     /// # async fn example(client: oz_api_ext::oz_api::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let failed = client
-    ///     .paginate::<ListRuns>(|client| client.list_runs().state(vec![RunState::Failed]))
+    ///     .paginate::<ListRuns>(|client| client.list_runs().state(RunState::Failed))
     ///     .items()
     ///     .max_items(1000);
     /// let task = tokio::spawn(failed.try_collect::<Vec<_>>());

@@ -97,7 +97,7 @@ pub fn is_terminal(state: &RunState) -> bool {
 /// println!("ended as {}", run.state);
 ///
 /// let run = client
-///     .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test".to_owned()))
+///     .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test"))
 ///     .cancel_on_timeout(true)
 ///     .send()
 ///     .await?;
@@ -130,7 +130,7 @@ pub trait RunWaitExt {
     /// let run = client
     ///     .followup_and_wait(
     ///         "run_1",
-    ///         RunFollowupRequest::builder().message("Also update the changelog".to_owned()),
+    ///         RunFollowupRequest::builder().message("Also update the changelog"),
     ///     )
     ///     .max_wait(Duration::from_secs(900))
     ///     .send()
@@ -648,11 +648,11 @@ impl fmt::Debug for RunAndWait<'_> {
 ///
 /// # async fn example(client: oz_api_ext::oz_api::Client) -> Result<(), oz_api_ext::WaitError> {
 /// let run = client
-///     .run_and_wait(RunAgentRequest::builder().prompt("Plan the migration".to_owned()))
+///     .run_and_wait(RunAgentRequest::builder().prompt("Plan the migration"))
 ///     .send()
 ///     .await?;
 /// let followup = RunFollowupRequest::builder()
-///     .message("Now implement step 1".to_owned())
+///     .message("Now implement step 1")
 ///     .mode(AgentRunMode::Normal);
 /// let run = client
 ///     .followup_and_wait(&run.run_id, followup)

@@ -807,7 +807,7 @@ async fn a_signed_url_expired_when_the_body_continues_is_resolved_again() {
 async fn finished_run(mock: &OzMock, client: &Client) -> (String, Vec<u8>) {
     let run_id = client
         .create_run()
-        .body(RunAgentRequest::builder().prompt("[transcript:256KB] a long session".to_owned()))
+        .body(RunAgentRequest::builder().prompt("[transcript:256KB] a long session"))
         .send()
         .await
         .unwrap()

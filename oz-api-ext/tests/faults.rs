@@ -58,7 +58,7 @@ fn fast_failing_client(mock: &OzMock) -> Client {
 }
 
 fn request(prompt: &str) -> oz_api_ext::oz_api::types::builder::RunAgentRequest {
-    RunAgentRequest::builder().prompt(prompt.to_owned())
+    RunAgentRequest::builder().prompt(prompt)
 }
 
 /// Starts a run and returns its id; panics on failure.

@@ -12,7 +12,7 @@ async fn interrupting_a_live_run_answers_202_with_the_run_id() {
     let client = support::client(&mock);
     let run = client
         .create_run()
-        .body(RunAgentRequest::builder().prompt("Refactor the router".to_owned()))
+        .body(RunAgentRequest::builder().prompt("Refactor the router"))
         .send()
         .await
         .unwrap();

@@ -61,13 +61,13 @@ async fn an_owned_run_listing_runs_in_a_spawned_task_after_the_client_was_droppe
 
     let items = is_static(
         client
-            .paginate::<ListRuns>(|client| client.list_runs().state(vec![RunState::Failed]))
+            .paginate::<ListRuns>(|client| client.list_runs().state(RunState::Failed))
             .items()
             .prefetch(true),
     );
     let pages = is_static(
         client
-            .paginate::<ListRuns>(|client| client.list_runs().state(vec![RunState::Failed]))
+            .paginate::<ListRuns>(|client| client.list_runs().state(RunState::Failed))
             .pages(),
     );
     drop(client);

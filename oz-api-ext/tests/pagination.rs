@@ -430,10 +430,11 @@ impl CursorPaged for Scripted {
                 builder.release.notified().await;
                 (vec![4], None)
             };
-            let page_info = PageInfo {
-                has_next_page: next.is_some(),
-                next_cursor: next,
-            };
+            let page_info: PageInfo = PageInfo::builder()
+                .has_next_page(next.is_some())
+                .next_cursor(next)
+                .try_into()
+                .expect("a complete page info");
             let page = ScriptedPage { items, page_info };
             Ok(ResponseValue::new(
                 page,

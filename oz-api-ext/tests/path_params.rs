@@ -60,7 +60,7 @@ async fn every_workflow_refuses_a_dot_dot_id_before_any_request() {
         .unwrap_err();
     assert_refused("watch_run", err.api_error(), "run_id");
 
-    let followup = RunFollowupRequest::builder().message("go on".to_owned());
+    let followup = RunFollowupRequest::builder().message("go on");
     let err = at_once(client.followup_and_wait("..", followup).send())
         .await
         .unwrap_err();

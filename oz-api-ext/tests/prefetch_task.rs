@@ -425,10 +425,11 @@ impl CursorPaged for PanicsOnPage2 {
             if builder.cursor.is_some() {
                 panic!("page 2 cannot be fetched");
             }
-            let info = PageInfo {
-                has_next_page: true,
-                next_cursor: Some("c2".to_owned()),
-            };
+            let info: PageInfo = PageInfo::builder()
+                .has_next_page(true)
+                .next_cursor("c2")
+                .try_into()
+                .expect("a complete page info");
             Ok(ResponseValue::new(
                 (vec![1, 2], info),
                 reqwest::StatusCode::OK,

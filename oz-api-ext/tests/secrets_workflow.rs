@@ -109,8 +109,7 @@ async fn a_whole_workflow_shows_no_key_and_no_signature_anywhere() {
     };
 
     // Create, list, wait.
-    let request =
-        RunAgentRequest::builder().prompt("[file] [transcript:8KB] tidy the docs".to_owned());
+    let request = RunAgentRequest::builder().prompt("[file] [transcript:8KB] tidy the docs");
     let started = client.create_run().body(request).send().await.unwrap();
     show("create_run answer", format!("{started:?}"), String::new());
     let run_id = started.into_inner().run_id;
@@ -252,7 +251,7 @@ async fn a_download_redirected_to_another_origin_carries_no_credentials() {
     let client = client_with_secrets(&mock);
     let run_id = client
         .create_run()
-        .body(RunAgentRequest::builder().prompt("a run".to_owned()))
+        .body(RunAgentRequest::builder().prompt("a run"))
         .send()
         .await
         .unwrap()

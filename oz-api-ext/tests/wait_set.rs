@@ -135,7 +135,7 @@ async fn children_of_one_run_cost_one_listing_per_poll_from_the_first() {
     let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let parent = client
         .create_run()
-        .body(RunAgentRequest::builder().prompt("Orchestrate the migration".to_owned()))
+        .body(RunAgentRequest::builder().prompt("Orchestrate the migration"))
         .send()
         .await
         .unwrap()
@@ -367,7 +367,7 @@ async fn grandchildren_and_more_than_a_hundred_children_are_all_reported() {
     let client = client_without_timers(&mock, DEFAULT_MAX_RETRIES);
     let parent = client
         .create_run()
-        .body(RunAgentRequest::builder().prompt("Orchestrate".to_owned()))
+        .body(RunAgentRequest::builder().prompt("Orchestrate"))
         .send()
         .await
         .unwrap()

@@ -433,7 +433,7 @@ async fn run_and_wait_starts_the_run_and_returns_it_terminal() {
     polls.mount(&server, "GET", RUN_PATH).await;
 
     let run = client_without_timers(&server, 0)
-        .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned()))
+        .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
         .min_delay(Duration::from_secs(3))
         .send()
         .await
@@ -543,7 +543,7 @@ async fn run_and_wait_reports_a_failed_start() {
         .await;
 
     let err = client_without_timers(&server, 0)
-        .run_and_wait(RunAgentRequest::builder().prompt("Fix it".to_owned()))
+        .run_and_wait(RunAgentRequest::builder().prompt("Fix it"))
         .send()
         .await
         .unwrap_err();
@@ -921,7 +921,7 @@ fn waiters_are_send() {
     );
     assert_send(
         &client
-            .run_and_wait(RunAgentRequest::builder().prompt("p".to_owned()))
+            .run_and_wait(RunAgentRequest::builder().prompt("p"))
             .send(),
     );
     assert_send(&client.watch_run("run_1").stream());

@@ -41,7 +41,7 @@ async fn bounded<T>(
 }
 
 fn prompt(text: &str) -> oz_api_ext::oz_api::types::builder::RunAgentRequest {
-    RunAgentRequest::builder().prompt(text.to_owned())
+    RunAgentRequest::builder().prompt(text)
 }
 
 async fn start(client: &Client, text: &str) -> String {
@@ -100,7 +100,7 @@ async fn every_workflow(progression: Progression) {
         client
             .followup_and_wait(
                 &run.run_id,
-                RunFollowupRequest::builder().message("Add a regression test".to_owned()),
+                RunFollowupRequest::builder().message("Add a regression test"),
             )
             .send()
             .await
@@ -236,8 +236,8 @@ async fn every_workflow(progression: Progression) {
     let sender = mock.insert_run(SeedRun::new("Talk").state(MockState::Inprogress));
     let message = SendAgentMessageRequest::builder()
         .to(vec![recipient.clone()])
-        .subject("Status".to_owned())
-        .body("Done with step 1".to_owned())
+        .subject("Status")
+        .body("Done with step 1")
         .sender_run_id(sender);
     client
         .send_agent_message()

@@ -102,6 +102,7 @@ pub mod types {
     }
     ///An action the agent started, such as running a command or editing files.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ActionContentBlock {
         /// Broad category of an action.
         ///
@@ -180,6 +181,7 @@ pub mod types {
     }
     ///The outcome of an earlier action.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ActionResultContentBlock {
         ///ID of the action this result belongs to.
         pub action_id: ::std::string::String,
@@ -334,6 +336,7 @@ pub mod types {
     }
     ///Whether a new agent gets its own memory store.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentAutoMemoryCreateConfig {
         ///Create and attach a memory store owned by the agent; treated as true when omitted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -347,6 +350,7 @@ pub mod types {
     }
     ///State of the agent's own automatically managed memory store.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentAutoMemoryResponse {
         ///Whether the agent has its own memory store.
         pub enabled: bool,
@@ -506,6 +510,7 @@ pub mod types {
     }
     ///An environment offering a skill.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentListEnvironment {
         ///Environment name.
         pub name: ::std::string::String,
@@ -520,6 +525,7 @@ pub mod types {
     }
     ///An agent (skill) and the variants in which it is available.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentListItem {
         ///Display name of the agent.
         pub name: ::std::string::String,
@@ -534,6 +540,7 @@ pub mod types {
     }
     ///Where a skill is defined.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentListSource {
         ///Name of the GitHub repository.
         pub name: ::std::string::String,
@@ -553,6 +560,7 @@ pub mod types {
     }
     ///One definition of an agent, backed by a single skill file.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentListVariant {
         ///Instructions the skill gives the agent.
         pub base_prompt: ::std::string::String,
@@ -583,6 +591,7 @@ pub mod types {
     }
     ///Memory settings for a new agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMemoryCreateConfig {
         ///Existing team memory stores to attach; duplicate uids are rejected.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -602,6 +611,7 @@ pub mod types {
     }
     ///Memory configuration of an agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMemoryResponse {
         ///Team memory stores attached to the agent; empty when none.
         pub attached_stores: ::std::vec::Vec<MemoryStoreRef>,
@@ -618,6 +628,7 @@ pub mod types {
     }
     ///Memory changes for an existing agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMemoryUpdateConfig {
         ///New list of attached team stores: omit to keep, empty to detach all, non-empty to replace.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -631,6 +642,7 @@ pub mod types {
     }
     ///A complete message: the header fields plus the body.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMessage {
         ///Message text.
         pub body: ::std::string::String,
@@ -659,6 +671,7 @@ pub mod types {
     }
     ///Summary of a message in a run's inbox, without the body.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentMessageHeader {
         ///When the message was marked delivered; null until then.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -685,6 +698,7 @@ pub mod types {
     }
     ///A named agent identity with the defaults applied to runs it executes.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentResponse {
         /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
         ///
@@ -774,6 +788,7 @@ pub mod types {
     }
     ///One recorded event of a run, ordered by its sequence number.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentRunEvent {
         /// Kind of a recorded run event: the lifecycle events a client may report (see AgentEventType), the legacy run_started, run_idle and run_restarted, new_message (ref_id is the message id, read with read_agent_message), child_agent_started (on the parent; ref_id is the child run id) and run_session_linked (ref_id is the session id). An open set: kinds this version does not know are kept as they are.
         ///
@@ -982,6 +997,7 @@ pub mod types {
     }
     ///Skill a run used; exactly one of full_path and bundled_skill_id is set.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AgentSkill {
         ///ID of a skill bundled with Warp.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1090,6 +1106,7 @@ pub mod types {
     }
     ///A setup or lifecycle event of a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AiRunTimelineEvent {
         /// Kind of timeline event.
         ///
@@ -1223,6 +1240,7 @@ pub mod types {
     }
     ///Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AmbientAgentConfig {
         ///Custom base prompt for the agent.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1404,6 +1422,7 @@ pub mod types {
     }
     ///Where an artifact came from.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ArtifactSourceLinks {
         ///Pull requests the artifact belongs to.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -1497,6 +1516,7 @@ pub mod types {
     }
     ///A file sent with the prompt, base64-encoded.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AttachmentInput {
         ///File contents encoded as base64.
         pub data: ::std::string::String,
@@ -1513,6 +1533,7 @@ pub mod types {
     }
     ///Use AWS Bedrock for inference by assuming an IAM role.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct AwsInferenceProviderConfig {
         ///Opt out of Bedrock at this level.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1532,6 +1553,7 @@ pub mod types {
     }
     ///AWS access by assuming an IAM role.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct AwsProviderConfig {
         ///ARN of the IAM role to assume.
         pub role_arn: ::std::string::String,
@@ -1544,6 +1566,7 @@ pub mod types {
     }
     ///Usage charged in one category, split by how the model was accessed and then by model.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ChargedUsageDetail {
         ///Usage billed to the user's own API key, keyed by model ID.
         #[serde(
@@ -1590,6 +1613,7 @@ pub mod types {
     }
     ///Prompt-cache writes by cache lifetime.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeCacheCreation {
         ///Input tokens written to the one-hour prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1606,6 +1630,7 @@ pub mod types {
     }
     ///Usage reported by Claude Code.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeHarnessUsage {
         ///Sequence number of the capture within the execution.
         #[serde(
@@ -1700,6 +1725,7 @@ pub mod types {
     }
     ///Token counts as Claude Code reports them.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeTokenUsage {
         /// Prompt-cache writes by cache lifetime.
         ///
@@ -1727,6 +1753,7 @@ pub mod types {
     }
     ///Usage attributed to one model and service tier.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeUsageAttribution {
         ///Region where inference ran, as the harness reports it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1754,6 +1781,7 @@ pub mod types {
     }
     ///Raw Claude Code usage: totals, per-model attribution and tool calls.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeUsagePayload {
         /// Usage attributed to one model and service tier.
         ///
@@ -1783,6 +1811,7 @@ pub mod types {
     }
     ///What Claude Code reported, and how complete it is.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ClaudeCodeUsageSnapshot {
         /// How complete the token and tool metrics of a snapshot are.
         ///
@@ -1803,6 +1832,7 @@ pub mod types {
     }
     ///A cloud environment in which runs execute.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CloudEnvironment {
         /// Definition of a cloud environment: image, repositories, setup commands and cloud provider access.
         ///
@@ -1848,6 +1878,7 @@ pub mod types {
     }
     ///Definition of a cloud environment: image, repositories, setup commands and cloud provider access.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CloudEnvironmentConfig {
         ///Environment description.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1960,6 +1991,7 @@ pub mod types {
     }
     ///Usage reported by Codex.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexHarnessUsage {
         ///Sequence number of the capture within the execution.
         #[serde(
@@ -2053,6 +2085,7 @@ pub mod types {
     }
     ///Token counts as Codex reports them.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexTokenUsage {
         ///Input tokens written to the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2081,6 +2114,7 @@ pub mod types {
     }
     ///Usage attributed to one model and service tier.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexUsageAttribution {
         ///Region where inference ran, as the harness reports it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2108,6 +2142,7 @@ pub mod types {
     }
     ///Raw Codex usage: totals, per-model attribution and tool calls.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexUsagePayload {
         /// Usage attributed to one model and service tier.
         ///
@@ -2137,6 +2172,7 @@ pub mod types {
     }
     ///What Codex reported, and how complete it is.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct CodexUsageSnapshot {
         /// How complete the token and tool metrics of a snapshot are.
         ///
@@ -2157,6 +2193,7 @@ pub mod types {
     }
     ///A self-hosted worker host and its live connections.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ConnectedSelfHostedWorker {
         ///Earliest connection time among the open connections.
         pub connected_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -2220,6 +2257,7 @@ pub mod types {
     }
     ///A normalized message, possibly merged from several transcript messages.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ConversationMessage {
         ///Content blocks of the message.
         pub content: ::std::vec::Vec<ConversationContentBlock>,
@@ -2317,6 +2355,7 @@ pub mod types {
     }
     ///Redirect hint for a conversation link; empty when no redirect applies.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ConversationRedirectResponse {
         ///Live shared session to open instead of the conversation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2330,6 +2369,7 @@ pub mod types {
     }
     ///A conversation normalized into nested steps.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ConversationResponse {
         ///Conversation ID.
         pub conversation_id: ::std::string::String,
@@ -2344,6 +2384,7 @@ pub mod types {
     }
     ///A unit of work in a conversation, possibly containing delegated sub-steps.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ConversationStep {
         ///Latest message time in this step or its sub-steps.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2374,6 +2415,7 @@ pub mod types {
     }
     ///Settings for a new agent identity; only the name is mandatory.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateAgentRequest {
         /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
         ///
@@ -2461,6 +2503,7 @@ pub mod types {
     }
     ///A run dispatched to a factory.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateFactoryRunRequest {
         ///What the run should do.
         pub prompt: ::std::string::String,
@@ -2482,6 +2525,7 @@ pub mod types {
     }
     ///The run a factory started; its task is created asynchronously.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateFactoryRunResponse {
         ///Factory the run was dispatched to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2508,6 +2552,7 @@ pub mod types {
     }
     ///A task bound to an existing agent conversation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateFactoryTaskRequest {
         ///Conversation the task is bound to; its most recent run must belong to the factory's team, and it may have at most one live task across all factories.
         pub conversation_id: ::std::string::String,
@@ -2528,6 +2573,7 @@ pub mod types {
     }
     ///Settings for a new schedule. Give a prompt unless agent_config names a skill (skill_spec or skills).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct CreateScheduledAgentRequest {
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -2569,6 +2615,7 @@ pub mod types {
     }
     ///Result of deleting a schedule.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct DeleteScheduledAgentResponse {
         ///True when the schedule was removed.
         pub success: bool,
@@ -2581,6 +2628,7 @@ pub mod types {
     }
     ///Network ranges of Warp-hosted agents.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct EgressRangesResponse {
         ///IP ranges in CIDR notation that outbound requests of Warp-hosted agents come from, for allow-lists.
         pub cidrs: ::std::vec::Vec<::std::string::String>,
@@ -2593,6 +2641,7 @@ pub mod types {
     }
     ///Summary of the newest run created in an environment.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct EnvironmentLastTask {
         ///When the run was created.
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -2618,6 +2667,7 @@ pub mod types {
     }
     ///Problem details (RFC 7807) describing why a request failed, plus a few extension members kept for older clients. Further members can appear depending on the error code.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct Error {
         ///URL where the caller can authorize or reconnect the external provider.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2677,6 +2727,7 @@ pub mod types {
     }
     ///A non-core transcript event that is deliberately exposed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct EventContentBlock {
         ///Minimal structured details of the event.
         pub data: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -2749,6 +2800,7 @@ pub mod types {
     }
     ///A link to something outside Warp, such as an issue or document.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ExternalReferenceArtifact {
         ///Artifact kind; always EXTERNAL_REFERENCE here.
         pub artifact_type: ExternalReferenceArtifactArtifactType,
@@ -2820,6 +2872,7 @@ pub mod types {
     }
     ///Details of an external reference artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ExternalReferenceArtifactData {
         ///Extra fields specific to the category.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -2953,6 +3006,7 @@ pub mod types {
     }
     ///A factory: a team's configured pipeline of agents (foreman, triage, spec, implement, review) that turns tickets and prompts into tasks and runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct Factory {
         ///Defaults of the factory's agents.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3024,6 +3078,7 @@ pub mod types {
     }
     ///Defaults every agent of the factory starts with.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryAgentDefaults {
         ///Runner that executes the factory's agents unless a run or agent names another.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3066,6 +3121,7 @@ pub mod types {
     }
     ///The user who created the factory.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryCreator {
         ///Email address of the user.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3082,6 +3138,7 @@ pub mod types {
     }
     ///One file of a factory tree, by path and content.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFile {
         ///Text content of the file.
         pub content: ::std::string::String,
@@ -3157,6 +3214,7 @@ pub mod types {
     }
     ///A reference that can only be resolved against the team's state when the tree is applied.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileDeferredResolution {
         ///Field holding the reference.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3176,6 +3234,7 @@ pub mod types {
     }
     ///One problem found in a factory file.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileDiagnostic {
         ///Machine-readable kind of problem.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3200,6 +3259,7 @@ pub mod types {
     }
     ///Every JSON Schema document of one Factory file schema version, keyed by document name, so relative $id and $ref keep resolving.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileSchemaBundle {
         ///JSON Schema documents keyed by file name, for example factory.schema.json.
         pub documents: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -3243,6 +3303,7 @@ pub mod types {
     }
     ///One Factory file schema version and where its bundle is.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileSchemaVersion {
         ///Path of the version's bundle.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3258,6 +3319,7 @@ pub mod types {
     }
     ///Which groups of checks ran.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryFileValidationScope {
         ///Whether the files were parsed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3332,6 +3394,7 @@ pub mod types {
     }
     ///A ticketing or chat integration of the factory; the member named by type carries its settings.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryIntegration {
         /// Jira projects the factory takes tickets from.
         ///
@@ -3441,6 +3504,7 @@ pub mod types {
     }
     ///Jira projects the factory takes tickets from.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryJiraIntegration {
         ///Keys of the Jira projects whose tickets the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -3455,6 +3519,7 @@ pub mod types {
     }
     ///Linear teams the factory takes issues from.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryLinearIntegration {
         ///Identifiers of the Linear teams whose issues the factory takes.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -3469,6 +3534,7 @@ pub mod types {
     }
     ///A repository the factory's agents work in.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryRepository {
         /// Code hosting service of a repository; NONE for a factory without one.
         ///
@@ -3500,6 +3566,7 @@ pub mod types {
     }
     ///Defaults of the agents that score the factory's runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryScorerDefaults {
         ///Runner that executes the scoring agents unless a run names another.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3529,6 +3596,7 @@ pub mod types {
     }
     ///How the factory scores its runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryScoring {
         ///Model the scoring agents use unless a scorer names another.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3542,6 +3610,7 @@ pub mod types {
     }
     ///Whether and how the factory proposes improvements to itself after failed runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactorySelfImprovement {
         ///Number of failed runs after which the factory proposes an improvement.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3564,6 +3633,7 @@ pub mod types {
     }
     ///A unit of work tracked by a factory, bound to one agent conversation and moving through stages.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryTask {
         ///Who created the task.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3613,6 +3683,7 @@ pub mod types {
     }
     ///The task's current top-level run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryTaskCurrentRun {
         ///Whether runs of this kind can be cancelled.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3853,6 +3924,7 @@ pub mod types {
     }
     ///Settings of a chat integration (Slack, Microsoft Teams).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FactoryThreadIntegration {
         ///Whether the factory answers replies in its threads automatically.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3866,6 +3938,7 @@ pub mod types {
     }
     ///A file uploaded by the agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifact {
         ///Artifact kind; always FILE here.
         pub artifact_type: FileArtifactArtifactType,
@@ -3936,6 +4009,7 @@ pub mod types {
     }
     ///Details of a file artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifactData {
         ///Artifact ID, usable with get_artifact.
         pub artifact_uid: ::std::string::String,
@@ -3966,6 +4040,7 @@ pub mod types {
     }
     ///A file artifact with a download link.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifactResponse {
         ///Artifact kind; always FILE here.
         pub artifact_type: FileArtifactResponseArtifactType,
@@ -4042,6 +4117,7 @@ pub mod types {
     }
     ///Download details of a file.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifactResponseData {
         ///MIME type of the file.
         pub content_type: ::std::string::String,
@@ -4072,6 +4148,7 @@ pub mod types {
     }
     ///A small preview image of a file artifact, behind a signed URL.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct FileArtifactThumbnail {
         ///Signed, short-lived URL of the preview image.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4088,6 +4165,7 @@ pub mod types {
     }
     ///A file prepared and uploaded for the run beforehand, delivered with a follow-up.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct FollowupAttachment {
         ///Identifier (a UUID) the attachment prepare endpoint returned for this run; an unknown one is refused with 422.
         pub attachment_id: ::std::string::String,
@@ -4174,6 +4252,7 @@ pub mod types {
     }
     ///Google Cloud access through Workload Identity Federation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct GcpProviderConfig {
         ///GCP project number.
         pub project_number: ::std::string::String,
@@ -4248,6 +4327,7 @@ pub mod types {
     }
     ///Timeline of a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct GetRunTimelineResponse {
         ///Events in chronological order.
         pub events: ::std::vec::Vec<AiRunTimelineEvent>,
@@ -4260,6 +4340,7 @@ pub mod types {
     }
     ///A GitHub repository.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct GitHubRepo {
         ///User or organization owning the repository.
         pub owner: ::std::string::String,
@@ -4274,6 +4355,7 @@ pub mod types {
     }
     ///One handoff snapshot file with a fresh download URL.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct HandoffAttachment {
         ///Attachment ID.
         pub attachment_id: ::std::string::String,
@@ -4293,6 +4375,7 @@ pub mod types {
     }
     ///Harness that executes the agent; Warp's built-in harness when unset.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct Harness {
         ///Model for a third-party harness, for example claude-haiku-4-5; the harness default applies when empty.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4314,6 +4397,7 @@ pub mod types {
     }
     ///Names of managed secrets that authenticate third-party harnesses; only the secret of the selected harness is injected.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct HarnessAuthSecrets {
         ///Managed secret used to authenticate Claude Code.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4396,6 +4480,7 @@ pub mod types {
     }
     ///Tool calls made by the harness.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct HarnessToolCalls {
         ///Tool calls by tool name.
         #[serde(
@@ -4515,6 +4600,7 @@ pub mod types {
     }
     ///How complete the token and tool metrics of a snapshot are.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct HarnessUsageCoverage {
         /// How complete a harness metric is: known, partial, or unavailable.
         ///
@@ -4541,6 +4627,7 @@ pub mod types {
     }
     ///The latest cumulative usage snapshot of a run on a third-party harness.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct HarnessUsageResponse {
         ///Age of the snapshot in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4564,6 +4651,7 @@ pub mod types {
     }
     ///Charged inference cost in US dollars, split by token type.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct InferenceCostBreakdownUsd {
         ///Cost of input tokens read from cache.
         pub input_cache_read_cost_usd: f64,
@@ -4582,6 +4670,7 @@ pub mod types {
     }
     ///Inference cost split by token kind, in US cents.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct InferenceCostInCents {
         ///Cost of input tokens read from the prompt cache.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4604,6 +4693,7 @@ pub mod types {
     }
     ///Overrides for the providers that serve LLM calls; run settings win over agent settings, which win over workspace defaults.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct InferenceProvidersConfig {
         /// Use AWS Bedrock for inference by assuming an IAM role.
         ///
@@ -4619,6 +4709,7 @@ pub mod types {
     }
     ///Token counts and their cost for one model; counts and costs describe the same usage.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct InferenceUsageDetail {
         ///Cost in US cents by token kind.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4649,6 +4740,7 @@ pub mod types {
     }
     ///The run an interrupt was sent to.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct InterruptConversationResponse {
         ///Run serving the conversation that received the interrupt.
         pub run_id: ::std::string::String,
@@ -4661,6 +4753,7 @@ pub mod types {
     }
     ///Acknowledgement of an interrupt sent to a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct InterruptRunResponse {
         ///Run that received the interrupt.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4674,6 +4767,7 @@ pub mod types {
     }
     ///The agent identities of the caller's team.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListAgentIdentitiesResponse {
         ///The team's agents.
         pub agents: ::std::vec::Vec<AgentResponse>,
@@ -4686,6 +4780,7 @@ pub mod types {
     }
     ///Agents (skills) available to the caller.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListAgentsResponse {
         ///The agents.
         pub agents: ::std::vec::Vec<AgentListItem>,
@@ -4759,6 +4854,7 @@ pub mod types {
     }
     ///Self-hosted workers currently connected for the team.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListConnectedSelfHostedWorkersResponse {
         ///The connected workers.
         pub workers: ::std::vec::Vec<ConnectedSelfHostedWorker>,
@@ -4771,6 +4867,7 @@ pub mod types {
     }
     ///Cloud environments the caller can use.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListEnvironmentsResponse {
         ///The environments.
         pub environments: ::std::vec::Vec<CloudEnvironment>,
@@ -4849,6 +4946,7 @@ pub mod types {
     }
     ///One page of factories.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListFactoriesResponse {
         ///Factories on this page.
         pub factories: ::std::vec::Vec<Factory>,
@@ -4865,6 +4963,7 @@ pub mod types {
     }
     ///The Factory file schema versions the server can describe.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListFactoryFileSchemasResponse {
         ///Version new factory files should use.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4880,6 +4979,7 @@ pub mod types {
     }
     ///One page of factory tasks.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListFactoryTasksResponse {
         /// Cursor pagination state.
         ///
@@ -4962,6 +5062,7 @@ pub mod types {
     }
     ///Snapshot files handed over by a run's most recent finished execution.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListHandoffAttachmentsResponse {
         ///The files; empty when there are none.
         pub attachments: ::std::vec::Vec<HandoffAttachment>,
@@ -4974,6 +5075,7 @@ pub mod types {
     }
     ///Models available for runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListModelsResponse {
         ///Model used when a run does not choose one.
         pub default_model_id: ::std::string::String,
@@ -4988,6 +5090,7 @@ pub mod types {
     }
     ///One page of runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListRunsResponse {
         /// Cursor pagination state.
         ///
@@ -5146,6 +5249,7 @@ pub mod types {
     }
     ///The schedules visible to the caller, sorted by name.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ListScheduledAgentsResponse {
         ///Schedules in alphabetical order of name.
         pub schedules: ::std::vec::Vec<ScheduledAgentItem>,
@@ -5158,6 +5262,7 @@ pub mod types {
     }
     ///An MCP server for the agent. Set exactly one of warp_id, command or url.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct McpServerConfig {
         ///Arguments for the stdio command.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -5262,6 +5367,7 @@ pub mod types {
     }
     ///A memory store attached to an agent, with its owner.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct MemoryStoreAttachmentResponse {
         /// Access an agent has to a memory store.
         ///
@@ -5355,6 +5461,7 @@ pub mod types {
     }
     ///A memory store attached to an agent or run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct MemoryStoreRef {
         /// Access an agent has to a memory store.
         ///
@@ -5444,6 +5551,7 @@ pub mod types {
     }
     ///A language model and its availability.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ModelInfo {
         ///Additional descriptor.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5546,6 +5654,7 @@ pub mod types {
     }
     ///Tokens one model consumed in a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ModelTokenUsage {
         ///Model identifier.
         pub model_id: ::std::string::String,
@@ -5637,6 +5746,7 @@ pub mod types {
     }
     ///Cursor pagination state.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PageInfo {
         ///Whether another page exists.
         pub has_next_page: bool,
@@ -5652,6 +5762,7 @@ pub mod types {
     }
     ///A plan written by the agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PlanArtifact {
         ///Artifact kind; always PLAN here.
         pub artifact_type: PlanArtifactArtifactType,
@@ -5722,6 +5833,7 @@ pub mod types {
     }
     ///Details of a plan artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PlanArtifactData {
         ///Artifact ID, usable with get_artifact.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5746,6 +5858,7 @@ pub mod types {
     }
     ///A plan artifact with its current content.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PlanArtifactResponse {
         ///Artifact kind; always PLAN here.
         pub artifact_type: PlanArtifactResponseArtifactType,
@@ -5819,6 +5932,7 @@ pub mod types {
     }
     ///Current content of a plan.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PlanArtifactResponseData {
         ///Current plan text in Markdown.
         pub content: ::std::string::String,
@@ -5992,6 +6106,7 @@ pub mod types {
     }
     ///Cloud providers the environment authenticates to automatically.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ProvidersConfig {
         /// AWS access by assuming an IAM role.
         ///
@@ -6012,6 +6127,7 @@ pub mod types {
     }
     ///A pull request opened by the agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PullRequestArtifact {
         ///Artifact kind; always PULL_REQUEST here.
         pub artifact_type: PullRequestArtifactArtifactType,
@@ -6083,6 +6199,7 @@ pub mod types {
     }
     ///Details of a pull request artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct PullRequestArtifactData {
         ///Branch of the pull request.
         pub branch: ::std::string::String,
@@ -6176,6 +6293,7 @@ pub mod types {
     }
     ///A lifecycle event reported by a client for a run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportAgentEventRequest {
         /// Lifecycle event a client may report for a run (report_agent_event).
         ///
@@ -6196,6 +6314,7 @@ pub mod types {
     }
     ///Acknowledgement of a reported event.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportAgentEventResponse {
         ///Sequence number the server assigned to the event.
         pub sequence: i64,
@@ -6208,6 +6327,7 @@ pub mod types {
     }
     ///Verdicts reported by a judge run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportRunScoresRequest {
         ///The verdicts; at least one.
         pub results: ::std::vec::Vec<ReportedRunScore>,
@@ -6220,6 +6340,7 @@ pub mod types {
     }
     ///Outcome for each reported verdict.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportRunScoresResponse {
         ///One outcome per verdict.
         pub results: ::std::vec::Vec<ReportedRunScoreOutcome>,
@@ -6232,6 +6353,7 @@ pub mod types {
     }
     ///A judge's verdict for one evaluation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportedRunScore {
         ///Chosen label; must equal one of the labels allowed for the evaluation. Ignored when failed is true.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6253,6 +6375,7 @@ pub mod types {
     }
     ///Whether one verdict was recorded.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ReportedRunScoreOutcome {
         ///Why the verdict was rejected; absent when accepted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6270,6 +6393,7 @@ pub mod types {
     }
     ///What a run consumed, in credits and approximate US dollars.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RequestUsage {
         ///Credits spent on compute.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6322,6 +6446,7 @@ pub mod types {
     }
     ///Request to start a run. Give a prompt, a skill (skill, config.skill_spec or config.skills), or both; a handoff that sets conversation_id may omit them.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RunAgentRequest {
         ///Agent identity to execute the run as; only for team-owned runs.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6378,6 +6503,7 @@ pub mod types {
     }
     ///Identifiers and initial state of a newly created run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct RunAgentResponse {
         ///True when the team was at its concurrency limit, so the run waits in the queue.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6400,6 +6526,7 @@ pub mod types {
     }
     ///The run found for an external reference URL.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct RunByExternalReferenceResponse {
         ///ID of the run that reported the reference.
         pub run_id: ::std::string::String,
@@ -6412,6 +6539,7 @@ pub mod types {
     }
     ///A user or service account associated with a resource, such as its creator.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RunCreatorInfo {
         ///Display name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6561,6 +6689,7 @@ pub mod types {
     }
     ///A follow-up message for an existing run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RunFollowupRequest {
         ///Prepared attachments to deliver with the message, at most 25. Files reach the agent on the Warp harness; other harnesses get a notice naming them.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -6583,6 +6712,7 @@ pub mod types {
     }
     ///An accepted follow-up: the run that took it and what happened to it. Watch the run with get_run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct RunFollowupResponse {
         ///Identifier of the follow-up, when the service assigns one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6602,6 +6732,7 @@ pub mod types {
     }
     ///An agent run with its state, configuration, usage and artifacts.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct RunItem {
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -7031,6 +7162,7 @@ pub mod types {
     }
     ///Human-readable status of a run, with structured error details once it has failed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct RunStatusMessage {
         ///Whether a debug turn is currently keeping the window open, so session_debug_until may be stale.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7059,6 +7191,7 @@ pub mod types {
     }
     ///The schedule that spawned a run, as it was when the run was created.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScheduleInfo {
         ///Cron expression at run creation.
         pub cron_schedule: ::std::string::String,
@@ -7075,6 +7208,7 @@ pub mod types {
     }
     ///Timing information the scheduler derives for a schedule.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ScheduledAgentHistoryItem {
         ///When the schedule last started a run successfully.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7091,6 +7225,7 @@ pub mod types {
     }
     ///A scheduled agent: a cron expression plus the prompt and configuration of the runs it starts.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScheduledAgentItem {
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -7156,6 +7291,7 @@ pub mod types {
     }
     ///Who owns a resource.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct Scope {
         /// Owner kind: a single user (User) or a team (Team).
         ///
@@ -7233,6 +7369,7 @@ pub mod types {
     }
     ///A screenshot taken by the agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScreenshotArtifact {
         ///Artifact kind; always SCREENSHOT here.
         pub artifact_type: ScreenshotArtifactArtifactType,
@@ -7304,6 +7441,7 @@ pub mod types {
     }
     ///Details of a screenshot artifact.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScreenshotArtifactData {
         ///Artifact ID, usable with get_artifact.
         pub artifact_uid: ::std::string::String,
@@ -7321,6 +7459,7 @@ pub mod types {
     }
     ///A screenshot artifact with a download link.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ScreenshotArtifactResponse {
         ///Artifact kind; always SCREENSHOT here.
         pub artifact_type: ScreenshotArtifactResponseArtifactType,
@@ -7397,6 +7536,7 @@ pub mod types {
     }
     ///Download details of a screenshot.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct ScreenshotArtifactResponseData {
         ///Image MIME type, for example image/png.
         pub content_type: ::std::string::String,
@@ -7416,6 +7556,7 @@ pub mod types {
     }
     ///A managed secret, referenced by its name.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct SecretRef {
         ///Name of the managed secret.
         pub name: ::std::string::String,
@@ -7499,6 +7640,7 @@ pub mod types {
     }
     ///A message to deliver to one or more runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct SendAgentMessageRequest {
         ///Message text, at most 128 KiB.
         pub body: SendAgentMessageRequestBody,
@@ -7626,6 +7768,7 @@ pub mod types {
     }
     ///Ids of the messages created by a send.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct SendAgentMessageResponse {
         ///One message id per recipient, in the order of the request's to list.
         pub message_ids: ::std::vec::Vec<::std::string::String>,
@@ -7638,6 +7781,7 @@ pub mod types {
     }
     ///Redirect hint for a shared session link; empty when no redirect applies.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct SessionRedirectResponse {
         ///Conversation to show instead of the finished session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7712,6 +7856,7 @@ pub mod types {
     }
     ///Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct SessionSharingConfig {
         /// Access granted to anyone with the link: read only (VIEWER) or interactive (EDITOR).
         ///
@@ -7727,6 +7872,7 @@ pub mod types {
     }
     ///Plain text.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct TextContentBlock {
         ///Transcript message that produced this block, when known.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7797,6 +7943,7 @@ pub mod types {
     }
     ///Token counts by token type.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct TokenCountBreakdown {
         ///Uncached input tokens.
         pub input: i64,
@@ -7815,6 +7962,7 @@ pub mod types {
     }
     ///Partial update of an agent: omitted or null fields stay as they are, empty values clear a field, any other value replaces it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct UpdateAgentRequest {
         /// Well-known role of a named agent: the built-in factory roles, or CUSTOM for any other agent.
         ///
@@ -7902,6 +8050,7 @@ pub mod types {
     }
     ///A partial update of a task: members left out are unchanged; the last write wins.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct UpdateFactoryTaskRequest {
         ///New description.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7921,6 +8070,7 @@ pub mod types {
     }
     ///Full replacement of a schedule's settings; optional fields left out are reset (metadata is cleared). Give a prompt unless agent_config names a skill.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct UpdateScheduledAgentRequest {
         /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
         ///
@@ -7958,6 +8108,7 @@ pub mod types {
     }
     ///The factory tree to check.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ValidateFactoryFilesRequest {
         ///Every file of the tree.
         pub files: ::std::vec::Vec<FactoryFile>,
@@ -7970,6 +8121,7 @@ pub mod types {
     }
     ///The outcome of checking a factory tree without applying it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[non_exhaustive]
     pub struct ValidateFactoryFilesResponse {
         ///References left for apply time.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -8079,11 +8231,10 @@ pub mod types {
             ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.message_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for message_id: {e}")
                     });
@@ -8214,11 +8365,10 @@ pub mod types {
             ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.message_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for message_id: {e}")
                     });
@@ -8331,11 +8481,10 @@ pub mod types {
             ///Create and attach a memory store owned by the agent; treated as true when omitted.
             pub fn enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.enabled = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for enabled: {e}")
                     });
@@ -8393,13 +8542,10 @@ pub mod types {
             /// See [`MemoryStoreAttachmentResponse`](crate::types::MemoryStoreAttachmentResponse).
             pub fn store<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::MemoryStoreAttachmentResponse>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::MemoryStoreAttachmentResponse>,
             {
                 self.store = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for store: {e}")
                     });
@@ -8523,14 +8669,9 @@ pub mod types {
             ///Concrete definitions of this agent, one per skill file.
             pub fn variants<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AgentListVariant>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AgentListVariant>,
             {
-                self.variants = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for variants: {e}")
-                    });
+                self.variants = Ok(value.into_vec());
                 self
             }
         }
@@ -8620,11 +8761,10 @@ pub mod types {
             ///Self-hosted worker that reported the skill; absent for skills found in repositories linked to environments.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.worker_host = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for worker_host: {e}")
                     });
@@ -8723,24 +8863,18 @@ pub mod types {
             ///Environments in which this variant can run.
             pub fn environments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AgentListEnvironment>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AgentListEnvironment>,
             {
-                self.environments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for environments: {e}")
-                    });
+                self.environments = Ok(value.into_vec());
                 self
             }
             ///Parse error of a malformed SKILL.md; only present when include_malformed_skills is true.
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.error = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for error: {e}")
                     });
@@ -8760,13 +8894,10 @@ pub mod types {
             ///When this skill last ran, if ever.
             pub fn last_run_timestamp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.last_run_timestamp = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for last_run_timestamp: {e}"
@@ -8843,16 +8974,9 @@ pub mod types {
             ///Existing team memory stores to attach; duplicate uids are rejected.
             pub fn attached_stores<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryStoreRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::MemoryStoreRef>,
             {
-                self.attached_stores = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for attached_stores: {e}"
-                        )
-                    });
+                self.attached_stores = Ok(value.into_vec());
                 self
             }
             /// Whether a new agent gets its own memory store.
@@ -8860,13 +8984,10 @@ pub mod types {
             /// See [`AgentAutoMemoryCreateConfig`](crate::types::AgentAutoMemoryCreateConfig).
             pub fn auto_memory<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentAutoMemoryCreateConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentAutoMemoryCreateConfig>,
             {
                 self.auto_memory = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for auto_memory: {e}")
                     });
@@ -8920,16 +9041,9 @@ pub mod types {
             ///Team memory stores attached to the agent; empty when none.
             pub fn attached_stores<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryStoreRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::MemoryStoreRef>,
             {
-                self.attached_stores = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for attached_stores: {e}"
-                        )
-                    });
+                self.attached_stores = Ok(value.into_vec());
                 self
             }
             /// State of the agent's own automatically managed memory store.
@@ -8987,13 +9101,10 @@ pub mod types {
             ///New list of attached team stores: omit to keep, empty to detach all, non-empty to replace.
             pub fn attached_stores<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::MemoryStoreRef>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::vec::Vec<super::MemoryStoreRef>>,
             {
                 self.attached_stores = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for attached_stores: {e}"
@@ -9079,13 +9190,10 @@ pub mod types {
             ///When the message was marked delivered; null until then.
             pub fn delivered_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.delivered_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for delivered_at: {e}")
                     });
@@ -9107,13 +9215,10 @@ pub mod types {
             ///When the message was read; null until then.
             pub fn read_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.read_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for read_at: {e}")
                     });
@@ -9231,13 +9336,10 @@ pub mod types {
             ///When the message was marked delivered; null until then.
             pub fn delivered_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.delivered_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for delivered_at: {e}")
                     });
@@ -9259,13 +9361,10 @@ pub mod types {
             ///When the message was read; null until then.
             pub fn read_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.read_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for read_at: {e}")
                     });
@@ -9465,11 +9564,10 @@ pub mod types {
             /// See [`AgentType`](crate::types::AgentType).
             pub fn agent_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentType>,
             {
                 self.agent_type = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_type: {e}")
                     });
@@ -9491,11 +9589,10 @@ pub mod types {
             ///Legacy default harness name; superseded by harness.
             pub fn base_harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.base_harness = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for base_harness: {e}")
                     });
@@ -9504,11 +9601,10 @@ pub mod types {
             ///Default model for the agent's runs; a run's own model wins, the team default applies otherwise.
             pub fn base_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.base_model = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for base_model: {e}")
                     });
@@ -9532,13 +9628,10 @@ pub mod types {
             /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
                 self.credential_strategy = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for credential_strategy: {e}"
@@ -9564,11 +9657,10 @@ pub mod types {
             ///Free-text description of the agent.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -9577,11 +9669,10 @@ pub mod types {
             ///Default environment for the agent's runs; a run's own environment wins.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.environment_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for environment_id: {e}"
@@ -9592,11 +9683,10 @@ pub mod types {
             ///Factory the agent was seeded for; null for agents outside a factory.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.factory_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for factory_uid: {e}")
                     });
@@ -9607,11 +9697,10 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
                 self.harness = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for harness: {e}")
                     });
@@ -9622,13 +9711,10 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
                 self.harness_auth_secrets = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for harness_auth_secrets: {e}"
@@ -9641,13 +9727,10 @@ pub mod types {
             /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
                 self.inference_providers = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for inference_providers: {e}"
@@ -9704,11 +9787,10 @@ pub mod types {
             ///Whether this agent's API key may attribute runs to another team member via on_behalf_of.
             pub fn on_behalf_of_enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.on_behalf_of_enabled = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for on_behalf_of_enabled: {e}"
@@ -9719,11 +9801,10 @@ pub mod types {
             ///Base prompt added to the agent's runs.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.prompt = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for prompt: {e}")
                     });
@@ -9732,27 +9813,17 @@ pub mod types {
             ///Managed secrets the agent's runs may read.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             ///Normalized skill specs attached to the agent, in order; empty when none.
             pub fn skills<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.skills = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for skills: {e}")
-                    });
+                self.skills = Ok(value.into_vec());
                 self
             }
             ///Unique identifier of the agent.
@@ -9784,11 +9855,10 @@ pub mod types {
             ///Default worker host for the agent's runs; empty when unset.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.worker_host = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for worker_host: {e}")
                     });
@@ -9909,11 +9979,10 @@ pub mod types {
             ///Execution the event relates to, for correlation.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.execution_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for execution_id: {e}")
                     });
@@ -9935,11 +10004,10 @@ pub mod types {
             ///Reference that depends on the event kind, such as a message id, child run id or session id.
             pub fn ref_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.ref_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for ref_id: {e}")
                     });
@@ -10033,11 +10101,10 @@ pub mod types {
             ///ID of a skill bundled with Warp.
             pub fn bundled_skill_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.bundled_skill_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for bundled_skill_id: {e}"
@@ -10048,11 +10115,10 @@ pub mod types {
             ///Skill description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -10061,11 +10127,10 @@ pub mod types {
             ///Path of the SKILL.md file, for file-based skills.
             pub fn full_path<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.full_path = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for full_path: {e}")
                     });
@@ -10074,11 +10139,10 @@ pub mod types {
             ///Skill name.
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.name = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -10177,11 +10241,10 @@ pub mod types {
             ///Run execution the event belongs to, when known.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.execution_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for execution_id: {e}")
                     });
@@ -10373,11 +10436,10 @@ pub mod types {
             ///Custom base prompt for the agent.
             pub fn base_prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.base_prompt = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for base_prompt: {e}")
                     });
@@ -10386,11 +10448,10 @@ pub mod types {
             ///Whether the agent may use computer use. The documented default changed from false to true over time, so set it explicitly.
             pub fn computer_use_enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.computer_use_enabled = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for computer_use_enabled: {e}"
@@ -10401,11 +10462,10 @@ pub mod types {
             ///Model for the computer-use subagent; chosen automatically when omitted. Only affects the built-in harness.
             pub fn computer_use_model_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.computer_use_model_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for computer_use_model_id: {e}"
@@ -10418,13 +10478,10 @@ pub mod types {
             /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
                 self.credential_strategy = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for credential_strategy: {e}"
@@ -10435,11 +10492,10 @@ pub mod types {
             ///Environment to run in.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.environment_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for environment_id: {e}"
@@ -10467,11 +10523,10 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
                 self.harness = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for harness: {e}")
                     });
@@ -10482,13 +10537,10 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
                 self.harness_auth_secrets = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for harness_auth_secrets: {e}"
@@ -10499,13 +10551,10 @@ pub mod types {
             ///Minutes to keep the environment alive after the run finishes; 10 when omitted and capped by the billing tier's runtime limit.
             pub fn idle_timeout_minutes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU32>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::num::NonZeroU32>,
             {
                 self.idle_timeout_minutes = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for idle_timeout_minutes: {e}"
@@ -10518,13 +10567,10 @@ pub mod types {
             /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
                 self.inference_providers = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for inference_providers: {e}"
@@ -10553,24 +10599,18 @@ pub mod types {
             ///Memory stores attached to the run.
             pub fn memory_stores<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryStoreRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::MemoryStoreRef>,
             {
-                self.memory_stores = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for memory_stores: {e}")
-                    });
+                self.memory_stores = Ok(value.into_vec());
                 self
             }
             ///Model for the built-in harness, for example gpt-5-4-high; the team default applies when omitted.
             pub fn model_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.model_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for model_id: {e}")
                     });
@@ -10579,11 +10619,10 @@ pub mod types {
             ///Label for grouping and filtering runs (the name filter of list_runs); defaults to the skill name for skill runs.
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.name = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -10592,11 +10631,10 @@ pub mod types {
             ///Runner supplying the compute. When omitted it is resolved at creation from the agent's default runner, then the environment's, and recorded on the run.
             pub fn runner_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.runner_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for runner_id: {e}")
                     });
@@ -10605,14 +10643,9 @@ pub mod types {
             ///Secrets made available to the run, by name.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             /// Anyone-with-link sharing of the run's session and its conversation; viewers still have to sign in to Warp.
@@ -10620,13 +10653,10 @@ pub mod types {
             /// See [`SessionSharingConfig`](crate::types::SessionSharingConfig).
             pub fn session_sharing<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::SessionSharingConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::SessionSharingConfig>,
             {
                 self.session_sharing = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for session_sharing: {e}"
@@ -10637,11 +10667,10 @@ pub mod types {
             ///Primary skill as owner/repo:skill_path. Mutually exclusive with skills in requests; responses echo the first skills entry here.
             pub fn skill_spec<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.skill_spec = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for skill_spec: {e}")
                     });
@@ -10650,24 +10679,18 @@ pub mod types {
             ///Ordered skill specs (owner/repo:skill_path) to attach. Mutually exclusive with skill_spec in requests.
             pub fn skills<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.skills = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for skills: {e}")
-                    });
+                self.skills = Ok(value.into_vec());
                 self
             }
             ///Self-hosted worker that should execute the run; Warp-hosted workers are used when omitted or set to warp.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.worker_host = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for worker_host: {e}")
                     });
@@ -10753,26 +10776,18 @@ pub mod types {
             ///Pull requests the artifact belongs to.
             pub fn pull_request_urls<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.pull_request_urls = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for pull_request_urls: {e}"
-                        )
-                    });
+                self.pull_request_urls = Ok(value.into_vec());
                 self
             }
             ///Link to the run that produced the artifact.
             pub fn run_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.run_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for run_url: {e}")
                     });
@@ -10912,11 +10927,10 @@ pub mod types {
             ///Opt out of Bedrock at this level.
             pub fn disabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.disabled = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for disabled: {e}")
                     });
@@ -10925,11 +10939,10 @@ pub mod types {
             ///AWS region used for the STS role assumption.
             pub fn region<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.region = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for region: {e}")
                     });
@@ -10938,11 +10951,10 @@ pub mod types {
             ///ARN of the IAM role to assume for Bedrock calls.
             pub fn role_arn<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.role_arn = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for role_arn: {e}")
                     });
@@ -11125,11 +11137,10 @@ pub mod types {
             ///Platform charge in US cents.
             pub fn platform_usage_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.platform_usage_in_cents = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for platform_usage_in_cents: {e}"
@@ -11140,11 +11151,10 @@ pub mod types {
             ///Platform usage charged in this category, in US dollars.
             pub fn platform_usage_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.platform_usage_usd = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for platform_usage_usd: {e}"
@@ -11205,11 +11215,10 @@ pub mod types {
             ///Input tokens written to the one-hour prompt cache.
             pub fn ephemeral_1h_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.ephemeral_1h_input_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for ephemeral_1h_input_tokens: {e}"
@@ -11220,11 +11229,10 @@ pub mod types {
             ///Input tokens written to the five-minute prompt cache.
             pub fn ephemeral_5m_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.ephemeral_5m_input_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for ephemeral_5m_input_tokens: {e}"
@@ -11298,11 +11306,10 @@ pub mod types {
             ///Sequence number of the capture within the execution.
             pub fn capture_sequence<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.capture_sequence = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for capture_sequence: {e}"
@@ -11313,13 +11320,10 @@ pub mod types {
             ///When the snapshot was taken.
             pub fn captured_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.captured_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for captured_at: {e}")
                     });
@@ -11328,11 +11332,10 @@ pub mod types {
             ///Execution of the run the snapshot belongs to.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.execution_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for execution_id: {e}")
                     });
@@ -11354,11 +11357,10 @@ pub mod types {
             ///Version of the metrics format. Known values: 1.
             pub fn metrics_version<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.metrics_version = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for metrics_version: {e}"
@@ -11369,13 +11371,10 @@ pub mod types {
             ///The metrics.
             pub fn snapshot<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeUsageSnapshot>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeUsageSnapshot>,
             {
                 self.snapshot = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for snapshot: {e}")
                     });
@@ -11452,13 +11451,10 @@ pub mod types {
             /// See [`ClaudeCodeCacheCreation`](crate::types::ClaudeCodeCacheCreation).
             pub fn cache_creation<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeCacheCreation>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeCacheCreation>,
             {
                 self.cache_creation = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for cache_creation: {e}"
@@ -11469,11 +11465,10 @@ pub mod types {
             ///Input tokens written to the prompt cache.
             pub fn cache_creation_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.cache_creation_input_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for cache_creation_input_tokens: {e}"
@@ -11484,11 +11479,10 @@ pub mod types {
             ///Input tokens read from the prompt cache.
             pub fn cache_read_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.cache_read_input_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for cache_read_input_tokens: {e}"
@@ -11499,11 +11493,10 @@ pub mod types {
             ///Input tokens not served from or written to the prompt cache.
             pub fn input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.input_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for input_tokens: {e}")
                     });
@@ -11512,11 +11505,10 @@ pub mod types {
             ///Tokens the model generated.
             pub fn output_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.output_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for output_tokens: {e}")
                     });
@@ -11588,11 +11580,10 @@ pub mod types {
             ///Region where inference ran, as the harness reports it.
             pub fn inference_geo<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.inference_geo = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for inference_geo: {e}")
                     });
@@ -11601,11 +11592,10 @@ pub mod types {
             ///Model the usage is attributed to.
             pub fn model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.model = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for model: {e}")
                     });
@@ -11614,11 +11604,10 @@ pub mod types {
             ///Service tier of the model provider that served the calls.
             pub fn service_tier<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.service_tier = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for service_tier: {e}")
                     });
@@ -11627,11 +11616,10 @@ pub mod types {
             ///Speed setting of the calls, as the harness reports it.
             pub fn speed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.speed = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for speed: {e}")
                     });
@@ -11642,13 +11630,10 @@ pub mod types {
             /// See [`ClaudeCodeTokenUsage`](crate::types::ClaudeCodeTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeTokenUsage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeTokenUsage>,
             {
                 self.usage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for usage: {e}")
                     });
@@ -11713,16 +11698,9 @@ pub mod types {
             /// See [`ClaudeCodeUsageAttribution`](crate::types::ClaudeCodeUsageAttribution).
             pub fn attribution<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::ClaudeCodeUsageAttribution>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ClaudeCodeUsageAttribution>,
             {
-                self.attribution = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attribution: {e}")
-                    });
+                self.attribution = Ok(value.into_vec());
                 self
             }
             /// Tool calls made by the harness.
@@ -11730,13 +11708,10 @@ pub mod types {
             /// See [`HarnessToolCalls`](crate::types::HarnessToolCalls).
             pub fn tool_calls<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessToolCalls>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessToolCalls>,
             {
                 self.tool_calls = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for tool_calls: {e}")
                     });
@@ -11747,13 +11722,10 @@ pub mod types {
             /// See [`ClaudeCodeTokenUsage`](crate::types::ClaudeCodeTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeTokenUsage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeTokenUsage>,
             {
                 self.usage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for usage: {e}")
                     });
@@ -11809,13 +11781,10 @@ pub mod types {
             /// See [`HarnessUsageCoverage`](crate::types::HarnessUsageCoverage).
             pub fn coverage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessUsageCoverage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessUsageCoverage>,
             {
                 self.coverage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for coverage: {e}")
                     });
@@ -11826,13 +11795,10 @@ pub mod types {
             /// See [`ClaudeCodeUsagePayload`](crate::types::ClaudeCodeUsagePayload).
             pub fn payload<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ClaudeCodeUsagePayload>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ClaudeCodeUsagePayload>,
             {
                 self.payload = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for payload: {e}")
                     });
@@ -11930,11 +11896,10 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn creator<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
                 self.creator = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for creator: {e}")
                     });
@@ -11945,11 +11910,10 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn last_editor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
                 self.last_editor = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for last_editor: {e}")
                     });
@@ -11960,13 +11924,10 @@ pub mod types {
             /// See [`EnvironmentLastTask`](crate::types::EnvironmentLastTask).
             pub fn last_task_created<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::EnvironmentLastTask>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::EnvironmentLastTask>,
             {
                 self.last_task_created = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for last_task_created: {e}"
@@ -11977,13 +11938,10 @@ pub mod types {
             ///When a run last executed in this environment.
             pub fn last_task_run_timestamp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.last_task_run_timestamp = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for last_task_run_timestamp: {e}"
@@ -12009,11 +11967,10 @@ pub mod types {
             /// See [`Scope`](crate::types::Scope).
             pub fn scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Scope>,
             {
                 self.scope = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for scope: {e}")
                     });
@@ -12133,11 +12090,10 @@ pub mod types {
             ///Environment description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -12146,11 +12102,10 @@ pub mod types {
             ///Docker image to start from, for example ubuntu:latest.
             pub fn docker_image<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.docker_image = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for docker_image: {e}")
                     });
@@ -12159,13 +12114,10 @@ pub mod types {
             ///Minutes (1 to 60) to keep a failed run's session open for inspection, extended by activity; null or absent tears it down at once.
             pub fn failure_session_retention_minutes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::num::NonZeroU64>,
             {
                 self.failure_session_retention_minutes = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for failure_session_retention_minutes: {e}"
@@ -12176,24 +12128,18 @@ pub mod types {
             ///Repositories cloned into the environment.
             pub fn github_repos<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::GitHubRepo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::GitHubRepo>,
             {
-                self.github_repos = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for github_repos: {e}")
-                    });
+                self.github_repos = Ok(value.into_vec());
                 self
             }
             ///Environment name.
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.name = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -12204,13 +12150,10 @@ pub mod types {
             /// See [`ProvidersConfig`](crate::types::ProvidersConfig).
             pub fn providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ProvidersConfig>,
             {
                 self.providers = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for providers: {e}")
                     });
@@ -12219,29 +12162,17 @@ pub mod types {
             ///Secrets available in the environment, by name.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             ///Shell commands run during setup.
             pub fn setup_commands<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.setup_commands = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for setup_commands: {e}"
-                        )
-                    });
+                self.setup_commands = Ok(value.into_vec());
                 self
             }
         }
@@ -12325,11 +12256,10 @@ pub mod types {
             ///Sequence number of the capture within the execution.
             pub fn capture_sequence<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.capture_sequence = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for capture_sequence: {e}"
@@ -12340,13 +12270,10 @@ pub mod types {
             ///When the snapshot was taken.
             pub fn captured_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.captured_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for captured_at: {e}")
                     });
@@ -12355,11 +12282,10 @@ pub mod types {
             ///Execution of the run the snapshot belongs to.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.execution_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for execution_id: {e}")
                     });
@@ -12381,11 +12307,10 @@ pub mod types {
             ///Version of the metrics format. Known values: 1.
             pub fn metrics_version<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.metrics_version = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for metrics_version: {e}"
@@ -12396,13 +12321,10 @@ pub mod types {
             ///The metrics.
             pub fn snapshot<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CodexUsageSnapshot>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodexUsageSnapshot>,
             {
                 self.snapshot = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for snapshot: {e}")
                     });
@@ -12480,11 +12402,10 @@ pub mod types {
             ///Input tokens written to the prompt cache.
             pub fn cache_write_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.cache_write_input_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for cache_write_input_tokens: {e}"
@@ -12495,11 +12416,10 @@ pub mod types {
             ///Input tokens served from the prompt cache.
             pub fn cached_input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.cached_input_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for cached_input_tokens: {e}"
@@ -12510,11 +12430,10 @@ pub mod types {
             ///Input tokens, as Codex counts them.
             pub fn input_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.input_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for input_tokens: {e}")
                     });
@@ -12523,11 +12442,10 @@ pub mod types {
             ///Tokens the model generated.
             pub fn output_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.output_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for output_tokens: {e}")
                     });
@@ -12536,11 +12454,10 @@ pub mod types {
             ///Generated tokens spent on reasoning.
             pub fn reasoning_output_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.reasoning_output_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for reasoning_output_tokens: {e}"
@@ -12551,11 +12468,10 @@ pub mod types {
             ///Input and output tokens together, as Codex counts them.
             pub fn total_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.total_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for total_tokens: {e}")
                     });
@@ -12628,11 +12544,10 @@ pub mod types {
             ///Region where inference ran, as the harness reports it.
             pub fn inference_geo<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.inference_geo = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for inference_geo: {e}")
                     });
@@ -12641,11 +12556,10 @@ pub mod types {
             ///Model the usage is attributed to.
             pub fn model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.model = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for model: {e}")
                     });
@@ -12654,11 +12568,10 @@ pub mod types {
             ///Service tier of the model provider that served the calls.
             pub fn service_tier<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.service_tier = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for service_tier: {e}")
                     });
@@ -12667,11 +12580,10 @@ pub mod types {
             ///Speed setting of the calls, as the harness reports it.
             pub fn speed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.speed = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for speed: {e}")
                     });
@@ -12682,13 +12594,10 @@ pub mod types {
             /// See [`CodexTokenUsage`](crate::types::CodexTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CodexTokenUsage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodexTokenUsage>,
             {
                 self.usage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for usage: {e}")
                     });
@@ -12753,16 +12662,9 @@ pub mod types {
             /// See [`CodexUsageAttribution`](crate::types::CodexUsageAttribution).
             pub fn attribution<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::CodexUsageAttribution>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::CodexUsageAttribution>,
             {
-                self.attribution = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attribution: {e}")
-                    });
+                self.attribution = Ok(value.into_vec());
                 self
             }
             /// Tool calls made by the harness.
@@ -12770,13 +12672,10 @@ pub mod types {
             /// See [`HarnessToolCalls`](crate::types::HarnessToolCalls).
             pub fn tool_calls<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessToolCalls>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessToolCalls>,
             {
                 self.tool_calls = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for tool_calls: {e}")
                     });
@@ -12787,13 +12686,10 @@ pub mod types {
             /// See [`CodexTokenUsage`](crate::types::CodexTokenUsage).
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CodexTokenUsage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodexTokenUsage>,
             {
                 self.usage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for usage: {e}")
                     });
@@ -12847,13 +12743,10 @@ pub mod types {
             /// See [`HarnessUsageCoverage`](crate::types::HarnessUsageCoverage).
             pub fn coverage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessUsageCoverage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessUsageCoverage>,
             {
                 self.coverage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for coverage: {e}")
                     });
@@ -12864,13 +12757,10 @@ pub mod types {
             /// See [`CodexUsagePayload`](crate::types::CodexUsagePayload).
             pub fn payload<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CodexUsagePayload>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodexUsagePayload>,
             {
                 self.payload = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for payload: {e}")
                     });
@@ -13045,39 +12935,26 @@ pub mod types {
             ///Content blocks of the message.
             pub fn content<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::ConversationContentBlock>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConversationContentBlock>,
             {
-                self.content = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for content: {e}")
-                    });
+                self.content = Ok(value.into_vec());
                 self
             }
             ///IDs of the transcript messages merged into this one.
             pub fn message_ids<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.message_ids = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message_ids: {e}")
-                    });
+                self.message_ids = Ok(value.into_vec());
                 self
             }
             ///Request ID shared by messages of the same request, when known.
             pub fn request_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.request_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for request_id: {e}")
                     });
@@ -13101,13 +12978,10 @@ pub mod types {
             ///Time of the first merged transcript message.
             pub fn timestamp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.timestamp = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for timestamp: {e}")
                     });
@@ -13159,11 +13033,10 @@ pub mod types {
             ///Live shared session to open instead of the conversation.
             pub fn session_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.session_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for session_id: {e}")
                     });
@@ -13230,14 +13103,9 @@ pub mod types {
             ///Top-level steps.
             pub fn steps<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ConversationStep>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConversationStep>,
             {
-                self.steps = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for steps: {e}")
-                    });
+                self.steps = Ok(value.into_vec());
                 self
             }
         }
@@ -13307,13 +13175,10 @@ pub mod types {
             ///Latest message time in this step or its sub-steps.
             pub fn completed_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.completed_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for completed_at: {e}")
                     });
@@ -13322,11 +13187,10 @@ pub mod types {
             ///Original instruction or delegated task of the step.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -13346,26 +13210,18 @@ pub mod types {
             ///Messages of the step, in order.
             pub fn messages<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ConversationMessage>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConversationMessage>,
             {
-                self.messages = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for messages: {e}")
-                    });
+                self.messages = Ok(value.into_vec());
                 self
             }
             ///Earliest message time in this step or its sub-steps.
             pub fn started_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.started_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for started_at: {e}")
                     });
@@ -13374,24 +13230,18 @@ pub mod types {
             ///Delegated sub-steps.
             pub fn steps<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ConversationStep>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConversationStep>,
             {
-                self.steps = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for steps: {e}")
-                    });
+                self.steps = Ok(value.into_vec());
                 self
             }
             ///Summary of the completed work.
             pub fn summary<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.summary = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for summary: {e}")
                     });
@@ -13538,11 +13388,10 @@ pub mod types {
             /// See [`AgentType`](crate::types::AgentType).
             pub fn agent_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentType>,
             {
                 self.agent_type = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_type: {e}")
                     });
@@ -13551,11 +13400,10 @@ pub mod types {
             ///Legacy default harness name; if harness is also sent it wins and a conflicting value is rejected.
             pub fn base_harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.base_harness = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for base_harness: {e}")
                     });
@@ -13564,11 +13412,10 @@ pub mod types {
             ///Default model for the agent's runs.
             pub fn base_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.base_model = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for base_model: {e}")
                     });
@@ -13579,13 +13426,10 @@ pub mod types {
             /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
                 self.credential_strategy = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for credential_strategy: {e}"
@@ -13596,11 +13440,10 @@ pub mod types {
             ///Default runner for runs that name none; the caller needs view access to it.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.default_runner_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for default_runner_uid: {e}"
@@ -13611,11 +13454,10 @@ pub mod types {
             ///Free-text description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -13624,11 +13466,10 @@ pub mod types {
             ///Default environment; must belong to the agent's team.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.environment_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for environment_id: {e}"
@@ -13639,11 +13480,10 @@ pub mod types {
             ///Factory to link the agent to; omitted means no factory.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.factory_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for factory_uid: {e}")
                     });
@@ -13654,11 +13494,10 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
                 self.harness = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for harness: {e}")
                     });
@@ -13669,13 +13508,10 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
                 self.harness_auth_secrets = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for harness_auth_secrets: {e}"
@@ -13688,13 +13524,10 @@ pub mod types {
             /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
                 self.inference_providers = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for inference_providers: {e}"
@@ -13725,13 +13558,10 @@ pub mod types {
             /// See [`AgentMemoryCreateConfig`](crate::types::AgentMemoryCreateConfig).
             pub fn memory<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentMemoryCreateConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentMemoryCreateConfig>,
             {
                 self.memory = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for memory: {e}")
                     });
@@ -13753,11 +13583,10 @@ pub mod types {
             ///Allow this agent's API key to attribute runs to other team members; defaults to false and only team admins may set it.
             pub fn on_behalf_of_enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.on_behalf_of_enabled = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for on_behalf_of_enabled: {e}"
@@ -13768,11 +13597,10 @@ pub mod types {
             ///Base prompt added to the agent's runs.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.prompt = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for prompt: {e}")
                     });
@@ -13781,37 +13609,26 @@ pub mod types {
             ///Managed secrets the agent's runs may read; duplicate names are rejected.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             ///Skill specs in the form owner/repo:skill_path, checked with the team's GitHub credentials.
             pub fn skills<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.skills = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for skills: {e}")
-                    });
+                self.skills = Ok(value.into_vec());
                 self
             }
             ///Default worker host (trimmed); use warp to force Warp-hosted execution.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.worker_host = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for worker_host: {e}")
                     });
@@ -13915,11 +13732,10 @@ pub mod types {
             ///Reference of the ticket the run works on, for example ENG-1432.
             pub fn ticket_ref<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.ticket_ref = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for ticket_ref: {e}")
                     });
@@ -13928,11 +13744,10 @@ pub mod types {
             ///Link to that ticket.
             pub fn ticket_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.ticket_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for ticket_url: {e}")
                     });
@@ -13941,11 +13756,10 @@ pub mod types {
             ///Title of the run and of the task created for it.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -14015,11 +13829,10 @@ pub mod types {
             ///Factory the run was dispatched to.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.factory_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for factory_uid: {e}")
                     });
@@ -14028,11 +13841,10 @@ pub mod types {
             ///Agent that coordinates the run.
             pub fn foreman_agent<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.foreman_agent = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for foreman_agent: {e}")
                     });
@@ -14054,11 +13866,10 @@ pub mod types {
             ///Link to the run in Warp.
             pub fn run_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.run_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for run_url: {e}")
                     });
@@ -14080,11 +13891,10 @@ pub mod types {
             ///Ticket reference of the run.
             pub fn ticket_ref<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.ticket_ref = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for ticket_ref: {e}")
                     });
@@ -14168,11 +13978,10 @@ pub mod types {
             ///Longer description of the task.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -14181,13 +13990,10 @@ pub mod types {
             ///Initial stage; TRIAGE when omitted.
             pub fn stage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryTaskStage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryTaskStage>,
             {
                 self.stage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for stage: {e}")
                     });
@@ -14289,13 +14095,10 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
                 self.agent_config = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_config: {e}")
                     });
@@ -14304,11 +14107,10 @@ pub mod types {
             ///Agent identity to execute runs as; team-owned schedules only.
             pub fn agent_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::uuid::Uuid>,
             {
                 self.agent_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_uid: {e}")
                     });
@@ -14345,11 +14147,10 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
                 self.metadata = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for metadata: {e}")
                     });
@@ -14360,11 +14161,10 @@ pub mod types {
             /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentRunMode>,
             {
                 self.mode = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for mode: {e}")
                     });
@@ -14386,11 +14186,10 @@ pub mod types {
             ///Instruction for each run; optional when agent_config names a skill.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.prompt = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for prompt: {e}")
                     });
@@ -14399,11 +14198,10 @@ pub mod types {
             ///Create the schedule for the team rather than the user; defaults to true for members of exactly one team.
             pub fn team<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.team = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for team: {e}")
                     });
@@ -14506,14 +14304,9 @@ pub mod types {
             ///IP ranges in CIDR notation that outbound requests of Warp-hosted agents come from, for allow-lists.
             pub fn cidrs<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.cidrs = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for cidrs: {e}")
-                    });
+                self.cidrs = Ok(value.into_vec());
                 self
             }
         }
@@ -14590,13 +14383,10 @@ pub mod types {
             ///When the run started; null if it has not.
             pub fn started_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.started_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for started_at: {e}")
                     });
@@ -14761,11 +14551,10 @@ pub mod types {
             ///URL where the caller can authorize or reconnect the external provider.
             pub fn auth_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.auth_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for auth_url: {e}")
                     });
@@ -14774,11 +14563,10 @@ pub mod types {
             ///Explanation specific to this occurrence, when available.
             pub fn detail<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.detail = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for detail: {e}")
                     });
@@ -14787,11 +14575,10 @@ pub mod types {
             ///Combined human-readable message (title plus detail) kept for older clients.
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.error = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for error: {e}")
                     });
@@ -14800,26 +14587,18 @@ pub mod types {
             ///Repositories the agent could not access.
             pub fn inaccessible_repos<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.inaccessible_repos = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for inaccessible_repos: {e}"
-                        )
-                    });
+                self.inaccessible_repos = Ok(value.into_vec());
                 self
             }
             ///Request path that produced the error.
             pub fn instance<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.instance = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for instance: {e}")
                     });
@@ -14828,11 +14607,10 @@ pub mod types {
             ///Integration that still has to be set up, such as slack.
             pub fn integration_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.integration_name = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for integration_name: {e}"
@@ -14843,11 +14621,10 @@ pub mod types {
             ///External provider that needs to be authorized, such as github, slack or linear.
             pub fn provider<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.provider = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for provider: {e}")
                     });
@@ -14856,11 +14633,10 @@ pub mod types {
             ///True when the failure is transient and the same request may succeed if retried.
             pub fn retryable<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.retryable = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for retryable: {e}")
                     });
@@ -14869,11 +14645,10 @@ pub mod types {
             ///Cloud agent runs of the team still running when the request was refused because the team is at its concurrency limit (response header X-Warp-Error-Code: AT_CLOUD_AGENT_CAPACITY). Capacity frees up when one of them ends.
             pub fn running_agents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<u64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<u64>,
             {
                 self.running_agents = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for running_agents: {e}"
@@ -14884,11 +14659,10 @@ pub mod types {
             ///Where the missing integration can be configured.
             pub fn setup_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.setup_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for setup_url: {e}")
                     });
@@ -14897,11 +14671,10 @@ pub mod types {
             ///HTTP status code of this response.
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.status = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for status: {e}")
                     });
@@ -14910,11 +14683,10 @@ pub mod types {
             ///Short summary of the problem type.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -14923,11 +14695,10 @@ pub mod types {
             ///Trace ID to quote when contacting support.
             pub fn trace_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.trace_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for trace_id: {e}")
                     });
@@ -14936,11 +14707,10 @@ pub mod types {
             ///Reference naming the problem type; its last path segment is the error code (see PlatformErrorCode). May be absolute or relative.
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.type_ = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
@@ -14949,11 +14719,10 @@ pub mod types {
             ///A message meant to be shown to the end user as it is, such as the explanation that the account is out of credits (response header X-Warp-Error-Code: OUT_OF_CREDITS). The only camelCase member: the service names it so.
             pub fn user_display_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.user_display_message = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for user_display_message: {e}"
@@ -15053,11 +14822,10 @@ pub mod types {
             ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.message_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for message_id: {e}")
                     });
@@ -15274,11 +15042,10 @@ pub mod types {
             ///Display label.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -15431,13 +15198,10 @@ pub mod types {
             ///Defaults of the factory's agents.
             pub fn agent_defaults<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryAgentDefaults>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryAgentDefaults>,
             {
                 self.agent_defaults = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for agent_defaults: {e}"
@@ -15448,11 +15212,10 @@ pub mod types {
             ///Short name, unique in the team.
             pub fn alias<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.alias = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for alias: {e}")
                     });
@@ -15461,11 +15224,10 @@ pub mod types {
             ///Image shown for the factory.
             pub fn avatar_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.avatar_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for avatar_url: {e}")
                     });
@@ -15474,11 +15236,10 @@ pub mod types {
             ///Main code forge of the factory.
             pub fn code_forge<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CodeForge>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodeForge>,
             {
                 self.code_forge = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for code_forge: {e}")
                     });
@@ -15487,26 +15248,18 @@ pub mod types {
             ///Every code forge the factory's repositories live on.
             pub fn code_forges<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::CodeForge>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::CodeForge>,
             {
-                self.code_forges = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for code_forges: {e}")
-                    });
+                self.code_forges = Ok(value.into_vec());
                 self
             }
             ///When the factory was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.created_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for created_at: {e}")
                     });
@@ -15515,11 +15268,10 @@ pub mod types {
             ///Who created the factory.
             pub fn creator<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::FactoryCreator>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryCreator>,
             {
                 self.creator = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for creator: {e}")
                     });
@@ -15528,13 +15280,10 @@ pub mod types {
             ///Whose credentials the factory's runs use by default.
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
                 self.credential_strategy = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for credential_strategy: {e}"
@@ -15545,11 +15294,10 @@ pub mod types {
             ///Environment runs use unless told otherwise.
             pub fn default_environment<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.default_environment = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for default_environment: {e}"
@@ -15560,11 +15308,10 @@ pub mod types {
             ///Model runs use unless told otherwise.
             pub fn default_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.default_model = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for default_model: {e}")
                     });
@@ -15573,11 +15320,10 @@ pub mod types {
             ///What the factory is for.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -15586,14 +15332,9 @@ pub mod types {
             ///Ticketing and chat integrations.
             pub fn integrations<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryIntegration>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryIntegration>,
             {
-                self.integrations = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for integrations: {e}")
-                    });
+                self.integrations = Ok(value.into_vec());
                 self
             }
             ///Display name.
@@ -15612,26 +15353,18 @@ pub mod types {
             ///Repositories the agents work in.
             pub fn repositories<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryRepository>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryRepository>,
             {
-                self.repositories = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for repositories: {e}")
-                    });
+                self.repositories = Ok(value.into_vec());
                 self
             }
             ///Defaults of the scoring agents.
             pub fn scorer_defaults<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryScorerDefaults>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryScorerDefaults>,
             {
                 self.scorer_defaults = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for scorer_defaults: {e}"
@@ -15642,11 +15375,10 @@ pub mod types {
             ///Scoring settings.
             pub fn scoring<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::FactoryScoring>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryScoring>,
             {
                 self.scoring = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for scoring: {e}")
                     });
@@ -15655,13 +15387,10 @@ pub mod types {
             ///Self-improvement settings.
             pub fn self_improvement<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactorySelfImprovement>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactorySelfImprovement>,
             {
                 self.self_improvement = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for self_improvement: {e}"
@@ -15672,11 +15401,10 @@ pub mod types {
             ///Team that owns the factory.
             pub fn team_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.team_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for team_uid: {e}")
                     });
@@ -15698,13 +15426,10 @@ pub mod types {
             ///When the factory was last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.updated_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for updated_at: {e}")
                     });
@@ -15813,11 +15538,10 @@ pub mod types {
             ///Runner that executes the factory's agents unless a run or agent names another.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.default_runner_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for default_runner_uid: {e}"
@@ -15830,11 +15554,10 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
                 self.harness = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for harness: {e}")
                     });
@@ -15845,13 +15568,10 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
                 self.harness_auth_secrets = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for harness_auth_secrets: {e}"
@@ -15882,24 +15602,18 @@ pub mod types {
             /// See [`SecretRef`](crate::types::SecretRef).
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
             ///Self-hosted worker that runs the factory's agents; Warp-hosted when unset.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.worker_host = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for worker_host: {e}")
                     });
@@ -15958,11 +15672,10 @@ pub mod types {
             ///Email address of the user.
             pub fn email<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.email = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for email: {e}")
                     });
@@ -15971,11 +15684,10 @@ pub mod types {
             ///Unique identifier of the user.
             pub fn uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for uid: {e}")
                     });
@@ -16091,11 +15803,10 @@ pub mod types {
             ///Field holding the reference.
             pub fn field<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.field = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for field: {e}")
                     });
@@ -16104,11 +15815,10 @@ pub mod types {
             ///What the reference names, for example secret or environment.
             pub fn kind<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.kind = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for kind: {e}")
                     });
@@ -16117,11 +15827,10 @@ pub mod types {
             ///File holding the reference.
             pub fn path<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.path = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for path: {e}")
                     });
@@ -16187,11 +15896,10 @@ pub mod types {
             ///Machine-readable kind of problem.
             pub fn code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.code = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for code: {e}")
                     });
@@ -16200,11 +15908,10 @@ pub mod types {
             ///Column, from 1.
             pub fn column<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.column = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for column: {e}")
                     });
@@ -16213,11 +15920,10 @@ pub mod types {
             ///Line, from 1.
             pub fn line<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.line = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for line: {e}")
                     });
@@ -16239,11 +15945,10 @@ pub mod types {
             ///File the problem is in.
             pub fn path<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.path = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for path: {e}")
                     });
@@ -16378,11 +16083,10 @@ pub mod types {
             ///Path of the version's bundle.
             pub fn schema_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.schema_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for schema_url: {e}")
                     });
@@ -16454,13 +16158,10 @@ pub mod types {
             ///Whether the files were parsed.
             pub fn parser<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryFileCheckState>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryFileCheckState>,
             {
                 self.parser = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for parser: {e}")
                     });
@@ -16469,15 +16170,10 @@ pub mod types {
             ///Whether the checks that need the team's state ran; not_checked on this endpoint.
             pub fn state_dependent<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        super::FactoryFileValidationScopeStateDependent,
-                    >,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryFileValidationScopeStateDependent>,
             {
                 self.state_dependent = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for state_dependent: {e}"
@@ -16488,13 +16184,10 @@ pub mod types {
             ///Whether the checks that need no team state ran.
             pub fn state_independent<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryFileCheckState>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryFileCheckState>,
             {
                 self.state_independent = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for state_independent: {e}"
@@ -16567,13 +16260,10 @@ pub mod types {
             /// See [`FactoryJiraIntegration`](crate::types::FactoryJiraIntegration).
             pub fn jira<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryJiraIntegration>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryJiraIntegration>,
             {
                 self.jira = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for jira: {e}")
                     });
@@ -16584,13 +16274,10 @@ pub mod types {
             /// See [`FactoryLinearIntegration`](crate::types::FactoryLinearIntegration).
             pub fn linear<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryLinearIntegration>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryLinearIntegration>,
             {
                 self.linear = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for linear: {e}")
                     });
@@ -16601,13 +16288,10 @@ pub mod types {
             /// See [`FactoryThreadIntegration`](crate::types::FactoryThreadIntegration).
             pub fn microsoft_teams<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryThreadIntegration>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryThreadIntegration>,
             {
                 self.microsoft_teams = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for microsoft_teams: {e}"
@@ -16620,13 +16304,10 @@ pub mod types {
             /// See [`FactoryThreadIntegration`](crate::types::FactoryThreadIntegration).
             pub fn slack<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryThreadIntegration>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryThreadIntegration>,
             {
                 self.slack = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for slack: {e}")
                     });
@@ -16637,13 +16318,10 @@ pub mod types {
             /// See [`FactoryIntegrationType`](crate::types::FactoryIntegrationType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryIntegrationType>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryIntegrationType>,
             {
                 self.type_ = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
@@ -16694,14 +16372,9 @@ pub mod types {
             ///Keys of the Jira projects whose tickets the factory takes.
             pub fn project_keys<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.project_keys = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for project_keys: {e}")
-                    });
+                self.project_keys = Ok(value.into_vec());
                 self
             }
         }
@@ -16743,14 +16416,9 @@ pub mod types {
             ///Identifiers of the Linear teams whose issues the factory takes.
             pub fn team_ids<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.team_ids = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for team_ids: {e}")
-                    });
+                self.team_ids = Ok(value.into_vec());
                 self
             }
         }
@@ -16810,11 +16478,10 @@ pub mod types {
             /// See [`CodeForge`](crate::types::CodeForge).
             pub fn code_forge<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::CodeForge>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CodeForge>,
             {
                 self.code_forge = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for code_forge: {e}")
                     });
@@ -16823,11 +16490,10 @@ pub mod types {
             ///Owner (user or organisation) of the repository.
             pub fn owner<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.owner = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for owner: {e}")
                     });
@@ -16856,11 +16522,10 @@ pub mod types {
             ///Name of the repository, without its owner.
             pub fn repo<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.repo = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for repo: {e}")
                     });
@@ -16922,11 +16587,10 @@ pub mod types {
             ///Runner that executes the scoring agents unless a run names another.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.default_runner_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for default_runner_uid: {e}"
@@ -16957,14 +16621,9 @@ pub mod types {
             /// See [`SecretRef`](crate::types::SecretRef).
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secrets: {e}")
-                    });
+                self.secrets = Ok(value.into_vec());
                 self
             }
         }
@@ -17010,11 +16669,10 @@ pub mod types {
             ///Model the scoring agents use unless a scorer names another.
             pub fn default_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.default_model = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for default_model: {e}")
                     });
@@ -17067,11 +16725,10 @@ pub mod types {
             ///Number of failed runs after which the factory proposes an improvement.
             pub fn failed_run_threshold<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.failed_run_threshold = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for failed_run_threshold: {e}"
@@ -17082,16 +16739,9 @@ pub mod types {
             ///Email addresses of the people asked to review proposed improvements.
             pub fn reviewer_emails<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.reviewer_emails = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for reviewer_emails: {e}"
-                        )
-                    });
+                self.reviewer_emails = Ok(value.into_vec());
                 self
             }
             /// Who reviews the improvements a factory proposes for itself.
@@ -17099,13 +16749,10 @@ pub mod types {
             /// See [`SelfImprovementReviewerType`](crate::types::SelfImprovementReviewerType).
             pub fn reviewer_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::SelfImprovementReviewerType>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::SelfImprovementReviewerType>,
             {
                 self.reviewer_type = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for reviewer_type: {e}")
                     });
@@ -17215,11 +16862,10 @@ pub mod types {
             ///Who created the task.
             pub fn author<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
                 self.author = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for author: {e}")
                     });
@@ -17243,13 +16889,10 @@ pub mod types {
             ///When the task was created.
             pub fn created_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.created_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for created_at: {e}")
                     });
@@ -17258,13 +16901,10 @@ pub mod types {
             ///The current top-level run; sent when include_current_run is set on lists and on single reads.
             pub fn current_run<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryTaskCurrentRun>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryTaskCurrentRun>,
             {
                 self.current_run = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for current_run: {e}")
                     });
@@ -17273,11 +16913,10 @@ pub mod types {
             ///Longer description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -17299,24 +16938,18 @@ pub mod types {
             ///Artifacts the task produced, newest first; on single reads and full lists.
             pub fn outputs<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ArtifactItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ArtifactItem>,
             {
-                self.outputs = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for outputs: {e}")
-                    });
+                self.outputs = Ok(value.into_vec());
                 self
             }
             ///Top-level run of the conversation.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.run_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for run_id: {e}")
                     });
@@ -17338,11 +16971,10 @@ pub mod types {
             ///Ticket the task came from.
             pub fn ticket_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.ticket_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for ticket_id: {e}")
                     });
@@ -17351,11 +16983,10 @@ pub mod types {
             ///System that ticket lives in, for example linear.
             pub fn ticket_source<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.ticket_source = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for ticket_source: {e}")
                     });
@@ -17364,11 +16995,10 @@ pub mod types {
             ///Title of the task.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -17390,13 +17020,10 @@ pub mod types {
             ///When the task last changed.
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.updated_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for updated_at: {e}")
                     });
@@ -17469,11 +17096,10 @@ pub mod types {
             ///Whether runs of this kind can be cancelled.
             pub fn is_run_type_cancellable<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.is_run_type_cancellable = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for is_run_type_cancellable: {e}"
@@ -17550,11 +17176,10 @@ pub mod types {
             ///Whether the factory answers replies in its threads automatically.
             pub fn auto_respond_to_thread_replies<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.auto_respond_to_thread_replies = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for auto_respond_to_thread_replies: {e}"
@@ -17739,11 +17364,10 @@ pub mod types {
             ///What the file contains.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -17791,11 +17415,10 @@ pub mod types {
             ///File size in bytes.
             pub fn size_bytes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.size_bytes = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for size_bytes: {e}")
                     });
@@ -17804,13 +17427,10 @@ pub mod types {
             ///Preview image, for images and documents.
             pub fn thumbnail<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FileArtifactThumbnail>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FileArtifactThumbnail>,
             {
                 self.thumbnail = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for thumbnail: {e}")
                     });
@@ -17819,11 +17439,10 @@ pub mod types {
             ///Short label shown on badges; description holds the longer text.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -17956,13 +17575,10 @@ pub mod types {
             ///Where the file came from.
             pub fn source_links<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ArtifactSourceLinks>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ArtifactSourceLinks>,
             {
                 self.source_links = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for source_links: {e}")
                     });
@@ -18062,11 +17678,10 @@ pub mod types {
             ///What the file contains.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -18114,11 +17729,10 @@ pub mod types {
             ///Path relative to the conversation; left out on anonymous reads of public artifacts.
             pub fn filepath<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.filepath = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for filepath: {e}")
                     });
@@ -18127,11 +17741,10 @@ pub mod types {
             ///File size in bytes.
             pub fn size_bytes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.size_bytes = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for size_bytes: {e}")
                     });
@@ -18140,11 +17753,10 @@ pub mod types {
             ///Short label shown on badges; description holds the longer text.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -18208,11 +17820,10 @@ pub mod types {
             ///Signed, short-lived URL of the preview image.
             pub fn download_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.download_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for download_url: {e}")
                     });
@@ -18221,13 +17832,10 @@ pub mod types {
             ///When download_url stops working.
             pub fn expires_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.expires_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for expires_at: {e}")
                     });
@@ -18294,11 +17902,10 @@ pub mod types {
             ///Name shown to the agent instead of the one recorded when the attachment was prepared.
             pub fn file_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.file_name = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for file_name: {e}")
                     });
@@ -18381,11 +17988,10 @@ pub mod types {
             ///Service account to impersonate, if any.
             pub fn service_account_email<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.service_account_email = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for service_account_email: {e}"
@@ -18475,14 +18081,9 @@ pub mod types {
             ///Events in chronological order.
             pub fn events<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AiRunTimelineEvent>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AiRunTimelineEvent>,
             {
-                self.events = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for events: {e}")
-                    });
+                self.events = Ok(value.into_vec());
                 self
             }
         }
@@ -18637,11 +18238,10 @@ pub mod types {
             ///MIME type; treat as application/octet-stream when absent.
             pub fn mime_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.mime_type = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for mime_type: {e}")
                     });
@@ -18700,11 +18300,10 @@ pub mod types {
             ///Model for a third-party harness, for example claude-haiku-4-5; the harness default applies when empty.
             pub fn model_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.model_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for model_id: {e}")
                     });
@@ -18713,11 +18312,10 @@ pub mod types {
             ///Reasoning effort for third-party harnesses that support it, such as Codex.
             pub fn reasoning_level<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.reasoning_level = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for reasoning_level: {e}"
@@ -18730,11 +18328,10 @@ pub mod types {
             /// See [`HarnessType`](crate::types::HarnessType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::HarnessType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessType>,
             {
                 self.type_ = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
@@ -18786,11 +18383,10 @@ pub mod types {
             ///Managed secret used to authenticate Claude Code.
             pub fn claude_auth_secret_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.claude_auth_secret_name = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for claude_auth_secret_name: {e}"
@@ -18801,11 +18397,10 @@ pub mod types {
             ///Managed secret used to authenticate Codex.
             pub fn codex_auth_secret_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.codex_auth_secret_name = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for codex_auth_secret_name: {e}"
@@ -18872,11 +18467,10 @@ pub mod types {
             ///Tool calls in all.
             pub fn total<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.total = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for total: {e}")
                     });
@@ -18928,13 +18522,10 @@ pub mod types {
             /// See [`HarnessMetricStatus`](crate::types::HarnessMetricStatus).
             pub fn token_status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessMetricStatus>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessMetricStatus>,
             {
                 self.token_status = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for token_status: {e}")
                     });
@@ -18945,13 +18536,10 @@ pub mod types {
             /// See [`HarnessMetricStatus`](crate::types::HarnessMetricStatus).
             pub fn tool_status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessMetricStatus>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessMetricStatus>,
             {
                 self.tool_status = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for tool_status: {e}")
                     });
@@ -19011,11 +18599,10 @@ pub mod types {
             ///Age of the snapshot in seconds.
             pub fn age_seconds<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.age_seconds = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for age_seconds: {e}")
                     });
@@ -19037,11 +18624,10 @@ pub mod types {
             ///Conversation of the run.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.conversation_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for conversation_id: {e}"
@@ -19065,11 +18651,10 @@ pub mod types {
             ///The snapshot.
             pub fn usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::HarnessUsage>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessUsage>,
             {
                 self.usage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for usage: {e}")
                     });
@@ -19252,11 +18837,10 @@ pub mod types {
             ///Cost of input tokens read from the prompt cache.
             pub fn input_cache_read_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.input_cache_read_cost_in_cents = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for input_cache_read_cost_in_cents: {e}"
@@ -19267,11 +18851,10 @@ pub mod types {
             ///Cost of input tokens written to the prompt cache.
             pub fn input_cache_write_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.input_cache_write_cost_in_cents = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for input_cache_write_cost_in_cents: {e}"
@@ -19282,11 +18865,10 @@ pub mod types {
             ///Cost of the other input tokens.
             pub fn input_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.input_cost_in_cents = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for input_cost_in_cents: {e}"
@@ -19297,11 +18879,10 @@ pub mod types {
             ///Cost of the generated tokens.
             pub fn output_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.output_cost_in_cents = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for output_cost_in_cents: {e}"
@@ -19361,13 +18942,10 @@ pub mod types {
             /// See [`AwsInferenceProviderConfig`](crate::types::AwsInferenceProviderConfig).
             pub fn aws<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AwsInferenceProviderConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AwsInferenceProviderConfig>,
             {
                 self.aws = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for aws: {e}")
                     });
@@ -19432,13 +19010,10 @@ pub mod types {
             ///Cost in US cents by token kind.
             pub fn cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceCostInCents>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceCostInCents>,
             {
                 self.cost_in_cents = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for cost_in_cents: {e}")
                     });
@@ -19449,13 +19024,10 @@ pub mod types {
             /// See [`InferenceCostBreakdownUsd`](crate::types::InferenceCostBreakdownUsd).
             pub fn cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceCostBreakdownUsd>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceCostBreakdownUsd>,
             {
                 self.cost_usd = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for cost_usd: {e}")
                     });
@@ -19479,11 +19051,10 @@ pub mod types {
             ///Cost of web searches in US cents.
             pub fn web_search_cost_in_cents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.web_search_cost_in_cents = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for web_search_cost_in_cents: {e}"
@@ -19494,11 +19065,10 @@ pub mod types {
             ///Cost of those web searches in US dollars.
             pub fn web_search_cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.web_search_cost_usd = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for web_search_cost_usd: {e}"
@@ -19611,11 +19181,10 @@ pub mod types {
             ///Run that received the interrupt.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.run_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for run_id: {e}")
                     });
@@ -19655,14 +19224,9 @@ pub mod types {
             ///The team's agents.
             pub fn agents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AgentResponse>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AgentResponse>,
             {
-                self.agents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agents: {e}")
-                    });
+                self.agents = Ok(value.into_vec());
                 self
             }
         }
@@ -19700,14 +19264,9 @@ pub mod types {
             ///The agents.
             pub fn agents<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AgentListItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AgentListItem>,
             {
-                self.agents = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for agents: {e}")
-                    });
+                self.agents = Ok(value.into_vec());
                 self
             }
         }
@@ -19743,16 +19302,9 @@ pub mod types {
             ///The connected workers.
             pub fn workers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::ConnectedSelfHostedWorker>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ConnectedSelfHostedWorker>,
             {
-                self.workers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for workers: {e}")
-                    });
+                self.workers = Ok(value.into_vec());
                 self
             }
         }
@@ -19790,14 +19342,9 @@ pub mod types {
             ///The environments.
             pub fn environments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::CloudEnvironment>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::CloudEnvironment>,
             {
-                self.environments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for environments: {e}")
-                    });
+                self.environments = Ok(value.into_vec());
                 self
             }
         }
@@ -19841,14 +19388,9 @@ pub mod types {
             ///Factories on this page.
             pub fn factories<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Factory>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::Factory>,
             {
-                self.factories = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for factories: {e}")
-                    });
+                self.factories = Ok(value.into_vec());
                 self
             }
             /// Cursor pagination state.
@@ -19912,11 +19454,10 @@ pub mod types {
             ///Version new factory files should use.
             pub fn current_version<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.current_version = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for current_version: {e}"
@@ -19927,16 +19468,9 @@ pub mod types {
             ///Every version, oldest first.
             pub fn versions<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::FactoryFileSchemaVersion>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryFileSchemaVersion>,
             {
-                self.versions = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for versions: {e}")
-                    });
+                self.versions = Ok(value.into_vec());
                 self
             }
         }
@@ -19997,14 +19531,9 @@ pub mod types {
             ///Tasks on this page.
             pub fn tasks<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryTask>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryTask>,
             {
-                self.tasks = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tasks: {e}")
-                    });
+                self.tasks = Ok(value.into_vec());
                 self
             }
         }
@@ -20048,14 +19577,9 @@ pub mod types {
             ///The files; empty when there are none.
             pub fn attachments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::HandoffAttachment>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::HandoffAttachment>,
             {
-                self.attachments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attachments: {e}")
-                    });
+                self.attachments = Ok(value.into_vec());
                 self
             }
         }
@@ -20119,14 +19643,9 @@ pub mod types {
             ///The models.
             pub fn models<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ModelInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ModelInfo>,
             {
-                self.models = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for models: {e}")
-                    });
+                self.models = Ok(value.into_vec());
                 self
             }
         }
@@ -20185,14 +19704,9 @@ pub mod types {
             ///Runs on this page.
             pub fn runs<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::RunItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::RunItem>,
             {
-                self.runs = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for runs: {e}")
-                    });
+                self.runs = Ok(value.into_vec());
                 self
             }
         }
@@ -20234,14 +19748,9 @@ pub mod types {
             ///Schedules in alphabetical order of name.
             pub fn schedules<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ScheduledAgentItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ScheduledAgentItem>,
             {
-                self.schedules = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for schedules: {e}")
-                    });
+                self.schedules = Ok(value.into_vec());
                 self
             }
         }
@@ -20314,24 +19823,18 @@ pub mod types {
             ///Arguments for the stdio command.
             pub fn args<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.args = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for args: {e}")
-                    });
+                self.args = Ok(value.into_vec());
                 self
             }
             ///Command to start a stdio server.
             pub fn command<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.command = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for command: {e}")
                     });
@@ -20376,11 +19879,10 @@ pub mod types {
             ///URL of an SSE or HTTP server.
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });
@@ -20389,11 +19891,10 @@ pub mod types {
             ///Shared Warp MCP server UUID, or a well-known integration ID such as linear.
             pub fn warp_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.warp_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for warp_id: {e}")
                     });
@@ -20483,11 +19984,10 @@ pub mod types {
             ///Free-text description of the store.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -20705,11 +20205,10 @@ pub mod types {
             ///Additional descriptor.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -20720,13 +20219,10 @@ pub mod types {
             /// See [`ModelDisableReason`](crate::types::ModelDisableReason).
             pub fn disable_reason<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ModelDisableReason>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ModelDisableReason>,
             {
                 self.disable_reason = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for disable_reason: {e}"
@@ -20776,11 +20272,10 @@ pub mod types {
             ///Reasoning level, for example low, medium or high.
             pub fn reasoning_level<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.reasoning_level = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for reasoning_level: {e}"
@@ -20897,11 +20392,10 @@ pub mod types {
             ///Tokens of every kind.
             pub fn total_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.total_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for total_tokens: {e}")
                     });
@@ -20910,11 +20404,10 @@ pub mod types {
             ///How the model was reached.
             pub fn usage_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ModelUsageType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ModelUsageType>,
             {
                 self.usage_type = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for usage_type: {e}")
                     });
@@ -20980,11 +20473,10 @@ pub mod types {
             ///Opaque cursor for the next page.
             pub fn next_cursor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.next_cursor = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for next_cursor: {e}")
                     });
@@ -21137,11 +20629,10 @@ pub mod types {
             ///Artifact ID, usable with get_artifact.
             pub fn artifact_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.artifact_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for artifact_uid: {e}")
                     });
@@ -21163,11 +20654,10 @@ pub mod types {
             ///ID of the notebook holding the plan.
             pub fn notebook_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.notebook_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for notebook_uid: {e}")
                     });
@@ -21176,11 +20666,10 @@ pub mod types {
             ///Plan title.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -21189,11 +20678,10 @@ pub mod types {
             ///Link that opens the plan in Warp Drive.
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });
@@ -21430,11 +20918,10 @@ pub mod types {
             ///Current plan title.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -21443,11 +20930,10 @@ pub mod types {
             ///Link that opens the plan in Warp Drive.
             pub fn url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for url: {e}")
                     });
@@ -21509,13 +20995,10 @@ pub mod types {
             /// See [`AwsProviderConfig`](crate::types::AwsProviderConfig).
             pub fn aws<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AwsProviderConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AwsProviderConfig>,
             {
                 self.aws = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for aws: {e}")
                     });
@@ -21526,13 +21009,10 @@ pub mod types {
             /// See [`GcpProviderConfig`](crate::types::GcpProviderConfig).
             pub fn gcp<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::GcpProviderConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::GcpProviderConfig>,
             {
                 self.gcp = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for gcp: {e}")
                     });
@@ -21686,13 +21166,10 @@ pub mod types {
             ///State of the pull request.
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PullRequestStatus>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::PullRequestStatus>,
             {
                 self.status = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for status: {e}")
                     });
@@ -21779,11 +21256,10 @@ pub mod types {
             ///Client-chosen execution id used for correlation.
             pub fn execution_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.execution_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for execution_id: {e}")
                     });
@@ -21792,11 +21268,10 @@ pub mod types {
             ///Reference whose meaning depends on the event type.
             pub fn ref_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.ref_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for ref_id: {e}")
                     });
@@ -21889,14 +21364,9 @@ pub mod types {
             ///The verdicts; at least one.
             pub fn results<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ReportedRunScore>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ReportedRunScore>,
             {
-                self.results = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for results: {e}")
-                    });
+                self.results = Ok(value.into_vec());
                 self
             }
         }
@@ -21934,16 +21404,9 @@ pub mod types {
             ///One outcome per verdict.
             pub fn results<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::ReportedRunScoreOutcome>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ReportedRunScoreOutcome>,
             {
-                self.results = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for results: {e}")
-                    });
+                self.results = Ok(value.into_vec());
                 self
             }
         }
@@ -21993,11 +21456,10 @@ pub mod types {
             ///Chosen label; must equal one of the labels allowed for the evaluation. Ignored when failed is true.
             pub fn classification<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.classification = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for classification: {e}"
@@ -22008,11 +21470,10 @@ pub mod types {
             ///True when the judge could not evaluate; accepted but no score is recorded.
             pub fn failed<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.failed = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for failed: {e}")
                     });
@@ -22021,11 +21482,10 @@ pub mod types {
             ///Optional reasoning; stored separately and cut off beyond 8 KB.
             pub fn reason<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.reason = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for reason: {e}")
                     });
@@ -22091,11 +21551,10 @@ pub mod types {
             ///Why the verdict was rejected; absent when accepted.
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.error = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for error: {e}")
                     });
@@ -22218,11 +21677,10 @@ pub mod types {
             ///Credits spent on compute.
             pub fn compute_cost<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.compute_cost = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for compute_cost: {e}")
                     });
@@ -22231,11 +21689,10 @@ pub mod types {
             ///compute_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
             pub fn compute_cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.compute_cost_usd = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for compute_cost_usd: {e}"
@@ -22246,11 +21703,10 @@ pub mod types {
             ///Credits spent on LLM inference.
             pub fn inference_cost<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.inference_cost = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for inference_cost: {e}"
@@ -22263,13 +21719,10 @@ pub mod types {
             /// See [`InferenceCostBreakdownUsd`](crate::types::InferenceCostBreakdownUsd).
             pub fn inference_cost_breakdown_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceCostBreakdownUsd>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceCostBreakdownUsd>,
             {
                 self.inference_cost_breakdown_usd = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for inference_cost_breakdown_usd: {e}"
@@ -22280,11 +21733,10 @@ pub mod types {
             ///inference_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
             pub fn inference_cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.inference_cost_usd = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for inference_cost_usd: {e}"
@@ -22295,26 +21747,18 @@ pub mod types {
             ///Tokens per model; omitted when unknown.
             pub fn model_token_usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ModelTokenUsage>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ModelTokenUsage>,
             {
-                self.model_token_usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for model_token_usage: {e}"
-                        )
-                    });
+                self.model_token_usage = Ok(value.into_vec());
                 self
             }
             ///Credits spent on platform usage.
             pub fn platform_cost<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.platform_cost = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for platform_cost: {e}")
                     });
@@ -22323,11 +21767,10 @@ pub mod types {
             ///platform_cost in US dollars at the team's current credit price; an estimate, not an invoice amount.
             pub fn platform_cost_usd<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<f64>,
             {
                 self.platform_cost_usd = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for platform_cost_usd: {e}"
@@ -22338,11 +21781,10 @@ pub mod types {
             ///Tokens used across all categories and models; omitted when unknown.
             pub fn total_tokens<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.total_tokens = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for total_tokens: {e}")
                     });
@@ -22483,11 +21925,10 @@ pub mod types {
             ///Agent identity to execute the run as; only for team-owned runs.
             pub fn agent_identity_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.agent_identity_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for agent_identity_uid: {e}"
@@ -22498,14 +21939,9 @@ pub mod types {
             ///Files sent along with the prompt, at most five.
             pub fn attachments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AttachmentInput>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::AttachmentInput>,
             {
-                self.attachments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attachments: {e}")
-                    });
+                self.attachments = Ok(value.into_vec());
                 self
             }
             /// Configuration of an agent run, used both when creating runs and schedules and when reporting the resolved configuration.
@@ -22513,13 +21949,10 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
                 self.config = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for config: {e}")
                     });
@@ -22528,11 +21961,10 @@ pub mod types {
             ///Existing conversation to continue from where it stopped.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.conversation_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for conversation_id: {e}"
@@ -22543,11 +21975,10 @@ pub mod types {
             ///Whether the run is interactive; false when omitted.
             pub fn interactive<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.interactive = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for interactive: {e}")
                     });
@@ -22558,11 +21989,10 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
                 self.metadata = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for metadata: {e}")
                     });
@@ -22573,11 +22003,10 @@ pub mod types {
             /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentRunMode>,
             {
                 self.mode = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for mode: {e}")
                     });
@@ -22586,11 +22015,10 @@ pub mod types {
             ///Email or user ID of a team member to record as the run's creator. Only for agent API keys whose agent allows it, and only for team-owned runs.
             pub fn on_behalf_of<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.on_behalf_of = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for on_behalf_of: {e}")
                     });
@@ -22599,11 +22027,10 @@ pub mod types {
             ///Parent run when this run is spawned by orchestration. The parent must exist and be visible, and the maximum orchestration depth applies; otherwise the request fails with 400.
             pub fn parent_run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.parent_run_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for parent_run_id: {e}")
                     });
@@ -22612,11 +22039,10 @@ pub mod types {
             ///What the agent should do.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.prompt = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for prompt: {e}")
                     });
@@ -22625,11 +22051,10 @@ pub mod types {
             ///Skill to use as the base prompt, written repo:skill_name, repo:skill_path, org/repo:skill_name or org/repo:skill_path. Takes precedence over config.skill_spec.
             pub fn skill<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.skill = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for skill: {e}")
                     });
@@ -22638,11 +22063,10 @@ pub mod types {
             ///Create a team-owned run; defaults to true for users on exactly one team.
             pub fn team<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.team = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for team: {e}")
                     });
@@ -22651,11 +22075,10 @@ pub mod types {
             ///Title for the run; generated when omitted.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -22731,11 +22154,10 @@ pub mod types {
             ///True when the team was at its concurrency limit, so the run waits in the queue.
             pub fn at_capacity<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.at_capacity = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for at_capacity: {e}")
                     });
@@ -22772,11 +22194,10 @@ pub mod types {
             ///Legacy copy of run_id.
             pub fn task_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.task_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for task_id: {e}")
                     });
@@ -22887,11 +22308,10 @@ pub mod types {
             ///Display name.
             pub fn display_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.display_name = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for display_name: {e}")
                     });
@@ -22900,11 +22320,10 @@ pub mod types {
             ///Email address.
             pub fn email<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.email = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for email: {e}")
                     });
@@ -22913,11 +22332,10 @@ pub mod types {
             ///Avatar URL.
             pub fn photo_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.photo_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for photo_url: {e}")
                     });
@@ -22928,11 +22346,10 @@ pub mod types {
             /// See [`RunCreatorType`](crate::types::RunCreatorType).
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorType>,
             {
                 self.type_ = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for type_: {e}")
                     });
@@ -22941,11 +22358,10 @@ pub mod types {
             ///Principal ID.
             pub fn uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for uid: {e}")
                     });
@@ -23006,24 +22422,18 @@ pub mod types {
             ///Prepared attachments to deliver with the message, at most 25. Files reach the agent on the Warp harness; other harnesses get a notice naming them.
             pub fn attachments<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FollowupAttachment>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FollowupAttachment>,
             {
-                self.attachments = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for attachments: {e}")
-                    });
+                self.attachments = Ok(value.into_vec());
                 self
             }
             ///Follow-up text; may be empty when attachments are given, or when continuing from saved conversation context.
             pub fn message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.message = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for message: {e}")
                     });
@@ -23034,11 +22444,10 @@ pub mod types {
             /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentRunMode>,
             {
                 self.mode = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for mode: {e}")
                     });
@@ -23095,11 +22504,10 @@ pub mod types {
             ///Identifier of the follow-up, when the service assigns one.
             pub fn followup_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.followup_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for followup_id: {e}")
                     });
@@ -23108,13 +22516,10 @@ pub mod types {
             ///What happened to the follow-up.
             pub fn outcome<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FollowupOutcome>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FollowupOutcome>,
             {
                 self.outcome = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for outcome: {e}")
                     });
@@ -23123,11 +22528,10 @@ pub mod types {
             ///Run that received the follow-up.
             pub fn run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.run_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for run_id: {e}")
                     });
@@ -23335,13 +22739,10 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
                 self.agent_config = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_config: {e}")
                     });
@@ -23352,11 +22753,10 @@ pub mod types {
             /// See [`AgentSkill`](crate::types::AgentSkill).
             pub fn agent_skill<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentSkill>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentSkill>,
             {
                 self.agent_skill = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_skill: {e}")
                     });
@@ -23365,37 +22765,26 @@ pub mod types {
             ///Artifacts the run produced, such as plans and pull requests.
             pub fn artifacts<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ArtifactItem>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::ArtifactItem>,
             {
-                self.artifacts = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for artifacts: {e}")
-                    });
+                self.artifacts = Ok(value.into_vec());
                 self
             }
             ///IDs of the runs this run spawned directly.
             pub fn children<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.children = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for children: {e}")
-                    });
+                self.children = Ok(value.into_vec());
                 self
             }
             ///UUID of the conversation behind the run.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.conversation_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for conversation_id: {e}"
@@ -23421,11 +22810,10 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn creator<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
                 self.creator = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for creator: {e}")
                     });
@@ -23434,11 +22822,10 @@ pub mod types {
             ///Whether a debug agent can be started now in the session kept after an environment setup failure (see submit_run_followup).
             pub fn debug_agent_available<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.debug_agent_available = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for debug_agent_available: {e}"
@@ -23451,13 +22838,10 @@ pub mod types {
             /// See [`RunExecutionLocation`](crate::types::RunExecutionLocation).
             pub fn execution_location<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::RunExecutionLocation>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunExecutionLocation>,
             {
                 self.execution_location = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for execution_location: {e}"
@@ -23470,11 +22854,10 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn executor<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
                 self.executor = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for executor: {e}")
                     });
@@ -23483,11 +22866,10 @@ pub mod types {
             ///Factory that executed the run, for runs started by a factory.
             pub fn factory_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.factory_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for factory_uid: {e}")
                     });
@@ -23496,13 +22878,10 @@ pub mod types {
             ///When the run reached a terminal state; absent while it is live.
             pub fn finished_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.finished_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for finished_at: {e}")
                     });
@@ -23511,11 +22890,10 @@ pub mod types {
             ///Whether this kind of run can be cancelled through the API (false for GitHub Action and local runs); the current state is not considered.
             pub fn is_run_type_cancellable<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.is_run_type_cancellable = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for is_run_type_cancellable: {e}"
@@ -23526,11 +22904,10 @@ pub mod types {
             ///Whether the run's sandbox is up right now.
             pub fn is_sandbox_running<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.is_sandbox_running = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for is_sandbox_running: {e}"
@@ -23541,11 +22918,10 @@ pub mod types {
             ///Sequence number of the last event recorded for the run.
             pub fn last_event_sequence<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<i64>,
             {
                 self.last_event_sequence = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for last_event_sequence: {e}"
@@ -23558,11 +22934,10 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
                 self.metadata = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for metadata: {e}")
                     });
@@ -23571,11 +22946,10 @@ pub mod types {
             ///UUID of the run that spawned this one.
             pub fn parent_run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.parent_run_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for parent_run_id: {e}")
                     });
@@ -23599,11 +22973,10 @@ pub mod types {
             /// See [`RequestUsage`](crate::types::RequestUsage).
             pub fn request_usage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RequestUsage>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RequestUsage>,
             {
                 self.request_usage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for request_usage: {e}")
                     });
@@ -23612,11 +22985,10 @@ pub mod types {
             ///The first ancestor of this run (itself for a top-level run).
             pub fn root_run_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.root_run_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for root_run_id: {e}")
                     });
@@ -23638,11 +23010,10 @@ pub mod types {
             ///Total runtime over all executions as an ISO 8601 duration, for example PT2M30S.
             pub fn run_time<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.run_time = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for run_time: {e}")
                     });
@@ -23653,11 +23024,10 @@ pub mod types {
             /// See [`ScheduleInfo`](crate::types::ScheduleInfo).
             pub fn schedule<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ScheduleInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ScheduleInfo>,
             {
                 self.schedule = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for schedule: {e}")
                     });
@@ -23668,11 +23038,10 @@ pub mod types {
             /// See [`Scope`](crate::types::Scope).
             pub fn scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Scope>,
             {
                 self.scope = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for scope: {e}")
                     });
@@ -23681,11 +23050,10 @@ pub mod types {
             ///UUID of the shared session, when there is one.
             pub fn session_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.session_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for session_id: {e}")
                     });
@@ -23694,11 +23062,10 @@ pub mod types {
             ///URL for watching the session.
             pub fn session_link<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.session_link = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for session_link: {e}")
                     });
@@ -23709,11 +23076,10 @@ pub mod types {
             /// See [`RunSourceType`](crate::types::RunSourceType).
             pub fn source<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunSourceType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunSourceType>,
             {
                 self.source = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for source: {e}")
                     });
@@ -23722,13 +23088,10 @@ pub mod types {
             ///When the agent started working, if it has.
             pub fn started_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.started_at = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for started_at: {e}")
                     });
@@ -23754,13 +23117,10 @@ pub mod types {
             /// See [`RunStatusMessage`](crate::types::RunStatusMessage).
             pub fn status_message<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::RunStatusMessage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunStatusMessage>,
             {
                 self.status_message = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for status_message: {e}"
@@ -23771,11 +23131,10 @@ pub mod types {
             ///The prompt exactly as it was submitted, before skills and defaults were applied.
             pub fn submitted_prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.submitted_prompt = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for submitted_prompt: {e}"
@@ -23786,11 +23145,10 @@ pub mod types {
             ///Legacy copy of run_id.
             pub fn task_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.task_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for task_id: {e}")
                     });
@@ -23812,11 +23170,10 @@ pub mod types {
             ///Link to what triggered the run, such as a Slack thread, Linear issue or schedule.
             pub fn trigger_url<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.trigger_url = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for trigger_url: {e}")
                     });
@@ -23957,11 +23314,10 @@ pub mod types {
             ///Whether a debug turn is currently keeping the window open, so session_debug_until may be stale.
             pub fn debug_agent_active<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.debug_agent_active = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for debug_agent_active: {e}"
@@ -23974,13 +23330,10 @@ pub mod types {
             /// See [`PlatformErrorCode`](crate::types::PlatformErrorCode).
             pub fn error_code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::PlatformErrorCode>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::PlatformErrorCode>,
             {
                 self.error_code = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for error_code: {e}")
                     });
@@ -24002,11 +23355,10 @@ pub mod types {
             ///On final errors: whether submitting a new run may succeed without changes.
             pub fn retryable<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.retryable = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for retryable: {e}")
                     });
@@ -24015,13 +23367,10 @@ pub mod types {
             ///While a failed run's session is held open for debugging, when that idle window ends; may lag behind slightly, always on the safe side.
             pub fn session_debug_until<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.session_debug_until = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for session_debug_until: {e}"
@@ -24168,13 +23517,10 @@ pub mod types {
             ///When the schedule last started a run successfully.
             pub fn last_ran<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.last_ran = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for last_ran: {e}")
                     });
@@ -24183,13 +23529,10 @@ pub mod types {
             ///When the schedule will next start a run.
             pub fn next_run<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::chrono::DateTime<::chrono::offset::Utc>>,
             {
                 self.next_run = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for next_run: {e}")
                     });
@@ -24303,13 +23646,10 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
                 self.agent_config = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_config: {e}")
                     });
@@ -24318,11 +23658,10 @@ pub mod types {
             ///Agent identity the schedule's runs execute as.
             pub fn agent_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::uuid::Uuid>,
             {
                 self.agent_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_uid: {e}")
                     });
@@ -24346,11 +23685,10 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn created_by<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
                 self.created_by = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for created_by: {e}")
                     });
@@ -24387,13 +23725,10 @@ pub mod types {
             /// See [`CloudEnvironmentConfig`](crate::types::CloudEnvironmentConfig).
             pub fn environment<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CloudEnvironmentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::CloudEnvironmentConfig>,
             {
                 self.environment = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for environment: {e}")
                     });
@@ -24404,13 +23739,10 @@ pub mod types {
             /// See [`ScheduledAgentHistoryItem`](crate::types::ScheduledAgentHistoryItem).
             pub fn history<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ScheduledAgentHistoryItem>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ScheduledAgentHistoryItem>,
             {
                 self.history = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for history: {e}")
                     });
@@ -24430,11 +23762,10 @@ pub mod types {
             ///Error from the most recent failed attempt to start a run, if any.
             pub fn last_spawn_error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.last_spawn_error = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for last_spawn_error: {e}"
@@ -24447,11 +23778,10 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
                 self.metadata = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for metadata: {e}")
                     });
@@ -24488,11 +23818,10 @@ pub mod types {
             /// See [`Scope`](crate::types::Scope).
             pub fn scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Scope>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Scope>,
             {
                 self.scope = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for scope: {e}")
                     });
@@ -24516,11 +23845,10 @@ pub mod types {
             /// See [`RunCreatorInfo`](crate::types::RunCreatorInfo).
             pub fn updated_by<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunCreatorInfo>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunCreatorInfo>,
             {
                 self.updated_by = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for updated_by: {e}")
                     });
@@ -24610,11 +23938,10 @@ pub mod types {
             ///ID of the owning user or team.
             pub fn uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for uid: {e}")
                     });
@@ -24773,11 +24100,10 @@ pub mod types {
             ///What the screenshot shows.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -24917,13 +24243,10 @@ pub mod types {
             ///Where the screenshot came from.
             pub fn source_links<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ArtifactSourceLinks>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::ArtifactSourceLinks>,
             {
                 self.source_links = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for source_links: {e}")
                     });
@@ -25004,11 +24327,10 @@ pub mod types {
             ///What the screenshot shows.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -25181,12 +24503,9 @@ pub mod types {
             ///Recipient run ids; each gets a separate copy.
             pub fn to<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.to = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for to: {e}"));
+                self.to = Ok(value.into_vec());
                 self
             }
         }
@@ -25234,14 +24553,9 @@ pub mod types {
             ///One message id per recipient, in the order of the request's to list.
             pub fn message_ids<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.message_ids = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message_ids: {e}")
-                    });
+                self.message_ids = Ok(value.into_vec());
                 self
             }
         }
@@ -25283,11 +24597,10 @@ pub mod types {
             ///Conversation to show instead of the finished session.
             pub fn conversation_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.conversation_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for conversation_id: {e}"
@@ -25336,13 +24649,10 @@ pub mod types {
             /// See [`SessionSharingAccessLevel`](crate::types::SessionSharingAccessLevel).
             pub fn public_access<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::SessionSharingAccessLevel>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::SessionSharingAccessLevel>,
             {
                 self.public_access = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for public_access: {e}")
                     });
@@ -25393,11 +24703,10 @@ pub mod types {
             ///Transcript message that produced this block, when known.
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.message_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for message_id: {e}")
                     });
@@ -25669,11 +24978,10 @@ pub mod types {
             /// See [`AgentType`](crate::types::AgentType).
             pub fn agent_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentType>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentType>,
             {
                 self.agent_type = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_type: {e}")
                     });
@@ -25682,11 +24990,10 @@ pub mod types {
             ///Legacy default harness name; empty string clears it. Prefer harness.
             pub fn base_harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.base_harness = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for base_harness: {e}")
                     });
@@ -25695,11 +25002,10 @@ pub mod types {
             ///New default model; empty string clears it.
             pub fn base_model<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.base_model = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for base_model: {e}")
                     });
@@ -25710,13 +25016,10 @@ pub mod types {
             /// See [`AgentCredentialStrategy`](crate::types::AgentCredentialStrategy).
             pub fn credential_strategy<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentCredentialStrategy>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentCredentialStrategy>,
             {
                 self.credential_strategy = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for credential_strategy: {e}"
@@ -25727,11 +25030,10 @@ pub mod types {
             ///New default runner; empty string clears it. The caller needs view access to the runner.
             pub fn default_runner_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.default_runner_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for default_runner_uid: {e}"
@@ -25742,11 +25044,10 @@ pub mod types {
             ///New description; empty clears it.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -25755,11 +25056,10 @@ pub mod types {
             ///New default environment; empty string clears it.
             pub fn environment_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.environment_id = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for environment_id: {e}"
@@ -25772,11 +25072,10 @@ pub mod types {
             /// See [`Harness`](crate::types::Harness).
             pub fn harness<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Harness>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::Harness>,
             {
                 self.harness = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for harness: {e}")
                     });
@@ -25787,13 +25086,10 @@ pub mod types {
             /// See [`HarnessAuthSecrets`](crate::types::HarnessAuthSecrets).
             pub fn harness_auth_secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::HarnessAuthSecrets>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::HarnessAuthSecrets>,
             {
                 self.harness_auth_secrets = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for harness_auth_secrets: {e}"
@@ -25806,13 +25102,10 @@ pub mod types {
             /// See [`InferenceProvidersConfig`](crate::types::InferenceProvidersConfig).
             pub fn inference_providers<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::InferenceProvidersConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::InferenceProvidersConfig>,
             {
                 self.inference_providers = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for inference_providers: {e}"
@@ -25843,13 +25136,10 @@ pub mod types {
             /// See [`AgentMemoryUpdateConfig`](crate::types::AgentMemoryUpdateConfig).
             pub fn memory<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AgentMemoryUpdateConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentMemoryUpdateConfig>,
             {
                 self.memory = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for memory: {e}")
                     });
@@ -25858,11 +25148,10 @@ pub mod types {
             ///New display name.
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.name = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for name: {e}")
                     });
@@ -25871,11 +25160,10 @@ pub mod types {
             ///Change whether the agent's API key may use on_behalf_of; admins only.
             pub fn on_behalf_of_enabled<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<bool>,
             {
                 self.on_behalf_of_enabled = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for on_behalf_of_enabled: {e}"
@@ -25886,11 +25174,10 @@ pub mod types {
             ///New base prompt; empty clears it.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.prompt = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for prompt: {e}")
                     });
@@ -25899,13 +25186,10 @@ pub mod types {
             ///New secret list; empty array clears it, duplicate names are rejected.
             pub fn secrets<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::SecretRef>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::vec::Vec<super::SecretRef>>,
             {
                 self.secrets = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for secrets: {e}")
                     });
@@ -25914,28 +25198,18 @@ pub mod types {
             ///Secrets to add to the identity's list, keeping the ones it has (secrets replaces the list).
             pub fn secrets_append<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SecretRef>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::SecretRef>,
             {
-                self.secrets_append = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for secrets_append: {e}"
-                        )
-                    });
+                self.secrets_append = Ok(value.into_vec());
                 self
             }
             ///New skill spec list; empty array clears it.
             pub fn skills<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::vec::Vec<::std::string::String>>,
             {
                 self.skills = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for skills: {e}")
                     });
@@ -25944,11 +25218,10 @@ pub mod types {
             ///New default worker host; empty string clears it.
             pub fn worker_host<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.worker_host = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for worker_host: {e}")
                     });
@@ -26037,11 +25310,10 @@ pub mod types {
             ///New description.
             pub fn description<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.description = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
                     });
@@ -26050,13 +25322,10 @@ pub mod types {
             ///New stage; any stage may follow any other, backwards included.
             pub fn stage<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryTaskStage>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryTaskStage>,
             {
                 self.stage = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for stage: {e}")
                     });
@@ -26065,11 +25334,10 @@ pub mod types {
             ///New title.
             pub fn title<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.title = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for title: {e}")
                     });
@@ -26151,13 +25419,10 @@ pub mod types {
             /// See [`AmbientAgentConfig`](crate::types::AmbientAgentConfig).
             pub fn agent_config<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AmbientAgentConfig>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AmbientAgentConfig>,
             {
                 self.agent_config = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_config: {e}")
                     });
@@ -26166,11 +25431,10 @@ pub mod types {
             ///Agent identity to execute runs as; team-owned schedules only.
             pub fn agent_uid<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::uuid::Uuid>,
             {
                 self.agent_uid = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for agent_uid: {e}")
                     });
@@ -26207,11 +25471,10 @@ pub mod types {
             /// See [`RunMetadata`](crate::types::RunMetadata).
             pub fn metadata<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::RunMetadata>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::RunMetadata>,
             {
                 self.metadata = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for metadata: {e}")
                     });
@@ -26222,11 +25485,10 @@ pub mod types {
             /// See [`AgentRunMode`](crate::types::AgentRunMode).
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::AgentRunMode>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::AgentRunMode>,
             {
                 self.mode = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for mode: {e}")
                     });
@@ -26248,11 +25510,10 @@ pub mod types {
             ///Instruction for each run; optional when agent_config names a skill.
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.prompt = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!("error converting supplied value for prompt: {e}")
                     });
@@ -26311,14 +25572,9 @@ pub mod types {
             ///Every file of the tree.
             pub fn files<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::FactoryFile>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryFile>,
             {
-                self.files = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for files: {e}")
-                    });
+                self.files = Ok(value.into_vec());
                 self
             }
         }
@@ -26378,43 +25634,26 @@ pub mod types {
             ///References left for apply time.
             pub fn deferred_resolutions<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::FactoryFileDeferredResolution>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryFileDeferredResolution>,
             {
-                self.deferred_resolutions = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for deferred_resolutions: {e}"
-                        )
-                    });
+                self.deferred_resolutions = Ok(value.into_vec());
                 self
             }
             ///Problems found, by file and position.
             pub fn diagnostics<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::FactoryFileDiagnostic>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<super::FactoryFileDiagnostic>,
             {
-                self.diagnostics = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for diagnostics: {e}")
-                    });
+                self.diagnostics = Ok(value.into_vec());
                 self
             }
             ///Schema version the files were checked against.
             pub fn schema_version<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<::std::string::String>,
             {
                 self.schema_version = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for schema_version: {e}"
@@ -26425,16 +25664,9 @@ pub mod types {
             ///Checks that need the team's state and were skipped.
             pub fn state_dependent_checks_not_run<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
+                T: crate::OneOrMany<::std::string::String>,
             {
-                self.state_dependent_checks_not_run = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for state_dependent_checks_not_run: {e}"
-                        )
-                    });
+                self.state_dependent_checks_not_run = Ok(value.into_vec());
                 self
             }
             ///True when no diagnostic is an error.
@@ -26453,13 +25685,10 @@ pub mod types {
             ///Which groups of checks ran.
             pub fn validation_scope<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::FactoryFileValidationScope>,
-                >,
-                T::Error: ::std::fmt::Display,
+                T: crate::IntoOption<super::FactoryFileValidationScope>,
             {
                 self.validation_scope = value
-                    .try_into()
+                    .into_option()
                     .map_err(|e| {
                         format!(
                             "error converting supplied value for validation_scope: {e}"
@@ -26498,6 +25727,1690 @@ pub mod types {
                     valid: Ok(value.valid),
                     validation_scope: Ok(value.validation_scope),
                 }
+            }
+        }
+        impl crate::IntoOption<super::ActionContentBlock> for ActionContentBlock {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ActionContentBlock>,
+                super::error::ConversionError,
+            > {
+                super::ActionContentBlock::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ActionResultContentBlock>
+        for ActionResultContentBlock {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ActionResultContentBlock>,
+                super::error::ConversionError,
+            > {
+                super::ActionResultContentBlock::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentAutoMemoryCreateConfig>
+        for AgentAutoMemoryCreateConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentAutoMemoryCreateConfig>,
+                super::error::ConversionError,
+            > {
+                super::AgentAutoMemoryCreateConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentAutoMemoryResponse>
+        for AgentAutoMemoryResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentAutoMemoryResponse>,
+                super::error::ConversionError,
+            > {
+                super::AgentAutoMemoryResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentListEnvironment> for AgentListEnvironment {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentListEnvironment>,
+                super::error::ConversionError,
+            > {
+                super::AgentListEnvironment::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentListItem> for AgentListItem {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentListItem>,
+                super::error::ConversionError,
+            > {
+                super::AgentListItem::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentListSource> for AgentListSource {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentListSource>,
+                super::error::ConversionError,
+            > {
+                super::AgentListSource::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentListVariant> for AgentListVariant {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentListVariant>,
+                super::error::ConversionError,
+            > {
+                super::AgentListVariant::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMemoryCreateConfig>
+        for AgentMemoryCreateConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMemoryCreateConfig>,
+                super::error::ConversionError,
+            > {
+                super::AgentMemoryCreateConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMemoryResponse> for AgentMemoryResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMemoryResponse>,
+                super::error::ConversionError,
+            > {
+                super::AgentMemoryResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMemoryUpdateConfig>
+        for AgentMemoryUpdateConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMemoryUpdateConfig>,
+                super::error::ConversionError,
+            > {
+                super::AgentMemoryUpdateConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMessage> for AgentMessage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMessage>,
+                super::error::ConversionError,
+            > {
+                super::AgentMessage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentMessageHeader> for AgentMessageHeader {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentMessageHeader>,
+                super::error::ConversionError,
+            > {
+                super::AgentMessageHeader::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentResponse> for AgentResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentResponse>,
+                super::error::ConversionError,
+            > {
+                super::AgentResponse::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentRunEvent> for AgentRunEvent {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentRunEvent>,
+                super::error::ConversionError,
+            > {
+                super::AgentRunEvent::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AgentSkill> for AgentSkill {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AgentSkill>,
+                super::error::ConversionError,
+            > {
+                super::AgentSkill::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AiRunTimelineEvent> for AiRunTimelineEvent {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AiRunTimelineEvent>,
+                super::error::ConversionError,
+            > {
+                super::AiRunTimelineEvent::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AmbientAgentConfig> for AmbientAgentConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AmbientAgentConfig>,
+                super::error::ConversionError,
+            > {
+                super::AmbientAgentConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ArtifactSourceLinks> for ArtifactSourceLinks {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ArtifactSourceLinks>,
+                super::error::ConversionError,
+            > {
+                super::ArtifactSourceLinks::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AttachmentInput> for AttachmentInput {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AttachmentInput>,
+                super::error::ConversionError,
+            > {
+                super::AttachmentInput::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AwsInferenceProviderConfig>
+        for AwsInferenceProviderConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AwsInferenceProviderConfig>,
+                super::error::ConversionError,
+            > {
+                super::AwsInferenceProviderConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::AwsProviderConfig> for AwsProviderConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::AwsProviderConfig>,
+                super::error::ConversionError,
+            > {
+                super::AwsProviderConfig::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ChargedUsageDetail> for ChargedUsageDetail {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ChargedUsageDetail>,
+                super::error::ConversionError,
+            > {
+                super::ChargedUsageDetail::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeCacheCreation>
+        for ClaudeCodeCacheCreation {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeCacheCreation>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeCacheCreation::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeHarnessUsage>
+        for ClaudeCodeHarnessUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeHarnessUsage>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeHarnessUsage::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeTokenUsage> for ClaudeCodeTokenUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeTokenUsage>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeTokenUsage::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeUsageAttribution>
+        for ClaudeCodeUsageAttribution {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeUsageAttribution>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeUsageAttribution::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeUsagePayload>
+        for ClaudeCodeUsagePayload {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeUsagePayload>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeUsagePayload::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ClaudeCodeUsageSnapshot>
+        for ClaudeCodeUsageSnapshot {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ClaudeCodeUsageSnapshot>,
+                super::error::ConversionError,
+            > {
+                super::ClaudeCodeUsageSnapshot::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CloudEnvironment> for CloudEnvironment {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CloudEnvironment>,
+                super::error::ConversionError,
+            > {
+                super::CloudEnvironment::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CloudEnvironmentConfig>
+        for CloudEnvironmentConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CloudEnvironmentConfig>,
+                super::error::ConversionError,
+            > {
+                super::CloudEnvironmentConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexHarnessUsage> for CodexHarnessUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexHarnessUsage>,
+                super::error::ConversionError,
+            > {
+                super::CodexHarnessUsage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexTokenUsage> for CodexTokenUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexTokenUsage>,
+                super::error::ConversionError,
+            > {
+                super::CodexTokenUsage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexUsageAttribution> for CodexUsageAttribution {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexUsageAttribution>,
+                super::error::ConversionError,
+            > {
+                super::CodexUsageAttribution::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexUsagePayload> for CodexUsagePayload {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexUsagePayload>,
+                super::error::ConversionError,
+            > {
+                super::CodexUsagePayload::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CodexUsageSnapshot> for CodexUsageSnapshot {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CodexUsageSnapshot>,
+                super::error::ConversionError,
+            > {
+                super::CodexUsageSnapshot::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConnectedSelfHostedWorker>
+        for ConnectedSelfHostedWorker {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConnectedSelfHostedWorker>,
+                super::error::ConversionError,
+            > {
+                super::ConnectedSelfHostedWorker::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConversationMessage> for ConversationMessage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConversationMessage>,
+                super::error::ConversionError,
+            > {
+                super::ConversationMessage::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConversationRedirectResponse>
+        for ConversationRedirectResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConversationRedirectResponse>,
+                super::error::ConversionError,
+            > {
+                super::ConversationRedirectResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConversationResponse> for ConversationResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConversationResponse>,
+                super::error::ConversionError,
+            > {
+                super::ConversationResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ConversationStep> for ConversationStep {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ConversationStep>,
+                super::error::ConversionError,
+            > {
+                super::ConversationStep::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateAgentRequest> for CreateAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::CreateAgentRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateFactoryRunRequest>
+        for CreateFactoryRunRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateFactoryRunRequest>,
+                super::error::ConversionError,
+            > {
+                super::CreateFactoryRunRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateFactoryRunResponse>
+        for CreateFactoryRunResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateFactoryRunResponse>,
+                super::error::ConversionError,
+            > {
+                super::CreateFactoryRunResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateFactoryTaskRequest>
+        for CreateFactoryTaskRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateFactoryTaskRequest>,
+                super::error::ConversionError,
+            > {
+                super::CreateFactoryTaskRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::CreateScheduledAgentRequest>
+        for CreateScheduledAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::CreateScheduledAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::CreateScheduledAgentRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::DeleteScheduledAgentResponse>
+        for DeleteScheduledAgentResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::DeleteScheduledAgentResponse>,
+                super::error::ConversionError,
+            > {
+                super::DeleteScheduledAgentResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::EgressRangesResponse> for EgressRangesResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::EgressRangesResponse>,
+                super::error::ConversionError,
+            > {
+                super::EgressRangesResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::EnvironmentLastTask> for EnvironmentLastTask {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::EnvironmentLastTask>,
+                super::error::ConversionError,
+            > {
+                super::EnvironmentLastTask::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::Error> for Error {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::Error>,
+                super::error::ConversionError,
+            > {
+                super::Error::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::EventContentBlock> for EventContentBlock {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::EventContentBlock>,
+                super::error::ConversionError,
+            > {
+                super::EventContentBlock::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ExternalReferenceArtifact>
+        for ExternalReferenceArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ExternalReferenceArtifact>,
+                super::error::ConversionError,
+            > {
+                super::ExternalReferenceArtifact::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ExternalReferenceArtifactData>
+        for ExternalReferenceArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ExternalReferenceArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::ExternalReferenceArtifactData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::Factory> for Factory {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::Factory>,
+                super::error::ConversionError,
+            > {
+                super::Factory::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryAgentDefaults> for FactoryAgentDefaults {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryAgentDefaults>,
+                super::error::ConversionError,
+            > {
+                super::FactoryAgentDefaults::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryCreator> for FactoryCreator {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryCreator>,
+                super::error::ConversionError,
+            > {
+                super::FactoryCreator::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFile> for FactoryFile {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFile>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFile::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileDeferredResolution>
+        for FactoryFileDeferredResolution {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileDeferredResolution>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileDeferredResolution::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileDiagnostic> for FactoryFileDiagnostic {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileDiagnostic>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileDiagnostic::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileSchemaBundle>
+        for FactoryFileSchemaBundle {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileSchemaBundle>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileSchemaBundle::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileSchemaVersion>
+        for FactoryFileSchemaVersion {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileSchemaVersion>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileSchemaVersion::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryFileValidationScope>
+        for FactoryFileValidationScope {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryFileValidationScope>,
+                super::error::ConversionError,
+            > {
+                super::FactoryFileValidationScope::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryIntegration> for FactoryIntegration {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryIntegration>,
+                super::error::ConversionError,
+            > {
+                super::FactoryIntegration::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryJiraIntegration>
+        for FactoryJiraIntegration {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryJiraIntegration>,
+                super::error::ConversionError,
+            > {
+                super::FactoryJiraIntegration::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryLinearIntegration>
+        for FactoryLinearIntegration {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryLinearIntegration>,
+                super::error::ConversionError,
+            > {
+                super::FactoryLinearIntegration::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryRepository> for FactoryRepository {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryRepository>,
+                super::error::ConversionError,
+            > {
+                super::FactoryRepository::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryScorerDefaults> for FactoryScorerDefaults {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryScorerDefaults>,
+                super::error::ConversionError,
+            > {
+                super::FactoryScorerDefaults::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryScoring> for FactoryScoring {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryScoring>,
+                super::error::ConversionError,
+            > {
+                super::FactoryScoring::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactorySelfImprovement>
+        for FactorySelfImprovement {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactorySelfImprovement>,
+                super::error::ConversionError,
+            > {
+                super::FactorySelfImprovement::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryTask> for FactoryTask {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryTask>,
+                super::error::ConversionError,
+            > {
+                super::FactoryTask::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryTaskCurrentRun> for FactoryTaskCurrentRun {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryTaskCurrentRun>,
+                super::error::ConversionError,
+            > {
+                super::FactoryTaskCurrentRun::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FactoryThreadIntegration>
+        for FactoryThreadIntegration {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FactoryThreadIntegration>,
+                super::error::ConversionError,
+            > {
+                super::FactoryThreadIntegration::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifact> for FileArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifact>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifact::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifactData> for FileArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifactData::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifactResponse> for FileArtifactResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifactResponse>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifactResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifactResponseData>
+        for FileArtifactResponseData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifactResponseData>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifactResponseData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FileArtifactThumbnail> for FileArtifactThumbnail {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FileArtifactThumbnail>,
+                super::error::ConversionError,
+            > {
+                super::FileArtifactThumbnail::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::FollowupAttachment> for FollowupAttachment {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::FollowupAttachment>,
+                super::error::ConversionError,
+            > {
+                super::FollowupAttachment::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::GcpProviderConfig> for GcpProviderConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::GcpProviderConfig>,
+                super::error::ConversionError,
+            > {
+                super::GcpProviderConfig::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::GetRunTimelineResponse>
+        for GetRunTimelineResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::GetRunTimelineResponse>,
+                super::error::ConversionError,
+            > {
+                super::GetRunTimelineResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::GitHubRepo> for GitHubRepo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::GitHubRepo>,
+                super::error::ConversionError,
+            > {
+                super::GitHubRepo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HandoffAttachment> for HandoffAttachment {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HandoffAttachment>,
+                super::error::ConversionError,
+            > {
+                super::HandoffAttachment::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::Harness> for Harness {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::Harness>,
+                super::error::ConversionError,
+            > {
+                super::Harness::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HarnessAuthSecrets> for HarnessAuthSecrets {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HarnessAuthSecrets>,
+                super::error::ConversionError,
+            > {
+                super::HarnessAuthSecrets::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HarnessToolCalls> for HarnessToolCalls {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HarnessToolCalls>,
+                super::error::ConversionError,
+            > {
+                super::HarnessToolCalls::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HarnessUsageCoverage> for HarnessUsageCoverage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HarnessUsageCoverage>,
+                super::error::ConversionError,
+            > {
+                super::HarnessUsageCoverage::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::HarnessUsageResponse> for HarnessUsageResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::HarnessUsageResponse>,
+                super::error::ConversionError,
+            > {
+                super::HarnessUsageResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InferenceCostBreakdownUsd>
+        for InferenceCostBreakdownUsd {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InferenceCostBreakdownUsd>,
+                super::error::ConversionError,
+            > {
+                super::InferenceCostBreakdownUsd::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InferenceCostInCents> for InferenceCostInCents {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InferenceCostInCents>,
+                super::error::ConversionError,
+            > {
+                super::InferenceCostInCents::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InferenceProvidersConfig>
+        for InferenceProvidersConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InferenceProvidersConfig>,
+                super::error::ConversionError,
+            > {
+                super::InferenceProvidersConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InferenceUsageDetail> for InferenceUsageDetail {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InferenceUsageDetail>,
+                super::error::ConversionError,
+            > {
+                super::InferenceUsageDetail::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InterruptConversationResponse>
+        for InterruptConversationResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InterruptConversationResponse>,
+                super::error::ConversionError,
+            > {
+                super::InterruptConversationResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::InterruptRunResponse> for InterruptRunResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::InterruptRunResponse>,
+                super::error::ConversionError,
+            > {
+                super::InterruptRunResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListAgentIdentitiesResponse>
+        for ListAgentIdentitiesResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListAgentIdentitiesResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListAgentIdentitiesResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListAgentsResponse> for ListAgentsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListAgentsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListAgentsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListConnectedSelfHostedWorkersResponse>
+        for ListConnectedSelfHostedWorkersResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListConnectedSelfHostedWorkersResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListConnectedSelfHostedWorkersResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListEnvironmentsResponse>
+        for ListEnvironmentsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListEnvironmentsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListEnvironmentsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListFactoriesResponse> for ListFactoriesResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListFactoriesResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListFactoriesResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListFactoryFileSchemasResponse>
+        for ListFactoryFileSchemasResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListFactoryFileSchemasResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListFactoryFileSchemasResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListFactoryTasksResponse>
+        for ListFactoryTasksResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListFactoryTasksResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListFactoryTasksResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListHandoffAttachmentsResponse>
+        for ListHandoffAttachmentsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListHandoffAttachmentsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListHandoffAttachmentsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListModelsResponse> for ListModelsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListModelsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListModelsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListRunsResponse> for ListRunsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListRunsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListRunsResponse::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ListScheduledAgentsResponse>
+        for ListScheduledAgentsResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ListScheduledAgentsResponse>,
+                super::error::ConversionError,
+            > {
+                super::ListScheduledAgentsResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::McpServerConfig> for McpServerConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::McpServerConfig>,
+                super::error::ConversionError,
+            > {
+                super::McpServerConfig::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::MemoryStoreAttachmentResponse>
+        for MemoryStoreAttachmentResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::MemoryStoreAttachmentResponse>,
+                super::error::ConversionError,
+            > {
+                super::MemoryStoreAttachmentResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::MemoryStoreRef> for MemoryStoreRef {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::MemoryStoreRef>,
+                super::error::ConversionError,
+            > {
+                super::MemoryStoreRef::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ModelInfo> for ModelInfo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ModelInfo>,
+                super::error::ConversionError,
+            > {
+                super::ModelInfo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ModelTokenUsage> for ModelTokenUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ModelTokenUsage>,
+                super::error::ConversionError,
+            > {
+                super::ModelTokenUsage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PageInfo> for PageInfo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PageInfo>,
+                super::error::ConversionError,
+            > {
+                super::PageInfo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PlanArtifact> for PlanArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PlanArtifact>,
+                super::error::ConversionError,
+            > {
+                super::PlanArtifact::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PlanArtifactData> for PlanArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PlanArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::PlanArtifactData::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PlanArtifactResponse> for PlanArtifactResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PlanArtifactResponse>,
+                super::error::ConversionError,
+            > {
+                super::PlanArtifactResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PlanArtifactResponseData>
+        for PlanArtifactResponseData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PlanArtifactResponseData>,
+                super::error::ConversionError,
+            > {
+                super::PlanArtifactResponseData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ProvidersConfig> for ProvidersConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ProvidersConfig>,
+                super::error::ConversionError,
+            > {
+                super::ProvidersConfig::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PullRequestArtifact> for PullRequestArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PullRequestArtifact>,
+                super::error::ConversionError,
+            > {
+                super::PullRequestArtifact::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::PullRequestArtifactData>
+        for PullRequestArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::PullRequestArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::PullRequestArtifactData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportAgentEventRequest>
+        for ReportAgentEventRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportAgentEventRequest>,
+                super::error::ConversionError,
+            > {
+                super::ReportAgentEventRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportAgentEventResponse>
+        for ReportAgentEventResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportAgentEventResponse>,
+                super::error::ConversionError,
+            > {
+                super::ReportAgentEventResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportRunScoresRequest>
+        for ReportRunScoresRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportRunScoresRequest>,
+                super::error::ConversionError,
+            > {
+                super::ReportRunScoresRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportRunScoresResponse>
+        for ReportRunScoresResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportRunScoresResponse>,
+                super::error::ConversionError,
+            > {
+                super::ReportRunScoresResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportedRunScore> for ReportedRunScore {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportedRunScore>,
+                super::error::ConversionError,
+            > {
+                super::ReportedRunScore::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ReportedRunScoreOutcome>
+        for ReportedRunScoreOutcome {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ReportedRunScoreOutcome>,
+                super::error::ConversionError,
+            > {
+                super::ReportedRunScoreOutcome::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RequestUsage> for RequestUsage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RequestUsage>,
+                super::error::ConversionError,
+            > {
+                super::RequestUsage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunAgentRequest> for RunAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::RunAgentRequest::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunAgentResponse> for RunAgentResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunAgentResponse>,
+                super::error::ConversionError,
+            > {
+                super::RunAgentResponse::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunByExternalReferenceResponse>
+        for RunByExternalReferenceResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunByExternalReferenceResponse>,
+                super::error::ConversionError,
+            > {
+                super::RunByExternalReferenceResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunCreatorInfo> for RunCreatorInfo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunCreatorInfo>,
+                super::error::ConversionError,
+            > {
+                super::RunCreatorInfo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunFollowupRequest> for RunFollowupRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunFollowupRequest>,
+                super::error::ConversionError,
+            > {
+                super::RunFollowupRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunFollowupResponse> for RunFollowupResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunFollowupResponse>,
+                super::error::ConversionError,
+            > {
+                super::RunFollowupResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunItem> for RunItem {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunItem>,
+                super::error::ConversionError,
+            > {
+                super::RunItem::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::RunStatusMessage> for RunStatusMessage {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::RunStatusMessage>,
+                super::error::ConversionError,
+            > {
+                super::RunStatusMessage::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScheduleInfo> for ScheduleInfo {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScheduleInfo>,
+                super::error::ConversionError,
+            > {
+                super::ScheduleInfo::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScheduledAgentHistoryItem>
+        for ScheduledAgentHistoryItem {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScheduledAgentHistoryItem>,
+                super::error::ConversionError,
+            > {
+                super::ScheduledAgentHistoryItem::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScheduledAgentItem> for ScheduledAgentItem {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScheduledAgentItem>,
+                super::error::ConversionError,
+            > {
+                super::ScheduledAgentItem::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::Scope> for Scope {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::Scope>,
+                super::error::ConversionError,
+            > {
+                super::Scope::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScreenshotArtifact> for ScreenshotArtifact {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScreenshotArtifact>,
+                super::error::ConversionError,
+            > {
+                super::ScreenshotArtifact::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScreenshotArtifactData>
+        for ScreenshotArtifactData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScreenshotArtifactData>,
+                super::error::ConversionError,
+            > {
+                super::ScreenshotArtifactData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScreenshotArtifactResponse>
+        for ScreenshotArtifactResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScreenshotArtifactResponse>,
+                super::error::ConversionError,
+            > {
+                super::ScreenshotArtifactResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ScreenshotArtifactResponseData>
+        for ScreenshotArtifactResponseData {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ScreenshotArtifactResponseData>,
+                super::error::ConversionError,
+            > {
+                super::ScreenshotArtifactResponseData::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SecretRef> for SecretRef {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SecretRef>,
+                super::error::ConversionError,
+            > {
+                super::SecretRef::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SendAgentMessageRequest>
+        for SendAgentMessageRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SendAgentMessageRequest>,
+                super::error::ConversionError,
+            > {
+                super::SendAgentMessageRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SendAgentMessageResponse>
+        for SendAgentMessageResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SendAgentMessageResponse>,
+                super::error::ConversionError,
+            > {
+                super::SendAgentMessageResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SessionRedirectResponse>
+        for SessionRedirectResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SessionRedirectResponse>,
+                super::error::ConversionError,
+            > {
+                super::SessionRedirectResponse::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::SessionSharingConfig> for SessionSharingConfig {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::SessionSharingConfig>,
+                super::error::ConversionError,
+            > {
+                super::SessionSharingConfig::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::TextContentBlock> for TextContentBlock {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::TextContentBlock>,
+                super::error::ConversionError,
+            > {
+                super::TextContentBlock::try_from(self).map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::TokenCountBreakdown> for TokenCountBreakdown {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::TokenCountBreakdown>,
+                super::error::ConversionError,
+            > {
+                super::TokenCountBreakdown::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::UpdateAgentRequest> for UpdateAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::UpdateAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::UpdateAgentRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::UpdateFactoryTaskRequest>
+        for UpdateFactoryTaskRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::UpdateFactoryTaskRequest>,
+                super::error::ConversionError,
+            > {
+                super::UpdateFactoryTaskRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::UpdateScheduledAgentRequest>
+        for UpdateScheduledAgentRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::UpdateScheduledAgentRequest>,
+                super::error::ConversionError,
+            > {
+                super::UpdateScheduledAgentRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ValidateFactoryFilesRequest>
+        for ValidateFactoryFilesRequest {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ValidateFactoryFilesRequest>,
+                super::error::ConversionError,
+            > {
+                super::ValidateFactoryFilesRequest::try_from(self)
+                    .map(::std::option::Option::Some)
+            }
+        }
+        impl crate::IntoOption<super::ValidateFactoryFilesResponse>
+        for ValidateFactoryFilesResponse {
+            fn into_option(
+                self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<super::ValidateFactoryFilesResponse>,
+                super::error::ConversionError,
+            > {
+                super::ValidateFactoryFilesResponse::try_from(self)
+                    .map(::std::option::Option::Some)
             }
         }
         impl ::std::fmt::Debug for FileArtifactResponseData {
@@ -26851,6 +27764,28 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
+/// The client of the Oz Agent API: one method per operation, each returning a builder that ends in `send()`. A clone is cheap and shares the connection pool.
+///
+/// # Building one
+///
+/// From the environment (`WARP_API_KEY`, optionally `WARP_BASE_URL` and `WARP_CUSTOM_HEADERS`) with [`Client::from_env`], or from a [`Config`](crate::Config):
+///
+/// ```no_run
+/// # fn example() -> Result<(), oz_api::ConfigError> {
+/// use std::time::Duration;
+///
+/// let client = oz_api::Client::from_env()?;
+/// let client = oz_api::Config::new("wk-...")
+///     .timeout(Duration::from_secs(30))
+///     .max_retries(3)
+///     .build()?;
+/// # let _ = client; Ok(()) }
+/// ```
+///
+/// Tests point one at the simulator of the `oz-mock` crate, which serves every operation on this machine: `Config::new(mock.api_key()).base_url(mock.base_url()).build()`.
+///
+/// # The API
+///
 /**Client for Oz Agent API
 
 Start cloud coding agent runs, follow and cancel them, read their transcripts and artifacts, and manage schedules, agent identities, messages and events. This description is maintained with the Rust SDK and is the source its client is generated from.
@@ -26867,7 +27802,7 @@ impl Client {
     /// following and the `User-Agent`.
     ///
     /// The key, retries and tracing come from `inner` (take it from a built client:
-    /// `client.inner().clone()`, through `ClientInfo`); time limits, TLS and the
+    /// `client.state().clone()`); time limits, TLS and the
     /// redirect policy are the caller's. Keep redirects off
     /// (`reqwest::redirect::Policy::none()`): the API answers downloads with redirects
     /// to storage hosts, which the workflows follow without credentials.
@@ -26917,15 +27852,15 @@ Arguments:
 - `repo`: Only look in this repository, written owner/repo; all accessible environments are searched when omitted.
 - `sort_by`: Sort by name (the default) or by most recent run.
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_agents()
-    .include_malformed_skills(include_malformed_skills)
-    .refresh(refresh)
-    .repo(repo)
-    .sort_by(sort_by)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_agents()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_agents(&self) -> builder::ListAgents<'_> {
         builder::ListAgents::new(self)
@@ -26939,12 +27874,20 @@ Sends a `POST` request to `/agent/run`
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
 - `body`: What the agent should do and how it should be configured.
-```ignore
-let response = client.run_agent()
-    .x_warp_team_uid(x_warp_team_uid)
-    .body(body)
+
+Request body: [`RunAgentRequest`](crate::types::RunAgentRequest), made with [`RunAgentRequest::builder()`](crate::types::RunAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::RunAgentRequest;
+
+let response = client
+    .run_agent()
+    .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn run_agent(&self) -> builder::RunAgent<'_> {
         builder::RunAgent::new(self)
@@ -26983,37 +27926,15 @@ Arguments:
 - `task_status`: Only runs whose factory task has any of these statuses; repeat the parameter to give several.
 - `updated_after`: Only runs updated after this RFC 3339 timestamp.
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_runs()
-    .ancestor_run_id(ancestor_run_id)
-    .artifact_type(artifact_type)
-    .automation_id(automation_id)
-    .created_after(created_after)
-    .created_before(created_before)
-    .creator(creator)
-    .cursor(cursor)
-    .environment_id(environment_id)
-    .execution_location(execution_location)
-    .executor(executor)
-    .factory_only(factory_only)
-    .factory_uid(factory_uid)
-    .limit(limit)
-    .metadata(metadata)
-    .model_id(model_id)
-    .name(name)
-    .q(q)
-    .schedule_id(schedule_id)
-    .skill(skill)
-    .skill_spec(skill_spec)
-    .sort_by(sort_by)
-    .sort_order(sort_order)
-    .source(source)
-    .state(state)
-    .task_status(task_status)
-    .updated_after(updated_after)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_runs()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_runs(&self) -> builder::ListRuns<'_> {
         builder::ListRuns::new(self)
@@ -27027,12 +27948,20 @@ Sends a `POST` request to `/agent/runs`
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
 - `body`: What the agent should do and how it should be configured.
-```ignore
-let response = client.create_run()
-    .x_warp_team_uid(x_warp_team_uid)
-    .body(body)
+
+Request body: [`RunAgentRequest`](crate::types::RunAgentRequest), made with [`RunAgentRequest::builder()`](crate::types::RunAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::RunAgentRequest;
+
+let response = client
+    .create_run()
+    .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_run(&self) -> builder::CreateRun<'_> {
         builder::CreateRun::new(self)
@@ -27045,11 +27974,16 @@ Sends a `GET` request to `/agent/runs/{runId}`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run(&self) -> builder::GetRun<'_> {
         builder::GetRun::new(self)
@@ -27062,11 +27996,16 @@ Sends a `GET` request to `/agent/runs/{runId}/transcript`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run_transcript()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_transcript()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_transcript(&self) -> builder::GetRunTranscript<'_> {
         builder::GetRunTranscript::new(self)
@@ -27079,11 +28018,16 @@ Sends a `GET` request to `/agent/runs/{runId}/conversation`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run_conversation()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_conversation()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_conversation(&self) -> builder::GetRunConversation<'_> {
         builder::GetRunConversation::new(self)
@@ -27096,11 +28040,16 @@ Sends a `POST` request to `/agent/runs/{runId}/cancel`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.cancel_run()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .cancel_run()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn cancel_run(&self) -> builder::CancelRun<'_> {
         builder::CancelRun::new(self)
@@ -27113,11 +28062,16 @@ Sends a `POST` request to `/agent/runs/{runId}/interrupt`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.interrupt_run()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .interrupt_run()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn interrupt_run(&self) -> builder::InterruptRun<'_> {
         builder::InterruptRun::new(self)
@@ -27130,11 +28084,16 @@ Sends a `GET` request to `/agent/runs/{runId}/harness-usage`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run_harness_usage()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_harness_usage()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_harness_usage(&self) -> builder::GetRunHarnessUsage<'_> {
         builder::GetRunHarnessUsage::new(self)
@@ -27148,12 +28107,21 @@ Sends a `POST` request to `/agent/runs/{runId}/followups`
 Arguments:
 - `run_id`: Identifier of the run.
 - `body`: The follow-up message and its mode.
-```ignore
-let response = client.submit_run_followup()
-    .run_id(run_id)
-    .body(body)
+
+Request body: [`RunFollowupRequest`](crate::types::RunFollowupRequest), made with [`RunFollowupRequest::builder()`](crate::types::RunFollowupRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::RunFollowupRequest;
+
+let response = client
+    .submit_run_followup()
+    .run_id("run-123")
+    .body(RunFollowupRequest::builder())
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn submit_run_followup(&self) -> builder::SubmitRunFollowup<'_> {
         builder::SubmitRunFollowup::new(self)
@@ -27166,11 +28134,16 @@ Sends a `GET` request to `/agent/runs/{runId}/timeline`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.get_run_timeline()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_timeline()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_timeline(&self) -> builder::GetRunTimeline<'_> {
         builder::GetRunTimeline::new(self)
@@ -27184,12 +28157,21 @@ Sends a `POST` request to `/agent/runs/{runId}/scores`
 Arguments:
 - `run_id`: Identifier of the run being scored.
 - `body`: The verdicts to record.
-```ignore
-let response = client.report_run_scores()
-    .run_id(run_id)
-    .body(body)
+
+Request body: [`ReportRunScoresRequest`](crate::types::ReportRunScoresRequest), made with [`ReportRunScoresRequest::builder()`](crate::types::ReportRunScoresRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::{ReportRunScoresRequest, ReportedRunScore};
+
+let response = client
+    .report_run_scores()
+    .run_id("run-123")
+    .body(ReportRunScoresRequest::builder().results(Vec::new()))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn report_run_scores(&self) -> builder::ReportRunScores<'_> {
         builder::ReportRunScores::new(self)
@@ -27202,11 +28184,16 @@ Sends a `GET` request to `/agent/runs/{runId}/handoff/attachments`
 
 Arguments:
 - `run_id`: Identifier of the run.
-```ignore
-let response = client.list_handoff_attachments()
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_handoff_attachments()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_handoff_attachments(&self) -> builder::ListHandoffAttachments<'_> {
         builder::ListHandoffAttachments::new(self)
@@ -27219,11 +28206,16 @@ Sends a `GET` request to `/agent/run-by-external-reference`
 
 Arguments:
 - `url`: Canonical URL of the external reference artifact.
-```ignore
-let response = client.get_run_by_external_reference()
-    .url(url)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_run_by_external_reference()
+    .url("https://github.com/acme/app/pull/42")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_run_by_external_reference(
         &self,
@@ -27238,11 +28230,16 @@ Sends a `GET` request to `/agent/conversations/{conversationId}`
 
 Arguments:
 - `conversation_id`: Identifier of the conversation.
-```ignore
-let response = client.get_conversation()
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_conversation()
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_conversation(&self) -> builder::GetConversation<'_> {
         builder::GetConversation::new(self)
@@ -27255,11 +28252,16 @@ Sends a `GET` request to `/agent/conversations/{conversationId}/transcript`
 
 Arguments:
 - `conversation_id`: Identifier of the conversation.
-```ignore
-let response = client.get_conversation_transcript()
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_conversation_transcript()
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_conversation_transcript(&self) -> builder::GetConversationTranscript<'_> {
         builder::GetConversationTranscript::new(self)
@@ -27272,11 +28274,16 @@ Sends a `GET` request to `/agent/conversations/{conversationId}/redirect`
 
 Arguments:
 - `conversation_id`: Identifier of the conversation.
-```ignore
-let response = client.get_conversation_redirect()
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_conversation_redirect()
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_conversation_redirect(&self) -> builder::GetConversationRedirect<'_> {
         builder::GetConversationRedirect::new(self)
@@ -27290,12 +28297,21 @@ Sends a `POST` request to `/agent/conversations/{conversationId}/followups`
 Arguments:
 - `conversation_id`: Identifier of the conversation.
 - `body`: The follow-up message, its mode and attachments.
-```ignore
-let response = client.submit_conversation_followup()
-    .conversation_id(conversation_id)
-    .body(body)
+
+Request body: [`RunFollowupRequest`](crate::types::RunFollowupRequest), made with [`RunFollowupRequest::builder()`](crate::types::RunFollowupRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::RunFollowupRequest;
+
+let response = client
+    .submit_conversation_followup()
+    .conversation_id("conversation-123")
+    .body(RunFollowupRequest::builder())
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn submit_conversation_followup(
         &self,
@@ -27310,11 +28326,16 @@ Sends a `POST` request to `/agent/conversations/{conversationId}/interrupt`
 
 Arguments:
 - `conversation_id`: Identifier of the conversation.
-```ignore
-let response = client.interrupt_conversation()
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .interrupt_conversation()
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn interrupt_conversation(&self) -> builder::InterruptConversation<'_> {
         builder::InterruptConversation::new(self)
@@ -27327,11 +28348,16 @@ Sends a `GET` request to `/agent/sessions/{sessionUuid}/redirect`
 
 Arguments:
 - `session_uuid`: UUID of the shared session.
-```ignore
-let response = client.get_session_redirect()
-    .session_uuid(session_uuid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_session_redirect()
+    .session_uuid("session-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_session_redirect(&self) -> builder::GetSessionRedirect<'_> {
         builder::GetSessionRedirect::new(self)
@@ -27344,11 +28370,16 @@ Sends a `GET` request to `/agent/artifacts/{artifactUid}`
 
 Arguments:
 - `artifact_uid`: Identifier (a UUID) of the artifact.
-```ignore
-let response = client.get_artifact()
-    .artifact_uid(artifact_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_artifact()
+    .artifact_uid("artifact-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_artifact(&self) -> builder::GetArtifact<'_> {
         builder::GetArtifact::new(self)
@@ -27361,11 +28392,16 @@ Sends a `GET` request to `/agent/artifacts/{artifactUid}/download`
 
 Arguments:
 - `artifact_uid`: Identifier (a UUID) of the artifact.
-```ignore
-let response = client.download_artifact()
-    .artifact_uid(artifact_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .download_artifact()
+    .artifact_uid("artifact-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn download_artifact(&self) -> builder::DownloadArtifact<'_> {
         builder::DownloadArtifact::new(self)
@@ -27379,12 +28415,15 @@ Sends a `GET` request to `/agent/environments`
 Arguments:
 - `sort_by`: Sort alphabetically by name, or by last update with the most recent first (the default).
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_environments()
-    .sort_by(sort_by)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_environments()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_environments(&self) -> builder::ListEnvironments<'_> {
         builder::ListEnvironments::new(self)
@@ -27395,10 +28434,14 @@ Lists the language models the caller can use for runs, with the default model an
 
 Sends a `GET` request to `/agent/models`
 
-```ignore
-let response = client.list_models()
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_models()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_models(&self) -> builder::ListModels<'_> {
         builder::ListModels::new(self)
@@ -27411,11 +28454,15 @@ Sends a `GET` request to `/agent/connected-self-hosted-workers`
 
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_connected_self_hosted_workers()
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_connected_self_hosted_workers()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_connected_self_hosted_workers(
         &self,
@@ -27430,11 +28477,15 @@ Sends a `GET` request to `/agent/schedules`
 
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_schedules()
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_schedules()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_schedules(&self) -> builder::ListSchedules<'_> {
         builder::ListSchedules::new(self)
@@ -27448,12 +28499,20 @@ Sends a `POST` request to `/agent/schedules`
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
 - `body`
-```ignore
-let response = client.create_schedule()
-    .x_warp_team_uid(x_warp_team_uid)
-    .body(body)
+
+Request body: [`CreateScheduledAgentRequest`](crate::types::CreateScheduledAgentRequest), made with [`CreateScheduledAgentRequest::builder()`](crate::types::CreateScheduledAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::CreateScheduledAgentRequest;
+
+let response = client
+    .create_schedule()
+    .body(CreateScheduledAgentRequest::builder().name("nightly-triage").cron_schedule("0 3 * * *"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_schedule(&self) -> builder::CreateSchedule<'_> {
         builder::CreateSchedule::new(self)
@@ -27466,11 +28525,16 @@ Sends a `GET` request to `/agent/schedules/{scheduleId}`
 
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
-```ignore
-let response = client.get_schedule()
-    .schedule_id(schedule_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_schedule()
+    .schedule_id("schedule-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_schedule(&self) -> builder::GetSchedule<'_> {
         builder::GetSchedule::new(self)
@@ -27484,12 +28548,21 @@ Sends a `PUT` request to `/agent/schedules/{scheduleId}`
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
 - `body`
-```ignore
-let response = client.update_schedule()
-    .schedule_id(schedule_id)
-    .body(body)
+
+Request body: [`UpdateScheduledAgentRequest`](crate::types::UpdateScheduledAgentRequest), made with [`UpdateScheduledAgentRequest::builder()`](crate::types::UpdateScheduledAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::UpdateScheduledAgentRequest;
+
+let response = client
+    .update_schedule()
+    .schedule_id("schedule-123")
+    .body(UpdateScheduledAgentRequest::builder().name("nightly-triage").cron_schedule("0 3 * * *").enabled(true))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn update_schedule(&self) -> builder::UpdateSchedule<'_> {
         builder::UpdateSchedule::new(self)
@@ -27502,11 +28575,16 @@ Sends a `DELETE` request to `/agent/schedules/{scheduleId}`
 
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
-```ignore
-let response = client.delete_schedule()
-    .schedule_id(schedule_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .delete_schedule()
+    .schedule_id("schedule-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn delete_schedule(&self) -> builder::DeleteSchedule<'_> {
         builder::DeleteSchedule::new(self)
@@ -27519,11 +28597,16 @@ Sends a `POST` request to `/agent/schedules/{scheduleId}/pause`
 
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
-```ignore
-let response = client.pause_schedule()
-    .schedule_id(schedule_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .pause_schedule()
+    .schedule_id("schedule-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn pause_schedule(&self) -> builder::PauseSchedule<'_> {
         builder::PauseSchedule::new(self)
@@ -27536,11 +28619,16 @@ Sends a `POST` request to `/agent/schedules/{scheduleId}/resume`
 
 Arguments:
 - `schedule_id`: Identifier of the scheduled agent.
-```ignore
-let response = client.resume_schedule()
-    .schedule_id(schedule_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .resume_schedule()
+    .schedule_id("schedule-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn resume_schedule(&self) -> builder::ResumeSchedule<'_> {
         builder::ResumeSchedule::new(self)
@@ -27554,12 +28642,15 @@ Sends a `GET` request to `/agent/identities`
 Arguments:
 - `factory_uid`: Only return agents linked to this factory.
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_agent_identities()
-    .factory_uid(factory_uid)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_agent_identities()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_agent_identities(&self) -> builder::ListAgentIdentities<'_> {
         builder::ListAgentIdentities::new(self)
@@ -27573,12 +28664,20 @@ Sends a `POST` request to `/agent/identities`
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
 - `body`
-```ignore
-let response = client.create_agent_identity()
-    .x_warp_team_uid(x_warp_team_uid)
-    .body(body)
+
+Request body: [`CreateAgentRequest`](crate::types::CreateAgentRequest), made with [`CreateAgentRequest::builder()`](crate::types::CreateAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::CreateAgentRequest;
+
+let response = client
+    .create_agent_identity()
+    .body(CreateAgentRequest::builder().name("nightly-triage"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_agent_identity(&self) -> builder::CreateAgentIdentity<'_> {
         builder::CreateAgentIdentity::new(self)
@@ -27591,11 +28690,16 @@ Sends a `GET` request to `/agent/identities/{agentUid}`
 
 Arguments:
 - `agent_uid`: Unique identifier of the agent identity.
-```ignore
-let response = client.get_agent_identity()
-    .agent_uid(agent_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_agent_identity()
+    .agent_uid("agent-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_agent_identity(&self) -> builder::GetAgentIdentity<'_> {
         builder::GetAgentIdentity::new(self)
@@ -27609,12 +28713,21 @@ Sends a `PUT` request to `/agent/identities/{agentUid}`
 Arguments:
 - `agent_uid`: Unique identifier of the agent identity.
 - `body`
-```ignore
-let response = client.update_agent_identity()
-    .agent_uid(agent_uid)
-    .body(body)
+
+Request body: [`UpdateAgentRequest`](crate::types::UpdateAgentRequest), made with [`UpdateAgentRequest::builder()`](crate::types::UpdateAgentRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::UpdateAgentRequest;
+
+let response = client
+    .update_agent_identity()
+    .agent_uid("agent-123")
+    .body(UpdateAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn update_agent_identity(&self) -> builder::UpdateAgentIdentity<'_> {
         builder::UpdateAgentIdentity::new(self)
@@ -27627,11 +28740,16 @@ Sends a `DELETE` request to `/agent/identities/{agentUid}`
 
 Arguments:
 - `agent_uid`: Unique identifier of the agent identity.
-```ignore
-let response = client.delete_agent_identity()
-    .agent_uid(agent_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .delete_agent_identity()
+    .agent_uid("agent-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn delete_agent_identity(&self) -> builder::DeleteAgentIdentity<'_> {
         builder::DeleteAgentIdentity::new(self)
@@ -27642,11 +28760,19 @@ Delivers one message to each listed recipient run; every recipient gets its own 
 
 Sends a `POST` request to `/agent/messages`
 
-```ignore
-let response = client.send_agent_message()
-    .body(body)
+Request body: [`SendAgentMessageRequest`](crate::types::SendAgentMessageRequest), made with [`SendAgentMessageRequest::builder()`](crate::types::SendAgentMessageRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::SendAgentMessageRequest;
+
+let response = client
+    .send_agent_message()
+    .body(SendAgentMessageRequest::builder().sender_run_id("run-123").to(["run-456"]).subject("Tests are green").body("The fix is merged; rebase onto main."))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn send_agent_message(&self) -> builder::SendAgentMessage<'_> {
         builder::SendAgentMessage::new(self)
@@ -27662,14 +28788,16 @@ Arguments:
 - `limit`: Maximum number of headers to return.
 - `since`: Only return messages sent after this time.
 - `unread`: When true, only messages that have not been read yet are returned.
-```ignore
-let response = client.list_agent_messages()
-    .run_id(run_id)
-    .limit(limit)
-    .since(since)
-    .unread(unread)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_agent_messages()
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_agent_messages(&self) -> builder::ListAgentMessages<'_> {
         builder::ListAgentMessages::new(self)
@@ -27682,11 +28810,16 @@ Sends a `POST` request to `/agent/messages/{messageId}/read`
 
 Arguments:
 - `message_id`: Identifier of the agent message.
-```ignore
-let response = client.read_agent_message()
-    .message_id(message_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .read_agent_message()
+    .message_id("message-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn read_agent_message(&self) -> builder::ReadAgentMessage<'_> {
         builder::ReadAgentMessage::new(self)
@@ -27699,11 +28832,16 @@ Sends a `POST` request to `/agent/messages/{messageId}/delivered`
 
 Arguments:
 - `message_id`: Identifier of the agent message.
-```ignore
-let response = client.mark_agent_message_delivered()
-    .message_id(message_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .mark_agent_message_delivered()
+    .message_id("message-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn mark_agent_message_delivered(
         &self,
@@ -27720,13 +28858,16 @@ Arguments:
 - `limit`: Maximum number of events to return.
 - `run_ids`: Runs to watch; repeat the parameter once per run id.
 - `since`: Sequence cursor: the last sequence number already seen.
-```ignore
-let response = client.poll_agent_events()
-    .limit(limit)
-    .run_ids(run_ids)
-    .since(since)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .poll_agent_events()
+    .run_ids(["run-123"])
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn poll_agent_events(&self) -> builder::PollAgentEvents<'_> {
         builder::PollAgentEvents::new(self)
@@ -27740,12 +28881,21 @@ Sends a `POST` request to `/agent/events/{runId}`
 Arguments:
 - `run_id`: Identifier of the run the event belongs to.
 - `body`
-```ignore
-let response = client.report_agent_event()
-    .run_id(run_id)
-    .body(body)
+
+Request body: [`ReportAgentEventRequest`](crate::types::ReportAgentEventRequest), made with [`ReportAgentEventRequest::builder()`](crate::types::ReportAgentEventRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::{AgentEventType, ReportAgentEventRequest};
+
+let response = client
+    .report_agent_event()
+    .run_id("run-123")
+    .body(ReportAgentEventRequest::builder().event_type(AgentEventType::RunInProgress))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn report_agent_event(&self) -> builder::ReportAgentEvent<'_> {
         builder::ReportAgentEvent::new(self)
@@ -27759,12 +28909,17 @@ Sends a `GET` request to `/agent/conversations/{conversationId}/screenshots/{scr
 Arguments:
 - `conversation_id`: Identifier of the conversation.
 - `screenshot_uid`: Identifier of the screenshot.
-```ignore
-let response = client.download_conversation_screenshot()
-    .conversation_id(conversation_id)
-    .screenshot_uid(screenshot_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .download_conversation_screenshot()
+    .conversation_id("conversation-123")
+    .screenshot_uid("screenshot-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn download_conversation_screenshot(
         &self,
@@ -27779,11 +28934,15 @@ Sends a `GET` request to `/networking/egress-ranges`
 
 Arguments:
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_egress_ranges()
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_egress_ranges()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_egress_ranges(&self) -> builder::ListEgressRanges<'_> {
         builder::ListEgressRanges::new(self)
@@ -27800,15 +28959,15 @@ Arguments:
 - `limit`: Page size.
 - `search`: Case-insensitive substring of the factory name or alias.
 - `x_warp_team_uid`: Team to act as when the caller belongs to several teams; ignored for service-account callers, which always act as their own team.
-```ignore
-let response = client.list_factories()
-    .cursor(cursor)
-    .filter_team_uid(filter_team_uid)
-    .limit(limit)
-    .search(search)
-    .x_warp_team_uid(x_warp_team_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_factories()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_factories(&self) -> builder::ListFactories<'_> {
         builder::ListFactories::new(self)
@@ -27821,11 +28980,16 @@ Sends a `GET` request to `/factory/{factoryUid}`
 
 Arguments:
 - `factory_uid`: Identifier of the factory.
-```ignore
-let response = client.get_factory()
-    .factory_uid(factory_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory()
+    .factory_uid("factory-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory(&self) -> builder::GetFactory<'_> {
         builder::GetFactory::new(self)
@@ -27839,12 +29003,21 @@ Sends a `POST` request to `/factory/{factoryUid}/runs`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `body`: The prompt and ticket of the run.
-```ignore
-let response = client.create_factory_run()
-    .factory_uid(factory_uid)
-    .body(body)
+
+Request body: [`CreateFactoryRunRequest`](crate::types::CreateFactoryRunRequest), made with [`CreateFactoryRunRequest::builder()`](crate::types::CreateFactoryRunRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::CreateFactoryRunRequest;
+
+let response = client
+    .create_factory_run()
+    .factory_uid("factory-123")
+    .body(CreateFactoryRunRequest::builder().prompt("Fix the flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_factory_run(&self) -> builder::CreateFactoryRun<'_> {
         builder::CreateFactoryRun::new(self)
@@ -27869,23 +29042,16 @@ Arguments:
 - `sort_order`: Sort direction.
 - `stage`: Only tasks in any of these stages; repeat the parameter to give several.
 - `updated_after`: Only tasks updated after this RFC 3339 timestamp.
-```ignore
-let response = client.list_factory_tasks()
-    .factory_uid(factory_uid)
-    .created_after(created_after)
-    .created_before(created_before)
-    .created_by(created_by)
-    .cursor(cursor)
-    .full_list(full_list)
-    .include_current_run(include_current_run)
-    .limit(limit)
-    .q(q)
-    .sort_by(sort_by)
-    .sort_order(sort_order)
-    .stage(stage)
-    .updated_after(updated_after)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_factory_tasks()
+    .factory_uid("factory-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_factory_tasks(&self) -> builder::ListFactoryTasks<'_> {
         builder::ListFactoryTasks::new(self)
@@ -27899,12 +29065,21 @@ Sends a `POST` request to `/factory/{factoryUid}/tasks`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `body`: The task.
-```ignore
-let response = client.create_factory_task()
-    .factory_uid(factory_uid)
-    .body(body)
+
+Request body: [`CreateFactoryTaskRequest`](crate::types::CreateFactoryTaskRequest), made with [`CreateFactoryTaskRequest::builder()`](crate::types::CreateFactoryTaskRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::CreateFactoryTaskRequest;
+
+let response = client
+    .create_factory_task()
+    .factory_uid("factory-123")
+    .body(CreateFactoryTaskRequest::builder().conversation_id("conversation-123").title("Flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn create_factory_task(&self) -> builder::CreateFactoryTask<'_> {
         builder::CreateFactoryTask::new(self)
@@ -27918,12 +29093,17 @@ Sends a `GET` request to `/factory/{factoryUid}/tasks/{taskUid}`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `task_uid`: Identifier of the factory task.
-```ignore
-let response = client.get_factory_task()
-    .factory_uid(factory_uid)
-    .task_uid(task_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_task()
+    .factory_uid("factory-123")
+    .task_uid("task-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_task(&self) -> builder::GetFactoryTask<'_> {
         builder::GetFactoryTask::new(self)
@@ -27937,12 +29117,17 @@ Sends a `DELETE` request to `/factory/{factoryUid}/tasks/{taskUid}`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `task_uid`: Identifier of the factory task.
-```ignore
-let response = client.delete_factory_task()
-    .factory_uid(factory_uid)
-    .task_uid(task_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .delete_factory_task()
+    .factory_uid("factory-123")
+    .task_uid("task-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn delete_factory_task(&self) -> builder::DeleteFactoryTask<'_> {
         builder::DeleteFactoryTask::new(self)
@@ -27957,13 +29142,22 @@ Arguments:
 - `factory_uid`: Identifier of the factory.
 - `task_uid`: Identifier of the factory task.
 - `body`: What to change.
-```ignore
-let response = client.update_factory_task()
-    .factory_uid(factory_uid)
-    .task_uid(task_uid)
-    .body(body)
+
+Request body: [`UpdateFactoryTaskRequest`](crate::types::UpdateFactoryTaskRequest), made with [`UpdateFactoryTaskRequest::builder()`](crate::types::UpdateFactoryTaskRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::UpdateFactoryTaskRequest;
+
+let response = client
+    .update_factory_task()
+    .factory_uid("factory-123")
+    .task_uid("task-123")
+    .body(UpdateFactoryTaskRequest::builder().title("Flaky test in ci.yml"))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn update_factory_task(&self) -> builder::UpdateFactoryTask<'_> {
         builder::UpdateFactoryTask::new(self)
@@ -27977,12 +29171,17 @@ Sends a `POST` request to `/factory/{factoryUid}/tasks/{taskUid}/cancel`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `task_uid`: Identifier of the factory task.
-```ignore
-let response = client.cancel_factory_task()
-    .factory_uid(factory_uid)
-    .task_uid(task_uid)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .cancel_factory_task()
+    .factory_uid("factory-123")
+    .task_uid("task-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn cancel_factory_task(&self) -> builder::CancelFactoryTask<'_> {
         builder::CancelFactoryTask::new(self)
@@ -27996,12 +29195,17 @@ Sends a `GET` request to `/factory/{factoryUid}/task-by-run`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `run_id`: The run.
-```ignore
-let response = client.get_factory_task_by_run()
-    .factory_uid(factory_uid)
-    .run_id(run_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_task_by_run()
+    .factory_uid("factory-123")
+    .run_id("run-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_task_by_run(&self) -> builder::GetFactoryTaskByRun<'_> {
         builder::GetFactoryTaskByRun::new(self)
@@ -28015,12 +29219,17 @@ Sends a `GET` request to `/factory/{factoryUid}/task-by-conversation`
 Arguments:
 - `factory_uid`: Identifier of the factory.
 - `conversation_id`: The conversation.
-```ignore
-let response = client.get_factory_task_by_conversation()
-    .factory_uid(factory_uid)
-    .conversation_id(conversation_id)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_task_by_conversation()
+    .factory_uid("factory-123")
+    .conversation_id("conversation-123")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_task_by_conversation(
         &self,
@@ -28035,11 +29244,15 @@ Sends a `GET` request to `/factory-files/schemas`
 
 Arguments:
 - `if_none_match`: ETag of a copy the caller already holds; the server answers 304 Not Modified when it is still current.
-```ignore
-let response = client.list_factory_file_schemas()
-    .if_none_match(if_none_match)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .list_factory_file_schemas()
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn list_factory_file_schemas(&self) -> builder::ListFactoryFileSchemas<'_> {
         builder::ListFactoryFileSchemas::new(self)
@@ -28053,12 +29266,16 @@ Sends a `GET` request to `/factory-files/schemas/{schemaVersion}`
 Arguments:
 - `schema_version`: Factory file schema version, for example v1alpha1.
 - `if_none_match`: ETag of a copy the caller already holds; the server answers 304 Not Modified when it is still current.
-```ignore
-let response = client.get_factory_file_schema()
-    .schema_version(schema_version)
-    .if_none_match(if_none_match)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_file_schema()
+    .schema_version("v1")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_file_schema(&self) -> builder::GetFactoryFileSchema<'_> {
         builder::GetFactoryFileSchema::new(self)
@@ -28072,12 +29289,17 @@ Sends a `GET` request to `/factory-files/schemas/{schemaVersion}/{document}`
 Arguments:
 - `schema_version`: Factory file schema version, for example v1alpha1.
 - `document`: Document name, for example factory.schema.json.
-```ignore
-let response = client.get_factory_file_schema_document()
-    .schema_version(schema_version)
-    .document(document)
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+let response = client
+    .get_factory_file_schema_document()
+    .document("factory.yaml")
+    .schema_version("v1")
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn get_factory_file_schema_document(
         &self,
@@ -28092,11 +29314,20 @@ Sends a `POST` request to `/factory-files/validate`
 
 Arguments:
 - `body`: The files of the tree.
-```ignore
-let response = client.validate_factory_files()
-    .body(body)
+
+Request body: [`ValidateFactoryFilesRequest`](crate::types::ValidateFactoryFilesRequest), made with [`ValidateFactoryFilesRequest::builder()`](crate::types::ValidateFactoryFilesRequest::builder) and given to `body(..)`.
+
+```no_run
+# async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+use oz_api::types::{FactoryFile, ValidateFactoryFilesRequest};
+
+let response = client
+    .validate_factory_files()
+    .body(ValidateFactoryFilesRequest::builder().files(Vec::new()))
     .send()
-    .await;
+    .await?;
+# let _ = response;
+# Ok(()) }
 ```*/
     pub fn validate_factory_files(&self) -> builder::ValidateFactoryFiles<'_> {
         builder::ValidateFactoryFiles::new(self)
@@ -28118,6 +29349,16 @@ pub mod builder {
     /**Builder for [`Client::list_agents`]
 
 [`Client::list_agents`]: super::Client::list_agents*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_agents()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListAgents<'a> {
         client: &'a super::Client,
@@ -28315,6 +29556,21 @@ pub mod builder {
     /**Builder for [`Client::run_agent`]
 
 [`Client::run_agent`]: super::Client::run_agent*/
+    ///
+    /// Request body: [`RunAgentRequest`](crate::types::RunAgentRequest), made with [`RunAgentRequest::builder()`](crate::types::RunAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::RunAgentRequest;
+    ///
+    /// let response = client
+    ///     .run_agent()
+    ///     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct RunAgent<'a> {
         client: &'a super::Client,
@@ -28461,6 +29717,16 @@ pub mod builder {
     /**Builder for [`Client::list_runs`]
 
 [`Client::list_runs`]: super::Client::list_runs*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_runs()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListRuns<'a> {
         client: &'a super::Client,
@@ -28887,15 +30153,9 @@ pub mod builder {
         /// Query parameter `source`.
         pub fn source<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<types::RunSourceType>>,
+            V: crate::OneOrMany<types::RunSourceType>,
         {
-            self.source = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < RunSourceType >` for source failed"
-                        .to_string()
-                });
+            self.source = Ok(Some(value.into_vec()));
             self
         }
         /// Only runs in any of these states; repeat the parameter to give several.
@@ -28903,15 +30163,9 @@ pub mod builder {
         /// Query parameter `state`.
         pub fn state<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<types::RunState>>,
+            V: crate::OneOrMany<types::RunState>,
         {
-            self.state = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < RunState >` for state failed"
-                        .to_string()
-                });
+            self.state = Ok(Some(value.into_vec()));
             self
         }
         /// Only runs whose factory task has any of these statuses; repeat the parameter to give several.
@@ -28919,15 +30173,9 @@ pub mod builder {
         /// Query parameter `task_status`.
         pub fn task_status<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<types::FactoryTaskStatus>>,
+            V: crate::OneOrMany<types::FactoryTaskStatus>,
         {
-            self.task_status = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < FactoryTaskStatus >` for task_status failed"
-                        .to_string()
-                });
+            self.task_status = Ok(Some(value.into_vec()));
             self
         }
         /// Only runs updated after this RFC 3339 timestamp.
@@ -29171,6 +30419,21 @@ pub mod builder {
     /**Builder for [`Client::create_run`]
 
 [`Client::create_run`]: super::Client::create_run*/
+    ///
+    /// Request body: [`RunAgentRequest`](crate::types::RunAgentRequest), made with [`RunAgentRequest::builder()`](crate::types::RunAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::RunAgentRequest;
+    ///
+    /// let response = client
+    ///     .create_run()
+    ///     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateRun<'a> {
         client: &'a super::Client,
@@ -29317,6 +30580,17 @@ pub mod builder {
     /**Builder for [`Client::get_run`]
 
 [`Client::get_run`]: super::Client::get_run*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRun<'a> {
         client: &'a super::Client,
@@ -29423,6 +30697,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_transcript`]
 
 [`Client::get_run_transcript`]: super::Client::get_run_transcript*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_transcript()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunTranscript<'a> {
         client: &'a super::Client,
@@ -29520,6 +30805,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_conversation`]
 
 [`Client::get_run_conversation`]: super::Client::get_run_conversation*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_conversation()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunConversation<'a> {
         client: &'a super::Client,
@@ -29630,6 +30926,17 @@ pub mod builder {
     /**Builder for [`Client::cancel_run`]
 
 [`Client::cancel_run`]: super::Client::cancel_run*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .cancel_run()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CancelRun<'a> {
         client: &'a super::Client,
@@ -29739,6 +31046,17 @@ pub mod builder {
     /**Builder for [`Client::interrupt_run`]
 
 [`Client::interrupt_run`]: super::Client::interrupt_run*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .interrupt_run()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct InterruptRun<'a> {
         client: &'a super::Client,
@@ -29849,6 +31167,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_harness_usage`]
 
 [`Client::get_run_harness_usage`]: super::Client::get_run_harness_usage*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_harness_usage()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunHarnessUsage<'a> {
         client: &'a super::Client,
@@ -29957,6 +31286,22 @@ pub mod builder {
     /**Builder for [`Client::submit_run_followup`]
 
 [`Client::submit_run_followup`]: super::Client::submit_run_followup*/
+    ///
+    /// Request body: [`RunFollowupRequest`](crate::types::RunFollowupRequest), made with [`RunFollowupRequest::builder()`](crate::types::RunFollowupRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::RunFollowupRequest;
+    ///
+    /// let response = client
+    ///     .submit_run_followup()
+    ///     .run_id("run-123")
+    ///     .body(RunFollowupRequest::builder())
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct SubmitRunFollowup<'a> {
         client: &'a super::Client,
@@ -30105,6 +31450,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_timeline`]
 
 [`Client::get_run_timeline`]: super::Client::get_run_timeline*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_timeline()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunTimeline<'a> {
         client: &'a super::Client,
@@ -30213,6 +31569,22 @@ pub mod builder {
     /**Builder for [`Client::report_run_scores`]
 
 [`Client::report_run_scores`]: super::Client::report_run_scores*/
+    ///
+    /// Request body: [`ReportRunScoresRequest`](crate::types::ReportRunScoresRequest), made with [`ReportRunScoresRequest::builder()`](crate::types::ReportRunScoresRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::{ReportRunScoresRequest, ReportedRunScore};
+    ///
+    /// let response = client
+    ///     .report_run_scores()
+    ///     .run_id("run-123")
+    ///     .body(ReportRunScoresRequest::builder().results(Vec::new()))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ReportRunScores<'a> {
         client: &'a super::Client,
@@ -30361,6 +31733,17 @@ pub mod builder {
     /**Builder for [`Client::list_handoff_attachments`]
 
 [`Client::list_handoff_attachments`]: super::Client::list_handoff_attachments*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_handoff_attachments()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListHandoffAttachments<'a> {
         client: &'a super::Client,
@@ -30469,6 +31852,17 @@ pub mod builder {
     /**Builder for [`Client::get_run_by_external_reference`]
 
 [`Client::get_run_by_external_reference`]: super::Client::get_run_by_external_reference*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_run_by_external_reference()
+    ///     .url("https://github.com/acme/app/pull/42")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetRunByExternalReference<'a> {
         client: &'a super::Client,
@@ -30576,6 +31970,17 @@ pub mod builder {
     /**Builder for [`Client::get_conversation`]
 
 [`Client::get_conversation`]: super::Client::get_conversation*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_conversation()
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetConversation<'a> {
         client: &'a super::Client,
@@ -30686,6 +32091,17 @@ pub mod builder {
     /**Builder for [`Client::get_conversation_transcript`]
 
 [`Client::get_conversation_transcript`]: super::Client::get_conversation_transcript*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_conversation_transcript()
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetConversationTranscript<'a> {
         client: &'a super::Client,
@@ -30783,6 +32199,17 @@ pub mod builder {
     /**Builder for [`Client::get_conversation_redirect`]
 
 [`Client::get_conversation_redirect`]: super::Client::get_conversation_redirect*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_conversation_redirect()
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetConversationRedirect<'a> {
         client: &'a super::Client,
@@ -30885,6 +32312,22 @@ pub mod builder {
     /**Builder for [`Client::submit_conversation_followup`]
 
 [`Client::submit_conversation_followup`]: super::Client::submit_conversation_followup*/
+    ///
+    /// Request body: [`RunFollowupRequest`](crate::types::RunFollowupRequest), made with [`RunFollowupRequest::builder()`](crate::types::RunFollowupRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::RunFollowupRequest;
+    ///
+    /// let response = client
+    ///     .submit_conversation_followup()
+    ///     .conversation_id("conversation-123")
+    ///     .body(RunFollowupRequest::builder())
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct SubmitConversationFollowup<'a> {
         client: &'a super::Client,
@@ -31033,6 +32476,17 @@ pub mod builder {
     /**Builder for [`Client::interrupt_conversation`]
 
 [`Client::interrupt_conversation`]: super::Client::interrupt_conversation*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .interrupt_conversation()
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct InterruptConversation<'a> {
         client: &'a super::Client,
@@ -31143,6 +32597,17 @@ pub mod builder {
     /**Builder for [`Client::get_session_redirect`]
 
 [`Client::get_session_redirect`]: super::Client::get_session_redirect*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_session_redirect()
+    ///     .session_uuid("session-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetSessionRedirect<'a> {
         client: &'a super::Client,
@@ -31245,6 +32710,17 @@ pub mod builder {
     /**Builder for [`Client::get_artifact`]
 
 [`Client::get_artifact`]: super::Client::get_artifact*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_artifact()
+    ///     .artifact_uid("artifact-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetArtifact<'a> {
         client: &'a super::Client,
@@ -31354,6 +32830,17 @@ pub mod builder {
     /**Builder for [`Client::download_artifact`]
 
 [`Client::download_artifact`]: super::Client::download_artifact*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .download_artifact()
+    ///     .artifact_uid("artifact-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DownloadArtifact<'a> {
         client: &'a super::Client,
@@ -31451,6 +32938,16 @@ pub mod builder {
     /**Builder for [`Client::list_environments`]
 
 [`Client::list_environments`]: super::Client::list_environments*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_environments()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListEnvironments<'a> {
         client: &'a super::Client,
@@ -31573,6 +33070,16 @@ pub mod builder {
     /**Builder for [`Client::list_models`]
 
 [`Client::list_models`]: super::Client::list_models*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_models()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListModels<'a> {
         client: &'a super::Client,
@@ -31653,6 +33160,16 @@ pub mod builder {
     /**Builder for [`Client::list_connected_self_hosted_workers`]
 
 [`Client::list_connected_self_hosted_workers`]: super::Client::list_connected_self_hosted_workers*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_connected_self_hosted_workers()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListConnectedSelfHostedWorkers<'a> {
         client: &'a super::Client,
@@ -31768,6 +33285,16 @@ pub mod builder {
     /**Builder for [`Client::list_schedules`]
 
 [`Client::list_schedules`]: super::Client::list_schedules*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_schedules()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListSchedules<'a> {
         client: &'a super::Client,
@@ -31870,6 +33397,21 @@ pub mod builder {
     /**Builder for [`Client::create_schedule`]
 
 [`Client::create_schedule`]: super::Client::create_schedule*/
+    ///
+    /// Request body: [`CreateScheduledAgentRequest`](crate::types::CreateScheduledAgentRequest), made with [`CreateScheduledAgentRequest::builder()`](crate::types::CreateScheduledAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::CreateScheduledAgentRequest;
+    ///
+    /// let response = client
+    ///     .create_schedule()
+    ///     .body(CreateScheduledAgentRequest::builder().name("nightly-triage").cron_schedule("0 3 * * *"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateSchedule<'a> {
         client: &'a super::Client,
@@ -32020,6 +33562,17 @@ pub mod builder {
     /**Builder for [`Client::get_schedule`]
 
 [`Client::get_schedule`]: super::Client::get_schedule*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetSchedule<'a> {
         client: &'a super::Client,
@@ -32129,6 +33682,22 @@ pub mod builder {
     /**Builder for [`Client::update_schedule`]
 
 [`Client::update_schedule`]: super::Client::update_schedule*/
+    ///
+    /// Request body: [`UpdateScheduledAgentRequest`](crate::types::UpdateScheduledAgentRequest), made with [`UpdateScheduledAgentRequest::builder()`](crate::types::UpdateScheduledAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::UpdateScheduledAgentRequest;
+    ///
+    /// let response = client
+    ///     .update_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .body(UpdateScheduledAgentRequest::builder().name("nightly-triage").cron_schedule("0 3 * * *").enabled(true))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct UpdateSchedule<'a> {
         client: &'a super::Client,
@@ -32280,6 +33849,17 @@ pub mod builder {
     /**Builder for [`Client::delete_schedule`]
 
 [`Client::delete_schedule`]: super::Client::delete_schedule*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .delete_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DeleteSchedule<'a> {
         client: &'a super::Client,
@@ -32388,6 +33968,17 @@ pub mod builder {
     /**Builder for [`Client::pause_schedule`]
 
 [`Client::pause_schedule`]: super::Client::pause_schedule*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .pause_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct PauseSchedule<'a> {
         client: &'a super::Client,
@@ -32496,6 +34087,17 @@ pub mod builder {
     /**Builder for [`Client::resume_schedule`]
 
 [`Client::resume_schedule`]: super::Client::resume_schedule*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .resume_schedule()
+    ///     .schedule_id("schedule-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ResumeSchedule<'a> {
         client: &'a super::Client,
@@ -32604,6 +34206,16 @@ pub mod builder {
     /**Builder for [`Client::list_agent_identities`]
 
 [`Client::list_agent_identities`]: super::Client::list_agent_identities*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_agent_identities()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListAgentIdentities<'a> {
         client: &'a super::Client,
@@ -32734,6 +34346,21 @@ pub mod builder {
     /**Builder for [`Client::create_agent_identity`]
 
 [`Client::create_agent_identity`]: super::Client::create_agent_identity*/
+    ///
+    /// Request body: [`CreateAgentRequest`](crate::types::CreateAgentRequest), made with [`CreateAgentRequest::builder()`](crate::types::CreateAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::CreateAgentRequest;
+    ///
+    /// let response = client
+    ///     .create_agent_identity()
+    ///     .body(CreateAgentRequest::builder().name("nightly-triage"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateAgentIdentity<'a> {
         client: &'a super::Client,
@@ -32878,6 +34505,17 @@ pub mod builder {
     /**Builder for [`Client::get_agent_identity`]
 
 [`Client::get_agent_identity`]: super::Client::get_agent_identity*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_agent_identity()
+    ///     .agent_uid("agent-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetAgentIdentity<'a> {
         client: &'a super::Client,
@@ -32983,6 +34621,22 @@ pub mod builder {
     /**Builder for [`Client::update_agent_identity`]
 
 [`Client::update_agent_identity`]: super::Client::update_agent_identity*/
+    ///
+    /// Request body: [`UpdateAgentRequest`](crate::types::UpdateAgentRequest), made with [`UpdateAgentRequest::builder()`](crate::types::UpdateAgentRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::UpdateAgentRequest;
+    ///
+    /// let response = client
+    ///     .update_agent_identity()
+    ///     .agent_uid("agent-123")
+    ///     .body(UpdateAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct UpdateAgentIdentity<'a> {
         client: &'a super::Client,
@@ -33128,6 +34782,17 @@ pub mod builder {
     /**Builder for [`Client::delete_agent_identity`]
 
 [`Client::delete_agent_identity`]: super::Client::delete_agent_identity*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .delete_agent_identity()
+    ///     .agent_uid("agent-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DeleteAgentIdentity<'a> {
         client: &'a super::Client,
@@ -33233,6 +34898,21 @@ pub mod builder {
     /**Builder for [`Client::send_agent_message`]
 
 [`Client::send_agent_message`]: super::Client::send_agent_message*/
+    ///
+    /// Request body: [`SendAgentMessageRequest`](crate::types::SendAgentMessageRequest), made with [`SendAgentMessageRequest::builder()`](crate::types::SendAgentMessageRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::SendAgentMessageRequest;
+    ///
+    /// let response = client
+    ///     .send_agent_message()
+    ///     .body(SendAgentMessageRequest::builder().sender_run_id("run-123").to(["run-456"]).subject("Tests are green").body("The fix is merged; rebase onto main."))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct SendAgentMessage<'a> {
         client: &'a super::Client,
@@ -33362,6 +35042,17 @@ pub mod builder {
     /**Builder for [`Client::list_agent_messages`]
 
 [`Client::list_agent_messages`]: super::Client::list_agent_messages*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_agent_messages()
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListAgentMessages<'a> {
         client: &'a super::Client,
@@ -33528,6 +35219,17 @@ pub mod builder {
     /**Builder for [`Client::read_agent_message`]
 
 [`Client::read_agent_message`]: super::Client::read_agent_message*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .read_agent_message()
+    ///     .message_id("message-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ReadAgentMessage<'a> {
         client: &'a super::Client,
@@ -33635,6 +35337,17 @@ pub mod builder {
     /**Builder for [`Client::mark_agent_message_delivered`]
 
 [`Client::mark_agent_message_delivered`]: super::Client::mark_agent_message_delivered*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .mark_agent_message_delivered()
+    ///     .message_id("message-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct MarkAgentMessageDelivered<'a> {
         client: &'a super::Client,
@@ -33740,6 +35453,17 @@ pub mod builder {
     /**Builder for [`Client::poll_agent_events`]
 
 [`Client::poll_agent_events`]: super::Client::poll_agent_events*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .poll_agent_events()
+    ///     .run_ids(["run-123"])
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct PollAgentEvents<'a> {
         client: &'a super::Client,
@@ -33783,14 +35507,9 @@ pub mod builder {
         /// Query parameter `run_ids`; required.
         pub fn run_ids<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: crate::OneOrMany<::std::string::String>,
         {
-            self.run_ids = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for run_ids failed"
-                        .to_string()
-                });
+            self.run_ids = Ok(value.into_vec());
             self
         }
         /// Sequence cursor: the last sequence number already seen.
@@ -33880,6 +35599,22 @@ pub mod builder {
     /**Builder for [`Client::report_agent_event`]
 
 [`Client::report_agent_event`]: super::Client::report_agent_event*/
+    ///
+    /// Request body: [`ReportAgentEventRequest`](crate::types::ReportAgentEventRequest), made with [`ReportAgentEventRequest::builder()`](crate::types::ReportAgentEventRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::{AgentEventType, ReportAgentEventRequest};
+    ///
+    /// let response = client
+    ///     .report_agent_event()
+    ///     .run_id("run-123")
+    ///     .body(ReportAgentEventRequest::builder().event_type(AgentEventType::RunInProgress))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ReportAgentEvent<'a> {
         client: &'a super::Client,
@@ -34029,6 +35764,18 @@ pub mod builder {
     /**Builder for [`Client::download_conversation_screenshot`]
 
 [`Client::download_conversation_screenshot`]: super::Client::download_conversation_screenshot*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .download_conversation_screenshot()
+    ///     .conversation_id("conversation-123")
+    ///     .screenshot_uid("screenshot-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DownloadConversationScreenshot<'a> {
         client: &'a super::Client,
@@ -34145,6 +35892,16 @@ pub mod builder {
     /**Builder for [`Client::list_egress_ranges`]
 
 [`Client::list_egress_ranges`]: super::Client::list_egress_ranges*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_egress_ranges()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListEgressRanges<'a> {
         client: &'a super::Client,
@@ -34247,6 +36004,16 @@ pub mod builder {
     /**Builder for [`Client::list_factories`]
 
 [`Client::list_factories`]: super::Client::list_factories*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_factories()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListFactories<'a> {
         client: &'a super::Client,
@@ -34448,6 +36215,17 @@ pub mod builder {
     /**Builder for [`Client::get_factory`]
 
 [`Client::get_factory`]: super::Client::get_factory*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory()
+    ///     .factory_uid("factory-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactory<'a> {
         client: &'a super::Client,
@@ -34554,6 +36332,22 @@ pub mod builder {
     /**Builder for [`Client::create_factory_run`]
 
 [`Client::create_factory_run`]: super::Client::create_factory_run*/
+    ///
+    /// Request body: [`CreateFactoryRunRequest`](crate::types::CreateFactoryRunRequest), made with [`CreateFactoryRunRequest::builder()`](crate::types::CreateFactoryRunRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::CreateFactoryRunRequest;
+    ///
+    /// let response = client
+    ///     .create_factory_run()
+    ///     .factory_uid("factory-123")
+    ///     .body(CreateFactoryRunRequest::builder().prompt("Fix the flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateFactoryRun<'a> {
         client: &'a super::Client,
@@ -34704,6 +36498,17 @@ pub mod builder {
     /**Builder for [`Client::list_factory_tasks`]
 
 [`Client::list_factory_tasks`]: super::Client::list_factory_tasks*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_factory_tasks()
+    ///     .factory_uid("factory-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListFactoryTasks<'a> {
         client: &'a super::Client,
@@ -34804,15 +36609,9 @@ pub mod builder {
         /// Query parameter `created_by`.
         pub fn created_by<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: crate::OneOrMany<::std::string::String>,
         {
-            self.created_by = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for created_by failed"
-                        .to_string()
-                });
+            self.created_by = Ok(Some(value.into_vec()));
             self
         }
         /// Opaque cursor taken from page_info.next_cursor of the previous page.
@@ -34926,15 +36725,9 @@ pub mod builder {
         /// Query parameter `stage`.
         pub fn stage<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<types::FactoryTaskStage>>,
+            V: crate::OneOrMany<types::FactoryTaskStage>,
         {
-            self.stage = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < FactoryTaskStage >` for stage failed"
-                        .to_string()
-                });
+            self.stage = Ok(Some(value.into_vec()));
             self
         }
         /// Only tasks updated after this RFC 3339 timestamp.
@@ -35091,6 +36884,22 @@ pub mod builder {
     /**Builder for [`Client::create_factory_task`]
 
 [`Client::create_factory_task`]: super::Client::create_factory_task*/
+    ///
+    /// Request body: [`CreateFactoryTaskRequest`](crate::types::CreateFactoryTaskRequest), made with [`CreateFactoryTaskRequest::builder()`](crate::types::CreateFactoryTaskRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::CreateFactoryTaskRequest;
+    ///
+    /// let response = client
+    ///     .create_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .body(CreateFactoryTaskRequest::builder().conversation_id("conversation-123").title("Flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CreateFactoryTask<'a> {
         client: &'a super::Client,
@@ -35240,6 +37049,18 @@ pub mod builder {
     /**Builder for [`Client::get_factory_task`]
 
 [`Client::get_factory_task`]: super::Client::get_factory_task*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .task_uid("task-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryTask<'a> {
         client: &'a super::Client,
@@ -35365,6 +37186,18 @@ pub mod builder {
     /**Builder for [`Client::delete_factory_task`]
 
 [`Client::delete_factory_task`]: super::Client::delete_factory_task*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .delete_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .task_uid("task-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct DeleteFactoryTask<'a> {
         client: &'a super::Client,
@@ -35488,6 +37321,23 @@ pub mod builder {
     /**Builder for [`Client::update_factory_task`]
 
 [`Client::update_factory_task`]: super::Client::update_factory_task*/
+    ///
+    /// Request body: [`UpdateFactoryTaskRequest`](crate::types::UpdateFactoryTaskRequest), made with [`UpdateFactoryTaskRequest::builder()`](crate::types::UpdateFactoryTaskRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::UpdateFactoryTaskRequest;
+    ///
+    /// let response = client
+    ///     .update_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .task_uid("task-123")
+    ///     .body(UpdateFactoryTaskRequest::builder().title("Flaky test in ci.yml"))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct UpdateFactoryTask<'a> {
         client: &'a super::Client,
@@ -35656,6 +37506,18 @@ pub mod builder {
     /**Builder for [`Client::cancel_factory_task`]
 
 [`Client::cancel_factory_task`]: super::Client::cancel_factory_task*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .cancel_factory_task()
+    ///     .factory_uid("factory-123")
+    ///     .task_uid("task-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct CancelFactoryTask<'a> {
         client: &'a super::Client,
@@ -35782,6 +37644,18 @@ pub mod builder {
     /**Builder for [`Client::get_factory_task_by_run`]
 
 [`Client::get_factory_task_by_run`]: super::Client::get_factory_task_by_run*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_task_by_run()
+    ///     .factory_uid("factory-123")
+    ///     .run_id("run-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryTaskByRun<'a> {
         client: &'a super::Client,
@@ -35908,6 +37782,18 @@ pub mod builder {
     /**Builder for [`Client::get_factory_task_by_conversation`]
 
 [`Client::get_factory_task_by_conversation`]: super::Client::get_factory_task_by_conversation*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_task_by_conversation()
+    ///     .factory_uid("factory-123")
+    ///     .conversation_id("conversation-123")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryTaskByConversation<'a> {
         client: &'a super::Client,
@@ -36039,6 +37925,16 @@ pub mod builder {
     /**Builder for [`Client::list_factory_file_schemas`]
 
 [`Client::list_factory_file_schemas`]: super::Client::list_factory_file_schemas*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .list_factory_file_schemas()
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ListFactoryFileSchemas<'a> {
         client: &'a super::Client,
@@ -36141,6 +38037,17 @@ pub mod builder {
     /**Builder for [`Client::get_factory_file_schema`]
 
 [`Client::get_factory_file_schema`]: super::Client::get_factory_file_schema*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_file_schema()
+    ///     .schema_version("v1")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryFileSchema<'a> {
         client: &'a super::Client,
@@ -36265,6 +38172,18 @@ pub mod builder {
     /**Builder for [`Client::get_factory_file_schema_document`]
 
 [`Client::get_factory_file_schema_document`]: super::Client::get_factory_file_schema_document*/
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// let response = client
+    ///     .get_factory_file_schema_document()
+    ///     .document("factory.yaml")
+    ///     .schema_version("v1")
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct GetFactoryFileSchemaDocument<'a> {
         client: &'a super::Client,
@@ -36387,6 +38306,21 @@ pub mod builder {
     /**Builder for [`Client::validate_factory_files`]
 
 [`Client::validate_factory_files`]: super::Client::validate_factory_files*/
+    ///
+    /// Request body: [`ValidateFactoryFilesRequest`](crate::types::ValidateFactoryFilesRequest), made with [`ValidateFactoryFilesRequest::builder()`](crate::types::ValidateFactoryFilesRequest::builder) and given to `body(..)`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &oz_api::Client) -> Result<(), oz_api::Error> {
+    /// use oz_api::types::{FactoryFile, ValidateFactoryFilesRequest};
+    ///
+    /// let response = client
+    ///     .validate_factory_files()
+    ///     .body(ValidateFactoryFilesRequest::builder().files(Vec::new()))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = response;
+    /// # Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ValidateFactoryFiles<'a> {
         client: &'a super::Client,

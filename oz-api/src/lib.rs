@@ -15,12 +15,12 @@
 //! let client = oz_api::Client::from_env()?; // WARP_API_KEY, WARP_BASE_URL
 //! let started = client
 //!     .create_run()
-//!     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned()))
+//!     .body(RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml"))
 //!     .send()
 //!     .await?;
 //! let failed = client
 //!     .list_runs()
-//!     .state(vec![RunState::Failed, RunState::Error])
+//!     .state([RunState::Failed, RunState::Error])
 //!     .limit(50)
 //!     .send()
 //!     .await?;
@@ -28,8 +28,31 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Request bodies are built through their builders (`RunAgentRequest::builder()`): the
+//! generated structs are `#[non_exhaustive]`, so a member the API adds later is not a breaking
+//! change. Setters take the obvious spelling: text as `&str` or `String`, an optional member as
+//! its value, `Some`/`None` or its type's builder ([`IntoOption`]), a list or a repeatable
+//! filter as one value or many ([`OneOrMany`]). Timestamps are [`chrono`]'s, re-exported here;
+//! a file to attach is [`AttachmentInput::from_path`](types::AttachmentInput::from_path).
+//!
 //! Most applications want the workflows of `oz-api-ext` (pagination streams, waiting for a
 //! run, transcript downloads), which re-exports this crate.
+//!
+//! # Configuration
+//!
+//! [`Config`] holds every setting; [`Config::from_env`] (and [`Client::from_env`]) read the
+//! environment.
+//!
+#![doc = include_str!("../docs/configuration.md")]
+//!
+//! # Feature flags
+//!
+#![cfg_attr(feature = "document-features", doc = document_features::document_features!())]
+#![cfg_attr(
+    not(feature = "document-features"),
+    doc = "The features and what each selects are listed in the crate's `Cargo.toml` (and on \
+           docs.rs, where this section shows them)."
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -41,11 +64,14 @@
 #[allow(clippy::all, clippy::pedantic, unused)]
 mod generated;
 
+mod attachment;
+mod client_info;
 mod conditional;
 mod config;
 mod error;
 mod error_body;
 mod hooks;
+mod input;
 mod metadata_filter;
 pub mod middleware;
 mod null_as_default;
@@ -56,6 +82,11 @@ mod retry;
 pub mod time;
 mod transport;
 
+pub use attachment::DEFAULT_MEDIA_TYPE;
+/// The date-time library of the types' timestamps (`created_after` filters, `created_at`
+/// fields), re-exported so an application needs no dependency of its own:
+/// `oz_api::chrono::{TimeDelta, Utc}`.
+pub use chrono;
 pub use conditional::Conditional;
 pub use config::{
     API_KEY_ENV, BASE_URL_ENV, CUSTOM_HEADERS_ENV, Config, ConfigError, DEFAULT_BASE_URL,
@@ -65,6 +96,7 @@ pub use config::{
 pub use error::Error;
 pub use generated::*;
 pub use hooks::{ClientState, redirect_location};
+pub use input::{IntoOption, OneOrMany};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
 pub use options::RequestOptions;
 /// The HTTP library of the client, for what [`Config`] takes from it

@@ -181,7 +181,15 @@ fn check_der(der: &[u8]) -> Result<(), &'static str> {
 
 /// A `reqwest::ClientBuilder` with the SDK's TLS setup and nothing else: the API client
 /// ([`Config::build`](crate::Config::build)) and the credential-free storage client of the
-/// downloads start from it.
+/// downloads start from it, and so should a client the application prepares for
+/// [`Config::http_client`](crate::Config::http_client).
+///
+/// With the default `rustls` feature that is rustls with the platform's verifier, on the crypto
+/// provider the application installed for its process, else on `ring`, which has no
+/// post-quantum key exchange. For the hybrid X25519MLKEM768, install aws-lc-rs's provider
+/// before the first client is built
+/// (`rustls::crypto::aws_lc_rs::default_provider().install_default()`), or build with the
+/// `rustls-aws-lc` feature instead of `rustls`.
 ///
 /// ```
 /// let http = oz_api::http_client_builder()?

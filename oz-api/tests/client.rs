@@ -73,7 +73,7 @@ async fn list_runs_sends_a_single_state_once_and_no_query_without_filters() {
 
     client
         .list_runs()
-        .state(vec![RunState::Blocked])
+        .state(RunState::Blocked)
         .send()
         .await
         .unwrap();
@@ -211,8 +211,8 @@ async fn create_run_posts_the_request_body_as_json() {
         .create_run()
         .body(
             oz_api::types::RunAgentRequest::builder()
-                .prompt("Fix the flaky test in ci.yml".to_owned())
-                .title("Flaky test".to_owned()),
+                .prompt("Fix the flaky test in ci.yml")
+                .title("Flaky test"),
         )
         .send()
         .await

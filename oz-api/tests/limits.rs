@@ -225,8 +225,7 @@ async fn a_create_answered_over_the_limit_says_the_run_was_created() {
             .max_response_bytes(MIB)
             .build()
             .unwrap();
-        let request =
-            oz_api::types::RunAgentRequest::builder().prompt("Fix the flaky test".to_owned());
+        let request = oz_api::types::RunAgentRequest::builder().prompt("Fix the flaky test");
 
         let err = client.create_run().body(request).send().await.unwrap_err();
 

@@ -161,7 +161,7 @@ async fn refused_connections_are_retried_even_for_create_run() {
 
     let err = client
         .create_run()
-        .body(RunAgentRequest::builder().prompt("Fix the flaky test".to_owned()))
+        .body(RunAgentRequest::builder().prompt("Fix the flaky test"))
         .send()
         .await
         .unwrap_err();

@@ -65,7 +65,7 @@ async fn raw_server(act: Act) -> (String, Arc<AtomicU64>) {
 }
 
 fn create_body() -> oz_api::types::builder::RunAgentRequest {
-    RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned())
+    RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml")
 }
 
 /// One line, no struct dump, no headers.

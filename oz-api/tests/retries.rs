@@ -39,7 +39,7 @@ fn started() -> ResponseTemplate {
 }
 
 fn run_request() -> oz_api::types::builder::RunAgentRequest {
-    RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml".to_owned())
+    RunAgentRequest::builder().prompt("Fix the flaky test in ci.yml")
 }
 
 #[tokio::test]

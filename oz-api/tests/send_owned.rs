@@ -87,8 +87,8 @@ async fn send_owned_posts_the_same_body_and_reports_the_same_errors() {
     let request = || {
         client.create_run().body(
             RunAgentRequest::builder()
-                .prompt("Fix the flaky test in ci.yml".to_owned())
-                .title("Flaky test".to_owned()),
+                .prompt("Fix the flaky test in ci.yml")
+                .title("Flaky test"),
         )
     };
 

@@ -132,7 +132,7 @@ async fn a_server_that_never_answers_fails_the_call_within_its_timeouts() {
         Duration::from_secs(10),
         client
             .create_run()
-            .body(oz_api::types::RunAgentRequest::builder().prompt("x".to_owned()))
+            .body(oz_api::types::RunAgentRequest::builder().prompt("x"))
             .send(),
     )
     .await

@@ -248,36 +248,27 @@ async fn requests_the_sdk_builds_pass() {
         .build()
         .unwrap();
 
-    let config = AmbientAgentConfig {
-        model_id: Some("claude-4-6-opus-high".into()),
-        idle_timeout_minutes: std::num::NonZeroU32::new(15),
-        skills: vec!["acme/tools:release-notes".into()],
-        computer_use_enabled: Some(false),
-        ..AmbientAgentConfig::default()
-    };
-    let run = RunAgentRequest {
-        prompt: Some("[file] tidy the docs".into()),
-        title: Some("Tidy".into()),
-        config: Some(config.clone()),
-        metadata: Some(RunMetadata(
+    let config: AmbientAgentConfig = AmbientAgentConfig::builder()
+        .model_id("claude-4-6-opus-high")
+        .idle_timeout_minutes(std::num::NonZeroU32::new(15))
+        .skills(vec!["acme/tools:release-notes".to_owned()])
+        .computer_use_enabled(false)
+        .try_into()
+        .unwrap();
+    let run = RunAgentRequest::builder()
+        .prompt("[file] tidy the docs")
+        .title("Tidy")
+        .config(config.clone())
+        .metadata(RunMetadata(
             [("ticket".to_owned(), "OZ-1".to_owned())].into(),
-        )),
-        attachments: vec![AttachmentInput {
-            file_name: "shot.png".into(),
-            mime_type: "image/png".into(),
-            data: "aGVsbG8=".into(),
-        }],
-        team: Some(true),
-        ..RunAgentRequest::default()
-    };
+        ))
+        .attachments(vec![AttachmentInput::from_bytes("shot.png", "hello")])
+        .team(true);
     let started = client.create_run().body(run).send().await.unwrap();
     let run_id = started.into_inner().run_id;
     let sender = client
         .run_agent()
-        .body(RunAgentRequest {
-            prompt: Some("[slow] report".into()),
-            ..RunAgentRequest::default()
-        })
+        .body(RunAgentRequest::builder().prompt("[slow] report"))
         .send()
         .await
         .unwrap()
@@ -297,11 +288,12 @@ async fn requests_the_sdk_builds_pass() {
     client
         .report_agent_event()
         .run_id(&sender)
-        .body(ReportAgentEventRequest {
-            event_type: AgentEventType::RunInProgress,
-            execution_id: Some("exec-1".into()),
-            ref_id: None,
-        })
+        .body(
+            ReportAgentEventRequest::builder()
+                .event_type(AgentEventType::RunInProgress)
+                .execution_id("exec-1")
+                .ref_id(None),
+        )
         .send()
         .await
         .unwrap();
@@ -315,26 +307,25 @@ async fn requests_the_sdk_builds_pass() {
         .unwrap();
     client
         .send_agent_message()
-        .body(SendAgentMessageRequest {
-            sender_run_id: run_id.clone(),
-            to: vec![sender.clone()],
-            subject: "Build finished".try_into().unwrap(),
-            body: "Everything passed.".try_into().unwrap(),
-        })
+        .body(
+            SendAgentMessageRequest::builder()
+                .sender_run_id(&run_id)
+                .to(vec![sender.clone()])
+                .subject("Build finished")
+                .body("Everything passed."),
+        )
         .send()
         .await
+        .unwrap();
+    let score: ReportedRunScore = ReportedRunScore::builder()
+        .scorer_id(1)
+        .classification("pass")
+        .try_into()
         .unwrap();
     client
         .report_run_scores()
         .run_id(&run_id)
-        .body(ReportRunScoresRequest {
-            results: vec![ReportedRunScore {
-                scorer_id: 1,
-                classification: Some("pass".into()),
-                reason: None,
-                failed: None,
-            }],
-        })
+        .body(ReportRunScoresRequest::builder().results(vec![score]))
         .send()
         .await
         .unwrap();

@@ -168,7 +168,7 @@ async fn hand_built_against(
     let client = oz_api_ext::oz_api::Client::new_with_client(
         &server.base_url(),
         http,
-        oz_api_ext::oz_api::ClientInfo::inner(&anonymous).clone(),
+        anonymous.state().clone(),
     );
     dispatch::call(&client, &operation, &loaded.fixture.request)
         .await

@@ -20,13 +20,15 @@
 //!   removed, retyped or made required is breaking, one made optional is additive.
 //! - Types: one removed or turned into another kind of type is breaking, a new one additive. A
 //!   field removed or with another Rust type (`Option<T>` ↔ `T` included) is breaking.
-//! - New fields. Generated structs have only `pub` fields and are not `#[non_exhaustive]`, so
-//!   by Rust's rules a new field breaks struct literals and patterns without `..`. Users build
-//!   request types (a type an operation's parameters or body reach, through fields and
-//!   variants, in the old version), literals included, so any new field there is breaking.
-//!   Response types are built by the client and read by users: a new field there is additive,
-//!   and building them by hand or matching them without `..` is outside the SDK's
-//!   compatibility promise.
+//! - New fields. Generated structs are `#[non_exhaustive]` (xtask/src/non_exhaustive.rs):
+//!   users build them through their builders or constructors and match them with `..`, so a
+//!   new optional field is additive on every type. A new required field of a request type (a
+//!   type an operation's parameters or body reach, through fields and variants, in the old
+//!   version) is breaking: its builder fails without it. On a struct the old version did not
+//!   mark `#[non_exhaustive]`, struct literals and patterns without `..` were possible, so any
+//!   new field of a request type is breaking there; a struct that becomes `#[non_exhaustive]`
+//!   is itself a breaking change. Response types are built by the client and read by users: a
+//!   new field there is additive.
 //! - A field whose type stays but that gains or loses `#[serde(default)]` is breaking when it
 //!   becomes required on a request type (builders then demand it) and additive otherwise.
 //! - Enums: a variant removed, or holding another type, is breaking. A new variant is additive
@@ -299,6 +301,8 @@ struct Variant {
 #[derive(Debug)]
 struct TypeDef {
     shape: Shape,
+    /// `#[non_exhaustive]`: no struct literal or exhaustive pattern outside oz-api.
+    non_exhaustive: bool,
     /// The names of other items its fields or variants mention.
     refs: BTreeSet<String>,
 }
@@ -578,6 +582,11 @@ fn initial_errors(block: &syn::Block) -> Vec<(String, bool)> {
 }
 
 fn type_def(item: &Item) -> Option<(String, TypeDef)> {
+    let non_exhaustive = match item {
+        Item::Struct(s) => crate::non_exhaustive::is_marked(&s.attrs),
+        Item::Enum(e) => crate::non_exhaustive::is_marked(&e.attrs),
+        _ => false,
+    };
     let (name, shape, tokens) = match item {
         Item::Struct(s) if is_pub(&s.vis) => {
             let shape = match &s.fields {
@@ -667,7 +676,14 @@ fn type_def(item: &Item) -> Option<(String, TypeDef)> {
     };
     let mut refs = idents(&tokens);
     refs.remove(&name);
-    Some((name, TypeDef { shape, refs }))
+    Some((
+        name,
+        TypeDef {
+            shape,
+            non_exhaustive,
+            refs,
+        },
+    ))
 }
 
 /// For `impl FromStr for T`: `T` and the string literals of the impl, which are the messages
@@ -1076,7 +1092,17 @@ fn compare_types(old: &Surface, new: &Surface, report: &mut Report) {
         let request = requests.contains(name);
         match (&def.shape, &after.shape) {
             (Shape::Struct(before), Shape::Struct(fields)) => {
-                compare_fields(name, request, before, fields, report)
+                if !def.non_exhaustive && after.non_exhaustive {
+                    push(
+                        report,
+                        Severity::Breaking,
+                        format!(
+                            "struct `{name}` became `#[non_exhaustive]`; struct literals and patterns without `..` stop compiling (build it through `{name}::builder()`)"
+                        ),
+                    );
+                }
+                let literals = request && !def.non_exhaustive;
+                compare_fields(name, request, literals, before, fields, report)
             }
             (
                 Shape::Newtype {
@@ -1132,6 +1158,7 @@ fn compare_types(old: &Surface, new: &Surface, report: &mut Report) {
 fn compare_fields(
     name: &str,
     request: bool,
+    literals: bool,
     old: &BTreeMap<String, Slot>,
     new: &BTreeMap<String, Slot>,
     report: &mut Report,
@@ -1144,7 +1171,7 @@ fn compare_fields(
             } else {
                 "optional"
             };
-            if request {
+            if literals {
                 push(
                     report,
                     Severity::Breaking,
@@ -1156,6 +1183,24 @@ fn compare_fields(
                         } else {
                             " (its builder does not)"
                         }
+                    ),
+                );
+            } else if request && slot.required {
+                push(
+                    report,
+                    Severity::Breaking,
+                    format!(
+                        "{subject} (`{}`, required) added to a request type; its builder fails without it",
+                        slot.ty
+                    ),
+                );
+            } else if request {
+                push(
+                    report,
+                    Severity::Additive,
+                    format!(
+                        "{subject} (`{}`, optional) added to a request type; `{name}` is `#[non_exhaustive]` and its builder leaves the field unset",
+                        slot.ty
                     ),
                 );
             } else {
@@ -1415,18 +1460,84 @@ mod tests {
         );
     }
 
+    /// The generated request types are `#[non_exhaustive]`: built through their builders, which
+    /// leave a new optional member unset, so adding one breaks no caller.
     #[test]
-    fn an_optional_field_added_to_a_request_breaks_struct_literals() {
+    fn an_optional_field_added_to_a_request_type_is_additive() {
         let report = report_after(|spec| {
-            schema(spec, "CreateFactoryRunRequest")["properties"]["priority"] =
-                json!({"type": "string"});
+            schema(spec, "RunAgentRequest")["properties"]["priority"] =
+                json!({"type": "string", "description": "Queue priority."});
+        });
+        assert_report(
+            &report,
+            &[],
+            &[
+                "field `RunAgentRequest.priority` (`Option<String>`, optional) added to a request \
+                 type; `RunAgentRequest` is `#[non_exhaustive]` and its builder leaves the field unset",
+            ],
+            ADDITIVE,
+        );
+        let entry = report.changelog_entry("0.1.0", "2026-12-07");
+        assert!(!entry.contains("**Breaking:**"), "{entry}");
+        assert!(entry.contains("Verdict: additive"), "{entry}");
+    }
+
+    #[test]
+    fn a_required_field_added_to_a_request_type_is_breaking() {
+        let report = report_after(|spec| {
+            let request = schema(spec, "CreateFactoryRunRequest");
+            request["properties"]["priority"] = json!({"type": "string"});
+            request["required"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("priority"));
         });
         assert_report(
             &report,
             &[
-                "field `CreateFactoryRunRequest.priority` (`Option<String>`, optional) added to a \
-                 request type; struct literals of `CreateFactoryRunRequest` stop compiling (its \
-                 builder does not)",
+                "field `CreateFactoryRunRequest.priority` (`String`, required) added to a request \
+                 type; its builder fails without it",
+            ],
+            &[],
+            ONE_BREAKING,
+        );
+    }
+
+    /// Before a struct was `#[non_exhaustive]`, callers could write it as a literal.
+    #[test]
+    fn fields_of_an_open_request_struct_and_the_marking_itself_are_breaking() {
+        let client = "/// Sends a `POST` request to `/w`\n pub fn make_w(&self) -> builder::MakeW<'_> { todo!() }";
+        let builders =
+            "pub struct MakeW<'a> { client: &'a Client, body: Result<types::builder::W, String> }
+             impl<'a> MakeW<'a> {
+                 pub async fn send(self) -> Result<ResponseValue<()>, Error> { todo!() }
+             }";
+        let open = file("pub struct W { pub a: Option<u8> }", client, builders);
+        let open_grown = file(
+            "pub struct W { pub a: Option<u8>, pub b: Option<u8> }",
+            client,
+            builders,
+        );
+        let marked_grown = file(
+            "#[non_exhaustive] pub struct W { pub a: Option<u8>, pub b: Option<u8> }",
+            client,
+            builders,
+        );
+        assert_report(
+            &compare_sources(&open, &open_grown).unwrap(),
+            &[
+                "field `W.b` (`Option<u8>`, optional) added to a request type; struct literals of \
+                 `W` stop compiling (its builder does not)",
+            ],
+            &[],
+            ONE_BREAKING,
+        );
+        let marked = compare_sources(&open_grown, &marked_grown).unwrap();
+        assert_report(
+            &marked,
+            &[
+                "struct `W` became `#[non_exhaustive]`; struct literals and patterns without `..` \
+                 stop compiling (build it through `W::builder()`)",
             ],
             &[],
             ONE_BREAKING,

@@ -131,7 +131,8 @@ pub fn operation_builder(output: &ReturnType) -> Option<String> {
     }
 }
 
-/// `T` of a setter `fn name<V>(self, value: V) -> Self where V: TryInto<T>`.
+/// `T` of a setter `fn name<V>(self, value: V) -> Self where V: TryInto<T>` (`Vec<T>` for
+/// `V: OneOrMany<T>`).
 fn try_into_target(sig: &syn::Signature) -> Option<Type> {
     sig.generics
         .where_clause
@@ -146,7 +147,14 @@ fn try_into_target(sig: &syn::Signature) -> Option<Type> {
                     return None;
                 };
                 let last = bound.path.segments.last()?;
-                (last.ident == "TryInto").then(|| first_type_argument(&last.arguments))?
+                let target = first_type_argument(&last.arguments)?;
+                match last.ident.to_string().as_str() {
+                    "TryInto" => Some(target),
+                    // xtask/src/setters.rs: a repeatable parameter takes one value or many and
+                    // keeps a `Vec` of them.
+                    "OneOrMany" => Some(syn::parse_quote!(::std::vec::Vec<#target>)),
+                    _ => None,
+                }
             })
         })
 }

@@ -1011,7 +1011,10 @@ mod tests {
             .trim_end()
             .lines()
             .rev()
-            .take_while(|line| !matches!(line.trim().chars().last(), Some('}' | '{' | ';')))
+            .take_while(|line| {
+                line.trim_start().starts_with("///")
+                    || !matches!(line.trim().chars().last(), Some('}' | '{' | ';'))
+            })
             .collect();
         insta::assert_snapshot!(intro.into_iter().rev().collect::<Vec<_>>().join("\n"));
     }

@@ -9,8 +9,8 @@ use serde_json::Value;
 use syn::visit_mut::VisitMut;
 
 use crate::{
-    docs, forward_compat, merge_arms, normalise, null_collections, owned_send, path_params,
-    redaction, request_options, unions,
+    docs, examples, forward_compat, merge_arms, non_exhaustive, normalise, null_collections,
+    owned_send, path_params, redaction, request_options, setters, unions,
 };
 
 /// First line of the generated file.
@@ -59,9 +59,12 @@ pub fn generate(spec_text: &str) -> Result<String> {
     request_options::apply(&mut file)?;
     owned_send::apply(&mut file)?;
     path_params::apply(&mut file)?;
+    setters::apply(&mut file);
+    non_exhaustive::apply(&mut file);
     null_collections::apply(&mut file);
     redaction::apply(&mut file);
     docs::apply(&mut file, &spec)?;
+    examples::apply(&mut file, &spec)?;
     file.items.push(not_repeatable_operations_item(&spec));
     Ok(format!("{HEADER}\n{}", prettyplease::unparse(&file)))
 }
@@ -212,7 +215,7 @@ fn construct_clients_through_config(file: &mut syn::File) -> Result<()> {
                 " following and the `User-Agent`.",
                 "",
                 " The key, retries and tracing come from `inner` (take it from a built client:",
-                " `client.inner().clone()`, through `ClientInfo`); time limits, TLS and the",
+                " `client.state().clone()`); time limits, TLS and the",
                 " redirect policy are the caller's. Keep redirects off",
                 " (`reqwest::redirect::Policy::none()`): the API answers downloads with redirects",
                 " to storage hosts, which the workflows follow without credentials.",

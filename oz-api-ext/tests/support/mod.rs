@@ -377,11 +377,11 @@ pub fn http_without_timers() -> reqwest::Client {
 
 /// The client `config` builds (the key, the retries, the hooks), on [`http_without_timers`].
 pub fn without_timers(config: oz_api_ext::oz_api::Config) -> oz_api_ext::oz_api::Client {
-    use oz_api_ext::oz_api::{Client, ClientInfo};
+    use oz_api_ext::oz_api::Client;
 
     let base_url = config.base_url_str().to_owned();
     let configured = config.build().expect("valid configuration");
-    Client::new_with_client(&base_url, http_without_timers(), configured.inner().clone())
+    Client::new_with_client(&base_url, http_without_timers(), configured.state().clone())
 }
 
 /// A client of `api` with `max_retries`, [`without_timers`].
