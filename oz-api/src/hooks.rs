@@ -220,6 +220,8 @@ impl Client {
                 attempts.fetch_add(1, Ordering::Relaxed);
             }
             let span = attempt_span(call, &method, &url, retry);
+            #[cfg(feature = "opentelemetry")]
+            traceparent(&span, current.headers_mut());
             let sent = async {
                 let sent = match &self.inner().middleware {
                     Some(stack) => {
@@ -382,6 +384,34 @@ fn attempt_span(
         span.record("http.request.resend_count", retry);
     }
     span
+}
+
+/// Sets the W3C `traceparent` of `span` (the attempt's) on its request, replacing one the
+/// request had, when the span belongs to an OpenTelemetry trace (`tracing-opentelemetry`'s
+/// layer is installed and the trace is valid); else leaves the request as it is.
+#[cfg(feature = "opentelemetry")]
+fn traceparent(span: &tracing::Span, headers: &mut reqwest::header::HeaderMap) {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    if span.is_disabled() {
+        return;
+    }
+    let context = span.context();
+    let span = context.span();
+    let ids = span.span_context();
+    if !ids.is_valid() {
+        return;
+    }
+    let value = format!(
+        "00-{}-{}-{:02x}",
+        ids.trace_id(),
+        ids.span_id(),
+        ids.trace_flags().to_u8()
+    );
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert("traceparent", value);
+    }
 }
 
 /// `error.type` of a request that got no answer.

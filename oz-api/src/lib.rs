@@ -38,6 +38,14 @@
 //! Most applications want the workflows of `oz-api-ext` (pagination streams, waiting for a
 //! run, transcript downloads), which re-exports this crate.
 //!
+//! Every call can be tuned: `with_options(`[`RequestOptions`]`)` on any operation builder (and
+//! on every workflow of `oz-api-ext`) sets a deadline for the call, its retries and extra
+//! headers. Code of your own runs around every attempt through [`Config::layer`] (tower
+//! layers; see [`middleware`]). Every call is a `tracing` span (`oz_api.call`, target
+//! `oz_api`) with a child span per attempt whose fields follow OpenTelemetry's HTTP client
+//! conventions; with the feature `opentelemetry`, each request carries the W3C `traceparent`
+//! of its attempt's span.
+//!
 //! # Configuration
 //!
 //! [`Config`] holds every setting; [`Config::from_env`] (and [`Client::from_env`]) read the
