@@ -1,13 +1,15 @@
 //! The spelling a newcomer tries first compiles and sends what it says, against the simulator:
 //! text setters take a `&str` or `&String`, a member its type's builder, a list or a repeatable
 //! filter one value or several,
-//! `chrono` comes through oz-api, an attachment is made from bytes, and nothing needs a
-//! progenitor trait in scope.
+//! `chrono` comes through oz-api, an attachment is made from bytes, per-call options go through
+//! `with_options`, and nothing needs a progenitor trait in scope.
+
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use oz_api_ext::PaginateExt;
 use oz_api_ext::oz_api::{
-    Client, Config,
+    Client, Config, RequestOptions,
     chrono::{TimeDelta, Utc},
     types::{AmbientAgentConfig, AttachmentInput, RunAgentRequest, RunState},
 };
@@ -85,9 +87,22 @@ async fn the_obvious_spelling_compiles_and_sends_what_it_says() {
         "{queries:?}"
     );
 
-    let fetched = client.get_run().run_id(&run.run_id).send().await.unwrap();
+    let fetched = client
+        .get_run()
+        .run_id(&run.run_id)
+        .with_options(
+            RequestOptions::new()
+                .timeout(Duration::from_secs(5))
+                .max_retries(0)
+                .header("x-request-source", "nightly"),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fetched.run_id, run.run_id);
     assert_eq!(fetched.title, "Flaky test");
+    let got = mock.received_requests_for("get_run");
+    assert_eq!(got[0].header("x-request-source"), Some("nightly"));
 }
 
 /// A one-element slice, a `Vec` and a borrowed `Vec` are the same filter as the value alone.

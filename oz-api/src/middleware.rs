@@ -53,6 +53,11 @@ use std::sync::Arc;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt};
 
+/// The tower crate the layers are written against, at the version the client takes them in
+/// (`oz_api::middleware::tower::layer::layer_fn`, `…::ServiceExt`), so that an application
+/// needs no `tower` dependency of its own to write one.
+pub use tower;
+
 /// The request a layer sees: `http`'s request with reqwest's body.
 pub type HttpRequest = http::Request<reqwest::Body>;
 
