@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use oz_api_ext::oz_api::types::{ArtifactItem, RunAgentRequest};
-use oz_api_ext::{ArtifactFile, DownloadExt, RunWaitExt};
+use oz_api_ext::oz_api::types::RunAgentRequest;
+use oz_api_ext::{DownloadExt, RunWaitExt};
 use oz_mock::Progression;
 
 mod common;
@@ -56,18 +56,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("transcript: {} ({bytes} bytes)", path.display());
 
-    // Each file or screenshot artifact: its metadata, then the file from its signed URL.
+    // Each file or screenshot artifact, from the signed URL its download resolves.
     for artifact in &run.artifacts {
-        let uid = match artifact {
-            ArtifactItem::FileArtifact(file) => file.data.artifact_uid.clone(),
-            ArtifactItem::ScreenshotArtifact(shot) => shot.data.artifact_uid.clone(),
-            _ => continue,
+        let Some(uid) = artifact.file_artifact_uid() else {
+            continue; // plans, pull requests and links have no file
         };
-        let metadata = client.get_artifact().artifact_uid(&uid).send().await?;
-        let file = ArtifactFile::try_from(metadata.into_inner())?;
-        let name = file.filename.clone().unwrap_or_else(|| uid.clone());
-        let target = dir.join(&name);
-        let written = file.download(&client).to_file(&target).await?;
+        let target = dir.join(artifact.file_name().unwrap_or(uid));
+        let written = client.download_artifact_file(uid).to_file(&target).await?;
         println!("artifact: {} ({written} bytes)", target.display());
     }
     if simulator.is_some() {

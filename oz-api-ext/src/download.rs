@@ -232,6 +232,10 @@ impl fmt::Debug for RedactedUrl {
 /// for an artifact that has a file, converted with `TryFrom` (other artifact types give
 /// [`DownloadError::NotDownloadable`]).
 ///
+/// The artifacts listed in a run (`run.artifacts`) carry no URL: download one with
+/// [`DownloadExt::download_artifact_file`] and the artifact's
+/// [`file_artifact_uid`](oz_api::types::ArtifactItem::file_artifact_uid).
+///
 /// ```no_run
 /// use oz_api_ext::{ArtifactFile, DownloadExt};
 ///

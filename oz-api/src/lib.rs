@@ -72,6 +72,7 @@
 #[allow(clippy::all, clippy::pedantic, unused)]
 mod generated;
 
+mod artifact;
 mod attachment;
 mod client_info;
 mod conditional;
