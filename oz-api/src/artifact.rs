@@ -29,7 +29,8 @@ impl ArtifactItem {
     }
 
     /// The file name of a FILE artifact as the agent uploaded it (`None` for screenshots, which
-    /// have none, and for the kinds without a file).
+    /// have none, and for the kinds without a file); see
+    /// [`file_artifact_uid`](Self::file_artifact_uid) for an example.
     pub fn file_name(&self) -> Option<&str> {
         match self {
             ArtifactItem::FileArtifact(file) => Some(&file.data.filename),

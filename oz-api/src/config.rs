@@ -342,7 +342,16 @@ impl Config {
     }
 
     /// Trusts one DER-encoded certificate as a root; see
-    /// [`add_root_certificate_pem`](Self::add_root_certificate_pem).
+    /// [`add_root_certificate_pem`](Self::add_root_certificate_pem). PEM text given here is
+    /// refused when the client is built, with a reason that says so.
+    ///
+    /// ```no_run
+    /// let client = oz_api::Config::from_env()?
+    ///     .add_root_certificate_der(std::fs::read("/etc/ssl/company-ca.der")?)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.root_certificates
             .push(RootCertificate::Der(der.into()));
@@ -394,6 +403,21 @@ impl Config {
     /// sees them, and it should follow no redirects (the downloads check and count every hop).
     /// By default the SDK builds one per download, with the proxies and root certificates of
     /// this configuration.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use oz_api::reqwest;
+    ///
+    /// // One pool for every download, with a longer connect timeout for a slow network.
+    /// let storage = oz_api::http_client_builder()?
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .connect_timeout(Duration::from_secs(30))
+    ///     .build()?;
+    /// let client = oz_api::Config::new("wk-example").storage_client(storage).build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn storage_client(mut self, client: reqwest::Client) -> Self {
         self.storage_client = Some(client);
         self
@@ -574,6 +598,15 @@ impl Client {
     /// configuration's proxies and root certificates, which follows no redirects by itself.
     /// The downloads of `oz-api-ext` use it; one is built per download rather than kept, as a
     /// pooled connection stays bound to the Tokio runtime that opened it.
+    ///
+    /// ```no_run
+    /// # async fn example(client: oz_api::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// // A signed URL obtained earlier (never send the API key there).
+    /// let signed_url = "https://storage.example/t/1.json?X-Goog-Signature=abc";
+    /// let body = client.storage_http_client()?.get(signed_url).send().await?.bytes().await?;
+    /// println!("{} bytes", body.len());
+    /// # Ok(()) }
+    /// ```
     pub fn storage_http_client(&self) -> Result<reqwest::Client, ConfigError> {
         self.inner().network.storage_client()
     }
