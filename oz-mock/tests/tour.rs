@@ -688,6 +688,16 @@ async fn every_operation_answers_as_openapi_json_declares() {
     factory_files(&mut t).await;
     run_control(&mut t, &run_id, &conversation_id, &of_type("SCREENSHOT")).await;
 
+    // The real-time event stream is not served yet: 404, as from a host without it.
+    t.call(
+        "stream_agent_events",
+        Method::GET,
+        &format!("/agent/events/stream?run_ids[]={run_id}"),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
     // Cleanup and auth.
     t.call_with(
         "delete_agent_identity",

@@ -24,6 +24,9 @@ pub struct Operation {
     pub auth: AuthRule,
     /// Every declared response status (numeric keys only).
     pub statuses: BTreeSet<u16>,
+    /// Marked `x-oz-unpublished`: described by our spec, left out of the vendor's published
+    /// one, and read by hand in oz-api-ext; the generated client has no call to replay.
+    pub unpublished: bool,
 }
 
 /// Who may call an operation without a key, from its `security`. The SDK sends its key (when
@@ -157,6 +160,7 @@ impl Spec {
                     path: path.clone(),
                     auth,
                     statuses,
+                    unpublished: op.get("x-oz-unpublished").and_then(Value::as_bool) == Some(true),
                 });
             }
         }
@@ -284,6 +288,7 @@ mod tests {
             path: "/agent/runs/{runId}".into(),
             auth: AuthRule::Required,
             statuses: BTreeSet::new(),
+            unpublished: false,
         };
         assert_eq!(
             op.path_params("/agent/runs/a%20b"),

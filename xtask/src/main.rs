@@ -178,6 +178,12 @@ fn regen(root: &Path, mode: RegenMode) -> Result<ExitCode> {
     };
     report_stale(&out_path, &regenerated.freshness);
     let spec_text = read(&spec_path)?;
+    for operation in unpublished(&spec_text)? {
+        println!(
+            "no client method for {operation}: marked x-oz-unpublished (not in the vendor's \
+             published spec; oz-api-ext reads it by hand)"
+        );
+    }
     let mut glue_outputs = Vec::new();
     for (relative, fresh) in glue(&spec_text, &regenerated.fresh)? {
         let path = root.join(relative);
@@ -230,6 +236,8 @@ fn regen(root: &Path, mode: RegenMode) -> Result<ExitCode> {
 fn glue(spec_text: &str, client_source: &str) -> Result<Vec<(&'static str, String)>> {
     let spec: serde_json::Value =
         serde_json::from_str(spec_text).context("openapi.json is not valid JSON")?;
+    // The glue covers what the client covers.
+    let spec = normalise::published(&spec);
     let client = syn::parse_file(client_source).context("the generated client does not parse")?;
     let client = client_model::ClientModel::read(&client)?;
     let lists = paged::paged_lists(&spec)?;
@@ -240,6 +248,13 @@ fn glue(spec_text: &str, client_source: &str) -> Result<Vec<(&'static str, Strin
             dispatch_table::render(&spec, &client, &lists)?,
         ),
     ])
+}
+
+/// The operations of the spec marked `x-oz-unpublished`, which get no client method.
+fn unpublished(spec_text: &str) -> Result<Vec<String>> {
+    let spec: serde_json::Value =
+        serde_json::from_str(spec_text).context("openapi.json is not valid JSON")?;
+    Ok(normalise::unpublished_operations(&spec))
 }
 
 /// What changed for users in the client and the pagination glue, or `None` when neither
@@ -598,6 +613,24 @@ mod tests {
                 .verdict(),
             api_report::Verdict::NoChange
         );
+    }
+
+    /// The event stream is described in openapi.json but read by hand: no client method, no
+    /// typed call in the conformance harness.
+    #[test]
+    fn unpublished_operations_get_no_client_method_and_no_dispatch() {
+        let root = workspace_root();
+        let spec_text = read(&root.join("openapi.json")).unwrap();
+        assert_eq!(
+            unpublished(&spec_text).unwrap(),
+            ["stream_agent_events (GET /agent/events/stream)"]
+        );
+        let client = read(&root.join(GENERATED)).unwrap();
+        let dispatch = read(&root.join(dispatch_table::OUTPUT)).unwrap();
+        for source in [&client, &dispatch] {
+            assert!(!source.contains("stream_agent_events"));
+            assert!(!source.contains("events/stream"));
+        }
     }
 
     #[test]

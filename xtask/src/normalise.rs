@@ -23,6 +23,14 @@ pub struct Pass {
 /// The passes, in the order they run.
 pub const PASSES: &[Pass] = &[
     Pass {
+        name: "drop_unpublished_operations",
+        reason: "operations marked `x-oz-unpublished: true` are what the service does in \
+                 production but the vendor's published spec leaves out (the real-time event \
+                 stream `stream_agent_events`); they get no client method: oz-api-ext reads \
+                 them by hand (a server-sent event stream is nothing progenitor can read)",
+        run: drop_unpublished_operations,
+    },
+    Pass {
         name: "require_one_success_kind",
         reason: "progenitor asserts at most one success type per operation and panics otherwise \
                  (e.g. 200 JSON + 202 empty); refuse such a spec with the operation ids instead",
@@ -124,6 +132,57 @@ fn visit_objects(value: &mut Value, f: &mut impl FnMut(&mut Map<String, Value>))
         Value::Array(items) => items.iter_mut().for_each(|item| visit_objects(item, f)),
         _ => {}
     }
+}
+
+/// Marker of an operation that the vendor's published spec leaves out.
+pub const UNPUBLISHED_MARKER: &str = "x-oz-unpublished";
+
+/// Whether an operation object is marked [`UNPUBLISHED_MARKER`].
+pub fn is_unpublished(operation: &Value) -> bool {
+    operation.get(UNPUBLISHED_MARKER).and_then(Value::as_bool) == Some(true)
+}
+
+/// The operations marked [`UNPUBLISHED_MARKER`], as `id (METHOD /path)`.
+pub fn unpublished_operations(spec: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            if METHODS.contains(&method.as_str()) && is_unpublished(operation) {
+                let id = operation["operationId"]
+                    .as_str()
+                    .unwrap_or("<no operationId>");
+                found.push(format!("{id} ({} {path})", method.to_uppercase()));
+            }
+        }
+    }
+    found
+}
+
+fn drop_unpublished_operations(spec: &mut Value) -> Result<()> {
+    let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    for item in paths.values_mut() {
+        if let Some(item) = item.as_object_mut() {
+            item.retain(|key, operation| {
+                !(METHODS.contains(&key.as_str()) && is_unpublished(operation))
+            });
+        }
+    }
+    // A path left without operations (only its `servers` or `parameters`) is no path.
+    paths.retain(|_, item| {
+        item.as_object()
+            .is_none_or(|item| item.keys().any(|key| METHODS.contains(&key.as_str())))
+    });
+    Ok(())
+}
+
+/// `spec` without its unpublished operations: what the generated client and its glue cover.
+pub fn published(spec: &Value) -> Value {
+    let mut spec = spec.clone();
+    // The pass cannot fail.
+    let _ = drop_unpublished_operations(&mut spec);
+    spec
 }
 
 fn require_one_success_kind(spec: &mut Value) -> Result<()> {
@@ -430,6 +489,39 @@ mod tests {
             spec["components"]["schemas"]["Thing"]["required"],
             json!(["id"])
         );
+    }
+
+    #[test]
+    fn unpublished_operations_and_the_paths_they_leave_empty_are_dropped() {
+        let ok = json!({"200": {"description": "ok"}});
+        let mut spec = json!({"paths": {
+            "/events": {"get": {"operationId": "poll_events", "responses": ok}},
+            "/events/stream": {
+                "servers": [{"url": "https://rtc.example/api/v1"}],
+                "get": {"operationId": "stream_events", "x-oz-unpublished": true, "responses": ok}
+            },
+            "/things": {
+                "get": {"operationId": "list_things", "x-oz-unpublished": false, "responses": ok},
+                "post": {"operationId": "watch_things", "x-oz-unpublished": true, "responses": ok}
+            }
+        }});
+        assert_eq!(
+            unpublished_operations(&spec),
+            [
+                "stream_events (GET /events/stream)",
+                "watch_things (POST /things)"
+            ]
+        );
+        assert_eq!(published(&spec)["paths"].as_object().unwrap().len(), 2);
+        drop_unpublished_operations(&mut spec).unwrap();
+        assert_eq!(
+            spec["paths"],
+            json!({
+                "/events": {"get": {"operationId": "poll_events", "responses": ok}},
+                "/things": {"get": {"operationId": "list_things", "x-oz-unpublished": false, "responses": ok}}
+            })
+        );
+        assert!(unpublished_operations(&spec).is_empty());
     }
 
     #[test]

@@ -79,6 +79,9 @@ fn key_text(key: &Yaml<'_>) -> String {
 pub struct Report {
     missing_on_our_side: Vec<String>,
     only_on_our_side: Vec<String>,
+    /// Our operations marked `x-oz-unpublished` (`GET /agent/events/stream`): what the service
+    /// does but no published spec describes, so the other document lacks them on purpose.
+    unpublished: Vec<String>,
 }
 
 impl Report {
@@ -105,18 +108,58 @@ impl Report {
                 let _ = writeln!(out, "  {item}");
             }
         }
+        let unpublished: Vec<&String> = self
+            .unpublished
+            .iter()
+            .filter(|op| self.only_on_our_side.contains(op))
+            .collect();
+        if !unpublished.is_empty() {
+            let _ = writeln!(
+                out,
+                "of these, ours only and marked x-oz-unpublished (not in the vendor's published \
+                 spec): {}",
+                unpublished
+                    .iter()
+                    .map(|op| op.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         out
     }
 }
 
 /// Compares two documents.
 pub fn diff(ours: &Value, theirs: &Value) -> Report {
+    let unpublished = unpublished_operations(ours);
     let ours = facts(ours);
     let theirs = facts(theirs);
     Report {
         missing_on_our_side: theirs.difference(&ours).cloned().collect(),
         only_on_our_side: ours.difference(&theirs).cloned().collect(),
+        unpublished,
     }
+}
+
+/// The operations of `doc` marked `x-oz-unpublished`, as facts (`GET /agent/events/stream`).
+fn unpublished_operations(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, item) in doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        for method in METHODS {
+            if item
+                .get(*method)
+                .is_some_and(crate::normalise::is_unpublished)
+            {
+                out.push(format!("{} {}", method.to_uppercase(), generic_path(path)));
+            }
+        }
+    }
+    out
 }
 
 const METHODS: &[&str] = &[
@@ -390,6 +433,30 @@ mod tests {
         assert_eq!(
             report.missing_on_our_side(),
             ["GET /runs -> 200 .id", "GET /runs -> 200 .state = DONE"]
+        );
+    }
+
+    #[test]
+    fn operations_of_ours_marked_unpublished_are_named_in_the_report() {
+        let ok = json!({"200": {"description": "ok"}});
+        let theirs = doc(json!({"/events": {"get": {"responses": ok}}}));
+        let mut ours = theirs.clone();
+        ours["paths"]["/events/stream"] =
+            json!({"get": {"x-oz-unpublished": true, "responses": ok}});
+        let report = diff(&ours, &theirs);
+        assert!(report.missing_on_our_side().is_empty());
+        let text = report.render("openapi.json", "theirs.yaml");
+        assert!(
+            text.ends_with(
+                "of these, ours only and marked x-oz-unpublished (not in the vendor's \
+                 published spec): GET /events/stream\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !diff(&theirs, &theirs)
+                .render("a", "b")
+                .contains("unpublished")
         );
     }
 

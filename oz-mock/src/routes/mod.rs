@@ -4,6 +4,7 @@
 mod artifacts;
 mod catalog;
 mod conversations;
+mod event_stream;
 mod events;
 mod factories;
 mod factory_files;
@@ -131,6 +132,7 @@ pub(crate) static HANDLERS: &[Handler] = &[
     }),
     handler("poll_agent_events", |m| on(m, events::poll)),
     handler("report_agent_event", |m| on(m, events::report)),
+    handler("stream_agent_events", |m| on(m, event_stream::stream)),
     handler("list_egress_ranges", |m| on(m, networking::egress_ranges)),
     handler("list_factories", |m| on(m, factories::list)),
     handler("get_factory", |m| on(m, factories::get)),
