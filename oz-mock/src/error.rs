@@ -198,6 +198,20 @@ impl ApiError {
         }
     }
 
+    /// The problem the API answers with `status` when nothing more specific is known: the
+    /// usual body of 400, 401, 403, 404, 409 and 429, and of a server error otherwise.
+    pub(crate) fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::BAD_REQUEST => Self::invalid_request("the request is not valid"),
+            StatusCode::UNAUTHORIZED => Self::unauthorized("the API key is not valid"),
+            StatusCode::FORBIDDEN => Self::forbidden("the key may not access this resource"),
+            StatusCode::NOT_FOUND => Self::not_found("no such endpoint"),
+            StatusCode::CONFLICT => Self::conflict("the resource changed; retry"),
+            StatusCode::TOO_MANY_REQUESTS => Self::too_many_requests(),
+            other => Self::server_error(other),
+        }
+    }
+
     /// The problem body for a request to `instance`.
     pub(crate) fn body(&self, instance: &str, trace_id: &str) -> serde_json::Value {
         let error = match &self.detail {

@@ -17,8 +17,10 @@ use crate::{Shared, lock};
 pub enum Fault {
     /// 429 with a problem body and the given `Retry-After` header.
     TooManyRequests(RetryAfter),
-    /// An error status with a problem body; meant for 500, 502, 503 and 504 (other values in
-    /// 400..=599 are sent as given, anything else as 500).
+    /// An error status with the problem body the service sends with it: 500, 502, 503 and
+    /// 504 for outages; 401, 403 and 404 as the answers of a key or a route that is refused
+    /// (e.g. on the event stream, to test a client's fallback to polling). Other values in
+    /// 400..=599 are sent as given, anything else as 500.
     Status(u16),
     /// Waits this long (tokio time) before handling the request normally.
     Latency(Duration),
@@ -52,6 +54,21 @@ pub enum Fault {
         /// The `running_agents` member of the body.
         running_agents: u64,
     },
+    /// On the event stream (`stream_agent_events`): sends `after_events` whole events, then
+    /// half of the next message, and closes the connection, as a connection lost mid-event.
+    /// The stream is opened normally (200) and no event is lost on the simulator's side: a
+    /// client that reconnects with the last `since` it handled gets the rest. On other
+    /// operations it cuts the answer as [`Fault::TruncatedBody`] does.
+    EventStreamCut {
+        /// Events sent whole before the cut.
+        after_events: usize,
+    },
+    /// On the event stream (`stream_agent_events`): waits this long (tokio time) before
+    /// each event after the first. Delays add up with other rules, like
+    /// [`Fault::Latency`] (which delays the answer's first byte), and combine with the rule
+    /// that decides the answer (e.g. [`Fault::EventStreamCut`]). No effect on other
+    /// operations.
+    EventStreamDelay(Duration),
 }
 
 /// The `Retry-After` header of a 429 answer.
@@ -168,7 +185,18 @@ pub(crate) fn admit(shared: &Shared, operation_id: &str, path: &str, storage: bo
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
     pub(crate) latency: Duration,
+    /// The pause before each event of an event stream after the first.
+    pub(crate) event_delay: Duration,
     pub(crate) action: Option<Fault>,
+}
+
+/// The faults an event stream applies while it runs, handed to its handler by the pipeline.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EventStreamFaults {
+    /// Cut the connection in the middle of the message after this many whole events.
+    pub(crate) cut_after: Option<usize>,
+    /// Pause before each event after the first.
+    pub(crate) delay: Duration,
 }
 
 /// Consumes the rules that match a request: every latency rule adds up, the first other rule
@@ -186,6 +214,7 @@ pub(crate) fn take(
         }
         match &rule.fault {
             Fault::Latency(d) => plan.latency += *d,
+            Fault::EventStreamDelay(d) => plan.event_delay += *d,
             _ if plan.action.is_some() => continue,
             other => plan.action = Some(other.clone()),
         }
@@ -241,7 +270,7 @@ pub(crate) fn respond(fault: &Fault, instance: &str) -> Option<Response> {
                 .ok()
                 .filter(|s| s.is_client_error() || s.is_server_error())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            Some(ApiError::server_error(status).render(instance))
+            Some(ApiError::for_status(status).render(instance))
         }
         Fault::HtmlBadGateway => {
             let mut response = (StatusCode::BAD_GATEWAY, BAD_GATEWAY_HTML).into_response();
@@ -256,7 +285,11 @@ pub(crate) fn respond(fault: &Fault, instance: &str) -> Option<Response> {
         }
         Fault::TruncatedJson => Some(json_200(TRUNCATED_JSON)),
         Fault::MismatchedBody => Some(json_200(MISMATCHED_JSON)),
-        Fault::Latency(_) | Fault::ConnectionReset | Fault::TruncatedBody => None,
+        Fault::Latency(_)
+        | Fault::ConnectionReset
+        | Fault::TruncatedBody
+        | Fault::EventStreamCut { .. }
+        | Fault::EventStreamDelay(_) => None,
     }
 }
 

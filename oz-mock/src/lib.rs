@@ -28,6 +28,7 @@ mod storage;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -64,6 +65,13 @@ pub(crate) struct Shared {
     pub(crate) request_log: Mutex<request_log::RequestLog>,
     pub(crate) storage_log: Mutex<VecDeque<StorageRequest>>,
     pub(crate) storage_ranges: bool,
+    /// Whether `stream_agent_events` is served (otherwise its path answers 404).
+    pub(crate) event_stream: AtomicBool,
+    /// How long an event stream stays open before the simulator closes it cleanly.
+    pub(crate) event_stream_max_age: Option<Duration>,
+    /// Tells the event streams that the simulator is stopping, so that they end and let a
+    /// graceful stop finish.
+    pub(crate) stop: tokio::sync::watch::Receiver<server::Stop>,
 }
 
 impl Shared {
@@ -105,6 +113,8 @@ pub struct OzMockBuilder {
     credits: Option<u64>,
     concurrency_limit: Option<usize>,
     storage_ranges: bool,
+    event_stream: bool,
+    event_stream_max_age: Option<Duration>,
 }
 
 impl std::fmt::Debug for OzMockBuilder {
@@ -122,6 +132,8 @@ impl std::fmt::Debug for OzMockBuilder {
             .field("credits", &self.credits)
             .field("concurrency_limit", &self.concurrency_limit)
             .field("storage_ranges", &self.storage_ranges)
+            .field("event_stream", &self.event_stream)
+            .field("event_stream_max_age", &self.event_stream_max_age)
             .finish()
     }
 }
@@ -141,6 +153,8 @@ impl Default for OzMockBuilder {
             credits: None,
             concurrency_limit: None,
             storage_ranges: true,
+            event_stream: true,
+            event_stream_max_age: None,
         }
     }
 }
@@ -259,6 +273,36 @@ impl OzMockBuilder {
         self
     }
 
+    /// Whether the real-time event stream (`GET /agent/events/stream`, operation
+    /// `stream_agent_events`) is served (default `true`). With `false` its path answers 404
+    /// as on a host without the stream, whatever the key, so that a client's fallback to
+    /// polling `GET /agent/events` can be tested; the request still counts and is logged as
+    /// `stream_agent_events`. [`OzMock::set_event_stream`] switches it while the simulator
+    /// runs. The binary's flag is `--event-stream off`.
+    pub fn event_stream(mut self, served: bool) -> Self {
+        self.event_stream = served;
+        self
+    }
+
+    /// Closes every event stream cleanly (the last message complete, then the end of the
+    /// body) once it has been open this long (tokio's clock), to exercise a client's
+    /// reconnection. Default: never; the hosting platform of the real stream cuts streams
+    /// at about 20 minutes, which `Duration::from_secs(1200)` mimics. The binary's flag is
+    /// `--event-stream-max-age SECONDS`.
+    ///
+    /// ```
+    /// # async fn example() -> std::io::Result<()> {
+    /// let mock = oz_mock::OzMock::builder()
+    ///     .event_stream_max_age(std::time::Duration::from_secs(30))
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn event_stream_max_age(mut self, max_age: Duration) -> Self {
+        self.event_stream_max_age = Some(max_age);
+        self
+    }
+
     /// Binds both listeners and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<OzMock> {
         let api_listener = TcpListener::bind(SocketAddr::new(self.host, self.port)).await?;
@@ -275,6 +319,7 @@ impl OzMockBuilder {
         );
         state.credits = self.credits;
         state.concurrency_limit = self.concurrency_limit;
+        let (stop, stopped) = tokio::sync::watch::channel(server::Stop::No);
         let shared = Arc::new(Shared {
             storage_origin: format!("http://{storage_addr}"),
             api_key: self.api_key,
@@ -286,6 +331,9 @@ impl OzMockBuilder {
             request_log: Mutex::new(request_log::RequestLog::default()),
             storage_log: Mutex::new(VecDeque::new()),
             storage_ranges: self.storage_ranges,
+            event_stream: AtomicBool::new(self.event_stream),
+            event_stream_max_age: self.event_stream_max_age,
+            stop: stopped.clone(),
         });
         if self.seed_runs > 0 {
             let now = shared.clock.now();
@@ -295,7 +343,6 @@ impl OzMockBuilder {
             let now = shared.clock.now();
             shared.state().seed_factory_tasks(now);
         }
-        let (stop, stopped) = tokio::sync::watch::channel(server::Stop::No);
         let api_task = tokio::spawn(server::serve(
             api_listener,
             pipeline::api_router(shared.clone()),
@@ -501,6 +548,12 @@ impl OzMock {
     /// [`OzMockBuilder::concurrency_limit`].
     pub fn set_concurrency_limit(&self, runs: Option<usize>) {
         self.shared.state().concurrency_limit = runs;
+    }
+
+    /// Switches the real-time event stream on or off from the next request on (streams open
+    /// now go on); see [`OzMockBuilder::event_stream`].
+    pub fn set_event_stream(&self, served: bool) {
+        self.shared.event_stream.store(served, Ordering::Relaxed);
     }
 
     /// Changes the lifetime of signed storage URLs handed out from now on.

@@ -4,6 +4,7 @@
 //! cargo run -p oz-mock -- [--port 8080] [--host 127.0.0.1] [--storage-port 0] [--api-key KEY]
 //!     [--progression instant|realistic] [--seed-runs N] [--factory-tasks on|off]
 //!     [--credits N] [--concurrency-limit N] [--storage-ranges on|off] [--shutdown-grace SECONDS]
+//!     [--event-stream on|off] [--event-stream-max-age SECONDS]
 //! ```
 //!
 //! `oz-mock --help` describes each flag and its default. Unlike the library's default, the
@@ -79,6 +80,16 @@ struct Args {
     /// Whether the storage origin answers byte ranges (206); `off` always sends whole objects.
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     storage_ranges: OnOff,
+
+    /// Whether the real-time event stream (`GET /api/v1/agent/events/stream`) is served; `off`
+    /// answers its path 404, as a host without the stream, so clients fall back to polling.
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    event_stream: OnOff,
+
+    /// Close each event stream cleanly after it has been open this many seconds (the real
+    /// one's hosting platform cuts streams at about 1200). Never when not given.
+    #[arg(long, value_name = "SECONDS")]
+    event_stream_max_age: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -104,6 +115,9 @@ impl Args {
         if let Some(limit) = self.concurrency_limit {
             builder = builder.concurrency_limit(limit);
         }
+        if let Some(seconds) = self.event_stream_max_age {
+            builder = builder.event_stream_max_age(Duration::from_secs(seconds));
+        }
         builder
             .host(self.host)
             .port(self.port)
@@ -116,6 +130,7 @@ impl Args {
             .seed_runs(self.seed_runs)
             .seed_factory_tasks(matches!(self.factory_tasks, OnOff::On))
             .storage_ranges(matches!(self.storage_ranges, OnOff::On))
+            .event_stream(matches!(self.event_stream, OnOff::On))
     }
 }
 
@@ -139,6 +154,12 @@ async fn main() -> ExitCode {
         println!("  WARP_API_KEY=<the key given with --api-key>");
     }
     println!("  storage origin: {}", mock.storage_origin());
+    if matches!(args.event_stream, OnOff::On) {
+        println!(
+            "  event stream: {}/agent/events/stream?run_ids[]=<run id>",
+            mock.base_url()
+        );
+    }
     println!("Press Ctrl-C to stop.");
     match stop {
         Ok(stop) => stop.wait().await,
@@ -211,6 +232,8 @@ mod tests {
         assert!(matches!(args.factory_tasks, OnOff::On));
         assert_eq!((args.credits, args.concurrency_limit), (None, None));
         assert_eq!(args.shutdown_grace, 5);
+        assert!(matches!(args.event_stream, OnOff::On));
+        assert_eq!(args.event_stream_max_age, None);
         let args = Args::try_parse_from([
             "oz-mock",
             "--port",
@@ -231,11 +254,17 @@ mod tests {
             "2",
             "--shutdown-grace",
             "1",
+            "--event-stream",
+            "off",
+            "--event-stream-max-age",
+            "30",
         ])
         .expect("every flag");
         assert_eq!(args.credits, Some(3));
         assert_eq!(args.concurrency_limit, Some(2));
         assert_eq!(args.shutdown_grace, 1);
+        assert!(matches!(args.event_stream, OnOff::Off));
+        assert_eq!(args.event_stream_max_age, Some(30));
         assert_eq!(args.port, 0);
         assert_eq!(args.host, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         assert_eq!(args.api_key, "wk-test");

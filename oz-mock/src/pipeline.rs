@@ -3,6 +3,7 @@
 //! body parsed once), the handler, and rendering of error bodies. Everything here comes from
 //! the operation's entry in the document; no handler has code of its own for it.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 
 use axum::Router;
@@ -14,7 +15,7 @@ use bytes::Bytes;
 
 use crate::body::{self, ParsedBody};
 use crate::error::ApiError;
-use crate::faults::{self, Fault};
+use crate::faults::{self, EventStreamFaults, Fault};
 use crate::request_check::{RequestValidator, Violation};
 use crate::request_log::ReceivedRequest;
 use crate::routes;
@@ -65,10 +66,20 @@ async fn answer(
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
+    let event_stream = operation_id == routes::EVENT_STREAM;
+    let mut stream_faults = EventStreamFaults {
+        cut_after: None,
+        delay: plan.event_delay,
+    };
     let mut cut_body = false;
     match plan.action {
         None => {}
-        Some(Fault::TruncatedBody) => cut_body = true,
+        // An event stream never ends by itself: its cut comes after whole events.
+        Some(Fault::TruncatedBody) if event_stream => stream_faults.cut_after = Some(0),
+        Some(Fault::EventStreamCut { after_events }) if event_stream => {
+            stream_faults.cut_after = Some(after_events);
+        }
+        Some(Fault::TruncatedBody | Fault::EventStreamCut { .. }) => cut_body = true,
         Some(Fault::ConnectionReset) => return server::close_connection(&request).await,
         Some(fault) => {
             if let Some(response) = faults::respond(&fault, &path) {
@@ -76,12 +87,17 @@ async fn answer(
             }
         }
     }
+    // With the stream switched off the path is answered as by a host without it, whatever
+    // the key.
+    if event_stream && !shared.event_stream.load(Ordering::Relaxed) {
+        return ApiError::not_found("no such endpoint").render(&path);
+    }
     if let Some(op) = operation
         && let Err(error) = auth::check(&shared.api_key, op.auth, request.headers())
     {
         return error.render(&path);
     }
-    let request = match operation {
+    let mut request = match operation {
         Some(op) => match prepare(op, request, body) {
             Ok(request) => request,
             Err(error) => return error.render(&path),
@@ -93,6 +109,9 @@ async fn answer(
         // No operation: the fallback answers 404 or 405 and reads no body.
         None => request,
     };
+    if event_stream {
+        request.extensions_mut().insert(stream_faults);
+    }
     let response = render_errors(next.run(request).await, &path);
     if cut_body {
         faults::truncate(response).await

@@ -62,6 +62,10 @@ const fn handler(
     }
 }
 
+/// The operation id of the real-time event stream, which the pipeline hands its faults and
+/// which [`OzMockBuilder::event_stream`](crate::OzMockBuilder::event_stream) switches off.
+pub(crate) const EVENT_STREAM: &str = "stream_agent_events";
+
 /// Every operation's handler, by operation id: the one place that binds openapi.json to code.
 /// Methods and paths come from the document.
 pub(crate) static HANDLERS: &[Handler] = &[
@@ -132,7 +136,7 @@ pub(crate) static HANDLERS: &[Handler] = &[
     }),
     handler("poll_agent_events", |m| on(m, events::poll)),
     handler("report_agent_event", |m| on(m, events::report)),
-    handler("stream_agent_events", |m| on(m, event_stream::stream)),
+    handler(EVENT_STREAM, |m| on(m, event_stream::stream)),
     handler("list_egress_ranges", |m| on(m, networking::egress_ranges)),
     handler("list_factories", |m| on(m, factories::list)),
     handler("get_factory", |m| on(m, factories::get)),

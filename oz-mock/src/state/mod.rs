@@ -163,6 +163,8 @@ pub(crate) struct State {
     /// Sessions a run has left for a newer execution's, with the run: a shared link to one
     /// still leads to the conversation.
     pub(crate) earlier_sessions: HashMap<String, usize>,
+    /// The number of events recorded, sent on every new one: what wakes the event streams.
+    events_recorded: tokio::sync::watch::Sender<usize>,
 }
 
 impl State {
@@ -213,7 +215,28 @@ impl State {
             credits: None,
             concurrency_limit: None,
             earlier_sessions: HashMap::new(),
+            events_recorded: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// A receiver that sees the number of events recorded change with every new event.
+    pub(crate) fn watch_events(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.events_recorded.subscribe()
+    }
+
+    /// The direct children of a run (runs created with it as their parent), oldest first.
+    pub(crate) fn children_of(&self, idx: usize) -> Vec<usize> {
+        self.runs[idx]
+            .children
+            .iter()
+            .filter_map(|child| self.run_index.get(child).copied())
+            .collect()
+    }
+
+    /// When the next state of a run that moves with time is due (tokio's clock); `None` for a
+    /// run that moves only when read, or not at all.
+    pub(crate) fn next_transition(&self, idx: usize) -> Option<tokio::time::Instant> {
+        self.runs[idx].next_transition()
     }
 
     pub(crate) fn uuid(&mut self) -> String {
@@ -630,6 +653,7 @@ impl State {
             occurred_at: at,
         });
         self.runs[idx].last_event_sequence = Some(sequence);
+        self.events_recorded.send_replace(self.events.len());
         sequence
     }
 

@@ -478,6 +478,23 @@ impl Run {
         self.execution_location != "LOCAL" && self.source != "GITHUB_ACTION"
     }
 
+    /// When the run's next state is due, for a run that moves with time: the instant
+    /// [`due_steps`](Self::due_steps) first finds it there.
+    pub(crate) fn next_transition(&self) -> Option<tokio::time::Instant> {
+        let Progress::Timed {
+            origin, durations, ..
+        } = &self.progress
+        else {
+            return None;
+        };
+        if self.phase.is_terminal() {
+            return None;
+        }
+        let reached = self.phase.step() + 1;
+        let offset: Duration = durations.get(..reached)?.iter().sum();
+        Some(*origin + offset)
+    }
+
     /// The steps the run is due to take now, with the wall time each was reached. A `read`
     /// moves runs that advance per read; time-based runs catch up either way.
     pub(crate) fn due_steps(
