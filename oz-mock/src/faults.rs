@@ -69,6 +69,11 @@ pub enum Fault {
     /// that decides the answer (e.g. [`Fault::EventStreamCut`]). No effect on other
     /// operations.
     EventStreamDelay(Duration),
+    /// On the event stream (`stream_agent_events`): opens it normally (200,
+    /// `text/event-stream`) and then sends nothing, as a stream that misses every event; it
+    /// stays open until its maximum age or the simulator stops. For a client's safety poll.
+    /// No effect on other operations.
+    EventStreamSilent,
 }
 
 /// The `Retry-After` header of a 429 answer.
@@ -197,6 +202,8 @@ pub(crate) struct EventStreamFaults {
     pub(crate) cut_after: Option<usize>,
     /// Pause before each event after the first.
     pub(crate) delay: Duration,
+    /// Send no event at all.
+    pub(crate) silent: bool,
 }
 
 /// Consumes the rules that match a request: every latency rule adds up, the first other rule
@@ -289,7 +296,8 @@ pub(crate) fn respond(fault: &Fault, instance: &str) -> Option<Response> {
         | Fault::ConnectionReset
         | Fault::TruncatedBody
         | Fault::EventStreamCut { .. }
-        | Fault::EventStreamDelay(_) => None,
+        | Fault::EventStreamDelay(_)
+        | Fault::EventStreamSilent => None,
     }
 }
 

@@ -68,8 +68,8 @@ async fn answer(
     }
     let event_stream = operation_id == routes::EVENT_STREAM;
     let mut stream_faults = EventStreamFaults {
-        cut_after: None,
         delay: plan.event_delay,
+        ..EventStreamFaults::default()
     };
     let mut cut_body = false;
     match plan.action {
@@ -79,6 +79,7 @@ async fn answer(
         Some(Fault::EventStreamCut { after_events }) if event_stream => {
             stream_faults.cut_after = Some(after_events);
         }
+        Some(Fault::EventStreamSilent) if event_stream => stream_faults.silent = true,
         Some(Fault::TruncatedBody | Fault::EventStreamCut { .. }) => cut_body = true,
         Some(Fault::ConnectionReset) => return server::close_connection(&request).await,
         Some(fault) => {

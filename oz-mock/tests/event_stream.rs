@@ -369,6 +369,33 @@ async fn delays_come_before_the_answer_and_between_events() {
     assert!(first.elapsed() >= Duration::from_secs(2));
 }
 
+/// `EventStreamSilent`: the stream opens and sends nothing, even as events are recorded, until
+/// its maximum age ends it cleanly.
+#[tokio::test(start_paused = true)]
+async fn a_silent_stream_opens_and_sends_nothing_until_its_maximum_age() {
+    let max_age = Duration::from_secs(60);
+    let mock = OzMock::builder()
+        .event_stream_max_age(max_age)
+        .start()
+        .await
+        .expect("start");
+    let client = http();
+    let run = mock.insert_run(SeedRun::new("done").state(RunState::Inprogress));
+    mock.add_fault(FaultRule::operation(
+        "stream_agent_events",
+        Fault::EventStreamSilent,
+    ));
+    let opened = Instant::now();
+    let mut stream = open(&client, &mock, &format!("run_ids[]={run}")).await;
+    mock.set_run_state(&run, RunState::Succeeded);
+    assert!(matches!(stream.next().await, Next::End));
+    assert!(opened.elapsed() >= max_age);
+    // The next stream is not silent: everything is there.
+    let mut next = open(&client, &mock, &format!("run_ids[]={run}")).await;
+    assert_eq!(next.event().await["event_type"], "run_in_progress");
+    assert_eq!(next.event().await["event_type"], "run_succeeded");
+}
+
 /// The refusals a client falls back to polling on: each fault's status with a problem body,
 /// a 200 that is no event stream, and a connection closed without an answer.
 #[tokio::test]

@@ -199,6 +199,10 @@ impl Feed {
                 self.sent += 1;
                 return Some(Ok(message));
             }
+            if self.faults.silent {
+                self.wait(None).await;
+                continue;
+            }
             let next_transition = self.collect();
             if !self.queue.is_empty() {
                 continue;
