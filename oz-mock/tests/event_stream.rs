@@ -8,7 +8,9 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use oz_mock::{Authorization, Fault, FaultRule, OzMock, Progression, RunState, SeedRun};
+use oz_mock::{
+    Authorization, Fault, FaultRule, OzMock, OzMockBuilder, Progression, RunState, SeedRun,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{api, get, http, post};
@@ -80,6 +82,13 @@ impl Sse {
             .await
             .expect("an event within the patience")
     }
+}
+
+/// A simulator built by `builder`, a client, and a run put in `state` (with its events).
+async fn with_run(builder: OzMockBuilder, state: RunState) -> (OzMock, reqwest::Client, String) {
+    let mock = builder.start().await.expect("start");
+    let run = mock.insert_run(SeedRun::new("done").state(state));
+    (mock, http(), run)
 }
 
 fn stream_path(query: &str) -> String {
@@ -288,13 +297,11 @@ async fn the_ancestor_form_follows_children_created_after_it_opened() {
 #[tokio::test(start_paused = true)]
 async fn the_stream_closes_cleanly_after_its_maximum_age() {
     let max_age = Duration::from_secs(30);
-    let mock = OzMock::builder()
-        .event_stream_max_age(max_age)
-        .start()
-        .await
-        .expect("start");
-    let client = http();
-    let run = mock.insert_run(SeedRun::new("done").state(RunState::Succeeded));
+    let (mock, client, run) = with_run(
+        OzMock::builder().event_stream_max_age(max_age),
+        RunState::Succeeded,
+    )
+    .await;
     let opened = Instant::now();
     let mut stream = open(&client, &mock, &format!("run_ids[]={run}")).await;
     assert_eq!(stream.event().await["sequence"], 1);
@@ -312,9 +319,7 @@ async fn the_stream_closes_cleanly_after_its_maximum_age() {
 /// nothing is lost for a client that reopens with the last sequence it handled.
 #[tokio::test]
 async fn a_cut_sends_whole_events_then_half_a_message_and_closes_the_connection() {
-    let mock = OzMock::start().await.expect("start");
-    let client = http();
-    let run = mock.insert_run(SeedRun::new("done").state(RunState::Succeeded));
+    let (mock, client, run) = with_run(OzMock::builder(), RunState::Succeeded).await;
     report(&client, &mock, &run, "run_blocked").await;
     mock.add_fault(FaultRule::operation(
         "stream_agent_events",
@@ -349,9 +354,7 @@ async fn a_cut_sends_whole_events_then_half_a_message_and_closes_the_connection(
 /// `Latency` delays the first byte, `EventStreamDelay` each later event.
 #[tokio::test(start_paused = true)]
 async fn delays_come_before_the_answer_and_between_events() {
-    let mock = OzMock::start().await.expect("start");
-    let client = http();
-    let run = mock.insert_run(SeedRun::new("done").state(RunState::Succeeded));
+    let (mock, client, run) = with_run(OzMock::builder(), RunState::Succeeded).await;
     mock.add_fault(FaultRule::operation(
         "stream_agent_events",
         Fault::Latency(Duration::from_secs(5)),
@@ -374,13 +377,11 @@ async fn delays_come_before_the_answer_and_between_events() {
 #[tokio::test(start_paused = true)]
 async fn a_silent_stream_opens_and_sends_nothing_until_its_maximum_age() {
     let max_age = Duration::from_secs(60);
-    let mock = OzMock::builder()
-        .event_stream_max_age(max_age)
-        .start()
-        .await
-        .expect("start");
-    let client = http();
-    let run = mock.insert_run(SeedRun::new("done").state(RunState::Inprogress));
+    let (mock, client, run) = with_run(
+        OzMock::builder().event_stream_max_age(max_age),
+        RunState::Inprogress,
+    )
+    .await;
     mock.add_fault(FaultRule::operation(
         "stream_agent_events",
         Fault::EventStreamSilent,
@@ -400,9 +401,7 @@ async fn a_silent_stream_opens_and_sends_nothing_until_its_maximum_age() {
 /// a 200 that is no event stream, and a connection closed without an answer.
 #[tokio::test]
 async fn faults_answer_refusals_and_answers_that_are_no_event_stream() {
-    let mock = OzMock::start().await.expect("start");
-    let client = http();
-    let run = mock.insert_run(SeedRun::new("done").state(RunState::Succeeded));
+    let (mock, client, run) = with_run(OzMock::builder(), RunState::Succeeded).await;
     let path = stream_path(&format!("run_ids[]={run}"));
     for status in [401, 403, 404, 500, 503] {
         mock.add_fault(FaultRule::operation(
@@ -441,13 +440,8 @@ async fn faults_answer_refusals_and_answers_that_are_no_event_stream() {
 /// requests still count under the operation.
 #[tokio::test]
 async fn switched_off_the_stream_answers_404() {
-    let mock = OzMock::builder()
-        .event_stream(false)
-        .start()
-        .await
-        .expect("start");
-    let client = http();
-    let run = mock.insert_run(SeedRun::new("done").state(RunState::Succeeded));
+    let (mock, client, run) =
+        with_run(OzMock::builder().event_stream(false), RunState::Succeeded).await;
     let path = stream_path(&format!("run_ids[]={run}"));
     let answer = get(&client, &mock, &path).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
@@ -469,9 +463,7 @@ async fn switched_off_the_stream_answers_404() {
 /// Auth as on the API: 401 without the key or with another one.
 #[tokio::test]
 async fn a_missing_or_wrong_key_is_refused_with_401() {
-    let mock = OzMock::start().await.expect("start");
-    let client = http();
-    let run = mock.insert_run(SeedRun::new("done").state(RunState::Succeeded));
+    let (mock, client, run) = with_run(OzMock::builder(), RunState::Succeeded).await;
     let url = format!(
         "{}{}",
         mock.base_url(),
@@ -487,9 +479,7 @@ async fn a_missing_or_wrong_key_is_refused_with_401() {
 /// Bad requests get the API's validation errors, naming what is wrong.
 #[tokio::test]
 async fn requests_without_runs_or_with_bad_parameters_are_refused() {
-    let mock = OzMock::start().await.expect("start");
-    let client = http();
-    let run = mock.insert_run(SeedRun::new("done").state(RunState::Succeeded));
+    let (mock, client, run) = with_run(OzMock::builder(), RunState::Succeeded).await;
     for (query, status, detail) in [
         ("", 400, "run_ids[] is required"),
         ("since=3", 400, "run_ids[] is required"),
@@ -523,9 +513,7 @@ async fn requests_without_runs_or_with_bad_parameters_are_refused() {
 /// A graceful stop ends the open streams cleanly, so that it does not wait for them.
 #[tokio::test]
 async fn a_graceful_stop_ends_open_streams_cleanly() {
-    let mock = OzMock::start().await.expect("start");
-    let client = http();
-    let run = mock.insert_run(SeedRun::new("done").state(RunState::Succeeded));
+    let (mock, client, run) = with_run(OzMock::builder(), RunState::Succeeded).await;
     let mut stream = open(&client, &mock, &format!("run_ids[]={run}")).await;
     stream.event_soon().await;
     stream.event_soon().await;
