@@ -36,7 +36,13 @@ const STORAGE_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A root certificate given to [`Config`](crate::Config), as given.
 #[derive(Clone)]
-#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+#[cfg_attr(
+    any(
+        target_arch = "wasm32",
+        not(any(feature = "rustls", feature = "native-tls", feature = "rustls-aws-lc"))
+    ),
+    allow(dead_code)
+)]
 pub(crate) enum RootCertificate {
     /// One or more PEM `CERTIFICATE` blocks.
     Pem(Vec<u8>),
@@ -53,7 +59,11 @@ pub(crate) struct Network {
     /// Extra trusted roots, parsed.
     #[cfg(all(feature = "rustls", not(target_arch = "wasm32")))]
     pub(crate) roots: Vec<rustls::pki_types::CertificateDer<'static>>,
-    #[cfg(all(not(feature = "rustls"), not(target_arch = "wasm32")))]
+    #[cfg(all(
+        not(feature = "rustls"),
+        any(feature = "native-tls", feature = "rustls-aws-lc"),
+        not(target_arch = "wasm32")
+    ))]
     pub(crate) roots: Vec<reqwest::Certificate>,
     /// The client given to [`Config::storage_client`](crate::Config::storage_client).
     pub(crate) storage: Option<reqwest::Client>,
@@ -62,15 +72,28 @@ pub(crate) struct Network {
 }
 
 impl Network {
-    /// Parses the given root certificates; every one must be a certificate. (On `wasm32` the
-    /// browser's or the runtime's trust store decides, and none can be given.)
-    #[cfg(target_arch = "wasm32")]
-    pub(crate) fn with_roots(self, _given: &[RootCertificate]) -> Result<Self, ConfigError> {
-        Ok(self)
+    /// Without TLS there is no root to trust: on `wasm32` the runtime's trust store decides
+    /// (and none can be given), and a build without a TLS feature speaks plain HTTP only.
+    #[cfg(any(
+        target_arch = "wasm32",
+        not(any(feature = "rustls", feature = "native-tls", feature = "rustls-aws-lc"))
+    ))]
+    pub(crate) fn with_roots(self, given: &[RootCertificate]) -> Result<Self, ConfigError> {
+        match given {
+            [] => Ok(self),
+            [..] => Err(ConfigError::InvalidRootCertificate {
+                index: 0,
+                reason: "this build has no TLS feature (rustls, rustls-aws-lc or native-tls)"
+                    .to_owned(),
+            }),
+        }
     }
 
     /// Parses the given root certificates; every one must be a certificate.
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(all(
+        not(target_arch = "wasm32"),
+        any(feature = "rustls", feature = "native-tls", feature = "rustls-aws-lc")
+    ))]
     pub(crate) fn with_roots(mut self, given: &[RootCertificate]) -> Result<Self, ConfigError> {
         let invalid =
             |index: usize, reason: String| ConfigError::InvalidRootCertificate { index, reason };
@@ -97,7 +120,10 @@ impl Network {
                     }
                 }
             }
-            #[cfg(not(feature = "rustls"))]
+            #[cfg(all(
+                not(feature = "rustls"),
+                any(feature = "native-tls", feature = "rustls-aws-lc")
+            ))]
             {
                 let parsed = match certificate {
                     RootCertificate::Pem(pem) => reqwest::Certificate::from_pem_bundle(pem),
@@ -130,7 +156,10 @@ impl Network {
         let builder = reqwest::Client::builder();
         #[cfg(feature = "rustls")]
         let builder = builder.tls_backend_preconfigured(rustls_config(&self.roots)?);
-        #[cfg(not(feature = "rustls"))]
+        #[cfg(all(
+            not(feature = "rustls"),
+            any(feature = "native-tls", feature = "rustls-aws-lc")
+        ))]
         let builder = self
             .roots
             .iter()
@@ -191,10 +220,13 @@ pub(crate) fn api_client(
         .map_err(|err| ConfigError::Transport(err.to_string()))
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 /// A quick check that `der` is one DER `SEQUENCE` spanning the whole input, so that PEM text
 /// given as DER is refused with a clear reason when the client is built, not at the first
 /// handshake.
+#[cfg(all(
+    not(target_arch = "wasm32"),
+    any(feature = "rustls", feature = "native-tls", feature = "rustls-aws-lc")
+))]
 fn check_der(der: &[u8]) -> Result<(), &'static str> {
     let [0x30, first, rest @ ..] = der else {
         return Err(
