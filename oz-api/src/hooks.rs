@@ -39,6 +39,9 @@ pub struct ClientState {
     pub(crate) call_options: std::sync::Arc<crate::RequestOptions>,
     /// The layers of [`Config::layer`](crate::Config::layer) around the HTTP client, if any.
     pub(crate) middleware: Option<crate::middleware::HttpService>,
+    /// Where the event stream is and what the client remembers about it (shared by clones);
+    /// the key is sent there too. See [`realtime`](crate::realtime).
+    pub(crate) realtime: std::sync::Arc<crate::realtime::Realtime>,
 }
 
 /// The headers of every API request, unless the request has its own: added by the hook rather
@@ -71,6 +74,7 @@ impl std::fmt::Debug for ClientState {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("call_options", &self.call_options)
             .field("middleware", &self.middleware.is_some())
+            .field("realtime", &self.realtime)
             .finish_non_exhaustive()
     }
 }
@@ -199,8 +203,9 @@ impl Client {
         // included: every generated operation goes to the configured base URL, the API's own
         // origin, where the key costs nothing, while a missing one costs a 401, and the
         // vendor's specs disagree about which operations are public (its own requires bearer
-        // auth on the session redirect). Storage hosts never see it: downloads use a separate
-        // client without credentials.
+        // auth on the session redirect). Besides, the event stream goes to the realtime
+        // origin (src/realtime.rs), checked like the base URL when the client was built.
+        // Storage hosts never see it: downloads use a separate client without credentials.
         if let Some(authorization) = &self.inner().authorization {
             current
                 .headers_mut()
