@@ -37,7 +37,7 @@
 //! | each state change of a run | [`RunWaitExt::watch_run`] | `stream()` (`min_delay`, `max_delay`, `max_wait`) |
 //! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired, a body cut mid-way continued from the bytes written (see [`DownloadExt`]) | [`DownloadExt`] | `to_file(path)` (`durable(false)` skips the `fsync`), `to_writer(w)`, `bytes()`, `json()` |
 //! | download a FILE or SCREENSHOT artifact from the signed URL of its metadata (`get_artifact`) | [`ArtifactFile`]`::try_from(..)`, [`ArtifactFile::download`] | `to_file(path)`, … |
-//! | tail of run events, resumable from [`EventStream::since`] | [`EventsExt::events`] | `stream()` (`min_delay`, `max_delay`) |
+//! | tail of run events, resumable from [`EventStream::since`]: Warp's real-time stream, polls when it is refused | [`EventsExt::events`], [`EventsExt::events_of_children`] | `stream()` (`transport`, `recycle_after`, `min_delay`, `max_delay`) |
 //! | inbox of a run, resumable from [`InboxStream::since`] | [`MessagesExt::inbox`] | `stream()` (`min_delay`, `max_delay`) |
 //!
 //! Every stream and future owns a clone of the client (a cheap handle), so it can be moved into
@@ -128,6 +128,8 @@ mod generated_pagination;
 mod messages;
 mod pagination;
 mod poll;
+mod realtime;
+mod sse;
 mod tail;
 mod wait_set;
 mod waiter;
@@ -136,7 +138,7 @@ pub use download::{
     ArtifactFile, Download, DownloadError, DownloadExt, Progress, RedactedUrl, ResumeObstacle,
     UrlContext,
 };
-pub use events::{EventStream, Events, EventsExt};
+pub use events::{EventStream, Events, EventsExt, Transport};
 pub use messages::{Inbox, InboxStream, MessagesExt};
 pub use pagination::{
     CursorPaged, ItemStream, OwnedPaginateExt, Page, PageFuture, PageStream, Paginate, PaginateExt,
@@ -146,6 +148,7 @@ pub use poll::{
     DEFAULT_MAX_DELAY, DEFAULT_MAX_WAIT, DEFAULT_MIN_DELAY, DEFAULT_TAIL_MAX_DELAY,
     DEFAULT_TAIL_MIN_DELAY,
 };
+pub use realtime::{DEFAULT_RECYCLE_AFTER, STREAM_REFUSAL_MEMORY};
 pub use tail::TailError;
 pub use wait_set::{EndedRunStream, WaitForRuns, WaitForRunsExt};
 pub use waiter::{

@@ -182,7 +182,7 @@ impl TailEndpoint for InboxEndpoint {
         self.limit
     }
 
-    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, oz_api::Error>> + Send {
+    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, TailError>> + Send {
         let mut request = self.client.list_agent_messages().run_id(&self.run_id);
         if self.unread {
             request = request.unread(true);
@@ -193,7 +193,13 @@ impl TailEndpoint for InboxEndpoint {
         if let Some(limit) = self.limit {
             request = request.limit(i64::from(limit));
         }
-        async move { request.send().await.map(|page| page.into_inner()) }
+        async move {
+            request
+                .send()
+                .await
+                .map(|page| page.into_inner())
+                .map_err(|err| TailError::api(Self::OPERATION, err))
+        }
     }
 
     fn accept(&mut self, mut page: Vec<Self::Item>, found: &mut VecDeque<Self::Item>) -> usize {

@@ -13,9 +13,9 @@
 //! Nothing here retries a request: the client's request hook does.
 //!
 //! A new poller is one more [`Acceptor`] (and, if its pauses mean something new, one more
-//! policy in [`delay`]): a stream's reconnects, for example, are an acceptor whose poll is one
-//! connection that yields what arrives until it drops, answering
-//! [`Verdict::KeepPolling`] to connect again after the policy's pause and
+//! policy in [`delay`]). The event stream's reconnects are one ([`crate::realtime`]): each
+//! poll hands out what the next messages of the open connection brought, or (re)opens it after
+//! its reconnect pause, answering [`Verdict::KeepPolling`] to be polled again at once and
 //! [`Stop::Failed`] when it gives up.
 
 mod clock;
