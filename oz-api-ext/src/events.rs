@@ -285,6 +285,35 @@ impl Events {
     }
 }
 
+/// The events of `scope` from the stream only, from sequence 0, for the wake-ups of a wait:
+/// `None` when the client remembers that the stream was refused; the stream ends with an
+/// error when it is refused (remembered by the client), and never polls.
+pub(crate) fn wake_ups(client: &Client, scope: Scope) -> Option<EventStream> {
+    let clock = Clock::of(client);
+    if client
+        .event_stream_memo()
+        .is_refused(clock.now().into_std())
+    {
+        return None;
+    }
+    let source = EventSource::new(
+        client.clone(),
+        scope.clone(),
+        Transport::Auto,
+        0,
+        None,
+        DEFAULT_RECYCLE_AFTER,
+    )
+    .without_fallback();
+    let poller = PollSettings::TAIL.double_while_idle(clock);
+    Some(EventStream {
+        scope,
+        since: 0,
+        transport: Transport::Stream,
+        events: crate::poll::stream(poller, source),
+    })
+}
+
 /// Stream of [`types::AgentRunEvent`]s, each once; see [`EventsExt`].
 #[must_use = "streams do nothing unless polled"]
 pub struct EventStream {

@@ -30,8 +30,8 @@
 //! |---|---|---|
 //! | every page of a paged list (`list_runs`, `list_factories`, `list_factory_tasks`), filters kept, cursor followed | [`PaginateExt`] on the builder: `client.list_runs().state(..)` | `items()`, `pages()` (`max_items`, `max_pages`, `prefetch`) |
 //! | the same, as a stream that owns its client | [`OwnedPaginateExt::paginate`] | `items()`, `pages()` |
-//! | wait until a run ends | [`RunWaitExt::wait_for_run`] | `send()` (`min_delay`, `max_delay`, `max_wait`) |
-//! | wait for a set of runs, one listing per poll for the whole set, each run as it ends | [`WaitForRunsExt::wait_for_runs`] | `stream()`, `send()` (`min_delay`, `max_delay`, `max_wait`, `ancestor_run_id`) |
+//! | wait until a run ends, woken by the real-time stream when it has it | [`RunWaitExt::wait_for_run`] | `send()` (`min_delay`, `max_delay`, `max_wait`) |
+//! | wait for a set of runs, one listing per poll for the whole set, each run as it ends, woken by the real-time stream | [`WaitForRunsExt::wait_for_runs`] | `stream()`, `send()` (`min_delay`, `max_delay`, `max_wait`, `ancestor_run_id`) |
 //! | start a run and wait for it | [`RunWaitExt::run_and_wait`] | `send()` |
 //! | send a follow-up and wait until the run settled again | [`RunWaitExt::followup_and_wait`] | `send()` |
 //! | each state change of a run | [`RunWaitExt::watch_run`] | `stream()` (`min_delay`, `max_delay`, `max_wait`) |
@@ -133,6 +133,7 @@ mod sse;
 mod tail;
 mod wait_set;
 mod waiter;
+mod wake;
 
 pub use download::{
     ArtifactFile, Download, DownloadError, DownloadExt, Progress, RedactedUrl, ResumeObstacle,

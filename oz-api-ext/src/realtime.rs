@@ -157,6 +157,10 @@ pub(crate) struct EventSource {
     /// The ancestor form: the newest sequence handed out per run, so that a fallback to
     /// polling reads the children it discovers late from `start` without repeats.
     per_run: HashMap<String, i64>,
+    /// In [`Transport::Auto`], whether to poll once the stream is given up; without, the
+    /// tail ends with the stream's error instead (the wake-ups of a wait, which poll on their
+    /// own), the refusal remembered all the same.
+    fallback: bool,
     state: State,
 }
 
@@ -182,6 +186,7 @@ impl EventSource {
             cursor: since,
             start: since,
             per_run: HashMap::new(),
+            fallback: true,
             state: State::Stream(Streaming {
                 connection: None,
                 reopen_at: None,
@@ -195,6 +200,12 @@ impl EventSource {
             source.state = State::Poll(source.poll_tail());
         }
         source
+    }
+
+    /// The tail ends with the stream's error where it would fall back to polling.
+    pub(crate) fn without_fallback(mut self) -> Self {
+        self.fallback = false;
+        self
     }
 
     /// The transport in use now.
@@ -234,12 +245,17 @@ impl EventSource {
         }
     }
 
-    /// From now on: polls. Remembered by the client for [`STREAM_REFUSAL_MEMORY`].
-    fn fall_back(&mut self, found: &mut VecDeque<Result<Step, TailError>>) {
+    /// Remembers the refusal in the client for [`STREAM_REFUSAL_MEMORY`].
+    fn remember_refusal(&self) {
         let until = self.clock.now() + STREAM_REFUSAL_MEMORY;
         self.client
             .event_stream_memo()
             .refuse_until(until.into_std());
+    }
+
+    /// From now on: polls. Remembered by the client for [`STREAM_REFUSAL_MEMORY`].
+    fn fall_back(&mut self, found: &mut VecDeque<Result<Step, TailError>>) {
+        self.remember_refusal();
         tracing::debug!(target: "oz_api_ext", "the event stream is not available: polling");
         self.state = State::Poll(self.poll_tail());
         found.push_back(Ok(Step::Switched(Transport::Poll)));
@@ -366,6 +382,10 @@ impl Acceptor for EventSource {
                 let give_up = give_up || now - failing_since >= GIVE_UP_FAILING_FOR;
                 if give_up {
                     if self.transport == Transport::Stream {
+                        return Err(Stop::Failed(TailError::api(STREAM_OPERATION, err)));
+                    }
+                    if !self.fallback {
+                        self.remember_refusal();
                         return Err(Stop::Failed(TailError::api(STREAM_OPERATION, err)));
                     }
                     self.fall_back(found);

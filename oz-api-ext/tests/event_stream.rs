@@ -11,8 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use oz_api_ext::oz_api::types::{RunAgentRequest, RunState};
 use oz_api_ext::oz_api::{Client, Config};
-use oz_api_ext::{EventStream, EventsExt, STREAM_REFUSAL_MEMORY, Transport};
+use oz_api_ext::{
+    EventStream, EventsExt, RunWaitExt, STREAM_REFUSAL_MEMORY, Transport, WaitForRunsExt,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -67,6 +70,8 @@ struct Shared {
     plans: Mutex<VecDeque<Plan>>,
     log: Mutex<Vec<Value>>,
     children: Mutex<Vec<String>>,
+    /// The state `GET /agent/runs/{id}` answers with (`INPROGRESS` for runs not named).
+    states: Mutex<std::collections::HashMap<String, String>>,
     received: Mutex<Vec<Received>>,
     /// Wakes held streams when the log grows.
     grew: tokio::sync::Notify,
@@ -141,9 +146,9 @@ fn event(sequence: i64, run_id: &str, event_type: &str) -> Value {
     })
 }
 
-fn run_json(run_id: &str) -> Value {
+fn run_json(run_id: &str, state: &str) -> Value {
     json!({
-        "run_id": run_id, "task_id": run_id, "title": "t", "state": "INPROGRESS",
+        "run_id": run_id, "task_id": run_id, "title": "t", "state": state,
         "prompt": "p", "created_at": "2026-12-07T09:26:53Z", "updated_at": "2026-12-07T09:26:53Z"
     })
 }
@@ -165,10 +170,31 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         }
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    // The body is read (and ignored) before the answer, so that closing the connection does
+    // not reset it.
+    let length: usize = head
+        .split("\r\n")
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0);
+    while buffer.len() < head_end + length {
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
     let mut lines = head.split("\r\n");
-    let target = lines
+    let request_line = lines.next().unwrap_or_default().to_owned();
+    let method = request_line
+        .split(' ')
         .next()
-        .and_then(|line| line.split(' ').nth(1))
+        .unwrap_or_default()
+        .to_owned();
+    let target = request_line
+        .split(' ')
+        .nth(1)
         .unwrap_or_default()
         .to_owned();
     let authorization = lines
@@ -198,6 +224,10 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         out
     };
     let out = match path {
+        RUNS_PATH if method == "POST" => {
+            let body = json!({"run_id": "run-a", "state": "QUEUED"});
+            answer(200, "application/json", &serde_json::to_vec(&body).unwrap())
+        }
         POLL_PATH => {
             let run_ids = received.param("run_ids");
             let events: Vec<Value> = shared
@@ -216,12 +246,14 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             )
         }
         RUNS_PATH => {
+            // The children, whatever the filters say (the waits check what they get).
+            let states = shared.states.lock().unwrap().clone();
             let runs: Vec<Value> = shared
                 .children
                 .lock()
                 .unwrap()
                 .iter()
-                .map(|id| run_json(id))
+                .map(|id| run_json(id, states.get(id).map_or("INPROGRESS", |s| s)))
                 .collect();
             let body = json!({"runs": runs, "page_info": {"has_next_page": false}});
             answer(200, "application/json", &serde_json::to_vec(&body).unwrap())
@@ -279,6 +311,12 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                     return;
                 }
             }
+        }
+        _ if path.starts_with("/api/v1/agent/runs/") => {
+            let run_id = &path["/api/v1/agent/runs/".len()..];
+            let state = shared.states.lock().unwrap().get(run_id).cloned();
+            let run = run_json(run_id, state.as_deref().unwrap_or("INPROGRESS"));
+            answer(200, "application/json", &serde_json::to_vec(&run).unwrap())
         }
         _ => answer(404, "application/json", b"{}"),
     };
@@ -687,4 +725,163 @@ async fn the_key_goes_to_the_api_and_the_realtime_origin_only() {
     );
     let shown = format!("{events:?} {:?}", client.events(["run-a"]));
     assert!(!shown.contains("SECRET"), "{shown}");
+}
+
+/// The run `run-a` ends `after` the wait started: its state changes, and with `event` the
+/// stream reports it.
+fn end_run_a(server: &Arc<Server>, after: Duration, event: bool) {
+    let server = Arc::clone(server);
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        server
+            .shared
+            .states
+            .lock()
+            .unwrap()
+            .insert("run-a".into(), "SUCCEEDED".into());
+        if event {
+            server.emit(2, "run-a", "run_succeeded");
+        }
+    });
+}
+
+const RUN_A_PATH: &str = "/api/v1/agent/runs/run-a";
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_ends_on_the_event_that_reports_the_end() {
+    let server = Arc::new(Server::start([]).await);
+    server.emit(1, "run-a", "run_in_progress");
+    let client = client_of(&server);
+    end_run_a(&server, Duration::from_secs(45), true);
+
+    let started = Instant::now();
+    let run = client.wait_for_run("run-a").send().await.unwrap();
+
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(started.elapsed(), Duration::from_secs(45));
+    // One read, the stream, one read that confirms the end.
+    assert_eq!(offsets(&server, RUN_A_PATH), [0, 45]);
+    assert_eq!(server.received(STREAM_PATH).len(), 1);
+    assert_eq!(server.all_received().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_and_wait_wakes_up_too() {
+    let server = Arc::new(Server::start([]).await);
+    let client = client_of(&server);
+    end_run_a(&server, Duration::from_secs(10), true);
+    let run = client
+        .run_and_wait(RunAgentRequest::builder().prompt("Fix the flaky test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(offsets(&server, RUN_A_PATH), [0, 10]);
+    // The start, the first read, the stream and the read that confirms the end.
+    assert_eq!(server.all_received().len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_ends_on_the_safety_poll_when_the_stream_stays_silent() {
+    let server = Arc::new(Server::start([]).await);
+    let client = client_of(&server);
+    end_run_a(&server, Duration::from_secs(45), false);
+
+    let started = Instant::now();
+    let run = client.wait_for_run("run-a").send().await.unwrap();
+
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(started.elapsed(), Duration::from_secs(120));
+    assert_eq!(offsets(&server, RUN_A_PATH), [0, 120]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_that_follows_the_stream_still_ends_at_its_deadline() {
+    let server = Arc::new(Server::start([]).await);
+    let client = client_of(&server);
+    let err = client
+        .wait_for_run("run-a")
+        .max_wait(Duration::from_secs(300))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    // Safety polls every two minutes, and the last one at the deadline.
+    assert_eq!(offsets(&server, RUN_A_PATH), [0, 120, 240, 300]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_stream_refused_a_wait_polls_as_it_always_did() {
+    let server = Arc::new(Server::start([Plan::Refuse(401)]).await);
+    let client = client_of(&server);
+    end_run_a(&server, Duration::from_secs(9), true);
+
+    let run = client.wait_for_run("run-a").send().await.unwrap();
+
+    assert_eq!(run.state, RunState::Succeeded);
+    // The policy's pauses (2 s while the wait is young), as without a stream.
+    assert_eq!(offsets(&server, RUN_A_PATH), [0, 2, 4, 6, 8, 10]);
+    assert_eq!(server.received(STREAM_PATH).len(), 1);
+    assert!(server.received(POLL_PATH).is_empty());
+
+    // The refusal is remembered: the next wait does not ask the stream.
+    server
+        .shared
+        .states
+        .lock()
+        .unwrap()
+        .insert("run-a".into(), "INPROGRESS".into());
+    end_run_a(&server, Duration::from_secs(3), true);
+    client.wait_for_run("run-a").send().await.unwrap();
+    assert_eq!(server.received(STREAM_PATH).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_set_wait_through_the_ancestor_stream_lists_only_when_children_end() {
+    let server = Arc::new(Server::start([]).await);
+    let children = ["run-c1", "run-c2", "run-c3"];
+    server
+        .shared
+        .children
+        .lock()
+        .unwrap()
+        .extend(children.map(String::from));
+    let client = client_of(&server);
+    let ends = Arc::clone(&server);
+    tokio::spawn(async move {
+        // run-c1 ends after 20 s, the two others together 30 s later.
+        for (pause, runs, sequence) in [(20, &["run-c1"][..], 10), (30, &["run-c2", "run-c3"], 20)]
+        {
+            tokio::time::sleep(Duration::from_secs(pause)).await;
+            for (i, run) in runs.iter().enumerate() {
+                ends.shared
+                    .states
+                    .lock()
+                    .unwrap()
+                    .insert((*run).into(), "SUCCEEDED".into());
+                ends.emit(sequence + i as i64, run, "run_succeeded");
+            }
+        }
+    });
+
+    let started = Instant::now();
+    let mut ended = client
+        .wait_for_runs(children)
+        .ancestor_run_id("run-parent")
+        .stream();
+    let mut seen = Vec::new();
+    while let Some(run) = ended.next().await {
+        let run = run.unwrap();
+        seen.push((run.run_id, started.elapsed().as_secs()));
+    }
+
+    assert_eq!(seen[0], ("run-c1".to_owned(), 20));
+    assert_eq!(seen.len(), 3);
+    assert!(seen[1..].iter().all(|(_, at)| *at == 50), "{seen:?}");
+    // One listing at the start, one per wake-up; the stream once, in the ancestor form.
+    assert_eq!(offsets(&server, RUNS_PATH), [0, 20, 50]);
+    let streams = server.received(STREAM_PATH);
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0].param("ancestor_run_id"), ["run-parent"]);
+    assert_eq!(server.all_received().len(), 4);
 }

@@ -230,7 +230,8 @@ impl Poller {
         self.polls
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    /// When the wait ends: `max_wait` after the first poll.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.started?.checked_add(self.max_wait?)
     }
 
