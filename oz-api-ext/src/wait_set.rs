@@ -19,7 +19,7 @@ use crate::poll::{
     poll_setters,
 };
 use crate::waiter::{CancelOutcome, TERMINAL_STATES, WaitError, is_terminal};
-use crate::wake::{WakeUps, Woken};
+use crate::wake::{WakeUps, Woken, ends_of};
 
 /// How many runs are read at once when the wait starts.
 const FIRST_READS_IN_FLIGHT: usize = 8;
@@ -241,7 +241,10 @@ impl Acceptor for SetAcceptor {
         }
         if std::mem::take(&mut self.just_polled) {
             let pending = &self.pending;
-            let woken = self.wake.pause(poller, |id| pending.contains_key(id)).await;
+            let woken = self
+                .wake
+                .pause(poller, ends_of(|id| pending.contains_key(id)))
+                .await;
             if matches!(woken, Woken::Gone) {
                 return Ok(Verdict::KeepPolling(Activity::Idle));
             }

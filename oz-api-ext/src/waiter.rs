@@ -18,7 +18,7 @@ use crate::poll::{
     Acceptor, Activity, Clock, Expired, GrowWithWait, PollSettings, Poller, Stop, Verdict,
     poll_setters,
 };
-use crate::wake::{WakeUps, Woken};
+use crate::wake::{WakeUps, Woken, ends_of};
 
 /// The states in which a run has ended (or waits for a person, `BLOCKED`): polling it further
 /// changes nothing. The one list behind [`is_terminal`] and the set wait's listing filter.
@@ -1125,7 +1125,7 @@ impl RunAcceptor {
     async fn woken(&mut self, poller: &Poller) -> bool {
         let run_id = self.run_id.as_str();
         !matches!(
-            self.wake.pause(poller, |id| id == run_id).await,
+            self.wake.pause(poller, ends_of(|id| id == run_id)).await,
             Woken::Gone
         )
     }

@@ -9,14 +9,18 @@
 
 use std::time::Duration;
 
+use std::collections::VecDeque;
+use std::future::Future;
+
 use futures::future::Either;
 use futures::{FutureExt, StreamExt};
 use oz_api::Client;
 use oz_api::types::{AgentRunEvent, AgentRunEventType};
+use tokio::time::Instant;
 
 use crate::EventStream;
 use crate::events::{Scope, wake_ups};
-use crate::poll::{Clock, Poller};
+use crate::poll::{Acceptor, Clock, Expired, Poller, Stop, Verdict};
 
 /// How long a wait that follows the stream goes without polling, at most: a safety net for an
 /// event the stream did not deliver.
@@ -71,10 +75,14 @@ impl WakeUps {
         self.events.is_some()
     }
 
-    /// Waits until a run for which `wanted` holds reports an end, or the safety poll (the
-    /// deadline's last poll) is due. Events that arrived together are taken together, so a
-    /// burst (the replay when the stream opens) costs one poll.
-    pub(crate) async fn pause(&mut self, poller: &Poller, wanted: impl Fn(&str) -> bool) -> Woken {
+    /// Waits until an event for which `wanted` holds arrives ([`ends_of`] for a wait), or the
+    /// safety poll (the deadline's last poll) is due. Events that arrived together are taken
+    /// together, so a burst (the replay when the stream opens) costs one poll.
+    pub(crate) async fn pause(
+        &mut self,
+        poller: &Poller,
+        wanted: impl Fn(&AgentRunEvent) -> bool,
+    ) -> Woken {
         let Some(events) = self.events.as_mut() else {
             return Woken::Gone;
         };
@@ -102,7 +110,12 @@ impl WakeUps {
             // This event, and every one already waiting behind it.
             while let Some(item) = next.take() {
                 match item {
-                    Some(Ok(event)) => ended |= reports_an_end_of(&event, &wanted),
+                    Some(Ok(event)) => {
+                        if wanted(&event) {
+                            tracing::debug!(target: "oz_api_ext", run_id = %event.run_id, event_type = %event.event_type, sequence = event.sequence, "woken by an event");
+                            ended = true;
+                        }
+                    }
                     Some(Err(err)) => {
                         tracing::debug!(target: "oz_api_ext", error = %err, "no event stream: the wait polls");
                         self.events = None;
@@ -122,11 +135,40 @@ impl WakeUps {
     }
 }
 
-/// Whether `event` reports the end of a run for which `wanted` holds.
-fn reports_an_end_of(event: &AgentRunEvent, wanted: &impl Fn(&str) -> bool) -> bool {
-    let ends = reports_an_end(&event.event_type) && wanted(&event.run_id);
-    if ends {
-        tracing::debug!(target: "oz_api_ext", run_id = %event.run_id, event_type = %event.event_type, sequence = event.sequence, "woken by an event");
+/// Events that report the end of a run for which `wanted` holds.
+pub(crate) fn ends_of(wanted: impl Fn(&str) -> bool) -> impl Fn(&AgentRunEvent) -> bool {
+    move |event| reports_an_end(&event.event_type) && wanted(&event.run_id)
+}
+
+/// A tail whose pauses end early when an event for which `wanted` holds arrives (the inbox:
+/// a `new_message` for its run); while it follows the stream it otherwise polls only every
+/// [`SAFETY_POLL`]. Without the stream it pauses as its delay policy says.
+pub(crate) struct WokenTail<A> {
+    pub(crate) inner: A,
+    pub(crate) wake: WakeUps,
+    pub(crate) wanted: Box<dyn Fn(&AgentRunEvent) -> bool + Send + Sync>,
+}
+
+impl<A: Acceptor> Acceptor for WokenTail<A> {
+    type Item = A::Item;
+    type Error = A::Error;
+
+    fn poll<'a>(
+        &'a mut self,
+        poller: &'a mut Poller,
+        found: &'a mut VecDeque<Result<A::Item, A::Error>>,
+    ) -> impl Future<Output = Result<Verdict, Stop<A::Error>>> + Send + 'a {
+        self.inner.poll(poller, found)
     }
-    ends
+
+    fn expired(&mut self, expired: Expired) -> A::Error {
+        self.inner.expired(expired)
+    }
+
+    async fn pause(&mut self, poller: &Poller, at: Instant) {
+        let wanted = &self.wanted;
+        if let Woken::Gone = self.wake.pause(poller, |event| wanted(event)).await {
+            poller.sleep_until(at).await;
+        }
+    }
 }

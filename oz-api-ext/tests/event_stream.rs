@@ -14,7 +14,8 @@ use futures::StreamExt;
 use oz_api_ext::oz_api::types::{RunAgentRequest, RunState};
 use oz_api_ext::oz_api::{Client, Config};
 use oz_api_ext::{
-    EventStream, EventsExt, RunWaitExt, STREAM_REFUSAL_MEMORY, Transport, WaitForRunsExt,
+    EventStream, EventsExt, MessagesExt, RunWaitExt, STREAM_REFUSAL_MEMORY, Transport,
+    WaitForRunsExt,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,6 +71,8 @@ struct Shared {
     plans: Mutex<VecDeque<Plan>>,
     log: Mutex<Vec<Value>>,
     children: Mutex<Vec<String>>,
+    /// The headers `GET /agent/messages/{id}` answers with, for any run.
+    messages: Mutex<Vec<Value>>,
     /// The state `GET /agent/runs/{id}` answers with (`INPROGRESS` for runs not named).
     states: Mutex<std::collections::HashMap<String, String>>,
     received: Mutex<Vec<Received>>,
@@ -311,6 +314,14 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                     return;
                 }
             }
+        }
+        _ if path.starts_with("/api/v1/agent/messages/") => {
+            let messages = shared.messages.lock().unwrap().clone();
+            answer(
+                200,
+                "application/json",
+                &serde_json::to_vec(&messages).unwrap(),
+            )
         }
         _ if path.starts_with("/api/v1/agent/runs/") => {
             let run_id = &path["/api/v1/agent/runs/".len()..];
@@ -884,4 +895,35 @@ async fn a_set_wait_through_the_ancestor_stream_lists_only_when_children_end() {
     assert_eq!(streams.len(), 1);
     assert_eq!(streams[0].param("ancestor_run_id"), ["run-parent"]);
     assert_eq!(server.all_received().len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_inbox_polls_when_a_new_message_event_names_a_message() {
+    let server = Arc::new(Server::start([]).await);
+    let client = client_of(&server);
+    let sender = Arc::clone(&server);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        sender.shared.messages.lock().unwrap().push(json!({
+            "message_id": "msg-1", "sender_run_id": "run-b", "subject": "done",
+            "sent_at": "2026-12-07T09:27:33Z"
+        }));
+        sender.emit(7, "run-a", "new_message");
+    });
+
+    let started = Instant::now();
+    let mut inbox = client.inbox("run-a").stream();
+    let header = inbox.next().await.unwrap().unwrap();
+
+    assert_eq!(header.message_id, "msg-1");
+    assert_eq!(started.elapsed(), Duration::from_secs(40));
+    assert_eq!(offsets(&server, "/api/v1/agent/messages/run-a"), [0, 40]);
+    assert_eq!(server.received(STREAM_PATH).len(), 1);
+    // Quiet again: the next poll is the safety poll, two minutes later.
+    let quiet = tokio::time::timeout(Duration::from_secs(125), inbox.next()).await;
+    assert!(quiet.is_err(), "nothing new");
+    assert_eq!(
+        offsets(&server, "/api/v1/agent/messages/run-a"),
+        [0, 40, 160]
+    );
 }

@@ -188,6 +188,16 @@ pub(crate) trait Acceptor: Send + 'static {
 
     /// The error that ends the wait at its deadline.
     fn expired(&mut self, expired: Expired) -> Self::Error;
+
+    /// Waits until `at`, when the next poll is due. An acceptor that can learn earlier that
+    /// something changed (the inbox, from the real-time stream) ends the pause then.
+    fn pause<'a>(
+        &'a mut self,
+        poller: &'a Poller,
+        at: Instant,
+    ) -> impl Future<Output = ()> + Send + 'a {
+        poller.clock.sleep_until(at)
+    }
 }
 
 /// The timing of a wait: when the next poll is due, when a request is abandoned.
@@ -223,6 +233,11 @@ impl Poller {
         let now = self.clock.now();
         self.started.get_or_insert(now);
         self.polls += 1;
+    }
+
+    /// A sleep on the wait's clock that ends at `at`.
+    pub(crate) fn sleep_until(&self, at: Instant) -> impl Future<Output = ()> + Send + 'static {
+        self.clock.sleep_until(at)
     }
 
     /// Polls counted so far.
@@ -338,7 +353,7 @@ pub(crate) fn stream<A: Acceptor>(
             }
             match run.next {
                 Next::End => return None,
-                Next::At(at) => run.poller.clock.sleep_until(at).await,
+                Next::At(at) => run.acceptor.pause(&run.poller, at).await,
                 Next::Now => {}
             }
             let verdict = run.acceptor.poll(&mut run.poller, &mut run.found).await;
