@@ -78,10 +78,12 @@ pub struct Config {
     user_agent: String,
     allow_insecure_http: bool,
     sleep: SharedSleep,
+    #[cfg(not(target_arch = "wasm32"))]
     proxies: Vec<reqwest::Proxy>,
     root_certificates: Vec<RootCertificate>,
     http_client: Option<reqwest::Client>,
     storage_client: Option<reqwest::Client>,
+    #[cfg(not(target_arch = "wasm32"))]
     layers: crate::middleware::Layers,
 }
 
@@ -176,10 +178,12 @@ impl Config {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             allow_insecure_http: false,
             sleep: SharedSleep::default(),
+            #[cfg(not(target_arch = "wasm32"))]
             proxies: Vec::new(),
             root_certificates: Vec::new(),
             http_client: None,
             storage_client: None,
+            #[cfg(not(target_arch = "wasm32"))]
             layers: Default::default(),
         }
     }
@@ -278,13 +282,15 @@ impl Config {
 
     /// What the client waits with between the attempts of a request, and the workflows of
     /// `oz-api-ext` between polls and download attempts (default
-    /// [`TokioSleep`](crate::time::TokioSleep), Tokio's timer). A test gives one that records
-    /// the pauses and returns at once; see [`time`](crate::time).
+    /// [`TokioSleep`](crate::time::TokioSleep), Tokio's timer; on wasm32 JavaScript's
+    /// `setTimeout`). A test gives one that records the pauses and returns at once; see
+    /// [`time`](crate::time).
     pub fn sleep_impl(mut self, sleep: impl AsyncSleep + 'static) -> Self {
         self.sleep = SharedSleep::new(sleep);
         self
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Adds a [tower](https://docs.rs/tower) layer that every attempt of every request passes
     /// through, after the key was attached and before the retry decision sees the answer;
     /// layers run in the order they were added (the first is the outermost). A layer sees the
@@ -332,6 +338,7 @@ impl Config {
         self
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Sends the requests through a proxy (several may be given; the first that matches a
     /// request's URL is used), to the API and to storage hosts alike.
     ///
@@ -353,6 +360,7 @@ impl Config {
         self
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Trusts the certificates of a PEM bundle (one or more `-----BEGIN CERTIFICATE-----`
     /// blocks) as roots, in addition to the platform's trust store: a company's TLS-inspecting
     /// proxy, a simulator behind a private CA. Applies to the API and to storage hosts; checked
@@ -371,6 +379,7 @@ impl Config {
         self
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Trusts one DER-encoded certificate as a root; see
     /// [`add_root_certificate_pem`](Self::add_root_certificate_pem). PEM text given here is
     /// refused when the client is built, with a reason that says so.
@@ -526,15 +535,22 @@ impl Config {
             value.set_sensitive(true);
             headers.append(header_name, value);
         }
+        // On wasm32 the roots are all that the default adds.
+        #[cfg_attr(target_arch = "wasm32", allow(clippy::needless_update))]
         let network = Network {
+            #[cfg(not(target_arch = "wasm32"))]
             proxies: self.proxies,
             storage: self.storage_client,
             user_agent: headers.get(USER_AGENT).cloned(),
             ..Network::default()
         }
         .with_roots(&self.root_certificates)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let proxied = !network.proxies.is_empty();
+        #[cfg(target_arch = "wasm32")]
+        let proxied = false;
         let http = match self.http_client {
-            Some(_) if !network.proxies.is_empty() => {
+            Some(_) if proxied => {
                 return Err(ConfigError::PreparedHttpClient { setting: "proxy" });
             }
             Some(_) if !self.root_certificates.is_empty() => {
@@ -543,13 +559,11 @@ impl Config {
                 });
             }
             Some(client) => client,
-            None => network
-                .builder()?
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .build()
-                .map_err(|err| ConfigError::Transport(err.to_string()))?,
+            None => crate::transport::api_client(
+                network.builder()?,
+                self.timeout,
+                self.connect_timeout,
+            )?,
         };
         let state = ClientState {
             retry: RetryPolicy::new(self.max_retries),
@@ -559,11 +573,14 @@ impl Config {
             defaults: Arc::new(RequestDefaults { headers }),
             network: Arc::new(network),
             call_options: Default::default(),
+            #[cfg(not(target_arch = "wasm32"))]
             middleware: self.layers.build(http.clone()),
             realtime: Arc::new(crate::realtime::Realtime {
                 url: realtime_url.as_str().trim_end_matches('/').to_owned(),
                 memo: Default::default(),
             }),
+            #[cfg(target_arch = "wasm32")]
+            attempt_timeout: self.timeout,
         };
         Ok(Client::new_with_client(
             base_url.as_str().trim_end_matches('/'),
@@ -573,10 +590,23 @@ impl Config {
     }
 }
 
+impl Config {
+    fn proxy_count(&self) -> usize {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.proxies.len()
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            0
+        }
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+        let mut f = f.debug_struct("Config");
+        f.field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("anonymous", &self.anonymous)
             .field("base_url", &redact_url(&self.base_url))
             .field(
@@ -600,12 +630,13 @@ impl fmt::Debug for Config {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("sleep", &self.sleep)
             // A proxy's URL may hold its credentials: counted, not shown.
-            .field("proxies", &self.proxies.len())
+            .field("proxies", &self.proxy_count())
             .field("root_certificates", &self.root_certificates.len())
             .field("http_client", &self.http_client.is_some())
-            .field("storage_client", &self.storage_client.is_some())
-            .field("layers", &self.layers)
-            .finish()
+            .field("storage_client", &self.storage_client.is_some());
+        #[cfg(not(target_arch = "wasm32"))]
+        f.field("layers", &self.layers);
+        f.finish()
     }
 }
 

@@ -6,7 +6,7 @@
 //! server sent, with its status and headers intact (see `error_body.rs`).
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use progenitor_client::ResponseValue;
@@ -241,7 +241,7 @@ impl Error {
     /// seconds or as an HTTP date). Values outside (0, 60 s] are ignored, as in the client's
     /// own retry policy.
     pub fn retry_after(&self) -> Option<Duration> {
-        retry::server_delay(self.response_headers()?, SystemTime::now())
+        retry::server_delay(self.response_headers()?, crate::time::system_now())
     }
 
     /// The trace id to quote to support: the problem's `trace_id`, else a trace header
@@ -350,7 +350,7 @@ impl fmt::Display for Error {
                 }
             }
             Self::Connection(inner) | Self::Timeout(inner) => {
-                if inner.is_connect() {
+                if crate::hooks::is_connect(inner) {
                     f.write_str("could not connect to ")?;
                     match inner.url().and_then(host_and_port) {
                         Some(host) => f.write_str(&one_line(&host))?,

@@ -31,6 +31,7 @@ pub(crate) const EXCERPT_CHARS: usize = 200;
 /// `secret` (the client's API key) is replaced by `<redacted>` in the body before anything is
 /// decoded or excerpted: a server or proxy that echoes the request's `Authorization` header
 /// into its error must not put the key into the error's message.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) async fn normalise(
     response: reqwest::Response,
     secret: Option<&[u8]>,
@@ -40,6 +41,23 @@ pub(crate) async fn normalise(
         return (response, None);
     }
     let mut head = Head::of(&response);
+    let problem = problem_value(response, &mut head.headers, secret).await;
+    let decoded = crate::types::Error::deserialize(&problem).ok();
+    (
+        head.with_body(reqwest::Body::from(problem.to_string())),
+        decoded,
+    )
+}
+
+/// The problem object of an error answer (see [`normalise`]), read from `response` whose
+/// headers are `headers`; those are adjusted to the object (its media type when one is made
+/// up, no `Content-Length`).
+pub(crate) async fn problem_value(
+    response: reqwest::Response,
+    headers: &mut reqwest::header::HeaderMap,
+    secret: Option<&[u8]>,
+) -> serde_json::Value {
+    let status = response.status();
     let (body, complete) = read_limited(response).await;
     let body = match secret {
         Some(secret) => scrub(&body, secret, !complete),
@@ -54,21 +72,18 @@ pub(crate) async fn normalise(
     let problem = if let Some(serde_json::Value::Object(object)) = object {
         fit_problem(object)
     } else {
-        head.headers.insert(
+        headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
         problem_for(status, &body, complete)
     };
-    let decoded = crate::types::Error::deserialize(&problem).ok();
-    head.headers.remove(CONTENT_LENGTH);
-    (
-        head.with_body(reqwest::Body::from(problem.to_string())),
-        decoded,
-    )
+    headers.remove(CONTENT_LENGTH);
+    problem
 }
 
 /// Everything of a response but its body, to hand the response on with another body.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) struct Head {
     pub(crate) status: reqwest::StatusCode,
     pub(crate) version: http::Version,
@@ -77,6 +92,7 @@ pub(crate) struct Head {
     pub(crate) url: reqwest::Url,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Head {
     pub(crate) fn of(response: &reqwest::Response) -> Self {
         Self {

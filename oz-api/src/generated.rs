@@ -29472,12 +29472,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListAgentsResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self {
                 client,
                 include_malformed_skills,
@@ -29532,7 +29533,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -29541,7 +29542,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -29648,12 +29649,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunAgentResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, x_warp_team_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -29692,7 +29694,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -29702,7 +29704,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30218,12 +30220,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListRunsResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self {
                 client,
                 ancestor_run_id,
@@ -30394,7 +30397,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -30404,7 +30407,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30511,12 +30514,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunAgentResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, x_warp_team_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -30555,7 +30559,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -30565,7 +30569,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30633,12 +30637,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunItem>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -30671,7 +30676,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -30682,7 +30687,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30750,12 +30755,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<ByteStream>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -30790,7 +30796,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30860,12 +30866,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ConversationResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -30899,7 +30906,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -30911,7 +30918,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -30979,12 +30986,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<::std::string::String>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -31018,7 +31026,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -31031,7 +31039,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31101,12 +31109,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::InterruptRunResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -31140,7 +31149,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     202u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -31152,7 +31161,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31222,12 +31231,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::HarnessUsageResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -31261,7 +31271,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -31271,7 +31281,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31378,12 +31388,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunFollowupResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -31423,7 +31434,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -31435,7 +31446,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31505,12 +31516,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::GetRunTimelineResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -31544,7 +31556,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -31554,7 +31566,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31663,12 +31675,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ReportRunScoresResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -31709,7 +31722,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 | 206u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -31718,7 +31731,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31788,12 +31801,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListHandoffAttachmentsResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -31827,7 +31841,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -31837,7 +31851,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -31907,12 +31921,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunByExternalReferenceResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, url, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -31945,7 +31960,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -31955,7 +31970,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32025,12 +32040,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ConversationResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -32064,7 +32080,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -32076,7 +32092,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32144,12 +32160,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<ByteStream>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -32184,7 +32201,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32254,12 +32271,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ConversationRedirectResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -32293,11 +32311,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32404,12 +32422,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::RunFollowupResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, conversation_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -32449,7 +32468,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -32461,7 +32480,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32531,12 +32550,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::InterruptConversationResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -32570,7 +32590,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     202u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -32582,7 +32602,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32652,12 +32672,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::SessionRedirectResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, session_uuid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -32691,11 +32712,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32765,12 +32786,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ArtifactResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, artifact_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -32804,7 +32826,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -32815,7 +32837,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -32883,12 +32905,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<ByteStream>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, artifact_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -32923,7 +32946,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33011,12 +33034,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListEnvironmentsResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, sort_by, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -33051,11 +33075,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33107,12 +33131,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListModelsResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -33141,11 +33166,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33218,7 +33243,8 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
@@ -33226,7 +33252,7 @@ pub mod builder {
                 ResponseValue<types::ListConnectedSelfHostedWorkersResponse>,
                 Error,
             >,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -33261,7 +33287,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -33270,7 +33296,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33340,12 +33366,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListScheduledAgentsResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -33378,11 +33405,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33492,12 +33519,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, x_warp_team_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -33537,7 +33565,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     201u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -33547,7 +33575,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33617,12 +33645,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, schedule_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -33656,7 +33685,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -33667,7 +33696,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33777,12 +33806,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, schedule_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -33823,7 +33853,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -33834,7 +33864,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -33904,12 +33934,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::DeleteScheduledAgentResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, schedule_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -33943,7 +33974,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -33953,7 +33984,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34023,12 +34054,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, schedule_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -34062,7 +34094,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -34072,7 +34104,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34142,12 +34174,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ScheduledAgentItem>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, schedule_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -34181,7 +34214,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -34191,7 +34224,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34279,12 +34312,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListAgentIdentitiesResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -34321,7 +34355,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -34331,7 +34365,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34436,12 +34470,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::AgentResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, x_warp_team_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -34480,7 +34515,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     201u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -34490,7 +34525,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34558,12 +34593,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::AgentResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, agent_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -34597,7 +34633,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -34606,7 +34642,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34711,12 +34747,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::AgentResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, agent_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -34756,7 +34793,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -34767,7 +34804,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34835,12 +34872,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<()>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, agent_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -34883,7 +34921,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -34974,12 +35012,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::SendAgentMessageResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -35015,7 +35054,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -35027,7 +35066,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35145,7 +35184,8 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
@@ -35153,7 +35193,7 @@ pub mod builder {
                 ResponseValue<::std::vec::Vec<types::AgentMessageHeader>>,
                 Error,
             >,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, limit, since, unread, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -35193,7 +35233,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -35204,7 +35244,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35272,12 +35312,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::AgentMessage>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, message_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -35311,7 +35352,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -35322,7 +35363,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35390,12 +35431,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<()>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, message_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -35438,7 +35480,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35533,12 +35575,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<::std::vec::Vec<types::AgentRunEvent>>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, limit, run_ids, since, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -35573,7 +35616,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -35584,7 +35627,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35693,12 +35736,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ReportAgentEventResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, run_id, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -35738,7 +35782,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -35749,7 +35793,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35835,12 +35879,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<ByteStream>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, conversation_id, screenshot_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -35877,7 +35922,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -35947,12 +35992,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::EgressRangesResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, x_warp_team_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -35985,11 +36031,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16 | 401u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -36131,12 +36177,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListFactoriesResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self {
                 client,
                 cursor,
@@ -36190,7 +36237,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -36200,7 +36247,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -36268,12 +36315,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::Factory>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -36307,7 +36355,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -36317,7 +36365,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -36426,12 +36474,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::CreateFactoryRunResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -36472,7 +36521,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -36483,7 +36532,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -36754,12 +36803,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListFactoryTasksResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self {
                 client,
                 factory_uid,
@@ -36858,7 +36908,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -36869,7 +36919,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -36976,12 +37026,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -37022,7 +37073,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     201u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -37034,7 +37085,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -37120,12 +37171,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, task_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -37161,7 +37213,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -37171,7 +37223,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -37257,12 +37309,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<()>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, task_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -37306,7 +37359,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -37431,12 +37484,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, task_uid, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -37479,7 +37533,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -37491,7 +37545,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -37577,12 +37631,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, task_uid, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -37618,7 +37673,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16
                     | 401u16
@@ -37629,7 +37684,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -37715,12 +37770,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, run_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -37756,7 +37812,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -37767,7 +37823,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -37853,12 +37909,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryTask>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, factory_uid, conversation_id, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -37899,7 +37956,7 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16
                     | 400u16..=499u16
@@ -37910,7 +37967,7 @@ pub mod builder {
                     | 500u16
                     | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -37980,12 +38037,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ListFactoryFileSchemasResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, if_none_match, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -38018,11 +38076,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -38110,12 +38168,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryFileSchemaBundle>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, schema_version, if_none_match, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -38153,11 +38212,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16 | 404u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -38245,12 +38304,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::FactoryFileSchemaDocument>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, schema_version, document, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -38287,11 +38347,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16..=499u16 | 404u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),
@@ -38383,12 +38443,13 @@ pub mod builder {
         }
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
         pub fn send_owned(
             self,
         ) -> impl ::std::future::Future<
             Output = Result<ResponseValue<types::ValidateFactoryFilesResponse>, Error>,
-        > + Send + 'static {
+        > + crate::MaybeSend + 'static {
             let Self { client, body, options } = self;
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -38424,11 +38485,11 @@ pub mod builder {
                 let response = result?;
                 match response.status().as_u16() {
                     200u16 => {
-                        ResponseValue::from_response(response).await.map_err(Error::from)
+                        crate::hooks::decode(client, response).await.map_err(Error::from)
                     }
                     400u16 | 400u16..=499u16 | 429u16 | 500u16 | 500u16..=599u16 => {
                         Err(
-                            Error::Problem(ResponseValue::from_response(response).await?),
+                            Error::Problem(crate::hooks::decode(client, response).await?),
                         )
                     }
                     _ => Err(Error::UnexpectedResponse(response)),

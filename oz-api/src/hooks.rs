@@ -1,21 +1,31 @@
 //! The one place every request passes through: the key, retries, one tracing event per
 //! attempt, error bodies read and scrubbed of the key, and the bound on answers decoded whole.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::borrow::Cow;
+#[cfg(not(target_arch = "wasm32"))]
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
 
+#[cfg(not(target_arch = "wasm32"))]
 use futures::future::Either;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION};
+#[cfg(not(target_arch = "wasm32"))]
+use reqwest::header::ACCEPT;
+use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION};
 
 use crate::Client;
-use crate::error::{OutcomeUnknown, TooLarge};
-use crate::options::{CallOptions, DeadlinePassed};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::OutcomeUnknown;
+use crate::error::TooLarge;
+use crate::options::CallOptions;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::options::DeadlinePassed;
 use crate::redaction::redact_url;
 use crate::retry::{Outcome, RetryPolicy, is_idempotent};
-use crate::time::{AsyncSleep, SharedSleep, Sleep};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::time::Sleep;
+use crate::time::{AsyncSleep, Instant, SharedSleep};
 
 /// State the generated [`Client`] carries for the hand-written hooks.
 #[derive(Clone)]
@@ -38,10 +48,15 @@ pub struct ClientState {
     /// The options of every call; see [`Client::with_options`].
     pub(crate) call_options: std::sync::Arc<crate::RequestOptions>,
     /// The layers of [`Config::layer`](crate::Config::layer) around the HTTP client, if any.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) middleware: Option<crate::middleware::HttpService>,
     /// Where the event stream is and what the client remembers about it (shared by clones);
     /// the key is sent there too. See [`realtime`](crate::realtime).
     pub(crate) realtime: std::sync::Arc<crate::realtime::Realtime>,
+    /// The time limit of each attempt, set on every request on `wasm32`, whose HTTP client
+    /// (fetch) has none of its own.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) attempt_timeout: std::time::Duration,
 }
 
 /// The headers of every API request, unless the request has its own: added by the hook rather
@@ -73,13 +88,24 @@ impl std::fmt::Debug for ClientState {
             .field("authorization", &"<redacted>")
             .field("max_response_bytes", &self.max_response_bytes)
             .field("call_options", &self.call_options)
-            .field("middleware", &self.middleware.is_some())
+            .field("middleware", &self.has_middleware())
             .field("realtime", &self.realtime)
             .finish_non_exhaustive()
     }
 }
 
 impl ClientState {
+    fn has_middleware(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.middleware.is_some()
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            false
+        }
+    }
+
     /// The API key itself (without `Bearer `), to scrub from what servers send back.
     fn secret(&self) -> Option<&[u8]> {
         let value = self.authorization.as_ref()?.as_bytes();
@@ -133,6 +159,27 @@ pub(crate) async fn exec(
 }
 
 impl Client {
+    /// On `wasm32` a body cannot be handed on with another one, so the call's deadline is
+    /// not raced against the attempts: each attempt gets what is left of it as its time
+    /// limit, and no pause begins that would end after it ([`Client::attempts`]). The
+    /// answer's body is bounded, and scrubbed of the key, when it is decoded ([`decode`]).
+    #[cfg(target_arch = "wasm32")]
+    async fn exec_with(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+        options: CallOptions,
+        call: &tracing::Span,
+    ) -> reqwest::Result<reqwest::Response> {
+        let max_retries = options
+            .max_retries
+            .unwrap_or(self.inner().retry.max_retries);
+        let deadline = options.timeout.map(|timeout| Instant::now() + timeout);
+        self.attempts(request, info, max_retries, deadline, call)
+            .await
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
     async fn exec_with(
         &self,
         request: reqwest::Request,
@@ -192,7 +239,8 @@ impl Client {
         mut current: reqwest::Request,
         info: &OperationInfo,
         max_retries: u32,
-        attempts: Option<&AtomicU32>,
+        #[cfg(not(target_arch = "wasm32"))] attempts: Option<&AtomicU32>,
+        #[cfg(target_arch = "wasm32")] deadline: Option<Instant>,
         call: &tracing::Span,
     ) -> reqwest::Result<reqwest::Response> {
         let policy = RetryPolicy::new(max_retries);
@@ -221,28 +269,44 @@ impl Client {
             let method = current.method().clone();
             let url = current.url().clone();
             let started = Instant::now();
+            #[cfg(not(target_arch = "wasm32"))]
             if let Some(attempts) = attempts {
                 attempts.fetch_add(1, Ordering::Relaxed);
+            }
+            #[cfg(target_arch = "wasm32")]
+            {
+                let limit = self.inner().attempt_timeout;
+                let left = deadline.map(|deadline| deadline.saturating_duration_since(started));
+                let limit = left.map_or(limit, |left| left.min(limit));
+                let own = current.timeout().copied();
+                *current.timeout_mut() = Some(own.map_or(limit, |own| own.min(limit)));
             }
             let span = attempt_span(call, &method, &url, retry);
             #[cfg(feature = "opentelemetry")]
             traceparent(&span, current.headers_mut());
             let sent = async {
+                #[cfg(not(target_arch = "wasm32"))]
                 let sent = match &self.inner().middleware {
                     Some(stack) => {
                         crate::middleware::send(stack, current, info.operation_id, retry + 1).await
                     }
                     None => self.client().execute(current).await,
                 };
+                #[cfg(target_arch = "wasm32")]
+                let sent = self.client().execute(current).await;
                 match sent {
                     // An error answer's body is read now (it is small and bounded): its
                     // problem takes part in the retry decision, and the key is scrubbed from
                     // it once.
+                    #[cfg(not(target_arch = "wasm32"))]
                     Ok(response) => Ok(crate::error_body::normalise(
                         scrub_headers(response, secret),
                         secret,
                     )
                     .await),
+                    // The body stays unread until it is decoded (`decode`).
+                    #[cfg(target_arch = "wasm32")]
+                    Ok(response) => Ok((scrub_headers(response, secret), None)),
                     Err(err) => Err(err),
                 }
             };
@@ -254,12 +318,16 @@ impl Client {
                 Ok((response, problem)) => {
                     Outcome::Response(response.status(), response.headers(), problem.as_ref())
                 }
-                Err(err) if err.is_connect() => Outcome::ConnectFailed,
+                Err(err) if is_connect(err) => Outcome::ConnectFailed,
                 Err(_) => Outcome::Interrupted,
             };
             let delay = spare
                 .as_ref()
                 .and_then(|_| policy.next_delay(&outcome, idempotent, retry));
+            // No pause that would end after the call's deadline: the last result stands.
+            #[cfg(target_arch = "wasm32")]
+            let delay = delay
+                .filter(|delay| deadline.is_none_or(|deadline| Instant::now() + *delay < deadline));
             let shown = result.as_ref().map(|(response, _)| response);
             if !span.is_disabled() {
                 match shown {
@@ -284,12 +352,18 @@ impl Client {
                     retry += 1;
                 }
                 _ => {
+                    #[cfg(target_arch = "wasm32")]
+                    let _ = idempotent;
                     return match result {
                         Ok((response, _)) => Ok(response),
+                        // fetch tells no more than that the request failed.
+                        #[cfg(target_arch = "wasm32")]
+                        Err(err) => Err(err),
+                        #[cfg(not(target_arch = "wasm32"))]
                         Err(err) => match (!idempotent).then_some(info.operation_id) {
                             // A request that could not be built or connected never reached
                             // the server.
-                            Some(operation) if !err.is_connect() && !err.is_builder() => {
+                            Some(operation) if !is_connect(&err) && !err.is_builder() => {
                                 Err(outcome_unknown(operation, None, err).await)
                             }
                             _ => Err(err),
@@ -303,6 +377,7 @@ impl Client {
     /// The last answer as the caller gets it: a success body that is decoded bounded (and,
     /// for an operation that must not be repeated, failing as of unknown outcome), the
     /// signed `Location` redacted.
+    #[cfg(not(target_arch = "wasm32"))]
     fn finish(
         &self,
         response: reqwest::Response,
@@ -321,6 +396,7 @@ impl Client {
 /// Whether the request's answer is decoded as JSON: those operations ask for it, their bodies
 /// are read whole into memory, so they are bounded. The others (transcripts, artifacts,
 /// screenshots) are streamed to the caller, who bounds them.
+#[cfg(not(target_arch = "wasm32"))]
 fn decoded(request: &reqwest::Request) -> bool {
     request
         .headers()
@@ -329,6 +405,7 @@ fn decoded(request: &reqwest::Request) -> bool {
 }
 
 /// `response` whose body fails with `passed` (a time-out) when `deadline` completes first.
+#[cfg(not(target_arch = "wasm32"))]
 fn within_deadline(
     response: reqwest::Response,
     deadline: Sleep,
@@ -421,12 +498,93 @@ fn traceparent(span: &tracing::Span, headers: &mut reqwest::header::HeaderMap) {
 
 /// `error.type` of a request that got no answer.
 fn error_type(err: &reqwest::Error) -> &'static str {
-    if err.is_connect() {
+    if is_connect(err) {
         "connect"
     } else if err.is_timeout() {
         "timeout"
     } else {
         "transport"
+    }
+}
+
+/// Decodes an answer of the generated code (see xtask/src/decode.rs). On native targets the
+/// hook already bounded a success body and replaced an error body by its scrubbed problem
+/// object, so this is progenitor's own decoding. On `wasm32`, where a response cannot be
+/// rebuilt, the same happens here: a success body is read up to
+/// [`Config::max_response_bytes`](crate::Config::max_response_bytes) (an empty one reads as
+/// `{}`), an error body becomes its problem object with the key scrubbed.
+pub(crate) async fn decode<T, E>(
+    client: &Client,
+    response: reqwest::Response,
+) -> Result<progenitor_client::ResponseValue<T>, progenitor_client::Error<E>>
+where
+    T: serde::de::DeserializeOwned,
+{
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = client;
+        progenitor_client::ResponseValue::from_response(response).await
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        use futures::StreamExt;
+        use progenitor_client::{Error as P, ResponseValue};
+
+        let status = response.status();
+        let mut headers = response.headers().clone();
+        if status.is_client_error() || status.is_server_error() {
+            let secret = client.inner().secret();
+            let problem = crate::error_body::problem_value(response, &mut headers, secret).await;
+            let inner = serde_json::from_value(problem.clone()).map_err(|err| {
+                P::InvalidResponsePayload(bytes::Bytes::from(problem.to_string()), err)
+            })?;
+            return Ok(ResponseValue::new(inner, status, headers));
+        }
+        let limit = client.inner().max_response_bytes;
+        // fetch's errors cannot be made here, so the bound is a decode error saying so
+        // (`Error::Decode`, with the bytes read), not the native `Error::ResponseBody`.
+        let too_large = |read: Vec<u8>| {
+            P::InvalidResponsePayload(
+                bytes::Bytes::from(read),
+                <serde_json::Error as serde::de::Error>::custom(TooLarge { limit }),
+            )
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
+            return Err(too_large(Vec::new()));
+        }
+        let mut chunks = response.bytes_stream();
+        let mut body = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(P::ResponseBodyError)?;
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large(body));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if body.is_empty() {
+            body.extend_from_slice(b"{}");
+        }
+        let body = bytes::Bytes::from(body);
+        let inner = serde_json::from_slice(&body)
+            .map_err(|err| P::InvalidResponsePayload(body.clone(), err))?;
+        Ok(ResponseValue::new(inner, status, headers))
+    }
+}
+
+/// Whether the request failed to connect (never reached the server); on `wasm32` fetch does
+/// not tell, so never.
+pub(crate) fn is_connect(err: &reqwest::Error) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        err.is_connect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = err;
+        false
     }
 }
 
@@ -454,6 +612,7 @@ fn scrub_headers(mut response: reqwest::Response, secret: Option<&[u8]>) -> reqw
 /// when its `Content-Length` says so), and whose failures, too large answers included, say for
 /// an operation that must not be repeated that the operation did take effect. An empty body
 /// reads as `{}`.
+#[cfg(not(target_arch = "wasm32"))]
 fn guard_body(
     response: reqwest::Response,
     limit: u64,
@@ -512,10 +671,12 @@ fn guard_body(
     head.with_body(body)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// `err` as a reqwest error whose source chain holds an [`OutcomeUnknown`] for `operation`
 /// (and then `err` itself).
+#[cfg(not(target_arch = "wasm32"))]
 async fn outcome_unknown(
     operation: &'static str,
     answered: Option<reqwest::StatusCode>,
@@ -532,6 +693,7 @@ async fn outcome_unknown(
 /// A reqwest error whose source is `marker`. reqwest has no public constructor for its
 /// errors, so the error is produced the one way reqwest offers: a body that fails with ours,
 /// read to its end.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) async fn reqwest_error(marker: BoxError) -> reqwest::Error {
     let body = reqwest::Body::wrap_stream(futures::stream::once(async move {
         Err::<bytes::Bytes, BoxError>(marker)
@@ -564,19 +726,21 @@ pub(crate) async fn reqwest_error(marker: BoxError) -> reqwest::Error {
 /// # }
 /// ```
 pub fn redirect_location(response: &reqwest::Response) -> Option<&HeaderValue> {
-    response
-        .extensions()
-        .get::<OriginalLocation>()
-        .map(|original| &original.0)
-        .or_else(|| response.headers().get(LOCATION))
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(original) = response.extensions().get::<OriginalLocation>() {
+        return Some(&original.0);
+    }
+    response.headers().get(LOCATION)
 }
 
 /// The `Location` header before [`redact_location`] replaced its query string.
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Clone)]
 struct OriginalLocation(HeaderValue);
 
 /// Moves a `Location` header that has a query string (or a `user:password@`) into the
 /// extensions and puts a copy redacted by [`redact_url`] in its place.
+#[cfg(not(target_arch = "wasm32"))]
 fn redact_location(mut response: reqwest::Response) -> reqwest::Response {
     let Some(value) = response.headers().get(LOCATION) else {
         return response;

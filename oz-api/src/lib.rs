@@ -35,6 +35,12 @@
 //! filter as one value or many ([`OneOrMany`]). Timestamps are [`chrono`]'s, re-exported here;
 //! a file to attach is [`AttachmentInput::from_path`](types::AttachmentInput::from_path).
 //!
+//! The crate builds for `wasm32-unknown-unknown` too (browsers, edge workers; without its
+//! default features), on the runtime's `fetch` and JavaScript's timer. There its futures are
+//! not `Send` ([`MaybeSend`]), the network settings the runtime owns (proxies, root
+//! certificates, connection time limit) and [`Config::layer`] do not exist, and a call's
+//! deadline bounds each attempt rather than the whole call.
+//!
 //! Most applications want the workflows of `oz-api-ext` (pagination streams, waiting for a
 //! run, transcript downloads), which re-exports this crate.
 //!
@@ -82,6 +88,7 @@ mod error_body;
 mod hooks;
 mod input;
 mod metadata_filter;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod middleware;
 mod null_as_default;
 mod options;
@@ -114,6 +121,25 @@ pub use realtime::{EventStreamMemo, REALTIME_URL_ENV, StreamAgentEvents, WARP_RE
 /// ([`reqwest::Proxy`], a prepared [`reqwest::Client`]) at the version the client is built with.
 pub use reqwest;
 pub use transport::http_client_builder;
+
+/// `Send` on every target but `wasm32`, where nothing is: the bound of the futures the client
+/// returns (`send_owned`, [`time::Sleep`]).
+///
+/// On native targets every future of the client can be spawned on a multi-threaded runtime;
+/// in a browser or an edge worker (`wasm32-unknown-unknown`) requests are JavaScript promises,
+/// which stay on their thread, and so do the client's futures. Code generic over both writes
+/// `F: Future + MaybeSend`; it never needs to be implemented by hand.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + ?Sized> MaybeSend for T {}
+
+/// `Send` on every target but `wasm32`, where nothing is: the bound of the futures the client
+/// returns (`send_owned`, [`time::Sleep`]).
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
 
 /// The crate README's examples (the page crates.io shows), compiled as doctests so they never
 /// drift from the API.

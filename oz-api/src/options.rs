@@ -218,6 +218,7 @@ pub(crate) struct CallOptions {
 
 /// The call's deadline passed; in the source chain of the [`Error::Timeout`](crate::Error::Timeout).
 #[derive(Debug)]
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) struct DeadlinePassed {
     pub(crate) timeout: Duration,
     pub(crate) attempts: u32,

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use progenitor_client::{ClientInfo, OperationInfo, ResponseValue};
 use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 
-use crate::options::{CallOptions, DeadlinePassed};
+use crate::options::CallOptions;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::options::DeadlinePassed;
 use crate::{Client, Error, OneOrMany, RequestOptions};
 
 /// Environment variable overriding where the event stream is: the realtime service's base
@@ -52,7 +54,9 @@ const WARP_REALTIME_HOST: &str = "rtc.app.warp.dev";
 
 /// Time limit of one stream, from connecting to its end, in place of
 /// [`Config::timeout`](crate::Config::timeout) (which would cut every stream after a minute).
-/// A reader closes and reopens a healthy stream long before (Warp's app after 14 minutes).
+/// A reader closes and reopens a healthy stream long before (Warp's app after 14 minutes). On
+/// `wasm32`, where each attempt's time limit is the request's own, `Config::timeout` bounds
+/// it too.
 pub const STREAM_TIME_LIMIT: Duration = Duration::from_secs(60 * 60);
 
 /// Where the realtime service of a client is, and what the client remembers about it; shared
@@ -256,8 +260,8 @@ impl StreamAgentEvents<'_> {
     }
 
     /// Options of this request: extra headers, retries (default none: the reader of a
-    /// stream reopens it on its own schedule) and a deadline for opening the stream (the
-    /// stream itself lasts up to [`STREAM_TIME_LIMIT`]).
+    /// stream reopens it on its own schedule) and, except on `wasm32`, a deadline for opening
+    /// the stream (the stream itself lasts up to [`STREAM_TIME_LIMIT`]).
     pub fn with_options(mut self, options: RequestOptions) -> Self {
         self.options = options;
         self
@@ -341,6 +345,14 @@ impl StreamAgentEvents<'_> {
             operation_id: OPERATION_ID,
         };
         let exec = crate::hooks::exec(client, request, &info, call);
+        // fetch (wasm32) takes no deadline other than the request's own time limit, which
+        // would bound the whole stream: there the opening is bounded by the connection only.
+        #[cfg(target_arch = "wasm32")]
+        let response = {
+            let _ = opening;
+            exec.await?
+        };
+        #[cfg(not(target_arch = "wasm32"))]
         let response = match opening {
             None => exec.await?,
             Some(timeout) => {

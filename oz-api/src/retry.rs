@@ -65,7 +65,7 @@ impl RetryPolicy {
             return None;
         }
         let server = match outcome {
-            Outcome::Response(_, headers, _) => server_delay(headers, SystemTime::now()),
+            Outcome::Response(_, headers, _) => server_delay(headers, crate::time::system_now()),
             _ => None,
         };
         Some(server.unwrap_or_else(|| crate::time::backoff(retry)))

@@ -44,6 +44,31 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::MaybeSend;
+
+/// The monotonic clock of the attempts' durations: std's, or on `wasm32` (where std's panics)
+/// `performance.now()` through `web-time`.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use std::time::Instant;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use web_time::Instant;
+
+/// The wall clock, for `Retry-After` dates: std's, or on `wasm32` (where std's panics)
+/// JavaScript's `Date.now()` through `web-time`.
+pub(crate) fn system_now() -> std::time::SystemTime {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        std::time::SystemTime::now()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let since_epoch = web_time::SystemTime::now()
+            .duration_since(web_time::SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        std::time::SystemTime::UNIX_EPOCH + since_epoch
+    }
+}
+
 /// The first delay of [`backoff`].
 const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 /// The longest delay of [`backoff`].
@@ -55,12 +80,18 @@ pub trait AsyncSleep: Send + Sync {
     fn sleep(&self, duration: Duration) -> Sleep;
 }
 
-/// The future of one [`AsyncSleep::sleep`].
-pub struct Sleep(Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
+/// The future of one [`AsyncSleep::sleep`]: `Send` on every target but `wasm32`
+/// ([`MaybeSend`]).
+pub struct Sleep(Pin<Box<BoxedPause>>);
+
+#[cfg(not(target_arch = "wasm32"))]
+type BoxedPause = dyn Future<Output = ()> + Send + 'static;
+#[cfg(target_arch = "wasm32")]
+type BoxedPause = dyn Future<Output = ()> + 'static;
 
 impl Sleep {
     /// Wraps the future that completes when the pause is over.
-    pub fn new(future: impl Future<Output = ()> + Send + 'static) -> Self {
+    pub fn new(future: impl Future<Output = ()> + MaybeSend + 'static) -> Self {
         Self(Box::pin(future))
     }
 }
@@ -80,17 +111,39 @@ impl fmt::Debug for Sleep {
 }
 
 /// Waits on Tokio's timer (`tokio::time::sleep`), so Tokio's paused clock in tests applies.
+/// The default everywhere but on `wasm32`.
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioSleep;
 
+#[cfg(not(target_arch = "wasm32"))]
 impl AsyncSleep for TokioSleep {
     fn sleep(&self, duration: Duration) -> Sleep {
         Sleep::new(tokio::time::sleep(duration))
     }
 }
 
+/// Waits on JavaScript's `setTimeout` (through `gloo-timers`): the default on `wasm32`, where
+/// Tokio has no timer. Browsers and edge workers (Cloudflare Workers, Deno, Vercel) all have it.
+#[cfg(target_arch = "wasm32")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetTimeoutSleep;
+
+#[cfg(target_arch = "wasm32")]
+impl AsyncSleep for SetTimeoutSleep {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Sleep::new(gloo_timers::future::sleep(duration))
+    }
+}
+
+/// The timer of this target: Tokio's, or JavaScript's on `wasm32`.
+#[cfg(not(target_arch = "wasm32"))]
+type PlatformSleep = TokioSleep;
+#[cfg(target_arch = "wasm32")]
+type PlatformSleep = SetTimeoutSleep;
+
 /// An [`AsyncSleep`] shared by a client and everything it hands it to (a clone is a reference
-/// count). The default is [`TokioSleep`].
+/// count). The default is [`TokioSleep`] (on `wasm32`, `SetTimeoutSleep`).
 #[derive(Clone)]
 pub struct SharedSleep(Arc<dyn AsyncSleep>);
 
@@ -103,7 +156,7 @@ impl SharedSleep {
 
 impl Default for SharedSleep {
     fn default() -> Self {
-        Self::new(TokioSleep)
+        Self::new(PlatformSleep::default())
     }
 }
 

@@ -27,13 +27,16 @@ use reqwest::header::{HeaderMap, USER_AGENT};
 use crate::ConfigError;
 
 /// Connection time limit of the storage client the downloads build.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 const STORAGE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest silence allowed between two chunks of a storage response. There is no limit on the
 /// whole transfer: a large transcript may take minutes.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 const STORAGE_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A root certificate given to [`Config`](crate::Config), as given.
 #[derive(Clone)]
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) enum RootCertificate {
     /// One or more PEM `CERTIFICATE` blocks.
     Pem(Vec<u8>),
@@ -45,11 +48,12 @@ pub(crate) enum RootCertificate {
 /// and kept for the storage client of the downloads.
 #[derive(Clone, Default)]
 pub(crate) struct Network {
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) proxies: Vec<reqwest::Proxy>,
     /// Extra trusted roots, parsed.
-    #[cfg(feature = "rustls")]
+    #[cfg(all(feature = "rustls", not(target_arch = "wasm32")))]
     pub(crate) roots: Vec<rustls::pki_types::CertificateDer<'static>>,
-    #[cfg(not(feature = "rustls"))]
+    #[cfg(all(not(feature = "rustls"), not(target_arch = "wasm32")))]
     pub(crate) roots: Vec<reqwest::Certificate>,
     /// The client given to [`Config::storage_client`](crate::Config::storage_client).
     pub(crate) storage: Option<reqwest::Client>,
@@ -58,7 +62,15 @@ pub(crate) struct Network {
 }
 
 impl Network {
+    /// Parses the given root certificates; every one must be a certificate. (On `wasm32` the
+    /// browser's or the runtime's trust store decides, and none can be given.)
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn with_roots(self, _given: &[RootCertificate]) -> Result<Self, ConfigError> {
+        Ok(self)
+    }
+
     /// Parses the given root certificates; every one must be a certificate.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn with_roots(mut self, given: &[RootCertificate]) -> Result<Self, ConfigError> {
         let invalid =
             |index: usize, reason: String| ConfigError::InvalidRootCertificate { index, reason };
@@ -106,6 +118,14 @@ impl Network {
 
     /// A `reqwest::ClientBuilder` with the SDK's TLS stack, these extra roots and these
     /// proxies, and nothing else.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn builder(&self) -> Result<reqwest::ClientBuilder, ConfigError> {
+        Ok(reqwest::Client::builder())
+    }
+
+    /// A `reqwest::ClientBuilder` with the SDK's TLS stack, these extra roots and these
+    /// proxies, and nothing else.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn builder(&self) -> Result<reqwest::ClientBuilder, ConfigError> {
         let builder = reqwest::Client::builder();
         #[cfg(feature = "rustls")]
@@ -137,16 +157,41 @@ impl Network {
                 reqwest::header::HeaderValue::from_static(crate::DEFAULT_USER_AGENT)
             }),
         );
-        self.builder()?
-            .default_headers(headers)
+        let builder = self.builder()?.default_headers(headers);
+        // On wasm32 fetch follows redirects itself and has no connection or read limits.
+        #[cfg(not(target_arch = "wasm32"))]
+        let builder = builder
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(STORAGE_CONNECT_TIMEOUT)
-            .read_timeout(STORAGE_READ_TIMEOUT)
+            .read_timeout(STORAGE_READ_TIMEOUT);
+        builder
             .build()
             .map_err(|err| ConfigError::Transport(err.to_string()))
     }
 }
 
+/// The API client built from `builder`: no redirects followed (the client redacts and hands
+/// out the signed `Location` of a download), `timeout` per attempt, `connect_timeout` per
+/// connection. On `wasm32`, where fetch has neither limit nor redirect setting, the hook
+/// sets `timeout` on each attempt instead.
+pub(crate) fn api_client(
+    builder: reqwest::ClientBuilder,
+    timeout: Duration,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, ConfigError> {
+    #[cfg(not(target_arch = "wasm32"))]
+    let builder = builder
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(connect_timeout);
+    #[cfg(target_arch = "wasm32")]
+    let _ = (timeout, connect_timeout);
+    builder
+        .build()
+        .map_err(|err| ConfigError::Transport(err.to_string()))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 /// A quick check that `der` is one DER `SEQUENCE` spanning the whole input, so that PEM text
 /// given as DER is refused with a clear reason when the client is built, not at the first
 /// handshake.

@@ -9,8 +9,8 @@ use serde_json::Value;
 use syn::visit_mut::VisitMut;
 
 use crate::{
-    docs, examples, forward_compat, merge_arms, non_exhaustive, normalise, null_collections,
-    owned_send, path_params, redaction, request_options, setters, unions,
+    decode, docs, examples, forward_compat, merge_arms, non_exhaustive, normalise,
+    null_collections, owned_send, path_params, redaction, request_options, setters, unions,
 };
 
 /// First line of the generated file.
@@ -58,6 +58,7 @@ pub fn generate(spec_text: &str) -> Result<String> {
     merge_arms::apply(&mut file);
     request_options::apply(&mut file)?;
     owned_send::apply(&mut file)?;
+    decode::apply(&mut file)?;
     path_params::apply(&mut file)?;
     setters::apply(&mut file);
     non_exhaustive::apply(&mut file);

@@ -23,6 +23,7 @@
 
 mod api_report;
 mod client_model;
+mod decode;
 mod dispatch_table;
 mod docs;
 mod examples;

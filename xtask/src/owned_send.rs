@@ -13,6 +13,9 @@
 //! `send` then awaits `send_owned`, so each request's code exists once (the generated file
 //! stays the size it was, and so does the crate's build time); the clone of the client that
 //! costs is a few reference counts and the base URL per call, nothing next to a request.
+//! The future is bound by `crate::MaybeSend`, `Send` on native targets (so the bound checks
+//! that every request's future can be spawned on a multi-threaded runtime) and nothing on
+//! `wasm32`, where reqwest's futures hold JavaScript values.
 //! A builder without a `send`, or whose `send` has another shape, fails generation with its
 //! name: moving a body that does not start that way could change what the request does.
 
@@ -139,8 +142,9 @@ fn owned_variant(send: &ImplItemFn) -> std::result::Result<ImplItemFn, String> {
     Ok(parse_quote! {
         /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
         /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-        /// outlives the client the builder came from.
-        pub fn send_owned(self) -> impl ::std::future::Future<Output = #output> + Send + 'static {
+        /// outlives the client the builder came from. It is `Send` on every target but
+        /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
+        pub fn send_owned(self) -> impl ::std::future::Future<Output = #output> + crate::MaybeSend + 'static {
             #first
             let client = ::std::clone::Clone::clone(client);
             async move {
@@ -259,12 +263,13 @@ mod tests {
         let expected: ImplItemFn = parse_quote! {
             /// Like [`send`](Self::send), but the future owns a clone of the client (a cheap
             /// handle) instead of borrowing it: it is `'static`, so it can be spawned, and it
-            /// outlives the client the builder came from.
+            /// outlives the client the builder came from. It is `Send` on every target but
+            /// `wasm32`, where nothing is ([`MaybeSend`](crate::MaybeSend)).
             pub fn send_owned(
                 self,
             ) -> impl ::std::future::Future<
                 Output = Result<ResponseValue<types::Widget>, Error<types::Error>>,
-            > + Send + 'static {
+            > + crate::MaybeSend + 'static {
                 let Self { client, widget_id } = self;
                 let client = ::std::clone::Clone::clone(client);
                 async move {
