@@ -24,6 +24,10 @@ use crate::wake::{WakeUps, Woken, ends_of};
 /// How many runs are read at once when the wait starts.
 const FIRST_READS_IN_FLIGHT: usize = 8;
 
+/// The most runs of a set without an ancestor whose events a wait follows on the stream (each
+/// is a `run_ids[]` of its URL); a larger set polls as before.
+const FOLLOWED_RUNS_CAP: usize = 100;
+
 /// Page size of the listings; also the most runs the service lists for one `ancestor_run_id`
 /// whatever `limit` says.
 const ANCESTOR_CAP: u64 = 100;
@@ -56,7 +60,8 @@ const UNSEEN_CHECK: Duration = Duration::from_secs(60);
 /// one poll. While it follows the stream it polls only every two minutes otherwise, in case
 /// the stream missed something (runs of the set that are not the ancestor's children are seen
 /// that way). Without the stream (refused, unreachable, not an event stream, or remembered as
-/// refused by the client) it polls as described here, exactly as before the stream existed.
+/// refused by the client), or for a set of more than 100 runs without `ancestor_run_id`, it
+/// polls as described here, exactly as before the stream existed.
 ///
 /// A run that no listing shows for a minute is read on its own, one per poll, so a run deleted
 /// during the wait is reported (a `get_run` answering 404) instead of being waited for until
@@ -153,7 +158,10 @@ impl WaitForRuns {
             },
             None => Scope::Runs(self.run_ids.clone()),
         };
-        let wake = WakeUps::new(&self.client, scope, !self.run_ids.is_empty());
+        // A set named run by run in the query only while its URL stays of a usual length.
+        let follow = !self.run_ids.is_empty()
+            && (self.ancestor_run_id.is_some() || self.run_ids.len() <= FOLLOWED_RUNS_CAP);
+        let wake = WakeUps::new(&self.client, scope, follow);
         let acceptor = SetAcceptor {
             client: self.client,
             to_read: self.run_ids,
