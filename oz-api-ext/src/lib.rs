@@ -30,14 +30,14 @@
 //! |---|---|---|
 //! | every page of a paged list (`list_runs`, `list_factories`, `list_factory_tasks`), filters kept, cursor followed | [`PaginateExt`] on the builder: `client.list_runs().state(..)` | `items()`, `pages()` (`max_items`, `max_pages`, `prefetch`) |
 //! | the same, as a stream that owns its client | [`OwnedPaginateExt::paginate`] | `items()`, `pages()` |
-//! | wait until a run ends | [`RunWaitExt::wait_for_run`] | `send()` (`min_delay`, `max_delay`, `max_wait`) |
-//! | wait for a set of runs, one listing per poll for the whole set, each run as it ends | [`WaitForRunsExt::wait_for_runs`] | `stream()`, `send()` (`min_delay`, `max_delay`, `max_wait`, `ancestor_run_id`) |
+//! | wait until a run ends, woken by the real-time stream when it has it | [`RunWaitExt::wait_for_run`] | `send()` (`min_delay`, `max_delay`, `max_wait`) |
+//! | wait for a set of runs, one listing per poll for the whole set, each run as it ends, woken by the real-time stream | [`WaitForRunsExt::wait_for_runs`] | `stream()`, `send()` (`min_delay`, `max_delay`, `max_wait`, `ancestor_run_id`) |
 //! | start a run and wait for it | [`RunWaitExt::run_and_wait`] | `send()` |
 //! | send a follow-up and wait until the run settled again | [`RunWaitExt::followup_and_wait`] | `send()` |
 //! | each state change of a run | [`RunWaitExt::watch_run`] | `stream()` (`min_delay`, `max_delay`, `max_wait`) |
 //! | transcript, artifact file, conversation screenshot: signed URL followed without credentials, resolved again once when expired, a body cut mid-way continued from the bytes written (see [`DownloadExt`]) | [`DownloadExt`] | `to_file(path)` (`durable(false)` skips the `fsync`), `to_writer(w)`, `bytes()`, `json()` |
 //! | download a FILE or SCREENSHOT artifact from the signed URL of its metadata (`get_artifact`) | [`ArtifactFile`]`::try_from(..)`, [`ArtifactFile::download`] | `to_file(path)`, … |
-//! | tail of run events, resumable from [`EventStream::since`] | [`EventsExt::events`] | `stream()` (`min_delay`, `max_delay`) |
+//! | tail of run events, resumable from [`EventStream::since`]: Warp's real-time stream, polls when it is refused | [`EventsExt::events`], [`EventsExt::events_of_children`] | `stream()` (`transport`, `recycle_after`, `min_delay`, `max_delay`) |
 //! | inbox of a run, resumable from [`InboxStream::since`] | [`MessagesExt::inbox`] | `stream()` (`min_delay`, `max_delay`) |
 //!
 //! Every stream and future owns a clone of the client (a cheap handle), so it can be moved into
@@ -128,15 +128,18 @@ mod generated_pagination;
 mod messages;
 mod pagination;
 mod poll;
+mod realtime;
+mod sse;
 mod tail;
 mod wait_set;
 mod waiter;
+mod wake;
 
 pub use download::{
     ArtifactFile, Download, DownloadError, DownloadExt, Progress, RedactedUrl, ResumeObstacle,
     UrlContext,
 };
-pub use events::{EventStream, Events, EventsExt};
+pub use events::{EventStream, Events, EventsExt, Transport};
 pub use messages::{Inbox, InboxStream, MessagesExt};
 pub use pagination::{
     CursorPaged, ItemStream, OwnedPaginateExt, Page, PageFuture, PageStream, Paginate, PaginateExt,
@@ -146,6 +149,7 @@ pub use poll::{
     DEFAULT_MAX_DELAY, DEFAULT_MAX_WAIT, DEFAULT_MIN_DELAY, DEFAULT_TAIL_MAX_DELAY,
     DEFAULT_TAIL_MIN_DELAY,
 };
+pub use realtime::{DEFAULT_RECYCLE_AFTER, STREAM_REFUSAL_MEMORY};
 pub use tail::TailError;
 pub use wait_set::{EndedRunStream, WaitForRuns, WaitForRunsExt};
 pub use waiter::{

@@ -11,17 +11,23 @@ use futures::Stream;
 use futures::stream::BoxStream;
 use oz_api::{Client, types};
 
+use crate::events::Scope;
 use crate::poll::{Clock, PollSettings, poll_setters};
 use crate::tail::{Tail, TailEndpoint, TailError};
+use crate::wake::{WakeUps, WokenTail};
 
 /// Inbox workflows on [`oz_api::Client`].
 ///
 /// The endpoint has no cursor, only a `since` timestamp. An [`InboxStream`] polls it, moves
 /// `since` to the newest `sent_at` it has seen and yields every message header once (by
 /// `message_id`, also when a poll repeats messages sent at the boundary timestamp), in
-/// `sent_at` order. Between polls it pauses like the event tail of [`EventsExt`](crate::EventsExt),
-/// with the same `min_delay` and `max_delay` settings; like it, it has no `max_wait` and does
-/// not retry a failed poll (the client's request hook already did): the error
+/// `sent_at` order. Between polls it follows the run's events on Warp's real-time event
+/// stream (see [`EventsExt`](crate::EventsExt)) and polls as soon as a `new_message` event
+/// names a message for the run; while it follows the stream it otherwise polls only every two
+/// minutes. Without the stream (refused, unreachable, not an event stream, or remembered as
+/// refused by the client) it pauses between polls as it always did: `min_delay` after a poll
+/// that brought news, doubling up to `max_delay` while nothing happens. It has no `max_wait`
+/// and does not retry a failed poll (the client's request hook already did): the error
 /// ([`TailError`]) ends the stream. The stream owns a clone of the client, so it can be moved
 /// into `tokio::spawn`.
 ///
@@ -104,14 +110,23 @@ impl Inbox {
     /// (after the client's own retries) is yielded and ends the stream.
     pub fn stream(self) -> InboxStream {
         let poller = self.poll.double_while_idle(Clock::of(&self.client));
-        let acceptor = Tail(InboxEndpoint {
-            client: self.client,
-            run_id: self.run_id.clone(),
-            unread: self.unread,
-            limit: self.limit,
-            since: self.since,
-            seen_at_since: HashSet::new(),
-        });
+        let wake = WakeUps::new(&self.client, Scope::Runs(vec![self.run_id.clone()]), true);
+        let recipient = self.run_id.clone();
+        let acceptor = WokenTail {
+            inner: Tail(InboxEndpoint {
+                client: self.client,
+                run_id: self.run_id.clone(),
+                unread: self.unread,
+                limit: self.limit,
+                since: self.since,
+                seen_at_since: HashSet::new(),
+            }),
+            wake,
+            wanted: Box::new(move |event: &types::AgentRunEvent| {
+                event.event_type == types::AgentRunEventType::NewMessage
+                    && event.run_id == recipient
+            }),
+        };
         InboxStream {
             run_id: self.run_id,
             since: self.since,
@@ -182,7 +197,7 @@ impl TailEndpoint for InboxEndpoint {
         self.limit
     }
 
-    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, oz_api::Error>> + Send {
+    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, TailError>> + Send {
         let mut request = self.client.list_agent_messages().run_id(&self.run_id);
         if self.unread {
             request = request.unread(true);
@@ -193,7 +208,13 @@ impl TailEndpoint for InboxEndpoint {
         if let Some(limit) = self.limit {
             request = request.limit(i64::from(limit));
         }
-        async move { request.send().await.map(|page| page.into_inner()) }
+        async move {
+            request
+                .send()
+                .await
+                .map(|page| page.into_inner())
+                .map_err(|err| TailError::api(Self::OPERATION, err))
+        }
     }
 
     fn accept(&mut self, mut page: Vec<Self::Item>, found: &mut VecDeque<Self::Item>) -> usize {

@@ -31,7 +31,9 @@ use crate::poll::{Acceptor, Activity, Expired, Poller, Stop, Verdict};
 pub enum TailError {
     /// A poll failed, after the client's own retries.
     Api {
-        /// `poll_agent_events` for an event tail, `list_agent_messages` for an inbox.
+        /// `poll_agent_events` for an event tail (`stream_agent_events` when its stream
+        /// failed, `list_runs` when the children of a run could not be listed),
+        /// `list_agent_messages` for an inbox.
         operation: &'static str,
         /// The client's error, with the status and problem body of an error answer. Boxed: the
         /// client's error is large and failures are rare.
@@ -54,7 +56,8 @@ impl TailError {
         }
     }
 
-    /// The tail's operation: `poll_agent_events` or `list_agent_messages`.
+    /// The request that failed: `poll_agent_events`, `stream_agent_events`, `list_runs` or
+    /// `list_agent_messages`.
     pub fn operation(&self) -> &'static str {
         match self {
             Self::Api { operation, .. } => operation,
@@ -93,7 +96,8 @@ impl std::error::Error for TailError {
 
 /// The endpoint-specific half of a tail: its request and what is new in an answer.
 pub(crate) trait TailEndpoint: Send + 'static {
-    /// The operation polled, for [`TailError::Api`].
+    /// The operation polled, for [`TailError::Api`] (an endpoint that sends more than one
+    /// request names each in its errors).
     const OPERATION: &'static str;
     /// Page size the server uses when the request sets none.
     const SERVER_PAGE_SIZE: usize;
@@ -104,7 +108,7 @@ pub(crate) trait TailEndpoint: Send + 'static {
     fn limit(&self) -> Option<u32>;
 
     /// The next poll, from the newest item accepted.
-    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, oz_api::Error>> + Send;
+    fn request(&self) -> impl Future<Output = Result<Vec<Self::Item>, TailError>> + Send;
 
     /// Moves the items of `page` not seen before into `found`, in order, and returns how many.
     fn accept(&mut self, page: Vec<Self::Item>, found: &mut VecDeque<Self::Item>) -> usize;
@@ -126,7 +130,7 @@ impl<T: TailEndpoint> Acceptor for Tail<T> {
         let page = poller
             .bounded(self.0.request())
             .await?
-            .map_err(|err| Stop::Failed(TailError::api(T::OPERATION, err)))?;
+            .map_err(Stop::Failed)?;
         let received = page.len();
         let mut new_items = VecDeque::new();
         let new = self.0.accept(page, &mut new_items);

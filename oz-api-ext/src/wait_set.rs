@@ -12,15 +12,21 @@ use oz_api::Client;
 use oz_api::types::{ListRunsSortBy, ListRunsSortOrder, RunItem};
 use tokio::time::Instant;
 
+use crate::events::Scope;
 use crate::pagination::PaginateExt;
 use crate::poll::{
     Acceptor, Activity, Clock, Expired, GrowWithWait, PollSettings, Poller, Stop, Verdict,
     poll_setters,
 };
 use crate::waiter::{CancelOutcome, TERMINAL_STATES, WaitError, is_terminal};
+use crate::wake::{WakeUps, Woken, ends_of};
 
 /// How many runs are read at once when the wait starts.
 const FIRST_READS_IN_FLIGHT: usize = 8;
+
+/// The most runs of a set without an ancestor whose events a wait follows on the stream (each
+/// is a `run_ids[]` of its URL); a larger set polls as before.
+const FOLLOWED_RUNS_CAP: usize = 100;
 
 /// Page size of the listings; also the most runs the service lists for one `ancestor_run_id`
 /// whatever `limit` says.
@@ -47,6 +53,15 @@ const UNSEEN_CHECK: Duration = Duration::from_secs(60);
 /// A run that ends changes its `updated_at`, so it shows up in the next poll; runs that do not
 /// change do not. A listed run counts for the run asked for with its id, and only when it is
 /// not older than that run as last seen.
+///
+/// Between polls the wait follows the set's events on Warp's real-time stream (the ancestor's
+/// children's events given `ancestor_run_id`, else those of the runs of the set), and polls
+/// as soon as one of the pending runs reports an end; the events that arrive together take
+/// one poll. While it follows the stream it polls only every two minutes otherwise, in case
+/// the stream missed something (runs of the set that are not the ancestor's children are seen
+/// that way). Without the stream (refused, unreachable, not an event stream, or remembered as
+/// refused by the client), or for a set of more than 100 runs without `ancestor_run_id`, it
+/// polls as described here, exactly as before the stream existed.
 ///
 /// A run that no listing shows for a minute is read on its own, one per poll, so a run deleted
 /// during the wait is reported (a `get_run` answering 404) instead of being waited for until
@@ -136,11 +151,24 @@ impl WaitForRuns {
         let poller = self
             .poll
             .grow_with_wait(GrowWithWait::SET_OF_RUNS, Clock::of(&self.client));
+        let scope = match &self.ancestor_run_id {
+            Some(ancestor) => Scope::Children {
+                run_id: ancestor.clone(),
+                include_self: false,
+            },
+            None => Scope::Runs(self.run_ids.clone()),
+        };
+        // A set named run by run in the query only while its URL stays of a usual length.
+        let follow = !self.run_ids.is_empty()
+            && (self.ancestor_run_id.is_some() || self.run_ids.len() <= FOLLOWED_RUNS_CAP);
+        let wake = WakeUps::new(&self.client, scope, follow);
         let acceptor = SetAcceptor {
             client: self.client,
             to_read: self.run_ids,
             pending: HashMap::new(),
             ancestor_run_id: self.ancestor_run_id,
+            wake,
+            just_polled: false,
         };
         EndedRunStream {
             poll: self.poll,
@@ -198,6 +226,10 @@ struct SetAcceptor {
     /// Runs not ended yet, by the id asked for.
     pending: HashMap<String, Pending>,
     ancestor_run_id: Option<String>,
+    /// The set's events between polls, while the stream is there.
+    wake: WakeUps,
+    /// The last poll handed out what it found: the next one pauses for the stream first.
+    just_polled: bool,
 }
 
 /// What a poll found: ended runs and errors about single runs.
@@ -215,6 +247,16 @@ impl Acceptor for SetAcceptor {
         if self.to_read.is_empty() && self.pending.is_empty() {
             return Ok(Verdict::Done);
         }
+        if std::mem::take(&mut self.just_polled) {
+            let pending = &self.pending;
+            let woken = self
+                .wake
+                .pause(poller, ends_of(|id| pending.contains_key(id)))
+                .await;
+            if matches!(woken, Woken::Gone) {
+                return Ok(Verdict::KeepPolling(Activity::Idle));
+            }
+        }
         poller.begin_poll();
         if self.to_read.is_empty() {
             self.poll_ended(poller, found).await?;
@@ -227,6 +269,10 @@ impl Acceptor for SetAcceptor {
         }
         Ok(if self.pending.is_empty() {
             Verdict::Done
+        } else if self.wake.active() {
+            // Polled again at once: first the pause that the stream ends.
+            self.just_polled = true;
+            Verdict::KeepPolling(Activity::More)
         } else {
             Verdict::KeepPolling(Activity::Idle)
         })

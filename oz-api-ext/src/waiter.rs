@@ -13,10 +13,12 @@ use oz_api::types::{
 };
 use tracing::Instrument;
 
+use crate::events::Scope;
 use crate::poll::{
     Acceptor, Activity, Clock, Expired, GrowWithWait, PollSettings, Poller, Stop, Verdict,
     poll_setters,
 };
+use crate::wake::{WakeUps, Woken, ends_of};
 
 /// The states in which a run has ended (or waits for a person, `BLOCKED`): polling it further
 /// changes nothing. The one list behind [`is_terminal`] and the set wait's listing filter.
@@ -76,6 +78,16 @@ pub fn is_terminal(state: &RunState) -> bool {
 /// answered. Defaults: `min_delay` 2 s (the service dislikes faster polling),
 /// `max_delay` 30 s, `max_wait` 30 minutes. `BENCHMARKS.md` compares this with exponential
 /// growth and with a fixed 3 s cadence.
+///
+/// The waits that end (`wait_for_run`, `run_and_wait`, `followup_and_wait`; not `watch_run`)
+/// wake up: between two polls they follow the run's events on Warp's real-time event stream
+/// (see [`EventsExt`](crate::EventsExt)), and read the run at once when an event reports an
+/// end (`run_succeeded`, `run_failed`, `run_errored`, `run_cancelled`, `run_blocked`), that
+/// read confirming it. While they follow the stream they read the run otherwise only every
+/// two minutes (and at the deadline), in case the stream missed something; so a run of a
+/// minute costs two reads and the stream, and is seen as it ends. States in between reach
+/// `on_state_change` with those reads. When the stream is refused, unreachable or not an event
+/// stream (or the client remembers that it was), a wait polls exactly as described above.
 ///
 /// No request is retried here, neither a poll nor the cancellation of `cancel_on_timeout`: the
 /// client's request hook already repeats transient failures (408, 409, 429, 5xx, lost
@@ -902,7 +914,13 @@ impl WatchRun {
 
     /// The stream of the run's state changes. Nothing is sent until it is polled.
     pub fn stream(self) -> RunStateStream {
-        let observed = observe(self.client, self.run_id.clone(), self.poll, Until::Terminal);
+        let observed = observe(
+            self.client,
+            self.run_id.clone(),
+            self.poll,
+            Until::Terminal,
+            false,
+        );
         let changes = observed.map(|item| item.map(|observed| observed.run));
         RunStateStream {
             run_id: self.run_id,
@@ -1000,7 +1018,7 @@ async fn wait(
     mut hooks: WaitHooks<'_>,
     until: Until,
 ) -> Result<RunItem, WaitError> {
-    let mut observed = observe(client.clone(), run_id, poll, until);
+    let mut observed = observe(client.clone(), run_id, poll, until, true);
     let mut settled = None;
     while let Some(item) = observed.next().await {
         match item {
@@ -1025,18 +1043,23 @@ async fn wait(
 }
 
 /// The polls of one run on the engine: each state change, and the run that settled the wait.
+/// With `follow`, the wait follows the run's events between polls ([`crate::wake`]).
 fn observe(
     client: Client,
     run_id: String,
     poll: PollSettings,
     until: Until,
+    follow: bool,
 ) -> BoxStream<'static, Result<Observed, WaitError>> {
     let poller = poll.grow_with_wait(GrowWithWait::ONE_RUN, Clock::of(&client));
+    let wake = WakeUps::new(&client, Scope::Runs(vec![run_id.clone()]), follow);
     let acceptor = RunAcceptor {
         client,
         run_id,
         last: None,
         until,
+        wake,
+        just_read: false,
     };
     crate::poll::stream(poller, acceptor)
 }
@@ -1080,6 +1103,11 @@ struct RunAcceptor {
     /// The run as the last answered poll saw it.
     last: Option<RunItem>,
     until: Until,
+    /// The run's events between polls, while the stream is there.
+    wake: WakeUps,
+    /// The last poll read the run and handed out its new state: the next one waits for the
+    /// wake-up first.
+    just_read: bool,
 }
 
 impl RunAcceptor {
@@ -1090,17 +1118,25 @@ impl RunAcceptor {
             source: Box::new(source),
         })
     }
-}
 
-impl Acceptor for RunAcceptor {
-    type Item = Observed;
-    type Error = WaitError;
+    /// Pauses until the run reports an end or the safety poll is due: `true` to read the run
+    /// now, `false` when the stream is gone (the engine's schedule takes over) or the deadline
+    /// passed.
+    async fn woken(&mut self, poller: &Poller) -> bool {
+        let run_id = self.run_id.as_str();
+        !matches!(
+            self.wake.pause(poller, ends_of(|id| id == run_id)).await,
+            Woken::Gone
+        )
+    }
 
-    async fn poll(
+    /// Reads the run (and, after a follow-up, its timeline when needed), hands out a new state
+    /// or the run that settles the wait: whether it settled it, and whether the state is new.
+    async fn read(
         &mut self,
         poller: &mut Poller,
         found: &mut VecDeque<Result<Observed, WaitError>>,
-    ) -> Result<Verdict, Stop<WaitError>> {
+    ) -> Result<(bool, bool), Stop<WaitError>> {
         poller.begin_poll();
         let request = self.client.get_run().run_id(&self.run_id).send();
         let run = match poller.bounded(request).await? {
@@ -1114,7 +1150,7 @@ impl Acceptor for RunAcceptor {
             .is_none_or(|last| last.state != run.state);
         self.last = Some(run.clone());
         if !new_state && !is_terminal(&run.state) {
-            return Ok(Verdict::KeepPolling(Activity::Idle));
+            return Ok((false, false));
         }
         let settled = match &mut self.until {
             Until::Terminal => is_terminal(&run.state),
@@ -1133,11 +1169,40 @@ impl Acceptor for RunAcceptor {
         if new_state || settled {
             found.push_back(Ok(Observed { run, new_state }));
         }
-        Ok(if settled {
-            Verdict::Done
-        } else {
-            Verdict::KeepPolling(Activity::Idle)
-        })
+        Ok((settled, new_state))
+    }
+}
+
+impl Acceptor for RunAcceptor {
+    type Item = Observed;
+    type Error = WaitError;
+
+    /// One read of the run; while the wait follows the stream, the pause after it too (a
+    /// read that brings a new state returns first, so that the state is handed out at once).
+    async fn poll(
+        &mut self,
+        poller: &mut Poller,
+        found: &mut VecDeque<Result<Observed, WaitError>>,
+    ) -> Result<Verdict, Stop<WaitError>> {
+        if std::mem::take(&mut self.just_read) && !self.woken(poller).await {
+            return Ok(Verdict::KeepPolling(Activity::Idle));
+        }
+        loop {
+            let (settled, new_state) = self.read(poller, found).await?;
+            if settled {
+                return Ok(Verdict::Done);
+            }
+            if !self.wake.active() {
+                return Ok(Verdict::KeepPolling(Activity::Idle));
+            }
+            if new_state {
+                self.just_read = true;
+                return Ok(Verdict::KeepPolling(Activity::More));
+            }
+            if !self.woken(poller).await {
+                return Ok(Verdict::KeepPolling(Activity::Idle));
+            }
+        }
     }
 
     fn expired(&mut self, expired: Expired) -> WaitError {

@@ -68,6 +68,7 @@ pub struct Config {
     api_key: Option<String>,
     anonymous: bool,
     base_url: String,
+    realtime_url: Option<String>,
     timeout: Duration,
     connect_timeout: Duration,
     max_retries: u32,
@@ -117,6 +118,8 @@ impl Config {
     ///
     /// - `WARP_API_KEY`: the API key (required when the client is built);
     /// - `WARP_BASE_URL` or `OZ_API_BASE_URL`: the base URL (default [`DEFAULT_BASE_URL`]);
+    /// - `WARP_REALTIME_URL` or `OZ_API_REALTIME_URL`: where the event stream is (see
+    ///   [`realtime_url`](Self::realtime_url));
     /// - `WARP_CUSTOM_HEADERS` or `OZ_API_CUSTOM_HEADERS`: extra headers, one `Name: value`
     ///   per line.
     ///
@@ -149,6 +152,11 @@ impl Config {
         if let Some(url) = newer_or_older(&lookup, WARP_BASE_URL_ENV, BASE_URL_ENV) {
             config.base_url = url;
         }
+        config.realtime_url = newer_or_older(
+            &lookup,
+            crate::WARP_REALTIME_URL_ENV,
+            crate::REALTIME_URL_ENV,
+        );
         if let Some(lines) = newer_or_older(&lookup, WARP_CUSTOM_HEADERS_ENV, CUSTOM_HEADERS_ENV) {
             config.headers = parse_header_lines(&lines)?;
         }
@@ -160,6 +168,7 @@ impl Config {
             api_key: None,
             anonymous: false,
             base_url: DEFAULT_BASE_URL.to_owned(),
+            realtime_url: None,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_retries: DEFAULT_MAX_RETRIES,
@@ -189,6 +198,27 @@ impl Config {
     /// Base URL of the API including the version path, e.g. `https://app.warp.dev/api/v1`.
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = base_url.into();
+        self
+    }
+
+    /// Base URL of the realtime service, to which the event stream's path
+    /// (`/agent/events/stream`) is appended; the API key is sent there. By default it is
+    /// derived from the base URL as Warp's app derives it: `https://rtc.app.warp.dev/api/v1`
+    /// for the production API (`app.warp.dev`), the base URL itself for any other host (a
+    /// local simulator serves its stream next to its API). Checked like the base URL when the
+    /// client is built (`https`, or `http` to this machine). The environment variable
+    /// `WARP_REALTIME_URL` (or `OZ_API_REALTIME_URL`) sets it too. See [`realtime`](crate::realtime).
+    ///
+    /// ```
+    /// let client = oz_api::Config::new("wk-example")
+    ///     .base_url("https://gateway.example.com/warp/api/v1")
+    ///     .realtime_url("https://events.example.com/api/v1")
+    ///     .build()?;
+    /// assert_eq!(client.realtime_url(), "https://events.example.com/api/v1");
+    /// # Ok::<(), oz_api::ConfigError>(())
+    /// ```
+    pub fn realtime_url(mut self, realtime_url: impl Into<String>) -> Self {
+        self.realtime_url = Some(realtime_url.into());
         self
     }
 
@@ -454,10 +484,16 @@ impl Config {
             Some(auth)
         };
         let base_url = parse_base_url(&self.base_url)?;
-        if base_url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(&base_url) {
-            return Err(ConfigError::InsecureHttp {
-                host: base_url.host_str().unwrap_or_default().to_owned(),
-            });
+        let realtime_url = match &self.realtime_url {
+            Some(url) => parse_base_url(url)?,
+            None => crate::realtime::derive_realtime_url(&base_url),
+        };
+        for url in [&base_url, &realtime_url] {
+            if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(url) {
+                return Err(ConfigError::InsecureHttp {
+                    host: url.host_str().unwrap_or_default().to_owned(),
+                });
+            }
         }
         for (which, limit) in [
             ("timeout", self.timeout),
@@ -539,6 +575,10 @@ impl Config {
             call_options: Default::default(),
             #[cfg(not(target_arch = "wasm32"))]
             middleware: self.layers.build(http.clone()),
+            realtime: Arc::new(crate::realtime::Realtime {
+                url: realtime_url.as_str().trim_end_matches('/').to_owned(),
+                memo: Default::default(),
+            }),
             #[cfg(target_arch = "wasm32")]
             attempt_timeout: self.timeout,
         };
@@ -569,6 +609,10 @@ impl fmt::Debug for Config {
         f.field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("anonymous", &self.anonymous)
             .field("base_url", &redact_url(&self.base_url))
+            .field(
+                "realtime_url",
+                &self.realtime_url.as_deref().map(redact_url),
+            )
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_retries", &self.max_retries)
@@ -989,6 +1033,53 @@ mod tests {
             err,
             ConfigError::InvalidCustomHeadersLine { line_number: 2 }
         );
+    }
+
+    #[test]
+    fn the_realtime_url_comes_from_the_environment_or_the_base_url() {
+        let config = Config::from_lookup(env(&[
+            ("WARP_API_KEY", "wk-secret"),
+            ("WARP_BASE_URL", "http://127.0.0.1:9/api/v1"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.build().unwrap().realtime_url(),
+            "http://127.0.0.1:9/api/v1"
+        );
+        let config = Config::from_lookup(env(&[
+            ("WARP_API_KEY", "wk-secret"),
+            ("WARP_REALTIME_URL", "https://rt.example.com/api/v1/"),
+        ]))
+        .unwrap();
+        let client = config.build().unwrap();
+        assert_eq!(client.base_url(), DEFAULT_BASE_URL);
+        assert_eq!(client.realtime_url(), "https://rt.example.com/api/v1");
+        let client = Config::new("wk").build().unwrap();
+        assert_eq!(client.realtime_url(), "https://rtc.app.warp.dev/api/v1");
+    }
+
+    #[test]
+    fn a_realtime_url_is_checked_like_the_base_url() {
+        let err = Config::new("wk")
+            .realtime_url("http://rt.example.com/api/v1")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InsecureHttp {
+                host: "rt.example.com".into()
+            }
+        );
+        let err = Config::new("wk")
+            .realtime_url("ftp://rt.example.com")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidBaseUrl { .. }), "{err}");
+        Config::new("wk")
+            .realtime_url("http://rt.example.com/api/v1")
+            .allow_insecure_http(true)
+            .build()
+            .unwrap();
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct ClientState {
     /// The layers of [`Config::layer`](crate::Config::layer) around the HTTP client, if any.
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) middleware: Option<crate::middleware::HttpService>,
+    /// Where the event stream is and what the client remembers about it (shared by clones);
+    /// the key is sent there too. See [`realtime`](crate::realtime).
+    pub(crate) realtime: std::sync::Arc<crate::realtime::Realtime>,
     /// The time limit of each attempt, set on every request on `wasm32`, whose HTTP client
     /// (fetch) has none of its own.
     #[cfg(target_arch = "wasm32")]
@@ -86,6 +89,7 @@ impl std::fmt::Debug for ClientState {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("call_options", &self.call_options)
             .field("middleware", &self.has_middleware())
+            .field("realtime", &self.realtime)
             .finish_non_exhaustive()
     }
 }
@@ -247,8 +251,9 @@ impl Client {
         // included: every generated operation goes to the configured base URL, the API's own
         // origin, where the key costs nothing, while a missing one costs a 401, and the
         // vendor's specs disagree about which operations are public (its own requires bearer
-        // auth on the session redirect). Storage hosts never see it: downloads use a separate
-        // client without credentials.
+        // auth on the session redirect). Besides, the event stream goes to the realtime
+        // origin (src/realtime.rs), checked like the base URL when the client was built.
+        // Storage hosts never see it: downloads use a separate client without credentials.
         if let Some(authorization) = &self.inner().authorization {
             current
                 .headers_mut()

@@ -93,6 +93,7 @@ pub mod middleware;
 mod null_as_default;
 mod options;
 mod path_segment;
+pub mod realtime;
 pub mod redaction;
 mod retry;
 pub mod time;
@@ -115,6 +116,7 @@ pub use hooks::{ClientState, redirect_location};
 pub use input::{IntoOption, OneOrMany};
 pub use metadata_filter::{MetadataFilter, MetadataFilterError};
 pub use options::RequestOptions;
+pub use realtime::{EventStreamMemo, REALTIME_URL_ENV, StreamAgentEvents, WARP_REALTIME_URL_ENV};
 /// The HTTP library of the client, for what [`Config`] takes from it
 /// ([`reqwest::Proxy`], a prepared [`reqwest::Client`]) at the version the client is built with.
 pub use reqwest;

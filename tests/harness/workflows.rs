@@ -3,7 +3,9 @@
 use futures::StreamExt;
 use oz_api_ext::oz_api::Client;
 use oz_api_ext::oz_api::types::RunState;
-use oz_api_ext::{DownloadError, DownloadExt, EventsExt, MessagesExt, PaginateExt, RunWaitExt};
+use oz_api_ext::{
+    DownloadError, DownloadExt, EventsExt, MessagesExt, PaginateExt, RunWaitExt, Transport,
+};
 use serde_json::Value;
 
 use crate::dispatch::{self, Outcome, Params};
@@ -123,7 +125,8 @@ pub async fn run(client: &Client, operation: &Operation, fixture: &Fixture) -> O
                 return None;
             }
             let run_ids: Vec<String> = p.query("run_ids").ok()??;
-            let mut tail = client.events(run_ids);
+            // The fixture is the polling operation: the tail polls it, without the stream.
+            let mut tail = client.events(run_ids).transport(Transport::Poll);
             if let Ok(Some(since)) = p.query::<i64>("since") {
                 tail = tail.since(since);
             }

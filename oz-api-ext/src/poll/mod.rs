@@ -13,9 +13,9 @@
 //! Nothing here retries a request: the client's request hook does.
 //!
 //! A new poller is one more [`Acceptor`] (and, if its pauses mean something new, one more
-//! policy in [`delay`]): a stream's reconnects, for example, are an acceptor whose poll is one
-//! connection that yields what arrives until it drops, answering
-//! [`Verdict::KeepPolling`] to connect again after the policy's pause and
+//! policy in [`delay`]). The event stream's reconnects are one ([`crate::realtime`]): each
+//! poll hands out what the next messages of the open connection brought, or (re)opens it after
+//! its reconnect pause, answering [`Verdict::KeepPolling`] to be polled again at once and
 //! [`Stop::Failed`] when it gives up.
 
 mod clock;
@@ -188,6 +188,16 @@ pub(crate) trait Acceptor: Send + 'static {
 
     /// The error that ends the wait at its deadline.
     fn expired(&mut self, expired: Expired) -> Self::Error;
+
+    /// Waits until `at`, when the next poll is due. An acceptor that can learn earlier that
+    /// something changed (the inbox, from the real-time stream) ends the pause then.
+    fn pause<'a>(
+        &'a mut self,
+        poller: &'a Poller,
+        at: Instant,
+    ) -> impl Future<Output = ()> + Send + 'a {
+        poller.clock.sleep_until(at)
+    }
 }
 
 /// The timing of a wait: when the next poll is due, when a request is abandoned.
@@ -225,12 +235,18 @@ impl Poller {
         self.polls += 1;
     }
 
+    /// A sleep on the wait's clock that ends at `at`.
+    pub(crate) fn sleep_until(&self, at: Instant) -> impl Future<Output = ()> + Send + 'static {
+        self.clock.sleep_until(at)
+    }
+
     /// Polls counted so far.
     pub(crate) fn polls(&self) -> u32 {
         self.polls
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    /// When the wait ends: `max_wait` after the first poll.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.started?.checked_add(self.max_wait?)
     }
 
@@ -337,7 +353,7 @@ pub(crate) fn stream<A: Acceptor>(
             }
             match run.next {
                 Next::End => return None,
-                Next::At(at) => run.poller.clock.sleep_until(at).await,
+                Next::At(at) => run.acceptor.pause(&run.poller, at).await,
                 Next::Now => {}
             }
             let verdict = run.acceptor.poll(&mut run.poller, &mut run.found).await;

@@ -1,0 +1,174 @@
+//! Waits that wake up: between two polls, a wait follows its runs' events on the real-time
+//! stream, and polls at once when one of them reports an end (`run_succeeded`, `run_failed`,
+//! `run_errored`, `run_cancelled`, `run_blocked`, the legacy `run_idle`), the poll confirming
+//! it; otherwise it polls only every [`SAFETY_POLL`], in case the stream missed something.
+//!
+//! Without the stream (the client remembers a refusal, or the stream is refused, unreachable
+//! or not an event stream when the wait first pauses) the wait polls exactly as it always did:
+//! the wake-ups never poll `GET /agent/events` themselves.
+
+use std::time::Duration;
+
+use std::collections::VecDeque;
+use std::future::Future;
+
+use futures::future::Either;
+use futures::{FutureExt, StreamExt};
+use oz_api::Client;
+use oz_api::types::{AgentRunEvent, AgentRunEventType};
+use tokio::time::Instant;
+
+use crate::EventStream;
+use crate::events::{Scope, wake_ups};
+use crate::poll::{Acceptor, Clock, Expired, Poller, Stop, Verdict};
+
+/// How long a wait that follows the stream goes without polling, at most: a safety net for an
+/// event the stream did not deliver.
+pub(crate) const SAFETY_POLL: Duration = Duration::from_secs(120);
+
+/// Whether an event of this type reports that a run ended (for now).
+pub(crate) fn reports_an_end(event_type: &AgentRunEventType) -> bool {
+    matches!(
+        event_type,
+        AgentRunEventType::RunSucceeded
+            | AgentRunEventType::RunFailed
+            | AgentRunEventType::RunErrored
+            | AgentRunEventType::RunCancelled
+            | AgentRunEventType::RunBlocked
+            | AgentRunEventType::RunIdle
+    )
+}
+
+/// What ended a pause.
+pub(crate) enum Woken {
+    /// A run reported an end.
+    Ended,
+    /// The safety poll, or the deadline's last poll, is due.
+    Due,
+    /// No stream (any more): the wait polls on its own schedule from now.
+    Gone,
+}
+
+/// The wake-ups of one wait.
+pub(crate) struct WakeUps {
+    /// In a mutex only so that a wait's acceptor stays `Sync` (its requests borrow it across
+    /// an await); reached through `get_mut`, never locked.
+    events: Option<std::sync::Mutex<EventStream>>,
+    clock: Clock,
+}
+
+impl WakeUps {
+    /// Wake-ups from the events of `scope`; none when `follow` is false or the client
+    /// remembers that the stream was refused.
+    pub(crate) fn new(client: &Client, scope: Scope, follow: bool) -> Self {
+        Self {
+            events: follow
+                .then(|| wake_ups(client, scope))
+                .flatten()
+                .map(std::sync::Mutex::new),
+            clock: Clock::of(client),
+        }
+    }
+
+    /// Whether the wait follows the stream.
+    pub(crate) fn active(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Waits until an event for which `wanted` holds arrives ([`ends_of`] for a wait), or the
+    /// safety poll (the deadline's last poll) is due. Events that arrived together are taken
+    /// together, so a burst (the replay when the stream opens) costs one poll.
+    pub(crate) async fn pause(
+        &mut self,
+        poller: &Poller,
+        wanted: impl Fn(&AgentRunEvent) -> bool,
+    ) -> Woken {
+        let Some(events) = self.events.as_mut() else {
+            return Woken::Gone;
+        };
+        let events = events
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = self.clock.now();
+        let mut until = now + SAFETY_POLL;
+        if let Some(deadline) = poller.deadline() {
+            if now >= deadline {
+                return Woken::Gone;
+            }
+            until = until.min(deadline);
+        }
+        // A deadline of the wake-up, not a pause of the wait: Tokio's timer, like the wait's
+        // own deadline, so a wait that does not follow the stream sleeps exactly as before.
+        let mut due = std::pin::pin!(tokio::time::sleep_until(until));
+        let mut ended = false;
+        loop {
+            let next = match futures::future::select(events.next(), due.as_mut()).await {
+                Either::Left((next, _)) => next,
+                Either::Right(((), _)) => return Woken::Due,
+            };
+            let mut next = Some(next);
+            // This event, and every one already waiting behind it.
+            while let Some(item) = next.take() {
+                match item {
+                    Some(Ok(event)) => {
+                        if wanted(&event) {
+                            tracing::debug!(target: "oz_api_ext", run_id = %event.run_id, event_type = %event.event_type, sequence = event.sequence, "woken by an event");
+                            ended = true;
+                        }
+                    }
+                    Some(Err(err)) => {
+                        tracing::debug!(target: "oz_api_ext", error = %err, "no event stream: the wait polls");
+                        self.events = None;
+                        return Woken::Gone;
+                    }
+                    None => {
+                        self.events = None;
+                        return Woken::Gone;
+                    }
+                }
+                next = events.next().now_or_never();
+            }
+            if ended {
+                return Woken::Ended;
+            }
+        }
+    }
+}
+
+/// Events that report the end of a run for which `wanted` holds.
+pub(crate) fn ends_of(wanted: impl Fn(&str) -> bool) -> impl Fn(&AgentRunEvent) -> bool {
+    move |event| reports_an_end(&event.event_type) && wanted(&event.run_id)
+}
+
+/// A tail whose pauses end early when an event for which `wanted` holds arrives (the inbox:
+/// a `new_message` for its run); while it follows the stream it otherwise polls only every
+/// [`SAFETY_POLL`]. Without the stream it pauses as its delay policy says.
+pub(crate) struct WokenTail<A> {
+    pub(crate) inner: A,
+    pub(crate) wake: WakeUps,
+    pub(crate) wanted: Box<dyn Fn(&AgentRunEvent) -> bool + Send + Sync>,
+}
+
+impl<A: Acceptor> Acceptor for WokenTail<A> {
+    type Item = A::Item;
+    type Error = A::Error;
+
+    fn poll<'a>(
+        &'a mut self,
+        poller: &'a mut Poller,
+        found: &'a mut VecDeque<Result<A::Item, A::Error>>,
+    ) -> impl Future<Output = Result<Verdict, Stop<A::Error>>> + Send + 'a {
+        self.inner.poll(poller, found)
+    }
+
+    fn expired(&mut self, expired: Expired) -> A::Error {
+        self.inner.expired(expired)
+    }
+
+    async fn pause(&mut self, poller: &Poller, at: Instant) {
+        let wanted = &self.wanted;
+        if let Woken::Gone = self.wake.pause(poller, |event| wanted(event)).await {
+            poller.sleep_until(at).await;
+        }
+    }
+}
