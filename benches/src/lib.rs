@@ -14,7 +14,7 @@
 //!
 //! - `--quick`: fewer iterations, a 128 MiB transcript instead of 1 GiB (a smoke run; the file
 //!   is not written);
-//! - `--only calls,decode,pagination,download,waiter`: run some benchmarks (the file is not
+//! - `--only calls,decode,pagination,download,waiter,realtime`: run some benchmarks (the file is not
 //!   written);
 //! - `--build-cost`: also build a minimal application that depends on `oz-api-ext` from fresh
 //!   target directories, with the default TLS stack and with `rustls-aws-lc` as the baseline,
@@ -29,6 +29,7 @@ mod decode;
 mod download;
 mod machine;
 mod pagination;
+mod realtime;
 mod report;
 mod rss;
 mod simulator;
@@ -47,11 +48,18 @@ pub(crate) type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::r
 /// The documented command.
 pub(crate) const COMMAND: &str = "cargo bench -p oz-bench";
 
-const BENCHMARKS: [&str; 5] = ["calls", "decode", "pagination", "download", "waiter"];
+const BENCHMARKS: [&str; 6] = [
+    "calls",
+    "decode",
+    "pagination",
+    "download",
+    "waiter",
+    "realtime",
+];
 
 const USAGE: &str =
     "usage: cargo bench -p oz-bench [-- [--quick] [--only NAME,...] [--build-cost] [--no-write]]
-benchmarks: calls, decode, pagination, download, waiter";
+benchmarks: calls, decode, pagination, download, waiter, realtime";
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,12 +154,13 @@ fn suite(settings: &Settings) -> Result<()> {
     let host = simulator::Host::start()?;
     let mut sections: Vec<Section> = Vec::new();
     type Bench = fn(&simulator::Host, &Settings) -> Result<Section>;
-    let benches: [(&str, Bench); 5] = [
+    let benches: [(&str, Bench); 6] = [
         ("calls", calls::run),
         ("decode", decode::run),
         ("pagination", pagination::run),
         ("download", download::run),
         ("waiter", waiter::run),
+        ("realtime", realtime::run),
     ];
     for (name, bench) in benches {
         if !settings.selected(name) {

@@ -20,8 +20,8 @@ use crate::simulator::Host;
 use crate::{Result, Settings, stats};
 
 /// Each of QUEUED, PENDING, CLAIMED and INPROGRESS lasts this long: 60 s in all.
-const STEP: Duration = Duration::from_secs(15);
-const RUN_TIME: Duration = Duration::from_secs(60);
+pub(crate) const STEP: Duration = Duration::from_secs(15);
+pub(crate) const RUN_TIME: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Input {
@@ -150,7 +150,8 @@ pub(crate) fn run(_host: &Host, settings: &Settings) -> Result<Section> {
         }),
     );
     section.note(format!(
-        "{} runs per policy, each QUEUED → PENDING → CLAIMED → INPROGRESS for {} s apiece and \
+        "With the simulator's event stream off, so every wait polls (block 6 has the same \
+         waits on the stream). {} runs per policy, each QUEUED → PENDING → CLAIMED → INPROGRESS for {} s apiece and \
          SUCCEEDED at 60 s, waited for one after the other in a worker process on Tokio's \
          paused clock (simulated time, so the figures are exact and cost no real minute). \
          Polls are counted by the simulator. A wait polls at its start, then pauses a \
@@ -177,8 +178,11 @@ pub(crate) fn worker(input: Input) -> Result<Output> {
         .start_paused(true)
         .build()?;
     runtime.block_on(async {
+        // Polling alone: without the event stream every wait polls as its policy says (the
+        // first wait's one refused stream request is remembered by the client).
         let mock = OzMock::builder()
             .progression(Progression::Stepped(STEP))
+            .event_stream(false)
             .start()
             .await?;
         let client = timerless_client(&mock)?;
@@ -226,8 +230,8 @@ pub(crate) fn worker(input: Input) -> Result<Output> {
 }
 
 /// Runs of the many-runs comparison, and the simulated time between two of their starts.
-const MANY_RUNS: usize = 50;
-const MANY_GAP: Duration = Duration::from_millis(500);
+pub(crate) const MANY_RUNS: usize = 50;
+pub(crate) const MANY_GAP: Duration = Duration::from_millis(500);
 
 /// An orchestrator run and `count` children started `MANY_GAP` apart (so they end 0.5 s
 /// apart, over 25 s), with the instants they end.

@@ -41,6 +41,7 @@ pub(crate) fn run_if_worker() -> Option<ExitCode> {
         "pagination" => serve(crate::pagination::worker),
         "download" => serve(crate::download::worker),
         "waiter" => serve(crate::waiter::worker),
+        "realtime" => serve(crate::realtime::worker),
         other => Err(format!("unknown worker {other:?}").into()),
     };
     Some(match result {
