@@ -23,9 +23,10 @@ use crate::wake::{WakeUps, WokenTail};
 /// `message_id`, also when a poll repeats messages sent at the boundary timestamp), in
 /// `sent_at` order. Between polls it follows the run's events on Warp's real-time event
 /// stream (see [`EventsExt`](crate::EventsExt)) and polls as soon as a `new_message` event
-/// names a message for the run; while it follows the stream it otherwise polls only every two
-/// minutes. Without the stream (refused, unreachable, not an event stream, or remembered as
-/// refused by the client) it pauses between polls as it always did: `min_delay` after a poll
+/// names a message for the run; while it follows the stream it otherwise polls only every
+/// four `max_delay`s (two minutes by default). Without the stream (refused, unreachable, not
+/// an event stream, or remembered as refused by the client) it pauses between polls as it
+/// always did: `min_delay` after a poll
 /// that brought news, doubling up to `max_delay` while nothing happens. It has no `max_wait`
 /// and does not retry a failed poll (the client's request hook already did): the error
 /// ([`TailError`]) ends the stream. The stream owns a clone of the client, so it can be moved
@@ -110,7 +111,8 @@ impl Inbox {
     /// (after the client's own retries) is yielded and ends the stream.
     pub fn stream(self) -> InboxStream {
         let poller = self.poll.double_while_idle(Clock::of(&self.client));
-        let wake = WakeUps::new(&self.client, Scope::Runs(vec![self.run_id.clone()]), true);
+        let scope = Scope::Runs(vec![self.run_id.clone()]);
+        let wake = WakeUps::new(&self.client, scope, &self.poll, true);
         let recipient = self.run_id.clone();
         let acceptor = WokenTail {
             inner: Tail(InboxEndpoint {

@@ -57,7 +57,8 @@ const UNSEEN_CHECK: Duration = Duration::from_secs(60);
 /// Between polls the wait follows the set's events on Warp's real-time stream (the ancestor's
 /// children's events given `ancestor_run_id`, else those of the runs of the set), and polls
 /// as soon as one of the pending runs reports an end; the events that arrive together take
-/// one poll. While it follows the stream it polls only every two minutes otherwise, in case
+/// one poll. While it follows the stream it polls otherwise only every four `max_delay`s (two
+/// minutes by default), in case
 /// the stream missed something (runs of the set that are not the ancestor's children are seen
 /// that way). Without the stream (refused, unreachable, not an event stream, or remembered as
 /// refused by the client), or for a set of more than 100 runs without `ancestor_run_id`, it
@@ -161,7 +162,7 @@ impl WaitForRuns {
         // A set named run by run in the query only while its URL stays of a usual length.
         let follow = !self.run_ids.is_empty()
             && (self.ancestor_run_id.is_some() || self.run_ids.len() <= FOLLOWED_RUNS_CAP);
-        let wake = WakeUps::new(&self.client, scope, follow);
+        let wake = WakeUps::new(&self.client, scope, &self.poll, follow);
         let acceptor = SetAcceptor {
             client: self.client,
             to_read: self.run_ids,

@@ -84,7 +84,8 @@ pub fn is_terminal(state: &RunState) -> bool {
 /// (see [`EventsExt`](crate::EventsExt)), and read the run at once when an event reports an
 /// end (`run_succeeded`, `run_failed`, `run_errored`, `run_cancelled`, `run_blocked`), that
 /// read confirming it. While they follow the stream they read the run otherwise only every
-/// two minutes (and at the deadline), in case the stream missed something; so a run of a
+/// four `max_delay`s (two minutes by default) and at the deadline, in case the stream missed
+/// something; so a run of a
 /// minute costs two reads and the stream, and is seen as it ends. States in between reach
 /// `on_state_change` with those reads. When the stream is refused, unreachable or not an event
 /// stream (or the client remembers that it was), a wait polls exactly as described above.
@@ -1052,7 +1053,7 @@ fn observe(
     follow: bool,
 ) -> BoxStream<'static, Result<Observed, WaitError>> {
     let poller = poll.grow_with_wait(GrowWithWait::ONE_RUN, Clock::of(&client));
-    let wake = WakeUps::new(&client, Scope::Runs(vec![run_id.clone()]), follow);
+    let wake = WakeUps::new(&client, Scope::Runs(vec![run_id.clone()]), &poll, follow);
     let acceptor = RunAcceptor {
         client,
         run_id,

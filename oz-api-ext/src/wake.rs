@@ -1,7 +1,8 @@
 //! Waits that wake up: between two polls, a wait follows its runs' events on the real-time
 //! stream, and polls at once when one of them reports an end (`run_succeeded`, `run_failed`,
 //! `run_errored`, `run_cancelled`, `run_blocked`, the legacy `run_idle`), the poll confirming
-//! it; otherwise it polls only every [`SAFETY_POLL`], in case the stream missed something.
+//! it; otherwise it polls only every [`SAFETY_POLL_FACTOR`] times its `max_delay` (two
+//! minutes by default), in case the stream missed something.
 //!
 //! Without the stream (the client remembers a refusal, or the stream is refused, unreachable
 //! or not an event stream when the wait first pauses) the wait polls exactly as it always did:
@@ -20,11 +21,20 @@ use tokio::time::Instant;
 
 use crate::EventStream;
 use crate::events::{Scope, wake_ups};
-use crate::poll::{Acceptor, Clock, Expired, Poller, Stop, Verdict};
+use crate::poll::{Acceptor, Clock, Expired, PollSettings, Poller, Stop, Verdict};
 
-/// How long a wait that follows the stream goes without polling, at most: a safety net for an
-/// event the stream did not deliver.
-pub(crate) const SAFETY_POLL: Duration = Duration::from_secs(120);
+/// How long a wait that follows the stream goes without polling, at most, in multiples of its
+/// `max_delay` (30 s by default, so two minutes): a safety net for an event the stream did not
+/// deliver, which a wait that asked for short pauses gets sooner.
+pub(crate) const SAFETY_POLL_FACTOR: u32 = 4;
+
+/// The safety poll's interval for a poller with these settings.
+pub(crate) fn safety_poll(settings: &PollSettings) -> Duration {
+    settings
+        .max_delay
+        .max(settings.min_delay)
+        .saturating_mul(SAFETY_POLL_FACTOR)
+}
 
 /// Whether an event of this type reports that a run ended (for now).
 pub(crate) fn reports_an_end(event_type: &AgentRunEventType) -> bool {
@@ -51,6 +61,8 @@ pub(crate) enum Woken {
 
 /// The wake-ups of one wait.
 pub(crate) struct WakeUps {
+    /// How long a pause lasts at most.
+    safety: Duration,
     /// In a mutex only so that a wait's acceptor stays `Sync` (its requests borrow it across
     /// an await); reached through `get_mut`, never locked.
     events: Option<std::sync::Mutex<EventStream>>,
@@ -58,10 +70,16 @@ pub(crate) struct WakeUps {
 }
 
 impl WakeUps {
-    /// Wake-ups from the events of `scope`; none when `follow` is false or the client
-    /// remembers that the stream was refused.
-    pub(crate) fn new(client: &Client, scope: Scope, follow: bool) -> Self {
+    /// Wake-ups from the events of `scope` for a poller with `settings`; none when `follow`
+    /// is false or the client remembers that the stream was refused.
+    pub(crate) fn new(
+        client: &Client,
+        scope: Scope,
+        settings: &PollSettings,
+        follow: bool,
+    ) -> Self {
         Self {
+            safety: safety_poll(settings),
             events: follow
                 .then(|| wake_ups(client, scope))
                 .flatten()
@@ -90,7 +108,7 @@ impl WakeUps {
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = self.clock.now();
-        let mut until = now + SAFETY_POLL;
+        let mut until = now + self.safety;
         if let Some(deadline) = poller.deadline() {
             if now >= deadline {
                 return Woken::Gone;
@@ -142,7 +160,8 @@ pub(crate) fn ends_of(wanted: impl Fn(&str) -> bool) -> impl Fn(&AgentRunEvent) 
 
 /// A tail whose pauses end early when an event for which `wanted` holds arrives (the inbox:
 /// a `new_message` for its run); while it follows the stream it otherwise polls only every
-/// [`SAFETY_POLL`]. Without the stream it pauses as its delay policy says.
+/// [`SAFETY_POLL_FACTOR`] times its `max_delay`. Without the stream it pauses as its delay
+/// policy says.
 pub(crate) struct WokenTail<A> {
     pub(crate) inner: A,
     pub(crate) wake: WakeUps,
