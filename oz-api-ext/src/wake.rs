@@ -67,6 +67,11 @@ pub(crate) struct WakeUps {
     /// an await); reached through `get_mut`, never locked.
     events: Option<std::sync::Mutex<EventStream>>,
     clock: Clock,
+    /// The least time between two polls that events start (zero: none); see
+    /// [`spaced`](Self::spaced).
+    spacing: Duration,
+    /// When the last poll that an event started was due.
+    last_woken: Option<Instant>,
 }
 
 impl WakeUps {
@@ -85,7 +90,18 @@ impl WakeUps {
                 .flatten()
                 .map(std::sync::Mutex::new),
             clock: Clock::of(client),
+            spacing: Duration::ZERO,
+            last_woken: None,
         }
+    }
+
+    /// Polls that events start are at least `spacing` apart: an end that arrives sooner after
+    /// the last such poll waits for the next one, with every end that arrives meanwhile. A set
+    /// whose runs end one after the other then shares listings between them instead of
+    /// listing once per run (which would cost more requests than polling).
+    pub(crate) fn spaced(mut self, spacing: Duration) -> Self {
+        self.spacing = spacing;
+        self
     }
 
     /// Whether the wait follows the stream.
@@ -119,9 +135,15 @@ impl WakeUps {
         // own deadline, so a wait that does not follow the stream sleeps exactly as before.
         let mut due = std::pin::pin!(tokio::time::sleep_until(until));
         let mut ended = false;
+        // An end is held until this moment (the spacing after the last poll it started).
+        let mut holding = false;
         loop {
             let next = match futures::future::select(events.next(), due.as_mut()).await {
                 Either::Left((next, _)) => next,
+                Either::Right(((), _)) if holding => {
+                    self.last_woken = Some(self.clock.now());
+                    return Woken::Ended;
+                }
                 Either::Right(((), _)) => return Woken::Due,
             };
             let mut next = Some(next);
@@ -146,8 +168,18 @@ impl WakeUps {
                 }
                 next = events.next().now_or_never();
             }
-            if ended {
-                return Woken::Ended;
+            if ended && !holding {
+                let now = self.clock.now();
+                match self.last_woken.map(|last| last + self.spacing) {
+                    Some(next) if next > now && next < until => {
+                        holding = true;
+                        due.set(tokio::time::sleep_until(next));
+                    }
+                    _ => {
+                        self.last_woken = Some(now);
+                        return Woken::Ended;
+                    }
+                }
             }
         }
     }

@@ -42,6 +42,22 @@ async fn start(client: &Client, prompt: &str) -> String {
         .clone()
 }
 
+/// A child of `parent`, started.
+async fn start_child(client: &Client, parent: &str, i: usize) -> String {
+    client
+        .create_run()
+        .body(
+            RunAgentRequest::builder()
+                .prompt(format!("child {i}"))
+                .parent_run_id(parent),
+        )
+        .send()
+        .await
+        .unwrap()
+        .run_id
+        .clone()
+}
+
 /// The type and sequence of the next `n` events.
 async fn next_events(events: &mut EventStream, n: usize) -> Vec<(String, i64)> {
     let mut seen = Vec::new();
@@ -141,19 +157,7 @@ async fn a_set_of_children_is_waited_for_through_the_ancestor_stream() {
     let parent = mock.insert_run(SeedRun::new("orchestrate").state(RunState::Inprogress));
     let mut children = Vec::new();
     for i in 0..5 {
-        let child = client
-            .create_run()
-            .body(
-                RunAgentRequest::builder()
-                    .prompt(format!("child {i}"))
-                    .parent_run_id(parent.clone()),
-            )
-            .send()
-            .await
-            .unwrap()
-            .run_id
-            .clone();
-        children.push(child);
+        children.push(start_child(&client, &parent, i).await);
     }
 
     let ended = client
@@ -207,4 +211,41 @@ async fn a_refused_stream_falls_back_and_a_silent_one_leaves_the_safety_poll() {
     let started = Instant::now();
     client.wait_for_run(&run_id).send().await.unwrap();
     assert_eq!(started.elapsed(), Duration::from_secs(120));
+}
+
+/// On the real clock: on the paused one, time jumps to the next timer whenever the runtime
+/// parks, which puts the children's ends together however they were spaced.
+#[tokio::test]
+async fn children_that_end_one_after_the_other_share_listings() {
+    let mock = OzMock::builder()
+        .progression(Progression::Stepped(Duration::from_millis(200)))
+        .start()
+        .await
+        .expect("the simulator starts");
+    let client = oz_api_ext::oz_api::Config::new(mock.api_key())
+        .base_url(mock.base_url())
+        .build()
+        .unwrap();
+    let parent = mock.insert_run(SeedRun::new("orchestrate").state(RunState::Inprogress));
+    let mut children = Vec::new();
+    for i in 0..4 {
+        children.push(start_child(&client, &parent, i).await);
+        // Each ends 800 ms after it started: 100 ms after the one before.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let ended = client
+        .wait_for_runs(children.clone())
+        .ancestor_run_id(&parent)
+        .min_delay(Duration::from_secs(4))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(ended.len(), 4);
+    // One listing to start, one at the first end, one for every end that came within half of
+    // min_delay (2 s) after it: three, where a listing per end would be five.
+    let listings = mock.request_count("list_runs");
+    assert!(listings <= 3, "{:?}", mock.request_counts());
+    assert_eq!(mock.request_count("stream_agent_events"), 1);
 }
