@@ -523,3 +523,40 @@ async fn a_graceful_stop_ends_open_streams_cleanly() {
     let end = tokio::time::timeout(PATIENCE, stream.next()).await.unwrap();
     assert!(matches!(end, Next::End), "{end:?}");
 }
+
+/// Streams opened one after another each close at their own maximum age, also while the
+/// ones before them are still open.
+#[tokio::test(start_paused = true)]
+async fn streams_opened_one_after_another_each_close_at_their_age() {
+    let max_age = Duration::from_secs(60);
+    let (mock, client, run) = with_run(
+        OzMock::builder().event_stream_max_age(max_age),
+        RunState::Inprogress,
+    )
+    .await;
+    let started = Instant::now();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        streams.push(open(&client, &mock, &format!("run_ids[]={run}")).await);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let ends = streams.into_iter().map(|mut stream| async move {
+        loop {
+            match stream.next().await {
+                Next::Event(_) => {}
+                other => return (other, Instant::now()),
+            }
+        }
+    });
+    let ends = tokio::time::timeout(Duration::from_secs(200), futures::future::join_all(ends))
+        .await
+        .expect("every stream ends");
+    for (i, (how, at)) in ends.into_iter().enumerate() {
+        assert!(matches!(how, Next::End), "stream {i}: {how:?}");
+        let age = at - started;
+        assert!(
+            age >= max_age && age <= max_age + Duration::from_secs(3),
+            "stream {i}: {age:?}"
+        );
+    }
+}
