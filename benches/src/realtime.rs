@@ -53,7 +53,7 @@ pub(crate) fn run(_host: &Host, settings: &Settings) -> Result<Section> {
         latency_runs: if settings.quick { 5 } else { 40 },
     };
     let out: Output = crate::worker::spawn("realtime", &input)?;
-    let mut section = Section::new("6. Real time: waits on the event stream");
+    let mut section = Section::new("7. Real time: waits on the event stream");
     let single = &out.single;
     let requests: Vec<f64> = single.requests.iter().map(|&r| r as f64).collect();
     let most = stats::percentile(&requests, 100.0);
