@@ -156,6 +156,7 @@ pub use waiter::{
     CancelOutcome, FollowupAndWait, RunAndWait, RunStateStream, RunWaitExt, WaitError, WaitForRun,
     WatchRun, is_terminal,
 };
+pub use wake::reports_an_end;
 
 /// The crate README's examples (the page crates.io shows), compiled as doctests so they never
 /// drift from the API.

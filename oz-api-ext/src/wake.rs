@@ -36,8 +36,21 @@ pub(crate) fn safety_poll(settings: &PollSettings) -> Duration {
         .saturating_mul(SAFETY_POLL_FACTOR)
 }
 
-/// Whether an event of this type reports that a run ended (for now).
-pub(crate) fn reports_an_end(event_type: &AgentRunEventType) -> bool {
+/// Whether an event of this type reports that its run ended, for now: `run_succeeded`,
+/// `run_failed`, `run_errored`, `run_cancelled`, `run_blocked` and the legacy `run_idle` (the
+/// events of [`is_terminal`](crate::is_terminal)'s states). The waits use it to know when to
+/// read a run; a tail of events uses it to stop following one.
+///
+/// ```
+/// use oz_api_ext::oz_api::types::AgentRunEventType;
+/// use oz_api_ext::reports_an_end;
+///
+/// assert!(reports_an_end(&AgentRunEventType::RunSucceeded));
+/// assert!(reports_an_end(&AgentRunEventType::RunBlocked));
+/// assert!(!reports_an_end(&AgentRunEventType::RunInProgress));
+/// assert!(!reports_an_end(&AgentRunEventType::NewMessage));
+/// ```
+pub fn reports_an_end(event_type: &AgentRunEventType) -> bool {
     matches!(
         event_type,
         AgentRunEventType::RunSucceeded
