@@ -31,7 +31,7 @@
 //! | every page of a paged list (`list_runs`, `list_factories`, `list_factory_tasks`), filters kept, cursor followed | [`PaginateExt`] on the builder: `client.list_runs().state(..)` | `items()`, `pages()` (`max_items`, `max_pages`, `prefetch`) |
 //! | the same, as a stream that owns its client | [`OwnedPaginateExt::paginate`] | `items()`, `pages()` |
 //! | wait until a run ends, woken by the real-time stream when it has it | [`RunWaitExt::wait_for_run`] | `send()` (`min_delay`, `max_delay`, `max_wait`) |
-//! | wait for a set of runs, one listing per poll for the whole set, each run as it ends, woken by the real-time stream | [`WaitForRunsExt::wait_for_runs`] | `stream()`, `send()` (`min_delay`, `max_delay`, `max_wait`, `ancestor_run_id`) |
+//! | wait for a set of runs, one listing per poll for the whole set, each run as it ends, woken by the real-time stream | [`WaitForRunsExt::wait_for_runs`] | `stream()`, `send()`, `ends()` (`min_delay`, `max_delay`, `max_wait`, `ancestor_run_id`) |
 //! | start a run and wait for it | [`RunWaitExt::run_and_wait`] | `send()` |
 //! | send a follow-up and wait until the run settled again | [`RunWaitExt::followup_and_wait`] | `send()` |
 //! | each state change of a run | [`RunWaitExt::watch_run`] | `stream()` (`min_delay`, `max_delay`, `max_wait`) |
@@ -151,7 +151,7 @@ pub use poll::{
 };
 pub use realtime::{DEFAULT_RECYCLE_AFTER, STREAM_REFUSAL_MEMORY};
 pub use tail::TailError;
-pub use wait_set::{EndedRunStream, WaitForRuns, WaitForRunsExt};
+pub use wait_set::{EndedRunStream, RunEnd, RunEndStream, WaitForRuns, WaitForRunsExt};
 pub use waiter::{
     CancelOutcome, FollowupAndWait, RunAndWait, RunStateStream, RunWaitExt, WaitError, WaitForRun,
     WatchRun, is_terminal,

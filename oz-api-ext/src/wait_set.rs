@@ -9,7 +9,9 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt, TryStreamExt};
 use oz_api::Client;
-use oz_api::types::{ListRunsSortBy, ListRunsSortOrder, RunItem};
+use oz_api::types::{
+    AgentRunEvent, AgentRunEventType, ListRunsSortBy, ListRunsSortOrder, RunItem, RunState,
+};
 use tokio::time::Instant;
 
 use crate::events::Scope;
@@ -19,7 +21,7 @@ use crate::poll::{
     poll_setters,
 };
 use crate::waiter::{CancelOutcome, TERMINAL_STATES, WaitError, is_terminal};
-use crate::wake::{WakeUps, Woken, ends_of};
+use crate::wake::{Wake, WakeUps, Woken, reports_an_end};
 
 /// How many runs are read at once when the wait starts.
 const FIRST_READS_IN_FLIGHT: usize = 8;
@@ -60,10 +62,13 @@ const UNSEEN_CHECK: Duration = Duration::from_secs(60);
 /// one poll, and so do the ends that arrive within half a `min_delay` (1 s by default) of the
 /// poll an end started, so a set whose runs end one after the other costs no more requests
 /// than polling would. While it follows the stream it polls otherwise only every four
-/// `max_delay`s (two minutes by default), in case the stream missed something (runs of the set that are not the ancestor's children are seen
-/// that way). Without the stream (refused, unreachable, not an event stream, or remembered as
-/// refused by the client), or for a set of more than 100 runs without `ancestor_run_id`, it
-/// polls as described here, exactly as before the stream existed.
+/// `max_delay`s (two minutes by default), in case the stream missed something (runs of the
+/// set that are not the ancestor's children are seen that way). [`WaitForRuns::ends`] takes
+/// the end events as they are instead: the set's first listing and the stream are then its
+/// only requests, and each end is known within milliseconds, without the run's final record.
+/// Without the stream (refused, unreachable, not an event stream, or remembered as refused by
+/// the client), or for a set of more than 100 runs without `ancestor_run_id`, it polls as
+/// described here, exactly as before the stream existed.
 ///
 /// A run that no listing shows for a minute is read on its own, one per poll, so a run deleted
 /// during the wait is reported (a `get_run` answering 404) instead of being waited for until
@@ -150,6 +155,60 @@ impl WaitForRuns {
     /// [`WaitError::Listing`], the deadline with [`WaitError::ExceededMaxWait`] (naming one
     /// of the runs still pending).
     pub fn stream(self) -> EndedRunStream {
+        let poll = self.poll;
+        // Without `trust_events` every end comes from a read or a listing, with its run.
+        let ended = self
+            .start(false)
+            .try_filter_map(|end| futures::future::ready(Ok(end.run)))
+            .boxed();
+        EndedRunStream { poll, ended }
+    }
+
+    /// Each run's end as soon as it is known, in the order they were learnt; then the stream
+    /// ends. Where [`stream`](Self::stream) confirms every end with a read, this one takes an
+    /// end event of the real-time stream as it is: the service's word that the run reached
+    /// the state the event names (`run_succeeded` → `SUCCEEDED`, `run_failed` → `FAILED`,
+    /// `run_errored` → `ERROR`, `run_cancelled` → `CANCELLED`, `run_blocked` → `BLOCKED`),
+    /// with no request. A set whose runs end one after the other then costs its first
+    /// listing (or reads) and the stream, however many runs it has, and each end is known
+    /// within milliseconds; [`stream`](Self::stream) spaces its listings instead and returns
+    /// each run up to half a `min_delay` later.
+    ///
+    /// What the event does not tell is not guessed: a [`RunEnd`] learnt from an event has
+    /// the id, the state and the time, and `run: None`; read the run
+    /// (`client.get_run().run_id(&end.run_id)`) for its final status message, artifacts and
+    /// usage. Ends that a read or a listing saw (runs already ended when the wait starts,
+    /// the safety poll, and every end while the stream is unavailable, when the wait polls
+    /// exactly as [`stream`](Self::stream) does) carry the run as read.
+    ///
+    /// An end event is confirmed by a listing instead when it could be stale: one that
+    /// occurred no later than the run's last change the wait saw (an earlier execution of a
+    /// run that was followed up), and the legacy `run_idle`, which names no state. Errors are
+    /// those of [`stream`](Self::stream).
+    ///
+    /// ```no_run
+    /// # async fn example(client: oz_api::Client, orchestrator: String, children: Vec<String>) -> Result<(), oz_api_ext::WaitError> {
+    /// use futures::TryStreamExt;
+    /// use oz_api_ext::WaitForRunsExt;
+    ///
+    /// let mut ends = client
+    ///     .wait_for_runs(children)
+    ///     .ancestor_run_id(orchestrator)
+    ///     .ends();
+    /// while let Some(end) = ends.try_next().await? {
+    ///     println!("{} ended {} at {}", end.run_id, end.state, end.ended_at);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn ends(self) -> RunEndStream {
+        let poll = self.poll;
+        RunEndStream {
+            poll,
+            ends: self.start(true),
+        }
+    }
+
+    fn start(self, trust_events: bool) -> BoxStream<'static, Result<RunEnd, WaitError>> {
         let poller = self
             .poll
             .grow_with_wait(GrowWithWait::SET_OF_RUNS, Clock::of(&self.client));
@@ -172,12 +231,10 @@ impl WaitForRuns {
             pending: HashMap::new(),
             ancestor_run_id: self.ancestor_run_id,
             wake,
+            trust_events,
             just_polled: false,
         };
-        EndedRunStream {
-            poll: self.poll,
-            ended: crate::poll::stream(poller, acceptor),
-        }
+        crate::poll::stream(poller, acceptor)
     }
 
     /// Every run of the set, in the order they were seen to end.
@@ -202,6 +259,72 @@ impl Stream for EndedRunStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().ended.as_mut().poll_next(cx)
+    }
+}
+
+/// Each run's end as soon as it is known; see [`WaitForRuns::ends`].
+///
+/// A stream of `Result<RunEnd, WaitError>` that owns a clone of the client: it can be moved
+/// into `tokio::spawn`. An error item about one run ([`WaitError::run_id`]) lets the wait go
+/// on for the others; any other error is the stream's last item.
+#[must_use = "streams do nothing unless polled"]
+pub struct RunEndStream {
+    poll: PollSettings,
+    ends: BoxStream<'static, Result<RunEnd, WaitError>>,
+}
+
+impl Stream for RunEndStream {
+    type Item = Result<RunEnd, WaitError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().ends.as_mut().poll_next(cx)
+    }
+}
+
+impl fmt::Debug for RunEndStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunEndStream")
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run of a set that ended, as [`WaitForRuns::ends`] learnt it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RunEnd {
+    /// The run's id.
+    pub run_id: String,
+    /// The terminal state it reached.
+    pub state: RunState,
+    /// When it reached it: the end event's `occurred_at`, or the run's `finished_at` as read
+    /// (its `updated_at` when the service gave none).
+    pub ended_at: chrono::DateTime<chrono::Utc>,
+    /// The run as a read or a listing saw it ended; `None` when the end was learnt from its
+    /// event alone.
+    pub run: Option<RunItem>,
+}
+
+impl RunEnd {
+    fn read(run: RunItem) -> Self {
+        Self {
+            run_id: run.run_id.clone(),
+            state: run.state.clone(),
+            ended_at: run.finished_at.unwrap_or(run.updated_at),
+            run: Some(run),
+        }
+    }
+}
+
+/// The state an end event names; `None` for the legacy `run_idle` and every other type.
+fn reported_state(event_type: &AgentRunEventType) -> Option<RunState> {
+    match event_type {
+        AgentRunEventType::RunSucceeded => Some(RunState::Succeeded),
+        AgentRunEventType::RunFailed => Some(RunState::Failed),
+        AgentRunEventType::RunErrored => Some(RunState::Error),
+        AgentRunEventType::RunCancelled => Some(RunState::Cancelled),
+        AgentRunEventType::RunBlocked => Some(RunState::Blocked),
+        _ => None,
     }
 }
 
@@ -232,15 +355,18 @@ struct SetAcceptor {
     ancestor_run_id: Option<String>,
     /// The set's events between polls, while the stream is there.
     wake: WakeUps,
+    /// An end event is taken as it is, with no listing to confirm it (see
+    /// [`WaitForRuns::ends`]).
+    trust_events: bool,
     /// The last poll handed out what it found: the next one pauses for the stream first.
     just_polled: bool,
 }
 
 /// What a poll found: ended runs and errors about single runs.
-type Found = VecDeque<Result<RunItem, WaitError>>;
+type Found = VecDeque<Result<RunEnd, WaitError>>;
 
 impl Acceptor for SetAcceptor {
-    type Item = RunItem;
+    type Item = RunEnd;
     type Error = WaitError;
 
     async fn poll(
@@ -253,12 +379,37 @@ impl Acceptor for SetAcceptor {
         }
         if std::mem::take(&mut self.just_polled) {
             let pending = &self.pending;
-            let woken = self
-                .wake
-                .pause(poller, ends_of(|id| pending.contains_key(id)))
-                .await;
-            if matches!(woken, Woken::Gone) {
-                return Ok(Verdict::KeepPolling(Activity::Idle));
+            let trust_events = self.trust_events;
+            let judge = |event: &AgentRunEvent| match pending.get(&event.run_id) {
+                Some(p) if reports_an_end(&event.event_type) => {
+                    // An end that occurred after the run's last change seen cannot be one of an
+                    // earlier execution.
+                    if trust_events
+                        && reported_state(&event.event_type).is_some()
+                        && event.occurred_at > p.run.updated_at
+                    {
+                        Wake::Take
+                    } else {
+                        Wake::Poll
+                    }
+                }
+                _ => Wake::Ignore,
+            };
+            let mut taken = Vec::new();
+            let woken = self.wake.pause_taking(poller, judge, &mut taken).await;
+            for event in taken {
+                self.ended_by(event, found);
+            }
+            if self.pending.is_empty() {
+                return Ok(Verdict::Done);
+            }
+            match woken {
+                Woken::Gone => return Ok(Verdict::KeepPolling(Activity::Idle)),
+                Woken::Taken => {
+                    self.just_polled = true;
+                    return Ok(Verdict::KeepPolling(Activity::More));
+                }
+                Woken::Ended | Woken::Due => {}
             }
         }
         poller.begin_poll();
@@ -476,10 +627,26 @@ impl SetAcceptor {
         self.read(run_id, answer, Instant::now(), found)
     }
 
+    /// A run of the set ended, as its event says.
+    fn ended_by(&mut self, event: AgentRunEvent, found: &mut Found) {
+        let Some(state) = reported_state(&event.event_type) else {
+            return;
+        };
+        if self.pending.remove(&event.run_id).is_some() {
+            tracing::debug!(target: "oz_api_ext", run_id = %event.run_id, event_type = %event.event_type, sequence = event.sequence, "ended, as its event says");
+            found.push_back(Ok(RunEnd {
+                run_id: event.run_id,
+                state,
+                ended_at: event.occurred_at,
+                run: None,
+            }));
+        }
+    }
+
     fn settle(&mut self, requested: String, run: RunItem, now: Instant, found: &mut Found) {
         if is_terminal(&run.state) {
             self.pending.remove(&requested);
-            found.push_back(Ok(run));
+            found.push_back(Ok(RunEnd::read(run)));
         } else {
             self.pending
                 .insert(requested, Pending { run, seen_at: now });

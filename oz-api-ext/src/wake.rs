@@ -64,12 +64,26 @@ pub fn reports_an_end(event_type: &AgentRunEventType) -> bool {
 
 /// What ended a pause.
 pub(crate) enum Woken {
-    /// A run reported an end.
+    /// A run reported an end that a poll must confirm.
     Ended,
+    /// Events that the caller takes as they are arrived (see [`WakeUps::pause_taking`]), and
+    /// no poll is due yet.
+    Taken,
     /// The safety poll, or the deadline's last poll, is due.
     Due,
     /// No stream (any more): the wait polls on its own schedule from now.
     Gone,
+}
+
+/// What a wait makes of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Nothing.
+    Ignore,
+    /// The event says enough on its own: the caller takes it, no poll.
+    Take,
+    /// A poll must follow (spaced from the last one that an event started).
+    Poll,
 }
 
 /// The wake-ups of one wait.
@@ -85,6 +99,9 @@ pub(crate) struct WakeUps {
     spacing: Duration,
     /// When the last poll that an event started was due.
     last_woken: Option<Instant>,
+    /// An event asked for a poll that is held for the spacing, across pauses that ended to
+    /// hand out taken events.
+    owed: bool,
 }
 
 impl WakeUps {
@@ -105,6 +122,7 @@ impl WakeUps {
             clock: Clock::of(client),
             spacing: Duration::ZERO,
             last_woken: None,
+            owed: false,
         }
     }
 
@@ -130,6 +148,26 @@ impl WakeUps {
         poller: &Poller,
         wanted: impl Fn(&AgentRunEvent) -> bool,
     ) -> Woken {
+        let judge = |event: &AgentRunEvent| {
+            if wanted(event) {
+                Wake::Poll
+            } else {
+                Wake::Ignore
+            }
+        };
+        self.pause_taking(poller, judge, &mut Vec::new()).await
+    }
+
+    /// Like [`pause`](Self::pause), with events that need no poll: those `judge` calls
+    /// [`Wake::Take`] are put into `taken` and end the pause at once ([`Woken::Taken`]), or
+    /// come with the poll that ends it; a poll that events asked for and the spacing holds
+    /// stays owed to the next pause.
+    pub(crate) async fn pause_taking(
+        &mut self,
+        poller: &Poller,
+        judge: impl Fn(&AgentRunEvent) -> Wake,
+        taken: &mut Vec<AgentRunEvent>,
+    ) -> Woken {
         let Some(events) = self.events.as_mut() else {
             return Woken::Gone;
         };
@@ -147,13 +185,31 @@ impl WakeUps {
         // A deadline of the wake-up, not a pause of the wait: Tokio's timer, like the wait's
         // own deadline, so a wait that does not follow the stream sleeps exactly as before.
         let mut due = std::pin::pin!(tokio::time::sleep_until(until));
-        let mut ended = false;
-        // An end is held until this moment (the spacing after the last poll it started).
+        // The owed poll is held until this moment (the spacing after the last poll an event
+        // started).
         let mut holding = false;
         loop {
+            if self.owed && !holding {
+                let now = self.clock.now();
+                match self.last_woken.map(|last| last + self.spacing) {
+                    Some(next) if next > now && next < until => {
+                        holding = true;
+                        due.set(tokio::time::sleep_until(next));
+                    }
+                    _ => {
+                        self.owed = false;
+                        self.last_woken = Some(now);
+                        return Woken::Ended;
+                    }
+                }
+            }
+            if !taken.is_empty() {
+                return Woken::Taken;
+            }
             let next = match futures::future::select(events.next(), due.as_mut()).await {
                 Either::Left((next, _)) => next,
                 Either::Right(((), _)) if holding => {
+                    self.owed = false;
                     self.last_woken = Some(self.clock.now());
                     return Woken::Ended;
                 }
@@ -163,12 +219,14 @@ impl WakeUps {
             // This event, and every one already waiting behind it.
             while let Some(item) = next.take() {
                 match item {
-                    Some(Ok(event)) => {
-                        if wanted(&event) {
+                    Some(Ok(event)) => match judge(&event) {
+                        Wake::Ignore => {}
+                        Wake::Take => taken.push(event),
+                        Wake::Poll => {
                             tracing::debug!(target: "oz_api_ext", run_id = %event.run_id, event_type = %event.event_type, sequence = event.sequence, "woken by an event");
-                            ended = true;
+                            self.owed = true;
                         }
-                    }
+                    },
                     Some(Err(err)) => {
                         tracing::debug!(target: "oz_api_ext", error = %err, "no event stream: the wait polls");
                         self.events = None;
@@ -180,19 +238,6 @@ impl WakeUps {
                     }
                 }
                 next = events.next().now_or_never();
-            }
-            if ended && !holding {
-                let now = self.clock.now();
-                match self.last_woken.map(|last| last + self.spacing) {
-                    Some(next) if next > now && next < until => {
-                        holding = true;
-                        due.set(tokio::time::sleep_until(next));
-                    }
-                    _ => {
-                        self.last_woken = Some(now);
-                        return Woken::Ended;
-                    }
-                }
             }
         }
     }

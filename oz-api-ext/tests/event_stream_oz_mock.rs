@@ -1,17 +1,18 @@
 //! Event tails and waits over the simulator's real-time stream: the stream found on the API's
 //! base URL without setup, a wait that ends on the event of the run's end, reconnects across
-//! a cut, children added live on the ancestor form,
-//! and the fallback to polling when the simulator refuses the stream or has it switched off.
+//! a cut, children added live on the ancestor form, ends of a set taken from their events, and
+//! the fallback to polling when the simulator refuses the stream or has it switched off.
 //!
-//! On tokio's paused clock, with the simulator on the test's runtime: runs advance on
-//! simulated time, so the time a wait ends is exact.
+//! Tails and fallbacks run on tokio's paused clock, with the simulator on the test's runtime:
+//! runs advance on simulated time, so the time a tail or a wait ends is exact. Waits woken by
+//! the stream run on the real clock with short steps (see [`real_time_simulator`]).
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use oz_api_ext::oz_api::Client;
-use oz_api_ext::oz_api::types::RunAgentRequest;
-use oz_api_ext::{EventStream, EventsExt, RunWaitExt, Transport, WaitForRunsExt};
+use oz_api_ext::oz_api::types::{RunAgentRequest, RunFollowupRequest};
+use oz_api_ext::{EventStream, EventsExt, RunEnd, RunWaitExt, Transport, WaitForRunsExt};
 use oz_mock::{Fault, FaultRule, OzMock, OzMockBuilder, Progression, RunState, SeedRun};
 use tokio::time::Instant;
 
@@ -30,6 +31,29 @@ async fn simulator(builder: OzMockBuilder) -> (OzMock, Client) {
     let client = client_without_timers(&mock, 0);
     (mock, client)
 }
+
+/// On the real clock: a simulator whose runs move one state every `step` (four steps to an
+/// end), and a client of it.
+///
+/// A wait that follows the stream is tested here, not on the paused clock: there the runtime
+/// advances time whenever it parks, even with socket data ready, so the event of a run's end
+/// and the wait's next timer (its two-minute safety poll) come due together and the poll may
+/// win; the wait would end on time either way, and the test would not tell which woke it.
+async fn real_time_simulator(step: Duration) -> (OzMock, Client) {
+    let mock = OzMock::builder()
+        .progression(Progression::Stepped(step))
+        .start()
+        .await
+        .expect("the simulator starts");
+    let client = oz_api_ext::oz_api::Config::new(mock.api_key())
+        .base_url(mock.base_url())
+        .build()
+        .unwrap();
+    (mock, client)
+}
+
+/// Well under the two-minute safety poll: a wait that ends sooner ended on an event.
+const WOKEN_IN_TIME: Duration = Duration::from_secs(60);
 
 async fn start(client: &Client, prompt: &str) -> String {
     client
@@ -72,20 +96,17 @@ async fn next_events(events: &mut EventStream, n: usize) -> Vec<(String, i64)> {
     seen
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_wait_ends_on_the_simulators_event_with_three_requests() {
-    let (mock, client) = simulator(OzMock::builder()).await;
+    let (mock, client) = real_time_simulator(Duration::from_millis(200)).await;
     let run_id = start(&client, "Fix the flaky test").await;
-    let started = Instant::now();
 
-    let run = client.wait_for_run(&run_id).send().await.unwrap();
+    let run = tokio::time::timeout(WOKEN_IN_TIME, client.wait_for_run(&run_id).send())
+        .await
+        .expect("woken by the end event, not the safety poll")
+        .unwrap();
 
     assert_eq!(run.state.to_string(), "SUCCEEDED");
-    let ended = started.elapsed();
-    assert!(
-        ended.as_secs().is_multiple_of(STEP.as_secs()),
-        "seen at a transition: {ended:?}"
-    );
     assert_eq!(
         mock.request_count("get_run"),
         2,
@@ -151,27 +172,29 @@ async fn children_started_after_the_tail_are_followed_live() {
     assert_eq!(mock.request_count("stream_agent_events"), 1);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_set_of_children_is_waited_for_through_the_ancestor_stream() {
-    let (mock, client) = simulator(OzMock::builder()).await;
+    let (mock, client) = real_time_simulator(Duration::from_millis(200)).await;
     let parent = mock.insert_run(SeedRun::new("orchestrate").state(RunState::Inprogress));
     let mut children = Vec::new();
     for i in 0..5 {
         children.push(start_child(&client, &parent, i).await);
     }
 
-    let ended = client
+    let wait = client
         .wait_for_runs(children.clone())
         .ancestor_run_id(&parent)
-        .send()
+        .send();
+    let ended = tokio::time::timeout(WOKEN_IN_TIME, wait)
         .await
+        .expect("woken by the end events, not the safety poll")
         .unwrap();
 
     assert_eq!(ended.len(), 5);
     assert_eq!(mock.request_count("stream_agent_events"), 1);
     // One listing to start, one (or a few, as events come) when the children end.
     let listings = mock.request_count("list_runs");
-    assert!((2..=3).contains(&listings), "{:?}", mock.request_counts());
+    assert!((2..=4).contains(&listings), "{:?}", mock.request_counts());
     assert_eq!(mock.request_count("get_run"), 0);
 }
 
@@ -217,15 +240,7 @@ async fn a_refused_stream_falls_back_and_a_silent_one_leaves_the_safety_poll() {
 /// parks, which puts the children's ends together however they were spaced.
 #[tokio::test]
 async fn children_that_end_one_after_the_other_share_listings() {
-    let mock = OzMock::builder()
-        .progression(Progression::Stepped(Duration::from_millis(200)))
-        .start()
-        .await
-        .expect("the simulator starts");
-    let client = oz_api_ext::oz_api::Config::new(mock.api_key())
-        .base_url(mock.base_url())
-        .build()
-        .unwrap();
+    let (mock, client) = real_time_simulator(Duration::from_millis(200)).await;
     let parent = mock.insert_run(SeedRun::new("orchestrate").state(RunState::Inprogress));
     let mut children = Vec::new();
     for i in 0..4 {
@@ -248,4 +263,111 @@ async fn children_that_end_one_after_the_other_share_listings() {
     let listings = mock.request_count("list_runs");
     assert!(listings <= 3, "{:?}", mock.request_counts());
     assert_eq!(mock.request_count("stream_agent_events"), 1);
+}
+
+/// On the real clock, like the test before: children that end 100 ms apart.
+#[tokio::test]
+async fn ends_of_children_come_from_their_events_without_a_listing_each() {
+    let (mock, client) = real_time_simulator(Duration::from_millis(500)).await;
+    let parent = mock.insert_run(SeedRun::new("orchestrate").state(RunState::Inprogress));
+    let mut children = Vec::new();
+    for i in 0..4 {
+        children.push(start_child(&client, &parent, i).await);
+        // Each ends 2 s after it started: 100 ms after the one before.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let ends: Vec<RunEnd> = client
+        .wait_for_runs(children.clone())
+        .ancestor_run_id(&parent)
+        .min_delay(Duration::from_secs(4))
+        .ends()
+        .try_collect()
+        .await
+        .unwrap();
+
+    let ids: Vec<&str> = ends.iter().map(|end| end.run_id.as_str()).collect();
+    assert_eq!(ids, children.iter().map(String::as_str).collect::<Vec<_>>());
+    for end in &ends {
+        assert_eq!(end.state.to_string(), "SUCCEEDED");
+        assert!(end.run.is_none(), "learnt from its event: {end:?}");
+        let run = client.get_run().run_id(&end.run_id).send().await.unwrap();
+        assert_eq!(Some(end.ended_at), run.finished_at);
+    }
+    // The first listing and the stream, whatever the number of children (`stream()` lists
+    // three times here).
+    assert_eq!(
+        mock.request_count("list_runs"),
+        1,
+        "{:?}",
+        mock.request_counts()
+    );
+    assert_eq!(mock.request_count("stream_agent_events"), 1);
+    assert_eq!(mock.request_count("get_run"), ends.len());
+}
+
+#[tokio::test]
+async fn an_end_of_an_earlier_execution_is_confirmed_not_taken() {
+    let (mock, client) = real_time_simulator(Duration::from_millis(200)).await;
+    let parent = mock.insert_run(SeedRun::new("orchestrate").state(RunState::Inprogress));
+    let child = start_child(&client, &parent, 0).await;
+    let first = client.wait_for_run(&child).send().await.unwrap();
+    client
+        .submit_run_followup()
+        .run_id(&child)
+        .body(RunFollowupRequest::builder().message("go on"))
+        .send()
+        .await
+        .unwrap();
+    mock.reset_counters();
+
+    // The stream replays the first execution's `run_succeeded`: older than the run's last
+    // change, so a listing confirms it (the run is queued again) instead of the wait ending.
+    let ends = client
+        .wait_for_runs([child.clone()])
+        .ancestor_run_id(&parent)
+        .ends()
+        .try_collect::<Vec<RunEnd>>();
+    let ends = tokio::time::timeout(WOKEN_IN_TIME, ends)
+        .await
+        .expect("woken by the end event, not the safety poll")
+        .unwrap();
+
+    assert_eq!(ends.len(), 1);
+    let first_end = first.finished_at.unwrap();
+    assert!(ends[0].ended_at > first_end, "{ends:?} after {first_end}");
+    assert!(ends[0].run.is_none(), "the second end came from its event");
+    assert_eq!(
+        mock.request_count("list_runs"),
+        2,
+        "{:?}",
+        mock.request_counts()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_stream_ends_come_from_listings_with_their_runs() {
+    let (mock, client) = simulator(OzMock::builder().event_stream(false)).await;
+    let parent = mock.insert_run(SeedRun::new("orchestrate").state(RunState::Inprogress));
+    let mut children = Vec::new();
+    for i in 0..3 {
+        children.push(start_child(&client, &parent, i).await);
+    }
+
+    let ends: Vec<RunEnd> = client
+        .wait_for_runs(children.clone())
+        .ancestor_run_id(&parent)
+        .ends()
+        .try_collect()
+        .await
+        .unwrap();
+
+    assert_eq!(ends.len(), 3);
+    for end in &ends {
+        let run = end.run.as_ref().expect("read by a listing");
+        assert_eq!(run.run_id, end.run_id);
+        assert_eq!(run.state, end.state);
+        assert_eq!(Some(end.ended_at), run.finished_at);
+    }
+    assert!(mock.request_count("list_runs") >= 2);
 }
