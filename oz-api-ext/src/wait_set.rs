@@ -290,6 +290,21 @@ impl fmt::Debug for RunEndStream {
 }
 
 /// A run of a set that ended, as [`WaitForRuns::ends`] learnt it.
+///
+/// ```no_run
+/// # async fn example(client: oz_api::Client, end: oz_api_ext::RunEnd) -> Result<(), oz_api::Error> {
+/// use oz_api_ext::oz_api::types::RunState;
+///
+/// if end.state != RunState::Succeeded {
+///     // Learnt from its event: read the run for its status message.
+///     let run = match end.run {
+///         Some(run) => run,
+///         None => client.get_run().run_id(&end.run_id).send().await?.into_inner(),
+///     };
+///     eprintln!("{} {}: {:?}", run.run_id, run.state, run.status_message);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RunEnd {
