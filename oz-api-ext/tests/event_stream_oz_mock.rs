@@ -268,12 +268,13 @@ async fn children_that_end_one_after_the_other_share_listings() {
 /// On the real clock, like the test before: children that end 100 ms apart.
 #[tokio::test]
 async fn ends_of_children_come_from_their_events_without_a_listing_each() {
-    let (mock, client) = real_time_simulator(Duration::from_millis(500)).await;
+    // Steps long enough that no child has ended by the first listing on a loaded machine.
+    let (mock, client) = real_time_simulator(Duration::from_secs(1)).await;
     let parent = mock.insert_run(SeedRun::new("orchestrate").state(RunState::Inprogress));
     let mut children = Vec::new();
     for i in 0..4 {
         children.push(start_child(&client, &parent, i).await);
-        // Each ends 2 s after it started: 100 ms after the one before.
+        // Each ends 4 s after it started: 100 ms after the one before.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -308,7 +309,7 @@ async fn ends_of_children_come_from_their_events_without_a_listing_each() {
 
 #[tokio::test]
 async fn an_end_of_an_earlier_execution_is_confirmed_not_taken() {
-    let (mock, client) = real_time_simulator(Duration::from_millis(200)).await;
+    let (mock, client) = real_time_simulator(Duration::from_millis(500)).await;
     let parent = mock.insert_run(SeedRun::new("orchestrate").state(RunState::Inprogress));
     let child = start_child(&client, &parent, 0).await;
     let first = client.wait_for_run(&child).send().await.unwrap();
