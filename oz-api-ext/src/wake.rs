@@ -66,7 +66,7 @@ pub fn reports_an_end(event_type: &AgentRunEventType) -> bool {
 pub(crate) enum Woken {
     /// A run reported an end that a poll must confirm.
     Ended,
-    /// Events that the caller takes as they are arrived (see [`WakeUps::pause_taking`]), and
+    /// Events arrived that the caller takes as they are (see [`WakeUps::pause_taking`]), and
     /// no poll is due yet.
     Taken,
     /// The safety poll, or the deadline's last poll, is due.
